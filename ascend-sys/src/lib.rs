@@ -1,0 +1,44 @@
+//! Raw FFI to Huawei CANN: the ACL runtime, the aclnn base and HCCL, resolved at run time.
+//!
+//! Nothing here links against CANN, so the crate builds on any machine. The declarations come
+//! from our own header (`include/ascend_npu_sys.h`); [`bindings`] is its bindgen output, checked
+//! in and regenerated with `cargo run -p ascend-sys-codegen`.
+//!
+//! Every C function has exactly one spelling: a method of [`Api`] with the C name, returning the
+//! function pointer or a [`LoadError`]. Which code stands behind the pointer depends on the
+//! provider the `Api` was built for:
+//!
+//! - [`Api::cann`] opens the CANN libraries lazily, symbol by symbol, trying each library that
+//!   may export the symbol ([`Library`]) in each directory of a [`CannSearch`];
+//! - [`Api::from_static`] serves a table of functions compiled into the process, which is how
+//!   the simulator (`ascend-sim`) plugs in.
+//!
+//! ```
+//! use ascend_sys::{Api, CannSearch};
+//!
+//! // A search that finds nothing: every symbol is an error value, never a panic.
+//! let api = Api::cann(CannSearch::in_dirs(["/nonexistent/cann/lib64"], false));
+//! let err = api.aclrtGetDeviceCount().unwrap_err();
+//! assert!(err.to_string().contains("aclrtGetDeviceCount"));
+//! assert!(err.to_string().contains("/nonexistent/cann/lib64/libacl_rt.so"));
+//! ```
+
+#![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
+
+#[rustfmt::skip]
+#[allow(missing_docs, clippy::all)]
+pub mod bindings;
+mod error;
+mod library;
+mod search;
+mod table;
+
+pub use bindings::*;
+pub use error::{Attempt, LoadError};
+pub use library::Library;
+pub use search::{CannSearch, OVERRIDE_VAR, ROOT_VARS};
+pub use table::FnPtr;
+use table::function_table;
+
+// The list of functions, generated from the header; expands to `StaticSymbols` and `Api`.
+include!("symbols.rs");
