@@ -28,12 +28,14 @@
 #[rustfmt::skip]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
+mod codes;
 mod error;
 mod library;
 mod search;
 mod table;
 
 pub use bindings::*;
+pub use codes::{ACL_ERROR_NAMES, ACLNN_STATUS_NAMES, HCCL_RESULT_NAMES};
 pub use error::{Attempt, LoadError};
 pub use library::Library;
 pub use search::{CannSearch, OVERRIDE_VAR, ROOT_VARS};
@@ -42,3 +44,25 @@ use table::function_table;
 
 // The list of functions, generated from the header; expands to `StaticSymbols` and `Api`.
 include!("symbols.rs");
+
+/// The documented name of an `aclError` value, if the header declares it.
+pub fn acl_error_name(code: aclError) -> Option<&'static str> {
+    lookup(ACL_ERROR_NAMES, code)
+}
+
+/// The documented name of an `aclnnStatus` value, if the header declares it.
+pub fn aclnn_status_name(status: aclnnStatus) -> Option<&'static str> {
+    lookup(ACLNN_STATUS_NAMES, status)
+}
+
+/// The documented name of a `HcclResult` value, if the header declares it.
+pub fn hccl_result_name(result: HcclResult) -> Option<&'static str> {
+    lookup(HCCL_RESULT_NAMES, result)
+}
+
+fn lookup<T: PartialEq + Copy>(table: &[(T, &'static str)], value: T) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map(|(_, name)| *name)
+}

@@ -1,17 +1,13 @@
-//! `cargo run -p ascend-sys-codegen`: rewrites `ascend-sys/src/bindings.rs` and `src/symbols.rs`.
+//! `cargo run -p ascend-sys-codegen`: rewrites ascend-sys's generated sources
+//! (`src/bindings.rs`, `src/symbols.rs`, `src/codes.rs`) from our header.
 
-use std::path::PathBuf;
+use ascend_sys_codegen as codegen;
 
 fn main() {
-    let outputs: [(PathBuf, Result<String, String>); 2] = [
-        (
-            ascend_sys_codegen::bindings_path(),
-            ascend_sys_codegen::generate(),
-        ),
-        (
-            ascend_sys_codegen::symbols_path(),
-            ascend_sys_codegen::generate_symbols(),
-        ),
+    let outputs = [
+        (codegen::bindings_path(), codegen::generate()),
+        (codegen::symbols_path(), codegen::generate_symbols()),
+        (codegen::codes_path(), codegen::generate_codes()),
     ];
     for (path, source) in outputs {
         let source = source.unwrap_or_else(|message| {
