@@ -1,1 +1,22 @@
+//! ascend-npu: a Rust backend for Huawei Ascend NPUs (910B / 910C class).
+//!
+//! The crate gives engines a safe runtime (devices, streams, events, typed device memory) over
+//! CANN, loaded at run time, or over `ascend-sim`, a software NPU that runs everything on the
+//! CPU. The same code runs on both; only the provider behind [`ascend_sys::Api`] differs.
+//!
+//! ```
+//! use ascend_npu::{select_backend, Backend};
+//! select_backend(Backend::Sim)?;
+//! # Ok::<(), ascend_npu::Error>(())
+//! ```
 
+mod backend;
+mod error;
+pub mod runtime;
+
+pub use backend::{BACKEND_VAR, Backend, active_backend, select_backend};
+pub use error::{AclCode, Error, Result};
+pub use runtime::{
+    Device, DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut, Event,
+    HostBuffer, MemoryInfo, Stream, take_drop_errors,
+};

@@ -27,14 +27,14 @@ pub(crate) enum Source {
     Dynamic(DynamicLoader),
 }
 
+/// The outcome of opening one library file: the library, or every path tried.
+type OpenedFile = OnceLock<Result<libloading::Library, Vec<Attempt>>>;
+
 /// Opens each CANN library file at most once, keeping it loaded for the life of the process
 /// (function pointers handed out must never dangle).
 pub(crate) struct DynamicLoader {
     search: CannSearch,
-    files: Vec<(
-        &'static str,
-        OnceLock<Result<libloading::Library, Vec<Attempt>>>,
-    )>,
+    files: Vec<(&'static str, OpenedFile)>,
 }
 
 impl DynamicLoader {

@@ -1,0 +1,121 @@
+//! The one error type of the safe layer.
+
+use std::fmt;
+
+use ascend_sys::LoadError;
+
+/// A result whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An `aclError` value, displayed with its documented name.
+///
+/// ```
+/// use ascend_npu::AclCode;
+/// let code = AclCode(107000);
+/// assert_eq!(code.name(), Some("ACL_ERROR_RT_PARAM_INVALID"));
+/// assert_eq!(code.to_string(), "ACL_ERROR_RT_PARAM_INVALID (107000)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AclCode(pub i32);
+
+impl AclCode {
+    /// The documented name of this code, if it is one CANN documents.
+    pub fn name(self) -> Option<&'static str> {
+        ascend_sys::acl_error_name(self.0)
+    }
+}
+
+impl fmt::Display for AclCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name} ({})", self.0),
+            None => write!(f, "undocumented aclError {}", self.0),
+        }
+    }
+}
+
+/// Everything that can go wrong in ascend-npu.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No backend was chosen, by [`select_backend`](crate::select_backend) or by
+    /// [`BACKEND_VAR`](crate::BACKEND_VAR).
+    #[error(
+        "no backend selected: call ascend_npu::select_backend(Backend::Sim | Backend::Cann) \
+         or set {var}=sim|cann (nothing falls back to the simulator by itself)",
+        var = crate::BACKEND_VAR
+    )]
+    NoBackend,
+
+    /// [`BACKEND_VAR`](crate::BACKEND_VAR) holds something other than `sim` or `cann`.
+    #[error("{var}={value:?} is not a backend; expected `sim` or `cann`", var = crate::BACKEND_VAR)]
+    BadBackendVar {
+        /// The variable's value.
+        value: String,
+    },
+
+    /// A different backend is already active in this process.
+    #[error(
+        "backend `{requested}` was requested, but `{active}` is already active in this process"
+    )]
+    BackendConflict {
+        /// The backend asked for.
+        requested: &'static str,
+        /// The backend in use.
+        active: &'static str,
+    },
+
+    /// The simulator was asked for, but this build does not contain it.
+    #[error("the sim backend is not compiled in: enable the `sim` feature of ascend-npu")]
+    SimNotCompiled,
+
+    /// A C function could not be resolved from the provider.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+
+    /// A C function returned an error code.
+    #[error("{call} failed with {code}{}", fmt_message(message))]
+    Acl {
+        /// The C function called.
+        call: &'static str,
+        /// What it returned.
+        code: AclCode,
+        /// `aclGetRecentErrMsg()` right after the call, if any.
+        message: String,
+    },
+
+    /// An argument was rejected before anything reached the device.
+    #[error("invalid argument: {what}; expected {expected}")]
+    InvalidArgument {
+        /// What was wrong, with the offending values.
+        what: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+}
+
+fn fmt_message(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl Error {
+    /// The `aclError` code, if this error came from a C call.
+    pub fn acl_code(&self) -> Option<AclCode> {
+        match self {
+            Error::Acl { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub(crate) fn invalid(what: impl Into<String>, expected: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            what: what.into(),
+            expected: expected.into(),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! A device opened by this process.
+
+use std::ffi::CStr;
+use std::sync::{Arc, Mutex};
+
+use ascend_sys::{Api, aclrtContext};
+
+use super::drop_errors;
+use super::event::{Event, RawEvent};
+use super::stream::Stream;
+use crate::backend::{api, check};
+use crate::error::{Error, Result};
+
+/// A device opened with `aclrtSetDevice`, kept open while any handle, stream or buffer of it
+/// lives. Cloning is cheap and shares the device.
+#[derive(Clone)]
+pub struct Device {
+    pub(crate) inner: Arc<DeviceInner>,
+}
+
+pub(crate) struct DeviceInner {
+    pub(crate) id: i32,
+    pub(crate) api: &'static Api,
+    /// The device's default context, made current before every call that acts on the device
+    /// because ACL's current context is per host thread.
+    context: aclrtContext,
+    /// Device allocations whose stream may still use them; freed once their event completes.
+    pending_frees: Mutex<Vec<(RawEvent, usize)>>,
+}
+
+// SAFETY: `context` is an opaque handle of the process-wide runtime, not thread-affine memory:
+// ACL lets any thread make a context current (aclrtSetCurrentContext), and we do so before each
+// call. The rest of the fields are Send + Sync.
+unsafe impl Send for DeviceInner {}
+// SAFETY: all methods take &self and only pass the handles to thread-safe runtime calls; the
+// mutable state (pending frees) is behind a Mutex.
+unsafe impl Sync for DeviceInner {}
+
+/// Free and total device memory, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryInfo {
+    /// Bytes not yet allocated.
+    pub free: usize,
+    /// Bytes the device offers to applications.
+    pub total: usize,
+}
+
+impl Device {
+    /// The number of devices the backend exposes.
+    pub fn count() -> Result<usize> {
+        let api = api()?;
+        let f = api.aclrtGetDeviceCount()?;
+        let mut count = 0u32;
+        // SAFETY: `count` is a valid out-pointer for the duration of the call.
+        check(api, "aclrtGetDeviceCount", unsafe { f(&mut count) })?;
+        Ok(count as usize)
+    }
+
+    /// Opens device `id` (`0..Device::count()`).
+    pub fn open(id: usize) -> Result<Device> {
+        let api = api()?;
+        let count = Self::count()?;
+        if id >= count {
+            return Err(Error::invalid(
+                format!("device id {id}"),
+                format!("an id below the device count {count}"),
+            ));
+        }
+        let id = id as i32;
+        let set_device = api.aclrtSetDevice()?;
+        // SAFETY: plain integer argument, validated above.
+        check(api, "aclrtSetDevice", unsafe { set_device(id) })?;
+        let get_context = api.aclrtGetCurrentContext()?;
+        let mut context: aclrtContext = std::ptr::null_mut();
+        // SAFETY: `context` is a valid out-pointer; aclrtSetDevice just made the device's
+        // default context current on this thread.
+        let got = check(api, "aclrtGetCurrentContext", unsafe {
+            get_context(&mut context)
+        });
+        if let Err(e) = got {
+            reset_device(api, id);
+            return Err(e);
+        }
+        Ok(Device {
+            inner: Arc::new(DeviceInner {
+                id,
+                api,
+                context,
+                pending_frees: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The device id.
+    pub fn id(&self) -> usize {
+        self.inner.id as usize
+    }
+
+    /// The SoC name reported by the runtime, e.g. `Ascend910B2`; the simulator appends
+    /// `(ascend-sim)`.
+    pub fn soc_name(&self) -> Result<String> {
+        self.inner.bind()?;
+        let api = self.inner.api;
+        let f = api.aclrtGetSocName()?;
+        // SAFETY: no arguments; the result is null or a NUL-terminated string owned by the
+        // runtime, copied before any other call.
+        let ptr = unsafe { f() };
+        if ptr.is_null() {
+            return Err(Error::Acl {
+                call: "aclrtGetSocName",
+                code: crate::AclCode(ascend_sys::ACL_ERROR_FAILURE),
+                message: crate::backend::recent_message(api),
+            });
+        }
+        // SAFETY: checked non-null above; valid NUL-terminated string per the contract.
+        Ok(unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    /// Free and total HBM of this device.
+    pub fn memory_info(&self) -> Result<MemoryInfo> {
+        self.inner.bind()?;
+        let api = self.inner.api;
+        let f = api.aclrtGetMemInfo()?;
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: both out-pointers are valid for the call.
+        check(api, "aclrtGetMemInfo", unsafe {
+            f(ascend_sys::ACL_HBM_MEM, &mut free, &mut total)
+        })?;
+        Ok(MemoryInfo { free, total })
+    }
+
+    /// Waits for all work on the device, then releases deferred frees.
+    pub fn synchronize(&self) -> Result<()> {
+        self.inner.bind()?;
+        let api = self.inner.api;
+        let f = api.aclrtSynchronizeDevice()?;
+        // SAFETY: no arguments; acts on the context bound above.
+        check(api, "aclrtSynchronizeDevice", unsafe { f() })?;
+        self.inner.reclaim();
+        Ok(())
+    }
+
+    /// Creates a stream on this device.
+    pub fn new_stream(&self) -> Result<Stream> {
+        Stream::new(self)
+    }
+
+    /// Creates an event on this device, able to time and to order streams.
+    pub fn new_event(&self) -> Result<Event> {
+        Event::new(self)
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+impl PartialEq for Device {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.id == other.inner.id
+    }
+}
+
+impl Eq for Device {}
+
+impl DeviceInner {
+    /// Makes this device's context current on the calling thread.
+    pub(crate) fn bind(&self) -> Result<()> {
+        let f = self.api.aclrtSetCurrentContext()?;
+        // SAFETY: `context` is the live default context of a device this handle keeps open.
+        check(self.api, "aclrtSetCurrentContext", unsafe {
+            f(self.context)
+        })
+    }
+
+    /// Frees `ptr` once the work queued so far on `stream` has completed, without blocking.
+    pub(crate) fn free_after(&self, ptr: usize, stream: ascend_sys::aclrtStream) -> Result<()> {
+        self.bind()?;
+        let event = RawEvent::create(self.api)?;
+        if let Err(e) = event.record(self.api, stream) {
+            let _ = event.destroy(self.api);
+            return Err(e);
+        }
+        self.pending_frees
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((event, ptr));
+        Ok(())
+    }
+
+    /// Frees deferred allocations whose last use has completed.
+    pub(crate) fn reclaim(&self) {
+        let mut ready = Vec::new();
+        {
+            let mut pending = self.pending_frees.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.is_empty() {
+                return;
+            }
+            if let Err(e) = self.bind() {
+                drop_errors::record(e);
+                return;
+            }
+            let mut i = 0;
+            while i < pending.len() {
+                match pending[i].0.is_complete(self.api) {
+                    Ok(true) => ready.push(pending.swap_remove(i)),
+                    Ok(false) => i += 1,
+                    Err(e) => {
+                        // The event is unusable, so we can never know the memory is idle:
+                        // leaking it is the sound choice.
+                        drop_errors::record(e);
+                        let (event, _) = pending.swap_remove(i);
+                        let _ = event.destroy(self.api);
+                    }
+                }
+            }
+        }
+        for (event, ptr) in ready {
+            if let Err(e) = event.destroy(self.api).and_then(|()| self.free_now(ptr)) {
+                drop_errors::record(e);
+            }
+        }
+    }
+
+    /// Frees a device allocation immediately. The caller guarantees no queued work uses it.
+    pub(crate) fn free_now(&self, ptr: usize) -> Result<()> {
+        self.bind()?;
+        let f = self.api.aclrtFree()?;
+        // SAFETY: `ptr` came from aclrtMalloc on this device and no queued work touches it.
+        check(self.api, "aclrtFree", unsafe {
+            f(ptr as *mut std::ffi::c_void)
+        })
+    }
+}
+
+impl Drop for DeviceInner {
+    fn drop(&mut self) {
+        // Streams and buffers hold the device, so only deferred frees can remain, and their
+        // streams are already destroyed (which waits for their work).
+        let pending = std::mem::take(
+            self.pending_frees
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if !pending.is_empty() {
+            if let Err(e) = self.bind() {
+                drop_errors::record(e);
+            }
+        }
+        for (event, ptr) in pending {
+            let result = event
+                .synchronize(self.api)
+                .and_then(|()| event.destroy(self.api))
+                .and_then(|()| self.free_now(ptr));
+            if let Err(e) = result {
+                drop_errors::record(e);
+            }
+        }
+        reset_device(self.api, self.id);
+    }
+}
+
+fn reset_device(api: &Api, id: i32) {
+    let result = api.aclrtResetDevice().map_err(Error::from).and_then(|f| {
+        // SAFETY: `id` is a device this process set once for this handle.
+        check(api, "aclrtResetDevice", unsafe { f(id) })
+    });
+    if let Err(e) = result {
+        drop_errors::record(e);
+    }
+}

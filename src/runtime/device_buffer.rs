@@ -1,0 +1,322 @@
+//! Typed device memory and borrowed views of it.
+
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+
+use bytemuck::{AnyBitPattern, NoUninit, Zeroable};
+
+use super::device::Device;
+use super::drop_errors;
+use super::stream::Stream;
+use crate::backend::check;
+use crate::error::{Error, Result};
+
+/// `len` elements of `T` in device memory, allocated on (and freed in the order of) a stream.
+///
+/// Element types come with [`bytemuck`]'s guarantees: uploads need [`NoUninit`] (no padding
+/// bytes to leak), downloads need [`AnyBitPattern`] (device bytes may be anything), and
+/// [`Stream::alloc_zeroed`] needs [`Zeroable`]. An empty buffer owns no device memory.
+pub struct DeviceBuffer<T> {
+    ptr: u64,
+    len: usize,
+    stream: Stream,
+    _element: PhantomData<T>,
+}
+
+/// Read access to a run of device elements: a whole [`DeviceBuffer`] or a view of one.
+pub trait DeviceSlice<T> {
+    /// The device address of the first element (0 when empty).
+    fn device_ptr(&self) -> u64;
+    /// The number of elements.
+    fn len(&self) -> usize;
+    /// Whether there are no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The stream that owns the memory.
+    fn stream(&self) -> &Stream;
+    /// The device holding the memory.
+    fn device(&self) -> &Device {
+        self.stream().device()
+    }
+}
+
+/// Write access to a run of device elements.
+pub trait DeviceSliceMut<T>: DeviceSlice<T> {
+    /// The device address of the first element, for writing.
+    fn device_ptr_mut(&mut self) -> u64;
+}
+
+/// A shared view of part of a [`DeviceBuffer`].
+pub struct DeviceView<'a, T> {
+    ptr: u64,
+    len: usize,
+    stream: &'a Stream,
+    _borrow: PhantomData<&'a [T]>,
+}
+
+/// An exclusive view of part of a [`DeviceBuffer`].
+pub struct DeviceViewMut<'a, T> {
+    ptr: u64,
+    len: usize,
+    stream: &'a Stream,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+impl Stream {
+    /// Allocates `len` elements whose contents are unspecified (the simulator fills them with a
+    /// garbage pattern). Safe because every bit pattern is a valid `T`.
+    pub fn alloc_uninit<T: AnyBitPattern>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        self.alloc_raw(len)
+    }
+
+    /// Allocates `len` zeroed elements (the memset is queued on this stream).
+    pub fn alloc_zeroed<T: Zeroable>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        let buffer = self.alloc_raw::<T>(len)?;
+        if len > 0 {
+            let bytes = len * std::mem::size_of::<T>();
+            self.memset_raw(buffer.ptr, bytes, 0)?;
+        }
+        Ok(buffer)
+    }
+
+    pub(crate) fn alloc_raw<T>(&self, len: usize) -> Result<DeviceBuffer<T>> {
+        let bytes = byte_len::<T>(len)?;
+        let device = &self.device().inner;
+        device.reclaim();
+        let ptr = if bytes == 0 {
+            0
+        } else {
+            self.bind()?;
+            let f = device.api.aclrtMalloc()?;
+            let mut raw: *mut std::ffi::c_void = std::ptr::null_mut();
+            // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero; the device's context
+            // is bound, so the memory is allocated on this stream's device.
+            check(device.api, "aclrtMalloc", unsafe {
+                f(&mut raw, bytes, ascend_sys::ACL_MEM_MALLOC_HUGE_FIRST)
+            })?;
+            raw as u64
+        };
+        Ok(DeviceBuffer {
+            ptr,
+            len,
+            stream: self.clone(),
+            _element: PhantomData,
+        })
+    }
+
+    pub(crate) fn memset_raw(&self, ptr: u64, bytes: usize, value: u8) -> Result<()> {
+        self.bind()?;
+        let api = self.device().inner.api;
+        let f = api.aclrtMemsetAsync()?;
+        // SAFETY: [ptr, ptr + bytes) lies in a live allocation of this device, owned by a buffer
+        // the caller borrows mutably; the memset is ordered on this stream.
+        check(api, "aclrtMemsetAsync", unsafe {
+            f(
+                ptr as *mut std::ffi::c_void,
+                bytes,
+                value.into(),
+                bytes,
+                self.raw(),
+            )
+        })
+    }
+}
+
+/// Bytes of `len` elements of `T`, or an error when that overflows.
+pub(crate) fn byte_len<T>(len: usize) -> Result<usize> {
+    len.checked_mul(std::mem::size_of::<T>()).ok_or_else(|| {
+        Error::invalid(
+            format!(
+                "{len} elements of {} bytes overflow usize",
+                std::mem::size_of::<T>()
+            ),
+            "a buffer size that fits in memory",
+        )
+    })
+}
+
+impl<T> DeviceBuffer<T> {
+    /// A shared view of the whole buffer.
+    pub fn as_view(&self) -> DeviceView<'_, T> {
+        DeviceView {
+            ptr: self.ptr,
+            len: self.len,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// An exclusive view of the whole buffer.
+    pub fn as_view_mut(&mut self) -> DeviceViewMut<'_, T> {
+        DeviceViewMut {
+            ptr: self.ptr,
+            len: self.len,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// A shared view of `range`, or an error if it is out of bounds.
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> Result<DeviceView<'_, T>> {
+        let (start, end) = checked_range(&range, self.len)?;
+        Ok(DeviceView {
+            ptr: offset_ptr::<T>(self.ptr, start),
+            len: end - start,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        })
+    }
+
+    /// An exclusive view of `range`, or an error if it is out of bounds.
+    pub fn slice_mut(&mut self, range: impl RangeBounds<usize>) -> Result<DeviceViewMut<'_, T>> {
+        let (start, end) = checked_range(&range, self.len)?;
+        Ok(DeviceViewMut {
+            ptr: offset_ptr::<T>(self.ptr, start),
+            len: end - start,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        })
+    }
+
+    /// Two exclusive views, `[0, mid)` and `[mid, len)`.
+    pub fn split_at_mut(
+        &mut self,
+        mid: usize,
+    ) -> Result<(DeviceViewMut<'_, T>, DeviceViewMut<'_, T>)> {
+        if mid > self.len {
+            return Err(Error::invalid(
+                format!("split at {mid} of a buffer of {} elements", self.len),
+                "a split point no greater than the length",
+            ));
+        }
+        let left = DeviceViewMut {
+            ptr: self.ptr,
+            len: mid,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        };
+        let right = DeviceViewMut {
+            ptr: offset_ptr::<T>(self.ptr, mid),
+            len: self.len - mid,
+            stream: &self.stream,
+            _borrow: PhantomData,
+        };
+        Ok((left, right))
+    }
+}
+
+impl<T: AnyBitPattern> DeviceBuffer<T> {
+    /// Copies the buffer to a new `Vec`, after the buffer's stream has finished its queued work.
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        let mut out = vec![T::zeroed(); self.len];
+        self.stream.memcpy_dtoh(self, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl<T: NoUninit> DeviceBuffer<T> {
+    /// Overwrites the buffer with `src` (same length), after the stream's queued work.
+    pub fn copy_from_host(&mut self, src: &[T]) -> Result<()> {
+        let stream = self.stream.clone();
+        stream.memcpy_htod(src, self)
+    }
+}
+
+fn checked_range(range: &impl RangeBounds<usize>, len: usize) -> Result<(usize, usize)> {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => Some(s),
+        Bound::Excluded(&s) => s.checked_add(1),
+        Bound::Unbounded => Some(0),
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.checked_add(1),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => Some(len),
+    };
+    match (start, end) {
+        (Some(s), Some(e)) if s <= e && e <= len => Ok((s, e)),
+        _ => Err(Error::invalid(
+            format!(
+                "range {:?}..{:?} of a buffer of {len} elements",
+                range.start_bound(),
+                range.end_bound()
+            ),
+            format!("start <= end <= {len}"),
+        )),
+    }
+}
+
+fn offset_ptr<T>(base: u64, index: usize) -> u64 {
+    // In bounds of a live allocation (checked by the caller), so no overflow; an empty
+    // buffer's base 0 only ever gets index 0.
+    base + (index * std::mem::size_of::<T>()) as u64
+}
+
+macro_rules! impl_device_slice {
+    ($ty:ident $(<$lt:lifetime>)?) => {
+        impl<$($lt,)? T> DeviceSlice<T> for $ty<$($lt,)? T> {
+            fn device_ptr(&self) -> u64 {
+                self.ptr
+            }
+            fn len(&self) -> usize {
+                self.len
+            }
+            fn stream(&self) -> &Stream {
+                &self.stream
+            }
+        }
+    };
+}
+
+impl_device_slice!(DeviceBuffer);
+impl_device_slice!(DeviceView<'a>);
+impl_device_slice!(DeviceViewMut<'a>);
+
+impl<T> DeviceSliceMut<T> for DeviceBuffer<T> {
+    fn device_ptr_mut(&mut self) -> u64 {
+        self.ptr
+    }
+}
+
+impl<T> DeviceSliceMut<T> for DeviceViewMut<'_, T> {
+    fn device_ptr_mut(&mut self) -> u64 {
+        self.ptr
+    }
+}
+
+impl<T> std::fmt::Debug for DeviceBuffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceBuffer")
+            .field("device", &self.stream.device().id())
+            .field("ptr", &format_args!("{:#x}", self.ptr))
+            .field("len", &self.len)
+            .field("element", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+impl<T> Drop for DeviceBuffer<T> {
+    fn drop(&mut self) {
+        if self.ptr == 0 {
+            return;
+        }
+        let device = &self.stream.device().inner;
+        // Free at once when the stream is idle; otherwise after the work queued so far, so
+        // dropping a buffer that queued work still reads or writes is not a use-after-free.
+        let result = match self.stream.is_idle() {
+            Ok(true) => device.free_now(self.ptr as usize),
+            Ok(false) => device.free_after(self.ptr as usize, self.stream.raw()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            drop_errors::record(e);
+        }
+    }
+}
+
+// SAFETY: the buffer owns device memory (not host memory aliased elsewhere) and a Stream, which
+// is Send + Sync; moving it to another thread moves ownership of the elements, hence T: Send.
+unsafe impl<T: Send> Send for DeviceBuffer<T> {}
+// SAFETY: &DeviceBuffer only allows reads of the elements (and stream calls), hence T: Sync.
+unsafe impl<T: Sync> Sync for DeviceBuffer<T> {}

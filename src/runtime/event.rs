@@ -1,0 +1,158 @@
+//! Events: points in a stream's work that other streams and the host can wait for and time.
+
+use ascend_sys::{Api, aclrtEvent};
+
+use super::device::Device;
+use super::drop_errors;
+use super::stream::Stream;
+use crate::backend::check;
+use crate::error::{Error, Result};
+
+/// An event of one device. Record it on a stream, then wait for it from the host
+/// ([`Event::synchronize`]), from another stream ([`Stream::wait`]), or time the work between
+/// two events ([`Event::elapsed_ms`]).
+pub struct Event {
+    device: Device,
+    raw: RawEvent,
+}
+
+impl Event {
+    pub(crate) fn new(device: &Device) -> Result<Event> {
+        device.inner.bind()?;
+        let raw = RawEvent::create(device.inner.api)?;
+        Ok(Event {
+            device: device.clone(),
+            raw,
+        })
+    }
+
+    /// Marks the current end of `stream`'s queued work; the event completes when that work has.
+    pub fn record(&self, stream: &Stream) -> Result<()> {
+        if stream.device() != &self.device {
+            return Err(Error::invalid(
+                format!(
+                    "recording an event of device {} on a stream of device {}",
+                    self.device.id(),
+                    stream.device().id()
+                ),
+                "an event and a stream of the same device",
+            ));
+        }
+        self.device.inner.bind()?;
+        self.raw.record(self.device.inner.api, stream.raw())
+    }
+
+    /// Blocks the host until the recorded work has completed.
+    pub fn synchronize(&self) -> Result<()> {
+        self.device.inner.bind()?;
+        self.raw.synchronize(self.device.inner.api)
+    }
+
+    /// Whether the recorded work has completed (true for an event never recorded).
+    pub fn is_complete(&self) -> Result<bool> {
+        self.device.inner.bind()?;
+        self.raw.is_complete(self.device.inner.api)
+    }
+
+    /// Milliseconds of device time between `start` and `end`, both recorded and completed.
+    pub fn elapsed_ms(start: &Event, end: &Event) -> Result<f32> {
+        if start.device != end.device {
+            return Err(Error::invalid(
+                "timing events of two different devices",
+                "two events of the same device",
+            ));
+        }
+        start.device.inner.bind()?;
+        let api = start.device.inner.api;
+        let f = api.aclrtEventElapsedTime()?;
+        let mut ms = 0f32;
+        // SAFETY: both handles are live events of this device; `ms` is a valid out-pointer.
+        check(api, "aclrtEventElapsedTime", unsafe {
+            f(&mut ms, start.raw.0, end.raw.0)
+        })?;
+        Ok(ms)
+    }
+
+    /// The device this event belongs to.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub(crate) fn raw(&self) -> aclrtEvent {
+        self.raw.0
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        let result = self
+            .device
+            .inner
+            .bind()
+            .and_then(|()| self.raw.destroy(self.device.inner.api));
+        if let Err(e) = result {
+            drop_errors::record(e);
+        }
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("device", &self.device.id())
+            .finish()
+    }
+}
+
+// SAFETY: an event handle belongs to the process-wide runtime and may be used from any thread
+// once the device's context is bound, which every method does first.
+unsafe impl Send for Event {}
+// SAFETY: all methods take &self and only make thread-safe runtime calls on the handle.
+unsafe impl Sync for Event {}
+
+/// An event handle without a device reference, for bookkeeping inside the device itself
+/// (deferred frees), where holding a `Device` would keep the device alive forever. Callers bind
+/// the device's context before each call.
+pub(crate) struct RawEvent(pub(crate) aclrtEvent);
+
+impl RawEvent {
+    pub(crate) fn create(api: &Api) -> Result<RawEvent> {
+        let f = api.aclrtCreateEventWithFlag()?;
+        let mut raw: aclrtEvent = std::ptr::null_mut();
+        // SYNC lets streams wait on it; TIME_LINE gives it a timestamp for elapsed time.
+        let flags = ascend_sys::ACL_EVENT_SYNC | ascend_sys::ACL_EVENT_TIME_LINE;
+        // SAFETY: `raw` is a valid out-pointer; the caller bound the device's context.
+        check(api, "aclrtCreateEventWithFlag", unsafe {
+            f(&mut raw, flags)
+        })?;
+        Ok(RawEvent(raw))
+    }
+
+    pub(crate) fn record(&self, api: &Api, stream: ascend_sys::aclrtStream) -> Result<()> {
+        let f = api.aclrtRecordEvent()?;
+        // SAFETY: both handles are live and belong to the bound device.
+        check(api, "aclrtRecordEvent", unsafe { f(self.0, stream) })
+    }
+
+    pub(crate) fn synchronize(&self, api: &Api) -> Result<()> {
+        let f = api.aclrtSynchronizeEvent()?;
+        // SAFETY: live event handle.
+        check(api, "aclrtSynchronizeEvent", unsafe { f(self.0) })
+    }
+
+    pub(crate) fn is_complete(&self, api: &Api) -> Result<bool> {
+        let f = api.aclrtQueryEventStatus()?;
+        let mut status = ascend_sys::ACL_EVENT_RECORDED_STATUS_NOT_READY;
+        // SAFETY: live event handle; `status` is a valid out-pointer.
+        check(api, "aclrtQueryEventStatus", unsafe {
+            f(self.0, &mut status)
+        })?;
+        Ok(status == ascend_sys::ACL_EVENT_RECORDED_STATUS_COMPLETE)
+    }
+
+    pub(crate) fn destroy(&self, api: &Api) -> Result<()> {
+        let f = api.aclrtDestroyEvent()?;
+        // SAFETY: live event handle, destroyed once (by the single owner).
+        check(api, "aclrtDestroyEvent", unsafe { f(self.0) })
+    }
+}

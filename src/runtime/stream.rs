@@ -1,0 +1,137 @@
+//! Streams: in-order queues of device work.
+
+use std::sync::Arc;
+
+use ascend_sys::aclrtStream;
+
+use super::device::Device;
+use super::drop_errors;
+use super::event::Event;
+use crate::backend::check;
+use crate::error::Result;
+
+/// An in-order queue of work on one device. Cloning is cheap and shares the stream; the stream
+/// is destroyed (after its work completes) when the last clone and every buffer allocated on it
+/// are gone.
+///
+/// Allocations belong to a stream: a [`DeviceBuffer`](super::DeviceBuffer) is freed in the
+/// order of its stream's work, so dropping it while queued work still uses it is safe. Work on
+/// *other* streams that uses a buffer must be ordered before the owner's later work with
+/// [`Stream::wait`].
+#[derive(Clone)]
+pub struct Stream {
+    inner: Arc<StreamInner>,
+}
+
+struct StreamInner {
+    device: Device,
+    raw: aclrtStream,
+}
+
+// SAFETY: a stream handle belongs to the process-wide runtime and is usable from any thread
+// once the device's context is bound, which every method does first.
+unsafe impl Send for StreamInner {}
+// SAFETY: methods take &self and only make thread-safe runtime calls with the handle.
+unsafe impl Sync for StreamInner {}
+
+impl Stream {
+    pub(crate) fn new(device: &Device) -> Result<Stream> {
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.aclrtCreateStream()?;
+        let mut raw: aclrtStream = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer; the device's context is bound.
+        check(api, "aclrtCreateStream", unsafe { f(&mut raw) })?;
+        Ok(Stream {
+            inner: Arc::new(StreamInner {
+                device: device.clone(),
+                raw,
+            }),
+        })
+    }
+
+    /// The device this stream runs on.
+    pub fn device(&self) -> &Device {
+        &self.inner.device
+    }
+
+    /// Blocks until all queued work has completed; then frees buffers whose last use it was.
+    pub fn synchronize(&self) -> Result<()> {
+        self.bind()?;
+        let api = self.inner.device.inner.api;
+        let f = api.aclrtSynchronizeStream()?;
+        // SAFETY: live stream handle of the bound device.
+        check(api, "aclrtSynchronizeStream", unsafe { f(self.inner.raw) })?;
+        self.inner.device.inner.reclaim();
+        Ok(())
+    }
+
+    /// Whether all queued work has completed, without blocking.
+    pub fn is_idle(&self) -> Result<bool> {
+        self.bind()?;
+        let api = self.inner.device.inner.api;
+        let f = api.aclrtStreamQuery()?;
+        let mut status = ascend_sys::ACL_STREAM_STATUS_NOT_READY;
+        // SAFETY: live stream handle; `status` is a valid out-pointer.
+        check(api, "aclrtStreamQuery", unsafe {
+            f(self.inner.raw, &mut status)
+        })?;
+        Ok(status == ascend_sys::ACL_STREAM_STATUS_COMPLETE)
+    }
+
+    /// Makes work queued on this stream from now on wait until `event` completes.
+    pub fn wait(&self, event: &Event) -> Result<()> {
+        self.bind()?;
+        let api = self.inner.device.inner.api;
+        let f = api.aclrtStreamWaitEvent()?;
+        // SAFETY: both handles are live; the runtime orders the streams.
+        check(api, "aclrtStreamWaitEvent", unsafe {
+            f(self.inner.raw, event.raw())
+        })
+    }
+
+    /// Creates an event and records it at the current end of this stream.
+    pub fn record_event(&self) -> Result<Event> {
+        let event = self.inner.device.new_event()?;
+        event.record(self)?;
+        Ok(event)
+    }
+
+    pub(crate) fn raw(&self) -> aclrtStream {
+        self.inner.raw
+    }
+
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.inner.device.inner.bind()
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("device", &self.inner.device.id())
+            .field("raw", &self.inner.raw)
+            .finish()
+    }
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let device = &self.device.inner;
+        let result = device.bind().and_then(|()| {
+            let api = device.api;
+            // The runtime asks for a synchronised stream before destruction.
+            let sync = api.aclrtSynchronizeStream()?;
+            // SAFETY: live stream handle of the bound device.
+            let synced = check(api, "aclrtSynchronizeStream", unsafe { sync(self.raw) });
+            let destroy = api.aclrtDestroyStream()?;
+            // SAFETY: last owner of a live stream handle, destroyed once.
+            check(api, "aclrtDestroyStream", unsafe { destroy(self.raw) })?;
+            synced
+        });
+        if let Err(e) = result {
+            drop_errors::record(e);
+        }
+        device.reclaim();
+    }
+}
