@@ -96,6 +96,25 @@ pub(crate) fn api() -> Result<&'static Api> {
     active().map(|a| &a.api)
 }
 
+/// The raw C interface of the active backend, for calls the safe API does not wrap.
+///
+/// Calling its functions is `unsafe`: the caller upholds each C function's contract, and must
+/// not free or destroy handles owned by safe wrappers.
+///
+/// ```
+/// use ascend_npu::{raw_api, select_backend, Backend};
+/// select_backend(Backend::Sim)?;
+/// let get_count = raw_api()?.aclrtGetDeviceCount()?;
+/// let mut count = 0u32;
+/// // SAFETY: `count` is a valid out-pointer.
+/// let code = unsafe { get_count(&mut count) };
+/// assert_eq!(code, ascend_npu::sys::ACL_SUCCESS);
+/// # Ok::<(), ascend_npu::Error>(())
+/// ```
+pub fn raw_api() -> Result<&'static Api> {
+    api()
+}
+
 fn active() -> Result<&'static Active> {
     if let Some(active) = ACTIVE.get() {
         return Ok(active);

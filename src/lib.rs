@@ -14,7 +14,12 @@ mod backend;
 mod error;
 pub mod runtime;
 
-pub use backend::{BACKEND_VAR, Backend, active_backend, select_backend};
+/// The software device, to configure it (device count, SoC) before the first call.
+#[cfg(feature = "sim")]
+pub use ascend_sim as sim;
+/// The raw FFI layer, for calls the safe API does not wrap.
+pub use ascend_sys as sys;
+pub use backend::{BACKEND_VAR, Backend, active_backend, raw_api, select_backend};
 pub use error::{AclCode, Error, Result};
 pub use runtime::{
     Device, DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut, Event,

@@ -285,16 +285,24 @@ impl<T> DeviceSliceMut<T> for DeviceViewMut<'_, T> {
     }
 }
 
-impl<T> std::fmt::Debug for DeviceBuffer<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceBuffer")
-            .field("device", &self.stream.device().id())
-            .field("ptr", &format_args!("{:#x}", self.ptr))
-            .field("len", &self.len)
-            .field("element", &std::any::type_name::<T>())
-            .finish()
-    }
+macro_rules! impl_debug {
+    ($ty:ident $(<$lt:lifetime>)?) => {
+        impl<$($lt,)? T> std::fmt::Debug for $ty<$($lt,)? T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("device", &self.stream.device().id())
+                    .field("ptr", &format_args!("{:#x}", self.ptr))
+                    .field("len", &self.len)
+                    .field("element", &std::any::type_name::<T>())
+                    .finish()
+            }
+        }
+    };
 }
+
+impl_debug!(DeviceBuffer);
+impl_debug!(DeviceView<'a>);
+impl_debug!(DeviceViewMut<'a>);
 
 impl<T> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {

@@ -1,0 +1,80 @@
+//! Test bodies shared by the simulator suites and their hardware twins.
+//!
+//! A suite file selects its backend in `setup` and instantiates the cases with `cases!`; the
+//! hardware file marks them `#[ignore]` so they run only with
+//! `ASCEND_NPU_BACKEND=cann cargo test -- --ignored` on a machine with an NPU.
+
+#![allow(dead_code)]
+
+pub mod runtime_cases;
+
+/// Instantiates each named case as a `#[test]` that runs `$setup` first.
+#[macro_export]
+macro_rules! cases {
+    ($(#[$attr:meta])* setup = $setup:path; $module:ident: $($name:ident),* $(,)?) => {
+        cases!(@each { $(#[$attr])* } $setup; $module; $($name),*);
+    };
+    (@each $attrs:tt $setup:path; $module:ident; $($name:ident),*) => {
+        $(cases!(@one $attrs $setup; $module; $name);)*
+    };
+    (@one { $($attr:tt)* } $setup:path; $module:ident; $name:ident) => {
+        #[test]
+        $($attr)*
+        fn $name() {
+            $setup();
+            common::$module::$name();
+        }
+    };
+}
+
+/// Every case of `runtime_cases`, for a suite to instantiate with its setup.
+#[macro_export]
+macro_rules! runtime_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            runtime_cases:
+            device_reports_count_soc_and_memory,
+            allocation_reduces_free_memory_and_drop_returns_it,
+            upload_download_round_trips_every_element_type,
+            empty_buffers_need_no_device_memory,
+            zeroed_allocation_and_memset,
+            views_copy_exactly_their_range,
+            out_of_range_views_and_mismatched_lengths_are_errors,
+            async_copies_through_pinned_memory,
+            dropping_a_buffer_with_queued_work_is_stream_ordered,
+            events_order_streams_and_time_work,
+            ndarray_round_trip_in_any_layout,
+            handles_move_across_threads,
+            many_streams_chained_by_events_give_exact_results,
+            threads_allocate_copy_and_free_concurrently,
+        }
+    };
+}
+
+/// Deterministic pseudo-random values (SplitMix64), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    pub fn vec_f32(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.f32()).collect()
+    }
+}
