@@ -25,3 +25,8 @@ pub use runtime::{
     Device, DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut, Event,
     HostBuffer, MemoryInfo, Stream, take_drop_errors,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,1 +1,83 @@
+//! ascend-sim: a software Ascend NPU.
+//!
+//! The ACL runtime functions of `ascend-sys`'s header, implemented on the CPU and served through
+//! the same function table as CANN ([`symbols`] → `ascend_sys::Api::from_static`). It follows
+//! the documented semantics strictly, and where hardware would hide a bug it reports it:
+//!
+//! - device addresses are fake (non-canonical, never reused, guard gaps between allocations),
+//!   so host dereferences fault and every out-of-range, straddling, use-after-free or double
+//!   free access is named precisely in `aclGetRecentErrMsg`;
+//! - fresh memory is filled with [`UNINIT_BYTE`], freed memory with [`FREED_BYTE`];
+//! - handles (contexts, streams, events) are validated through registries and never reused;
+//! - each stream runs its tasks in order on its own worker thread; a task that fails at
+//!   execution makes the stream's error sticky until the next synchronize reports it.
+//!
+//! # Choices where CANN leaves room
+//!
+//! - `aclInit` is required before `aclrtSetDevice` / `aclrtCreateContext`
+//!   (`ACL_ERROR_UNINITIALIZE` otherwise); after `aclFinalize`, `aclInit` may be called again.
+//!   Pure queries (device count, device info, topology, SoC name, versions) work without it.
+//! - Calls that act on "the current device" (alloc, copies, memset, stream/event creation,
+//!   device sync, mem info, peer enable) need a current context on the calling thread
+//!   (`ACL_ERROR_RT_CONTEXT_NULL`); work queued on a stream of another device is rejected with
+//!   `ACL_ERROR_RT_STREAM_CONTEXT`.
+//! - Error codes: bad arguments, out-of-range / straddling / freed ranges, kind mismatches and
+//!   misuse of event flags are `ACL_ERROR_RT_PARAM_INVALID`; unknown or destroyed handles
+//!   `ACL_ERROR_RT_INVALID_HANDLE`; invalid device ids `ACL_ERROR_RT_INVALID_DEVICEID`; any bad
+//!   `aclrtFree`/`aclrtFreeHost` pointer (double free, interior, unknown) `ACL_ERROR_RT_MEMORY_FREE`;
+//!   out of HBM `ACL_ERROR_RT_MEMORY_ALLOCATION`; device memory of another device without peer
+//!   access `ACL_ERROR_RT_NO_PERMISSION`; async host-to-host copies
+//!   `ACL_ERROR_RT_FEATURE_NOT_SUPPORT`; timeouts `ACL_ERROR_RT_STREAM_SYNC_TIMEOUT` /
+//!   `ACL_ERROR_RT_EVENT_SYNC_TIMEOUT`; a panic inside the simulator
+//!   `ACL_ERROR_RT_INTERNAL_ERROR`.
+//! - Waiting on a never-recorded event is a no-op; querying one reports "not ready".
+//! - A stream's sticky error is reported once (by synchronize, or by destroy if never
+//!   collected) and then cleared; later tasks still run.
 
+//! # Configuration
+//!
+//! One Ascend910B2 by default; [`configure`] or the variables [`DEVICES_VAR`] / [`SOC_VAR`]
+//! choose another machine before the first call.
+
+#![warn(missing_docs)]
+
+mod callback;
+mod config;
+mod context;
+mod copy;
+mod counters;
+mod device;
+mod error;
+mod error_msg;
+mod event;
+mod ffi;
+mod handles;
+mod memory;
+mod soc;
+mod state;
+mod stream;
+mod sync;
+mod task;
+
+pub use callback::current_thread_id;
+pub use config::{DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure};
+pub use counters::DeviceCounters;
+pub use error_msg::recent_error_message;
+pub use ffi::symbols;
+pub use memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, map_device_range, translate};
+pub use soc::{SocFamily, SocModel};
+
+/// The provider name to pass to `ascend_sys::Api::from_static`.
+pub const PROVIDER: &str = "sim";
+
+/// A snapshot of device `device`'s counters, or `None` for an invalid id or a simulator that
+/// could not start.
+pub fn counters(device: usize) -> Option<DeviceCounters> {
+    let sim = state::sim().ok()?;
+    sim.devices.get(device).map(|d| d.counters.snapshot())
+}
+
+/// An `ascend_sys::Api` served by the simulator.
+pub fn api() -> ascend_sys::Api {
+    ascend_sys::Api::from_static(PROVIDER, symbols())
+}

@@ -1,0 +1,102 @@
+//! Which devices the simulator has: set by [`configure`] or read from the environment.
+
+use crate::soc::SocModel;
+use crate::sync::lock;
+use std::sync::Mutex;
+
+/// Environment variable with the number of simulated devices (default 1).
+pub const DEVICES_VAR: &str = "ASCEND_SIM_DEVICES";
+/// Environment variable with the SoC name of every simulated device (default `Ascend910B2`).
+pub const SOC_VAR: &str = "ASCEND_SIM_SOC";
+/// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes
+/// of address space below bit 56.
+pub const MAX_DEVICES: usize = 64;
+
+/// The simulated machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// One entry per device, in device-id order.
+    pub devices: Vec<SocModel>,
+}
+
+impl Default for SimConfig {
+    /// One Ascend910B2.
+    fn default() -> Self {
+        SimConfig {
+            devices: vec![SocModel::ascend910b2()],
+        }
+    }
+}
+
+impl SimConfig {
+    /// `count` devices of the same model.
+    pub fn uniform(soc: SocModel, count: usize) -> Self {
+        SimConfig {
+            devices: vec![soc; count],
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.devices.is_empty() || self.devices.len() > MAX_DEVICES {
+            return Err(format!(
+                "the simulator needs 1 to {MAX_DEVICES} devices, got {}",
+                self.devices.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration described by [`DEVICES_VAR`] and [`SOC_VAR`], defaults for unset ones.
+    pub fn from_env() -> Result<Self, String> {
+        let count = match std::env::var(DEVICES_VAR) {
+            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
+                format!("{DEVICES_VAR}={v:?} is not a device count; expected 1 to {MAX_DEVICES}")
+            })?,
+            Err(_) => 1,
+        };
+        let soc = match std::env::var(SOC_VAR) {
+            Ok(name) => SocModel::by_name(name.trim()).ok_or_else(|| {
+                let known: Vec<_> = SocModel::names().collect();
+                format!("{SOC_VAR}={name:?} is not a known SoC; expected one of {known:?}")
+            })?,
+            Err(_) => SocModel::ascend910b2(),
+        };
+        let config = SimConfig::uniform(soc, count);
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+// The configuration chosen by `configure` before the simulator starts.
+static PENDING: Mutex<Option<SimConfig>> = Mutex::new(None);
+
+/// Sets the simulated machine. Call it before the first runtime call; once the simulator has
+/// started, only a configuration equal to the running one is accepted (so independent callers,
+/// e.g. tests in one process, can all ask for the same machine).
+pub fn configure(config: SimConfig) -> Result<(), String> {
+    config.validate()?;
+    let mut pending = lock(&PENDING);
+    if let Some(running) = crate::state::running_config() {
+        return if running == config {
+            Ok(())
+        } else {
+            Err(format!(
+                "the simulator is already running with {running:?}; it cannot switch to {config:?}"
+            ))
+        };
+    }
+    *pending = Some(config);
+    Ok(())
+}
+
+/// Runs `start` with the configuration to start with (an explicit one, else the
+/// environment's), holding the configuration lock so a concurrent [`configure`] either happens
+/// before the start or sees the running configuration.
+pub(crate) fn with_startup_config<R>(start: impl FnOnce(Result<SimConfig, String>) -> R) -> R {
+    let mut pending = lock(&PENDING);
+    let config = match pending.take() {
+        Some(config) => Ok(config),
+        None => SimConfig::from_env(),
+    };
+    start(config)
+}

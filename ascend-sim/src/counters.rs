@@ -1,0 +1,63 @@
+//! Per-device counters of work done, read by benches and the cost model.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of one device's counters. Counters only grow; take differences around the work
+/// you measure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Bytes copied host to device (counted on the destination device).
+    pub h2d_bytes: u64,
+    /// Bytes copied device to host (counted on the source device).
+    pub d2h_bytes: u64,
+    /// Bytes copied device to device (counted on the destination device).
+    pub d2d_bytes: u64,
+    /// Bytes set by memset (counted on the device written).
+    pub memset_bytes: u64,
+    /// Stream tasks executed by the device's streams (copies, events, host functions, ...).
+    pub tasks_executed: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    h2d: AtomicU64,
+    d2h: AtomicU64,
+    d2d: AtomicU64,
+    memset: AtomicU64,
+    tasks: AtomicU64,
+}
+
+/// Which counter a transfer adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Traffic {
+    H2D,
+    D2H,
+    D2D,
+    Memset,
+}
+
+impl Counters {
+    pub(crate) fn add(&self, traffic: Traffic, bytes: u64) {
+        let c = match traffic {
+            Traffic::H2D => &self.h2d,
+            Traffic::D2H => &self.d2h,
+            Traffic::D2D => &self.d2d,
+            Traffic::Memset => &self.memset,
+        };
+        c.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn task_done(&self) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> DeviceCounters {
+        DeviceCounters {
+            h2d_bytes: self.h2d.load(Ordering::Relaxed),
+            d2h_bytes: self.d2h.load(Ordering::Relaxed),
+            d2d_bytes: self.d2d.load(Ordering::Relaxed),
+            memset_bytes: self.memset.load(Ordering::Relaxed),
+            tasks_executed: self.tasks.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The C entry points. Each one runs its body through [`guard`], which turns errors into return
+//! codes plus the thread's recent-error message, and panics into `ACL_ERROR_RT_INTERNAL_ERROR`,
+//! so nothing unwinds into C.
+//!
+//! The functions keep their C names so a backtrace or a grep finds them.
+
+#![allow(non_snake_case)]
+
+mod context;
+mod copy;
+mod device;
+mod event;
+mod host_work;
+mod init;
+mod memory;
+mod stream;
+
+use std::any::Any;
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ascend_sys::{ACL_ERROR_RT_INTERNAL_ERROR, ACL_SUCCESS, StaticSymbols, aclError};
+
+use crate::error::{SimError, SimResult};
+use crate::error_msg::set_recent;
+
+/// The text of a caught panic payload.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}
+
+/// Runs an entry point's body: `Ok` is `ACL_SUCCESS`; an error or a panic is reported through
+/// the return code and `aclGetRecentErrMsg`.
+pub(crate) fn guard(api: &'static str, body: impl FnOnce() -> SimResult<()>) -> aclError {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => ACL_SUCCESS,
+        Ok(Err(e)) => {
+            set_recent(&format!("{api}: {}", e.message));
+            e.code
+        }
+        Err(p) => {
+            set_recent(&format!(
+                "{api}: internal error in ascend-sim (please report): {}",
+                panic_text(&*p)
+            ));
+            ACL_ERROR_RT_INTERNAL_ERROR
+        }
+    }
+}
+
+/// Like [`guard`] for entry points that return a value instead of a code; `fallback` is
+/// returned on failure.
+pub(crate) fn guard_value<T>(
+    api: &'static str,
+    fallback: T,
+    body: impl FnOnce() -> SimResult<T>,
+) -> T {
+    let mut out = None;
+    let code = guard(api, || {
+        out = Some(body()?);
+        Ok(())
+    });
+    match out {
+        Some(v) if code == ACL_SUCCESS => v,
+        _ => fallback,
+    }
+}
+
+/// Writes an output parameter after checking the pointer is usable.
+///
+/// # Safety
+///
+/// `ptr` is NULL or, per the C API contract, points to writable memory for a `T`.
+pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T, name: &str) -> SimResult<()> {
+    if ptr.is_null() {
+        return Err(SimError::param(format!("output pointer {name} is NULL")));
+    }
+    if crate::memory::is_device_address(ptr as u64) {
+        return Err(SimError::param(format!(
+            "output pointer {name} ({ptr:p}) is a device address; it must point to host memory"
+        )));
+    }
+    if !ptr.is_aligned() {
+        return Err(SimError::param(format!(
+            "output pointer {name} ({ptr:p}) is not aligned for its type"
+        )));
+    }
+    // SAFETY: non-null, aligned, not a simulated device address; validity is the caller's
+    // contract.
+    unsafe { ptr.write(value) };
+    Ok(())
+}
+
+/// Reads an optional C string argument.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a NUL-terminated string, per the C API contract.
+pub(crate) unsafe fn read_cstr(ptr: *const c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract.
+    Some(
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// The simulator's function table: every runtime function it implements. Kernel binaries and
+/// launch, the aclnn base and HCCL are left `None` for now.
+pub fn symbols() -> StaticSymbols {
+    let mut s = StaticSymbols::default();
+    init::fill(&mut s);
+    device::fill(&mut s);
+    context::fill(&mut s);
+    stream::fill(&mut s);
+    event::fill(&mut s);
+    memory::fill(&mut s);
+    copy::fill(&mut s);
+    host_work::fill(&mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_internal_errors_and_messages() {
+        let rc = guard("aclrtTest", || panic!("boom"));
+        assert_eq!(rc, ACL_ERROR_RT_INTERNAL_ERROR);
+        let msg = crate::error_msg::recent_error_message().unwrap();
+        assert!(msg.contains("aclrtTest") && msg.contains("boom"), "{msg}");
+        assert_eq!(guard("aclrtTest", || Ok(())), ACL_SUCCESS);
+        let v = guard_value("aclrtTest", 7, || -> SimResult<i32> { panic!("again") });
+        assert_eq!(v, 7);
+    }
+
+    #[test]
+    fn runtime_symbols_are_provided_and_kernel_launch_is_not_yet() {
+        let api = ascend_sys::Api::from_static("sim", symbols());
+        assert!(api.aclInit().is_ok());
+        assert!(api.aclrtMalloc().is_ok());
+        assert!(api.aclrtLaunchHostFunc().is_ok());
+        assert!(api.aclrtEventElapsedTime().is_ok());
+        assert!(api.aclrtLaunchKernel().is_err());
+        assert!(api.HcclAllReduce().is_err());
+    }
+}

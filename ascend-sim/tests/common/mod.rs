@@ -1,0 +1,150 @@
+//! Shared helpers: the simulator is driven only through its C function table, as the safe
+//! layer drives it.
+
+#![allow(dead_code)]
+
+use std::ffi::{CStr, c_void};
+use std::sync::OnceLock;
+
+use ascend_sim::{SimConfig, SocModel};
+use ascend_sys::*;
+
+/// Devices in the shared test process. Device 3 is used by one test only.
+pub const DEVICES: usize = 4;
+
+pub fn api() -> &'static Api {
+    static API: OnceLock<Api> = OnceLock::new();
+    API.get_or_init(|| {
+        ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES)).unwrap();
+        let api = ascend_sim::api();
+        // SAFETY: NULL config path is allowed.
+        let rc = unsafe { api.aclInit().unwrap()(std::ptr::null()) };
+        assert!(
+            rc == ACL_SUCCESS || rc == ACL_ERROR_REPEAT_INITIALIZE,
+            "aclInit: {rc}"
+        );
+        api
+    })
+}
+
+/// Calls a C function of the table by name.
+#[macro_export]
+macro_rules! acl {
+    ($f:ident($($a:expr),* $(,)?)) => {
+        // SAFETY: test code passes arguments that follow the C contract (or deliberately
+        // invalid ones the simulator must reject without touching them).
+        unsafe { ($crate::common::api().$f().expect(stringify!($f)))($($a),*) }
+    };
+}
+
+/// The calling thread's recent error message.
+pub fn recent() -> String {
+    let p = acl!(aclGetRecentErrMsg());
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: the simulator returns a NUL-terminated string valid until the next failure.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+#[track_caller]
+pub fn ok(rc: aclError) {
+    assert_eq!(rc, ACL_SUCCESS, "unexpected error {rc}: {}", recent());
+}
+
+/// Asserts `rc == code` and that the recent message mentions `needle`.
+#[track_caller]
+pub fn err(rc: aclError, code: aclError, needle: &str) {
+    let msg = recent();
+    assert_eq!(rc, code, "expected error {code}, got {rc}: {msg}");
+    assert!(
+        msg.contains(needle),
+        "message {msg:?} does not mention {needle:?}"
+    );
+}
+
+/// Sets a device on this thread for the guard's lifetime.
+pub struct Device(pub i32);
+
+impl Device {
+    pub fn set(id: i32) -> Device {
+        ok(acl!(aclrtSetDevice(id)));
+        Device(id)
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let rc = acl!(aclrtResetDevice(self.0));
+        if !std::thread::panicking() {
+            ok(rc);
+        }
+    }
+}
+
+pub fn malloc(size: usize) -> *mut c_void {
+    let mut p = std::ptr::null_mut();
+    ok(acl!(aclrtMalloc(&mut p, size, ACL_MEM_MALLOC_HUGE_FIRST)));
+    p
+}
+
+pub fn free(p: *mut c_void) {
+    ok(acl!(aclrtFree(p)));
+}
+
+pub fn malloc_host(size: usize) -> *mut c_void {
+    let mut p = std::ptr::null_mut();
+    ok(acl!(aclrtMallocHost(&mut p, size)));
+    p
+}
+
+pub fn stream() -> aclrtStream {
+    let mut s = std::ptr::null_mut();
+    ok(acl!(aclrtCreateStream(&mut s)));
+    s
+}
+
+pub fn event(flags: Option<u32>) -> aclrtEvent {
+    let mut e = std::ptr::null_mut();
+    match flags {
+        None => ok(acl!(aclrtCreateEvent(&mut e))),
+        Some(f) => ok(acl!(aclrtCreateEventWithFlag(&mut e, f))),
+    }
+    e
+}
+
+pub fn h2d(dst: *mut c_void, data: &[u8]) {
+    ok(acl!(aclrtMemcpy(
+        dst,
+        data.len(),
+        data.as_ptr().cast(),
+        data.len(),
+        ACL_MEMCPY_HOST_TO_DEVICE
+    )));
+}
+
+pub fn d2h(src: *const c_void, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    ok(acl!(aclrtMemcpy(
+        out.as_mut_ptr().cast(),
+        len,
+        src,
+        len,
+        ACL_MEMCPY_DEVICE_TO_HOST
+    )));
+    out
+}
+
+/// Byte offset helper for device pointers (never dereferenced on the host).
+pub fn offset(p: *mut c_void, n: usize) -> *mut c_void {
+    (p as usize + n) as *mut c_void
+}
+
+/// A host function that blocks its stream until the flag is set.
+pub unsafe extern "C" fn wait_flag(arg: *mut c_void) {
+    // SAFETY: tests pass a pointer to an AtomicBool that outlives the stream's work.
+    let flag = unsafe { &*(arg as *const std::sync::atomic::AtomicBool) };
+    while !flag.load(std::sync::atomic::Ordering::Acquire) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
