@@ -48,7 +48,8 @@ impl Event {
         self.raw.synchronize(self.device.inner.api)
     }
 
-    /// Whether the recorded work has completed (true for an event never recorded).
+    /// Whether the recorded work has completed. Ask only about recorded events: CANN leaves
+    /// the answer for a never-recorded event open (the simulator says "not ready").
     pub fn is_complete(&self) -> Result<bool> {
         self.device.inner.bind()?;
         self.raw.is_complete(self.device.inner.api)
