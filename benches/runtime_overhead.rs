@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 
-use ascend_npu::{Backend, Device, HostBuffer, raw_api, select_backend};
+use ascend_npu::{Backend, Device, HostBuffer, raw_api, select_backend, sys};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const COPY_BYTES: usize = 4096;
@@ -38,29 +38,78 @@ fn runtime_overhead(c: &mut Criterion) {
     });
     group.finish();
 
-    // Baselines: the same runtime calls without the safe layer.
+    // Baselines: the same runtime calls without the safe layer, on raw handles. The safe calls
+    // above left the device's context current on this thread.
     let mut group = c.benchmark_group("raw");
     let malloc = api.aclrtMalloc().unwrap();
     let free = api.aclrtFree().unwrap();
     group.bench_function("alloc_free_4KiB", |b| {
         b.iter(|| {
             let mut ptr = std::ptr::null_mut();
-            // SAFETY: valid out-pointer; the device context is current on this thread (bound by
-            // the safe calls above) and the pointer is freed once.
+            // SAFETY: valid out-pointer; the pointer is freed once.
             unsafe {
                 assert_eq!(
-                    malloc(
-                        &mut ptr,
-                        COPY_BYTES,
-                        ascend_npu::sys::ACL_MEM_MALLOC_HUGE_FIRST
-                    ),
+                    malloc(&mut ptr, COPY_BYTES, sys::ACL_MEM_MALLOC_HUGE_FIRST),
                     0
                 );
                 assert_eq!(free(black_box(ptr)), 0);
             }
         })
     });
+    let mut raw_stream = std::ptr::null_mut();
+    let mut raw_event = std::ptr::null_mut();
+    let mut host = std::ptr::null_mut();
+    let mut dev = std::ptr::null_mut();
+    // SAFETY: valid out-pointers; everything created here is destroyed below.
+    unsafe {
+        assert_eq!(api.aclrtCreateStream().unwrap()(&mut raw_stream), 0);
+        assert_eq!(api.aclrtCreateEvent().unwrap()(&mut raw_event), 0);
+        assert_eq!(api.aclrtMallocHost().unwrap()(&mut host, COPY_BYTES), 0);
+        assert_eq!(
+            malloc(&mut dev, COPY_BYTES, sys::ACL_MEM_MALLOC_HUGE_FIRST),
+            0
+        );
+    }
+    let memcpy_async = api.aclrtMemcpyAsync().unwrap();
+    let record = api.aclrtRecordEvent().unwrap();
+    let sync = api.aclrtSynchronizeStream().unwrap();
+    group.bench_function("memcpy_htod_async_enqueue_4KiB", |b| {
+        // SAFETY: pinned source and device destination of COPY_BYTES each, alive until the
+        // stream is synchronised below.
+        b.iter(|| unsafe {
+            assert_eq!(
+                memcpy_async(
+                    dev,
+                    COPY_BYTES,
+                    host,
+                    COPY_BYTES,
+                    sys::ACL_MEMCPY_HOST_TO_DEVICE,
+                    raw_stream
+                ),
+                0
+            )
+        });
+        // SAFETY: live stream.
+        assert_eq!(unsafe { sync(raw_stream) }, 0);
+    });
+    // SAFETY: live event and stream.
+    group.bench_function("event_record", |b| {
+        b.iter(|| unsafe { assert_eq!(record(raw_event, raw_stream), 0) })
+    });
+    // SAFETY: live stream.
+    unsafe { assert_eq!(sync(raw_stream), 0) };
+    // SAFETY: live stream.
+    group.bench_function("stream_sync_idle", |b| {
+        b.iter(|| unsafe { assert_eq!(sync(raw_stream), 0) })
+    });
     group.finish();
+    // SAFETY: each handle is live, idle and released once.
+    unsafe {
+        assert_eq!(api.aclrtDestroyEvent().unwrap()(raw_event), 0);
+        assert_eq!(api.aclrtDestroyStream().unwrap()(raw_stream), 0);
+        assert_eq!(api.aclrtFreeHost().unwrap()(host), 0);
+        assert_eq!(free(dev), 0);
+    }
     drop(target);
     drop(pinned);
     stream.synchronize().unwrap();

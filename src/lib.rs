@@ -12,6 +12,7 @@
 
 mod backend;
 mod error;
+pub mod fp8;
 pub mod runtime;
 
 /// The software device, to configure it (device count, SoC) before the first call.
