@@ -78,12 +78,10 @@ impl Stream {
         src: &HostBuffer<T>,
         dst: &mut impl DeviceSliceMut<T>,
     ) -> Result<()> {
-        self.check_local(dst.stream(), "destination")?;
-        same_len(src.len(), dst.len())?;
-        let bytes = byte_len::<T>(src.len())?;
-        if bytes == 0 {
+        let Some(bytes) = self.plan_copy::<T>(dst.stream(), "destination", src.len(), dst.len())?
+        else {
             return Ok(());
-        }
+        };
         // SAFETY: `src` is pinned memory of `bytes` bytes; the event recorded below keeps it
         // alive and unwritten until the copy completes.
         unsafe {
@@ -105,12 +103,9 @@ impl Stream {
         src: &impl DeviceSlice<T>,
         dst: &mut HostBuffer<T>,
     ) -> Result<()> {
-        self.check_local(src.stream(), "source")?;
-        same_len(src.len(), dst.len())?;
-        let bytes = byte_len::<T>(dst.len())?;
-        if bytes == 0 {
+        let Some(bytes) = self.plan_copy::<T>(src.stream(), "source", src.len(), dst.len())? else {
             return Ok(());
-        }
+        };
         // SAFETY: `dst` is pinned memory of `bytes` bytes; the event recorded below makes every
         // later host access and the free wait for the copy.
         unsafe {
@@ -132,12 +127,10 @@ impl Stream {
         src: &impl DeviceSlice<T>,
         dst: &mut impl DeviceSliceMut<T>,
     ) -> Result<()> {
-        self.check_local(dst.stream(), "destination")?;
-        same_len(src.len(), dst.len())?;
-        let bytes = byte_len::<T>(src.len())?;
-        if bytes == 0 {
+        let Some(bytes) = self.plan_copy::<T>(dst.stream(), "destination", src.len(), dst.len())?
+        else {
             return Ok(());
-        }
+        };
         // SAFETY: both are live device ranges of `bytes` bytes; `dst` is borrowed mutably and
         // both buffers are freed only after this stream's work.
         unsafe {
@@ -158,6 +151,21 @@ impl Stream {
             return Ok(());
         }
         self.memset_raw(dst.device_ptr_mut(), bytes, value)
+    }
+
+    /// Validates a copy of `src_len` into `dst_len` elements whose device side (`role`) is
+    /// owned by `owner`; returns its size in bytes, or `None` when there is nothing to copy.
+    fn plan_copy<T>(
+        &self,
+        owner: &Stream,
+        role: &str,
+        src_len: usize,
+        dst_len: usize,
+    ) -> Result<Option<usize>> {
+        self.check_local(owner, role)?;
+        same_len(src_len, dst_len)?;
+        let bytes = byte_len::<T>(src_len)?;
+        Ok((bytes > 0).then_some(bytes))
     }
 
     /// A device buffer used on a stream must live on that stream's device.
