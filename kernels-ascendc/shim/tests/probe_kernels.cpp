@@ -1,0 +1,139 @@
+// Test-only kernels that expose shim behaviour the product kernels do not reach: mix-kernel core
+// numbering, scalar parameters in the args blob, and a few vector APIs.
+#include "kernel_operator.h"
+
+using namespace AscendC;
+
+// Every core writes (type, blockIdx, blockNum, subIdx, subNum, tag, tag2 low word) into its own
+// 8-word record: AIC records first (num_blocks of them), then AIV records (2 * num_blocks).
+extern "C" __global__ __aicore__ void probe_mix(GM_ADDR out, uint32_t tag, uint64_t tag2) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    GlobalTensor<uint32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(out));  // unsized: each access is translated
+    const uint32_t rec = ASCEND_IS_AIC ? uint32_t(GetBlockIdx()) : uint32_t(GetBlockNum() + GetBlockIdx());
+    g.SetValue(rec * 8 + 0, ASCEND_IS_AIC ? 1u : 2u);
+    g.SetValue(rec * 8 + 1, uint32_t(GetBlockIdx()));
+    g.SetValue(rec * 8 + 2, uint32_t(GetBlockNum()));
+    g.SetValue(rec * 8 + 3, uint32_t(GetSubBlockIdx()));
+    g.SetValue(rec * 8 + 4, uint32_t(GetSubBlockNum()));
+    g.SetValue(rec * 8 + 5, tag);
+    g.SetValue(rec * 8 + 6, uint32_t(tag2));
+}
+
+// in: x[n], y[n] (n = 256 floats). out (floats):
+//   [0,256) Relu(x)  [256,512) Select(x > y ? x : y)  [512] ReduceSum(x)  [520] ReduceMax(x) + [521] index
+//   [528,784) Cast(Cast(x, half, ODD), float)  [784,1040) Cast(x -> int32, FLOOR) as float
+//   [1040, 1296) Sqrt(Abs(x)), [1296, 1552) Ln(Exp(x) + 1)
+extern "C" __global__ __aicore__ void probe_vector(GM_ADDR xg, GM_ADDR yg, GM_ADDR outg) {
+    constexpr int32_t n = 256;
+    TPipe pipe;
+    TBuf<QuePosition::VECCALC> bx, by, bo, bw, bm, bh, bi;
+    pipe.InitBuffer(bx, n * 4);
+    pipe.InitBuffer(by, n * 4);
+    pipe.InitBuffer(bo, n * 4);
+    pipe.InitBuffer(bw, n * 4);
+    pipe.InitBuffer(bm, 64);
+    pipe.InitBuffer(bh, n * 2);
+    pipe.InitBuffer(bi, n * 4);
+    GlobalTensor<float> gx, gy, go;
+    gx.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(xg), n);
+    gy.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(yg), n);
+    go.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(outg), 1552);
+    LocalTensor<float> x = bx.Get<float>(), y = by.Get<float>(), o = bo.Get<float>(), w = bw.Get<float>();
+    DataCopy(x, gx, n);
+    DataCopy(y, gy, n);
+    SetFlag<HardEvent::MTE2_V>(EVENT_ID0);
+    WaitFlag<HardEvent::MTE2_V>(EVENT_ID0);
+    Relu(o, x, n);
+    SetFlag<HardEvent::V_MTE3>(EVENT_ID0);
+    WaitFlag<HardEvent::V_MTE3>(EVENT_ID0);
+    DataCopy(go, o, n);
+    LocalTensor<uint8_t> mask = bm.Get<uint8_t>();
+    Compare(mask, x, y, CMPMODE::GT, n);
+    PipeBarrier<PIPE_V>();
+    Select(o, mask, x, y, SELMODE::VSEL_TENSOR_TENSOR_MODE, n);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[256], o, n);
+    PipeBarrier<PIPE_ALL>();
+    ReduceSum(o, x, w, n);
+    ReduceMax(o[8], x, w, n, true);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[512], o, 16);
+    LocalTensor<half> h = bh.Get<half>();
+    Cast(h, x, RoundMode::CAST_ODD, n);
+    PipeBarrier<PIPE_V>();
+    Cast(o, h, RoundMode::CAST_NONE, n);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[528], o, n);
+    LocalTensor<int32_t> iv = bi.Get<int32_t>();
+    Cast(iv, x, RoundMode::CAST_FLOOR, n);
+    PipeBarrier<PIPE_V>();
+    Cast(o, iv, RoundMode::CAST_NONE, n);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[784], o, n);
+    PipeBarrier<PIPE_ALL>();
+    Abs(o, x, n);
+    PipeBarrier<PIPE_V>();
+    Sqrt(o, o, n);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[1040], o, n);
+    PipeBarrier<PIPE_ALL>();
+    Exp(o, x, n);
+    PipeBarrier<PIPE_V>();
+    Adds(o, o, 1.0f, n);
+    PipeBarrier<PIPE_V>();
+    Ln(o, o, n);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(go[1296], o, n);
+}
+
+ASCEND_SHIM_KERNEL(probe_mix, KERNEL_TYPE_MIX_AIC_1_2)
+ASCEND_SHIM_KERNEL(probe_vector, KERNEL_TYPE_AIV_ONLY)
+
+// Strided/padded copies. in: float[5 * 7] (5 rows of 7). out: float[3 * 40].
+//   out[0,40):   rows landed in UB at a 32-byte pitch by DataCopyPad with rightPadding 1 (= -1.0f),
+//                copied out whole with DataCopy (count form).
+//   out[40,80):  the same UB rows written back with DataCopyPad, GM gap of 4 bytes per row (the gap
+//                words stay untouched).
+//   out[80,96):  DataCopyParams: 2 bursts of 8 floats, every other 32-byte block of the UB rows
+//                (srcStride 1), then UB -> UB copy, then out.
+extern "C" __global__ __aicore__ void probe_copy(GM_ADDR in, GM_ADDR out) {
+    TPipe pipe;
+    TQue<QuePosition::VECIN, 1> qin;
+    TQue<QuePosition::VECOUT, 1> qout;
+    pipe.InitBuffer(qin, 1, 40 * 4);
+    pipe.InitBuffer(qout, 1, 16 * 4);
+    GlobalTensor<float> gi, go;
+    gi.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(in), 35);
+    go.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(out), 120);
+    LocalTensor<float> rows = qin.AllocTensor<float>();
+    DataCopyPad(rows, gi, DataCopyExtParams(5, 7 * 4, 0, 0, 0), DataCopyPadExtParams<float>(true, 0, 1, -1.0f));
+    qin.EnQue(rows);
+    rows = qin.DeQue<float>();
+    DataCopy(go, rows, 40);
+    DataCopyPad(go[40], rows, DataCopyExtParams(5, 7 * 4, 0, 4, 0));
+    LocalTensor<float> o = qout.AllocTensor<float>();
+    DataCopy(o, rows, DataCopyParams(2, 1, 1, 0));
+    qout.EnQue(o);
+    o = qout.DeQue<float>();
+    DataCopy(go[80], o, 16);
+    qout.FreeTensor(o);
+    qin.FreeTensor(rows);
+}
+
+ASCEND_SHIM_KERNEL(probe_copy, KERNEL_TYPE_AIV_ONLY)
+
+// GET_TILING_DATA_WITH_STRUCT + a declared-but-unused CO2 queue (legal to declare on 910B).
+struct ProbeTiling {
+    uint32_t a, b;
+};
+extern "C" __global__ __aicore__ void probe_tiling(GM_ADDR out, GM_ADDR tiling) {
+    REGISTER_TILING_DEFAULT(ProbeTiling);
+    GET_TILING_DATA_WITH_STRUCT(ProbeTiling, t, tiling);
+    TQue<TPosition::CO2, 1> unused;
+    (void)unused;
+    GlobalTensor<uint32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(out), 1);
+    g.SetValue(0, t.a + t.b);
+}
+ASCEND_SHIM_KERNEL(probe_tiling, KERNEL_TYPE_AIV_ONLY)
