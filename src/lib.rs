@@ -13,6 +13,7 @@
 mod backend;
 mod error;
 pub mod fp8;
+pub mod kernels;
 pub mod runtime;
 
 /// The software device, to configure it (device count, SoC) before the first call.
@@ -24,7 +25,7 @@ pub use backend::{BACKEND_VAR, Backend, active_backend, raw_api, select_backend}
 pub use error::{AclCode, Error, Result};
 pub use runtime::{
     Device, DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut, Event,
-    HostBuffer, MemoryInfo, Stream, take_drop_errors,
+    HostBuffer, Kernel, KernelArg, KernelBinary, MemoryInfo, Param, Stream, take_drop_errors,
 };
 
 /// The README's examples, compiled and run as doctests.

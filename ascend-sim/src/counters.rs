@@ -16,6 +16,10 @@ pub struct DeviceCounters {
     pub memset_bytes: u64,
     /// Stream tasks executed by the device's streams (copies, events, host functions, ...).
     pub tasks_executed: u64,
+    /// Kernel launches that ran (successfully or not).
+    pub kernel_launches: u64,
+    /// Work counted by the kernel shim, summed over every launch on the device.
+    pub kernels: crate::kernel::KernelCounters,
 }
 
 #[derive(Default)]
@@ -25,6 +29,13 @@ pub(crate) struct Counters {
     d2d: AtomicU64,
     memset: AtomicU64,
     tasks: AtomicU64,
+    launches: AtomicU64,
+    gm_to_local: AtomicU64,
+    local_to_gm: AtomicU64,
+    local_to_local: AtomicU64,
+    cube_macs: AtomicU64,
+    vector_ops: AtomicU64,
+    cores: AtomicU64,
 }
 
 /// Which counter a transfer adds to.
@@ -51,6 +62,20 @@ impl Counters {
         self.tasks.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn kernel_done(&self, k: &crate::kernel::KernelCounters) {
+        self.launches.fetch_add(1, Ordering::Relaxed);
+        self.gm_to_local
+            .fetch_add(k.gm_to_local_bytes, Ordering::Relaxed);
+        self.local_to_gm
+            .fetch_add(k.local_to_gm_bytes, Ordering::Relaxed);
+        self.local_to_local
+            .fetch_add(k.local_to_local_bytes, Ordering::Relaxed);
+        self.cube_macs.fetch_add(k.cube_macs, Ordering::Relaxed);
+        self.vector_ops
+            .fetch_add(k.vector_elem_ops, Ordering::Relaxed);
+        self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> DeviceCounters {
         DeviceCounters {
             h2d_bytes: self.h2d.load(Ordering::Relaxed),
@@ -58,6 +83,15 @@ impl Counters {
             d2d_bytes: self.d2d.load(Ordering::Relaxed),
             memset_bytes: self.memset.load(Ordering::Relaxed),
             tasks_executed: self.tasks.load(Ordering::Relaxed),
+            kernel_launches: self.launches.load(Ordering::Relaxed),
+            kernels: crate::kernel::KernelCounters {
+                gm_to_local_bytes: self.gm_to_local.load(Ordering::Relaxed),
+                local_to_gm_bytes: self.local_to_gm.load(Ordering::Relaxed),
+                local_to_local_bytes: self.local_to_local.load(Ordering::Relaxed),
+                cube_macs: self.cube_macs.load(Ordering::Relaxed),
+                vector_elem_ops: self.vector_ops.load(Ordering::Relaxed),
+                cores_run: self.cores.load(Ordering::Relaxed),
+            },
         }
     }
 }

@@ -17,6 +17,8 @@ const TAG_MASK: u64 = 0xFF00_0000_0000_0000;
 pub(crate) const CONTEXT_TAG: u64 = 0x7100_0000_0000_0000;
 pub(crate) const STREAM_TAG: u64 = 0x7200_0000_0000_0000;
 pub(crate) const EVENT_TAG: u64 = 0x7300_0000_0000_0000;
+pub(crate) const BINARY_TAG: u64 = 0x7400_0000_0000_0000;
+pub(crate) const FUNCTION_TAG: u64 = 0x7500_0000_0000_0000;
 
 /// What kind of handle a raw value looks like, for messages about mixed-up handles.
 fn kind_of(raw: u64) -> Option<&'static str> {
@@ -24,6 +26,8 @@ fn kind_of(raw: u64) -> Option<&'static str> {
         CONTEXT_TAG => Some("context"),
         STREAM_TAG => Some("stream"),
         EVENT_TAG => Some("event"),
+        BINARY_TAG => Some("kernel binary"),
+        FUNCTION_TAG => Some("kernel function"),
         _ if crate::memory::is_device_address(raw) => Some("device memory address"),
         _ => None,
     }

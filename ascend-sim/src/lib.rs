@@ -52,6 +52,7 @@ mod error_msg;
 mod event;
 mod ffi;
 mod handles;
+mod kernel;
 mod memory;
 mod soc;
 mod state;
@@ -64,6 +65,7 @@ pub use config::{DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure};
 pub use counters::DeviceCounters;
 pub use error_msg::recent_error_message;
 pub use ffi::symbols;
+pub use kernel::KernelCounters;
 pub use memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, map_device_range, translate};
 pub use soc::{SocFamily, SocModel};
 

@@ -12,7 +12,8 @@ use crate::context::Context;
 use crate::device::Device;
 use crate::error::{SimError, SimResult};
 use crate::event::Event;
-use crate::handles::{CONTEXT_TAG, EVENT_TAG, Registry, STREAM_TAG};
+use crate::handles::{BINARY_TAG, CONTEXT_TAG, EVENT_TAG, FUNCTION_TAG, Registry, STREAM_TAG};
+use crate::kernel::{Binary, Function};
 use crate::memory::HostMemory;
 use crate::stream::Stream;
 
@@ -30,6 +31,8 @@ pub(crate) struct Sim {
     pub(crate) contexts: Registry<Context>,
     pub(crate) streams: Registry<Stream>,
     pub(crate) events: Registry<Event>,
+    pub(crate) binaries: Registry<Binary>,
+    pub(crate) functions: Registry<Function>,
     pub(crate) host: HostMemory,
     pub(crate) reports: Reports,
     pub(crate) init: Mutex<InitState>,
@@ -54,6 +57,8 @@ fn start(config: Result<SimConfig, String>) -> Result<Sim, String> {
         contexts: Registry::new("context", CONTEXT_TAG),
         streams: Registry::new("stream", STREAM_TAG),
         events: Registry::new("event", EVENT_TAG),
+        binaries: Registry::new("kernel binary", BINARY_TAG),
+        functions: Registry::new("kernel function", FUNCTION_TAG),
         host: HostMemory::default(),
         reports: Reports::default(),
         init: Mutex::new(InitState::Never),

@@ -275,3 +275,31 @@ fn reset_device(api: &Api, id: i32) {
         drop_errors::record(e);
     }
 }
+
+impl Device {
+    /// An `aclrtGetDeviceInfo` attribute of this device.
+    fn info(&self, attr: ascend_sys::aclrtDevAttr) -> Result<i64> {
+        let api = self.inner.api;
+        let f = api.aclrtGetDeviceInfo()?;
+        let mut value = 0i64;
+        // SAFETY: valid device id of an open device and a valid out-pointer.
+        check(api, "aclrtGetDeviceInfo", unsafe {
+            f(self.inner.id as u32, attr, &mut value)
+        })?;
+        Ok(value)
+    }
+
+    /// Cube (AIC) cores: the block count of a cube kernel that fills the chip.
+    pub fn cube_cores(&self) -> Result<u32> {
+        Ok(self
+            .info(ascend_sys::ACL_DEV_ATTR_CUBE_CORE_NUM)?
+            .clamp(1, i64::from(u32::MAX)) as u32)
+    }
+
+    /// Vector (AIV) cores: the block count of a vector kernel that fills the chip.
+    pub fn vector_cores(&self) -> Result<u32> {
+        Ok(self
+            .info(ascend_sys::ACL_DEV_ATTR_VECTOR_CORE_NUM)?
+            .clamp(1, i64::from(u32::MAX)) as u32)
+    }
+}

@@ -101,6 +101,11 @@ impl Stream {
         self.inner.raw
     }
 
+    /// Whether both handles share one stream.
+    pub(crate) fn same_as(&self, other: &Stream) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub(crate) fn bind(&self) -> Result<()> {
         self.inner.device.inner.bind()
     }

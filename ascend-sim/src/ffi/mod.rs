@@ -12,6 +12,7 @@ mod device;
 mod event;
 mod host_work;
 mod init;
+mod kernel;
 mod memory;
 mod stream;
 
@@ -114,8 +115,8 @@ pub(crate) unsafe fn read_cstr(ptr: *const c_char) -> Option<String> {
     )
 }
 
-/// The simulator's function table: every runtime function it implements. Kernel binaries and
-/// launch, the aclnn base and HCCL are left `None` for now.
+/// The simulator's function table: every runtime function it implements, including kernel
+/// binaries and launch. The aclnn base and HCCL are left `None` for now.
 pub fn symbols() -> StaticSymbols {
     let mut s = StaticSymbols::default();
     init::fill(&mut s);
@@ -126,6 +127,7 @@ pub fn symbols() -> StaticSymbols {
     memory::fill(&mut s);
     copy::fill(&mut s);
     host_work::fill(&mut s);
+    kernel::fill(&mut s);
     s
 }
 
@@ -145,13 +147,15 @@ mod tests {
     }
 
     #[test]
-    fn runtime_symbols_are_provided_and_kernel_launch_is_not_yet() {
+    fn runtime_and_kernel_symbols_are_provided_and_hccl_is_not_yet() {
         let api = ascend_sys::Api::from_static("sim", symbols());
         assert!(api.aclInit().is_ok());
         assert!(api.aclrtMalloc().is_ok());
         assert!(api.aclrtLaunchHostFunc().is_ok());
         assert!(api.aclrtEventElapsedTime().is_ok());
-        assert!(api.aclrtLaunchKernel().is_err());
+        assert!(api.aclrtBinaryLoadFromFile().is_ok());
+        assert!(api.aclrtLaunchKernel().is_ok());
+        assert!(api.aclrtBinaryLoadFromData().is_err());
         assert!(api.HcclAllReduce().is_err());
     }
 }

@@ -1,0 +1,73 @@
+//! Typed launches of our own Ascend C kernels (`kernels-ascendc/`): the tiling is computed here,
+//! in Rust, and passed to the kernel as a `#[repr(C)]` struct in device memory.
+//!
+//! ```
+//! use ascend_npu::{select_backend, Backend, Device};
+//! use ascend_npu::kernels::Kernels;
+//! select_backend(Backend::Sim)?;
+//! let device = Device::open(0)?;
+//! let stream = device.new_stream()?;
+//! let kernels = Kernels::load(&device)?;
+//! let gate = stream.upload(&[0.0f32, 1.0, -2.0])?;
+//! let up = stream.upload(&[1.0f32, 2.0, 3.0])?;
+//! let mut out = stream.alloc_zeroed::<f32>(3)?;
+//! kernels.swiglu(&stream, &gate, &up, &mut out)?;
+//! let silu = |g: f32| g / (1.0 + (-g).exp());
+//! let got = out.to_vec()?;
+//! assert!((got[1] - silu(1.0) * 2.0).abs() < 1e-6);
+//! # Ok::<(), ascend_npu::Error>(())
+//! ```
+
+mod matmul;
+mod swiglu;
+mod tiling_cache;
+
+use crate::error::Result;
+use crate::runtime::{Device, Kernel, KernelBinary, Param};
+
+pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
+pub use swiglu::{SwigluElement, SwigluTiling};
+
+use tiling_cache::TilingCache;
+
+/// Our kernels, loaded for one device.
+pub struct Kernels {
+    device: Device,
+    swiglu: [Kernel; 3],
+    /// Indexed by `MatmulInput::INDEX * 2 + MatmulOutput::INDEX`.
+    matmul: [Kernel; 4],
+    tilings: TilingCache,
+    vector_cores: u32,
+    cube_cores: u32,
+}
+
+impl Kernels {
+    /// Loads the kernels of `kernels-ascendc/` for `device` (see [`KernelBinary::builtin`]).
+    pub fn load(device: &Device) -> Result<Kernels> {
+        let binary = KernelBinary::builtin(device)?;
+        let four_ptrs = [Param::Ptr; 4];
+        let kernel = |name: &str| binary.kernel(name, &four_ptrs);
+        Ok(Kernels {
+            device: device.clone(),
+            swiglu: [
+                kernel("swiglu_f32")?,
+                kernel("swiglu_f16")?,
+                kernel("swiglu_bf16")?,
+            ],
+            matmul: [
+                kernel("matmul_f16_f32")?,
+                kernel("matmul_f16_bf16")?,
+                kernel("matmul_bf16_f32")?,
+                kernel("matmul_bf16_bf16")?,
+            ],
+            tilings: TilingCache::new(device)?,
+            vector_cores: device.vector_cores()?,
+            cube_cores: device.cube_cores()?,
+        })
+    }
+
+    /// The device the kernels are loaded for.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}

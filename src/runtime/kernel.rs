@@ -1,0 +1,387 @@
+//! Loading kernel binaries and launching kernels.
+//!
+//! The same code launches our `kernels-ascendc/` kernels on an NPU (device binaries built with
+//! CANN's toolchain) and in the simulator (the host library `build.rs` builds against our shim):
+//! `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`, `aclrtLaunchKernel`.
+
+use std::ffi::CString;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ascend_sys::{aclrtBinHandle, aclrtFuncHandle};
+
+use super::device::Device;
+use super::device_buffer::{DeviceSlice, DeviceSliceMut};
+use super::drop_errors;
+use super::stream::Stream;
+use crate::backend::check;
+use crate::error::{Error, Result};
+
+/// The most blocks one launch may have.
+pub const MAX_BLOCKS: u32 = 65535;
+
+/// Where the simulator's build of `kernels-ascendc/` is (set by `build.rs`).
+const SIM_KERNELS: &str = env!("ASCEND_NPU_SIM_KERNELS");
+
+/// Names the NPU build of `kernels-ascendc/` for [`KernelBinary::builtin`] on the cann backend.
+pub const DEVICE_KERNELS_VAR: &str = "ASCEND_NPU_DEVICE_KERNELS";
+
+/// A kernel binary loaded for one device. Cloning is cheap; the binary is unloaded when the
+/// last clone and every [`Kernel`] from it are gone.
+#[derive(Clone)]
+pub struct KernelBinary {
+    inner: Arc<BinaryInner>,
+}
+
+struct BinaryInner {
+    device: Device,
+    raw: aclrtBinHandle,
+    path: PathBuf,
+}
+
+// SAFETY: the binary handle belongs to the process-wide runtime; every use binds the device's
+// context first, from whichever thread.
+unsafe impl Send for BinaryInner {}
+// SAFETY: methods only pass the handle to thread-safe runtime calls.
+unsafe impl Sync for BinaryInner {}
+
+impl KernelBinary {
+    /// Loads the kernel binary at `path` (made absolute) for `device`.
+    pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<KernelBinary> {
+        let path = std::path::absolute(path.as_ref()).map_err(|e| {
+            Error::invalid(
+                format!("kernel binary path {}: {e}", path.as_ref().display()),
+                "a valid path",
+            )
+        })?;
+        let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+            Error::invalid(
+                format!("kernel binary path {} contains NUL", path.display()),
+                "a path without NUL",
+            )
+        })?;
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.aclrtBinaryLoadFromFile()?;
+        let mut raw: aclrtBinHandle = std::ptr::null_mut();
+        // SAFETY: NUL-terminated path and valid out-pointer; no load options.
+        check(api, "aclrtBinaryLoadFromFile", unsafe {
+            f(c_path.as_ptr(), std::ptr::null_mut(), &mut raw)
+        })?;
+        Ok(KernelBinary {
+            inner: Arc::new(BinaryInner {
+                device: device.clone(),
+                raw,
+                path,
+            }),
+        })
+    }
+
+    /// Loads this crate's own kernels (`kernels-ascendc/`) for the active backend: the host
+    /// build under the simulator, or the device build named by [`DEVICE_KERNELS_VAR`] on an NPU.
+    pub fn builtin(device: &Device) -> Result<KernelBinary> {
+        match crate::active_backend()? {
+            crate::Backend::Sim => Self::load(device, SIM_KERNELS),
+            crate::Backend::Cann => match std::env::var_os(DEVICE_KERNELS_VAR) {
+                Some(path) => Self::load(device, PathBuf::from(path)),
+                None => Err(Error::invalid(
+                    format!("{DEVICE_KERNELS_VAR} is not set"),
+                    format!(
+                        "{DEVICE_KERNELS_VAR} naming kernels-ascendc built for this SoC with CANN's \
+                         toolchain (see kernels-ascendc/README.md)"
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// The kernel `name`, whose parameters are `params` in declaration order.
+    ///
+    /// The parameter list is what launches are checked against: a wrong count or kind is an
+    /// error before anything reaches the device.
+    pub fn kernel(&self, name: &str, params: &[Param]) -> Result<Kernel> {
+        let c_name = CString::new(name).map_err(|_| {
+            Error::invalid(
+                format!("kernel name {name:?} contains NUL"),
+                "a C identifier",
+            )
+        })?;
+        let device = &self.inner.device;
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.aclrtBinaryGetFunction()?;
+        let mut raw: aclrtFuncHandle = std::ptr::null_mut();
+        // SAFETY: live binary handle, NUL-terminated name, valid out-pointer.
+        check(api, "aclrtBinaryGetFunction", unsafe {
+            f(self.inner.raw, c_name.as_ptr(), &mut raw)
+        })?;
+        Ok(Kernel {
+            binary: self.clone(),
+            raw,
+            name: name.to_string(),
+            params: params.to_vec(),
+        })
+    }
+
+    /// The device the binary is loaded for.
+    pub fn device(&self) -> &Device {
+        &self.inner.device
+    }
+
+    /// The file the binary was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+impl Drop for BinaryInner {
+    fn drop(&mut self) {
+        let api = self.device.inner.api;
+        let result = self.device.inner.bind().and_then(|()| {
+            let f = api.aclrtBinaryUnLoad()?;
+            // SAFETY: last owner of a live binary handle; queued launches keep what they need.
+            check(api, "aclrtBinaryUnLoad", unsafe { f(self.raw) })
+        });
+        if let Err(e) = result {
+            drop_errors::record(e);
+        }
+    }
+}
+
+/// The kind of one kernel parameter, as the kernel declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// A global-memory address (`GM_ADDR`).
+    Ptr,
+    /// `uint32_t`.
+    U32,
+    /// `int32_t`.
+    I32,
+    /// `uint64_t`.
+    U64,
+    /// `int64_t`.
+    I64,
+    /// `float`.
+    F32,
+}
+
+impl Param {
+    fn size(self) -> usize {
+        match self {
+            Param::U32 | Param::I32 | Param::F32 => 4,
+            Param::Ptr | Param::U64 | Param::I64 => 8,
+        }
+    }
+}
+
+/// One argument of a launch; buffer arguments borrow their buffer for the call.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelArg<'a> {
+    value: ArgValue,
+    _borrow: PhantomData<&'a ()>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ArgValue {
+    Ptr {
+        addr: u64,
+        device: usize,
+        len: usize,
+    },
+    Scalar {
+        kind: Param,
+        bits: u64,
+    },
+}
+
+impl<'a> KernelArg<'a> {
+    /// A buffer the kernel reads.
+    pub fn buffer<T>(buffer: &'a impl DeviceSlice<T>) -> Self {
+        Self::ptr(buffer.device_ptr(), buffer.device().id(), buffer.len())
+    }
+
+    /// A buffer the kernel writes.
+    pub fn buffer_mut<T>(buffer: &'a mut impl DeviceSliceMut<T>) -> Self {
+        let addr = buffer.device_ptr_mut();
+        Self::ptr(addr, buffer.device().id(), buffer.len())
+    }
+
+    /// Device memory the crate itself keeps alive for longer than the launch (tiling caches).
+    pub(crate) fn owned_by_crate(addr: u64, device: usize, len: usize) -> Self {
+        Self::ptr(addr, device, len)
+    }
+
+    fn ptr(addr: u64, device: usize, len: usize) -> Self {
+        KernelArg {
+            value: ArgValue::Ptr { addr, device, len },
+            _borrow: PhantomData,
+        }
+    }
+
+    fn scalar(kind: Param, bits: u64) -> Self {
+        KernelArg {
+            value: ArgValue::Scalar { kind, bits },
+            _borrow: PhantomData,
+        }
+    }
+
+    /// A `uint32_t`.
+    pub fn u32(v: u32) -> Self {
+        Self::scalar(Param::U32, v.into())
+    }
+
+    /// An `int32_t`.
+    pub fn i32(v: i32) -> Self {
+        Self::scalar(Param::I32, u64::from(v as u32))
+    }
+
+    /// A `uint64_t`.
+    pub fn u64(v: u64) -> Self {
+        Self::scalar(Param::U64, v)
+    }
+
+    /// An `int64_t`.
+    pub fn i64(v: i64) -> Self {
+        Self::scalar(Param::I64, v as u64)
+    }
+
+    /// A `float`.
+    pub fn f32(v: f32) -> Self {
+        Self::scalar(Param::F32, v.to_bits().into())
+    }
+
+    fn kind(&self) -> Param {
+        match self.value {
+            ArgValue::Ptr { .. } => Param::Ptr,
+            ArgValue::Scalar { kind, .. } => kind,
+        }
+    }
+}
+
+/// One kernel of a [`KernelBinary`], with its declared parameter list.
+pub struct Kernel {
+    binary: KernelBinary,
+    raw: aclrtFuncHandle,
+    name: String,
+    params: Vec<Param>,
+}
+
+// SAFETY: the function handle belongs to the process-wide runtime and stays valid while the
+// binary (held here) is loaded; launches bind the device's context first.
+unsafe impl Send for Kernel {}
+// SAFETY: launching only reads the handle.
+unsafe impl Sync for Kernel {}
+
+impl Kernel {
+    /// The kernel's name in its binary.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The declared parameters.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// Packs `args` as the device expects them: declaration order, each at its natural
+    /// alignment, after checking them against the declared parameters and `device`.
+    fn pack(&self, device: usize, args: &[KernelArg<'_>]) -> Result<Vec<u8>> {
+        if args.len() != self.params.len() {
+            return Err(Error::invalid(
+                format!("{} arguments for kernel {}", args.len(), self.name),
+                format!("{} arguments ({:?})", self.params.len(), self.params),
+            ));
+        }
+        let mut blob = Vec::with_capacity(8 * args.len());
+        for (i, (arg, param)) in args.iter().zip(&self.params).enumerate() {
+            if arg.kind() != *param {
+                return Err(Error::invalid(
+                    format!("argument {i} of kernel {} is a {:?}", self.name, arg.kind()),
+                    format!("a {param:?}"),
+                ));
+            }
+            let size = param.size();
+            blob.resize(blob.len().next_multiple_of(size), 0);
+            match arg.value {
+                ArgValue::Ptr {
+                    addr,
+                    device: d,
+                    len,
+                } => {
+                    if len == 0 || addr == 0 {
+                        return Err(Error::invalid(
+                            format!("argument {i} of kernel {} is an empty buffer", self.name),
+                            "a non-empty device buffer (skip the launch when there is no work)",
+                        ));
+                    }
+                    if d != device {
+                        return Err(Error::invalid(
+                            format!(
+                                "argument {i} of kernel {} is memory of device {d}",
+                                self.name
+                            ),
+                            format!("memory of the launching device {device}"),
+                        ));
+                    }
+                    blob.extend_from_slice(&addr.to_ne_bytes());
+                }
+                ArgValue::Scalar { bits, .. } => {
+                    blob.extend_from_slice(&bits.to_ne_bytes()[..size])
+                }
+            }
+        }
+        Ok(blob)
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("name", &self.name)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl Stream {
+    /// Queues `kernel` on this stream with `blocks` blocks (1..=65535).
+    ///
+    /// Buffers passed as arguments are freed in this stream's order, so dropping them after the
+    /// call is safe; work on other streams that uses them must be ordered with events.
+    pub fn launch(&self, kernel: &Kernel, blocks: u32, args: &[KernelArg<'_>]) -> Result<()> {
+        if kernel.binary.device() != self.device() {
+            return Err(Error::invalid(
+                format!(
+                    "kernel {} of device {} launched on a stream of device {}",
+                    kernel.name,
+                    kernel.binary.device().id(),
+                    self.device().id()
+                ),
+                "a kernel loaded for the stream's device",
+            ));
+        }
+        if blocks == 0 || blocks > MAX_BLOCKS {
+            return Err(Error::invalid(
+                format!("{blocks} blocks for kernel {}", kernel.name),
+                format!("1..={MAX_BLOCKS} blocks"),
+            ));
+        }
+        let blob = kernel.pack(self.device().id(), args)?;
+        self.bind()?;
+        let api = self.device().inner.api;
+        let f = api.aclrtLaunchKernel()?;
+        // SAFETY: live function handle of this device; `blob` holds the packed arguments,
+        // which the runtime copies before returning; every pointer argument is a live buffer
+        // of this device borrowed by `args` and freed only in stream order.
+        check(api, "aclrtLaunchKernel", unsafe {
+            f(
+                kernel.raw,
+                blocks,
+                blob.as_ptr().cast(),
+                blob.len(),
+                self.raw(),
+            )
+        })
+    }
+}
