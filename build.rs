@@ -3,8 +3,15 @@
 //! `aclrtBinaryLoadFromFile` (so the safe layer's launch code is the one used on an NPU).
 //!
 //! The library's path reaches the crate as `ASCEND_NPU_SIM_KERNELS`. A build never needs CANN.
+//!
+//! With `ASCEND_NPU_KERNEL_SOC` set and CANN installed, it also builds the NPU binary with CANN's
+//! Ascend C CMake support (`kernels-ascendc/CMakeLists.txt`) and passes its path as
+//! `ASCEND_NPU_DEVICE_KERNELS_BUILT`.
 
 use std::path::{Path, PathBuf};
+
+#[path = "build-support/device_kernels.rs"]
+mod device_kernels;
 
 const KERNELS: &str = "kernels-ascendc";
 
@@ -48,6 +55,47 @@ fn main() {
     println!(
         "cargo:rustc-env=ASCEND_NPU_SIM_KERNELS={}",
         library.display()
+    );
+
+    build_device_kernels(&kernels, &out_dir);
+}
+
+/// The NPU build, when asked for; failures are warnings, because the simulator build above is
+/// all the crate needs to compile.
+fn build_device_kernels(kernels: &Path, out_dir: &Path) {
+    for var in [
+        device_kernels::SOC_VAR,
+        "ASCEND_NPU_CANN_PATH",
+        "ASCEND_HOME_PATH",
+        "ASCEND_TOOLKIT_HOME",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let get = |name: &str| std::env::var(name).ok();
+    let plan = match device_kernels::plan(&get, &|p: &Path| p.exists(), kernels, out_dir) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return,
+        Err(message) => {
+            println!("cargo:warning={message}");
+            return;
+        }
+    };
+    for args in &plan.commands {
+        match std::process::Command::new("cmake").args(args).status() {
+            Ok(status) if status.success() => {}
+            outcome => {
+                println!(
+                    "cargo:warning=NPU kernel build for {} (CANN at {}) failed at cmake {args:?}: {outcome:?}",
+                    plan.soc,
+                    plan.root.display()
+                );
+                return;
+            }
+        }
+    }
+    println!(
+        "cargo:rustc-env=ASCEND_NPU_DEVICE_KERNELS_BUILT={}",
+        plan.binary.display()
     );
 }
 

@@ -24,6 +24,9 @@ pub const MAX_BLOCKS: u32 = 65535;
 /// Where the simulator's build of `kernels-ascendc/` is (set by `build.rs`).
 const SIM_KERNELS: &str = env!("ASCEND_NPU_SIM_KERNELS");
 
+/// The NPU build of `kernels-ascendc/` made by `build.rs`, if it was asked for and succeeded.
+const DEVICE_KERNELS_BUILT: Option<&str> = option_env!("ASCEND_NPU_DEVICE_KERNELS_BUILT");
+
 /// Names the NPU build of `kernels-ascendc/` for [`KernelBinary::builtin`] on the cann backend.
 pub const DEVICE_KERNELS_VAR: &str = "ASCEND_NPU_DEVICE_KERNELS";
 
@@ -79,20 +82,26 @@ impl KernelBinary {
     }
 
     /// Loads this crate's own kernels (`kernels-ascendc/`) for the active backend: the host
-    /// build under the simulator, or the device build named by [`DEVICE_KERNELS_VAR`] on an NPU.
+    /// build under the simulator; on an NPU, the binary named by [`DEVICE_KERNELS_VAR`], else the
+    /// one `build.rs` built when `ASCEND_NPU_KERNEL_SOC` was set.
     pub fn builtin(device: &Device) -> Result<KernelBinary> {
         match crate::active_backend()? {
             crate::Backend::Sim => Self::load(device, SIM_KERNELS),
-            crate::Backend::Cann => match std::env::var_os(DEVICE_KERNELS_VAR) {
-                Some(path) => Self::load(device, PathBuf::from(path)),
-                None => Err(Error::invalid(
-                    format!("{DEVICE_KERNELS_VAR} is not set"),
-                    format!(
-                        "{DEVICE_KERNELS_VAR} naming kernels-ascendc built for this SoC with CANN's \
-                         toolchain (see kernels-ascendc/README.md)"
-                    ),
-                )),
-            },
+            crate::Backend::Cann => {
+                let path = std::env::var_os(DEVICE_KERNELS_VAR)
+                    .map(PathBuf::from)
+                    .or_else(|| DEVICE_KERNELS_BUILT.map(PathBuf::from));
+                match path {
+                    Some(path) => Self::load(device, path),
+                    None => Err(Error::invalid(
+                        "no NPU build of kernels-ascendc",
+                        format!(
+                            "{DEVICE_KERNELS_VAR} naming one, or a build with \
+                             ASCEND_NPU_KERNEL_SOC=<SoC> and CANN installed"
+                        ),
+                    )),
+                }
+            }
         }
     }
 
