@@ -10,10 +10,12 @@
 //! # Ok::<(), ascend_npu::Error>(())
 //! ```
 
+pub mod aclnn;
 mod backend;
 mod error;
 pub mod fp8;
 pub mod kernels;
+pub mod ops;
 pub mod runtime;
 
 /// The software device, to configure it (device count, SoC) before the first call.

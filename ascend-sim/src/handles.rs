@@ -19,6 +19,11 @@ pub(crate) const STREAM_TAG: u64 = 0x7200_0000_0000_0000;
 pub(crate) const EVENT_TAG: u64 = 0x7300_0000_0000_0000;
 pub(crate) const BINARY_TAG: u64 = 0x7400_0000_0000_0000;
 pub(crate) const FUNCTION_TAG: u64 = 0x7500_0000_0000_0000;
+pub(crate) const TENSOR_TAG: u64 = 0x7600_0000_0000_0000;
+pub(crate) const SCALAR_TAG: u64 = 0x7700_0000_0000_0000;
+pub(crate) const ARRAY_TAG: u64 = 0x7800_0000_0000_0000;
+pub(crate) const TENSOR_LIST_TAG: u64 = 0x7900_0000_0000_0000;
+pub(crate) const EXECUTOR_TAG: u64 = 0x7A00_0000_0000_0000;
 
 /// What kind of handle a raw value looks like, for messages about mixed-up handles.
 fn kind_of(raw: u64) -> Option<&'static str> {
@@ -28,6 +33,11 @@ fn kind_of(raw: u64) -> Option<&'static str> {
         EVENT_TAG => Some("event"),
         BINARY_TAG => Some("kernel binary"),
         FUNCTION_TAG => Some("kernel function"),
+        TENSOR_TAG => Some("aclTensor"),
+        SCALAR_TAG => Some("aclScalar"),
+        ARRAY_TAG => Some("aclnn array"),
+        TENSOR_LIST_TAG => Some("aclTensorList"),
+        EXECUTOR_TAG => Some("aclOpExecutor"),
         _ if crate::memory::is_device_address(raw) => Some("device memory address"),
         _ => None,
     }

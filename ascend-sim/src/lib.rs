@@ -41,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+mod aclnn;
 mod callback;
 mod config;
 mod context;

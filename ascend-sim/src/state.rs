@@ -6,13 +6,18 @@ use std::time::Instant;
 
 use ascend_sys::ACL_ERROR_RT_NO_DEVICE;
 
+use crate::aclnn::executor::Executor;
+use crate::aclnn::objects::{Array, Scalar, TensorDesc, TensorList};
 use crate::callback::Reports;
 use crate::config::{SimConfig, with_startup_config};
 use crate::context::Context;
 use crate::device::Device;
 use crate::error::{SimError, SimResult};
 use crate::event::Event;
-use crate::handles::{BINARY_TAG, CONTEXT_TAG, EVENT_TAG, FUNCTION_TAG, Registry, STREAM_TAG};
+use crate::handles::{
+    ARRAY_TAG, BINARY_TAG, CONTEXT_TAG, EVENT_TAG, EXECUTOR_TAG, FUNCTION_TAG, Registry,
+    SCALAR_TAG, STREAM_TAG, TENSOR_LIST_TAG, TENSOR_TAG,
+};
 use crate::kernel::{Binary, Function};
 use crate::memory::HostMemory;
 use crate::stream::Stream;
@@ -33,6 +38,11 @@ pub(crate) struct Sim {
     pub(crate) events: Registry<Event>,
     pub(crate) binaries: Registry<Binary>,
     pub(crate) functions: Registry<Function>,
+    pub(crate) tensors: Registry<TensorDesc>,
+    pub(crate) scalars: Registry<Scalar>,
+    pub(crate) arrays: Registry<Array>,
+    pub(crate) tensor_lists: Registry<TensorList>,
+    pub(crate) executors: Registry<Executor>,
     pub(crate) host: HostMemory,
     pub(crate) reports: Reports,
     pub(crate) init: Mutex<InitState>,
@@ -59,6 +69,11 @@ fn start(config: Result<SimConfig, String>) -> Result<Sim, String> {
         events: Registry::new("event", EVENT_TAG),
         binaries: Registry::new("kernel binary", BINARY_TAG),
         functions: Registry::new("kernel function", FUNCTION_TAG),
+        tensors: Registry::new("aclTensor", TENSOR_TAG),
+        scalars: Registry::new("aclScalar", SCALAR_TAG),
+        arrays: Registry::new("aclnn array", ARRAY_TAG),
+        tensor_lists: Registry::new("aclTensorList", TENSOR_LIST_TAG),
+        executors: Registry::new("aclOpExecutor", EXECUTOR_TAG),
         host: HostMemory::default(),
         reports: Reports::default(),
         init: Mutex::new(InitState::Never),

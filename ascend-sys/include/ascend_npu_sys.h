@@ -610,6 +610,16 @@ typedef struct aclTensorList aclTensorList;
 typedef struct aclScalarList aclScalarList;
 typedef int32_t aclnnStatus;
 
+/* Activation fused into aclnnGroupedMatmulV4/V5 (actType). */
+typedef enum {
+    GMM_ACT_TYPE_NONE = 0,
+    GMM_ACT_TYPE_RELU = 1,
+    GMM_ACT_TYPE_GELU_TANH = 2,
+    GMM_ACT_TYPE_GELU_ERR_FUNC = 3,
+    GMM_ACT_TYPE_FAST_GELU = 4,
+    GMM_ACT_TYPE_SILU = 5
+} GMMActType;
+
 static const aclnnStatus ACLNN_SUCCESS = 0;
 static const aclnnStatus ACLNN_ERR_PARAM_NULLPTR = 161001;
 static const aclnnStatus ACLNN_ERR_PARAM_INVALID = 161002;
@@ -672,6 +682,51 @@ ASCEND_API(NNOPBASE, aclnnStatus, aclSetRawTensorAddr, (aclTensor *tensor, void 
 ASCEND_API(NNOPBASE, aclnnStatus, aclGetRawTensorAddr, (const aclTensor *tensor, void **addr))
 ASCEND_API(NNOPBASE, aclnnStatus, aclnnInit, (const char *configPath))
 ASCEND_API(NNOPBASE, aclnnStatus, aclnnFinalize, (void))
+
+/* ============================================================================================
+ * aclnn operators (two phases: <Op>GetWorkspaceSize creates the executor, <Op> launches it)
+ * ========================================================================================== */
+
+/* MoE routing: gating top-k with groups (DeepSeek-V3 style). */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeGatingTopKGetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *biasOptional, int64_t k, int64_t kGroup, int64_t groupCount,
+            int64_t groupSelectMode, int64_t renorm, int64_t normType, bool outFlag, double routedScalingFactor,
+            double eps, const aclTensor *yOut, const aclTensor *expertIdxOut, const aclTensor *outOut,
+            uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeGatingTopK,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
+/* MoE dispatch: sort (token, k) pairs by expert and gather the rows. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV2GetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *expertIdx, int64_t activeNum, int64_t expertCapacity,
+            int64_t expertNum, int64_t dropPadMode, int64_t expertTokensCountOrCumsumFlag,
+            bool expertTokensBeforeCapacityFlag, const aclTensor *expandedXOut, const aclTensor *expandedRowIdxOut,
+            const aclTensor *expertTokensCountOrCumsumOut, const aclTensor *expertTokensBeforeCapacityOut,
+            uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV2,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
+/* MoE combine: weighted sum of each token's expert outputs. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2GetWorkspaceSize,
+           (const aclTensor *expandedX, const aclTensor *expandedRowIdx, const aclTensor *x1Optional,
+            const aclTensor *x2Optional, const aclTensor *biasOptional, const aclTensor *scalesOptional,
+            const aclTensor *expertIdxOptional, int64_t dropPadMode, const aclTensor *out,
+            uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
+/* Grouped matmul (MoE experts). */
+ASCEND_API(OPAPI, aclnnStatus, aclnnGroupedMatmulV4GetWorkspaceSize,
+           (const aclTensorList *x, const aclTensorList *weight, const aclTensorList *biasOptional,
+            const aclTensorList *scaleOptional, const aclTensorList *offsetOptional,
+            const aclTensorList *antiquantScaleOptional, const aclTensorList *antiquantOffsetOptional,
+            const aclTensorList *perTokenScaleOptional, const aclTensor *groupListOptional,
+            const aclTensorList *activationInputOptional, const aclTensorList *activationQuantScaleOptional,
+            const aclTensorList *activationQuantOffsetOptional, int64_t splitItem, int64_t groupType,
+            int64_t groupListType, int64_t actType, aclTensorList *out, aclTensorList *activationFeatureOutOptional,
+            aclTensorList *dynQuantScaleOutOptional, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnGroupedMatmulV4,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
 /* ============================================================================================
  * HCCL

@@ -339,6 +339,7 @@ pub type PFN_aclFloat16ToFloat =
 pub type PFN_aclFloatToFloat16 =
     ::core::option::Option<unsafe extern "C" fn(value: f32) -> aclFloat16>;
 pub type aclnnStatus = i32;
+pub type GMMActType = ::core::ffi::c_uint;
 pub type PFN_aclCreateTensor = ::core::option::Option<
     unsafe extern "C" fn(
         viewDims: *const i64,
@@ -446,6 +447,116 @@ pub type PFN_aclnnInit = ::core::option::Option<
     unsafe extern "C" fn(configPath: *const ::core::ffi::c_char) -> aclnnStatus,
 >;
 pub type PFN_aclnnFinalize = ::core::option::Option<unsafe extern "C" fn() -> aclnnStatus>;
+pub type PFN_aclnnMoeGatingTopKGetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const aclTensor,
+        biasOptional: *const aclTensor,
+        k: i64,
+        kGroup: i64,
+        groupCount: i64,
+        groupSelectMode: i64,
+        renorm: i64,
+        normType: i64,
+        outFlag: bool,
+        routedScalingFactor: f64,
+        eps: f64,
+        yOut: *const aclTensor,
+        expertIdxOut: *const aclTensor,
+        outOut: *const aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeGatingTopK = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeInitRoutingV2GetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const aclTensor,
+        expertIdx: *const aclTensor,
+        activeNum: i64,
+        expertCapacity: i64,
+        expertNum: i64,
+        dropPadMode: i64,
+        expertTokensCountOrCumsumFlag: i64,
+        expertTokensBeforeCapacityFlag: bool,
+        expandedXOut: *const aclTensor,
+        expandedRowIdxOut: *const aclTensor,
+        expertTokensCountOrCumsumOut: *const aclTensor,
+        expertTokensBeforeCapacityOut: *const aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeInitRoutingV2 = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        expandedX: *const aclTensor,
+        expandedRowIdx: *const aclTensor,
+        x1Optional: *const aclTensor,
+        x2Optional: *const aclTensor,
+        biasOptional: *const aclTensor,
+        scalesOptional: *const aclTensor,
+        expertIdxOptional: *const aclTensor,
+        dropPadMode: i64,
+        out: *const aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeFinalizeRoutingV2 = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnGroupedMatmulV4GetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const aclTensorList,
+        weight: *const aclTensorList,
+        biasOptional: *const aclTensorList,
+        scaleOptional: *const aclTensorList,
+        offsetOptional: *const aclTensorList,
+        antiquantScaleOptional: *const aclTensorList,
+        antiquantOffsetOptional: *const aclTensorList,
+        perTokenScaleOptional: *const aclTensorList,
+        groupListOptional: *const aclTensor,
+        activationInputOptional: *const aclTensorList,
+        activationQuantScaleOptional: *const aclTensorList,
+        activationQuantOffsetOptional: *const aclTensorList,
+        splitItem: i64,
+        groupType: i64,
+        groupListType: i64,
+        actType: i64,
+        out: *mut aclTensorList,
+        activationFeatureOutOptional: *mut aclTensorList,
+        dynQuantScaleOutOptional: *mut aclTensorList,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnGroupedMatmulV4 = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
 pub type HcclComm = *mut ::core::ffi::c_void;
 pub type HcclResult = ::core::ffi::c_uint;
 pub type HcclReduceOp = ::core::ffi::c_uint;
@@ -1072,6 +1183,12 @@ const _: () = {
     ["Offset of field: aclrtPlaceHolderInfo::dataOffset"]
         [::core::mem::offset_of!(aclrtPlaceHolderInfo, dataOffset) - 4usize];
 };
+pub const GMM_ACT_TYPE_NONE: GMMActType = 0;
+pub const GMM_ACT_TYPE_RELU: GMMActType = 1;
+pub const GMM_ACT_TYPE_GELU_TANH: GMMActType = 2;
+pub const GMM_ACT_TYPE_GELU_ERR_FUNC: GMMActType = 3;
+pub const GMM_ACT_TYPE_FAST_GELU: GMMActType = 4;
+pub const GMM_ACT_TYPE_SILU: GMMActType = 5;
 pub const ACLNN_SUCCESS: aclnnStatus = 0;
 pub const ACLNN_ERR_PARAM_NULLPTR: aclnnStatus = 161001;
 pub const ACLNN_ERR_PARAM_INVALID: aclnnStatus = 161002;

@@ -6,6 +6,8 @@
 
 #![allow(non_snake_case)]
 
+mod aclnn_base;
+mod aclnn_ops;
 mod context;
 mod copy;
 mod device;
@@ -115,8 +117,8 @@ pub(crate) unsafe fn read_cstr(ptr: *const c_char) -> Option<String> {
     )
 }
 
-/// The simulator's function table: every runtime function it implements, including kernel
-/// binaries and launch. The aclnn base and HCCL are left `None` for now.
+/// The simulator's function table: the runtime, kernel binaries and launch, the aclnn base and
+/// the aclnn operators the library calls. HCCL is left `None` for now.
 pub fn symbols() -> StaticSymbols {
     let mut s = StaticSymbols::default();
     init::fill(&mut s);
@@ -128,6 +130,8 @@ pub fn symbols() -> StaticSymbols {
     copy::fill(&mut s);
     host_work::fill(&mut s);
     kernel::fill(&mut s);
+    aclnn_base::fill(&mut s);
+    aclnn_ops::fill(&mut s);
     s
 }
 

@@ -1,0 +1,13 @@
+//! Safe handles for the aclnn operator interface: tensor descriptors over device buffers, tensor
+//! lists, and plans (the executor of an operator's first phase, launched on a stream).
+//!
+//! Every aclnn operator is called in two phases: `aclnn<Op>GetWorkspaceSize` validates, tiles and
+//! creates an executor; `aclnn<Op>` launches it with a workspace on a stream. [`Plan`] owns the
+//! executor between the two and allocates the workspace from the launching stream, so the
+//! workspace is freed in stream order.
+
+mod plan;
+mod tensor;
+
+pub use plan::Plan;
+pub use tensor::{AclElement, AclTensor, AclTensorList};

@@ -1,0 +1,255 @@
+//! aclTensor and aclTensorList handles over our device buffers.
+
+use std::marker::PhantomData;
+
+use ascend_sys::{aclDataType, aclTensor, aclTensorList};
+use half::{bf16, f16};
+
+use crate::error::{Error, Result};
+use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream, record_drop_error};
+
+/// Element types with an `aclDataType`.
+pub trait AclElement: Copy + 'static {
+    /// The matching `aclDataType`.
+    const DTYPE: aclDataType;
+}
+
+macro_rules! acl_element {
+    ($($t:ty => $d:ident),* $(,)?) => {
+        $(impl AclElement for $t {
+            const DTYPE: aclDataType = ascend_sys::$d;
+        })*
+    };
+}
+
+acl_element!(f32 => ACL_FLOAT, f16 => ACL_FLOAT16, bf16 => ACL_BF16, f64 => ACL_DOUBLE,
+    i8 => ACL_INT8, u8 => ACL_UINT8, i16 => ACL_INT16, i32 => ACL_INT32, i64 => ACL_INT64);
+
+/// An `aclTensor` describing a row-major view of a device buffer; it borrows the buffer (shared
+/// or exclusive, as created) for its lifetime.
+pub struct AclTensor<'a> {
+    raw: *mut aclTensor,
+    stream: Stream,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl<'a> AclTensor<'a> {
+    /// A tensor of `dims` over `buffer`, which must hold exactly `dims`' element count.
+    pub fn new<T: AclElement>(buffer: &'a impl DeviceSlice<T>, dims: &[usize]) -> Result<Self> {
+        Self::create::<T>(buffer.device_ptr(), buffer.len(), buffer.stream(), dims)
+    }
+
+    /// A tensor the operator writes.
+    pub fn new_mut<T: AclElement>(
+        buffer: &'a mut impl DeviceSliceMut<T>,
+        dims: &[usize],
+    ) -> Result<Self> {
+        let ptr = buffer.device_ptr_mut();
+        let len = buffer.len();
+        Self::create::<T>(ptr, len, buffer.stream(), dims)
+    }
+
+    /// A tensor over row-major storage of `stored` dims, viewed with its last two dims swapped
+    /// (e.g. expert weights stored `[E, N, K]`, seen as `[E, K, N]`).
+    pub fn transposed<T: AclElement>(
+        buffer: &'a impl DeviceSlice<T>,
+        stored: &[usize],
+    ) -> Result<Self> {
+        let r = stored.len();
+        if r < 2 {
+            return Err(Error::invalid(
+                format!("transposing dims {stored:?}"),
+                "at least 2 dims",
+            ));
+        }
+        let strides = row_major_strides(stored);
+        let mut view = stored.to_vec();
+        view.swap(r - 2, r - 1);
+        let mut view_strides = strides.clone();
+        view_strides.swap(r - 2, r - 1);
+        Self::create_strided::<T>(
+            buffer.device_ptr(),
+            buffer.len(),
+            buffer.stream(),
+            &view,
+            &view_strides,
+        )
+    }
+
+    fn create<T: AclElement>(
+        ptr: u64,
+        len: usize,
+        stream: &Stream,
+        dims: &[usize],
+    ) -> Result<Self> {
+        Self::create_strided::<T>(ptr, len, stream, dims, &row_major_strides(dims))
+    }
+
+    fn create_strided<T: AclElement>(
+        ptr: u64,
+        len: usize,
+        stream: &Stream,
+        dims: &[usize],
+        strides: &[i64],
+    ) -> Result<Self> {
+        let elements = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if elements != Some(len) {
+            return Err(Error::invalid(
+                format!("tensor dims {dims:?} over a buffer of {len} elements"),
+                format!("dims whose product is {len}"),
+            ));
+        }
+        let view: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+        let storage = [len as i64];
+        stream.device().inner.bind()?;
+        let api = stream.device().inner.api;
+        let f = api.aclCreateTensor()?;
+        // SAFETY: the arrays outlive the call (the runtime copies them); `ptr` is the live buffer
+        // borrowed for 'a, holding `len` elements of T, described as one row-major view.
+        let raw = unsafe {
+            f(
+                view.as_ptr(),
+                view.len() as u64,
+                T::DTYPE,
+                strides.as_ptr(),
+                0,
+                ascend_sys::ACL_FORMAT_ND,
+                storage.as_ptr(),
+                1,
+                ptr as *mut std::ffi::c_void,
+            )
+        };
+        if raw.is_null() {
+            return Err(Error::Acl {
+                call: "aclCreateTensor",
+                code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
+                message: crate::backend::recent_message(api),
+            });
+        }
+        Ok(AclTensor {
+            raw,
+            stream: stream.clone(),
+            _borrow: PhantomData,
+        })
+    }
+
+    /// The raw handle, for an aclnn call.
+    pub fn as_ptr(&self) -> *const aclTensor {
+        self.raw
+    }
+
+    /// Gives the handle to a tensor list, which destroys it.
+    fn into_raw(self) -> *mut aclTensor {
+        let raw = self.raw;
+        std::mem::forget(self);
+        raw
+    }
+}
+
+fn row_major_strides(dims: &[usize]) -> Vec<i64> {
+    let mut strides = vec![1i64; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1].max(1) as i64;
+    }
+    strides
+}
+
+impl Drop for AclTensor<'_> {
+    fn drop(&mut self) {
+        let api = self.stream.device().inner.api;
+        let result = api.aclDestroyTensor().map_err(Error::from).and_then(|f| {
+            // SAFETY: the live tensor handle this value owns, destroyed once.
+            crate::backend::check(api, "aclDestroyTensor", unsafe { f(self.raw) })
+        });
+        if let Err(e) = result {
+            record_drop_error(e);
+        }
+    }
+}
+
+/// An `aclTensorList`; it owns (and destroys) its tensors.
+pub struct AclTensorList<'a> {
+    raw: *mut aclTensorList,
+    stream: Stream,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl<'a> AclTensorList<'a> {
+    /// A list of `tensors`, all on the same device.
+    pub fn new(tensors: Vec<AclTensor<'a>>) -> Result<Self> {
+        let Some(first) = tensors.first() else {
+            return Err(Error::invalid(
+                "an empty tensor list",
+                "at least one tensor",
+            ));
+        };
+        let stream = first.stream.clone();
+        if tensors.iter().any(|t| t.stream.device() != stream.device()) {
+            return Err(Error::invalid(
+                "a tensor list across devices",
+                "tensors of one device",
+            ));
+        }
+        let raws: Vec<*const aclTensor> = tensors
+            .into_iter()
+            .map(|t| t.into_raw().cast_const())
+            .collect();
+        let api = stream.device().inner.api;
+        stream.device().inner.bind()?;
+        let created = api.aclCreateTensorList().map_err(Error::from).map(|f| {
+            // SAFETY: `raws` holds live tensor handles, whose ownership passes to the list.
+            unsafe { f(raws.as_ptr(), raws.len() as u64) }
+        });
+        match created {
+            Ok(raw) if !raw.is_null() => Ok(AclTensorList {
+                raw,
+                stream,
+                _borrow: PhantomData,
+            }),
+            other => {
+                // The list was not made: the tensors are still ours to destroy.
+                for t in raws {
+                    drop(AclTensor {
+                        raw: t.cast_mut(),
+                        stream: stream.clone(),
+                        _borrow: PhantomData,
+                    });
+                }
+                Err(match other {
+                    Err(e) => e,
+                    Ok(_) => Error::Acl {
+                        call: "aclCreateTensorList",
+                        code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
+                        message: crate::backend::recent_message(api),
+                    },
+                })
+            }
+        }
+    }
+
+    /// The raw handle, for an aclnn call.
+    pub fn as_ptr(&self) -> *const aclTensorList {
+        self.raw
+    }
+
+    /// The raw handle, for output list parameters.
+    pub fn as_mut_ptr(&mut self) -> *mut aclTensorList {
+        self.raw
+    }
+}
+
+impl Drop for AclTensorList<'_> {
+    fn drop(&mut self) {
+        let api = self.stream.device().inner.api;
+        let result = api
+            .aclDestroyTensorList()
+            .map_err(Error::from)
+            .and_then(|f| {
+                // SAFETY: the live list handle this value owns; it destroys its tensors too.
+                crate::backend::check(api, "aclDestroyTensorList", unsafe { f(self.raw) })
+            });
+        if let Err(e) = result {
+            record_drop_error(e);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Operators on the device: validate inputs, plan, launch aclnn operators or our own kernels.
+
+pub mod moe;

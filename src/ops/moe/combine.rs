@@ -1,0 +1,64 @@
+//! Combine with `aclnnMoeFinalizeRoutingV2`: `out[t] = shared[t] + Σ_k w[t,k] ·
+//! y[expanded_row_idx[t·K+k]]`, accumulated in fp32.
+
+use ascend_sys::aclOpExecutor;
+
+use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::error::Result;
+use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
+
+/// Writes into `out` (`[tokens, hidden]`) the weighted sum of each token's expert outputs `y`
+/// (`[tokens·top_k, hidden]`, in dispatch order), plus `shared` (`[tokens, hidden]`) if given.
+#[allow(clippy::too_many_arguments)]
+pub fn combine<T: AclElement>(
+    stream: &Stream,
+    y: &impl DeviceSlice<T>,
+    expanded_row_idx: &impl DeviceSlice<i32>,
+    weights: &impl DeviceSlice<T>,
+    shared: Option<&impl DeviceSlice<T>>,
+    out: &mut impl DeviceSliceMut<T>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+) -> Result<()> {
+    if tokens == 0 || hidden == 0 {
+        return Ok(());
+    }
+    let ty = AclTensor::new(y, &[tokens * top_k, hidden])?;
+    let tidx = AclTensor::new(expanded_row_idx, &[tokens * top_k])?;
+    let tw = AclTensor::new(weights, &[tokens, top_k])?;
+    let tshared = shared
+        .map(|s| AclTensor::new(s, &[tokens, hidden]))
+        .transpose()?;
+    let tout = AclTensor::new_mut(out, &[tokens, hidden])?;
+    let api = stream.device().inner.api;
+    let plan = Plan::new(
+        stream,
+        "aclnnMoeFinalizeRoutingV2GetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnMoeFinalizeRoutingV2GetWorkspaceSize()?;
+            // SAFETY: live tensor handles; dropPadMode 2 = dropless with the row-major
+            // (t·K+k) index layout that aclnnMoeInitRoutingV2 produces.
+            Ok(unsafe {
+                f(
+                    ty.as_ptr(),
+                    tidx.as_ptr(),
+                    tshared.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    tw.as_ptr(),
+                    std::ptr::null(),
+                    2,
+                    tout.as_ptr(),
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnMoeFinalizeRoutingV2()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })
+}

@@ -1,0 +1,90 @@
+//! Dispatch with `aclnnMoeInitRoutingV2`: a stable sort of the (token, k) pairs by expert (flat
+//! index t·K+k), each token's row gathered to its expanded position, and per-expert counts.
+
+use ascend_sys::aclOpExecutor;
+
+use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::error::{Error, Result};
+use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
+
+/// The expanded rows and the bookkeeping to combine them again.
+pub struct Dispatch<T> {
+    /// `[tokens·top_k, hidden]`: rows sorted by expert.
+    pub expanded_x: DeviceBuffer<T>,
+    /// `[tokens·top_k]`: for flat pair t·K+k, the expanded row holding it.
+    pub expanded_row_idx: DeviceBuffer<i32>,
+    /// `[experts]`: rows per expert (the grouped GEMM's group sizes).
+    pub counts: DeviceBuffer<i64>,
+}
+
+/// Dispatches `x` (`[tokens, hidden]`) by `ids` (`[tokens, top_k]`, each in `0..experts`).
+pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
+    stream: &Stream,
+    x: &impl DeviceSlice<T>,
+    ids: &impl DeviceSlice<i32>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+    experts: usize,
+) -> Result<Dispatch<T>> {
+    if experts == 0 || top_k == 0 || top_k > experts {
+        return Err(Error::invalid(
+            format!("top_k {top_k} of {experts} experts"),
+            "1 <= top_k <= experts",
+        ));
+    }
+    let rows = tokens * top_k;
+    let mut expanded_x = stream.alloc_zeroed::<T>(rows * hidden)?;
+    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
+    let mut counts = stream.alloc_zeroed::<i64>(experts)?;
+    if tokens == 0 || hidden == 0 {
+        return Ok(Dispatch {
+            expanded_x,
+            expanded_row_idx,
+            counts,
+        });
+    }
+    let tx = AclTensor::new(x, &[tokens, hidden])?;
+    let tids = AclTensor::new(ids, &[tokens, top_k])?;
+    let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
+    let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+    let tcounts = AclTensor::new_mut(&mut counts, &[experts])?;
+    let api = stream.device().inner.api;
+    let plan = Plan::new(
+        stream,
+        "aclnnMoeInitRoutingV2GetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
+            // SAFETY: live tensor handles; dropless (mode 0), all rows active (0), counts (flag 2).
+            Ok(unsafe {
+                f(
+                    tx.as_ptr(),
+                    tids.as_ptr(),
+                    0,
+                    0,
+                    experts as i64,
+                    0,
+                    2,
+                    false,
+                    tex.as_ptr(),
+                    tidx.as_ptr(),
+                    tcounts.as_ptr(),
+                    std::ptr::null(),
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnMoeInitRoutingV2()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })?;
+    drop((tx, tids, tex, tidx, tcounts));
+    Ok(Dispatch {
+        expanded_x,
+        expanded_row_idx,
+        counts,
+    })
+}

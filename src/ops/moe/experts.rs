@@ -1,0 +1,87 @@
+//! The experts' GEMMs with `aclnnGroupedMatmulV4`: rows sorted by expert (the contiguous
+//! layout), one weight matrix per expert, fp32 accumulation.
+
+use ascend_sys::aclOpExecutor;
+
+use crate::aclnn::{AclElement, AclTensor, AclTensorList, Plan};
+use crate::error::{Error, Result};
+use crate::kernels::WeightLayout;
+use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
+
+/// `out[r] = x[r] · W_e` for each row r of expert e's group: `x` is `[rows, k]`, `weights` is
+/// `[experts, k, n]` ([`WeightLayout::KN`]) or `[experts, n, k]` ([`WeightLayout::NK`], as
+/// checkpoints store them), `counts` (`[experts]`) the rows of each group, `out` `[rows, n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn grouped_matmul<T: AclElement>(
+    stream: &Stream,
+    x: &impl DeviceSlice<T>,
+    weights: &impl DeviceSlice<T>,
+    layout: WeightLayout,
+    counts: &impl DeviceSlice<i64>,
+    out: &mut impl DeviceSliceMut<T>,
+    rows: usize,
+    k: usize,
+    n: usize,
+) -> Result<()> {
+    let experts = counts.len();
+    if experts == 0 || weights.len() != experts * k * n {
+        return Err(Error::invalid(
+            format!(
+                "{} weight elements for {experts} experts of {k}×{n}",
+                weights.len()
+            ),
+            format!("{} elements", experts * k * n),
+        ));
+    }
+    if rows == 0 || n == 0 {
+        return Ok(());
+    }
+    let tx = AclTensorList::new(vec![AclTensor::new(x, &[rows, k])?])?;
+    let tw = AclTensorList::new(vec![match layout {
+        WeightLayout::KN => AclTensor::new(weights, &[experts, k, n])?,
+        WeightLayout::NK => AclTensor::transposed(weights, &[experts, n, k])?,
+    }])?;
+    let tcounts = AclTensor::new(counts, &[experts])?;
+    let mut tout = AclTensorList::new(vec![AclTensor::new_mut(out, &[rows, n])?])?;
+    let api = stream.device().inner.api;
+    let null_list = std::ptr::null::<ascend_sys::aclTensorList>();
+    let plan = Plan::new(
+        stream,
+        "aclnnGroupedMatmulV4GetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnGroupedMatmulV4GetWorkspaceSize()?;
+            // SAFETY: live list and tensor handles, NULL for every absent option; one output
+            // tensor (splitItem 3), split along M (groupType 0), counts (groupListType 1), no act.
+            Ok(unsafe {
+                f(
+                    tx.as_ptr(),
+                    tw.as_ptr(),
+                    null_list,
+                    null_list,
+                    null_list,
+                    null_list,
+                    null_list,
+                    null_list,
+                    tcounts.as_ptr(),
+                    null_list,
+                    null_list,
+                    null_list,
+                    3,
+                    0,
+                    1,
+                    0,
+                    tout.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnGroupedMatmulV4()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })
+}

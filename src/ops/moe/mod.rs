@@ -1,0 +1,15 @@
+//! MoE on one device: routing, dispatch (permute), grouped expert GEMMs, combine (unpermute).
+//!
+//! On an NPU these are CANN's fused operators (`aclnnMoeGatingTopK`, `aclnnMoeInitRoutingV2`,
+//! `aclnnGroupedMatmulV4`, `aclnnMoeFinalizeRoutingV2`); the simulator implements the same entry
+//! points with their documented semantics, so this code is the same on both.
+
+mod combine;
+mod dispatch;
+mod experts;
+mod routing;
+
+pub use combine::combine;
+pub use dispatch::{Dispatch, dispatch};
+pub use experts::grouped_matmul;
+pub use routing::{GroupScore, Routing, Scoring, route};

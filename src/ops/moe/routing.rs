@@ -1,0 +1,166 @@
+//! Routing with `aclnnMoeGatingTopK`: scores, selection bias, group limits, top-k, weights.
+
+use ascend_sys::aclOpExecutor;
+
+use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::error::{Error, Result};
+use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
+
+/// How router logits become scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scoring {
+    /// `sigmoid(logit)` (DeepSeek-V3).
+    Sigmoid,
+    /// Softmax over the experts (DeepSeek-V2).
+    Softmax,
+}
+
+/// How a group of experts is scored for group selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupScore {
+    /// The group's best score (DeepSeek-V2).
+    Max,
+    /// The sum of its two best scores (DeepSeek-V3).
+    TopTwoSum,
+}
+
+/// What to route, with DeepSeek-V3's values from [`Routing::deepseek_v3`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Routing {
+    /// Routed experts.
+    pub experts: usize,
+    /// Expert groups.
+    pub groups: usize,
+    /// Groups kept per token.
+    pub topk_groups: usize,
+    /// Experts chosen per token.
+    pub top_k: usize,
+    /// Score function.
+    pub scoring: Scoring,
+    /// Group score.
+    pub group_score: GroupScore,
+    /// Multiplier of the normalised weights.
+    pub scale: f64,
+}
+
+impl Routing {
+    /// 256 experts in 8 groups, 4 groups and 8 experts per token, sigmoid, top-2 group sums,
+    /// weights normalised then scaled by 2.5.
+    pub fn deepseek_v3() -> Self {
+        Routing {
+            experts: 256,
+            groups: 8,
+            topk_groups: 4,
+            top_k: 8,
+            scoring: Scoring::Sigmoid,
+            group_score: GroupScore::TopTwoSum,
+            scale: 2.5,
+        }
+    }
+
+    /// Checks the combination, as the operator would, with a clear message.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String, expected: &str| Err(Error::invalid(what, expected));
+        if self.groups == 0 || self.experts % self.groups != 0 {
+            return bad(
+                format!("{} experts in {} groups", self.experts, self.groups),
+                "experts divisible by groups",
+            );
+        }
+        if self.experts / self.groups <= 2 {
+            return bad(
+                format!("{} experts per group", self.experts / self.groups),
+                "more than 2 experts per group (aclnnMoeGatingTopK)",
+            );
+        }
+        if self.topk_groups == 0 || self.topk_groups > self.groups {
+            return bad(
+                format!("topk_groups {} of {} groups", self.topk_groups, self.groups),
+                "1..=groups",
+            );
+        }
+        let reachable = self.topk_groups * (self.experts / self.groups);
+        if self.top_k == 0 || self.top_k > reachable {
+            return bad(
+                format!(
+                    "top_k {} with {reachable} experts in the kept groups",
+                    self.top_k
+                ),
+                "1..=topk_groups·experts/groups",
+            );
+        }
+        if !self.scale.is_finite() {
+            return bad(format!("scale {}", self.scale), "a finite scale");
+        }
+        Ok(())
+    }
+}
+
+/// Routes `tokens` tokens: `logits` is `[tokens, experts]`, `bias` (selection only) `[experts]`.
+/// Returns the weights `[tokens, top_k]` (logit type; normalised, then scaled) and the expert ids
+/// `[tokens, top_k]`, best first.
+pub fn route<T: AclElement + bytemuck::Zeroable>(
+    stream: &Stream,
+    routing: &Routing,
+    logits: &impl DeviceSlice<T>,
+    bias: Option<&impl DeviceSlice<T>>,
+    tokens: usize,
+) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
+    routing.validate()?;
+    let k = routing.top_k;
+    let mut weights = stream.alloc_zeroed::<T>(tokens * k)?;
+    let mut ids = stream.alloc_zeroed::<i32>(tokens * k)?;
+    if tokens == 0 {
+        return Ok((weights, ids));
+    }
+    let x = AclTensor::new(logits, &[tokens, routing.experts])?;
+    let b = bias
+        .map(|b| AclTensor::new(b, &[routing.experts]))
+        .transpose()?;
+    let y = AclTensor::new_mut(&mut weights, &[tokens, k])?;
+    let idx = AclTensor::new_mut(&mut ids, &[tokens, k])?;
+    let api = stream.device().inner.api;
+    let plan = Plan::new(
+        stream,
+        "aclnnMoeGatingTopKGetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnMoeGatingTopKGetWorkspaceSize()?;
+            // SAFETY: live tensor handles (or NULL for the absent bias and the unused normOut),
+            // out-pointers from Plan::new.
+            Ok(unsafe {
+                f(
+                    x.as_ptr(),
+                    b.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                    k as i64,
+                    routing.topk_groups as i64,
+                    routing.groups as i64,
+                    match routing.group_score {
+                        GroupScore::Max => 0,
+                        GroupScore::TopTwoSum => 1,
+                    },
+                    0,
+                    match routing.scoring {
+                        Scoring::Softmax => 0,
+                        Scoring::Sigmoid => 1,
+                    },
+                    false,
+                    routing.scale,
+                    // HF adds 1e-20 to the denominator; the weights' sum is never near it.
+                    1e-20,
+                    y.as_ptr(),
+                    idx.as_ptr(),
+                    std::ptr::null(),
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnMoeGatingTopK()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })?;
+    drop((x, b, y, idx));
+    Ok((weights, ids))
+}

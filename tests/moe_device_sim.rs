@@ -1,0 +1,341 @@
+//! MoE on one device through the aclnn operators, on the simulator, against plain f64
+//! computations of the documented semantics.
+
+mod common;
+
+use ascend_npu::kernels::WeightLayout;
+use ascend_npu::ops::moe::{self, GroupScore, Routing, Scoring};
+use ascend_npu::{Backend, Device, Stream};
+use common::Rng;
+use half::bf16;
+
+fn stream() -> Stream {
+    ascend_npu::select_backend(Backend::Sim).unwrap();
+    Device::open(0).unwrap().new_stream().unwrap()
+}
+
+fn small_v3() -> Routing {
+    Routing {
+        experts: 32,
+        groups: 4,
+        topk_groups: 2,
+        top_k: 4,
+        ..Routing::deepseek_v3()
+    }
+}
+
+/// DeepSeek-V3 `noaux_tc` in f64, lowest index first on ties.
+fn route_reference(r: &Routing, logits: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<i32>) {
+    let (e, per) = (r.experts, r.experts / r.groups);
+    let top = |v: &[f64], k: usize| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&a, &b| v[b].partial_cmp(&v[a]).unwrap().then(a.cmp(&b)));
+        idx.truncate(k);
+        idx
+    };
+    let (mut w, mut ids) = (Vec::new(), Vec::new());
+    for row in logits.chunks(e) {
+        let s: Vec<f64> = row
+            .iter()
+            .map(|&x| 1.0 / (1.0 + (-f64::from(x)).exp()))
+            .collect();
+        let b: Vec<f64> = s.iter().zip(bias).map(|(s, b)| s + f64::from(*b)).collect();
+        let gs: Vec<f64> = b
+            .chunks(per)
+            .map(|g| top(g, 2).iter().map(|&i| g[i]).sum())
+            .collect();
+        let kept = top(&gs, r.topk_groups);
+        let masked: Vec<f64> = (0..e)
+            .map(|i| {
+                if kept.contains(&(i / per)) {
+                    b[i]
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
+            .collect();
+        let chosen = top(&masked, r.top_k);
+        let sum: f64 = chosen.iter().map(|&i| s[i]).sum();
+        w.extend(chosen.iter().map(|&i| s[i] / sum * r.scale));
+        ids.extend(chosen.iter().map(|&i| i as i32));
+    }
+    (w, ids)
+}
+
+#[test]
+fn routing_matches_noaux_tc() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 13;
+    let mut rng = Rng::new(7);
+    let logits: Vec<f32> = rng
+        .vec_f32(tokens * r.experts)
+        .iter()
+        .map(|x| x * 4.0)
+        .collect();
+    let bias: Vec<f32> = rng.vec_f32(r.experts).iter().map(|x| x * 0.5).collect();
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (w, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let (want_w, want_ids) = route_reference(&r, &logits, &bias);
+    assert_eq!(ids, want_ids);
+    for (t, (got, want)) in w.chunks(r.top_k).zip(want_w.chunks(r.top_k)).enumerate() {
+        for (g, wv) in got.iter().zip(want) {
+            // Scores are computed in f64 and rounded once to f32.
+            assert!(
+                (f64::from(*g) - wv).abs() <= 2.0 * f64::from(f32::EPSILON) * wv.abs(),
+                "token {t}"
+            );
+        }
+        let sum: f64 = got.iter().map(|&x| f64::from(x)).sum();
+        assert!(
+            (sum - r.scale).abs() < 1e-5,
+            "weights of token {t} sum to {sum}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_bias_expert_is_chosen_but_weighted_by_its_unbiased_score() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 5;
+    let mut rng = Rng::new(8);
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
+    let mut bias = vec![0f32; r.experts];
+    bias[29] = 1e6;
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (w, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let (want_w, _) = route_reference(&r, &logits, &bias);
+    for t in 0..tokens {
+        let row = &ids[t * r.top_k..(t + 1) * r.top_k];
+        assert_eq!(row[0], 29, "token {t}: {row:?}");
+        assert!((f64::from(w[t * r.top_k]) - want_w[t * r.top_k]).abs() < 1e-6);
+        assert!(
+            w[t * r.top_k] < 2.5,
+            "weighted by the unbiased score, not the bias"
+        );
+    }
+}
+
+#[test]
+fn negative_biased_scores_never_pick_a_dropped_group() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 9;
+    let mut rng = Rng::new(9);
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
+    // Every biased score is negative: masking dropped groups with 0 instead of -inf would pick
+    // experts from them.
+    let bias = vec![-5f32; r.experts];
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (_, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let ids = ids.to_vec().unwrap();
+    let (_, want) = route_reference(&r, &logits, &bias);
+    assert_eq!(ids, want);
+    let per = r.experts / r.groups;
+    for row in ids.chunks(r.top_k) {
+        let mut groups: Vec<i32> = row.iter().map(|&e| e / per as i32).collect();
+        groups.sort();
+        groups.dedup();
+        assert!(groups.len() <= r.topk_groups, "{row:?}");
+    }
+}
+
+#[test]
+fn bad_routing_configurations_are_errors() {
+    let stream = stream();
+    let logits = stream.upload(&[0f32; 32]).unwrap();
+    for (bad, needle) in [
+        (
+            Routing {
+                groups: 5,
+                ..small_v3()
+            },
+            "divisible",
+        ),
+        (
+            Routing {
+                topk_groups: 5,
+                ..small_v3()
+            },
+            "1..=groups",
+        ),
+        (
+            Routing {
+                top_k: 17,
+                ..small_v3()
+            },
+            "top_k 17",
+        ),
+        (
+            Routing {
+                groups: 16,
+                ..small_v3()
+            },
+            "more than 2 experts per group",
+        ),
+    ] {
+        let err = moe::route::<f32>(
+            &stream,
+            &bad,
+            &logits,
+            None::<&ascend_npu::DeviceBuffer<f32>>,
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let _ = Scoring::Softmax;
+    let _ = GroupScore::Max;
+}
+
+#[test]
+fn dispatch_is_a_stable_bijection_and_combine_inverts_it() {
+    let stream = stream();
+    let (tokens, hidden, top_k, experts) = (11, 7, 3, 8);
+    let mut rng = Rng::new(10);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    let ids: Vec<i32> = (0..tokens * top_k)
+        .map(|_| (rng.next_u64() % experts as u64) as i32)
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    let d = moe::dispatch(&stream, &dx, &did, tokens, hidden, top_k, experts).unwrap();
+    let expanded = d.expanded_x.to_vec().unwrap();
+    let row_idx = d.expanded_row_idx.to_vec().unwrap();
+    let counts = d.counts.to_vec().unwrap();
+    // Counts equal the bincount.
+    assert_eq!(counts.len(), experts);
+    for (e, &count) in counts.iter().enumerate() {
+        assert_eq!(count, ids.iter().filter(|&&i| i == e as i32).count() as i64);
+    }
+    // A bijection onto the expanded rows, sorted by expert, stable in flat index.
+    let mut seen = vec![false; tokens * top_k];
+    let mut by_row = vec![usize::MAX; tokens * top_k];
+    for (flat, &row) in row_idx.iter().enumerate() {
+        assert!(!seen[row as usize], "row {row} twice");
+        seen[row as usize] = true;
+        by_row[row as usize] = flat;
+    }
+    for pair in by_row.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(
+            ids[a] < ids[b] || (ids[a] == ids[b] && a < b),
+            "not a stable sort at {a}, {b}"
+        );
+    }
+    // A bit-exact gather.
+    for (row, &flat) in by_row.iter().enumerate() {
+        let token = flat / top_k;
+        assert_eq!(
+            expanded[row * hidden..(row + 1) * hidden],
+            x[token * hidden..(token + 1) * hidden]
+        );
+    }
+    // Identity experts: combine gives back x · Σ_k w.
+    let w: Vec<f32> = (0..tokens * top_k)
+        .map(|i| 0.25 + (i % 5) as f32 * 0.1)
+        .collect();
+    let dw = stream.upload(&w).unwrap();
+    let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
+    moe::combine(
+        &stream,
+        &d.expanded_x,
+        &d.expanded_row_idx,
+        &dw,
+        None::<&ascend_npu::DeviceBuffer<f32>>,
+        &mut out,
+        tokens,
+        hidden,
+        top_k,
+    )
+    .unwrap();
+    let out = out.to_vec().unwrap();
+    for t in 0..tokens {
+        let sw: f64 = w[t * top_k..(t + 1) * top_k]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum();
+        for h in 0..hidden {
+            let want = f64::from(x[t * hidden + h]) * sw;
+            // K fp32 products and sums: a few ulps of the largest term.
+            assert!(
+                (f64::from(out[t * hidden + h]) - want).abs()
+                    <= 4.0 * top_k as f64 * f64::from(f32::EPSILON) * sw,
+                "token {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn expert_ids_out_of_range_fail_the_stream_with_a_message() {
+    let stream = stream();
+    let dx = stream.upload(&[1f32; 4]).unwrap();
+    let did = stream.upload(&[0i32, 9]).unwrap();
+    let d = moe::dispatch(&stream, &dx, &did, 2, 2, 1, 4);
+    let err = match d {
+        Err(e) => e,
+        Ok(_) => stream.synchronize().unwrap_err(),
+    };
+    assert!(err.to_string().contains("= 9 is outside 0..4"), "{err}");
+    stream.synchronize().unwrap();
+}
+
+#[test]
+fn grouped_matmul_matches_per_expert_products() {
+    let stream = stream();
+    let (experts, k, n) = (4, 19, 9);
+    let counts: [i64; 4] = [3, 0, 5, 1];
+    let rows: usize = counts.iter().sum::<i64>() as usize;
+    let mut rng = Rng::new(11);
+    let x: Vec<bf16> = rng
+        .vec_f32(rows * k)
+        .iter()
+        .map(|&v| bf16::from_f32(v))
+        .collect();
+    for layout in [WeightLayout::KN, WeightLayout::NK] {
+        let w: Vec<bf16> = rng
+            .vec_f32(experts * k * n)
+            .iter()
+            .map(|&v| bf16::from_f32(v))
+            .collect();
+        let dx = stream.upload(&x).unwrap();
+        let dw = stream.upload(&w).unwrap();
+        let dc = stream.upload(&counts).unwrap();
+        let mut out = stream.alloc_zeroed::<bf16>(rows * n).unwrap();
+        moe::grouped_matmul(&stream, &dx, &dw, layout, &dc, &mut out, rows, k, n).unwrap();
+        let out = out.to_vec().unwrap();
+        let mut row = 0;
+        for (e, &c) in counts.iter().enumerate() {
+            for _ in 0..c {
+                for j in 0..n {
+                    let (mut want, mut mag) = (0f64, 0f64);
+                    for kk in 0..k {
+                        let wv = match layout {
+                            WeightLayout::KN => w[(e * k + kk) * n + j],
+                            WeightLayout::NK => w[(e * n + j) * k + kk],
+                        };
+                        let p = x[row * k + kk].to_f64() * wv.to_f64();
+                        want += p;
+                        mag += p.abs();
+                    }
+                    // Exact bf16 products, fp32 sum (K·2^-24·Σ|p|), one rounding to bf16 (2^-8).
+                    let tol =
+                        k as f64 * 2f64.powi(-24) * mag + 2f64.powi(-8) * (want.abs() + 1e-30);
+                    let got = out[row * n + j].to_f64();
+                    assert!(
+                        (got - want).abs() <= tol,
+                        "{layout:?} expert {e} row {row} col {j}: {got} vs {want}"
+                    );
+                }
+                row += 1;
+            }
+        }
+    }
+}
