@@ -16,6 +16,7 @@ mod error;
 pub mod fp8;
 pub mod kernels;
 pub mod ops;
+pub mod reference;
 pub mod runtime;
 
 /// The software device, to configure it (device count, SoC) before the first call.

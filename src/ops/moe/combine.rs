@@ -9,12 +9,14 @@ use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
 
 /// Writes into `out` (`[tokens, hidden]`) the weighted sum of each token's expert outputs `y`
 /// (`[tokens·top_k, hidden]`, in dispatch order), plus `shared` (`[tokens, hidden]`) if given.
+/// The weights (`[tokens, top_k]`) may be fp32 while `y` is bf16: the sum is fp32 either way.
+/// (Whether CANN's operator accepts mixed types is unverified; the simulator does.)
 #[allow(clippy::too_many_arguments)]
-pub fn combine<T: AclElement>(
+pub fn combine<T: AclElement, W: AclElement>(
     stream: &Stream,
     y: &impl DeviceSlice<T>,
     expanded_row_idx: &impl DeviceSlice<i32>,
-    weights: &impl DeviceSlice<T>,
+    weights: &impl DeviceSlice<W>,
     shared: Option<&impl DeviceSlice<T>>,
     out: &mut impl DeviceSliceMut<T>,
     tokens: usize,

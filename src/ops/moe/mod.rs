@@ -7,9 +7,11 @@
 mod combine;
 mod dispatch;
 mod experts;
+mod layer;
 mod routing;
 
 pub use combine::combine;
 pub use dispatch::{Dispatch, dispatch};
 pub use experts::grouped_matmul;
+pub use layer::{FfnWeights, MoeLayer, MoeWeights};
 pub use routing::{GroupScore, Routing, Scoring, route};
