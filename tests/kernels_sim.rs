@@ -319,6 +319,21 @@ fn every_broken_kernel_is_caught_with_its_rule() {
             "[kernel-type]",
             "KERNEL_TASK_TYPE_DEFAULT",
         ),
+        (
+            "broken_crosscore_deadlock",
+            "[crosscore-deadlock]",
+            "CrossCoreWaitFlag(3)",
+        ),
+        (
+            "broken_crosscore_left_set",
+            "[crosscore-left-set]",
+            "flag 4 has 1 set(s) from the AIC",
+        ),
+        (
+            "broken_crosscore_not_mix",
+            "[crosscore-mode]",
+            "not KERNEL_TYPE_MIX_AIC_1_2",
+        ),
     ];
     let input = stream.upload(&[1.0f32; 256]).unwrap();
     let mut output = stream.alloc_zeroed::<f32>(256).unwrap();

@@ -2,6 +2,8 @@
 // the error path. Kept out of the headers so kernels compile fast and state lives in one place.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +29,19 @@ struct LaunchState {
     std::string error;
     int32_t code = ASCEND_SHIM_OK;
     AscendShimCounters totals{};
+};
+
+// Cross-core flags of one Mix 1:2 group (1 AIC + 2 AIV). Members: 0 = AIC, 1 + subIdx = AIV.
+struct GroupSync {
+    static constexpr uint32_t kIds = 11;
+    static constexpr uint32_t kMaxPending = 15;
+    std::mutex mu;
+    std::condition_variable cv;
+    uint32_t toAiv[2][kIds] = {};  // sets by the AIC not yet consumed by AIV s
+    uint32_t toAic[2][kIds] = {};  // sets by AIV s not yet consumed by the AIC
+    int32_t waitingOn[3] = {-1, -1, -1};
+    bool finished[3] = {false, false, false};
+    bool deadlock = false;
 };
 
 namespace {
@@ -326,6 +341,118 @@ void pipe_barrier(int pipe) {
         fail("pipe-barrier", "PipeBarrier<%s> on an %s core, which has no such pipe", kPipeNames[pipe], core_name(core().type));
 }
 
+// ---- cross-core flags (Mix kernels) ---------------------------------------------------------------
+
+namespace {
+int member_of(const CoreCtx& c) { return c.type == CoreType::AIC ? 0 : 1 + int(c.subIdx); }
+
+bool satisfied(const GroupSync& g, int member, uint32_t id) {
+    return member == 0 ? (g.toAic[0][id] > 0 && g.toAic[1][id] > 0) : g.toAiv[member - 1][id] > 0;
+}
+
+bool all_stuck(const GroupSync& g) {
+    for (int m = 0; m < 3; ++m) {
+        if (g.finished[m]) continue;
+        if (g.waitingOn[m] < 0 || satisfied(g, m, uint32_t(g.waitingOn[m]))) return false;
+    }
+    return true;
+}
+
+GroupSync& need_group(const char* api, uint32_t flagId) {
+    CoreCtx& c = core();
+    if (c.group == nullptr)
+        fail("crosscore-mode", "%s(%u) in a kernel that is not KERNEL_TYPE_MIX_AIC_1_2 (no AIC/AIV group)", api, flagId);
+    if (flagId >= GroupSync::kIds) fail("flag-id", "%s(%u): cross-core flag ids are 0..10", api, flagId);
+    return *c.group;
+}
+}  // namespace
+
+void crosscore_set(uint32_t mode, int pipe, uint32_t flagId) {
+    CoreCtx& c = core();
+    GroupSync& g = need_group("CrossCoreSetFlag", flagId);
+    if (mode != 2)
+        fail("crosscore-mode", "CrossCoreSetFlag<%u>(%u): only mode 2 (AIC <-> its AIVs) is modelled by the shim", mode,
+             flagId);
+    if (pipe < 0 || pipe > PIPE_FIX || pipe == PIPE_ALL || !pipe_on_core(pipe, c.type))
+        fail("flag-pipe", "CrossCoreSetFlag<2, %s>(%u) on an %s core, which has no such pipe",
+             pipe >= 0 && pipe <= PIPE_FIX ? kPipeNames[pipe] : "?", flagId, core_name(c.type));
+    std::unique_lock<std::mutex> lk(g.mu);
+    const int me = member_of(c);
+    for (int s = 0; s < 2; ++s) {
+        if (me != 0 && s != me - 1) continue;
+        uint32_t& n = me == 0 ? g.toAiv[s][flagId] : g.toAic[s][flagId];
+        if (n >= GroupSync::kMaxPending) {
+            lk.unlock();
+            fail("crosscore-overflow", "CrossCoreSetFlag<2>(%u): more than %u sets pending (never waited) for the %s", flagId,
+                 GroupSync::kMaxPending, me == 0 ? "AIVs" : "AIC");
+        }
+        ++n;
+    }
+    g.cv.notify_all();
+}
+
+void crosscore_wait(uint32_t flagId) {
+    CoreCtx& c = core();
+    GroupSync& g = need_group("CrossCoreWaitFlag", flagId);
+    std::unique_lock<std::mutex> lk(g.mu);
+    const int me = member_of(c);
+    g.waitingOn[me] = int32_t(flagId);
+    for (;;) {
+        if (satisfied(g, me, flagId)) {
+            if (me == 0) {
+                --g.toAic[0][flagId];
+                --g.toAic[1][flagId];
+            } else {
+                --g.toAiv[me - 1][flagId];
+            }
+            g.waitingOn[me] = -1;
+            return;
+        }
+        if (c.launch->failed.load(std::memory_order_relaxed)) {
+            g.waitingOn[me] = -1;
+            lk.unlock();
+            throw BlockAbort{};  // another core already reported the launch's error
+        }
+        if (g.deadlock || all_stuck(g)) {
+            g.deadlock = true;
+            g.waitingOn[me] = -1;
+            g.cv.notify_all();
+            lk.unlock();
+            fail("crosscore-deadlock",
+                 "CrossCoreWaitFlag(%u) can never be satisfied: every other core of the group has finished or waits too "
+                 "(on the NPU this hangs)",
+                 flagId);
+        }
+        g.cv.wait_for(lk, std::chrono::milliseconds(50));
+    }
+}
+
+namespace {
+void group_member_finished(CoreCtx& c) {
+    GroupSync& g = *c.group;
+    std::lock_guard<std::mutex> lk(g.mu);
+    g.finished[member_of(c)] = true;
+    g.cv.notify_all();
+}
+
+// After a group's three cores ended without error: every cross-core set must have been waited.
+void group_end_checks(LaunchState& ls, const GroupSync& g, uint32_t group) {
+    if (ls.failed.load()) return;
+    for (uint32_t id = 0; id < GroupSync::kIds; ++id)
+        for (int s = 0; s < 2; ++s)
+            if (g.toAiv[s][id] || g.toAic[s][id]) {
+                char buf[256];
+                std::snprintf(buf, sizeof buf,
+                              "kernel '%s' block %u (AIC, at group end): [crosscore-left-set] cross-core flag %u has %u set(s) from the %s "
+                              "never waited when the kernel ended",
+                              ls.kernel, group, id, g.toAiv[s][id] ? g.toAiv[s][id] : g.toAic[s][id],
+                              g.toAiv[s][id] ? "AIC" : (s == 0 ? "AIV 0" : "AIV 1"));
+                record(ls, ASCEND_SHIM_ERR_KERNEL, buf);
+                return;
+            }
+}
+}  // namespace
+
 // ---- cube arithmetic ------------------------------------------------------------------------------
 
 MmadScratch& mmad_scratch() {
@@ -412,6 +539,7 @@ void run_core(CoreCtx& c, uint32_t blockIdx, uint32_t subIdx, void (*body)(void*
         record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + ls.kernel + "' " + core_label(c) +
                                                  ": [internal] unknown exception");
     }
+    if (c.group) group_member_finished(c);
     tl_core = saved;
     c.counters.cores_run = 1;
     std::lock_guard<std::mutex> g(ls.mu);
@@ -473,11 +601,14 @@ int32_t run_launch(const AscendShimLaunch* l, const char* name, KernelKind kind,
                 }
                 // A mix group's three cores run concurrently, as cross-core hand-offs need.
                 std::thread aiv[2];
+                GroupSync gs;
+                c->group = &gs;
                 try {
                     for (uint32_t s = 0; s < 2; ++s)
                         aiv[s] = std::thread([&, s]() {
                             try {
                                 std::unique_ptr<CoreCtx> v = make_core(ls, CoreType::AIV);
+                                v->group = &gs;
                                 run_core(*v, u * 2 + s, s, body, ctx);
                             } catch (const std::exception& e) {
                                 record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());
@@ -489,6 +620,8 @@ int32_t run_launch(const AscendShimLaunch* l, const char* name, KernelKind kind,
                 }
                 for (auto& t : aiv)
                     if (t.joinable()) t.join();
+                c->group = nullptr;
+                group_end_checks(ls, gs, u);
             }
         } catch (const std::exception& e) {
             record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());

@@ -14,6 +14,7 @@
 
 #include "ascend_shim_abi.h"
 #include "ascend_shim/numeric.h"
+#include "test_support.h"
 #include "../../tiling/matmul_tiling.h"
 #include "../../tiling/swiglu_tiling.h"
 
@@ -26,97 +27,8 @@ ENTRY(broken_uninit_read) ENTRY(broken_gm_oob) ENTRY(broken_gm_outside_launch) E
 ENTRY(broken_deque_empty) ENTRY(broken_alloc_exhausted) ENTRY(broken_enque_depth) ENTRY(broken_tensor_leak)
 ENTRY(broken_use_after_free) ENTRY(broken_wait_unset) ENTRY(broken_flag_left_set) ENTRY(broken_flag_double_set)
 ENTRY(broken_barrier_s) ENTRY(broken_overlap) ENTRY(broken_cast_mode) ENTRY(broken_position) ENTRY(broken_kernel_type)
+ENTRY(broken_crosscore_deadlock) ENTRY(broken_crosscore_left_set) ENTRY(broken_crosscore_not_mix)
 #undef ENTRY
-
-using Entry = int32_t (*)(const AscendShimLaunch*);
-using ascend_shim::Rounding;
-
-static int g_failures = 0;
-static int g_checks = 0;
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        ++g_checks;                                                    \
-        if (!(cond)) {                                                 \
-            ++g_failures;                                              \
-            std::printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
-            std::printf(__VA_ARGS__);                                  \
-            std::printf("\n");                                         \
-        }                                                              \
-    } while (0)
-
-// ---- fake device ----------------------------------------------------------------------------------
-
-struct FakeDevice {
-    struct Alloc {
-        uint64_t dev;
-        std::vector<uint8_t> mem;
-    };
-    std::vector<Alloc> allocs;
-    std::mutex mu;
-
-    uint64_t alloc(size_t bytes) {
-        // Non-canonical addresses: dereferencing one on the host faults instead of hitting memory.
-        uint64_t dev = 0xA5A5000000000000ull + (uint64_t(allocs.size() + 1) << 32);
-        allocs.push_back({dev, std::vector<uint8_t>(bytes, 0xCD)});
-        return dev;
-    }
-    template <typename T>
-    uint64_t upload(const std::vector<T>& v) {
-        uint64_t d = alloc(v.size() * sizeof(T));
-        std::memcpy(host(d), v.data(), v.size() * sizeof(T));
-        return d;
-    }
-    uint8_t* host(uint64_t dev) {
-        for (auto& a : allocs)
-            if (dev >= a.dev && dev < a.dev + a.mem.size()) return a.mem.data() + (dev - a.dev);
-        return nullptr;
-    }
-    template <typename T>
-    std::vector<T> download(uint64_t dev, size_t n) {
-        std::vector<T> v(n);
-        std::memcpy(v.data(), host(dev), n * sizeof(T));
-        return v;
-    }
-    static void* translate(void* ctx, uint64_t dev, uint64_t len) {
-        FakeDevice* d = static_cast<FakeDevice*>(ctx);
-        std::lock_guard<std::mutex> g(d->mu);
-        for (auto& a : d->allocs)
-            if (dev >= a.dev && len <= a.mem.size() && dev - a.dev <= a.mem.size() - len)
-                return a.mem.data() + (dev - a.dev);
-        return nullptr;
-    }
-};
-
-struct ArgBlob {
-    std::vector<uint8_t> bytes;
-    template <typename T>
-    ArgBlob& add(T v) {
-        size_t a = alignof(T) < 8 ? alignof(T) : 8;
-        while (bytes.size() % a) bytes.push_back(0);
-        size_t o = bytes.size();
-        bytes.resize(o + sizeof(T));
-        std::memcpy(bytes.data() + o, &v, sizeof(T));
-        return *this;
-    }
-    ArgBlob& ptr(uint64_t dev) { return add<uint64_t>(dev); }
-};
-
-struct Result {
-    int32_t rc;
-    std::string error;
-    AscendShimCounters counters;
-};
-
-static Result launch(FakeDevice& dev, Entry e, uint32_t blocks, const ArgBlob& args, size_t sizeOverride = SIZE_MAX) {
-    AscendShimHost host{&dev, &FakeDevice::translate};
-    Result r{};
-    char err[2048];
-    AscendShimLaunch l{blocks, args.bytes.data(), sizeOverride == SIZE_MAX ? args.bytes.size() : sizeOverride,
-                       &host, &r.counters, err, sizeof err};
-    r.rc = e(&l);
-    r.error = err;
-    return r;
-}
 
 // ---- numerics ---------------------------------------------------------------------------------------
 
@@ -415,6 +327,9 @@ static void test_broken() {
         {"broken_position", ascend_shim_entry_broken_position, "[position]", "an AIC core"},
         {"broken_overlap", ascend_shim_entry_broken_overlap, "[overlap]", "partially overlaps"},
         {"broken_kernel_type", ascend_shim_entry_broken_kernel_type, "[kernel-type]", "KERNEL_TASK_TYPE_DEFAULT"},
+        {"broken_crosscore_deadlock", ascend_shim_entry_broken_crosscore_deadlock, "[crosscore-deadlock]", "CrossCoreWaitFlag(3)"},
+        {"broken_crosscore_left_set", ascend_shim_entry_broken_crosscore_left_set, "[crosscore-left-set]", "flag 4 has 1 set(s) from the AIC"},
+        {"broken_crosscore_not_mix", ascend_shim_entry_broken_crosscore_not_mix, "[crosscore-mode]", "not KERNEL_TYPE_MIX_AIC_1_2"},
     };
     for (const Case& c : cases) {
         for (uint32_t blocks : {1u, 4u}) {
@@ -502,7 +417,14 @@ int main(int argc, char** argv) {
     section("broken kernels", test_broken);
     section("swiglu", test_swiglu);
     section("matmul", test_matmul);
-    if (!quick) timings();
+    section("fp8 decode", test_fp8_decode);
+    section("fp8 gemm", test_fp8_gemm);
+    section("fp8 grouped gemm", test_fp8_grouped);
+    section("fp8 act quant", test_fp8_quant);
+    if (!quick) {
+        timings();
+        fp8_timings();
+    }
     std::printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

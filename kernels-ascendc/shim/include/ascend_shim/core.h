@@ -79,6 +79,7 @@ struct QueueState {
 };
 
 struct LaunchState;
+struct GroupSync;
 
 struct CoreCtx {
     LaunchState* launch = nullptr;
@@ -92,6 +93,7 @@ struct CoreCtx {
     uint32_t buffers = 0;
     int32_t pipes = 0;
     void* pipe = nullptr;
+    GroupSync* group = nullptr;  // Mix kernels: the cross-core flags of this core's group
     AscendShimCounters counters;
 
     void reset_memory();  // local-memory bookkeeping only (TPipe construction/Reset)

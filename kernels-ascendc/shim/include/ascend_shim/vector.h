@@ -156,6 +156,71 @@ void Relu(const LocalTensor<T>& dst, const LocalTensor<T>& src, const int32_t& c
     ascend_shim::vec_unary(dst, src, count, "Relu", [](C x) { return x > C(0) ? x : C(0); });
 }
 
+// Bitwise ops: 16-bit integer types only on 910B (wider data is processed as pairs of uint16 via
+// ReinterpretCast, which is what an elementwise bit op is anyway).
+template <typename T>
+void And(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b, const int32_t& count) {
+    static_assert(ascend_shim::one_of<T, int16_t, uint16_t>, "And on 910B: int16/uint16 only");
+    ascend_shim::vec_binary(dst, a, b, count, "And", [](auto x, auto y) { return x & y; });
+}
+template <typename T>
+void Or(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b, const int32_t& count) {
+    static_assert(ascend_shim::one_of<T, int16_t, uint16_t>, "Or on 910B: int16/uint16 only");
+    ascend_shim::vec_binary(dst, a, b, count, "Or", [](auto x, auto y) { return x | y; });
+}
+
+// Shifts by a scalar bit count (0 .. bits-1). ShiftLeft drops the bits shifted out; ShiftRight is
+// logical for unsigned and arithmetic for signed types (our kernels only shift non-negative signed
+// values right, where the two agree).
+template <typename T>
+void ShiftLeft(const LocalTensor<T>& dst, const LocalTensor<T>& src, const T& bits, const int32_t& count) {
+    static_assert(ascend_shim::one_of<T, int16_t, uint16_t, int32_t, uint32_t>,
+                  "ShiftLeft on 910B: int16/uint16/int32/uint32 only");
+    using U = typename std::make_unsigned<T>::type;
+    const uint32_t n = uint32_t(bits);
+    if (n >= sizeof(T) * 8) ascend_shim::fail("vector-params", "ShiftLeft by %u bits on a %zu-bit type", n, sizeof(T) * 8);
+    ascend_shim::vec_unary(dst, src, count, "ShiftLeft", [n](auto x) { return T(U(U(T(x)) << n)); });
+}
+template <typename T>
+void ShiftRight(const LocalTensor<T>& dst, const LocalTensor<T>& src, const T& bits, const int32_t& count,
+                bool roundEn = false) {
+    static_assert(ascend_shim::one_of<T, int16_t, uint16_t, int32_t, uint32_t>,
+                  "ShiftRight on 910B: int16/uint16/int32/uint32 only");
+    const uint32_t n = uint32_t(bits);
+    if (n >= sizeof(T) * 8) ascend_shim::fail("vector-params", "ShiftRight by %u bits on a %zu-bit type", n, sizeof(T) * 8);
+    if (roundEn) ascend_shim::fail("vector-params", "ShiftRight with roundEn is not modelled by the shim");
+    ascend_shim::vec_unary(dst, src, count, "ShiftRight", [n](auto x) { return T(T(x) >> n); });
+}
+
+// Table lookup: dst[i] = the T at byte (srcBaseAddr + srcOffset[i]) from the start of src. Every
+// offset must be T-aligned and inside src; the element read must have been written.
+template <typename T>
+void Gather(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<uint32_t>& srcOffset,
+            const uint32_t srcBaseAddr, const uint32_t count) {
+    static_assert(ascend_shim::one_of<T, int16_t, uint16_t, int32_t, uint32_t, float, half, bfloat16_t>,
+                  "Gather on 910B: int16/uint16/int32/uint32/float/half/bfloat16 only");
+    using namespace ascend_shim;
+    const char* api = "Gather";
+    const uint32_t* off = operand(srcOffset, count, true, api, "srcOffset", mem_bit(MEM_UB));
+    const uint8_t* s = reinterpret_cast<const uint8_t*>(operand(src, 0, false, api, "src", mem_bit(MEM_UB)));
+    T* d = operand(dst, count, false, api, "dst", mem_bit(MEM_UB));
+    no_partial_overlap(api, dst, src, count);
+    const uint64_t srcBytes = uint64_t(src.count_) * sizeof(T);
+    const uint8_t* sd = core().arenas[src.mem_].defined.data() + src.off_;
+    const bool allDefined = is_defined(Mem(src.mem_), src.off_, uint32_t(srcBytes));  // the usual table case
+    for (uint32_t i = 0; i < count; ++i) {
+        const uint64_t b = uint64_t(srcBaseAddr) + off[i];
+        if (b % sizeof(T) != 0 || b + sizeof(T) > srcBytes)
+            fail("tensor-extent", "%s: element %u reads byte offset %llu of a %llu-byte src (must be %zu-aligned and inside)",
+                 api, i, (unsigned long long)b, (unsigned long long)srcBytes, sizeof(T));
+        if (!allDefined && std::memchr(sd + b, 0, sizeof(T)))
+            fail_operand(api, "src", "uninit", src.slot_, uint32_t(src.off_ + b), uint32_t(sizeof(T)));
+        std::memcpy(&d[i], s + b, sizeof(T));
+    }
+    define(dst, count);
+    core().counters.vector_elem_ops += count;
+}
+
 template <typename T, typename U>
 void Duplicate(const LocalTensor<T>& dst, const U& scalar, const int32_t& count) {
     static_assert(ascend_shim::one_of<T, int16_t, uint16_t, half, bfloat16_t, int32_t, uint32_t, float>,
@@ -241,6 +306,9 @@ inline D cast_one(S v, Rounding rm) {
                 if ((b & 0x7FFFu) == 0x7C00u && !std::isinf(v)) b = uint16_t((b & 0x8000u) | 0x7BFFu);
                 return half::from_bits(b);
             }
+        }
+        if constexpr (one_of<S, int8_t, uint8_t>) {
+            return half(float(v));  // exact: every 8-bit integer is a half
         }
         return half::from_bits(uint16_t(round_to_format(to_double(v), 10, 5, rm, true)));
     } else if constexpr (std::is_same<D, bfloat16_t>::value) {

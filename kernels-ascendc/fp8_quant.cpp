@@ -1,0 +1,223 @@
+// Per-token 1x128 FP8 (E4M3FN) activation quantization, DeepSeek inference/kernel.py `act_quant`
+// semantics (see tiling/fp8_quant_tiling.h): s = max(amax, 1e-4) / 448 (optionally rounded up to a
+// power of two), codes = e4m3(x / s) rounded to nearest even with saturation.
+//
+// AIV-only. 910B has no FP8 type, so the encoder is integer arithmetic on the f32 bits of q = x / s
+// (all level-2 int32 ops the 910B vector unit has: Adds/Add/Sub/Max/Mins/Maxs, shifts):
+//   a    = |q| bits, clamped to the bits of 448.0 (saturation; NaN/Inf bits are larger)
+//   cn   = ((a + 0x7FFFF + ((a >> 20) & 1)) >> 20) - 960   round-to-nearest-even to 3 mantissa
+//          bits and rebias 127 -> 7: the code for normal results (a >= 2^-6); for smaller a it is
+//          <= the subnormal code below
+//   cs   = rint(min(a * 512, 8))                         the code for subnormal results (<= 8)
+//   code = max(cn, cs) + nan + sign * 128                nan = 1 for NaN inputs (448 -> 0x7E -> 0x7F)
+// (max picks the right branch: for a >= 2^-6, cs = 8 <= cn; below, cn <= cs.) The int32 code is
+// narrowed to a byte with Cast int32 -> int16 -> half -> uint8 (all exact for 0..255).
+#include "kernel_operator.h"
+#include "common/kernel_common.h"
+#include "tiling/fp8_quant_tiling.h"
+
+using namespace AscendC;
+
+namespace {
+
+constexpr uint32_t kTile = 128;
+
+__aicore__ inline uint32_t FloatBits(float f) {
+    union { float f; uint32_t u; } v;
+    v.f = f;
+    return v.u;
+}
+__aicore__ inline float BitsFloat(uint32_t u) {
+    union { float f; uint32_t u; } v;
+    v.u = u;
+    return v.f;
+}
+
+// DeepGEMM's ceil_to_ue8m0: exponent + (mantissa != 0), clamped to [1, 254].
+__aicore__ inline float CeilToUe8m0(float s) {
+    const uint32_t bits = FloatBits(s);
+    uint32_t e = ((bits >> 23) & 0xFFu) + ((bits & 0x7FFFFFu) != 0 ? 1u : 0u);
+    e = e < 1u ? 1u : (e > 254u ? 254u : e);
+    return BitsFloat(e << 23);
+}
+
+template <typename T>
+class ActQuantKernel {
+public:
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, const Fp8QuantTiling& t) {
+        t_ = t;
+        kb_ = (t.k + kTile - 1) / kTile;
+        const uint64_t r0 = uint64_t(GetBlockIdx()) * t.block_rows;
+        rows_ = r0 >= t.m ? 0 : uint32_t(kernels::Min<uint64_t>(t.block_rows, t.m - r0));
+        row0_ = uint32_t(r0);
+        if (rows_ == 0) return;
+        x_.SetGlobalBuffer(reinterpret_cast<__gm__ T*>(x), uint64_t(t.m) * t.k);
+        codes_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(codes), uint64_t(t.m) * t.k);
+        scales_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(scales), uint64_t(t.m) * kb_);
+        const uint32_t tk = t.tile_k;
+        pipe_.InitBuffer(inQ_, 2, tk * sizeof(T));
+        pipe_.InitBuffer(codeQ_, 2, tk);
+        pipe_.InitBuffer(scaleQ_, 2, kernels::RoundUp(tk / kTile * 4, 32));
+        pipe_.InitBuffer(work_, 5 * tk * 4);
+        // ReduceMax results, one 32-byte slot per 128-tile of a chunk, then the reduction's work area.
+        pipe_.InitBuffer(red_, (tk / kTile) * 32 + 64);
+    }
+
+    __aicore__ inline void Process() {
+        for (uint32_t r = 0; r < rows_; ++r)
+            for (uint32_t k0 = 0; k0 < t_.k; k0 += t_.tile_k) {
+                const uint32_t n = kernels::Min(t_.tile_k, t_.k - k0);
+                const uint64_t off = uint64_t(row0_ + r) * t_.k + k0;
+                CopyIn(off, n);
+                Compute(n);
+                CopyOut(off, uint64_t(row0_ + r) * kb_ + k0 / kTile, n);
+            }
+    }
+
+private:
+    __aicore__ inline void CopyIn(uint64_t off, uint32_t n) {
+        LocalTensor<T> in = inQ_.template AllocTensor<T>();
+        DataCopyPad(in, x_[off], DataCopyExtParams(1, n * sizeof(T), 0, 0, 0), DataCopyPadExtParams<T>(false, 0, 0, T(0)));
+        inQ_.EnQue(in);
+    }
+
+    __aicore__ inline void Compute(uint32_t n) {
+        const uint32_t tk = t_.tile_k, tiles = (n + kTile - 1) / kTile;
+        LocalTensor<T> in = inQ_.template DeQue<T>();
+        LocalTensor<float> w = work_.template Get<float>();
+        LocalTensor<float> w0 = w, w1 = w[tk], w2 = w[2 * tk], w3 = w[3 * tk], w4 = w[4 * tk];
+        LocalTensor<float> xf;
+        if constexpr (std::is_same<T, float>::value) {
+            xf = in;
+        } else {
+            Cast(w0, in, RoundMode::CAST_NONE, n);  // bf16 -> f32 is exact
+            PipeBarrier<PIPE_V>();
+            xf = w0;
+        }
+        // amax per 128-tile (real elements only) -> scalar unit -> scales.
+        Abs(w1, xf, n);
+        PipeBarrier<PIPE_V>();
+        LocalTensor<float> red = red_.template Get<float>();
+        LocalTensor<float> redWork = red[tiles * 8];
+        for (uint32_t j = 0; j < tiles; ++j) {
+            ReduceMax(red[j * 8], w1[j * kTile], redWork, int32_t(kernels::Min(kTile, n - j * kTile)));
+            PipeBarrier<PIPE_V>();
+        }
+        SetFlag<HardEvent::V_S>(EVENT_ID0);
+        WaitFlag<HardEvent::V_S>(EVENT_ID0);
+        LocalTensor<float> sc = scaleQ_.template AllocTensor<float>();
+        for (uint32_t j = 0; j < tiles; ++j) {
+            const float amax = red.GetValue(j * 8);
+            float s = (amax > 1e-4f ? amax : 1e-4f) / 448.0f;
+            if (t_.ue8m0 != 0) s = CeilToUe8m0(s);
+            sc.SetValue(j, s);
+            Duplicate(w2[j * kTile], s, int32_t(kernels::Min(kTile, n - j * kTile)));
+        }
+        PipeBarrier<PIPE_V>();
+        Div(w3, xf, w2, n);  // q = x / s, the f32 quotient kernel.py computes
+        PipeBarrier<PIPE_V>();
+        inQ_.FreeTensor(in);
+
+        LocalTensor<int32_t> i0 = w0.ReinterpretCast<int32_t>(), i1 = w1.ReinterpretCast<int32_t>(),
+                             i2 = w2.ReinterpretCast<int32_t>(), i3 = w3.ReinterpretCast<int32_t>(),
+                             i4 = w4.ReinterpretCast<int32_t>();
+        // i1 = sign * 128
+        ShiftRight(w1.ReinterpretCast<uint32_t>(), w3.ReinterpretCast<uint32_t>(), uint32_t(31), n);
+        PipeBarrier<PIPE_V>();
+        ShiftLeft(i1, i1, int32_t(7), n);
+        Abs(w3, w3, n);
+        PipeBarrier<PIPE_V>();
+        // i1 += (|q| is NaN): min(max(bits - 0x7F800000, 0), 1)
+        Adds(i2, i3, int32_t(-0x7F800000), n);
+        PipeBarrier<PIPE_V>();
+        Maxs(i2, i2, int32_t(0), n);
+        PipeBarrier<PIPE_V>();
+        Mins(i2, i2, int32_t(1), n);
+        PipeBarrier<PIPE_V>();
+        Add(i1, i1, i2, n);
+        // saturate: |q| bits <= bits(448.0f) (Inf and NaN included)
+        Mins(i3, i3, int32_t(0x43E00000), n);
+        PipeBarrier<PIPE_V>();
+        // subnormal code: rint(min(|q| * 2^9, 8))
+        Muls(w2, w3, 512.0f, n);
+        PipeBarrier<PIPE_V>();
+        Mins(w2, w2, 8.0f, n);
+        PipeBarrier<PIPE_V>();
+        Cast(i4, w2, RoundMode::CAST_RINT, n);
+        // normal code: round the f32 bits to 3 mantissa bits (nearest even) and rebias
+        ShiftRight(i2, i3, int32_t(20), n);
+        ShiftRight(i0, i3, int32_t(21), n);
+        PipeBarrier<PIPE_V>();
+        ShiftLeft(i0, i0, int32_t(1), n);
+        PipeBarrier<PIPE_V>();
+        Sub(i2, i2, i0, n);  // bit 20 of the bits (the lsb kept)
+        PipeBarrier<PIPE_V>();
+        Add(i3, i3, i2, n);
+        PipeBarrier<PIPE_V>();
+        Adds(i3, i3, int32_t(0x7FFFF), n);
+        PipeBarrier<PIPE_V>();
+        ShiftRight(i3, i3, int32_t(20), n);
+        PipeBarrier<PIPE_V>();
+        Adds(i3, i3, int32_t(-960), n);
+        PipeBarrier<PIPE_V>();
+        Max(i3, i3, i4, n);
+        PipeBarrier<PIPE_V>();
+        Add(i3, i3, i1, n);
+        PipeBarrier<PIPE_V>();
+        // narrow to bytes: int32 -> int16 -> half -> uint8, exact for 0..255
+        LocalTensor<int16_t> h16 = w0.ReinterpretCast<int16_t>();
+        LocalTensor<half> hf = w1.ReinterpretCast<half>();
+        Cast(h16, i3, RoundMode::CAST_NONE, n);
+        PipeBarrier<PIPE_V>();
+        Cast(hf, h16, RoundMode::CAST_NONE, n);
+        PipeBarrier<PIPE_V>();
+        LocalTensor<uint8_t> codes = codeQ_.template AllocTensor<uint8_t>();
+        Cast(codes, hf, RoundMode::CAST_NONE, n);
+        codeQ_.EnQue(codes);
+        scaleQ_.EnQue(sc);
+    }
+
+    __aicore__ inline void CopyOut(uint64_t codeOff, uint64_t scaleOff, uint32_t n) {
+        LocalTensor<uint8_t> codes = codeQ_.template DeQue<uint8_t>();
+        DataCopyPad(codes_[codeOff], codes, DataCopyExtParams(1, n, 0, 0, 0));
+        codeQ_.FreeTensor(codes);
+        LocalTensor<float> sc = scaleQ_.template DeQue<float>();
+        SetFlag<HardEvent::S_MTE3>(EVENT_ID0);  // the scales were written by the scalar unit
+        WaitFlag<HardEvent::S_MTE3>(EVENT_ID0);
+        DataCopyPad(scales_[scaleOff], sc, DataCopyExtParams(1, ((n + kTile - 1) / kTile) * 4, 0, 0, 0));
+        scaleQ_.FreeTensor(sc);
+    }
+
+    TPipe pipe_;
+    TQue<QuePosition::VECIN, 1> inQ_;
+    TQue<QuePosition::VECOUT, 1> codeQ_, scaleQ_;
+    TBuf<QuePosition::VECCALC> work_, red_;
+    GlobalTensor<T> x_;
+    GlobalTensor<uint8_t> codes_;
+    GlobalTensor<float> scales_;
+    Fp8QuantTiling t_;
+    uint32_t kb_ = 0, rows_ = 0, row0_ = 0;
+};
+
+template <typename T>
+__aicore__ inline void RunActQuant(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+    Fp8QuantTiling t;
+    kernels::LoadTiling(t, tiling);
+    ActQuantKernel<T> k;
+    k.Init(x, codes, scales, t);
+    k.Process();
+}
+
+}  // namespace
+
+extern "C" __global__ __aicore__ void fp8_act_quant_f32(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
+    RunActQuant<float>(x, codes, scales, tiling);
+}
+extern "C" __global__ __aicore__ void fp8_act_quant_bf16(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
+    RunActQuant<bfloat16_t>(x, codes, scales, tiling);
+}
+
+ASCEND_SHIM_KERNEL(fp8_act_quant_f32, KERNEL_TYPE_AIV_ONLY)
+ASCEND_SHIM_KERNEL(fp8_act_quant_bf16, KERNEL_TYPE_AIV_ONLY)
