@@ -18,6 +18,7 @@
 //! # Ok::<(), ascend_npu::Error>(())
 //! ```
 
+mod fp8;
 mod matmul;
 mod swiglu;
 mod tiling_cache;
@@ -25,6 +26,8 @@ mod tiling_cache;
 use crate::error::Result;
 use crate::runtime::{Device, Kernel, KernelBinary, Param};
 
+pub(crate) use fp8::{Activations, Grouping};
+pub use fp8::{Fp8GemmTiling, Fp8QuantTiling};
 pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
 pub use swiglu::{SwigluElement, SwigluTiling};
 
@@ -36,6 +39,7 @@ pub struct Kernels {
     swiglu: [Kernel; 3],
     /// Indexed by `MatmulInput::INDEX * 2 + MatmulOutput::INDEX`.
     matmul: [Kernel; 4],
+    fp8: fp8::Fp8Kernels,
     tilings: TilingCache,
     vector_cores: u32,
     cube_cores: u32,
@@ -60,6 +64,7 @@ impl Kernels {
                 kernel("matmul_bf16_f32")?,
                 kernel("matmul_bf16_bf16")?,
             ],
+            fp8: fp8::Fp8Kernels::load(&binary)?,
             tilings: TilingCache::new(device)?,
             vector_cores: device.vector_cores()?,
             cube_cores: device.cube_cores()?,

@@ -1,3 +1,4 @@
 //! Operators on the device: validate inputs, plan, launch aclnn operators or our own kernels.
 
+pub mod fp8;
 pub mod moe;

@@ -1,0 +1,203 @@
+//! Launches of the FP8 kernels (`kernels-ascendc/fp8_gemm.cpp`, `fp8_quant.cpp`): tiling,
+//! block counts and workspace. The validated, typed entry points are in [`crate::ops::fp8`].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::Kernels;
+use crate::error::{Error, Result};
+use crate::runtime::{Kernel, KernelArg, KernelBinary, Param, Stream};
+
+/// Mirrors `Fp8GemmTiling` of `kernels-ascendc/tiling/fp8_gemm_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Fp8GemmTiling {
+    /// Plain: M; contiguous: total rows; masked: rows per group.
+    pub m: u32,
+    /// Output columns.
+    pub n: u32,
+    /// The reduced dimension.
+    pub k: u32,
+    /// Weight groups (experts); 1 for a plain GEMM.
+    pub groups: u32,
+    /// Rows per output tile: a multiple of 16 in 16..=128.
+    pub base_m: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// Mirrors `Fp8QuantTiling` of `kernels-ascendc/tiling/fp8_quant_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Fp8QuantTiling {
+    /// Rows.
+    pub m: u32,
+    /// Columns.
+    pub k: u32,
+    /// Rows per block.
+    pub block_rows: u32,
+    /// Columns per UB chunk: a multiple of 128, at most 5120.
+    pub tile_k: u32,
+    /// 1 for power-of-two (UE8M0) scales.
+    pub ue8m0: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// The activation side of an FP8 GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activations {
+    /// bf16, unscaled.
+    W8A16,
+    /// E4M3 codes with per-token 1×128 scales.
+    W8A8,
+}
+
+/// How the rows of A map to weight groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// One weight matrix.
+    Plain,
+    /// Rows sorted by group with `[groups + 1]` int32 offsets.
+    Contiguous,
+    /// `[groups, max_m, K]` with `[groups]` int32 valid row counts.
+    Masked,
+}
+
+/// The FP8 kernels of one binary.
+pub(crate) struct Fp8Kernels {
+    /// Indexed by `gemm_index`.
+    gemm: Vec<Kernel>,
+    /// f32, bf16 inputs.
+    quant: [Kernel; 2],
+}
+
+/// The largest K the kernels address (16-bit strides).
+pub(crate) const MAX_K: usize = 65535;
+
+fn gemm_index(acts: Activations, grouping: Grouping, bf16_out: bool) -> usize {
+    let g = match grouping {
+        Grouping::Plain => 0,
+        Grouping::Contiguous => 1,
+        Grouping::Masked => 2,
+    };
+    g * 4 + usize::from(acts == Activations::W8A8) * 2 + usize::from(!bf16_out)
+}
+
+impl Fp8Kernels {
+    pub(crate) fn load(binary: &KernelBinary) -> Result<Fp8Kernels> {
+        let mut gemm = Vec::with_capacity(12);
+        for grouping in ["", "contig_", "masked_"] {
+            for acts in ["w8a16", "w8a8"] {
+                for out in ["bf16", "f32"] {
+                    // a, [a_scale,] b, b_scale, [offsets | masked_m,] c, workspace, tiling
+                    let params =
+                        6 + usize::from(acts == "w8a8") + usize::from(!grouping.is_empty());
+                    gemm.push(binary.kernel(
+                        &format!("fp8_gemm_{grouping}{acts}_{out}"),
+                        &vec![Param::Ptr; params],
+                    )?);
+                }
+            }
+        }
+        let quant = [
+            binary.kernel("fp8_act_quant_f32", &[Param::Ptr; 4])?,
+            binary.kernel("fp8_act_quant_bf16", &[Param::Ptr; 4])?,
+        ];
+        Ok(Fp8Kernels { gemm, quant })
+    }
+}
+
+impl Kernels {
+    /// Launches an FP8 GEMM whose arguments (all but workspace and tiling) are already checked
+    /// and ordered as the kernel declares them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn launch_fp8_gemm(
+        &self,
+        stream: &Stream,
+        acts: Activations,
+        grouping: Grouping,
+        bf16_out: bool,
+        (m, n, k, groups): (usize, usize, usize, usize),
+        args: Vec<KernelArg<'_>>,
+    ) -> Result<()> {
+        if k == 0 || k > MAX_K || n == 0 || n > u32::MAX as usize || m > u32::MAX as usize {
+            return Err(Error::invalid(
+                format!("FP8 GEMM of M={m} N={n} K={k}"),
+                format!("1 <= K <= {MAX_K}, N >= 1"),
+            ));
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let rows_per_group = match grouping {
+            Grouping::Contiguous => m.div_ceil(groups),
+            _ => m,
+        };
+        let base_m = (rows_per_group as u32).next_multiple_of(16).clamp(16, 128);
+        let n_tiles = n.div_ceil(128);
+        let m_tiles = match grouping {
+            Grouping::Plain => m.div_ceil(base_m as usize),
+            // Every group may end with a partial tile.
+            Grouping::Contiguous => m.div_ceil(base_m as usize) + groups,
+            Grouping::Masked => groups * m.div_ceil(base_m as usize),
+        };
+        let blocks = (m_tiles * n_tiles).clamp(1, self.cube_cores as usize) as u32;
+        let tiling = Fp8GemmTiling {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            groups: groups as u32,
+            base_m,
+            reserved: [0; 3],
+        };
+        // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
+        let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);
+        let mut workspace = stream.alloc_uninit::<u8>(workspace_len)?;
+        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let mut all = Vec::with_capacity(args.len() + 2);
+        all.extend(args);
+        all.push(KernelArg::buffer_mut(&mut workspace));
+        all.push(tiling);
+        let kernel = &self.fp8.gemm[gemm_index(acts, grouping, bf16_out)];
+        stream.launch(kernel, blocks, &all)
+        // The workspace is freed in stream order, after the kernel.
+    }
+
+    /// Launches the activation quantization over `[m, k]` (`bf16_in` selects the input type).
+    pub(crate) fn launch_fp8_quant(
+        &self,
+        stream: &Stream,
+        bf16_in: bool,
+        (m, k): (usize, usize),
+        ue8m0: bool,
+        args: [KernelArg<'_>; 3],
+    ) -> Result<()> {
+        if m == 0 || k == 0 {
+            return Ok(());
+        }
+        if m.checked_mul(k).is_none_or(|e| e >= 1 << 32) {
+            return Err(Error::invalid(
+                format!("quantizing [{m}, {k}]"),
+                "fewer than 2^32 elements",
+            ));
+        }
+        let blocks = m.clamp(1, self.vector_cores as usize) as u32;
+        let tiling = Fp8QuantTiling {
+            m: m as u32,
+            k: k as u32,
+            block_rows: m.div_ceil(blocks as usize) as u32,
+            // Whole rows in one chunk when they fit the UB budget (30 bytes per column).
+            tile_k: (k as u32).next_multiple_of(128).min(5120),
+            ue8m0: u32::from(ue8m0),
+            reserved: [0; 3],
+        };
+        let blocks = m.div_ceil(tiling.block_rows as usize) as u32;
+        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let [x, codes, scales] = args;
+        stream.launch(
+            &self.fp8.quant[usize::from(bf16_in)],
+            blocks,
+            &[x, codes, scales, tiling],
+        )
+    }
+}

@@ -1,0 +1,108 @@
+//! FP8 weights on the device: E4M3 codes `[groups, N, K]` and their 128×128 block scales.
+
+use crate::error::{Error, Result};
+use crate::fp8::{BlockQuantized, F8E4M3, ScaleLayout};
+use crate::runtime::{DeviceBuffer, Stream};
+
+/// FP8 weights of one matrix or a stack of experts, with `weight_scale_inv` block scales
+/// (dequantized value = code × scale). Scales are checked finite when the weight is made, so
+/// every GEMM can trust them.
+pub struct Fp8Weight {
+    pub(crate) codes: DeviceBuffer<F8E4M3>,
+    pub(crate) scales: DeviceBuffer<f32>,
+    pub(crate) groups: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+}
+
+impl Fp8Weight {
+    /// Uploads `groups` matrices of `[n, k]` codes with `[groups, ceil(n/128), ceil(k/128)]`
+    /// scales.
+    pub fn upload(
+        stream: &Stream,
+        groups: usize,
+        n: usize,
+        k: usize,
+        codes: &[F8E4M3],
+        scales: &[f32],
+    ) -> Result<Fp8Weight> {
+        if groups == 0 || n == 0 || k == 0 {
+            return Err(Error::invalid(
+                format!("FP8 weight of {groups} × [{n}, {k}]"),
+                "non-empty weights",
+            ));
+        }
+        let want_codes = groups.checked_mul(n).and_then(|x| x.checked_mul(k));
+        if want_codes != Some(codes.len()) {
+            return Err(Error::invalid(
+                format!("{} codes for {groups} × [{n}, {k}]", codes.len()),
+                format!("{groups}·{n}·{k} codes"),
+            ));
+        }
+        let (sn, sk) = (n.div_ceil(128), k.div_ceil(128));
+        if scales.len() != groups * sn * sk {
+            return Err(Error::invalid(
+                format!("{} scales for {groups} × [{n}, {k}]", scales.len()),
+                format!(
+                    "{groups} × [{sn}, {sk}] = {} scales (ceil-divided 128×128 blocks)",
+                    groups * sn * sk
+                ),
+            ));
+        }
+        if let Some(i) = scales.iter().position(|s| !s.is_finite()) {
+            return Err(Error::invalid(
+                format!(
+                    "scale {} at block {i} (group {}, [{}, {}])",
+                    scales[i],
+                    i / (sn * sk),
+                    i % (sn * sk) / sk,
+                    i % sk
+                ),
+                "finite scales",
+            ));
+        }
+        Ok(Fp8Weight {
+            codes: stream.upload(codes)?,
+            scales: stream.upload(scales)?,
+            groups,
+            n,
+            k,
+        })
+    }
+
+    /// Uploads one matrix quantized on the host (`fp8::quantize_weight`).
+    pub fn from_quantized(stream: &Stream, q: &BlockQuantized) -> Result<Fp8Weight> {
+        if q.layout() != ScaleLayout::Block128x128 {
+            return Err(Error::invalid(
+                "activation-quantized data as a weight",
+                "128×128 block scales",
+            ));
+        }
+        Self::upload(stream, 1, q.rows(), q.cols(), q.codes(), q.scales())
+    }
+
+    /// Matrices in the stack (experts).
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Output features `N`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Input features `K`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The codes, `[groups, N, K]`.
+    pub fn codes(&self) -> &DeviceBuffer<F8E4M3> {
+        &self.codes
+    }
+
+    /// The scales, `[groups, ceil(N/128), ceil(K/128)]`.
+    pub fn scales(&self) -> &DeviceBuffer<f32> {
+        &self.scales
+    }
+}
