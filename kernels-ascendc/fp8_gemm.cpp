@@ -122,7 +122,10 @@ private:
             rowBase_ = 0;
             rows_ = t_.m;
         } else if (layout_ == Layout::Contig) {
-            const int32_t o0 = info_.GetValue(g_), o1 = info_.GetValue(g_ + 1);
+            // Inclusive cumulative sums (aclnnMoeInitRoutingV2's layout) leave out the leading 0.
+            const bool inclusive = t_.offsets_inclusive != 0;
+            const int32_t o0 = inclusive ? (g_ == 0 ? 0 : info_.GetValue(g_ - 1)) : info_.GetValue(g_);
+            const int32_t o1 = info_.GetValue(inclusive ? g_ : g_ + 1);
             rowBase_ = uint64_t(o0 > 0 ? o0 : 0);
             rows_ = o1 > o0 ? uint32_t(o1 - o0) : 0u;
         } else {
@@ -198,7 +201,8 @@ public:
         nbs_ = (t.n + kBlk - 1) / kBlk;
         const uint64_t rowsTotal = L == Layout::Masked ? uint64_t(t.groups) * t.m : uint64_t(t.m);
         if (L != Layout::Plain)
-            info_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(info), L == Layout::Contig ? t.groups + 1 : t.groups);
+            info_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(info),
+                                  L == Layout::Contig && t.offsets_inclusive == 0 ? t.groups + 1 : t.groups);
         const uint32_t group = ASCEND_IS_AIC ? uint32_t(GetBlockIdx()) : uint32_t(GetBlockIdx() / GetSubBlockNum());
         const uint32_t groups = uint32_t(GetBlockNum());
         cursorA_.Init(L, t, info_, group, groups);

@@ -302,6 +302,23 @@ fn grouped_layouts_match_per_group_gemms() {
         }
     }
 
+    // The same groups as inclusive cumulative sums give the same result, bit for bit.
+    let dcum = stream.upload(&offsets[1..]).unwrap();
+    let mut c2 = stream.alloc_zeroed::<f32>(rows * n).unwrap();
+    fp8_gemm(
+        &kernels,
+        &stream,
+        Fp8Input::Bf16(da.as_view()),
+        &weight,
+        Fp8Groups::ContiguousCumsum {
+            cumsum: dcum.as_view(),
+        },
+        &mut c2,
+        rows,
+    )
+    .unwrap();
+    assert_eq!(c2.to_vec().unwrap(), got);
+
     // Masked: max_m = 4 rows per group, valid 4, 1 and 0; other rows keep their contents.
     let max_m = 4;
     let counts = [4i32, 1, 0];

@@ -205,10 +205,23 @@ fn dispatch_is_a_stable_bijection_and_combine_inverts_it() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let did = stream.upload(&ids).unwrap();
-    let d = moe::dispatch(&stream, &dx, &did, tokens, hidden, top_k, experts).unwrap();
+    let d = moe::dispatch(
+        &stream,
+        &dx,
+        &did,
+        tokens,
+        hidden,
+        top_k,
+        experts,
+        moe::GroupSizes::Counts,
+    )
+    .unwrap();
     let expanded = d.expanded_x.to_vec().unwrap();
     let row_idx = d.expanded_row_idx.to_vec().unwrap();
-    let counts = d.counts.to_vec().unwrap();
+    let counts = match &d.group_sizes {
+        moe::GroupSizesBuffer::Counts(c) => c.to_vec().unwrap(),
+        moe::GroupSizesBuffer::Cumsum(_) => unreachable!("asked for counts"),
+    };
     // Counts equal the bincount.
     assert_eq!(counts.len(), experts);
     for (e, &count) in counts.iter().enumerate() {
@@ -278,7 +291,7 @@ fn expert_ids_out_of_range_fail_the_stream_with_a_message() {
     let stream = stream();
     let dx = stream.upload(&[1f32; 4]).unwrap();
     let did = stream.upload(&[0i32, 9]).unwrap();
-    let d = moe::dispatch(&stream, &dx, &did, 2, 2, 1, 4);
+    let d = moe::dispatch(&stream, &dx, &did, 2, 2, 1, 4, moe::GroupSizes::Counts);
     let err = match d {
         Err(e) => e,
         Ok(_) => stream.synchronize().unwrap_err(),

@@ -3,6 +3,7 @@
 
 mod common;
 
+use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::moe::{MoeLayer, Routing};
 use ascend_npu::reference::moe::{ExpertWeights, MoeConfig, MoeLayerWeights, moe_layer_reference};
@@ -14,6 +15,7 @@ use safetensors::tensor::TensorView;
 
 const PREFIX: &str = "model.layers.3.mlp";
 
+#[derive(Clone)]
 struct Model {
     routing: Routing,
     hidden: usize,
@@ -93,6 +95,34 @@ impl Model {
         }
     }
 
+    /// The same model with FP8 expert and shared-expert weights (128×128 block scales); the
+    /// values the reference sees become the dequantized ones.
+    fn quantized(&self) -> Model {
+        let mut tensors = Vec::new();
+        for (name, shape, values, dtype) in &self.tensors {
+            if !name.ends_with("_proj.weight") {
+                tensors.push((name.clone(), shape.clone(), values.clone(), *dtype));
+                continue;
+            }
+            let as_f32: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            let q = quantize_weight(&as_f32, shape[0], shape[1], ScaleFormat::Fp32).unwrap();
+            let deq = q.dequantize().iter().map(|&v| f64::from(v)).collect();
+            let (sn, sk) = q.scale_shape();
+            let scales = q.scales().iter().map(|&v| f64::from(v)).collect();
+            tensors.push((name.clone(), shape.clone(), deq, Dtype::F8_E4M3));
+            tensors.push((
+                format!("{name}_scale_inv"),
+                vec![sn, sk],
+                scales,
+                Dtype::F32,
+            ));
+        }
+        Model {
+            tensors,
+            ..self.clone()
+        }
+    }
+
     fn bytes(&self) -> Vec<u8> {
         let encoded: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
             .tensors
@@ -103,6 +133,18 @@ impl Model {
                         .iter()
                         .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
                         .collect(),
+                    // Dequantized values re-encode exactly: each is a code times its scale.
+                    Dtype::F8_E4M3 => {
+                        let scales = self.get(&format!("{name}_scale_inv"));
+                        let sk = shape[1].div_ceil(128);
+                        let at =
+                            |i: usize| scales[(i / shape[1]) / 128 * sk + (i % shape[1]) / 128];
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| F8E4M3::from_f64(v / at(i)).to_bits())
+                            .collect()
+                    }
                     _ => values
                         .iter()
                         .flat_map(|&v| (v as f32).to_le_bytes())
@@ -158,10 +200,18 @@ impl Model {
 
 #[test]
 fn a_safetensors_layer_matches_the_f64_reference() {
+    check_layer(Model::random(42));
+}
+
+#[test]
+fn an_fp8_safetensors_layer_matches_the_f64_reference() {
+    check_layer(Model::random(43).quantized());
+}
+
+fn check_layer(model: Model) {
     ascend_npu::select_backend(Backend::Sim).unwrap();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
-    let model = Model::random(42);
     let bytes = model.bytes();
     let layer = MoeLayer::from_safetensors(
         &stream,

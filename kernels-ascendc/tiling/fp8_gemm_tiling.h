@@ -51,7 +51,10 @@ typedef struct Fp8GemmTiling {
     uint32_t n, k;
     uint32_t groups;   /* 1 for the plain kernels */
     uint32_t base_m;   /* rows per output tile */
-    uint32_t reserved[3]; /* 0 */
+    uint32_t offsets_inclusive; /* contiguous only: 1 = group_offsets holds `groups` inclusive
+                                   cumulative sums (no leading 0), as aclnnMoeInitRoutingV2
+                                   writes them; 0 = `groups + 1` offsets starting at 0 */
+    uint32_t reserved[2]; /* 0 */
 } Fp8GemmTiling;
 
 #endif

@@ -21,8 +21,11 @@ pub struct Fp8GemmTiling {
     pub groups: u32,
     /// Rows per output tile: a multiple of 16 in 16..=128.
     pub base_m: u32,
+    /// Contiguous layout only: 1 when the offsets are `groups` inclusive cumulative sums (as
+    /// `aclnnMoeInitRoutingV2` writes them), 0 for `groups + 1` offsets starting at 0.
+    pub offsets_inclusive: u32,
     /// Zero.
-    pub reserved: [u32; 3],
+    pub reserved: [u32; 2],
 }
 
 /// Mirrors `Fp8QuantTiling` of `kernels-ascendc/tiling/fp8_quant_tiling.h`.
@@ -59,6 +62,8 @@ pub(crate) enum Grouping {
     Plain,
     /// Rows sorted by group with `[groups + 1]` int32 offsets.
     Contiguous,
+    /// Rows sorted by group with `[groups]` int32 inclusive cumulative sums.
+    ContiguousCumsum,
     /// `[groups, max_m, K]` with `[groups]` int32 valid row counts.
     Masked,
 }
@@ -77,7 +82,7 @@ pub(crate) const MAX_K: usize = 65535;
 fn gemm_index(acts: Activations, grouping: Grouping, bf16_out: bool) -> usize {
     let g = match grouping {
         Grouping::Plain => 0,
-        Grouping::Contiguous => 1,
+        Grouping::Contiguous | Grouping::ContiguousCumsum => 1,
         Grouping::Masked => 2,
     };
     g * 4 + usize::from(acts == Activations::W8A8) * 2 + usize::from(!bf16_out)
@@ -130,7 +135,7 @@ impl Kernels {
             return Ok(());
         }
         let rows_per_group = match grouping {
-            Grouping::Contiguous => m.div_ceil(groups),
+            Grouping::Contiguous | Grouping::ContiguousCumsum => m.div_ceil(groups),
             _ => m,
         };
         let base_m = (rows_per_group as u32).next_multiple_of(16).clamp(16, 128);
@@ -138,7 +143,9 @@ impl Kernels {
         let m_tiles = match grouping {
             Grouping::Plain => m.div_ceil(base_m as usize),
             // Every group may end with a partial tile.
-            Grouping::Contiguous => m.div_ceil(base_m as usize) + groups,
+            Grouping::Contiguous | Grouping::ContiguousCumsum => {
+                m.div_ceil(base_m as usize) + groups
+            }
             Grouping::Masked => groups * m.div_ceil(base_m as usize),
         };
         let blocks = (m_tiles * n_tiles).clamp(1, self.cube_cores as usize) as u32;
@@ -148,7 +155,8 @@ impl Kernels {
             k: k as u32,
             groups: groups as u32,
             base_m,
-            reserved: [0; 3],
+            offsets_inclusive: u32::from(grouping == Grouping::ContiguousCumsum),
+            reserved: [0; 2],
         };
         // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
         let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);

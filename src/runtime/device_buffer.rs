@@ -39,6 +39,15 @@ pub trait DeviceSlice<T> {
     fn device(&self) -> &Device {
         self.stream().device()
     }
+    /// A shared view of all the elements.
+    fn view(&self) -> DeviceView<'_, T> {
+        DeviceView {
+            ptr: self.device_ptr(),
+            len: self.len(),
+            stream: self.stream(),
+            _borrow: PhantomData,
+        }
+    }
 }
 
 /// Write access to a run of device elements.

@@ -145,7 +145,7 @@ GemmOutcome run_gemm(const GemmCase& c) {
     const uint64_t dInfo = c.lay == Lay::Plain ? 0 : dev.upload(c.info);
     const uint64_t dC = dev.alloc(rowsTotal * c.n * outSize + 1);  // 0xCD sentinel bytes
     const uint64_t dWs = dev.alloc(size_t(c.blocks) * FP8_GEMM_WS_BYTES_PER_BLOCK(c.baseM));
-    Fp8GemmTiling t{c.m, c.n, c.k, G, c.baseM, {0, 0, 0}};
+    Fp8GemmTiling t{c.m, c.n, c.k, G, c.baseM, 0, {0, 0}};
     const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{t});
     ArgBlob args;
     args.ptr(dA);
@@ -294,7 +294,7 @@ void test_fp8_decode() {
         const uint64_t dSa = dev.upload(std::vector<float>{1.0f});
         const uint64_t dB = dev.upload(b), dSb = dev.upload(std::vector<float>{1.0f, 1.0f});
         const uint64_t dC = dev.alloc(256 * 4), dWs = dev.alloc(2 * FP8_GEMM_WS_BYTES_PER_BLOCK(16));
-        const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{{1, 256, 1, 1, 16, {0, 0, 0}}});
+        const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{{1, 256, 1, 1, 16, 0, {0, 0}}});
         ArgBlob args;
         args.ptr(dA);
         if (w8a8) args.ptr(dSa);

@@ -25,6 +25,12 @@ pub enum Fp8Groups<'a> {
         /// Group boundaries.
         offsets: DeviceView<'a, i32>,
     },
+    /// As `Contiguous`, with the `[groups]` inclusive cumulative sums `aclnnMoeInitRoutingV2`
+    /// writes (group g ends at `cumsum[g]` and starts where group g-1 ended, or at 0).
+    ContiguousCumsum {
+        /// Group ends.
+        cumsum: DeviceView<'a, i32>,
+    },
     /// A is `[groups, m, K]`; group g computes its first `counts[g]` rows (`[groups]`, int32,
     /// clamped to `0..=m`); the other rows of C keep their contents.
     Masked {
@@ -98,6 +104,16 @@ pub fn fp8_gemm<O: MatmulOutput>(
             ));
         }
         Fp8Groups::Contiguous { .. } => Grouping::Contiguous,
+        Fp8Groups::ContiguousCumsum { cumsum } if cumsum.len() != g => {
+            return Err(Error::invalid(
+                format!(
+                    "{} cumulative group sizes for {g} weight groups",
+                    cumsum.len()
+                ),
+                format!("{g} sums"),
+            ));
+        }
+        Fp8Groups::ContiguousCumsum { .. } => Grouping::ContiguousCumsum,
         Fp8Groups::Masked { counts } if counts.len() != g => {
             return Err(Error::invalid(
                 format!("{} group counts for {g} weight groups", counts.len()),
@@ -122,6 +138,7 @@ pub fn fp8_gemm<O: MatmulOutput>(
     match &groups {
         Fp8Groups::None => {}
         Fp8Groups::Contiguous { offsets } => args.push(KernelArg::buffer(offsets)),
+        Fp8Groups::ContiguousCumsum { cumsum } => args.push(KernelArg::buffer(cumsum)),
         Fp8Groups::Masked { counts } => args.push(KernelArg::buffer(counts)),
     }
     args.push(KernelArg::buffer_mut(c));

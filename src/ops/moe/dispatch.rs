@@ -7,17 +7,35 @@ use crate::aclnn::{AclElement, AclTensor, Plan};
 use crate::error::{Error, Result};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
+/// How the expert GEMMs want the group sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupSizes {
+    /// int64 rows per expert (`aclnnGroupedMatmulV4`).
+    Counts,
+    /// int32 inclusive cumulative sums (the FP8 GEMM's contiguous layout).
+    Cumsum,
+}
+
+/// The group sizes a dispatch produced.
+pub enum GroupSizesBuffer {
+    /// `[experts]` int64 rows per expert.
+    Counts(DeviceBuffer<i64>),
+    /// `[experts]` int32 inclusive cumulative sums.
+    Cumsum(DeviceBuffer<i32>),
+}
+
 /// The expanded rows and the bookkeeping to combine them again.
 pub struct Dispatch<T> {
     /// `[tokens·top_k, hidden]`: rows sorted by expert.
     pub expanded_x: DeviceBuffer<T>,
     /// `[tokens·top_k]`: for flat pair t·K+k, the expanded row holding it.
     pub expanded_row_idx: DeviceBuffer<i32>,
-    /// `[experts]`: rows per expert (the grouped GEMM's group sizes).
-    pub counts: DeviceBuffer<i64>,
+    /// The experts' group sizes, as asked for.
+    pub group_sizes: GroupSizesBuffer,
 }
 
 /// Dispatches `x` (`[tokens, hidden]`) by `ids` (`[tokens, top_k]`, each in `0..experts`).
+#[allow(clippy::too_many_arguments)]
 pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
     x: &impl DeviceSlice<T>,
@@ -26,6 +44,7 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     hidden: usize,
     top_k: usize,
     experts: usize,
+    sizes: GroupSizes,
 ) -> Result<Dispatch<T>> {
     if experts == 0 || top_k == 0 || top_k > experts {
         return Err(Error::invalid(
@@ -36,26 +55,33 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     let rows = tokens * top_k;
     let mut expanded_x = stream.alloc_zeroed::<T>(rows * hidden)?;
     let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
-    let mut counts = stream.alloc_zeroed::<i64>(experts)?;
+    let mut group_sizes = match sizes {
+        GroupSizes::Counts => GroupSizesBuffer::Counts(stream.alloc_zeroed::<i64>(experts)?),
+        GroupSizes::Cumsum => GroupSizesBuffer::Cumsum(stream.alloc_zeroed::<i32>(experts)?),
+    };
     if tokens == 0 || hidden == 0 {
         return Ok(Dispatch {
             expanded_x,
             expanded_row_idx,
-            counts,
+            group_sizes,
         });
     }
     let tx = AclTensor::new(x, &[tokens, hidden])?;
     let tids = AclTensor::new(ids, &[tokens, top_k])?;
     let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
     let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
-    let tcounts = AclTensor::new_mut(&mut counts, &[experts])?;
+    let (tcounts, flag) = match &mut group_sizes {
+        GroupSizesBuffer::Counts(c) => (AclTensor::new_mut::<i64>(c, &[experts])?, 2),
+        GroupSizesBuffer::Cumsum(c) => (AclTensor::new_mut::<i32>(c, &[experts])?, 1),
+    };
     let api = stream.device().inner.api;
     let plan = Plan::new(
         stream,
         "aclnnMoeInitRoutingV2GetWorkspaceSize",
         |ws, exec: *mut *mut aclOpExecutor| {
             let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
-            // SAFETY: live tensor handles; dropless (mode 0), all rows active (0), counts (flag 2).
+            // SAFETY: live tensor handles; dropless (mode 0), all rows active (0), counts
+            // (flag 2) or cumulative sums (flag 1).
             Ok(unsafe {
                 f(
                     tx.as_ptr(),
@@ -64,7 +90,7 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
                     0,
                     experts as i64,
                     0,
-                    2,
+                    flag,
                     false,
                     tex.as_ptr(),
                     tidx.as_ptr(),
@@ -85,6 +111,6 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     Ok(Dispatch {
         expanded_x,
         expanded_row_idx,
-        counts,
+        group_sizes,
     })
 }

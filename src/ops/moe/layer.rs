@@ -1,34 +1,95 @@
-//! A whole DeepSeek MoE layer on one device, in bf16: router, dispatch, experts, combine and
-//! the shared expert, enqueued on one stream.
+//! A whole DeepSeek MoE layer on one device: router, dispatch, experts, combine and the shared
+//! expert, enqueued on one stream. Activations are bf16; expert weights are bf16 or FP8 (E4M3
+//! with 128×128 block scales, run by the FP8-emulated GEMM, W8A16).
 
 use half::bf16;
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
 
-use super::{Routing, combine, dispatch, grouped_matmul, route};
+use super::{GroupSizes, GroupSizesBuffer, Routing, combine, dispatch, grouped_matmul, route};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, MatmulShape, WeightLayout};
+use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
-/// A dense SwiGLU FFN's weights, as checkpoints store them (`[out, in]`, row-major).
-pub struct FfnWeights {
-    /// `[intermediate, hidden]`.
-    pub gate: DeviceBuffer<bf16>,
-    /// `[intermediate, hidden]`.
-    pub up: DeviceBuffer<bf16>,
-    /// `[hidden, intermediate]`.
-    pub down: DeviceBuffer<bf16>,
-    /// The intermediate size.
-    pub intermediate: usize,
+/// SwiGLU FFN weights as checkpoints store them (`[out, in]`, row-major), stacked over experts
+/// when there are several: gate and up `[stack, I, H]`, down `[stack, H, I]`.
+pub enum FfnWeights {
+    /// bf16 weights.
+    Bf16 {
+        /// `[stack, I, H]`.
+        gate: DeviceBuffer<bf16>,
+        /// `[stack, I, H]`.
+        up: DeviceBuffer<bf16>,
+        /// `[stack, H, I]`.
+        down: DeviceBuffer<bf16>,
+        /// The intermediate size `I`.
+        intermediate: usize,
+    },
+    /// FP8 weights with block scales.
+    Fp8 {
+        /// `[stack, I, H]`.
+        gate: Fp8Weight,
+        /// `[stack, I, H]`.
+        up: Fp8Weight,
+        /// `[stack, H, I]`.
+        down: Fp8Weight,
+    },
+}
+
+impl FfnWeights {
+    /// The intermediate size `I`.
+    pub fn intermediate(&self) -> usize {
+        match self {
+            FfnWeights::Bf16 { intermediate, .. } => *intermediate,
+            FfnWeights::Fp8 { gate, .. } => gate.n(),
+        }
+    }
+
+    fn check(&self, what: &str, stack: usize, hidden: usize) -> Result<()> {
+        let i = self.intermediate();
+        let bad = |detail: String| {
+            Err(Error::invalid(
+                format!("{what}: {detail}"),
+                format!("{stack} × [{i}, {hidden}] gate/up and [{hidden}, {i}] down"),
+            ))
+        };
+        match self {
+            FfnWeights::Bf16 { gate, up, down, .. } => {
+                let n = stack * i * hidden;
+                if gate.len() != n || up.len() != n || down.len() != n {
+                    return bad(format!(
+                        "{} / {} / {} elements",
+                        gate.len(),
+                        up.len(),
+                        down.len()
+                    ));
+                }
+            }
+            FfnWeights::Fp8 { gate, up, down } => {
+                let shapes = [(gate, i, hidden), (up, i, hidden), (down, hidden, i)];
+                for (w, n, k) in shapes {
+                    if (w.groups(), w.n(), w.k()) != (stack, n, k) {
+                        return bad(format!(
+                            "an FP8 weight of {} × [{}, {}]",
+                            w.groups(),
+                            w.n(),
+                            w.k()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The weights of one MoE layer on the device, in the form an engine holds between calls.
 pub struct MoeWeights {
-    /// Router `[experts, hidden]`.
+    /// Router `[experts, hidden]` (bf16 in DeepSeek's checkpoints).
     pub router: DeviceBuffer<bf16>,
     /// `e_score_correction_bias` `[experts]` (fp32, selection only), if the model has one.
     pub bias: Option<DeviceBuffer<f32>>,
-    /// The routed experts, stacked: gate and up `[experts, intermediate, hidden]`, down
-    /// `[experts, hidden, intermediate]`.
+    /// The routed experts, stacked.
     pub experts: FfnWeights,
     /// The shared expert, run on every token with weight 1.
     pub shared: Option<FfnWeights>,
@@ -52,29 +113,23 @@ impl MoeLayer {
     ) -> Result<Self> {
         routing.validate()?;
         let e = routing.experts;
-        let expect = |what: &str, len: usize, want: usize| {
-            if len == want {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    format!("{what} of {len} elements"),
-                    format!("{want} elements"),
-                ))
-            }
-        };
-        expect("router weight", weights.router.len(), e * hidden)?;
-        if let Some(b) = &weights.bias {
-            expect("router bias", b.len(), e)?;
+        if weights.router.len() != e * hidden {
+            return Err(Error::invalid(
+                format!("router weight of {} elements", weights.router.len()),
+                format!("[{e}, {hidden}]"),
+            ));
         }
-        let check_ffn = |what: &str, f: &FfnWeights, stacked: usize| {
-            let n = stacked * f.intermediate * hidden;
-            expect(&format!("{what} gate"), f.gate.len(), n)?;
-            expect(&format!("{what} up"), f.up.len(), n)?;
-            expect(&format!("{what} down"), f.down.len(), n)
-        };
-        check_ffn("experts", &weights.experts, e)?;
+        if let Some(b) = &weights.bias {
+            if b.len() != e {
+                return Err(Error::invalid(
+                    format!("router bias of {} elements", b.len()),
+                    format!("[{e}]"),
+                ));
+            }
+        }
+        weights.experts.check("experts", e, hidden)?;
         if let Some(s) = &weights.shared {
-            check_ffn("shared expert", s, 1)?;
+            s.check("shared expert", 1, hidden)?;
         }
         Ok(MoeLayer {
             routing,
@@ -85,9 +140,9 @@ impl MoeLayer {
     }
 
     /// Loads layer `prefix` (e.g. `model.layers.3.mlp`) from a safetensors file's bytes, with
-    /// DeepSeek's tensor names: `gate.weight`, `gate.e_score_correction_bias`,
-    /// `experts.{e}.{gate,up,down}_proj.weight`, `shared_experts.{gate,up,down}_proj.weight`.
-    /// Weights must be BF16; the bias F32.
+    /// DeepSeek's tensor names: `gate.weight` (BF16), `gate.e_score_correction_bias` (F32),
+    /// `experts.{e}.{gate,up,down}_proj.weight` and `shared_experts.{gate,up,down}_proj.weight`,
+    /// either BF16 or F8_E4M3 with their `weight_scale_inv` (F32) block scales.
     pub fn from_safetensors(
         stream: &Stream,
         bytes: &[u8],
@@ -98,7 +153,7 @@ impl MoeLayer {
         routing.validate()?;
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(format!("safetensors: {e}"), "a valid safetensors file"))?;
-        let tensor = |name: &str, dtype: safetensors::Dtype| -> Result<(Vec<usize>, &[u8])> {
+        let tensor = |name: &str, dtype: Dtype| -> Result<(Vec<usize>, &[u8])> {
             let full = format!("{prefix}.{name}");
             let t = file.tensor(&full).map_err(|e| {
                 Error::invalid(format!("tensor {full}: {e}"), "the DeepSeek tensor names")
@@ -111,7 +166,7 @@ impl MoeLayer {
             }
             Ok((t.shape().to_vec(), t.data()))
         };
-        let (router_shape, router) = tensor("gate.weight", safetensors::Dtype::BF16)?;
+        let (router_shape, router) = tensor("gate.weight", Dtype::BF16)?;
         if router_shape.len() != 2 || router_shape[0] != routing.experts {
             return Err(Error::invalid(
                 format!("{prefix}.gate.weight of shape {router_shape:?}"),
@@ -120,39 +175,50 @@ impl MoeLayer {
         }
         let hidden = router_shape[1];
         let bias = match file.tensor(&format!("{prefix}.gate.e_score_correction_bias")) {
-            Ok(_) => Some(stream.upload(&bf_f32(
-                tensor("gate.e_score_correction_bias", safetensors::Dtype::F32)?.1,
+            Ok(_) => Some(stream.upload(&le_f32(
+                tensor("gate.e_score_correction_bias", Dtype::F32)?.1,
             ))?),
             Err(_) => None,
         };
         let ffn = |names: &[String]| -> Result<FfnWeights> {
+            let first = format!("{prefix}.{}.gate_proj.weight", names[0]);
+            let fp8 = file
+                .tensor(&first)
+                .map(|t| t.dtype() == Dtype::F8_E4M3)
+                .unwrap_or(false);
+            if fp8 {
+                let load = |proj: &str| {
+                    let full: Vec<String> = names
+                        .iter()
+                        .map(|n| format!("{prefix}.{n}.{proj}.weight"))
+                        .collect();
+                    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+                    Fp8Weight::from_safetensors(stream, bytes, &refs)
+                };
+                return Ok(FfnWeights::Fp8 {
+                    gate: load("gate_proj")?,
+                    up: load("up_proj")?,
+                    down: load("down_proj")?,
+                });
+            }
             let mut parts: [Vec<u8>; 3] = Default::default();
             let mut intermediate = None;
             for name in names {
                 for (i, proj) in ["gate_proj", "up_proj", "down_proj"].iter().enumerate() {
-                    let (shape, data) =
-                        tensor(&format!("{name}.{proj}.weight"), safetensors::Dtype::BF16)?;
-                    let (rows, cols) = if i == 2 {
-                        (hidden, shape.get(1).copied())
-                    } else {
-                        (shape[0], Some(hidden))
-                    };
-                    let inter = if i == 2 {
-                        shape.get(1).copied().unwrap_or(0)
-                    } else {
-                        shape[0]
+                    let (shape, data) = tensor(&format!("{name}.{proj}.weight"), Dtype::BF16)?;
+                    // gate/up are [I, H]; down is [H, I].
+                    let (inter, other) = match (i, shape.as_slice()) {
+                        (2, [h, inter]) => (*inter, *h),
+                        (_, [inter, h]) => (*inter, *h),
+                        _ => (0, 0),
                     };
                     if shape.len() != 2
-                        || shape[0] != rows
-                        || Some(shape[1]) != cols
+                        || other != hidden
                         || intermediate.is_some_and(|v| v != inter)
                     {
                         return Err(Error::invalid(
                             format!("{prefix}.{name}.{proj}.weight of shape {shape:?}"),
-                            format!(
-                                "a [{}] matrix matching hidden {hidden} and the other projections",
-                                if i == 2 { "hidden, I" } else { "I, hidden" }
-                            ),
+                            format!("a matrix of hidden {hidden} matching the other projections"),
                         ));
                     }
                     intermediate = Some(inter);
@@ -160,10 +226,10 @@ impl MoeLayer {
                 }
             }
             let [gate, up, down] = parts;
-            Ok(FfnWeights {
-                gate: stream.upload(&bf_bf16(&gate))?,
-                up: stream.upload(&bf_bf16(&up))?,
-                down: stream.upload(&bf_bf16(&down))?,
+            Ok(FfnWeights::Bf16 {
+                gate: stream.upload(&le_bf16(&gate))?,
+                up: stream.upload(&le_bf16(&up))?,
+                down: stream.upload(&le_bf16(&down))?,
                 intermediate: intermediate.unwrap_or(0),
             })
         };
@@ -175,7 +241,7 @@ impl MoeLayer {
             Ok(_) => Some(ffn(&["shared_experts".to_string()])?),
             Err(_) => None,
         };
-        let router = stream.upload(&bf_bf16(router))?;
+        let router = stream.upload(&le_bf16(router))?;
         Self::new(
             routing,
             hidden,
@@ -217,7 +283,7 @@ impl MoeLayer {
         if tokens == 0 {
             return Ok(out);
         }
-        // Router logits in fp32 (the selection is sensitive to their precision).
+        // Router logits in fp32: the selection is sensitive to their precision.
         let mut logits = stream.alloc_uninit::<f32>(tokens * e)?;
         let shape = MatmulShape {
             m: tokens,
@@ -240,13 +306,14 @@ impl MoeLayer {
             tokens,
         )?;
 
-        let d = dispatch(stream, x, &ids, tokens, h, k, e)?;
-        let rows = tokens * k;
-        let experts = &self.weights.experts;
-        let y = self.ffn_grouped(stream, &d.expanded_x, &d.counts, experts, rows)?;
-
+        let sizes = match self.weights.experts {
+            FfnWeights::Bf16 { .. } => GroupSizes::Counts,
+            FfnWeights::Fp8 { .. } => GroupSizes::Cumsum,
+        };
+        let d = dispatch(stream, x, &ids, tokens, h, k, e, sizes)?;
+        let y = self.routed_experts(stream, &d.expanded_x, &d.group_sizes, tokens * k)?;
         let shared = match &self.weights.shared {
-            Some(s) => Some(self.ffn_dense(stream, x, s, tokens)?),
+            Some(s) => Some(self.shared_expert(stream, x, s, tokens)?),
             None => None,
         };
         combine(
@@ -264,97 +331,183 @@ impl MoeLayer {
     }
 
     /// The routed experts over the dispatched rows: down(silu(gate·x) ⊙ up·x).
-    fn ffn_grouped(
+    fn routed_experts(
         &self,
         stream: &Stream,
         x: &DeviceBuffer<bf16>,
-        counts: &DeviceBuffer<i64>,
-        w: &FfnWeights,
+        sizes: &GroupSizesBuffer,
         rows: usize,
     ) -> Result<DeviceBuffer<bf16>> {
-        let (h, i) = (self.hidden, w.intermediate);
+        let w = &self.weights.experts;
+        let (h, i) = (self.hidden, w.intermediate());
         let mut gate = stream.alloc_uninit::<bf16>(rows * i)?;
         let mut up = stream.alloc_uninit::<bf16>(rows * i)?;
-        grouped_matmul(
-            stream,
-            x,
-            &w.gate,
-            WeightLayout::NK,
-            counts,
-            &mut gate,
-            rows,
-            h,
-            i,
-        )?;
-        grouped_matmul(
-            stream,
-            x,
-            &w.up,
-            WeightLayout::NK,
-            counts,
-            &mut up,
-            rows,
-            h,
-            i,
-        )?;
         let mut act = stream.alloc_uninit::<bf16>(rows * i)?;
-        self.kernels.swiglu(stream, &gate, &up, &mut act)?;
         let mut y = stream.alloc_uninit::<bf16>(rows * h)?;
-        grouped_matmul(
-            stream,
-            &act,
-            &w.down,
-            WeightLayout::NK,
-            counts,
-            &mut y,
-            rows,
-            i,
-            h,
-        )?;
+        match (w, sizes) {
+            (
+                FfnWeights::Bf16 {
+                    gate: wg,
+                    up: wu,
+                    down: wd,
+                    ..
+                },
+                GroupSizesBuffer::Counts(counts),
+            ) => {
+                grouped_matmul(
+                    stream,
+                    x,
+                    wg,
+                    WeightLayout::NK,
+                    counts,
+                    &mut gate,
+                    rows,
+                    h,
+                    i,
+                )?;
+                grouped_matmul(stream, x, wu, WeightLayout::NK, counts, &mut up, rows, h, i)?;
+                self.kernels.swiglu(stream, &gate, &up, &mut act)?;
+                grouped_matmul(
+                    stream,
+                    &act,
+                    wd,
+                    WeightLayout::NK,
+                    counts,
+                    &mut y,
+                    rows,
+                    i,
+                    h,
+                )?;
+            }
+            (
+                FfnWeights::Fp8 {
+                    gate: wg,
+                    up: wu,
+                    down: wd,
+                },
+                GroupSizesBuffer::Cumsum(cumsum),
+            ) => {
+                let groups = || Fp8Groups::ContiguousCumsum {
+                    cumsum: cumsum.as_view(),
+                };
+                let k = &self.kernels;
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(x.as_view()),
+                    wg,
+                    groups(),
+                    &mut gate,
+                    rows,
+                )?;
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(x.as_view()),
+                    wu,
+                    groups(),
+                    &mut up,
+                    rows,
+                )?;
+                k.swiglu(stream, &gate, &up, &mut act)?;
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(act.as_view()),
+                    wd,
+                    groups(),
+                    &mut y,
+                    rows,
+                )?;
+            }
+            _ => unreachable!("forward asks dispatch for the group sizes the expert format needs"),
+        }
         Ok(y)
     }
 
     /// A dense expert over every token.
-    fn ffn_dense(
+    fn shared_expert(
         &self,
         stream: &Stream,
         x: &impl DeviceSlice<bf16>,
         w: &FfnWeights,
         tokens: usize,
     ) -> Result<DeviceBuffer<bf16>> {
-        let (h, i) = (self.hidden, w.intermediate);
+        let (h, i) = (self.hidden, w.intermediate());
         let mut gate = stream.alloc_uninit::<bf16>(tokens * i)?;
         let mut up = stream.alloc_uninit::<bf16>(tokens * i)?;
-        let proj = MatmulShape {
-            m: tokens,
-            n: i,
-            k: h,
-        };
-        self.kernels
-            .matmul(stream, x, &w.gate, &mut gate, proj, WeightLayout::NK)?;
-        self.kernels
-            .matmul(stream, x, &w.up, &mut up, proj, WeightLayout::NK)?;
         let mut act = stream.alloc_uninit::<bf16>(tokens * i)?;
-        self.kernels.swiglu(stream, &gate, &up, &mut act)?;
         let mut y = stream.alloc_uninit::<bf16>(tokens * h)?;
-        self.kernels.matmul(
-            stream,
-            &act,
-            &w.down,
-            &mut y,
-            MatmulShape {
-                m: tokens,
-                n: h,
-                k: i,
-            },
-            WeightLayout::NK,
-        )?;
+        let k = &self.kernels;
+        match w {
+            FfnWeights::Bf16 {
+                gate: wg,
+                up: wu,
+                down: wd,
+                ..
+            } => {
+                let proj = MatmulShape {
+                    m: tokens,
+                    n: i,
+                    k: h,
+                };
+                k.matmul(stream, x, wg, &mut gate, proj, WeightLayout::NK)?;
+                k.matmul(stream, x, wu, &mut up, proj, WeightLayout::NK)?;
+                k.swiglu(stream, &gate, &up, &mut act)?;
+                k.matmul(
+                    stream,
+                    &act,
+                    wd,
+                    &mut y,
+                    MatmulShape {
+                        m: tokens,
+                        n: h,
+                        k: i,
+                    },
+                    WeightLayout::NK,
+                )?;
+            }
+            FfnWeights::Fp8 {
+                gate: wg,
+                up: wu,
+                down: wd,
+            } => {
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(x.view()),
+                    wg,
+                    Fp8Groups::None,
+                    &mut gate,
+                    tokens,
+                )?;
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(x.view()),
+                    wu,
+                    Fp8Groups::None,
+                    &mut up,
+                    tokens,
+                )?;
+                k.swiglu(stream, &gate, &up, &mut act)?;
+                fp8_gemm(
+                    k,
+                    stream,
+                    Fp8Input::Bf16(act.as_view()),
+                    wd,
+                    Fp8Groups::None,
+                    &mut y,
+                    tokens,
+                )?;
+            }
+        }
         Ok(y)
     }
 }
 
 /// Little-endian BF16 bytes as values.
-fn bf_bf16(bytes: &[u8]) -> Vec<bf16> {
+fn le_bf16(bytes: &[u8]) -> Vec<bf16> {
     bytes
         .chunks_exact(2)
         .map(|b| bf16::from_le_bytes([b[0], b[1]]))
@@ -362,7 +515,7 @@ fn bf_bf16(bytes: &[u8]) -> Vec<bf16> {
 }
 
 /// Little-endian F32 bytes as values.
-fn bf_f32(bytes: &[u8]) -> Vec<f32> {
+fn le_f32(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -11,7 +11,7 @@ mod layer;
 mod routing;
 
 pub use combine::combine;
-pub use dispatch::{Dispatch, dispatch};
+pub use dispatch::{Dispatch, GroupSizes, GroupSizesBuffer, dispatch};
 pub use experts::grouped_matmul;
 pub use layer::{FfnWeights, MoeLayer, MoeWeights};
 pub use routing::{GroupScore, Routing, Scoring, route};
