@@ -20,6 +20,10 @@ pub struct DeviceCounters {
     pub kernel_launches: u64,
     /// Work counted by the kernel shim, summed over every launch on the device.
     pub kernels: crate::kernel::KernelCounters,
+    /// Bytes aclnn operators read from device memory (each element of each input view once).
+    pub aclnn_read_bytes: u64,
+    /// Bytes aclnn operators wrote to device memory.
+    pub aclnn_write_bytes: u64,
 }
 
 #[derive(Default)]
@@ -36,6 +40,8 @@ pub(crate) struct Counters {
     cube_macs: AtomicU64,
     vector_ops: AtomicU64,
     cores: AtomicU64,
+    aclnn_read: AtomicU64,
+    aclnn_write: AtomicU64,
 }
 
 /// Which counter a transfer adds to.
@@ -76,6 +82,11 @@ impl Counters {
         self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
     }
 
+    pub(crate) fn aclnn_io(&self, read: u64, written: u64) {
+        self.aclnn_read.fetch_add(read, Ordering::Relaxed);
+        self.aclnn_write.fetch_add(written, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> DeviceCounters {
         DeviceCounters {
             h2d_bytes: self.h2d.load(Ordering::Relaxed),
@@ -92,6 +103,8 @@ impl Counters {
                 vector_elem_ops: self.vector_ops.load(Ordering::Relaxed),
                 cores_run: self.cores.load(Ordering::Relaxed),
             },
+            aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
+            aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),
         }
     }
 }

@@ -53,12 +53,27 @@ impl<'a> Bound<'a> {
 
     /// Every element in row-major view order, as f64.
     pub(crate) fn read_f64(&self) -> Vec<f64> {
+        self.count(true);
         (0..self.desc.numel()).map(|i| self.get_f64(i)).collect()
     }
 
     /// Every element in row-major view order, as i64 (integer and bool tensors).
     pub(crate) fn read_i64(&self) -> Vec<i64> {
+        self.count(true);
         (0..self.desc.numel()).map(|i| self.get_i64(i)).collect()
+    }
+
+    /// Counts one full pass over the view in the device's traffic counters, for cost models.
+    fn count(&self, read: bool) {
+        let bytes = (self.desc.numel() * self.size) as u64;
+        let device = crate::memory::device_of(self.desc.data);
+        if let Some(d) = crate::state::sim().ok().and_then(|s| s.devices.get(device)) {
+            if read {
+                d.counters.aclnn_io(bytes, 0);
+            } else {
+                d.counters.aclnn_io(0, bytes);
+            }
+        }
     }
 
     fn get_f64(&self, i: usize) -> f64 {
@@ -95,6 +110,7 @@ impl<'a> Bound<'a> {
     /// Writes `values` (row-major view order), each rounded once to the tensor's type.
     pub(crate) fn write_f64(&self, values: &[f64]) -> SimResult<()> {
         self.check_len(values.len())?;
+        self.count(false);
         for (i, &v) in values.iter().enumerate() {
             let p = self.ptr(i);
             // SAFETY: as in `get_f64`; the operator owns its outputs for the run.
@@ -114,6 +130,7 @@ impl<'a> Bound<'a> {
     /// Writes integer `values` (row-major view order).
     pub(crate) fn write_i64(&self, values: &[i64]) -> SimResult<()> {
         self.check_len(values.len())?;
+        self.count(false);
         for (i, &v) in values.iter().enumerate() {
             self.write_i64_at(i, v)?;
         }
