@@ -1,7 +1,9 @@
 //! MoE on the simulator at DeepSeek-V3 sizes (hidden 7168, 256 experts, top-8,
 //! moe_intermediate 2048): routing, dispatch (permute), combine (unpermute) for 1, 128 and 4096
 //! tokens, and the whole layer for 1 and 128 tokens, each with the bytes the operators counted
-//! against the minimum the step must move.
+//! against the minimum the step must move. (The simulator counts one pass over each tensor of
+//! an aclnn operator, so those steps meet the minimum by construction; hardware runs of this
+//! bench measure the real operators.)
 //!
 //! The whole layer uses 32 experts instead of 256: 256 bf16 experts are 22.5 GB, more than
 //! the 24 GB machines this runs on hold next to the simulator. Wall times are the CPU's.
@@ -197,12 +199,14 @@ fn moe(c: &mut Criterion) {
         let min_read = ((active + 1) * 3 * INTER * HIDDEN
             + small.experts * HIDDEN * 2
             + tokens * HIDDEN * 2) as u64;
-        report(
-            &format!("layer T={tokens}"),
-            counted(&stream, || {
-                layer.forward(&stream, &x, tokens).unwrap();
-            }),
-            (min_read, (tokens * HIDDEN * 2) as u64),
+        // Writes include every intermediate (logits, routing, expanded rows, gate/up/act, expert
+        // outputs) and the FP8 GEMM's workspace ring, so they get no minimum.
+        let (read, written) = counted(&stream, || {
+            layer.forward(&stream, &x, tokens).unwrap();
+        });
+        eprintln!(
+            "layer T={tokens}: read {read} B ({:.2}x the minimum {min_read}), wrote {written} B",
+            read as f64 / min_read as f64
         );
         group.bench_function(format!("t{tokens}"), |b| {
             b.iter(|| {
