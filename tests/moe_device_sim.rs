@@ -352,3 +352,77 @@ fn grouped_matmul_matches_per_expert_products() {
         }
     }
 }
+
+#[test]
+fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
+    use ascend_npu::reference::moe::{PermuteOptions, gather, permute, unpermute_f64};
+    let stream = stream();
+    let (tokens, hidden, top_k, experts, capacity) = (13, 5, 3, 6, 4);
+    let mut rng = Rng::new(21);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    // Distinct experts per token, skewed so some experts overflow their capacity.
+    let ids: Vec<i32> = (0..tokens)
+        .flat_map(|t| {
+            let first = (rng.next_u64() % 3) as i32;
+            (0..top_k as i32).map(move |k| (first + k * ((t % 2) as i32 + 1)) % experts as i32)
+        })
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    let d =
+        moe::dispatch_padded(&stream, &dx, &did, tokens, hidden, top_k, experts, capacity).unwrap();
+    let options = PermuteOptions {
+        capacity: Some(capacity),
+        ..PermuteOptions::default()
+    };
+    let perm = permute(&ids, top_k, experts, &options).unwrap();
+    let got_idx: Vec<i64> = d
+        .expanded_row_idx
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| i64::from(v))
+        .collect();
+    assert_eq!(got_idx, perm.expanded_row_idx());
+    assert!(got_idx.contains(&-1), "the test must drop something");
+    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let want_x = gather(&x64, hidden, &perm).unwrap();
+    let got_x: Vec<f64> = d
+        .expanded_x
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_eq!(got_x, want_x, "bit-exact gather with zero padding");
+
+    let w: Vec<f32> = (0..tokens * top_k)
+        .map(|i| 0.5 + (i % 3) as f32 * 0.25)
+        .collect();
+    let dw = stream.upload(&w).unwrap();
+    let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
+    let none = None::<&ascend_npu::DeviceBuffer<f32>>;
+    moe::combine_padded(
+        &stream,
+        &d.expanded_x,
+        experts,
+        capacity,
+        &d.expanded_row_idx,
+        &dw,
+        none,
+        &mut out,
+        tokens,
+        hidden,
+        top_k,
+    )
+    .unwrap();
+    let w64: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
+    let want = unpermute_f64(&want_x, hidden, &perm, &w64).unwrap();
+    for (i, (g, wv)) in out.to_vec().unwrap().iter().zip(&want).enumerate() {
+        // At most K fp32 products and sums of terms up to max|w·x|.
+        assert!(
+            (f64::from(*g) - wv).abs() <= 4.0 * top_k as f64 * f64::from(f32::EPSILON),
+            "[{i}] {g} vs {wv}"
+        );
+    }
+}

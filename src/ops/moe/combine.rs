@@ -23,10 +23,72 @@ pub fn combine<T: AclElement, W: AclElement>(
     hidden: usize,
     top_k: usize,
 ) -> Result<()> {
+    combine_rows(
+        stream,
+        y,
+        &[tokens * top_k, hidden],
+        expanded_row_idx,
+        weights,
+        shared,
+        out,
+        tokens,
+        hidden,
+        top_k,
+        2,
+    )
+}
+
+/// [`combine`] for a [`dispatch_padded`](super::dispatch_padded) layout: `y` is
+/// `[experts, capacity, hidden]`; dropped pairs (row −1) contribute nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn combine_padded<T: AclElement, W: AclElement>(
+    stream: &Stream,
+    y: &impl DeviceSlice<T>,
+    experts: usize,
+    capacity: usize,
+    expanded_row_idx: &impl DeviceSlice<i32>,
+    weights: &impl DeviceSlice<W>,
+    shared: Option<&impl DeviceSlice<T>>,
+    out: &mut impl DeviceSliceMut<T>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+) -> Result<()> {
+    combine_rows(
+        stream,
+        y,
+        &[experts, capacity, hidden],
+        expanded_row_idx,
+        weights,
+        shared,
+        out,
+        tokens,
+        hidden,
+        top_k,
+        3,
+    )
+}
+
+/// `drop_pad_mode` 2: dropless rows `[tokens·top_k, hidden]`; 3: padded `[E, C, hidden]`; both
+/// index pairs row-major (t·K+k), as aclnnMoeInitRoutingV2 lays them out.
+#[allow(clippy::too_many_arguments)]
+fn combine_rows<T: AclElement, W: AclElement>(
+    stream: &Stream,
+    y: &impl DeviceSlice<T>,
+    y_dims: &[usize],
+    expanded_row_idx: &impl DeviceSlice<i32>,
+    weights: &impl DeviceSlice<W>,
+    shared: Option<&impl DeviceSlice<T>>,
+    out: &mut impl DeviceSliceMut<T>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+    drop_pad_mode: i64,
+) -> Result<()> {
     if tokens == 0 || hidden == 0 {
         return Ok(());
     }
-    let ty = AclTensor::new(y, &[tokens * top_k, hidden])?;
+    let ty = AclTensor::new(y, y_dims)?;
     let tidx = AclTensor::new(expanded_row_idx, &[tokens * top_k])?;
     let tw = AclTensor::new(weights, &[tokens, top_k])?;
     let tshared = shared
@@ -39,8 +101,8 @@ pub fn combine<T: AclElement, W: AclElement>(
         "aclnnMoeFinalizeRoutingV2GetWorkspaceSize",
         |ws, exec: *mut *mut aclOpExecutor| {
             let f = api.aclnnMoeFinalizeRoutingV2GetWorkspaceSize()?;
-            // SAFETY: live tensor handles; dropPadMode 2 = dropless with the row-major
-            // (t·K+k) index layout that aclnnMoeInitRoutingV2 produces.
+            // SAFETY: live tensor handles; dropPadMode 2/3 = the row-major (t·K+k) index
+            // layout aclnnMoeInitRoutingV2 produces, dropless or padded.
             Ok(unsafe {
                 f(
                     ty.as_ptr(),
@@ -50,7 +112,7 @@ pub fn combine<T: AclElement, W: AclElement>(
                     std::ptr::null(),
                     tw.as_ptr(),
                     std::ptr::null(),
-                    2,
+                    drop_pad_mode,
                     tout.as_ptr(),
                     ws,
                     exec,

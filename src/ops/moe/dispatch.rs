@@ -114,3 +114,98 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
         group_sizes,
     })
 }
+
+/// Dispatch in drop/pad mode: every expert gets exactly `capacity` rows.
+pub struct PaddedDispatch<T> {
+    /// `[experts, capacity, hidden]`: each expert's first `capacity` pairs (in flat-index
+    /// order), then zero rows.
+    pub expanded_x: DeviceBuffer<T>,
+    /// `[tokens·top_k]`: for flat pair t·K+k, its row `e·capacity + j`, or −1 if dropped.
+    pub expanded_row_idx: DeviceBuffer<i32>,
+    /// The capacity per expert.
+    pub capacity: usize,
+}
+
+/// Dispatches like [`dispatch`], but with a fixed `capacity` per expert: pairs beyond it are
+/// dropped (their combine contribution is zero) and unused rows are zero padding, so expert
+/// GEMMs have static shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
+    stream: &Stream,
+    x: &impl DeviceSlice<T>,
+    ids: &impl DeviceSlice<i32>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+    experts: usize,
+    capacity: usize,
+) -> Result<PaddedDispatch<T>> {
+    if experts == 0 || top_k == 0 || top_k > experts || capacity == 0 {
+        return Err(Error::invalid(
+            format!("top_k {top_k} of {experts} experts with capacity {capacity}"),
+            "1 <= top_k <= experts and a capacity of at least 1",
+        ));
+    }
+    let padded_len = experts
+        .checked_mul(capacity)
+        .and_then(|r| r.checked_mul(hidden))
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("{experts}·{capacity}·{hidden} elements"),
+                "a size that fits",
+            )
+        })?;
+    let rows = tokens * top_k;
+    let mut expanded_x = stream.alloc_zeroed::<T>(padded_len)?;
+    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
+    if tokens == 0 || hidden == 0 {
+        return Ok(PaddedDispatch {
+            expanded_x,
+            expanded_row_idx,
+            capacity,
+        });
+    }
+    let tx = AclTensor::new(x, &[tokens, hidden])?;
+    let tids = AclTensor::new(ids, &[tokens, top_k])?;
+    let tex = AclTensor::new_mut(&mut expanded_x, &[experts, capacity, hidden])?;
+    let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+    let api = stream.device().inner.api;
+    let plan = Plan::new(
+        stream,
+        "aclnnMoeInitRoutingV2GetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
+            // SAFETY: live tensor handles; drop/pad (mode 1) with `capacity` rows per expert; no
+            // counts (they exist in dropless mode only).
+            Ok(unsafe {
+                f(
+                    tx.as_ptr(),
+                    tids.as_ptr(),
+                    0,
+                    capacity as i64,
+                    experts as i64,
+                    1,
+                    0,
+                    false,
+                    tex.as_ptr(),
+                    tidx.as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnMoeInitRoutingV2()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })?;
+    drop((tx, tids, tex, tidx));
+    Ok(PaddedDispatch {
+        expanded_x,
+        expanded_row_idx,
+        capacity,
+    })
+}

@@ -10,8 +10,10 @@ mod experts;
 mod layer;
 mod routing;
 
-pub use combine::combine;
-pub use dispatch::{Dispatch, GroupSizes, GroupSizesBuffer, dispatch};
+pub use combine::{combine, combine_padded};
+pub use dispatch::{
+    Dispatch, GroupSizes, GroupSizesBuffer, PaddedDispatch, dispatch, dispatch_padded,
+};
 pub use experts::grouped_matmul;
 pub use layer::{FfnWeights, MoeLayer, MoeWeights};
 pub use routing::{GroupScore, Routing, Scoring, route};
