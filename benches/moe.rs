@@ -62,6 +62,7 @@ fn moe(c: &mut Criterion) {
     let stream = device.new_stream().unwrap();
     let routing = Routing::deepseek_v3();
     let (e, k) = (routing.experts, routing.top_k);
+    let kernels = Kernels::load(&device).unwrap();
 
     let mut group = c.benchmark_group("moe_steps");
     group.sample_size(10);
@@ -78,18 +79,19 @@ fn moe(c: &mut Criterion) {
         report(
             &format!("route T={tokens}"),
             counted(&stream, || {
-                moe::route(&stream, &routing, &logits, Some(&bias), tokens).unwrap();
+                moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
             }),
             route_min,
         );
         group.bench_function(format!("route_t{tokens}"), |b| {
             b.iter(|| {
-                moe::route(&stream, &routing, &logits, Some(&bias), tokens).unwrap();
+                moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
                 stream.synchronize().unwrap();
             })
         });
 
-        let (_, ids) = moe::route(&stream, &routing, &logits, Some(&bias), tokens).unwrap();
+        let (_, ids) =
+            moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
         let x = stream
             .upload(&vec![bf16::from_f32(0.25); tokens * HIDDEN])
             .unwrap();
@@ -186,7 +188,7 @@ fn moe(c: &mut Criterion) {
         experts,
         shared: Some(shared),
     };
-    let layer = MoeLayer::new(small, HIDDEN, weights, Kernels::load(&device).unwrap()).unwrap();
+    let layer = MoeLayer::new(small, HIDDEN, weights, kernels).unwrap();
     let mut group = c.benchmark_group("moe_layer_fp8_32_experts");
     group.sample_size(10);
     for tokens in [1usize, 128] {

@@ -14,6 +14,10 @@ fn stream() -> Stream {
     Device::open(0).unwrap().new_stream().unwrap()
 }
 
+fn kernels(stream: &Stream) -> ascend_npu::kernels::Kernels {
+    ascend_npu::kernels::Kernels::load(stream.device()).unwrap()
+}
+
 fn small_v3() -> Routing {
     Routing {
         experts: 32,
@@ -76,7 +80,7 @@ fn routing_matches_noaux_tc() {
     let bias: Vec<f32> = rng.vec_f32(r.experts).iter().map(|x| x * 0.5).collect();
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (w, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
     let (want_w, want_ids) = route_reference(&r, &logits, &bias);
     assert_eq!(ids, want_ids);
@@ -107,7 +111,7 @@ fn a_huge_bias_expert_is_chosen_but_weighted_by_its_unbiased_score() {
     bias[29] = 1e6;
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (w, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
     let (want_w, _) = route_reference(&r, &logits, &bias);
     for t in 0..tokens {
@@ -133,7 +137,7 @@ fn negative_biased_scores_never_pick_a_dropped_group() {
     let bias = vec![-5f32; r.experts];
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (_, ids) = moe::route(&stream, &r, &dl, Some(&db), tokens).unwrap();
+    let (_, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
     let ids = ids.to_vec().unwrap();
     let (_, want) = route_reference(&r, &logits, &bias);
     assert_eq!(ids, want);
@@ -182,6 +186,7 @@ fn bad_routing_configurations_are_errors() {
     ] {
         let err = moe::route::<f32>(
             &stream,
+            &kernels(&stream),
             &bad,
             &logits,
             None::<&ascend_npu::DeviceBuffer<f32>>,
@@ -424,5 +429,60 @@ fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
             (f64::from(*g) - wv).abs() <= 4.0 * top_k as f64 * f64::from(f32::EPSILON),
             "[{i}] {g} vs {wv}"
         );
+    }
+}
+
+#[test]
+fn v2_routing_without_renormalisation_matches_the_reference() {
+    use ascend_npu::reference::moe::{MoeConfig, TopKMethod};
+    let stream = stream();
+    let r = Routing {
+        experts: 32,
+        groups: 4,
+        topk_groups: 2,
+        top_k: 3,
+        ..Routing::deepseek_v2()
+    };
+    let cfg = MoeConfig {
+        n_routed_experts: 32,
+        n_group: 4,
+        topk_group: 2,
+        top_k: 3,
+        routed_scaling_factor: 16.0,
+        scoring: ascend_npu::reference::moe::Scoring::Softmax,
+        method: TopKMethod::GroupLimitedGreedy,
+        norm_topk_prob: false,
+    };
+    let tokens = 17;
+    let mut rng = Rng::new(31);
+    let logits: Vec<f32> = rng
+        .vec_f32(tokens * r.experts)
+        .iter()
+        .map(|x| x * 3.0)
+        .collect();
+    let dl = stream.upload(&logits).unwrap();
+    let (w, ids) = moe::route(
+        &stream,
+        &kernels(&stream),
+        &r,
+        &dl,
+        None::<&ascend_npu::DeviceBuffer<f32>>,
+        tokens,
+    )
+    .unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let want = ascend_npu::reference::moe::route(&cfg, &logits, None).unwrap();
+    assert_eq!(ids, want.topk_ids);
+    for (i, (g, wv)) in w.iter().zip(&want.topk_weights).enumerate() {
+        // The score is rounded to f32 once, then multiplied by the scale in f32: 2 roundings.
+        assert!(
+            (f64::from(*g) - wv).abs() <= 2.0 * f64::from(f32::EPSILON) * wv.abs(),
+            "[{i}] {g} vs {wv}"
+        );
+    }
+    // Not renormalised: each token's weights sum to its chosen probabilities times 16, below 16.
+    for t in 0..tokens {
+        let sum: f32 = w[t * 3..t * 3 + 3].iter().sum();
+        assert!(sum < 16.0, "token {t}: {sum}");
     }
 }

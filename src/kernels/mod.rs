@@ -40,8 +40,10 @@ pub struct Kernels {
     /// Indexed by `MatmulInput::INDEX * 2 + MatmulOutput::INDEX`.
     matmul: [Kernel; 4],
     fp8: fp8::Fp8Kernels,
-    tilings: TilingCache,
-    vector_cores: u32,
+    /// `moe_gather_scores`: routing weights without renormalisation.
+    pub(crate) gather_scores: Kernel,
+    pub(crate) tilings: TilingCache,
+    pub(crate) vector_cores: u32,
     cube_cores: u32,
 }
 
@@ -65,6 +67,7 @@ impl Kernels {
                 kernel("matmul_bf16_bf16")?,
             ],
             fp8: fp8::Fp8Kernels::load(&binary)?,
+            gather_scores: kernel("moe_gather_scores")?,
             tilings: TilingCache::new(device)?,
             vector_cores: device.vector_cores()?,
             cube_cores: device.cube_cores()?,

@@ -300,6 +300,7 @@ impl MoeLayer {
         )?;
         let (weights, ids) = route(
             stream,
+            &self.kernels,
             &self.routing,
             &logits,
             self.weights.bias.as_ref(),

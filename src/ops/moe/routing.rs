@@ -2,9 +2,24 @@
 
 use ascend_sys::aclOpExecutor;
 
+use bytemuck::{Pod, Zeroable};
+
 use crate::aclnn::{AclElement, AclTensor, Plan};
 use crate::error::{Error, Result};
-use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
+use crate::kernels::Kernels;
+use crate::runtime::{DeviceBuffer, DeviceSlice, KernelArg, Stream};
+
+/// Mirrors `MoeGatherScoresTiling` of `kernels-ascendc/tiling/moe_gather_scores_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+struct GatherScoresTiling {
+    rows: u32,
+    experts: u32,
+    k: u32,
+    rows_per_block: u32,
+    scale_bits: u32,
+    reserved: [u32; 3],
+}
 
 /// How router logits become scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +54,11 @@ pub struct Routing {
     pub scoring: Scoring,
     /// Group score.
     pub group_score: GroupScore,
-    /// Multiplier of the normalised weights.
+    /// Divide each token's chosen scores by their sum before scaling (DeepSeek-V3). Without it
+    /// (DeepSeek-V2's `group_limited_greedy`, plain softmax top-k) a weight is the chosen score
+    /// times `scale`.
+    pub normalize: bool,
+    /// Multiplier of the weights.
     pub scale: f64,
 }
 
@@ -54,7 +73,23 @@ impl Routing {
             top_k: 8,
             scoring: Scoring::Sigmoid,
             group_score: GroupScore::TopTwoSum,
+            normalize: true,
             scale: 2.5,
+        }
+    }
+
+    /// 160 experts in 8 groups, 3 groups and 6 experts per token, softmax, group max, no
+    /// renormalisation, scale 16 (DeepSeek-V2's `group_limited_greedy`).
+    pub fn deepseek_v2() -> Self {
+        Routing {
+            experts: 160,
+            groups: 8,
+            topk_groups: 3,
+            top_k: 6,
+            scoring: Scoring::Softmax,
+            group_score: GroupScore::Max,
+            normalize: false,
+            scale: 16.0,
         }
     }
 
@@ -97,18 +132,32 @@ impl Routing {
 }
 
 /// Routes `tokens` tokens: `logits` is `[tokens, experts]`, `bias` (selection only) `[experts]`.
-/// Returns the weights `[tokens, top_k]` (logit type; normalised, then scaled) and the expert ids
-/// `[tokens, top_k]`, best first.
+/// Returns the weights `[tokens, top_k]` (logit type; normalised if asked, then scaled) and the
+/// expert ids `[tokens, top_k]`, best first. Routing without normalisation needs f32 logits.
 pub fn route<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
+    kernels: &Kernels,
     routing: &Routing,
     logits: &impl DeviceSlice<T>,
     bias: Option<&impl DeviceSlice<T>>,
     tokens: usize,
 ) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
     routing.validate()?;
+    if !routing.normalize && T::DTYPE != ascend_sys::ACL_FLOAT {
+        return Err(Error::invalid(
+            "routing without normalisation on non-f32 logits",
+            "f32 logits (the unnormalised weights are gathered from fp32 scores)",
+        ));
+    }
     let k = routing.top_k;
+    let e = routing.experts;
     let mut weights = stream.alloc_zeroed::<T>(tokens * k)?;
+    // Without normalisation the weights are gathered from the operator's score output.
+    let mut scores = if routing.normalize {
+        None
+    } else {
+        Some(stream.alloc_zeroed::<f32>(tokens * e)?)
+    };
     let mut ids = stream.alloc_zeroed::<i32>(tokens * k)?;
     if tokens == 0 {
         return Ok((weights, ids));
@@ -119,14 +168,18 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
         .transpose()?;
     let y = AclTensor::new_mut(&mut weights, &[tokens, k])?;
     let idx = AclTensor::new_mut(&mut ids, &[tokens, k])?;
+    let all = scores
+        .as_mut()
+        .map(|s| AclTensor::new_mut(s, &[tokens, e]))
+        .transpose()?;
     let api = stream.device().inner.api;
     let plan = Plan::new(
         stream,
         "aclnnMoeGatingTopKGetWorkspaceSize",
         |ws, exec: *mut *mut aclOpExecutor| {
             let f = api.aclnnMoeGatingTopKGetWorkspaceSize()?;
-            // SAFETY: live tensor handles (or NULL for the absent bias and the unused normOut),
-            // out-pointers from Plan::new.
+            // SAFETY: live tensor handles (or NULL for an absent bias, and for the score output
+            // when normalising), out-pointers from Plan::new.
             Ok(unsafe {
                 f(
                     x.as_ptr(),
@@ -143,13 +196,13 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
                         Scoring::Softmax => 0,
                         Scoring::Sigmoid => 1,
                     },
-                    false,
+                    all.is_some(),
                     routing.scale,
                     // HF adds 1e-20 to the denominator; the weights' sum is never near it.
                     1e-20,
                     y.as_ptr(),
                     idx.as_ptr(),
-                    std::ptr::null(),
+                    all.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
                     ws,
                     exec,
                 )
@@ -161,6 +214,25 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
         // SAFETY: the executor from phase one, its workspace, and a live stream.
         Ok(unsafe { f(ws, size, exec, raw) })
     })?;
-    drop((x, b, y, idx));
+    drop((x, b, y, idx, all));
+    if let Some(scores) = scores {
+        let tiling = GatherScoresTiling {
+            rows: tokens as u32,
+            experts: e as u32,
+            k: k as u32,
+            rows_per_block: tokens.div_ceil(kernels.vector_cores as usize) as u32,
+            scale_bits: (routing.scale as f32).to_bits(),
+            reserved: [0; 3],
+        };
+        let blocks = tokens.div_ceil(tiling.rows_per_block as usize) as u32;
+        let tiling = kernels.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let args = [
+            KernelArg::buffer(&scores),
+            KernelArg::buffer(&ids),
+            KernelArg::buffer_mut(&mut weights),
+            tiling,
+        ];
+        stream.launch(&kernels.gather_scores, blocks, &args)?;
+    }
     Ok((weights, ids))
 }
