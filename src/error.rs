@@ -119,3 +119,16 @@ impl Error {
         }
     }
 }
+
+/// The element count of `dims`, or an error naming `what` when the product overflows: sizes
+/// derived from caller input are multiplied here, never with a plain `*` that could panic.
+pub(crate) fn elements(what: &str, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("{what} of dims {dims:?} overflows usize"),
+                "sizes whose product fits in memory",
+            )
+        })
+}

@@ -52,7 +52,7 @@ pub fn fp8_gemm<O: MatmulOutput>(
 ) -> Result<()> {
     let (n, k, g) = (w.n, w.k, w.groups);
     let a_rows = match groups {
-        Fp8Groups::Masked { .. } => g * m,
+        Fp8Groups::Masked { .. } => crate::error::elements("masked rows", &[g, m])?,
         _ => m,
     };
     let (acts, a_k, a_len) = match &a {
@@ -67,7 +67,7 @@ pub fn fp8_gemm<O: MatmulOutput>(
         ),
         Fp8Input::Fp8(q) => (Activations::W8A8, q.k, q.rows * q.k),
     };
-    if a_k != k || a_len != a_rows * k {
+    if a_k != k || a_len != crate::error::elements("activations", &[a_rows, k])? {
         return Err(Error::invalid(
             format!(
                 "activations of {a_len} elements (K = {a_k}) for {a_rows} rows against weights of K = {k}"
@@ -83,10 +83,11 @@ pub fn fp8_gemm<O: MatmulOutput>(
             ));
         }
     }
-    if c.len() != a_rows * n {
+    let c_len = crate::error::elements("C", &[a_rows, n])?;
+    if c.len() != c_len {
         return Err(Error::invalid(
             format!("C of {} elements", c.len()),
-            format!("[{a_rows}, {n}] = {} elements", a_rows * n),
+            format!("[{a_rows}, {n}] = {c_len} elements"),
         ));
     }
     let grouping = match &groups {

@@ -52,8 +52,9 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
             "1 <= top_k <= experts",
         ));
     }
-    let rows = tokens * top_k;
-    let mut expanded_x = stream.alloc_zeroed::<T>(rows * hidden)?;
+    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
+    let mut expanded_x =
+        stream.alloc_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
     let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
     let mut group_sizes = match sizes {
         GroupSizes::Counts => GroupSizesBuffer::Counts(stream.alloc_zeroed::<i64>(experts)?),
@@ -155,7 +156,7 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
                 "a size that fits",
             )
         })?;
-    let rows = tokens * top_k;
+    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
     let mut expanded_x = stream.alloc_zeroed::<T>(padded_len)?;
     let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
     if tokens == 0 || hidden == 0 {

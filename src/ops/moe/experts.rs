@@ -24,13 +24,14 @@ pub fn grouped_matmul<T: AclElement>(
     n: usize,
 ) -> Result<()> {
     let experts = counts.len();
-    if experts == 0 || weights.len() != experts * k * n {
+    let want = crate::error::elements("expert weights", &[experts, k, n])?;
+    if experts == 0 || weights.len() != want {
         return Err(Error::invalid(
             format!(
                 "{} weight elements for {experts} experts of {k}×{n}",
                 weights.len()
             ),
-            format!("{} elements", experts * k * n),
+            format!("{want} elements"),
         ));
     }
     if rows == 0 || n == 0 {

@@ -273,7 +273,13 @@ impl MoeLayer {
         tokens: usize,
     ) -> Result<DeviceBuffer<bf16>> {
         let (h, k, e) = (self.hidden, self.routing.top_k, self.routing.experts);
-        if x.len() != tokens * h {
+        // Every size below is bounded by these three checked products.
+        crate::error::elements(
+            "the layer's expert rows",
+            &[tokens, k, h.max(self.weights.experts.intermediate())],
+        )?;
+        crate::error::elements("the router logits", &[tokens, e])?;
+        if x.len() != crate::error::elements("x", &[tokens, h])? {
             return Err(Error::invalid(
                 format!("x of {} elements for {tokens} tokens", x.len()),
                 format!("{} elements", tokens * h),

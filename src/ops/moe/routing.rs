@@ -151,14 +151,22 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
     }
     let k = routing.top_k;
     let e = routing.experts;
-    let mut weights = stream.alloc_zeroed::<T>(tokens * k)?;
+    let pairs = crate::error::elements("routing weights", &[tokens, k])?;
+    let all_scores = crate::error::elements("router logits", &[tokens, e])?;
+    if logits.len() != all_scores {
+        return Err(Error::invalid(
+            format!("logits of {} elements for {tokens} tokens", logits.len()),
+            format!("[{tokens}, {e}]"),
+        ));
+    }
+    let mut weights = stream.alloc_zeroed::<T>(pairs)?;
     // Without normalisation the weights are gathered from the operator's score output.
     let mut scores = if routing.normalize {
         None
     } else {
-        Some(stream.alloc_zeroed::<f32>(tokens * e)?)
+        Some(stream.alloc_zeroed::<f32>(all_scores)?)
     };
-    let mut ids = stream.alloc_zeroed::<i32>(tokens * k)?;
+    let mut ids = stream.alloc_zeroed::<i32>(pairs)?;
     if tokens == 0 {
         return Ok((weights, ids));
     }
