@@ -37,6 +37,7 @@
 // gives exact zeros (unless the partial is NaN/Inf).
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
+#include "common/fp8_common.h"
 #include "tiling/fp8_gemm_tiling.h"
 
 using namespace AscendC;
@@ -49,26 +50,6 @@ constexpr uint16_t kFlagBReady = 0;
 constexpr uint16_t kFlagPReady = 1;
 
 enum class Layout { Plain, Contig, Masked };
-
-// The 16-bit float bits of an E4M3FN code (exact), for a format with `mant` fraction bits and
-// exponent bias `bias` (fp16: 10 / 15, bf16: 7 / 127). NaN codes give a quiet NaN with the sign.
-__aicore__ inline uint16_t E4m3Bits(uint32_t c, uint32_t mant, int32_t bias) {
-    const uint32_t sign = (c >> 7) << 15, e = (c >> 3) & 15u, m = c & 7u;
-    const uint32_t expBits = 15u - mant;
-    if (e == 15u && m == 7u) return uint16_t(sign | (((1u << expBits) - 1u) << mant) | (1u << (mant - 1u)));
-    if (e == 0u && m == 0u) return uint16_t(sign);
-    int32_t exp;
-    uint32_t frac;
-    if (e == 0u) {  // subnormal m * 2^-9: normalise
-        const uint32_t lead = m >= 4u ? 2u : (m >= 2u ? 1u : 0u);
-        exp = int32_t(lead) - 9;
-        frac = (m << (3u - lead)) & 7u;
-    } else {
-        exp = int32_t(e) - 7;
-        frac = m;
-    }
-    return uint16_t(sign | (uint32_t(exp + bias) << mant) | (frac << (mant - 3u)));
-}
 
 struct Tile {
     uint32_t g, m0, mt, n0, nt;
@@ -329,7 +310,8 @@ private:
     // ---- AIV: decode ---------------------------------------------------------------------------
     __aicore__ inline void BuildTable() {
         LocalTensor<uint16_t> tb = table_.template Get<uint16_t>();
-        for (uint32_t code = 0; code < 256; ++code) tb.SetValue(code, E4m3Bits(code, kMant, kBias));
+        for (uint32_t code = 0; code < 256; ++code)
+            tb.SetValue(code, uint16_t(kernels::fp8::E4m3Bits(code, kMant, 15u - kMant, kBias)));
         SetFlag<HardEvent::S_V>(EVENT_ID0);
         WaitFlag<HardEvent::S_V>(EVENT_ID0);
     }

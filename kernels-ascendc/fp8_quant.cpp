@@ -2,44 +2,18 @@
 // semantics (see tiling/fp8_quant_tiling.h): s = max(amax, 1e-4) / 448 (optionally rounded up to a
 // power of two), codes = e4m3(x / s) rounded to nearest even with saturation.
 //
-// AIV-only. 910B has no FP8 type, so the encoder is integer arithmetic on the f32 bits of q = x / s
-// (all level-2 int32 ops the 910B vector unit has: Adds/Add/Sub/Max/Mins/Maxs, shifts):
-//   a    = |q| bits, clamped to the bits of 448.0 (saturation; NaN/Inf bits are larger)
-//   cn   = ((a + 0x7FFFF + ((a >> 20) & 1)) >> 20) - 960   round-to-nearest-even to 3 mantissa
-//          bits and rebias 127 -> 7: the code for normal results (a >= 2^-6); for smaller a it is
-//          <= the subnormal code below
-//   cs   = rint(min(a * 512, 8))                         the code for subnormal results (<= 8)
-//   code = max(cn, cs) + nan + sign * 128                nan = 1 for NaN inputs (448 -> 0x7E -> 0x7F)
-// (max picks the right branch: for a >= 2^-6, cs = 8 <= cn; below, cn <= cs.) The int32 code is
-// narrowed to a byte with Cast int32 -> int16 -> half -> uint8 (all exact for 0..255).
+// AIV-only. 910B has no FP8 type: the encoder (kernels::fp8::EncodeE4m3, common/fp8_common.h) is
+// integer arithmetic on the f32 bits of q = x / s, shared with fp8_weight_quant.cpp.
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
+#include "common/fp8_common.h"
 #include "tiling/fp8_quant_tiling.h"
 
 using namespace AscendC;
 
 namespace {
 
-constexpr uint32_t kTile = 128;
-
-__aicore__ inline uint32_t FloatBits(float f) {
-    union { float f; uint32_t u; } v;
-    v.f = f;
-    return v.u;
-}
-__aicore__ inline float BitsFloat(uint32_t u) {
-    union { float f; uint32_t u; } v;
-    v.u = u;
-    return v.f;
-}
-
-// DeepGEMM's ceil_to_ue8m0: exponent + (mantissa != 0), clamped to [1, 254].
-__aicore__ inline float CeilToUe8m0(float s) {
-    const uint32_t bits = FloatBits(s);
-    uint32_t e = ((bits >> 23) & 0xFFu) + ((bits & 0x7FFFFFu) != 0 ? 1u : 0u);
-    e = e < 1u ? 1u : (e > 254u ? 254u : e);
-    return BitsFloat(e << 23);
-}
+constexpr uint32_t kTile = kernels::fp8::kBlock;
 
 template <typename T>
 class ActQuantKernel {
@@ -107,9 +81,7 @@ private:
         WaitFlag<HardEvent::V_S>(EVENT_ID0);
         LocalTensor<float> sc = scaleQ_.template AllocTensor<float>();
         for (uint32_t j = 0; j < tiles; ++j) {
-            const float amax = red.GetValue(j * 8);
-            float s = (amax > 1e-4f ? amax : 1e-4f) / 448.0f;
-            if (t_.ue8m0 != 0) s = CeilToUe8m0(s);
+            const float s = kernels::fp8::QuantScale(red.GetValue(j * 8), t_.ue8m0 != 0);
             sc.SetValue(j, s);
             Duplicate(w2[j * kTile], s, int32_t(kernels::Min(kTile, n - j * kTile)));
         }
@@ -118,61 +90,8 @@ private:
         PipeBarrier<PIPE_V>();
         inQ_.FreeTensor(in);
 
-        LocalTensor<int32_t> i0 = w0.ReinterpretCast<int32_t>(), i1 = w1.ReinterpretCast<int32_t>(),
-                             i2 = w2.ReinterpretCast<int32_t>(), i3 = w3.ReinterpretCast<int32_t>(),
-                             i4 = w4.ReinterpretCast<int32_t>();
-        // i1 = sign * 128
-        ShiftRight(w1.ReinterpretCast<uint32_t>(), w3.ReinterpretCast<uint32_t>(), uint32_t(31), n);
-        PipeBarrier<PIPE_V>();
-        ShiftLeft(i1, i1, int32_t(7), n);
-        Abs(w3, w3, n);
-        PipeBarrier<PIPE_V>();
-        // i1 += (|q| is NaN): min(max(bits - 0x7F800000, 0), 1)
-        Adds(i2, i3, int32_t(-0x7F800000), n);
-        PipeBarrier<PIPE_V>();
-        Maxs(i2, i2, int32_t(0), n);
-        PipeBarrier<PIPE_V>();
-        Mins(i2, i2, int32_t(1), n);
-        PipeBarrier<PIPE_V>();
-        Add(i1, i1, i2, n);
-        // saturate: |q| bits <= bits(448.0f) (Inf and NaN included)
-        Mins(i3, i3, int32_t(0x43E00000), n);
-        PipeBarrier<PIPE_V>();
-        // subnormal code: rint(min(|q| * 2^9, 8))
-        Muls(w2, w3, 512.0f, n);
-        PipeBarrier<PIPE_V>();
-        Mins(w2, w2, 8.0f, n);
-        PipeBarrier<PIPE_V>();
-        Cast(i4, w2, RoundMode::CAST_RINT, n);
-        // normal code: round the f32 bits to 3 mantissa bits (nearest even) and rebias
-        ShiftRight(i2, i3, int32_t(20), n);
-        ShiftRight(i0, i3, int32_t(21), n);
-        PipeBarrier<PIPE_V>();
-        ShiftLeft(i0, i0, int32_t(1), n);
-        PipeBarrier<PIPE_V>();
-        Sub(i2, i2, i0, n);  // bit 20 of the bits (the lsb kept)
-        PipeBarrier<PIPE_V>();
-        Add(i3, i3, i2, n);
-        PipeBarrier<PIPE_V>();
-        Adds(i3, i3, int32_t(0x7FFFF), n);
-        PipeBarrier<PIPE_V>();
-        ShiftRight(i3, i3, int32_t(20), n);
-        PipeBarrier<PIPE_V>();
-        Adds(i3, i3, int32_t(-960), n);
-        PipeBarrier<PIPE_V>();
-        Max(i3, i3, i4, n);
-        PipeBarrier<PIPE_V>();
-        Add(i3, i3, i1, n);
-        PipeBarrier<PIPE_V>();
-        // narrow to bytes: int32 -> int16 -> half -> uint8, exact for 0..255
-        LocalTensor<int16_t> h16 = w0.ReinterpretCast<int16_t>();
-        LocalTensor<half> hf = w1.ReinterpretCast<half>();
-        Cast(h16, i3, RoundMode::CAST_NONE, n);
-        PipeBarrier<PIPE_V>();
-        Cast(hf, h16, RoundMode::CAST_NONE, n);
-        PipeBarrier<PIPE_V>();
         LocalTensor<uint8_t> codes = codeQ_.template AllocTensor<uint8_t>();
-        Cast(codes, hf, RoundMode::CAST_NONE, n);
+        kernels::fp8::EncodeE4m3(codes, w0, w1, w2, w3, w4, n);
         codeQ_.EnQue(codes);
         scaleQ_.EnQue(sc);
     }

@@ -421,9 +421,12 @@ int main(int argc, char** argv) {
     section("fp8 gemm", test_fp8_gemm);
     section("fp8 grouped gemm", test_fp8_grouped);
     section("fp8 act quant", test_fp8_quant);
+    section("fp8 weight quant", test_fp8_weight_quant);
+    section("fp8 dequant", test_fp8_dequant);
     if (!quick) {
         timings();
         fp8_timings();
+        fp8_weight_timings();
     }
     std::printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;

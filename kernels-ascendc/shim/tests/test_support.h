@@ -110,3 +110,6 @@ void test_fp8_gemm();
 void test_fp8_grouped();
 void test_fp8_quant();
 void fp8_timings();
+void test_fp8_weight_quant();
+void test_fp8_dequant();
+void fp8_weight_timings();
