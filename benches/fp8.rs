@@ -52,6 +52,13 @@ fn fp8(c: &mut Criterion) {
             stream.synchronize().unwrap();
         })
     });
+    let dw = stream.upload(&x).unwrap();
+    group.bench_function("device_weight_kernel_128x7168", |b| {
+        b.iter(|| {
+            Fp8Weight::quantize(&kernels, &stream, &dw, rows, cols, ScaleFormat::Fp32).unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("fp8_gemm_w8a16");

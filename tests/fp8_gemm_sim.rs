@@ -500,3 +500,56 @@ fn checkpoints_load_straight_into_device_buffers() {
     )
     .unwrap();
 }
+
+#[test]
+fn device_weight_quantization_and_dequantization_match_the_host_reference() {
+    let (stream, kernels) = setup();
+    for (n, k) in [(1, 1), (100, 129), (129, 300), (256, 128)] {
+        for format in [ScaleFormat::Fp32, ScaleFormat::Ue8m0] {
+            let mut rng = Rng::new((n * k) as u64);
+            let w: Vec<bf16> = bf16_vec(&mut rng, n * k, 2.0);
+            let dw = stream.upload(&w).unwrap();
+            let q = Fp8Weight::quantize(&kernels, &stream, &dw, n, k, format).unwrap();
+            let host = quantize_weight(&w, n, k, format).unwrap();
+            assert_eq!(
+                q.codes().to_vec().unwrap(),
+                host.codes(),
+                "[{n}, {k}] {format:?}"
+            );
+            assert_eq!(
+                q.scales().to_vec().unwrap(),
+                host.scales(),
+                "[{n}, {k}] {format:?}"
+            );
+            // Dequantization is code × scale in f32 on both sides: bit-exact.
+            let mut out = stream.alloc_zeroed::<f32>(n * k).unwrap();
+            q.dequantize(&kernels, &stream, &mut out).unwrap();
+            assert_eq!(
+                out.to_vec().unwrap(),
+                host.dequantize(),
+                "[{n}, {k}] {format:?}"
+            );
+        }
+    }
+    // Activations (1×128 scales) dequantize the same way.
+    let (rows, k) = (3, 257);
+    let x = bf16_vec(&mut Rng::new(9), rows * k, 1.0);
+    let dx = stream.upload(&x).unwrap();
+    let qa = Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, ScaleFormat::Fp32).unwrap();
+    let mut out = stream.alloc_zeroed::<f32>(rows * k).unwrap();
+    qa.dequantize(&kernels, &stream, &mut out).unwrap();
+    assert_eq!(
+        out.to_vec().unwrap(),
+        quantize_act(&x, rows, k, ScaleFormat::Fp32)
+            .unwrap()
+            .dequantize()
+    );
+    let err = qa
+        .dequantize(
+            &kernels,
+            &stream,
+            &mut stream.alloc_zeroed::<f32>(5).unwrap(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("[3, 257]"), "{err}");
+}

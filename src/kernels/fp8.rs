@@ -209,3 +209,147 @@ impl Kernels {
         )
     }
 }
+
+/// Mirrors `Fp8WeightQuantTiling` of `kernels-ascendc/tiling/fp8_weight_quant_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Fp8WeightQuantTiling {
+    /// Rows `N`.
+    pub n: u32,
+    /// Columns `K`.
+    pub k: u32,
+    /// 128×128 blocks per launch block.
+    pub blocks_per_core: u32,
+    /// 1 for power-of-two (UE8M0) scales.
+    pub ue8m0: u32,
+    /// Zero.
+    pub reserved: [u32; 4],
+}
+
+/// Mirrors `Fp8DequantTiling` of `kernels-ascendc/tiling/fp8_dequant_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Fp8DequantTiling {
+    /// Rows.
+    pub rows: u32,
+    /// Columns.
+    pub k: u32,
+    /// 0: 1×128 scales; 1: 128×128 scales.
+    pub scale_layout: u32,
+    /// Rows per launch block.
+    pub block_rows: u32,
+    /// Rows per UB chunk.
+    pub chunk_rows: u32,
+    /// Columns per UB chunk: a multiple of 128 in 128..=8192.
+    pub tile_k: u32,
+    /// Zero.
+    pub reserved: [u32; 2],
+}
+
+/// The weight quantization and dequantization kernels.
+pub(crate) struct Fp8CodecKernels {
+    /// f32, bf16 inputs.
+    weight_quant: [Kernel; 2],
+    /// f32, bf16 outputs.
+    dequant: [Kernel; 2],
+}
+
+impl Fp8CodecKernels {
+    pub(crate) fn load(binary: &KernelBinary) -> Result<Self> {
+        let four = [Param::Ptr; 4];
+        Ok(Fp8CodecKernels {
+            weight_quant: [
+                binary.kernel("fp8_weight_quant_f32", &four)?,
+                binary.kernel("fp8_weight_quant_bf16", &four)?,
+            ],
+            dequant: [
+                binary.kernel("fp8_dequant_f32", &four)?,
+                binary.kernel("fp8_dequant_bf16", &four)?,
+            ],
+        })
+    }
+}
+
+impl Kernels {
+    /// Launches the 128×128 block weight quantization of `[n, k]` (`x`, `codes`, `scales`).
+    pub(crate) fn launch_fp8_weight_quant(
+        &self,
+        stream: &Stream,
+        bf16_in: bool,
+        (n, k): (usize, usize),
+        ue8m0: bool,
+        args: [KernelArg<'_>; 3],
+    ) -> Result<()> {
+        if n == 0 || k == 0 {
+            return Ok(());
+        }
+        if n.checked_mul(k).is_none_or(|e| e >= 1 << 32) {
+            return Err(Error::invalid(
+                format!("quantizing [{n}, {k}]"),
+                "fewer than 2^32 elements",
+            ));
+        }
+        let total = n.div_ceil(128) * k.div_ceil(128);
+        let cores = total.clamp(1, self.vector_cores as usize);
+        let tiling = Fp8WeightQuantTiling {
+            n: n as u32,
+            k: k as u32,
+            blocks_per_core: total.div_ceil(cores) as u32,
+            ue8m0: u32::from(ue8m0),
+            reserved: [0; 4],
+        };
+        let blocks = total.div_ceil(tiling.blocks_per_core as usize) as u32;
+        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let [x, codes, scales] = args;
+        stream.launch(
+            &self.codec.weight_quant[usize::from(bf16_in)],
+            blocks,
+            &[x, codes, scales, tiling],
+        )
+    }
+
+    /// Launches dequantization of `[rows, k]` codes with 1×128 (`block_scales` false) or
+    /// 128×128 scales (`codes`, `scales`, `out`).
+    pub(crate) fn launch_fp8_dequant(
+        &self,
+        stream: &Stream,
+        bf16_out: bool,
+        (rows, k): (usize, usize),
+        block_scales: bool,
+        args: [KernelArg<'_>; 3],
+    ) -> Result<()> {
+        if rows == 0 || k == 0 {
+            return Ok(());
+        }
+        if rows.checked_mul(k).is_none_or(|e| e >= 1 << 32) {
+            return Err(Error::invalid(
+                format!("dequantizing [{rows}, {k}]"),
+                "fewer than 2^32 elements",
+            ));
+        }
+        // 128-column tiles and chunks that never cross a 128-row band keep the scale multiply
+        // to one vector operation per chunk (the kernel's fast path).
+        let chunk_rows = 64u32;
+        let cores = rows
+            .div_ceil(chunk_rows as usize)
+            .clamp(1, self.vector_cores as usize);
+        let block_rows = (rows.div_ceil(cores) as u32).next_multiple_of(chunk_rows);
+        let tiling = Fp8DequantTiling {
+            rows: rows as u32,
+            k: k as u32,
+            scale_layout: u32::from(block_scales),
+            block_rows,
+            chunk_rows,
+            tile_k: 128,
+            reserved: [0; 2],
+        };
+        let blocks = rows.div_ceil(block_rows as usize) as u32;
+        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let [codes, scales, out] = args;
+        stream.launch(
+            &self.codec.dequant[usize::from(bf16_out)],
+            blocks,
+            &[codes, scales, out, tiling],
+        )
+    }
+}

@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::runtime::{Device, Kernel, KernelBinary, Param};
 
 pub(crate) use fp8::{Activations, Grouping};
-pub use fp8::{Fp8GemmTiling, Fp8QuantTiling};
+pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
 pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
 pub use swiglu::{SwigluElement, SwigluTiling};
 
@@ -40,6 +40,7 @@ pub struct Kernels {
     /// Indexed by `MatmulInput::INDEX * 2 + MatmulOutput::INDEX`.
     matmul: [Kernel; 4],
     fp8: fp8::Fp8Kernels,
+    codec: fp8::Fp8CodecKernels,
     /// `moe_gather_scores`: routing weights without renormalisation.
     pub(crate) gather_scores: Kernel,
     pub(crate) tilings: TilingCache,
@@ -67,6 +68,7 @@ impl Kernels {
                 kernel("matmul_bf16_bf16")?,
             ],
             fp8: fp8::Fp8Kernels::load(&binary)?,
+            codec: fp8::Fp8CodecKernels::load(&binary)?,
             gather_scores: kernel("moe_gather_scores")?,
             tilings: TilingCache::new(device)?,
             vector_cores: device.vector_cores()?,

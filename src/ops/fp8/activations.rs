@@ -94,6 +94,33 @@ impl Fp8Activations {
         })
     }
 
+    /// Writes the dequantized activations (code × scale in f32, rounded once for bf16) into
+    /// `out`, `[rows, K]`.
+    pub fn dequantize<O: crate::kernels::MatmulOutput>(
+        &self,
+        kernels: &Kernels,
+        stream: &Stream,
+        out: &mut impl crate::runtime::DeviceSliceMut<O>,
+    ) -> Result<()> {
+        if out.len() != self.rows * self.k {
+            return Err(Error::invalid(
+                format!("an output of {} elements", out.len()),
+                format!("[{}, {}]", self.rows, self.k),
+            ));
+        }
+        kernels.launch_fp8_dequant(
+            stream,
+            O::INDEX == 1,
+            (self.rows, self.k),
+            false,
+            [
+                KernelArg::buffer(&self.codes),
+                KernelArg::buffer(&self.scales),
+                KernelArg::buffer_mut(out),
+            ],
+        )
+    }
+
     /// Rows (tokens).
     pub fn rows(&self) -> usize {
         self.rows

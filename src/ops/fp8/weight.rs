@@ -1,8 +1,9 @@
 //! FP8 weights on the device: E4M3 codes `[groups, N, K]` and their 128×128 block scales.
 
 use crate::error::{Error, Result};
-use crate::fp8::{BlockQuantized, F8E4M3, ScaleLayout};
-use crate::runtime::{DeviceBuffer, Stream};
+use crate::fp8::{BlockQuantized, F8E4M3, ScaleFormat, ScaleLayout};
+use crate::kernels::{Kernels, MatmulOutput};
+use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceSliceMut, KernelArg, Stream};
 
 /// FP8 weights of one matrix or a stack of experts, with `weight_scale_inv` block scales
 /// (dequantized value = code × scale). Scales are checked finite when the weight is made, so
@@ -104,5 +105,83 @@ impl Fp8Weight {
     /// The scales, `[groups, ceil(N/128), ceil(K/128)]`.
     pub fn scales(&self) -> &DeviceBuffer<f32> {
         &self.scales
+    }
+}
+
+impl Fp8Weight {
+    /// Quantizes `w` (`[n, k]`, f32 or bf16) on the device in 128×128 blocks, as DeepSeek's
+    /// checkpoints are: scale = max(amax, 1e-4) / 448 per block (rounded up to a power of two
+    /// for [`ScaleFormat::Ue8m0`]), codes = e4m3(w / scale). Inputs must be finite; a block with
+    /// NaN or ±Inf gets unspecified codes and scale (the host reference rejects it).
+    pub fn quantize<T: super::activations::QuantInput>(
+        kernels: &Kernels,
+        stream: &Stream,
+        w: &impl DeviceSlice<T>,
+        n: usize,
+        k: usize,
+        format: ScaleFormat,
+    ) -> Result<Fp8Weight> {
+        if n == 0 || k == 0 || crate::error::elements("weight", &[n, k])? != w.len() {
+            return Err(Error::invalid(
+                format!("{} elements as [{n}, {k}]", w.len()),
+                "a non-empty [n, k] matrix",
+            ));
+        }
+        let mut codes = stream.alloc_uninit::<F8E4M3>(n * k)?;
+        let mut scales = stream.alloc_uninit::<f32>(n.div_ceil(128) * k.div_ceil(128))?;
+        kernels.launch_fp8_weight_quant(
+            stream,
+            T::BF16,
+            (n, k),
+            format == ScaleFormat::Ue8m0,
+            [
+                KernelArg::buffer(w),
+                KernelArg::buffer_mut(&mut codes),
+                KernelArg::buffer_mut(&mut scales),
+            ],
+        )?;
+        Ok(Fp8Weight {
+            codes,
+            scales,
+            groups: 1,
+            n,
+            k,
+        })
+    }
+
+    /// Writes the dequantized weights (code × scale in f32, rounded once for bf16) into `out`,
+    /// `[groups, N, K]`.
+    pub fn dequantize<O: MatmulOutput>(
+        &self,
+        kernels: &Kernels,
+        stream: &Stream,
+        out: &mut impl DeviceSliceMut<O>,
+    ) -> Result<()> {
+        let per_group = self.n * self.k;
+        if out.len() != self.groups * per_group {
+            return Err(Error::invalid(
+                format!("an output of {} elements", out.len()),
+                format!("{} × [{}, {}]", self.groups, self.n, self.k),
+            ));
+        }
+        let scales_per_group = self.n.div_ceil(128) * self.k.div_ceil(128);
+        let out_ptr = out.device_ptr_mut();
+        for g in 0..self.groups {
+            let codes = self.codes.slice(g * per_group..(g + 1) * per_group)?;
+            let scales = self
+                .scales
+                .slice(g * scales_per_group..(g + 1) * scales_per_group)?;
+            // Each group's blocks restart at its row 0, so groups are launched one by one.
+            let offset = (g * per_group * std::mem::size_of::<O>()) as u64;
+            let dst = KernelArg::owned_by_crate(out_ptr + offset, out.device().id(), per_group);
+            kernels.launch_fp8_dequant(
+                stream,
+                O::INDEX == 1,
+                (self.n, self.k),
+                true,
+                [KernelArg::buffer(&codes), KernelArg::buffer(&scales), dst],
+            )?;
+        }
+        Ok(())
     }
 }
