@@ -1385,3 +1385,12 @@ fn ue8m0_rounding() {
         }
     }
 }
+
+/// `amax / 448` can round down in f32, putting `x / s` one ulp above 448: that must encode as
+/// the largest finite code, not NaN.
+#[test]
+fn one_ulp_above_448_saturates_to_the_largest_code() {
+    let just_above = f32::from_bits(448.0f32.to_bits() + 1);
+    assert_eq!(F8E4M3::from_f32(just_above).to_bits(), 0x7E);
+    assert_eq!(F8E4M3::from_f32(-just_above).to_bits(), 0xFE);
+}

@@ -10,7 +10,8 @@
 //! * `s = amax / 448` in f32; with [`ScaleFormat::Ue8m0`], `s = 2^ceil(log2 s)` (DeepGEMM's
 //!   `ceil_to_ue8m0`), rounded *up* so `|x/s| ≤ 448` still holds;
 //! * codes are `e4m3(x / s)` (kernel.py's `x/s`; DeepGEMM's `x·(1/s)` can differ by one code
-//!   on rare ties), round to nearest even, saturating (never reached, since `|x/s| ≤ 448`);
+//!   on rare ties), round to nearest even, saturating: when `amax / 448` rounds down in f32,
+//!   `x/s` can land one f32 ulp above 448, and saturation maps it to 448 (0x7E), not NaN;
 //! * the scale is stored as a multiplier (`weight_scale_inv` semantics): `x ≈ code · s`.
 //!
 //! Edge sizes follow DeepGEMM's casts rather than kernel.py's assert: a width (or, for
