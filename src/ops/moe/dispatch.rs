@@ -75,39 +75,13 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
         GroupSizesBuffer::Counts(c) => (AclTensor::new_mut::<i64>(c, &[experts])?, 2),
         GroupSizesBuffer::Cumsum(c) => (AclTensor::new_mut::<i32>(c, &[experts])?, 1),
     };
-    let api = stream.device().inner.api;
-    let plan = Plan::new(
-        stream,
-        "aclnnMoeInitRoutingV2GetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
-            // SAFETY: live tensor handles; dropless (mode 0), all rows active (0), counts
-            // (flag 2) or cumulative sums (flag 1).
-            Ok(unsafe {
-                f(
-                    tx.as_ptr(),
-                    tids.as_ptr(),
-                    0,
-                    0,
-                    experts as i64,
-                    0,
-                    flag,
-                    false,
-                    tex.as_ptr(),
-                    tidx.as_ptr(),
-                    tcounts.as_ptr(),
-                    std::ptr::null(),
-                    ws,
-                    exec,
-                )
-            })
-        },
-    )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnMoeInitRoutingV2()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })?;
+    let mode = InitRoutingMode {
+        experts,
+        capacity: 0,
+        drop_pad: false,
+        count_flag: flag,
+    };
+    init_routing(stream, [&tx, &tids, &tex, &tidx], Some(&tcounts), mode)?;
     drop((tx, tids, tex, tidx, tcounts));
     Ok(Dispatch {
         expanded_x,
@@ -170,27 +144,59 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
     let tids = AclTensor::new(ids, &[tokens, top_k])?;
     let tex = AclTensor::new_mut(&mut expanded_x, &[experts, capacity, hidden])?;
     let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+    let mode = InitRoutingMode {
+        experts,
+        capacity,
+        drop_pad: true,
+        count_flag: 0,
+    };
+    init_routing(stream, [&tx, &tids, &tex, &tidx], None, mode)?;
+    drop((tx, tids, tex, tidx));
+    Ok(PaddedDispatch {
+        expanded_x,
+        expanded_row_idx,
+        capacity,
+    })
+}
+
+/// What `aclnnMoeInitRoutingV2` is asked for.
+struct InitRoutingMode {
+    experts: usize,
+    /// Rows per expert in drop/pad mode.
+    capacity: usize,
+    drop_pad: bool,
+    /// 0 none, 1 cumulative sums, 2 counts (dropless only).
+    count_flag: i64,
+}
+
+/// Plans and launches `aclnnMoeInitRoutingV2` over `[x, ids, expanded_x, expanded_row_idx]`.
+fn init_routing(
+    stream: &Stream,
+    [x, ids, expanded_x, row_idx]: [&AclTensor<'_>; 4],
+    counts: Option<&AclTensor<'_>>,
+    mode: InitRoutingMode,
+) -> Result<()> {
     let api = stream.device().inner.api;
     let plan = Plan::new(
         stream,
         "aclnnMoeInitRoutingV2GetWorkspaceSize",
         |ws, exec: *mut *mut aclOpExecutor| {
             let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
-            // SAFETY: live tensor handles; drop/pad (mode 1) with `capacity` rows per expert; no
-            // counts (they exist in dropless mode only).
+            // SAFETY: live tensor handles (NULL for absent outputs); every row active
+            // (activeNum 0); dropless or drop/pad with the given capacity.
             Ok(unsafe {
                 f(
-                    tx.as_ptr(),
-                    tids.as_ptr(),
+                    x.as_ptr(),
+                    ids.as_ptr(),
                     0,
-                    capacity as i64,
-                    experts as i64,
-                    1,
-                    0,
+                    mode.capacity as i64,
+                    mode.experts as i64,
+                    i64::from(mode.drop_pad),
+                    mode.count_flag,
                     false,
-                    tex.as_ptr(),
-                    tidx.as_ptr(),
-                    std::ptr::null(),
+                    expanded_x.as_ptr(),
+                    row_idx.as_ptr(),
+                    counts.map_or(std::ptr::null(), AclTensor::as_ptr),
                     std::ptr::null(),
                     ws,
                     exec,
@@ -202,11 +208,5 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
         let f = api.aclnnMoeInitRoutingV2()?;
         // SAFETY: the executor from phase one, its workspace, and a live stream.
         Ok(unsafe { f(ws, size, exec, raw) })
-    })?;
-    drop((tx, tids, tex, tidx));
-    Ok(PaddedDispatch {
-        expanded_x,
-        expanded_row_idx,
-        capacity,
     })
 }
