@@ -486,3 +486,71 @@ fn v2_routing_without_renormalisation_matches_the_reference() {
         assert!(sum < 16.0, "token {t}: {sum}");
     }
 }
+
+#[test]
+fn local_dispatch_keeps_only_the_active_expert_range() {
+    use ascend_npu::reference::moe::{PermuteOptions, gather, permute};
+    let stream = stream();
+    let (tokens, hidden, top_k, experts) = (9, 4, 3, 8);
+    let range = 2..5;
+    let mut rng = Rng::new(41);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    let ids: Vec<i32> = (0..tokens * top_k)
+        .map(|_| (rng.next_u64() % experts as u64) as i32)
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    let d = moe::dispatch_local(
+        &stream,
+        &dx,
+        &did,
+        tokens,
+        hidden,
+        top_k,
+        experts,
+        range.clone(),
+    )
+    .unwrap();
+    let options = PermuteOptions {
+        active_expert_range: Some(range.clone()),
+        ..PermuteOptions::default()
+    };
+    let perm = permute(&ids, top_k, experts, &options).unwrap();
+    let got_idx: Vec<i64> = d
+        .expanded_row_idx
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| i64::from(v))
+        .collect();
+    assert_eq!(got_idx, perm.expanded_row_idx());
+    let counts = d.counts.to_vec().unwrap();
+    let want_counts: Vec<i64> = perm.counts()[range.clone()]
+        .iter()
+        .map(|&c| c as i64)
+        .collect();
+    assert_eq!(counts, want_counts);
+    let kept = counts.iter().sum::<i64>() as usize;
+    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let want_rows = gather(&x64, hidden, &perm).unwrap();
+    let got: Vec<f64> = d
+        .expanded_x
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_eq!(
+        got[..kept * hidden],
+        want_rows[..kept * hidden],
+        "bit-exact local rows"
+    );
+    assert!(
+        got[kept * hidden..].iter().all(|&v| v == 0.0),
+        "the tail is zero"
+    );
+    let err = moe::dispatch_local(&stream, &dx, &did, tokens, hidden, top_k, experts, 5..9)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("local range 5..9"), "{err}");
+}

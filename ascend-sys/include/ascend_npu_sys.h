@@ -706,6 +706,18 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV2GetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV2,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* MoE dispatch, V3: adds quantisation, an active expert range (expert parallelism) and the
+ * gather/scatter choice of the row index. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV3GetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *expertIdx, const aclTensor *scaleOptional,
+            const aclTensor *offsetOptional, int64_t activeNum, int64_t expertCapacity, int64_t expertNum,
+            int64_t dropPadMode, int64_t expertTokensNumType, bool expertTokensNumFlag, int64_t quantMode,
+            const aclIntArray *activeExpertRangeOptional, int64_t rowIdxType, const aclTensor *expandedXOut,
+            const aclTensor *expandedRowIdxOut, const aclTensor *expertTokensCountOrCumsumOut,
+            const aclTensor *expandedScaleOut, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeInitRoutingV3,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* MoE combine: weighted sum of each token's expert outputs. */
 ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2GetWorkspaceSize,
            (const aclTensor *expandedX, const aclTensor *expandedRowIdx, const aclTensor *x1Optional,

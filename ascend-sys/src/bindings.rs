@@ -501,6 +501,37 @@ pub type PFN_aclnnMoeInitRoutingV2 = ::core::option::Option<
         stream: aclrtStream,
     ) -> aclnnStatus,
 >;
+pub type PFN_aclnnMoeInitRoutingV3GetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const aclTensor,
+        expertIdx: *const aclTensor,
+        scaleOptional: *const aclTensor,
+        offsetOptional: *const aclTensor,
+        activeNum: i64,
+        expertCapacity: i64,
+        expertNum: i64,
+        dropPadMode: i64,
+        expertTokensNumType: i64,
+        expertTokensNumFlag: bool,
+        quantMode: i64,
+        activeExpertRangeOptional: *const aclIntArray,
+        rowIdxType: i64,
+        expandedXOut: *const aclTensor,
+        expandedRowIdxOut: *const aclTensor,
+        expertTokensCountOrCumsumOut: *const aclTensor,
+        expandedScaleOut: *const aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMoeInitRoutingV3 = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
 pub type PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize = ::core::option::Option<
     unsafe extern "C" fn(
         expandedX: *const aclTensor,

@@ -110,6 +110,8 @@ crate::function_table! {
     aclnnMoeGatingTopK: PFN_aclnnMoeGatingTopK in OpApi,
     aclnnMoeInitRoutingV2GetWorkspaceSize: PFN_aclnnMoeInitRoutingV2GetWorkspaceSize in OpApi,
     aclnnMoeInitRoutingV2: PFN_aclnnMoeInitRoutingV2 in OpApi,
+    aclnnMoeInitRoutingV3GetWorkspaceSize: PFN_aclnnMoeInitRoutingV3GetWorkspaceSize in OpApi,
+    aclnnMoeInitRoutingV3: PFN_aclnnMoeInitRoutingV3 in OpApi,
     aclnnMoeFinalizeRoutingV2GetWorkspaceSize: PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize in OpApi,
     aclnnMoeFinalizeRoutingV2: PFN_aclnnMoeFinalizeRoutingV2 in OpApi,
     aclnnGroupedMatmulV4GetWorkspaceSize: PFN_aclnnGroupedMatmulV4GetWorkspaceSize in OpApi,

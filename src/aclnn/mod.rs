@@ -10,4 +10,4 @@ mod plan;
 mod tensor;
 
 pub use plan::Plan;
-pub use tensor::{AclElement, AclTensor, AclTensorList};
+pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

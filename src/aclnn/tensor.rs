@@ -253,3 +253,49 @@ impl Drop for AclTensorList<'_> {
         }
     }
 }
+
+/// An `aclIntArray`, copied from host values at creation.
+pub struct AclIntArray {
+    raw: *mut ascend_sys::aclIntArray,
+    stream: Stream,
+}
+
+impl AclIntArray {
+    /// An array of `values`, for an operator queued on `stream`.
+    pub fn new(stream: &Stream, values: &[i64]) -> Result<Self> {
+        stream.device().inner.bind()?;
+        let api = stream.device().inner.api;
+        let f = api.aclCreateIntArray()?;
+        // SAFETY: `values` is a live slice of `len` elements; the runtime copies them.
+        let raw = unsafe { f(values.as_ptr(), values.len() as u64) };
+        if raw.is_null() {
+            return Err(Error::Acl {
+                call: "aclCreateIntArray",
+                code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
+                message: crate::backend::recent_message(api),
+            });
+        }
+        Ok(AclIntArray {
+            raw,
+            stream: stream.clone(),
+        })
+    }
+
+    /// The raw handle, for an aclnn call.
+    pub fn as_ptr(&self) -> *const ascend_sys::aclIntArray {
+        self.raw
+    }
+}
+
+impl Drop for AclIntArray {
+    fn drop(&mut self) {
+        let api = self.stream.device().inner.api;
+        let result = api.aclDestroyIntArray().map_err(Error::from).and_then(|f| {
+            // SAFETY: the live array handle this value owns, destroyed once.
+            crate::backend::check(api, "aclDestroyIntArray", unsafe { f(self.raw) })
+        });
+        if let Err(e) = result {
+            record_drop_error(e);
+        }
+    }
+}

@@ -8,8 +8,12 @@ use ascend_sys::{
 
 use super::aclnn_base::{finish_plan, launch, list, required, tensor};
 use super::guard;
+use crate::aclnn::objects::Array;
 use crate::aclnn::objects::invalid;
-use crate::aclnn::ops::{grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing};
+use crate::aclnn::ops::{
+    grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing, moe_init_routing_v3,
+};
+use crate::state::sim;
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMoeGatingTopKGetWorkspaceSize(
@@ -263,7 +267,93 @@ unsafe extern "C" fn aclnnGroupedMatmulV4(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMoeInitRoutingV3GetWorkspaceSize(
+    x: *const aclTensor,
+    expert_idx: *const aclTensor,
+    scale: *const aclTensor,
+    offset: *const aclTensor,
+    active_num: i64,
+    expert_capacity: i64,
+    expert_num: i64,
+    drop_pad_mode: i64,
+    tokens_num_type: i64,
+    tokens_num_flag: bool,
+    quant_mode: i64,
+    active_expert_range: *const ascend_sys::aclIntArray,
+    row_idx_type: i64,
+    expanded_x_out: *const aclTensor,
+    expanded_row_idx_out: *const aclTensor,
+    counts_out: *const aclTensor,
+    expanded_scale_out: *const aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMoeInitRoutingV3GetWorkspaceSize", || {
+        if !scale.is_null() || !offset.is_null() || !expanded_scale_out.is_null() {
+            return Err(invalid(
+                "scale, offset and expandedScaleOut are for quantisation, which is not simulated; pass NULL",
+            ));
+        }
+        if active_num != 0 || expert_capacity != 0 {
+            return Err(invalid(
+                "activeNum and expertCapacity must be 0 in the simulated dropless V3",
+            ));
+        }
+        let range = if active_expert_range.is_null() {
+            None
+        } else {
+            match &*sim()?.arrays.get(active_expert_range as *mut c_void)? {
+                Array::Int(v) if v.len() == 2 => Some((v[0], v[1])),
+                other => {
+                    return Err(invalid(format!(
+                        "activeExpertRange {other:?}; expected two ints [start, end)"
+                    )));
+                }
+            }
+        };
+        let attrs = moe_init_routing_v3::Attrs {
+            expert_num,
+            drop_pad_mode,
+            tokens_num_type,
+            tokens_num_flag,
+            quant_mode,
+            range,
+            row_idx_type,
+        };
+        let planned = moe_init_routing_v3::plan(
+            required(x, "x")?,
+            required(expert_idx, "expertIdx")?,
+            attrs,
+            required(expanded_x_out, "expandedXOut")?,
+            required(expanded_row_idx_out, "expandedRowIdxOut")?,
+            tensor(counts_out)?,
+        )?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe { finish_plan("aclnnMoeInitRoutingV3", planned, workspace_size, executor) }
+    })
+}
+
+unsafe extern "C" fn aclnnMoeInitRoutingV3(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnMoeInitRoutingV3", || {
+        launch(
+            "aclnnMoeInitRoutingV3",
+            workspace,
+            workspace_size,
+            executor,
+            stream,
+        )
+    })
+}
+
 pub(super) fn fill(s: &mut StaticSymbols) {
+    s.aclnnMoeInitRoutingV3GetWorkspaceSize = Some(aclnnMoeInitRoutingV3GetWorkspaceSize);
+    s.aclnnMoeInitRoutingV3 = Some(aclnnMoeInitRoutingV3);
     s.aclnnMoeGatingTopKGetWorkspaceSize = Some(aclnnMoeGatingTopKGetWorkspaceSize);
     s.aclnnMoeGatingTopK = Some(aclnnMoeGatingTopK);
     s.aclnnMoeInitRoutingV2GetWorkspaceSize = Some(aclnnMoeInitRoutingV2GetWorkspaceSize);

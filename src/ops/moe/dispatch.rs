@@ -3,7 +3,7 @@
 
 use ascend_sys::aclOpExecutor;
 
-use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::aclnn::{AclElement, AclIntArray, AclTensor, Plan};
 use crate::error::{Error, Result};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -208,5 +208,109 @@ fn init_routing(
         let f = api.aclnnMoeInitRoutingV2()?;
         // SAFETY: the executor from phase one, its workspace, and a live stream.
         Ok(unsafe { f(ws, size, exec, raw) })
+    })
+}
+
+/// Dispatch of the pairs routed to a range of experts (those local to this device under
+/// expert parallelism), with `aclnnMoeInitRoutingV3`.
+pub struct LocalDispatch<T> {
+    /// `[tokens·top_k, hidden]`: the local pairs' rows sorted by expert come first; the tail is
+    /// zero.
+    pub expanded_x: DeviceBuffer<T>,
+    /// `[tokens·top_k]`: for flat pair t·K+k, its row, or −1 if its expert is not local.
+    pub expanded_row_idx: DeviceBuffer<i32>,
+    /// `[end − start]` int64 rows per local expert.
+    pub counts: DeviceBuffer<i64>,
+}
+
+/// Dispatches only the pairs whose expert is in `experts_range` (of `experts` in all).
+#[allow(clippy::too_many_arguments)]
+pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
+    stream: &Stream,
+    x: &impl DeviceSlice<T>,
+    ids: &impl DeviceSlice<i32>,
+    tokens: usize,
+    hidden: usize,
+    top_k: usize,
+    experts: usize,
+    experts_range: std::ops::Range<usize>,
+) -> Result<LocalDispatch<T>> {
+    if experts == 0
+        || top_k == 0
+        || top_k > experts
+        || experts_range.is_empty()
+        || experts_range.end > experts
+    {
+        return Err(Error::invalid(
+            format!("top_k {top_k} of {experts} experts, local range {experts_range:?}"),
+            "1 <= top_k <= experts and a non-empty range within 0..experts",
+        ));
+    }
+    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
+    let mut expanded_x =
+        stream.alloc_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
+    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
+    let mut counts = stream.alloc_zeroed::<i64>(experts_range.len())?;
+    if tokens == 0 || hidden == 0 {
+        return Ok(LocalDispatch {
+            expanded_x,
+            expanded_row_idx,
+            counts,
+        });
+    }
+    let tx = AclTensor::new(x, &[tokens, hidden])?;
+    let tids = AclTensor::new(ids, &[tokens, top_k])?;
+    let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
+    let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+    let local = experts_range.len();
+    let tcounts = AclTensor::new_mut(&mut counts, &[local])?;
+    let range = AclIntArray::new(
+        stream,
+        &[experts_range.start as i64, experts_range.end as i64],
+    )?;
+    let api = stream.device().inner.api;
+    let null = std::ptr::null::<ascend_sys::aclTensor>();
+    let plan = Plan::new(
+        stream,
+        "aclnnMoeInitRoutingV3GetWorkspaceSize",
+        |ws, exec: *mut *mut aclOpExecutor| {
+            let f = api.aclnnMoeInitRoutingV3GetWorkspaceSize()?;
+            // SAFETY: live handles (NULL for the quantisation inputs and outputs); dropless, every
+            // row active, counts (type 1), no quantisation (-1), scatter row index (type 1).
+            Ok(unsafe {
+                f(
+                    tx.as_ptr(),
+                    tids.as_ptr(),
+                    null,
+                    null,
+                    0,
+                    0,
+                    experts as i64,
+                    0,
+                    1,
+                    true,
+                    -1,
+                    range.as_ptr(),
+                    1,
+                    tex.as_ptr(),
+                    tidx.as_ptr(),
+                    tcounts.as_ptr(),
+                    null,
+                    ws,
+                    exec,
+                )
+            })
+        },
+    )?;
+    plan.launch(stream, |ws, size, exec, raw| {
+        let f = api.aclnnMoeInitRoutingV3()?;
+        // SAFETY: the executor from phase one, its workspace, and a live stream.
+        Ok(unsafe { f(ws, size, exec, raw) })
+    })?;
+    drop((tx, tids, tex, tidx, tcounts, range));
+    Ok(LocalDispatch {
+        expanded_x,
+        expanded_row_idx,
+        counts,
     })
 }

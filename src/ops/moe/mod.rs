@@ -12,7 +12,8 @@ mod routing;
 
 pub use combine::{combine, combine_padded};
 pub use dispatch::{
-    Dispatch, GroupSizes, GroupSizesBuffer, PaddedDispatch, dispatch, dispatch_padded,
+    Dispatch, GroupSizes, GroupSizesBuffer, LocalDispatch, PaddedDispatch, dispatch,
+    dispatch_local, dispatch_padded,
 };
 pub use experts::grouped_matmul;
 pub use layer::{FfnWeights, MoeLayer, MoeWeights};

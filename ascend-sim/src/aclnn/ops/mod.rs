@@ -4,6 +4,7 @@ pub(crate) mod grouped_matmul;
 pub(crate) mod moe_finalize_routing;
 pub(crate) mod moe_gating_top_k;
 pub(crate) mod moe_init_routing;
+pub(crate) mod moe_init_routing_v3;
 
 use super::executor::Run;
 use super::objects::TensorDesc;
