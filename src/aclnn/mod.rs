@@ -9,5 +9,5 @@
 mod plan;
 mod tensor;
 
-pub use plan::Plan;
+pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -2,6 +2,14 @@
 
 use ascend_sys::aclOpExecutor;
 
+/// The second phase of every aclnn operator: `aclnn<Op>(workspace, size, executor, stream)`.
+pub type LaunchFn = unsafe extern "C" fn(
+    *mut std::ffi::c_void,
+    u64,
+    *mut aclOpExecutor,
+    ascend_sys::aclrtStream,
+) -> ascend_sys::aclnnStatus;
+
 use crate::backend::check;
 use crate::error::{Error, Result};
 use crate::runtime::Stream;
@@ -47,18 +55,10 @@ impl Plan {
         self.workspace
     }
 
-    /// Runs phase two on `stream`: `launch(workspace, size, executor, stream)` must call
-    /// `aclnn<Op>`. The workspace is allocated on `stream`, so it is freed after the operator.
-    pub fn launch(
-        self,
-        stream: &Stream,
-        launch: impl FnOnce(
-            *mut std::ffi::c_void,
-            u64,
-            *mut aclOpExecutor,
-            ascend_sys::aclrtStream,
-        ) -> Result<i32>,
-    ) -> Result<()> {
+    /// Runs phase two on `stream` with `aclnn<Op>`, the operator's launch function (every
+    /// aclnn operator's second phase has this one signature). The workspace is allocated on
+    /// `stream`, so it is freed after the operator.
+    pub fn launch(self, stream: &Stream, launch: LaunchFn) -> Result<()> {
         let size = usize::try_from(self.workspace).map_err(|_| {
             Error::invalid(
                 format!("{} workspace of {} bytes", self.op, self.workspace),
@@ -72,8 +72,10 @@ impl Plan {
             crate::runtime::DeviceSliceMut::device_ptr_mut(&mut workspace) as *mut std::ffi::c_void
         };
         stream.bind()?;
-        let status = launch(ptr, self.workspace, self.executor, stream.raw())?;
+        // SAFETY: `executor` came from this plan's phase one and is launched once (the launch
+        // consumes the plan); `ptr` is a live device allocation of the size phase one asked
+        // for (or null for none), freed only after the operator in stream order.
+        let status = unsafe { launch(ptr, self.workspace, self.executor, stream.raw()) };
         check(stream.device().inner.api, self.op, status)
-        // `workspace` drops here: freed after the operator, in stream order.
     }
 }

@@ -120,9 +120,5 @@ fn combine_rows<T: AclElement, W: AclElement>(
             })
         },
     )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnMoeFinalizeRoutingV2()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })
+    plan.launch(stream, api.aclnnMoeFinalizeRoutingV2()?)
 }

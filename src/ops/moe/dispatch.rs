@@ -204,11 +204,7 @@ fn init_routing(
             })
         },
     )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnMoeInitRoutingV2()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })
+    plan.launch(stream, api.aclnnMoeInitRoutingV2()?)
 }
 
 /// Dispatch of the pairs routed to a range of experts (those local to this device under
@@ -302,11 +298,7 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
             })
         },
     )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnMoeInitRoutingV3()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })?;
+    plan.launch(stream, api.aclnnMoeInitRoutingV3()?)?;
     drop((tx, tids, tex, tidx, tcounts, range));
     Ok(LocalDispatch {
         expanded_x,

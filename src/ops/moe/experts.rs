@@ -80,9 +80,5 @@ pub fn grouped_matmul<T: AclElement>(
             })
         },
     )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnGroupedMatmulV4()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })
+    plan.launch(stream, api.aclnnGroupedMatmulV4()?)
 }

@@ -217,11 +217,7 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             })
         },
     )?;
-    plan.launch(stream, |ws, size, exec, raw| {
-        let f = api.aclnnMoeGatingTopK()?;
-        // SAFETY: the executor from phase one, its workspace, and a live stream.
-        Ok(unsafe { f(ws, size, exec, raw) })
-    })?;
+    plan.launch(stream, api.aclnnMoeGatingTopK()?)?;
     drop((x, b, y, idx, all));
     if let Some(scores) = scores {
         let tiling = GatherScoresTiling {

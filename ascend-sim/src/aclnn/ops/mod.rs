@@ -36,3 +36,17 @@ pub(crate) fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
     order.truncate(k);
     order
 }
+
+/// Every flattened `[rows, k]` expert id must name one of `experts` experts: ids come from the
+/// caller's data, so a bad one fails the launch with its position (the stream's sticky error).
+pub(crate) fn check_expert_ids(ids: &[i64], k: usize, experts: i64) -> crate::error::SimResult<()> {
+    match ids.iter().position(|e| !(0..experts).contains(e)) {
+        Some(i) => Err(crate::error::SimError::param(format!(
+            "expertIdx[{}][{}] = {} is outside 0..{experts} (expertNum)",
+            i / k,
+            i % k,
+            ids[i]
+        ))),
+        None => Ok(()),
+    }
+}

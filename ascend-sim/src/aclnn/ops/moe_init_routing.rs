@@ -8,7 +8,7 @@ use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
 use super::Planned;
 use crate::aclnn::data::Bound;
 use crate::aclnn::objects::{TensorDesc, invalid};
-use crate::error::{SimError, SimResult};
+use crate::error::SimResult;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
@@ -115,17 +115,7 @@ pub(crate) fn plan(
     let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
         let x = Bound::new("x", &inputs[0])?.read_f64();
         let ids = Bound::new("expertIdx", &inputs[1])?.read_i64();
-        if let Some((i, &bad)) = ids
-            .iter()
-            .enumerate()
-            .find(|(_, e)| !(0..experts as i64).contains(e))
-        {
-            return Err(SimError::param(format!(
-                "expertIdx[{}][{}] = {bad} is outside 0..{experts} (expertNum)",
-                i / k,
-                i % k
-            )));
-        }
+        super::check_expert_ids(&ids, k, experts as i64)?;
         // Stable: equal expert ids keep their flat (token-major) order.
         let mut sorted: Vec<usize> = (0..n).collect();
         sorted.sort_by_key(|&i| ids[i]);

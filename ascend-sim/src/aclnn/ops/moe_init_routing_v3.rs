@@ -14,7 +14,7 @@ use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
 use super::Planned;
 use crate::aclnn::data::Bound;
 use crate::aclnn::objects::{TensorDesc, invalid};
-use crate::error::{SimError, SimResult};
+use crate::error::SimResult;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
@@ -101,18 +101,7 @@ pub(crate) fn plan(
     let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
         let x = Bound::new("x", &inputs[0])?.read_f64();
         let ids = Bound::new("expertIdx", &inputs[1])?.read_i64();
-        if let Some((i, &bad)) = ids
-            .iter()
-            .enumerate()
-            .find(|(_, e)| !(0..a.expert_num).contains(e))
-        {
-            return Err(SimError::param(format!(
-                "expertIdx[{}][{}] = {bad} is outside 0..{} (expertNum)",
-                i / k,
-                i % k,
-                a.expert_num
-            )));
-        }
+        super::check_expert_ids(&ids, k, a.expert_num)?;
         let mut kept: Vec<usize> = (0..n).filter(|&f| (start..end).contains(&ids[f])).collect();
         kept.sort_by_key(|&f| ids[f]); // stable: flat order within an expert
         let mut expanded = vec![0.0; n * hidden];
