@@ -1365,6 +1365,30 @@ fn quantization_errors() {
 }
 
 #[test]
+fn scales_length_error_counts_every_tile_beyond_128_columns() {
+    // More than one tile along both dimensions, with ragged edges, so the expected count is
+    // the product of ceil-divided dimensions (not a sum, nor either dimension alone).
+    let codes = vec![F8E4M3::ZERO; 200 * 300];
+    let mut out = vec![0.0f32; 200 * 300];
+    for (layout, expected) in [
+        (ScaleLayout::Tile1x128, 200 * 3),
+        (ScaleLayout::Block128x128, 2 * 3),
+    ] {
+        let scales = vec![1.0f32; expected + 1];
+        assert_eq!(
+            dequantize_into(layout, &codes, &scales, 200, 300, &mut out),
+            Err(QuantError::Length {
+                what: "scales",
+                expected,
+                actual: expected + 1
+            }),
+            "{layout:?}"
+        );
+        assert!(dequantize_into(layout, &codes, &scales[..expected], 200, 300, &mut out).is_ok());
+    }
+}
+
+#[test]
 fn ue8m0_rounding() {
     assert_eq!(ceil_to_ue8m0(1.0), 1.0);
     assert_eq!(ceil_to_ue8m0(1.0000001), 2.0);

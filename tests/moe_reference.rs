@@ -772,6 +772,33 @@ fn extreme_logits_still_give_finite_weights_summing_to_the_scale() {
 }
 
 #[test]
+fn one_huge_sigmoid_logit_gives_finite_scores_and_is_chosen_first() {
+    // The other logits stay in (-3, 3), so their sigmoids are distinct and far from 1.0: a
+    // wrong choice cannot hide behind ties, and a sigmoid evaluated as e^x / (1 + e^x) at
+    // x = 1000 (∞/∞ = NaN) shows up as a non-finite score.
+    let cfg = MoeConfig::deepseek_v3();
+    let mut rng = Rng(709);
+    for huge in [710.0, 1000.0, 1e30] {
+        let mut logits = rng.vec(256, -3.0, 3.0);
+        logits[77] = huge;
+        let r = route_f64(&cfg, &logits, None).unwrap();
+        assert!(
+            r.token_scores(0)
+                .iter()
+                .all(|s| s.is_finite() && (0.0..=1.0).contains(s)),
+            "logit {huge}: a score is not a probability"
+        );
+        assert_eq!(r.token_scores(0)[77], 1.0, "logit {huge}");
+        assert_eq!(
+            r.ids(0)[0],
+            77,
+            "logit {huge}: the huge logit must be chosen first"
+        );
+        assert!(r.weights(0).iter().all(|w| w.is_finite()), "logit {huge}");
+    }
+}
+
+#[test]
 fn f32_entry_point_equals_f64_on_widened_values() {
     let cfg = MoeConfig::deepseek_v3();
     let mut rng = Rng(7);
@@ -1144,6 +1171,8 @@ fn k_major_convention_round_trips_and_differs_from_row_major() {
     };
     let p = permute(&ids, k, e, &opts).unwrap();
     let row_major = permute(&ids, k, e, &PermuteOptions::default()).unwrap();
+    assert_eq!(p.flat_index(), FlatIndex::KMajor);
+    assert_eq!(row_major.flat_index(), FlatIndex::RowMajor);
     assert_eq!(p.counts(), row_major.counts());
     assert_ne!(p.sorted_row_idx(), row_major.sorted_row_idx());
     for (i, &f) in p.sorted_row_idx().iter().enumerate() {
