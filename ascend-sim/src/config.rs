@@ -2,12 +2,18 @@
 
 use crate::soc::SocModel;
 use crate::sync::lock;
+use ascend_sys::CannVersion;
 use std::sync::Mutex;
 
 /// Environment variable with the number of simulated devices (default 1).
 pub const DEVICES_VAR: &str = "ASCEND_SIM_DEVICES";
 /// Environment variable with the SoC name of every simulated device (default `Ascend910B2`).
 pub const SOC_VAR: &str = "ASCEND_SIM_SOC";
+/// Environment variable with the CANN release the simulator answers as, e.g. `8.1.RC1` or
+/// `8.5.0` (default [`DEFAULT_CANN_VERSION`]).
+pub const CANN_VERSION_VAR: &str = "ASCEND_SIM_CANN_VERSION";
+/// The CANN release the simulator answers as unless told otherwise.
+pub const DEFAULT_CANN_VERSION: CannVersion = CannVersion::V9_0_0;
 /// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes
 /// of address space below bit 56.
 pub const MAX_DEVICES: usize = 64;
@@ -17,22 +23,32 @@ pub const MAX_DEVICES: usize = 64;
 pub struct SimConfig {
     /// One entry per device, in device-id order.
     pub devices: Vec<SocModel>,
+    /// The CANN release to answer as: functions and device attributes it lacks fail as they
+    /// would there (a function it lacks is absent from the function table).
+    pub cann_version: CannVersion,
 }
 
 impl Default for SimConfig {
-    /// One Ascend910B2.
+    /// One Ascend910B2 under [`DEFAULT_CANN_VERSION`].
     fn default() -> Self {
-        SimConfig {
-            devices: vec![SocModel::ascend910b2()],
-        }
+        SimConfig::uniform(SocModel::ascend910b2(), 1)
     }
 }
 
 impl SimConfig {
-    /// `count` devices of the same model.
+    /// `count` devices of the same model, under [`DEFAULT_CANN_VERSION`].
     pub fn uniform(soc: SocModel, count: usize) -> Self {
         SimConfig {
             devices: vec![soc; count],
+            cann_version: DEFAULT_CANN_VERSION,
+        }
+    }
+
+    /// The same machine under CANN release `version`.
+    pub fn with_cann_version(self, version: CannVersion) -> Self {
+        SimConfig {
+            cann_version: version,
+            ..self
         }
     }
 
@@ -46,7 +62,8 @@ impl SimConfig {
         Ok(())
     }
 
-    /// The configuration described by [`DEVICES_VAR`] and [`SOC_VAR`], defaults for unset ones.
+    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`] and [`CANN_VERSION_VAR`],
+    /// defaults for unset ones.
     pub fn from_env() -> Result<Self, String> {
         let count = match std::env::var(DEVICES_VAR) {
             Ok(v) => v.trim().parse::<usize>().map_err(|_| {
@@ -61,7 +78,13 @@ impl SimConfig {
             })?,
             Err(_) => SocModel::ascend910b2(),
         };
-        let config = SimConfig::uniform(soc, count);
+        let cann_version = match std::env::var(CANN_VERSION_VAR) {
+            Ok(v) => v
+                .parse::<CannVersion>()
+                .map_err(|e| format!("{CANN_VERSION_VAR}: {e}"))?,
+            Err(_) => DEFAULT_CANN_VERSION,
+        };
+        let config = SimConfig::uniform(soc, count).with_cann_version(cann_version);
         config.validate()?;
         Ok(config)
     }

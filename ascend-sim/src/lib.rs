@@ -36,8 +36,10 @@
 
 //! # Configuration
 //!
-//! One Ascend910B2 by default; [`configure`] or the variables [`DEVICES_VAR`] / [`SOC_VAR`]
-//! choose another machine before the first call.
+//! One Ascend910B2 under CANN [`DEFAULT_CANN_VERSION`] by default; [`configure`] or the
+//! variables [`DEVICES_VAR`] / [`SOC_VAR`] / [`CANN_VERSION_VAR`] choose another machine before
+//! the first call. The simulator answers as the chosen CANN release would: functions it lacks
+//! are absent from [`symbols`], device attributes it lacks are rejected.
 
 #![warn(missing_docs)]
 
@@ -61,8 +63,11 @@ mod stream;
 mod sync;
 mod task;
 
+pub use ascend_sys::CannVersion;
 pub use callback::current_thread_id;
-pub use config::{DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure};
+pub use config::{
+    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure,
+};
 pub use counters::DeviceCounters;
 pub use error_msg::recent_error_message;
 pub use ffi::symbols;

@@ -50,41 +50,25 @@ pub struct SocModel {
     pub aicpu_cores: u32,
 }
 
-/// (name, family, aic, aiv, MHz, HBM GiB, L2 MiB)
-type Row = (&'static str, SocFamily, u32, u32, u32, u64, u64);
+/// (name, family, MHz, HBM GiB, L2 MiB); the core counts come from [`ascend_sys::SOC_CORES`].
+type Row = (&'static str, SocFamily, u32, u64, u64);
 
 // Ascend910B2C has no memory_size in its INI; it is the same die as 910B2, so 64 GiB is assumed.
 const TABLE: &[Row] = &[
-    ("Ascend910B1", SocFamily::A2, 24, 48, 1850, 64, 192),
-    ("Ascend910B2", SocFamily::A2, 24, 48, 1800, 64, 192),
-    ("Ascend910B2C", SocFamily::A2, 24, 48, 1800, 64, 192),
-    ("Ascend910B3", SocFamily::A2, 20, 40, 1800, 64, 192),
-    ("Ascend910B4", SocFamily::A2, 20, 40, 1500, 32, 96),
-    ("Ascend910B4-1", SocFamily::A2, 20, 40, 1500, 32, 168),
-    ("Ascend910_9362", SocFamily::A3, 20, 40, 1500, 64, 168),
-    ("Ascend910_9372", SocFamily::A3, 20, 40, 1800, 64, 192),
-    ("Ascend910_9381", SocFamily::A3, 24, 48, 1800, 64, 192),
-    ("Ascend910_9382", SocFamily::A3, 24, 48, 1800, 64, 192),
-    ("Ascend910_9391", SocFamily::A3, 24, 48, 1850, 64, 192),
-    ("Ascend910_9392", SocFamily::A3, 24, 48, 1850, 64, 192),
-    (
-        "Ascend950PR_9599",
-        SocFamily::Ascend950,
-        36,
-        72,
-        1800,
-        128,
-        128,
-    ),
-    (
-        "Ascend950DT_9591",
-        SocFamily::Ascend950,
-        36,
-        72,
-        1800,
-        144,
-        128,
-    ),
+    ("Ascend910B1", SocFamily::A2, 1850, 64, 192),
+    ("Ascend910B2", SocFamily::A2, 1800, 64, 192),
+    ("Ascend910B2C", SocFamily::A2, 1800, 64, 192),
+    ("Ascend910B3", SocFamily::A2, 1800, 64, 192),
+    ("Ascend910B4", SocFamily::A2, 1500, 32, 96),
+    ("Ascend910B4-1", SocFamily::A2, 1500, 32, 168),
+    ("Ascend910_9362", SocFamily::A3, 1500, 64, 168),
+    ("Ascend910_9372", SocFamily::A3, 1800, 64, 192),
+    ("Ascend910_9381", SocFamily::A3, 1800, 64, 192),
+    ("Ascend910_9382", SocFamily::A3, 1800, 64, 192),
+    ("Ascend910_9391", SocFamily::A3, 1850, 64, 192),
+    ("Ascend910_9392", SocFamily::A3, 1850, 64, 192),
+    ("Ascend950PR_9599", SocFamily::Ascend950, 1800, 128, 128),
+    ("Ascend950DT_9591", SocFamily::Ascend950, 1800, 144, 128),
 ];
 
 impl SocModel {
@@ -93,8 +77,9 @@ impl SocModel {
         TABLE
             .iter()
             .find(|row| row.0 == name)
-            .map(|&(name, family, aic, aiv, mhz, hbm, l2)| {
+            .map(|&(name, family, mhz, hbm, l2)| {
                 let is_950 = family == SocFamily::Ascend950;
+                let (aic, aiv) = ascend_sys::soc_cores(name).expect("every SoC has core counts");
                 SocModel {
                     name,
                     family,
@@ -166,6 +151,7 @@ mod tests {
         );
         assert!(SocModel::by_name("Ascend310").is_none());
         assert_eq!(SocModel::names().count(), 14);
+        assert!(SocModel::names().all(|n| SocModel::by_name(n).is_some()));
         assert_eq!(b2.malloc_reserved(1, true), Some(64));
         assert_eq!(b2.malloc_reserved(32, true), Some(64));
         assert_eq!(b2.malloc_reserved(33, false), Some(64));

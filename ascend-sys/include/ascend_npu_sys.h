@@ -362,6 +362,30 @@ static const uint32_t ACL_STREAM_DEVICE_USE_ONLY = 0x20;
 
 /* aclsysGetVersionStr writes at most this many bytes, NUL included. */
 static const size_t ACL_PKG_VERSION_MAX_SIZE = 128;
+static const size_t ACL_PKG_VERSION_PARTS_MAX_SIZE = 64;
+
+/* The packages aclsysGetCANNVersion can report; ACL_PKG_NAME_CANN is the CANN release itself. */
+typedef enum {
+    ACL_PKG_NAME_CANN = 0,
+    ACL_PKG_NAME_RUNTIME = 1,
+    ACL_PKG_NAME_COMPILER = 2,
+    ACL_PKG_NAME_HCCL = 3,
+    ACL_PKG_NAME_TOOLKIT = 4,
+    ACL_PKG_NAME_OPP = 5,
+    ACL_PKG_NAME_OPP_KERNEL = 6,
+    ACL_PKG_NAME_DRIVER = 7
+} aclCANNPackageName;
+
+/* NUL-terminated strings: the whole version ("8.1.RC1", "8.5.0") and its parts; a part the
+ * runtime cannot find is "0". */
+typedef struct {
+    char version[128];
+    char majorVersion[64];
+    char minorVersion[64];
+    char releaseVersion[64];
+    char patchVersion[64];
+    char reserved[128];
+} aclCANNPackageVersion;
 
 /* Data types (shared by the runtime and aclnn). Values 33-41 exist only on Ascend 950. */
 typedef enum {
@@ -490,6 +514,7 @@ ASCEND_API(ACL_RT, aclError, aclFinalize, (void))
 ASCEND_API(ACL_RT, aclError, aclrtGetVersion, (int32_t *majorVersion, int32_t *minorVersion, int32_t *patchVersion))
 ASCEND_API(ACL_RT, aclError, aclsysGetVersionStr, (char *pkgName, char *versionStr))
 ASCEND_API(ACL_RT, aclError, aclsysGetVersionNum, (char *pkgName, int32_t *versionNum))
+ASCEND_API(ACL_RT, aclError, aclsysGetCANNVersion, (aclCANNPackageName name, aclCANNPackageVersion *version))
 ASCEND_API(ACL_RT, const char *, aclrtGetSocName, (void))
 ASCEND_API(ACL_RT, const char *, aclGetRecentErrMsg, (void))
 
@@ -577,6 +602,8 @@ ASCEND_API(ACL_RT, aclError, aclrtBinaryGetFunction,
 ASCEND_API(ACL_RT, aclError, aclrtKernelArgsInit, (aclrtFuncHandle funcHandle, aclrtArgsHandle *argsHandle))
 ASCEND_API(ACL_RT, aclError, aclrtKernelArgsAppend,
            (aclrtArgsHandle argsHandle, void *param, size_t paramSize, aclrtParamHandle *paramHandle))
+ASCEND_API(ACL_RT, aclError, aclrtKernelArgsParaUpdate,
+           (aclrtArgsHandle argsHandle, aclrtParamHandle paramHandle, void *param, size_t paramSize))
 ASCEND_API(ACL_RT, aclError, aclrtKernelArgsFinalize, (aclrtArgsHandle argsHandle))
 ASCEND_API(ACL_RT, aclError, aclrtLaunchKernelWithConfig,
            (aclrtFuncHandle funcHandle, uint32_t numBlocks, aclrtStream stream, aclrtLaunchKernelCfg *cfg,

@@ -28,6 +28,7 @@ pub type aclrtEventRecordedStatus = ::core::ffi::c_uint;
 pub type aclrtStreamStatus = ::core::ffi::c_uint;
 pub type aclrtRunMode = ::core::ffi::c_uint;
 pub type aclrtDevAttr = ::core::ffi::c_uint;
+pub type aclCANNPackageName = ::core::ffi::c_uint;
 pub type aclDataType = ::core::ffi::c_int;
 pub type aclFormat = ::core::ffi::c_int;
 pub type aclrtBinaryLoadOptionType = ::core::ffi::c_uint;
@@ -52,6 +53,9 @@ pub type PFN_aclsysGetVersionStr = ::core::option::Option<
 >;
 pub type PFN_aclsysGetVersionNum = ::core::option::Option<
     unsafe extern "C" fn(pkgName: *mut ::core::ffi::c_char, versionNum: *mut i32) -> aclError,
+>;
+pub type PFN_aclsysGetCANNVersion = ::core::option::Option<
+    unsafe extern "C" fn(name: aclCANNPackageName, version: *mut aclCANNPackageVersion) -> aclError,
 >;
 pub type PFN_aclrtGetSocName =
     ::core::option::Option<unsafe extern "C" fn() -> *const ::core::ffi::c_char>;
@@ -287,6 +291,14 @@ pub type PFN_aclrtKernelArgsAppend = ::core::option::Option<
         param: *mut ::core::ffi::c_void,
         paramSize: usize,
         paramHandle: *mut aclrtParamHandle,
+    ) -> aclError,
+>;
+pub type PFN_aclrtKernelArgsParaUpdate = ::core::option::Option<
+    unsafe extern "C" fn(
+        argsHandle: aclrtArgsHandle,
+        paramHandle: aclrtParamHandle,
+        param: *mut ::core::ffi::c_void,
+        paramSize: usize,
     ) -> aclError,
 >;
 pub type PFN_aclrtKernelArgsFinalize =
@@ -714,6 +726,16 @@ pub struct aclDataBuffer {
     _unused: [u8; 0],
 }
 #[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct aclCANNPackageVersion {
+    pub version: [::core::ffi::c_char; 128usize],
+    pub majorVersion: [::core::ffi::c_char; 64usize],
+    pub minorVersion: [::core::ffi::c_char; 64usize],
+    pub releaseVersion: [::core::ffi::c_char; 64usize],
+    pub patchVersion: [::core::ffi::c_char; 64usize],
+    pub reserved: [::core::ffi::c_char; 128usize],
+}
+#[repr(C)]
 #[derive(Copy, Clone)]
 pub struct aclrtBinaryLoadOption {
     pub type_: aclrtBinaryLoadOptionType,
@@ -1077,6 +1099,33 @@ pub const ACL_STREAM_HUGE: u32 = 8;
 pub const ACL_STREAM_CPU_SCHEDULE: u32 = 16;
 pub const ACL_STREAM_DEVICE_USE_ONLY: u32 = 32;
 pub const ACL_PKG_VERSION_MAX_SIZE: usize = 128;
+pub const ACL_PKG_VERSION_PARTS_MAX_SIZE: usize = 64;
+pub const ACL_PKG_NAME_CANN: aclCANNPackageName = 0;
+pub const ACL_PKG_NAME_RUNTIME: aclCANNPackageName = 1;
+pub const ACL_PKG_NAME_COMPILER: aclCANNPackageName = 2;
+pub const ACL_PKG_NAME_HCCL: aclCANNPackageName = 3;
+pub const ACL_PKG_NAME_TOOLKIT: aclCANNPackageName = 4;
+pub const ACL_PKG_NAME_OPP: aclCANNPackageName = 5;
+pub const ACL_PKG_NAME_OPP_KERNEL: aclCANNPackageName = 6;
+pub const ACL_PKG_NAME_DRIVER: aclCANNPackageName = 7;
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of aclCANNPackageVersion"][::core::mem::size_of::<aclCANNPackageVersion>() - 512usize];
+    ["Alignment of aclCANNPackageVersion"]
+        [::core::mem::align_of::<aclCANNPackageVersion>() - 1usize];
+    ["Offset of field: aclCANNPackageVersion::version"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, version) - 0usize];
+    ["Offset of field: aclCANNPackageVersion::majorVersion"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, majorVersion) - 128usize];
+    ["Offset of field: aclCANNPackageVersion::minorVersion"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, minorVersion) - 192usize];
+    ["Offset of field: aclCANNPackageVersion::releaseVersion"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, releaseVersion) - 256usize];
+    ["Offset of field: aclCANNPackageVersion::patchVersion"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, patchVersion) - 320usize];
+    ["Offset of field: aclCANNPackageVersion::reserved"]
+        [::core::mem::offset_of!(aclCANNPackageVersion, reserved) - 384usize];
+};
 pub const ACL_DT_UNDEFINED: aclDataType = -1;
 pub const ACL_FLOAT: aclDataType = 0;
 pub const ACL_FLOAT16: aclDataType = 1;

@@ -28,6 +28,7 @@
 #[rustfmt::skip]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
+mod cann;
 mod codes;
 mod error;
 mod library;
@@ -35,6 +36,7 @@ mod search;
 mod table;
 
 pub use bindings::*;
+pub use cann::{BadCannVersion, CannRelease, CannVersion, SOC_CORES, soc_cores};
 pub use codes::{ACL_ERROR_NAMES, ACLNN_STATUS_NAMES, HCCL_RESULT_NAMES};
 pub use error::{Attempt, LoadError};
 pub use library::Library;

@@ -3,7 +3,7 @@
 use std::ffi::CStr;
 use std::sync::{Arc, Mutex};
 
-use ascend_sys::{Api, aclrtContext};
+use ascend_sys::{Api, CannVersion, aclCANNPackageVersion, aclrtContext};
 
 use super::drop_errors;
 use super::event::{Event, RawEvent};
@@ -277,6 +277,41 @@ fn reset_device(api: &Api, id: i32) {
 }
 
 impl Device {
+    /// The CANN release behind the backend (`aclsysGetCANNVersion` for the CANN package), e.g.
+    /// `8.1.RC1` or `8.5.0`; under the simulator, the release it answers as. Calls and operator
+    /// features that differ between releases are chosen with it.
+    ///
+    /// ```
+    /// use ascend_npu::{select_backend, Backend, Device};
+    /// select_backend(Backend::Sim)?;
+    /// let version = Device::open(0)?.cann_version()?;
+    /// assert!(version >= ascend_npu::sys::CannVersion::V8_1_RC1);
+    /// # Ok::<(), ascend_npu::Error>(())
+    /// ```
+    pub fn cann_version(&self) -> Result<CannVersion> {
+        let api = self.inner.api;
+        let f = api.aclsysGetCANNVersion()?;
+        // SAFETY: plain-data C struct of byte arrays; all zeros is a valid value.
+        let mut record: aclCANNPackageVersion = unsafe { std::mem::zeroed() };
+        // SAFETY: valid package name and a valid out-pointer to a whole record.
+        check(api, "aclsysGetCANNVersion", unsafe {
+            f(ascend_sys::ACL_PKG_NAME_CANN, &mut record)
+        })?;
+        let bytes: Vec<u8> = record
+            .version
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        text.parse().map_err(|e: ascend_sys::BadCannVersion| {
+            Error::invalid(
+                format!("aclsysGetCANNVersion reported {text:?}"),
+                e.to_string(),
+            )
+        })
+    }
+
     /// An `aclrtGetDeviceInfo` attribute of this device.
     fn info(&self, attr: ascend_sys::aclrtDevAttr) -> Result<i64> {
         let api = self.inner.api;
@@ -289,17 +324,49 @@ impl Device {
         Ok(value)
     }
 
+    /// `(cube, vector)` cores by the SoC name, for releases without the attribute.
+    fn cores_by_soc(&self, version: CannVersion) -> Result<(u32, u32)> {
+        let soc = self.soc_name()?;
+        ascend_sys::soc_cores(&soc).ok_or_else(|| {
+            Error::invalid(
+                format!(
+                    "SoC {soc:?} is not in the core-count table and CANN {version} has no \
+                     aclrtGetDeviceInfo"
+                ),
+                format!(
+                    "a SoC of ascend_sys::SOC_CORES ({}), or CANN 8.2 or later",
+                    ascend_sys::SOC_CORES.len()
+                ),
+            )
+        })
+    }
+
     /// Cube (AIC) cores: the block count of a cube kernel that fills the chip.
+    ///
+    /// `ACL_DEV_ATTR_CUBE_CORE_NUM` exists from CANN 8.5; before, `ACL_DEV_ATTR_AICORE_CORE_NUM`
+    /// (the cube cores on the split A2/A3 chips, 8.2 on), and on 8.1 the SoC table.
     pub fn cube_cores(&self) -> Result<u32> {
-        Ok(self
-            .info(ascend_sys::ACL_DEV_ATTR_CUBE_CORE_NUM)?
-            .clamp(1, i64::from(u32::MAX)) as u32)
+        let version = self.cann_version()?;
+        let cores = if version.has_cube_core_attr() {
+            self.info(ascend_sys::ACL_DEV_ATTR_CUBE_CORE_NUM)?
+        } else if version.has_device_info() {
+            self.info(ascend_sys::ACL_DEV_ATTR_AICORE_CORE_NUM)?
+        } else {
+            self.cores_by_soc(version)?.0.into()
+        };
+        Ok(cores.clamp(1, i64::from(u32::MAX)) as u32)
     }
 
     /// Vector (AIV) cores: the block count of a vector kernel that fills the chip.
+    ///
+    /// `ACL_DEV_ATTR_VECTOR_CORE_NUM` from CANN 8.2; on 8.1 the SoC table.
     pub fn vector_cores(&self) -> Result<u32> {
-        Ok(self
-            .info(ascend_sys::ACL_DEV_ATTR_VECTOR_CORE_NUM)?
-            .clamp(1, i64::from(u32::MAX)) as u32)
+        let version = self.cann_version()?;
+        let cores = if version.has_device_info() {
+            self.info(ascend_sys::ACL_DEV_ATTR_VECTOR_CORE_NUM)?
+        } else {
+            self.cores_by_soc(version)?.1.into()
+        };
+        Ok(cores.clamp(1, i64::from(u32::MAX)) as u32)
     }
 }

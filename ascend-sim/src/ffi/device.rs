@@ -94,8 +94,20 @@ unsafe extern "C" fn aclrtGetRunMode(run_mode: *mut aclrtRunMode) -> aclError {
     })
 }
 
+/// Names the rule that rejects a device attribute the simulated CANN release does not list.
+pub(crate) const RULE_DEVICE_ATTR_VERSION: &str = "device-info.attr-by-cann-version";
+
 fn device_info(device_id: u32, attr: aclrtDevAttr) -> SimResult<i64> {
-    let soc = &sim()?.device(device_id.into())?.soc;
+    let sim = sim()?;
+    let soc = &sim.device(device_id.into())?.soc;
+    let version = sim.config.cann_version;
+    if !version.has_device_attr(attr) {
+        return Err(SimError::param(format!(
+            "device attribute {attr} does not exist in CANN {version} (8.2/8.3 list 1, 101 and \
+             201 only; ACL_DEV_ATTR_CUBE_CORE_NUM (102) and the rest come with 8.5); fall back \
+             to ACL_DEV_ATTR_AICORE_CORE_NUM / VECTOR_CORE_NUM [rule {RULE_DEVICE_ATTR_VERSION}]"
+        )));
+    }
     Ok(match attr {
         ACL_DEV_ATTR_AICPU_CORE_NUM => soc.aicpu_cores.into(),
         ACL_DEV_ATTR_AICORE_CORE_NUM | ACL_DEV_ATTR_CUBE_CORE_NUM => soc.aic_cores.into(),

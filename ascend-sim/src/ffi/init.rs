@@ -4,7 +4,8 @@ use std::ffi::c_char;
 
 use ascend_sys::{
     ACL_ERROR_INVALID_FILE, ACL_ERROR_REPEAT_FINALIZE, ACL_ERROR_REPEAT_INITIALIZE,
-    ACL_ERROR_UNINITIALIZE, ACL_PKG_VERSION_MAX_SIZE, StaticSymbols, aclError,
+    ACL_ERROR_UNINITIALIZE, ACL_PKG_NAME_CANN, ACL_PKG_NAME_DRIVER, ACL_PKG_VERSION_MAX_SIZE,
+    CannRelease, CannVersion, StaticSymbols, aclCANNPackageName, aclCANNPackageVersion, aclError,
 };
 
 use super::{guard, guard_value, read_cstr, write_out};
@@ -163,6 +164,93 @@ unsafe extern "C" fn aclsysGetVersionNum(pkg_name: *mut c_char, num: *mut i32) -
     })
 }
 
+/// Copies `text` into a C string field, truncated to leave room for the NUL.
+fn put_field(field: &mut [c_char], text: &str) {
+    let n = text.len().min(field.len() - 1);
+    for (dst, &b) in field.iter_mut().zip(&text.as_bytes()[..n]) {
+        *dst = b as c_char;
+    }
+    field[n] = 0;
+}
+
+/// The version record of CANN release `v`, as `aclsysGetCANNVersion` fills it.
+fn package_version(v: CannVersion) -> aclCANNPackageVersion {
+    let mut out = aclCANNPackageVersion {
+        version: [0; 128],
+        majorVersion: [0; 64],
+        minorVersion: [0; 64],
+        releaseVersion: [0; 64],
+        patchVersion: [0; 64],
+        reserved: [0; 128],
+    };
+    let (release, patch) = match v.release {
+        CannRelease::Rc(n) => (format!("RC{n}"), "0".to_string()),
+        CannRelease::Patch(n) => (n.to_string(), n.to_string()),
+    };
+    put_field(&mut out.version, &v.to_string());
+    put_field(&mut out.majorVersion, &v.major.to_string());
+    put_field(&mut out.minorVersion, &v.minor.to_string());
+    put_field(&mut out.releaseVersion, &release);
+    put_field(&mut out.patchVersion, &patch);
+    out
+}
+
+unsafe extern "C" fn aclsysGetCANNVersion(
+    name: aclCANNPackageName,
+    version: *mut aclCANNPackageVersion,
+) -> aclError {
+    guard("aclsysGetCANNVersion", || {
+        if name > ACL_PKG_NAME_DRIVER {
+            return Err(SimError::param(format!(
+                "name {name} is not an aclCANNPackageName; expected {ACL_PKG_NAME_CANN}..={}",
+                ACL_PKG_NAME_DRIVER
+            )));
+        }
+        if name == ACL_PKG_NAME_DRIVER {
+            // The runtime answers 100003 for a package that is not installed.
+            return Err(SimError::new(
+                ACL_ERROR_INVALID_FILE,
+                "the simulator has no driver package; ask for ACL_PKG_NAME_CANN",
+            ));
+        }
+        // Every package of a simulated install is at the CANN release.
+        let record = package_version(sim()?.config.cann_version);
+        // SAFETY: output pointer per the C contract.
+        unsafe { write_out(version, record, "version") }
+    })
+}
+
+/// The CANN release the simulator answers as, or `None` if it cannot start.
+pub(crate) fn cann_version() -> Option<CannVersion> {
+    sim().ok().map(|s| s.config.cann_version)
+}
+
+/// Removes from the table what the simulated CANN release lacks, so the library sees a
+/// missing symbol exactly as it would there. A simulator that cannot start keeps every entry
+/// (each call then reports why).
+pub(super) fn strip_absent(s: &mut StaticSymbols) {
+    let Some(v) = cann_version() else { return };
+    if !v.has_device_info() {
+        s.aclrtGetDeviceInfo = None;
+    }
+    if !v.has_kernel_binaries() {
+        s.aclrtBinaryLoadFromFile = None;
+        s.aclrtBinaryUnLoad = None;
+        s.aclrtBinaryGetFunction = None;
+        s.aclrtKernelArgsInit = None;
+        s.aclrtKernelArgsAppend = None;
+        s.aclrtKernelArgsParaUpdate = None;
+        s.aclrtKernelArgsFinalize = None;
+        s.aclrtLaunchKernelWithConfig = None;
+        s.aclrtLaunchKernel = None;
+    }
+    if !v.has_binary_from_data() {
+        s.aclrtBinaryLoadFromData = None;
+        s.aclrtLaunchKernelV2 = None;
+        s.aclrtLaunchKernelWithHostArgs = None;
+    }
+}
+
 unsafe extern "C" fn aclrtGetSocName() -> *const c_char {
     guard_value("aclrtGetSocName", std::ptr::null(), || {
         let sim = sim()?;
@@ -182,6 +270,62 @@ pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclrtGetVersion = Some(aclrtGetVersion);
     s.aclsysGetVersionStr = Some(aclsysGetVersionStr);
     s.aclsysGetVersionNum = Some(aclsysGetVersionNum);
+    s.aclsysGetCANNVersion = Some(aclsysGetCANNVersion);
     s.aclrtGetSocName = Some(aclrtGetSocName);
     s.aclGetRecentErrMsg = Some(aclGetRecentErrMsg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn text(field: &[c_char]) -> String {
+        // SAFETY: put_field always NUL-terminates within the field.
+        unsafe { CStr::from_ptr(field.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn version_records_split_like_the_runtime() {
+        let rc = package_version(CannVersion::V8_1_RC1);
+        assert_eq!(
+            [
+                text(&rc.version),
+                text(&rc.majorVersion),
+                text(&rc.minorVersion),
+                text(&rc.releaseVersion),
+                text(&rc.patchVersion)
+            ],
+            ["8.1.RC1", "8", "1", "RC1", "0"]
+        );
+        let ga = package_version(CannVersion::patch(8, 5, 1));
+        assert_eq!(text(&ga.version), "8.5.1");
+        assert_eq!(text(&ga.patchVersion), "1");
+        let mut tiny = [1 as c_char; 4];
+        put_field(&mut tiny, "123456");
+        assert_eq!(text(&tiny), "123");
+    }
+
+    #[test]
+    fn cann_version_query_checks_its_arguments() {
+        // SAFETY: a NULL output is rejected before any write.
+        let rc = unsafe { aclsysGetCANNVersion(ACL_PKG_NAME_CANN, std::ptr::null_mut()) };
+        assert_ne!(rc, 0);
+        let mut out = package_version(CannVersion::V8_1_RC1);
+        // SAFETY: valid out-pointer.
+        assert_ne!(unsafe { aclsysGetCANNVersion(99, &mut out) }, 0);
+        // SAFETY: valid out-pointer.
+        assert_eq!(
+            unsafe { aclsysGetCANNVersion(ACL_PKG_NAME_DRIVER, &mut out) },
+            ACL_ERROR_INVALID_FILE
+        );
+        // SAFETY: valid out-pointer.
+        assert_eq!(
+            unsafe { aclsysGetCANNVersion(ACL_PKG_NAME_CANN, &mut out) },
+            0
+        );
+        assert_eq!(text(&out.version), cann_version().unwrap().to_string());
+    }
 }

@@ -118,7 +118,8 @@ pub(crate) unsafe fn read_cstr(ptr: *const c_char) -> Option<String> {
 }
 
 /// The simulator's function table: the runtime, kernel binaries and launch, the aclnn base and
-/// the aclnn operators the library calls. HCCL is left `None` for now.
+/// the aclnn operators the library calls, less what the configured CANN release lacks (this
+/// starts the simulator, fixing its configuration). HCCL is left `None` for now.
 pub fn symbols() -> StaticSymbols {
     let mut s = StaticSymbols::default();
     init::fill(&mut s);
@@ -132,6 +133,7 @@ pub fn symbols() -> StaticSymbols {
     kernel::fill(&mut s);
     aclnn_base::fill(&mut s);
     aclnn_ops::fill(&mut s);
+    init::strip_absent(&mut s);
     s
 }
 
