@@ -44,6 +44,7 @@ fn manifest_dir() -> PathBuf {
 ///   is representable (a Rust `enum` would make it undefined behaviour);
 /// - layout tests are kept, so a wrong struct layout fails `cargo test`.
 pub fn generate() -> Result<String, String> {
+    find_libclang()?;
     let header = header_path();
     let bindings = bindgen::Builder::default()
         .header(header.to_string_lossy())
@@ -62,6 +63,21 @@ pub fn generate() -> Result<String, String> {
         .generate()
         .map_err(|e| format!("bindgen failed on {}: {e}", header.display()))?;
     Ok(bindings.to_string())
+}
+
+/// Checks that libclang can be loaded, before bindgen is called.
+///
+/// bindgen *panics* ("Unable to find libclang") when it cannot load libclang, so a caller that
+/// wants to skip on a machine without it must ask first. This uses the same search as bindgen
+/// (clang-sys, honouring `LIBCLANG_PATH`); the error text always contains "libclang".
+pub fn find_libclang() -> Result<(), String> {
+    if clang_sys::is_loaded() {
+        return Ok(());
+    }
+    clang_sys::load().map_err(|e| format!("libclang is not available: {e}"))?;
+    // bindgen keeps its own process-wide handle; ours was only a probe.
+    let _ = clang_sys::unload();
+    Ok(())
 }
 
 /// Builds `symbols.rs` from the `ASCEND_API(library, ret, name, (params))` entries of the header.

@@ -47,3 +47,43 @@ fn bindings_are_fresh() {
         Err(message) => panic!("{message}"),
     }
 }
+
+/// Runs `bindings_are_fresh` again in a child process of this test binary with `LIBCLANG_PATH`
+/// pointing at an empty directory, which is what a machine without libclang looks like to
+/// clang-sys: it must skip with a message, and fail when the comparison is required.
+#[test]
+fn missing_libclang_skips_unless_required() {
+    let empty = std::env::temp_dir().join(format!("ascend-sys-no-libclang-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("create an empty directory");
+    let run = |required: bool| {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+        child
+            .args([
+                "--exact",
+                "bindings_are_fresh",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("LIBCLANG_PATH", &empty)
+            .env_remove("ASCEND_SYS_REQUIRE_BINDGEN");
+        if required {
+            child.env("ASCEND_SYS_REQUIRE_BINDGEN", "1");
+        }
+        child.output().expect("run the test binary")
+    };
+    let skipped = run(false);
+    let text = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        skipped.status.success() && text.contains("skipped: libclang is not available"),
+        "without libclang the comparison must be skipped with a message; got {:?}:\n{text}",
+        skipped.status
+    );
+    let required = run(true);
+    let text = String::from_utf8_lossy(&required.stderr);
+    assert!(
+        !required.status.success() && text.contains("libclang is not available"),
+        "with ASCEND_SYS_REQUIRE_BINDGEN=1 a missing libclang must fail; got {:?}:\n{text}",
+        required.status
+    );
+    let _ = std::fs::remove_dir(&empty);
+}
