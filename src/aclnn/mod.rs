@@ -9,5 +9,8 @@
 mod plan;
 mod tensor;
 
+pub(crate) use plan::{
+    GroupedMatmulV4, MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
+};
 pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

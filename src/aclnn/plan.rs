@@ -1,6 +1,13 @@
 //! A planned aclnn operator: the executor between phase one and phase two.
 
-use ascend_sys::aclOpExecutor;
+use std::marker::PhantomData;
+
+use ascend_sys::{Api, LoadError, aclOpExecutor};
+
+use super::tensor::TensorUses;
+use crate::backend::check;
+use crate::error::{Error, Result};
+use crate::runtime::{Access, Stream, record_drop_error, write_access};
 
 /// The second phase of every aclnn operator: `aclnn<Op>(workspace, size, executor, stream)`.
 pub type LaunchFn = unsafe extern "C" fn(
@@ -10,43 +17,109 @@ pub type LaunchFn = unsafe extern "C" fn(
     ascend_sys::aclrtStream,
 ) -> ascend_sys::aclnnStatus;
 
-use crate::backend::check;
-use crate::error::{Error, Result};
-use crate::runtime::Stream;
-
-/// The executor an `aclnn<Op>GetWorkspaceSize` call created, and its workspace size.
-///
-/// [`Plan::launch`] consumes a one-shot plan (the launch destroys the executor, as documented).
-#[must_use = "a plan does nothing until launched"]
-pub struct Plan {
-    op: &'static str,
-    executor: *mut aclOpExecutor,
-    workspace: u64,
+/// One aclnn operator: both phases, resolved from the function table by one name, so a plan
+/// can only be launched by its own operator's second phase.
+pub(crate) trait Operator {
+    /// `aclnn<Op>GetWorkspaceSize`, for errors.
+    const PHASE_ONE: &'static str;
+    /// `aclnn<Op>`, for errors.
+    const PHASE_TWO: &'static str;
+    /// The typed `aclnn<Op>GetWorkspaceSize`.
+    type PhaseOne;
+    fn phase_one(api: &Api) -> std::result::Result<Self::PhaseOne, LoadError>;
+    fn phase_two(api: &Api) -> std::result::Result<LaunchFn, LoadError>;
 }
 
-impl Plan {
-    /// Runs phase one: `get_workspace(&mut size, &mut executor)` must call the operator's
-    /// `aclnn<Op>GetWorkspaceSize` with those out-pointers and return its status.
-    pub fn new(
+macro_rules! operators {
+    ($($(#[$doc:meta])* $ty:ident = $one:ident: $pfn:ident, $two:ident;)*) => {$(
+        $(#[$doc])*
+        pub(crate) enum $ty {}
+
+        impl Operator for $ty {
+            const PHASE_ONE: &'static str = stringify!($one);
+            const PHASE_TWO: &'static str = stringify!($two);
+            type PhaseOne = <ascend_sys::$pfn as ascend_sys::FnPtr>::Target;
+            fn phase_one(api: &Api) -> std::result::Result<Self::PhaseOne, LoadError> {
+                api.$one()
+            }
+            fn phase_two(api: &Api) -> std::result::Result<LaunchFn, LoadError> {
+                api.$two()
+            }
+        }
+    )*};
+}
+
+operators! {
+    /// `aclnnGroupedMatmulV4`.
+    GroupedMatmulV4 = aclnnGroupedMatmulV4GetWorkspaceSize:
+        PFN_aclnnGroupedMatmulV4GetWorkspaceSize, aclnnGroupedMatmulV4;
+    /// `aclnnMoeGatingTopK`.
+    MoeGatingTopK = aclnnMoeGatingTopKGetWorkspaceSize:
+        PFN_aclnnMoeGatingTopKGetWorkspaceSize, aclnnMoeGatingTopK;
+    /// `aclnnMoeInitRoutingV2`.
+    MoeInitRoutingV2 = aclnnMoeInitRoutingV2GetWorkspaceSize:
+        PFN_aclnnMoeInitRoutingV2GetWorkspaceSize, aclnnMoeInitRoutingV2;
+    /// `aclnnMoeInitRoutingV3`.
+    MoeInitRoutingV3 = aclnnMoeInitRoutingV3GetWorkspaceSize:
+        PFN_aclnnMoeInitRoutingV3GetWorkspaceSize, aclnnMoeInitRoutingV3;
+    /// `aclnnMoeFinalizeRoutingV2`.
+    MoeFinalizeRoutingV2 = aclnnMoeFinalizeRoutingV2GetWorkspaceSize:
+        PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize, aclnnMoeFinalizeRoutingV2;
+}
+
+/// The executor an `aclnn<Op>GetWorkspaceSize` call created, its workspace size, and the
+/// device buffers its tensors read and write.
+///
+/// Plans are made by this crate's operators only (the constructor is private), each for one
+/// operator type, and [`Plan::launch`] runs that operator's second phase, use-tracked like
+/// every other queued operation. Launching consumes the one-shot plan (the launch destroys the
+/// executor, as documented); dropping an unlaunched plan destroys its executor.
+#[must_use = "a plan does nothing until launched"]
+pub struct Plan<'a> {
+    op: &'static str,
+    stream: Stream,
+    executor: *mut aclOpExecutor,
+    workspace: u64,
+    launch: LaunchFn,
+    uses: Vec<Access<'a>>,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl<'a> Plan<'a> {
+    /// Runs phase one of `O` on `stream`'s device: `phase_one(f, &mut size, &mut executor)`
+    /// must call `f` (the operator's `aclnn<Op>GetWorkspaceSize`) with those out-pointers and
+    /// every one of `tensors`, and return its status.
+    pub(crate) fn new<O: Operator>(
         stream: &Stream,
-        op: &'static str,
-        get_workspace: impl FnOnce(*mut u64, *mut *mut aclOpExecutor) -> Result<i32>,
-    ) -> Result<Plan> {
+        tensors: &[&dyn TensorUses<'a>],
+        phase_one: impl FnOnce(O::PhaseOne, *mut u64, *mut *mut aclOpExecutor) -> i32,
+    ) -> Result<Plan<'a>> {
+        let api = stream.device().inner.api;
+        let f = O::phase_one(api)?;
+        let launch = O::phase_two(api)?;
         stream.bind()?;
         let mut workspace = 0u64;
         let mut executor = std::ptr::null_mut();
-        let status = get_workspace(&mut workspace, &mut executor)?;
-        check(stream.device().inner.api, op, status)?;
+        let status = phase_one(f, &mut workspace, &mut executor);
+        check(api, O::PHASE_ONE, status)?;
         if executor.is_null() {
             return Err(Error::invalid(
-                format!("{op} returned no executor"),
+                format!("{} returned no executor", O::PHASE_ONE),
                 "an executor from phase one",
             ));
         }
+        let mut uses = Vec::new();
+        for t in tensors {
+            t.uses_into(&mut uses);
+        }
         Ok(Plan {
-            op,
+            op: O::PHASE_TWO,
+            stream: stream.clone(),
             executor,
             workspace,
+            launch,
+            uses,
+            _borrow: PhantomData,
         })
     }
 
@@ -55,27 +128,79 @@ impl Plan {
         self.workspace
     }
 
-    /// Runs phase two on `stream` with `aclnn<Op>`, the operator's launch function (every
-    /// aclnn operator's second phase has this one signature). The workspace is allocated on
-    /// `stream`, so it is freed after the operator.
-    pub fn launch(self, stream: &Stream, launch: LaunchFn) -> Result<()> {
+    /// The raw executor, for inspecting it with CANN functions this crate does not wrap.
+    ///
+    /// The plan still owns it: do not launch, destroy or make it repeatable through this
+    /// handle, and do not use it after the plan is launched or dropped.
+    pub fn as_raw(&self) -> *mut aclOpExecutor {
+        self.executor
+    }
+
+    /// Runs phase two on the stream the plan was made for, after every conflicting use of the
+    /// tensors' buffers on other streams. The workspace is allocated on that stream, so it is
+    /// freed after the operator.
+    pub fn launch(mut self) -> Result<()> {
+        let stream = self.stream.clone();
         let size = usize::try_from(self.workspace).map_err(|_| {
             Error::invalid(
                 format!("{} workspace of {} bytes", self.op, self.workspace),
                 "a size that fits usize",
             )
         })?;
-        let mut workspace = stream.alloc_uninit::<u8>(size)?;
+        let workspace = stream.alloc_uninit::<u8>(size)?;
         let ptr = if size == 0 {
             std::ptr::null_mut()
         } else {
-            crate::runtime::DeviceSliceMut::device_ptr_mut(&mut workspace) as *mut std::ffi::c_void
+            crate::runtime::DeviceSlice::device_ptr(&workspace) as *mut std::ffi::c_void
         };
-        stream.bind()?;
-        // SAFETY: `executor` came from this plan's phase one and is launched once (the launch
-        // consumes the plan); `ptr` is a live device allocation of the size phase one asked
-        // for (or null for none), freed only after the operator in stream order.
-        let status = unsafe { launch(ptr, self.workspace, self.executor, stream.raw()) };
-        check(stream.device().inner.api, self.op, status)
+        let mut uses = std::mem::take(&mut self.uses);
+        uses.push(write_access(&workspace));
+        // Phase two consumes the executor, launched or not: Drop must not destroy it.
+        let executor = std::mem::replace(&mut self.executor, std::ptr::null_mut());
+        stream.track(&uses, || {
+            stream.bind()?;
+            // SAFETY: `executor` came from this plan's phase one of the same operator as
+            // `launch`, and is launched once (taken out of the plan); `ptr` is a live device
+            // allocation of the size phase one asked for (or null for none), freed after the
+            // operator; the tensors' buffers are borrowed for 'a and ordered by use tracking.
+            let status = unsafe { (self.launch)(ptr, self.workspace, executor, stream.raw()) };
+            check(stream.device().inner.api, self.op, status)
+        })
+    }
+}
+
+impl Drop for Plan<'_> {
+    /// An unlaunched executor is destroyed: marking it repeatable first is what lets the caller
+    /// destroy it (a one-shot executor belongs to its launch). If the operator refuses, the
+    /// executor is leaked and the error kept for [`take_drop_errors`](crate::take_drop_errors).
+    fn drop(&mut self) {
+        if self.executor.is_null() {
+            return;
+        }
+        let api = self.stream.device().inner.api;
+        let result = self.stream.bind().and_then(|()| {
+            let repeatable = api.aclSetAclOpExecutorRepeatable()?;
+            // SAFETY: a live executor from phase one, never launched.
+            check(api, "aclSetAclOpExecutorRepeatable", unsafe {
+                repeatable(self.executor)
+            })?;
+            let destroy = api.aclDestroyAclOpExecutor()?;
+            // SAFETY: the same executor, now repeatable, destroyed once and never used again.
+            check(api, "aclDestroyAclOpExecutor", unsafe {
+                destroy(self.executor)
+            })
+        });
+        if let Err(e) = result {
+            record_drop_error(e);
+        }
+    }
+}
+
+impl std::fmt::Debug for Plan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("op", &self.op)
+            .field("workspace", &self.workspace)
+            .finish()
     }
 }

@@ -6,7 +6,7 @@ use ascend_sys::{aclDataType, aclTensor, aclTensorList};
 use half::{bf16, f16};
 
 use crate::error::{Error, Result};
-use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream, record_drop_error};
+use crate::runtime::{Access, DeviceSlice, DeviceSliceMut, Stream, record_drop_error};
 
 /// Element types with an `aclDataType`.
 pub trait AclElement: Copy + 'static {
@@ -30,13 +30,40 @@ acl_element!(f32 => ACL_FLOAT, f16 => ACL_FLOAT16, bf16 => ACL_BF16, f64 => ACL_
 pub struct AclTensor<'a> {
     raw: *mut aclTensor,
     stream: Stream,
+    /// How an operator uses the buffer, so a [`Plan`](super::Plan) launch is use-tracked.
+    access: Access<'a>,
     _borrow: PhantomData<&'a ()>,
+}
+
+/// Tensors and tensor lists: what an aclnn launch reads and writes.
+pub(crate) trait TensorUses<'a> {
+    /// Appends the buffer uses of this argument.
+    fn uses_into(&self, out: &mut Vec<Access<'a>>);
+}
+
+impl<'a> TensorUses<'a> for AclTensor<'a> {
+    fn uses_into(&self, out: &mut Vec<Access<'a>>) {
+        out.push(self.access);
+    }
+}
+
+impl<'a> TensorUses<'a> for AclTensorList<'a> {
+    fn uses_into(&self, out: &mut Vec<Access<'a>>) {
+        out.extend_from_slice(&self.accesses);
+    }
 }
 
 impl<'a> AclTensor<'a> {
     /// A tensor of `dims` over `buffer`, which must hold exactly `dims`' element count.
     pub fn new<T: AclElement>(buffer: &'a impl DeviceSlice<T>, dims: &[usize]) -> Result<Self> {
-        Self::create::<T>(buffer.device_ptr(), buffer.len(), buffer.stream(), dims)
+        let access = crate::runtime::read_access(buffer);
+        Self::create::<T>(
+            buffer.device_ptr(),
+            buffer.len(),
+            buffer.stream(),
+            access,
+            dims,
+        )
     }
 
     /// A tensor the operator writes.
@@ -46,7 +73,10 @@ impl<'a> AclTensor<'a> {
     ) -> Result<Self> {
         let ptr = buffer.device_ptr_mut();
         let len = buffer.len();
-        Self::create::<T>(ptr, len, buffer.stream(), dims)
+        // Reborrow shared for the rest: the tensor keeps the exclusive borrow for 'a.
+        let buffer: &'a _ = buffer;
+        let access = crate::runtime::write_access(buffer);
+        Self::create::<T>(ptr, len, buffer.stream(), access, dims)
     }
 
     /// A tensor over row-major storage of `stored` dims, viewed with its last two dims swapped
@@ -71,6 +101,7 @@ impl<'a> AclTensor<'a> {
             buffer.device_ptr(),
             buffer.len(),
             buffer.stream(),
+            crate::runtime::read_access(buffer),
             &view,
             &view_strides,
         )
@@ -80,15 +111,17 @@ impl<'a> AclTensor<'a> {
         ptr: u64,
         len: usize,
         stream: &Stream,
+        access: Access<'a>,
         dims: &[usize],
     ) -> Result<Self> {
-        Self::create_strided::<T>(ptr, len, stream, dims, &row_major_strides(dims))
+        Self::create_strided::<T>(ptr, len, stream, access, dims, &row_major_strides(dims))
     }
 
     fn create_strided<T: AclElement>(
         ptr: u64,
         len: usize,
         stream: &Stream,
+        access: Access<'a>,
         dims: &[usize],
         strides: &[i64],
     ) -> Result<Self> {
@@ -129,6 +162,7 @@ impl<'a> AclTensor<'a> {
         Ok(AclTensor {
             raw,
             stream: stream.clone(),
+            access,
             _borrow: PhantomData,
         })
     }
@@ -171,6 +205,7 @@ impl Drop for AclTensor<'_> {
 pub struct AclTensorList<'a> {
     raw: *mut aclTensorList,
     stream: Stream,
+    accesses: Vec<Access<'a>>,
     _borrow: PhantomData<&'a ()>,
 }
 
@@ -190,6 +225,7 @@ impl<'a> AclTensorList<'a> {
                 "tensors of one device",
             ));
         }
+        let accesses: Vec<Access<'a>> = tensors.iter().map(|t| t.access).collect();
         let raws: Vec<*const aclTensor> = tensors
             .into_iter()
             .map(|t| t.into_raw().cast_const())
@@ -204,14 +240,16 @@ impl<'a> AclTensorList<'a> {
             Ok(raw) if !raw.is_null() => Ok(AclTensorList {
                 raw,
                 stream,
+                accesses,
                 _borrow: PhantomData,
             }),
             other => {
                 // The list was not made: the tensors are still ours to destroy.
-                for t in raws {
+                for (t, access) in raws.into_iter().zip(accesses) {
                     drop(AclTensor {
                         raw: t.cast_mut(),
                         stream: stream.clone(),
+                        access,
                         _borrow: PhantomData,
                     });
                 }
@@ -297,5 +335,19 @@ impl Drop for AclIntArray {
         if let Err(e) = result {
             record_drop_error(e);
         }
+    }
+}
+
+impl<'a, T: TensorUses<'a>> TensorUses<'a> for Option<T> {
+    fn uses_into(&self, out: &mut Vec<Access<'a>>) {
+        if let Some(t) = self {
+            t.uses_into(out);
+        }
+    }
+}
+
+impl<'a, T: TensorUses<'a>> TensorUses<'a> for &T {
+    fn uses_into(&self, out: &mut Vec<Access<'a>>) {
+        (**self).uses_into(out);
     }
 }

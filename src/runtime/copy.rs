@@ -1,14 +1,18 @@
 //! Copies between host and device memory, queued on a stream.
 //!
-//! Synchronous copies first wait for the stream's queued work, so they see (and are seen by)
-//! everything queued before them. Async copies need pinned memory ([`HostBuffer`]), which
-//! records the copy and keeps its memory alive and untouched until the copy completes.
+//! Synchronous copies first wait for the stream's queued work and for every conflicting use of
+//! the device buffer on other streams, so they see (and are seen by) everything queued before
+//! them. Async copies need pinned memory ([`HostBuffer`]); both sides of every queued copy are
+//! use-tracked (see `tracking`), so the copy is ordered after conflicting work on other
+//! streams, and the memory stays alive and untouched until the copy completes.
 
 use std::ffi::c_void;
 
 use bytemuck::{AnyBitPattern, NoUninit};
 
-use super::device_buffer::{DeviceBuffer, DeviceSlice, DeviceSliceMut, byte_len};
+use super::device_buffer::{
+    DeviceBuffer, DeviceSlice, DeviceSliceMut, byte_len, read_access, write_access,
+};
 use super::host_buffer::HostBuffer;
 use super::stream::Stream;
 use crate::backend::check;
@@ -36,6 +40,7 @@ impl Stream {
         same_len(src.len(), dst.len())?;
         let bytes = byte_len::<T>(src.len())?;
         let dst_ptr = dst.device_ptr_mut();
+        dst.uses().wait_on_host(true)?;
         self.synchronize()?;
         // SAFETY: `src` is a live host slice of `bytes` bytes, borrowed for the whole
         // synchronous call; `dst` is a mutably borrowed device range of the same size.
@@ -58,6 +63,7 @@ impl Stream {
         self.check_local(src.stream(), "source")?;
         same_len(src.len(), dst.len())?;
         let bytes = byte_len::<T>(dst.len())?;
+        src.uses().wait_on_host(false)?;
         self.synchronize()?;
         // SAFETY: `dst` is a live, exclusively borrowed host slice of `bytes` bytes for the whole
         // synchronous call, and any bytes are a valid `T` (AnyBitPattern).
@@ -82,18 +88,19 @@ impl Stream {
         else {
             return Ok(());
         };
-        // SAFETY: `src` is pinned memory of `bytes` bytes; the event recorded below keeps it
-        // alive and unwritten until the copy completes.
-        unsafe {
-            self.memcpy_async(
-                dst.device_ptr_mut() as *mut c_void,
-                src.host_ptr().cast(),
-                bytes,
-                ACL_MEMCPY_HOST_TO_DEVICE,
-            )?;
-        }
-        src.add_pending(self.record_event()?);
-        Ok(())
+        let dst_ptr = dst.device_ptr_mut();
+        self.track(&[src.read_access(), write_access(dst)], || {
+            // SAFETY: `src` is pinned memory of `bytes` bytes; its use tracking keeps it alive
+            // and unwritten until the copy completes.
+            unsafe {
+                self.memcpy_async(
+                    dst_ptr as *mut c_void,
+                    src.host_ptr().cast(),
+                    bytes,
+                    ACL_MEMCPY_HOST_TO_DEVICE,
+                )
+            }
+        })
     }
 
     /// Queues a copy of device `src` into pinned `dst` (same length). `dst` cannot be read,
@@ -106,18 +113,19 @@ impl Stream {
         let Some(bytes) = self.plan_copy::<T>(src.stream(), "source", src.len(), dst.len())? else {
             return Ok(());
         };
-        // SAFETY: `dst` is pinned memory of `bytes` bytes; the event recorded below makes every
-        // later host access and the free wait for the copy.
-        unsafe {
-            self.memcpy_async(
-                dst.host_ptr().cast(),
-                src.device_ptr() as *const c_void,
-                bytes,
-                ACL_MEMCPY_DEVICE_TO_HOST,
-            )?;
-        }
-        dst.add_pending(self.record_event()?);
-        Ok(())
+        let dst_ptr = dst.host_ptr();
+        self.track(&[read_access(src), dst.write_access()], || {
+            // SAFETY: `dst` is pinned memory of `bytes` bytes; its use tracking makes every
+            // later host access, copy and the free wait for this copy.
+            unsafe {
+                self.memcpy_async(
+                    dst_ptr.cast(),
+                    src.device_ptr() as *const c_void,
+                    bytes,
+                    ACL_MEMCPY_DEVICE_TO_HOST,
+                )
+            }
+        })
     }
 
     /// Queues a device-to-device copy (same length). Across devices, peer access from this
@@ -131,16 +139,19 @@ impl Stream {
         else {
             return Ok(());
         };
-        // SAFETY: both are live device ranges of `bytes` bytes; `dst` is borrowed mutably and
-        // both buffers are freed only after this stream's work.
-        unsafe {
-            self.memcpy_async(
-                dst.device_ptr_mut() as *mut c_void,
-                src.device_ptr() as *const c_void,
-                bytes,
-                ACL_MEMCPY_DEVICE_TO_DEVICE,
-            )
-        }
+        let dst_ptr = dst.device_ptr_mut();
+        self.track(&[read_access(src), write_access(dst)], || {
+            // SAFETY: both are live device ranges of `bytes` bytes; `dst` is borrowed mutably
+            // and use tracking frees neither before the copy completes.
+            unsafe {
+                self.memcpy_async(
+                    dst_ptr as *mut c_void,
+                    src.device_ptr() as *const c_void,
+                    bytes,
+                    ACL_MEMCPY_DEVICE_TO_DEVICE,
+                )
+            }
+        })
     }
 
     /// Queues setting every byte of `dst` to `value`.
@@ -150,7 +161,8 @@ impl Stream {
         if bytes == 0 {
             return Ok(());
         }
-        self.memset_raw(dst.device_ptr_mut(), bytes, value)
+        let ptr = dst.device_ptr_mut();
+        self.track(&[write_access(dst)], || self.memset_raw(ptr, bytes, value))
     }
 
     /// Validates a copy of `src_len` into `dst_len` elements whose device side (`role`) is

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use ascend_sys::{Api, CannVersion, aclCANNPackageVersion, aclrtContext};
 
 use super::drop_errors;
-use super::event::{Event, RawEvent};
+use super::event::{Event, EventPool, RawEvent};
 use super::stream::Stream;
 use crate::backend::{api, check};
 use crate::error::{Error, Result};
@@ -24,8 +24,25 @@ pub(crate) struct DeviceInner {
     /// The device's default context, made current before every call that acts on the device
     /// because ACL's current context is per host thread.
     context: aclrtContext,
-    /// Device allocations whose stream may still use them; freed once their event completes.
-    pending_frees: Mutex<Vec<(RawEvent, usize)>>,
+    /// Allocations that streams may still use; freed once all their events complete.
+    pending_frees: Mutex<Vec<PendingFree>>,
+    /// Events for the runtime's own ordering (cross-stream waits, deferred frees).
+    pub(crate) events: EventPool,
+}
+
+/// Memory to free once `events` (recorded on every stream that may use it) have completed.
+struct PendingFree {
+    events: Vec<RawEvent>,
+    memory: Memory,
+}
+
+/// An allocation of the runtime.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Memory {
+    /// `aclrtMalloc`.
+    Device(usize),
+    /// `aclrtMallocHost`.
+    Host(usize),
 }
 
 // SAFETY: `context` is an opaque handle of the process-wide runtime, not thread-affine memory:
@@ -87,6 +104,7 @@ impl Device {
                 api,
                 context,
                 pending_frees: Mutex::new(Vec::new()),
+                events: EventPool::default(),
             }),
         })
     }
@@ -147,6 +165,13 @@ impl Device {
         Stream::new(self)
     }
 
+    /// How many events the runtime has created for its own ordering through this handle
+    /// (cross-stream waits of use tracking, deferred frees). They are pooled and reused, and
+    /// work confined to one stream needs none.
+    pub fn runtime_events_created(&self) -> u64 {
+        self.inner.events.created()
+    }
+
     /// Creates an event on this device, able to time and to order streams.
     pub fn new_event(&self) -> Result<Event> {
         Event::new(self)
@@ -179,18 +204,32 @@ impl DeviceInner {
         })
     }
 
-    /// Frees `ptr` once the work queued so far on `stream` has completed, without blocking.
-    pub(crate) fn free_after(&self, ptr: usize, stream: ascend_sys::aclrtStream) -> Result<()> {
-        self.bind()?;
-        let event = RawEvent::create(self.api)?;
-        if let Err(e) = event.record(self.api, stream) {
-            let _ = event.destroy(self.api);
-            return Err(e);
+    /// Frees `memory` once the work queued so far on each of `streams` has completed, without
+    /// blocking: at once if there is none, else by a later [`DeviceInner::reclaim`].
+    pub(crate) fn free_after(&self, memory: Memory, streams: &[Stream]) -> Result<()> {
+        let mut events = Vec::with_capacity(streams.len());
+        for stream in streams {
+            if stream.is_idle()? {
+                continue;
+            }
+            let event = self.events.take(self.api)?;
+            if let Err(e) = event.record(self.api, stream.raw()) {
+                self.events.retire(event);
+                // The memory may still be in use: leaking it is the sound choice.
+                for event in events {
+                    self.events.retire(event);
+                }
+                return Err(e);
+            }
+            events.push(event);
+        }
+        if events.is_empty() {
+            return self.free_now(memory);
         }
         self.pending_frees
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((event, ptr));
+            .push(PendingFree { events, memory });
         Ok(())
     }
 
@@ -208,34 +247,59 @@ impl DeviceInner {
             }
             let mut i = 0;
             while i < pending.len() {
-                match pending[i].0.is_complete(self.api) {
-                    Ok(true) => ready.push(pending.swap_remove(i)),
+                match self.drain_complete(&mut pending[i].events) {
+                    Ok(true) => ready.push(pending.swap_remove(i).memory),
                     Ok(false) => i += 1,
                     Err(e) => {
-                        // The event is unusable, so we can never know the memory is idle:
+                        // An event is unusable, so we can never know the memory is idle:
                         // leaking it is the sound choice.
                         drop_errors::record(e);
-                        let (event, _) = pending.swap_remove(i);
-                        let _ = event.destroy(self.api);
+                        for event in pending.swap_remove(i).events {
+                            self.events.retire(event);
+                        }
                     }
                 }
             }
         }
-        for (event, ptr) in ready {
-            if let Err(e) = event.destroy(self.api).and_then(|()| self.free_now(ptr)) {
+        for memory in ready {
+            if let Err(e) = self.free_now(memory) {
                 drop_errors::record(e);
             }
         }
     }
 
-    /// Frees a device allocation immediately. The caller guarantees no queued work uses it.
-    pub(crate) fn free_now(&self, ptr: usize) -> Result<()> {
+    /// Returns the completed events of `events` to the pool; whether none is left.
+    fn drain_complete(&self, events: &mut Vec<RawEvent>) -> Result<bool> {
+        while let Some(event) = events.last() {
+            if !event.is_complete(self.api)? {
+                return Ok(false);
+            }
+            let event = events.pop().expect("last exists");
+            self.events.put_complete(self.api, event);
+        }
+        Ok(true)
+    }
+
+    /// Frees an allocation immediately. The caller guarantees no queued work uses it.
+    pub(crate) fn free_now(&self, memory: Memory) -> Result<()> {
         self.bind()?;
-        let f = self.api.aclrtFree()?;
-        // SAFETY: `ptr` came from aclrtMalloc on this device and no queued work touches it.
-        check(self.api, "aclrtFree", unsafe {
-            f(ptr as *mut std::ffi::c_void)
-        })
+        match memory {
+            Memory::Device(ptr) => {
+                let f = self.api.aclrtFree()?;
+                // SAFETY: `ptr` came from aclrtMalloc on this device and no queued work touches
+                // it.
+                check(self.api, "aclrtFree", unsafe {
+                    f(ptr as *mut std::ffi::c_void)
+                })
+            }
+            Memory::Host(ptr) => {
+                let f = self.api.aclrtFreeHost()?;
+                // SAFETY: `ptr` came from aclrtMallocHost and no queued work touches it.
+                check(self.api, "aclrtFreeHost", unsafe {
+                    f(ptr as *mut std::ffi::c_void)
+                })
+            }
+        }
     }
 }
 
@@ -253,14 +317,19 @@ impl Drop for DeviceInner {
                 drop_errors::record(e);
             }
         }
-        for (event, ptr) in pending {
-            let result = event
-                .synchronize(self.api)
-                .and_then(|()| event.destroy(self.api))
-                .and_then(|()| self.free_now(ptr));
-            if let Err(e) = result {
+        for PendingFree { events, memory } in pending {
+            let mut result = Ok(());
+            for event in events {
+                result = result.and(event.synchronize(self.api));
+                self.events.retire(event);
+            }
+            if let Err(e) = result.and_then(|()| self.free_now(memory)) {
                 drop_errors::record(e);
             }
+        }
+        let api = self.api;
+        if self.bind().is_ok() {
+            self.events.destroy_all(api);
         }
         reset_device(self.api, self.id);
     }

@@ -5,9 +5,10 @@ use std::ops::{Bound, RangeBounds};
 
 use bytemuck::{AnyBitPattern, NoUninit, Zeroable};
 
-use super::device::Device;
+use super::device::{Device, Memory};
 use super::drop_errors;
 use super::stream::Stream;
+use super::tracking::{Access, Uses};
 use crate::backend::check;
 use crate::error::{Error, Result};
 
@@ -20,11 +21,24 @@ pub struct DeviceBuffer<T> {
     ptr: u64,
     len: usize,
     stream: Stream,
+    /// The streams that may still read or write the memory.
+    uses: Uses,
     _element: PhantomData<T>,
 }
 
+pub(crate) mod sealed {
+    /// Only this crate's buffer types are device slices: their use tracking is what makes
+    /// queuing work on them safe.
+    pub trait Sealed {
+        /// The use tracking of the whole buffer.
+        fn uses(&self) -> &super::Uses;
+    }
+}
+
 /// Read access to a run of device elements: a whole [`DeviceBuffer`] or a view of one.
-pub trait DeviceSlice<T> {
+///
+/// Sealed: only [`DeviceBuffer`], [`DeviceView`] and [`DeviceViewMut`] implement it.
+pub trait DeviceSlice<T>: sealed::Sealed {
     /// The device address of the first element (0 when empty).
     fn device_ptr(&self) -> u64;
     /// The number of elements.
@@ -45,9 +59,21 @@ pub trait DeviceSlice<T> {
             ptr: self.device_ptr(),
             len: self.len(),
             stream: self.stream(),
+            uses: self.uses(),
             _borrow: PhantomData,
         }
     }
+}
+
+/// A read of `slice` by an operation, for [`Stream::track`].
+pub(crate) fn read_access<T>(slice: &impl DeviceSlice<T>) -> Access<'_> {
+    slice.uses().read()
+}
+
+/// A write of `slice` by an operation, for [`Stream::track`]. The caller holds (or held, for
+/// as long as the access lives) an exclusive borrow of the slice.
+pub(crate) fn write_access<T>(slice: &impl DeviceSlice<T>) -> Access<'_> {
+    slice.uses().write()
 }
 
 /// Write access to a run of device elements.
@@ -61,6 +87,7 @@ pub struct DeviceView<'a, T> {
     ptr: u64,
     len: usize,
     stream: &'a Stream,
+    uses: &'a Uses,
     _borrow: PhantomData<&'a [T]>,
 }
 
@@ -69,6 +96,7 @@ pub struct DeviceViewMut<'a, T> {
     ptr: u64,
     len: usize,
     stream: &'a Stream,
+    uses: &'a Uses,
     _borrow: PhantomData<&'a mut [T]>,
 }
 
@@ -81,11 +109,8 @@ impl Stream {
 
     /// Allocates `len` zeroed elements (the memset is queued on this stream).
     pub fn alloc_zeroed<T: Zeroable>(&self, len: usize) -> Result<DeviceBuffer<T>> {
-        let buffer = self.alloc_raw::<T>(len)?;
-        if len > 0 {
-            let bytes = len * std::mem::size_of::<T>();
-            self.memset_raw(buffer.ptr, bytes, 0)?;
-        }
+        let mut buffer = self.alloc_raw::<T>(len)?;
+        self.memset(&mut buffer, 0)?;
         Ok(buffer)
     }
 
@@ -110,6 +135,7 @@ impl Stream {
             ptr,
             len,
             stream: self.clone(),
+            uses: Uses::default(),
             _element: PhantomData,
         })
     }
@@ -152,6 +178,7 @@ impl<T> DeviceBuffer<T> {
             ptr: self.ptr,
             len: self.len,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         }
     }
@@ -162,6 +189,7 @@ impl<T> DeviceBuffer<T> {
             ptr: self.ptr,
             len: self.len,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         }
     }
@@ -173,6 +201,7 @@ impl<T> DeviceBuffer<T> {
             ptr: offset_ptr::<T>(self.ptr, start),
             len: end - start,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         })
     }
@@ -184,6 +213,7 @@ impl<T> DeviceBuffer<T> {
             ptr: offset_ptr::<T>(self.ptr, start),
             len: end - start,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         })
     }
@@ -203,12 +233,14 @@ impl<T> DeviceBuffer<T> {
             ptr: self.ptr,
             len: mid,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         };
         let right = DeviceViewMut {
             ptr: offset_ptr::<T>(self.ptr, mid),
             len: self.len - mid,
             stream: &self.stream,
+            uses: &self.uses,
             _borrow: PhantomData,
         };
         Ok((left, right))
@@ -275,6 +307,12 @@ macro_rules! impl_device_slice {
                 &self.stream
             }
         }
+
+        impl<$($lt,)? T> sealed::Sealed for $ty<$($lt,)? T> {
+            fn uses(&self) -> &Uses {
+                &self.uses
+            }
+        }
     };
 }
 
@@ -318,14 +356,15 @@ impl<T> Drop for DeviceBuffer<T> {
         if self.ptr == 0 {
             return;
         }
+        // Free after the work queued so far on every stream that may use the memory (the
+        // owner always counts: the crate's own workspaces are queued there untracked), at once
+        // if all of them are idle. Never blocks, never frees early.
+        let mut users = self.uses.take_users();
+        if !users.iter().any(|s| s.same_as(&self.stream)) {
+            users.push(self.stream.clone());
+        }
         let device = &self.stream.device().inner;
-        // Free at once when the stream is idle; otherwise after the work queued so far, so
-        // dropping a buffer that queued work still reads or writes is not a use-after-free.
-        let result = match self.stream.is_idle() {
-            Ok(true) => device.free_now(self.ptr as usize),
-            Ok(false) => device.free_after(self.ptr as usize, self.stream.raw()),
-            Err(e) => Err(e),
-        };
+        let result = device.free_after(Memory::Device(self.ptr as usize), &users);
         if let Err(e) = result {
             drop_errors::record(e);
         }

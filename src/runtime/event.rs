@@ -1,5 +1,9 @@
 //! Events: points in a stream's work that other streams and the host can wait for and time.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ascend_sys::{Api, aclrtEvent};
 
 use super::device::Device;
@@ -156,4 +160,81 @@ impl RawEvent {
         // SAFETY: live event handle, destroyed once (by the single owner).
         check(api, "aclrtDestroyEvent", unsafe { f(self.0) })
     }
+}
+
+/// Reusable events of one device, for the ordering the runtime does on its own (cross-stream
+/// waits and deferred frees), so that no operation creates an event.
+///
+/// An event goes back to the pool only once its record has completed: a stream that was told
+/// to wait for it has then passed (or never needs) that point, whatever the runtime's rule for
+/// waits on re-recorded events.
+#[derive(Default)]
+pub(crate) struct EventPool {
+    /// Completed events, ready to be recorded again.
+    idle: Mutex<Vec<RawEvent>>,
+    /// Recorded events no one refers to any more, oldest first; reused once complete.
+    retired: Mutex<VecDeque<RawEvent>>,
+    created: AtomicU64,
+}
+
+/// How many completed events the pool keeps; more are destroyed.
+const POOL_CAPACITY: usize = 256;
+
+impl EventPool {
+    /// An event that is not recorded or whose record has completed. The caller bound the
+    /// device's context.
+    pub(crate) fn take(&self, api: &Api) -> Result<RawEvent> {
+        if let Some(event) = lock(&self.idle).pop() {
+            return Ok(event);
+        }
+        {
+            let mut retired = lock(&self.retired);
+            if let Some(oldest) = retired.front() {
+                if matches!(oldest.is_complete(api), Ok(true)) {
+                    return Ok(retired.pop_front().expect("front exists"));
+                }
+            }
+        }
+        self.created.fetch_add(1, Ordering::Relaxed);
+        RawEvent::create(api)
+    }
+
+    /// Returns an event whose record is known to have completed.
+    pub(crate) fn put_complete(&self, api: &Api, event: RawEvent) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < POOL_CAPACITY {
+            idle.push(event);
+        } else {
+            drop(idle);
+            if let Err(e) = event.destroy(api) {
+                drop_errors::record(e);
+            }
+        }
+    }
+
+    /// Returns an event whose record may still be pending.
+    pub(crate) fn retire(&self, event: RawEvent) {
+        lock(&self.retired).push_back(event);
+    }
+
+    /// Events this pool has created so far.
+    pub(crate) fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    /// Destroys every pooled event. Called when no stream of the device is left, so no queued
+    /// work refers to them; the caller bound the device's context.
+    pub(crate) fn destroy_all(&mut self, api: &Api) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let retired = std::mem::take(self.retired.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for event in idle.into_iter().chain(retired) {
+            if let Err(e) = event.destroy(api) {
+                drop_errors::record(e);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

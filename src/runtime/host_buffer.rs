@@ -1,28 +1,29 @@
 //! Pinned (page-locked) host memory, the only host memory async copies may use.
 
 use std::marker::PhantomData;
-use std::sync::Mutex;
 
 use bytemuck::{AnyBitPattern, NoUninit, Zeroable};
 
-use super::device::Device;
+use super::device::{Device, Memory};
 use super::device_buffer::byte_len;
 use super::drop_errors;
-use super::event::Event;
+use super::tracking::{Access, Uses};
 use crate::backend::check;
 use crate::error::{Error, Result};
 
 /// `len` elements of `T` in pinned host memory (`aclrtMallocHost`).
 ///
-/// Async copies into or out of the buffer record an event in it. Host access
-/// ([`HostBuffer::as_slice`], [`HostBuffer::as_mut_slice`]) and `Drop` wait for those events
-/// first, so no copy can outlive the memory or race a host access, whatever the caller does.
+/// The buffer tracks the streams whose async copies may still read or write it, like a
+/// [`DeviceBuffer`](super::DeviceBuffer): a copy on another stream is ordered after the
+/// conflicting ones, host access ([`HostBuffer::as_slice`], [`HostBuffer::as_mut_slice`])
+/// waits for them, and `Drop` defers the free until they are done. So no copy can outlive the
+/// memory or race another copy or a host access, whatever the caller does.
 pub struct HostBuffer<T> {
     ptr: *mut T,
     len: usize,
     device: Device,
-    /// Copies that may still touch the memory.
-    pending: Mutex<Vec<Event>>,
+    /// The streams whose copies may still touch the memory.
+    uses: Uses,
     _element: PhantomData<T>,
 }
 
@@ -33,6 +34,7 @@ impl<T: Zeroable> HostBuffer<T> {
         let ptr = if bytes == 0 {
             std::ptr::NonNull::<T>::dangling().as_ptr()
         } else {
+            device.inner.reclaim();
             device.inner.bind()?;
             let api = device.inner.api;
             let f = api.aclrtMallocHost()?;
@@ -57,7 +59,7 @@ impl<T: Zeroable> HostBuffer<T> {
             ptr,
             len,
             device: device.clone(),
-            pending: Mutex::new(Vec::new()),
+            uses: Uses::default(),
             _element: PhantomData,
         })
     }
@@ -88,21 +90,14 @@ impl<T> HostBuffer<T> {
         &self.device
     }
 
-    /// Waits for every copy that may touch the memory.
-    fn wait_pending(&self) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(event) = pending.last() {
-            event.synchronize()?;
-            pending.pop();
-        }
-        Ok(())
+    /// A read of the memory by a copy.
+    pub(crate) fn read_access(&self) -> Access<'_> {
+        self.uses.read()
     }
 
-    /// Notes that a copy recorded by `event` may touch the memory until it completes.
-    pub(crate) fn add_pending(&self, event: Event) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|e| !matches!(e.is_complete(), Ok(true)));
-        pending.push(event);
+    /// A write of the memory by a copy.
+    pub(crate) fn write_access(&mut self) -> Access<'_> {
+        self.uses.write()
     }
 
     pub(crate) fn host_ptr(&self) -> *mut T {
@@ -111,9 +106,9 @@ impl<T> HostBuffer<T> {
 }
 
 impl<T: AnyBitPattern> HostBuffer<T> {
-    /// The elements, once every async copy touching them has completed.
+    /// The elements, once every async copy writing them has completed.
     pub fn as_slice(&self) -> Result<&[T]> {
-        self.wait_pending()?;
+        self.uses.wait_on_host(false)?;
         // SAFETY: `ptr` is valid for `len` initialised elements (zeroed at allocation, then
         // only written with valid `T` values or device bytes, which are valid as any bit
         // pattern); no copy is in flight, and writes need &mut self.
@@ -122,7 +117,7 @@ impl<T: AnyBitPattern> HostBuffer<T> {
 
     /// The elements, mutably, once every async copy touching them has completed.
     pub fn as_mut_slice(&mut self) -> Result<&mut [T]> {
-        self.wait_pending()?;
+        self.uses.wait_on_host(true)?;
         // SAFETY: as in `as_slice`, and &mut self excludes every other access.
         Ok(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) })
     }
@@ -138,17 +133,12 @@ impl<T> Drop for HostBuffer<T> {
         if self.len == 0 || std::mem::size_of::<T>() == 0 {
             return;
         }
-        if let Err(e) = self.wait_pending() {
-            // A copy may still be in flight: leaking the memory is the only sound choice.
-            drop_errors::record(e);
-            return;
-        }
-        let result = self.device.inner.bind().and_then(|()| {
-            let api = self.device.inner.api;
-            let f = api.aclrtFreeHost()?;
-            // SAFETY: `ptr` came from aclrtMallocHost and no copy uses it any more.
-            check(api, "aclrtFreeHost", unsafe { f(self.ptr.cast()) })
-        });
+        // Free once the copies queued so far have completed; never block here.
+        let users = self.uses.take_users();
+        let result = self
+            .device
+            .inner
+            .free_after(Memory::Host(self.ptr as usize), &users);
         if let Err(e) = result {
             drop_errors::record(e);
         }

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use ascend_sys::{aclrtBinHandle, aclrtFuncHandle};
 
 use super::device::Device;
-use super::device_buffer::{DeviceSlice, DeviceSliceMut};
+use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
 use super::drop_errors;
 use super::stream::Stream;
+use super::tracking::Access;
 use crate::backend::check;
 use crate::error::{Error, Result};
 
@@ -188,6 +189,8 @@ impl Param {
 #[derive(Clone, Copy, Debug)]
 pub struct KernelArg<'a> {
     value: ArgValue,
+    /// The buffer's use tracking, for ordering the launch against other streams.
+    access: Option<Access<'a>>,
     _borrow: PhantomData<&'a ()>,
 }
 
@@ -207,13 +210,22 @@ enum ArgValue {
 impl<'a> KernelArg<'a> {
     /// A buffer the kernel reads.
     pub fn buffer<T>(buffer: &'a impl DeviceSlice<T>) -> Self {
-        Self::ptr(buffer.device_ptr(), buffer.device().id(), buffer.len())
+        let arg = Self::ptr(buffer.device_ptr(), buffer.device().id(), buffer.len());
+        arg.tracked(read_access(buffer))
     }
 
     /// A buffer the kernel writes.
     pub fn buffer_mut<T>(buffer: &'a mut impl DeviceSliceMut<T>) -> Self {
         let addr = buffer.device_ptr_mut();
-        Self::ptr(addr, buffer.device().id(), buffer.len())
+        let arg = Self::ptr(addr, buffer.device().id(), buffer.len());
+        arg.tracked(write_access(buffer))
+    }
+
+    fn tracked(self, access: Access<'a>) -> Self {
+        KernelArg {
+            access: Some(access),
+            ..self
+        }
     }
 
     /// Device memory the crate itself keeps alive for longer than the launch (tiling caches).
@@ -224,6 +236,7 @@ impl<'a> KernelArg<'a> {
     fn ptr(addr: u64, device: usize, len: usize) -> Self {
         KernelArg {
             value: ArgValue::Ptr { addr, device, len },
+            access: None,
             _borrow: PhantomData,
         }
     }
@@ -231,6 +244,7 @@ impl<'a> KernelArg<'a> {
     fn scalar(kind: Param, bits: u64) -> Self {
         KernelArg {
             value: ArgValue::Scalar { kind, bits },
+            access: None,
             _borrow: PhantomData,
         }
     }
@@ -356,8 +370,8 @@ impl std::fmt::Debug for Kernel {
 impl Stream {
     /// Queues `kernel` on this stream with `blocks` blocks (1..=65535).
     ///
-    /// Buffers passed as arguments are freed in this stream's order, so dropping them after the
-    /// call is safe; work on other streams that uses them must be ordered with events.
+    /// Buffer arguments are use-tracked: the launch waits for conflicting work on other streams,
+    /// and dropping them after the call is safe.
     pub fn launch(&self, kernel: &Kernel, blocks: u32, args: &[KernelArg<'_>]) -> Result<()> {
         if kernel.binary.device() != self.device() {
             return Err(Error::invalid(
@@ -377,20 +391,24 @@ impl Stream {
             ));
         }
         let blob = kernel.pack(self.device().id(), args)?;
-        self.bind()?;
-        let api = self.device().inner.api;
-        let f = api.aclrtLaunchKernel()?;
-        // SAFETY: live function handle of this device; `blob` holds the packed arguments,
-        // which the runtime copies before returning; every pointer argument is a live buffer
-        // of this device borrowed by `args` and freed only in stream order.
-        check(api, "aclrtLaunchKernel", unsafe {
-            f(
-                kernel.raw,
-                blocks,
-                blob.as_ptr().cast(),
-                blob.len(),
-                self.raw(),
-            )
+        let accesses: Vec<Access<'_>> = args.iter().filter_map(|a| a.access).collect();
+        self.track(&accesses, || {
+            self.bind()?;
+            let api = self.device().inner.api;
+            let f = api.aclrtLaunchKernel()?;
+            // SAFETY: live function handle of this device; `blob` holds the packed arguments,
+            // which the runtime copies before returning; every pointer argument is a live
+            // buffer of this device borrowed by `args`, ordered after and freed after every
+            // conflicting use by its use tracking.
+            check(api, "aclrtLaunchKernel", unsafe {
+                f(
+                    kernel.raw,
+                    blocks,
+                    blob.as_ptr().cast(),
+                    blob.len(),
+                    self.raw(),
+                )
+            })
         })
     }
 }

@@ -22,12 +22,15 @@ mod host_buffer;
 mod kernel;
 mod ndarray_interop;
 mod stream;
+mod tracking;
 
 pub use device::{Device, MemoryInfo};
 pub use device_buffer::{DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut};
+pub(crate) use device_buffer::{read_access, write_access};
 pub(crate) use drop_errors::record as record_drop_error;
 pub use drop_errors::take_drop_errors;
 pub use event::Event;
 pub use host_buffer::HostBuffer;
 pub use kernel::{DEVICE_KERNELS_VAR, Kernel, KernelArg, KernelBinary, MAX_BLOCKS, Param};
 pub use stream::Stream;
+pub(crate) use tracking::Access;

@@ -14,10 +14,10 @@ use crate::error::Result;
 /// is destroyed (after its work completes) when the last clone and every buffer allocated on it
 /// are gone.
 ///
-/// Allocations belong to a stream: a [`DeviceBuffer`](super::DeviceBuffer) is freed in the
-/// order of its stream's work, so dropping it while queued work still uses it is safe. Work on
-/// *other* streams that uses a buffer must be ordered before the owner's later work with
-/// [`Stream::wait`].
+/// Allocations belong to a stream, but any stream of the device may use them: every buffer
+/// tracks the streams that used it, an operation is ordered after conflicting uses on other
+/// streams, and a dropped buffer is freed only after all of its uses. [`Stream::wait`] orders
+/// streams explicitly, for work the runtime cannot see (raw handles).
 #[derive(Clone)]
 pub struct Stream {
     inner: Arc<StreamInner>,
@@ -95,6 +95,32 @@ impl Stream {
         let event = self.inner.device.new_event()?;
         event.record(self)?;
         Ok(event)
+    }
+
+    /// Makes work queued on this stream from now on wait for the work queued so far on `other`,
+    /// with a pooled event.
+    pub(crate) fn wait_for_current_end(&self, other: &Stream) -> Result<()> {
+        let device = &self.inner.device.inner;
+        self.bind()?;
+        let event = device.events.take(device.api)?;
+        let result = event.record(device.api, other.raw()).and_then(|()| {
+            let f = device.api.aclrtStreamWaitEvent()?;
+            // SAFETY: both handles are live and belong to the bound device.
+            check(device.api, "aclrtStreamWaitEvent", unsafe {
+                f(self.inner.raw, event.0)
+            })
+        });
+        device.events.retire(event);
+        result
+    }
+
+    /// The raw `aclrtStream`, for calling CANN functions this crate does not wrap.
+    ///
+    /// The handle stays valid while this `Stream` (or a clone) lives. Work queued on it through
+    /// the raw handle is not use-tracked: order it yourself with events, and do not destroy
+    /// the stream.
+    pub fn as_raw(&self) -> aclrtStream {
+        self.inner.raw
     }
 
     pub(crate) fn raw(&self) -> aclrtStream {

@@ -49,6 +49,11 @@ macro_rules! runtime_suite {
             handles_move_across_threads,
             many_streams_chained_by_events_give_exact_results,
             threads_allocate_copy_and_free_concurrently,
+            host_buffer_uses_are_ordered_across_streams,
+            device_buffer_uses_are_ordered_across_streams,
+            buffers_used_on_other_streams_are_freed_after_that_use,
+            kernels_on_other_streams_are_ordered_and_keep_buffers_alive,
+            same_stream_work_creates_no_event_and_cross_stream_events_are_pooled,
         }
     };
 }

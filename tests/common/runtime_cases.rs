@@ -319,3 +319,276 @@ pub fn threads_allocate_copy_and_free_concurrently() {
     device.synchronize().unwrap();
     assert_no_drop_errors();
 }
+
+/// Holds a stream at a host function until released (or dropped), so the work queued after it
+/// stays pending: races between streams become deterministic.
+struct Gate {
+    open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+unsafe extern "C" fn wait_for_gate(args: *mut std::ffi::c_void) {
+    // SAFETY: `args` is the Arc leaked by `Gate::hold` for this one call.
+    let open = unsafe {
+        std::sync::Arc::from_raw(args as *const (std::sync::Mutex<bool>, std::sync::Condvar))
+    };
+    let mut is_open = open.0.lock().unwrap();
+    while !*is_open {
+        is_open = open.1.wait(is_open).unwrap();
+    }
+}
+
+impl Gate {
+    fn hold(stream: &ascend_npu::Stream) -> Gate {
+        let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let args = std::sync::Arc::into_raw(open.clone()) as *mut std::ffi::c_void;
+        stream.is_idle().unwrap(); // binds the device's context on this thread
+        let launch = ascend_npu::raw_api()
+            .unwrap()
+            .aclrtLaunchHostFunc()
+            .unwrap();
+        // SAFETY: a live stream; the function takes back the Arc leaked above and makes no
+        // runtime call.
+        let code = unsafe { launch(stream.as_raw(), Some(wait_for_gate), args) };
+        assert_eq!(code, 0, "aclrtLaunchHostFunc");
+        Gate { open }
+    }
+
+    fn release(&self) {
+        *self.open.0.lock().unwrap() = true;
+        self.open.1.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u32> {
+    (0..len as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) ^ seed)
+        .collect()
+}
+
+pub fn host_buffer_uses_are_ordered_across_streams() {
+    let device = device();
+    let (a, b) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let len = 4099;
+    let (first, second) = (pattern(len, 1), pattern(len, 2));
+
+    // Read after write: an upload on B from a host buffer a download on A still fills.
+    let on_a = a.upload(&first).unwrap();
+    let mut host = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let gate = Gate::hold(&a);
+    a.memcpy_dtoh_async(&on_a, &mut host).unwrap();
+    let mut on_b = b.alloc_zeroed::<u32>(len).unwrap();
+    b.memcpy_htod_async(&host, &mut on_b).unwrap();
+    gate.release();
+    assert_eq!(
+        on_b.to_vec().unwrap(),
+        first,
+        "B read the host buffer early"
+    );
+
+    // Write after read: a download on B into a host buffer an upload on A still reads.
+    let host = {
+        let mut h = HostBuffer::from_slice(&device, &first).unwrap();
+        let gate = Gate::hold(&a);
+        let mut target = a.alloc_zeroed::<u32>(len).unwrap();
+        a.memcpy_htod_async(&h, &mut target).unwrap();
+        let source = b.upload(&second).unwrap();
+        b.memcpy_dtoh_async(&source, &mut h).unwrap();
+        gate.release();
+        assert_eq!(
+            target.to_vec().unwrap(),
+            first,
+            "B overwrote the source early"
+        );
+        h
+    };
+    assert_eq!(host.as_slice().unwrap(), &second[..]);
+
+    // Write after write: two downloads into one host buffer land in queue order.
+    let mut host = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let on_b = b.upload(&second).unwrap();
+    let gate = Gate::hold(&a);
+    a.memcpy_dtoh_async(&on_a, &mut host).unwrap();
+    b.memcpy_dtoh_async(&on_b, &mut host).unwrap();
+    gate.release();
+    assert_eq!(
+        host.as_slice().unwrap(),
+        &second[..],
+        "the earlier write won"
+    );
+    assert_no_drop_errors();
+}
+
+pub fn device_buffer_uses_are_ordered_across_streams() {
+    let device = device();
+    let (a, b) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let len = 4099;
+    let (first, second) = (pattern(len, 3), pattern(len, 4));
+    let pinned_first = HostBuffer::from_slice(&device, &first).unwrap();
+    let pinned_second = HostBuffer::from_slice(&device, &second).unwrap();
+
+    // Read after write: B copies a buffer A is still filling.
+    let mut shared = a.alloc_zeroed::<u32>(len).unwrap();
+    let gate = Gate::hold(&a);
+    a.memcpy_htod_async(&pinned_first, &mut shared).unwrap();
+    let mut out = b.alloc_zeroed::<u32>(len).unwrap();
+    b.memcpy_dtod(&shared, &mut out).unwrap();
+    gate.release();
+    assert_eq!(out.to_vec().unwrap(), first, "B read before A's write");
+
+    // Write after read: B clears a buffer A is still copying out.
+    let gate = Gate::hold(&a);
+    let mut copy = a.alloc_zeroed::<u32>(len).unwrap();
+    a.memcpy_dtod(&shared, &mut copy).unwrap();
+    b.memset(&mut shared, 0).unwrap();
+    gate.release();
+    assert_eq!(copy.to_vec().unwrap(), first, "B wrote before A's read");
+    assert_eq!(shared.to_vec().unwrap(), vec![0; len]);
+
+    // Write after write: the later write on B wins over the earlier, held one on A.
+    let gate = Gate::hold(&a);
+    a.memcpy_htod_async(&pinned_first, &mut shared).unwrap();
+    b.memcpy_htod_async(&pinned_second, &mut shared).unwrap();
+    gate.release();
+    assert_eq!(shared.to_vec().unwrap(), second, "the earlier write won");
+
+    // And the other way round: A, the owner, reads what B is still writing.
+    let gate = Gate::hold(&b);
+    b.memcpy_htod_async(&pinned_first, &mut shared).unwrap();
+    let mut back = a.alloc_zeroed::<u32>(len).unwrap();
+    a.memcpy_dtod(&shared, &mut back).unwrap();
+    gate.release();
+    assert_eq!(back.to_vec().unwrap(), first, "A read before B's write");
+    assert_no_drop_errors();
+}
+
+pub fn buffers_used_on_other_streams_are_freed_after_that_use() {
+    let device = device();
+    let (owner, user) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let data = pattern(10_007, 5);
+
+    // A device buffer read by a copy on a non-owner stream, then dropped while the owner is
+    // idle: the free must wait for the copy.
+    let source = owner.upload(&data).unwrap();
+    let mut out = user.alloc_zeroed::<u32>(data.len()).unwrap();
+    let gate = Gate::hold(&user);
+    user.memcpy_dtod(&source, &mut out).unwrap();
+    drop(source);
+    owner.synchronize().unwrap();
+    gate.release();
+    user.synchronize().unwrap();
+    assert_eq!(out.to_vec().unwrap(), data);
+
+    // A device buffer written on a non-owner stream and dropped unread.
+    let mut target = owner.alloc_zeroed::<u32>(data.len()).unwrap();
+    let gate = Gate::hold(&user);
+    user.memcpy_dtod(&out, &mut target).unwrap();
+    drop(target);
+    owner.synchronize().unwrap();
+    gate.release();
+    user.synchronize().unwrap();
+
+    // A pinned host buffer dropped while a copy on another stream reads it: Drop neither
+    // blocks (the gate is still shut) nor frees early.
+    let pinned = HostBuffer::from_slice(&device, &data).unwrap();
+    let mut landed = owner.alloc_zeroed::<u32>(data.len()).unwrap();
+    let gate = Gate::hold(&user);
+    user.memcpy_htod_async(&pinned, &mut landed).unwrap();
+    drop(pinned);
+    gate.release();
+    user.synchronize().unwrap();
+    assert_eq!(landed.to_vec().unwrap(), data);
+    device.synchronize().unwrap();
+    assert_no_drop_errors();
+}
+
+pub fn kernels_on_other_streams_are_ordered_and_keep_buffers_alive() {
+    let device = device();
+    let kernels = ascend_npu::kernels::Kernels::load(&device).unwrap();
+    let (owner, user) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let len = 3001;
+    let gate_values: Vec<f32> = (0..len).map(|i| (i % 17) as f32 * 0.25 - 2.0).collect();
+    let up_values: Vec<f32> = (0..len).map(|i| (i % 5) as f32 - 1.5).collect();
+    let pinned = HostBuffer::from_slice(&device, &gate_values).unwrap();
+    let mut gate_in = owner.alloc_zeroed::<f32>(len).unwrap();
+    let up = owner.upload(&up_values).unwrap();
+    let mut out = user.alloc_zeroed::<f32>(len).unwrap();
+    // The owner's upload is held; the kernel on the other stream must wait for it, and the
+    // inputs, dropped right after the launch, must outlive the kernel.
+    let gate = Gate::hold(&owner);
+    owner.memcpy_htod_async(&pinned, &mut gate_in).unwrap();
+    kernels.swiglu(&user, &gate_in, &up, &mut out).unwrap();
+    drop((gate_in, up));
+    gate.release();
+    user.synchronize().unwrap();
+    let got = out.to_vec().unwrap();
+    for (i, (&g, &u)) in gate_values.iter().zip(&up_values).enumerate() {
+        // f32 SiLU on the device vs f64 here: a few ulp of exp and the division.
+        let want = (g as f64 / (1.0 + (-(g as f64)).exp())) * u as f64;
+        assert!(
+            (got[i] as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()),
+            "element {i}: {} vs {want}",
+            got[i]
+        );
+    }
+    device.synchronize().unwrap();
+    assert_no_drop_errors();
+}
+
+pub fn same_stream_work_creates_no_event_and_cross_stream_events_are_pooled() {
+    let device = device();
+    let stream = device.new_stream().unwrap();
+    let len = 1024;
+    let data = pattern(len, 6);
+    let pinned = HostBuffer::from_slice(&device, &data).unwrap();
+    let mut back = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let mut x = stream.alloc_zeroed::<u32>(len).unwrap();
+    let mut y = stream.alloc_zeroed::<u32>(len).unwrap();
+    let before = device.runtime_events_created();
+    for _ in 0..20 {
+        stream.memcpy_htod_async(&pinned, &mut x).unwrap();
+        stream.memcpy_dtod(&x, &mut y).unwrap();
+        stream.memset(&mut x, 1).unwrap();
+        stream.memcpy_dtoh_async(&y, &mut back).unwrap();
+    }
+    assert_eq!(back.as_slice().unwrap(), &data[..]);
+    assert_eq!(
+        device.runtime_events_created(),
+        before,
+        "work on one stream created events"
+    );
+
+    // A read on another stream waits for the write once; after that, reads on either stream
+    // do not conflict.
+    let other = device.new_stream().unwrap();
+    let mut z = other.alloc_zeroed::<u32>(len).unwrap();
+    other.memcpy_dtod(&y, &mut z).unwrap();
+    let after_first = device.runtime_events_created();
+    assert!(after_first <= before + 1, "{before} -> {after_first}");
+    for _ in 0..10 {
+        other.memcpy_dtod(&y, &mut z).unwrap();
+        stream.memcpy_dtoh_async(&y, &mut back).unwrap();
+    }
+    assert_eq!(device.runtime_events_created(), after_first);
+
+    // Ping-pong between streams needs an event per hand-over, from the pool: after the first
+    // few, none is created.
+    for i in 0..50 {
+        let s = if i % 2 == 0 { &stream } else { &other };
+        s.memcpy_dtod(&z, &mut y).unwrap();
+        s.memcpy_dtod(&y, &mut z).unwrap();
+        s.synchronize().unwrap();
+    }
+    let created = device.runtime_events_created() - before;
+    assert!(
+        (1..=4).contains(&created),
+        "{created} events for 50 hand-overs"
+    );
+    assert_eq!(z.to_vec().unwrap(), data);
+    assert_no_drop_errors();
+}

@@ -1,9 +1,7 @@
 //! Combine with `aclnnMoeFinalizeRoutingV2`: `out[t] = shared[t] + Σ_k w[t,k] ·
 //! y[expanded_row_idx[t·K+k]]`, accumulated in fp32.
 
-use ascend_sys::aclOpExecutor;
-
-use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::aclnn::{AclElement, AclTensor, MoeFinalizeRoutingV2, Plan};
 use crate::error::Result;
 use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
 
@@ -95,15 +93,13 @@ fn combine_rows<T: AclElement, W: AclElement>(
         .map(|s| AclTensor::new(s, &[tokens, hidden]))
         .transpose()?;
     let tout = AclTensor::new_mut(out, &[tokens, hidden])?;
-    let api = stream.device().inner.api;
-    let plan = Plan::new(
+    let plan = Plan::new::<MoeFinalizeRoutingV2>(
         stream,
-        "aclnnMoeFinalizeRoutingV2GetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnMoeFinalizeRoutingV2GetWorkspaceSize()?;
+        &[&ty, &tidx, &tw, &tshared, &tout],
+        |f, ws, exec| {
             // SAFETY: live tensor handles; dropPadMode 2/3 = the row-major (t·K+k) index
             // layout aclnnMoeInitRoutingV2 produces, dropless or padded.
-            Ok(unsafe {
+            unsafe {
                 f(
                     ty.as_ptr(),
                     tidx.as_ptr(),
@@ -117,8 +113,8 @@ fn combine_rows<T: AclElement, W: AclElement>(
                     ws,
                     exec,
                 )
-            })
+            }
         },
     )?;
-    plan.launch(stream, api.aclnnMoeFinalizeRoutingV2()?)
+    plan.launch()
 }

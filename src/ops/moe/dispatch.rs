@@ -1,9 +1,7 @@
 //! Dispatch with `aclnnMoeInitRoutingV2`: a stable sort of the (token, k) pairs by expert (flat
 //! index t·K+k), each token's row gathered to its expanded position, and per-expert counts.
 
-use ascend_sys::aclOpExecutor;
-
-use crate::aclnn::{AclElement, AclIntArray, AclTensor, Plan};
+use crate::aclnn::{AclElement, AclIntArray, AclTensor, MoeInitRoutingV2, MoeInitRoutingV3, Plan};
 use crate::error::{Error, Result};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -176,15 +174,13 @@ fn init_routing(
     counts: Option<&AclTensor<'_>>,
     mode: InitRoutingMode,
 ) -> Result<()> {
-    let api = stream.device().inner.api;
-    let plan = Plan::new(
+    let plan = Plan::new::<MoeInitRoutingV2>(
         stream,
-        "aclnnMoeInitRoutingV2GetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnMoeInitRoutingV2GetWorkspaceSize()?;
+        &[x, ids, expanded_x, row_idx, &counts],
+        |f, ws, exec| {
             // SAFETY: live tensor handles (NULL for absent outputs); every row active
             // (activeNum 0); dropless or drop/pad with the given capacity.
-            Ok(unsafe {
+            unsafe {
                 f(
                     x.as_ptr(),
                     ids.as_ptr(),
@@ -201,10 +197,10 @@ fn init_routing(
                     ws,
                     exec,
                 )
-            })
+            }
         },
     )?;
-    plan.launch(stream, api.aclnnMoeInitRoutingV2()?)
+    plan.launch()
 }
 
 /// Dispatch of the pairs routed to a range of experts (those local to this device under
@@ -264,16 +260,14 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
         stream,
         &[experts_range.start as i64, experts_range.end as i64],
     )?;
-    let api = stream.device().inner.api;
     let null = std::ptr::null::<ascend_sys::aclTensor>();
-    let plan = Plan::new(
+    let plan = Plan::new::<MoeInitRoutingV3>(
         stream,
-        "aclnnMoeInitRoutingV3GetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnMoeInitRoutingV3GetWorkspaceSize()?;
+        &[&tx, &tids, &tex, &tidx, &tcounts],
+        |f, ws, exec| {
             // SAFETY: live handles (NULL for the quantisation inputs and outputs); dropless, every
             // row active, counts (type 1), no quantisation (-1), scatter row index (type 1).
-            Ok(unsafe {
+            unsafe {
                 f(
                     tx.as_ptr(),
                     tids.as_ptr(),
@@ -295,10 +289,10 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
                     ws,
                     exec,
                 )
-            })
+            }
         },
     )?;
-    plan.launch(stream, api.aclnnMoeInitRoutingV3()?)?;
+    plan.launch()?;
     drop((tx, tids, tex, tidx, tcounts, range));
     Ok(LocalDispatch {
         expanded_x,

@@ -1,9 +1,7 @@
 //! The experts' GEMMs with `aclnnGroupedMatmulV4`: rows sorted by expert (the contiguous
 //! layout), one weight matrix per expert, fp32 accumulation.
 
-use ascend_sys::aclOpExecutor;
-
-use crate::aclnn::{AclElement, AclTensor, AclTensorList, Plan};
+use crate::aclnn::{AclElement, AclTensor, AclTensorList, GroupedMatmulV4, Plan};
 use crate::error::{Error, Result};
 use crate::kernels::WeightLayout;
 use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
@@ -44,16 +42,13 @@ pub fn grouped_matmul<T: AclElement>(
     }])?;
     let tcounts = AclTensor::new(counts, &[experts])?;
     let mut tout = AclTensorList::new(vec![AclTensor::new_mut(out, &[rows, n])?])?;
-    let api = stream.device().inner.api;
     let null_list = std::ptr::null::<ascend_sys::aclTensorList>();
-    let plan = Plan::new(
-        stream,
-        "aclnnGroupedMatmulV4GetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnGroupedMatmulV4GetWorkspaceSize()?;
+    let out_list = tout.as_mut_ptr();
+    let plan =
+        Plan::new::<GroupedMatmulV4>(stream, &[&tx, &tw, &tcounts, &tout], |f, ws, exec| {
             // SAFETY: live list and tensor handles, NULL for every absent option; one output
             // tensor (splitItem 3), split along M (groupType 0), counts (groupListType 1), no act.
-            Ok(unsafe {
+            unsafe {
                 f(
                     tx.as_ptr(),
                     tw.as_ptr(),
@@ -71,14 +66,13 @@ pub fn grouped_matmul<T: AclElement>(
                     0,
                     1,
                     0,
-                    tout.as_mut_ptr(),
+                    out_list,
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),
                     ws,
                     exec,
                 )
-            })
-        },
-    )?;
-    plan.launch(stream, api.aclnnGroupedMatmulV4()?)
+            }
+        })?;
+    plan.launch()
 }

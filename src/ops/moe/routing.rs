@@ -1,10 +1,8 @@
 //! Routing with `aclnnMoeGatingTopK`: scores, selection bias, group limits, top-k, weights.
 
-use ascend_sys::aclOpExecutor;
-
 use bytemuck::{Pod, Zeroable};
 
-use crate::aclnn::{AclElement, AclTensor, Plan};
+use crate::aclnn::{AclElement, AclTensor, MoeGatingTopK, Plan};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::runtime::{DeviceBuffer, DeviceSlice, KernelArg, Stream};
@@ -180,44 +178,38 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
         .as_mut()
         .map(|s| AclTensor::new_mut(s, &[tokens, e]))
         .transpose()?;
-    let api = stream.device().inner.api;
-    let plan = Plan::new(
-        stream,
-        "aclnnMoeGatingTopKGetWorkspaceSize",
-        |ws, exec: *mut *mut aclOpExecutor| {
-            let f = api.aclnnMoeGatingTopKGetWorkspaceSize()?;
-            // SAFETY: live tensor handles (or NULL for an absent bias, and for the score output
-            // when normalising), out-pointers from Plan::new.
-            Ok(unsafe {
-                f(
-                    x.as_ptr(),
-                    b.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
-                    k as i64,
-                    routing.topk_groups as i64,
-                    routing.groups as i64,
-                    match routing.group_score {
-                        GroupScore::Max => 0,
-                        GroupScore::TopTwoSum => 1,
-                    },
-                    0,
-                    match routing.scoring {
-                        Scoring::Softmax => 0,
-                        Scoring::Sigmoid => 1,
-                    },
-                    all.is_some(),
-                    routing.scale,
-                    // HF adds 1e-20 to the denominator; the weights' sum is never near it.
-                    1e-20,
-                    y.as_ptr(),
-                    idx.as_ptr(),
-                    all.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
-                    ws,
-                    exec,
-                )
-            })
-        },
-    )?;
-    plan.launch(stream, api.aclnnMoeGatingTopK()?)?;
+    let plan = Plan::new::<MoeGatingTopK>(stream, &[&x, &b, &y, &idx, &all], |f, ws, exec| {
+        // SAFETY: live tensor handles (or NULL for an absent bias, and for the score output
+        // when normalising), out-pointers from Plan::new.
+        unsafe {
+            f(
+                x.as_ptr(),
+                b.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                k as i64,
+                routing.topk_groups as i64,
+                routing.groups as i64,
+                match routing.group_score {
+                    GroupScore::Max => 0,
+                    GroupScore::TopTwoSum => 1,
+                },
+                0,
+                match routing.scoring {
+                    Scoring::Softmax => 0,
+                    Scoring::Sigmoid => 1,
+                },
+                all.is_some(),
+                routing.scale,
+                // HF adds 1e-20 to the denominator; the weights' sum is never near it.
+                1e-20,
+                y.as_ptr(),
+                idx.as_ptr(),
+                all.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                ws,
+                exec,
+            )
+        }
+    })?;
+    plan.launch()?;
     drop((x, b, y, idx, all));
     if let Some(scores) = scores {
         let tiling = GatherScoresTiling {

@@ -1,0 +1,246 @@
+//! Use tracking across streams: which streams may still read or write a buffer.
+//!
+//! Every [`DeviceBuffer`](super::DeviceBuffer) and [`HostBuffer`](super::HostBuffer) keeps one
+//! [`Uses`]: per stream, the latest use queued there and whether a reader must wait for it (a
+//! write, or a read that was itself ordered after another stream's write). An operation on
+//! stream `S` first orders `S` after every conflicting use on another stream: a write waits for
+//! every use, a read for the writes. Events are recorded lazily, at the current end of the other
+//! stream, only when such a conflict exists, so work confined to one stream pays no event at
+//! all. (The event marks a point no earlier than the use, which is what soundness needs.)
+//!
+//! Once `S` has waited for another stream's use, `S` remembers it (by its registration
+//! number), so later operations on `S` do not wait for it again. A write on `S` subsumes the
+//! uses it waited for: anything that must later wait for them also waits for `S`, whose end is
+//! after them. So each buffer holds at most one entry per stream that used it, and dropping the
+//! buffer waits for exactly those streams.
+//!
+//! Safe code writes only through `&mut`, so a write never races another registration of the
+//! same buffer; reads (and writes through disjoint views of one buffer) may register
+//! concurrently, which is why an entry is only removed if it is unchanged since it was waited
+//! for.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::stream::Stream;
+use crate::error::Result;
+
+/// The streams that may still use one buffer. Unnameable outside the crate.
+#[derive(Default)]
+pub struct Uses {
+    /// Boxed, and only once used, to keep buffers small.
+    state: Mutex<Option<Box<State>>>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: Vec<Entry>,
+}
+
+/// Registration numbers, unique in the process (so a buffer needs no counter of its own).
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+
+struct Entry {
+    stream: Stream,
+    /// Which registration this is (unique per buffer; changes on every use on `stream`).
+    seq: u64,
+    /// Readers must wait for this stream too: it wrote.
+    write: bool,
+    /// Registrations of other streams this stream has already been ordered after.
+    seen: Vec<u64>,
+}
+
+/// One buffer used by one operation, as a read or as a write.
+#[derive(Clone, Copy)]
+pub(crate) struct Access<'a> {
+    uses: &'a Uses,
+    write: bool,
+}
+
+impl std::fmt::Debug for Access<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+/// A use that the operation being queued must be ordered after: `stream`'s work up to `seq`.
+struct Conflict {
+    uses_index: usize,
+    stream: Stream,
+    seq: u64,
+}
+
+impl Uses {
+    pub(crate) fn read(&self) -> Access<'_> {
+        Access {
+            uses: self,
+            write: false,
+        }
+    }
+
+    pub(crate) fn write(&self) -> Access<'_> {
+        Access {
+            uses: self,
+            write: true,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<State>>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The uses an access on `stream` (or on the host, for `None`) must wait for.
+    fn conflicts(
+        &self,
+        index: usize,
+        write: bool,
+        stream: Option<&Stream>,
+        out: &mut Vec<Conflict>,
+    ) {
+        let guard = self.lock();
+        let Some(state) = guard.as_deref() else {
+            return;
+        };
+        let own = stream.and_then(|s| state.entries.iter().find(|e| e.stream.same_as(s)));
+        for entry in &state.entries {
+            if own.is_some_and(|o| o.stream.same_as(&entry.stream) || o.seen.contains(&entry.seq)) {
+                continue;
+            }
+            if write || entry.write {
+                out.push(Conflict {
+                    uses_index: index,
+                    stream: entry.stream.clone(),
+                    seq: entry.seq,
+                });
+            }
+        }
+    }
+
+    /// Registers a use on `stream` queued after the waits for `conflicts`.
+    fn register(&self, index: usize, write: bool, stream: &Stream, conflicts: &[Conflict]) {
+        let mut guard = self.lock();
+        let state = guard.get_or_insert_with(Box::default);
+        let waited = conflicts
+            .iter()
+            .filter(|c| c.uses_index == index)
+            .map(|c| c.seq);
+        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+        let pos = match state.entries.iter().position(|e| e.stream.same_as(stream)) {
+            Some(pos) => pos,
+            None => {
+                state.entries.push(Entry {
+                    stream: stream.clone(),
+                    seq,
+                    write: false,
+                    seen: Vec::new(),
+                });
+                state.entries.len() - 1
+            }
+        };
+        let mut seen = std::mem::take(&mut state.entries[pos].seen);
+        seen.extend(waited);
+        if write {
+            // Everything this stream is ordered after is subsumed by its write.
+            state.entries.retain(|e| !seen.contains(&e.seq));
+            seen.clear();
+        } else {
+            let live: Vec<u64> = state.entries.iter().map(|e| e.seq).collect();
+            seen.retain(|s| live.contains(s));
+        }
+        let entry = state
+            .entries
+            .iter_mut()
+            .find(|e| e.stream.same_as(stream))
+            .expect("this stream's entry is never subsumed by its own write");
+        entry.seq = seq;
+        entry.write |= write;
+        entry.seen = seen;
+    }
+
+    /// Takes every stream that may still use the memory, for a free.
+    pub(crate) fn take_users(&mut self) -> Vec<Stream> {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        state.take().map_or_else(Vec::new, |s| {
+            s.entries.into_iter().map(|e| e.stream).collect()
+        })
+    }
+
+    /// Blocks the host until the uses a host access must follow have completed (every use for
+    /// a host write, the writes for a host read).
+    pub(crate) fn wait_on_host(&self, write: bool) -> Result<()> {
+        let mut conflicts = Vec::new();
+        self.conflicts(0, write, None, &mut conflicts);
+        if conflicts.is_empty() {
+            return Ok(());
+        }
+        for stream in distinct(&conflicts) {
+            stream.synchronize()?;
+        }
+        // Those uses are complete: nothing needs to wait for them any more.
+        if let Some(state) = self.lock().as_deref_mut() {
+            state
+                .entries
+                .retain(|e| !conflicts.iter().any(|c| c.seq == e.seq));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Uses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uses")
+            .field(
+                "streams",
+                &self.lock().as_ref().map_or(0, |s| s.entries.len()),
+            )
+            .finish()
+    }
+}
+
+/// The distinct streams of `conflicts`.
+fn distinct(conflicts: &[Conflict]) -> Vec<&Stream> {
+    let mut streams: Vec<&Stream> = Vec::new();
+    for c in conflicts {
+        if !streams.iter().any(|s| s.same_as(&c.stream)) {
+            streams.push(&c.stream);
+        }
+    }
+    streams
+}
+
+impl Stream {
+    /// Queues an operation that uses `accesses`: first orders this stream after every
+    /// conflicting use on another stream (one pooled event per such stream), then runs
+    /// `enqueue`, then registers the accesses as uses on this stream.
+    ///
+    /// This is the hook every queued operation calls: copies, memsets, kernel launches and
+    /// aclnn launches.
+    pub(crate) fn track<R>(
+        &self,
+        accesses: &[Access<'_>],
+        enqueue: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        let mut conflicts = Vec::new();
+        for (i, access) in accesses.iter().enumerate() {
+            access
+                .uses
+                .conflicts(i, access.write, Some(self), &mut conflicts);
+        }
+        for stream in distinct(&conflicts) {
+            self.wait_for_current_end(stream)?;
+        }
+        let result = enqueue()?;
+        // Reads first: an access list never names one buffer twice in safe code, but if a crate
+        // caller does, the write must win.
+        for write in [false, true] {
+            for (i, access) in accesses.iter().enumerate() {
+                if access.write == write {
+                    access.uses.register(i, access.write, self, &conflicts);
+                }
+            }
+        }
+        Ok(result)
+    }
+}
