@@ -44,6 +44,19 @@ impl Library {
         }
     }
 
+    /// Every distinct file name over all groups, each once, in group order.
+    pub fn all_files() -> Vec<&'static str> {
+        let mut files: Vec<&'static str> = Vec::new();
+        for library in Library::ALL {
+            for file in library.candidates() {
+                if !files.contains(file) {
+                    files.push(file);
+                }
+            }
+        }
+        files
+    }
+
     /// A short name for messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -54,17 +67,4 @@ impl Library {
             Library::Hccl => "HCCL collectives",
         }
     }
-}
-
-/// Every distinct library file name over all groups, each once.
-pub(crate) fn all_files() -> Vec<&'static str> {
-    let mut files: Vec<&'static str> = Vec::new();
-    for library in Library::ALL {
-        for file in library.candidates() {
-            if !files.contains(file) {
-                files.push(file);
-            }
-        }
-    }
-    files
 }

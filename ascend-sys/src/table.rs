@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use crate::error::{Attempt, LoadError};
-use crate::library::{self, Library};
+use crate::library::Library;
 use crate::search::CannSearch;
 
 /// Maps a generated `PFN_<name>` type (`Option<unsafe extern "C" fn(..)>`) to the bare pointer.
@@ -39,7 +39,7 @@ pub(crate) struct DynamicLoader {
 
 impl DynamicLoader {
     pub(crate) fn new(search: CannSearch) -> Self {
-        let files = library::all_files()
+        let files = Library::all_files()
             .into_iter()
             .map(|f| (f, OnceLock::new()))
             .collect();
