@@ -1,19 +1,15 @@
 //! Bad calls on the simulator: each gets its documented error (code and message) and leaves
 //! the device usable. Calls the safe API cannot express go through `raw_api()`.
 
+mod common;
+
 use std::ffi::{CStr, c_void};
-use std::sync::Once;
 
 use ascend_npu::sys::{self, Api};
-use ascend_npu::{Backend, Device, Error, raw_api, select_backend};
+use ascend_npu::{Device, Error, raw_api};
 
 fn setup() -> &'static Api {
-    static CONFIGURE: Once = Once::new();
-    CONFIGURE.call_once(|| {
-        let two = ascend_npu::sim::SimConfig::uniform(ascend_npu::sim::SocModel::ascend910b2(), 2);
-        ascend_npu::sim::configure(two).expect("configured before first use");
-    });
-    select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     raw_api().unwrap()
 }
 

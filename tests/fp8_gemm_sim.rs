@@ -7,12 +7,12 @@ mod common;
 use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_act, quantize_weight};
 use ascend_npu::kernels::{Kernels, MatmulOutput};
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
-use ascend_npu::{Backend, Device, DeviceBuffer, Stream};
+use ascend_npu::{Device, DeviceBuffer, Stream};
 use common::Rng;
 use half::bf16;
 
 fn setup() -> (Stream, Kernels) {
-    ascend_npu::select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     let device = Device::open(0).unwrap();
     (
         device.new_stream().unwrap(),

@@ -5,12 +5,12 @@ mod common;
 
 use ascend_npu::kernels::WeightLayout;
 use ascend_npu::ops::moe::{self, Routing};
-use ascend_npu::{Backend, Device, Stream};
+use ascend_npu::{Device, Stream};
 use common::Rng;
 use half::bf16;
 
 fn stream() -> Stream {
-    ascend_npu::select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     Device::open(0).unwrap().new_stream().unwrap()
 }
 

@@ -3,11 +3,11 @@
 
 mod common;
 
+use ascend_npu::Device;
 use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::moe::{MoeLayer, Routing};
 use ascend_npu::reference::moe::{ExpertWeights, MoeConfig, MoeLayerWeights, moe_layer_reference};
-use ascend_npu::{Backend, Device};
 use common::Rng;
 use half::bf16;
 use safetensors::Dtype;
@@ -209,7 +209,7 @@ fn an_fp8_safetensors_layer_matches_the_f64_reference() {
 }
 
 fn check_layer(model: Model) {
-    ascend_npu::select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
     let bytes = model.bytes();
@@ -257,7 +257,7 @@ fn check_layer(model: Model) {
 
 #[test]
 fn bad_checkpoints_are_clear_errors() {
-    ascend_npu::select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
     let mut model = Model::random(1);

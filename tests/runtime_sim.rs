@@ -1,9 +1,10 @@
-//! The safe runtime API on the simulator.
+//! The safe runtime API on the simulator (or the provider `ASCEND_NPU_BACKEND` names: see
+//! `common::backend`).
 
 mod common;
 
 fn setup() {
-    ascend_npu::select_backend(ascend_npu::Backend::Sim).expect("the sim backend is compiled in");
+    common::backend::select();
 }
 
 runtime_suite!(setup = setup);

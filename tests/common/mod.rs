@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "sim")]
+pub mod backend;
 pub mod runtime_cases;
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
