@@ -266,6 +266,7 @@ private:
             DataCopy(a1, wsA_[slot * t_.base_m * kBlk], Nd2Nz(tl.mt, kt, pitch, mp));
         else
             DataCopy(a1, aBf16_[(tl.rowBase + tl.m0) * t_.k + uint64_t(s.kb) * kBlk], Nd2Nz(tl.mt, kt, t_.k, mp));
+        kernels::ZeroPadRowsNz(a1, tl.mt, mp, kt);  // Mmad over mp rows: never GEMV mode (m = 1)
         a1_.EnQue(a1);
         LocalTensor<In> b1 = b1_.template AllocTensor<In>();
         DataCopy(b1, wsB_[slot * kBlk * kBlk], Nd2Nz(tl.nt, kt, pitch, np));
@@ -287,7 +288,7 @@ private:
         b2 = b2_.template DeQue<In>();
         LocalTensor<float> c = co1_.template AllocTensor<float>();
         MmadParams mm;
-        mm.m = tl.mt;
+        mm.m = mp;
         mm.n = tl.nt;
         mm.k = kt;
         mm.cmatrixInitVal = true;  // this K block's partial alone

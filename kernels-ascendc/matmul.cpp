@@ -2,6 +2,7 @@
 // C = A[M,K] * B[K,N] (b_trans = 0) or A[M,K] * B[N,K]^T (b_trans = 1, DeepGEMM "NT").
 // AIC-only kernel: GM -(MTE2, Nd2Nz)-> L1 -(MTE1, LoadData)-> L0A/L0B -(M, Mmad)-> L0C -(FIX)-> GM.
 // Pipe ordering between the stages is carried by the TQue EnQue/DeQue pairs of each position.
+// Edge M tiles are zero-padded to 16 rows in L1, so no Mmad runs in 910B's GEMV mode (m = 1).
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
 #include "tiling/matmul_tiling.h"
@@ -70,6 +71,7 @@ private:
 
             LocalTensor<In> a1 = a1_.template AllocTensor<In>();
             DataCopy(a1, a_[uint64_t(m0) * t_.k + k0], Nd2Nz(mt, kt, t_.k, mp));
+            kernels::ZeroPadRowsNz(a1, mt, mp, kt);
             a1_.EnQue(a1);
             LocalTensor<In> b1 = b1_.template AllocTensor<In>();
             if (t_.b_trans == 0) {
@@ -103,7 +105,7 @@ private:
             a2 = a2_.template DeQue<In>();
             b2 = b2_.template DeQue<In>();
             MmadParams mm;
-            mm.m = mt;
+            mm.m = mp;  // zero-padded to 16 rows: never GEMV mode (m = 1), see ZeroPadRowsNz
             mm.n = nt;
             mm.k = kt;
             mm.cmatrixInitVal = k0 == 0;  // first K step overwrites L0C, later ones accumulate

@@ -141,6 +141,7 @@ fn w8a16_matches_the_dequantized_f64_gemm_on_odd_shapes() {
         (3, 300, 100),
         (17, 129, 129),
         (5, 64, 300),
+        (129, 129, 257),
     ]
     .iter()
     .enumerate()

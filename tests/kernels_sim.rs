@@ -206,6 +206,8 @@ fn matmul_matches_the_f64_reference_for_every_type_and_layout() {
         (130, 250, 300),
         (64, 1, 200),
         (1, 129, 257),
+        // The last M tile has one row: it must be padded, not run in GEMV mode.
+        (129, 20, 40),
     ];
     for (s, &(m, n, k)) in shapes.iter().enumerate() {
         let shape = MatmulShape { m, n, k };
@@ -283,6 +285,7 @@ fn every_broken_kernel_is_caught_with_its_rule() {
             "not inside one buffer",
         ),
         ("broken_mmad_uninit", "[uninit-read]", "Mmad reads A (fm)"),
+        ("broken_gemv_mode", "[gemv-mode]", "plain 1 x 32 row"),
         ("broken_deque_empty", "[deque-empty]", "DeQue without EnQue"),
         ("broken_alloc_exhausted", "[alloc-exhausted]", "2 buffer(s)"),
         ("broken_enque_depth", "[enque-depth]", "depth 1"),

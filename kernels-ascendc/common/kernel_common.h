@@ -27,4 +27,22 @@ __aicore__ inline T Min(T a, T b) { return a < b ? a : b; }
 
 __aicore__ inline uint32_t RoundUp(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
 
+// Zero-fills rows [rows, paddedRows) of an NZ tile of 16-bit elements in L1 (column blocks of
+// paddedRows rows x 32 bytes, `cols` columns), as Nd2Nz leaves them undefined. Cube kernels then
+// issue every Mmad with m = paddedRows, a multiple of 16: an Mmad with m = 1 would run in GEMV
+// mode on 910B, which reads A as a plain row instead of zZ fractals (ascendc-facts.md, errata 1),
+// and padding rows must be defined to be multiplied at all.
+template <typename T>
+__aicore__ inline void ZeroPadRowsNz(const AscendC::LocalTensor<T>& nz, uint32_t rows, uint32_t paddedRows, uint32_t cols) {
+    static_assert(sizeof(T) == 2, "NZ row padding is written for 16-bit cube inputs");
+    if (rows >= paddedRows) return;
+    constexpr uint32_t c0 = 32 / sizeof(T);  // elements per 32-byte block = per row of a column block
+    AscendC::InitConstValueParams<T> p;
+    p.repeatTimes = uint16_t((cols + c0 - 1) / c0);  // one run per column block
+    p.blockNum = uint16_t(paddedRows - rows);        // the padding rows, one 32-byte block each
+    p.dstGap = uint16_t(rows);                       // skip the next column block's real rows
+    p.initValue = static_cast<T>(0.0f);
+    AscendC::InitConstValue(nz[rows * c0], p);
+}
+
 }  // namespace kernels

@@ -266,7 +266,7 @@ GemmOutcome run_gemm(const GemmCase& c) {
                 }
                 g2l += aivs * KB * 4;
                 l2g += mt * nt * outSize;
-                macs += mt * nt * c.k;
+                macs += (mt + 15) / 16 * 16 * nt * c.k;  // M tiles zero-padded to 16 rows (no GEMV mode)
             }
         }
     }

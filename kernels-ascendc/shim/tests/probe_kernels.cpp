@@ -137,3 +137,62 @@ extern "C" __global__ __aicore__ void probe_tiling(GM_ADDR out, GM_ADDR tiling) 
     g.SetValue(0, t.a + t.b);
 }
 ASCEND_SHIM_KERNEL(probe_tiling, KERNEL_TYPE_AIV_ONLY)
+
+// GEMV mode used as the hardware defines it (errata 1): A as a plain 1 x 40 row in L0A, B as
+// [N = 20, K = 40] in zN; c[j] = sum_k a[k] * b[j, k]. a: half[64] (40 used), b: half[20 * 40],
+// c: float[20].
+extern "C" __global__ __aicore__ void probe_gemv(GM_ADDR a, GM_ADDR b, GM_ADDR c) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    constexpr uint32_t k = 40, n = 20, kp = 48, np = 32;
+    TPipe pipe;
+    TBuf<QuePosition::A1> a1;
+    TBuf<QuePosition::B1> b1;
+    TBuf<QuePosition::A2> a2;
+    TBuf<QuePosition::B2> b2;
+    TBuf<QuePosition::CO1> co1;
+    pipe.InitBuffer(a1, 512);
+    pipe.InitBuffer(b1, np * kp * 2);
+    pipe.InitBuffer(a2, 512);
+    pipe.InitBuffer(b2, np * kp * 2);
+    pipe.InitBuffer(co1, 16 * np * 4);
+    GlobalTensor<half> ga, gb;
+    GlobalTensor<float> gc;
+    ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 64);
+    gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), n * k);
+    gc.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(c), n);
+    DataCopy(a1.Get<half>(), ga, 64);  // the row, contiguous
+    Nd2NzParams nz;
+    nz.ndNum = 1;
+    nz.nValue = n;
+    nz.dValue = k;
+    nz.srcDValue = k;
+    nz.dstNzC0Stride = np;
+    nz.dstNzNStride = 1;
+    DataCopy(b1.Get<half>(), gb, nz);
+    SetFlag<HardEvent::MTE2_MTE1>(EVENT_ID0);
+    WaitFlag<HardEvent::MTE2_MTE1>(EVENT_ID0);
+    LoadData2DParams ld;
+    ld.startIndex = 0;
+    ld.repeatTimes = 1;
+    ld.srcStride = 1;
+    LoadData(a2.Get<half>(), a1.Get<half>(), ld);  // 512 bytes: the 40 values and undefined rest
+    for (uint32_t kb = 0; kb < kp / 16; ++kb) {
+        ld.startIndex = kb * (np / 16);
+        ld.repeatTimes = np / 16;
+        LoadData(b2.Get<half>()[kb * np * 16], b1.Get<half>(), ld);
+    }
+    SetFlag<HardEvent::MTE1_M>(EVENT_ID0);
+    WaitFlag<HardEvent::MTE1_M>(EVENT_ID0);
+    Mmad(co1.Get<float>(), a2.Get<half>(), b2.Get<half>(), MmadParams(1, n, k));
+    SetFlag<HardEvent::M_FIX>(EVENT_ID0);
+    WaitFlag<HardEvent::M_FIX>(EVENT_ID0);
+    FixpipeParamsV220 fp;
+    fp.nSize = n;
+    fp.mSize = 1;
+    fp.srcStride = 16;  // each 1 x 16 slice of the result fills a whole fractal
+    fp.dstStride = n;
+    fp.quantPre = QuantMode_t::NoQuant;
+    Fixpipe<float, float, CFG_ROW_MAJOR>(gc, co1.Get<float>(), fp);
+}
+
+ASCEND_SHIM_KERNEL(probe_gemv, KERNEL_TYPE_AIC_ONLY)

@@ -21,13 +21,13 @@
 #define ENTRY(name) extern "C" int32_t ascend_shim_entry_##name(const AscendShimLaunch*);
 ENTRY(swiglu_f32) ENTRY(swiglu_f16) ENTRY(swiglu_bf16)
 ENTRY(matmul_f16_f32) ENTRY(matmul_bf16_f32) ENTRY(matmul_f16_bf16) ENTRY(matmul_bf16_bf16)
-ENTRY(probe_mix) ENTRY(probe_vector) ENTRY(probe_copy) ENTRY(probe_tiling)
+ENTRY(probe_mix) ENTRY(probe_vector) ENTRY(probe_copy) ENTRY(probe_tiling) ENTRY(probe_gemv)
 ENTRY(broken_ub_capacity) ENTRY(broken_l0c_capacity) ENTRY(broken_misaligned) ENTRY(broken_copy_len)
 ENTRY(broken_uninit_read) ENTRY(broken_gm_oob) ENTRY(broken_gm_outside_launch) ENTRY(broken_mmad_uninit)
 ENTRY(broken_deque_empty) ENTRY(broken_alloc_exhausted) ENTRY(broken_enque_depth) ENTRY(broken_tensor_leak)
 ENTRY(broken_use_after_free) ENTRY(broken_wait_unset) ENTRY(broken_flag_left_set) ENTRY(broken_flag_double_set)
 ENTRY(broken_barrier_s) ENTRY(broken_overlap) ENTRY(broken_cast_mode) ENTRY(broken_position) ENTRY(broken_kernel_type)
-ENTRY(broken_crosscore_deadlock) ENTRY(broken_crosscore_left_set) ENTRY(broken_crosscore_not_mix)
+ENTRY(broken_gemv_mode) ENTRY(broken_crosscore_deadlock) ENTRY(broken_crosscore_left_set) ENTRY(broken_crosscore_not_mix)
 #undef ENTRY
 
 // ---- numerics ---------------------------------------------------------------------------------------
@@ -174,7 +174,8 @@ static double run_matmul(uint32_t m, uint32_t n, uint32_t k, uint32_t trans, uin
         }
     CHECK(bad == 0, "matmul %ux%ux%u trans=%u blocks=%u base=%u/%u/%u: %d elements out of tolerance (worst %.3g)", m,
           n, k, trans, blocks, bm, bn, bk, bad, worst);
-    CHECK(r.counters.cube_macs == uint64_t(m) * n * k, "matmul cube_macs %" PRIu64, r.counters.cube_macs);
+    // M tiles are padded to 16 rows (no GEMV mode): the cube works on round_up(m, 16) rows.
+    CHECK(r.counters.cube_macs == uint64_t((m + 15) / 16 * 16) * n * k, "matmul cube_macs %" PRIu64, r.counters.cube_macs);
     CHECK(r.counters.local_to_gm_bytes == uint64_t(m) * n * sizeof(Out), "matmul local->gm %" PRIu64,
           r.counters.local_to_gm_bytes);
     return secs;
@@ -182,7 +183,8 @@ static double run_matmul(uint32_t m, uint32_t n, uint32_t k, uint32_t trans, uin
 
 static void test_matmul() {
     struct Shape { uint32_t m, n, k; } shapes[] = {{1, 1, 1}, {16, 16, 16}, {17, 33, 65}, {5, 300, 7},
-                                                 {130, 250, 300}, {128, 128, 128}, {64, 1, 200}};
+                                                 {130, 250, 300}, {128, 128, 128}, {64, 1, 200},
+                                                 {1, 40, 300}, {129, 20, 40}};
     for (auto s : shapes)
         for (uint32_t trans : {0u, 1u}) {
             run_matmul<half, float>(s.m, s.n, s.k, trans, 3, 128, 128, 128);
@@ -302,6 +304,34 @@ static void test_probe_tiling() {
           "probe_tiling small: %s", r.error.c_str());
 }
 
+static void test_probe_gemv() {
+    std::mt19937 rng(8);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<half> a(64), b(20 * 40);
+    for (auto& x : a) x = half(d(rng));
+    for (auto& x : b) x = half(d(rng));
+    FakeDevice dev;
+    uint64_t da = dev.upload(a), db = dev.upload(b), dc = dev.alloc(20 * 4);
+    ArgBlob args;
+    args.ptr(da).ptr(db).ptr(dc);
+    Result r = launch(dev, ascend_shim_entry_probe_gemv, 1, args);
+    CHECK(r.rc == 0, "probe_gemv rc %d: %s", r.rc, r.error.c_str());
+    if (r.rc) return;
+    std::vector<float> c = dev.download<float>(dc, 20);
+    int bad = 0;
+    for (uint32_t j = 0; j < 20; ++j) {
+        double ref = 0, mag = 0;
+        for (uint32_t k = 0; k < 40; ++k) {
+            ref += double(float(a[k])) * double(float(b[j * 40 + k]));
+            mag += std::fabs(double(float(a[k])) * double(float(b[j * 40 + k])));
+        }
+        // Products of halves are exact in fp32; 40 fp32 additions each round by <= 2^-24 * mag.
+        if (std::fabs(double(c[j]) - ref) > 40 * 6e-8 * mag) ++bad;
+    }
+    CHECK(bad == 0, "probe_gemv: %d of 20 results wrong", bad);
+    CHECK(r.counters.cube_macs == 20 * 40, "probe_gemv cube_macs %" PRIu64, r.counters.cube_macs);
+}
+
 // ---- broken kernels and ABI errors ------------------------------------------------------------------
 
 static void test_broken() {
@@ -327,6 +357,7 @@ static void test_broken() {
         {"broken_position", ascend_shim_entry_broken_position, "[position]", "an AIC core"},
         {"broken_overlap", ascend_shim_entry_broken_overlap, "[overlap]", "partially overlaps"},
         {"broken_kernel_type", ascend_shim_entry_broken_kernel_type, "[kernel-type]", "KERNEL_TASK_TYPE_DEFAULT"},
+        {"broken_gemv_mode", ascend_shim_entry_broken_gemv_mode, "[gemv-mode]", "plain 1 x 32 row"},
         {"broken_crosscore_deadlock", ascend_shim_entry_broken_crosscore_deadlock, "[crosscore-deadlock]", "CrossCoreWaitFlag(3)"},
         {"broken_crosscore_left_set", ascend_shim_entry_broken_crosscore_left_set, "[crosscore-left-set]", "flag 4 has 1 set(s) from the AIC"},
         {"broken_crosscore_not_mix", ascend_shim_entry_broken_crosscore_not_mix, "[crosscore-mode]", "not KERNEL_TYPE_MIX_AIC_1_2"},
@@ -414,6 +445,7 @@ int main(int argc, char** argv) {
     section("probe vector", test_probe_vector);
     section("probe copy", test_probe_copy);
     section("probe tiling", test_probe_tiling);
+    section("probe gemv", test_probe_gemv);
     section("broken kernels", test_broken);
     section("swiglu", test_swiglu);
     section("matmul", test_matmul);

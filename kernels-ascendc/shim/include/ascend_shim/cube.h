@@ -7,6 +7,14 @@
 //   L0B zN element (k, j) at ((k / 16) * Np / 16 + j / 16) * 256 + (j % 16) * 16 + k % 16
 //   L0C NZ element (i, j) at ((j / 16) * Mp / 16 + i / 16) * 256 + (i % 16) * 16 + j % 16
 // where Mp, Np, Kp are m, n, k rounded up to 16.
+//
+// GEMV mode (ascendc-facts.md, errata 1): on 910B an Mmad with m == 1 cannot run in the fractal
+// mode. The cube reads A as a plain 1 x K row (element k at L0A offset k, the start 512-byte
+// aligned) and writes each 1 x 16 slice of the result into a full L0C fractal of which only row 0
+// is valid (so C is laid out as NZ with Mp = 16; the other 15 rows become undefined). The shim
+// models exactly that, so a kernel that loads a one-row tile as zZ fractals reads the wrong
+// elements there and fails with [gemv-mode] as soon as the row reaches undefined bytes. Kernels
+// avoid the mode by padding M tiles to 16 with zero rows (InitConstValue on the L1 tile).
 #pragma once
 
 #include <cstdint>
@@ -76,7 +84,7 @@ template <typename T>
 void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadData2DParams& p) {
     using namespace ascend_shim;
     const char* api = "LoadData(L1->L0)";
-    if (p.repeatTimes == 0) fail("cube-params", "%s: repeatTimes must be in [1,255]", api);
+    if (p.repeatTimes == 0) return;  // errata 3: no-op (nothing read, nothing written)
     if (p.ifTranspose && sizeof(T) != 2) fail("cube-params", "%s: ifTranspose is only modelled for 16-bit types", api);
     const uint64_t srcEnd = (uint64_t(p.startIndex) + uint64_t(p.repeatTimes - 1) * p.srcStride + 1) * 512;
     const uint64_t dstEnd = (uint64_t(p.repeatTimes - 1) * (1u + p.dstGap) + 1) * 512;
@@ -102,6 +110,45 @@ void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadDa
     core().counters.local_to_local_bytes += uint64_t(p.repeatTimes) * 512;
 }
 
+// Fills repeatTimes runs of blockNum blocks, dstGap blocks apart, with initValue. A block is
+// 32 bytes in L1 (A1/B1) and 512 bytes in L0A/L0B (A2/B2). repeatTimes, blockNum and dstGap each
+// lie in [0, 32767]; zero repeats or zero blocks write nothing.
+template <typename T>
+struct InitConstValueParams {
+    uint16_t repeatTimes = 0;
+    uint16_t blockNum = 0;
+    uint16_t dstGap = 0;
+    T initValue = T(0.0f);
+    InitConstValueParams() = default;
+    InitConstValueParams(uint16_t repeat, uint16_t blocks, uint16_t gap, T value)
+        : repeatTimes(repeat), blockNum(blocks), dstGap(gap), initValue(value) {}
+};
+
+template <typename T, typename U>
+void InitConstValue(const LocalTensor<T>& dst, const InitConstValueParams<U>& p) {
+    static_assert(std::is_same<T, U>::value, "InitConstValue: the value type must be the tensor's element type");
+    static_assert(ascend_shim::one_of<T, half, bfloat16_t, int16_t, uint16_t, float, int32_t, uint32_t>,
+                  "InitConstValue on 910B: half/bfloat16_t/int16_t/uint16_t/float/int32_t/uint32_t");
+    using namespace ascend_shim;
+    const char* api = "InitConstValue";
+    if (p.repeatTimes > 32767 || p.blockNum > 32767 || p.dstGap > 32767)
+        fail("cube-params", "%s: repeatTimes %u, blockNum %u, dstGap %u must each be in [0,32767]", api, p.repeatTimes,
+             p.blockNum, p.dstGap);
+    const uint32_t block = dst.mem_ == MEM_L1 ? 32u : 512u;
+    const uint64_t bytes = p.repeatTimes == 0 || p.blockNum == 0
+                               ? 0
+                               : (uint64_t(p.repeatTimes) * (p.blockNum + p.dstGap) - p.dstGap) * block;
+    uint8_t* d = reinterpret_cast<uint8_t*>(
+        operand(dst, bytes / sizeof(T), false, api, "dst", mem_bit(MEM_L1) | mem_bit(MEM_L0A) | mem_bit(MEM_L0B)));
+    if (bytes == 0) return;
+    for (uint32_t r = 0; r < p.repeatTimes; ++r) {
+        const uint64_t o = uint64_t(r) * (p.blockNum + p.dstGap) * block;
+        T* e = reinterpret_cast<T*>(d + o);
+        for (uint64_t i = 0; i < uint64_t(p.blockNum) * block / sizeof(T); ++i) e[i] = p.initValue;
+        set_defined(Mem(dst.mem_), uint32_t(dst.off_ + o), p.blockNum * block, true);
+    }
+}
+
 }  // namespace AscendC
 
 namespace ascend_shim {
@@ -124,11 +171,16 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
     using namespace ascend_shim;
     const char* api = "Mmad";
     const uint32_t m = p.m, n = p.n, k = p.k;
-    if (m == 0 || n == 0 || k == 0 || m > 4095 || n > 4095 || k > 4095)
-        fail("cube-params", "%s: m %u, n %u, k %u must each be in [1,4095]", api, m, n, k);
+    if (m > 4095 || n > 4095 || k > 4095)
+        fail("cube-params", "%s: m %u, n %u, k %u must each be in [0,4095]", api, m, n, k);
     if (p.isBias) fail("cube-params", "%s: isBias is not modelled by the shim", api);
+    // Errata 5 allows zero sizes; the shim then computes and writes nothing (the documentation
+    // leaves the L0C contents open, so a kernel must not read them).
+    if (m == 0 || n == 0 || k == 0) return;
+    const bool gemv = m == 1;
     const uint32_t mp = (m + 15) / 16 * 16, np = (n + 15) / 16 * 16, kp = (k + 15) / 16 * 16;
-    const uint8_t* pa = reinterpret_cast<const uint8_t*>(operand(fm, uint64_t(mp) * kp, false, api, "A (fm)", mem_bit(MEM_L0A)));
+    const uint8_t* pa = reinterpret_cast<const uint8_t*>(
+        operand(fm, gemv ? uint64_t(k) : uint64_t(mp) * kp, false, api, "A (fm)", mem_bit(MEM_L0A)));
     const uint8_t* pb = reinterpret_cast<const uint8_t*>(operand(filter, uint64_t(kp) * np, false, api, "B (filter)", mem_bit(MEM_L0B)));
     float* pc = operand(dst, uint64_t(mp) * np, false, api, "C (dst)", mem_bit(MEM_L0C), 1024);
     const uint8_t* sa = core().arenas[MEM_L0A].defined.data() + fm.off_;
@@ -143,17 +195,34 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
     };
     // Only the logical m x k and k x n parts are read: rows/columns beyond m and n stay out of the
     // result, and k is honoured exactly.
-    for (uint32_t i = 0; i < m; ++i)
-        for (uint32_t kb = 0; kb < kp / 16; ++kb) {
-            const uint32_t e = ((i / 16) * (kp / 16) + kb) * 256 + (i % 16) * 16;
-            const uint32_t cnt = std::min(16u, k - kb * 16);
-            if (std::memchr(sa + e * 2, 0, cnt * 2)) undefined("A (fm)", fm.slot_, fm.off_ + e * 2, cnt * 2);
-            for (uint32_t t = 0; t < cnt; ++t) {
-                U v;
-                std::memcpy(&v, pa + (e + t) * 2, 2);
-                w.a[size_t(i) * k + kb * 16 + t] = float(v);
-            }
+    if (gemv) {
+        const void* hole = std::memchr(sa, 0, size_t(k) * 2);
+        if (hole != nullptr) {
+            const uint32_t at = uint32_t(static_cast<const uint8_t*>(hole) - sa);
+            fail("gemv-mode",
+                 "%s: m = 1 runs in GEMV mode on 910B, which reads A as a plain 1 x %u row (K values contiguous "
+                 "from the L0A start, not zZ fractals); byte %u of that row (L0A offset %u) was never written. "
+                 "Pad the M tile to 16 with zero rows, or load A as a row",
+                 api, k, at, fm.off_ + at);
         }
+        for (uint32_t t = 0; t < k; ++t) {
+            U v;
+            std::memcpy(&v, pa + t * 2, 2);
+            w.a[t] = float(v);
+        }
+    } else {
+        for (uint32_t i = 0; i < m; ++i)
+            for (uint32_t kb = 0; kb < kp / 16; ++kb) {
+                const uint32_t e = ((i / 16) * (kp / 16) + kb) * 256 + (i % 16) * 16;
+                const uint32_t cnt = std::min(16u, k - kb * 16);
+                if (std::memchr(sa + e * 2, 0, cnt * 2)) undefined("A (fm)", fm.slot_, fm.off_ + e * 2, cnt * 2);
+                for (uint32_t t = 0; t < cnt; ++t) {
+                    U v;
+                    std::memcpy(&v, pa + (e + t) * 2, 2);
+                    w.a[size_t(i) * k + kb * 16 + t] = float(v);
+                }
+            }
+    }
     std::fill(w.b.begin(), w.b.end(), 0.0f);
     for (uint32_t kb = 0; kb < kp / 16; ++kb)
         for (uint32_t j = 0; j < n; ++j) {
@@ -186,6 +255,13 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
             std::memcpy(pc + e, &w.c[size_t(i) * np + jb * 16], cnt * sizeof(float));
             std::memset(sc + e * 4, 1, cnt * 4);
         }
+    if (gemv) {
+        // Rows 1..15 of every result fractal hold nothing valid after a GEMV.
+        for (uint32_t jb = 0; jb < np / 16; ++jb) {
+            std::memset(pc + jb * 256 + 16, 0xFF, 240 * sizeof(float));
+            std::memset(sc + (jb * 256 + 16) * 4, 0, 240 * sizeof(float));
+        }
+    }
     core().counters.cube_macs += uint64_t(m) * n * k;
 }
 
