@@ -9,5 +9,8 @@
 //! * [`moe`]: DeepSeek mixture-of-experts on one device: routing (V3 `noaux_tc`, V2
 //!   `group_limited_greedy`, plain top-k), permute / gather / unpermute, the SwiGLU
 //!   experts, and the whole layer.
+//! * [`mla`]: DeepSeek multi-head latent attention: the prolog with YaRN RoPE, the naive
+//!   (prefill) and absorbed (decode) forms, the paged cache, the FP8 cache row, the layer.
 
+pub mod mla;
 pub mod moe;

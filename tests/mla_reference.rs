@@ -1,0 +1,551 @@
+//! The f64 MLA reference against DeepSeek's published semantics (`deepseek-ops.md` §3):
+//! the configs and softmax scale, interleaved YaRN RoPE and its ramp edges, absorbed ==
+//! naive, bottom-right causal masking, LSE merging, paged == contiguous with NaN in unused
+//! slots, the FP8 cache row, and bad input.
+
+use ascend_npu::reference::mla::{
+    AttentionForm, BlockTable, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights, PagedCache,
+    QueryWeights, Rope, SequenceCache, absorbed_attention, fp8_row_bytes, fp8_tile_scale,
+    merge_lse, mla_layer_forward, mqa_attention, naive_attention, pack_fp8_row, paged_mqa_decode,
+    prolog, unpack_fp8_row,
+};
+
+/// SplitMix64: seedable test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+    fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(-scale, scale)).collect()
+    }
+}
+
+/// A small DeepSeek-shaped config: every dimension distinct, so a swapped index shows.
+fn small(heads: usize, q_lora: Option<usize>) -> MlaConfig {
+    MlaConfig {
+        hidden_size: 40,
+        num_heads: heads,
+        q_lora_rank: q_lora,
+        kv_lora_rank: 24,
+        qk_nope_head_dim: 12,
+        qk_rope_head_dim: 8,
+        v_head_dim: 10,
+        ..MlaConfig::deepseek_v3()
+    }
+}
+
+/// Random weights scaled like an initialised layer (about 1/√fan_in), norms near 1.
+fn weights(cfg: &MlaConfig, rng: &mut Rng) -> MlaWeights {
+    let (h, hid, kvr) = (cfg.num_heads, cfg.hidden_size, cfg.kv_lora_rank);
+    let lin = |rng: &mut Rng, out: usize, inp: usize| rng.vec(out * inp, 1.0 / (inp as f64).sqrt());
+    let norm = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.uniform(0.5, 1.5)).collect();
+    let query = match cfg.q_lora_rank {
+        Some(r) => QueryWeights::LowRank {
+            q_a_proj: lin(rng, r, hid),
+            q_a_layernorm: norm(rng, r),
+            q_b_proj: lin(rng, h * cfg.qk_head_dim(), r),
+        },
+        None => QueryWeights::Plain {
+            q_proj: lin(rng, h * cfg.qk_head_dim(), hid),
+        },
+    };
+    MlaWeights {
+        query,
+        kv_a_proj_with_mqa: lin(rng, cfg.cache_row(), hid),
+        kv_a_layernorm: norm(rng, kvr),
+        kv_b_proj: lin(rng, h * (cfg.qk_nope_head_dim + cfg.v_head_dim), kvr),
+        o_proj: lin(rng, hid, h * cfg.v_head_dim),
+    }
+}
+
+fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// Queries and cache rows of a random sequence, through the prolog.
+fn sequence(
+    cfg: &MlaConfig,
+    w: &MlaWeights,
+    rng: &mut Rng,
+    s_q: usize,
+    s_k: usize,
+) -> (MlaQuery, Vec<f64>) {
+    let x = rng.vec(s_k * cfg.hidden_size, 1.0);
+    let positions: Vec<usize> = (0..s_k).collect();
+    let p = prolog(cfg, w, &x, &positions).unwrap();
+    // The queries are the last s_q tokens.
+    let (h, dn, dr) = (cfg.num_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
+    let q = MlaQuery {
+        tokens: s_q,
+        heads: h,
+        q_nope: p.query.q_nope[(s_k - s_q) * h * dn..].to_vec(),
+        q_pe: p.query.q_pe[(s_k - s_q) * h * dr..].to_vec(),
+    };
+    (q, p.cache_rows)
+}
+
+#[test]
+fn presets_and_the_softmax_scale() {
+    let v3 = MlaConfig::deepseek_v3();
+    // 192^-½ · (0.1·ln 40 + 1)² = 0.0721688 · 1.8738542.
+    assert!(
+        (v3.softmax_scale() - 0.135_233_78).abs() < 1e-8,
+        "{}",
+        v3.softmax_scale()
+    );
+    let no_yarn = MlaConfig { yarn: None, ..v3 };
+    assert!((no_yarn.softmax_scale() - 0.072_168_78).abs() < 1e-8);
+    assert_eq!((v3.qk_head_dim(), v3.cache_row()), (192, 576));
+    let v2 = MlaConfig::deepseek_v2();
+    let m = 0.1 * 0.707 * 40f64.ln() + 1.0;
+    assert!((v2.softmax_scale() - m * m / 192f64.sqrt()).abs() < 1e-12);
+    let lite = MlaConfig::deepseek_v2_lite();
+    assert_eq!(
+        (lite.hidden_size, lite.num_heads, lite.q_lora_rank),
+        (2048, 16, None)
+    );
+    assert_eq!(v3.with_heads(16).num_heads, 16);
+    for cfg in [v3, v2, lite, v3.with_heads(1), v3.with_heads(3)] {
+        cfg.validate().unwrap();
+    }
+}
+
+#[test]
+fn config_json_of_v3_reads_back_the_preset() {
+    let json = r#"{
+        "architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 7168,
+        "num_attention_heads": 128, "q_lora_rank": 1536, "kv_lora_rank": 512,
+        "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "rms_norm_eps": 1e-06, "rope_theta": 10000, "max_position_embeddings": 163840,
+        "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0,
+            "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096, "type": "yarn"}
+    }"#;
+    assert_eq!(
+        MlaConfig::from_config_json(json).unwrap(),
+        MlaConfig::deepseek_v3()
+    );
+    let bad = [
+        ("not json", "config.json"),
+        (r#"{"hidden_size": 7168}"#, "num_attention_heads"),
+        (
+            &json.replace(r#""type": "yarn""#, r#""type": "linear""#),
+            "not supported",
+        ),
+        (
+            &json.replace(r#""qk_rope_head_dim": 64"#, r#""qk_rope_head_dim": 63"#),
+            "even",
+        ),
+        (
+            &json.replace(r#""hidden_size": 7168"#, r#""hidden_size": -1"#),
+            "hidden_size",
+        ),
+    ];
+    for (text, needle) in bad {
+        let err = MlaConfig::from_config_json(text).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn yarn_ramp_keeps_pairs_up_to_10_and_divides_from_23_by_40() {
+    let v3 = MlaConfig::deepseek_v3();
+    let rope = Rope::new(&v3);
+    let plain = Rope::new(&MlaConfig { yarn: None, ..v3 });
+    assert_eq!(rope.inv_freq.len(), 32);
+    assert_eq!(rope.amplitude, 1.0);
+    for i in 0..32 {
+        let base = 10000f64.powf(-(2.0 * i as f64) / 64.0);
+        assert!((plain.inv_freq[i] - base).abs() <= 1e-15 * base);
+        let r = ((i as f64 - 10.0) / 13.0).clamp(0.0, 1.0);
+        let expect = base * (1.0 - r) + base / 40.0 * r;
+        assert!(
+            (rope.inv_freq[i] - expect).abs() <= 1e-15 * base,
+            "pair {i}"
+        );
+    }
+    // The edges: 10 unchanged, 11 changed, 22 not yet fully divided, 23 fully divided.
+    assert_eq!(rope.inv_freq[10], plain.inv_freq[10]);
+    assert!(rope.inv_freq[11] < plain.inv_freq[11]);
+    assert!(rope.inv_freq[22] > plain.inv_freq[22] / 40.0 * (1.0 + 1e-9));
+    assert!((rope.inv_freq[23] - plain.inv_freq[23] / 40.0).abs() < 1e-18);
+}
+
+#[test]
+fn rope_is_interleaved_and_a_neox_rope_fails() {
+    let cfg = small(1, None);
+    let rope = Rope::new(&cfg);
+    let mut rng = Rng(3);
+    let x = rng.vec(8, 1.0);
+    let pos = 7;
+    let mut got = x.clone();
+    rope.apply(&mut got, pos);
+    // Pairs (2i, 2i+1) as complex numbers times e^{i·pos·f_i}.
+    let interleaved: Vec<f64> = (0..4)
+        .flat_map(|i| {
+            let (s, c) = (pos as f64 * rope.inv_freq[i]).sin_cos();
+            [
+                x[2 * i] * c - x[2 * i + 1] * s,
+                x[2 * i] * s + x[2 * i + 1] * c,
+            ]
+        })
+        .collect();
+    // NeoX pairs (i, i + d/2).
+    let mut neox = x.clone();
+    for i in 0..4 {
+        let (s, c) = (pos as f64 * rope.inv_freq[i]).sin_cos();
+        neox[i] = x[i] * c - x[i + 4] * s;
+        neox[i + 4] = x[i] * s + x[i + 4] * c;
+    }
+    assert!(rel_l2(&got, &interleaved) < 1e-15);
+    assert!(rel_l2(&neox, &interleaved) > 1e-2, "NeoX must not pass");
+    // Position 0 is the identity; norms of pairs are kept.
+    let mut same = x.clone();
+    rope.apply(&mut same, 0);
+    assert_eq!(same, x);
+}
+
+#[test]
+fn absorbed_equals_naive_across_heads_and_query_counts() {
+    // Both forms sum the same products in a different order: in f64 the difference is a few
+    // ulps of each dot product (~1e-15 relative), so 1e-10 leaves a large margin while any
+    // wrong index, transpose or missing term gives an O(1) error.
+    let mut rng = Rng(11);
+    for (heads, q_lora) in [(1, Some(16)), (3, Some(16)), (16, None), (5, None)] {
+        let cfg = small(heads, q_lora);
+        let w = weights(&cfg, &mut rng);
+        for (s_q, s_k) in [(1, 1), (1, 9), (2, 9), (4, 4), (3, 17)] {
+            let (q, rows) = sequence(&cfg, &w, &mut rng, s_q, s_k);
+            for mask in [Mask::Causal, Mask::None] {
+                let scale = cfg.softmax_scale();
+                let n = naive_attention(&cfg, &w.kv_b_proj, &q, &rows, mask, scale).unwrap();
+                let a = absorbed_attention(&cfg, &w.kv_b_proj, &q, &rows, mask, scale).unwrap();
+                assert!(
+                    rel_l2(&a.out, &n.out) < 1e-10,
+                    "h {heads} s_q {s_q} s_k {s_k}"
+                );
+                assert!(rel_l2(&a.lse, &n.lse) < 1e-10);
+                assert!(n.out.iter().chain(&n.lse).all(|v| v.is_finite()));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_hand_computed_single_head_case() {
+    // d = 2, dv = 1: keys (1, 0) and (0, 1); q = (ln 3, 0), scale 1: scores ln 3 and 0, so
+    // p = (3/4, 1/4), out = 3/4·1 + 1/4·0, lse = ln(3 + 1).
+    let rows = [1.0, 0.0, 0.0, 1.0];
+    let q = [3f64.ln(), 0.0];
+    let r = mqa_attention(&q, 1, &rows, 2, 1, Mask::None, 1.0).unwrap();
+    assert!((r.out[0] - 0.75).abs() < 1e-15);
+    assert!((r.lse[0] - 4f64.ln()).abs() < 1e-15);
+    // Causal with s_q = 2 over s_k = 2: the first query sees only the first key.
+    let q2 = [0.0, 5.0, 0.0, 5.0];
+    let r = mqa_attention(&q2, 1, &rows, 2, 1, Mask::Causal, 1.0).unwrap();
+    assert_eq!(r.out[0], 1.0);
+    assert!((r.lse[0] - 0.0).abs() < 1e-15);
+    assert!(r.out[1] < 0.01);
+}
+
+#[test]
+fn causal_is_bottom_right_aligned() {
+    // Query i of s_q attends exactly to the first s_k − s_q + i + 1 keys: compare with an
+    // unmasked attention over that prefix.
+    let mut rng = Rng(5);
+    let (heads, d, dv, s_q, s_k) = (3, 6, 4, 3, 7);
+    let q = rng.vec(s_q * heads * d, 1.0);
+    let rows = rng.vec(s_k * d, 1.0);
+    let causal = mqa_attention(&q, heads, &rows, d, dv, Mask::Causal, 0.7).unwrap();
+    for i in 0..s_q {
+        let prefix = &rows[..(s_k - s_q + i + 1) * d];
+        let qi = &q[i * heads * d..(i + 1) * heads * d];
+        let one = mqa_attention(qi, heads, prefix, d, dv, Mask::None, 0.7).unwrap();
+        assert_eq!(
+            &causal.out[i * heads * dv..(i + 1) * heads * dv],
+            &one.out[..]
+        );
+        for h in 0..heads {
+            assert_eq!(causal.lse[h * s_q + i], one.lse[h]);
+        }
+    }
+    // s_q = 1 makes causal a no-op.
+    let q1 = &q[..heads * d];
+    assert_eq!(
+        mqa_attention(q1, heads, &rows, d, dv, Mask::Causal, 0.7).unwrap(),
+        mqa_attention(q1, heads, &rows, d, dv, Mask::None, 0.7).unwrap()
+    );
+    assert!(matches!(
+        mqa_attention(&q, heads, &rows[..2 * d], d, dv, Mask::Causal, 0.7),
+        Err(MlaError::CausalQueries { s_q: 3, s_k: 2 })
+    ));
+}
+
+#[test]
+fn empty_sequence_gives_zero_output_and_infinite_lse() {
+    let q = [1.0; 2 * 3 * 4];
+    let r = mqa_attention(&q, 3, &[], 4, 2, Mask::Causal, 1.0).unwrap();
+    assert!(r.out.iter().all(|&v| v == 0.0) && r.out.len() == 2 * 3 * 2);
+    assert!(r.lse.iter().all(|&v| v == f64::INFINITY));
+}
+
+#[test]
+fn chunks_merged_by_lse_equal_the_whole() {
+    let mut rng = Rng(8);
+    let (heads, d, dv) = (4, 5, 3);
+    let q = rng.vec(2 * heads * d, 2.0);
+    let rows = rng.vec(11 * d, 2.0);
+    let whole = mqa_attention(&q, heads, &rows, d, dv, Mask::None, 0.9).unwrap();
+    for split in [0, 1, 6, 11] {
+        let a = mqa_attention(&q, heads, &rows[..split * d], d, dv, Mask::None, 0.9).unwrap();
+        let b = mqa_attention(&q, heads, &rows[split * d..], d, dv, Mask::None, 0.9).unwrap();
+        let m = merge_lse(&a, &b).unwrap();
+        assert!(rel_l2(&m.out, &whole.out) < 1e-14, "split {split}");
+        assert!(rel_l2(&m.lse, &whole.lse) < 1e-14, "split {split}");
+    }
+    let other = mqa_attention(&q[..heads * d], heads, &rows, d, dv, Mask::None, 0.9).unwrap();
+    assert!(merge_lse(&whole, &other).is_err());
+}
+
+#[test]
+fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
+    let mut rng = Rng(21);
+    let (heads, d, dv, s_q) = (3, 10, 8, 2);
+    for block_size in [4usize, 64] {
+        // Lengths around the block size: 0, 1, bs - 1, bs, bs + 1, several blocks.
+        let lens = [
+            0,
+            1,
+            block_size - 1,
+            block_size,
+            block_size + 1,
+            3 * block_size + 2,
+        ];
+        let max_blocks = 4;
+        let num_blocks = lens.len() * max_blocks + 3;
+        let mut data = vec![f64::NAN; num_blocks * block_size * d];
+        // A shuffled assignment of blocks to (sequence, block index).
+        let mut ids: Vec<i32> = (0..num_blocks as i32).collect();
+        for i in (1..ids.len()).rev() {
+            ids.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut table = vec![i32::MAX; lens.len() * max_blocks]; // unused entries: garbage
+        let mut contiguous = Vec::new();
+        for (b, &len) in lens.iter().enumerate() {
+            let rows = rng.vec(len * d, 1.0);
+            for t in 0..len {
+                let slot = b * max_blocks + t / block_size;
+                table[slot] = ids[slot];
+                let start = (ids[slot] as usize * block_size + t % block_size) * d;
+                data[start..start + d].copy_from_slice(&rows[t * d..(t + 1) * d]);
+            }
+            contiguous.push(rows);
+        }
+        let seq_lens: Vec<i32> = lens.iter().map(|&l| l as i32).collect();
+        let q = rng.vec(lens.len() * s_q * heads * d, 1.0);
+        let cache = PagedCache {
+            data: &data,
+            block_size,
+            row: d,
+        };
+        let tables = BlockTable {
+            table: &table,
+            max_blocks,
+            seq_lens: &seq_lens,
+        };
+        let paged = paged_mqa_decode(&q, heads, &cache, &tables, dv, Mask::None, 0.5).unwrap();
+        for (b, rows) in contiguous.iter().enumerate() {
+            let qb = &q[b * s_q * heads * d..(b + 1) * s_q * heads * d];
+            let want = mqa_attention(qb, heads, rows, d, dv, Mask::None, 0.5).unwrap();
+            assert_eq!(paged[b], want, "block size {block_size}, sequence {b}");
+            assert!(paged[b].out.iter().all(|v| v.is_finite()), "NaN leaked");
+        }
+        // Bad tables: an entry out of range, a sequence longer than its blocks.
+        let mut bad = table.clone();
+        bad[max_blocks] = num_blocks as i32; // sequence 1's first block
+        let t2 = BlockTable {
+            table: &bad,
+            ..tables
+        };
+        let err = paged_mqa_decode(&q, heads, &cache, &t2, dv, Mask::None, 0.5).unwrap_err();
+        assert!(
+            err.to_string().contains("expected a block id in 0.."),
+            "{err}"
+        );
+        let long = [0, 0, 0, 0, 0, (max_blocks * block_size + 1) as i32];
+        let t3 = BlockTable {
+            seq_lens: &long,
+            ..tables
+        };
+        let err = paged_mqa_decode(&q, heads, &cache, &t3, dv, Mask::None, 0.5).unwrap_err();
+        assert!(err.to_string().contains("at most max_blocks"), "{err}");
+        let neg = [0, -1, 0, 0, 0, 0];
+        let t4 = BlockTable {
+            seq_lens: &neg,
+            ..tables
+        };
+        assert!(paged_mqa_decode(&q, heads, &cache, &t4, dv, Mask::None, 0.5).is_err());
+    }
+}
+
+#[test]
+fn fp8_cache_row_is_656_bytes_and_round_trips_within_e4m3() {
+    let cfg = MlaConfig::deepseek_v3();
+    assert_eq!(fp8_row_bytes(&cfg), 656);
+    let mut rng = Rng(4);
+    for magnitude in [1e-6, 0.1, 3.0, 1e4] {
+        let row = rng.vec(576, magnitude);
+        let packed = pack_fp8_row(&cfg, &row).unwrap();
+        assert_eq!(packed.len(), 656);
+        let back = unpack_fp8_row(&cfg, &packed).unwrap();
+        // The rope part is bf16: 8 significant bits, so round-to-nearest is within 2^-8
+        // relative.
+        for (a, b) in row[512..].iter().zip(&back[512..]) {
+            assert!((a - b).abs() <= a.abs() * 2f64.powi(-8), "{a} {b}");
+        }
+        // The latent: each tile's scale is a power of two with amax/scale in (224, 448], so
+        // a normal e4m3 value (3 mantissa bits) is within 2^-4 relative, and values in the
+        // subnormal range within half a subnormal step, 2^-10 · scale.
+        for (tile, t) in row[..512].chunks(128).zip(0..) {
+            let amax = tile.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let scale = fp8_tile_scale(amax);
+            assert_eq!(scale.log2().fract(), 0.0);
+            for (i, a) in tile.iter().enumerate() {
+                let b = back[t * 128 + i];
+                let bound = (a.abs() * 2f64.powi(-4)).max(scale * 2f64.powi(-10));
+                assert!((a - b).abs() <= bound, "{magnitude}: {a} -> {b}");
+            }
+        }
+    }
+    let mut bad = vec![0.5; 576];
+    bad[7] = f64::NAN;
+    assert!(matches!(
+        pack_fp8_row(&cfg, &bad),
+        Err(MlaError::NonFinite { index: 7, .. })
+    ));
+    assert!(unpack_fp8_row(&cfg, &[0; 655]).is_err());
+    assert!(pack_fp8_row(&small(1, None), &[0.0; 32]).is_err()); // kv_lora 24 is not tiled
+}
+
+#[test]
+fn the_layer_decodes_token_by_token_as_it_prefills() {
+    // Prefilling T tokens at once (naive) and decoding them one by one (absorbed) give the
+    // same outputs: the causal mask makes each token see exactly its prefix.
+    let mut rng = Rng(31);
+    for q_lora in [Some(16), None] {
+        let cfg = small(4, q_lora);
+        let w = weights(&cfg, &mut rng);
+        let t = 6;
+        let x = rng.vec(t * cfg.hidden_size, 1.0);
+        let mut prefill_cache = SequenceCache::default();
+        let prefill =
+            mla_layer_forward(&cfg, &w, &x, &mut prefill_cache, AttentionForm::Naive).unwrap();
+        let mut decode_cache = SequenceCache::default();
+        let mut decode = Vec::new();
+        for tok in x.chunks(cfg.hidden_size) {
+            decode.extend(
+                mla_layer_forward(&cfg, &w, tok, &mut decode_cache, AttentionForm::Absorbed)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(prefill_cache.len(&cfg), t);
+        assert!(rel_l2(&prefill_cache.rows, &decode_cache.rows) < 1e-14);
+        assert!(rel_l2(&decode, &prefill) < 1e-10);
+    }
+}
+
+#[test]
+fn rms_norm_applies_to_the_latent_only() {
+    // With identity-like weights, the cached latent has unit RMS (times its norm weight) and
+    // the rope part keeps its norm through the rotation.
+    let cfg = small(1, None);
+    let mut rng = Rng(2);
+    let mut w = weights(&cfg, &mut rng);
+    w.kv_a_layernorm = vec![1.0; cfg.kv_lora_rank];
+    let x = rng.vec(cfg.hidden_size, 3.0);
+    let p = prolog(&cfg, &w, &x, &[5]).unwrap();
+    let (c, k_pe) = p.cache_rows.split_at(cfg.kv_lora_rank);
+    let rms = (c.iter().map(|v| v * v).sum::<f64>() / c.len() as f64).sqrt();
+    assert!((rms - 1.0).abs() < 1e-5, "{rms}"); // eps 1e-6 against a mean square of O(1)
+    let raw: Vec<f64> = w.kv_a_proj_with_mqa[cfg.kv_lora_rank * cfg.hidden_size..]
+        .chunks(cfg.hidden_size)
+        .map(|r| r.iter().zip(&x).map(|(a, b)| a * b).sum())
+        .collect();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm(k_pe) - norm(&raw)).abs() < 1e-12 * norm(&raw));
+    assert!(rel_l2(k_pe, &raw) > 1e-3, "position 5 must rotate the key");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let mut rng = Rng(9);
+    let cfg = small(3, Some(16));
+    let w = weights(&cfg, &mut rng);
+    // Weights for 3 heads under a 4-head config.
+    let err = prolog(&cfg.with_heads(4), &w, &[0.0; 40], &[0]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MlaError::Length {
+                what: "q_b_proj",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A plain q_proj under a q-LoRA config.
+    let plain = weights(&small(3, None), &mut rng);
+    assert!(matches!(
+        prolog(&cfg, &plain, &[0.0; 40], &[0]),
+        Err(MlaError::Config {
+            field: "q_lora_rank",
+            ..
+        })
+    ));
+    // x not [T, hidden].
+    assert!(matches!(
+        prolog(&cfg, &w, &[0.0; 39], &[0]),
+        Err(MlaError::Length { what: "x", .. })
+    ));
+    let (q, rows) = sequence(&cfg, &w, &mut rng, 1, 3);
+    let scale = cfg.softmax_scale();
+    assert!(naive_attention(&cfg, &w.kv_b_proj, &q, &rows[1..], Mask::None, scale).is_err());
+    assert!(
+        absorbed_attention(
+            &cfg.with_heads(2),
+            &w.kv_b_proj,
+            &q,
+            &rows,
+            Mask::None,
+            scale
+        )
+        .is_err()
+    );
+    let huge = MlaConfig {
+        num_heads: usize::MAX / 2,
+        ..cfg
+    };
+    assert!(matches!(huge.validate(), Err(MlaError::Overflow { .. })));
+    let zero = MlaConfig {
+        kv_lora_rank: 0,
+        ..cfg
+    };
+    assert!(
+        zero.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("kv_lora_rank")
+    );
+    assert!(mqa_attention(&[0.0; 4], 1, &[0.0; 4], 4, 5, Mask::None, 1.0).is_err());
+}
