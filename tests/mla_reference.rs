@@ -4,10 +4,9 @@
 //! slots, the FP8 cache row, and bad input.
 
 use ascend_npu::reference::mla::{
-    AttentionForm, BlockTable, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights, PagedCache,
-    QueryWeights, Rope, SequenceCache, absorbed_attention, fp8_row_bytes, fp8_tile_scale,
-    merge_lse, mla_layer_forward, mqa_attention, naive_attention, pack_fp8_row, paged_mqa_decode,
-    prolog, unpack_fp8_row,
+    AttentionForm, BlockTable, LatentAttention, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights,
+    Mqa, PagedCache, QueryWeights, Rope, SequenceCache, fp8_row_bytes, fp8_tile_scale, merge_lse,
+    mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog, unpack_fp8_row,
 };
 
 /// SplitMix64: seedable test data.
@@ -229,8 +228,22 @@ fn absorbed_equals_naive_across_heads_and_query_counts() {
             let (q, rows) = sequence(&cfg, &w, &mut rng, s_q, s_k);
             for mask in [Mask::Causal, Mask::None] {
                 let scale = cfg.softmax_scale();
-                let n = naive_attention(&cfg, &w.kv_b_proj, &q, &rows, mask, scale).unwrap();
-                let a = absorbed_attention(&cfg, &w.kv_b_proj, &q, &rows, mask, scale).unwrap();
+                let n = LatentAttention {
+                    cfg: &cfg,
+                    kv_b_proj: &w.kv_b_proj,
+                    mask: mask,
+                    scale: scale,
+                }
+                .naive(&q, &rows)
+                .unwrap();
+                let a = LatentAttention {
+                    cfg: &cfg,
+                    kv_b_proj: &w.kv_b_proj,
+                    mask: mask,
+                    scale: scale,
+                }
+                .absorbed(&q, &rows)
+                .unwrap();
                 assert!(
                     rel_l2(&a.out, &n.out) < 1e-10,
                     "h {heads} s_q {s_q} s_k {s_k}"
@@ -248,12 +261,34 @@ fn a_hand_computed_single_head_case() {
     // p = (3/4, 1/4), out = 3/4·1 + 1/4·0, lse = ln(3 + 1).
     let rows = [1.0, 0.0, 0.0, 1.0];
     let q = [3f64.ln(), 0.0];
-    let r = mqa_attention(&q, 1, &rows, 2, 1, Mask::None, 1.0).unwrap();
+    let r = mqa_attention(
+        &Mqa {
+            heads: 1,
+            d: 2,
+            dv: 1,
+            mask: Mask::None,
+            scale: 1.0,
+        },
+        &q,
+        &rows,
+    )
+    .unwrap();
     assert!((r.out[0] - 0.75).abs() < 1e-15);
     assert!((r.lse[0] - 4f64.ln()).abs() < 1e-15);
     // Causal with s_q = 2 over s_k = 2: the first query sees only the first key.
     let q2 = [0.0, 5.0, 0.0, 5.0];
-    let r = mqa_attention(&q2, 1, &rows, 2, 1, Mask::Causal, 1.0).unwrap();
+    let r = mqa_attention(
+        &Mqa {
+            heads: 1,
+            d: 2,
+            dv: 1,
+            mask: Mask::Causal,
+            scale: 1.0,
+        },
+        &q2,
+        &rows,
+    )
+    .unwrap();
     assert_eq!(r.out[0], 1.0);
     assert!((r.lse[0] - 0.0).abs() < 1e-15);
     assert!(r.out[1] < 0.01);
@@ -267,11 +302,33 @@ fn causal_is_bottom_right_aligned() {
     let (heads, d, dv, s_q, s_k) = (3, 6, 4, 3, 7);
     let q = rng.vec(s_q * heads * d, 1.0);
     let rows = rng.vec(s_k * d, 1.0);
-    let causal = mqa_attention(&q, heads, &rows, d, dv, Mask::Causal, 0.7).unwrap();
+    let causal = mqa_attention(
+        &Mqa {
+            heads: heads,
+            d: d,
+            dv: dv,
+            mask: Mask::Causal,
+            scale: 0.7,
+        },
+        &q,
+        &rows,
+    )
+    .unwrap();
     for i in 0..s_q {
         let prefix = &rows[..(s_k - s_q + i + 1) * d];
         let qi = &q[i * heads * d..(i + 1) * heads * d];
-        let one = mqa_attention(qi, heads, prefix, d, dv, Mask::None, 0.7).unwrap();
+        let one = mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.7,
+            },
+            qi,
+            prefix,
+        )
+        .unwrap();
         assert_eq!(
             &causal.out[i * heads * dv..(i + 1) * heads * dv],
             &one.out[..]
@@ -283,11 +340,43 @@ fn causal_is_bottom_right_aligned() {
     // s_q = 1 makes causal a no-op.
     let q1 = &q[..heads * d];
     assert_eq!(
-        mqa_attention(q1, heads, &rows, d, dv, Mask::Causal, 0.7).unwrap(),
-        mqa_attention(q1, heads, &rows, d, dv, Mask::None, 0.7).unwrap()
+        mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::Causal,
+                scale: 0.7
+            },
+            q1,
+            &rows
+        )
+        .unwrap(),
+        mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.7
+            },
+            q1,
+            &rows
+        )
+        .unwrap()
     );
     assert!(matches!(
-        mqa_attention(&q, heads, &rows[..2 * d], d, dv, Mask::Causal, 0.7),
+        mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::Causal,
+                scale: 0.7
+            },
+            &q,
+            &rows[..2 * d]
+        ),
         Err(MlaError::CausalQueries { s_q: 3, s_k: 2 })
     ));
 }
@@ -295,7 +384,18 @@ fn causal_is_bottom_right_aligned() {
 #[test]
 fn empty_sequence_gives_zero_output_and_infinite_lse() {
     let q = [1.0; 2 * 3 * 4];
-    let r = mqa_attention(&q, 3, &[], 4, 2, Mask::Causal, 1.0).unwrap();
+    let r = mqa_attention(
+        &Mqa {
+            heads: 3,
+            d: 4,
+            dv: 2,
+            mask: Mask::Causal,
+            scale: 1.0,
+        },
+        &q,
+        &[],
+    )
+    .unwrap();
     assert!(r.out.iter().all(|&v| v == 0.0) && r.out.len() == 2 * 3 * 2);
     assert!(r.lse.iter().all(|&v| v == f64::INFINITY));
 }
@@ -306,15 +406,59 @@ fn chunks_merged_by_lse_equal_the_whole() {
     let (heads, d, dv) = (4, 5, 3);
     let q = rng.vec(2 * heads * d, 2.0);
     let rows = rng.vec(11 * d, 2.0);
-    let whole = mqa_attention(&q, heads, &rows, d, dv, Mask::None, 0.9).unwrap();
+    let whole = mqa_attention(
+        &Mqa {
+            heads: heads,
+            d: d,
+            dv: dv,
+            mask: Mask::None,
+            scale: 0.9,
+        },
+        &q,
+        &rows,
+    )
+    .unwrap();
     for split in [0, 1, 6, 11] {
-        let a = mqa_attention(&q, heads, &rows[..split * d], d, dv, Mask::None, 0.9).unwrap();
-        let b = mqa_attention(&q, heads, &rows[split * d..], d, dv, Mask::None, 0.9).unwrap();
+        let a = mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.9,
+            },
+            &q,
+            &rows[..split * d],
+        )
+        .unwrap();
+        let b = mqa_attention(
+            &Mqa {
+                heads: heads,
+                d: d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.9,
+            },
+            &q,
+            &rows[split * d..],
+        )
+        .unwrap();
         let m = merge_lse(&a, &b).unwrap();
         assert!(rel_l2(&m.out, &whole.out) < 1e-14, "split {split}");
         assert!(rel_l2(&m.lse, &whole.lse) < 1e-14, "split {split}");
     }
-    let other = mqa_attention(&q[..heads * d], heads, &rows, d, dv, Mask::None, 0.9).unwrap();
+    let other = mqa_attention(
+        &Mqa {
+            heads: heads,
+            d: d,
+            dv: dv,
+            mask: Mask::None,
+            scale: 0.9,
+        },
+        &q[..heads * d],
+        &rows,
+    )
+    .unwrap();
     assert!(merge_lse(&whole, &other).is_err());
 }
 
@@ -364,10 +508,33 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             max_blocks,
             seq_lens: &seq_lens,
         };
-        let paged = paged_mqa_decode(&q, heads, &cache, &tables, dv, Mask::None, 0.5).unwrap();
+        let paged = paged_mqa_decode(
+            &Mqa {
+                heads: heads,
+                d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.5,
+            },
+            &q,
+            &cache,
+            &tables,
+        )
+        .unwrap();
         for (b, rows) in contiguous.iter().enumerate() {
             let qb = &q[b * s_q * heads * d..(b + 1) * s_q * heads * d];
-            let want = mqa_attention(qb, heads, rows, d, dv, Mask::None, 0.5).unwrap();
+            let want = mqa_attention(
+                &Mqa {
+                    heads: heads,
+                    d: d,
+                    dv: dv,
+                    mask: Mask::None,
+                    scale: 0.5,
+                },
+                qb,
+                rows,
+            )
+            .unwrap();
             assert_eq!(paged[b], want, "block size {block_size}, sequence {b}");
             assert!(paged[b].out.iter().all(|v| v.is_finite()), "NaN leaked");
         }
@@ -378,7 +545,19 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             table: &bad,
             ..tables
         };
-        let err = paged_mqa_decode(&q, heads, &cache, &t2, dv, Mask::None, 0.5).unwrap_err();
+        let err = paged_mqa_decode(
+            &Mqa {
+                heads: heads,
+                d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.5,
+            },
+            &q,
+            &cache,
+            &t2,
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("expected a block id in 0.."),
             "{err}"
@@ -388,14 +567,40 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             seq_lens: &long,
             ..tables
         };
-        let err = paged_mqa_decode(&q, heads, &cache, &t3, dv, Mask::None, 0.5).unwrap_err();
+        let err = paged_mqa_decode(
+            &Mqa {
+                heads: heads,
+                d,
+                dv: dv,
+                mask: Mask::None,
+                scale: 0.5,
+            },
+            &q,
+            &cache,
+            &t3,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("at most max_blocks"), "{err}");
         let neg = [0, -1, 0, 0, 0, 0];
         let t4 = BlockTable {
             seq_lens: &neg,
             ..tables
         };
-        assert!(paged_mqa_decode(&q, heads, &cache, &t4, dv, Mask::None, 0.5).is_err());
+        assert!(
+            paged_mqa_decode(
+                &Mqa {
+                    heads: heads,
+                    d,
+                    dv: dv,
+                    mask: Mask::None,
+                    scale: 0.5
+                },
+                &q,
+                &cache,
+                &t4
+            )
+            .is_err()
+        );
     }
 }
 
@@ -520,16 +725,24 @@ fn bad_inputs_get_clear_errors() {
     ));
     let (q, rows) = sequence(&cfg, &w, &mut rng, 1, 3);
     let scale = cfg.softmax_scale();
-    assert!(naive_attention(&cfg, &w.kv_b_proj, &q, &rows[1..], Mask::None, scale).is_err());
     assert!(
-        absorbed_attention(
-            &cfg.with_heads(2),
-            &w.kv_b_proj,
-            &q,
-            &rows,
-            Mask::None,
-            scale
-        )
+        LatentAttention {
+            cfg: &cfg,
+            kv_b_proj: &w.kv_b_proj,
+            mask: Mask::None,
+            scale: scale
+        }
+        .naive(&q, &rows[1..])
+        .is_err()
+    );
+    assert!(
+        LatentAttention {
+            cfg: &cfg.with_heads(2),
+            kv_b_proj: &w.kv_b_proj,
+            mask: Mask::None,
+            scale: scale
+        }
+        .absorbed(&q, &rows)
         .is_err()
     );
     let huge = MlaConfig {
@@ -547,5 +760,18 @@ fn bad_inputs_get_clear_errors() {
             .to_string()
             .contains("kv_lora_rank")
     );
-    assert!(mqa_attention(&[0.0; 4], 1, &[0.0; 4], 4, 5, Mask::None, 1.0).is_err());
+    assert!(
+        mqa_attention(
+            &Mqa {
+                heads: 1,
+                d: 4,
+                dv: 5,
+                mask: Mask::None,
+                scale: 1.0
+            },
+            &[0.0; 4],
+            &[0.0; 4]
+        )
+        .is_err()
+    );
 }

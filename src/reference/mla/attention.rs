@@ -135,17 +135,45 @@ fn check_inputs(
     Ok(cache_rows.len() / row)
 }
 
+/// One layer's attention settings: what both forms share.
+#[derive(Debug, Clone, Copy)]
+pub struct LatentAttention<'a> {
+    /// The configuration.
+    pub cfg: &'a MlaConfig,
+    /// `kv_b_proj [H·(dn+dv), kv_lora]`: `W_UK` and `W_UV` per head.
+    pub kv_b_proj: &'a [f64],
+    /// Which keys each query sees.
+    pub mask: Mask,
+    /// The softmax scale (pass [`MlaConfig::softmax_scale`]).
+    pub scale: f64,
+}
+
+impl LatentAttention<'_> {
+    /// The naive form: see [`naive_attention`].
+    pub fn naive(&self, q: &MlaQuery, cache_rows: &[f64]) -> Result<AttentionOutput> {
+        naive_attention(self, q, cache_rows)
+    }
+
+    /// The absorbed form: see [`absorbed_attention`].
+    pub fn absorbed(&self, q: &MlaQuery, cache_rows: &[f64]) -> Result<AttentionOutput> {
+        absorbed_attention(self, q, cache_rows)
+    }
+}
+
 /// The naive form: per head, keys `[W_UK_h c_t ; k_pe_t]` and values `W_UV_h c_t`, then
 /// softmax attention with head dims `dn + dr` and `dv`. `cache_rows` is `[s_k, kv_lora + dr]`
 /// as the prolog writes them.
 pub fn naive_attention(
-    cfg: &MlaConfig,
-    kv_b_proj: &[f64],
+    attn: &LatentAttention<'_>,
     q: &MlaQuery,
     cache_rows: &[f64],
-    mask: Mask,
-    scale: f64,
 ) -> Result<AttentionOutput> {
+    let LatentAttention {
+        cfg,
+        kv_b_proj,
+        mask,
+        scale,
+    } = *attn;
     let s_k = check_inputs(cfg, kv_b_proj, q, cache_rows)?;
     check_mask(mask, q.tokens, s_k)?;
     let (h_n, dn, dr, dv, kvr) = (
@@ -200,18 +228,32 @@ pub fn absorb_query(cfg: &MlaConfig, kv_b_proj: &[f64], q: &MlaQuery) -> Result<
     Ok(out)
 }
 
+/// The shape of a multi-query attention with one shared KV head (FlashMLA's `h_kv = 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mqa {
+    /// Query heads.
+    pub heads: usize,
+    /// Query/key width (576 for DeepSeek: latent then rope key).
+    pub d: usize,
+    /// Value width: the first `dv` columns of each row (512).
+    pub dv: usize,
+    /// Which keys each query sees.
+    pub mask: Mask,
+    /// The softmax scale.
+    pub scale: f64,
+}
+
 /// Multi-query attention over one sequence's cache rows, FlashMLA's dense decode: `q [s_q,
 /// H, d]` against `cache_rows [s_k, d]`, the values being the first `dv` columns of the same
 /// rows. Returns `out [s_q, H, dv]` and `lse [H, s_q]`.
-pub fn mqa_attention(
-    q: &[f64],
-    heads: usize,
-    cache_rows: &[f64],
-    d: usize,
-    dv: usize,
-    mask: Mask,
-    scale: f64,
-) -> Result<AttentionOutput> {
+pub fn mqa_attention(mqa: &Mqa, q: &[f64], cache_rows: &[f64]) -> Result<AttentionOutput> {
+    let Mqa {
+        heads,
+        d,
+        dv,
+        mask,
+        scale,
+    } = *mqa;
     if d == 0 || dv > d || heads == 0 {
         return Err(MlaError::Config {
             field: "head widths",
@@ -260,24 +302,21 @@ pub fn mqa_attention(
 /// with `dv = kv_lora`, then `o_h = W_UV_h ō_h`. Equal to [`naive_attention`] by
 /// associativity and linearity (RoPE touches only the separate `k_pe` channel).
 pub fn absorbed_attention(
-    cfg: &MlaConfig,
-    kv_b_proj: &[f64],
+    attn: &LatentAttention<'_>,
     q: &MlaQuery,
     cache_rows: &[f64],
-    mask: Mask,
-    scale: f64,
 ) -> Result<AttentionOutput> {
+    let (cfg, kv_b_proj) = (attn.cfg, attn.kv_b_proj);
     check_inputs(cfg, kv_b_proj, q, cache_rows)?;
     let q_abs = absorb_query(cfg, kv_b_proj, q)?;
-    let latent = mqa_attention(
-        &q_abs,
-        q.heads,
-        cache_rows,
-        cfg.cache_row(),
-        cfg.kv_lora_rank,
-        mask,
-        scale,
-    )?;
+    let mqa = Mqa {
+        heads: q.heads,
+        d: cfg.cache_row(),
+        dv: cfg.kv_lora_rank,
+        mask: attn.mask,
+        scale: attn.scale,
+    };
+    let latent = mqa_attention(&mqa, &q_abs, cache_rows)?;
     let (h_n, dv, kvr) = (q.heads, cfg.v_head_dim, cfg.kv_lora_rank);
     let mut out = Vec::with_capacity(q.tokens * h_n * dv);
     for i in 0..q.tokens {

@@ -1,7 +1,7 @@
 //! A whole MLA layer on one sequence: prolog, cache append, attention in either form, and
 //! the output projection.
 
-use super::attention::{AttentionOutput, Mask, absorbed_attention, naive_attention};
+use super::attention::{AttentionOutput, LatentAttention, Mask};
 use super::config::MlaConfig;
 use super::error::{MlaError, Result, check_len};
 use super::prolog::{MlaWeights, linear, prolog};
@@ -67,17 +67,15 @@ pub fn mla_layer_forward(
     let positions: Vec<usize> = (start..start + x.len() / cfg.hidden_size).collect();
     let p = prolog(cfg, w, x, &positions)?;
     cache.rows.extend_from_slice(&p.cache_rows);
-    let attend = match form {
-        AttentionForm::Naive => naive_attention,
-        AttentionForm::Absorbed => absorbed_attention,
-    };
-    let attn = attend(
+    let attention = LatentAttention {
         cfg,
-        &w.kv_b_proj,
-        &p.query,
-        &cache.rows,
-        Mask::Causal,
-        cfg.softmax_scale(),
-    )?;
+        kv_b_proj: &w.kv_b_proj,
+        mask: Mask::Causal,
+        scale: cfg.softmax_scale(),
+    };
+    let attn = match form {
+        AttentionForm::Naive => attention.naive(&p.query, &cache.rows)?,
+        AttentionForm::Absorbed => attention.absorbed(&p.query, &cache.rows)?,
+    };
     output_projection(cfg, &w.o_proj, &attn)
 }

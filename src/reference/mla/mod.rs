@@ -40,8 +40,8 @@ mod prolog;
 mod rope;
 
 pub use attention::{
-    AttentionOutput, Mask, absorb_query, absorbed_attention, merge_lse, mqa_attention,
-    naive_attention,
+    AttentionOutput, LatentAttention, Mask, Mqa, absorb_query, absorbed_attention, merge_lse,
+    mqa_attention, naive_attention,
 };
 pub use config::{MlaConfig, Yarn, yarn_mscale};
 pub use error::{MlaError, Result};

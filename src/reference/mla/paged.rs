@@ -2,7 +2,7 @@
 //! row]` storage, a block table per sequence and per-sequence lengths. Only the slots below a
 //! sequence's length are read, so garbage (NaN, huge values) elsewhere never leaks.
 
-use super::attention::{AttentionOutput, Mask, mqa_attention};
+use super::attention::{AttentionOutput, Mqa, mqa_attention};
 use super::error::{MlaError, Result, product};
 
 /// A read-only paged cache: `data [num_blocks, block_size, row]`.
@@ -89,14 +89,18 @@ impl PagedCache<'_> {
 /// H, row]`, so `q` is `[batch, s_q, H, row]`) over its gathered rows, values the first `dv`
 /// columns.
 pub fn paged_mqa_decode(
+    mqa: &Mqa,
     q: &[f64],
-    heads: usize,
     cache: &PagedCache<'_>,
     tables: &BlockTable<'_>,
-    dv: usize,
-    mask: Mask,
-    scale: f64,
 ) -> Result<Vec<AttentionOutput>> {
+    let heads = mqa.heads;
+    if mqa.d != cache.row {
+        return Err(MlaError::Paged(format!(
+            "attention width d = {} against cache rows of {}; expected the same width",
+            mqa.d, cache.row
+        )));
+    }
     let batch = tables.seq_lens.len();
     if batch == 0 {
         return Ok(Vec::new());
@@ -113,15 +117,7 @@ pub fn paged_mqa_decode(
     (0..batch)
         .map(|b| {
             let rows = cache.gather(tables, b)?;
-            mqa_attention(
-                &q[b * per_seq..(b + 1) * per_seq],
-                heads,
-                &rows,
-                cache.row,
-                dv,
-                mask,
-                scale,
-            )
+            mqa_attention(mqa, &q[b * per_seq..(b + 1) * per_seq], &rows)
         })
         .collect()
 }
