@@ -227,29 +227,18 @@ fn absorbed_equals_naive_across_heads_and_query_counts() {
         for (s_q, s_k) in [(1, 1), (1, 9), (2, 9), (4, 4), (3, 17)] {
             let (q, rows) = sequence(&cfg, &w, &mut rng, s_q, s_k);
             for mask in [Mask::Causal, Mask::None] {
-                let scale = cfg.softmax_scale();
-                let n = LatentAttention {
+                let attn = LatentAttention {
                     cfg: &cfg,
                     kv_b_proj: &w.kv_b_proj,
-                    mask: mask,
-                    scale: scale,
-                }
-                .naive(&q, &rows)
-                .unwrap();
-                let a = LatentAttention {
-                    cfg: &cfg,
-                    kv_b_proj: &w.kv_b_proj,
-                    mask: mask,
-                    scale: scale,
-                }
-                .absorbed(&q, &rows)
-                .unwrap();
-                assert!(
-                    rel_l2(&a.out, &n.out) < 1e-10,
-                    "h {heads} s_q {s_q} s_k {s_k}"
-                );
-                assert!(rel_l2(&a.lse, &n.lse) < 1e-10);
-                assert!(n.out.iter().chain(&n.lse).all(|v| v.is_finite()));
+                    mask,
+                    scale: cfg.softmax_scale(),
+                };
+                let n = attn.naive(&q, &rows).unwrap();
+                let a = attn.absorbed(&q, &rows).unwrap();
+                let at = format!("h {heads} s_q {s_q} s_k {s_k} {mask:?}");
+                assert!(rel_l2(&a.out, &n.out) < 1e-10, "{at}");
+                assert!(rel_l2(&a.lse, &n.lse) < 1e-10, "{at}");
+                assert!(n.out.iter().chain(&n.lse).all(|v| v.is_finite()), "{at}");
             }
         }
     }
@@ -260,37 +249,24 @@ fn a_hand_computed_single_head_case() {
     // d = 2, dv = 1: keys (1, 0) and (0, 1); q = (ln 3, 0), scale 1: scores ln 3 and 0, so
     // p = (3/4, 1/4), out = 3/4·1 + 1/4·0, lse = ln(3 + 1).
     let rows = [1.0, 0.0, 0.0, 1.0];
-    let q = [3f64.ln(), 0.0];
-    let r = mqa_attention(
-        &Mqa {
-            heads: 1,
-            d: 2,
-            dv: 1,
-            mask: Mask::None,
-            scale: 1.0,
-        },
-        &q,
-        &rows,
-    )
-    .unwrap();
+    let open = Mqa {
+        heads: 1,
+        d: 2,
+        dv: 1,
+        mask: Mask::None,
+        scale: 1.0,
+    };
+    let r = mqa_attention(&open, &[3f64.ln(), 0.0], &rows).unwrap();
     assert!((r.out[0] - 0.75).abs() < 1e-15);
     assert!((r.lse[0] - 4f64.ln()).abs() < 1e-15);
     // Causal with s_q = 2 over s_k = 2: the first query sees only the first key.
-    let q2 = [0.0, 5.0, 0.0, 5.0];
-    let r = mqa_attention(
-        &Mqa {
-            heads: 1,
-            d: 2,
-            dv: 1,
-            mask: Mask::Causal,
-            scale: 1.0,
-        },
-        &q2,
-        &rows,
-    )
-    .unwrap();
+    let causal = Mqa {
+        mask: Mask::Causal,
+        ..open
+    };
+    let r = mqa_attention(&causal, &[0.0, 5.0, 0.0, 5.0], &rows).unwrap();
     assert_eq!(r.out[0], 1.0);
-    assert!((r.lse[0] - 0.0).abs() < 1e-15);
+    assert!(r.lse[0].abs() < 1e-15);
     assert!(r.out[1] < 0.01);
 }
 
@@ -299,103 +275,55 @@ fn causal_is_bottom_right_aligned() {
     // Query i of s_q attends exactly to the first s_k − s_q + i + 1 keys: compare with an
     // unmasked attention over that prefix.
     let mut rng = Rng(5);
-    let (heads, d, dv, s_q, s_k) = (3, 6, 4, 3, 7);
+    let (s_q, s_k) = (3, 7);
+    let causal = Mqa {
+        heads: 3,
+        d: 6,
+        dv: 4,
+        mask: Mask::Causal,
+        scale: 0.7,
+    };
+    let open = Mqa {
+        mask: Mask::None,
+        ..causal
+    };
+    let (heads, d, dv) = (causal.heads, causal.d, causal.dv);
     let q = rng.vec(s_q * heads * d, 1.0);
     let rows = rng.vec(s_k * d, 1.0);
-    let causal = mqa_attention(
-        &Mqa {
-            heads: heads,
-            d: d,
-            dv: dv,
-            mask: Mask::Causal,
-            scale: 0.7,
-        },
-        &q,
-        &rows,
-    )
-    .unwrap();
+    let masked = mqa_attention(&causal, &q, &rows).unwrap();
     for i in 0..s_q {
         let prefix = &rows[..(s_k - s_q + i + 1) * d];
-        let qi = &q[i * heads * d..(i + 1) * heads * d];
-        let one = mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.7,
-            },
-            qi,
-            prefix,
-        )
-        .unwrap();
+        let one = mqa_attention(&open, &q[i * heads * d..(i + 1) * heads * d], prefix).unwrap();
         assert_eq!(
-            &causal.out[i * heads * dv..(i + 1) * heads * dv],
+            &masked.out[i * heads * dv..(i + 1) * heads * dv],
             &one.out[..]
         );
         for h in 0..heads {
-            assert_eq!(causal.lse[h * s_q + i], one.lse[h]);
+            assert_eq!(masked.lse[h * s_q + i], one.lse[h]);
         }
     }
     // s_q = 1 makes causal a no-op.
     let q1 = &q[..heads * d];
     assert_eq!(
-        mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::Causal,
-                scale: 0.7
-            },
-            q1,
-            &rows
-        )
-        .unwrap(),
-        mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.7
-            },
-            q1,
-            &rows
-        )
-        .unwrap()
+        mqa_attention(&causal, q1, &rows).unwrap(),
+        mqa_attention(&open, q1, &rows).unwrap()
     );
     assert!(matches!(
-        mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::Causal,
-                scale: 0.7
-            },
-            &q,
-            &rows[..2 * d]
-        ),
+        mqa_attention(&causal, &q, &rows[..2 * d]),
         Err(MlaError::CausalQueries { s_q: 3, s_k: 2 })
     ));
 }
 
 #[test]
 fn empty_sequence_gives_zero_output_and_infinite_lse() {
-    let q = [1.0; 2 * 3 * 4];
-    let r = mqa_attention(
-        &Mqa {
-            heads: 3,
-            d: 4,
-            dv: 2,
-            mask: Mask::Causal,
-            scale: 1.0,
-        },
-        &q,
-        &[],
-    )
-    .unwrap();
+    let mqa = Mqa {
+        heads: 3,
+        d: 4,
+        dv: 2,
+        mask: Mask::Causal,
+        scale: 1.0,
+    };
+    let r = mqa_attention(&mqa, &[1.0; 2 * 3 * 4], &[]).unwrap();
     assert!(r.out.iter().all(|&v| v == 0.0) && r.out.len() == 2 * 3 * 2);
     assert!(r.lse.iter().all(|&v| v == f64::INFINITY));
 }
@@ -403,69 +331,39 @@ fn empty_sequence_gives_zero_output_and_infinite_lse() {
 #[test]
 fn chunks_merged_by_lse_equal_the_whole() {
     let mut rng = Rng(8);
-    let (heads, d, dv) = (4, 5, 3);
-    let q = rng.vec(2 * heads * d, 2.0);
+    let mqa = Mqa {
+        heads: 4,
+        d: 5,
+        dv: 3,
+        mask: Mask::None,
+        scale: 0.9,
+    };
+    let d = mqa.d;
+    let q = rng.vec(2 * mqa.heads * d, 2.0);
     let rows = rng.vec(11 * d, 2.0);
-    let whole = mqa_attention(
-        &Mqa {
-            heads: heads,
-            d: d,
-            dv: dv,
-            mask: Mask::None,
-            scale: 0.9,
-        },
-        &q,
-        &rows,
-    )
-    .unwrap();
+    let whole = mqa_attention(&mqa, &q, &rows).unwrap();
     for split in [0, 1, 6, 11] {
-        let a = mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.9,
-            },
-            &q,
-            &rows[..split * d],
-        )
-        .unwrap();
-        let b = mqa_attention(
-            &Mqa {
-                heads: heads,
-                d: d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.9,
-            },
-            &q,
-            &rows[split * d..],
-        )
-        .unwrap();
+        let a = mqa_attention(&mqa, &q, &rows[..split * d]).unwrap();
+        let b = mqa_attention(&mqa, &q, &rows[split * d..]).unwrap();
         let m = merge_lse(&a, &b).unwrap();
         assert!(rel_l2(&m.out, &whole.out) < 1e-14, "split {split}");
         assert!(rel_l2(&m.lse, &whole.lse) < 1e-14, "split {split}");
     }
-    let other = mqa_attention(
-        &Mqa {
-            heads: heads,
-            d: d,
-            dv: dv,
-            mask: Mask::None,
-            scale: 0.9,
-        },
-        &q[..heads * d],
-        &rows,
-    )
-    .unwrap();
+    let other = mqa_attention(&mqa, &q[..mqa.heads * d], &rows).unwrap();
     assert!(merge_lse(&whole, &other).is_err());
 }
 
 #[test]
 fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
     let mut rng = Rng(21);
-    let (heads, d, dv, s_q) = (3, 10, 8, 2);
+    let mqa = Mqa {
+        heads: 3,
+        d: 10,
+        dv: 8,
+        mask: Mask::None,
+        scale: 0.5,
+    };
+    let (heads, d, s_q) = (mqa.heads, mqa.d, 2);
     for block_size in [4usize, 64] {
         // Lengths around the block size: 0, 1, bs - 1, bs, bs + 1, several blocks.
         let lens = [
@@ -508,56 +406,22 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             max_blocks,
             seq_lens: &seq_lens,
         };
-        let paged = paged_mqa_decode(
-            &Mqa {
-                heads: heads,
-                d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.5,
-            },
-            &q,
-            &cache,
-            &tables,
-        )
-        .unwrap();
+        let paged = paged_mqa_decode(&mqa, &q, &cache, &tables).unwrap();
         for (b, rows) in contiguous.iter().enumerate() {
             let qb = &q[b * s_q * heads * d..(b + 1) * s_q * heads * d];
-            let want = mqa_attention(
-                &Mqa {
-                    heads: heads,
-                    d: d,
-                    dv: dv,
-                    mask: Mask::None,
-                    scale: 0.5,
-                },
-                qb,
-                rows,
-            )
-            .unwrap();
+            let want = mqa_attention(&mqa, qb, rows).unwrap();
             assert_eq!(paged[b], want, "block size {block_size}, sequence {b}");
             assert!(paged[b].out.iter().all(|v| v.is_finite()), "NaN leaked");
         }
-        // Bad tables: an entry out of range, a sequence longer than its blocks.
+        // Bad tables: an entry out of range, a sequence longer than its blocks, a negative
+        // length, a width that is not the cache's.
         let mut bad = table.clone();
         bad[max_blocks] = num_blocks as i32; // sequence 1's first block
         let t2 = BlockTable {
             table: &bad,
             ..tables
         };
-        let err = paged_mqa_decode(
-            &Mqa {
-                heads: heads,
-                d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.5,
-            },
-            &q,
-            &cache,
-            &t2,
-        )
-        .unwrap_err();
+        let err = paged_mqa_decode(&mqa, &q, &cache, &t2).unwrap_err();
         assert!(
             err.to_string().contains("expected a block id in 0.."),
             "{err}"
@@ -567,40 +431,16 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             seq_lens: &long,
             ..tables
         };
-        let err = paged_mqa_decode(
-            &Mqa {
-                heads: heads,
-                d,
-                dv: dv,
-                mask: Mask::None,
-                scale: 0.5,
-            },
-            &q,
-            &cache,
-            &t3,
-        )
-        .unwrap_err();
+        let err = paged_mqa_decode(&mqa, &q, &cache, &t3).unwrap_err();
         assert!(err.to_string().contains("at most max_blocks"), "{err}");
         let neg = [0, -1, 0, 0, 0, 0];
         let t4 = BlockTable {
             seq_lens: &neg,
             ..tables
         };
-        assert!(
-            paged_mqa_decode(
-                &Mqa {
-                    heads: heads,
-                    d,
-                    dv: dv,
-                    mask: Mask::None,
-                    scale: 0.5
-                },
-                &q,
-                &cache,
-                &t4
-            )
-            .is_err()
-        );
+        assert!(paged_mqa_decode(&mqa, &q, &cache, &t4).is_err());
+        let wide = Mqa { d: d + 1, ..mqa };
+        assert!(paged_mqa_decode(&wide, &q, &cache, &tables).is_err());
     }
 }
 
@@ -724,27 +564,19 @@ fn bad_inputs_get_clear_errors() {
         Err(MlaError::Length { what: "x", .. })
     ));
     let (q, rows) = sequence(&cfg, &w, &mut rng, 1, 3);
-    let scale = cfg.softmax_scale();
-    assert!(
-        LatentAttention {
-            cfg: &cfg,
-            kv_b_proj: &w.kv_b_proj,
-            mask: Mask::None,
-            scale: scale
-        }
-        .naive(&q, &rows[1..])
-        .is_err()
-    );
-    assert!(
-        LatentAttention {
-            cfg: &cfg.with_heads(2),
-            kv_b_proj: &w.kv_b_proj,
-            mask: Mask::None,
-            scale: scale
-        }
-        .absorbed(&q, &rows)
-        .is_err()
-    );
+    let attn = LatentAttention {
+        cfg: &cfg,
+        kv_b_proj: &w.kv_b_proj,
+        mask: Mask::None,
+        scale: cfg.softmax_scale(),
+    };
+    assert!(attn.naive(&q, &rows[1..]).is_err());
+    let two_heads = cfg.with_heads(2);
+    let mismatched = LatentAttention {
+        cfg: &two_heads,
+        ..attn
+    };
+    assert!(mismatched.absorbed(&q, &rows).is_err());
     let huge = MlaConfig {
         num_heads: usize::MAX / 2,
         ..cfg
@@ -760,18 +592,12 @@ fn bad_inputs_get_clear_errors() {
             .to_string()
             .contains("kv_lora_rank")
     );
-    assert!(
-        mqa_attention(
-            &Mqa {
-                heads: 1,
-                d: 4,
-                dv: 5,
-                mask: Mask::None,
-                scale: 1.0
-            },
-            &[0.0; 4],
-            &[0.0; 4]
-        )
-        .is_err()
-    );
+    let dv_too_wide = Mqa {
+        heads: 1,
+        d: 4,
+        dv: 5,
+        mask: Mask::None,
+        scale: 1.0,
+    };
+    assert!(mqa_attention(&dv_too_wide, &[0.0; 4], &[0.0; 4]).is_err());
 }
