@@ -1,5 +1,5 @@
 //! Our Ascend C kernels, built against the shim and launched through the simulator with the same
-//! `aclrtLaunchKernel` path as on an NPU, compared with plain f64 references.
+//! runtime launch calls as on an NPU, compared with plain f64 references.
 
 mod common;
 
@@ -336,8 +336,10 @@ fn every_broken_kernel_is_caught_with_its_rule() {
     for (name, rule, detail) in cases {
         let kernel = binary.kernel(name, &[Param::Ptr, Param::Ptr]).unwrap();
         for blocks in [1, 4] {
-            stream
-                .launch(
+            // SAFETY: the broken kernels take (input, output) pointers; only the simulator runs
+            // them, and it catches what they break.
+            unsafe {
+                stream.launch(
                     &kernel,
                     blocks,
                     &[
@@ -345,7 +347,8 @@ fn every_broken_kernel_is_caught_with_its_rule() {
                         KernelArg::buffer_mut(&mut output),
                     ],
                 )
-                .unwrap();
+            }
+            .unwrap();
             let err = stream.synchronize().expect_err(name);
             let text = err.to_string();
             let code = err.acl_code().unwrap().0;
@@ -387,7 +390,9 @@ fn launches_are_checked_before_they_reach_the_device() {
         KernelArg::buffer(&x),
         KernelArg::buffer(&x),
     ];
-    let err = stream.launch(&swiglu, 1, &three).unwrap_err();
+    // SAFETY (this and the launches below): rejected before reaching the device, or run by
+    // the simulator only, which catches a wrong declaration.
+    let err = unsafe { stream.launch(&swiglu, 1, &three) }.unwrap_err();
     assert!(
         err.to_string()
             .contains("3 arguments for kernel swiglu_f32"),
@@ -399,7 +404,7 @@ fn launches_are_checked_before_they_reach_the_device() {
         KernelArg::u32(7),
         KernelArg::buffer(&x),
     ];
-    let err = stream.launch(&swiglu, 1, &wrong_kind).unwrap_err();
+    let err = unsafe { stream.launch(&swiglu, 1, &wrong_kind) }.unwrap_err();
     assert!(
         err.to_string()
             .contains("argument 2 of kernel swiglu_f32 is a U32"),
@@ -413,7 +418,7 @@ fn launches_are_checked_before_they_reach_the_device() {
         KernelArg::buffer(&x),
     ];
     assert!(matches!(
-        stream.launch(&swiglu, 1, &with_empty),
+        unsafe { stream.launch(&swiglu, 1, &with_empty) },
         Err(Error::InvalidArgument { .. })
     ));
     let args = [
@@ -423,25 +428,20 @@ fn launches_are_checked_before_they_reach_the_device() {
         KernelArg::u64(0),
     ];
     for blocks in [0, 65536] {
-        let err = stream
-            .launch(
-                &binary
-                    .kernel(
-                        "swiglu_f32",
-                        &[Param::Ptr, Param::Ptr, Param::Ptr, Param::U64],
-                    )
-                    .unwrap(),
-                blocks,
-                &args,
+        let kernel = binary
+            .kernel(
+                "swiglu_f32",
+                &[Param::Ptr, Param::Ptr, Param::Ptr, Param::U64],
             )
-            .unwrap_err();
+            .unwrap();
+        let err = unsafe { stream.launch(&kernel, blocks, &args) }.unwrap_err();
         assert!(err.to_string().contains("1..=65535 blocks"), "{err}");
     }
     // A parameter list that disagrees with the kernel's real one is caught by the shim.
     let lying = binary.kernel("swiglu_f32", &[Param::Ptr; 3]).unwrap();
     let mut z = stream.alloc_zeroed::<f32>(64).unwrap();
-    stream
-        .launch(
+    unsafe {
+        stream.launch(
             &lying,
             1,
             &[
@@ -450,7 +450,8 @@ fn launches_are_checked_before_they_reach_the_device() {
                 KernelArg::buffer_mut(&mut z),
             ],
         )
-        .unwrap();
+    }
+    .unwrap();
     let err = stream.synchronize().unwrap_err();
     assert!(err.to_string().contains("[args]"), "{err}");
     stream.synchronize().unwrap();

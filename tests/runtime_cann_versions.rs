@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use ascend_npu::kernels::Kernels;
 use ascend_npu::sys::{self, CannVersion};
 use ascend_npu::{Backend, Device, select_backend};
 
@@ -73,6 +74,47 @@ fn child(expected: CannVersion) {
         api.aclrtBinaryLoadFromFile().is_ok(),
         expected.has_kernel_binaries()
     );
+    assert_eq!(
+        api.aclrtLaunchKernelWithConfig().is_ok(),
+        expected.has_kernel_binaries()
+    );
+    assert_eq!(
+        api.aclrtLaunchKernelWithHostArgs().is_ok(),
+        expected.has_binary_from_data()
+    );
+    run_a_kernel(&device, expected);
+}
+
+/// Our kernels launch under every release that has the kernel API (through the
+/// `aclrtKernelArgs*` list before 9.0, host arguments from 9.0), twice so a reused list is
+/// updated, and fail clearly where it is missing.
+fn run_a_kernel(device: &Device, version: CannVersion) {
+    let kernels = match Kernels::load(device) {
+        Ok(k) => k,
+        Err(e) => {
+            assert!(!version.has_kernel_binaries(), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("CANN {version} has no runtime kernel-binary API")),
+                "{text}"
+            );
+            return;
+        }
+    };
+    let stream = device.new_stream().unwrap();
+    for scale in [1.0f32, -0.5] {
+        let gate: Vec<f32> = (0..100).map(|i| scale * (i as f32 / 10.0 - 5.0)).collect();
+        let up: Vec<f32> = (0..100).map(|i| 0.5 + i as f32 / 50.0).collect();
+        let g = stream.upload(&gate).unwrap();
+        let u = stream.upload(&up).unwrap();
+        let mut out = stream.alloc_zeroed::<f32>(100).unwrap();
+        kernels.swiglu(&stream, &g, &u, &mut out).unwrap();
+        for ((&x, &y), &got) in gate.iter().zip(&up).zip(&out.to_vec().unwrap()) {
+            let want = f64::from(x) / (1.0 + (-f64::from(x)).exp()) * f64::from(y);
+            // fp32 SwiGLU: a few ulps of exp and division.
+            assert!((f64::from(got) - want).abs() <= 1e-5 * want.abs().max(1.0));
+        }
+    }
 }
 
 #[test]

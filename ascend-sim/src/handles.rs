@@ -24,6 +24,8 @@ pub(crate) const SCALAR_TAG: u64 = 0x7700_0000_0000_0000;
 pub(crate) const ARRAY_TAG: u64 = 0x7800_0000_0000_0000;
 pub(crate) const TENSOR_LIST_TAG: u64 = 0x7900_0000_0000_0000;
 pub(crate) const EXECUTOR_TAG: u64 = 0x7A00_0000_0000_0000;
+pub(crate) const KERNEL_ARGS_TAG: u64 = 0x7B00_0000_0000_0000;
+pub(crate) const KERNEL_PARAM_TAG: u64 = 0x7C00_0000_0000_0000;
 
 /// What kind of handle a raw value looks like, for messages about mixed-up handles.
 fn kind_of(raw: u64) -> Option<&'static str> {
@@ -38,6 +40,8 @@ fn kind_of(raw: u64) -> Option<&'static str> {
         ARRAY_TAG => Some("aclnn array"),
         TENSOR_LIST_TAG => Some("aclTensorList"),
         EXECUTOR_TAG => Some("aclOpExecutor"),
+        KERNEL_ARGS_TAG => Some("kernel argument list"),
+        KERNEL_PARAM_TAG => Some("kernel parameter"),
         _ if crate::memory::is_device_address(raw) => Some("device memory address"),
         _ => None,
     }

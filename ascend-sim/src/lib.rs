@@ -56,6 +56,7 @@ mod event;
 mod ffi;
 mod handles;
 mod kernel;
+mod kernel_args;
 mod memory;
 mod soc;
 mod state;

@@ -15,10 +15,11 @@ use crate::device::Device;
 use crate::error::{SimError, SimResult};
 use crate::event::Event;
 use crate::handles::{
-    ARRAY_TAG, BINARY_TAG, CONTEXT_TAG, EVENT_TAG, EXECUTOR_TAG, FUNCTION_TAG, Registry,
-    SCALAR_TAG, STREAM_TAG, TENSOR_LIST_TAG, TENSOR_TAG,
+    ARRAY_TAG, BINARY_TAG, CONTEXT_TAG, EVENT_TAG, EXECUTOR_TAG, FUNCTION_TAG, KERNEL_ARGS_TAG,
+    Registry, SCALAR_TAG, STREAM_TAG, TENSOR_LIST_TAG, TENSOR_TAG,
 };
 use crate::kernel::{Binary, Function};
+use crate::kernel_args::KernelArgs;
 use crate::memory::HostMemory;
 use crate::stream::Stream;
 
@@ -38,6 +39,7 @@ pub(crate) struct Sim {
     pub(crate) events: Registry<Event>,
     pub(crate) binaries: Registry<Binary>,
     pub(crate) functions: Registry<Function>,
+    pub(crate) kernel_args: Registry<KernelArgs>,
     pub(crate) tensors: Registry<TensorDesc>,
     pub(crate) scalars: Registry<Scalar>,
     pub(crate) arrays: Registry<Array>,
@@ -69,6 +71,7 @@ fn start(config: Result<SimConfig, String>) -> Result<Sim, String> {
         events: Registry::new("event", EVENT_TAG),
         binaries: Registry::new("kernel binary", BINARY_TAG),
         functions: Registry::new("kernel function", FUNCTION_TAG),
+        kernel_args: Registry::new("kernel argument list", KERNEL_ARGS_TAG),
         tensors: Registry::new("aclTensor", TENSOR_TAG),
         scalars: Registry::new("aclScalar", SCALAR_TAG),
         arrays: Registry::new("aclnn array", ARRAY_TAG),

@@ -167,7 +167,7 @@ impl Kernels {
         all.push(KernelArg::buffer_mut(&mut workspace));
         all.push(tiling);
         let kernel = &self.fp8.gemm[gemm_index(acts, grouping, bf16_out)];
-        stream.launch(kernel, blocks, &all)
+        stream.launch_trusted(kernel, blocks, &all)
         // The workspace is freed in stream order, after the kernel.
     }
 
@@ -202,7 +202,7 @@ impl Kernels {
         let blocks = m.div_ceil(tiling.block_rows as usize) as u32;
         let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
-        stream.launch(
+        stream.launch_trusted(
             &self.fp8.quant[usize::from(bf16_in)],
             blocks,
             &[x, codes, scales, tiling],
@@ -301,7 +301,7 @@ impl Kernels {
         let blocks = total.div_ceil(tiling.blocks_per_core as usize) as u32;
         let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
-        stream.launch(
+        stream.launch_trusted(
             &self.codec.weight_quant[usize::from(bf16_in)],
             blocks,
             &[x, codes, scales, tiling],
@@ -346,7 +346,7 @@ impl Kernels {
         let blocks = rows.div_ceil(block_rows as usize) as u32;
         let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
         let [codes, scales, out] = args;
-        stream.launch(
+        stream.launch_trusted(
             &self.codec.dequant[usize::from(bf16_out)],
             blocks,
             &[codes, scales, out, tiling],

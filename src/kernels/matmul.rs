@@ -150,7 +150,7 @@ impl Kernels {
         }
         let (tiling, blocks) = MatmulTiling::plan(shape, layout, self.cube_cores)?;
         let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch(
+        stream.launch_trusted(
             &self.matmul[I::INDEX * 2 + O::INDEX],
             blocks,
             &[

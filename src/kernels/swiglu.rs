@@ -112,7 +112,7 @@ impl Kernels {
         }
         let (tiling, blocks) = SwigluTiling::plan::<T>(gate.len(), self.vector_cores)?;
         let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch(
+        stream.launch_trusted(
             &self.swiglu[T::INDEX],
             blocks,
             &[

@@ -1,7 +1,7 @@
 //! A device opened by this process.
 
 use std::ffi::CStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ascend_sys::{Api, CannVersion, aclCANNPackageVersion, aclrtContext};
 
@@ -28,6 +28,8 @@ pub(crate) struct DeviceInner {
     pending_frees: Mutex<Vec<PendingFree>>,
     /// Events for the runtime's own ordering (cross-stream waits, deferred frees).
     pub(crate) events: EventPool,
+    /// The CANN release, read once: launches choose their call by it.
+    cann_version: OnceLock<CannVersion>,
 }
 
 /// Memory to free once `events` (recorded on every stream that may use it) have completed.
@@ -105,6 +107,7 @@ impl Device {
                 context,
                 pending_frees: Mutex::new(Vec::new()),
                 events: EventPool::default(),
+                cann_version: OnceLock::new(),
             }),
         })
     }
@@ -358,6 +361,14 @@ impl Device {
     /// # Ok::<(), ascend_npu::Error>(())
     /// ```
     pub fn cann_version(&self) -> Result<CannVersion> {
+        if let Some(v) = self.inner.cann_version.get() {
+            return Ok(*v);
+        }
+        let v = self.query_cann_version()?;
+        Ok(*self.inner.cann_version.get_or_init(|| v))
+    }
+
+    fn query_cann_version(&self) -> Result<CannVersion> {
         let api = self.inner.api;
         let f = api.aclsysGetCANNVersion()?;
         // SAFETY: plain-data C struct of byte arrays; all zeros is a valid value.

@@ -2,14 +2,17 @@
 //!
 //! The same code launches our `kernels-ascendc/` kernels on an NPU (device binaries built with
 //! CANN's toolchain) and in the simulator (the host library `build.rs` builds against our shim):
-//! `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`, `aclrtLaunchKernel`.
+//! `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`, then, as the device reads arguments
+//! from device memory, `aclrtLaunchKernelWithHostArgs` (CANN 9.x) or an `aclrtKernelArgs*`
+//! list with `aclrtLaunchKernelWithConfig` (8.2 on); never `aclrtLaunchKernel` with a host
+//! blob.
 
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use ascend_sys::{aclrtBinHandle, aclrtFuncHandle};
+use ascend_sys::{Api, aclrtArgsHandle, aclrtBinHandle, aclrtFuncHandle, aclrtParamHandle};
 
 use super::device::Device;
 use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
@@ -65,6 +68,7 @@ impl KernelBinary {
                 "a path without NUL",
             )
         })?;
+        require_kernel_binaries(device)?;
         device.inner.bind()?;
         let api = device.inner.api;
         let f = api.aclrtBinaryLoadFromFile()?;
@@ -131,6 +135,7 @@ impl KernelBinary {
             raw,
             name: name.to_string(),
             params: params.to_vec(),
+            args_list: Mutex::new(None),
         })
     }
 
@@ -142,6 +147,22 @@ impl KernelBinary {
     /// The file the binary was loaded from.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+}
+
+/// Fails with a clear error on a CANN release without the runtime's kernel-binary API.
+fn require_kernel_binaries(device: &Device) -> Result<()> {
+    let version = device.cann_version()?;
+    if version.has_kernel_binaries() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            format!(
+                "CANN {version} has no runtime kernel-binary API (aclrtBinaryLoadFromFile, \
+                 aclrtKernelArgs*, aclrtLaunchKernelWithConfig)"
+            ),
+            "CANN 8.2 or later to load and launch our kernels",
+        ))
     }
 }
 
@@ -288,6 +309,8 @@ pub struct Kernel {
     raw: aclrtFuncHandle,
     name: String,
     params: Vec<Param>,
+    /// The argument list of launches through `aclrtKernelArgs*`, made on first use.
+    args_list: Mutex<Option<ArgsList>>,
 }
 
 // SAFETY: the function handle belongs to the process-wide runtime and stays valid while the
@@ -309,7 +332,7 @@ impl Kernel {
 
     /// Packs `args` as the device expects them: declaration order, each at its natural
     /// alignment, after checking them against the declared parameters and `device`.
-    fn pack(&self, device: usize, args: &[KernelArg<'_>]) -> Result<Vec<u8>> {
+    fn pack(&self, device: usize, args: &[KernelArg<'_>]) -> Result<Packed> {
         if args.len() != self.params.len() {
             return Err(Error::invalid(
                 format!("{} arguments for kernel {}", args.len(), self.name),
@@ -317,6 +340,7 @@ impl Kernel {
             ));
         }
         let mut blob = Vec::with_capacity(8 * args.len());
+        let mut ranges = Vec::with_capacity(args.len());
         for (i, (arg, param)) in args.iter().zip(&self.params).enumerate() {
             if arg.kind() != *param {
                 return Err(Error::invalid(
@@ -326,6 +350,7 @@ impl Kernel {
             }
             let size = param.size();
             blob.resize(blob.len().next_multiple_of(size), 0);
+            ranges.push(blob.len()..blob.len() + size);
             match arg.value {
                 ArgValue::Ptr {
                     addr,
@@ -354,7 +379,97 @@ impl Kernel {
                 }
             }
         }
-        Ok(blob)
+        Ok(Packed { blob, ranges })
+    }
+
+    /// Launches with this kernel's runtime-owned argument list (`aclrtKernelArgs*`, CANN 8.2
+    /// on): built once (padding appended as zero parameters, so the layout is the packed one
+    /// whatever the runtime's alignment), then updated per launch. The runtime copies the
+    /// list at the launch call, so the next launch may update it at once.
+    fn launch_with_list(&self, stream: &Stream, blocks: u32, packed: &Packed) -> Result<()> {
+        let api = stream.device().inner.api;
+        let mut list = self.args_list.lock().unwrap_or_else(|p| p.into_inner());
+        match list.as_ref() {
+            Some(list) => {
+                let update = api.aclrtKernelArgsParaUpdate()?;
+                for (param, range) in list.params.iter().zip(&packed.ranges) {
+                    let mut value = packed.blob[range.clone()].to_vec();
+                    // SAFETY: live list and parameter handles of this kernel; `value` is a host
+                    // buffer of the appended size, copied by the call.
+                    check(api, "aclrtKernelArgsParaUpdate", unsafe {
+                        update(list.handle, *param, value.as_mut_ptr().cast(), value.len())
+                    })?;
+                }
+            }
+            None => *list = Some(ArgsList::build(api, self.raw, packed)?),
+        }
+        let handle = list
+            .as_ref()
+            .map(|l| l.handle)
+            .unwrap_or(std::ptr::null_mut());
+        let f = api.aclrtLaunchKernelWithConfig()?;
+        // SAFETY: live function handle of the stream's device, a finalized argument list of
+        // it; no launch configuration; `reserve` is NULL as documented.
+        check(api, "aclrtLaunchKernelWithConfig", unsafe {
+            f(
+                self.raw,
+                blocks,
+                stream.raw(),
+                std::ptr::null_mut(),
+                handle,
+                std::ptr::null_mut(),
+            )
+        })
+    }
+}
+
+/// Packed arguments and the byte range of each parameter in the blob.
+struct Packed {
+    blob: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// A runtime-owned argument list (`aclrtArgsHandle`) and the handle of each real parameter.
+/// The runtime has no call to free a list it owns; one list per kernel keeps that bounded.
+struct ArgsList {
+    handle: aclrtArgsHandle,
+    params: Vec<aclrtParamHandle>,
+}
+
+impl ArgsList {
+    fn build(api: &Api, func: aclrtFuncHandle, packed: &Packed) -> Result<ArgsList> {
+        let init = api.aclrtKernelArgsInit()?;
+        let append = api.aclrtKernelArgsAppend()?;
+        let finalize = api.aclrtKernelArgsFinalize()?;
+        let mut handle: aclrtArgsHandle = std::ptr::null_mut();
+        // SAFETY: live function handle and a valid out-pointer.
+        check(api, "aclrtKernelArgsInit", unsafe {
+            init(func, &mut handle)
+        })?;
+        let mut params = Vec::with_capacity(packed.ranges.len());
+        let mut cursor = 0;
+        for range in &packed.ranges {
+            let mut pad = vec![0u8; range.start - cursor];
+            let mut value = packed.blob[range.clone()].to_vec();
+            for (bytes, real) in [(&mut pad, false), (&mut value, true)] {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let mut param: aclrtParamHandle = std::ptr::null_mut();
+                // SAFETY: live list; `bytes` is a host buffer of the given size, copied by the
+                // call; valid out-pointer.
+                check(api, "aclrtKernelArgsAppend", unsafe {
+                    append(handle, bytes.as_mut_ptr().cast(), bytes.len(), &mut param)
+                })?;
+                if real {
+                    params.push(param);
+                }
+            }
+            cursor = range.end;
+        }
+        // SAFETY: live list, every parameter appended.
+        check(api, "aclrtKernelArgsFinalize", unsafe { finalize(handle) })?;
+        Ok(ArgsList { handle, params })
     }
 }
 
@@ -368,11 +483,42 @@ impl std::fmt::Debug for Kernel {
 }
 
 impl Stream {
-    /// Queues `kernel` on this stream with `blocks` blocks (1..=65535).
+    /// Queues `kernel` on this stream with `blocks` blocks (1..=65535), trusting the parameter
+    /// list `kernel` was declared with.
+    ///
+    /// Arguments are checked against that list (count, kinds, buffers of this device, not
+    /// empty), packed at their natural alignment and handed to the runtime the way the
+    /// device reads them: `aclrtLaunchKernelWithHostArgs` from CANN 9.0 (the runtime copies
+    /// the host blob), else the kernel's `aclrtKernelArgs*` list with
+    /// `aclrtLaunchKernelWithConfig` (8.2 on). Never a host pointer as `argsData`.
     ///
     /// Buffer arguments are use-tracked: the launch waits for conflicting work on other streams,
     /// and dropping them after the call is safe.
-    pub fn launch(&self, kernel: &Kernel, blocks: u32, args: &[KernelArg<'_>]) -> Result<()> {
+    ///
+    /// # Safety
+    ///
+    /// The parameter list given to [`KernelBinary::kernel`] must be the kernel's real one
+    /// (its `extern "C"` signature), and the kernel must only touch memory it is handed with
+    /// the sizes it assumes. On an NPU a wrong declaration or an out-of-range access is
+    /// undefined behaviour on the device; the simulator catches most of it, the hardware
+    /// does not. The typed launchers of [`crate::kernels`] uphold this for our kernels.
+    pub unsafe fn launch(
+        &self,
+        kernel: &Kernel,
+        blocks: u32,
+        args: &[KernelArg<'_>],
+    ) -> Result<()> {
+        self.launch_trusted(kernel, blocks, args)
+    }
+
+    /// [`Stream::launch`] for the crate's own typed launchers, whose parameter lists and
+    /// argument sizes are the kernels' real ones.
+    pub(crate) fn launch_trusted(
+        &self,
+        kernel: &Kernel,
+        blocks: u32,
+        args: &[KernelArg<'_>],
+    ) -> Result<()> {
         if kernel.binary.device() != self.device() {
             return Err(Error::invalid(
                 format!(
@@ -390,23 +536,30 @@ impl Stream {
                 format!("1..={MAX_BLOCKS} blocks"),
             ));
         }
-        let blob = kernel.pack(self.device().id(), args)?;
+        let mut packed = kernel.pack(self.device().id(), args)?;
+        let version = self.device().cann_version()?;
         let accesses: Vec<Access<'_>> = args.iter().filter_map(|a| a.access).collect();
         self.track(&accesses, || {
             self.bind()?;
+            if !version.has_binary_from_data() {
+                return kernel.launch_with_list(self, blocks, &packed);
+            }
             let api = self.device().inner.api;
-            let f = api.aclrtLaunchKernel()?;
-            // SAFETY: live function handle of this device; `blob` holds the packed arguments,
-            // which the runtime copies before returning; every pointer argument is a live
-            // buffer of this device borrowed by `args`, ordered after and freed after every
-            // conflicting use by its use tracking.
-            check(api, "aclrtLaunchKernel", unsafe {
+            let f = api.aclrtLaunchKernelWithHostArgs()?;
+            // SAFETY: live function handle of this device; `packed.blob` is a host buffer of
+            // the packed arguments, copied by the call; no placeholders; every pointer argument
+            // is a live buffer of this device borrowed by `args`, ordered after and freed after
+            // every conflicting use by its use tracking.
+            check(api, "aclrtLaunchKernelWithHostArgs", unsafe {
                 f(
                     kernel.raw,
                     blocks,
-                    blob.as_ptr().cast(),
-                    blob.len(),
                     self.raw(),
+                    std::ptr::null_mut(),
+                    packed.blob.as_mut_ptr().cast(),
+                    packed.blob.len(),
+                    std::ptr::null_mut(),
+                    0,
                 )
             })
         })

@@ -1,19 +1,23 @@
 //! Kernel binaries and launch: `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`,
-//! `aclrtLaunchKernel*`. A launch is a stream task that runs every block through the shim.
+//! `aclrtKernelArgs*`, `aclrtLaunchKernel*`. A launch is a stream task that runs every block
+//! through the shim.
 
+use std::ffi::c_void;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ascend_sys::{
-    ACL_ERROR_RT_FEATURE_NOT_SUPPORT, StaticSymbols, aclError, aclrtBinHandle,
-    aclrtBinaryLoadOptions, aclrtFuncHandle, aclrtLaunchKernelCfg, aclrtPlaceHolderInfo,
-    aclrtStream,
+    ACL_ERROR_RT_FEATURE_NOT_SUPPORT, StaticSymbols, aclError, aclrtArgsHandle, aclrtBinHandle,
+    aclrtBinaryLoadOptions, aclrtFuncHandle, aclrtLaunchKernelCfg, aclrtParamHandle,
+    aclrtPlaceHolderInfo, aclrtStream,
 };
 
 use super::stream::for_submit;
 use super::{guard, read_cstr, write_out};
 use crate::error::{SimError, SimResult};
-use crate::handles::as_ptr;
+use crate::handles::{KERNEL_PARAM_TAG, as_ptr};
 use crate::kernel::{Binary, Function};
+use crate::kernel_args::{ArgsSource, KernelArgs, check_host_param};
 use crate::state::sim;
 use crate::task::Task;
 
@@ -42,10 +46,14 @@ unsafe extern "C" fn aclrtBinaryUnLoad(bin_handle: aclrtBinHandle) -> aclError {
     guard("aclrtBinaryUnLoad", || {
         let sim = sim()?;
         sim.binaries.remove(bin_handle)?;
-        // Its functions die with it; launches already queued keep the library loaded.
+        // Its functions and their argument lists die with it; launches already queued keep
+        // the library loaded.
         let binary = bin_handle as u64;
         for function in sim.functions.collect(|f| f.binary_handle == binary) {
             let _ = sim.functions.remove(as_ptr(function.handle));
+            for args in sim.kernel_args.collect(|a| a.function == function.handle) {
+                let _ = sim.kernel_args.remove(as_ptr(args.handle));
+            }
         }
         Ok(())
     })
@@ -70,14 +78,13 @@ unsafe extern "C" fn aclrtBinaryGetFunction(
     })
 }
 
-/// Validates a launch and queues it on `stream`. The argument bytes are copied now, as the
-/// runtime does, so the caller may reuse its buffer as soon as the call returns.
+/// Validates a launch and queues it on `stream`; the arguments come from `args` (host bytes
+/// copied at the call, or a device blob read when the launch executes).
 fn launch(
     api: &'static str,
     func_handle: aclrtFuncHandle,
     num_blocks: u32,
-    args: *const std::ffi::c_void,
-    args_size: usize,
+    args: impl FnOnce(usize) -> SimResult<ArgsSource>,
     stream: aclrtStream,
 ) -> SimResult<()> {
     let function = sim()?.functions.get(func_handle)?;
@@ -87,20 +94,12 @@ fn launch(
             function.name
         )));
     }
-    if args.is_null() && args_size > 0 {
-        return Err(SimError::param(format!(
-            "argsData is NULL but argsSize is {args_size}"
-        )));
-    }
-    let bytes = if args_size == 0 {
-        Vec::new()
-    } else {
-        // SAFETY: the caller passes `args_size` readable bytes at `args` (C contract).
-        unsafe { std::slice::from_raw_parts(args.cast::<u8>(), args_size) }.to_vec()
-    };
     let (s, device) = for_submit(stream)?;
+    let args = args(device)?;
     s.submit(Task::work(api, move |_| {
-        let result = function.run(device, num_blocks, &bytes);
+        let result = args
+            .read()
+            .and_then(|bytes| function.run(device, num_blocks, &bytes));
         let sim = sim()?;
         if let Some(d) = sim.devices.get(device) {
             d.counters
@@ -109,6 +108,42 @@ fn launch(
         result.map(|_| ())
     }))?;
     Ok(())
+}
+
+/// Host argument bytes, copied now as the runtime does for host-argument launches.
+///
+/// # Safety
+/// `args` is NULL or points to `size` readable bytes (C contract).
+unsafe fn host_bytes(args: *const c_void, size: usize) -> SimResult<ArgsSource> {
+    if args.is_null() && size > 0 {
+        return Err(SimError::param(format!(
+            "hostArgs is NULL but argsSize is {size}"
+        )));
+    }
+    if size > 0 && crate::memory::is_device_address(args as u64) {
+        return Err(SimError::param(format!(
+            "hostArgs {args:p} is device memory; aclrtLaunchKernelWithHostArgs copies the \
+             arguments from host memory (use aclrtLaunchKernel for a device blob)"
+        )));
+    }
+    Ok(ArgsSource::Host(if size == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: the caller passes `size` readable bytes at `args` (C contract).
+        unsafe { std::slice::from_raw_parts(args.cast::<u8>(), size) }.to_vec()
+    }))
+}
+
+/// The device-args check shared by `aclrtLaunchKernel` and `V2`.
+fn device_args(args: *const c_void, size: usize) -> impl FnOnce(usize) -> SimResult<ArgsSource> {
+    move |device| {
+        if args.is_null() && size > 0 {
+            return Err(SimError::param(format!(
+                "argsData is NULL but argsSize is {size}"
+            )));
+        }
+        ArgsSource::device(args as u64, size, device)
+    }
 }
 
 unsafe extern "C" fn aclrtLaunchKernel(
@@ -123,8 +158,7 @@ unsafe extern "C" fn aclrtLaunchKernel(
             "aclrtLaunchKernel",
             func_handle,
             num_blocks,
-            args_data,
-            args_size,
+            device_args(args_data, args_size),
             stream,
         )
     })
@@ -145,8 +179,7 @@ unsafe extern "C" fn aclrtLaunchKernelV2(
             "aclrtLaunchKernelV2",
             func_handle,
             num_blocks,
-            args_data,
-            args_size,
+            device_args(args_data, args_size),
             stream,
         )
     })
@@ -169,18 +202,121 @@ unsafe extern "C" fn aclrtLaunchKernelWithHostArgs(
                 "placeholders are not simulated; pass device pointers in hostArgs",
             ));
         }
+        // SAFETY: hostArgs holds argsSize readable bytes (C contract).
+        let bytes = unsafe { host_bytes(host_args, args_size) }?;
         launch(
             "aclrtLaunchKernelWithHostArgs",
             func_handle,
             num_blocks,
-            host_args,
-            args_size,
+            |_| Ok(bytes),
+            stream,
+        )
+    })
+}
+
+unsafe extern "C" fn aclrtKernelArgsInit(
+    func_handle: aclrtFuncHandle,
+    args_handle: *mut aclrtArgsHandle,
+) -> aclError {
+    guard("aclrtKernelArgsInit", || {
+        let sim = sim()?;
+        let function = sim.functions.get(func_handle)?;
+        let handle = sim.kernel_args.reserve();
+        // SAFETY: output pointer per the C contract.
+        unsafe { write_out(args_handle, as_ptr(handle), "argsHandle") }?;
+        sim.kernel_args
+            .insert(handle, Arc::new(KernelArgs::new(handle, function.handle)));
+        Ok(())
+    })
+}
+
+/// Parameter handles are never reused.
+static NEXT_PARAM: AtomicU64 = AtomicU64::new(1);
+
+/// The `size` bytes of a host parameter value.
+///
+/// # Safety
+/// `param` points to `size` readable host bytes (C contract), checked non-NULL here.
+unsafe fn param_bytes<'a>(param: *const c_void, size: usize, api: &str) -> SimResult<&'a [u8]> {
+    check_host_param(param as u64, size, api)?;
+    // SAFETY: non-NULL host pointer to `size` readable bytes (C contract).
+    Ok(unsafe { std::slice::from_raw_parts(param.cast::<u8>(), size) })
+}
+
+unsafe extern "C" fn aclrtKernelArgsAppend(
+    args_handle: aclrtArgsHandle,
+    param: *mut c_void,
+    param_size: usize,
+    param_handle: *mut aclrtParamHandle,
+) -> aclError {
+    guard("aclrtKernelArgsAppend", || {
+        let args = sim()?.kernel_args.get(args_handle)?;
+        // SAFETY: param holds paramSize readable bytes (C contract).
+        let value = unsafe { param_bytes(param, param_size, "aclrtKernelArgsAppend") }?;
+        if param_handle.is_null() {
+            return Err(SimError::param("output pointer paramHandle is NULL"));
+        }
+        let handle = KERNEL_PARAM_TAG | NEXT_PARAM.fetch_add(1, Ordering::Relaxed);
+        args.append(handle, value)?;
+        // SAFETY: output pointer per the C contract (checked non-NULL above).
+        unsafe { write_out(param_handle, as_ptr(handle), "paramHandle") }
+    })
+}
+
+unsafe extern "C" fn aclrtKernelArgsParaUpdate(
+    args_handle: aclrtArgsHandle,
+    param_handle: aclrtParamHandle,
+    param: *mut c_void,
+    param_size: usize,
+) -> aclError {
+    guard("aclrtKernelArgsParaUpdate", || {
+        let args = sim()?.kernel_args.get(args_handle)?;
+        // SAFETY: param holds paramSize readable bytes (C contract).
+        let value = unsafe { param_bytes(param, param_size, "aclrtKernelArgsParaUpdate") }?;
+        args.update(param_handle as u64, value)
+    })
+}
+
+unsafe extern "C" fn aclrtKernelArgsFinalize(args_handle: aclrtArgsHandle) -> aclError {
+    guard("aclrtKernelArgsFinalize", || {
+        sim()?.kernel_args.get(args_handle)?.finalize()
+    })
+}
+
+unsafe extern "C" fn aclrtLaunchKernelWithConfig(
+    func_handle: aclrtFuncHandle,
+    num_blocks: u32,
+    stream: aclrtStream,
+    _cfg: *mut aclrtLaunchKernelCfg,
+    args_handle: aclrtArgsHandle,
+    reserve: *mut c_void,
+) -> aclError {
+    guard("aclrtLaunchKernelWithConfig", || {
+        if !reserve.is_null() {
+            return Err(SimError::param(format!(
+                "reserve is {reserve:p}; it is reserved and must be NULL"
+            )));
+        }
+        let args = sim()?.kernel_args.get(args_handle)?;
+        // The list lives in runtime-owned host memory and is copied at the call, so it may be
+        // updated right after.
+        let bytes = args.snapshot(func_handle as u64)?;
+        launch(
+            "aclrtLaunchKernelWithConfig",
+            func_handle,
+            num_blocks,
+            |_| Ok(ArgsSource::Host(bytes)),
             stream,
         )
     })
 }
 
 pub(super) fn fill(s: &mut StaticSymbols) {
+    s.aclrtKernelArgsInit = Some(aclrtKernelArgsInit);
+    s.aclrtKernelArgsAppend = Some(aclrtKernelArgsAppend);
+    s.aclrtKernelArgsParaUpdate = Some(aclrtKernelArgsParaUpdate);
+    s.aclrtKernelArgsFinalize = Some(aclrtKernelArgsFinalize);
+    s.aclrtLaunchKernelWithConfig = Some(aclrtLaunchKernelWithConfig);
     s.aclrtBinaryLoadFromFile = Some(aclrtBinaryLoadFromFile);
     s.aclrtBinaryUnLoad = Some(aclrtBinaryUnLoad);
     s.aclrtBinaryGetFunction = Some(aclrtBinaryGetFunction);

@@ -228,7 +228,7 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             KernelArg::buffer_mut(&mut weights),
             tiling,
         ];
-        stream.launch(&kernels.gather_scores, blocks, &args)?;
+        stream.launch_trusted(&kernels.gather_scores, blocks, &args)?;
     }
     Ok((weights, ids))
 }
