@@ -3,12 +3,14 @@
 
 #![cfg(feature = "sim")]
 
-use std::ffi::{CString, c_void};
+mod common;
+
+use std::ffi::{CStr, CString, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ascend_npu::sys::{self, Api};
-use ascend_npu::{Backend, Device, DeviceBuffer, DeviceSlice, Stream, select_backend};
+use ascend_npu::{Device, DeviceBuffer, DeviceSlice, Stream};
 
 const N: usize = 64;
 
@@ -61,6 +63,19 @@ impl Raw {
     fn launch(&self, args: *const c_void, size: usize) -> sys::aclError {
         // SAFETY: live handles; the pointer is what the test means to pass.
         unsafe { self.api.aclrtLaunchKernel().unwrap()(self.func, 1, args, size, self.stream) }
+    }
+
+    /// `aclGetRecentErrMsg` of this thread, through whichever provider is active.
+    fn recent_message(&self) -> String {
+        // SAFETY: no arguments; NULL or a NUL-terminated string owned by the runtime.
+        let ptr = unsafe { self.api.aclGetRecentErrMsg().unwrap()() };
+        if ptr.is_null() {
+            return String::new();
+        }
+        // SAFETY: checked non-NULL; copied before any other call.
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn synchronize(&self) -> sys::aclError {
@@ -161,7 +176,7 @@ impl Data {
 }
 
 fn setup() -> (Device, Stream, Raw) {
-    select_backend(Backend::Sim).unwrap();
+    common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
     let raw = Raw::new();
@@ -175,7 +190,7 @@ fn a_host_blob_as_args_data_is_rejected_with_its_rule() {
     let blob = data.blob(0);
     let rc = raw.launch(blob.as_ptr().cast(), blob.len());
     assert_eq!(rc, sys::ACL_ERROR_RT_PARAM_INVALID);
-    let message = ascend_npu::sim::recent_error_message().unwrap();
+    let message = raw.recent_message();
     assert!(
         message.contains("launch.args-in-device-memory") && message.contains("host memory"),
         "{message}"
