@@ -92,6 +92,16 @@ pub enum Error {
         /// What would have been accepted.
         expected: String,
     },
+
+    /// The installed CANN (or the operator's documented semantics) cannot compute what was
+    /// asked exactly; nothing was launched.
+    #[error("unsupported: {what}; {reason}")]
+    Unsupported {
+        /// What was asked for, with the values.
+        what: String,
+        /// Why it cannot be done, naming the version or rule, and what would work.
+        reason: String,
+    },
 }
 
 fn fmt_message(message: &str) -> String {
@@ -108,6 +118,14 @@ impl Error {
         match self {
             Error::Acl { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::Unsupported`].
+    pub(crate) fn unsupported(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Unsupported {
+            what: what.into(),
+            reason: reason.into(),
         }
     }
 

@@ -356,6 +356,63 @@ fn grouped_matmul_matches_per_expert_products() {
     }
 }
 
+/// Rule grouped-matmul-v4.group-sum-equals-m: group sizes that do not sum to M fail the launch
+/// with the rule's id (at synchronisation: the sizes are device data); the matching M works.
+#[test]
+fn grouped_matmul_group_sizes_must_sum_to_m() {
+    let stream = stream();
+    let (k, n) = (4, 3);
+    let counts: [i64; 3] = [2, 0, 3];
+    let mut rng = Rng::new(5);
+    let to_bf16 = |v: Vec<f32>| -> Vec<bf16> { v.iter().map(|&v| bf16::from_f32(v)).collect() };
+    let x = to_bf16(rng.vec_f32(6 * k));
+    let w = to_bf16(rng.vec_f32(3 * k * n));
+    let (dx, dw) = (stream.upload(&x).unwrap(), stream.upload(&w).unwrap());
+    let dc = stream.upload(&counts).unwrap();
+    // M = 6 rows for groups covering 5: a local expert range's caller passing all its rows.
+    let mut out = stream.alloc_zeroed::<bf16>(6 * n).unwrap();
+    let err = match moe::grouped_matmul(&stream, &dx, &dw, WeightLayout::KN, &dc, &mut out, 6, k, n)
+    {
+        Err(e) => e,
+        Ok(()) => stream.synchronize().unwrap_err(),
+    };
+    assert!(
+        err.to_string()
+            .contains("[grouped-matmul-v4.group-sum-equals-m]"),
+        "{err}"
+    );
+    // The same groups with the matching M = 5 (the first five rows).
+    let dx5 = dx.slice(..5 * k).unwrap();
+    let mut out5 = stream.alloc_zeroed::<bf16>(5 * n).unwrap();
+    moe::grouped_matmul(
+        &stream,
+        &dx5,
+        &dw,
+        WeightLayout::KN,
+        &dc,
+        &mut out5,
+        5,
+        k,
+        n,
+    )
+    .unwrap();
+    let got = out5.to_vec().unwrap();
+    let group = [0usize, 0, 2, 2, 2];
+    for (row, &e) in group.iter().enumerate() {
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|kk| x[row * k + kk].to_f64() * w[(e * k + kk) * n + j].to_f64())
+                .sum();
+            // bf16 products are exact in f32; 4-term fp32 sum, one rounding to bf16 (2^-8).
+            let got = got[row * n + j].to_f64();
+            assert!(
+                (got - want).abs() <= 2f64.powi(-8) * want.abs() + 1e-6,
+                "row {row} col {j}: {got} vs {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
     use ascend_npu::reference::moe::{PermuteOptions, gather, permute, unpermute_f64};

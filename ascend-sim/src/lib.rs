@@ -58,6 +58,7 @@ mod handles;
 mod kernel;
 mod kernel_args;
 mod memory;
+pub mod rules;
 mod soc;
 mod state;
 mod stream;

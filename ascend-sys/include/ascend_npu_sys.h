@@ -767,6 +767,13 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnGroupedMatmulV4GetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnGroupedMatmulV4,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* Element type conversion (ops-math aclnnCast): out = self converted to dtype, same shape. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnCastGetWorkspaceSize,
+           (const aclTensor *self, aclDataType dtype, aclTensor *out, uint64_t *workspaceSize,
+            aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnCast,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* ============================================================================================
  * HCCL
  * ========================================================================================== */

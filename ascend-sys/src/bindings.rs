@@ -600,6 +600,23 @@ pub type PFN_aclnnGroupedMatmulV4 = ::core::option::Option<
         stream: aclrtStream,
     ) -> aclnnStatus,
 >;
+pub type PFN_aclnnCastGetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        self_: *const aclTensor,
+        dtype: aclDataType,
+        out: *mut aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnCast = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
 pub type HcclComm = *mut ::core::ffi::c_void;
 pub type HcclResult = ::core::ffi::c_uint;
 pub type HcclReduceOp = ::core::ffi::c_uint;

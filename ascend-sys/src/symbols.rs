@@ -118,6 +118,8 @@ crate::function_table! {
     aclnnMoeFinalizeRoutingV2: PFN_aclnnMoeFinalizeRoutingV2 in OpApi,
     aclnnGroupedMatmulV4GetWorkspaceSize: PFN_aclnnGroupedMatmulV4GetWorkspaceSize in OpApi,
     aclnnGroupedMatmulV4: PFN_aclnnGroupedMatmulV4 in OpApi,
+    aclnnCastGetWorkspaceSize: PFN_aclnnCastGetWorkspaceSize in OpApi,
+    aclnnCast: PFN_aclnnCast in OpApi,
     HcclGetRootInfo: PFN_HcclGetRootInfo in Hcomm,
     HcclCommInitRootInfo: PFN_HcclCommInitRootInfo in Hcomm,
     HcclCommInitAll: PFN_HcclCommInitAll in Hcomm,

@@ -6,11 +6,13 @@
 //! executor between the two and allocates the workspace from the launching stream, so the
 //! workspace is freed in stream order.
 
+mod cast;
 mod plan;
 mod tensor;
 
+pub use cast::cast;
 pub(crate) use plan::{
-    GroupedMatmulV4, MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
+    Cast, GroupedMatmulV4, MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
 };
 pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -50,6 +50,8 @@ macro_rules! operators {
 }
 
 operators! {
+    /// `aclnnCast`.
+    Cast = aclnnCastGetWorkspaceSize: PFN_aclnnCastGetWorkspaceSize, aclnnCast;
     /// `aclnnGroupedMatmulV4`.
     GroupedMatmulV4 = aclnnGroupedMatmulV4GetWorkspaceSize:
         PFN_aclnnGroupedMatmulV4GetWorkspaceSize, aclnnGroupedMatmulV4;

@@ -172,6 +172,11 @@ impl<'a> AclTensor<'a> {
         self.raw
     }
 
+    /// The raw handle, for an output argument the C prototype declares non-const.
+    pub fn as_mut_ptr(&mut self) -> *mut aclTensor {
+        self.raw
+    }
+
     /// Gives the handle to a tensor list, which destroys it.
     fn into_raw(self) -> *mut aclTensor {
         let raw = self.raw;

@@ -18,22 +18,7 @@ pub(crate) fn element_size(dtype: aclDataType) -> Option<usize> {
     })
 }
 
-/// A readable name for messages.
-pub(crate) fn dtype_name(dtype: aclDataType) -> String {
-    match dtype {
-        ACL_FLOAT => "FLOAT".into(),
-        ACL_FLOAT16 => "FLOAT16".into(),
-        ACL_BF16 => "BF16".into(),
-        ACL_DOUBLE => "DOUBLE".into(),
-        ACL_INT32 => "INT32".into(),
-        ACL_INT64 => "INT64".into(),
-        ACL_INT16 => "INT16".into(),
-        ACL_INT8 => "INT8".into(),
-        ACL_UINT8 => "UINT8".into(),
-        ACL_BOOL => "BOOL".into(),
-        other => format!("aclDataType {other}"),
-    }
-}
+pub(crate) use crate::rules::dtype_name;
 
 pub(crate) fn invalid(message: impl Into<String>) -> SimError {
     SimError::new(ACLNN_ERR_PARAM_INVALID, message)
@@ -110,9 +95,10 @@ impl TensorDesc {
                 return Err(null("tensorData is NULL for a non-empty tensor"));
             }
             if data % 32 != 0 {
-                return Err(invalid(format!(
-                    "tensorData {data:#x} is not 32-byte aligned, as aclnn requires"
-                )));
+                return Err(crate::rules::violation(
+                    "acl-create-tensor.data-aligned",
+                    format!("tensorData {data:#x}"),
+                ));
             }
             let bytes = (storage_elems as u128) * size as u128;
             if bytes > u64::MAX as u128 {
@@ -164,17 +150,14 @@ impl TensorDesc {
         }
         Ok(())
     }
+}
 
-    /// Checks the exact view shape.
-    pub(crate) fn expect_dims(&self, what: &str, dims: &[usize]) -> SimResult<()> {
-        let want: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-        if self.dims != want {
-            return Err(invalid(format!(
-                "{what} has dims {:?}; expected {want:?}",
-                self.dims
-            )));
+impl From<&TensorDesc> for crate::rules::TensorMeta {
+    fn from(t: &TensorDesc) -> Self {
+        crate::rules::TensorMeta {
+            dims: t.dims.clone(),
+            dtype: t.dtype,
         }
-        Ok(())
     }
 }
 

@@ -278,11 +278,6 @@ pub(super) fn tensor(handle: *const aclTensor) -> SimResult<Option<TensorDesc>> 
     Ok(Some((*sim()?.tensors.get(handle as *mut c_void)?).clone()))
 }
 
-/// Looks a required tensor handle up.
-pub(super) fn required(handle: *const aclTensor, what: &str) -> SimResult<TensorDesc> {
-    tensor(handle)?.ok_or_else(|| null(format!("{what} is NULL")))
-}
-
 /// The tensors of a list handle (NULL = absent).
 pub(super) fn list(handle: *const aclTensorList) -> SimResult<Option<Vec<TensorDesc>>> {
     if handle.is_null() {

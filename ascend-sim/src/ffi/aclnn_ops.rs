@@ -6,14 +6,36 @@ use ascend_sys::{
     StaticSymbols, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus, aclrtStream,
 };
 
-use super::aclnn_base::{finish_plan, launch, list, required, tensor};
+use super::aclnn_base::{finish_plan, launch, list, tensor};
 use super::guard;
-use crate::aclnn::objects::Array;
-use crate::aclnn::objects::invalid;
+use crate::aclnn::objects::{Array, TensorDesc, invalid};
 use crate::aclnn::ops::{
-    grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing, moe_init_routing_v3,
+    cast, grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing,
+    moe_init_routing_v3,
 };
+use crate::error::{SimError, SimResult};
+use crate::rules::{self, Arg, Call, TensorMeta};
 use crate::state::sim;
+
+/// What the rule validator sees of a tensor argument.
+fn meta(t: &Option<TensorDesc>) -> Option<TensorMeta> {
+    t.as_ref().map(TensorMeta::from)
+}
+
+/// What the rule validator sees of a tensor-list argument.
+fn metas(l: &Option<Vec<TensorDesc>>) -> Arg {
+    Arg::List(l.as_ref().map(|l| l.iter().map(TensorMeta::from).collect()))
+}
+
+/// A tensor the rules have already required.
+fn must<T>(t: Option<T>, name: &str) -> SimResult<T> {
+    t.ok_or_else(|| {
+        SimError::new(
+            ascend_sys::ACL_ERROR_RT_INTERNAL_ERROR,
+            format!("internal: {name} passed the rules but is NULL"),
+        )
+    })
+}
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMoeGatingTopKGetWorkspaceSize(
@@ -35,24 +57,42 @@ unsafe extern "C" fn aclnnMoeGatingTopKGetWorkspaceSize(
     executor: *mut *mut aclOpExecutor,
 ) -> aclnnStatus {
     guard("aclnnMoeGatingTopKGetWorkspaceSize", || {
+        let (x, bias) = (tensor(x)?, tensor(bias)?);
+        let (y, idx, out) = (tensor(y_out)?, tensor(expert_idx_out)?, tensor(out_out)?);
+        rules::check(
+            &Call::new("aclnnMoeGatingTopK")
+                .tensor("x", meta(&x))
+                .tensor("biasOptional", meta(&bias))
+                .int("k", k)
+                .int("kGroup", k_group)
+                .int("groupCount", group_count)
+                .int("groupSelectMode", group_select_mode)
+                .int("renorm", renorm)
+                .int("normType", norm_type)
+                .with("outFlag", Arg::Bool(out_flag))
+                .with("routedScalingFactor", Arg::Float(routed_scaling_factor))
+                .with("eps", Arg::Float(eps))
+                .tensor("yOut", meta(&y))
+                .tensor("expertIdxOut", meta(&idx))
+                .tensor("outOut", meta(&out)),
+        )?;
         let attrs = moe_gating_top_k::Attrs {
             k,
             k_group,
             group_count,
             group_select_mode,
-            renorm,
             norm_type,
             out_flag,
             routed_scaling_factor,
             eps,
         };
         let planned = moe_gating_top_k::plan(
-            required(x, "x")?,
-            tensor(bias)?,
+            must(x, "x")?,
+            bias,
             attrs,
-            required(y_out, "yOut")?,
-            required(expert_idx_out, "expertIdxOut")?,
-            tensor(out_out)?,
+            must(y, "yOut")?,
+            must(idx, "expertIdxOut")?,
+            must(out, "outOut")?,
         )?;
         // SAFETY: out-pointers per the C contract.
         unsafe { finish_plan("aclnnMoeGatingTopK", planned, workspace_size, executor) }
@@ -94,8 +134,28 @@ unsafe extern "C" fn aclnnMoeInitRoutingV2GetWorkspaceSize(
     executor: *mut *mut aclOpExecutor,
 ) -> aclnnStatus {
     guard("aclnnMoeInitRoutingV2GetWorkspaceSize", || {
+        let (x, ids) = (tensor(x)?, tensor(expert_idx)?);
+        let (ex, row_idx) = (tensor(expanded_x_out)?, tensor(expanded_row_idx_out)?);
+        let (counts, before) = (tensor(counts_out)?, tensor(before_capacity_out)?);
+        rules::check(
+            &Call::new("aclnnMoeInitRoutingV2")
+                .tensor("x", meta(&x))
+                .tensor("expertIdx", meta(&ids))
+                .int("activeNum", active_num)
+                .int("expertCapacity", expert_capacity)
+                .int("expertNum", expert_num)
+                .int("dropPadMode", drop_pad_mode)
+                .int("expertTokensCountOrCumsumFlag", count_flag)
+                .with(
+                    "expertTokensBeforeCapacityFlag",
+                    Arg::Bool(before_capacity_flag),
+                )
+                .tensor("expandedXOut", meta(&ex))
+                .tensor("expandedRowIdxOut", meta(&row_idx))
+                .tensor("expertTokensCountOrCumsumOut", meta(&counts))
+                .tensor("expertTokensBeforeCapacityOut", meta(&before)),
+        )?;
         let attrs = moe_init_routing::Attrs {
-            active_num,
             expert_capacity,
             expert_num,
             drop_pad_mode,
@@ -103,13 +163,13 @@ unsafe extern "C" fn aclnnMoeInitRoutingV2GetWorkspaceSize(
             before_capacity_flag,
         };
         let planned = moe_init_routing::plan(
-            required(x, "x")?,
-            required(expert_idx, "expertIdx")?,
+            must(x, "x")?,
+            must(ids, "expertIdx")?,
             attrs,
-            required(expanded_x_out, "expandedXOut")?,
-            required(expanded_row_idx_out, "expandedRowIdxOut")?,
-            tensor(counts_out)?,
-            tensor(before_capacity_out)?,
+            must(ex, "expandedXOut")?,
+            must(row_idx, "expandedRowIdxOut")?,
+            counts.filter(|_| count_flag != 0),
+            before.filter(|_| before_capacity_flag),
         )?;
         // SAFETY: out-pointers per the C contract.
         unsafe { finish_plan("aclnnMoeInitRoutingV2", planned, workspace_size, executor) }
@@ -148,16 +208,33 @@ unsafe extern "C" fn aclnnMoeFinalizeRoutingV2GetWorkspaceSize(
     executor: *mut *mut aclOpExecutor,
 ) -> aclnnStatus {
     guard("aclnnMoeFinalizeRoutingV2GetWorkspaceSize", || {
+        let (ex, row_idx) = (tensor(expanded_x)?, tensor(expanded_row_idx)?);
+        let (x1, x2, bias) = (tensor(x1)?, tensor(x2)?, tensor(bias)?);
+        let (scales, ids, out) = (tensor(scales)?, tensor(expert_idx)?, tensor(out)?);
+        rules::check(
+            &Call::new("aclnnMoeFinalizeRoutingV2")
+                .tensor("expandedX", meta(&ex))
+                .tensor("expandedRowIdx", meta(&row_idx))
+                .tensor("x1Optional", meta(&x1))
+                .tensor("x2Optional", meta(&x2))
+                .tensor("biasOptional", meta(&bias))
+                .tensor("scalesOptional", meta(&scales))
+                .tensor("expertIdxOptional", meta(&ids))
+                .int("dropPadMode", drop_pad_mode)
+                .tensor("out", meta(&out)),
+        )?;
         let planned = moe_finalize_routing::plan(
-            required(expanded_x, "expandedX")?,
-            required(expanded_row_idx, "expandedRowIdx")?,
-            tensor(x1)?,
-            tensor(x2)?,
-            tensor(bias)?,
-            tensor(scales)?,
-            tensor(expert_idx)?,
+            moe_finalize_routing::Args {
+                expanded_x: must(ex, "expandedX")?,
+                expanded_row_idx: must(row_idx, "expandedRowIdx")?,
+                x1,
+                x2,
+                bias,
+                scales,
+                expert_idx: ids,
+                out: must(out, "out")?,
+            },
             drop_pad_mode,
-            required(out, "out")?,
         )?;
         // SAFETY: out-pointers per the C contract.
         unsafe {
@@ -213,7 +290,7 @@ unsafe extern "C" fn aclnnGroupedMatmulV4GetWorkspaceSize(
     executor: *mut *mut aclOpExecutor,
 ) -> aclnnStatus {
     guard("aclnnGroupedMatmulV4GetWorkspaceSize", || {
-        let unsupported = [
+        let optional = [
             ("biasOptional", bias),
             ("scaleOptional", scale),
             ("offsetOptional", offset),
@@ -223,13 +300,46 @@ unsafe extern "C" fn aclnnGroupedMatmulV4GetWorkspaceSize(
             ("activationInputOptional", activation_input),
             ("activationQuantScaleOptional", activation_quant_scale),
             ("activationQuantOffsetOptional", activation_quant_offset),
-            (
-                "activationFeatureOutOptional",
-                activation_feature_out.cast_const(),
-            ),
-            ("dynQuantScaleOutOptional", dyn_quant_scale_out.cast_const()),
         ];
-        if let Some((name, _)) = unsupported.iter().find(|(_, p)| !p.is_null()) {
+        let (xs, ws, outs) = (list(x)?, list(weight)?, list(out)?);
+        let group_list = tensor(group_list)?;
+        let mut call = Call::new("aclnnGroupedMatmulV4")
+            .with("x", metas(&xs))
+            .with("weight", metas(&ws));
+        for (name, l) in &optional[..6] {
+            call = call.with(name, metas(&list(*l)?));
+        }
+        call = call.tensor("groupListOptional", meta(&group_list));
+        for (name, l) in &optional[6..] {
+            call = call.with(name, metas(&list(*l)?));
+        }
+        let call = call
+            .int("splitItem", split_item)
+            .int("groupType", group_type)
+            .int("groupListType", group_list_type)
+            .int("actType", act_type)
+            .with("out", metas(&outs))
+            .with(
+                "activationFeatureOutOptional",
+                metas(&list(activation_feature_out.cast_const())?),
+            )
+            .with(
+                "dynQuantScaleOutOptional",
+                metas(&list(dyn_quant_scale_out.cast_const())?),
+            );
+        rules::check(&call)?;
+        let unsupported = optional
+            .iter()
+            .copied()
+            .chain([
+                (
+                    "activationFeatureOutOptional",
+                    activation_feature_out.cast_const(),
+                ),
+                ("dynQuantScaleOutOptional", dyn_quant_scale_out.cast_const()),
+            ])
+            .find(|(_, p)| !p.is_null());
+        if let Some((name, _)) = unsupported {
             return Err(invalid(format!("{name} is not simulated; pass NULL")));
         }
         let attrs = grouped_matmul::Attrs {
@@ -239,11 +349,13 @@ unsafe extern "C" fn aclnnGroupedMatmulV4GetWorkspaceSize(
             act_type,
         };
         let planned = grouped_matmul::plan(
-            list(x)?.ok_or_else(|| invalid("x is NULL"))?,
-            list(weight)?.ok_or_else(|| invalid("weight is NULL"))?,
-            required(group_list, "groupListOptional (required by the simulator)")?,
+            must(xs, "x")?,
+            must(ws, "weight")?,
+            group_list.ok_or_else(|| {
+                invalid("groupListOptional is NULL; the simulator needs the group sizes")
+            })?,
             attrs,
-            list(out)?.ok_or_else(|| invalid("out is NULL"))?,
+            must(outs, "out")?,
         )?;
         // SAFETY: out-pointers per the C contract.
         unsafe { finish_plan("aclnnGroupedMatmulV4", planned, workspace_size, executor) }
@@ -290,45 +402,65 @@ unsafe extern "C" fn aclnnMoeInitRoutingV3GetWorkspaceSize(
     executor: *mut *mut aclOpExecutor,
 ) -> aclnnStatus {
     guard("aclnnMoeInitRoutingV3GetWorkspaceSize", || {
-        if !scale.is_null() || !offset.is_null() || !expanded_scale_out.is_null() {
-            return Err(invalid(
-                "scale, offset and expandedScaleOut are for quantisation, which is not simulated; pass NULL",
-            ));
-        }
-        if active_num != 0 || expert_capacity != 0 {
-            return Err(invalid(
-                "activeNum and expertCapacity must be 0 in the simulated dropless V3",
-            ));
-        }
+        let (x, ids) = (tensor(x)?, tensor(expert_idx)?);
+        let (scale, offset) = (tensor(scale)?, tensor(offset)?);
+        let (ex, row_idx) = (tensor(expanded_x_out)?, tensor(expanded_row_idx_out)?);
+        let (counts, ex_scale) = (tensor(counts_out)?, tensor(expanded_scale_out)?);
         let range = if active_expert_range.is_null() {
             None
         } else {
             match &*sim()?.arrays.get(active_expert_range as *mut c_void)? {
-                Array::Int(v) if v.len() == 2 => Some((v[0], v[1])),
+                Array::Int(v) => Some(v.clone()),
                 other => {
                     return Err(invalid(format!(
-                        "activeExpertRange {other:?}; expected two ints [start, end)"
+                        "activeExpertRangeOptional is {other:?}; expected an int array"
                     )));
                 }
             }
         };
+        let call = Call::new("aclnnMoeInitRoutingV3")
+            .tensor("x", meta(&x))
+            .tensor("expertIdx", meta(&ids))
+            .tensor("scaleOptional", meta(&scale))
+            .tensor("offsetOptional", meta(&offset))
+            .int("activeNum", active_num)
+            .int("expertCapacity", expert_capacity)
+            .int("expertNum", expert_num)
+            .int("dropPadMode", drop_pad_mode)
+            .int("expertTokensNumType", tokens_num_type)
+            .with("expertTokensNumFlag", Arg::Bool(tokens_num_flag))
+            .int("quantMode", quant_mode)
+            .with("activeExpertRangeOptional", Arg::Ints(range))
+            .int("rowIdxType", row_idx_type)
+            .tensor("expandedXOut", meta(&ex))
+            .tensor("expandedRowIdxOut", meta(&row_idx))
+            .tensor("expertTokensCountOrCumsumOut", meta(&counts))
+            .tensor("expandedScaleOut", meta(&ex_scale));
+        rules::check(&call)?;
+        if scale.is_some() || offset.is_some() {
+            return Err(invalid(
+                "scaleOptional and offsetOptional are for quantisation, which is not simulated; pass NULL",
+            ));
+        }
         let attrs = moe_init_routing_v3::Attrs {
             expert_num,
+            expert_capacity,
             drop_pad_mode,
             tokens_num_type,
             tokens_num_flag,
             quant_mode,
-            range,
+            range: rules::v3_active_range(&call),
             row_idx_type,
         };
-        let planned = moe_init_routing_v3::plan(
-            required(x, "x")?,
-            required(expert_idx, "expertIdx")?,
-            attrs,
-            required(expanded_x_out, "expandedXOut")?,
-            required(expanded_row_idx_out, "expandedRowIdxOut")?,
-            tensor(counts_out)?,
-        )?;
+        let tensors = moe_init_routing_v3::Tensors {
+            x: must(x, "x")?,
+            expert_idx: must(ids, "expertIdx")?,
+            expanded_x: must(ex, "expandedXOut")?,
+            expanded_row_idx: must(row_idx, "expandedRowIdxOut")?,
+            counts: counts.filter(|_| tokens_num_flag),
+            expanded_scale: must(ex_scale, "expandedScaleOut")?,
+        };
+        let planned = moe_init_routing_v3::plan(tensors, attrs)?;
         // SAFETY: out-pointers per the C contract.
         unsafe { finish_plan("aclnnMoeInitRoutingV3", planned, workspace_size, executor) }
     })
@@ -351,7 +483,41 @@ unsafe extern "C" fn aclnnMoeInitRoutingV3(
     })
 }
 
+unsafe extern "C" fn aclnnCastGetWorkspaceSize(
+    self_: *const aclTensor,
+    dtype: ascend_sys::aclDataType,
+    out: *mut aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnCastGetWorkspaceSize", || {
+        let (input, output) = (tensor(self_)?, tensor(out.cast_const())?);
+        rules::check(
+            &Call::new("aclnnCast")
+                .tensor("self", meta(&input))
+                .int("dtype", i64::from(dtype))
+                .tensor("out", meta(&output)),
+        )?;
+        let planned = cast::plan(must(input, "self")?, must(output, "out")?)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe { finish_plan("aclnnCast", planned, workspace_size, executor) }
+    })
+}
+
+unsafe extern "C" fn aclnnCast(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnCast", || {
+        launch("aclnnCast", workspace, workspace_size, executor, stream)
+    })
+}
+
 pub(super) fn fill(s: &mut StaticSymbols) {
+    s.aclnnCastGetWorkspaceSize = Some(aclnnCastGetWorkspaceSize);
+    s.aclnnCast = Some(aclnnCast);
     s.aclnnMoeInitRoutingV3GetWorkspaceSize = Some(aclnnMoeInitRoutingV3GetWorkspaceSize);
     s.aclnnMoeInitRoutingV3 = Some(aclnnMoeInitRoutingV3);
     s.aclnnMoeGatingTopKGetWorkspaceSize = Some(aclnnMoeGatingTopKGetWorkspaceSize);

@@ -54,33 +54,34 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     let mut expanded_x =
         stream.alloc_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
     let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
-    let mut group_sizes = match sizes {
-        GroupSizes::Counts => GroupSizesBuffer::Counts(stream.alloc_zeroed::<i64>(experts)?),
-        GroupSizes::Cumsum => GroupSizesBuffer::Cumsum(stream.alloc_zeroed::<i32>(experts)?),
-    };
-    if tokens == 0 || hidden == 0 {
-        return Ok(Dispatch {
-            expanded_x,
-            expanded_row_idx,
-            group_sizes,
-        });
+    // aclnnMoeInitRoutingV2 writes INT32 counts or cumsums only (rule
+    // moe-init-routing-v2.counts-int32); INT64 counts are cast from INT32 ones below.
+    let mut sizes32 = stream.alloc_zeroed::<i32>(experts)?;
+    if tokens > 0 && hidden > 0 {
+        let tx = AclTensor::new(x, &[tokens, hidden])?;
+        let tids = AclTensor::new(ids, &[tokens, top_k])?;
+        let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
+        let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+        let tsizes = AclTensor::new_mut(&mut sizes32, &[experts])?;
+        let mode = InitRoutingMode {
+            experts,
+            capacity: 0,
+            drop_pad: false,
+            count_flag: match sizes {
+                GroupSizes::Counts => 2,
+                GroupSizes::Cumsum => 1,
+            },
+        };
+        init_routing(stream, [&tx, &tids, &tex, &tidx], Some(&tsizes), mode)?;
     }
-    let tx = AclTensor::new(x, &[tokens, hidden])?;
-    let tids = AclTensor::new(ids, &[tokens, top_k])?;
-    let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
-    let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
-    let (tcounts, flag) = match &mut group_sizes {
-        GroupSizesBuffer::Counts(c) => (AclTensor::new_mut::<i64>(c, &[experts])?, 2),
-        GroupSizesBuffer::Cumsum(c) => (AclTensor::new_mut::<i32>(c, &[experts])?, 1),
+    let group_sizes = match sizes {
+        GroupSizes::Counts => {
+            let mut counts = stream.alloc_zeroed::<i64>(experts)?;
+            crate::aclnn::cast(stream, &sizes32, &mut counts)?;
+            GroupSizesBuffer::Counts(counts)
+        }
+        GroupSizes::Cumsum => GroupSizesBuffer::Cumsum(sizes32),
     };
-    let mode = InitRoutingMode {
-        experts,
-        capacity: 0,
-        drop_pad: false,
-        count_flag: flag,
-    };
-    init_routing(stream, [&tx, &tids, &tex, &tidx], Some(&tcounts), mode)?;
-    drop((tx, tids, tex, tidx, tcounts));
     Ok(Dispatch {
         expanded_x,
         expanded_row_idx,
@@ -207,7 +208,7 @@ fn init_routing(
 /// expert parallelism), with `aclnnMoeInitRoutingV3`.
 pub struct LocalDispatch<T> {
     /// `[tokens·top_k, hidden]`: the local pairs' rows sorted by expert come first; the tail is
-    /// zero.
+    /// zero (the operator does not write it).
     pub expanded_x: DeviceBuffer<T>,
     /// `[tokens·top_k]`: for flat pair t·K+k, its row, or −1 if its expert is not local.
     pub expanded_row_idx: DeviceBuffer<i32>,
@@ -254,6 +255,10 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
     let tids = AclTensor::new(ids, &[tokens, top_k])?;
     let tex = AclTensor::new_mut(&mut expanded_x, &[rows, hidden])?;
     let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
+    // Required even without quantisation (rule moe-init-routing-v3.expanded-scale-required);
+    // its contents are not used.
+    let mut expanded_scale = stream.alloc_uninit::<f32>(rows)?;
+    let tscale = AclTensor::new_mut(&mut expanded_scale, &[rows])?;
     let local = experts_range.len();
     let tcounts = AclTensor::new_mut(&mut counts, &[local])?;
     let range = AclIntArray::new(
@@ -263,17 +268,18 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
     let null = std::ptr::null::<ascend_sys::aclTensor>();
     let plan = Plan::new::<MoeInitRoutingV3>(
         stream,
-        &[&tx, &tids, &tex, &tidx, &tcounts],
+        &[&tx, &tids, &tex, &tidx, &tcounts, &tscale],
         |f, ws, exec| {
-            // SAFETY: live handles (NULL for the quantisation inputs and outputs); dropless, every
-            // row active, counts (type 1), no quantisation (-1), scatter row index (type 1).
+            // SAFETY: live handles (NULL for the quantisation inputs); dropless with every pair
+            // active (activeNum = rows·k; 0 is a tiling error), counts (type 1), no quantisation
+            // (-1), gather row index (type 0: per pair its row, -1 if not local).
             unsafe {
                 f(
                     tx.as_ptr(),
                     tids.as_ptr(),
                     null,
                     null,
-                    0,
+                    rows as i64,
                     0,
                     experts as i64,
                     0,
@@ -281,11 +287,11 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
                     true,
                     -1,
                     range.as_ptr(),
-                    1,
+                    0,
                     tex.as_ptr(),
                     tidx.as_ptr(),
                     tcounts.as_ptr(),
-                    null,
+                    tscale.as_ptr(),
                     ws,
                     exec,
                 )
@@ -293,7 +299,7 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
         },
     )?;
     plan.launch()?;
-    drop((tx, tids, tex, tidx, tcounts, range));
+    drop((tx, tids, tex, tidx, tcounts, tscale, range));
     Ok(LocalDispatch {
         expanded_x,
         expanded_row_idx,

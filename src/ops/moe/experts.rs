@@ -9,6 +9,8 @@ use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
 /// `out[r] = x[r] · W_e` for each row r of expert e's group: `x` is `[rows, k]`, `weights` is
 /// `[experts, k, n]` ([`WeightLayout::KN`]) or `[experts, n, k]` ([`WeightLayout::NK`], as
 /// checkpoints store them), `counts` (`[experts]`) the rows of each group, `out` `[rows, n]`.
+/// The counts must sum to `rows` (the operator's rule, checked when it runs): after
+/// [`dispatch_local`](super::dispatch_local), pass the local rows only.
 #[allow(clippy::too_many_arguments)]
 pub fn grouped_matmul<T: AclElement>(
     stream: &Stream,

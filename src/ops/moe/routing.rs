@@ -131,7 +131,14 @@ impl Routing {
 
 /// Routes `tokens` tokens: `logits` is `[tokens, experts]`, `bias` (selection only) `[experts]`.
 /// Returns the weights `[tokens, top_k]` (logit type; normalised if asked, then scaled) and the
-/// expert ids `[tokens, top_k]`, best first. Routing without normalisation needs f32 logits.
+/// expert ids `[tokens, top_k]`, best first.
+///
+/// How each method is computed (`aclnnMoeGatingTopK` renormalises its weights for sigmoid
+/// scores only, cann-api-facts errata 2):
+/// - sigmoid, normalised (DeepSeek-V3): the operator's weights;
+/// - softmax, not normalised (DeepSeek-V2): the operator's weights;
+/// - sigmoid, not normalised: gathered from the operator's fp32 scores (f32 logits only);
+/// - softmax, normalised: [`Error::Unsupported`] (the operator cannot renormalise it).
 pub fn route<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
     kernels: &Kernels,
@@ -141,9 +148,20 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
     tokens: usize,
 ) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
     routing.validate()?;
-    if !routing.normalize && T::DTYPE != ascend_sys::ACL_FLOAT {
+    let gather = match (routing.scoring, routing.normalize) {
+        (Scoring::Sigmoid, true) | (Scoring::Softmax, false) => false,
+        (Scoring::Sigmoid, false) => true,
+        (Scoring::Softmax, true) => {
+            return Err(Error::unsupported(
+                "softmax routing with renormalised weights",
+                "aclnnMoeGatingTopK renormalises only sigmoid scores (normType 1) and requires \
+                 renorm = 0; use Scoring::Sigmoid or normalize = false",
+            ));
+        }
+    };
+    if gather && T::DTYPE != ascend_sys::ACL_FLOAT {
         return Err(Error::invalid(
-            "routing without normalisation on non-f32 logits",
+            "sigmoid routing without normalisation on non-f32 logits",
             "f32 logits (the unnormalised weights are gathered from fp32 scores)",
         ));
     }
@@ -157,13 +175,18 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             format!("[{tokens}, {e}]"),
         ));
     }
+    if let Some(b) = bias {
+        if b.len() != e {
+            return Err(Error::invalid(
+                format!("a bias of {} elements", b.len()),
+                format!("[{e}] (one per expert)"),
+            ));
+        }
+    }
     let mut weights = stream.alloc_zeroed::<T>(pairs)?;
-    // Without normalisation the weights are gathered from the operator's score output.
-    let mut scores = if routing.normalize {
-        None
-    } else {
-        Some(stream.alloc_zeroed::<f32>(all_scores)?)
-    };
+    // outOut is required on every call (rule moe-gating-topk.out-required); it is written
+    // (outFlag) only when the weights are gathered from it.
+    let mut scores = stream.alloc_zeroed::<f32>(all_scores)?;
     let mut ids = stream.alloc_zeroed::<i32>(pairs)?;
     if tokens == 0 {
         return Ok((weights, ids));
@@ -174,13 +197,9 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
         .transpose()?;
     let y = AclTensor::new_mut(&mut weights, &[tokens, k])?;
     let idx = AclTensor::new_mut(&mut ids, &[tokens, k])?;
-    let all = scores
-        .as_mut()
-        .map(|s| AclTensor::new_mut(s, &[tokens, e]))
-        .transpose()?;
+    let all = AclTensor::new_mut(&mut scores, &[tokens, e])?;
     let plan = Plan::new::<MoeGatingTopK>(stream, &[&x, &b, &y, &idx, &all], |f, ws, exec| {
-        // SAFETY: live tensor handles (or NULL for an absent bias, and for the score output
-        // when normalising), out-pointers from Plan::new.
+        // SAFETY: live tensor handles (NULL for an absent bias), out-pointers from Plan::new.
         unsafe {
             f(
                 x.as_ptr(),
@@ -197,13 +216,13 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
                     Scoring::Softmax => 0,
                     Scoring::Sigmoid => 1,
                 },
-                all.is_some(),
+                gather,
                 routing.scale,
                 // HF adds 1e-20 to the denominator; the weights' sum is never near it.
                 1e-20,
                 y.as_ptr(),
                 idx.as_ptr(),
-                all.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                all.as_ptr(),
                 ws,
                 exec,
             )
@@ -211,7 +230,7 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
     })?;
     plan.launch()?;
     drop((x, b, y, idx, all));
-    if let Some(scores) = scores {
+    if gather {
         let tiling = GatherScoresTiling {
             rows: tokens as u32,
             experts: e as u32,

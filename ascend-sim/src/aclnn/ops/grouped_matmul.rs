@@ -1,17 +1,19 @@
 //! aclnnGroupedMatmulV4, the MoE-expert subset: one x `[M, K]` split along M into groups,
 //! one weight tensor `[E, K, N]` (any strides, so `[E, N, K]` storage works through a
 //! transposed view), one output `[M, N]`; `groupList` holds cumulative sums (type 0) or counts
-//! (type 1). fp32 accumulation; rows past the last group are not written. Bias, quantisation
-//! and fused activations are not simulated and are rejected.
+//! (type 1), which must sum to M (cann-api-facts errata 5). fp32 accumulation. Bias,
+//! quantisation and fused activations are not simulated and are rejected; the hardware rules
+//! are in `crate::rules` (`grouped-matmul-v4.*`).
 
 use std::sync::Arc;
 
-use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT64};
+use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16};
 
 use super::Planned;
 use crate::aclnn::data::Bound;
 use crate::aclnn::objects::{TensorDesc, invalid};
-use crate::error::{SimError, SimResult};
+use crate::error::SimResult;
+use crate::rules;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
@@ -72,18 +74,10 @@ pub(crate) fn plan(
     }
     x.expect("x[0]", 2, &[ACL_FLOAT16, ACL_BF16])?;
     w.expect("weight[0]", 3, &[x.dtype])?;
+    y.expect("out[0]", 2, &[x.dtype, ACL_FLOAT])?;
+    // Shapes (weight [E, K, N], groupList [E], out [M, N]) are hardware rules, checked already.
     let (m, k) = (x.dim(0), x.dim(1));
     let (experts, n) = (w.dim(0), w.dim(2));
-    if w.dim(1) != k {
-        return Err(invalid(format!(
-            "weight[0] has dims {:?}; expected [E, {k}, N] for x of K = {k}",
-            w.dims
-        )));
-    }
-    group_list.expect("groupList", 1, &[ACL_INT64])?;
-    group_list.expect_dims("groupList", &[experts])?;
-    y.expect("out[0]", 2, &[x.dtype, ACL_FLOAT])?;
-    y.expect_dims("out[0]", &[m, n])?;
     let cumsum = a.group_list_type == 0;
 
     let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
@@ -94,17 +88,23 @@ pub(crate) fn plan(
         let mut end = 0i64;
         for (e, &v) in list.iter().enumerate() {
             end = if cumsum { v } else { end + v };
-            if v < 0 || end > m as i64 || ends.last().is_some_and(|&prev| end < prev) {
-                return Err(SimError::param(format!(
-                    "groupList[{e}] = {v} makes group {e} end at row {end}; expected non-negative, \
-                     non-decreasing ends within M = {m}"
-                )));
+            if v < 0 || ends.last().is_some_and(|&prev| end < prev) {
+                return Err(rules::violation(
+                    "grouped-matmul-v4.group-sum-equals-m",
+                    format!("groupList[{e}] = {v} (group {e} would end at row {end})"),
+                ));
             }
             ends.push(end);
         }
-        // Keep what is already in rows past the last group: the op does not write them.
+        if end != m as i64 {
+            return Err(rules::violation(
+                "grouped-matmul-v4.group-sum-equals-m",
+                format!("groups ending at row {end} for M = {m}"),
+            ));
+        }
+        // The groups cover every row (their sizes sum to M).
         let out_bound = Bound::new("out[0]", &outputs[0])?;
-        let mut y = out_bound.read_f64();
+        let mut y = vec![0.0; m * n];
         let mut start = 0usize;
         for (e, &end) in ends.iter().enumerate() {
             for row in start..end as usize {

@@ -1,5 +1,6 @@
 //! The aclnn operators the library calls, with their documented semantics.
 
+pub(crate) mod cast;
 pub(crate) mod grouped_matmul;
 pub(crate) mod moe_finalize_routing;
 pub(crate) mod moe_gating_top_k;

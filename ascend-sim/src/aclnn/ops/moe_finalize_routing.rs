@@ -4,76 +4,38 @@
 
 use std::sync::Arc;
 
-use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32};
-
 use super::Planned;
 use crate::aclnn::data::Bound;
-use crate::aclnn::objects::{TensorDesc, invalid};
+use crate::aclnn::objects::TensorDesc;
 use crate::error::{SimError, SimResult};
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn plan(
-    expanded_x: TensorDesc,
-    expanded_row_idx: TensorDesc,
-    x1: Option<TensorDesc>,
-    x2: Option<TensorDesc>,
-    bias: Option<TensorDesc>,
-    scales: Option<TensorDesc>,
-    expert_idx: Option<TensorDesc>,
-    drop_pad_mode: i64,
-    out: TensorDesc,
-) -> SimResult<Planned> {
-    let floats = [ACL_FLOAT, ACL_FLOAT16, ACL_BF16];
-    out.expect("out", 2, &floats)?;
+/// The tensors of one call.
+pub(crate) struct Args {
+    pub(crate) expanded_x: TensorDesc,
+    pub(crate) expanded_row_idx: TensorDesc,
+    pub(crate) x1: Option<TensorDesc>,
+    pub(crate) x2: Option<TensorDesc>,
+    pub(crate) bias: Option<TensorDesc>,
+    pub(crate) scales: Option<TensorDesc>,
+    pub(crate) expert_idx: Option<TensorDesc>,
+    pub(crate) out: TensorDesc,
+}
+
+/// Plans the operator, whose arguments passed the rules (`moe-finalize-routing-v2.*`).
+pub(crate) fn plan(args: Args, drop_pad_mode: i64) -> SimResult<Planned> {
+    let Args {
+        expanded_x,
+        expanded_row_idx,
+        x1,
+        x2,
+        bias,
+        scales,
+        expert_idx,
+        out,
+    } = args;
     let (rows, hidden) = (out.dim(0), out.dim(1));
-    if !(0..=3).contains(&drop_pad_mode) {
-        return Err(invalid(format!(
-            "dropPadMode {drop_pad_mode}; expected 0..=3"
-        )));
-    }
     let padded = drop_pad_mode == 1 || drop_pad_mode == 3;
-    expanded_x.expect("expandedX", if padded { 3 } else { 2 }, &[out.dtype])?;
-    if expanded_x.dims.last() != Some(&(hidden as i64)) {
-        return Err(invalid(format!(
-            "expandedX has dims {:?}; expected hidden {hidden} last",
-            expanded_x.dims
-        )));
-    }
-    let k = match &scales {
-        Some(s) => {
-            s.expect("scales", 2, &floats)?;
-            if s.dim(0) != rows {
-                return Err(invalid(format!(
-                    "scales has dims {:?}; expected {rows} rows",
-                    s.dims
-                )));
-            }
-            s.dim(1)
-        }
-        None => 1,
-    };
-    expanded_row_idx.expect("expandedRowIdx", 1, &[ACL_INT32])?;
-    expanded_row_idx.expect_dims("expandedRowIdx", &[rows * k])?;
-    for (name, t) in [("x1", &x1), ("x2", &x2)] {
-        if let Some(t) = t {
-            t.expect(name, 2, &[out.dtype])?;
-            t.expect_dims(name, &[rows, hidden])?;
-        }
-    }
-    if let Some(b) = &bias {
-        b.expect("bias", 2, &[out.dtype])?;
-        if b.dim(1) != hidden {
-            return Err(invalid(format!(
-                "bias has dims {:?}; expected [experts, {hidden}]",
-                b.dims
-            )));
-        }
-        let e = expert_idx
-            .as_ref()
-            .ok_or_else(|| invalid("bias needs expertIdx"))?;
-        e.expect("expertIdx", 2, &[ACL_INT32])?;
-        e.expect_dims("expertIdx", &[rows, k])?;
-    }
+    let k = scales.as_ref().map_or(1, |s| s.dim(1));
     let expanded_rows = expanded_x.dims[..expanded_x.rank() - 1]
         .iter()
         .product::<i64>() as usize;

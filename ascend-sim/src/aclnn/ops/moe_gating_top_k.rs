@@ -1,30 +1,27 @@
 //! aclnnMoeGatingTopK: scores (sigmoid or softmax), optional selection bias, group selection,
-//! top-k, weights from the unbiased scores normalised and scaled (DeepSeek-V3 `noaux_tc`).
+//! top-k, weights gathered from the unbiased scores, renormalised only for sigmoid scores
+//! (normType 1), then scaled (cann-api-facts errata 2). The argument rules are in
+//! `crate::rules` (`moe-gating-topk.*`).
 
 use std::sync::Arc;
 
-use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32};
-
 use super::{Planned, top_k};
 use crate::aclnn::data::Bound;
-use crate::aclnn::objects::{TensorDesc, invalid};
+use crate::aclnn::objects::TensorDesc;
 use crate::error::SimResult;
 
-/// The documented limits and attributes.
+/// The attributes the computation uses.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
     pub(crate) k: i64,
     pub(crate) k_group: i64,
     pub(crate) group_count: i64,
     pub(crate) group_select_mode: i64,
-    pub(crate) renorm: i64,
     pub(crate) norm_type: i64,
     pub(crate) out_flag: bool,
     pub(crate) routed_scaling_factor: f64,
     pub(crate) eps: f64,
 }
-
-const MAX_EXPERTS: usize = 2048;
 
 pub(crate) fn plan(
     x: TensorDesc,
@@ -32,71 +29,11 @@ pub(crate) fn plan(
     a: Attrs,
     y: TensorDesc,
     expert_idx: TensorDesc,
-    out: Option<TensorDesc>,
+    out: TensorDesc,
 ) -> SimResult<Planned> {
-    let floats = [ACL_FLOAT, ACL_FLOAT16, ACL_BF16];
-    x.expect("x", 2, &floats)?;
     let (rows, experts) = (x.dim(0), x.dim(1));
-    if experts == 0 || experts > MAX_EXPERTS {
-        return Err(invalid(format!(
-            "x has {experts} experts; expected 1..={MAX_EXPERTS}"
-        )));
-    }
-    if a.group_count < 1
-        || experts % a.group_count as usize != 0
-        || experts / a.group_count as usize <= 2
-    {
-        return Err(invalid(format!(
-            "groupCount {} for {experts} experts; expected a divisor leaving more than 2 experts per group",
-            a.group_count
-        )));
-    }
-    if a.k_group < 1 || a.k_group > a.group_count {
-        return Err(invalid(format!(
-            "kGroup {}; expected 1..=groupCount ({})",
-            a.k_group, a.group_count
-        )));
-    }
-    let per_group = experts / a.group_count as usize;
-    let max_k = a.k_group as usize * per_group;
-    if a.k < 1 || a.k as usize > max_k {
-        return Err(invalid(format!(
-            "k {}; expected 1..=kGroup·experts/groupCount ({max_k})",
-            a.k
-        )));
-    }
-    if a.renorm != 0 {
-        return Err(invalid(format!("renorm {}; only 0 is supported", a.renorm)));
-    }
-    if !(0..=1).contains(&a.norm_type) || !(0..=1).contains(&a.group_select_mode) {
-        return Err(invalid(format!(
-            "normType {} / groupSelectMode {}; expected 0 (softmax / max) or 1 (sigmoid / top-2 sum)",
-            a.norm_type, a.group_select_mode
-        )));
-    }
-    if let Some(b) = &bias {
-        b.expect("bias", 1, &floats)?;
-        b.expect_dims("bias", &[experts])?;
-    }
-    let k = a.k as usize;
-    y.expect("yOut", 2, &[x.dtype])?;
-    y.expect_dims("yOut", &[rows, k])?;
-    expert_idx.expect("expertIdxOut", 2, &[ACL_INT32])?;
-    expert_idx.expect_dims("expertIdxOut", &[rows, k])?;
-    if a.out_flag {
-        let o = out
-            .as_ref()
-            .ok_or_else(|| invalid("outFlag is set but outOut is NULL"))?;
-        o.expect("outOut", 2, &[ACL_FLOAT])?;
-        o.expect_dims("outOut", &[rows, experts])?;
-    }
-
     let mut inputs = vec![x];
     inputs.extend(bias);
-    let mut outputs = vec![y, expert_idx];
-    if a.out_flag {
-        outputs.extend(out);
-    }
     let has_bias = inputs.len() == 2;
     let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
         let x = Bound::new("x", &inputs[0])?.read_f64();
@@ -108,6 +45,7 @@ pub(crate) fn plan(
         let (weights, ids, norm) = route(&x, bias.as_deref(), rows, experts, &a);
         Bound::new("yOut", &outputs[0])?.write_f64(&weights)?;
         Bound::new("expertIdxOut", &outputs[1])?.write_i64(&ids)?;
+        // outOut is always passed but written only when asked for.
         if a.out_flag {
             Bound::new("outOut", &outputs[2])?.write_f64(&norm)?;
         }
@@ -116,7 +54,7 @@ pub(crate) fn plan(
     Ok(Planned {
         workspace: 0,
         inputs,
-        outputs,
+        outputs: vec![y, expert_idx, out],
         run,
     })
 }
@@ -170,14 +108,15 @@ fn route(
             })
             .collect();
         let chosen = top_k(&masked, k);
-        // The kernel gathers the weights from the unbiased scores (deepseek-ops §1.2).
+        // The kernel gathers the weights from the unbiased scores (deepseek-ops §1.2) and
+        // renormalises them only for sigmoid scores (ops-transformer moe_gating_top_k_generalized.h).
         let picked: Vec<f64> = chosen.iter().map(|&e| norm[e]).collect();
-        let sum: f64 = picked.iter().sum();
-        weights.extend(
-            picked
-                .iter()
-                .map(|w| w / (sum + a.eps) * a.routed_scaling_factor),
-        );
+        let divisor = if a.norm_type == 1 {
+            picked.iter().sum::<f64>() + a.eps
+        } else {
+            1.0
+        };
+        weights.extend(picked.iter().map(|w| w / divisor * a.routed_scaling_factor));
         ids.extend(chosen.iter().map(|&e| e as i64));
         norm_all.extend(norm);
     }

@@ -1,18 +1,17 @@
 //! aclnnMoeInitRoutingV2: a stable sort of the flattened (token, k) expert ids, the gather of
-//! each token's row to its expanded position, and per-expert counts or their cumulative sums.
+//! each token's row to its expanded position, and per-expert counts or their cumulative sums
+//! (INT32 only, cann-api-facts errata 3).
 
 use std::sync::Arc;
 
-use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
-
 use super::Planned;
 use crate::aclnn::data::Bound;
-use crate::aclnn::objects::{TensorDesc, invalid};
+use crate::aclnn::objects::TensorDesc;
 use crate::error::SimResult;
 
+/// The attributes the computation uses.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
-    pub(crate) active_num: i64,
     pub(crate) expert_capacity: i64,
     pub(crate) expert_num: i64,
     pub(crate) drop_pad_mode: i64,
@@ -20,6 +19,8 @@ pub(crate) struct Attrs {
     pub(crate) before_capacity_flag: bool,
 }
 
+/// Plans the operator; the arguments passed the rules (`moe-init-routing-v2.*`), and `counts` /
+/// `before_capacity` are present exactly when requested.
 pub(crate) fn plan(
     x: TensorDesc,
     expert_idx: TensorDesc,
@@ -29,81 +30,10 @@ pub(crate) fn plan(
     counts: Option<TensorDesc>,
     before_capacity: Option<TensorDesc>,
 ) -> SimResult<Planned> {
-    x.expect("x", 2, &[ACL_FLOAT, ACL_FLOAT16, ACL_BF16])?;
-    expert_idx.expect("expertIdx", 2, &[ACL_INT32])?;
     let (rows, hidden) = (x.dim(0), x.dim(1));
-    if expert_idx.dim(0) != rows {
-        return Err(invalid(format!(
-            "expertIdx has {} rows but x has {rows}; expected one row of expert ids per token",
-            expert_idx.dim(0)
-        )));
-    }
     let k = expert_idx.dim(1);
     let n = rows * k;
-    if a.expert_num < 1 {
-        return Err(invalid(format!(
-            "expertNum {}; expected at least 1",
-            a.expert_num
-        )));
-    }
     let experts = a.expert_num as usize;
-    match a.drop_pad_mode {
-        0 => {
-            let kept = if a.active_num > 0 {
-                n.min(a.active_num as usize)
-            } else {
-                n
-            };
-            expanded_x.expect("expandedXOut", 2, &[x.dtype])?;
-            expanded_x.expect_dims("expandedXOut", &[kept, hidden])?;
-        }
-        1 => {
-            if a.expert_capacity < 1 {
-                return Err(invalid(format!(
-                    "expertCapacity {} with dropPadMode 1; expected at least 1",
-                    a.expert_capacity
-                )));
-            }
-            expanded_x.expect("expandedXOut", 3, &[x.dtype])?;
-            expanded_x.expect_dims(
-                "expandedXOut",
-                &[experts, a.expert_capacity as usize, hidden],
-            )?;
-        }
-        other => {
-            return Err(invalid(format!(
-                "dropPadMode {other}; expected 0 (dropless) or 1 (drop/pad)"
-            )));
-        }
-    }
-    expanded_row_idx.expect("expandedRowIdxOut", 1, &[ACL_INT32])?;
-    expanded_row_idx.expect_dims("expandedRowIdxOut", &[n])?;
-    if !(0..=2).contains(&a.count_flag) {
-        return Err(invalid(format!(
-            "expertTokensCountOrCumsumFlag {}; expected 0 (none), 1 (cumsum) or 2 (counts)",
-            a.count_flag
-        )));
-    }
-    if a.count_flag != 0 {
-        if a.drop_pad_mode != 0 {
-            return Err(invalid(
-                "expert token counts are produced in dropless mode only",
-            ));
-        }
-        let c = counts
-            .as_ref()
-            .ok_or_else(|| invalid("expertTokensCountOrCumsumOut is NULL but requested"))?;
-        c.expect("expertTokensCountOrCumsumOut", 1, &[ACL_INT32, ACL_INT64])?;
-        c.expect_dims("expertTokensCountOrCumsumOut", &[experts])?;
-    }
-    if a.before_capacity_flag {
-        let c = before_capacity
-            .as_ref()
-            .ok_or_else(|| invalid("expertTokensBeforeCapacityOut is NULL but requested"))?;
-        c.expect("expertTokensBeforeCapacityOut", 1, &[ACL_INT32, ACL_INT64])?;
-        c.expect_dims("expertTokensBeforeCapacityOut", &[experts])?;
-    }
-
     let want_counts = a.count_flag != 0;
     let mut outputs = vec![expanded_x, expanded_row_idx];
     if want_counts {

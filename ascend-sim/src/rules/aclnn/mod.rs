@@ -1,0 +1,91 @@
+//! The rule tables of the aclnn operators we call, one file per operator, each with a valid
+//! sample call for the per-rule test.
+
+mod cast;
+mod grouped_matmul_v4;
+mod moe_finalize_routing_v2;
+mod moe_gating_top_k;
+mod moe_init_routing_v2;
+mod moe_init_routing_v3;
+mod routing_inputs;
+
+pub(crate) use moe_init_routing_v3::range as v3_active_range;
+
+use super::{Call, Enforcement, Requirement, Rule};
+
+/// The tables, in the order the document lists them.
+pub(super) const TABLES: &[&[Rule]] = &[
+    moe_gating_top_k::RULES,
+    moe_init_routing_v2::INPUTS,
+    moe_init_routing_v2::RULES,
+    moe_init_routing_v3::INPUTS,
+    moe_init_routing_v3::RULES,
+    grouped_matmul_v4::RULES,
+    moe_finalize_routing_v2::RULES,
+    cast::RULES,
+];
+
+/// A valid call of `op`.
+pub(super) fn sample(op: &str) -> Option<Call> {
+    Some(match op {
+        moe_gating_top_k::OP => moe_gating_top_k::sample(),
+        moe_init_routing_v2::OP => moe_init_routing_v2::sample(),
+        moe_init_routing_v3::OP => moe_init_routing_v3::sample(),
+        grouped_matmul_v4::OP => grouped_matmul_v4::sample(),
+        moe_finalize_routing_v2::OP => moe_finalize_routing_v2::sample(),
+        cast::OP => cast::sample(),
+        _ => return None,
+    })
+}
+
+/// The generic test that makes one violating call per first-phase rule.
+const GENERIC: &str = "ascend-sim/tests/hardware_rules.rs::every_phase_one_rule_fires";
+
+/// A first-phase rule checked by the generic test.
+const fn one(
+    call: &'static str,
+    id: &'static str,
+    statement: &'static str,
+    source: &'static str,
+    status: i32,
+    requirement: Requirement,
+    violate: fn(&mut Call),
+) -> Rule {
+    Rule {
+        id,
+        call,
+        statement,
+        source,
+        test: GENERIC,
+        enforcement: Enforcement::PhaseOne {
+            status,
+            requirement,
+            violate,
+        },
+    }
+}
+
+/// `Err` naming `name`'s dims unless they are `want`.
+fn dims_are(call: &Call, name: &str, want: &[i64]) -> Result<(), String> {
+    match call.tensor_of(name) {
+        Some(t) if t.dims != want => Err(format!("{name} dims {:?}, expected {want:?}", t.dims)),
+        _ => Ok(()),
+    }
+}
+
+/// `Err` unless tensor `name` (when present) has the dtype of tensor `of`.
+fn same_dtype(call: &Call, name: &str, of: &str) -> Result<(), String> {
+    match (call.tensor_of(name), call.tensor_of(of)) {
+        (Some(t), Some(o)) if t.dtype != o.dtype => Err(format!(
+            "{name} is {} but {of} is {}",
+            crate::rules::dtype_name(t.dtype),
+            crate::rules::dtype_name(o.dtype)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Dim `i` of tensor `name` (−1 when absent; the presence and rank rules run first).
+fn dim(call: &Call, name: &str, i: usize) -> i64 {
+    call.tensor_of(name).map_or(-1, |t| t.dim(i))
+}

@@ -1,0 +1,129 @@
+//! What differs between the CANN releases we target, and what no simulator can settle: the
+//! data of the last two sections of `docs/HARDWARE_RULES.md`.
+
+/// One function or attribute we use, per CANN release.
+pub(super) struct VersionRow {
+    /// The function, attribute or behaviour.
+    pub(super) what: &'static str,
+    /// 8.1, 8.2, 8.3, 8.5, 9.x: "yes", "no", or a short note; "?" where no public source says.
+    pub(super) versions: [&'static str; 5],
+    /// What the library does about it.
+    pub(super) we_do: &'static str,
+}
+
+pub(super) const RELEASES: [&str; 5] = ["8.1", "8.2", "8.3", "8.5", "9.x"];
+
+pub(super) const VERSIONS: &[VersionRow] = &[
+    VersionRow {
+        what: "runtime core: aclInit, aclrtSetDevice, contexts, streams, events, aclrtMalloc/Free, aclrtMemcpy(Async), aclrtMemsetAsync",
+        versions: ["yes", "yes", "yes", "yes", "yes"],
+        we_do: "call them directly",
+    },
+    VersionRow {
+        what: "runtime library name",
+        versions: [
+            "libascendcl.so",
+            "libascendcl.so",
+            "libascendcl.so",
+            "libascendcl.so",
+            "libacl_rt.so (libascendcl.so kept)",
+        ],
+        we_do: "ascend-sys tries each name in order (§1.1)",
+    },
+    VersionRow {
+        what: "aclnn operator library",
+        versions: [
+            "libopapi.so",
+            "libopapi.so",
+            "libopapi.so",
+            "libopapi.so",
+            "libopapi_transformer/_nn/_math.so",
+        ],
+        we_do: "ascend-sys tries each name in order (§1.1)",
+    },
+    VersionRow {
+        what: "aclrtGetDeviceInfo",
+        versions: [
+            "no",
+            "attrs 1/101/201",
+            "attrs 1/101/201",
+            "adds 102 (CUBE_CORE_NUM)",
+            "yes",
+        ],
+        we_do: "core counts must fall back from attr 102 (errata 6; issue 8 item 6)",
+    },
+    VersionRow {
+        what: "aclrtBinaryLoadFromFile, aclrtBinaryGetFunction, aclrtLaunchKernel",
+        versions: ["? (rt* API era)", "yes", "yes", "yes", "yes"],
+        we_do: "required for our Ascend C kernels; a missing symbol is a load error naming it",
+    },
+    VersionRow {
+        what: "aclrtKernelArgsInit/Append/Finalize, aclrtLaunchKernelWithConfig",
+        versions: ["?", "yes", "yes", "yes", "yes"],
+        we_do: "the way to pass kernel arguments in device memory (errata 1)",
+    },
+    VersionRow {
+        what: "aclrtLaunchKernelV2, aclrtLaunchKernelWithHostArgs, aclrtBinaryLoadFromData",
+        versions: ["no", "no", "?", "?", "yes"],
+        we_do: "optional symbols only",
+    },
+    VersionRow {
+        what: "aclnnMoeGatingTopK: normType, groupSelectMode",
+        versions: [
+            "ignored: always sigmoid, top-2-sum groups, renormalised",
+            "honoured",
+            "honoured",
+            "honoured",
+            "honoured",
+        ],
+        we_do: "DeepSeek-V3 routing is exact everywhere; other methods must be refused on 8.1 (errata 2)",
+    },
+    VersionRow {
+        what: "aclnnMoeGatingTopK: outOut",
+        versions: ["required", "required", "required", "required", "required"],
+        we_do: "always pass an FP32 [rows, experts] tensor",
+    },
+    VersionRow {
+        what: "aclnnMoeGatingTopK: yOut renormalised",
+        versions: [
+            "always",
+            "normType 1 only",
+            "normType 1 only",
+            "normType 1 only",
+            "normType 1 only",
+        ],
+        we_do: "renormalise softmax routing ourselves or refuse it; unnormalised weights come from outOut",
+    },
+    VersionRow {
+        what: "aclnnMoeInitRoutingV2: count output",
+        versions: ["INT32", "INT32", "INT32", "INT32", "INT32"],
+        we_do: "INT32 counts, cast to INT64 with aclnnCast for aclnnGroupedMatmulV4",
+    },
+    VersionRow {
+        what: "aclnnMoeInitRoutingV3",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "only for a local expert range (expert parallelism)",
+    },
+    VersionRow {
+        what: "aclnnGroupedMatmulV4 (single tensor, split M)",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "group sizes sum to M; a local range passes its own M",
+    },
+    VersionRow {
+        what: "aclnnMoeFinalizeRoutingV2, aclnnCast",
+        versions: ["yes", "yes", "yes", "yes", "yes"],
+        we_do: "call them directly",
+    },
+];
+
+/// What stays unverified until someone runs the hardware twins on a 910B.
+pub(super) const UNVERIFIABLE: &[&str] = &[
+    "Which CANN release introduced aclnnMoeInitRoutingV3 and aclnnGroupedMatmulV4; the table above marks these `?`.",
+    "Whether aclnnGroupedMatmulV4 tolerates group sizes summing to less than M (vllm-ascend relies on it; the simulator rejects it).",
+    "The tie order of equal expert ids in aclnnMoeInitRoutingV2/V3's sort (the simulator keeps flat-index order).",
+    "What aclnnMoeInitRoutingV3 writes to expandedScaleOut without quantisation (the simulator leaves it unwritten).",
+    "Whether the weights of aclnnMoeGatingTopK are gathered from biased or unbiased scores on every kernel variant (the simulator uses unbiased, as the generalized kernel does).",
+    "Whether aclTensor objects may be destroyed between the two phases (we keep them alive until phase two is queued).",
+    "Rounding of the device's fp32 accumulation order in grouped matmul and routing (tests allow for it in their tolerances).",
+    "Timing, bandwidth and occupancy: the simulator models none of them.",
+];
