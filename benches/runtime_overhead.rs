@@ -1,7 +1,9 @@
 //! Host overhead per call of the safe runtime on the simulator.
 //!
 //! What is measured is our layer plus the simulator's bookkeeping, not device time: allocate
-//! and free, enqueue a 4 KiB async copy, record an event, synchronise an idle stream. The
+//! and free, enqueue a 4 KiB async copy (on the buffer's stream, and handed over between two
+//! streams, which needs an event and a wait per copy), record an event, synchronise an idle
+//! stream. The
 //! `raw_*` baselines make the same calls straight through the function table in the same run,
 //! so the ratio of each pair is the cost of the safe layer itself.
 
@@ -27,6 +29,17 @@ fn runtime_overhead(c: &mut Criterion) {
     group.bench_function("memcpy_htod_async_enqueue_4KiB", |b| {
         b.iter(|| stream.memcpy_htod_async(&pinned, &mut target).unwrap());
         stream.synchronize().unwrap();
+    });
+    let other = device.new_stream().unwrap();
+    let mut flip = false;
+    group.bench_function("memcpy_htod_async_handover_4KiB", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let s = if flip { &stream } else { &other };
+            s.memcpy_htod_async(&pinned, &mut target).unwrap()
+        });
+        stream.synchronize().unwrap();
+        other.synchronize().unwrap();
     });
     let event = device.new_event().unwrap();
     group.bench_function("event_record", |b| {
@@ -57,12 +70,14 @@ fn runtime_overhead(c: &mut Criterion) {
         })
     });
     let mut raw_stream = std::ptr::null_mut();
+    let mut raw_other = std::ptr::null_mut();
     let mut raw_event = std::ptr::null_mut();
     let mut host = std::ptr::null_mut();
     let mut dev = std::ptr::null_mut();
     // SAFETY: valid out-pointers; everything created here is destroyed below.
     unsafe {
         assert_eq!(api.aclrtCreateStream().unwrap()(&mut raw_stream), 0);
+        assert_eq!(api.aclrtCreateStream().unwrap()(&mut raw_other), 0);
         assert_eq!(api.aclrtCreateEvent().unwrap()(&mut raw_event), 0);
         assert_eq!(api.aclrtMallocHost().unwrap()(&mut host, COPY_BYTES), 0);
         assert_eq!(
@@ -92,6 +107,41 @@ fn runtime_overhead(c: &mut Criterion) {
         // SAFETY: live stream.
         assert_eq!(unsafe { sync(raw_stream) }, 0);
     });
+    let wait = api.aclrtStreamWaitEvent().unwrap();
+    let mut flip = false;
+    group.bench_function("memcpy_htod_async_handover_4KiB", |b| {
+        // The same hand-over by hand: record on the previous stream, wait on the next, copy.
+        b.iter(|| {
+            flip = !flip;
+            let (prev, next) = if flip {
+                (raw_other, raw_stream)
+            } else {
+                (raw_stream, raw_other)
+            };
+            // SAFETY: live handles; pinned source and device destination of COPY_BYTES each,
+            // alive until both streams are synchronised below.
+            unsafe {
+                assert_eq!(record(raw_event, prev), 0);
+                assert_eq!(wait(next, raw_event), 0);
+                assert_eq!(
+                    memcpy_async(
+                        dev,
+                        COPY_BYTES,
+                        host,
+                        COPY_BYTES,
+                        sys::ACL_MEMCPY_HOST_TO_DEVICE,
+                        next
+                    ),
+                    0
+                );
+            }
+        });
+        // SAFETY: live streams.
+        unsafe {
+            assert_eq!(sync(raw_stream), 0);
+            assert_eq!(sync(raw_other), 0);
+        }
+    });
     // SAFETY: live event and stream.
     group.bench_function("event_record", |b| {
         b.iter(|| unsafe { assert_eq!(record(raw_event, raw_stream), 0) })
@@ -107,6 +157,7 @@ fn runtime_overhead(c: &mut Criterion) {
     unsafe {
         assert_eq!(api.aclrtDestroyEvent().unwrap()(raw_event), 0);
         assert_eq!(api.aclrtDestroyStream().unwrap()(raw_stream), 0);
+        assert_eq!(api.aclrtDestroyStream().unwrap()(raw_other), 0);
         assert_eq!(api.aclrtFreeHost().unwrap()(host), 0);
         assert_eq!(free(dev), 0);
     }

@@ -206,3 +206,76 @@ impl std::fmt::Debug for Plan<'_> {
             .finish()
     }
 }
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use super::*;
+    use crate::aclnn::AclTensor;
+    use crate::{Backend, Device, select_backend};
+
+    /// Whether the runtime still knows `executor`: marking it repeatable succeeds only on a live
+    /// one (and is harmless on an unlaunched plan, whose Drop does the same).
+    fn is_live(executor: *mut aclOpExecutor) -> bool {
+        let f = crate::raw_api()
+            .unwrap()
+            .aclSetAclOpExecutorRepeatable()
+            .unwrap();
+        // SAFETY: the simulator validates the handle through its registry.
+        unsafe { f(executor) == 0 }
+    }
+
+    #[test]
+    fn dropping_an_unlaunched_plan_destroys_its_executor() {
+        select_backend(Backend::Sim).unwrap();
+        let device = Device::open(0).unwrap();
+        let stream = device.new_stream().unwrap();
+        let (tokens, experts, k) = (4, 8, 2);
+        let logits = stream.upload(&vec![0.5f32; tokens * experts]).unwrap();
+        let mut weights = stream.alloc_zeroed::<f32>(tokens * k).unwrap();
+        let mut ids = stream.alloc_zeroed::<i32>(tokens * k).unwrap();
+        let mut scores = stream.alloc_zeroed::<f32>(tokens * experts).unwrap();
+        let x = AclTensor::new(&logits, &[tokens, experts]).unwrap();
+        let y = AclTensor::new_mut(&mut weights, &[tokens, k]).unwrap();
+        let idx = AclTensor::new_mut(&mut ids, &[tokens, k]).unwrap();
+        let out = AclTensor::new_mut(&mut scores, &[tokens, experts]).unwrap();
+        let plan = |stream: &Stream| {
+            Plan::new::<MoeGatingTopK>(stream, &[&x, &y, &idx, &out], |f, ws, exec| {
+                // SAFETY: live tensor handles, no bias; plain softmax top-2 in one group.
+                unsafe {
+                    f(
+                        x.as_ptr(),
+                        std::ptr::null(),
+                        k as i64,
+                        1,
+                        1,
+                        0,
+                        0,
+                        0,
+                        false,
+                        1.0,
+                        1e-20,
+                        y.as_ptr(),
+                        idx.as_ptr(),
+                        out.as_ptr(),
+                        ws,
+                        exec,
+                    )
+                }
+            })
+            .unwrap()
+        };
+        let unlaunched = plan(&stream);
+        let executor = unlaunched.as_raw();
+        assert!(is_live(executor));
+        drop(unlaunched);
+        assert!(!is_live(executor), "the dropped plan leaked its executor");
+
+        let launched = plan(&stream);
+        let executor = launched.as_raw();
+        launched.launch().unwrap();
+        stream.synchronize().unwrap();
+        assert!(!is_live(executor), "the launch keeps the executor");
+        let (errors, _) = crate::take_drop_errors();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
