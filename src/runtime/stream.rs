@@ -127,6 +127,11 @@ impl Stream {
         self.inner.raw
     }
 
+    /// An identity of the stream, unique while it lives.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// Whether both handles share one stream.
     pub(crate) fn same_as(&self, other: &Stream) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

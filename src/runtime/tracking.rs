@@ -42,12 +42,33 @@ static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
 
 struct Entry {
     stream: Stream,
-    /// Which registration this is (unique per buffer; changes on every use on `stream`).
+    /// The latest use on `stream` (registration numbers grow with time across the process).
     seq: u64,
-    /// Readers must wait for this stream too: it wrote.
-    write: bool,
-    /// Registrations of other streams this stream has already been ordered after.
-    seen: Vec<u64>,
+    /// The latest write on `stream` not yet subsumed by another stream's write: readers on
+    /// other streams must be ordered after it.
+    write_seq: Option<u64>,
+    /// Per other stream (by [`Stream::id`]), the latest of its uses this stream has been
+    /// ordered after. A stale id can never match a later stream's uses, which are all newer.
+    seen: Vec<(usize, u64)>,
+}
+
+impl Entry {
+    /// How far this stream is known to be ordered after `other`'s uses.
+    fn seen_up_to(&self, other: &Entry) -> u64 {
+        let id = other.stream.id();
+        self.seen
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or(0, |&(_, seq)| seq)
+    }
+
+    fn see(&mut self, stream: &Stream, seq: u64) {
+        let id = stream.id();
+        match self.seen.iter_mut().find(|(s, _)| *s == id) {
+            Some(seen) => seen.1 = seen.1.max(seq),
+            None => self.seen.push((id, seq)),
+        }
+    }
 }
 
 /// One buffer used by one operation, as a read or as a write.
@@ -105,10 +126,18 @@ impl Uses {
         };
         let own = stream.and_then(|s| state.entries.iter().find(|e| e.stream.same_as(s)));
         for entry in &state.entries {
-            if own.is_some_and(|o| o.stream.same_as(&entry.stream) || o.seen.contains(&entry.seq)) {
+            if stream.is_some_and(|s| s.same_as(&entry.stream)) {
                 continue;
             }
-            if write || entry.write {
+            // A write follows every use; a read, the writes.
+            let Some(need) = (if write {
+                Some(entry.seq)
+            } else {
+                entry.write_seq
+            }) else {
+                continue;
+            };
+            if own.is_none_or(|o| o.seen_up_to(entry) < need) {
                 out.push(Conflict {
                     uses_index: index,
                     stream: entry.stream.clone(),
@@ -122,10 +151,6 @@ impl Uses {
     fn register(&self, index: usize, write: bool, stream: &Stream, conflicts: &[Conflict]) {
         let mut guard = self.lock();
         let state = guard.get_or_insert_with(Box::default);
-        let waited = conflicts
-            .iter()
-            .filter(|c| c.uses_index == index)
-            .map(|c| c.seq);
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
         let pos = match state.entries.iter().position(|e| e.stream.same_as(stream)) {
             Some(pos) => pos,
@@ -133,30 +158,32 @@ impl Uses {
                 state.entries.push(Entry {
                     stream: stream.clone(),
                     seq,
-                    write: false,
+                    write_seq: None,
                     seen: Vec::new(),
                 });
                 state.entries.len() - 1
             }
         };
-        let mut seen = std::mem::take(&mut state.entries[pos].seen);
-        seen.extend(waited);
-        if write {
-            // Everything this stream is ordered after is subsumed by its write.
-            state.entries.retain(|e| !seen.contains(&e.seq));
-            seen.clear();
-        } else {
-            let live: Vec<u64> = state.entries.iter().map(|e| e.seq).collect();
-            seen.retain(|s| live.contains(s));
+        let mut own = state.entries.swap_remove(pos);
+        for c in conflicts.iter().filter(|c| c.uses_index == index) {
+            own.see(&c.stream, c.seq);
         }
-        let entry = state
-            .entries
-            .iter_mut()
-            .find(|e| e.stream.same_as(stream))
-            .expect("this stream's entry is never subsumed by its own write");
-        entry.seq = seq;
-        entry.write |= write;
-        entry.seen = seen;
+        if write {
+            // What this stream is ordered after is subsumed by its write: later work that must
+            // follow those uses follows this write.
+            state.entries.retain_mut(|e| {
+                let seen = own.seen_up_to(e);
+                if e.write_seq.is_some_and(|w| w <= seen) {
+                    e.write_seq = None;
+                }
+                e.seq > seen
+            });
+            own.write_seq = Some(seq);
+        }
+        own.seq = seq;
+        let live: Vec<usize> = state.entries.iter().map(|e| e.stream.id()).collect();
+        own.seen.retain(|(id, _)| live.contains(id));
+        state.entries.push(own);
     }
 
     /// Takes every stream that may still use the memory, for a free.
@@ -180,9 +207,18 @@ impl Uses {
         }
         // Those uses are complete: nothing needs to wait for them any more.
         if let Some(state) = self.lock().as_deref_mut() {
-            state
-                .entries
-                .retain(|e| !conflicts.iter().any(|c| c.seq == e.seq));
+            state.entries.retain_mut(|e| {
+                let done = conflicts
+                    .iter()
+                    .filter(|c| c.stream.same_as(&e.stream))
+                    .map(|c| c.seq)
+                    .max()
+                    .unwrap_or(0);
+                if e.write_seq.is_some_and(|w| w <= done) {
+                    e.write_seq = None;
+                }
+                e.seq > done
+            });
         }
         Ok(())
     }
