@@ -6,6 +6,7 @@
 //! ascend_shim_abi.h`; the layout assertions keep them in step.
 
 use std::ffi::{CStr, c_char, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ascend_sys::{
@@ -74,25 +75,133 @@ type Kind = unsafe extern "C" fn() -> u32;
 
 /// A loaded kernel library.
 pub(crate) struct Binary {
+    /// Where it came from, for messages: a path or "data (N bytes)".
     path: String,
     library: libloading::Library,
 }
 
+/// Checks that `bytes` is a whole 64-bit little-endian ELF file: the header, and every program
+/// header's and the section header table's bytes lie inside the file. A truncated library would
+/// otherwise be mapped past its end, and the first touch of the missing pages kills the process
+/// with SIGBUS instead of failing the load.
+pub(crate) fn validate_elf(bytes: &[u8], what: &str) -> SimResult<()> {
+    let bad = |why: String| {
+        SimError::new(
+            ACL_ERROR_INVALID_FILE,
+            format!("{what} is not a loadable kernel binary: {why}"),
+        )
+    };
+    const HEADER: usize = 64;
+    if bytes.len() < HEADER || bytes[..4] != *b"\x7fELF" {
+        return Err(bad(format!(
+            "{} bytes without an ELF header; expected a shared library built for the host \
+             (simulator) or the SoC (NPU)",
+            bytes.len()
+        )));
+    }
+    if bytes[4] != 2 || bytes[5] != 1 {
+        return Err(bad(format!(
+            "ELF class {} / data encoding {}; expected 64-bit little-endian (2 / 1)",
+            bytes[4], bytes[5]
+        )));
+    }
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let u64_at = |o: usize| -> Option<u64> {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    let len = bytes.len() as u64;
+    let table_end =
+        |off: u64, count: u64, size: u64| count.checked_mul(size).and_then(|n| n.checked_add(off));
+    let (phoff, phentsize, phnum) = (u64_at(32).unwrap_or(0), u16_at(54), u16_at(56));
+    let (shoff, shentsize, shnum) = (u64_at(40).unwrap_or(0), u16_at(58), u16_at(60));
+    for (name, off, size, count) in [
+        ("program header table", phoff, phentsize, phnum),
+        ("section header table", shoff, shentsize, shnum),
+    ] {
+        match table_end(off, count, size) {
+            Some(end) if count == 0 || end <= len => {}
+            _ => {
+                return Err(bad(format!(
+                    "its {name} ends at byte {off} + {count} x {size}, past the end of the \
+                     {len}-byte file (truncated?)"
+                )));
+            }
+        }
+    }
+    if phentsize < 56 && phnum > 0 {
+        return Err(bad(format!(
+            "program headers of {phentsize} bytes; expected 56"
+        )));
+    }
+    for i in 0..phnum {
+        let h = (phoff + i * phentsize) as usize;
+        let (offset, filesz) = (u64_at(h + 8).unwrap_or(0), u64_at(h + 32).unwrap_or(0));
+        if offset.checked_add(filesz).is_none_or(|end| end > len) {
+            return Err(bad(format!(
+                "segment {i} covers bytes {offset}..{offset}+{filesz}, past the end of the \
+                 {len}-byte file (truncated?)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Private copies of loaded binaries are named uniquely per process.
+static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
+
 impl Binary {
+    /// `aclrtBinaryLoadFromFile`: the file is read once, validated, and loaded from a private
+    /// copy, so what is mapped is what was checked even if the file changes meanwhile.
     pub(crate) fn load(path: &str) -> SimResult<Binary> {
         if !std::path::Path::new(path).is_absolute() {
             return Err(SimError::param(format!(
                 "binPath {path:?} is relative; aclrtBinaryLoadFromFile expects an absolute path"
             )));
         }
-        // SAFETY: loading a kernel library runs no code of ours beyond its static
-        // initialisers, which the shim keeps trivial.
-        let library = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             SimError::new(
                 ACL_ERROR_INVALID_FILE,
-                format!("cannot load kernel binary {path}: {e}"),
+                format!("cannot read kernel binary {path}: {e}"),
             )
         })?;
+        Self::from_bytes(&bytes, path.to_string())
+    }
+
+    /// `aclrtBinaryLoadFromData`, and the second half of [`Binary::load`].
+    pub(crate) fn from_bytes(bytes: &[u8], what: String) -> SimResult<Binary> {
+        validate_elf(bytes, &what)?;
+        let copy = std::env::temp_dir().join(format!(
+            "ascend-sim-kernels-{}-{}.so",
+            std::process::id(),
+            NEXT_COPY.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&copy)
+                .and_then(|mut f| f.write_all(bytes))
+        };
+        let loaded = written.map_err(|e| e.to_string()).and_then(|()| {
+            // SAFETY: loading a kernel library runs no code of ours beyond its static
+            // initialisers, which the shim keeps trivial; the file is our private,
+            // validated copy.
+            unsafe { libloading::Library::new(&copy) }.map_err(|e| e.to_string())
+        });
+        // The mapping outlives the name.
+        let _ = std::fs::remove_file(&copy);
+        let library = loaded.map_err(|e| {
+            SimError::new(
+                ACL_ERROR_INVALID_FILE,
+                format!("cannot load kernel binary {what}: {e}"),
+            )
+        })?;
+        let path = what;
         // SAFETY: `ascend_shim_abi_version` takes nothing and returns the header's version.
         let version = unsafe { library.get::<Kind>(b"ascend_shim_abi_version\0") }
             .map(|f| unsafe { f() })
@@ -112,10 +221,7 @@ impl Binary {
                 format!("{path} speaks shim ABI {version}; this simulator speaks {ABI_VERSION}"),
             ));
         }
-        Ok(Binary {
-            path: path.to_string(),
-            library,
-        })
+        Ok(Binary { path, library })
     }
 }
 
@@ -268,5 +374,45 @@ unsafe extern "C" fn translate(ctx: *mut c_void, device_addr: u64, len: u64) -> 
             std::ptr::null_mut()
         }
         Err(_) => std::ptr::null_mut(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF header with one program header covering `seg` bytes from offset 64.
+    fn elf(len: usize, seg: u64) -> Vec<u8> {
+        let mut b = vec![0u8; len.max(120)];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        b[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        b[64 + 8..64 + 16].copy_from_slice(&64u64.to_le_bytes()); // p_offset
+        b[64 + 32..64 + 40].copy_from_slice(&seg.to_le_bytes()); // p_filesz
+        b.truncate(len.max(120));
+        b
+    }
+
+    #[test]
+    fn elf_files_are_checked_whole() {
+        assert!(validate_elf(&elf(200, 100), "x").is_ok());
+        let e = validate_elf(&elf(150, 100), "x").unwrap_err();
+        assert!(e.message.contains("segment 0") && e.message.contains("truncated"));
+        let e = validate_elf(&elf(200, u64::MAX), "x").unwrap_err();
+        assert!(e.message.contains("past the end"), "{}", e.message);
+        let e = validate_elf(b"not an elf file at all", "x").unwrap_err();
+        assert!(e.message.contains("without an ELF header"), "{}", e.message);
+        let mut wrong_class = elf(200, 100);
+        wrong_class[4] = 1;
+        assert!(validate_elf(&wrong_class, "x").is_err());
+        let mut table = elf(200, 100);
+        table[40..48].copy_from_slice(&190u64.to_le_bytes()); // e_shoff
+        table[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+        table[60..62].copy_from_slice(&2u16.to_le_bytes()); // e_shnum
+        let e = validate_elf(&table, "x").unwrap_err();
+        assert!(e.message.contains("section header table"), "{}", e.message);
     }
 }

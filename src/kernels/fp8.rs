@@ -148,7 +148,7 @@ impl Kernels {
             }
             Grouping::Masked => groups * m.div_ceil(base_m as usize),
         };
-        let blocks = (m_tiles * n_tiles).clamp(1, self.cube_cores as usize) as u32;
+        let blocks = (m_tiles * n_tiles).clamp(1, self.inner.cube_cores as usize) as u32;
         let tiling = Fp8GemmTiling {
             m: m as u32,
             n: n as u32,
@@ -161,12 +161,15 @@ impl Kernels {
         // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
         let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);
         let mut workspace = stream.alloc_uninit::<u8>(workspace_len)?;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         let mut all = Vec::with_capacity(args.len() + 2);
         all.extend(args);
         all.push(KernelArg::buffer_mut(&mut workspace));
         all.push(tiling);
-        let kernel = &self.fp8.gemm[gemm_index(acts, grouping, bf16_out)];
+        let kernel = &self.inner.fp8.gemm[gemm_index(acts, grouping, bf16_out)];
         stream.launch_trusted(kernel, blocks, &all)
         // The workspace is freed in stream order, after the kernel.
     }
@@ -189,7 +192,7 @@ impl Kernels {
                 "fewer than 2^32 elements",
             ));
         }
-        let blocks = m.clamp(1, self.vector_cores as usize) as u32;
+        let blocks = m.clamp(1, self.inner.vector_cores as usize) as u32;
         let tiling = Fp8QuantTiling {
             m: m as u32,
             k: k as u32,
@@ -200,10 +203,13 @@ impl Kernels {
             reserved: [0; 3],
         };
         let blocks = m.div_ceil(tiling.block_rows as usize) as u32;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
         stream.launch_trusted(
-            &self.fp8.quant[usize::from(bf16_in)],
+            &self.inner.fp8.quant[usize::from(bf16_in)],
             blocks,
             &[x, codes, scales, tiling],
         )
@@ -290,7 +296,7 @@ impl Kernels {
             ));
         }
         let total = n.div_ceil(128) * k.div_ceil(128);
-        let cores = total.clamp(1, self.vector_cores as usize);
+        let cores = total.clamp(1, self.inner.vector_cores as usize);
         let tiling = Fp8WeightQuantTiling {
             n: n as u32,
             k: k as u32,
@@ -299,10 +305,13 @@ impl Kernels {
             reserved: [0; 4],
         };
         let blocks = total.div_ceil(tiling.blocks_per_core as usize) as u32;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
         stream.launch_trusted(
-            &self.codec.weight_quant[usize::from(bf16_in)],
+            &self.inner.codec.weight_quant[usize::from(bf16_in)],
             blocks,
             &[x, codes, scales, tiling],
         )
@@ -332,7 +341,7 @@ impl Kernels {
         let chunk_rows = 64u32;
         let cores = rows
             .div_ceil(chunk_rows as usize)
-            .clamp(1, self.vector_cores as usize);
+            .clamp(1, self.inner.vector_cores as usize);
         let block_rows = (rows.div_ceil(cores) as u32).next_multiple_of(chunk_rows);
         let tiling = Fp8DequantTiling {
             rows: rows as u32,
@@ -344,10 +353,13 @@ impl Kernels {
             reserved: [0; 2],
         };
         let blocks = rows.div_ceil(block_rows as usize) as u32;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         let [codes, scales, out] = args;
         stream.launch_trusted(
-            &self.codec.dequant[usize::from(bf16_out)],
+            &self.inner.codec.dequant[usize::from(bf16_out)],
             blocks,
             &[codes, scales, out, tiling],
         )

@@ -148,10 +148,13 @@ impl Kernels {
         if k == 0 {
             return stream.memset(c, 0);
         }
-        let (tiling, blocks) = MatmulTiling::plan(shape, layout, self.cube_cores)?;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let (tiling, blocks) = MatmulTiling::plan(shape, layout, self.inner.cube_cores)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         stream.launch_trusted(
-            &self.matmul[I::INDEX * 2 + O::INDEX],
+            &self.inner.matmul[I::INDEX * 2 + O::INDEX],
             blocks,
             &[
                 KernelArg::buffer(a),

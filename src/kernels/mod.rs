@@ -23,6 +23,8 @@ mod matmul;
 mod swiglu;
 mod tiling_cache;
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::runtime::{Device, Kernel, KernelBinary, Param};
 
@@ -33,8 +35,15 @@ pub use swiglu::{SwigluElement, SwigluTiling};
 
 use tiling_cache::TilingCache;
 
-/// Our kernels, loaded for one device.
+/// Our kernels, loaded for one device. Cloning is cheap and shares them: load once per
+/// device and hand clones to every layer, stream and thread.
+#[derive(Clone)]
 pub struct Kernels {
+    pub(crate) inner: Arc<Loaded>,
+}
+
+/// What [`Kernels`] shares.
+pub(crate) struct Loaded {
     device: Device,
     swiglu: [Kernel; 3],
     /// Indexed by `MatmulInput::INDEX * 2 + MatmulOutput::INDEX`.
@@ -54,7 +63,7 @@ impl Kernels {
         let binary = KernelBinary::builtin(device)?;
         let four_ptrs = [Param::Ptr; 4];
         let kernel = |name: &str| binary.kernel(name, &four_ptrs);
-        Ok(Kernels {
+        let loaded = Loaded {
             device: device.clone(),
             swiglu: [
                 kernel("swiglu_f32")?,
@@ -73,11 +82,22 @@ impl Kernels {
             tilings: TilingCache::new(device)?,
             vector_cores: device.vector_cores()?,
             cube_cores: device.cube_cores()?,
+        };
+        Ok(Kernels {
+            inner: Arc::new(loaded),
         })
     }
 
     /// The device the kernels are loaded for.
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.inner.device
+    }
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernels")
+            .field("device", &self.inner.device.id())
+            .finish_non_exhaustive()
     }
 }

@@ -110,10 +110,13 @@ impl Kernels {
         if gate.is_empty() {
             return Ok(());
         }
-        let (tiling, blocks) = SwigluTiling::plan::<T>(gate.len(), self.vector_cores)?;
-        let tiling = self.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let (tiling, blocks) = SwigluTiling::plan::<T>(gate.len(), self.inner.vector_cores)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         stream.launch_trusted(
-            &self.swiglu[T::INDEX],
+            &self.inner.swiglu[T::INDEX],
             blocks,
             &[
                 KernelArg::buffer(gate),

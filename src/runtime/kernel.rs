@@ -1,22 +1,19 @@
 //! Loading kernel binaries and launching kernels.
 //!
 //! The same code launches our `kernels-ascendc/` kernels on an NPU (device binaries built with
-//! CANN's toolchain) and in the simulator (the host library `build.rs` builds against our shim):
-//! `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`, then, as the device reads arguments
+//! CANN's toolchain) and in the simulator (the host library `build.rs` builds against our shim,
+//! embedded in the crate): a binary loaded by [`KernelBinary`], `aclrtBinaryGetFunction`, then, as the device reads arguments
 //! from device memory, `aclrtLaunchKernelWithHostArgs` (CANN 9.x) or an `aclrtKernelArgs*`
 //! list with `aclrtLaunchKernelWithConfig` (8.2 on); never `aclrtLaunchKernel` with a host
 //! blob.
 
 use std::ffi::CString;
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use ascend_sys::{Api, aclrtArgsHandle, aclrtBinHandle, aclrtFuncHandle, aclrtParamHandle};
+use ascend_sys::{Api, aclrtArgsHandle, aclrtFuncHandle, aclrtParamHandle};
 
-use super::device::Device;
 use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
-use super::drop_errors;
 use super::stream::Stream;
 use super::tracking::Access;
 use crate::backend::check;
@@ -25,91 +22,11 @@ use crate::error::{Error, Result};
 /// The most blocks one launch may have.
 pub const MAX_BLOCKS: u32 = 65535;
 
-/// Where the simulator's build of `kernels-ascendc/` is (set by `build.rs`).
-const SIM_KERNELS: &str = env!("ASCEND_NPU_SIM_KERNELS");
+mod binary;
 
-/// The NPU build of `kernels-ascendc/` made by `build.rs`, if it was asked for and succeeded.
-const DEVICE_KERNELS_BUILT: Option<&str> = option_env!("ASCEND_NPU_DEVICE_KERNELS_BUILT");
-
-/// Names the NPU build of `kernels-ascendc/` for [`KernelBinary::builtin`] on the cann backend.
-pub const DEVICE_KERNELS_VAR: &str = "ASCEND_NPU_DEVICE_KERNELS";
-
-/// A kernel binary loaded for one device. Cloning is cheap; the binary is unloaded when the
-/// last clone and every [`Kernel`] from it are gone.
-#[derive(Clone)]
-pub struct KernelBinary {
-    inner: Arc<BinaryInner>,
-}
-
-struct BinaryInner {
-    device: Device,
-    raw: aclrtBinHandle,
-    path: PathBuf,
-}
-
-// SAFETY: the binary handle belongs to the process-wide runtime; every use binds the device's
-// context first, from whichever thread.
-unsafe impl Send for BinaryInner {}
-// SAFETY: methods only pass the handle to thread-safe runtime calls.
-unsafe impl Sync for BinaryInner {}
+pub use binary::{DEVICE_KERNELS_VAR, KernelBinary};
 
 impl KernelBinary {
-    /// Loads the kernel binary at `path` (made absolute) for `device`.
-    pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<KernelBinary> {
-        let path = std::path::absolute(path.as_ref()).map_err(|e| {
-            Error::invalid(
-                format!("kernel binary path {}: {e}", path.as_ref().display()),
-                "a valid path",
-            )
-        })?;
-        let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
-            Error::invalid(
-                format!("kernel binary path {} contains NUL", path.display()),
-                "a path without NUL",
-            )
-        })?;
-        require_kernel_binaries(device)?;
-        device.inner.bind()?;
-        let api = device.inner.api;
-        let f = api.aclrtBinaryLoadFromFile()?;
-        let mut raw: aclrtBinHandle = std::ptr::null_mut();
-        // SAFETY: NUL-terminated path and valid out-pointer; no load options.
-        check(api, "aclrtBinaryLoadFromFile", unsafe {
-            f(c_path.as_ptr(), std::ptr::null_mut(), &mut raw)
-        })?;
-        Ok(KernelBinary {
-            inner: Arc::new(BinaryInner {
-                device: device.clone(),
-                raw,
-                path,
-            }),
-        })
-    }
-
-    /// Loads this crate's own kernels (`kernels-ascendc/`) for the active backend: the host
-    /// build under the simulator; on an NPU, the binary named by [`DEVICE_KERNELS_VAR`], else the
-    /// one `build.rs` built when `ASCEND_NPU_KERNEL_SOC` was set.
-    pub fn builtin(device: &Device) -> Result<KernelBinary> {
-        match crate::active_backend()? {
-            crate::Backend::Sim => Self::load(device, SIM_KERNELS),
-            crate::Backend::Cann => {
-                let path = std::env::var_os(DEVICE_KERNELS_VAR)
-                    .map(PathBuf::from)
-                    .or_else(|| DEVICE_KERNELS_BUILT.map(PathBuf::from));
-                match path {
-                    Some(path) => Self::load(device, path),
-                    None => Err(Error::invalid(
-                        "no NPU build of kernels-ascendc",
-                        format!(
-                            "{DEVICE_KERNELS_VAR} naming one, or a build with \
-                             ASCEND_NPU_KERNEL_SOC=<SoC> and CANN installed"
-                        ),
-                    )),
-                }
-            }
-        }
-    }
-
     /// The kernel `name`, whose parameters are `params` in declaration order.
     ///
     /// The parameter list is what launches are checked against: a wrong count or kind is an
@@ -137,46 +54,6 @@ impl KernelBinary {
             params: params.to_vec(),
             args_list: Mutex::new(None),
         })
-    }
-
-    /// The device the binary is loaded for.
-    pub fn device(&self) -> &Device {
-        &self.inner.device
-    }
-
-    /// The file the binary was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-}
-
-/// Fails with a clear error on a CANN release without the runtime's kernel-binary API.
-fn require_kernel_binaries(device: &Device) -> Result<()> {
-    let version = device.cann_version()?;
-    if version.has_kernel_binaries() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            format!(
-                "CANN {version} has no runtime kernel-binary API (aclrtBinaryLoadFromFile, \
-                 aclrtKernelArgs*, aclrtLaunchKernelWithConfig)"
-            ),
-            "CANN 8.2 or later to load and launch our kernels",
-        ))
-    }
-}
-
-impl Drop for BinaryInner {
-    fn drop(&mut self) {
-        let api = self.device.inner.api;
-        let result = self.device.inner.bind().and_then(|()| {
-            let f = api.aclrtBinaryUnLoad()?;
-            // SAFETY: last owner of a live binary handle; queued launches keep what they need.
-            check(api, "aclrtBinaryUnLoad", unsafe { f(self.raw) })
-        });
-        if let Err(e) = result {
-            drop_errors::record(e);
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Kernel binaries and launch: `aclrtBinaryLoadFromFile`, `aclrtBinaryGetFunction`,
+//! Kernel binaries and launch: `aclrtBinaryLoadFromFile`/`FromData`, `aclrtBinaryGetFunction`,
 //! `aclrtKernelArgs*`, `aclrtLaunchKernel*`. A launch is a stream task that runs every block
 //! through the shim.
 
@@ -35,6 +35,35 @@ unsafe extern "C" fn aclrtBinaryLoadFromFile(
             unsafe { read_cstr(bin_path) }.ok_or_else(|| SimError::param("binPath is NULL"))?;
         let sim = sim()?;
         let binary = Arc::new(Binary::load(&path)?);
+        let handle = sim.binaries.reserve();
+        sim.binaries.insert(handle, binary);
+        // SAFETY: output pointer per the C contract.
+        unsafe { write_out(bin_handle, as_ptr(handle), "binHandle") }
+    })
+}
+
+unsafe extern "C" fn aclrtBinaryLoadFromData(
+    data: *const c_void,
+    length: usize,
+    _options: *const aclrtBinaryLoadOptions,
+    bin_handle: *mut aclrtBinHandle,
+) -> aclError {
+    guard("aclrtBinaryLoadFromData", || {
+        if data.is_null() || length == 0 {
+            return Err(SimError::param(format!(
+                "data is {data:p} with length {length}; expected a host buffer holding a whole \
+                 kernel binary"
+            )));
+        }
+        if crate::memory::is_device_address(data as u64) {
+            return Err(SimError::param(format!(
+                "data {data:p} is device memory; the binary is read from host memory"
+            )));
+        }
+        // SAFETY: `data` holds `length` readable host bytes (C contract).
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) };
+        let sim = sim()?;
+        let binary = Arc::new(Binary::from_bytes(bytes, format!("data ({length} bytes)"))?);
         let handle = sim.binaries.reserve();
         sim.binaries.insert(handle, binary);
         // SAFETY: output pointer per the C contract.
@@ -318,6 +347,7 @@ pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclrtKernelArgsFinalize = Some(aclrtKernelArgsFinalize);
     s.aclrtLaunchKernelWithConfig = Some(aclrtLaunchKernelWithConfig);
     s.aclrtBinaryLoadFromFile = Some(aclrtBinaryLoadFromFile);
+    s.aclrtBinaryLoadFromData = Some(aclrtBinaryLoadFromData);
     s.aclrtBinaryUnLoad = Some(aclrtBinaryUnLoad);
     s.aclrtBinaryGetFunction = Some(aclrtBinaryGetFunction);
     s.aclrtLaunchKernel = Some(aclrtLaunchKernel);

@@ -235,19 +235,22 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             rows: tokens as u32,
             experts: e as u32,
             k: k as u32,
-            rows_per_block: tokens.div_ceil(kernels.vector_cores as usize) as u32,
+            rows_per_block: tokens.div_ceil(kernels.inner.vector_cores as usize) as u32,
             scale_bits: (routing.scale as f32).to_bits(),
             reserved: [0; 3],
         };
         let blocks = tokens.div_ceil(tiling.rows_per_block as usize) as u32;
-        let tiling = kernels.tilings.arg(bytemuck::bytes_of(&tiling), stream)?;
+        let tiling = kernels
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
         let args = [
             KernelArg::buffer(&scores),
             KernelArg::buffer(&ids),
             KernelArg::buffer_mut(&mut weights),
             tiling,
         ];
-        stream.launch_trusted(&kernels.gather_scores, blocks, &args)?;
+        stream.launch_trusted(&kernels.inner.gather_scores, blocks, &args)?;
     }
     Ok((weights, ids))
 }
