@@ -1185,6 +1185,9 @@ fn callbacks_run_on_the_subscribed_thread() {
 
 #[test]
 fn counters_and_translate() {
+    if !sim_only("counters and address translation") {
+        return;
+    }
     let _d = Device::set(0);
     let before = ascend_sim::counters(0).unwrap();
     let p = malloc(1000);

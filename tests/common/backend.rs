@@ -3,7 +3,7 @@
 //! By default the simulator compiled into the test binary (`sim`). With `ASCEND_NPU_BACKEND=cann`
 //! the same suite goes through the `cann` provider, the real `dlopen` and symbol resolution: in
 //! CI against the drop-in simulator libraries (`scripts/sim-cann-libs.sh`, with
-//! `ASCEND_NPU_CANN_PATH` naming their directory and `ASCEND_SIM_DEVICES=2`).
+//! `ASCEND_NPU_CANN_PATH` naming their directory and `ASCEND_SIM_DEVICES` at least [`DEVICES`]).
 //!
 //! Checks that read the compiled-in simulator's own state cannot see the instance behind the
 //! `cann` provider; they ask [`sim_only`] first, which skips them there with a message.

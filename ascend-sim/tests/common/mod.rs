@@ -1,5 +1,10 @@
 //! Shared helpers: the simulator is driven only through its C function table, as the safe
 //! layer drives it.
+//!
+//! The table is the compiled-in simulator's, or, with `ASCEND_NPU_BACKEND=cann`, the one the
+//! loader resolves from CANN's libraries: in CI the drop-in simulator libraries
+//! (`scripts/sim-cann-libs.sh`, `ASCEND_NPU_CANN_PATH`, `ASCEND_SIM_DEVICES=4`). Checks of the
+//! compiled-in simulator's Rust API ask [`sim_only`] first.
 
 #![allow(dead_code)]
 
@@ -12,11 +17,30 @@ use ascend_sys::*;
 /// Devices in the shared test process. Device 3 is used by one test only.
 pub const DEVICES: usize = 4;
 
+/// Whether the suite runs through the `cann` provider (`ASCEND_NPU_BACKEND=cann`).
+pub fn through_cann() -> bool {
+    std::env::var("ASCEND_NPU_BACKEND").is_ok_and(|v| v.trim() == "cann")
+}
+
+/// Whether a check of the compiled-in simulator's Rust API can run: not under the `cann`
+/// provider, whose simulator is another instance. Otherwise prints why it is skipped.
+pub fn sim_only(check: &str) -> bool {
+    if through_cann() {
+        eprintln!("skipped under the cann provider: {check} reads the compiled-in simulator");
+        return false;
+    }
+    true
+}
+
 pub fn api() -> &'static Api {
     static API: OnceLock<Api> = OnceLock::new();
     API.get_or_init(|| {
-        ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES)).unwrap();
-        let api = ascend_sim::api();
+        let api = if through_cann() {
+            Api::cann(CannSearch::from_env())
+        } else {
+            ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES)).unwrap();
+            ascend_sim::api()
+        };
         // SAFETY: NULL config path is allowed.
         let rc = unsafe { api.aclInit().unwrap()(std::ptr::null()) };
         assert!(
