@@ -94,6 +94,36 @@ extern "C" fn fill_slots() {
     }
 }
 
+/// The simulator's own extension, not a CANN function: copies device `device`'s counters to
+/// `out`, so tests and tools see the work done by this instance of the simulator.
+///
+/// Returns 0, or 1 when `device` is not a simulated device, `out` is NULL, or `size` is not the
+/// size of [`ascend_sim::DeviceCounters`] (a caller built against another layout).
+///
+/// # Safety
+///
+/// `out` is NULL or points to writable memory of `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ascend_sim_device_counters(
+    device: u32,
+    out: *mut ascend_sim::DeviceCounters,
+    size: usize,
+) -> i32 {
+    if out.is_null() || size != size_of::<ascend_sim::DeviceCounters>() {
+        return 1;
+    }
+    let counters = std::panic::catch_unwind(|| ascend_sim::counters(device as usize));
+    match counters {
+        Ok(Some(counters)) => {
+            // SAFETY: non-null, and the caller's contract gives `size` writable bytes, which
+            // is the size of the value; an unaligned buffer is allowed.
+            unsafe { out.write_unaligned(counters) };
+            0
+        }
+        _ => 1,
+    }
+}
+
 /// Runs `fill_slots` when the dynamic loader initialises the library (ELF `DT_INIT_ARRAY`).
 #[used]
 #[unsafe(link_section = ".init_array")]

@@ -4,6 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A snapshot of one device's counters. Counters only grow; take differences around the work
 /// you measure.
+///
+/// `#[repr(C)]`: the drop-in libraries (`ascend-sim-cann`) hand it to C callers too.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceCounters {
     /// Bytes copied host to device (counted on the destination device).

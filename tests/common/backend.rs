@@ -5,11 +5,13 @@
 //! CI against the drop-in simulator libraries (`scripts/sim-cann-libs.sh`, with
 //! `ASCEND_NPU_CANN_PATH` naming their directory and `ASCEND_SIM_DEVICES` at least [`DEVICES`]).
 //!
-//! Checks that read the compiled-in simulator's own state cannot see the instance behind the
-//! `cann` provider; they ask [`sim_only`] first, which skips them there with a message.
+//! The compiled-in simulator's own state is another instance than the one behind the `cann`
+//! provider: checks of it go through [`counters`], which reads whichever simulator is active.
 
 use std::sync::Once;
 
+use ascend_npu::sim::DeviceCounters;
+use ascend_npu::sys::CannSearch;
 use ascend_npu::{BACKEND_VAR, Backend};
 
 /// Devices the suites may use: device 1 is for tests that need a second device, or one with
@@ -37,16 +39,34 @@ pub fn select() -> Backend {
     backend
 }
 
-/// Whether a check of the compiled-in simulator's state (`ascend_npu::sim`) can run: only
-/// under the `sim` provider. Otherwise prints why the check is skipped.
-pub fn sim_only(check: &str) -> bool {
-    let active = ascend_npu::active_backend().unwrap();
-    if active == Backend::Sim {
-        return true;
+/// Device `device`'s counters from the simulator behind the active provider: the compiled-in
+/// one, or the drop-in libraries' through their extra C export `ascend_sim_device_counters`.
+/// `None`, with a message, when the provider is not a simulator (CANN on an NPU).
+pub fn counters(device: usize) -> Option<DeviceCounters> {
+    if ascend_npu::active_backend().unwrap() == Backend::Sim {
+        return Some(ascend_npu::sim::counters(device).expect("a simulated device"));
     }
-    eprintln!(
-        "skipped under the {} provider: {check} reads the compiled-in simulator",
-        active.name()
-    );
-    false
+    type Get = unsafe extern "C" fn(u32, *mut DeviceCounters, usize) -> i32;
+    // The provider has opened the runtime library already; opening the same file again gives
+    // the same instance.
+    let search = CannSearch::from_env();
+    let library = search
+        .paths_for("libacl_rt.so")
+        .into_iter()
+        .find_map(|path| {
+            // SAFETY: the library is loaded in this process already; opening it runs nothing new.
+            unsafe { libloading::Library::new(path) }.ok()
+        })?;
+    // SAFETY: the drop-in libraries export this name with this prototype (ascend-sim-cann).
+    let Ok(get) = (unsafe { library.get::<Get>(b"ascend_sim_device_counters\0") }) else {
+        eprintln!(
+            "skipped: the cann provider's runtime is not the drop-in simulator (no counters)"
+        );
+        return None;
+    };
+    let mut counters = DeviceCounters::default();
+    // SAFETY: `counters` is writable and of the size passed.
+    let rc = unsafe { get(device as u32, &mut counters, size_of::<DeviceCounters>()) };
+    assert_eq!(rc, 0, "ascend_sim_device_counters({device}) failed");
+    Some(counters)
 }
