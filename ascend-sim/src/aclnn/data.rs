@@ -120,7 +120,8 @@ impl<'a> Bound<'a> {
                     ACL_FLOAT16 => p.cast::<u16>().write_unaligned(f16::from_f64(v).to_bits()),
                     ACL_BF16 => p.cast::<u16>().write_unaligned(bf16::from_f64(v).to_bits()),
                     ACL_DOUBLE => p.cast::<f64>().write_unaligned(v),
-                    _ => return self.write_i64_at(i, v as i64),
+                    // Float to integer truncates toward zero, saturates, and turns NaN into 0.
+                    _ => self.write_i64_at(i, v as i64)?,
                 }
             }
         }

@@ -85,7 +85,8 @@ unsafe extern "C" fn aclnnMoeGatingTopKGetWorkspaceSize(
             out_flag,
             routed_scaling_factor,
             eps,
-        };
+        }
+        .as_computed_by(sim()?.config.cann_version);
         let planned = moe_gating_top_k::plan(
             must(x, "x")?,
             bias,

@@ -76,7 +76,7 @@ pub(super) const VERSIONS: &[VersionRow] = &[
             "honoured",
             "honoured",
         ],
-        we_do: "DeepSeek-V3 routing is exact everywhere; other methods must be refused on 8.1 (errata 2)",
+        we_do: "DeepSeek-V3 routing everywhere; under 8.1 route refuses other methods with Error::Unsupported naming the release (errata 2)",
     },
     VersionRow {
         what: "aclnnMoeGatingTopK: outOut",
@@ -92,7 +92,7 @@ pub(super) const VERSIONS: &[VersionRow] = &[
             "normType 1 only",
             "normType 1 only",
         ],
-        we_do: "renormalise softmax routing ourselves or refuse it; unnormalised weights come from outOut",
+        we_do: "sigmoid normalised and softmax unnormalised use yOut; sigmoid unnormalised is gathered from outOut; softmax normalised is Error::Unsupported",
     },
     VersionRow {
         what: "aclnnMoeInitRoutingV2: count output",
@@ -125,5 +125,6 @@ pub(super) const UNVERIFIABLE: &[&str] = &[
     "Whether the weights of aclnnMoeGatingTopK are gathered from biased or unbiased scores on every kernel variant (the simulator uses unbiased, as the generalized kernel does).",
     "Whether aclTensor objects may be destroyed between the two phases (we keep them alive until phase two is queued).",
     "Rounding of the device's fp32 accumulation order in grouped matmul and routing (tests allow for it in their tolerances).",
+    "aclnnCast of floats outside the integer type's range, and of integers into narrower ones (the simulator saturates the first, wraps the second; the doc states neither).",
     "Timing, bandwidth and occupancy: the simulator models none of them.",
 ];

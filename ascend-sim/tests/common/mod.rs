@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod aclnn;
+
 use std::ffi::{CStr, c_void};
 use std::sync::OnceLock;
 

@@ -1,5 +1,6 @@
 //! Routing with `aclnnMoeGatingTopK`: scores, selection bias, group limits, top-k, weights.
 
+use ascend_sys::CannVersion;
 use bytemuck::{Pod, Zeroable};
 
 use crate::aclnn::{AclElement, AclTensor, MoeGatingTopK, Plan};
@@ -129,6 +130,26 @@ impl Routing {
     }
 }
 
+/// Whether CANN `version`'s aclnnMoeGatingTopK computes `routing` exactly: 8.1.RC1's kernel
+/// always computes sigmoid scores, top-2-sum group scores and renormalised weights (rule
+/// moe-gating-topk.cann-8.1-kernel), so any other method would silently route differently.
+fn check_release(routing: &Routing, version: CannVersion) -> Result<()> {
+    let v3_method = routing.scoring == Scoring::Sigmoid
+        && routing.group_score == GroupScore::TopTwoSum
+        && routing.normalize;
+    if version < CannVersion::V8_2_RC1 && !v3_method {
+        return Err(Error::unsupported(
+            format!(
+                "routing with {:?} scores, {:?} group scores and normalize = {} under CANN {version}",
+                routing.scoring, routing.group_score, routing.normalize
+            ),
+            "CANN 8.1's aclnnMoeGatingTopK computes only sigmoid scores, top-2-sum groups and \
+             renormalised weights (DeepSeek-V3); other methods need CANN 8.2 or newer",
+        ));
+    }
+    Ok(())
+}
+
 /// Routes `tokens` tokens: `logits` is `[tokens, experts]`, `bias` (selection only) `[experts]`.
 /// Returns the weights `[tokens, top_k]` (logit type; normalised if asked, then scaled) and the
 /// expert ids `[tokens, top_k]`, best first.
@@ -139,6 +160,9 @@ impl Routing {
 /// - softmax, not normalised (DeepSeek-V2): the operator's weights;
 /// - sigmoid, not normalised: gathered from the operator's fp32 scores (f32 logits only);
 /// - softmax, normalised: [`Error::Unsupported`] (the operator cannot renormalise it).
+///
+/// Under CANN 8.1.RC1 only the first (DeepSeek-V3's) is computed exactly; the others are
+/// [`Error::Unsupported`] naming the release.
 pub fn route<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
     kernels: &Kernels,
@@ -148,6 +172,7 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
     tokens: usize,
 ) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
     routing.validate()?;
+    check_release(routing, stream.device().cann_version()?)?;
     let gather = match (routing.scoring, routing.normalize) {
         (Scoring::Sigmoid, true) | (Scoring::Softmax, false) => false,
         (Scoring::Sigmoid, false) => true,
@@ -253,4 +278,45 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
         stream.launch_trusted(&kernels.inner.gather_scores, blocks, &args)?;
     }
     Ok((weights, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cann_8_1_routes_only_the_deepseek_v3_method() {
+        let v2 = Routing::deepseek_v2();
+        let v3 = Routing::deepseek_v3();
+        let unnormalised_v3 = Routing {
+            normalize: false,
+            ..v3
+        };
+        let group_max_v3 = Routing {
+            group_score: GroupScore::Max,
+            ..v3
+        };
+        for version in [CannVersion::V8_1_RC1] {
+            assert!(check_release(&v3, version).is_ok());
+            for r in [v2, unnormalised_v3, group_max_v3] {
+                match check_release(&r, version) {
+                    Err(Error::Unsupported { what, reason }) => {
+                        assert!(what.contains("8.1.RC1"), "{what}");
+                        assert!(reason.contains("8.2"), "{reason}");
+                    }
+                    other => panic!("{r:?} under {version}: {other:?}"),
+                }
+            }
+        }
+        for version in [
+            CannVersion::V8_2_RC1,
+            CannVersion::V8_3_RC1,
+            CannVersion::V8_5_0,
+            CannVersion::V9_0_0,
+        ] {
+            for r in [v2, v3, unnormalised_v3, group_max_v3] {
+                assert!(check_release(&r, version).is_ok(), "{r:?} under {version}");
+            }
+        }
+    }
 }

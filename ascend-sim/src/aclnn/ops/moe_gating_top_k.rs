@@ -23,6 +23,24 @@ pub(crate) struct Attrs {
     pub(crate) eps: f64,
 }
 
+impl Attrs {
+    /// The attributes the kernel of CANN release `version` computes with: 8.1.RC1's kernel
+    /// (`moe_gating_top_k_e_k_fullload.h`) ignores normType and groupSelectMode and always
+    /// computes sigmoid scores, top-2-sum group scores and renormalised weights (cann-api-facts
+    /// errata 2; rule moe-gating-topk.cann-8.1-kernel).
+    pub(crate) fn as_computed_by(self, version: ascend_sys::CannVersion) -> Attrs {
+        if version < ascend_sys::CannVersion::V8_2_RC1 {
+            Attrs {
+                norm_type: 1,
+                group_select_mode: 1,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+}
+
 pub(crate) fn plan(
     x: TensorDesc,
     bias: Option<TensorDesc>,

@@ -4,7 +4,7 @@ use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32};
 
 use super::{dim, dims_are, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, Present, Rank, Relation};
-use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+use crate::rules::{Arg, Call, Enforcement, INVALID, NULLPTR, Rule, TensorMeta};
 
 pub(super) const OP: &str = "aclnnMoeGatingTopK";
 const DOC: &str =
@@ -232,6 +232,16 @@ pub(super) const RULES: &[Rule] = &[
         Relation(|c| dims_are(c, "outOut", &[dim(c, "x", 0), dim(c, "x", 1)])),
         |c| c.edit_tensor("outOut", |t| t.dims = vec![3, 4]),
     ),
+    Rule {
+        id: "moe-gating-topk.cann-8.1-kernel",
+        call: OP,
+        statement: "under CANN 8.1.RC1 the kernel ignores normType and groupSelectMode: sigmoid scores, top-2-sum groups and renormalised weights whatever they say",
+        source: "cann-api-facts errata 2; ops-transformer moe_gating_top_k_e_k_fullload.h (8.1.RC1)",
+        test: "ascend-sim/tests/gating_top_k_cann_8_1.rs::cann_8_1_computes_sigmoid_top2_renormalised",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/aclnn/ops/moe_gating_top_k.rs",
+        },
+    },
 ];
 
 /// 3 rows of 8 experts in 2 groups, 1 group and 2 experts per row, sigmoid, top-2 sums.
