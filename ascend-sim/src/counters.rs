@@ -27,6 +27,8 @@ pub struct DeviceCounters {
     pub aclnn_read_bytes: u64,
     /// Bytes aclnn operators wrote to device memory.
     pub aclnn_write_bytes: u64,
+    /// Device allocations made (`aclrtMalloc` and its variants), successful ones only.
+    pub allocations: u64,
 }
 
 #[derive(Default)]
@@ -45,6 +47,7 @@ pub(crate) struct Counters {
     cores: AtomicU64,
     aclnn_read: AtomicU64,
     aclnn_write: AtomicU64,
+    allocations: AtomicU64,
 }
 
 /// Which counter a transfer adds to.
@@ -85,6 +88,10 @@ impl Counters {
         self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
     }
 
+    pub(crate) fn allocated(&self) {
+        self.allocations.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn aclnn_io(&self, read: u64, written: u64) {
         self.aclnn_read.fetch_add(read, Ordering::Relaxed);
         self.aclnn_write.fetch_add(written, Ordering::Relaxed);
@@ -108,6 +115,7 @@ impl Counters {
             },
             aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
             aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),
+            allocations: self.allocations.load(Ordering::Relaxed),
         }
     }
 }

@@ -149,7 +149,7 @@ impl<'a> Plan<'a> {
                 "a size that fits usize",
             )
         })?;
-        let workspace = stream.alloc_uninit::<u8>(size)?;
+        let workspace = stream.alloc_pooled::<u8>(size)?;
         let ptr = if size == 0 {
             std::ptr::null_mut()
         } else {

@@ -160,7 +160,7 @@ impl Kernels {
         };
         // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
         let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);
-        let mut workspace = stream.alloc_uninit::<u8>(workspace_len)?;
+        let mut workspace = stream.alloc_pooled::<u8>(workspace_len)?;
         let tiling = self
             .inner
             .tilings

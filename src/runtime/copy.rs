@@ -220,7 +220,7 @@ impl Stream {
 
     /// # Safety
     /// `dst` and `src` must stay valid for `bytes` bytes until the copy completes on this stream.
-    unsafe fn memcpy_async(
+    pub(crate) unsafe fn memcpy_async(
         &self,
         dst: *mut c_void,
         src: *const c_void,

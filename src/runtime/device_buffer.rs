@@ -37,7 +37,17 @@ pub(crate) mod sealed {
 
 /// Read access to a run of device elements: a whole [`DeviceBuffer`] or a view of one.
 ///
-/// Sealed: only [`DeviceBuffer`], [`DeviceView`] and [`DeviceViewMut`] implement it.
+/// Sealed: only [`DeviceBuffer`], [`DeviceView`] and [`DeviceViewMut`] implement it, so no
+/// outside type can hand the runtime an address it does not own:
+///
+/// ```compile_fail
+/// struct Forged;
+/// impl ascend_npu::DeviceSlice<u8> for Forged {
+///     fn device_ptr(&self) -> u64 { 0x1000 }
+///     fn len(&self) -> usize { 1 }
+///     fn stream(&self) -> &ascend_npu::Stream { unimplemented!() }
+/// }
+/// ```
 pub trait DeviceSlice<T>: sealed::Sealed {
     /// The device address of the first element (0 when empty).
     fn device_ptr(&self) -> u64;
@@ -116,21 +126,7 @@ impl Stream {
 
     pub(crate) fn alloc_raw<T>(&self, len: usize) -> Result<DeviceBuffer<T>> {
         let bytes = byte_len::<T>(len)?;
-        let device = &self.device().inner;
-        device.reclaim();
-        let ptr = if bytes == 0 {
-            0
-        } else {
-            self.bind()?;
-            let f = device.api.aclrtMalloc()?;
-            let mut raw: *mut std::ffi::c_void = std::ptr::null_mut();
-            // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero; the device's context
-            // is bound, so the memory is allocated on this stream's device.
-            check(device.api, "aclrtMalloc", unsafe {
-                f(&mut raw, bytes, ascend_sys::ACL_MEM_MALLOC_HUGE_FIRST)
-            })?;
-            raw as u64
-        };
+        let ptr = if bytes == 0 { 0 } else { self.malloc(bytes)? };
         Ok(DeviceBuffer {
             ptr,
             len,
@@ -138,6 +134,22 @@ impl Stream {
             uses: Uses::default(),
             _element: PhantomData,
         })
+    }
+
+    /// `aclrtMalloc` of `bytes` (non-zero) on this stream's device, after collecting deferred
+    /// frees.
+    pub(crate) fn malloc(&self, bytes: usize) -> Result<u64> {
+        let device = &self.device().inner;
+        device.reclaim();
+        self.bind()?;
+        let f = device.api.aclrtMalloc()?;
+        let mut raw: *mut std::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero; the device's context
+        // is bound, so the memory is allocated on this stream's device.
+        check(device.api, "aclrtMalloc", unsafe {
+            f(&mut raw, bytes, ascend_sys::ACL_MEM_MALLOC_HUGE_FIRST)
+        })?;
+        Ok(raw as u64)
     }
 
     pub(crate) fn memset_raw(&self, ptr: u64, bytes: usize, value: u8) -> Result<()> {
@@ -172,6 +184,17 @@ pub(crate) fn byte_len<T>(len: usize) -> Result<usize> {
 }
 
 impl<T> DeviceBuffer<T> {
+    /// A buffer over a block of `stream`'s pool, given back to it on drop.
+    pub(crate) fn pooled(ptr: u64, len: usize, stream: Stream) -> Self {
+        DeviceBuffer {
+            ptr,
+            len,
+            stream,
+            uses: Uses::pooled(),
+            _element: PhantomData,
+        }
+    }
+
     /// A shared view of the whole buffer.
     pub fn as_view(&self) -> DeviceView<'_, T> {
         DeviceView {
@@ -359,7 +382,13 @@ impl<T> Drop for DeviceBuffer<T> {
         // Free after the work queued so far on every stream that may use the memory (the
         // owner always counts: the crate's own workspaces are queued there untracked), at once
         // if all of them are idle. Never blocks, never frees early.
+        let pooled = self.uses.is_pooled();
         let mut users = self.uses.take_users();
+        if pooled {
+            let bytes = self.len * std::mem::size_of::<T>();
+            self.stream.return_block(self.ptr, bytes, &users);
+            return;
+        }
         if !users.iter().any(|s| s.same_as(&self.stream)) {
             users.push(self.stream.clone());
         }

@@ -21,6 +21,7 @@ mod event;
 mod host_buffer;
 mod kernel;
 mod ndarray_interop;
+mod pool;
 mod stream;
 mod tracking;
 

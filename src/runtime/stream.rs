@@ -7,6 +7,7 @@ use ascend_sys::aclrtStream;
 use super::device::Device;
 use super::drop_errors;
 use super::event::Event;
+use super::pool::StreamMemory;
 use crate::backend::check;
 use crate::error::Result;
 
@@ -26,6 +27,8 @@ pub struct Stream {
 struct StreamInner {
     device: Device,
     raw: aclrtStream,
+    /// The stream's caching pool and constants.
+    memory: StreamMemory,
 }
 
 // SAFETY: a stream handle belongs to the process-wide runtime and is usable from any thread
@@ -46,6 +49,7 @@ impl Stream {
             inner: Arc::new(StreamInner {
                 device: device.clone(),
                 raw,
+                memory: StreamMemory::default(),
             }),
         })
     }
@@ -127,6 +131,10 @@ impl Stream {
         self.inner.raw
     }
 
+    pub(crate) fn memory(&self) -> &StreamMemory {
+        &self.inner.memory
+    }
+
     /// An identity of the stream, unique while it lives.
     pub(crate) fn id(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
@@ -160,6 +168,9 @@ impl Drop for StreamInner {
             let sync = api.aclrtSynchronizeStream()?;
             // SAFETY: live stream handle of the bound device.
             let synced = check(api, "aclrtSynchronizeStream", unsafe { sync(self.raw) });
+            if synced.is_ok() {
+                Stream::release_memory(&self.memory, device);
+            } // else the cached memory may still be in use: leaked, which is sound.
             let destroy = api.aclrtDestroyStream()?;
             // SAFETY: last owner of a live stream handle, destroyed once.
             check(api, "aclrtDestroyStream", unsafe { destroy(self.raw) })?;

@@ -35,6 +35,9 @@ pub struct Uses {
 #[derive(Default)]
 struct State {
     entries: Vec<Entry>,
+    /// The memory goes back to its stream's pool when the buffer drops (kept here, boxed, to
+    /// keep buffers small).
+    pooled: bool,
 }
 
 /// Registration numbers, unique in the process (so a buffer needs no counter of its own).
@@ -94,6 +97,22 @@ struct Conflict {
 }
 
 impl Uses {
+    /// The tracking of a buffer from a stream's pool.
+    pub(crate) fn pooled() -> Uses {
+        Uses {
+            state: Mutex::new(Some(Box::new(State {
+                entries: Vec::new(),
+                pooled: true,
+            }))),
+        }
+    }
+
+    /// Whether the buffer's memory belongs to its stream's pool.
+    pub(crate) fn is_pooled(&mut self) -> bool {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        state.as_ref().is_some_and(|s| s.pooled)
+    }
+
     pub(crate) fn read(&self) -> Access<'_> {
         Access {
             uses: self,

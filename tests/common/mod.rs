@@ -56,6 +56,7 @@ macro_rules! runtime_suite {
             buffers_used_on_other_streams_are_freed_after_that_use,
             kernels_on_other_streams_are_ordered_and_keep_buffers_alive,
             same_stream_work_creates_no_event_and_cross_stream_events_are_pooled,
+            pooled_blocks_are_reused_only_after_other_streams_finish_with_them,
         }
     };
 }

@@ -592,3 +592,35 @@ pub fn same_stream_work_creates_no_event_and_cross_stream_events_are_pooled() {
     assert_eq!(z.to_vec().unwrap(), data);
     assert_no_drop_errors();
 }
+
+pub fn pooled_blocks_are_reused_only_after_other_streams_finish_with_them() {
+    let device = device();
+    let (owner, user) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let data = pattern(4096, 7);
+    let mut pooled = owner.alloc_pooled::<u32>(data.len()).unwrap();
+    pooled.copy_from_host(&data).unwrap();
+    let mut out = user.alloc_zeroed::<u32>(data.len()).unwrap();
+    let gate = Gate::hold(&user);
+    user.memcpy_dtod(&pooled, &mut out).unwrap();
+    drop(pooled);
+    // The same size class from the owner's pool: the block may come back, but the owner's
+    // writes must wait for the user's read.
+    let mut again = owner.alloc_pooled::<u32>(data.len()).unwrap();
+    owner.memset(&mut again, 0xFF).unwrap();
+    gate.release();
+    assert_eq!(
+        out.to_vec().unwrap(),
+        data,
+        "the block was overwritten early"
+    );
+    assert_eq!(again.to_vec().unwrap(), vec![u32::MAX; data.len()]);
+    let zeroed = owner.alloc_pooled_zeroed::<u32>(7).unwrap();
+    assert_eq!(zeroed.to_vec().unwrap(), vec![0; 7]);
+    assert!(owner.alloc_pooled::<u32>(0).unwrap().is_empty());
+    drop((again, zeroed));
+    assert!(owner.pooled_bytes() >= data.len() * 4);
+    owner.trim_pool().unwrap();
+    assert_eq!(owner.pooled_bytes(), 0);
+    device.synchronize().unwrap();
+    assert_no_drop_errors();
+}

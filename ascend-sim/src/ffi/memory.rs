@@ -59,6 +59,8 @@ fn malloc(
     if written.is_err() {
         // Nobody can free what they never received.
         let _ = device.memory.free(addr);
+    } else {
+        device.counters.allocated();
     }
     written
 }

@@ -51,8 +51,8 @@ impl Fp8Activations {
                 "rows·k elements, k >= 1",
             ));
         }
-        let mut codes = stream.alloc_uninit::<F8E4M3>(rows * k)?;
-        let mut scales = stream.alloc_uninit::<f32>(rows * k.div_ceil(128))?;
+        let mut codes = stream.alloc_pooled::<F8E4M3>(rows * k)?;
+        let mut scales = stream.alloc_pooled::<f32>(rows * k.div_ceil(128))?;
         kernels.launch_fp8_quant(
             stream,
             T::BF16,

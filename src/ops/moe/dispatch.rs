@@ -51,12 +51,12 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
         ));
     }
     let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
-    let mut expanded_x =
-        stream.alloc_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
-    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
+    let mut expanded_x = stream
+        .alloc_pooled_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
+    let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;
     // aclnnMoeInitRoutingV2 writes INT32 counts or cumsums only (rule
     // moe-init-routing-v2.counts-int32); INT64 counts are cast from INT32 ones below.
-    let mut sizes32 = stream.alloc_zeroed::<i32>(experts)?;
+    let mut sizes32 = stream.alloc_pooled_zeroed::<i32>(experts)?;
     if tokens > 0 && hidden > 0 {
         let tx = AclTensor::new(x, &[tokens, hidden])?;
         let tids = AclTensor::new(ids, &[tokens, top_k])?;
@@ -76,7 +76,7 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     }
     let group_sizes = match sizes {
         GroupSizes::Counts => {
-            let mut counts = stream.alloc_zeroed::<i64>(experts)?;
+            let mut counts = stream.alloc_pooled_zeroed::<i64>(experts)?;
             crate::aclnn::cast(stream, &sizes32, &mut counts)?;
             GroupSizesBuffer::Counts(counts)
         }
@@ -130,8 +130,8 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
             )
         })?;
     let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
-    let mut expanded_x = stream.alloc_zeroed::<T>(padded_len)?;
-    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
+    let mut expanded_x = stream.alloc_pooled_zeroed::<T>(padded_len)?;
+    let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;
     if tokens == 0 || hidden == 0 {
         return Ok(PaddedDispatch {
             expanded_x,
@@ -240,10 +240,10 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
         ));
     }
     let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
-    let mut expanded_x =
-        stream.alloc_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
-    let mut expanded_row_idx = stream.alloc_zeroed::<i32>(rows)?;
-    let mut counts = stream.alloc_zeroed::<i64>(experts_range.len())?;
+    let mut expanded_x = stream
+        .alloc_pooled_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
+    let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;
+    let mut counts = stream.alloc_pooled_zeroed::<i64>(experts_range.len())?;
     if tokens == 0 || hidden == 0 {
         return Ok(LocalDispatch {
             expanded_x,
@@ -257,7 +257,7 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
     let tidx = AclTensor::new_mut(&mut expanded_row_idx, &[rows])?;
     // Required even without quantisation (rule moe-init-routing-v3.expanded-scale-required);
     // its contents are not used.
-    let mut expanded_scale = stream.alloc_uninit::<f32>(rows)?;
+    let mut expanded_scale = stream.alloc_pooled::<f32>(rows)?;
     let tscale = AclTensor::new_mut(&mut expanded_scale, &[rows])?;
     let local = experts_range.len();
     let tcounts = AclTensor::new_mut(&mut counts, &[local])?;

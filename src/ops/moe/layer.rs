@@ -285,12 +285,12 @@ impl MoeLayer {
                 format!("{} elements", tokens * h),
             ));
         }
-        let mut out = stream.alloc_zeroed::<bf16>(tokens * h)?;
+        let mut out = stream.alloc_pooled_zeroed::<bf16>(tokens * h)?;
         if tokens == 0 {
             return Ok(out);
         }
         // Router logits in fp32: the selection is sensitive to their precision.
-        let mut logits = stream.alloc_uninit::<f32>(tokens * e)?;
+        let mut logits = stream.alloc_pooled::<f32>(tokens * e)?;
         let shape = MatmulShape {
             m: tokens,
             n: e,
@@ -347,10 +347,10 @@ impl MoeLayer {
     ) -> Result<DeviceBuffer<bf16>> {
         let w = &self.weights.experts;
         let (h, i) = (self.hidden, w.intermediate());
-        let mut gate = stream.alloc_uninit::<bf16>(rows * i)?;
-        let mut up = stream.alloc_uninit::<bf16>(rows * i)?;
-        let mut act = stream.alloc_uninit::<bf16>(rows * i)?;
-        let mut y = stream.alloc_uninit::<bf16>(rows * h)?;
+        let mut gate = stream.alloc_pooled::<bf16>(rows * i)?;
+        let mut up = stream.alloc_pooled::<bf16>(rows * i)?;
+        let mut act = stream.alloc_pooled::<bf16>(rows * i)?;
+        let mut y = stream.alloc_pooled::<bf16>(rows * h)?;
         match (w, sizes) {
             (
                 FfnWeights::Bf16 {
@@ -441,10 +441,10 @@ impl MoeLayer {
         tokens: usize,
     ) -> Result<DeviceBuffer<bf16>> {
         let (h, i) = (self.hidden, w.intermediate());
-        let mut gate = stream.alloc_uninit::<bf16>(tokens * i)?;
-        let mut up = stream.alloc_uninit::<bf16>(tokens * i)?;
-        let mut act = stream.alloc_uninit::<bf16>(tokens * i)?;
-        let mut y = stream.alloc_uninit::<bf16>(tokens * h)?;
+        let mut gate = stream.alloc_pooled::<bf16>(tokens * i)?;
+        let mut up = stream.alloc_pooled::<bf16>(tokens * i)?;
+        let mut act = stream.alloc_pooled::<bf16>(tokens * i)?;
+        let mut y = stream.alloc_pooled::<bf16>(tokens * h)?;
         let k = &self.kernels;
         match w {
             FfnWeights::Bf16 {

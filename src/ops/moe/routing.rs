@@ -208,11 +208,11 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             ));
         }
     }
-    let mut weights = stream.alloc_zeroed::<T>(pairs)?;
+    let mut weights = stream.alloc_pooled_zeroed::<T>(pairs)?;
     // outOut is required on every call (rule moe-gating-topk.out-required); it is written
     // (outFlag) only when the weights are gathered from it.
-    let mut scores = stream.alloc_zeroed::<f32>(all_scores)?;
-    let mut ids = stream.alloc_zeroed::<i32>(pairs)?;
+    let mut scores = stream.alloc_pooled_zeroed::<f32>(all_scores)?;
+    let mut ids = stream.alloc_pooled_zeroed::<i32>(pairs)?;
     if tokens == 0 {
         return Ok((weights, ids));
     }
