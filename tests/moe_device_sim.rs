@@ -5,65 +5,13 @@ mod common;
 
 use ascend_npu::kernels::WeightLayout;
 use ascend_npu::ops::moe::{self, Routing};
-use ascend_npu::{Device, Stream};
 use common::Rng;
+use common::moe::{kernels, small_v3, stream};
 use half::bf16;
-
-fn stream() -> Stream {
-    common::backend::select();
-    Device::open(0).unwrap().new_stream().unwrap()
-}
-
-fn kernels(stream: &Stream) -> ascend_npu::kernels::Kernels {
-    ascend_npu::kernels::Kernels::load(stream.device()).unwrap()
-}
-
-fn small_v3() -> Routing {
-    Routing {
-        experts: 32,
-        groups: 4,
-        topk_groups: 2,
-        top_k: 4,
-        ..Routing::deepseek_v3()
-    }
-}
 
 /// DeepSeek-V3 `noaux_tc` in f64, lowest index first on ties.
 fn route_reference(r: &Routing, logits: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<i32>) {
-    let (e, per) = (r.experts, r.experts / r.groups);
-    let top = |v: &[f64], k: usize| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[b].partial_cmp(&v[a]).unwrap().then(a.cmp(&b)));
-        idx.truncate(k);
-        idx
-    };
-    let (mut w, mut ids) = (Vec::new(), Vec::new());
-    for row in logits.chunks(e) {
-        let s: Vec<f64> = row
-            .iter()
-            .map(|&x| 1.0 / (1.0 + (-f64::from(x)).exp()))
-            .collect();
-        let b: Vec<f64> = s.iter().zip(bias).map(|(s, b)| s + f64::from(*b)).collect();
-        let gs: Vec<f64> = b
-            .chunks(per)
-            .map(|g| top(g, 2).iter().map(|&i| g[i]).sum())
-            .collect();
-        let kept = top(&gs, r.topk_groups);
-        let masked: Vec<f64> = (0..e)
-            .map(|i| {
-                if kept.contains(&(i / per)) {
-                    b[i]
-                } else {
-                    f64::NEG_INFINITY
-                }
-            })
-            .collect();
-        let chosen = top(&masked, r.top_k);
-        let sum: f64 = chosen.iter().map(|&i| s[i]).sum();
-        w.extend(chosen.iter().map(|&i| s[i] / sum * r.scale));
-        ids.extend(chosen.iter().map(|&i| i as i32));
-    }
-    (w, ids)
+    common::moe::noaux_tc(r, logits, bias)
 }
 
 #[test]
@@ -147,53 +95,6 @@ fn negative_biased_scores_never_pick_a_dropped_group() {
         groups.sort();
         groups.dedup();
         assert!(groups.len() <= r.topk_groups, "{row:?}");
-    }
-}
-
-#[test]
-fn bad_routing_configurations_are_errors() {
-    let stream = stream();
-    let logits = stream.upload(&[0f32; 32]).unwrap();
-    for (bad, needle) in [
-        (
-            Routing {
-                groups: 5,
-                ..small_v3()
-            },
-            "divisible",
-        ),
-        (
-            Routing {
-                topk_groups: 5,
-                ..small_v3()
-            },
-            "1..=groups",
-        ),
-        (
-            Routing {
-                top_k: 17,
-                ..small_v3()
-            },
-            "top_k 17",
-        ),
-        (
-            Routing {
-                groups: 16,
-                ..small_v3()
-            },
-            "more than 2 experts per group",
-        ),
-    ] {
-        let err = moe::route::<f32>(
-            &stream,
-            &kernels(&stream),
-            &bad,
-            &logits,
-            None::<&ascend_npu::DeviceBuffer<f32>>,
-            1,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains(needle), "{err}");
     }
 }
 
@@ -547,7 +448,6 @@ fn local_dispatch_keeps_only_the_active_expert_range() {
     use ascend_npu::reference::moe::{PermuteOptions, gather, permute};
     let stream = stream();
     let (tokens, hidden, top_k, experts) = (9, 4, 3, 8);
-    let range = 2..5;
     let mut rng = Rng::new(41);
     let x: Vec<f32> = rng.vec_f32(tokens * hidden);
     let ids: Vec<i32> = (0..tokens * top_k)
@@ -555,55 +455,58 @@ fn local_dispatch_keeps_only_the_active_expert_range() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let did = stream.upload(&ids).unwrap();
-    let d = moe::dispatch_local(
-        &stream,
-        &dx,
-        &did,
-        tokens,
-        hidden,
-        top_k,
-        experts,
-        range.clone(),
-    )
-    .unwrap();
-    let options = PermuteOptions {
-        active_expert_range: Some(range.clone()),
-        ..PermuteOptions::default()
-    };
-    let perm = permute(&ids, top_k, experts, &options).unwrap();
-    let got_idx: Vec<i64> = d
-        .expanded_row_idx
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|&v| i64::from(v))
-        .collect();
-    assert_eq!(got_idx, perm.expanded_row_idx());
-    let counts = d.counts.to_vec().unwrap();
-    let want_counts: Vec<i64> = perm.counts()[range.clone()]
-        .iter()
-        .map(|&c| c as i64)
-        .collect();
-    assert_eq!(counts, want_counts);
-    let kept = counts.iter().sum::<i64>() as usize;
-    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-    let want_rows = gather(&x64, hidden, &perm).unwrap();
-    let got: Vec<f64> = d
-        .expanded_x
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
-    assert_eq!(
-        got[..kept * hidden],
-        want_rows[..kept * hidden],
-        "bit-exact local rows"
-    );
-    assert!(
-        got[kept * hidden..].iter().all(|&v| v == 0.0),
-        "the tail is zero"
-    );
+    // A middle range, the last rank's range (ending at `experts`), and every expert.
+    for range in [2..5, 5..8, 0..8] {
+        let d = moe::dispatch_local(
+            &stream,
+            &dx,
+            &did,
+            tokens,
+            hidden,
+            top_k,
+            experts,
+            range.clone(),
+        )
+        .unwrap();
+        let options = PermuteOptions {
+            active_expert_range: Some(range.clone()),
+            ..PermuteOptions::default()
+        };
+        let perm = permute(&ids, top_k, experts, &options).unwrap();
+        let got_idx: Vec<i64> = d
+            .expanded_row_idx
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| i64::from(v))
+            .collect();
+        assert_eq!(got_idx, perm.expanded_row_idx());
+        let counts = d.counts.to_vec().unwrap();
+        let want_counts: Vec<i64> = perm.counts()[range.clone()]
+            .iter()
+            .map(|&c| c as i64)
+            .collect();
+        assert_eq!(counts, want_counts);
+        let kept = counts.iter().sum::<i64>() as usize;
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let want_rows = gather(&x64, hidden, &perm).unwrap();
+        let got: Vec<f64> = d
+            .expanded_x
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        assert_eq!(
+            got[..kept * hidden],
+            want_rows[..kept * hidden],
+            "bit-exact local rows"
+        );
+        assert!(
+            got[kept * hidden..].iter().all(|&v| v == 0.0),
+            "the tail is zero"
+        );
+    }
     let err = moe::dispatch_local(&stream, &dx, &did, tokens, hidden, top_k, experts, 5..9)
         .err()
         .unwrap();

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+pub mod moe;
 pub mod runtime_cases;
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.

@@ -126,5 +126,6 @@ pub(super) const UNVERIFIABLE: &[&str] = &[
     "Whether aclTensor objects may be destroyed between the two phases (we keep them alive until phase two is queued).",
     "Rounding of the device's fp32 accumulation order in grouped matmul and routing (tests allow for it in their tolerances).",
     "aclnnCast of floats outside the integer type's range, and of integers into narrower ones (the simulator saturates the first, wraps the second; the doc states neither).",
+    "Which experts and weights aclnnMoeGatingTopK gives for NaN or infinite logits (route documents only that ids stay distinct and in range; the simulator ranks NaN last).",
     "Timing, bandwidth and occupancy: the simulator models none of them.",
 ];

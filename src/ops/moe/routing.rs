@@ -20,6 +20,9 @@ struct GatherScoresTiling {
     reserved: [u32; 3],
 }
 
+/// The most experts `aclnnMoeGatingTopK` routes over.
+const MAX_EXPERTS: usize = 2048;
+
 /// How router logits become scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scoring {
@@ -92,9 +95,18 @@ impl Routing {
         }
     }
 
-    /// Checks the combination, as the operator would, with a clear message.
+    /// Checks the combination, as the operator would (the rules `moe-gating-topk.*` of
+    /// docs/HARDWARE_RULES.md), and the scale, with [`Error::InvalidArgument`]: these checks
+    /// run before anything reaches the device, so a bad configuration never depends on the
+    /// backend's own validation.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String, expected: &str| Err(Error::invalid(what, expected));
+        if !(1..=MAX_EXPERTS).contains(&self.experts) {
+            return bad(
+                format!("{} experts", self.experts),
+                "1..=2048 experts (aclnnMoeGatingTopK)",
+            );
+        }
         if self.groups == 0 || self.experts % self.groups != 0 {
             return bad(
                 format!("{} experts in {} groups", self.experts, self.groups),
@@ -123,8 +135,11 @@ impl Routing {
                 "1..=topk_groups·experts/groups",
             );
         }
-        if !self.scale.is_finite() {
-            return bad(format!("scale {}", self.scale), "a finite scale");
+        if !(self.scale.is_finite() && self.scale >= 0.0) {
+            return bad(
+                format!("scale {}", self.scale),
+                "a finite, non-negative scale",
+            );
         }
         Ok(())
     }
@@ -163,6 +178,16 @@ fn check_release(routing: &Routing, version: CannVersion) -> Result<()> {
 ///
 /// Under CANN 8.1.RC1 only the first (DeepSeek-V3's) is computed exactly; the others are
 /// [`Error::Unsupported`] naming the release.
+///
+/// # Non-finite logits
+///
+/// The logits are device data and are not inspected (that would cost a pass and a
+/// synchronisation per call). NaN or infinite logits are outside the contract: the call still
+/// succeeds and every token still gets `top_k` distinct expert ids in `0..experts` (the
+/// operator's top-k is a selection of indices), so dispatch stays in bounds, but which experts
+/// are chosen and the weights are unspecified (NaN weights propagate into the layer's output).
+/// The f64 reference ([`crate::reference::moe::route`]) rejects them; check logits there, or
+/// keep the router finite, when this matters.
 pub fn route<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
     kernels: &Kernels,
