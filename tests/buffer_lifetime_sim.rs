@@ -1,11 +1,13 @@
 //! Device memory is returned when buffers drop, and the edges of slicing behave: one test in
 //! its own process, so that free-memory readings are not disturbed by concurrent tests.
 
+mod common;
+
 use ascend_npu::{Device, DeviceSlice, take_drop_errors};
 
 #[test]
 fn dropped_buffers_return_their_memory_and_slices_split_at_the_edges() {
-    ascend_npu::select_backend(ascend_npu::Backend::Sim).expect("the sim backend is compiled in");
+    common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
     device.synchronize().unwrap();
