@@ -326,6 +326,16 @@ fn every_broken_kernel_is_caught_with_its_rule() {
             "flag 4 has 1 set(s) from the AIC",
         ),
         (
+            "broken_crosscore_id",
+            "[flag-id]",
+            "cross-core flag ids are 0..15",
+        ),
+        (
+            "broken_event_pool",
+            "[event-pool]",
+            "AllocEventID<V_MTE3>: no free id",
+        ),
+        (
             "broken_crosscore_not_mix",
             "[crosscore-mode]",
             "not KERNEL_TYPE_MIX_AIC_1_2",

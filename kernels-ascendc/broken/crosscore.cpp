@@ -26,6 +26,15 @@ extern "C" __global__ __aicore__ void broken_crosscore_not_mix(GM_ADDR in, GM_AD
     CrossCoreSetFlag<2, PIPE_MTE3>(0);
 }
 
+// [flag-id] cross-core flag id 16: A2 has ids 0..15.
+extern "C" __global__ __aicore__ void broken_crosscore_id(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    if ASCEND_IS_AIC {
+        CrossCoreSetFlag<2, PIPE_FIX>(16);
+    }
+}
+
+ASCEND_SHIM_KERNEL(broken_crosscore_id, KERNEL_TYPE_MIX_AIC_1_2)
 ASCEND_SHIM_KERNEL(broken_crosscore_deadlock, KERNEL_TYPE_MIX_AIC_1_2)
 ASCEND_SHIM_KERNEL(broken_crosscore_left_set, KERNEL_TYPE_MIX_AIC_1_2)
 ASCEND_SHIM_KERNEL(broken_crosscore_not_mix, KERNEL_TYPE_AIV_ONLY)

@@ -49,6 +49,13 @@ extern "C" __global__ __aicore__ void broken_kernel_type(GM_ADDR in, GM_ADDR out
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
 }
 
+// [event-pool] a seventh AllocEventID of one event type: the pool holds ids 0..5.
+extern "C" __global__ __aicore__ void broken_event_pool(GM_ADDR in, GM_ADDR out) {
+    TPipe pipe;
+    for (int i = 0; i < 7; ++i) pipe.AllocEventID<HardEvent::V_MTE3>();
+}
+
+ASCEND_SHIM_KERNEL(broken_event_pool, KERNEL_TYPE_AIV_ONLY)
 ASCEND_SHIM_KERNEL(broken_wait_unset, KERNEL_TYPE_AIV_ONLY)
 ASCEND_SHIM_KERNEL(broken_flag_left_set, KERNEL_TYPE_AIV_ONLY)
 ASCEND_SHIM_KERNEL(broken_flag_double_set, KERNEL_TYPE_AIV_ONLY)

@@ -33,7 +33,7 @@ struct LaunchState {
 
 // Cross-core flags of one Mix 1:2 group (1 AIC + 2 AIV). Members: 0 = AIC, 1 + subIdx = AIV.
 struct GroupSync {
-    static constexpr uint32_t kIds = 11;
+    static constexpr uint32_t kIds = 16;  // ids 0..15 in modes 0, 1 and 2 on A2 (errata 4)
     static constexpr uint32_t kMaxPending = 15;
     std::mutex mu;
     std::condition_variable cv;
@@ -319,6 +319,12 @@ void check_event(uint32_t evt, int32_t id, const char* api) {
 }
 }  // namespace
 
+void event_pool_fail(const char* api, uint32_t evt, const char* what, int32_t id) {
+    const char* name = evt < uint32_t(AscendC::HardEvent::MAX) ? kEventNames[evt] : "?";
+    if (id >= 0) fail("event-pool", "%s<%s>(%d): %s", api, name, id, what);
+    fail("event-pool", "%s<%s>: %s", api, name, what);
+}
+
 void set_flag(uint32_t evt, int32_t id) {
     check_event(evt, id, "SetFlag");
     uint8_t& f = core().flags[evt][id];
@@ -362,7 +368,7 @@ GroupSync& need_group(const char* api, uint32_t flagId) {
     CoreCtx& c = core();
     if (c.group == nullptr)
         fail("crosscore-mode", "%s(%u) in a kernel that is not KERNEL_TYPE_MIX_AIC_1_2 (no AIC/AIV group)", api, flagId);
-    if (flagId >= GroupSync::kIds) fail("flag-id", "%s(%u): cross-core flag ids are 0..10", api, flagId);
+    if (flagId >= GroupSync::kIds) fail("flag-id", "%s(%u): cross-core flag ids are 0..15", api, flagId);
     return *c.group;
 }
 }  // namespace
@@ -668,6 +674,7 @@ TPipe::~TPipe() {
 
 void TPipe::Reset() {
     ascend_shim::CoreCtx& c = ascend_shim::core();
+    std::memset(reserved_, 0, sizeof reserved_);
     for (const ascend_shim::Slot& s : c.slots)
         if (s.queue >= 0 && s.state != ascend_shim::SlotState::Free)
             ascend_shim::fail("tensor-leak", "TPipe::Reset while a %s tensor is still allocated", ascend_shim::position_name(s.position));

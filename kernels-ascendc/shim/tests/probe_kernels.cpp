@@ -196,3 +196,58 @@ extern "C" __global__ __aicore__ void probe_gemv(GM_ADDR a, GM_ADDR b, GM_ADDR c
 }
 
 ASCEND_SHIM_KERNEL(probe_gemv, KERNEL_TYPE_AIC_ONLY)
+
+// TPipe event ids (errata 2). out: int32[8] =
+//   FetchEventID(V_MTE3), FetchEventID<V_MTE3>() (same: nothing reserved), AllocEventID<V_MTE3>()
+//   (that id, now reserved), FetchEventID(V_MTE3) (the next one), FetchEventID(MTE2_V) (pools are
+//   per event type), FetchEventID(V_MTE3) after ReleaseEventID (the first again), 0, 0.
+extern "C" __global__ __aicore__ void probe_events(GM_ADDR out) {
+    TPipe pipe;
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(out), 8);
+    const TEventID first = pipe.FetchEventID(HardEvent::V_MTE3);
+    g.SetValue(0, first);
+    g.SetValue(1, pipe.FetchEventID<HardEvent::V_MTE3>());
+    const TEventID held = pipe.AllocEventID<HardEvent::V_MTE3>();
+    g.SetValue(2, held);
+    g.SetValue(3, pipe.FetchEventID(HardEvent::V_MTE3));
+    g.SetValue(4, pipe.FetchEventID(HardEvent::MTE2_V));
+    SetFlag<HardEvent::V_MTE3>(held);
+    WaitFlag<HardEvent::V_MTE3>(held);
+    pipe.ReleaseEventID<HardEvent::V_MTE3>(held);
+    g.SetValue(5, pipe.FetchEventID(HardEvent::V_MTE3));
+    g.SetValue(6, 0);
+    g.SetValue(7, 0);
+}
+
+ASCEND_SHIM_KERNEL(probe_events, KERNEL_TYPE_AIV_ONLY)
+
+// LoadData with repeatTimes = 0 is a no-op (errata 3): nothing read from the never-written L1
+// tile, nothing moved (the launch succeeds and counts no local traffic).
+extern "C" __global__ __aicore__ void probe_loaddata_noop(GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    TPipe pipe;
+    TBuf<QuePosition::A1> a1;
+    TBuf<QuePosition::A2> a2;
+    pipe.InitBuffer(a1, 512);
+    pipe.InitBuffer(a2, 512);
+    LoadData2DParams ld;
+    ld.repeatTimes = 0;
+    LoadData(a2.Get<half>(), a1.Get<half>(), ld);
+}
+
+ASCEND_SHIM_KERNEL(probe_loaddata_noop, KERNEL_TYPE_AIC_ONLY)
+
+// Cross-core flag ids reach 15 (errata 4): the AIC signals its AIVs on id 15, they answer on 14.
+extern "C" __global__ __aicore__ void probe_crosscore_ids(GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    if ASCEND_IS_AIC {
+        CrossCoreSetFlag<2, PIPE_FIX>(15);
+        CrossCoreWaitFlag(14);
+    } else {
+        CrossCoreWaitFlag(15);
+        CrossCoreSetFlag<2, PIPE_MTE3>(14);
+    }
+}
+
+ASCEND_SHIM_KERNEL(probe_crosscore_ids, KERNEL_TYPE_MIX_AIC_1_2)

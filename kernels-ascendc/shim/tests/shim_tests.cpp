@@ -22,6 +22,7 @@
 ENTRY(swiglu_f32) ENTRY(swiglu_f16) ENTRY(swiglu_bf16)
 ENTRY(matmul_f16_f32) ENTRY(matmul_bf16_f32) ENTRY(matmul_f16_bf16) ENTRY(matmul_bf16_bf16)
 ENTRY(probe_mix) ENTRY(probe_vector) ENTRY(probe_copy) ENTRY(probe_tiling) ENTRY(probe_gemv)
+ENTRY(probe_events) ENTRY(probe_loaddata_noop) ENTRY(probe_crosscore_ids) ENTRY(broken_crosscore_id) ENTRY(broken_event_pool)
 ENTRY(broken_ub_capacity) ENTRY(broken_l0c_capacity) ENTRY(broken_misaligned) ENTRY(broken_copy_len)
 ENTRY(broken_uninit_read) ENTRY(broken_gm_oob) ENTRY(broken_gm_outside_launch) ENTRY(broken_mmad_uninit)
 ENTRY(broken_deque_empty) ENTRY(broken_alloc_exhausted) ENTRY(broken_enque_depth) ENTRY(broken_tensor_leak)
@@ -332,6 +333,26 @@ static void test_probe_gemv() {
     CHECK(r.counters.cube_macs == 20 * 40, "probe_gemv cube_macs %" PRIu64, r.counters.cube_macs);
 }
 
+static void test_probe_fidelity() {
+    FakeDevice dev;
+    uint64_t out = dev.alloc(8 * 4);
+    ArgBlob args;
+    args.ptr(out);
+    Result r = launch(dev, ascend_shim_entry_probe_events, 1, args);
+    CHECK(r.rc == 0, "probe_events rc %d: %s", r.rc, r.error.c_str());
+    if (r.rc == 0) {
+        std::vector<int32_t> v = dev.download<int32_t>(out, 8);
+        CHECK(v[0] == 0 && v[1] == 0 && v[2] == 0 && v[3] == 1 && v[4] == 0 && v[5] == 0,
+              "event ids: fetch %d, fetch %d, alloc %d, fetch %d, other event %d, after release %d", v[0], v[1], v[2],
+              v[3], v[4], v[5]);
+    }
+    r = launch(dev, ascend_shim_entry_probe_loaddata_noop, 1, args);
+    CHECK(r.rc == 0 && r.counters.local_to_local_bytes == 0, "LoadData repeatTimes 0: rc %d, %" PRIu64 " bytes: %s",
+          r.rc, r.counters.local_to_local_bytes, r.error.c_str());
+    r = launch(dev, ascend_shim_entry_probe_crosscore_ids, 2, args);
+    CHECK(r.rc == 0, "cross-core ids 14 and 15: rc %d: %s", r.rc, r.error.c_str());
+}
+
 // ---- broken kernels and ABI errors ------------------------------------------------------------------
 
 static void test_broken() {
@@ -358,6 +379,8 @@ static void test_broken() {
         {"broken_overlap", ascend_shim_entry_broken_overlap, "[overlap]", "partially overlaps"},
         {"broken_kernel_type", ascend_shim_entry_broken_kernel_type, "[kernel-type]", "KERNEL_TASK_TYPE_DEFAULT"},
         {"broken_gemv_mode", ascend_shim_entry_broken_gemv_mode, "[gemv-mode]", "plain 1 x 32 row"},
+        {"broken_crosscore_id", ascend_shim_entry_broken_crosscore_id, "[flag-id]", "cross-core flag ids are 0..15"},
+        {"broken_event_pool", ascend_shim_entry_broken_event_pool, "[event-pool]", "AllocEventID<V_MTE3>: no free id"},
         {"broken_crosscore_deadlock", ascend_shim_entry_broken_crosscore_deadlock, "[crosscore-deadlock]", "CrossCoreWaitFlag(3)"},
         {"broken_crosscore_left_set", ascend_shim_entry_broken_crosscore_left_set, "[crosscore-left-set]", "flag 4 has 1 set(s) from the AIC"},
         {"broken_crosscore_not_mix", ascend_shim_entry_broken_crosscore_not_mix, "[crosscore-mode]", "not KERNEL_TYPE_MIX_AIC_1_2"},
@@ -446,6 +469,7 @@ int main(int argc, char** argv) {
     section("probe copy", test_probe_copy);
     section("probe tiling", test_probe_tiling);
     section("probe gemv", test_probe_gemv);
+    section("probe fidelity", test_probe_fidelity);
     section("broken kernels", test_broken);
     section("swiglu", test_swiglu);
     section("matmul", test_matmul);

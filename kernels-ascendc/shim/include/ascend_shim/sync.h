@@ -21,7 +21,7 @@ void WaitFlag(int32_t eventId) { ascend_shim::wait_flag(uint32_t(evt), eventId);
 template <pipe_t pipe>
 void PipeBarrier() { ascend_shim::pipe_barrier(int(pipe)); }
 
-// Cross-core counting semaphores of a Mix group (flag ids 0..10, at most 15 pending sets per id and
+// Cross-core counting semaphores of a Mix group (flag ids 0..15, at most 15 pending sets per id and
 // direction). Only mode 2 (AIC <-> its two AIVs) is modelled: an AIC set adds one to the counter of
 // each of its AIVs; an AIV set adds one to the AIC's counter for that AIV; an AIC wait consumes one
 // set from each of its two AIVs, an AIV wait one set from its AIC. The set fires once the named

@@ -45,6 +45,8 @@ int32_t queue_alloc(int32_t q);
 void queue_enque(int32_t q, int32_t slot, uint32_t gen);
 int32_t queue_deque(int32_t q);
 void queue_free(int32_t q, int32_t slot, uint32_t gen);
+// [event-pool] misuse of TPipe's event ids (id -1: none involved).
+[[noreturn]] void event_pool_fail(const char* api, uint32_t evt, const char* what, int32_t id);
 [[noreturn]] void fail_operand(const char* api, const char* what, const char* problem, int32_t slot,
                                uint32_t off, uint32_t len);
 
@@ -267,17 +269,36 @@ public:
         buf.slot_ = ascend_shim::pipe_init_buffers(uint8_t(pos), 1, len, -1, "TPipe::InitBuffer(TBuf)");
         return true;
     }
+    // The pipe's pool of event ids per HardEvent (0..5; 6 and 7 are the framework's).
+    // AllocEventID reserves the first free id, ReleaseEventID returns it, and FetchEventID (both
+    // overloads) returns the first free id and reserves nothing: fetching twice without using
+    // the id gives the same id (ascendc-facts.md, errata 2). An empty pool fails [event-pool].
+    TEventID FetchEventID(HardEvent evt) { return first_free(evt, "TPipe::FetchEventID"); }
     template <HardEvent evt>
-    TEventID FetchEventID() { return TEventID(next_++ % 6); }
+    TEventID FetchEventID() { return first_free(evt, "TPipe::FetchEventID"); }
     template <HardEvent evt>
-    TEventID AllocEventID() { return TEventID(next_++ % 6); }
+    TEventID AllocEventID() {
+        const TEventID id = first_free(evt, "TPipe::AllocEventID");
+        reserved_[uint32_t(evt)] |= uint8_t(1u << id);
+        return id;
+    }
     template <HardEvent evt>
-    void ReleaseEventID(TEventID) {}
+    void ReleaseEventID(TEventID id) {
+        if (id < 0 || id >= kPoolIds || !(reserved_[uint32_t(evt)] & (1u << id)))
+            ascend_shim::event_pool_fail("TPipe::ReleaseEventID", uint32_t(evt), "an id AllocEventID did not hand out", id);
+        reserved_[uint32_t(evt)] &= uint8_t(~(1u << id));
+    }
     void Reset();
     void Destroy() {}
 
 private:
-    uint32_t next_ = 0;
+    static constexpr int32_t kPoolIds = 6;
+    TEventID first_free(HardEvent evt, const char* api) const {
+        for (int32_t id = 0; id < kPoolIds; ++id)
+            if (!(reserved_[uint32_t(evt)] & (1u << id))) return TEventID(id);
+        ascend_shim::event_pool_fail(api, uint32_t(evt), "no free id: all of 0..5 are allocated", -1);
+    }
+    uint8_t reserved_[ascend_shim::kNumHardEvents] = {};
 };
 
 TPipe* GetTPipePtr();
