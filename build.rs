@@ -1,6 +1,13 @@
-//! Builds `kernels-ascendc/` for the simulator: every kernel, compiled with the host C++ compiler
-//! against our Ascend C shim, into one shared library that ascend-sim loads through
-//! `aclrtBinaryLoadFromFile` (so the safe layer's launch code is the one used on an NPU).
+//! Builds `kernels-ascendc/` for the simulator: every production kernel (the `.cpp` files directly
+//! in `kernels-ascendc/`), compiled with the host C++ compiler against our Ascend C shim, into one
+//! shared library that ascend-sim loads (so the safe layer's launch code is the one used on an NPU).
+//! The deliberately broken kernels of `kernels-ascendc/broken/` are not in it: tests build them
+//! with `ascend-kernel-build` themselves.
+//!
+//! The kernel manifest (names, kinds, parameter lists) is read from the kernels' own
+//! `extern "C" __global__ __aicore__` signatures by `ascend-kernel-build`. It is the single source
+//! of the shim registration, of `OUT_DIR/kernel_manifest.rs` (the parameter lists the typed
+//! launchers in `src/kernels/` use) and of the NPU build's source list.
 //!
 //! The library's path reaches the crate as `ASCEND_NPU_SIM_KERNELS`. A build never needs CANN.
 //!
@@ -10,61 +17,53 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "build-support/device_kernels.rs"]
-mod device_kernels;
+use ascend_kernel_build::{
+    SimKernels, cmake_source_list, cpp_files, device, kernel_sources, rust_manifest,
+};
 
 const KERNELS: &str = "kernels-ascendc";
+/// The CMake variable holding the NPU build's kernel sources.
+const CMAKE_SOURCES_VAR: &str = "ASCEND_NPU_KERNEL_SOURCES";
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let kernels = root.join(KERNELS);
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed={KERNELS}");
 
-    let mut sources = vec![kernels.join("shim/src/shim_runtime.cpp")];
-    sources.extend(cpp_files(&kernels));
-    sources.extend(cpp_files(&kernels.join("broken")));
-
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
-        .std("c++17")
-        // Kernels must run fast enough for the test suite even in debug builds of the crate.
-        .opt_level(2)
-        .debug(false)
-        .pic(true)
-        .flag("-pthread")
-        // A failed check unwinds its block, so exceptions stay on.
-        .flag_if_supported("-fexceptions")
-        .include(kernels.join("shim/include"))
-        .files(&sources)
-        .warnings(false);
-    let objects = build.compile_intermediates();
-
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    let library = out_dir.join("libascend_npu_sim_kernels.so");
-    let mut link = build.get_compiler().to_command();
-    link.arg("-shared")
-        .arg("-pthread")
-        .args(&objects)
-        .arg("-o")
-        .arg(&library);
-    let status = link
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run the C++ linker: {e}"));
-    assert!(status.success(), "linking {} failed", library.display());
+    let library = SimKernels::new("ascend_npu_sim_kernels")
+        .files(cpp_files(&kernels).unwrap_or_else(|e| panic!("{e}")))
+        .out_dir(&out_dir)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     println!(
         "cargo:rustc-env=ASCEND_NPU_SIM_KERNELS={}",
-        library.display()
+        library.path.display()
     );
+    let manifest = out_dir.join("kernel_manifest.rs");
+    std::fs::write(
+        &manifest,
+        rust_manifest(&library.kernels, "crate::runtime::Param", &root),
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", manifest.display()));
 
-    build_device_kernels(&kernels, &out_dir);
+    let sources = kernel_sources(&library.kernels, &kernels);
+    let listed = std::fs::read_to_string(kernels.join("kernel_sources.cmake")).unwrap_or_default();
+    if listed != cmake_source_list(CMAKE_SOURCES_VAR, &sources) {
+        println!(
+            "cargo:warning=kernels-ascendc/kernel_sources.cmake disagrees with the kernel sources; \
+             the test `cmake_source_list_matches_the_kernel_manifest` prints the expected content"
+        );
+    }
+    build_device_kernels(&kernels, &out_dir, &sources);
 }
 
 /// The NPU build, when asked for; failures are warnings, because the simulator build above is
-/// all the crate needs to compile.
-fn build_device_kernels(kernels: &Path, out_dir: &Path) {
+/// all the crate needs to compile. The source list comes from the manifest, so a kernel file
+/// cannot be left out of the NPU binary.
+fn build_device_kernels(kernels: &Path, out_dir: &Path, sources: &[String]) {
     for var in [
-        device_kernels::SOC_VAR,
+        device::SOC_VAR,
         "ASCEND_NPU_CANN_PATH",
         "ASCEND_HOME_PATH",
         "ASCEND_TOOLKIT_HOME",
@@ -72,7 +71,7 @@ fn build_device_kernels(kernels: &Path, out_dir: &Path) {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let get = |name: &str| std::env::var(name).ok();
-    let plan = match device_kernels::plan(&get, &|p: &Path| p.exists(), kernels, out_dir) {
+    let mut plan = match device::plan(&get, &|p: &Path| p.exists(), kernels, out_dir) {
         Ok(Some(plan)) => plan,
         Ok(None) => return,
         Err(message) => {
@@ -80,6 +79,7 @@ fn build_device_kernels(kernels: &Path, out_dir: &Path) {
             return;
         }
     };
+    plan.commands[0].push(format!("-D{CMAKE_SOURCES_VAR}={}", sources.join(";")));
     for args in &plan.commands {
         match std::process::Command::new("cmake").args(args).status() {
             Ok(status) if status.success() => {}
@@ -97,15 +97,4 @@ fn build_device_kernels(kernels: &Path, out_dir: &Path) {
         "cargo:rustc-env=ASCEND_NPU_DEVICE_KERNELS_BUILT={}",
         plan.binary.display()
     );
-}
-
-/// The `.cpp` files directly in `dir`, sorted so builds are reproducible.
-fn cpp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "cpp"))
-        .collect();
-    files.sort();
-    files
 }

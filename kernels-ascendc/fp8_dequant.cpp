@@ -178,6 +178,3 @@ extern "C" __global__ __aicore__ void fp8_dequant_f32(GM_ADDR codes, GM_ADDR sca
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     RunDequant<float>(codes, scales, out, tiling);
 }
-
-ASCEND_SHIM_KERNEL(fp8_dequant_bf16, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(fp8_dequant_f32, KERNEL_TYPE_AIV_ONLY)

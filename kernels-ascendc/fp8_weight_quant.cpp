@@ -214,6 +214,3 @@ extern "C" __global__ __aicore__ void fp8_weight_quant_bf16(GM_ADDR x, GM_ADDR c
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     RunWeightQuant<bfloat16_t>(x, codes, scales, tiling);
 }
-
-ASCEND_SHIM_KERNEL(fp8_weight_quant_f32, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(fp8_weight_quant_bf16, KERNEL_TYPE_AIV_ONLY)

@@ -165,8 +165,3 @@ extern "C" __global__ __aicore__ void matmul_bf16_bf16(GM_ADDR a, GM_ADDR b, GM_
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
     RunMatmul<bfloat16_t, bfloat16_t>(a, b, c, tiling);
 }
-
-ASCEND_SHIM_KERNEL(matmul_f16_f32, KERNEL_TYPE_AIC_ONLY)
-ASCEND_SHIM_KERNEL(matmul_bf16_f32, KERNEL_TYPE_AIC_ONLY)
-ASCEND_SHIM_KERNEL(matmul_f16_bf16, KERNEL_TYPE_AIC_ONLY)
-ASCEND_SHIM_KERNEL(matmul_bf16_bf16, KERNEL_TYPE_AIC_ONLY)

@@ -74,5 +74,3 @@ extern "C" __global__ __aicore__ void moe_gather_scores(GM_ADDR scores, GM_ADDR 
     k.Init(scores, ids, out, t);
     k.Process();
 }
-
-ASCEND_SHIM_KERNEL(moe_gather_scores, KERNEL_TYPE_AIV_ONLY)

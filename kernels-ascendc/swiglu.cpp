@@ -135,7 +135,3 @@ extern "C" __global__ __aicore__ void swiglu_bf16(GM_ADDR gate, GM_ADDR up, GM_A
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     RunSwiglu<bfloat16_t>(gate, up, out, tiling);
 }
-
-ASCEND_SHIM_KERNEL(swiglu_f32, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(swiglu_f16, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(swiglu_bf16, KERNEL_TYPE_AIV_ONLY)

@@ -5,6 +5,10 @@ mod common;
 
 use ascend_npu::kernels::{Kernels, MatmulInput, MatmulOutput, MatmulShape, WeightLayout};
 use ascend_npu::sys;
+use std::path::{Path, PathBuf};
+
+use ascend_kernel_build::manifest::{KernelDecl, KernelKind, ParamType};
+use ascend_kernel_build::{SimKernels, SimLibrary, cpp_files};
 use ascend_npu::{AclCode, Device, Error, KernelArg, KernelBinary, Param, Stream};
 use common::Rng;
 use half::{bf16, f16};
@@ -263,7 +267,18 @@ fn matmul_rejects_bad_shapes_and_zeroes_c_when_k_is_zero() {
 #[test]
 fn every_broken_kernel_is_caught_with_its_rule() {
     let (device, stream, _kernels) = setup();
-    let binary = KernelBinary::builtin(&device).unwrap();
+    // Broken kernels are built for tests only: the crate's own library does not have them.
+    let builtin = KernelBinary::builtin(&device).unwrap();
+    assert!(
+        builtin
+            .kernel("broken_ub_capacity", &[Param::Ptr, Param::Ptr])
+            .is_err()
+    );
+    let library = build_test_kernels(
+        "broken_kernels",
+        cpp_files(kernels_dir().join("broken")).unwrap(),
+    );
+    let binary = KernelBinary::load(&device, &library.path).unwrap();
     let cases = [
         (
             "broken_ub_capacity",
@@ -495,4 +510,98 @@ fn counters_report_the_traffic_of_a_launch() {
         "{read}"
     );
     assert!(after.kernels.vector_elem_ops > before.kernels.vector_elem_ops);
+}
+
+/// Builds test-only kernel sources (never part of the crate's kernel library) exactly as a
+/// user's `build.rs` would, with ascend-kernel-build.
+fn build_test_kernels(name: &str, sources: Vec<PathBuf>) -> SimLibrary {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("sim-kernels")
+        .join(name);
+    SimKernels::new(name)
+        .files(sources)
+        .out_dir(&out)
+        .cargo_metadata(false)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The launch parameter list of a kernel, from its manifest entry.
+fn launch_params(kernel: &KernelDecl) -> Vec<Param> {
+    kernel
+        .params
+        .iter()
+        .map(|p| match p.ty {
+            ParamType::Ptr => Param::Ptr,
+            ParamType::U32 => Param::U32,
+            ParamType::I32 => Param::I32,
+            ParamType::U64 => Param::U64,
+            ParamType::I64 => Param::I64,
+            ParamType::F32 => Param::F32,
+        })
+        .collect()
+}
+
+fn kernels_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels-ascendc")
+}
+
+/// A kernel written as plain Ascend C (no project macro) builds for the simulator with the
+/// build helper and launches through the public API; its manifest entry is read from the source.
+#[test]
+fn a_plain_ascend_c_kernel_builds_with_the_helper_and_launches() {
+    let (device, stream, _kernels) = setup();
+    let library = build_test_kernels(
+        "user_example",
+        vec![kernels_dir().join("examples/scaled_add.cpp")],
+    );
+    assert_eq!(library.kernels.len(), 1);
+    let decl = &library.kernels[0];
+    assert_eq!(decl.name, "scaled_add");
+    assert_eq!(decl.kind, KernelKind::Aiv);
+    let names: Vec<&str> = decl.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["x", "y", "z", "n", "alpha"]);
+    let params = launch_params(decl);
+    assert_eq!(
+        params,
+        [Param::Ptr, Param::Ptr, Param::Ptr, Param::U32, Param::F32]
+    );
+    let binary = KernelBinary::load(&device, &library.path).unwrap();
+    let kernel = binary.kernel("scaled_add", &params).unwrap();
+    let n = 296usize;
+    let alpha = -1.75f32;
+    let mut rng = Rng::new(77);
+    let x: Vec<f32> = rng.vec_f32(n);
+    let y: Vec<f32> = rng.vec_f32(n);
+    let dx = stream.upload(&x).unwrap();
+    let dy = stream.upload(&y).unwrap();
+    let mut dz = stream.alloc_zeroed::<f32>(n).unwrap();
+    // SAFETY: the parameter list is the one ascend-kernel-build read from the kernel's source,
+    // and every chunk the kernel touches lies inside the three n-element buffers.
+    unsafe {
+        stream.launch(
+            &kernel,
+            4,
+            &[
+                KernelArg::buffer(&dx),
+                KernelArg::buffer(&dy),
+                KernelArg::buffer_mut(&mut dz),
+                KernelArg::u32(n as u32),
+                KernelArg::f32(alpha),
+            ],
+        )
+    }
+    .unwrap();
+    let z = dz.to_vec().unwrap();
+    for i in 0..n {
+        let (xi, ay) = (f64::from(x[i]), f64::from(alpha) * f64::from(y[i]));
+        // Two f32 roundings (alpha * y, then + x), each at most 2^-24 relative.
+        let tol = 2.0 * 2f64.powi(-24) * (ay.abs() + (xi + ay).abs());
+        assert!(
+            (f64::from(z[i]) - (xi + ay)).abs() <= tol,
+            "z[{i}] = {} vs {}",
+            z[i],
+            xi + ay
+        );
+    }
 }

@@ -33,8 +33,3 @@ extern "C" __global__ __aicore__ void broken_crosscore_id(GM_ADDR in, GM_ADDR ou
         CrossCoreSetFlag<2, PIPE_FIX>(16);
     }
 }
-
-ASCEND_SHIM_KERNEL(broken_crosscore_id, KERNEL_TYPE_MIX_AIC_1_2)
-ASCEND_SHIM_KERNEL(broken_crosscore_deadlock, KERNEL_TYPE_MIX_AIC_1_2)
-ASCEND_SHIM_KERNEL(broken_crosscore_left_set, KERNEL_TYPE_MIX_AIC_1_2)
-ASCEND_SHIM_KERNEL(broken_crosscore_not_mix, KERNEL_TYPE_AIV_ONLY)

@@ -51,5 +51,3 @@ extern "C" __global__ __aicore__ void broken_gemv_mode(GM_ADDR in, GM_ADDR out) 
     WaitFlag<HardEvent::MTE1_M>(EVENT_ID0);
     Mmad(c.Get<float>(), a2.Get<half>(), b2.Get<half>(), MmadParams(1, n, k));
 }
-
-ASCEND_SHIM_KERNEL(broken_gemv_mode, KERNEL_TYPE_AIC_ONLY)

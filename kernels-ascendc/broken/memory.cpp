@@ -14,6 +14,7 @@ extern "C" __global__ __aicore__ void broken_ub_capacity(GM_ADDR in, GM_ADDR out
 
 // [capacity] two 64 KiB L0C accumulators + one more > 128 KiB.
 extern "C" __global__ __aicore__ void broken_l0c_capacity(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
     TPipe pipe;
     TQue<QuePosition::CO1, 1> q;
     pipe.InitBuffer(q, 3, 64 * 1024);
@@ -76,6 +77,7 @@ extern "C" __global__ __aicore__ void broken_gm_outside_launch(GM_ADDR in, GM_AD
 
 // [uninit-read] Mmad on an L0A tile nobody loaded.
 extern "C" __global__ __aicore__ void broken_mmad_uninit(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
     TPipe pipe;
     TBuf<QuePosition::A2> a;
     TBuf<QuePosition::B2> b;
@@ -95,13 +97,3 @@ extern "C" __global__ __aicore__ void broken_overlap(GM_ADDR in, GM_ADDR out) {
     Duplicate(t, 1.0f, 256);
     Add(t[8], t, t, 64);
 }
-
-ASCEND_SHIM_KERNEL(broken_overlap, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_ub_capacity, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_l0c_capacity, KERNEL_TYPE_AIC_ONLY)
-ASCEND_SHIM_KERNEL(broken_misaligned, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_copy_len, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_uninit_read, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_gm_oob, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_gm_outside_launch, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_mmad_uninit, KERNEL_TYPE_AIC_ONLY)

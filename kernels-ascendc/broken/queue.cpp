@@ -61,9 +61,3 @@ extern "C" __global__ __aicore__ void broken_use_after_free(GM_ADDR in, GM_ADDR 
     q.FreeTensor(t);
     Duplicate(t, 2.0f, 256);
 }
-
-ASCEND_SHIM_KERNEL(broken_deque_empty, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_alloc_exhausted, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_enque_depth, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_tensor_leak, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_use_after_free, KERNEL_TYPE_AIV_ONLY)

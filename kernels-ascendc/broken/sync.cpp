@@ -39,13 +39,16 @@ extern "C" __global__ __aicore__ void broken_cast_mode(GM_ADDR in, GM_ADDR out) 
 
 // [position] an AIC-only kernel asking for UB.
 extern "C" __global__ __aicore__ void broken_position(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
     TPipe pipe;
     TQue<QuePosition::VECIN, 1> q;
     pipe.InitBuffer(q, 1, 1024);
 }
 
-// [kernel-type] declares MIX but is registered as vector-only.
+// [kernel-type] declares two kinds: it is registered as the first (vector-only, see the kernel
+// manifest), so the second declaration disagrees with the registration.
 extern "C" __global__ __aicore__ void broken_kernel_type(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
 }
 
@@ -54,12 +57,3 @@ extern "C" __global__ __aicore__ void broken_event_pool(GM_ADDR in, GM_ADDR out)
     TPipe pipe;
     for (int i = 0; i < 7; ++i) pipe.AllocEventID<HardEvent::V_MTE3>();
 }
-
-ASCEND_SHIM_KERNEL(broken_event_pool, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_wait_unset, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_flag_left_set, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_flag_double_set, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_barrier_s, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_cast_mode, KERNEL_TYPE_AIV_ONLY)
-ASCEND_SHIM_KERNEL(broken_position, KERNEL_TYPE_AIC_ONLY)
-ASCEND_SHIM_KERNEL(broken_kernel_type, KERNEL_TYPE_AIV_ONLY)

@@ -3,11 +3,6 @@
 
 #include "kernel_operator.h"
 
-#ifndef ASCEND_SHIM
-// CANN builds: registration with the CPU shim is a no-op.
-#define ASCEND_SHIM_KERNEL(name, kind)
-#endif
-
 namespace kernels {
 
 // Reads a tiling struct of uint32_t fields from GM with scalar loads. Works on both compilers: the

@@ -4,8 +4,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::Kernels;
+use super::manifest;
 use crate::error::{Error, Result};
-use crate::runtime::{Kernel, KernelArg, KernelBinary, Param, Stream};
+use crate::runtime::{Kernel, KernelArg, KernelBinary, Stream};
 
 /// Mirrors `Fp8GemmTiling` of `kernels-ascendc/tiling/fp8_gemm_tiling.h`.
 #[repr(C)]
@@ -95,18 +96,16 @@ impl Fp8Kernels {
             for acts in ["w8a16", "w8a8"] {
                 for out in ["bf16", "f32"] {
                     // a, [a_scale,] b, b_scale, [offsets | masked_m,] c, workspace, tiling
-                    let params =
-                        6 + usize::from(acts == "w8a8") + usize::from(!grouping.is_empty());
-                    gemm.push(binary.kernel(
+                    gemm.push(manifest::load(
+                        binary,
                         &format!("fp8_gemm_{grouping}{acts}_{out}"),
-                        &vec![Param::Ptr; params],
                     )?);
                 }
             }
         }
         let quant = [
-            binary.kernel("fp8_act_quant_f32", &[Param::Ptr; 4])?,
-            binary.kernel("fp8_act_quant_bf16", &[Param::Ptr; 4])?,
+            manifest::load(binary, "fp8_act_quant_f32")?,
+            manifest::load(binary, "fp8_act_quant_bf16")?,
         ];
         Ok(Fp8Kernels { gemm, quant })
     }
@@ -262,15 +261,14 @@ pub(crate) struct Fp8CodecKernels {
 
 impl Fp8CodecKernels {
     pub(crate) fn load(binary: &KernelBinary) -> Result<Self> {
-        let four = [Param::Ptr; 4];
         Ok(Fp8CodecKernels {
             weight_quant: [
-                binary.kernel("fp8_weight_quant_f32", &four)?,
-                binary.kernel("fp8_weight_quant_bf16", &four)?,
+                manifest::load(binary, "fp8_weight_quant_f32")?,
+                manifest::load(binary, "fp8_weight_quant_bf16")?,
             ],
             dequant: [
-                binary.kernel("fp8_dequant_f32", &four)?,
-                binary.kernel("fp8_dequant_bf16", &four)?,
+                manifest::load(binary, "fp8_dequant_f32")?,
+                manifest::load(binary, "fp8_dequant_bf16")?,
             ],
         })
     }

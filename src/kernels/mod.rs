@@ -19,6 +19,7 @@
 //! ```
 
 mod fp8;
+mod manifest;
 mod matmul;
 mod swiglu;
 mod tiling_cache;
@@ -26,7 +27,7 @@ mod tiling_cache;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::runtime::{Device, Kernel, KernelBinary, Param};
+use crate::runtime::{Device, Kernel, KernelBinary};
 
 pub(crate) use fp8::{Activations, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
@@ -61,8 +62,7 @@ impl Kernels {
     /// Loads the kernels of `kernels-ascendc/` for `device` (see [`KernelBinary::builtin`]).
     pub fn load(device: &Device) -> Result<Kernels> {
         let binary = KernelBinary::builtin(device)?;
-        let four_ptrs = [Param::Ptr; 4];
-        let kernel = |name: &str| binary.kernel(name, &four_ptrs);
+        let kernel = |name: &str| manifest::load(&binary, name);
         let loaded = Loaded {
             device: device.clone(),
             swiglu: [

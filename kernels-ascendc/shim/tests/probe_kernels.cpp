@@ -87,9 +87,6 @@ extern "C" __global__ __aicore__ void probe_vector(GM_ADDR xg, GM_ADDR yg, GM_AD
     DataCopy(go[1296], o, n);
 }
 
-ASCEND_SHIM_KERNEL(probe_mix, KERNEL_TYPE_MIX_AIC_1_2)
-ASCEND_SHIM_KERNEL(probe_vector, KERNEL_TYPE_AIV_ONLY)
-
 // Strided/padded copies. in: float[5 * 7] (5 rows of 7). out: float[3 * 40].
 //   out[0,40):   rows landed in UB at a 32-byte pitch by DataCopyPad with rightPadding 1 (= -1.0f),
 //                copied out whole with DataCopy (count form).
@@ -121,8 +118,6 @@ extern "C" __global__ __aicore__ void probe_copy(GM_ADDR in, GM_ADDR out) {
     qin.FreeTensor(rows);
 }
 
-ASCEND_SHIM_KERNEL(probe_copy, KERNEL_TYPE_AIV_ONLY)
-
 // GET_TILING_DATA_WITH_STRUCT + a declared-but-unused CO2 queue (legal to declare on 910B).
 struct ProbeTiling {
     uint32_t a, b;
@@ -136,7 +131,6 @@ extern "C" __global__ __aicore__ void probe_tiling(GM_ADDR out, GM_ADDR tiling) 
     g.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(out), 1);
     g.SetValue(0, t.a + t.b);
 }
-ASCEND_SHIM_KERNEL(probe_tiling, KERNEL_TYPE_AIV_ONLY)
 
 // GEMV mode used as the hardware defines it (errata 1): A as a plain 1 x 40 row in L0A, B as
 // [N = 20, K = 40] in zN; c[j] = sum_k a[k] * b[j, k]. a: half[64] (40 used), b: half[20 * 40],
@@ -195,8 +189,6 @@ extern "C" __global__ __aicore__ void probe_gemv(GM_ADDR a, GM_ADDR b, GM_ADDR c
     Fixpipe<float, float, CFG_ROW_MAJOR>(gc, co1.Get<float>(), fp);
 }
 
-ASCEND_SHIM_KERNEL(probe_gemv, KERNEL_TYPE_AIC_ONLY)
-
 // TPipe event ids (errata 2). out: int32[8] =
 //   FetchEventID(V_MTE3), FetchEventID<V_MTE3>() (same: nothing reserved), AllocEventID<V_MTE3>()
 //   (that id, now reserved), FetchEventID(V_MTE3) (the next one), FetchEventID(MTE2_V) (pools are
@@ -220,8 +212,6 @@ extern "C" __global__ __aicore__ void probe_events(GM_ADDR out) {
     g.SetValue(7, 0);
 }
 
-ASCEND_SHIM_KERNEL(probe_events, KERNEL_TYPE_AIV_ONLY)
-
 // LoadData with repeatTimes = 0 is a no-op (errata 3): nothing read from the never-written L1
 // tile, nothing moved (the launch succeeds and counts no local traffic).
 extern "C" __global__ __aicore__ void probe_loaddata_noop(GM_ADDR out) {
@@ -236,8 +226,6 @@ extern "C" __global__ __aicore__ void probe_loaddata_noop(GM_ADDR out) {
     LoadData(a2.Get<half>(), a1.Get<half>(), ld);
 }
 
-ASCEND_SHIM_KERNEL(probe_loaddata_noop, KERNEL_TYPE_AIC_ONLY)
-
 // Cross-core flag ids reach 15 (errata 4): the AIC signals its AIVs on id 15, they answer on 14.
 extern "C" __global__ __aicore__ void probe_crosscore_ids(GM_ADDR out) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
@@ -249,5 +237,3 @@ extern "C" __global__ __aicore__ void probe_crosscore_ids(GM_ADDR out) {
         CrossCoreSetFlag<2, PIPE_MTE3>(14);
     }
 }
-
-ASCEND_SHIM_KERNEL(probe_crosscore_ids, KERNEL_TYPE_MIX_AIC_1_2)

@@ -10,7 +10,13 @@
 #include "ascend_shim_abi.h"
 
 // ---- Qualifiers and macros the NPU compiler provides -------------------------------------------
+#ifdef ASCEND_SHIM_SCAN
+// Manifest scan (ascend-kernel-build preprocesses kernel sources with ASCEND_SHIM_SCAN defined):
+// markers it finds in the preprocessed text. Scan output is read, never compiled.
+#define __global__ __ascend_shim_global__
+#else
 #define __global__
+#endif
 #define __aicore__
 #define __gm__
 #define __ubuf__
@@ -27,7 +33,11 @@
 #ifndef ASCEND_SHIM
 #define ASCEND_SHIM 1
 #endif
+#ifdef ASCEND_SHIM_SCAN
+#define GM_ADDR __ascend_shim_gm_addr__
+#else
 #define GM_ADDR uint8_t*
+#endif
 
 enum pipe_t : int { PIPE_S = 0, PIPE_V, PIPE_M, PIPE_MTE1, PIPE_MTE2, PIPE_MTE3, PIPE_ALL, PIPE_FIX };
 enum event_t : int {
@@ -145,7 +155,11 @@ inline int64_t GetTaskRation() { return ascend_shim::core().subNum; }
 #define KERNEL_TYPE_AIV_ONLY ::ascend_shim::KernelKind::Vector
 #define KERNEL_TYPE_AIC_ONLY ::ascend_shim::KernelKind::Cube
 #define KERNEL_TYPE_MIX_AIC_1_2 ::ascend_shim::KernelKind::Mix12
+#ifdef ASCEND_SHIM_SCAN
+#define KERNEL_TASK_TYPE_DEFAULT(t) __ascend_shim_kernel_type__(t)
+#else
 #define KERNEL_TASK_TYPE_DEFAULT(t) ::ascend_shim::check_kernel_type(t)
+#endif
 
 // CANN's op-project tiling macros, for kernels written that way.
 #define REGISTER_TILING_DEFAULT(type)

@@ -1,6 +1,8 @@
-// Kernel registration: ASCEND_SHIM_KERNEL(name, kind) after the kernel's definition exports the
-// C entry described in ascend_shim_abi.h. The parameter list is taken from the kernel's own
-// signature, so the args-blob layout cannot drift from the code.
+// Kernel registration: ASCEND_SHIM_KERNEL(name, kind), after a declaration of the kernel, exports
+// the C entry described in ascend_shim_abi.h. Kernel sources do not use it: ascend-kernel-build
+// generates one translation unit of these from the kernels' own signatures (the kernel manifest).
+// The parameter list is taken from the kernel's C++ signature, so the args-blob layout cannot
+// drift from the code.
 #pragma once
 
 #include <cstring>
