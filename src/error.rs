@@ -7,21 +7,24 @@ use ascend_sys::LoadError;
 /// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An `aclError` value, displayed with its documented name.
+/// An `aclError` or `aclnnStatus` value, displayed with its documented name.
 ///
 /// ```
 /// use ascend_npu::AclCode;
 /// let code = AclCode(107000);
 /// assert_eq!(code.name(), Some("ACL_ERROR_RT_PARAM_INVALID"));
 /// assert_eq!(code.to_string(), "ACL_ERROR_RT_PARAM_INVALID (107000)");
+/// assert_eq!(AclCode(161002).to_string(), "ACLNN_ERR_PARAM_INVALID (161002)");
+/// assert_eq!(AclCode(42).to_string(), "undocumented status 42");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AclCode(pub i32);
 
 impl AclCode {
-    /// The documented name of this code, if it is one CANN documents.
+    /// The documented name of this code (an `aclError` or an `aclnnStatus`), if CANN
+    /// documents it.
     pub fn name(self) -> Option<&'static str> {
-        ascend_sys::acl_error_name(self.0)
+        ascend_sys::status_name(self.0)
     }
 }
 
@@ -29,7 +32,7 @@ impl fmt::Display for AclCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
             Some(name) => write!(f, "{name} ({})", self.0),
-            None => write!(f, "undocumented aclError {}", self.0),
+            None => write!(f, "undocumented status {}", self.0),
         }
     }
 }

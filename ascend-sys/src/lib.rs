@@ -62,9 +62,34 @@ pub fn hccl_result_name(result: HcclResult) -> Option<&'static str> {
     lookup(HCCL_RESULT_NAMES, result)
 }
 
+/// The documented name of a status returned by an `acl*` or `aclnn*` call, whichever of the two
+/// tables declares it. The two sets of values are disjoint apart from success (0), which a test
+/// keeps true, so one lookup serves both.
+pub fn status_name(code: i32) -> Option<&'static str> {
+    acl_error_name(code).or_else(|| aclnn_status_name(code))
+}
+
 fn lookup<T: PartialEq + Copy>(table: &[(T, &'static str)], value: T) -> Option<&'static str> {
     table
         .iter()
         .find(|(v, _)| *v == value)
         .map(|(_, name)| *name)
+}
+
+#[cfg(test)]
+mod status_name_tests {
+    use super::*;
+
+    #[test]
+    fn acl_and_aclnn_codes_are_disjoint_so_status_name_is_unambiguous() {
+        for &(code, name) in ACLNN_STATUS_NAMES {
+            match acl_error_name(code) {
+                Some(acl) => assert!(code == 0, "{code} is both {acl} and {name}"),
+                None => assert_eq!(status_name(code), Some(name)),
+            }
+        }
+        assert_eq!(status_name(161002), Some("ACLNN_ERR_PARAM_INVALID"));
+        assert_eq!(status_name(107000), Some("ACL_ERROR_RT_PARAM_INVALID"));
+        assert_eq!(status_name(42), None);
+    }
 }

@@ -49,7 +49,12 @@ pub(crate) mod sealed {
 /// }
 /// ```
 pub trait DeviceSlice<T>: sealed::Sealed {
-    /// The device address of the first element (0 when empty).
+    /// The device address of the first element (0 when empty), for calling CANN functions this
+    /// crate does not wrap (interop).
+    ///
+    /// The address stays valid while the buffer lives. Work queued through it on raw handles is
+    /// invisible to use tracking: call [`Stream::prepare_raw_read`] (or
+    /// [`Stream::prepare_raw_write`]) on the stream you queue it on first.
     fn device_ptr(&self) -> u64;
     /// The number of elements.
     fn len(&self) -> usize;

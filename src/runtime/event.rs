@@ -83,6 +83,12 @@ impl Event {
         &self.device
     }
 
+    /// The raw `aclrtEvent`, for CANN functions this crate does not wrap. Valid while this
+    /// `Event` lives; do not destroy it.
+    pub fn as_raw(&self) -> aclrtEvent {
+        self.raw.0
+    }
+
     pub(crate) fn raw(&self) -> aclrtEvent {
         self.raw.0
     }

@@ -197,6 +197,15 @@ unsafe impl Send for Kernel {}
 unsafe impl Sync for Kernel {}
 
 impl Kernel {
+    /// The raw `aclrtFuncHandle`, for launching through CANN functions this crate does not wrap.
+    ///
+    /// Valid while this `Kernel` lives. A launch through it is unchecked and untracked: its
+    /// arguments must match the kernel's parameters, and buffers must be prepared with
+    /// [`Stream::prepare_raw_read`] / [`Stream::prepare_raw_write`].
+    pub fn as_raw(&self) -> aclrtFuncHandle {
+        self.raw
+    }
+
     /// The kernel's name in its binary.
     pub fn name(&self) -> &str {
         &self.name

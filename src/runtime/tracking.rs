@@ -299,3 +299,21 @@ impl Stream {
         Ok(result)
     }
 }
+
+impl Stream {
+    /// Prepares `buffer` to be read by work you queue on this stream yourself, through raw
+    /// handles ([`Stream::as_raw`], [`DeviceSlice::device_ptr`]): orders this stream after the
+    /// writes of other streams, and records the read, so later tracked work and the free wait
+    /// for it. Queue the raw work right after, while still borrowing the buffer.
+    ///
+    /// [`DeviceSlice::device_ptr`]: super::DeviceSlice::device_ptr
+    pub fn prepare_raw_read<T>(&self, buffer: &impl super::DeviceSlice<T>) -> Result<()> {
+        self.track(&[super::read_access(buffer)], || Ok(()))
+    }
+
+    /// [`Stream::prepare_raw_read`] for work that writes `buffer`: orders this stream after
+    /// every use on other streams.
+    pub fn prepare_raw_write<T>(&self, buffer: &mut impl super::DeviceSliceMut<T>) -> Result<()> {
+        self.track(&[super::write_access(buffer)], || Ok(()))
+    }
+}

@@ -58,6 +58,7 @@ macro_rules! runtime_suite {
             kernels_on_other_streams_are_ordered_and_keep_buffers_alive,
             same_stream_work_creates_no_event_and_cross_stream_events_are_pooled,
             pooled_blocks_are_reused_only_after_other_streams_finish_with_them,
+            raw_handles_interoperate_with_use_tracking,
         }
     };
 }

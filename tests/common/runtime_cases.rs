@@ -624,3 +624,41 @@ pub fn pooled_blocks_are_reused_only_after_other_streams_finish_with_them() {
     device.synchronize().unwrap();
     assert_no_drop_errors();
 }
+
+pub fn raw_handles_interoperate_with_use_tracking() {
+    let device = device();
+    let (a, b) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let data = pattern(2048, 8);
+    let pinned = HostBuffer::from_slice(&device, &data).unwrap();
+    let mut shared = a.alloc_zeroed::<u32>(data.len()).unwrap();
+    let mut out = b.alloc_zeroed::<u32>(data.len()).unwrap();
+    // A tracked write held on A; then a copy queued by hand on B through raw handles.
+    let gate = Gate::hold(&a);
+    a.memcpy_htod_async(&pinned, &mut shared).unwrap();
+    b.prepare_raw_read(&shared).unwrap();
+    b.prepare_raw_write(&mut out).unwrap();
+    let copy = ascend_npu::raw_api().unwrap().aclrtMemcpyAsync().unwrap();
+    let bytes = data.len() * 4;
+    // SAFETY: both are live device allocations of `bytes` bytes, prepared for this stream; the
+    // buffers outlive the copy (their frees wait for B's work).
+    let code = unsafe {
+        copy(
+            out.device_ptr() as *mut std::ffi::c_void,
+            bytes,
+            shared.device_ptr() as *const std::ffi::c_void,
+            bytes,
+            ascend_npu::sys::ACL_MEMCPY_DEVICE_TO_DEVICE,
+            b.as_raw(),
+        )
+    };
+    assert_eq!(code, 0);
+    gate.release();
+    assert_eq!(
+        out.to_vec().unwrap(),
+        data,
+        "the raw copy ran before A's write"
+    );
+    let event = b.record_event().unwrap();
+    assert!(!event.as_raw().is_null());
+    assert_no_drop_errors();
+}
