@@ -182,6 +182,23 @@ pub(crate) fn check(api: &Api, call: &'static str, code: ascend_sys::aclError) -
     }
 }
 
+/// Turns an `HcclResult` into a `Result`, with the runtime's recent message.
+pub(crate) fn check_hccl(
+    api: &Api,
+    call: &'static str,
+    code: ascend_sys::HcclResult,
+) -> Result<()> {
+    if code == ascend_sys::HCCL_SUCCESS {
+        Ok(())
+    } else {
+        Err(Error::Hccl {
+            call,
+            code: crate::HcclCode(code),
+            message: recent_message(api),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,31 @@ impl fmt::Display for AclCode {
     }
 }
 
+/// An `HcclResult` code, printed with its documented name.
+///
+/// ```
+/// use ascend_npu::HcclCode;
+/// assert_eq!(HcclCode(9).to_string(), "HCCL_E_TIMEOUT (9)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HcclCode(pub u32);
+
+impl HcclCode {
+    /// The documented name of this code, if the header declares it.
+    pub fn name(self) -> Option<&'static str> {
+        ascend_sys::hccl_result_name(self.0)
+    }
+}
+
+impl fmt::Display for HcclCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name} ({})", self.0),
+            None => write!(f, "undocumented HcclResult {}", self.0),
+        }
+    }
+}
+
 /// Everything that can go wrong in ascend-npu.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,6 +108,17 @@ pub enum Error {
         call: &'static str,
         /// What it returned.
         code: AclCode,
+        /// `aclGetRecentErrMsg()` right after the call, if any.
+        message: String,
+    },
+
+    /// An HCCL function returned an error code.
+    #[error("{call} failed with {code}{}", fmt_message(message))]
+    Hccl {
+        /// The HCCL function called.
+        call: &'static str,
+        /// What it returned.
+        code: HcclCode,
         /// `aclGetRecentErrMsg()` right after the call, if any.
         message: String,
     },

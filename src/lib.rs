@@ -25,7 +25,7 @@ pub use ascend_sim as sim;
 /// The raw FFI layer, for calls the safe API does not wrap.
 pub use ascend_sys as sys;
 pub use backend::{BACKEND_VAR, Backend, active_backend, raw_api, select_backend};
-pub use error::{AclCode, Error, Result};
+pub use error::{AclCode, Error, HcclCode, Result};
 pub use runtime::{
     Device, DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut, Event,
     HostBuffer, Kernel, KernelArg, KernelBinary, MemoryInfo, Param, Stream, take_drop_errors,

@@ -55,6 +55,7 @@ mod error_msg;
 mod event;
 mod ffi;
 mod handles;
+pub mod hccl;
 mod kernel;
 mod kernel_args;
 mod memory;

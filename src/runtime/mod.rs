@@ -13,6 +13,7 @@
 //! # Ok::<(), ascend_npu::Error>(())
 //! ```
 
+pub mod comm;
 mod copy;
 mod device;
 mod device_buffer;

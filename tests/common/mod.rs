@@ -9,6 +9,8 @@
 #[cfg(feature = "sim")]
 pub mod backend;
 pub mod moe;
+#[cfg(feature = "sim")]
+pub mod ranks;
 pub mod runtime_cases;
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.

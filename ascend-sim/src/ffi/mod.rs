@@ -12,6 +12,7 @@ mod context;
 mod copy;
 mod device;
 mod event;
+mod hccl;
 mod host_work;
 mod init;
 mod kernel;
@@ -133,6 +134,7 @@ pub fn symbols() -> StaticSymbols {
     kernel::fill(&mut s);
     aclnn_base::fill(&mut s);
     aclnn_ops::fill(&mut s);
+    hccl::fill(&mut s);
     init::strip_absent(&mut s);
     s
 }

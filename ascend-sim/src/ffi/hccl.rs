@@ -1,0 +1,700 @@
+//! The HCCL entry points (communicator management and collectives) over [`crate::hccl`].
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ascend_sys::{
+    ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_TASK_TIMEOUT, HCCL_E_INTERNAL, HCCL_E_PTR,
+    HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm, HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo,
+    StaticSymbols, aclrtStream,
+};
+
+use super::panic_text;
+use super::stream::for_submit;
+use crate::context::current;
+use crate::error::SimError;
+use crate::error_msg::set_recent;
+use crate::hccl::reduce::{element_size, reduce_into, reducible};
+use crate::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
+use crate::task::{Abort, Task};
+
+/// Runs an HCCL entry point's body: errors and panics become the return code and the
+/// thread's recent-error message.
+fn hccl_guard(api: &'static str, body: impl FnOnce() -> HcclResultOf<()>) -> HcclResult {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => HCCL_SUCCESS,
+        Ok(Err(e)) => {
+            set_recent(&format!("{api}: {}", e.message));
+            e.code
+        }
+        Err(p) => {
+            set_recent(&format!(
+                "{api}: internal error in ascend-sim (please report): {}",
+                panic_text(&*p)
+            ));
+            HCCL_E_INTERNAL
+        }
+    }
+}
+
+fn from_sim(e: SimError) -> HcclError {
+    HcclError::para(e.message)
+}
+
+fn comms() -> &'static Mutex<HashMap<u64, Arc<Comm>>> {
+    static COMMS: OnceLock<Mutex<HashMap<u64, Arc<Comm>>>> = OnceLock::new();
+    COMMS.get_or_init(Default::default)
+}
+
+/// Handles are distinct non-null values, never reused, that no pointer check mistakes for
+/// memory.
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(0x4843_0000_0000_0001);
+
+fn resolve(comm: HcclComm) -> HcclResultOf<Arc<Comm>> {
+    comms()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(comm as u64))
+        .cloned()
+        .ok_or_else(|| {
+            HcclError::new(
+                HCCL_E_PTR,
+                format!("{comm:p} is not a live communicator; expected one from HcclCommInit*"),
+            )
+        })
+}
+
+/// # Safety
+/// `ptr` is null or valid for a write of `T`.
+unsafe fn write_out<T>(ptr: *mut T, value: T, what: &str) -> HcclResultOf<()> {
+    if ptr.is_null() {
+        return Err(HcclError::new(HCCL_E_PTR, format!("{what} is NULL")));
+    }
+    // SAFETY: non-null, and valid for a write per the C contract.
+    unsafe { ptr.write(value) };
+    Ok(())
+}
+
+unsafe extern "C" fn HcclGetRootInfo(root_info: *mut HcclRootInfo) -> HcclResult {
+    hccl_guard("HcclGetRootInfo", || {
+        current().map_err(from_sim)?;
+        let mut info = HcclRootInfo {
+            internal: [0; ascend_sys::HCCL_ROOT_INFO_BYTES as usize],
+        };
+        let id = new_root().to_le_bytes();
+        for (dst, src) in info.internal.iter_mut().zip(ROOT_MAGIC.iter().chain(&id)) {
+            *dst = *src as c_char;
+        }
+        // SAFETY: the caller passes storage for one HcclRootInfo.
+        unsafe { write_out(root_info, info, "rootInfo") }
+    })
+}
+
+unsafe extern "C" fn HcclCommInitRootInfo(
+    n_ranks: u32,
+    root_info: *const HcclRootInfo,
+    rank: u32,
+    comm: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCommInitRootInfo", || {
+        if root_info.is_null() || comm.is_null() {
+            return Err(HcclError::new(HCCL_E_PTR, "rootInfo or comm is NULL"));
+        }
+        // SAFETY: non-null, and a whole HcclRootInfo per the C contract.
+        let bytes = unsafe { &(*root_info).internal };
+        let raw: Vec<u8> = bytes[..16].iter().map(|&c| c as u8).collect();
+        if &raw[..8] != ROOT_MAGIC {
+            return Err(HcclError::para(
+                "rootInfo was not filled by HcclGetRootInfo; expected the blob rank 0 got",
+            ));
+        }
+        let root = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+        let device = current().map_err(from_sim)?.device;
+        let c = Comm::init(root, n_ranks, rank, device)?;
+        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        comms()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle, Arc::new(c));
+        // SAFETY: checked non-null above; one HcclComm per the C contract.
+        unsafe { write_out(comm, handle as HcclComm, "comm") }
+    })
+}
+
+unsafe extern "C" fn HcclCommDestroy(comm: HcclComm) -> HcclResult {
+    hccl_guard("HcclCommDestroy", || {
+        let removed = comms()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(comm as u64));
+        // Queued ops keep their Arc: the rank leaves when the last of them has run.
+        removed.map(drop).ok_or_else(|| {
+            HcclError::new(HCCL_E_PTR, format!("{comm:p} is not a live communicator"))
+        })
+    })
+}
+
+unsafe extern "C" fn HcclGetRankSize(comm: HcclComm, rank_size: *mut u32) -> HcclResult {
+    hccl_guard("HcclGetRankSize", || {
+        let c = resolve(comm)?;
+        // SAFETY: per the C contract.
+        unsafe { write_out(rank_size, c.size(), "rankSize") }
+    })
+}
+
+unsafe extern "C" fn HcclGetRankId(comm: HcclComm, rank: *mut u32) -> HcclResult {
+    hccl_guard("HcclGetRankId", || {
+        let c = resolve(comm)?;
+        // SAFETY: per the C contract.
+        unsafe { write_out(rank, c.rank, "rank") }
+    })
+}
+
+unsafe extern "C" fn HcclGetCommName(comm: HcclComm, name: *mut c_char) -> HcclResult {
+    hccl_guard("HcclGetCommName", || {
+        let c = resolve(comm)?;
+        if name.is_null() {
+            return Err(HcclError::new(HCCL_E_PTR, "commName is NULL"));
+        }
+        let text = c.name();
+        let len = text
+            .len()
+            .min(ascend_sys::COMM_NAME_MAX_LENGTH as usize - 1);
+        // SAFETY: the caller passes COMM_NAME_MAX_LENGTH bytes; we write at most that many.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), name, len);
+            name.add(len).write(0);
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn HcclGetCommAsyncError(comm: HcclComm, error: *mut HcclResult) -> HcclResult {
+    hccl_guard("HcclGetCommAsyncError", || {
+        let c = resolve(comm)?;
+        // SAFETY: per the C contract.
+        unsafe { write_out(error, c.async_error(), "asyncError") }
+    })
+}
+
+unsafe extern "C" fn HcclGetErrorString(code: HcclResult) -> *const c_char {
+    let name = ascend_sys::HCCL_RESULT_NAMES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("unknown HcclResult", |(_, n)| n);
+    // Interned so the pointer stays valid, as the C API promises.
+    static NAMES: OnceLock<Mutex<HashMap<HcclResult, std::ffi::CString>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    names
+        .entry(code)
+        .or_insert_with(|| std::ffi::CString::new(name).unwrap_or_default())
+        .as_ptr()
+}
+
+/// Reads `len` bytes of this rank's device memory at `addr`.
+fn read_device(addr: u64, len: usize, device: usize, what: &str) -> HcclResultOf<Vec<u8>> {
+    let m = map_rank_memory(addr, len, device, what)?;
+    // SAFETY: `map_device` checked that `len` bytes lie inside a live allocation it keeps
+    // alive while `m` lives.
+    Ok(unsafe { std::slice::from_raw_parts(m.ptr(), len) }.to_vec())
+}
+
+fn write_device(addr: u64, data: &[u8], device: usize, what: &str) -> HcclResultOf<()> {
+    let m = map_rank_memory(addr, data.len(), device, what)?;
+    // SAFETY: as in `read_device`; `data` is host memory, distinct from the mapped block.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), m.ptr(), data.len()) };
+    Ok(())
+}
+
+fn map_rank_memory(
+    addr: u64,
+    len: usize,
+    device: usize,
+    what: &str,
+) -> HcclResultOf<crate::memory::Mapped> {
+    if len == 0 {
+        return Ok(crate::memory::Mapped::pageable(
+            std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        ));
+    }
+    if !crate::memory::is_device_address(addr) || crate::memory::device_of(addr) != device {
+        return Err(HcclError::para(format!(
+            "{what} {addr:#x} is not device memory of device {device}; expected a buffer of the \
+             rank's own device"
+        )));
+    }
+    crate::memory::map_device(addr, len)
+        .map_err(|e| HcclError::para(format!("{what}: {}", e.message)))
+}
+
+/// The element size of `dtype`, or a parameter error.
+fn size_of_type(dtype: HcclDataType) -> HcclResultOf<usize> {
+    element_size(dtype).ok_or_else(|| {
+        HcclError::para(format!(
+            "data type {dtype} is not moved by HCCL on A2/A3; expected an integer type, fp16, \
+             bf16, fp32 or fp64"
+        ))
+    })
+}
+
+fn bytes(count: u64, size: usize, what: &str) -> HcclResultOf<usize> {
+    usize::try_from(count)
+        .ok()
+        .and_then(|c| c.checked_mul(size))
+        .ok_or_else(|| HcclError::para(format!("{what} count {count} overflows the address space")))
+}
+
+/// Validates the communicator and stream and queues `run` on the stream. What `run` returns
+/// fails the stream (timeouts as ACL_ERROR_RT_TASK_TIMEOUT) and is kept for
+/// `HcclGetCommAsyncError`.
+fn enqueue(
+    api: &'static str,
+    comm: HcclComm,
+    stream: aclrtStream,
+    run: impl FnOnce(&Comm, &Abort) -> HcclResultOf<()> + Send + 'static,
+) -> HcclResultOf<()> {
+    let c = resolve(comm)?;
+    let (s, device) = for_submit(stream).map_err(from_sim)?;
+    if device != c.device {
+        return Err(HcclError::para(format!(
+            "the stream is on device {device} but rank {} of the communicator is device {}; \
+             expected a stream of the rank's device",
+            c.rank, c.device
+        )));
+    }
+    s.submit(Task::work(api, move |abort| {
+        run(&c, abort).map_err(|e| {
+            c.record_failure(&e);
+            let code = if e.code == HCCL_E_TIMEOUT {
+                ACL_ERROR_RT_TASK_TIMEOUT
+            } else {
+                ACL_ERROR_RT_INTERNAL_ERROR
+            };
+            let name = ascend_sys::HCCL_RESULT_NAMES
+                .iter()
+                .find(|(c, _)| *c == e.code)
+                .map_or("HcclResult", |(_, n)| n);
+            SimError::new(code, format!("{name}: {}", e.message))
+        })
+    }))
+    .map_err(from_sim)?;
+    Ok(())
+}
+
+/// A collective over one part per rank: each rank sends `send_len` bytes at `send` and the
+/// ranks' parts, in rank order, become `output(rank, parts)` written at `recv`.
+struct Collective {
+    api: &'static str,
+    signature: String,
+    send: u64,
+    send_len: usize,
+    recv: u64,
+    /// Whether this rank contributes data (broadcast: only the root).
+    contributes: bool,
+}
+
+fn run_collective(
+    c: Collective,
+    comm: HcclComm,
+    stream: aclrtStream,
+    output: impl FnOnce(u32, &[Arc<Contribution>]) -> HcclResultOf<Vec<u8>> + Send + 'static,
+) -> HcclResultOf<()> {
+    let Collective {
+        api,
+        signature,
+        send,
+        send_len,
+        recv,
+        contributes,
+    } = c;
+    let seq = resolve(comm)?.next_collective();
+    enqueue(api, comm, stream, move |comm, abort| {
+        let data = if contributes {
+            read_device(send, send_len, comm.device, "sendBuf")?
+        } else {
+            Vec::new()
+        };
+        let all = comm.exchange(
+            seq,
+            Contribution {
+                signature,
+                parts: vec![data],
+                expects: Vec::new(),
+            },
+            abort,
+        )?;
+        let out = output(comm.rank, &all)?;
+        write_device(recv, &out, comm.device, "recvBuf")
+    })
+}
+
+fn check_reduce(dtype: HcclDataType, op: HcclReduceOp) -> HcclResultOf<usize> {
+    reducible(dtype, op).map_err(HcclError::para)?;
+    size_of_type(dtype)
+}
+
+fn check_ptrs(ptrs: &[(*const c_void, &str)], len: usize) -> HcclResultOf<()> {
+    if len > 0 {
+        if let Some((_, what)) = ptrs.iter().find(|(p, _)| p.is_null()) {
+            return Err(HcclError::new(HCCL_E_PTR, format!("{what} is NULL")));
+        }
+    }
+    Ok(())
+}
+
+fn fold_parts(
+    parts: &[Arc<Contribution>],
+    range: std::ops::Range<usize>,
+    dtype: HcclDataType,
+    op: HcclReduceOp,
+) -> Vec<u8> {
+    let mut acc = parts[0].parts[0][range.clone()].to_vec();
+    for p in &parts[1..] {
+        reduce_into(&mut acc, &p.parts[0][range.clone()], dtype, op);
+    }
+    acc
+}
+
+unsafe extern "C" fn HcclAllReduce(
+    send_buf: *mut c_void,
+    recv_buf: *mut c_void,
+    count: u64,
+    data_type: HcclDataType,
+    op: HcclReduceOp,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclAllReduce", || {
+        let len = bytes(count, check_reduce(data_type, op)?, "AllReduce")?;
+        check_ptrs(
+            &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
+            len,
+        )?;
+        let c = Collective {
+            api: "HcclAllReduce",
+            signature: format!("AllReduce(count {count}, type {data_type}, op {op})"),
+            send: send_buf as u64,
+            send_len: len,
+            recv: recv_buf as u64,
+            contributes: true,
+        };
+        run_collective(c, comm, stream, move |_, all| {
+            Ok(fold_parts(all, 0..len, data_type, op))
+        })
+    })
+}
+
+unsafe extern "C" fn HcclReduceScatter(
+    send_buf: *mut c_void,
+    recv_buf: *mut c_void,
+    recv_count: u64,
+    data_type: HcclDataType,
+    op: HcclReduceOp,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclReduceScatter", || {
+        let chunk = bytes(recv_count, check_reduce(data_type, op)?, "ReduceScatter")?;
+        let ranks = resolve(comm)?.size() as usize;
+        let len = chunk
+            .checked_mul(ranks)
+            .ok_or_else(|| HcclError::para("ReduceScatter: recvCount × ranks overflows"))?;
+        check_ptrs(
+            &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
+            len,
+        )?;
+        let c = Collective {
+            api: "HcclReduceScatter",
+            signature: format!("ReduceScatter(recvCount {recv_count}, type {data_type}, op {op})"),
+            send: send_buf as u64,
+            send_len: len,
+            recv: recv_buf as u64,
+            contributes: true,
+        };
+        run_collective(c, comm, stream, move |rank, all| {
+            let start = rank as usize * chunk;
+            Ok(fold_parts(all, start..start + chunk, data_type, op))
+        })
+    })
+}
+
+unsafe extern "C" fn HcclAllGather(
+    send_buf: *mut c_void,
+    recv_buf: *mut c_void,
+    send_count: u64,
+    data_type: HcclDataType,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclAllGather", || {
+        let len = bytes(send_count, size_of_type(data_type)?, "AllGather")?;
+        check_ptrs(
+            &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
+            len,
+        )?;
+        let c = Collective {
+            api: "HcclAllGather",
+            signature: format!("AllGather(sendCount {send_count}, type {data_type})"),
+            send: send_buf as u64,
+            send_len: len,
+            recv: recv_buf as u64,
+            contributes: true,
+        };
+        run_collective(c, comm, stream, |_, all| {
+            Ok(all
+                .iter()
+                .flat_map(|p| p.parts[0].iter().copied())
+                .collect())
+        })
+    })
+}
+
+unsafe extern "C" fn HcclBroadcast(
+    buf: *mut c_void,
+    count: u64,
+    data_type: HcclDataType,
+    root: u32,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclBroadcast", || {
+        let len = bytes(count, size_of_type(data_type)?, "Broadcast")?;
+        check_ptrs(&[(buf, "buf")], len)?;
+        let c = resolve(comm)?;
+        if root >= c.size() {
+            return Err(HcclError::para(format!(
+                "root {root} of a {}-rank communicator; expected root < {}",
+                c.size(),
+                c.size()
+            )));
+        }
+        let co = Collective {
+            api: "HcclBroadcast",
+            signature: format!("Broadcast(count {count}, type {data_type}, root {root})"),
+            send: buf as u64,
+            send_len: len,
+            recv: buf as u64,
+            contributes: c.rank == root,
+        };
+        run_collective(co, comm, stream, move |_, all| {
+            Ok(all[root as usize].parts[0].clone())
+        })
+    })
+}
+
+unsafe extern "C" fn HcclBarrier(comm: HcclComm, stream: aclrtStream) -> HcclResult {
+    hccl_guard("HcclBarrier", || {
+        let c = Collective {
+            api: "HcclBarrier",
+            signature: "Barrier".into(),
+            send: 0,
+            send_len: 0,
+            recv: 0,
+            contributes: false,
+        };
+        run_collective(c, comm, stream, |_, _| Ok(Vec::new()))
+    })
+}
+
+/// Reads `n` host `uint64_t` values (counts or displacements).
+///
+/// # Safety
+/// `ptr` is null or valid for `n` reads.
+unsafe fn host_u64s(ptr: *const c_void, n: usize, what: &str) -> HcclResultOf<Vec<u64>> {
+    if ptr.is_null() {
+        return Err(HcclError::new(HCCL_E_PTR, format!("{what} is NULL")));
+    }
+    // SAFETY: valid for `n` reads per the C contract (one value per rank).
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u64>(), n) }.to_vec())
+}
+
+/// Byte ranges `displ..displ + count` of `size`-byte elements, checked.
+fn ranges(
+    counts: &[u64],
+    displs: &[u64],
+    size: usize,
+    what: &str,
+) -> HcclResultOf<Vec<(usize, usize)>> {
+    counts
+        .iter()
+        .zip(displs)
+        .map(|(&c, &d)| {
+            let start = bytes(d, size, what)?;
+            let len = bytes(c, size, what)?;
+            start
+                .checked_add(len)
+                .map(|_| (start, len))
+                .ok_or_else(|| HcclError::para(format!("{what}: displacement + count overflows")))
+        })
+        .collect()
+}
+
+unsafe extern "C" fn HcclAlltoAllV(
+    send_buf: *const c_void,
+    send_counts: *const c_void,
+    sdispls: *const c_void,
+    send_type: HcclDataType,
+    recv_buf: *const c_void,
+    recv_counts: *const c_void,
+    rdispls: *const c_void,
+    recv_type: HcclDataType,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclAlltoAllV", || {
+        let c = resolve(comm)?;
+        let n = c.size() as usize;
+        if send_type != recv_type {
+            return Err(HcclError::para(format!(
+                "sendType {send_type} and recvType {recv_type} differ; expected one data type"
+            )));
+        }
+        let size = size_of_type(send_type)?;
+        // SAFETY: host arrays of one value per rank, per the C contract.
+        let (sc, sd, rc, rd) = unsafe {
+            (
+                host_u64s(send_counts, n, "sendCounts")?,
+                host_u64s(sdispls, n, "sdispls")?,
+                host_u64s(recv_counts, n, "recvCounts")?,
+                host_u64s(rdispls, n, "rdispls")?,
+            )
+        };
+        let sends = ranges(&sc, &sd, size, "send")?;
+        let recvs = ranges(&rc, &rd, size, "recv")?;
+        let any_send = sends.iter().any(|r| r.1 > 0);
+        let any_recv = recvs.iter().any(|r| r.1 > 0);
+        check_ptrs(&[(send_buf, "sendBuf")], usize::from(any_send))?;
+        check_ptrs(&[(recv_buf, "recvBuf")], usize::from(any_recv))?;
+        if any_send && any_recv && send_buf == recv_buf {
+            return Err(HcclError::para(
+                "sendBuf and recvBuf are the same buffer; expected distinct buffers",
+            ));
+        }
+        let seq = c.next_collective();
+        let (send, recv) = (send_buf as u64, recv_buf as u64);
+        enqueue("HcclAlltoAllV", comm, stream, move |comm, abort| {
+            let mut parts = Vec::with_capacity(n);
+            for (j, &(start, len)) in sends.iter().enumerate() {
+                let what = format!("sendBuf part for rank {j}");
+                parts.push(read_device(send + start as u64, len, comm.device, &what)?);
+            }
+            let mine = Contribution {
+                signature: format!("AlltoAllV(type {send_type})"),
+                parts,
+                expects: recvs.iter().map(|r| r.1).collect(),
+            };
+            let all = comm.exchange(seq, mine, abort)?;
+            // Every rank checks every pair, so a mismatch fails all ranks alike.
+            for (j, dest) in all.iter().enumerate() {
+                for (i, src) in all.iter().enumerate() {
+                    if src.parts[j].len() != dest.expects[i] {
+                        return Err(HcclError::para(format!(
+                            "rank {j} expects {} elements from rank {i}, which sends {}; \
+                             expected recvCounts to match the peers' sendCounts",
+                            dest.expects[i] / size,
+                            src.parts[j].len() / size
+                        )));
+                    }
+                }
+            }
+            let me = comm.rank as usize;
+            for (i, &(start, _)) in recvs.iter().enumerate() {
+                write_device(
+                    recv + start as u64,
+                    &all[i].parts[me],
+                    comm.device,
+                    "recvBuf",
+                )?;
+            }
+            Ok(())
+        })
+    })
+}
+
+fn check_peer(c: &Comm, peer: u32, what: &str) -> HcclResultOf<()> {
+    if peer >= c.size() || peer == c.rank {
+        return Err(HcclError::para(format!(
+            "{what} {peer} from rank {} of {}; expected another rank below {}",
+            c.rank,
+            c.size(),
+            c.size()
+        )));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn HcclSend(
+    send_buf: *mut c_void,
+    count: u64,
+    data_type: HcclDataType,
+    dest_rank: u32,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclSend", || {
+        let len = bytes(count, size_of_type(data_type)?, "Send")?;
+        check_ptrs(&[(send_buf, "sendBuf")], len)?;
+        let c = resolve(comm)?;
+        check_peer(&c, dest_rank, "destRank")?;
+        let index = c.next_p2p(dest_rank, true);
+        let send = send_buf as u64;
+        enqueue("HcclSend", comm, stream, move |comm, _| {
+            let data = read_device(send, len, comm.device, "sendBuf")?;
+            comm.post(dest_rank, index, data)
+        })
+    })
+}
+
+unsafe extern "C" fn HcclRecv(
+    recv_buf: *mut c_void,
+    count: u64,
+    data_type: HcclDataType,
+    src_rank: u32,
+    comm: HcclComm,
+    stream: aclrtStream,
+) -> HcclResult {
+    hccl_guard("HcclRecv", || {
+        let len = bytes(count, size_of_type(data_type)?, "Recv")?;
+        check_ptrs(&[(recv_buf.cast_const(), "recvBuf")], len)?;
+        let c = resolve(comm)?;
+        check_peer(&c, src_rank, "srcRank")?;
+        let index = c.next_p2p(src_rank, false);
+        let recv = recv_buf as u64;
+        enqueue("HcclRecv", comm, stream, move |comm, abort| {
+            let data = comm.take(src_rank, index, abort)?;
+            if data.len() != len {
+                return Err(HcclError::para(format!(
+                    "HcclRecv #{index} from rank {src_rank} expects {len} bytes, the send carried \
+                     {}; expected matching counts and types",
+                    data.len()
+                )));
+            }
+            write_device(recv, &data, comm.device, "recvBuf")
+        })
+    })
+}
+
+pub(super) fn fill(s: &mut StaticSymbols) {
+    s.HcclGetRootInfo = Some(HcclGetRootInfo);
+    s.HcclCommInitRootInfo = Some(HcclCommInitRootInfo);
+    s.HcclCommDestroy = Some(HcclCommDestroy);
+    s.HcclGetRankSize = Some(HcclGetRankSize);
+    s.HcclGetRankId = Some(HcclGetRankId);
+    s.HcclGetCommName = Some(HcclGetCommName);
+    s.HcclGetCommAsyncError = Some(HcclGetCommAsyncError);
+    s.HcclGetErrorString = Some(HcclGetErrorString);
+    s.HcclBarrier = Some(HcclBarrier);
+    s.HcclAllReduce = Some(HcclAllReduce);
+    s.HcclReduceScatter = Some(HcclReduceScatter);
+    s.HcclAllGather = Some(HcclAllGather);
+    s.HcclBroadcast = Some(HcclBroadcast);
+    s.HcclAlltoAllV = Some(HcclAlltoAllV);
+    s.HcclSend = Some(HcclSend);
+    s.HcclRecv = Some(HcclRecv);
+}

@@ -1,0 +1,588 @@
+//! HCCL communicators: collectives between devices, each queued on a [`Stream`] of the
+//! calling rank's device.
+//!
+//! Every rank is a [`Device`] driven by its own thread (or process). Rank 0 makes a
+//! [`RootInfo`] and hands it to the others out of band (a channel, a file, a socket); every
+//! rank then calls [`Comm::init`], which returns once all have joined. Collectives are
+//! asynchronous like any stream work, and take part in the buffers' cross-stream use
+//! tracking, so a buffer is not reused or freed while a collective may still touch it.
+//!
+//! ```
+//! use ascend_npu::runtime::comm::{Comm, ReduceOp, RootInfo};
+//! use ascend_npu::{select_backend, Backend, Device};
+//! select_backend(Backend::Sim)?;
+//! // A one-rank communicator: the sum over ranks is the input.
+//! let device = Device::open(0)?;
+//! let comm = Comm::init(&device, &RootInfo::new(&device)?, 0, 1)?;
+//! let stream = device.new_stream()?;
+//! let x = stream.upload(&[1.0f32, 2.0])?;
+//! let mut sum = stream.alloc_zeroed::<f32>(2)?;
+//! comm.all_reduce(&stream, &x, &mut sum, ReduceOp::Sum)?;
+//! assert_eq!(sum.to_vec()?, [1.0, 2.0]);
+//! # Ok::<(), ascend_npu::Error>(())
+//! ```
+
+use std::cell::RefCell;
+
+use ascend_sys::{HcclComm, HcclDataType, HcclReduceOp, HcclRootInfo};
+use half::{bf16, f16};
+
+use super::device::Device;
+use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
+use super::drop_errors;
+use super::stream::Stream;
+use crate::backend::check_hccl;
+use crate::error::{Error, Result};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Element types HCCL moves. Sealed: the data type code must match the layout.
+pub trait CommElement: bytemuck::Pod + sealed::Sealed {
+    /// The `HcclDataType` of the element.
+    const DTYPE: HcclDataType;
+    /// Whether A2/A3 can reduce it (AllReduce, ReduceScatter): not the unsigned types, fp64.
+    const REDUCIBLE: bool;
+}
+
+macro_rules! elements {
+    ($($t:ty => $code:ident, $reducible:expr;)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl CommElement for $t {
+            const DTYPE: HcclDataType = ascend_sys::$code;
+            const REDUCIBLE: bool = $reducible;
+        }
+    )*};
+}
+
+elements! {
+    i8 => HCCL_DATA_TYPE_INT8, true;
+    i16 => HCCL_DATA_TYPE_INT16, true;
+    i32 => HCCL_DATA_TYPE_INT32, true;
+    i64 => HCCL_DATA_TYPE_INT64, true;
+    u8 => HCCL_DATA_TYPE_UINT8, false;
+    u16 => HCCL_DATA_TYPE_UINT16, false;
+    u32 => HCCL_DATA_TYPE_UINT32, false;
+    u64 => HCCL_DATA_TYPE_UINT64, false;
+    f16 => HCCL_DATA_TYPE_FP16, true;
+    bf16 => HCCL_DATA_TYPE_BFP16, true;
+    f32 => HCCL_DATA_TYPE_FP32, true;
+    f64 => HCCL_DATA_TYPE_FP64, false;
+}
+
+/// A reduction of AllReduce and ReduceScatter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Product (not for i16 and bf16 on A2/A3).
+    Prod,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+}
+
+impl ReduceOp {
+    fn raw(self) -> HcclReduceOp {
+        match self {
+            ReduceOp::Sum => ascend_sys::HCCL_REDUCE_SUM,
+            ReduceOp::Prod => ascend_sys::HCCL_REDUCE_PROD,
+            ReduceOp::Max => ascend_sys::HCCL_REDUCE_MAX,
+            ReduceOp::Min => ascend_sys::HCCL_REDUCE_MIN,
+        }
+    }
+}
+
+/// The opaque 4108-byte blob that names a communicator being built. Rank 0 makes it; every
+/// rank passes the same bytes to [`Comm::init`].
+#[derive(Clone)]
+pub struct RootInfo(Box<HcclRootInfo>);
+
+impl RootInfo {
+    /// Asks HCCL for a new root info, on `device` (rank 0's).
+    pub fn new(device: &Device) -> Result<RootInfo> {
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.HcclGetRootInfo()?;
+        let mut info = Box::new(HcclRootInfo {
+            internal: [0; ascend_sys::HCCL_ROOT_INFO_BYTES as usize],
+        });
+        // SAFETY: `info` is a whole HcclRootInfo for HCCL to fill.
+        check_hccl(api, "HcclGetRootInfo", unsafe { f(&mut *info) })?;
+        Ok(RootInfo(info))
+    }
+
+    /// The bytes, to send to the other ranks.
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0.internal)
+    }
+
+    /// A root info received from rank 0.
+    pub fn from_bytes(bytes: &[u8]) -> Result<RootInfo> {
+        let mut info = Box::new(HcclRootInfo {
+            internal: [0; ascend_sys::HCCL_ROOT_INFO_BYTES as usize],
+        });
+        if bytes.len() != info.internal.len() {
+            return Err(Error::invalid(
+                format!("a root info of {} bytes", bytes.len()),
+                format!("HCCL_ROOT_INFO_BYTES = {} bytes", info.internal.len()),
+            ));
+        }
+        bytemuck::cast_slice_mut(&mut info.internal).copy_from_slice(bytes);
+        Ok(RootInfo(info))
+    }
+}
+
+impl std::fmt::Debug for RootInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RootInfo(..)")
+    }
+}
+
+/// Counts and displacements (in elements) of [`Comm::all_to_all_v`], one per rank.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllToAllV {
+    /// Elements sent to each rank.
+    pub send_counts: Vec<u64>,
+    /// Where each rank's elements start in the send buffer.
+    pub send_displs: Vec<u64>,
+    /// Elements received from each rank (must equal that rank's send count to this one).
+    pub recv_counts: Vec<u64>,
+    /// Where each rank's elements go in the receive buffer.
+    pub recv_displs: Vec<u64>,
+}
+
+impl AllToAllV {
+    /// Packed layouts: each rank's part follows the previous one's.
+    pub fn packed(send_counts: Vec<u64>, recv_counts: Vec<u64>) -> AllToAllV {
+        let prefix = |c: &[u64]| {
+            c.iter()
+                .scan(0u64, |acc, &n| {
+                    let start = *acc;
+                    *acc = acc.saturating_add(n);
+                    Some(start)
+                })
+                .collect()
+        };
+        AllToAllV {
+            send_displs: prefix(&send_counts),
+            recv_displs: prefix(&recv_counts),
+            send_counts,
+            recv_counts,
+        }
+    }
+}
+
+/// One rank of an HCCL communicator. `Send` (a rank may move to another thread) but not
+/// `Sync`: HCCL orders a rank's calls by the order they are made, which two threads sharing a
+/// rank could not keep.
+pub struct Comm {
+    raw: HcclComm,
+    device: Device,
+    rank: u32,
+    size: u32,
+    /// Streams that queued collectives: dropping waits for them before destroying. (A
+    /// `RefCell` also makes the type `!Sync`.)
+    used: RefCell<Vec<Stream>>,
+}
+
+// SAFETY: the handle belongs to the process-wide HCCL instance and is usable from any thread
+// that binds the device's context, which every method does first.
+unsafe impl Send for Comm {}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comm")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("device", &self.device.id())
+            .finish()
+    }
+}
+
+impl Comm {
+    /// Joins rank `rank` of a `size`-rank communicator named by `root`, on `device`. Blocks
+    /// until every rank has joined (or HCCL's timeout passes).
+    pub fn init(device: &Device, root: &RootInfo, rank: u32, size: u32) -> Result<Comm> {
+        if size == 0 || rank >= size {
+            return Err(Error::invalid(
+                format!("rank {rank} of a {size}-rank communicator"),
+                "size >= 1 and rank < size",
+            ));
+        }
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.HcclCommInitRootInfo()?;
+        let mut raw: HcclComm = std::ptr::null_mut();
+        // SAFETY: a whole root info and a valid out-pointer.
+        check_hccl(api, "HcclCommInitRootInfo", unsafe {
+            f(size, &*root.0, rank, &mut raw)
+        })?;
+        Ok(Comm {
+            raw,
+            device: device.clone(),
+            rank,
+            size,
+            used: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// This rank.
+    pub fn rank(&self) -> u32 {
+        self.rank
+    }
+
+    /// The number of ranks.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The device of this rank.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The raw handle, for HCCL calls this crate does not wrap. It stays owned by `self`.
+    pub fn raw(&self) -> HcclComm {
+        self.raw
+    }
+
+    /// The first asynchronous failure of this communicator's collectives, if any. A failed
+    /// communicator must be dropped and rebuilt from a new [`RootInfo`].
+    pub fn async_error(&self) -> Result<()> {
+        self.device.inner.bind()?;
+        let api = self.device.inner.api;
+        let f = api.HcclGetCommAsyncError()?;
+        let mut code = ascend_sys::HCCL_SUCCESS;
+        // SAFETY: valid communicator and out-pointer.
+        check_hccl(api, "HcclGetCommAsyncError", unsafe {
+            f(self.raw, &mut code)
+        })?;
+        check_hccl(api, "a collective (HcclGetCommAsyncError)", code)
+    }
+
+    /// Checks that `stream` and the buffers live on this rank's device.
+    fn check_placement(&self, stream: &Stream, buffers: &[(&str, &Device)]) -> Result<()> {
+        let mine = self.device.id();
+        let mut used = self.used.borrow_mut();
+        if !used.iter().any(|s| s.same_as(stream)) {
+            used.push(stream.clone());
+        }
+        if stream.device().id() != mine {
+            return Err(Error::invalid(
+                format!(
+                    "a stream of device {} for rank {} on device {mine}",
+                    stream.device().id(),
+                    self.rank
+                ),
+                "a stream of the rank's own device",
+            ));
+        }
+        for (what, d) in buffers {
+            if d.id() != mine {
+                return Err(Error::invalid(
+                    format!(
+                        "{what} on device {} for rank {} on device {mine}",
+                        d.id(),
+                        self.rank
+                    ),
+                    "buffers of the rank's own device",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_reducible<T: CommElement>(&self, op: ReduceOp) -> Result<()> {
+        let int16_or_bf16 = T::DTYPE == ascend_sys::HCCL_DATA_TYPE_INT16
+            || T::DTYPE == ascend_sys::HCCL_DATA_TYPE_BFP16;
+        if !T::REDUCIBLE || (op == ReduceOp::Prod && int16_or_bf16) {
+            return Err(Error::invalid(
+                format!("a {op:?} reduction of {}", std::any::type_name::<T>()),
+                "i8, i16, i32, i64, f16, bf16 or f32 (and no Prod for i16 and bf16), as A2/A3 reduce",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Calls `call` with the API after binding the device.
+    fn call(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&ascend_sys::Api) -> Result<ascend_sys::HcclResult>,
+    ) -> Result<()> {
+        self.device.inner.bind()?;
+        let api = self.device.inner.api;
+        let code = f(api)?;
+        check_hccl(api, name, code)
+    }
+
+    /// `recv[i] = op over ranks of send[i]`, folded in rank order. `send` and `recv` have the
+    /// same length on every rank.
+    pub fn all_reduce<T: CommElement>(
+        &self,
+        stream: &Stream,
+        send: &impl DeviceSlice<T>,
+        recv: &mut impl DeviceSliceMut<T>,
+        op: ReduceOp,
+    ) -> Result<()> {
+        self.check_reducible::<T>(op)?;
+        self.check_placement(stream, &[("send", send.device()), ("recv", recv.device())])?;
+        same_len("all_reduce recv", recv.len(), send.len())?;
+        let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
+        stream.track(&[read_access(send), write_access(recv)], || {
+            self.call("HcclAllReduce", |api| {
+                let f = api.HcclAllReduce()?;
+                // SAFETY: device buffers of `len` elements on this rank's device, kept alive
+                // (and unused by others) by the use tracking until the stream has run the op.
+                Ok(unsafe {
+                    f(
+                        s as _,
+                        r as _,
+                        send.len() as u64,
+                        T::DTYPE,
+                        op.raw(),
+                        self.raw,
+                        stream.raw(),
+                    )
+                })
+            })
+        })
+    }
+
+    /// `recv` is every rank's `send`, in rank order: `recv.len() == send.len() · size`.
+    pub fn all_gather<T: CommElement>(
+        &self,
+        stream: &Stream,
+        send: &impl DeviceSlice<T>,
+        recv: &mut impl DeviceSliceMut<T>,
+    ) -> Result<()> {
+        self.check_placement(stream, &[("send", send.device()), ("recv", recv.device())])?;
+        let want = crate::error::elements("all_gather recv", &[send.len(), self.size as usize])?;
+        same_len("all_gather recv", recv.len(), want)?;
+        let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
+        stream.track(&[read_access(send), write_access(recv)], || {
+            self.call("HcclAllGather", |api| {
+                let f = api.HcclAllGather()?;
+                // SAFETY: as in `all_reduce`, with `recv` holding `size` times `send`.
+                Ok(unsafe {
+                    f(
+                        s as _,
+                        r as _,
+                        send.len() as u64,
+                        T::DTYPE,
+                        self.raw,
+                        stream.raw(),
+                    )
+                })
+            })
+        })
+    }
+
+    /// Rank `r` gets the reduction of every rank's `r`-th block of `send`:
+    /// `send.len() == recv.len() · size`.
+    pub fn reduce_scatter<T: CommElement>(
+        &self,
+        stream: &Stream,
+        send: &impl DeviceSlice<T>,
+        recv: &mut impl DeviceSliceMut<T>,
+        op: ReduceOp,
+    ) -> Result<()> {
+        self.check_reducible::<T>(op)?;
+        self.check_placement(stream, &[("send", send.device()), ("recv", recv.device())])?;
+        let want =
+            crate::error::elements("reduce_scatter send", &[recv.len(), self.size as usize])?;
+        same_len("reduce_scatter send", send.len(), want)?;
+        let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
+        stream.track(&[read_access(send), write_access(recv)], || {
+            self.call("HcclReduceScatter", |api| {
+                let f = api.HcclReduceScatter()?;
+                // SAFETY: as in `all_reduce`, with `send` holding `size` times `recv`.
+                Ok(unsafe {
+                    f(
+                        s as _,
+                        r as _,
+                        recv.len() as u64,
+                        T::DTYPE,
+                        op.raw(),
+                        self.raw,
+                        stream.raw(),
+                    )
+                })
+            })
+        })
+    }
+
+    /// Every rank's `buf` becomes rank `root`'s.
+    pub fn broadcast<T: CommElement>(
+        &self,
+        stream: &Stream,
+        buf: &mut impl DeviceSliceMut<T>,
+        root: u32,
+    ) -> Result<()> {
+        self.check_placement(stream, &[("buf", buf.device())])?;
+        if root >= self.size {
+            return Err(Error::invalid(
+                format!("broadcast root {root} of {} ranks", self.size),
+                "a root below the rank count",
+            ));
+        }
+        let (len, p) = (buf.len(), buf.device_ptr_mut());
+        stream.track(&[write_access(buf)], || {
+            self.call("HcclBroadcast", |api| {
+                let f = api.HcclBroadcast()?;
+                // SAFETY: a device buffer of `len` elements on this rank's device.
+                Ok(unsafe { f(p as _, len as u64, T::DTYPE, root, self.raw, stream.raw()) })
+            })
+        })
+    }
+
+    /// Sends `layout.send_counts[j]` elements (from `send_displs[j]`) to each rank `j`, and
+    /// receives `recv_counts[i]` elements from each rank `i` at `recv_displs[i]`.
+    pub fn all_to_all_v<T: CommElement>(
+        &self,
+        stream: &Stream,
+        send: &impl DeviceSlice<T>,
+        recv: &mut impl DeviceSliceMut<T>,
+        layout: &AllToAllV,
+    ) -> Result<()> {
+        self.check_placement(stream, &[("send", send.device()), ("recv", recv.device())])?;
+        let n = self.size as usize;
+        let parts = [
+            ("send", &layout.send_counts, &layout.send_displs, send.len()),
+            ("recv", &layout.recv_counts, &layout.recv_displs, recv.len()),
+        ];
+        for (what, counts, displs, len) in parts {
+            if counts.len() != n || displs.len() != n {
+                return Err(Error::invalid(
+                    format!(
+                        "{what} counts/displacements of lengths {}/{}",
+                        counts.len(),
+                        displs.len()
+                    ),
+                    format!("one per rank ({n})"),
+                ));
+            }
+            for (j, (&c, &d)) in counts.iter().zip(displs.iter()).enumerate() {
+                if d.checked_add(c).is_none_or(|end| end > len as u64) {
+                    return Err(Error::invalid(
+                        format!(
+                            "{what} part {j}: displacement {d} + count {c} in a buffer of {len}"
+                        ),
+                        "every part inside its buffer",
+                    ));
+                }
+            }
+        }
+        let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
+        stream.track(&[read_access(send), write_access(recv)], || {
+            self.call("HcclAlltoAllV", |api| {
+                let f = api.HcclAlltoAllV()?;
+                // SAFETY: the count and displacement arrays hold one u64 per rank and are read
+                // during the call; every part lies inside its device buffer (checked above).
+                Ok(unsafe {
+                    f(
+                        s as _,
+                        layout.send_counts.as_ptr().cast(),
+                        layout.send_displs.as_ptr().cast(),
+                        T::DTYPE,
+                        r as _,
+                        layout.recv_counts.as_ptr().cast(),
+                        layout.recv_displs.as_ptr().cast(),
+                        T::DTYPE,
+                        self.raw,
+                        stream.raw(),
+                    )
+                })
+            })
+        })
+    }
+
+    /// Sends `buf` to rank `peer`, which must [`recv`](Self::recv) as many elements.
+    pub fn send<T: CommElement>(
+        &self,
+        stream: &Stream,
+        buf: &impl DeviceSlice<T>,
+        peer: u32,
+    ) -> Result<()> {
+        self.check_peer(peer)?;
+        self.check_placement(stream, &[("buf", buf.device())])?;
+        let (len, p) = (buf.len(), buf.device_ptr());
+        stream.track(&[read_access(buf)], || {
+            self.call("HcclSend", |api| {
+                let f = api.HcclSend()?;
+                // SAFETY: a device buffer of `len` elements on this rank's device.
+                Ok(unsafe { f(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw()) })
+            })
+        })
+    }
+
+    /// Receives into `buf` what rank `peer` [`send`](Self::send)s.
+    pub fn recv<T: CommElement>(
+        &self,
+        stream: &Stream,
+        buf: &mut impl DeviceSliceMut<T>,
+        peer: u32,
+    ) -> Result<()> {
+        self.check_peer(peer)?;
+        self.check_placement(stream, &[("buf", buf.device())])?;
+        let (len, p) = (buf.len(), buf.device_ptr_mut());
+        stream.track(&[write_access(buf)], || {
+            self.call("HcclRecv", |api| {
+                let f = api.HcclRecv()?;
+                // SAFETY: a device buffer of `len` elements on this rank's device.
+                Ok(unsafe { f(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw()) })
+            })
+        })
+    }
+
+    /// Orders `stream` after every rank's work queued before its barrier.
+    pub fn barrier(&self, stream: &Stream) -> Result<()> {
+        self.check_placement(stream, &[])?;
+        self.call("HcclBarrier", |api| {
+            let f = api.HcclBarrier()?;
+            // SAFETY: a live communicator and a stream of its device.
+            Ok(unsafe { f(self.raw, stream.raw()) })
+        })
+    }
+
+    fn check_peer(&self, peer: u32) -> Result<()> {
+        if peer >= self.size || peer == self.rank {
+            return Err(Error::invalid(
+                format!("peer {peer} for rank {} of {}", self.rank, self.size),
+                "another rank below the rank count",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn same_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::invalid(
+            format!("{what} of {got} elements"),
+            format!("{want} elements"),
+        ));
+    }
+    Ok(())
+}
+
+impl Drop for Comm {
+    fn drop(&mut self) {
+        // HCCL must not destroy a communicator with collectives still queued: wait for the
+        // streams that queued them (their errors were or will be reported by those streams).
+        for stream in self.used.get_mut().drain(..) {
+            let _ = stream.synchronize();
+        }
+        let result = self.call("HcclCommDestroy", |api| {
+            let f = api.HcclCommDestroy()?;
+            // SAFETY: the handle is live, owned by `self`, and no queued work uses it.
+            Ok(unsafe { f(self.raw) })
+        });
+        if let Err(e) = result {
+            drop_errors::record(e);
+        }
+    }
+}

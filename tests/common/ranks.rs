@@ -1,0 +1,63 @@
+//! Simulated ranks for the HCCL suites: one thread and one device per rank.
+
+use ascend_npu::runtime::comm::{Comm, RootInfo};
+use ascend_npu::{Device, Stream};
+
+/// Devices the HCCL suites configure the simulator with.
+pub const SIM_DEVICES: usize = 8;
+
+/// Selects the backend named by `ASCEND_NPU_BACKEND` as [`super::backend::select`] does, but
+/// gives the compiled-in
+/// simulator [`SIM_DEVICES`] devices; returns how many ranks the suite may use (under the
+/// `cann` provider, the devices it reports).
+pub fn setup_ranks() -> u32 {
+    use ascend_npu::Backend;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use ascend_npu::sim::{SimConfig, SocModel, configure};
+        let backend = match std::env::var(ascend_npu::BACKEND_VAR) {
+            Ok(value) if !value.is_empty() => Backend::parse(&value).unwrap(),
+            _ => Backend::Sim,
+        };
+        if backend == Backend::Sim {
+            configure(SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES))
+                .expect("configured before first use");
+        }
+        ascend_npu::select_backend(backend).unwrap();
+    });
+    Device::count().unwrap() as u32
+}
+
+/// The rank counts of `wanted` that `available` devices allow; says which are skipped.
+pub fn rank_counts(wanted: &[u32], available: u32) -> Vec<u32> {
+    for &n in wanted.iter().filter(|&&n| n > available) {
+        eprintln!("skipped: {n} ranks need {n} devices, the backend has {available}");
+    }
+    wanted.iter().copied().filter(|&n| n <= available).collect()
+}
+
+/// Runs `body(comm, stream)` on `n` ranks (devices `0..n`, one thread each) of a fresh
+/// communicator, and returns each rank's result in rank order.
+pub fn on_ranks<R: Send>(n: u32, body: impl Fn(&Comm, &Stream) -> R + Sync) -> Vec<R> {
+    let root = RootInfo::new(&Device::open(0).unwrap()).unwrap();
+    // Ranks get the root info as bytes, as they would from another process.
+    let bytes = root.as_bytes().to_vec();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|rank| {
+                let (bytes, body) = (&bytes, &body);
+                scope.spawn(move || {
+                    let device = Device::open(rank as usize).unwrap();
+                    let root = RootInfo::from_bytes(bytes).unwrap();
+                    let comm = Comm::init(&device, &root, rank, n).unwrap();
+                    let stream = device.new_stream().unwrap();
+                    body(&comm, &stream)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a rank panicked"))
+            .collect()
+    })
+}
