@@ -155,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn runtime_and_kernel_symbols_are_provided_and_hccl_is_not_yet() {
+    fn runtime_kernel_and_hccl_symbols_are_provided() {
         let api = ascend_sys::Api::from_static("sim", symbols());
         assert!(api.aclInit().is_ok());
         assert!(api.aclrtMalloc().is_ok());
@@ -164,6 +164,7 @@ mod tests {
         assert!(api.aclrtBinaryLoadFromFile().is_ok());
         assert!(api.aclrtLaunchKernel().is_ok());
         assert!(api.aclrtBinaryLoadFromData().is_ok());
-        assert!(api.HcclAllReduce().is_err());
+        assert!(api.HcclAllReduce().is_ok());
+        assert!(api.HcclCommInitRootInfo().is_ok());
     }
 }
