@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ascend_npu::runtime::comm::{AllToAllV, Comm, ReduceOp};
 use ascend_npu::{Error, HcclCode, Stream};
-use common::ranks::{on_ranks, rank_counts, setup_ranks};
+use common::ranks::{on_ranks, rank_counts, set_sim_hccl_timeout, setup_ranks};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -49,10 +49,9 @@ fn all_reduce_one(comm: &Comm, stream: &Stream, len: usize) {
 fn a_rank_that_never_arrives_times_out_on_every_other_rank() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let available = setup_ranks();
-    if !common::backend::sim_only("setting the simulator's HCCL timeout") {
+    if !set_sim_hccl_timeout(Duration::from_millis(500)) {
         return;
     }
-    ascend_npu::sim::hccl::set_timeout(Duration::from_millis(500));
     for n in rank_counts(&[2, 4], available) {
         let done = Barrier::new(n as usize);
         let results = on_ranks(n, |comm, stream| {
@@ -82,7 +81,7 @@ fn a_rank_that_never_arrives_times_out_on_every_other_rank() {
         }
         healthy(n);
     }
-    ascend_npu::sim::hccl::set_timeout(Duration::ZERO);
+    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 #[test]
@@ -90,9 +89,7 @@ fn a_rank_that_leaves_fails_its_peers_at_once() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let available = setup_ranks();
     // A long timeout: the peers must fail because the rank left, not because time ran out.
-    if common::backend::sim_only("setting the simulator's HCCL timeout") {
-        ascend_npu::sim::hccl::set_timeout(Duration::from_secs(60));
-    }
+    set_sim_hccl_timeout(Duration::from_secs(60));
     for n in rank_counts(&[2, 4], available) {
         let left = Barrier::new(n as usize);
         let results = on_ranks(n, |comm, stream| {
@@ -117,9 +114,7 @@ fn a_rank_that_leaves_fails_its_peers_at_once() {
         }
         healthy(n);
     }
-    if common::backend::sim_only("restoring the simulator's HCCL timeout") {
-        ascend_npu::sim::hccl::set_timeout(Duration::ZERO);
-    }
+    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 #[test]

@@ -61,3 +61,15 @@ pub fn on_ranks<R: Send>(n: u32, body: impl Fn(&Comm, &Stream) -> R + Sync) -> V
             .collect()
     })
 }
+
+/// Sets the compiled-in simulator's HCCL timeout (`Duration::ZERO` restores the default).
+/// Returns false, with a message, under another provider, whose simulator instance (if any)
+/// this process cannot configure.
+pub fn set_sim_hccl_timeout(timeout: std::time::Duration) -> bool {
+    if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
+        eprintln!("skipped: the HCCL timeout is set on the compiled-in simulator only");
+        return false;
+    }
+    ascend_npu::sim::hccl::set_timeout(timeout);
+    true
+}
