@@ -105,8 +105,10 @@ struct Round {
 
 #[derive(Default)]
 struct GroupState {
-    /// Per rank: the device it joined from.
+    /// Per rank: the device it joined from (`None` again once it has left).
     joined: Vec<Option<usize>>,
+    /// Every rank has joined: init is over, even if some have left since.
+    formed: bool,
     /// Set for good when a rank fails or leaves: every later wait fails with it.
     broken: Option<HcclError>,
     rounds: HashMap<u64, Round>,
@@ -244,6 +246,12 @@ impl Comm {
             )));
         }
         let mut state = group.lock();
+        if state.formed {
+            return Err(HcclError::para(format!(
+                "rank {rank} joins a communicator whose ranks all joined already; expected a new \
+                 root info to rebuild a communicator"
+            )));
+        }
         if let Some(d) = state.joined[rank as usize] {
             return Err(HcclError::para(format!(
                 "rank {rank} of this root info already joined (from device {d}); expected each \
@@ -265,7 +273,8 @@ impl Comm {
             format!("HcclCommInitRootInfo: ranks {missing:?} did not join")
         };
         group.wait(state, None, waiting, |s| {
-            s.joined.iter().all(Option::is_some).then_some(Ok(()))
+            s.formed |= s.joined.iter().all(Option::is_some);
+            s.formed.then_some(Ok(()))
         })?;
         let peers = || (0..size).map(|_| AtomicU64::new(0)).collect();
         Ok(Comm {
