@@ -6,10 +6,15 @@
 //! executor between the two and allocates the workspace from the launching stream, so the
 //! workspace is freed in stream order.
 
+mod attrs;
 mod cast;
 mod plan;
 mod tensor;
 
+pub use attrs::{
+    DropPad, FinalizeLayout, GatingNorm, GmmAct, GroupListType, GroupSelect, GroupType, QuantMode,
+    RowIdxType, SplitItem, TokenCounts, TokensNumType,
+};
 pub use cast::cast;
 pub(crate) use plan::{
     Cast, GroupedMatmulV4, MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,

@@ -1,7 +1,7 @@
 //! Combine with `aclnnMoeFinalizeRoutingV2`: `out[t] = shared[t] + Σ_k w[t,k] ·
 //! y[expanded_row_idx[t·K+k]]`, accumulated in fp32.
 
-use crate::aclnn::{AclElement, AclTensor, MoeFinalizeRoutingV2, Plan};
+use crate::aclnn::{AclElement, AclTensor, FinalizeLayout, MoeFinalizeRoutingV2, Plan};
 use crate::error::Result;
 use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
 
@@ -32,7 +32,7 @@ pub fn combine<T: AclElement, W: AclElement>(
         tokens,
         hidden,
         top_k,
-        2,
+        FinalizeLayout::RowDropless,
     )
 }
 
@@ -63,11 +63,11 @@ pub fn combine_padded<T: AclElement, W: AclElement>(
         tokens,
         hidden,
         top_k,
-        3,
+        FinalizeLayout::RowPadded,
     )
 }
 
-/// `drop_pad_mode` 2: dropless rows `[tokens·top_k, hidden]`; 3: padded `[E, C, hidden]`; both
+/// `RowDropless`: dropless rows `[tokens·top_k, hidden]`; `RowPadded`: `[E, C, hidden]`; both
 /// index pairs row-major (t·K+k), as aclnnMoeInitRoutingV2 lays them out.
 #[allow(clippy::too_many_arguments)]
 fn combine_rows<T: AclElement, W: AclElement>(
@@ -81,7 +81,7 @@ fn combine_rows<T: AclElement, W: AclElement>(
     tokens: usize,
     hidden: usize,
     top_k: usize,
-    drop_pad_mode: i64,
+    drop_pad_mode: FinalizeLayout,
 ) -> Result<()> {
     if tokens == 0 || hidden == 0 {
         return Ok(());
@@ -108,7 +108,7 @@ fn combine_rows<T: AclElement, W: AclElement>(
                     std::ptr::null(),
                     tw.as_ptr(),
                     std::ptr::null(),
-                    drop_pad_mode,
+                    drop_pad_mode.value(),
                     tout.as_ptr(),
                     ws,
                     exec,

@@ -1,7 +1,10 @@
 //! Dispatch with `aclnnMoeInitRoutingV2`: a stable sort of the (token, k) pairs by expert (flat
 //! index t·K+k), each token's row gathered to its expanded position, and per-expert counts.
 
-use crate::aclnn::{AclElement, AclIntArray, AclTensor, MoeInitRoutingV2, MoeInitRoutingV3, Plan};
+use crate::aclnn::{
+    AclElement, AclIntArray, AclTensor, DropPad, MoeInitRoutingV2, MoeInitRoutingV3, Plan,
+    QuantMode, RowIdxType, TokenCounts, TokensNumType,
+};
 use crate::error::{Error, Result};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -66,10 +69,10 @@ pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
         let mode = InitRoutingMode {
             experts,
             capacity: 0,
-            drop_pad: false,
-            count_flag: match sizes {
-                GroupSizes::Counts => 2,
-                GroupSizes::Cumsum => 1,
+            drop_pad: DropPad::Dropless,
+            counts: match sizes {
+                GroupSizes::Counts => TokenCounts::Counts,
+                GroupSizes::Cumsum => TokenCounts::Cumsum,
             },
         };
         init_routing(stream, [&tx, &tids, &tex, &tidx], Some(&tsizes), mode)?;
@@ -146,8 +149,8 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
     let mode = InitRoutingMode {
         experts,
         capacity,
-        drop_pad: true,
-        count_flag: 0,
+        drop_pad: DropPad::Padded,
+        counts: TokenCounts::None,
     };
     init_routing(stream, [&tx, &tids, &tex, &tidx], None, mode)?;
     drop((tx, tids, tex, tidx));
@@ -163,9 +166,9 @@ struct InitRoutingMode {
     experts: usize,
     /// Rows per expert in drop/pad mode.
     capacity: usize,
-    drop_pad: bool,
-    /// 0 none, 1 cumulative sums, 2 counts (dropless only).
-    count_flag: i64,
+    drop_pad: DropPad,
+    /// The count output asked for (dropless only).
+    counts: TokenCounts,
 }
 
 /// Plans and launches `aclnnMoeInitRoutingV2` over `[x, ids, expanded_x, expanded_row_idx]`.
@@ -188,8 +191,8 @@ fn init_routing(
                     0,
                     mode.capacity as i64,
                     mode.experts as i64,
-                    i64::from(mode.drop_pad),
-                    mode.count_flag,
+                    mode.drop_pad.value(),
+                    mode.counts.value(),
                     false,
                     expanded_x.as_ptr(),
                     row_idx.as_ptr(),
@@ -282,12 +285,12 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
                     rows as i64,
                     0,
                     experts as i64,
-                    0,
-                    1,
+                    DropPad::Dropless.value(),
+                    TokensNumType::Count.value(),
                     true,
-                    -1,
+                    QuantMode::None.value(),
                     range.as_ptr(),
-                    0,
+                    RowIdxType::Gather.value(),
                     tex.as_ptr(),
                     tidx.as_ptr(),
                     tcounts.as_ptr(),

@@ -1,7 +1,10 @@
 //! The experts' GEMMs with `aclnnGroupedMatmulV4`: rows sorted by expert (the contiguous
 //! layout), one weight matrix per expert, fp32 accumulation.
 
-use crate::aclnn::{AclElement, AclTensor, AclTensorList, GroupedMatmulV4, Plan};
+use crate::aclnn::{
+    AclElement, AclTensor, AclTensorList, GmmAct, GroupListType, GroupType, GroupedMatmulV4, Plan,
+    SplitItem,
+};
 use crate::error::{Error, Result};
 use crate::kernels::WeightLayout;
 use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
@@ -64,10 +67,10 @@ pub fn grouped_matmul<T: AclElement>(
                     null_list,
                     null_list,
                     null_list,
-                    3,
-                    0,
-                    1,
-                    0,
+                    SplitItem::Single.value(),
+                    GroupType::SplitM.value(),
+                    GroupListType::Counts.value(),
+                    GmmAct::None.value(),
                     out_list,
                     std::ptr::null_mut(),
                     std::ptr::null_mut(),

@@ -3,7 +3,7 @@
 use ascend_sys::CannVersion;
 use bytemuck::{Pod, Zeroable};
 
-use crate::aclnn::{AclElement, AclTensor, MoeGatingTopK, Plan};
+use crate::aclnn::{AclElement, AclTensor, GatingNorm, GroupSelect, MoeGatingTopK, Plan};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::runtime::{DeviceBuffer, DeviceSlice, KernelArg, Stream};
@@ -258,14 +258,17 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
                 routing.topk_groups as i64,
                 routing.groups as i64,
                 match routing.group_score {
-                    GroupScore::Max => 0,
-                    GroupScore::TopTwoSum => 1,
-                },
+                    GroupScore::Max => GroupSelect::Max,
+                    GroupScore::TopTwoSum => GroupSelect::TopTwoSum,
+                }
+                .value(),
+                // renorm: 0 is the only documented value.
                 0,
                 match routing.scoring {
-                    Scoring::Softmax => 0,
-                    Scoring::Sigmoid => 1,
-                },
+                    Scoring::Softmax => GatingNorm::Softmax,
+                    Scoring::Sigmoid => GatingNorm::Sigmoid,
+                }
+                .value(),
                 gather,
                 routing.scale,
                 // HF adds 1e-20 to the denominator; the weights' sum is never near it.
