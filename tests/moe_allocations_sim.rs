@@ -1,5 +1,6 @@
 //! After warm-up, a MoE layer's forward pass makes no device allocation: its intermediates come
-//! from the stream's caching pool and its tilings from the stream's constant cache. One test in
+//! from the stream's caching pool and its tilings from the stream's constant cache; with a
+//! caller-supplied workspace, not even the first call does. One test in
 //! its own process, so the simulator's allocation counter sees only this test.
 
 use ascend_npu::kernels::Kernels;
@@ -87,6 +88,34 @@ fn moe_forward_makes_no_device_allocation_after_warm_up() {
     stream.synchronize().unwrap();
     assert_eq!(allocations(), warm, "device allocations after warm-up");
     assert!(stream.pooled_bytes() > 0);
+
+    // A caller-supplied workspace, sized from the warm stream's pool, makes even the first call
+    // on a fresh stream allocation-free.
+    let fresh = device.new_stream().unwrap();
+    let size = 2 * stream.pooled_bytes() + (1 << 20);
+    fresh
+        .supply_workspace(fresh.alloc_uninit::<u8>(size).unwrap())
+        .unwrap();
+    let supplied = allocations();
+    let out = layer.forward(&fresh, &x, tokens).unwrap();
+    assert_eq!(out.to_vec().unwrap(), first);
+    assert_eq!(
+        allocations(),
+        supplied,
+        "device allocations with a workspace"
+    );
+    drop(out);
+    fresh.trim_pool().unwrap();
+    assert!(
+        fresh.pooled_bytes() > 0,
+        "workspace blocks stay with the stream"
+    );
+    let empty = fresh.alloc_uninit::<u8>(0).unwrap();
+    assert!(
+        fresh.supply_workspace(empty).is_ok(),
+        "an empty workspace is ignored"
+    );
+    drop(fresh);
 
     // The kernels' tiling cache keeps no stream alive: a stream that launched a tiled kernel is
     // destroyed when its last handle (and its buffers) go, while the kernels live on.

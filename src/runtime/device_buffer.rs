@@ -200,6 +200,12 @@ impl<T> DeviceBuffer<T> {
         }
     }
 
+    /// Takes the memory out of the buffer, which then frees nothing; `None` when empty. The
+    /// caller becomes responsible for the memory (and for ordering it after its uses).
+    pub(crate) fn take_memory(&mut self) -> Option<u64> {
+        (self.ptr != 0).then(|| std::mem::replace(&mut self.ptr, 0))
+    }
+
     /// A shared view of the whole buffer.
     pub fn as_view(&self) -> DeviceView<'_, T> {
         DeviceView {

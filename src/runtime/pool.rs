@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytemuck::{AnyBitPattern, Zeroable};
 
 use super::device::Memory;
-use super::device_buffer::{DeviceBuffer, byte_len};
+use super::device_buffer::{DeviceBuffer, DeviceSlice, byte_len};
 use super::drop_errors;
 use super::host_buffer::HostBuffer;
 use super::stream::Stream;
@@ -37,6 +37,15 @@ pub(crate) struct StreamMemory {
     /// Bytes in `blocks`.
     cached: AtomicUsize,
     constants: Mutex<Constants>,
+    /// Caller-supplied memory that new blocks are carved from before asking the device.
+    workspaces: Mutex<Vec<Workspace>>,
+}
+
+/// One caller-supplied allocation: blocks are carved from `[base, base + next)`.
+struct Workspace {
+    base: u64,
+    len: usize,
+    next: usize,
 }
 
 #[derive(Default)]
@@ -67,16 +76,46 @@ impl StreamMemory {
         self.cached.fetch_add(size, Ordering::Relaxed);
     }
 
-    /// Every block and constant, emptied out of the caches.
-    fn drain(&self) -> Vec<u64> {
+    /// A new block of `size` bytes carved from a caller-supplied workspace, if one has room.
+    fn carve(&self, size: usize) -> Option<u64> {
+        let mut workspaces = lock(&self.workspaces);
+        let ws = workspaces.iter_mut().find(|w| w.len - w.next >= size)?;
+        let ptr = ws.base + ws.next as u64;
+        ws.next += size;
+        Some(ptr)
+    }
+
+    /// Whether `ptr` lies in a caller-supplied workspace (and so cannot be freed on its own).
+    fn in_workspace(&self, ptr: u64) -> bool {
+        lock(&self.workspaces)
+            .iter()
+            .any(|w| (w.base..w.base + w.len as u64).contains(&ptr))
+    }
+
+    /// A block of `size` bytes: cached, carved from a workspace, or allocated.
+    fn block(&self, stream: &Stream, size: usize) -> Result<u64> {
+        match self.take(size).or_else(|| self.carve(size)) {
+            Some(ptr) => Ok(ptr),
+            None => stream.malloc(size),
+        }
+    }
+
+    /// Empties the idle blocks out of the pool and returns those the device can free; blocks
+    /// carved from workspaces stay.
+    fn drain_idle(&self) -> Vec<u64> {
         let blocks = std::mem::take(&mut *lock(&self.blocks));
         self.cached.store(0, Ordering::Relaxed);
-        let constants = std::mem::take(&mut lock(&self.constants).by_bytes);
-        blocks
-            .into_values()
-            .flatten()
-            .chain(constants.into_values().map(|(ptr, _)| ptr))
-            .collect()
+        let mut freeable = Vec::new();
+        for (size, ptrs) in blocks {
+            for ptr in ptrs {
+                if self.in_workspace(ptr) {
+                    self.put(size, ptr);
+                } else {
+                    freeable.push(ptr);
+                }
+            }
+        }
+        freeable
     }
 }
 
@@ -104,11 +143,7 @@ impl Stream {
         if bytes == 0 {
             return self.alloc_raw(0);
         }
-        let size = block_size(bytes);
-        let ptr = match self.memory().take(size) {
-            Some(ptr) => ptr,
-            None => self.malloc(size)?,
-        };
+        let ptr = self.memory().block(self, block_size(bytes))?;
         Ok(DeviceBuffer::pooled(ptr, len, self.clone()))
     }
 
@@ -117,16 +152,41 @@ impl Stream {
         self.memory().cached.load(Ordering::Relaxed)
     }
 
-    /// Gives the pool's idle memory (and the cached constants) back to the device, in stream
-    /// order: freed once the work queued so far on this stream has completed.
+    /// Gives the pool's idle memory back to the device, in stream order: freed once the work
+    /// queued so far on this stream has completed. Supplied workspaces stay with the stream.
     pub fn trim_pool(&self) -> Result<()> {
         let device = &self.device().inner;
         let mut result = Ok(());
-        for ptr in self.memory().drain() {
+        for ptr in self.memory().drain_idle() {
             let freed = device.free_after(Memory::Device(ptr as usize), std::slice::from_ref(self));
             result = result.and(freed);
         }
         result
+    }
+
+    /// Supplies `workspace` to this stream's pool: new blocks are carved from it before the pool
+    /// asks the device, so an engine that sizes its memory once (for instance from
+    /// [`Stream::pooled_bytes`] after a warm-up call on another stream) makes no device
+    /// allocation even in its first calls. The memory stays with the stream until the stream
+    /// is destroyed; the stream is first ordered after every use of `workspace` elsewhere.
+    pub fn supply_workspace(&self, mut workspace: DeviceBuffer<u8>) -> Result<()> {
+        if workspace.stream().device() != self.device() {
+            return Err(crate::Error::invalid(
+                format!(
+                    "a workspace on device {} for a stream of device {}",
+                    workspace.stream().device().id(),
+                    self.device().id()
+                ),
+                format!("memory of device {}", self.device().id()),
+            ));
+        }
+        self.prepare_raw_write(&mut workspace)?;
+        let len = workspace.len();
+        let Some(base) = workspace.take_memory() else {
+            return Ok(());
+        };
+        lock(&self.memory().workspaces).push(Workspace { base, len, next: 0 });
+        Ok(())
     }
 
     /// Takes back the block of a dropped pooled buffer of `bytes` bytes that `users` (this
@@ -167,13 +227,13 @@ impl Stream {
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| k.clone());
-            if let Some((ptr, _)) = oldest.and_then(|k| constants.by_bytes.remove(&k)) {
-                let device = &self.device().inner;
-                device.free_after(Memory::Device(ptr as usize), std::slice::from_ref(self))?;
+            if let Some((k, (ptr, _))) = oldest.and_then(|k| constants.by_bytes.remove_entry(&k)) {
+                // Read only on this stream: stream order makes the block reusable at once.
+                memory.put(block_size(k.len().max(1)), ptr);
             }
         }
         let staged = HostBuffer::from_slice(self.device(), bytes)?;
-        let ptr = self.malloc(bytes.len().max(1))?;
+        let ptr = memory.block(self, block_size(bytes.len().max(1)))?;
         let copied = self.track(&[staged.read_access()], || {
             // SAFETY: `ptr` is a fresh allocation of at least `bytes.len()` bytes, owned by this
             // cache; `staged` is pinned memory of that size, kept alive by its use tracking
@@ -188,8 +248,7 @@ impl Stream {
             }
         });
         if let Err(e) = copied {
-            let device = &self.device().inner;
-            device.free_after(Memory::Device(ptr as usize), std::slice::from_ref(self))?;
+            memory.put(block_size(bytes.len().max(1)), ptr);
             return Err(e);
         }
         constants.by_bytes.insert(bytes.to_vec(), (ptr, now));
@@ -199,7 +258,16 @@ impl Stream {
     /// Frees every cached block and constant. Called by the stream's destructor once its work
     /// has completed.
     pub(crate) fn release_memory(memory: &StreamMemory, device: &super::device::DeviceInner) {
-        for ptr in memory.drain() {
+        let mut ptrs = memory.drain_idle();
+        let constants = std::mem::take(&mut lock(&memory.constants).by_bytes);
+        ptrs.extend(
+            constants
+                .into_values()
+                .map(|(ptr, _)| ptr)
+                .filter(|&ptr| !memory.in_workspace(ptr)),
+        );
+        ptrs.extend(lock(&memory.workspaces).drain(..).map(|w| w.base));
+        for ptr in ptrs {
             if let Err(e) = device.free_now(Memory::Device(ptr as usize)) {
                 drop_errors::record(e);
             }
