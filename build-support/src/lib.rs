@@ -23,6 +23,7 @@
 pub mod device;
 mod generate;
 pub mod manifest;
+pub mod tiling;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
