@@ -3,6 +3,8 @@
 //! caller-supplied workspace, not even the first call does. One test in
 //! its own process, so the simulator's allocation counter sees only this test.
 
+mod common;
+
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights, Routing};
 use ascend_npu::{Device, Stream};
@@ -31,13 +33,16 @@ fn ffn(stream: &Stream, stack: usize, inter: usize, hidden: usize, seed: u64) ->
     }
 }
 
+/// Allocations on device 0 so far, from the simulator behind the active provider.
 fn allocations() -> u64 {
-    ascend_npu::sim::counters(0).unwrap().allocations
+    common::backend::counters(0)
+        .expect("this suite runs on a simulator")
+        .allocations
 }
 
 #[test]
 fn moe_forward_makes_no_device_allocation_after_warm_up() {
-    ascend_npu::select_backend(ascend_npu::Backend::Sim).unwrap();
+    common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
     let routing = Routing {
