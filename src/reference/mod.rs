@@ -9,8 +9,11 @@
 //! * [`moe`]: DeepSeek mixture-of-experts on one device: routing (V3 `noaux_tc`, V2
 //!   `group_limited_greedy`, plain top-k), permute / gather / unpermute, the SwiGLU
 //!   experts, and the whole layer.
+//! * [`ep`]: expert-parallel dispatch and combine across ranks with DeepEP's semantics
+//!   (layout, normal and low-latency forms).
 //! * [`mla`]: DeepSeek multi-head latent attention: the prolog with YaRN RoPE, the naive
 //!   (prefill) and absorbed (decode) forms, the paged cache, the FP8 cache row, the layer.
 
+pub mod ep;
 pub mod mla;
 pub mod moe;
