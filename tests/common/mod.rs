@@ -9,6 +9,7 @@
 #[cfg(feature = "sim")]
 pub mod backend;
 pub mod moe;
+pub mod moe_validation_cases;
 #[cfg(feature = "sim")]
 pub mod ranks;
 pub mod runtime_cases;
@@ -61,6 +62,26 @@ macro_rules! runtime_suite {
             same_stream_work_creates_no_event_and_cross_stream_events_are_pooled,
             pooled_blocks_are_reused_only_after_other_streams_finish_with_them,
             raw_handles_interoperate_with_use_tracking,
+        }
+    };
+}
+
+/// Every case of `moe_validation_cases`, for a suite to instantiate with its setup.
+#[macro_export]
+macro_rules! moe_validation_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            moe_validation_cases:
+            routing_validate_rejects_each_bad_field_with_invalid_argument,
+            route_refuses_bad_configurations_before_the_device,
+            routing_valid_edges_match_the_reference,
+            bf16_logits_route_normalised_and_refuse_unnormalised_sigmoid,
+            non_finite_logits_keep_ids_in_range_and_other_tokens_intact,
+            dispatch_rejects_each_bad_size_with_invalid_argument,
+            dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert,
+            zero_tokens_or_zero_hidden_dispatch_to_empty_results,
         }
     };
 }

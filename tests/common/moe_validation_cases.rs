@@ -1,0 +1,467 @@
+//! The argument checks of routing and dispatch (issue 16's gaps, issue 10's scale and
+//! non-finite logits): every invalid argument is a Rust-side `Error::InvalidArgument`, checked
+//! before anything reaches the device (so the same error on an NPU, whatever CANN reports);
+//! every valid edge runs and matches the f64 semantics. Instantiated by
+//! `moe_validation_sim.rs` and its hardware twin `moe_validation_hardware.rs`.
+
+use ascend_npu::Error;
+use ascend_npu::ops::moe::{self, GroupScore, GroupSizes, GroupSizesBuffer, Routing, Scoring};
+use ascend_npu::reference::moe::{PermuteOptions, permute};
+use ascend_npu::{Device, DeviceBuffer, DeviceSlice, Stream};
+use half::bf16;
+
+use super::Rng;
+use super::moe::{kernels, noaux_tc as reference, small_v3};
+
+/// A stream on device 0 of the backend the suite selected.
+fn stream() -> Stream {
+    Device::open(0).unwrap().new_stream().unwrap()
+}
+
+#[track_caller]
+fn assert_invalid<T>(r: Result<T, Error>, needle: &str) {
+    match r {
+        Err(Error::InvalidArgument { what, expected }) => {
+            let text = format!("{what}; expected {expected}");
+            assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+        }
+        Err(other) => panic!("expected InvalidArgument ({needle}), got {other:?}"),
+        Ok(_) => panic!("expected InvalidArgument ({needle}), got Ok"),
+    }
+}
+
+pub fn routing_validate_rejects_each_bad_field_with_invalid_argument() {
+    let cases: Vec<(Routing, &str)> = vec![
+        (
+            Routing {
+                experts: 0,
+                ..small_v3()
+            },
+            "0 experts",
+        ),
+        (
+            Routing {
+                experts: 2052,
+                groups: 4,
+                ..small_v3()
+            },
+            "1..=2048",
+        ),
+        (
+            Routing {
+                groups: 0,
+                ..small_v3()
+            },
+            "divisible",
+        ),
+        (
+            Routing {
+                groups: 5,
+                ..small_v3()
+            },
+            "divisible",
+        ),
+        // 2 experts per group: the operator's rule, checked here too (before the simulator's
+        // or CANN's own check could report it).
+        (
+            Routing {
+                groups: 16,
+                ..small_v3()
+            },
+            "more than 2 experts per group",
+        ),
+        (
+            Routing {
+                topk_groups: 0,
+                ..small_v3()
+            },
+            "1..=groups",
+        ),
+        (
+            Routing {
+                topk_groups: 5,
+                ..small_v3()
+            },
+            "1..=groups",
+        ),
+        (
+            Routing {
+                top_k: 0,
+                ..small_v3()
+            },
+            "top_k 0",
+        ),
+        (
+            Routing {
+                top_k: 17,
+                ..small_v3()
+            },
+            "top_k 17",
+        ),
+        (
+            Routing {
+                scale: -1.0,
+                ..small_v3()
+            },
+            "non-negative",
+        ),
+        (
+            Routing {
+                scale: f64::NAN,
+                ..small_v3()
+            },
+            "finite",
+        ),
+        (
+            Routing {
+                scale: f64::INFINITY,
+                ..small_v3()
+            },
+            "finite",
+        ),
+        (
+            Routing {
+                scale: f64::NEG_INFINITY,
+                ..small_v3()
+            },
+            "finite",
+        ),
+    ];
+    for (r, needle) in cases {
+        assert_invalid(r.validate(), needle);
+    }
+    // The valid edges.
+    for r in [
+        Routing {
+            topk_groups: 4,
+            top_k: 32,
+            ..small_v3()
+        },
+        Routing {
+            top_k: 16,
+            ..small_v3()
+        },
+        Routing {
+            top_k: 12,
+            ..small_v3()
+        },
+        Routing {
+            scale: 0.0,
+            ..small_v3()
+        },
+        Routing {
+            experts: 2048,
+            groups: 8,
+            ..small_v3()
+        },
+        Routing::deepseek_v2(),
+        Routing::deepseek_v3(),
+    ] {
+        r.validate().unwrap_or_else(|e| panic!("{r:?}: {e}"));
+    }
+}
+
+pub fn route_refuses_bad_configurations_before_the_device() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let logits = stream.upload(&[0f32; 32]).unwrap();
+    let none = None::<&DeviceBuffer<f32>>;
+    for (r, needle) in [
+        (
+            Routing {
+                groups: 16,
+                ..small_v3()
+            },
+            "more than 2 experts per group",
+        ),
+        (
+            Routing {
+                scale: -2.5,
+                ..small_v3()
+            },
+            "non-negative",
+        ),
+        (
+            Routing {
+                top_k: 0,
+                ..small_v3()
+            },
+            "top_k 0",
+        ),
+    ] {
+        assert_invalid(moe::route(&stream, &k, &r, &logits, none, 1), needle);
+    }
+    // Wrong logits length, wrong bias length.
+    assert_invalid(
+        moe::route(&stream, &k, &small_v3(), &logits, none, 2),
+        "32 elements",
+    );
+    let short_bias = stream.upload(&[0f32; 31]).unwrap();
+    assert_invalid(
+        moe::route(&stream, &k, &small_v3(), &logits, Some(&short_bias), 1),
+        "bias of 31",
+    );
+}
+
+pub fn routing_valid_edges_match_the_reference() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let tokens = 5;
+    let mut rng = Rng::new(77);
+    let logits: Vec<f32> = rng.vec_f32(tokens * 32).iter().map(|v| v * 4.0).collect();
+    let bias: Vec<f32> = rng.vec_f32(32).iter().map(|v| v * 0.1).collect();
+    let (dl, db) = (
+        stream.upload(&logits).unwrap(),
+        stream.upload(&bias).unwrap(),
+    );
+    for r in [
+        // Every group kept; every expert chosen.
+        Routing {
+            topk_groups: 4,
+            top_k: 32,
+            ..small_v3()
+        },
+        // Exactly the kept groups' experts.
+        Routing {
+            top_k: 16,
+            ..small_v3()
+        },
+        // Between topk_groups + experts per group (10) and their product (16).
+        Routing {
+            top_k: 12,
+            ..small_v3()
+        },
+        // Unnormalised sigmoid weights (gathered from the scores).
+        Routing {
+            top_k: 12,
+            normalize: false,
+            ..small_v3()
+        },
+    ] {
+        let (w, ids) = moe::route(&stream, &k, &r, &dl, Some(&db), tokens).unwrap();
+        let (want_w, want_ids) = reference(&r, &logits, &bias);
+        assert_eq!(ids.to_vec().unwrap(), want_ids, "{r:?}");
+        for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
+            // fp32 output of an f64 computation: one rounding, plus the scale.
+            assert!(
+                (f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{r:?}: {g} vs {w}"
+            );
+        }
+    }
+}
+
+pub fn bf16_logits_route_normalised_and_refuse_unnormalised_sigmoid() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let tokens = 3;
+    let mut rng = Rng::new(8);
+    let logits: Vec<bf16> = rng
+        .vec_f32(tokens * 32)
+        .iter()
+        .map(|&v| bf16::from_f32(v * 3.0))
+        .collect();
+    let bias = vec![bf16::ZERO; 32];
+    let (dl, db) = (
+        stream.upload(&logits).unwrap(),
+        stream.upload(&bias).unwrap(),
+    );
+    let r = small_v3();
+    let (w, ids) = moe::route(&stream, &k, &r, &dl, Some(&db), tokens).unwrap();
+    let as_f32: Vec<f32> = logits.iter().map(|v| v.to_f32()).collect();
+    let (want_w, want_ids) = reference(&r, &as_f32, &[0.0; 32]);
+    assert_eq!(ids.to_vec().unwrap(), want_ids);
+    for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
+        // One rounding to bf16 (2^-8 relative) of an fp32-exact value.
+        assert!(
+            (g.to_f64() - w).abs() <= 2f64.powi(-8) * w.abs(),
+            "{g} vs {w}"
+        );
+    }
+    assert_invalid(
+        moe::route(
+            &stream,
+            &k,
+            &Routing {
+                normalize: false,
+                ..r
+            },
+            &dl,
+            Some(&db),
+            tokens,
+        ),
+        "f32 logits",
+    );
+    // Softmax without renormalisation takes the operator's weights, so bf16 works.
+    let v2 = Routing {
+        scoring: Scoring::Softmax,
+        group_score: GroupScore::Max,
+        normalize: false,
+        ..r
+    };
+    moe::route(&stream, &k, &v2, &dl, None::<&DeviceBuffer<bf16>>, tokens).unwrap();
+    // Softmax with renormalisation cannot be computed by the operator.
+    match moe::route(
+        &stream,
+        &k,
+        &Routing {
+            normalize: true,
+            ..v2
+        },
+        &dl,
+        Some(&db),
+        tokens,
+    ) {
+        Err(Error::Unsupported { what, .. }) => assert!(what.contains("softmax"), "{what}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+/// The documented policy for non-finite logits (see `route`): the call succeeds and every
+/// token still gets distinct ids in range; the finite tokens are routed as usual.
+pub fn non_finite_logits_keep_ids_in_range_and_other_tokens_intact() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let r = small_v3();
+    let mut rng = Rng::new(3);
+    let mut logits: Vec<f32> = rng.vec_f32(4 * 32);
+    logits[3] = f32::NAN;
+    logits[32 + 7] = f32::INFINITY;
+    logits[64 + 1] = f32::NEG_INFINITY;
+    let dl = stream.upload(&logits).unwrap();
+    let none = None::<&DeviceBuffer<f32>>;
+    let (w, ids) = moe::route(&stream, &k, &r, &dl, none, 4).unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    for t in 0..4 {
+        let row = &ids[t * 4..t * 4 + 4];
+        let mut sorted = row.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 4, "token {t}: {row:?}");
+        assert!(
+            row.iter().all(|&e| (0..32).contains(&e)),
+            "token {t}: {row:?}"
+        );
+    }
+    // Token 3 is finite: routed exactly as alone.
+    let (want_w, want_ids) = reference(&r, &logits[96..], &[0.0; 32]);
+    assert_eq!(ids[12..], want_ids[..]);
+    for (g, w) in w[12..].iter().zip(&want_w) {
+        assert!((f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0));
+    }
+}
+
+pub fn dispatch_rejects_each_bad_size_with_invalid_argument() {
+    let stream = stream();
+    let x = stream.upload(&[1f32; 8]).unwrap();
+    let ids = stream.upload(&[0i32; 4]).unwrap();
+    let c = GroupSizes::Counts;
+    assert_invalid(
+        moe::dispatch(&stream, &x, &ids, 2, 4, 2, 0, c),
+        "1 <= top_k <= experts",
+    );
+    assert_invalid(moe::dispatch(&stream, &x, &ids, 2, 4, 0, 4, c), "top_k 0");
+    assert_invalid(
+        moe::dispatch(&stream, &x, &ids, 2, 4, 5, 4, c),
+        "top_k 5 of 4",
+    );
+    assert_invalid(
+        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 2, 4, 0),
+        "capacity 0",
+    );
+    assert_invalid(
+        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 0, 4, 2),
+        "top_k 0",
+    );
+    assert_invalid(
+        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 5, 4, 2),
+        "top_k 5",
+    );
+    assert_invalid(
+        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 1, 0, 2),
+        "0 experts",
+    );
+    assert_invalid(
+        moe::dispatch_local(&stream, &x, &ids, 2, 4, 2, 4, 2..2),
+        "local range 2..2",
+    );
+    assert_invalid(
+        moe::dispatch_local(&stream, &x, &ids, 2, 4, 2, 4, 3..5),
+        "local range 3..5",
+    );
+    assert_invalid(
+        moe::dispatch_local(&stream, &x, &ids, 2, 4, 0, 4, 0..4),
+        "top_k 0",
+    );
+    assert_invalid(
+        moe::dispatch_local(&stream, &x, &ids, 2, 4, 5, 4, 0..4),
+        "top_k 5",
+    );
+    assert_invalid(
+        moe::dispatch_local(&stream, &x, &ids, 2, 4, 1, 0, 0..1),
+        "0 experts",
+    );
+}
+
+pub fn dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert() {
+    let stream = stream();
+    let (tokens, hidden, experts) = (3, 5, 4);
+    let x: Vec<f32> = (0..tokens * hidden).map(|v| v as f32).collect();
+    // Each token lists every expert once, in a different order.
+    let ids: Vec<i32> = vec![3, 1, 0, 2, 0, 1, 2, 3, 2, 3, 1, 0];
+    let (dx, did) = (stream.upload(&x).unwrap(), stream.upload(&ids).unwrap());
+    let d = moe::dispatch(
+        &stream,
+        &dx,
+        &did,
+        tokens,
+        hidden,
+        experts,
+        experts,
+        GroupSizes::Counts,
+    )
+    .unwrap();
+    let perm = permute(&ids, experts, experts, &PermuteOptions::default()).unwrap();
+    let row_idx: Vec<i64> = d
+        .expanded_row_idx
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| v.into())
+        .collect();
+    assert_eq!(row_idx, perm.expanded_row_idx());
+    match d.group_sizes {
+        GroupSizesBuffer::Counts(c) => assert_eq!(c.to_vec().unwrap(), [3i64; 4]),
+        GroupSizesBuffer::Cumsum(_) => panic!("asked for counts"),
+    }
+    let p = moe::dispatch_padded(&stream, &dx, &did, tokens, hidden, experts, experts, 3).unwrap();
+    assert!(
+        p.expanded_row_idx.to_vec().unwrap().iter().all(|&r| r >= 0),
+        "nothing dropped"
+    );
+}
+
+pub fn zero_tokens_or_zero_hidden_dispatch_to_empty_results() {
+    let stream = stream();
+    let empty_x = stream.alloc_zeroed::<f32>(0).unwrap();
+    let empty_ids = stream.alloc_zeroed::<i32>(0).unwrap();
+    for sizes in [GroupSizes::Counts, GroupSizes::Cumsum] {
+        let d = moe::dispatch(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, sizes).unwrap();
+        assert!(d.expanded_x.is_empty() && d.expanded_row_idx.is_empty());
+        match d.group_sizes {
+            GroupSizesBuffer::Counts(c) => assert_eq!(c.to_vec().unwrap(), [0i64; 4]),
+            GroupSizesBuffer::Cumsum(c) => assert_eq!(c.to_vec().unwrap(), [0i32; 4]),
+        }
+    }
+    let p = moe::dispatch_padded(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, 3).unwrap();
+    assert_eq!(p.expanded_x.len(), 4 * 3 * 4);
+    assert!(p.expanded_row_idx.is_empty());
+    let l = moe::dispatch_local(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, 1..3).unwrap();
+    assert!(l.expanded_x.is_empty());
+    assert_eq!(l.counts.to_vec().unwrap(), [0i64; 2]);
+    // Zero hidden: the pairs exist, the rows are empty.
+    let ids = stream.upload(&[1i32, 2, 3, 0]).unwrap();
+    let d = moe::dispatch(&stream, &empty_x, &ids, 2, 0, 2, 4, GroupSizes::Counts).unwrap();
+    assert!(d.expanded_x.is_empty());
+    assert_eq!(d.expanded_row_idx.len(), 4);
+}
