@@ -40,6 +40,11 @@ struct State {
     pooled: bool,
 }
 
+/// Past this many streams on one buffer, entries of idle streams are dropped on registration,
+/// so a long-lived buffer (weights) read by many short-lived streams keeps at most a few of
+/// them alive, and its entry list stays short.
+const PRUNE_ABOVE: usize = 4;
+
 /// Registration numbers, unique in the process (so a buffer needs no counter of its own).
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -200,6 +205,13 @@ impl Uses {
             own.write_seq = Some(seq);
         }
         own.seq = seq;
+        if state.entries.len() >= PRUNE_ABOVE {
+            // An idle stream's uses are complete: nothing needs to wait for them. A failed
+            // query keeps the entry (conservative).
+            state
+                .entries
+                .retain(|e| !matches!(e.stream.is_idle(), Ok(true)));
+        }
         let live: Vec<usize> = state.entries.iter().map(|e| e.stream.id()).collect();
         own.seen.retain(|(id, _)| live.contains(id));
         state.entries.push(own);
@@ -315,5 +327,43 @@ impl Stream {
     /// every use on other streams.
     pub fn prepare_raw_write<T>(&self, buffer: &mut impl super::DeviceSliceMut<T>) -> Result<()> {
         self.track(&[super::write_access(buffer)], || Ok(()))
+    }
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use crate::{Backend, Device, select_backend};
+
+    #[test]
+    fn a_buffer_read_by_many_short_lived_streams_keeps_few_alive() {
+        select_backend(Backend::Sim).unwrap();
+        let device = Device::open(0).unwrap();
+        let owner = device.new_stream().unwrap();
+        let weights = owner.upload(&[1.5f32; 256]).unwrap();
+        owner.synchronize().unwrap();
+        let query = crate::raw_api().unwrap().aclrtStreamQuery().unwrap();
+        let mut raws = Vec::new();
+        for _ in 0..20 {
+            let stream = device.new_stream().unwrap();
+            let mut out = stream.alloc_zeroed::<f32>(256).unwrap();
+            stream.memcpy_dtod(&weights, &mut out).unwrap();
+            assert_eq!(out.to_vec().unwrap(), vec![1.5; 256]);
+            raws.push(stream.as_raw());
+        }
+        let mut status = 0;
+        let alive = raws
+            .iter()
+            // SAFETY: the simulator validates handles through its registry; a destroyed one is
+            // an error, not undefined behaviour.
+            .filter(|&&raw| unsafe { query(raw, &mut status) } == 0)
+            .count();
+        assert!(
+            alive <= super::PRUNE_ABOVE,
+            "{alive} of 20 streams kept alive"
+        );
+        drop(weights);
+        owner.synchronize().unwrap();
+        let (errors, _) = crate::take_drop_errors();
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }
