@@ -301,6 +301,11 @@ fn every_broken_kernel_is_caught_with_its_rule() {
         ),
         ("broken_mmad_uninit", "[uninit-read]", "Mmad reads A (fm)"),
         ("broken_gemv_mode", "[gemv-mode]", "plain 1 x 32 row"),
+        (
+            "broken_mmad_size",
+            "[cube-params]",
+            "m 4096, n 16, k 16 must each be in [0,4095]",
+        ),
         ("broken_deque_empty", "[deque-empty]", "DeQue without EnQue"),
         ("broken_alloc_exhausted", "[alloc-exhausted]", "2 buffer(s)"),
         ("broken_enque_depth", "[enque-depth]", "depth 1"),

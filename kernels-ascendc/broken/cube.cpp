@@ -51,3 +51,16 @@ extern "C" __global__ __aicore__ void broken_gemv_mode(GM_ADDR in, GM_ADDR out) 
     WaitFlag<HardEvent::MTE1_M>(EVENT_ID0);
     Mmad(c.Get<float>(), a2.Get<half>(), b2.Get<half>(), MmadParams(1, n, k));
 }
+
+// [cube-params] Mmad m = 4096: m, n and k each lie in [0, 4095].
+extern "C" __global__ __aicore__ void broken_mmad_size(GM_ADDR in, GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    TPipe pipe;
+    TBuf<QuePosition::A2> a;
+    TBuf<QuePosition::B2> b;
+    TBuf<QuePosition::CO1> c;
+    pipe.InitBuffer(a, 512);
+    pipe.InitBuffer(b, 512);
+    pipe.InitBuffer(c, 1024);
+    Mmad(c.Get<float>(), a.Get<half>(), b.Get<half>(), MmadParams(4096, 16, 16));
+}

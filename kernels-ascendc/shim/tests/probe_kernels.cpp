@@ -237,3 +237,28 @@ extern "C" __global__ __aicore__ void probe_crosscore_ids(GM_ADDR out) {
         CrossCoreSetFlag<2, PIPE_MTE3>(14);
     }
 }
+
+// Mmad with a zero size (errata 5: m, n, k in [0, 4095]) computes and reads nothing: operands
+// never written, and the launch succeeds with no cube work counted. out: uint32[1] = whether
+// MmadParams().cmatrixInitVal is true (its documented default).
+extern "C" __global__ __aicore__ void probe_mmad_zero(GM_ADDR out) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    TPipe pipe;
+    TBuf<QuePosition::A2> a;
+    TBuf<QuePosition::B2> b;
+    TBuf<QuePosition::CO1> c;
+    pipe.InitBuffer(a, 512);
+    pipe.InitBuffer(b, 512);
+    pipe.InitBuffer(c, 1024);
+    MmadParams p;  // cmatrixInitVal defaults to true
+    p.m = 0;
+    p.n = 16;
+    p.k = 16;
+    Mmad(c.Get<float>(), a.Get<half>(), b.Get<half>(), p);
+    p.m = 16;
+    p.k = 0;
+    Mmad(c.Get<float>(), a.Get<half>(), b.Get<half>(), p);
+    GlobalTensor<uint32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(out), 1);
+    g.SetValue(0, MmadParams().cmatrixInitVal ? 1u : 0u);
+}

@@ -22,7 +22,7 @@
 ENTRY(swiglu_f32) ENTRY(swiglu_f16) ENTRY(swiglu_bf16)
 ENTRY(matmul_f16_f32) ENTRY(matmul_bf16_f32) ENTRY(matmul_f16_bf16) ENTRY(matmul_bf16_bf16)
 ENTRY(probe_mix) ENTRY(probe_vector) ENTRY(probe_copy) ENTRY(probe_tiling) ENTRY(probe_gemv)
-ENTRY(probe_events) ENTRY(probe_loaddata_noop) ENTRY(probe_crosscore_ids) ENTRY(broken_crosscore_id) ENTRY(broken_event_pool)
+ENTRY(probe_events) ENTRY(probe_loaddata_noop) ENTRY(probe_mmad_zero) ENTRY(broken_mmad_size) ENTRY(probe_crosscore_ids) ENTRY(broken_crosscore_id) ENTRY(broken_event_pool)
 ENTRY(broken_ub_capacity) ENTRY(broken_l0c_capacity) ENTRY(broken_misaligned) ENTRY(broken_copy_len)
 ENTRY(broken_uninit_read) ENTRY(broken_gm_oob) ENTRY(broken_gm_outside_launch) ENTRY(broken_mmad_uninit)
 ENTRY(broken_deque_empty) ENTRY(broken_alloc_exhausted) ENTRY(broken_enque_depth) ENTRY(broken_tensor_leak)
@@ -349,6 +349,10 @@ static void test_probe_fidelity() {
     r = launch(dev, ascend_shim_entry_probe_loaddata_noop, 1, args);
     CHECK(r.rc == 0 && r.counters.local_to_local_bytes == 0, "LoadData repeatTimes 0: rc %d, %" PRIu64 " bytes: %s",
           r.rc, r.counters.local_to_local_bytes, r.error.c_str());
+    r = launch(dev, ascend_shim_entry_probe_mmad_zero, 1, args);
+    CHECK(r.rc == 0 && r.counters.cube_macs == 0, "Mmad with a zero size: rc %d, %" PRIu64 " MACs: %s", r.rc,
+          r.counters.cube_macs, r.error.c_str());
+    CHECK(r.rc == 0 && dev.download<uint32_t>(out, 1)[0] == 1, "MmadParams::cmatrixInitVal defaults to true");
     r = launch(dev, ascend_shim_entry_probe_crosscore_ids, 2, args);
     CHECK(r.rc == 0, "cross-core ids 14 and 15: rc %d: %s", r.rc, r.error.c_str());
 }
@@ -378,6 +382,7 @@ static void test_broken() {
         {"broken_position", ascend_shim_entry_broken_position, "[position]", "an AIC core"},
         {"broken_overlap", ascend_shim_entry_broken_overlap, "[overlap]", "partially overlaps"},
         {"broken_kernel_type", ascend_shim_entry_broken_kernel_type, "[kernel-type]", "KERNEL_TASK_TYPE_DEFAULT"},
+        {"broken_mmad_size", ascend_shim_entry_broken_mmad_size, "[cube-params]", "m 4096, n 16, k 16 must each be in [0,4095]"},
         {"broken_gemv_mode", ascend_shim_entry_broken_gemv_mode, "[gemv-mode]", "plain 1 x 32 row"},
         {"broken_crosscore_id", ascend_shim_entry_broken_crosscore_id, "[flag-id]", "cross-core flag ids are 0..15"},
         {"broken_event_pool", ascend_shim_entry_broken_event_pool, "[event-pool]", "AllocEventID<V_MTE3>: no free id"},
