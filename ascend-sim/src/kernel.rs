@@ -80,6 +80,9 @@ pub(crate) struct Binary {
     library: libloading::Library,
 }
 
+/// A kernel binary is a whole ELF file: every header table and segment lies inside it.
+pub(crate) const RULE_WHOLE_ELF: &str = "kernel-binary.whole-elf";
+
 /// Checks that `bytes` is a whole 64-bit little-endian ELF file: the header, and every program
 /// header's and the section header table's bytes lie inside the file. A truncated library would
 /// otherwise be mapped past its end, and the first touch of the missing pages kills the process
@@ -88,7 +91,7 @@ pub(crate) fn validate_elf(bytes: &[u8], what: &str) -> SimResult<()> {
     let bad = |why: String| {
         SimError::new(
             ACL_ERROR_INVALID_FILE,
-            format!("{what} is not a loadable kernel binary: {why}"),
+            format!("[{RULE_WHOLE_ELF}] {what} is not a loadable kernel binary: {why}"),
         )
     };
     const HEADER: usize = 64;

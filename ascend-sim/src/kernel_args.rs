@@ -46,16 +46,16 @@ impl ArgsSource {
         }
         if !is_device_address(addr) {
             return Err(SimError::param(format!(
-                "argsData {addr:#x} is host memory; aclrtLaunchKernel reads the arguments as \
+                "[{RULE_ARGS_IN_DEVICE_MEMORY}] argsData {addr:#x} is host memory; \
+                 aclrtLaunchKernel reads the arguments as \
                  device memory when the kernel starts: copy them to a device buffer (freed in \
-                 stream order), or use aclrtKernelArgs* + aclrtLaunchKernelWithConfig \
-                 [rule {RULE_ARGS_IN_DEVICE_MEMORY}]"
+                 stream order), or use aclrtKernelArgs* + aclrtLaunchKernelWithConfig"
             )));
         }
         if device_of(addr) != device {
             return Err(SimError::param(format!(
                 "argsData {addr:#x} is memory of device {}, but the launch is on device \
-                 {device}; expected memory of the launching device [rule \
+                 {device}; expected memory of the launching device [\
                  {RULE_ARGS_IN_DEVICE_MEMORY}]",
                 device_of(addr)
             )));
@@ -97,7 +97,7 @@ pub(crate) fn check_host_param(param: u64, size: usize, api: &str) -> SimResult<
     if is_device_address(param) {
         return Err(SimError::param(format!(
             "{api}: param {param:#x} is device memory; the value is copied from host memory \
-             (pass the address of a host variable holding it) [rule \
+             (pass the address of a host variable holding it) [\
              {RULE_PARAM_IN_HOST_MEMORY}]"
         )));
     }
@@ -135,7 +135,7 @@ impl KernelArgs {
         if s.finalized {
             return Err(SimError::param(format!(
                 "argument list {:#x} is finalized; append every parameter before \
-                 aclrtKernelArgsFinalize [rule {RULE_FINALIZE}]",
+                 aclrtKernelArgsFinalize [{RULE_FINALIZE}]",
                 self.handle
             )));
         }
@@ -182,7 +182,7 @@ impl KernelArgs {
         if function != self.function {
             return Err(SimError::param(format!(
                 "argument list {:#x} was initialised for function {:#x}, not {function:#x} \
-                 [rule {RULE_SAME_FUNCTION}]",
+                 [{RULE_SAME_FUNCTION}]",
                 self.handle, self.function
             )));
         }
@@ -190,7 +190,7 @@ impl KernelArgs {
         if !s.finalized {
             return Err(SimError::param(format!(
                 "argument list {:#x} is not finalized; call aclrtKernelArgsFinalize before \
-                 launching [rule {RULE_FINALIZE}]",
+                 launching [{RULE_FINALIZE}]",
                 self.handle
             )));
         }

@@ -31,6 +31,12 @@
 //!   `ACL_ERROR_RT_EVENT_SYNC_TIMEOUT`; a panic inside the simulator
 //!   `ACL_ERROR_RT_INTERNAL_ERROR`.
 //! - Waiting on a never-recorded event is a no-op; querying one reports "not ready".
+//! - Kernel arguments: `aclrtLaunchKernel`/`V2` read `argsData` as device memory of the
+//!   launching device when the kernel starts (a host pointer fails with rule
+//!   `launch.args-in-device-memory`); `aclrtKernelArgsAppend` lays parameters back to back
+//!   without padding and `aclrtLaunchKernelWithConfig` copies the finalized list at the call
+//!   (rules `kernel-args.*`). Kernel binaries must be whole ELF files (a truncated one is
+//!   `ACL_ERROR_INVALID_FILE`) and are loaded from a private copy.
 //! - A stream's sticky error is reported once (by synchronize, or by destroy if never
 //!   collected) and then cleared; later tasks still run.
 

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+pub mod kernel_cases;
 pub mod moe;
 pub mod moe_validation_cases;
 #[cfg(feature = "sim")]
@@ -82,6 +83,23 @@ macro_rules! moe_validation_suite {
             dispatch_rejects_each_bad_size_with_invalid_argument,
             dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert,
             zero_tokens_or_zero_hidden_dispatch_to_empty_results,
+        }
+    };
+}
+
+/// Instantiates every case of `kernel_cases` (kernel binaries, shared kernels, core counts).
+#[macro_export]
+macro_rules! kernel_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            kernel_cases:
+            a_truncated_binary_is_an_error_and_the_process_goes_on,
+            files_that_are_not_binaries_are_refused_before_the_runtime,
+            binaries_load_from_bytes_and_ours_are_embedded,
+            one_kernels_is_shared_by_clones_across_threads_and_streams,
+            cann_version_and_core_counts_agree_with_the_soc,
         }
     };
 }

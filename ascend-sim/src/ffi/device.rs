@@ -105,7 +105,7 @@ fn device_info(device_id: u32, attr: aclrtDevAttr) -> SimResult<i64> {
         return Err(SimError::param(format!(
             "device attribute {attr} does not exist in CANN {version} (8.2/8.3 list 1, 101 and \
              201 only; ACL_DEV_ATTR_CUBE_CORE_NUM (102) and the rest come with 8.5); fall back \
-             to ACL_DEV_ATTR_AICORE_CORE_NUM / VECTOR_CORE_NUM [rule {RULE_DEVICE_ATTR_VERSION}]"
+             to ACL_DEV_ATTR_AICORE_CORE_NUM / VECTOR_CORE_NUM [{RULE_DEVICE_ATTR_VERSION}]"
         )));
     }
     Ok(match attr {

@@ -42,6 +42,11 @@ pub(super) const VERSIONS: &[VersionRow] = &[
         we_do: "ascend-sys tries each name in order (§1.1)",
     },
     VersionRow {
+        what: "aclsysGetCANNVersion",
+        versions: ["?", "?", "?", "yes", "yes (deprecated)"],
+        we_do: "Device::cann_version chooses calls by release; the simulator has it on every release and answers as ASCEND_SIM_CANN_VERSION",
+    },
+    VersionRow {
         what: "aclrtGetDeviceInfo",
         versions: [
             "no",
@@ -50,22 +55,22 @@ pub(super) const VERSIONS: &[VersionRow] = &[
             "adds 102 (CUBE_CORE_NUM)",
             "yes",
         ],
-        we_do: "core counts must fall back from attr 102 (errata 6; issue 8 item 6)",
+        we_do: "Device::cube_cores: attr 102 from 8.5, AICORE_CORE_NUM on 8.2/8.3, the SoC table (ascend_sys::SOC_CORES) on 8.1 (errata 6)",
     },
     VersionRow {
         what: "aclrtBinaryLoadFromFile, aclrtBinaryGetFunction, aclrtLaunchKernel",
         versions: ["? (rt* API era)", "yes", "yes", "yes", "yes"],
-        we_do: "required for our Ascend C kernels; a missing symbol is a load error naming it",
+        we_do: "required for our Ascend C kernels; KernelBinary refuses a release without them clearly; aclrtLaunchKernel is never given a host blob",
     },
     VersionRow {
-        what: "aclrtKernelArgsInit/Append/Finalize, aclrtLaunchKernelWithConfig",
+        what: "aclrtKernelArgsInit/Append/ParaUpdate/Finalize, aclrtLaunchKernelWithConfig",
         versions: ["?", "yes", "yes", "yes", "yes"],
-        we_do: "the way to pass kernel arguments in device memory (errata 1)",
+        we_do: "Stream::launch before 9.x: one list per kernel, built once, updated per launch (errata 1)",
     },
     VersionRow {
         what: "aclrtLaunchKernelV2, aclrtLaunchKernelWithHostArgs, aclrtBinaryLoadFromData",
         versions: ["no", "no", "?", "?", "yes"],
-        we_do: "optional symbols only",
+        we_do: "9.x: Stream::launch uses WithHostArgs, our embedded kernels load with LoadFromData (before: a private temporary file); the simulator treats 8.3/8.5 as lacking them",
     },
     VersionRow {
         what: "aclnnMoeGatingTopK: normType, groupSelectMode",

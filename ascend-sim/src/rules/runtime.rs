@@ -40,6 +40,46 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "kernel-args.param-in-host-memory",
+        call: "aclrtKernelArgsAppend, aclrtKernelArgsParaUpdate",
+        statement: "param is the host address of the parameter's value, copied into the list",
+        source: "runtime docs api_docs/aclrtKernelArgsAppend.md",
+        test: "ascend-sim/src/kernel_args.rs::host_args_for_a_device_launch_name_the_rule",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/kernel_args.rs",
+        },
+    },
+    Rule {
+        id: "kernel-args.finalize-before-launch",
+        call: "aclrtKernelArgsAppend, aclrtLaunchKernelWithConfig",
+        statement: "parameters are appended before aclrtKernelArgsFinalize, and a list is launched only after it",
+        source: "runtime docs api_docs/aclrtKernelArgsFinalize.md",
+        test: "ascend-sim/src/kernel_args.rs::lists_append_update_finalize_in_order",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/kernel_args.rs",
+        },
+    },
+    Rule {
+        id: "kernel-args.same-function",
+        call: "aclrtLaunchKernelWithConfig",
+        statement: "argsHandle was made by aclrtKernelArgsInit for the launched funcHandle",
+        source: "runtime docs api_docs/aclrtKernelArgsInit.md",
+        test: "ascend-sim/src/kernel_args.rs::lists_append_update_finalize_in_order",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/kernel_args.rs",
+        },
+    },
+    Rule {
+        id: "kernel-binary.whole-elf",
+        call: "aclrtBinaryLoadFromFile, aclrtBinaryLoadFromData",
+        statement: "the binary is a whole ELF file: its header tables and every segment lie inside it (a truncated library faults with SIGBUS when mapped)",
+        source: "issue 10 (SIGBUS on a truncated file); the ELF format",
+        test: "ascend-sim/src/kernel.rs::elf_files_are_checked_whole",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/kernel.rs",
+        },
+    },
+    Rule {
         id: "gemv-mode",
         call: "Mmad (Ascend C kernels, C++ shim)",
         statement: "on A2/A3 an Mmad with m = 1 runs in GEMV mode and reads A as a plain 1 x K row, not in the fractal layout",
