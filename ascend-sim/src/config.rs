@@ -31,17 +31,23 @@ pub struct SimConfig {
 impl Default for SimConfig {
     /// One Ascend910B2 under [`DEFAULT_CANN_VERSION`].
     fn default() -> Self {
-        SimConfig::uniform(SocModel::ascend910b2(), 1)
+        SimConfig {
+            devices: vec![SocModel::ascend910b2()],
+            cann_version: DEFAULT_CANN_VERSION,
+        }
     }
 }
 
 impl SimConfig {
-    /// `count` devices of the same model, under [`DEFAULT_CANN_VERSION`].
-    pub fn uniform(soc: SocModel, count: usize) -> Self {
-        SimConfig {
+    /// `count` devices of the same model, under [`DEFAULT_CANN_VERSION`]; a count outside 1 to
+    /// [`MAX_DEVICES`] is an error (checked before anything is allocated, so an absurd count
+    /// cannot abort the process).
+    pub fn uniform(soc: SocModel, count: usize) -> Result<Self, String> {
+        check_count(count)?;
+        Ok(SimConfig {
             devices: vec![soc; count],
             cann_version: DEFAULT_CANN_VERSION,
-        }
+        })
     }
 
     /// The same machine under CANN release `version`.
@@ -53,22 +59,14 @@ impl SimConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.devices.is_empty() || self.devices.len() > MAX_DEVICES {
-            return Err(format!(
-                "the simulator needs 1 to {MAX_DEVICES} devices, got {}",
-                self.devices.len()
-            ));
-        }
-        Ok(())
+        check_count(self.devices.len())
     }
 
     /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`] and [`CANN_VERSION_VAR`],
     /// defaults for unset ones.
     pub fn from_env() -> Result<Self, String> {
         let count = match std::env::var(DEVICES_VAR) {
-            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
-                format!("{DEVICES_VAR}={v:?} is not a device count; expected 1 to {MAX_DEVICES}")
-            })?,
+            Ok(v) => parse_device_count(&v)?,
             Err(_) => 1,
         };
         let soc = match std::env::var(SOC_VAR) {
@@ -84,10 +82,27 @@ impl SimConfig {
                 .map_err(|e| format!("{CANN_VERSION_VAR}: {e}"))?,
             Err(_) => DEFAULT_CANN_VERSION,
         };
-        let config = SimConfig::uniform(soc, count).with_cann_version(cann_version);
-        config.validate()?;
-        Ok(config)
+        Ok(SimConfig::uniform(soc, count)?.with_cann_version(cann_version))
     }
+}
+
+fn check_count(count: usize) -> Result<(), String> {
+    if count == 0 || count > MAX_DEVICES {
+        return Err(format!(
+            "the simulator needs 1 to {MAX_DEVICES} devices, got {count}"
+        ));
+    }
+    Ok(())
+}
+
+/// The value of [`DEVICES_VAR`] as a count in 1 to [`MAX_DEVICES`], parsed and range-checked
+/// before anything is allocated for it.
+fn parse_device_count(value: &str) -> Result<usize, String> {
+    let bad =
+        || format!("{DEVICES_VAR}={value:?} is not a device count; expected 1 to {MAX_DEVICES}");
+    let count = value.trim().parse::<usize>().map_err(|_| bad())?;
+    check_count(count).map_err(|_| bad())?;
+    Ok(count)
 }
 
 // The configuration chosen by `configure` before the simulator starts.
@@ -122,4 +137,32 @@ pub(crate) fn with_startup_config<R>(start: impl FnOnce(Result<SimConfig, String
         None => SimConfig::from_env(),
     };
     start(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_or_wrapping_device_counts_are_errors_not_aborts() {
+        for value in [
+            "1000000000000",
+            "4294967297",
+            "18446744073709551615",
+            "0",
+            "65",
+            "-1",
+            "x",
+        ] {
+            let message = parse_device_count(value).unwrap_err();
+            assert!(message.contains("expected 1 to 64"), "{value}: {message}");
+        }
+        assert_eq!(parse_device_count(" 64 "), Ok(64));
+        assert_eq!(parse_device_count("1"), Ok(1));
+        assert!(SimConfig::uniform(SocModel::ascend910b2(), 1_000_000_000_000).is_err());
+        assert_eq!(
+            SimConfig::uniform(SocModel::ascend910b2(), 2).map(|c| c.devices.len()),
+            Ok(2)
+        );
+    }
 }

@@ -41,14 +41,14 @@ unsafe extern "C" fn slow_set(arg: *mut c_void) {
 #[test]
 fn init_finalize_and_forced_reset() {
     let soc = SocModel::by_name("Ascend910_9392").unwrap();
-    ascend_sim::configure(SimConfig::uniform(soc.clone(), 2)).unwrap();
+    ascend_sim::configure(SimConfig::uniform(soc.clone(), 2).unwrap()).unwrap();
     let api = ascend_sim::api();
     let mut count = 0u32;
     expect(acl!(api, aclrtGetDeviceCount(&mut count)), ACL_SUCCESS, "");
     assert_eq!(count, 2);
     // The running configuration cannot change; asking for the same one is fine.
     assert!(ascend_sim::configure(SimConfig::default()).is_err());
-    ascend_sim::configure(SimConfig::uniform(soc, 2)).unwrap();
+    ascend_sim::configure(SimConfig::uniform(soc, 2).unwrap()).unwrap();
     let mut topo = 0u64;
     expect(
         acl!(api, aclrtGetDevicesTopo(0, 1, &mut topo)),

@@ -31,7 +31,8 @@ pub fn select() -> Backend {
             let config = ascend_npu::sim::SimConfig::uniform(
                 ascend_npu::sim::SocModel::ascend910b2(),
                 DEVICES,
-            );
+            )
+            .expect("a device count in 1..=64");
             ascend_npu::sim::configure(config).expect("configured before first use");
         });
     }

@@ -40,7 +40,8 @@ pub fn api() -> &'static Api {
         let api = if through_cann() {
             Api::cann(CannSearch::from_env())
         } else {
-            ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES)).unwrap();
+            ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES).unwrap())
+                .unwrap();
             ascend_sim::api()
         };
         // SAFETY: NULL config path is allowed.
