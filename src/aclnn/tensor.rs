@@ -188,7 +188,8 @@ impl<'a> AclTensor<'a> {
 fn row_major_strides(dims: &[usize]) -> Vec<i64> {
     let mut strides = vec![1i64; dims.len()];
     for i in (0..dims.len().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * dims[i + 1].max(1) as i64;
+        strides[i] =
+            strides[i + 1].saturating_mul(i64::try_from(dims[i + 1].max(1)).unwrap_or(i64::MAX));
     }
     strides
 }

@@ -21,10 +21,11 @@ pub fn combine<T: AclElement, W: AclElement>(
     hidden: usize,
     top_k: usize,
 ) -> Result<()> {
+    let pairs = crate::error::elements("token-expert pairs", &[tokens, top_k])?;
     combine_rows(
         stream,
         y,
-        &[tokens * top_k, hidden],
+        &[pairs, hidden],
         expanded_row_idx,
         weights,
         shared,
@@ -83,11 +84,12 @@ fn combine_rows<T: AclElement, W: AclElement>(
     top_k: usize,
     drop_pad_mode: FinalizeLayout,
 ) -> Result<()> {
+    let pairs = crate::error::elements("token-expert pairs", &[tokens, top_k])?;
     if tokens == 0 || hidden == 0 {
         return Ok(());
     }
     let ty = AclTensor::new(y, y_dims)?;
-    let tidx = AclTensor::new(expanded_row_idx, &[tokens * top_k])?;
+    let tidx = AclTensor::new(expanded_row_idx, &[pairs])?;
     let tw = AclTensor::new(weights, &[tokens, top_k])?;
     let tshared = shared
         .map(|s| AclTensor::new(s, &[tokens, hidden]))

@@ -55,7 +55,7 @@ impl FfnWeights {
         };
         match self {
             FfnWeights::Bf16 { gate, up, down, .. } => {
-                let n = stack * i * hidden;
+                let n = crate::error::elements(what, &[stack, i, hidden])?;
                 if gate.len() != n || up.len() != n || down.len() != n {
                     return bad(format!(
                         "{} / {} / {} elements",
@@ -113,7 +113,7 @@ impl MoeLayer {
     ) -> Result<Self> {
         routing.validate()?;
         let e = routing.experts;
-        if weights.router.len() != e * hidden {
+        if weights.router.len() != crate::error::elements("router weight", &[e, hidden])? {
             return Err(Error::invalid(
                 format!("router weight of {} elements", weights.router.len()),
                 format!("[{e}, {hidden}]"),
@@ -278,6 +278,9 @@ impl MoeLayer {
             "the layer's expert rows",
             &[tokens, k, h.max(self.weights.experts.intermediate())],
         )?;
+        if let Some(shared) = &self.weights.shared {
+            crate::error::elements("the shared expert's rows", &[tokens, shared.intermediate()])?;
+        }
         crate::error::elements("the router logits", &[tokens, e])?;
         if x.len() != crate::error::elements("x", &[tokens, h])? {
             return Err(Error::invalid(
