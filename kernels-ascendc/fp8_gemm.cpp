@@ -38,6 +38,7 @@
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
 #include "common/fp8_common.h"
+#include "common/kernel_status.h"
 #include "tiling/fp8_gemm_tiling.h"
 
 using namespace AscendC;
@@ -107,8 +108,12 @@ private:
             const bool inclusive = t_.offsets_inclusive != 0;
             const int32_t o0 = inclusive ? (g_ == 0 ? 0 : info_.GetValue(g_ - 1)) : info_.GetValue(g_);
             const int32_t o1 = info_.GetValue(inclusive ? g_ : g_ + 1);
-            rowBase_ = uint64_t(o0 > 0 ? o0 : 0);
-            rows_ = o1 > o0 ? uint32_t(o1 - o0) : 0u;
+            // Clamped to [0, m] like the masked counts, so even offsets that escaped the check
+            // in Init cannot address rows outside A and C.
+            const uint32_t b = o0 <= 0 ? 0u : kernels::Min(uint32_t(o0), t_.m);
+            const uint32_t e = o1 <= 0 ? 0u : kernels::Min(uint32_t(o1), t_.m);
+            rowBase_ = b;
+            rows_ = e > b ? e - b : 0u;
         } else {
             const int32_t c = info_.GetValue(g_);
             rowBase_ = uint64_t(g_) * t_.m;
@@ -176,7 +181,7 @@ template <typename In, typename Out, bool W8A8>
 class Fp8GemmKernel {
 public:
     __aicore__ inline void Init(Layout L, GM_ADDR a, GM_ADDR aScale, GM_ADDR b, GM_ADDR bScale, GM_ADDR info,
-                                GM_ADDR c, GM_ADDR ws, const Fp8GemmTiling& t) {
+                                GM_ADDR c, GM_ADDR status, GM_ADDR ws, const Fp8GemmTiling& t) {
         t_ = t;
         kbs_ = (t.k + kBlk - 1) / kBlk;
         nbs_ = (t.n + kBlk - 1) / kBlk;
@@ -186,6 +191,7 @@ public:
                                   L == Layout::Contig && t.offsets_inclusive == 0 ? t.groups + 1 : t.groups);
         const uint32_t group = ASCEND_IS_AIC ? uint32_t(GetBlockIdx()) : uint32_t(GetBlockIdx() / GetSubBlockNum());
         const uint32_t groups = uint32_t(GetBlockNum());
+        if (L == Layout::Contig && !OffsetsValid(status)) return;  // every core agrees: no work
         cursorA_.Init(L, t, info_, group, groups);
         if (!cursorA_.valid) return;  // nothing for this group: touch no buffer
         cursorB_ = cursorA_;
@@ -253,6 +259,26 @@ private:
     __aicore__ inline uint32_t Kt(uint32_t kb) const { return kernels::Min(kBlk, t_.k - kb * kBlk); }
     // Row pitch of decoded K blocks in the workspace: the code rows land in UB at 32-byte slots.
     __aicore__ inline uint32_t WsPitch(uint32_t kb) const { return kernels::RoundUp(Kt(kb), 32); }
+
+    // Offsets must be >= 0, non-decreasing and <= m. Every core checks them (they are read per
+    // group anyway) so all skip the launch together; the first AIV reports the first bad one.
+    __aicore__ inline bool OffsetsValid(GM_ADDR status) {
+        const uint32_t count = t_.offsets_inclusive != 0 ? t_.groups : t_.groups + 1;
+        int32_t prev = 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            const int32_t o = info_.GetValue(i);
+            if (o < prev || uint32_t(o) > t_.m) {
+                if (ASCEND_IS_AIV && GetBlockIdx() == 0) {
+                    pipe_.InitBuffer(statusBuf_, KERNEL_STATUS_SLOT_WORDS * 4);
+                    kernels::WriteStatus(status, statusBuf_.template Get<uint32_t>(), KERNEL_STATUS_BAD_GROUP_OFFSETS, i,
+                                         uint32_t(o), t_.m);
+                }
+                return false;
+            }
+            prev = o;
+        }
+        return true;
+    }
 
     // ---- AIC ---------------------------------------------------------------------------------
     __aicore__ inline void CubeStep(const StepCursor& s) {
@@ -447,7 +473,7 @@ private:
     // AIV
     TQue<QuePosition::VECIN, 1> codeQ_, partQ_;
     TQue<QuePosition::VECOUT, 1> decQ_;
-    TBuf<QuePosition::VECCALC> halfBuf_, idxBuf_, table_, acc_, outBuf_, sbBuf_, saBuf_;
+    TBuf<QuePosition::VECCALC> halfBuf_, idxBuf_, table_, acc_, outBuf_, sbBuf_, saBuf_, statusBuf_;
 
     GlobalTensor<In> aBf16_, wsB_, wsA_;
     GlobalTensor<uint8_t> aCodes_, bCodes_;
@@ -461,41 +487,46 @@ private:
 
 template <typename In, typename Out, bool W8A8>
 __aicore__ inline void RunFp8Gemm(Layout layout, GM_ADDR a, GM_ADDR aScale, GM_ADDR b, GM_ADDR bScale, GM_ADDR info, GM_ADDR c,
-                                  GM_ADDR ws, GM_ADDR tiling) {
+                                  GM_ADDR status, GM_ADDR ws, GM_ADDR tiling) {
     Fp8GemmTiling t;
     kernels::LoadTiling(t, tiling);
     Fp8GemmKernel<In, Out, W8A8> k;
-    k.Init(layout, a, aScale, b, bScale, info, c, ws, t);
+    k.Init(layout, a, aScale, b, bScale, info, c, status, ws, t);
     k.Process();
 }
 
 }  // namespace
 
-#define FP8_GEMM_ENTRY_W8A16(NAME, OUT, LAYOUT, INFO_PARAM, INFO_ARG)                                            \
-    extern "C" __global__ __aicore__ void NAME(GM_ADDR a, GM_ADDR b, GM_ADDR b_scale INFO_PARAM, GM_ADDR c,      \
-                                               GM_ADDR workspace, GM_ADDR tiling) {                              \
-        KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);                                                       \
-        RunFp8Gemm<bfloat16_t, OUT, false>(Layout::LAYOUT, a, nullptr, b, b_scale, INFO_ARG, c, workspace, tiling); \
+// The contiguous kernels take a status slot after C (kernel_status.h) for offsets they reject.
+#define FP8_GEMM_ENTRY_W8A16(NAME, OUT, LAYOUT, INFO_PARAM, INFO_ARG, STATUS_PARAM, STATUS_ARG)                    \
+    extern "C" __global__ __aicore__ void NAME(GM_ADDR a, GM_ADDR b, GM_ADDR b_scale INFO_PARAM,                    \
+                                               GM_ADDR c STATUS_PARAM, GM_ADDR workspace, GM_ADDR tiling) {         \
+        KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);                                                          \
+        RunFp8Gemm<bfloat16_t, OUT, false>(Layout::LAYOUT, a, nullptr, b, b_scale, INFO_ARG, c, STATUS_ARG,          \
+                                           workspace, tiling);                                                      \
     }
-#define FP8_GEMM_ENTRY_W8A8(NAME, OUT, LAYOUT, INFO_PARAM, INFO_ARG)                                              \
-    extern "C" __global__ __aicore__ void NAME(GM_ADDR a, GM_ADDR a_scale, GM_ADDR b, GM_ADDR b_scale INFO_PARAM, \
-                                               GM_ADDR c, GM_ADDR workspace, GM_ADDR tiling) {                    \
-        KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);                                                        \
-        RunFp8Gemm<half, OUT, true>(Layout::LAYOUT, a, a_scale, b, b_scale, INFO_ARG, c, workspace, tiling);      \
+#define FP8_GEMM_ENTRY_W8A8(NAME, OUT, LAYOUT, INFO_PARAM, INFO_ARG, STATUS_PARAM, STATUS_ARG)                     \
+    extern "C" __global__ __aicore__ void NAME(GM_ADDR a, GM_ADDR a_scale, GM_ADDR b, GM_ADDR b_scale INFO_PARAM,   \
+                                               GM_ADDR c STATUS_PARAM, GM_ADDR workspace, GM_ADDR tiling) {         \
+        KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);                                                          \
+        RunFp8Gemm<half, OUT, true>(Layout::LAYOUT, a, a_scale, b, b_scale, INFO_ARG, c, STATUS_ARG, workspace,     \
+                                    tiling);                                                                        \
     }
 #define FP8_NO_INFO_PARAM
 #define FP8_CONTIG_PARAM , GM_ADDR group_offsets
 #define FP8_MASKED_PARAM , GM_ADDR masked_m
+#define FP8_NO_STATUS_PARAM
+#define FP8_STATUS_PARAM , GM_ADDR status
 
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_w8a16_bf16, bfloat16_t, Plain, FP8_NO_INFO_PARAM, nullptr)
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_w8a16_f32, float, Plain, FP8_NO_INFO_PARAM, nullptr)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_w8a8_bf16, bfloat16_t, Plain, FP8_NO_INFO_PARAM, nullptr)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_w8a8_f32, float, Plain, FP8_NO_INFO_PARAM, nullptr)
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_contig_w8a16_bf16, bfloat16_t, Contig, FP8_CONTIG_PARAM, group_offsets)
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_contig_w8a16_f32, float, Contig, FP8_CONTIG_PARAM, group_offsets)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_contig_w8a8_bf16, bfloat16_t, Contig, FP8_CONTIG_PARAM, group_offsets)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_contig_w8a8_f32, float, Contig, FP8_CONTIG_PARAM, group_offsets)
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_masked_w8a16_bf16, bfloat16_t, Masked, FP8_MASKED_PARAM, masked_m)
-FP8_GEMM_ENTRY_W8A16(fp8_gemm_masked_w8a16_f32, float, Masked, FP8_MASKED_PARAM, masked_m)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_masked_w8a8_bf16, bfloat16_t, Masked, FP8_MASKED_PARAM, masked_m)
-FP8_GEMM_ENTRY_W8A8(fp8_gemm_masked_w8a8_f32, float, Masked, FP8_MASKED_PARAM, masked_m)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_w8a16_bf16, bfloat16_t, Plain, FP8_NO_INFO_PARAM, nullptr, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_w8a16_f32, float, Plain, FP8_NO_INFO_PARAM, nullptr, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_w8a8_bf16, bfloat16_t, Plain, FP8_NO_INFO_PARAM, nullptr, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_w8a8_f32, float, Plain, FP8_NO_INFO_PARAM, nullptr, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_contig_w8a16_bf16, bfloat16_t, Contig, FP8_CONTIG_PARAM, group_offsets, FP8_STATUS_PARAM, status)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_contig_w8a16_f32, float, Contig, FP8_CONTIG_PARAM, group_offsets, FP8_STATUS_PARAM, status)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_contig_w8a8_bf16, bfloat16_t, Contig, FP8_CONTIG_PARAM, group_offsets, FP8_STATUS_PARAM, status)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_contig_w8a8_f32, float, Contig, FP8_CONTIG_PARAM, group_offsets, FP8_STATUS_PARAM, status)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_masked_w8a16_bf16, bfloat16_t, Masked, FP8_MASKED_PARAM, masked_m, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A16(fp8_gemm_masked_w8a16_f32, float, Masked, FP8_MASKED_PARAM, masked_m, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_masked_w8a8_bf16, bfloat16_t, Masked, FP8_MASKED_PARAM, masked_m, FP8_NO_STATUS_PARAM, nullptr)
+FP8_GEMM_ENTRY_W8A8(fp8_gemm_masked_w8a8_f32, float, Masked, FP8_MASKED_PARAM, masked_m, FP8_NO_STATUS_PARAM, nullptr)

@@ -4,9 +4,15 @@
 //
 // AIV-only. 910B has no FP8 type: the encoder (kernels::fp8::EncodeE4m3, common/fp8_common.h) is
 // integer arithmetic on the f32 bits of q = x / s, shared with fp8_weight_quant.cpp.
+//
+// Non-finite input: amax is taken over |x| with NaN mapped to +Inf (AbsInfForNan), so a tile holding
+// NaN or +-Inf has amax = +Inf; the core then finds the first such element of the tile (scalar scan,
+// only on this error path) and reports its row and column in its status slot (kernel_status.h). The
+// host returns QuantError::NonFinite at synchronisation, like the host quantizer at the call.
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
 #include "common/fp8_common.h"
+#include "common/kernel_status.h"
 #include "tiling/fp8_quant_tiling.h"
 
 using namespace AscendC;
@@ -18,13 +24,14 @@ constexpr uint32_t kTile = kernels::fp8::kBlock;
 template <typename T>
 class ActQuantKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, const Fp8QuantTiling& t) {
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status, const Fp8QuantTiling& t) {
         t_ = t;
         kb_ = (t.k + kTile - 1) / kTile;
         const uint64_t r0 = uint64_t(GetBlockIdx()) * t.block_rows;
         rows_ = r0 >= t.m ? 0 : uint32_t(kernels::Min<uint64_t>(t.block_rows, t.m - r0));
         row0_ = uint32_t(r0);
         if (rows_ == 0) return;
+        status_ = status + uint64_t(GetBlockIdx()) * KERNEL_STATUS_SLOT_WORDS * 4;
         x_.SetGlobalBuffer(reinterpret_cast<__gm__ T*>(x), uint64_t(t.m) * t.k);
         codes_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(codes), uint64_t(t.m) * t.k);
         scales_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(scales), uint64_t(t.m) * kb_);
@@ -35,6 +42,7 @@ public:
         pipe_.InitBuffer(work_, 5 * tk * 4);
         // ReduceMax results, one 32-byte slot per 128-tile of a chunk, then the reduction's work area.
         pipe_.InitBuffer(red_, (tk / kTile) * 32 + 64);
+        pipe_.InitBuffer(statusBuf_, KERNEL_STATUS_SLOT_WORDS * 4);
     }
 
     __aicore__ inline void Process() {
@@ -43,7 +51,7 @@ public:
                 const uint32_t n = kernels::Min(t_.tile_k, t_.k - k0);
                 const uint64_t off = uint64_t(row0_ + r) * t_.k + k0;
                 CopyIn(off, n);
-                Compute(n);
+                Compute(row0_ + r, k0, n);
                 CopyOut(off, uint64_t(row0_ + r) * kb_ + k0 / kTile, n);
             }
     }
@@ -55,7 +63,7 @@ private:
         inQ_.EnQue(in);
     }
 
-    __aicore__ inline void Compute(uint32_t n) {
+    __aicore__ inline void Compute(uint32_t row, uint32_t k0, uint32_t n) {
         const uint32_t tk = t_.tile_k, tiles = (n + kTile - 1) / kTile;
         LocalTensor<T> in = inQ_.template DeQue<T>();
         LocalTensor<float> w = work_.template Get<float>();
@@ -69,7 +77,7 @@ private:
             xf = w0;
         }
         // amax per 128-tile (real elements only) -> scalar unit -> scales.
-        Abs(w1, xf, n);
+        kernels::fp8::AbsInfForNan(w1, xf, n);
         PipeBarrier<PIPE_V>();
         LocalTensor<float> red = red_.template Get<float>();
         LocalTensor<float> redWork = red[tiles * 8];
@@ -81,7 +89,9 @@ private:
         WaitFlag<HardEvent::V_S>(EVENT_ID0);
         LocalTensor<float> sc = scaleQ_.template AllocTensor<float>();
         for (uint32_t j = 0; j < tiles; ++j) {
-            const float s = kernels::fp8::QuantScale(red.GetValue(j * 8), t_.ue8m0 != 0);
+            const float amax = red.GetValue(j * 8);
+            if (kernels::fp8::NonFinite(amax)) ReportNonFinite(xf, row, k0, j * kTile, kernels::Min(kTile, n - j * kTile));
+            const float s = kernels::fp8::QuantScale(amax, t_.ue8m0 != 0);
             sc.SetValue(j, s);
             Duplicate(w2[j * kTile], s, int32_t(kernels::Min(kTile, n - j * kTile)));
         }
@@ -94,6 +104,17 @@ private:
         kernels::fp8::EncodeE4m3(codes, w0, w1, w2, w3, w4, n);
         codeQ_.EnQue(codes);
         scaleQ_.EnQue(sc);
+    }
+
+    // The first non-finite element of xf[c0, c0 + len) (a tile whose amax is +Inf), reported once.
+    __aicore__ inline void ReportNonFinite(const LocalTensor<float>& xf, uint32_t row, uint32_t k0, uint32_t c0,
+                                           uint32_t len) {
+        if (reported_) return;
+        reported_ = true;
+        PipeBarrier<PIPE_ALL>();  // xf was written by DMA or the vector unit; read it from the scalar unit
+        uint32_t c = c0;
+        while (c + 1 < c0 + len && !kernels::fp8::NonFinite(xf.GetValue(c))) ++c;
+        kernels::WriteStatus(status_, statusBuf_.template Get<uint32_t>(), KERNEL_STATUS_NON_FINITE, row, k0 + c, 0u);
     }
 
     __aicore__ inline void CopyOut(uint64_t codeOff, uint64_t scaleOff, uint32_t n) {
@@ -110,30 +131,35 @@ private:
     TPipe pipe_;
     TQue<QuePosition::VECIN, 1> inQ_;
     TQue<QuePosition::VECOUT, 1> codeQ_, scaleQ_;
-    TBuf<QuePosition::VECCALC> work_, red_;
+    TBuf<QuePosition::VECCALC> work_, red_, statusBuf_;
     GlobalTensor<T> x_;
     GlobalTensor<uint8_t> codes_;
     GlobalTensor<float> scales_;
     Fp8QuantTiling t_;
     uint32_t kb_ = 0, rows_ = 0, row0_ = 0;
+    GM_ADDR status_ = nullptr;
+    bool reported_ = false;
 };
 
 template <typename T>
-__aicore__ inline void RunActQuant(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+__aicore__ inline void RunActQuant(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status, GM_ADDR tiling) {
     Fp8QuantTiling t;
     kernels::LoadTiling(t, tiling);
     ActQuantKernel<T> k;
-    k.Init(x, codes, scales, t);
+    k.Init(x, codes, scales, status, t);
     k.Process();
 }
 
 }  // namespace
 
-extern "C" __global__ __aicore__ void fp8_act_quant_f32(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+// status: one slot (kernel_status.h) per launched block.
+extern "C" __global__ __aicore__ void fp8_act_quant_f32(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status,
+                                                        GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
-    RunActQuant<float>(x, codes, scales, tiling);
+    RunActQuant<float>(x, codes, scales, status, tiling);
 }
-extern "C" __global__ __aicore__ void fp8_act_quant_bf16(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+extern "C" __global__ __aicore__ void fp8_act_quant_bf16(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status,
+                                                         GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
-    RunActQuant<bfloat16_t>(x, codes, scales, tiling);
+    RunActQuant<bfloat16_t>(x, codes, scales, status, tiling);
 }

@@ -15,6 +15,9 @@
 //     ReduceMax at the end -> scalar unit -> s;
 //   - encode pass: per 16-row chunk q = x / s (IEEE Div, kernel.py's x / s), EncodeE4m3, one DMA
 //     of the chunk's codes out (16 bursts of kt bytes, GM row stride k).
+// Non-finite input: the amax pass uses |x| with NaN mapped to +Inf (AbsInfForNan), so a block holding
+// NaN or +-Inf has amax = +Inf; the core then scans that block (scalar, only on this error path)
+// for the first such element and reports its row and column in its status slot (kernel_status.h).
 // bf16 inputs are cast to f32 (exact) once per pass. Block t + 1's DMA is issued right after
 // block t is dequeued (input queue with 2 buffers), so on the NPU the load of block t + 1 overlaps
 // the vector work of block t.
@@ -27,6 +30,7 @@
 #include "kernel_operator.h"
 #include "common/kernel_common.h"
 #include "common/fp8_common.h"
+#include "common/kernel_status.h"
 #include "tiling/fp8_weight_quant_tiling.h"
 
 using namespace AscendC;
@@ -41,7 +45,8 @@ constexpr uint32_t kStash = 256;                 // scales per flush
 template <typename T>
 class WeightQuantKernel {
 public:
-    __aicore__ inline void Init(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, const Fp8WeightQuantTiling& t) {
+    __aicore__ inline void Init(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status,
+                                const Fp8WeightQuantTiling& t) {
         t_ = t;
         nb_ = (t.n + kBlk - 1) / kBlk;
         kb_ = (t.k + kBlk - 1) / kBlk;
@@ -50,6 +55,7 @@ public:
         count_ = b0 >= total ? 0u : uint32_t(kernels::Min<uint64_t>(t.blocks_per_core, total - b0));
         first_ = uint32_t(b0);
         if (count_ == 0) return;
+        status_ = status + uint64_t(GetBlockIdx()) * KERNEL_STATUS_SLOT_WORDS * 4;
         const uint64_t len = uint64_t(t.n) * t.k;
         x_.SetGlobalBuffer(reinterpret_cast<__gm__ T*>(x), len);
         codes_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(codes), len);
@@ -60,6 +66,7 @@ public:
         // ReduceMax result (one 32-byte slot), then its work area (2 x 32 repeats of f32 -> 256 B).
         pipe_.InitBuffer(red_, 32 + 512);
         pipe_.InitBuffer(stash_, kStash * sizeof(float));
+        pipe_.InitBuffer(statusBuf_, KERNEL_STATUS_SLOT_WORDS * 4);
         stashBase_ = first_;
         stashed_ = 0;
     }
@@ -133,9 +140,9 @@ private:
             const uint32_t n = kernels::Min(kChunkRows, g.rows - c * kChunkRows) * g.pitch;
             LocalTensor<float> xf = AsFloat(in, c * kChunkRows * g.pitch, n, w0);
             if (c == 0) {
-                Abs(w4, xf, int32_t(n));
+                kernels::fp8::AbsInfForNan(w4, xf, n);
             } else {
-                Abs(w1, xf, int32_t(n));
+                kernels::fp8::AbsInfForNan(w1, xf, n);
                 PipeBarrier<PIPE_V>();
                 Max(w4, w4, w1, int32_t(n));
             }
@@ -145,7 +152,9 @@ private:
         ReduceMax(red, w4, red[8], int32_t(kernels::Min(kChunkRows, g.rows) * g.pitch));
         SetFlag<HardEvent::V_S>(EVENT_ID0);
         WaitFlag<HardEvent::V_S>(EVENT_ID0);
-        const float s = kernels::fp8::QuantScale(red.GetValue(0), t_.ue8m0 != 0);
+        const float amax = red.GetValue(0);
+        if (kernels::fp8::NonFinite(amax)) ReportNonFinite(in, g);
+        const float s = kernels::fp8::QuantScale(amax, t_.ue8m0 != 0);
         StashScale(s);
 
         // encode pass
@@ -165,6 +174,20 @@ private:
                         DataCopyExtParams(uint16_t(rows), g.cols, 0, t_.k - g.cols, 0));
             codeQ_.FreeTensor(codes);
         }
+    }
+
+    // The first non-finite element of block g (its amax is +Inf), reported once per core.
+    __aicore__ inline void ReportNonFinite(const LocalTensor<T>& in, const Geom& g) {
+        if (reported_) return;
+        reported_ = true;
+        PipeBarrier<PIPE_ALL>();  // the block was written by DMA; read it from the scalar unit
+        for (uint32_t r = 0; r < g.rows; ++r)
+            for (uint32_t c = 0; c < g.cols; ++c)
+                if (kernels::fp8::NonFinite(float(in.GetValue(r * g.pitch + c)))) {
+                    kernels::WriteStatus(status_, statusBuf_.template Get<uint32_t>(), KERNEL_STATUS_NON_FINITE,
+                                         g.r0 + r, g.c0 + c, 0u);
+                    return;
+                }
     }
 
     __aicore__ inline void StashScale(float s) {
@@ -187,30 +210,35 @@ private:
     TPipe pipe_;
     TQue<QuePosition::VECIN, 1> inQ_;  // 2 buffers: block t + 1 loads while block t is computed
     TQue<QuePosition::VECOUT, 1> codeQ_;
-    TBuf<QuePosition::VECCALC> work_, red_, stash_;
+    TBuf<QuePosition::VECCALC> work_, red_, stash_, statusBuf_;
     GlobalTensor<T> x_;
     GlobalTensor<uint8_t> codes_;
     GlobalTensor<float> scales_;
     Fp8WeightQuantTiling t_;
     uint32_t nb_ = 0, kb_ = 0, first_ = 0, count_ = 0, stashBase_ = 0, stashed_ = 0;
+    GM_ADDR status_ = nullptr;
+    bool reported_ = false;
 };
 
 template <typename T>
-__aicore__ inline void RunWeightQuant(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+__aicore__ inline void RunWeightQuant(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status, GM_ADDR tiling) {
     Fp8WeightQuantTiling t;
     kernels::LoadTiling(t, tiling);
     WeightQuantKernel<T> k;
-    k.Init(x, codes, scales, t);
+    k.Init(x, codes, scales, status, t);
     k.Process();
 }
 
 }  // namespace
 
-extern "C" __global__ __aicore__ void fp8_weight_quant_f32(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+// status: one slot (kernel_status.h) per launched block.
+extern "C" __global__ __aicore__ void fp8_weight_quant_f32(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status,
+                                                           GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
-    RunWeightQuant<float>(x, codes, scales, tiling);
+    RunWeightQuant<float>(x, codes, scales, status, tiling);
 }
-extern "C" __global__ __aicore__ void fp8_weight_quant_bf16(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR tiling) {
+extern "C" __global__ __aicore__ void fp8_weight_quant_bf16(GM_ADDR x, GM_ADDR codes, GM_ADDR scales, GM_ADDR status,
+                                                            GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);
-    RunWeightQuant<bfloat16_t>(x, codes, scales, tiling);
+    RunWeightQuant<bfloat16_t>(x, codes, scales, status, tiling);
 }

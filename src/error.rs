@@ -122,6 +122,10 @@ pub enum Error {
         /// `aclGetRecentErrMsg()` right after the call, if any.
         message: String,
     },
+    /// FP8 quantization rejected its input: on the host at the call, or on the device at the
+    /// next synchronisation of the stream (see `docs/RELIABILITY.md`).
+    #[error(transparent)]
+    Quant(#[from] crate::fp8::QuantError),
 
     /// An argument was rejected before anything reached the device.
     #[error("invalid argument: {what}; expected {expected}")]

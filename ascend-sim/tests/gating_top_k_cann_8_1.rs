@@ -14,7 +14,9 @@ fn api() -> &'static Api {
     static API: OnceLock<Api> = OnceLock::new();
     API.get_or_init(|| {
         ascend_sim::configure(
-            SimConfig::uniform(SocModel::ascend910b2(), 1).with_cann_version(CannVersion::V8_1_RC1),
+            SimConfig::uniform(SocModel::ascend910b2(), 1)
+                .unwrap()
+                .with_cann_version(CannVersion::V8_1_RC1),
         )
         .unwrap();
         let api = ascend_sim::api();

@@ -55,6 +55,24 @@ __aicore__ inline float QuantScale(float amax, bool ue8m0) {
     return ue8m0 ? CeilToUe8m0(s) : s;
 }
 
+// dst = |src| with NaN replaced by +Inf, through the f32 bits (clear the sign, clamp to the bits of
+// +Inf). Max and ReduceMax over the result are NaN-free, so a tile or block with any NaN or +-Inf
+// input has amax = +Inf exactly, which the quantization kernels report (kernel_status.h) instead
+// of writing NaN codes and Inf scales silently. For finite inputs it equals Abs.
+__aicore__ inline void AbsInfForNan(const AscendC::LocalTensor<float>& dst, const AscendC::LocalTensor<float>& src,
+                                    uint32_t n) {
+    using namespace AscendC;
+    const LocalTensor<uint32_t> du = dst.ReinterpretCast<uint32_t>();
+    ShiftLeft(du, src.ReinterpretCast<uint32_t>(), uint32_t(1), int32_t(n));
+    PipeBarrier<PIPE_V>();
+    ShiftRight(du, du, uint32_t(1), int32_t(n));
+    PipeBarrier<PIPE_V>();
+    Mins(dst.ReinterpretCast<int32_t>(), dst.ReinterpretCast<int32_t>(), int32_t(0x7F800000), int32_t(n));
+}
+
+// Whether the f32 value v is NaN or +-Inf (exponent bits all ones).
+__aicore__ inline bool NonFinite(float v) { return ((FloatBits(v) >> 23) & 0xFFu) == 0xFFu; }
+
 // The bits of E4M3FN code c (low 8 bits) in a float format with `mant` fraction bits, `expBits`
 // exponent bits and exponent bias `bias` (fp16: 10/5/15, bf16: 7/8/127, f32: 23/8/127). NaN codes
 // (S.1111.111) give a quiet NaN with the sign; +-0 keep their sign; subnormals m * 2^-9 are

@@ -52,6 +52,32 @@
 //!   implicitly zero-padded edge tile (padding cannot change `amax`);
 //! * NaN/Inf inputs are an error ([`QuantError::NonFinite`]) rather than a silently poisoned
 //!   tile.
+//!
+//! # Non-finite values
+//!
+//! One policy for the host code here and the device operators in [`crate::ops::fp8`]:
+//! * **Conversions are total.** NaN encodes to NaN with its sign; ±Inf and values beyond the
+//!   largest finite one follow [`OverflowPolicy`] ([`Saturate`](OverflowPolicy::Saturate), the
+//!   default, gives ±max; [`NonFinite`](OverflowPolicy::NonFinite) gives ±Inf in E5M2, NaN in
+//!   E4M3). NaN codes decode to NaN, on the host and in the device kernels alike.
+//! * **Quantization rejects NaN and ±Inf** with [`QuantError::NonFinite`] (the position of an
+//!   offending element): [`quantize_act`] and [`quantize_weight`] at the call;
+//!   [`Fp8Activations::quantize`](crate::ops::fp8::Fp8Activations::quantize) and
+//!   [`Fp8Weight::quantize`](crate::ops::fp8::Fp8Weight::quantize), whose input is in device
+//!   memory, at the stream's next synchronisation, as
+//!   [`Error::Quant`](crate::Error::Quant)`(QuantError::NonFinite { .. })`. Never a NaN code or an
+//!   Inf scale written silently.
+//! * **Scales must be finite** when quantized data reaches the device
+//!   ([`Fp8Weight::upload`](crate::ops::fp8::Fp8Weight::upload),
+//!   [`Fp8Activations::from_quantized`](crate::ops::fp8::Fp8Activations::from_quantized)), so
+//!   every GEMM can trust them.
+//! * **Codes and activations are data**: a NaN code or a non-finite bf16 activation given to
+//!   [`fp8_gemm`](crate::ops::fp8::fp8_gemm) propagates (IEEE) to the outputs it touches, as in
+//!   the f64 reference.
+//!
+//! MoE routing has its own policy for non-finite logits and scales, documented on
+//! [`Routing`](crate::ops::moe::Routing) and [`route`](crate::ops::moe::route). The whole list
+//! of bad inputs and their errors is `docs/RELIABILITY.md`.
 
 mod convert;
 mod format;

@@ -164,12 +164,27 @@ impl Kernels {
             .inner
             .tilings
             .arg(bytemuck::bytes_of(&tiling), stream)?;
-        let mut all = Vec::with_capacity(args.len() + 2);
+        // Contiguous offsets live in device memory: the kernel checks them and reports here.
+        let contiguous = matches!(grouping, Grouping::Contiguous | Grouping::ContiguousCumsum);
+        let mut status = if contiguous {
+            Some(stream.status_slots(1)?)
+        } else {
+            None
+        };
+        let mut all = Vec::with_capacity(args.len() + 3);
         all.extend(args);
+        if let Some(status) = status.as_mut() {
+            all.push(KernelArg::buffer_mut(status));
+        }
         all.push(KernelArg::buffer_mut(&mut workspace));
         all.push(tiling);
         let kernel = &self.inner.fp8.gemm[gemm_index(acts, grouping, bf16_out)];
-        stream.launch_trusted(kernel, blocks, &all)
+        stream.launch_trusted(kernel, blocks, &all)?;
+        drop(all);
+        if let Some(status) = status {
+            stream.check_status_at_sync(status, decode_status);
+        }
+        Ok(())
         // The workspace is freed in stream order, after the kernel.
     }
 
@@ -207,10 +222,12 @@ impl Kernels {
             .tilings
             .arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
-        stream.launch_trusted(
+        launch_with_status(
+            stream,
             &self.inner.fp8.quant[usize::from(bf16_in)],
             blocks,
-            &[x, codes, scales, tiling],
+            [x, codes, scales],
+            tiling,
         )
     }
 }
@@ -308,10 +325,12 @@ impl Kernels {
             .tilings
             .arg(bytemuck::bytes_of(&tiling), stream)?;
         let [x, codes, scales] = args;
-        stream.launch_trusted(
+        launch_with_status(
+            stream,
             &self.inner.codec.weight_quant[usize::from(bf16_in)],
             blocks,
-            &[x, codes, scales, tiling],
+            [x, codes, scales],
+            tiling,
         )
     }
 
@@ -361,5 +380,83 @@ impl Kernels {
             blocks,
             &[codes, scales, out, tiling],
         )
+    }
+}
+
+/// Launches a quantization kernel `(x, codes, scales, status, tiling)` with one status slot per
+/// block: non-finite input comes back as [`QuantError::NonFinite`](crate::fp8::QuantError) when
+/// the stream is next synchronised.
+fn launch_with_status(
+    stream: &Stream,
+    kernel: &Kernel,
+    blocks: u32,
+    [x, codes, scales]: [KernelArg<'_>; 3],
+    tiling: KernelArg<'_>,
+) -> Result<()> {
+    let mut status = stream.status_slots(blocks as usize)?;
+    stream.launch_trusted(
+        kernel,
+        blocks,
+        &[x, codes, scales, KernelArg::buffer_mut(&mut status), tiling],
+    )?;
+    stream.check_status_at_sync(status, decode_status);
+    Ok(())
+}
+
+/// Codes of `kernels-ascendc/common/kernel_status.h` (checked against it by a test).
+const STATUS_BAD_GROUP_OFFSETS: u32 = 1;
+const STATUS_NON_FINITE: u32 = 2;
+
+/// The error an FP8 kernel's status slot reports (see `runtime::status`).
+pub(crate) fn decode_status(slot: &[u32]) -> Error {
+    let word = |i: usize| slot.get(i).copied().unwrap_or(0);
+    match word(0) {
+        STATUS_BAD_GROUP_OFFSETS => Error::invalid(
+            format!(
+                "FP8 GEMM group offset {} at index {} (found by the kernel; nothing was computed)",
+                word(2) as i32,
+                word(1)
+            ),
+            format!("offsets >= 0, never decreasing, at most M = {}", word(3)),
+        ),
+        STATUS_NON_FINITE => crate::fp8::QuantError::NonFinite {
+            row: word(1) as usize,
+            col: word(2) as usize,
+        }
+        .into(),
+        code => Error::invalid(
+            format!("unknown status code {code} from an FP8 kernel"),
+            "a code of kernel_status.h",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_match_the_kernel_header() {
+        let header = include_str!("../../kernels-ascendc/common/kernel_status.h");
+        let define = |name: &str| -> u32 {
+            let line = header
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("{name} is not defined in kernel_status.h"));
+            let value = line.split_whitespace().nth(2).expect("a value");
+            value
+                .trim_end_matches('u')
+                .parse()
+                .expect("a decimal value")
+        };
+        assert_eq!(
+            define("KERNEL_STATUS_BAD_GROUP_OFFSETS"),
+            STATUS_BAD_GROUP_OFFSETS
+        );
+        assert_eq!(define("KERNEL_STATUS_NON_FINITE"), STATUS_NON_FINITE);
+        assert_eq!(
+            define("KERNEL_STATUS_SLOT_WORDS") as usize,
+            crate::runtime::STATUS_SLOT_WORDS
+        );
     }
 }

@@ -68,7 +68,8 @@ impl SwigluTiling {
             )
         })?;
         let blocks = len.div_ceil(MIN_BLOCK_LEN).clamp(1, cores.max(1) as usize) as u32;
-        let block_len = total_len.div_ceil(blocks);
+        // At least 1, so an empty input plans 0 blocks instead of dividing by zero below.
+        let block_len = total_len.div_ceil(blocks).max(1);
         let tile_len = block_len
             .next_multiple_of(64)
             .min(PREFERRED_TILE)

@@ -281,6 +281,16 @@ impl<T> DeviceBuffer<T> {
     }
 }
 
+impl<T> DeviceBuffer<T> {
+    /// Gives up ownership of the memory: returns its address and length; the caller frees it
+    /// (with `DeviceInner::free_now` once no queued work uses it; only for memory no other stream used).
+    pub(crate) fn into_raw(mut self) -> (u64, usize) {
+        let raw = (self.ptr, self.len);
+        self.ptr = 0; // Drop then frees nothing and only releases the stream.
+        raw
+    }
+}
+
 impl<T: AnyBitPattern> DeviceBuffer<T> {
     /// Copies the buffer to a new `Vec`, after the buffer's stream has finished its queued work.
     pub fn to_vec(&self) -> Result<Vec<T>> {

@@ -23,6 +23,7 @@ mod host_buffer;
 mod kernel;
 mod ndarray_interop;
 mod pool;
+mod status;
 mod stream;
 mod tracking;
 
@@ -34,5 +35,7 @@ pub use drop_errors::take_drop_errors;
 pub use event::Event;
 pub use host_buffer::HostBuffer;
 pub use kernel::{DEVICE_KERNELS_VAR, Kernel, KernelArg, KernelBinary, MAX_BLOCKS, Param};
+#[cfg(test)]
+pub(crate) use status::STATUS_SLOT_WORDS;
 pub use stream::Stream;
 pub(crate) use tracking::Access;

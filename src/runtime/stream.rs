@@ -8,6 +8,7 @@ use super::device::Device;
 use super::drop_errors;
 use super::event::Event;
 use super::pool::StreamMemory;
+use super::status::StatusWords;
 use crate::backend::check;
 use crate::error::Result;
 
@@ -29,6 +30,8 @@ struct StreamInner {
     raw: aclrtStream,
     /// The stream's caching pool and constants.
     memory: StreamMemory,
+    /// Status words of launches not yet read (see `runtime::status`).
+    status: StatusWords,
 }
 
 // SAFETY: a stream handle belongs to the process-wide runtime and is usable from any thread
@@ -50,6 +53,7 @@ impl Stream {
                 device: device.clone(),
                 raw,
                 memory: StreamMemory::default(),
+                status: StatusWords::default(),
             }),
         })
     }
@@ -60,14 +64,24 @@ impl Stream {
     }
 
     /// Blocks until all queued work has completed; then frees buffers whose last use it was.
+    ///
+    /// # Errors
+    /// Besides a failing runtime call: bad input a kernel found in device memory since the last
+    /// synchronisation (see the operators' docs and `docs/RELIABILITY.md`), for example decreasing FP8 GEMM group offsets or NaN given to device quantization.
+    /// The stream stays usable.
     pub fn synchronize(&self) -> Result<()> {
         self.bind()?;
+        let mark = self.inner.status.mark();
         let api = self.inner.device.inner.api;
         let f = api.aclrtSynchronizeStream()?;
         // SAFETY: live stream handle of the bound device.
         check(api, "aclrtSynchronizeStream", unsafe { f(self.inner.raw) })?;
         self.inner.device.inner.reclaim();
-        Ok(())
+        self.inner.status.take(&self.inner.device.inner, mark)
+    }
+
+    pub(crate) fn status_words(&self) -> &StatusWords {
+        &self.inner.status
     }
 
     /// Whether all queued work has completed, without blocking.
@@ -177,6 +191,9 @@ impl Drop for StreamInner {
             synced
         });
         if let Err(e) = result {
+            drop_errors::record(e);
+        }
+        for e in self.status.drain(device) {
             drop_errors::record(e);
         }
         device.reclaim();

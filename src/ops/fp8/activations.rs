@@ -35,8 +35,14 @@ mod sealed {
 impl Fp8Activations {
     /// Quantizes `x` (`[rows, k]`, f32 or bf16) on the device, as DeepSeek's `act_quant` does:
     /// scale = max(amax, 1e-4) / 448 per 1×128 tile (rounded up to a power of two for
-    /// [`ScaleFormat::Ue8m0`]), codes = e4m3(x / scale). Inputs must be finite; a non-finite
-    /// tile's codes and scale are unspecified (the host reference rejects them).
+    /// [`ScaleFormat::Ue8m0`]), codes = e4m3(x / scale).
+    ///
+    /// # Errors
+    /// Shape errors at the call. NaN or ±Inf in `x` is found by the kernel and returned as
+    /// [`QuantError::NonFinite`](crate::fp8::QuantError::NonFinite) (wrapped in
+    /// [`Error::Quant`]) by the stream's next synchronisation (or synchronous copy), as the host
+    /// quantizer returns it at the call; the codes and scales are then unspecified. See the
+    /// [non-finite policy](crate::fp8#non-finite-values).
     pub fn quantize<T: QuantInput>(
         kernels: &Kernels,
         stream: &Stream,

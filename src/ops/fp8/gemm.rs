@@ -21,12 +21,18 @@ pub enum Fp8Groups<'a> {
     None,
     /// A is `[m, K]` with rows sorted by group; `offsets` (`[groups + 1]`, int32) starts at 0,
     /// never decreases and ends at `m`. Rows outside every group are not written.
+    ///
+    /// The offsets are in device memory, so the kernel checks them: an offset that is
+    /// negative, smaller than the one before it or larger than `m` makes the launch compute
+    /// nothing (every access stays inside A and C) and the stream's next synchronisation return
+    /// [`Error::InvalidArgument`] naming the offset. Offsets that end before `m` are valid.
     Contiguous {
         /// Group boundaries.
         offsets: DeviceView<'a, i32>,
     },
     /// As `Contiguous`, with the `[groups]` inclusive cumulative sums `aclnnMoeInitRoutingV2`
-    /// writes (group g ends at `cumsum[g]` and starts where group g-1 ended, or at 0).
+    /// writes (group g ends at `cumsum[g]` and starts where group g-1 ended, or at 0). Checked
+    /// by the kernel as `Contiguous` is.
     ContiguousCumsum {
         /// Group ends.
         cumsum: DeviceView<'a, i32>,

@@ -111,8 +111,14 @@ impl Fp8Weight {
 impl Fp8Weight {
     /// Quantizes `w` (`[n, k]`, f32 or bf16) on the device in 128×128 blocks, as DeepSeek's
     /// checkpoints are: scale = max(amax, 1e-4) / 448 per block (rounded up to a power of two
-    /// for [`ScaleFormat::Ue8m0`]), codes = e4m3(w / scale). Inputs must be finite; a block with
-    /// NaN or ±Inf gets unspecified codes and scale (the host reference rejects it).
+    /// for [`ScaleFormat::Ue8m0`]), codes = e4m3(w / scale).
+    ///
+    /// # Errors
+    /// Shape errors at the call. NaN or ±Inf in `w` is found by the kernel and returned as
+    /// [`QuantError::NonFinite`](crate::fp8::QuantError::NonFinite) (wrapped in
+    /// [`Error::Quant`](crate::Error::Quant)) by the stream's next synchronisation (or
+    /// synchronous copy); the codes and scales are then unspecified. See the
+    /// [non-finite policy](crate::fp8#non-finite-values).
     pub fn quantize<T: super::activations::QuantInput>(
         kernels: &Kernels,
         stream: &Stream,
