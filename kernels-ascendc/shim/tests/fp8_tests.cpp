@@ -152,7 +152,9 @@ GemmOutcome run_gemm(const GemmCase& c) {
     if (w8a8) args.ptr(dSa);
     args.ptr(dB).ptr(dSb);
     if (c.lay != Lay::Plain) args.ptr(dInfo);
-    args.ptr(dC).ptr(dWs).ptr(dT);
+    args.ptr(dC);
+    if (c.lay == Lay::Contig) args.ptr(dev.upload(std::vector<uint32_t>(8, 0u)));  // status slot
+    args.ptr(dWs).ptr(dT);
 
     auto t0 = std::chrono::steady_clock::now();
     oc.r = launch(dev, gemm_entry(c.mode, c.lay, c.outF32), c.blocks, args);
@@ -409,7 +411,7 @@ double run_quant(uint32_t m, uint32_t k, uint32_t tileK, uint32_t blocks, bool u
     const uint32_t blockRows = (m + blocks - 1) / blocks;
     const uint64_t dt = dev.upload(std::vector<Fp8QuantTiling>{{m, k, blockRows, tileK, ue8m0 ? 1u : 0u, {0, 0, 0}}});
     ArgBlob args;
-    args.ptr(dx).ptr(dc).ptr(ds).ptr(dt);
+    args.ptr(dx).ptr(dc).ptr(ds).ptr(dev.upload(std::vector<uint32_t>(size_t(blocks) * 8, 0u))).ptr(dt);
     auto t0 = std::chrono::steady_clock::now();
     Result r = launch(dev, std::is_same<T, float>::value ? ascend_shim_entry_fp8_act_quant_f32 : ascend_shim_entry_fp8_act_quant_bf16,
                       blocks, args);
@@ -473,7 +475,7 @@ void test_fp8_quant() {
     const uint64_t dx = dev.upload(rows), dc = dev.alloc(rows.size()), ds = dev.alloc(m * 4);
     const uint64_t dt = dev.upload(std::vector<Fp8QuantTiling>{{m, 128, m, 128, 0, {0, 0, 0}}});
     ArgBlob args;
-    args.ptr(dx).ptr(dc).ptr(ds).ptr(dt);
+    args.ptr(dx).ptr(dc).ptr(ds).ptr(dev.upload(std::vector<uint32_t>(8, 0u))).ptr(dt);
     Result r = launch(dev, ascend_shim_entry_fp8_act_quant_f32, 1, args);
     CHECK(r.rc == 0, "fp8 act quant boundaries: %s", r.error.c_str());
     if (r.rc) return;

@@ -97,8 +97,9 @@ WqOut run_weight_quant(const WqCase& c) {
     const uint64_t dx = dev.upload(x), dc = dev.alloc(x.size() + kGuard), ds = dev.alloc(size_t(total) * 4 + kGuard);
     const uint32_t blocks = std::max(1u, c.blocks), bpc = c.bpc ? c.bpc : std::max(1u, cdiv(total, blocks));
     const uint64_t dt = dev.upload(std::vector<Fp8WeightQuantTiling>{{c.n, c.k, bpc, c.ue8m0 ? 1u : 0u, {0, 0, 0, 0}}});
+    const uint64_t dStatus = dev.upload(std::vector<uint32_t>(size_t(blocks) * 8, 0u));  // kernel_status.h
     ArgBlob args;
-    args.ptr(dx).ptr(dc).ptr(ds).ptr(dt);
+    args.ptr(dx).ptr(dc).ptr(ds).ptr(dStatus).ptr(dt);
     auto t0 = std::chrono::steady_clock::now();
     o.r = launch(dev, std::is_same<T, float>::value ? ascend_shim_entry_fp8_weight_quant_f32 : ascend_shim_entry_fp8_weight_quant_bf16,
                  blocks, args);
@@ -113,7 +114,11 @@ WqOut run_weight_quant(const WqCase& c) {
     CHECK(guard_damage(dev, dc, x.size()) == 0 && guard_damage(dev, ds, size_t(total) * 4) == 0,
           "%s: bytes written past the outputs", name);
     // Traffic: each input byte read once; codes and scales written once.
-    const uint64_t g2l = uint64_t(c.n) * c.k * sizeof(T), l2g = uint64_t(c.n) * c.k + uint64_t(total) * 4;
+    // (+ one 32-byte status slot from the core that finds the non-finite block)
+    const uint64_t g2l = uint64_t(c.n) * c.k * sizeof(T),
+                   l2g = uint64_t(c.n) * c.k + uint64_t(total) * 4 + (c.nonFinite ? 32u : 0u);
+    const std::vector<uint32_t> status = dev.download<uint32_t>(dStatus, size_t(blocks) * 8);
+    CHECK(status[0] == (c.nonFinite ? 2u : 0u), "%s: status %u (2 = KERNEL_STATUS_NON_FINITE)", name, status[0]);
     CHECK(o.r.counters.gm_to_local_bytes == g2l && o.r.counters.local_to_gm_bytes == l2g,
           "%s: counters gm->local %" PRIu64 " (expected %" PRIu64 "), local->gm %" PRIu64 " (expected %" PRIu64 ")", name,
           o.r.counters.gm_to_local_bytes, g2l, o.r.counters.local_to_gm_bytes, l2g);
@@ -408,7 +413,7 @@ void test_fp8_dequant() {
         const uint64_t dx = dev.upload(x), dc = dev.alloc(x.size()), ds = dev.alloc(size_t(m) * KB * 4);
         const uint64_t dt = dev.upload(std::vector<Fp8QuantTiling>{{m, k, 13, 256, ue ? 1u : 0u, {0, 0, 0}}});
         ArgBlob args;
-        args.ptr(dx).ptr(dc).ptr(ds).ptr(dt);
+        args.ptr(dx).ptr(dc).ptr(ds).ptr(dev.upload(std::vector<uint32_t>(3 * 8, 0u))).ptr(dt);
         Result r = launch(dev, ascend_shim_entry_fp8_act_quant_f32, 3, args);
         CHECK(r.rc == 0, "fp8 round trip act quant: %s", r.error.c_str());
         if (r.rc) continue;
