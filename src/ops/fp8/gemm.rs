@@ -25,7 +25,8 @@ pub enum Fp8Groups<'a> {
     /// The offsets are in device memory, so the kernel checks them: an offset that is
     /// negative, smaller than the one before it or larger than `m` makes the launch compute
     /// nothing (every access stays inside A and C) and the stream's next synchronisation return
-    /// [`Error::InvalidArgument`] naming the offset. Offsets that end before `m` are valid.
+    /// [`Error::InvalidArgument`] naming the offset. Offsets that end before `m` are valid; with
+    /// `m = 0` nothing is launched and the offsets are not read.
     Contiguous {
         /// Group boundaries.
         offsets: DeviceView<'a, i32>,
