@@ -20,8 +20,9 @@ pub fn setup_ranks() -> u32 {
             _ => Backend::Sim,
         };
         if backend == Backend::Sim {
-            configure(SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES))
-                .expect("configured before first use");
+            let config = SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES)
+                .expect("a device count in 1..=64");
+            configure(config).expect("configured before first use");
         }
         ascend_npu::select_backend(backend).unwrap();
     });
