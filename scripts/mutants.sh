@@ -18,6 +18,10 @@ declare -A SETS=(
   [moe-reference]="src/reference/moe/routing.rs src/reference/moe/permute.rs | moe_reference"
   [moe-ops]="src/ops/moe/routing.rs src/ops/moe/dispatch.rs | moe_device_sim"
   [buffers]="src/runtime/device_buffer.rs | runtime_sim bad_calls_sim buffer_lifetime_sim"
+  [tracking]="src/runtime/tracking.rs | runtime_sim"
+  [hccl]="src/runtime/comm.rs | hccl_sim hccl_faults_sim"
+  [mla-reference]="src/reference/mla/attention.rs src/reference/mla/config.rs src/reference/mla/rope.rs src/reference/mla/prolog.rs src/reference/mla/paged.rs src/reference/mla/fp8_cache.rs | mla_reference"
+  [ep-reference]="src/reference/ep/mod.rs | ep_reference"
 )
 
 if [ "${1:-}" = "--sets" ] || [ $# -eq 0 ]; then
