@@ -8,10 +8,10 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+pub mod hccl_cases;
 pub mod kernel_cases;
 pub mod moe;
 pub mod moe_validation_cases;
-#[cfg(feature = "sim")]
 pub mod ranks;
 pub mod runtime_cases;
 
@@ -30,6 +30,24 @@ macro_rules! cases {
         fn $name() {
             $setup();
             common::$module::$name();
+        }
+    };
+}
+
+/// Every case of `hccl_cases`, for a suite to instantiate with its setup.
+#[macro_export]
+macro_rules! hccl_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            hccl_cases:
+            all_reduce_folds_in_rank_order_for_each_type_and_op,
+            results_are_bit_identical_from_run_to_run,
+            all_gather_reduce_scatter_and_broadcast,
+            all_to_all_v_delivers_every_part_in_source_order,
+            send_and_recv_pass_a_token_around_a_ring,
+            bad_calls_are_rejected_before_anything_is_queued,
         }
     };
 }

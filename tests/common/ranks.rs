@@ -7,10 +7,10 @@ use ascend_npu::{Device, Stream};
 pub const SIM_DEVICES: usize = 8;
 
 /// Selects the backend named by `ASCEND_NPU_BACKEND` as [`super::backend::select`] does, but
-/// gives the compiled-in
-/// simulator [`SIM_DEVICES`] devices; returns how many ranks the suite may use (under the
-/// `cann` provider, the devices it reports).
-pub fn setup_ranks() -> u32 {
+/// gives the compiled-in simulator [`SIM_DEVICES`] devices (under the `cann` provider, the
+/// cases use as many ranks as it reports devices).
+#[cfg(feature = "sim")]
+pub fn setup_ranks() {
     use ascend_npu::Backend;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -26,11 +26,11 @@ pub fn setup_ranks() -> u32 {
         }
         ascend_npu::select_backend(backend).unwrap();
     });
-    Device::count().unwrap() as u32
 }
 
-/// The rank counts of `wanted` that `available` devices allow; says which are skipped.
-pub fn rank_counts(wanted: &[u32], available: u32) -> Vec<u32> {
+/// The rank counts of `wanted` that the backend's devices allow; says which are skipped.
+pub fn rank_counts(wanted: &[u32]) -> Vec<u32> {
+    let available = Device::count().unwrap() as u32;
     for &n in wanted.iter().filter(|&&n| n > available) {
         eprintln!("skipped: {n} ranks need {n} devices, the backend has {available}");
     }
@@ -66,6 +66,7 @@ pub fn on_ranks<R: Send>(n: u32, body: impl Fn(&Comm, &Stream) -> R + Sync) -> V
 /// Sets the compiled-in simulator's HCCL timeout (`Duration::ZERO` restores the default).
 /// Returns false, with a message, under another provider, whose simulator instance (if any)
 /// this process cannot configure.
+#[cfg(feature = "sim")]
 pub fn set_sim_hccl_timeout(timeout: std::time::Duration) -> bool {
     if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
         eprintln!("skipped: the HCCL timeout is set on the compiled-in simulator only");

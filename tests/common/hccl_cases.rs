@@ -1,0 +1,258 @@
+//! HCCL collectives on ranks (one device and one thread each), against results computed on
+//! the host: exact, because reductions fold in rank order with one rounding per step (the
+//! simulator's documented order, which the host folds reproduce bit for bit).
+
+use ascend_npu::runtime::comm::{AllToAllV, ReduceOp};
+use half::{bf16, f16};
+
+use super::ranks::{on_ranks, rank_counts};
+
+/// Rank `r`'s test data: `len` values in [-4, 4), different per rank and per seed.
+fn data(rank: u32, seed: u64, len: usize) -> Vec<f32> {
+    let mut rng = super::Rng::new(seed * 1000 + rank as u64 + 1);
+    (0..len).map(|_| rng.f32() * 8.0 - 4.0).collect()
+}
+
+pub fn all_reduce_folds_in_rank_order_for_each_type_and_op() {
+    for n in rank_counts(&[1, 2, 4, 8]) {
+        let len = 37; // odd, not a multiple of any vector width
+        // f32 sum and max.
+        for (op, f) in [
+            (ReduceOp::Sum, (|a, b| a + b) as fn(f32, f32) -> f32),
+            (ReduceOp::Max, f32::max),
+        ] {
+            let got = on_ranks(n, |comm, stream| {
+                let x = stream.upload(&data(comm.rank(), 1, len)).unwrap();
+                let mut y = stream.alloc_zeroed::<f32>(len).unwrap();
+                comm.all_reduce(stream, &x, &mut y, op).unwrap();
+                y.to_vec().unwrap()
+            });
+            let want: Vec<f32> = (0..len)
+                .map(|i| (1..n).fold(data(0, 1, len)[i], |acc, r| f(acc, data(r, 1, len)[i])))
+                .collect();
+            for (r, g) in got.iter().enumerate() {
+                assert_eq!(g, &want, "{n} ranks, {op:?}, rank {r}");
+            }
+        }
+        // bf16 sum: each step rounded to bf16.
+        let got = on_ranks(n, |comm, stream| {
+            let x: Vec<bf16> = data(comm.rank(), 2, len)
+                .iter()
+                .map(|&v| bf16::from_f32(v))
+                .collect();
+            let x = stream.upload(&x).unwrap();
+            let mut y = stream.alloc_zeroed::<bf16>(len).unwrap();
+            comm.all_reduce(stream, &x, &mut y, ReduceOp::Sum).unwrap();
+            y.to_vec().unwrap()
+        });
+        let b = |r, i| bf16::from_f32(data(r, 2, len)[i]);
+        let want: Vec<bf16> = (0..len)
+            .map(|i| {
+                (1..n).fold(b(0, i), |acc, r| {
+                    bf16::from_f32(acc.to_f32() + b(r, i).to_f32())
+                })
+            })
+            .collect();
+        assert!(got.iter().all(|g| g == &want), "{n} ranks, bf16 sum");
+        // f16 product and i32 min.
+        let got = on_ranks(n, |comm, stream| {
+            let x: Vec<f16> = data(comm.rank(), 3, len)
+                .iter()
+                .map(|&v| f16::from_f32(v))
+                .collect();
+            let i: Vec<i32> = data(comm.rank(), 4, len)
+                .iter()
+                .map(|&v| (v * 1000.0) as i32)
+                .collect();
+            let (x, i) = (stream.upload(&x).unwrap(), stream.upload(&i).unwrap());
+            let mut y = stream.alloc_zeroed::<f16>(len).unwrap();
+            let mut j = stream.alloc_zeroed::<i32>(len).unwrap();
+            comm.all_reduce(stream, &x, &mut y, ReduceOp::Prod).unwrap();
+            comm.all_reduce(stream, &i, &mut j, ReduceOp::Min).unwrap();
+            (y.to_vec().unwrap(), j.to_vec().unwrap())
+        });
+        let h = |r, i| f16::from_f32(data(r, 3, len)[i]);
+        let want_h: Vec<f16> = (0..len)
+            .map(|i| {
+                (1..n).fold(h(0, i), |acc, r| {
+                    f16::from_f32(acc.to_f32() * h(r, i).to_f32())
+                })
+            })
+            .collect();
+        let want_i: Vec<i32> = (0..len)
+            .map(|i| {
+                (0..n)
+                    .map(|r| (data(r, 4, len)[i] * 1000.0) as i32)
+                    .min()
+                    .unwrap()
+            })
+            .collect();
+        for (y, j) in &got {
+            assert_eq!((y, j), (&want_h, &want_i), "{n} ranks, f16 prod / i32 min");
+        }
+    }
+}
+
+pub fn results_are_bit_identical_from_run_to_run() {
+    for n in rank_counts(&[4]) {
+        let run = || {
+            on_ranks(n, |comm, stream| {
+                // Values of very different magnitudes: any change of order changes the bits.
+                let x: Vec<f32> = data(comm.rank(), 5, 64)
+                    .iter()
+                    .map(|v| v * 10f32.powi(comm.rank() as i32 * 3))
+                    .collect();
+                let x = stream.upload(&x).unwrap();
+                let mut y = stream.alloc_zeroed::<f32>(64).unwrap();
+                comm.all_reduce(stream, &x, &mut y, ReduceOp::Sum).unwrap();
+                y.to_vec().unwrap()
+            })
+        };
+        let first = run();
+        for _ in 0..3 {
+            assert_eq!(run(), first);
+        }
+    }
+}
+
+pub fn all_gather_reduce_scatter_and_broadcast() {
+    for n in rank_counts(&[2, 4, 8]) {
+        let len = 5;
+        let got = on_ranks(n, |comm, stream| {
+            let r = comm.rank();
+            // All-gather of i64 ids: rank order.
+            let ids: Vec<i64> = (0..len as i64).map(|i| r as i64 * 100 + i).collect();
+            let ids = stream.upload(&ids).unwrap();
+            let mut all = stream.alloc_zeroed::<i64>(len * n as usize).unwrap();
+            comm.all_gather(stream, &ids, &mut all).unwrap();
+            // Reduce-scatter of f32: rank r gets the sum of block r.
+            let x = stream.upload(&data(r, 6, len * n as usize)).unwrap();
+            let mut block = stream.alloc_zeroed::<f32>(len).unwrap();
+            comm.reduce_scatter(stream, &x, &mut block, ReduceOp::Sum)
+                .unwrap();
+            // Broadcast from the last rank.
+            let mut b = stream.upload(&[r as u8; 3]).unwrap();
+            comm.broadcast(stream, &mut b, n - 1).unwrap();
+            (
+                all.to_vec().unwrap(),
+                block.to_vec().unwrap(),
+                b.to_vec().unwrap(),
+            )
+        });
+        let want_all: Vec<i64> = (0..n as i64)
+            .flat_map(|r| (0..len as i64).map(move |i| r * 100 + i))
+            .collect();
+        for (r, (all, block, b)) in got.iter().enumerate() {
+            assert_eq!(all, &want_all, "{n} ranks, all_gather on rank {r}");
+            let want_block: Vec<f32> = (0..len)
+                .map(|i| {
+                    let at = |q| data(q, 6, len * n as usize)[r * len + i];
+                    (1..n).fold(at(0), |acc, q| acc + at(q))
+                })
+                .collect();
+            assert_eq!(block, &want_block, "{n} ranks, reduce_scatter on rank {r}");
+            assert_eq!(b, &[(n - 1) as u8; 3], "{n} ranks, broadcast on rank {r}");
+        }
+    }
+}
+
+pub fn all_to_all_v_delivers_every_part_in_source_order() {
+    for n in rank_counts(&[2, 4, 8]) {
+        // Rank i sends (i + 2j) % 4 elements to rank j (including none), each encoding
+        // (source, destination, index).
+        let count = |i: u32, j: u32| ((i + 2 * j) % 4) as u64;
+        let got = on_ranks(n, |comm, stream| {
+            let me = comm.rank();
+            let send_counts: Vec<u64> = (0..n).map(|j| count(me, j)).collect();
+            let recv_counts: Vec<u64> = (0..n).map(|i| count(i, me)).collect();
+            let payload: Vec<u32> = (0..n)
+                .flat_map(|j| (0..count(me, j) as u32).map(move |k| me * 10_000 + j * 100 + k))
+                .collect();
+            let send = stream.upload(&payload).unwrap();
+            let total: u64 = recv_counts.iter().sum();
+            let mut recv = stream.alloc_zeroed::<u32>(total as usize).unwrap();
+            let layout = AllToAllV::packed(send_counts, recv_counts);
+            comm.all_to_all_v(stream, &send, &mut recv, &layout)
+                .unwrap();
+            recv.to_vec().unwrap()
+        });
+        for (me, recv) in got.iter().enumerate() {
+            let me = me as u32;
+            let want: Vec<u32> = (0..n)
+                .flat_map(|i| (0..count(i, me) as u32).map(move |k| i * 10_000 + me * 100 + k))
+                .collect();
+            assert_eq!(recv, &want, "{n} ranks, rank {me}");
+        }
+    }
+}
+
+pub fn send_and_recv_pass_a_token_around_a_ring() {
+    for n in rank_counts(&[2, 4]) {
+        let got = on_ranks(n, |comm, stream| {
+            let (me, next, prev) = (
+                comm.rank(),
+                (comm.rank() + 1) % n,
+                (comm.rank() + n - 1) % n,
+            );
+            let out = stream.upload(&[me as f64, 0.5]).unwrap();
+            let mut inbox = stream.alloc_zeroed::<f64>(2).unwrap();
+            // Even ranks send first, odd ranks receive first: no rank waits on itself.
+            if me % 2 == 0 {
+                comm.send(stream, &out, next).unwrap();
+                comm.recv(stream, &mut inbox, prev).unwrap();
+            } else {
+                comm.recv(stream, &mut inbox, prev).unwrap();
+                comm.send(stream, &out, next).unwrap();
+            }
+            comm.barrier(stream).unwrap();
+            inbox.to_vec().unwrap()
+        });
+        for (me, inbox) in got.iter().enumerate() {
+            let prev = (me as u32 + n - 1) % n;
+            assert_eq!(inbox, &[prev as f64, 0.5], "{n} ranks, rank {me}");
+        }
+    }
+}
+
+pub fn bad_calls_are_rejected_before_anything_is_queued() {
+    for n in rank_counts(&[2]) {
+        on_ranks(n, |comm, stream| {
+            let x = stream.upload(&[1u32, 2, 3]).unwrap();
+            let mut y = stream.alloc_zeroed::<u32>(3).unwrap();
+            // u32 cannot be reduced on A2/A3; bf16 has no product.
+            let err = comm
+                .all_reduce(stream, &x, &mut y, ReduceOp::Sum)
+                .unwrap_err();
+            assert!(err.to_string().contains("as A2/A3 reduce"), "{err}");
+            let b = stream.upload(&[bf16::ONE]).unwrap();
+            let mut c = stream.alloc_zeroed::<bf16>(1).unwrap();
+            assert!(comm.all_reduce(stream, &b, &mut c, ReduceOp::Prod).is_err());
+            // Lengths: all_reduce equal, all_gather n×.
+            let mut short = stream.alloc_zeroed::<u32>(2).unwrap();
+            assert!(comm.all_gather(stream, &x, &mut short).is_err());
+            let f = stream.upload(&[1.0f32; 3]).unwrap();
+            let mut g = stream.alloc_zeroed::<f32>(2).unwrap();
+            assert!(comm.all_reduce(stream, &f, &mut g, ReduceOp::Sum).is_err());
+            // Peers and roots.
+            assert!(comm.send(stream, &x, comm.rank()).is_err());
+            assert!(comm.send(stream, &x, n).is_err());
+            assert!(comm.broadcast(stream, &mut y, n).is_err());
+            // All-to-all layouts: one entry per rank, parts inside the buffers.
+            let wrong = AllToAllV::packed(vec![1; n as usize + 1], vec![1; n as usize]);
+            assert!(comm.all_to_all_v(stream, &x, &mut y, &wrong).is_err());
+            let outside = AllToAllV::packed(vec![2; n as usize], vec![1; n as usize]);
+            let err = comm.all_to_all_v(stream, &x, &mut y, &outside).unwrap_err();
+            assert!(err.to_string().contains("inside its buffer"), "{err}");
+            // A stream of another device.
+            let other = ascend_npu::Device::open(((comm.rank() + 1) % n) as usize).unwrap();
+            let foreign = other.new_stream().unwrap();
+            let err = comm.barrier(&foreign).unwrap_err();
+            assert!(err.to_string().contains("own device"), "{err}");
+            // Nothing was queued, so the communicator still works.
+            comm.barrier(stream).unwrap();
+            stream.synchronize().unwrap();
+            comm.async_error().unwrap();
+        });
+    }
+    assert!(ascend_npu::runtime::comm::RootInfo::from_bytes(&[0; 10]).is_err());
+}
