@@ -594,7 +594,9 @@ fn swiglu_tiling_ok<T: SwigluElement>(len: usize, cores: u32) {
         assert!(t.block_len >= 1, "block_len 0 for {len} elements");
         assert_eq!(blocks as usize, len.div_ceil(t.block_len as usize));
         assert!(blocks <= cores.max(1), "{blocks} blocks for {cores} cores");
-        assert!(t.tile_len >= 1 && t.tile_len <= t.block_len.next_multiple_of(64));
+        assert!(
+            t.tile_len >= 1 && u64::from(t.tile_len) <= u64::from(t.block_len).next_multiple_of(64)
+        );
     }
 }
 

@@ -70,9 +70,12 @@ impl SwigluTiling {
         let blocks = len.div_ceil(MIN_BLOCK_LEN).clamp(1, cores.max(1) as usize) as u32;
         // At least 1, so an empty input plans 0 blocks instead of dividing by zero below.
         let block_len = total_len.div_ceil(blocks).max(1);
+        // Capped before rounding: a block near u32::MAX would overflow the rounding (found by
+        // the `tiling` fuzz target). PREFERRED_TILE is a multiple of 64, so this is the same
+        // tile as rounding first.
         let tile_len = block_len
-            .next_multiple_of(64)
             .min(PREFERRED_TILE)
+            .next_multiple_of(64)
             .min(T::MAX_TILE);
         // Blocks past the end would do nothing; don't start them.
         let blocks = total_len.div_ceil(block_len);
