@@ -11,6 +11,8 @@ pub mod backend;
 pub mod hccl_cases;
 pub mod kernel_cases;
 pub mod moe;
+#[cfg(feature = "sim")]
+pub mod moe_device_cases;
 pub mod moe_validation_cases;
 pub mod ranks;
 pub mod runtime_cases;
@@ -30,6 +32,28 @@ macro_rules! cases {
         fn $name() {
             $setup();
             common::$module::$name();
+        }
+    };
+}
+
+/// Every case of `moe_device_cases`, for a suite to instantiate with its setup.
+#[macro_export]
+macro_rules! moe_device_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            moe_device_cases:
+            routing_matches_noaux_tc,
+            a_huge_bias_expert_is_chosen_but_weighted_by_its_unbiased_score,
+            negative_biased_scores_never_pick_a_dropped_group,
+            dispatch_is_a_stable_bijection_and_combine_inverts_it,
+            expert_ids_out_of_range_fail_the_stream_with_a_message,
+            grouped_matmul_matches_per_expert_products,
+            grouped_matmul_group_sizes_must_sum_to_m,
+            padded_dispatch_and_combine_follow_the_reference_capacity_rules,
+            v2_routing_without_renormalisation_matches_the_reference,
+            local_dispatch_keeps_only_the_active_expert_range,
         }
     };
 }

@@ -1,0 +1,502 @@
+//! The MoE device operators against the f64 models of `common::moe`: the cases of
+//! `moe_device_sim.rs` and of its hardware twins `moe_device_hardware.rs`.
+
+use super::Rng;
+use super::moe::{kernels, small_v3, stream};
+use ascend_npu::kernels::WeightLayout;
+use ascend_npu::ops::moe::{self, Routing};
+use half::bf16;
+
+/// DeepSeek-V3 `noaux_tc` in f64, lowest index first on ties.
+fn route_reference(r: &Routing, logits: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<i32>) {
+    super::moe::noaux_tc(r, logits, bias)
+}
+
+pub fn routing_matches_noaux_tc() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 13;
+    let mut rng = Rng::new(7);
+    let logits: Vec<f32> = rng
+        .vec_f32(tokens * r.experts)
+        .iter()
+        .map(|x| x * 4.0)
+        .collect();
+    let bias: Vec<f32> = rng.vec_f32(r.experts).iter().map(|x| x * 0.5).collect();
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let (want_w, want_ids) = route_reference(&r, &logits, &bias);
+    assert_eq!(ids, want_ids);
+    for (t, (got, want)) in w.chunks(r.top_k).zip(want_w.chunks(r.top_k)).enumerate() {
+        for (g, wv) in got.iter().zip(want) {
+            // Scores are computed in f64 and rounded once to f32.
+            assert!(
+                (f64::from(*g) - wv).abs() <= 2.0 * f64::from(f32::EPSILON) * wv.abs(),
+                "token {t}"
+            );
+        }
+        let sum: f64 = got.iter().map(|&x| f64::from(x)).sum();
+        assert!(
+            (sum - r.scale).abs() < 1e-5,
+            "weights of token {t} sum to {sum}"
+        );
+    }
+}
+
+pub fn a_huge_bias_expert_is_chosen_but_weighted_by_its_unbiased_score() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 5;
+    let mut rng = Rng::new(8);
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
+    let mut bias = vec![0f32; r.experts];
+    bias[29] = 1e6;
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let (want_w, _) = route_reference(&r, &logits, &bias);
+    for t in 0..tokens {
+        let row = &ids[t * r.top_k..(t + 1) * r.top_k];
+        assert_eq!(row[0], 29, "token {t}: {row:?}");
+        assert!((f64::from(w[t * r.top_k]) - want_w[t * r.top_k]).abs() < 1e-6);
+        assert!(
+            w[t * r.top_k] < 2.5,
+            "weighted by the unbiased score, not the bias"
+        );
+    }
+}
+
+pub fn negative_biased_scores_never_pick_a_dropped_group() {
+    let stream = stream();
+    let r = small_v3();
+    let tokens = 9;
+    let mut rng = Rng::new(9);
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
+    // Every biased score is negative: masking dropped groups with 0 instead of -inf would pick
+    // experts from them.
+    let bias = vec![-5f32; r.experts];
+    let dl = stream.upload(&logits).unwrap();
+    let db = stream.upload(&bias).unwrap();
+    let (_, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let ids = ids.to_vec().unwrap();
+    let (_, want) = route_reference(&r, &logits, &bias);
+    assert_eq!(ids, want);
+    let per = r.experts / r.groups;
+    for row in ids.chunks(r.top_k) {
+        let mut groups: Vec<i32> = row.iter().map(|&e| e / per as i32).collect();
+        groups.sort();
+        groups.dedup();
+        assert!(groups.len() <= r.topk_groups, "{row:?}");
+    }
+}
+
+pub fn dispatch_is_a_stable_bijection_and_combine_inverts_it() {
+    let stream = stream();
+    let (tokens, hidden, top_k, experts) = (11, 7, 3, 8);
+    let mut rng = Rng::new(10);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    let ids: Vec<i32> = (0..tokens * top_k)
+        .map(|_| (rng.next_u64() % experts as u64) as i32)
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    let d = moe::dispatch(
+        &stream,
+        &dx,
+        &did,
+        tokens,
+        hidden,
+        top_k,
+        experts,
+        moe::GroupSizes::Counts,
+    )
+    .unwrap();
+    let expanded = d.expanded_x.to_vec().unwrap();
+    let row_idx = d.expanded_row_idx.to_vec().unwrap();
+    let counts = match &d.group_sizes {
+        moe::GroupSizesBuffer::Counts(c) => c.to_vec().unwrap(),
+        moe::GroupSizesBuffer::Cumsum(_) => unreachable!("asked for counts"),
+    };
+    // Counts equal the bincount.
+    assert_eq!(counts.len(), experts);
+    for (e, &count) in counts.iter().enumerate() {
+        assert_eq!(count, ids.iter().filter(|&&i| i == e as i32).count() as i64);
+    }
+    // A bijection onto the expanded rows, sorted by expert, stable in flat index.
+    let mut seen = vec![false; tokens * top_k];
+    let mut by_row = vec![usize::MAX; tokens * top_k];
+    for (flat, &row) in row_idx.iter().enumerate() {
+        assert!(!seen[row as usize], "row {row} twice");
+        seen[row as usize] = true;
+        by_row[row as usize] = flat;
+    }
+    for pair in by_row.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(
+            ids[a] < ids[b] || (ids[a] == ids[b] && a < b),
+            "not a stable sort at {a}, {b}"
+        );
+    }
+    // A bit-exact gather.
+    for (row, &flat) in by_row.iter().enumerate() {
+        let token = flat / top_k;
+        assert_eq!(
+            expanded[row * hidden..(row + 1) * hidden],
+            x[token * hidden..(token + 1) * hidden]
+        );
+    }
+    // Identity experts: combine gives back x · Σ_k w.
+    let w: Vec<f32> = (0..tokens * top_k)
+        .map(|i| 0.25 + (i % 5) as f32 * 0.1)
+        .collect();
+    let dw = stream.upload(&w).unwrap();
+    let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
+    moe::combine(
+        &stream,
+        &d.expanded_x,
+        &d.expanded_row_idx,
+        &dw,
+        None::<&ascend_npu::DeviceBuffer<f32>>,
+        &mut out,
+        tokens,
+        hidden,
+        top_k,
+    )
+    .unwrap();
+    let out = out.to_vec().unwrap();
+    for t in 0..tokens {
+        let sw: f64 = w[t * top_k..(t + 1) * top_k]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum();
+        for h in 0..hidden {
+            let want = f64::from(x[t * hidden + h]) * sw;
+            // K fp32 products and sums: a few ulps of the largest term.
+            assert!(
+                (f64::from(out[t * hidden + h]) - want).abs()
+                    <= 4.0 * top_k as f64 * f64::from(f32::EPSILON) * sw,
+                "token {t}"
+            );
+        }
+    }
+}
+
+pub fn expert_ids_out_of_range_fail_the_stream_with_a_message() {
+    let stream = stream();
+    let dx = stream.upload(&[1f32; 4]).unwrap();
+    let did = stream.upload(&[0i32, 9]).unwrap();
+    let d = moe::dispatch(&stream, &dx, &did, 2, 2, 1, 4, moe::GroupSizes::Counts);
+    let err = match d {
+        Err(e) => e,
+        Ok(_) => stream.synchronize().unwrap_err(),
+    };
+    assert!(err.to_string().contains("= 9 is outside 0..4"), "{err}");
+    stream.synchronize().unwrap();
+}
+
+pub fn grouped_matmul_matches_per_expert_products() {
+    let stream = stream();
+    let (experts, k, n) = (4, 19, 9);
+    let counts: [i64; 4] = [3, 0, 5, 1];
+    let rows: usize = counts.iter().sum::<i64>() as usize;
+    let mut rng = Rng::new(11);
+    let x: Vec<bf16> = rng
+        .vec_f32(rows * k)
+        .iter()
+        .map(|&v| bf16::from_f32(v))
+        .collect();
+    for layout in [WeightLayout::KN, WeightLayout::NK] {
+        let w: Vec<bf16> = rng
+            .vec_f32(experts * k * n)
+            .iter()
+            .map(|&v| bf16::from_f32(v))
+            .collect();
+        let dx = stream.upload(&x).unwrap();
+        let dw = stream.upload(&w).unwrap();
+        let dc = stream.upload(&counts).unwrap();
+        let mut out = stream.alloc_zeroed::<bf16>(rows * n).unwrap();
+        moe::grouped_matmul(&stream, &dx, &dw, layout, &dc, &mut out, rows, k, n).unwrap();
+        let out = out.to_vec().unwrap();
+        let mut row = 0;
+        for (e, &c) in counts.iter().enumerate() {
+            for _ in 0..c {
+                for j in 0..n {
+                    let (mut want, mut mag) = (0f64, 0f64);
+                    for kk in 0..k {
+                        let wv = match layout {
+                            WeightLayout::KN => w[(e * k + kk) * n + j],
+                            WeightLayout::NK => w[(e * n + j) * k + kk],
+                        };
+                        let p = x[row * k + kk].to_f64() * wv.to_f64();
+                        want += p;
+                        mag += p.abs();
+                    }
+                    // Exact bf16 products, fp32 sum (K·2^-24·Σ|p|), one rounding to bf16 (2^-8).
+                    let tol =
+                        k as f64 * 2f64.powi(-24) * mag + 2f64.powi(-8) * (want.abs() + 1e-30);
+                    let got = out[row * n + j].to_f64();
+                    assert!(
+                        (got - want).abs() <= tol,
+                        "{layout:?} expert {e} row {row} col {j}: {got} vs {want}"
+                    );
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Rule grouped-matmul-v4.group-sum-equals-m: group sizes that do not sum to M fail the launch
+/// with the rule's id (at synchronisation: the sizes are device data); the matching M works.
+pub fn grouped_matmul_group_sizes_must_sum_to_m() {
+    let stream = stream();
+    let (k, n) = (4, 3);
+    let counts: [i64; 3] = [2, 0, 3];
+    let mut rng = Rng::new(5);
+    let to_bf16 = |v: Vec<f32>| -> Vec<bf16> { v.iter().map(|&v| bf16::from_f32(v)).collect() };
+    let x = to_bf16(rng.vec_f32(6 * k));
+    let w = to_bf16(rng.vec_f32(3 * k * n));
+    let (dx, dw) = (stream.upload(&x).unwrap(), stream.upload(&w).unwrap());
+    let dc = stream.upload(&counts).unwrap();
+    // M = 6 rows for groups covering 5: a local expert range's caller passing all its rows.
+    let mut out = stream.alloc_zeroed::<bf16>(6 * n).unwrap();
+    let err = match moe::grouped_matmul(&stream, &dx, &dw, WeightLayout::KN, &dc, &mut out, 6, k, n)
+    {
+        Err(e) => e,
+        Ok(()) => stream.synchronize().unwrap_err(),
+    };
+    assert!(
+        err.to_string()
+            .contains("[grouped-matmul-v4.group-sum-equals-m]"),
+        "{err}"
+    );
+    // The same groups with the matching M = 5 (the first five rows).
+    let dx5 = dx.slice(..5 * k).unwrap();
+    let mut out5 = stream.alloc_zeroed::<bf16>(5 * n).unwrap();
+    moe::grouped_matmul(
+        &stream,
+        &dx5,
+        &dw,
+        WeightLayout::KN,
+        &dc,
+        &mut out5,
+        5,
+        k,
+        n,
+    )
+    .unwrap();
+    let got = out5.to_vec().unwrap();
+    let group = [0usize, 0, 2, 2, 2];
+    for (row, &e) in group.iter().enumerate() {
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|kk| x[row * k + kk].to_f64() * w[(e * k + kk) * n + j].to_f64())
+                .sum();
+            // bf16 products are exact in f32; 4-term fp32 sum, one rounding to bf16 (2^-8).
+            let got = got[row * n + j].to_f64();
+            assert!(
+                (got - want).abs() <= 2f64.powi(-8) * want.abs() + 1e-6,
+                "row {row} col {j}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+pub fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
+    use ascend_npu::reference::moe::{PermuteOptions, gather, permute, unpermute_f64};
+    let stream = stream();
+    let (tokens, hidden, top_k, experts, capacity) = (13, 5, 3, 6, 4);
+    let mut rng = Rng::new(21);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    // Distinct experts per token, skewed so some experts overflow their capacity.
+    let ids: Vec<i32> = (0..tokens)
+        .flat_map(|t| {
+            let first = (rng.next_u64() % 3) as i32;
+            (0..top_k as i32).map(move |k| (first + k * ((t % 2) as i32 + 1)) % experts as i32)
+        })
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    let d =
+        moe::dispatch_padded(&stream, &dx, &did, tokens, hidden, top_k, experts, capacity).unwrap();
+    let options = PermuteOptions {
+        capacity: Some(capacity),
+        ..PermuteOptions::default()
+    };
+    let perm = permute(&ids, top_k, experts, &options).unwrap();
+    let got_idx: Vec<i64> = d
+        .expanded_row_idx
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| i64::from(v))
+        .collect();
+    assert_eq!(got_idx, perm.expanded_row_idx());
+    assert!(got_idx.contains(&-1), "the test must drop something");
+    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let want_x = gather(&x64, hidden, &perm).unwrap();
+    let got_x: Vec<f64> = d
+        .expanded_x
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_eq!(got_x, want_x, "bit-exact gather with zero padding");
+
+    let w: Vec<f32> = (0..tokens * top_k)
+        .map(|i| 0.5 + (i % 3) as f32 * 0.25)
+        .collect();
+    let dw = stream.upload(&w).unwrap();
+    let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
+    let none = None::<&ascend_npu::DeviceBuffer<f32>>;
+    moe::combine_padded(
+        &stream,
+        &d.expanded_x,
+        experts,
+        capacity,
+        &d.expanded_row_idx,
+        &dw,
+        none,
+        &mut out,
+        tokens,
+        hidden,
+        top_k,
+    )
+    .unwrap();
+    let w64: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
+    let want = unpermute_f64(&want_x, hidden, &perm, &w64).unwrap();
+    for (i, (g, wv)) in out.to_vec().unwrap().iter().zip(&want).enumerate() {
+        // At most K fp32 products and sums of terms up to max|w·x|.
+        assert!(
+            (f64::from(*g) - wv).abs() <= 4.0 * top_k as f64 * f64::from(f32::EPSILON),
+            "[{i}] {g} vs {wv}"
+        );
+    }
+}
+
+pub fn v2_routing_without_renormalisation_matches_the_reference() {
+    use ascend_npu::reference::moe::{MoeConfig, TopKMethod};
+    let stream = stream();
+    let r = Routing {
+        experts: 32,
+        groups: 4,
+        topk_groups: 2,
+        top_k: 3,
+        ..Routing::deepseek_v2()
+    };
+    let cfg = MoeConfig {
+        n_routed_experts: 32,
+        n_group: 4,
+        topk_group: 2,
+        top_k: 3,
+        routed_scaling_factor: 16.0,
+        scoring: ascend_npu::reference::moe::Scoring::Softmax,
+        method: TopKMethod::GroupLimitedGreedy,
+        norm_topk_prob: false,
+    };
+    let tokens = 17;
+    let mut rng = Rng::new(31);
+    let logits: Vec<f32> = rng
+        .vec_f32(tokens * r.experts)
+        .iter()
+        .map(|x| x * 3.0)
+        .collect();
+    let dl = stream.upload(&logits).unwrap();
+    let (w, ids) = moe::route(
+        &stream,
+        &kernels(&stream),
+        &r,
+        &dl,
+        None::<&ascend_npu::DeviceBuffer<f32>>,
+        tokens,
+    )
+    .unwrap();
+    let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
+    let want = ascend_npu::reference::moe::route(&cfg, &logits, None).unwrap();
+    assert_eq!(ids, want.topk_ids);
+    for (i, (g, wv)) in w.iter().zip(&want.topk_weights).enumerate() {
+        // The score is rounded to f32 once, then multiplied by the scale in f32: 2 roundings.
+        assert!(
+            (f64::from(*g) - wv).abs() <= 2.0 * f64::from(f32::EPSILON) * wv.abs(),
+            "[{i}] {g} vs {wv}"
+        );
+    }
+    // Not renormalised: each token's weights sum to its chosen probabilities times 16, below 16.
+    for t in 0..tokens {
+        let sum: f32 = w[t * 3..t * 3 + 3].iter().sum();
+        assert!(sum < 16.0, "token {t}: {sum}");
+    }
+}
+
+pub fn local_dispatch_keeps_only_the_active_expert_range() {
+    use ascend_npu::reference::moe::{PermuteOptions, gather, permute};
+    let stream = stream();
+    let (tokens, hidden, top_k, experts) = (9, 4, 3, 8);
+    let mut rng = Rng::new(41);
+    let x: Vec<f32> = rng.vec_f32(tokens * hidden);
+    let ids: Vec<i32> = (0..tokens * top_k)
+        .map(|_| (rng.next_u64() % experts as u64) as i32)
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let did = stream.upload(&ids).unwrap();
+    // A middle range, the last rank's range (ending at `experts`), and every expert.
+    for range in [2..5, 5..8, 0..8] {
+        let d = moe::dispatch_local(
+            &stream,
+            &dx,
+            &did,
+            tokens,
+            hidden,
+            top_k,
+            experts,
+            range.clone(),
+        )
+        .unwrap();
+        let options = PermuteOptions {
+            active_expert_range: Some(range.clone()),
+            ..PermuteOptions::default()
+        };
+        let perm = permute(&ids, top_k, experts, &options).unwrap();
+        let got_idx: Vec<i64> = d
+            .expanded_row_idx
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| i64::from(v))
+            .collect();
+        assert_eq!(got_idx, perm.expanded_row_idx());
+        let counts = d.counts.to_vec().unwrap();
+        let want_counts: Vec<i64> = perm.counts()[range.clone()]
+            .iter()
+            .map(|&c| c as i64)
+            .collect();
+        assert_eq!(counts, want_counts);
+        let kept = counts.iter().sum::<i64>() as usize;
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let want_rows = gather(&x64, hidden, &perm).unwrap();
+        let got: Vec<f64> = d
+            .expanded_x
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        assert_eq!(
+            got[..kept * hidden],
+            want_rows[..kept * hidden],
+            "bit-exact local rows"
+        );
+        assert!(
+            got[kept * hidden..].iter().all(|&v| v == 0.0),
+            "the tail is zero"
+        );
+    }
+    let err = moe::dispatch_local(&stream, &dx, &did, tokens, hidden, top_k, experts, 5..9)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("local range 5..9"), "{err}");
+}
