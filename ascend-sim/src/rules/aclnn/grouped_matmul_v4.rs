@@ -283,7 +283,7 @@ pub(super) const RULES: &[Rule] = &[
         call: OP,
         statement: "in the single-tensor form the group sizes sum to M (the last cumsum equals M); sizes are non-negative and cumsums non-decreasing",
         source: ERRATUM,
-        test: "tests/moe_device_sim.rs::grouped_matmul_group_sizes_must_sum_to_m",
+        test: "tests/common/moe_device_cases.rs::grouped_matmul_group_sizes_must_sum_to_m",
         enforcement: Enforcement::AtRun { status: INVALID },
     },
 ];
