@@ -771,6 +771,9 @@ fn events_status_timing_and_flag_rules() {
         ACL_ERROR_RT_EVENT_SYNC_TIMEOUT,
         "timeout",
     );
+    // e1 must have its timestamp before the 5 ms start: on a loaded machine the stream's
+    // worker may run the record late, which would shorten the measured interval.
+    ok(acl!(aclrtSynchronizeEvent(e1)));
     std::thread::sleep(std::time::Duration::from_millis(5));
     gate.store(true, Ordering::Release);
     ok(acl!(aclrtSynchronizeEvent(e2)));
