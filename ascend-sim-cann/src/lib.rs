@@ -45,7 +45,7 @@ macro_rules! export {
 
 // SAFETY (both trampolines): the slot holds the simulator's function for this very C name,
 // typed by its prototype in `StaticSymbols` (or `not_loaded`, which takes no arguments and never
-// returns). The tail jump passes the caller's registers, stack and return address unchanged, so
+// returns, or `absent_in_this_release`, which takes none and returns an `aclError`). The tail jump passes the caller's registers, stack and return address unchanged, so
 // the callee sees exactly the caller's call. x16 is the AArch64 intra-procedure-call scratch
 // register, free at a call boundary.
 #[cfg(target_arch = "x86_64")]
@@ -83,14 +83,22 @@ extern "C" fn not_loaded() {
     std::process::abort();
 }
 
+/// Stands in for a function the simulated CANN release lacks (`ASCEND_SIM_CANN_VERSION`):
+/// the library exports everything the simulator can provide, and a real older release would
+/// not have the symbol at all, so the call fails cleanly instead. Every function that depends
+/// on the release returns `aclError`; the C calling convention lets a stand-in without
+/// parameters be called with any (the caller owns its arguments).
+extern "C" fn absent_in_this_release() -> i32 {
+    ascend_sys::ACL_ERROR_API_NOT_SUPPORT
+}
+
 /// Fills the slots when the library is loaded.
 extern "C" fn fill_slots() {
     for (slot, function) in SLOTS.iter().zip(implementations()) {
-        // The build script exported only functions the simulator provides, from this same
-        // simulator, so every entry is `Some`.
-        if let Some(function) = function {
-            slot.store(function, Ordering::Release);
-        }
+        // The build script exported the functions the simulator provides under its default
+        // release; the release configured at run time may lack some of them.
+        let target = function.unwrap_or(absent_in_this_release as *mut ());
+        slot.store(target, Ordering::Release);
     }
 }
 

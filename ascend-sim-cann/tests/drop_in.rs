@@ -121,6 +121,43 @@ fn every_name_shares_one_simulator() {
     }
 }
 
+/// Under an older simulated release (`ASCEND_SIM_CANN_VERSION`), a function that release
+/// lacks is still exported, and answers `ACL_ERROR_API_NOT_SUPPORT` instead of aborting. The
+/// release is read when the library loads, so the check runs in a child process.
+#[test]
+fn functions_an_older_release_lacks_fail_cleanly() {
+    const CHILD: &str = "ASCEND_SIM_CANN_DROP_IN_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "functions_an_older_release_lacks_fail_cleanly",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .env("ASCEND_SIM_CANN_VERSION", "8.1.RC1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "child failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    // SAFETY: loading the simulator runs only its slot-filling constructor.
+    let lib = unsafe { libloading::Library::new(libs().join("libacl_rt.so")) }.unwrap();
+    type GetDeviceInfo = unsafe extern "C" fn(u32, i32, *mut i64) -> i32;
+    // SAFETY: the export has this prototype (CANN 8.2+; absent from 8.1.RC1).
+    let get: libloading::Symbol<GetDeviceInfo> =
+        unsafe { lib.get(b"aclrtGetDeviceInfo\0") }.unwrap();
+    let mut value = 0i64;
+    // SAFETY: a valid out-pointer; the stand-in ignores its arguments.
+    let rc = unsafe { get(0, 1, &mut value) };
+    assert_eq!(rc, ascend_sys::ACL_ERROR_API_NOT_SUPPORT);
+}
+
 /// A C program with its own ACL declarations links against the CANN names and runs.
 #[test]
 fn a_plain_c_program_links_and_runs() {
