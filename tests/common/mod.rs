@@ -9,6 +9,8 @@
 #[cfg(feature = "sim")]
 pub mod backend;
 pub mod hccl_cases;
+#[cfg(feature = "sim")]
+pub mod kernel_args_cases;
 pub mod kernel_cases;
 pub mod moe;
 #[cfg(feature = "sim")]
@@ -54,6 +56,20 @@ macro_rules! moe_device_suite {
             padded_dispatch_and_combine_follow_the_reference_capacity_rules,
             v2_routing_without_renormalisation_matches_the_reference,
             local_dispatch_keeps_only_the_active_expert_range,
+        }
+    };
+}
+
+/// The cases of `kernel_args_cases` that mean the same on an NPU, for a suite to instantiate.
+#[macro_export]
+macro_rules! kernel_args_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            kernel_args_cases:
+            a_device_blob_launches,
+            the_blob_is_read_when_the_kernel_starts_not_at_the_call,
         }
     };
 }
