@@ -8,10 +8,14 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+#[cfg(feature = "sim")]
+pub mod fp8_gemm_cases;
 pub mod hccl_cases;
 #[cfg(feature = "sim")]
 pub mod kernel_args_cases;
 pub mod kernel_cases;
+#[cfg(feature = "sim")]
+pub mod kernels_cases;
 pub mod moe;
 #[cfg(feature = "sim")]
 pub mod moe_device_cases;
@@ -70,6 +74,43 @@ macro_rules! kernel_args_suite {
             kernel_args_cases:
             a_device_blob_launches,
             the_blob_is_read_when_the_kernel_starts_not_at_the_call,
+        }
+    };
+}
+
+/// The cases of `fp8_gemm_cases` that mean the same on an NPU, for a suite to instantiate.
+#[macro_export]
+macro_rules! fp8_gemm_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            fp8_gemm_cases:
+            w8a16_matches_the_dequantized_f64_gemm_on_odd_shapes,
+            device_activation_quantization_equals_the_host_reference_bit_for_bit,
+            w8a8_matches_the_dequantized_f64_gemm,
+            nan_codes_propagate,
+            grouped_layouts_match_per_group_gemms,
+            bad_inputs_are_clear_errors,
+            checkpoints_load_straight_into_device_buffers,
+            device_weight_quantization_and_dequantization_match_the_host_reference,
+        }
+    };
+}
+
+/// The cases of `kernels_cases` that mean the same on an NPU, for a suite to instantiate.
+#[macro_export]
+macro_rules! kernels_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            kernels_cases:
+            swiglu_matches_the_f64_reference_in_every_type,
+            swiglu_propagates_nan_and_handles_extremes,
+            swiglu_of_nothing_launches_nothing_and_mismatches_are_errors,
+            matmul_matches_the_f64_reference_for_every_type_and_layout,
+            matmul_rejects_bad_shapes_and_zeroes_c_when_k_is_zero,
         }
     };
 }
