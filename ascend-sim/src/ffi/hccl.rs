@@ -19,6 +19,7 @@ use crate::error::SimError;
 use crate::error_msg::set_recent;
 use crate::hccl::reduce::{element_size, reduce_into, reducible};
 use crate::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
+use crate::rules::violation_text;
 use crate::task::{Abort, Task};
 
 /// Runs an HCCL entry point's body: errors and panics become the return code and the
@@ -38,6 +39,11 @@ fn hccl_guard(api: &'static str, body: impl FnOnce() -> HcclResultOf<()>) -> Hcc
             HCCL_E_INTERNAL
         }
     }
+}
+
+/// A violation of HCCL rule `id` (see `rules/hccl.rs`), as `HCCL_E_PARA`.
+fn broke(id: &str, found: impl std::fmt::Display) -> HcclError {
+    HcclError::para(violation_text(id, found))
 }
 
 fn from_sim(e: SimError) -> HcclError {
@@ -181,10 +187,7 @@ unsafe extern "C" fn HcclGetCommAsyncError(comm: HcclComm, error: *mut HcclResul
 }
 
 unsafe extern "C" fn HcclGetErrorString(code: HcclResult) -> *const c_char {
-    let name = ascend_sys::HCCL_RESULT_NAMES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("unknown HcclResult", |(_, n)| n);
+    let name = ascend_sys::hccl_result_name(code).unwrap_or("unknown HcclResult");
     // Interned so the pointer stays valid, as the C API promises.
     static NAMES: OnceLock<Mutex<HashMap<HcclResult, std::ffi::CString>>> = OnceLock::new();
     let mut names = NAMES
@@ -224,10 +227,10 @@ fn map_rank_memory(
         ));
     }
     if !crate::memory::is_device_address(addr) || crate::memory::device_of(addr) != device {
-        return Err(HcclError::para(format!(
-            "{what} {addr:#x} is not device memory of device {device}; expected a buffer of the \
-             rank's own device"
-        )));
+        return Err(broke(
+            "hccl.element-aligned",
+            format!("{what} {addr:#x}, not device memory of device {device}"),
+        ));
     }
     crate::memory::map_device(addr, len)
         .map_err(|e| HcclError::para(format!("{what}: {}", e.message)))
@@ -262,11 +265,13 @@ fn enqueue(
     let c = resolve(comm)?;
     let (s, device) = for_submit(stream).map_err(from_sim)?;
     if device != c.device {
-        return Err(HcclError::para(format!(
-            "the stream is on device {device} but rank {} of the communicator is device {}; \
-             expected a stream of the rank's device",
-            c.rank, c.device
-        )));
+        return Err(broke(
+            "hccl.stream-of-rank-device",
+            format!(
+                "a stream of device {device} for rank {} on device {}",
+                c.rank, c.device
+            ),
+        ));
     }
     s.submit(Task::work(api, move |abort| {
         run(&c, abort).map_err(|e| {
@@ -276,10 +281,7 @@ fn enqueue(
             } else {
                 ACL_ERROR_RT_INTERNAL_ERROR
             };
-            let name = ascend_sys::HCCL_RESULT_NAMES
-                .iter()
-                .find(|(c, _)| *c == e.code)
-                .map_or("HcclResult", |(_, n)| n);
+            let name = ascend_sys::hccl_result_name(e.code).unwrap_or("HcclResult");
             SimError::new(code, format!("{name}: {}", e.message))
         })
     }))
@@ -335,14 +337,24 @@ fn run_collective(
 }
 
 fn check_reduce(dtype: HcclDataType, op: HcclReduceOp) -> HcclResultOf<usize> {
-    reducible(dtype, op).map_err(HcclError::para)?;
+    reducible(dtype, op).map_err(|found| broke("hccl.reduce-type-op", found))?;
     size_of_type(dtype)
 }
 
-fn check_ptrs(ptrs: &[(*const c_void, &str)], len: usize) -> HcclResultOf<()> {
-    if len > 0 {
-        if let Some((_, what)) = ptrs.iter().find(|(p, _)| p.is_null()) {
+/// Checks that the buffers of a `len`-byte operation are non-NULL and aligned to `size`.
+fn check_ptrs(ptrs: &[(*const c_void, &str)], len: usize, size: usize) -> HcclResultOf<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    for &(p, what) in ptrs {
+        if p.is_null() {
             return Err(HcclError::new(HCCL_E_PTR, format!("{what} is NULL")));
+        }
+        if p as usize % size != 0 {
+            return Err(broke(
+                "hccl.element-aligned",
+                format!("{what} {p:p} for {size}-byte elements"),
+            ));
         }
     }
     Ok(())
@@ -371,10 +383,12 @@ unsafe extern "C" fn HcclAllReduce(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclAllReduce", || {
-        let len = bytes(count, check_reduce(data_type, op)?, "AllReduce")?;
+        let size = check_reduce(data_type, op)?;
+        let len = bytes(count, size, "AllReduce")?;
         check_ptrs(
             &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
             len,
+            size,
         )?;
         let c = Collective {
             api: "HcclAllReduce",
@@ -400,7 +414,8 @@ unsafe extern "C" fn HcclReduceScatter(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclReduceScatter", || {
-        let chunk = bytes(recv_count, check_reduce(data_type, op)?, "ReduceScatter")?;
+        let size = check_reduce(data_type, op)?;
+        let chunk = bytes(recv_count, size, "ReduceScatter")?;
         let ranks = resolve(comm)?.size() as usize;
         let len = chunk
             .checked_mul(ranks)
@@ -408,6 +423,7 @@ unsafe extern "C" fn HcclReduceScatter(
         check_ptrs(
             &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
             len,
+            size,
         )?;
         let c = Collective {
             api: "HcclReduceScatter",
@@ -433,10 +449,12 @@ unsafe extern "C" fn HcclAllGather(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclAllGather", || {
-        let len = bytes(send_count, size_of_type(data_type)?, "AllGather")?;
+        let size = size_of_type(data_type)?;
+        let len = bytes(send_count, size, "AllGather")?;
         check_ptrs(
             &[(send_buf, "sendBuf"), (recv_buf.cast_const(), "recvBuf")],
             len,
+            size,
         )?;
         let c = Collective {
             api: "HcclAllGather",
@@ -464,8 +482,9 @@ unsafe extern "C" fn HcclBroadcast(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclBroadcast", || {
-        let len = bytes(count, size_of_type(data_type)?, "Broadcast")?;
-        check_ptrs(&[(buf, "buf")], len)?;
+        let size = size_of_type(data_type)?;
+        let len = bytes(count, size, "Broadcast")?;
+        check_ptrs(&[(buf, "buf")], len, size)?;
         let c = resolve(comm)?;
         if root >= c.size() {
             return Err(HcclError::para(format!(
@@ -551,9 +570,10 @@ unsafe extern "C" fn HcclAlltoAllV(
         let c = resolve(comm)?;
         let n = c.size() as usize;
         if send_type != recv_type {
-            return Err(HcclError::para(format!(
-                "sendType {send_type} and recvType {recv_type} differ; expected one data type"
-            )));
+            return Err(broke(
+                "hccl.alltoallv-one-type",
+                format!("sendType {send_type}, recvType {recv_type}"),
+            ));
         }
         let size = size_of_type(send_type)?;
         // SAFETY: host arrays of one value per rank, per the C contract.
@@ -569,11 +589,12 @@ unsafe extern "C" fn HcclAlltoAllV(
         let recvs = ranges(&rc, &rd, size, "recv")?;
         let any_send = sends.iter().any(|r| r.1 > 0);
         let any_recv = recvs.iter().any(|r| r.1 > 0);
-        check_ptrs(&[(send_buf, "sendBuf")], usize::from(any_send))?;
-        check_ptrs(&[(recv_buf, "recvBuf")], usize::from(any_recv))?;
+        check_ptrs(&[(send_buf, "sendBuf")], usize::from(any_send), size)?;
+        check_ptrs(&[(recv_buf, "recvBuf")], usize::from(any_recv), size)?;
         if any_send && any_recv && send_buf == recv_buf {
-            return Err(HcclError::para(
-                "sendBuf and recvBuf are the same buffer; expected distinct buffers",
+            return Err(broke(
+                "hccl.alltoallv-distinct-buffers",
+                format!("both at {send_buf:p}"),
             ));
         }
         let seq = c.next_collective();
@@ -594,12 +615,14 @@ unsafe extern "C" fn HcclAlltoAllV(
             for (j, dest) in all.iter().enumerate() {
                 for (i, src) in all.iter().enumerate() {
                     if src.parts[j].len() != dest.expects[i] {
-                        return Err(HcclError::para(format!(
-                            "rank {j} expects {} elements from rank {i}, which sends {}; \
-                             expected recvCounts to match the peers' sendCounts",
-                            dest.expects[i] / size,
-                            src.parts[j].len() / size
-                        )));
+                        return Err(broke(
+                            "hccl.alltoallv-counts-match",
+                            format!(
+                                "rank {j} expects {} elements from rank {i}, which sends {}",
+                                dest.expects[i] / size,
+                                src.parts[j].len() / size
+                            ),
+                        ));
                     }
                 }
             }
@@ -638,8 +661,9 @@ unsafe extern "C" fn HcclSend(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclSend", || {
-        let len = bytes(count, size_of_type(data_type)?, "Send")?;
-        check_ptrs(&[(send_buf, "sendBuf")], len)?;
+        let size = size_of_type(data_type)?;
+        let len = bytes(count, size, "Send")?;
+        check_ptrs(&[(send_buf, "sendBuf")], len, size)?;
         let c = resolve(comm)?;
         check_peer(&c, dest_rank, "destRank")?;
         let index = c.next_p2p(dest_rank, true);
@@ -660,8 +684,9 @@ unsafe extern "C" fn HcclRecv(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclRecv", || {
-        let len = bytes(count, size_of_type(data_type)?, "Recv")?;
-        check_ptrs(&[(recv_buf.cast_const(), "recvBuf")], len)?;
+        let size = size_of_type(data_type)?;
+        let len = bytes(count, size, "Recv")?;
+        check_ptrs(&[(recv_buf.cast_const(), "recvBuf")], len, size)?;
         let c = resolve(comm)?;
         check_peer(&c, src_rank, "srcRank")?;
         let index = c.next_p2p(src_rank, false);

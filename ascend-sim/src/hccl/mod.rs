@@ -350,11 +350,13 @@ impl Comm {
         });
         if let Some(other) = round.arrived.iter().flatten().next() {
             if other.signature != mine.signature && round.failed.is_none() {
-                round.failed = Some(HcclError::para(format!(
-                    "collective #{seq} does not match across ranks: rank {} called {} while \
-                     another rank called {}; expected the same op, counts, types and root on \
-                     every rank",
-                    self.rank, mine.signature, other.signature
+                round.failed = Some(HcclError::para(crate::rules::violation_text(
+                    "hccl.same-call-on-every-rank",
+                    format!(
+                        "collective #{seq} does not match across ranks: rank {} called {} while \
+                         another rank called {}",
+                        self.rank, mine.signature, other.signature
+                    ),
                 )));
             }
         }
@@ -367,7 +369,7 @@ impl Comm {
             }
             None => format!("collective #{seq}"),
         };
-        let result = self.group.wait(state, Some(abort), missing, |s| {
+        self.group.wait(state, Some(abort), missing, |s| {
             let round = s.rounds.get_mut(&seq)?;
             if let Some(e) = &round.failed {
                 return Some(Err(e.clone()));
@@ -381,11 +383,7 @@ impl Comm {
                 s.rounds.remove(&seq);
             }
             Some(Ok(all))
-        });
-        if let Err(e) = &result {
-            self.record_failure(e);
-        }
-        result
+        })
     }
 
     /// Deposits the `index`-th message from this rank to `peer`.
@@ -404,13 +402,9 @@ impl Comm {
         let state = self.group.lock();
         let key = (peer, self.rank, index);
         let what = |_: &GroupState| format!("HcclRecv #{index} from rank {peer}: it was not sent");
-        let result = self.group.wait(state, Some(abort), what, |s| {
+        self.group.wait(state, Some(abort), what, |s| {
             s.messages.remove(&key).map(Ok)
-        });
-        if let Err(e) = &result {
-            self.record_failure(e);
-        }
-        result
+        })
     }
 }
 

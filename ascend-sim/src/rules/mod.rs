@@ -18,6 +18,7 @@ mod aclnn;
 mod call;
 mod cann;
 mod doc;
+mod hccl;
 mod runtime;
 
 use ascend_sys::{ACLNN_ERR_PARAM_INVALID, ACLNN_ERR_PARAM_NULLPTR, aclDataType};
@@ -146,6 +147,7 @@ pub fn all() -> impl Iterator<Item = &'static Rule> {
         .iter()
         .flat_map(|t| t.iter())
         .chain(runtime::RULES)
+        .chain(hccl::RULES)
 }
 
 /// The rule with id `id`.
@@ -192,6 +194,15 @@ pub(crate) fn violation(id: &str, found: impl std::fmt::Display) -> SimError {
             ascend_sys::ACL_ERROR_RT_INTERNAL_ERROR,
             format!("internal: no hardware rule {id} (found {found})"),
         ),
+    }
+}
+
+/// The text of a violation of rule `id`, for callers that report errors with their own codes
+/// (HCCL).
+pub(crate) fn violation_text(id: &str, found: impl std::fmt::Display) -> String {
+    match rule(id) {
+        Some(rule) => message(rule, &found.to_string()),
+        None => format!("internal: no hardware rule {id} (found {found})"),
     }
 }
 

@@ -1,0 +1,69 @@
+//! HCCL's requirements on the collectives we call, enforced in `ffi/hccl.rs` and
+//! `hccl/mod.rs` with the rule's id in the error text (`HCCL_E_PARA`).
+
+use super::{Enforcement, Rule};
+
+const CODE: Enforcement = Enforcement::Elsewhere {
+    code: "ascend-sim/src/ffi/hccl.rs",
+};
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "hccl.reduce-type-op",
+        call: "HcclAllReduce, HcclReduceScatter",
+        statement: "A2/A3 reduce int8, int16, int32, int64, fp16, fp32 and bf16 with sum, prod, max or min, and no prod for int16 and bf16",
+        source: "cann-api-facts §6.3; hccl docs/zh/api_ref/comm_op_interface (HcclAllReduce)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.element-aligned",
+        call: "HcclAllReduce, HcclReduceScatter, HcclAllGather, HcclBroadcast, HcclAlltoAllV, HcclSend, HcclRecv",
+        statement: "every buffer is device memory of the rank's device, aligned to its element size",
+        source: "cann-api-facts §6.3 (buffers aligned to element size 1/2/4/8 bytes)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.same-call-on-every-rank",
+        call: "every collective",
+        statement: "all ranks call the same collective with identical counts, data type, op and root",
+        source: "cann-api-facts §6.3 (all ranks use identical count/dtype/op)",
+        test: "tests/hccl_faults_sim.rs::mismatched_collectives_fail_on_every_rank",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/hccl/mod.rs",
+        },
+    },
+    Rule {
+        id: "hccl.alltoallv-distinct-buffers",
+        call: "HcclAlltoAllV",
+        statement: "recvBuf and sendBuf are different buffers",
+        source: "cann-api-facts §6.3 (AlltoAllV: recvBuf ≠ sendBuf)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.alltoallv-one-type",
+        call: "HcclAlltoAllV",
+        statement: "sendType and recvType are the same data type (A2/A3 do not convert)",
+        source: "cann-api-facts §6.2 prototypes; UNVERIFIED that a mismatch is rejected rather than undefined",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.alltoallv-counts-match",
+        call: "HcclAlltoAllV",
+        statement: "recvCounts[i] on rank j equals sendCounts[j] on rank i, on every rank",
+        source: "cann-api-facts §6.3 (counts and displacements in elements, one per rank)",
+        test: "tests/hccl_faults_sim.rs::mismatched_collectives_fail_on_every_rank",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.stream-of-rank-device",
+        call: "every collective",
+        statement: "the stream belongs to the rank's own device",
+        source: "cann-api-facts §6.3 (one thread per device, ops asynchronous on the rank's stream); UNVERIFIED how hardware fails",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+];

@@ -1,0 +1,145 @@
+//! Each HCCL rule the simulator enforces (`ascend-sim/src/rules/hccl.rs`), violated through raw
+//! calls that the safe layer would have refused, fails with the rule's id.
+
+#![cfg(feature = "sim")]
+
+mod common;
+
+use std::ffi::CStr;
+
+use ascend_npu::{DeviceSlice, DeviceSliceMut, sys};
+use common::ranks::{on_ranks, setup_ranks};
+
+#[test]
+fn each_hccl_rule_names_itself_when_violated() {
+    setup_ranks();
+    on_ranks(1, |comm, stream| {
+        let api = ascend_npu::raw_api().unwrap();
+        let recent = || {
+            let get = api.aclGetRecentErrMsg().unwrap();
+            // SAFETY: NULL or a NUL-terminated string owned by the runtime, copied at once.
+            let p = unsafe { get() };
+            assert!(!p.is_null(), "no recent error message");
+            // SAFETY: as above.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        };
+        let x = stream.upload(&[1.0f32; 8]).unwrap();
+        let mut y = stream.alloc_zeroed::<f32>(8).unwrap();
+        let xp = x.device_ptr() as *mut std::ffi::c_void;
+        let yp = y.device_ptr_mut() as *mut std::ffi::c_void;
+        let all_reduce = api.HcclAllReduce().unwrap();
+        let expect = |rc: sys::HcclResult, id: &str| {
+            assert_eq!(rc, sys::HCCL_E_PARA, "{id}");
+            let message = recent();
+            assert!(message.contains(&format!("[{id}]")), "{id}: {message}");
+        };
+        // SAFETY (every raw call below): live device buffers of 8 f32 (32 bytes) or offsets
+        // inside them, a live communicator and stream; the simulator rejects each call before
+        // queueing anything.
+        let rc = unsafe {
+            all_reduce(
+                xp,
+                yp,
+                8,
+                sys::HCCL_DATA_TYPE_UINT32,
+                sys::HCCL_REDUCE_SUM,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        expect(rc, "hccl.reduce-type-op");
+        let rc = unsafe {
+            all_reduce(
+                xp,
+                yp,
+                8,
+                sys::HCCL_DATA_TYPE_BFP16,
+                sys::HCCL_REDUCE_PROD,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        expect(rc, "hccl.reduce-type-op");
+        let rc = unsafe {
+            all_reduce(
+                xp.wrapping_byte_add(2),
+                yp,
+                4,
+                sys::HCCL_DATA_TYPE_FP32,
+                sys::HCCL_REDUCE_SUM,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        expect(rc, "hccl.element-aligned");
+
+        let a2a = api.HcclAlltoAllV().unwrap();
+        let (counts, displs) = ([4u64], [0u64]);
+        let c = counts.as_ptr().cast();
+        let d = displs.as_ptr().cast();
+        let rc = unsafe {
+            a2a(
+                xp,
+                c,
+                d,
+                sys::HCCL_DATA_TYPE_FP32,
+                xp,
+                c,
+                d,
+                sys::HCCL_DATA_TYPE_FP32,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        expect(rc, "hccl.alltoallv-distinct-buffers");
+        let rc = unsafe {
+            a2a(
+                xp,
+                c,
+                d,
+                sys::HCCL_DATA_TYPE_FP32,
+                yp,
+                c,
+                d,
+                sys::HCCL_DATA_TYPE_INT32,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        expect(rc, "hccl.alltoallv-one-type");
+
+        // A stream of another device (that device's context is current after making it).
+        let other = ascend_npu::Device::open(1).unwrap().new_stream().unwrap();
+        let rc = unsafe {
+            all_reduce(
+                xp,
+                yp,
+                8,
+                sys::HCCL_DATA_TYPE_FP32,
+                sys::HCCL_REDUCE_SUM,
+                comm.raw(),
+                other.as_raw(),
+            )
+        };
+        expect(rc, "hccl.stream-of-rank-device");
+
+        // Host memory as a buffer: found when the op runs, and the stream reports it.
+        let mut host = [0f32; 8];
+        let _ = ascend_npu::Device::open(0).unwrap().memory_info().unwrap(); // rebind device 0
+        let rc = unsafe {
+            all_reduce(
+                xp,
+                host.as_mut_ptr().cast(),
+                8,
+                sys::HCCL_DATA_TYPE_FP32,
+                sys::HCCL_REDUCE_SUM,
+                comm.raw(),
+                stream.as_raw(),
+            )
+        };
+        assert_eq!(rc, sys::HCCL_SUCCESS);
+        let err = stream.synchronize().unwrap_err().to_string();
+        assert!(err.contains("[hccl.element-aligned]"), "{err}");
+        assert!(host.iter().all(|&v| v == 0.0));
+    });
+}
