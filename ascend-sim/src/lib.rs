@@ -49,40 +49,27 @@
 
 #![warn(missing_docs)]
 
-mod aclnn;
-mod callback;
-mod config;
-mod context;
-mod copy;
-mod counters;
-mod device;
-mod error;
-mod error_msg;
-mod event;
+// The layers, lowest first; a module imports only from its own layer or those before it
+// (checked by tests/layers.rs, see docs/ARCHITECTURE.md).
+mod base;
 mod ffi;
-mod handles;
-pub mod hccl;
-mod kernel;
-mod kernel_args;
-mod memory;
+mod operators;
 pub mod rules;
-mod soc;
-mod state;
-mod stream;
-mod sync;
-mod task;
+mod runtime;
+
+pub use operators::hccl;
 
 pub use ascend_sys::CannVersion;
-pub use callback::current_thread_id;
-pub use config::{
+pub use base::config::{
     CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure,
 };
-pub use counters::DeviceCounters;
-pub use error_msg::recent_error_message;
+pub use base::error_msg::recent_error_message;
+pub use base::soc::{SocFamily, SocModel};
 pub use ffi::symbols;
-pub use kernel::KernelCounters;
-pub use memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, map_device_range, translate};
-pub use soc::{SocFamily, SocModel};
+pub use runtime::callback::current_thread_id;
+pub use runtime::counters::DeviceCounters;
+pub use runtime::kernel::KernelCounters;
+pub use runtime::memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, map_device_range, translate};
 
 /// The provider name to pass to `ascend_sys::Api::from_static`.
 pub const PROVIDER: &str = "sim";
@@ -90,7 +77,7 @@ pub const PROVIDER: &str = "sim";
 /// A snapshot of device `device`'s counters, or `None` for an invalid id or a simulator that
 /// could not start.
 pub fn counters(device: usize) -> Option<DeviceCounters> {
-    let sim = state::sim().ok()?;
+    let sim = ffi::state::sim().ok()?;
     sim.devices.get(device).map(|d| d.counters.snapshot())
 }
 

@@ -12,15 +12,17 @@ use ascend_sys::{
 
 use super::stream::for_submit;
 use super::{guard, guard_value};
-use crate::aclnn::executor::Executor;
-use crate::aclnn::objects::{Array, Scalar, TensorDesc, TensorList, dtype_name, invalid, null};
-use crate::aclnn::ops::Planned;
-use crate::context::current;
-use crate::error::{SimError, SimResult};
-use crate::handles::as_ptr;
-use crate::memory::map_device;
-use crate::state::sim;
-use crate::task::Task;
+use crate::base::error::{SimError, SimResult};
+use crate::ffi::state::sim;
+use crate::operators::aclnn::executor::Executor;
+use crate::operators::aclnn::objects::{
+    Array, Scalar, TensorDesc, TensorList, dtype_name, invalid, null,
+};
+use crate::operators::aclnn::ops::Planned;
+use crate::runtime::context::current;
+use crate::runtime::handles::as_ptr;
+use crate::runtime::memory::map_device;
+use crate::runtime::task::Task;
 
 /// Copies a C array of `len` elements, rejecting NULL with a non-zero length.
 ///

@@ -1,4 +1,4 @@
-//! aclnn operator entry points: phase one plans, phase two launches (see `crate::aclnn`).
+//! aclnn operator entry points: phase one plans, phase two launches (see `crate::operators::aclnn`).
 
 use std::ffi::c_void;
 
@@ -8,14 +8,14 @@ use ascend_sys::{
 
 use super::aclnn_base::{finish_plan, launch, list, tensor};
 use super::guard;
-use crate::aclnn::objects::{Array, TensorDesc, invalid};
-use crate::aclnn::ops::{
+use crate::base::error::{SimError, SimResult};
+use crate::ffi::state::sim;
+use crate::operators::aclnn::objects::{Array, TensorDesc, invalid};
+use crate::operators::aclnn::ops::{
     cast, grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing,
     moe_init_routing_v3,
 };
-use crate::error::{SimError, SimResult};
 use crate::rules::{self, Arg, Call, TensorMeta};
-use crate::state::sim;
 
 /// What the rule validator sees of a tensor argument.
 fn meta(t: &Option<TensorDesc>) -> Option<TensorMeta> {

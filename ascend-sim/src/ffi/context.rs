@@ -3,10 +3,10 @@
 use ascend_sys::{StaticSymbols, aclError, aclrtContext};
 
 use super::{guard, write_out};
-use crate::context::{Context, current, set_current};
-use crate::error::SimError;
-use crate::handles::as_ptr;
-use crate::state::sim;
+use crate::base::error::SimError;
+use crate::ffi::state::sim;
+use crate::runtime::context::{Context, current, set_current};
+use crate::runtime::handles::as_ptr;
 
 unsafe extern "C" fn aclrtCreateContext(context: *mut aclrtContext, device_id: i32) -> aclError {
     guard("aclrtCreateContext", || {

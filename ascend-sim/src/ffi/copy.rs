@@ -9,11 +9,11 @@ use ascend_sys::{
 
 use super::guard;
 use super::stream::for_submit;
-use crate::context::current;
-use crate::copy::{CopyPlan, MemsetPlan};
-use crate::error::{SimError, SimResult};
-use crate::stream::Stream;
-use crate::task::Task;
+use crate::base::error::{SimError, SimResult};
+use crate::runtime::context::current;
+use crate::runtime::copy::{CopyPlan, MemsetPlan};
+use crate::runtime::stream::Stream;
+use crate::runtime::task::Task;
 
 /// Queues a checked copy. Copies touching pageable host memory complete before returning (the
 /// documented behaviour), in stream order; the others run asynchronously.

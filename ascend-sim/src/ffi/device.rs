@@ -9,11 +9,11 @@ use ascend_sys::{
 };
 
 use super::{guard, write_out};
-use crate::context::{current, set_current};
-use crate::error::{SimError, SimResult};
-use crate::soc::SocFamily;
-use crate::state::sim;
-use crate::sync::Timeout;
+use crate::base::error::{SimError, SimResult};
+use crate::base::soc::SocFamily;
+use crate::base::sync::Timeout;
+use crate::ffi::state::sim;
+use crate::runtime::context::{current, set_current};
 
 /// `aclrtGetDevicesTopo` values (RT acl_rt.h): HCCS link, and SIO between the two dies of one
 /// A3 chip.

@@ -13,13 +13,13 @@ use ascend_sys::{
 
 use super::stream::for_submit;
 use super::{guard, write_out};
-use crate::context::current;
-use crate::error::{SimError, SimResult};
-use crate::event::{Event, EventKind, MAX_EVENTS_PER_DEVICE};
-use crate::handles::as_ptr;
-use crate::state::sim;
-use crate::sync::Timeout;
-use crate::task::Task;
+use crate::base::error::{SimError, SimResult};
+use crate::base::sync::Timeout;
+use crate::ffi::state::sim;
+use crate::runtime::context::current;
+use crate::runtime::event::{Event, EventKind, MAX_EVENTS_PER_DEVICE};
+use crate::runtime::handles::as_ptr;
+use crate::runtime::task::Task;
 
 const KNOWN_FLAGS: u32 = ACL_EVENT_SYNC
     | ACL_EVENT_CAPTURE_STREAM_PROGRESS

@@ -1,4 +1,4 @@
-//! The HCCL entry points (communicator management and collectives) over [`crate::hccl`].
+//! The HCCL entry points (communicator management and collectives) over [`crate::operators::hccl`].
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
@@ -14,13 +14,13 @@ use ascend_sys::{
 
 use super::panic_text;
 use super::stream::for_submit;
-use crate::context::current;
-use crate::error::SimError;
-use crate::error_msg::set_recent;
-use crate::hccl::reduce::{element_size, reduce_into, reducible};
-use crate::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
+use crate::base::error::SimError;
+use crate::base::error_msg::set_recent;
+use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
+use crate::operators::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
 use crate::rules::violation_text;
-use crate::task::{Abort, Task};
+use crate::runtime::context::current;
+use crate::runtime::task::{Abort, Task};
 
 /// Runs an HCCL entry point's body: errors and panics become the return code and the
 /// thread's recent-error message.
@@ -220,19 +220,21 @@ fn map_rank_memory(
     len: usize,
     device: usize,
     what: &str,
-) -> HcclResultOf<crate::memory::Mapped> {
+) -> HcclResultOf<crate::runtime::memory::Mapped> {
     if len == 0 {
-        return Ok(crate::memory::Mapped::pageable(
+        return Ok(crate::runtime::memory::Mapped::pageable(
             std::ptr::NonNull::<u8>::dangling().as_ptr(),
         ));
     }
-    if !crate::memory::is_device_address(addr) || crate::memory::device_of(addr) != device {
+    if !crate::runtime::memory::is_device_address(addr)
+        || crate::runtime::memory::device_of(addr) != device
+    {
         return Err(broke(
             "hccl.element-aligned",
             format!("{what} {addr:#x}, not device memory of device {device}"),
         ));
     }
-    crate::memory::map_device(addr, len)
+    crate::runtime::memory::map_device(addr, len)
         .map_err(|e| HcclError::para(format!("{what}: {}", e.message)))
 }
 

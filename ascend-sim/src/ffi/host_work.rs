@@ -9,11 +9,11 @@ use ascend_sys::{
 
 use super::guard;
 use super::stream::{for_submit, resolve};
-use crate::callback::current_thread_id;
-use crate::error::SimError;
-use crate::state::sim;
-use crate::sync::Timeout;
-use crate::task::{Task, UserPtr};
+use crate::base::error::SimError;
+use crate::base::sync::Timeout;
+use crate::ffi::state::sim;
+use crate::runtime::callback::current_thread_id;
+use crate::runtime::task::{Task, UserPtr};
 
 unsafe extern "C" fn aclrtLaunchHostFunc(
     stream: aclrtStream,

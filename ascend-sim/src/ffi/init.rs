@@ -9,9 +9,9 @@ use ascend_sys::{
 };
 
 use super::{guard, guard_value, read_cstr, write_out};
-use crate::error::{SimError, SimResult};
-use crate::state::{InitState, sim};
-use crate::sync::lock;
+use crate::base::error::{SimError, SimResult};
+use crate::base::sync::lock;
+use crate::ffi::state::{InitState, sim};
 
 /// The ACL interface version our header describes (`ACL_MAJOR/MINOR/PATCH_VERSION`).
 pub(crate) const ACL_VERSION: (i32, i32, i32) = (1, 17, 0);
@@ -254,14 +254,14 @@ pub(super) fn strip_absent(s: &mut StaticSymbols) {
 unsafe extern "C" fn aclrtGetSocName() -> *const c_char {
     guard_value("aclrtGetSocName", std::ptr::null(), || {
         let sim = sim()?;
-        let device = crate::context::current().map_or(0, |c| c.device);
+        let device = crate::runtime::context::current().map_or(0, |c| c.device);
         // The name lives in the process-wide simulator, so the pointer stays valid forever.
         Ok(sim.soc_name_of(device).as_ptr())
     })
 }
 
 unsafe extern "C" fn aclGetRecentErrMsg() -> *const c_char {
-    crate::error_msg::recent_ptr()
+    crate::base::error_msg::recent_ptr()
 }
 
 pub(super) fn fill(s: &mut StaticSymbols) {

@@ -14,12 +14,12 @@ use ascend_sys::{
 
 use super::stream::for_submit;
 use super::{guard, read_cstr, write_out};
-use crate::error::{SimError, SimResult};
-use crate::handles::{KERNEL_PARAM_TAG, as_ptr};
-use crate::kernel::{Binary, Function};
-use crate::kernel_args::{ArgsSource, KernelArgs, check_host_param};
-use crate::state::sim;
-use crate::task::Task;
+use crate::base::error::{SimError, SimResult};
+use crate::ffi::state::sim;
+use crate::runtime::handles::{KERNEL_PARAM_TAG, as_ptr};
+use crate::runtime::kernel::{Binary, Function};
+use crate::runtime::kernel_args::{ArgsSource, KernelArgs, check_host_param};
+use crate::runtime::task::Task;
 
 /// Blocks per launch allowed by the runtime (`numBlocks` in [1, 65535]).
 const MAX_BLOCKS: u32 = 65535;
@@ -55,7 +55,7 @@ unsafe extern "C" fn aclrtBinaryLoadFromData(
                  kernel binary"
             )));
         }
-        if crate::memory::is_device_address(data as u64) {
+        if crate::runtime::memory::is_device_address(data as u64) {
             return Err(SimError::param(format!(
                 "data {data:p} is device memory; the binary is read from host memory"
             )));
@@ -149,7 +149,7 @@ unsafe fn host_bytes(args: *const c_void, size: usize) -> SimResult<ArgsSource> 
             "hostArgs is NULL but argsSize is {size}"
         )));
     }
-    if size > 0 && crate::memory::is_device_address(args as u64) {
+    if size > 0 && crate::runtime::memory::is_device_address(args as u64) {
         return Err(SimError::param(format!(
             "hostArgs {args:p} is device memory; aclrtLaunchKernelWithHostArgs copies the \
              arguments from host memory (use aclrtLaunchKernel for a device blob)"

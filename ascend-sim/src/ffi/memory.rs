@@ -10,10 +10,10 @@ use ascend_sys::{
 };
 
 use super::{guard, write_out};
-use crate::context::current;
-use crate::error::{SimError, SimResult};
-use crate::memory::{HostPlace, is_device_address};
-use crate::state::sim;
+use crate::base::error::{SimError, SimResult};
+use crate::ffi::state::sim;
+use crate::runtime::context::current;
+use crate::runtime::memory::{HostPlace, is_device_address};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
@@ -114,7 +114,7 @@ unsafe extern "C" fn aclrtFree(dev_ptr: *mut c_void) -> aclError {
         }
         let device = sim
             .devices
-            .get(crate::memory::device_of(addr))
+            .get(crate::runtime::memory::device_of(addr))
             .ok_or_else(|| {
                 SimError::new(
                     ACL_ERROR_RT_MEMORY_FREE,

@@ -17,6 +17,7 @@ mod host_work;
 mod init;
 mod kernel;
 mod memory;
+pub(crate) mod state;
 mod stream;
 
 use std::any::Any;
@@ -25,8 +26,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ascend_sys::{ACL_ERROR_RT_INTERNAL_ERROR, ACL_SUCCESS, StaticSymbols, aclError};
 
-use crate::error::{SimError, SimResult};
-use crate::error_msg::set_recent;
+use crate::base::error::{SimError, SimResult};
+use crate::base::error_msg::set_recent;
 
 /// The text of a caught panic payload.
 pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -85,7 +86,7 @@ pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T, name: &str) -> SimResul
     if ptr.is_null() {
         return Err(SimError::param(format!("output pointer {name} is NULL")));
     }
-    if crate::memory::is_device_address(ptr as u64) {
+    if crate::runtime::memory::is_device_address(ptr as u64) {
         return Err(SimError::param(format!(
             "output pointer {name} ({ptr:p}) is a device address; it must point to host memory"
         )));
@@ -147,7 +148,7 @@ mod tests {
     fn panics_become_internal_errors_and_messages() {
         let rc = guard("aclrtTest", || panic!("boom"));
         assert_eq!(rc, ACL_ERROR_RT_INTERNAL_ERROR);
-        let msg = crate::error_msg::recent_error_message().unwrap();
+        let msg = crate::base::error_msg::recent_error_message().unwrap();
         assert!(msg.contains("aclrtTest") && msg.contains("boom"), "{msg}");
         assert_eq!(guard("aclrtTest", || Ok(())), ACL_SUCCESS);
         let v = guard_value("aclrtTest", 7, || -> SimResult<i32> { panic!("again") });

@@ -8,13 +8,13 @@ use ascend_sys::{
 };
 
 use super::{guard, write_out};
-use crate::context::current;
-use crate::error::{SimError, SimResult};
-use crate::handles::as_ptr;
-use crate::state::sim;
-use crate::stream::Stream;
-use crate::sync::Timeout;
-use crate::task::Task;
+use crate::base::error::{SimError, SimResult};
+use crate::base::sync::Timeout;
+use crate::ffi::state::sim;
+use crate::runtime::context::current;
+use crate::runtime::handles::as_ptr;
+use crate::runtime::stream::Stream;
+use crate::runtime::task::Task;
 
 /// The stream a call refers to: NULL is the current context's default stream.
 pub(super) fn resolve(stream: aclrtStream) -> SimResult<Arc<Stream>> {

@@ -28,7 +28,7 @@ pub use doc::markdown;
 
 pub(crate) use aclnn::v3_active_range;
 
-use crate::error::{SimError, SimResult};
+use crate::base::error::{SimError, SimResult};
 
 /// One hardware rule.
 #[derive(Debug)]

@@ -1,0 +1,168 @@
+//! Which devices the simulator has: set by [`configure`] or read from the environment.
+
+use crate::base::soc::SocModel;
+use crate::base::sync::lock;
+use ascend_sys::CannVersion;
+use std::sync::Mutex;
+
+/// Environment variable with the number of simulated devices (default 1).
+pub const DEVICES_VAR: &str = "ASCEND_SIM_DEVICES";
+/// Environment variable with the SoC name of every simulated device (default `Ascend910B2`).
+pub const SOC_VAR: &str = "ASCEND_SIM_SOC";
+/// Environment variable with the CANN release the simulator answers as, e.g. `8.1.RC1` or
+/// `8.5.0` (default [`DEFAULT_CANN_VERSION`]).
+pub const CANN_VERSION_VAR: &str = "ASCEND_SIM_CANN_VERSION";
+/// The CANN release the simulator answers as unless told otherwise.
+pub const DEFAULT_CANN_VERSION: CannVersion = CannVersion::V9_0_0;
+/// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes
+/// of address space below bit 56.
+pub const MAX_DEVICES: usize = 64;
+
+/// The simulated machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// One entry per device, in device-id order.
+    pub devices: Vec<SocModel>,
+    /// The CANN release to answer as: functions and device attributes it lacks fail as they
+    /// would there (a function it lacks is absent from the function table).
+    pub cann_version: CannVersion,
+}
+
+impl Default for SimConfig {
+    /// One Ascend910B2 under [`DEFAULT_CANN_VERSION`].
+    fn default() -> Self {
+        SimConfig {
+            devices: vec![SocModel::ascend910b2()],
+            cann_version: DEFAULT_CANN_VERSION,
+        }
+    }
+}
+
+impl SimConfig {
+    /// `count` devices of the same model, under [`DEFAULT_CANN_VERSION`]; a count outside 1 to
+    /// [`MAX_DEVICES`] is an error (checked before anything is allocated, so an absurd count
+    /// cannot abort the process).
+    pub fn uniform(soc: SocModel, count: usize) -> Result<Self, String> {
+        check_count(count)?;
+        Ok(SimConfig {
+            devices: vec![soc; count],
+            cann_version: DEFAULT_CANN_VERSION,
+        })
+    }
+
+    /// The same machine under CANN release `version`.
+    pub fn with_cann_version(self, version: CannVersion) -> Self {
+        SimConfig {
+            cann_version: version,
+            ..self
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        check_count(self.devices.len())
+    }
+
+    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`] and [`CANN_VERSION_VAR`],
+    /// defaults for unset ones.
+    pub fn from_env() -> Result<Self, String> {
+        let count = match std::env::var(DEVICES_VAR) {
+            Ok(v) => parse_device_count(&v)?,
+            Err(_) => 1,
+        };
+        let soc = match std::env::var(SOC_VAR) {
+            Ok(name) => SocModel::by_name(name.trim()).ok_or_else(|| {
+                let known: Vec<_> = SocModel::names().collect();
+                format!("{SOC_VAR}={name:?} is not a known SoC; expected one of {known:?}")
+            })?,
+            Err(_) => SocModel::ascend910b2(),
+        };
+        let cann_version = match std::env::var(CANN_VERSION_VAR) {
+            Ok(v) => v
+                .parse::<CannVersion>()
+                .map_err(|e| format!("{CANN_VERSION_VAR}: {e}"))?,
+            Err(_) => DEFAULT_CANN_VERSION,
+        };
+        Ok(SimConfig::uniform(soc, count)?.with_cann_version(cann_version))
+    }
+}
+
+fn check_count(count: usize) -> Result<(), String> {
+    if count == 0 || count > MAX_DEVICES {
+        return Err(format!(
+            "the simulator needs 1 to {MAX_DEVICES} devices, got {count}"
+        ));
+    }
+    Ok(())
+}
+
+/// The value of [`DEVICES_VAR`] as a count in 1 to [`MAX_DEVICES`], parsed and range-checked
+/// before anything is allocated for it.
+fn parse_device_count(value: &str) -> Result<usize, String> {
+    let bad =
+        || format!("{DEVICES_VAR}={value:?} is not a device count; expected 1 to {MAX_DEVICES}");
+    let count = value.trim().parse::<usize>().map_err(|_| bad())?;
+    check_count(count).map_err(|_| bad())?;
+    Ok(count)
+}
+
+// The configuration chosen by `configure` before the simulator starts.
+static PENDING: Mutex<Option<SimConfig>> = Mutex::new(None);
+
+/// Sets the simulated machine. Call it before the first runtime call; once the simulator has
+/// started, only a configuration equal to the running one is accepted (so independent callers,
+/// e.g. tests in one process, can all ask for the same machine).
+pub fn configure(config: SimConfig) -> Result<(), String> {
+    config.validate()?;
+    let mut pending = lock(&PENDING);
+    if let Some(running) = crate::ffi::state::running_config() {
+        return if running == config {
+            Ok(())
+        } else {
+            Err(format!(
+                "the simulator is already running with {running:?}; it cannot switch to {config:?}"
+            ))
+        };
+    }
+    *pending = Some(config);
+    Ok(())
+}
+
+/// Runs `start` with the configuration to start with (an explicit one, else the
+/// environment's), holding the configuration lock so a concurrent [`configure`] either happens
+/// before the start or sees the running configuration.
+pub(crate) fn with_startup_config<R>(start: impl FnOnce(Result<SimConfig, String>) -> R) -> R {
+    let mut pending = lock(&PENDING);
+    let config = match pending.take() {
+        Some(config) => Ok(config),
+        None => SimConfig::from_env(),
+    };
+    start(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_or_wrapping_device_counts_are_errors_not_aborts() {
+        for value in [
+            "1000000000000",
+            "4294967297",
+            "18446744073709551615",
+            "0",
+            "65",
+            "-1",
+            "x",
+        ] {
+            let message = parse_device_count(value).unwrap_err();
+            assert!(message.contains("expected 1 to 64"), "{value}: {message}");
+        }
+        assert_eq!(parse_device_count(" 64 "), Ok(64));
+        assert_eq!(parse_device_count("1"), Ok(1));
+        assert!(SimConfig::uniform(SocModel::ascend910b2(), 1_000_000_000_000).is_err());
+        assert_eq!(
+            SimConfig::uniform(SocModel::ascend910b2(), 2).map(|c| c.devices.len()),
+            Ok(2)
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Per-device counters of work done, read by benches and the cost model.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of one device's counters. Counters only grow; take differences around the work
+/// you measure.
+///
+/// `#[repr(C)]`: the drop-in libraries (`ascend-sim-cann`) hand it to C callers too.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Bytes copied host to device (counted on the destination device).
+    pub h2d_bytes: u64,
+    /// Bytes copied device to host (counted on the source device).
+    pub d2h_bytes: u64,
+    /// Bytes copied device to device (counted on the destination device).
+    pub d2d_bytes: u64,
+    /// Bytes set by memset (counted on the device written).
+    pub memset_bytes: u64,
+    /// Stream tasks executed by the device's streams (copies, events, host functions, ...).
+    pub tasks_executed: u64,
+    /// Kernel launches that ran (successfully or not).
+    pub kernel_launches: u64,
+    /// Work counted by the kernel shim, summed over every launch on the device.
+    pub kernels: crate::runtime::kernel::KernelCounters,
+    /// Bytes aclnn operators read from device memory (each element of each input view once).
+    pub aclnn_read_bytes: u64,
+    /// Bytes aclnn operators wrote to device memory.
+    pub aclnn_write_bytes: u64,
+    /// Device allocations made (`aclrtMalloc` and its variants), successful ones only.
+    pub allocations: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    h2d: AtomicU64,
+    d2h: AtomicU64,
+    d2d: AtomicU64,
+    memset: AtomicU64,
+    tasks: AtomicU64,
+    launches: AtomicU64,
+    gm_to_local: AtomicU64,
+    local_to_gm: AtomicU64,
+    local_to_local: AtomicU64,
+    cube_macs: AtomicU64,
+    vector_ops: AtomicU64,
+    cores: AtomicU64,
+    aclnn_read: AtomicU64,
+    aclnn_write: AtomicU64,
+    allocations: AtomicU64,
+}
+
+/// Which counter a transfer adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Traffic {
+    H2D,
+    D2H,
+    D2D,
+    Memset,
+}
+
+impl Counters {
+    pub(crate) fn add(&self, traffic: Traffic, bytes: u64) {
+        let c = match traffic {
+            Traffic::H2D => &self.h2d,
+            Traffic::D2H => &self.d2h,
+            Traffic::D2D => &self.d2d,
+            Traffic::Memset => &self.memset,
+        };
+        c.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn task_done(&self) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn kernel_done(&self, k: &crate::runtime::kernel::KernelCounters) {
+        self.launches.fetch_add(1, Ordering::Relaxed);
+        self.gm_to_local
+            .fetch_add(k.gm_to_local_bytes, Ordering::Relaxed);
+        self.local_to_gm
+            .fetch_add(k.local_to_gm_bytes, Ordering::Relaxed);
+        self.local_to_local
+            .fetch_add(k.local_to_local_bytes, Ordering::Relaxed);
+        self.cube_macs.fetch_add(k.cube_macs, Ordering::Relaxed);
+        self.vector_ops
+            .fetch_add(k.vector_elem_ops, Ordering::Relaxed);
+        self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
+    }
+
+    pub(crate) fn allocated(&self) {
+        self.allocations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn aclnn_io(&self, read: u64, written: u64) {
+        self.aclnn_read.fetch_add(read, Ordering::Relaxed);
+        self.aclnn_write.fetch_add(written, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> DeviceCounters {
+        DeviceCounters {
+            h2d_bytes: self.h2d.load(Ordering::Relaxed),
+            d2h_bytes: self.d2h.load(Ordering::Relaxed),
+            d2d_bytes: self.d2d.load(Ordering::Relaxed),
+            memset_bytes: self.memset.load(Ordering::Relaxed),
+            tasks_executed: self.tasks.load(Ordering::Relaxed),
+            kernel_launches: self.launches.load(Ordering::Relaxed),
+            kernels: crate::runtime::kernel::KernelCounters {
+                gm_to_local_bytes: self.gm_to_local.load(Ordering::Relaxed),
+                local_to_gm_bytes: self.local_to_gm.load(Ordering::Relaxed),
+                local_to_local_bytes: self.local_to_local.load(Ordering::Relaxed),
+                cube_macs: self.cube_macs.load(Ordering::Relaxed),
+                vector_elem_ops: self.vector_ops.load(Ordering::Relaxed),
+                cores_run: self.cores.load(Ordering::Relaxed),
+            },
+            aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
+            aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),
+            allocations: self.allocations.load(Ordering::Relaxed),
+        }
+    }
+}
