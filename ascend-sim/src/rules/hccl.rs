@@ -1,5 +1,5 @@
 //! HCCL's requirements on the collectives we call, enforced in `ffi/hccl.rs` and
-//! `hccl/mod.rs` with the rule's id in the error text (`HCCL_E_PARA`).
+//! `operators/hccl/mod.rs` with the rule's id in the error text (`HCCL_E_PARA`).
 
 use super::{Enforcement, Rule};
 
@@ -31,7 +31,7 @@ pub(super) const RULES: &[Rule] = &[
         source: "cann-api-facts §6.3 (all ranks use identical count/dtype/op)",
         test: "tests/hccl_faults_sim.rs::mismatched_collectives_fail_on_every_rank",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/hccl/mod.rs",
+            code: "ascend-sim/src/operators/hccl/mod.rs",
         },
     },
     Rule {

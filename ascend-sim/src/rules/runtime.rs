@@ -16,7 +16,7 @@ pub(super) const RULES: &[Rule] = &[
         source: "cann-api-facts §3.2; opbase docs/en/api/nnopbase/aclnn/aclCreateTensor.md",
         test: "ascend-sim/tests/hardware_rules.rs::create_tensor_rejects_unaligned_data",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/aclnn/objects.rs",
+            code: "ascend-sim/src/operators/aclnn/objects.rs",
         },
     },
     Rule {
@@ -26,7 +26,7 @@ pub(super) const RULES: &[Rule] = &[
         source: "cann-api-facts errata 1; runtime src/acl/aclrt_impl/kernel.cpp; runtime dev guide 03-03",
         test: "tests/runtime_kernel_args_sim.rs::a_host_blob_as_args_data_is_rejected_with_its_rule",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/kernel_args.rs",
+            code: "ascend-sim/src/runtime/kernel_args.rs",
         },
     },
     Rule {
@@ -44,9 +44,9 @@ pub(super) const RULES: &[Rule] = &[
         call: "aclrtKernelArgsAppend, aclrtKernelArgsParaUpdate",
         statement: "param is the host address of the parameter's value, copied into the list",
         source: "runtime docs api_docs/aclrtKernelArgsAppend.md",
-        test: "ascend-sim/src/kernel_args.rs::host_args_for_a_device_launch_name_the_rule",
+        test: "ascend-sim/src/runtime/kernel_args.rs::host_args_for_a_device_launch_name_the_rule",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/kernel_args.rs",
+            code: "ascend-sim/src/runtime/kernel_args.rs",
         },
     },
     Rule {
@@ -54,9 +54,9 @@ pub(super) const RULES: &[Rule] = &[
         call: "aclrtKernelArgsAppend, aclrtLaunchKernelWithConfig",
         statement: "parameters are appended before aclrtKernelArgsFinalize, and a list is launched only after it",
         source: "runtime docs api_docs/aclrtKernelArgsFinalize.md",
-        test: "ascend-sim/src/kernel_args.rs::lists_append_update_finalize_in_order",
+        test: "ascend-sim/src/runtime/kernel_args.rs::lists_append_update_finalize_in_order",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/kernel_args.rs",
+            code: "ascend-sim/src/runtime/kernel_args.rs",
         },
     },
     Rule {
@@ -64,9 +64,9 @@ pub(super) const RULES: &[Rule] = &[
         call: "aclrtLaunchKernelWithConfig",
         statement: "argsHandle was made by aclrtKernelArgsInit for the launched funcHandle",
         source: "runtime docs api_docs/aclrtKernelArgsInit.md",
-        test: "ascend-sim/src/kernel_args.rs::lists_append_update_finalize_in_order",
+        test: "ascend-sim/src/runtime/kernel_args.rs::lists_append_update_finalize_in_order",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/kernel_args.rs",
+            code: "ascend-sim/src/runtime/kernel_args.rs",
         },
     },
     Rule {
@@ -74,9 +74,9 @@ pub(super) const RULES: &[Rule] = &[
         call: "aclrtBinaryLoadFromFile, aclrtBinaryLoadFromData",
         statement: "the binary is a whole ELF file: its header tables and every segment lie inside it (a truncated library faults with SIGBUS when mapped)",
         source: "issue 10 (SIGBUS on a truncated file); the ELF format",
-        test: "ascend-sim/src/kernel.rs::elf_files_are_checked_whole",
+        test: "ascend-sim/src/runtime/kernel.rs::elf_files_are_checked_whole",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/kernel.rs",
+            code: "ascend-sim/src/runtime/kernel.rs",
         },
     },
     Rule {

@@ -239,7 +239,7 @@ pub(super) const RULES: &[Rule] = &[
         source: "cann-api-facts errata 2; ops-transformer moe_gating_top_k_e_k_fullload.h (8.1.RC1)",
         test: "ascend-sim/tests/gating_top_k_cann_8_1.rs::cann_8_1_computes_sigmoid_top2_renormalised",
         enforcement: Enforcement::Elsewhere {
-            code: "ascend-sim/src/aclnn/ops/moe_gating_top_k.rs",
+            code: "ascend-sim/src/operators/aclnn/ops/moe_gating_top_k.rs",
         },
     },
 ];
