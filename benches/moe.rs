@@ -13,8 +13,11 @@
 
 use ascend_npu::fp8::{ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
+use ascend_npu::moe::MoeConfig;
 use ascend_npu::ops::fp8::Fp8Weight;
-use ascend_npu::ops::moe::{self, FfnWeights, GroupSizes, MoeLayer, MoeWeights, Routing};
+use ascend_npu::ops::moe::{
+    self, CombineInputs, FfnWeights, GroupSizes, MoeLayer, MoeShape, MoeWeights,
+};
 use ascend_npu::{Backend, Device, DeviceBuffer, Stream, select_backend};
 use criterion::{Criterion, criterion_group, criterion_main};
 use half::bf16;
@@ -63,8 +66,8 @@ fn moe(c: &mut Criterion) {
     select_backend(Backend::Sim).expect("sim backend");
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
-    let routing = Routing::deepseek_v3();
-    let (e, k) = (routing.experts, routing.top_k);
+    let routing = MoeConfig::deepseek_v3();
+    let (e, k) = (routing.n_routed_experts, routing.top_k);
     let kernels = Kernels::load(&device).unwrap();
 
     let mut group = c.benchmark_group("moe_steps");
@@ -82,23 +85,29 @@ fn moe(c: &mut Criterion) {
         report(
             &format!("route T={tokens}"),
             counted(&stream, || {
-                moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
+                moe::route(&kernels, &stream, &routing, tokens, &logits, Some(&bias)).unwrap();
             }),
             route_min,
         );
         group.bench_function(format!("route_t{tokens}"), |b| {
             b.iter(|| {
-                moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
+                moe::route(&kernels, &stream, &routing, tokens, &logits, Some(&bias)).unwrap();
                 stream.synchronize().unwrap();
             })
         });
 
         let (_, ids) =
-            moe::route(&stream, &kernels, &routing, &logits, Some(&bias), tokens).unwrap();
+            moe::route(&kernels, &stream, &routing, tokens, &logits, Some(&bias)).unwrap();
         let x = stream
             .upload(&vec![bf16::from_f32(0.25); tokens * HIDDEN])
             .unwrap();
         let rows = tokens * k;
+        let shape = MoeShape {
+            tokens,
+            hidden: HIDDEN,
+            top_k: k,
+            experts: e,
+        };
         let dispatch_min = (
             (tokens * HIDDEN * 2 + rows * 4) as u64,
             (rows * HIDDEN * 2 + rows * 4 + e * 8) as u64,
@@ -106,38 +115,37 @@ fn moe(c: &mut Criterion) {
         report(
             &format!("dispatch T={tokens}"),
             counted(&stream, || {
-                moe::dispatch(&stream, &x, &ids, tokens, HIDDEN, k, e, GroupSizes::Counts).unwrap();
+                moe::dispatch(&stream, shape, GroupSizes::Counts, &x, &ids).unwrap();
             }),
             dispatch_min,
         );
         group.bench_function(format!("dispatch_t{tokens}"), |b| {
             b.iter(|| {
-                moe::dispatch(&stream, &x, &ids, tokens, HIDDEN, k, e, GroupSizes::Counts).unwrap();
+                moe::dispatch(&stream, shape, GroupSizes::Counts, &x, &ids).unwrap();
                 stream.synchronize().unwrap();
             })
         });
 
-        let d = moe::dispatch(&stream, &x, &ids, tokens, HIDDEN, k, e, GroupSizes::Counts).unwrap();
+        let d = moe::dispatch(&stream, shape, GroupSizes::Counts, &x, &ids).unwrap();
         let w = stream.upload(&vec![0.125f32; rows]).unwrap();
         let mut out: DeviceBuffer<bf16> = stream.alloc_uninit(tokens * HIDDEN).unwrap();
         let combine_min = (
             (rows * HIDDEN * 2 + rows * 8) as u64,
             (tokens * HIDDEN * 2) as u64,
         );
-        let none = None::<&DeviceBuffer<bf16>>;
         report(
             &format!("combine T={tokens}"),
             counted(&stream, || {
                 moe::combine(
                     &stream,
-                    &d.expanded_x,
-                    &d.expanded_row_idx,
-                    &w,
-                    none,
+                    shape,
+                    CombineInputs {
+                        y: d.expanded_x.as_view(),
+                        expanded_row_idx: d.expanded_row_idx.as_view(),
+                        weights: w.as_view(),
+                        shared: None,
+                    },
                     &mut out,
-                    tokens,
-                    HIDDEN,
-                    k,
                 )
                 .unwrap();
             }),
@@ -147,14 +155,14 @@ fn moe(c: &mut Criterion) {
             b.iter(|| {
                 moe::combine(
                     &stream,
-                    &d.expanded_x,
-                    &d.expanded_row_idx,
-                    &w,
-                    none,
+                    shape,
+                    CombineInputs {
+                        y: d.expanded_x.as_view(),
+                        expanded_row_idx: d.expanded_row_idx.as_view(),
+                        weights: w.as_view(),
+                        shared: None,
+                    },
                     &mut out,
-                    tokens,
-                    HIDDEN,
-                    k,
                 )
                 .unwrap();
                 stream.synchronize().unwrap();
@@ -165,14 +173,14 @@ fn moe(c: &mut Criterion) {
 
     // The whole layer, FP8 experts (W8A16).
     let full = std::env::var("ASCEND_NPU_BENCH_FULL").is_ok_and(|v| v == "1");
-    let small = Routing {
-        experts: if full { 256 } else { 32 },
+    let small = MoeConfig {
+        n_routed_experts: if full { 256 } else { 32 },
         ..routing
     };
     let experts = FfnWeights::Fp8 {
-        gate: fp8_stack(&stream, small.experts, INTER, HIDDEN),
-        up: fp8_stack(&stream, small.experts, INTER, HIDDEN),
-        down: fp8_stack(&stream, small.experts, HIDDEN, INTER),
+        gate: fp8_stack(&stream, small.n_routed_experts, INTER, HIDDEN),
+        up: fp8_stack(&stream, small.n_routed_experts, INTER, HIDDEN),
+        down: fp8_stack(&stream, small.n_routed_experts, HIDDEN, INTER),
     };
     let shared = FfnWeights::Fp8 {
         gate: fp8_stack(&stream, 1, INTER, HIDDEN),
@@ -181,7 +189,7 @@ fn moe(c: &mut Criterion) {
     };
     let router = stream
         .upload(
-            &(0..small.experts * HIDDEN)
+            &(0..small.n_routed_experts * HIDDEN)
                 .map(|i| bf16::from_f32(((i % 7) as f32 - 3.0) * 1e-3))
                 .collect::<Vec<_>>(),
         )
@@ -193,7 +201,7 @@ fn moe(c: &mut Criterion) {
         shared: Some(shared),
     };
     let layer = MoeLayer::new(small, HIDDEN, weights, kernels).unwrap();
-    let mut group = c.benchmark_group(format!("moe_layer_fp8_{}_experts", small.experts));
+    let mut group = c.benchmark_group(format!("moe_layer_fp8_{}_experts", small.n_routed_experts));
     group.sample_size(10);
     let token_counts: &[usize] = if full { &[1, 128, 4096] } else { &[1, 128] };
     for &tokens in token_counts {
@@ -202,9 +210,9 @@ fn moe(c: &mut Criterion) {
             .unwrap();
         // At least: every selected expert's three matrices once (1 byte per weight), the shared
         // expert's, the router, and x in and out.
-        let active = (tokens * small.top_k).min(small.experts);
+        let active = (tokens * small.top_k).min(small.n_routed_experts);
         let min_read = ((active + 1) * 3 * INTER * HIDDEN
-            + small.experts * HIDDEN * 2
+            + small.n_routed_experts * HIDDEN * 2
             + tokens * HIDDEN * 2) as u64;
         // Writes include every intermediate (logits, routing, expanded rows, gate/up/act, expert
         // outputs) and the FP8 GEMM's workspace ring, so they get no minimum.

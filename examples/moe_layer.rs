@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use ascend_npu::fp8::{ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
+use ascend_npu::moe::MoeConfig;
 use ascend_npu::ops::fp8::Fp8Weight;
-use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights, Routing};
-use ascend_npu::reference::moe::{ExpertWeights, MoeConfig, MoeLayerWeights, moe_layer_reference};
+use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
+use ascend_npu::reference::moe::{ExpertWeights, MoeLayerWeights, moe_layer_reference};
 use ascend_npu::{Backend, Device, Event, Stream, select_backend};
 use half::bf16;
 
@@ -111,9 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         (16, 1024, 256, 64)
     };
-    let routing = Routing {
-        experts,
-        ..Routing::deepseek_v3()
+    // One configuration for the device layer and its f64 reference.
+    let config = MoeConfig {
+        n_routed_experts: experts,
+        ..MoeConfig::deepseek_v3()
     };
 
     select_backend(Backend::Sim)?;
@@ -123,9 +125,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "MoE layer on {}: {tokens} tokens, hidden {hidden}, {experts} experts in {} groups (top-{} \
          groups, top-{}), moe_intermediate {inter}, 1 shared expert, {} expert weights{}",
         device.soc_name()?,
-        routing.groups,
-        routing.topk_groups,
-        routing.top_k,
+        config.n_group,
+        config.topk_group,
+        config.top_k,
         if fp8 {
             "FP8 E4M3 (128x128 scales)"
         } else {
@@ -152,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         experts: routed,
         shared: Some(shared),
     };
-    let layer = MoeLayer::new(routing, hidden, weights, Kernels::load(&device)?)?;
+    let layer = MoeLayer::new(config, hidden, weights, Kernels::load(&device)?)?;
 
     let x: Vec<bf16> = values(3, tokens * hidden, 1.0)
         .into_iter()
@@ -171,14 +173,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if keep {
-        let cfg = MoeConfig {
-            n_routed_experts: experts,
-            ..MoeConfig::deepseek_v3()
-        };
         let gate_weight: Vec<f64> = router.iter().map(|v| v.to_f64()).collect();
         let bias64: Vec<f64> = bias.iter().map(|&v| f64::from(v)).collect();
         let reference = moe_layer_reference(
-            &cfg,
+            &config,
             &MoeLayerWeights {
                 gate_weight: &gate_weight,
                 bias: Some(&bias64),

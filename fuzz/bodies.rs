@@ -13,8 +13,9 @@ use ascend_npu::fp8::{
 use ascend_npu::kernels::{
     Kernels, MatmulShape, MatmulTiling, SwigluElement, SwigluTiling, WeightLayout,
 };
+use ascend_npu::moe::{MoeConfig, Scoring, TopKMethod};
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
-use ascend_npu::ops::moe::{self, GroupScore, GroupSizes, MoeLayer, Routing, Scoring};
+use ascend_npu::ops::moe::{self, CombineInputs, GroupSizes, MoeLayer, MoeShape};
 use ascend_npu::{Backend, Device, DeviceBuffer, Stream};
 use half::{bf16, f16};
 use std::sync::OnceLock;
@@ -314,12 +315,12 @@ pub fn safetensors_load(data: &[u8]) {
         _ => &[],
     };
     let _ = Fp8Weight::from_safetensors(stream, &file, names);
-    let routing = Routing {
-        experts: 1 + b.u8() as usize % 4,
-        groups: 1,
-        topk_groups: 1,
+    let routing = MoeConfig {
+        n_routed_experts: 1 + b.u8() as usize % 4,
+        n_group: 1,
+        topk_group: 1,
         top_k: 1,
-        ..Routing::deepseek_v3()
+        ..MoeConfig::deepseek_v3()
     };
     // The layer takes its own `Kernels` (a load per call is slow): only for files that parse.
     if safetensors::SafeTensors::deserialize(&file).is_ok() {
@@ -440,29 +441,38 @@ pub fn op_validation(data: &[u8]) {
             if op == 2 {
                 let _ = moe::combine(
                     stream,
-                    &y,
-                    &idx,
-                    &w,
-                    shared.as_ref(),
+                    MoeShape {
+                        tokens,
+                        hidden,
+                        top_k,
+                        experts: top_k,
+                    },
+                    CombineInputs {
+                        y: y.as_view(),
+                        expanded_row_idx: idx.as_view(),
+                        weights: w.as_view(),
+                        shared: shared.as_ref().map(|s| s.as_view()),
+                    },
                     &mut out,
-                    tokens,
-                    hidden,
-                    top_k,
                 );
             } else {
                 let (experts, capacity) = (b.size(16), b.size(16));
                 let _ = moe::combine_padded(
                     stream,
-                    &y,
-                    experts,
+                    MoeShape {
+                        tokens,
+                        hidden,
+                        top_k,
+                        experts,
+                    },
                     capacity,
-                    &idx,
-                    &w,
-                    shared.as_ref(),
+                    CombineInputs {
+                        y: y.as_view(),
+                        expanded_row_idx: idx.as_view(),
+                        weights: w.as_view(),
+                        shared: shared.as_ref().map(|s| s.as_view()),
+                    },
                     &mut out,
-                    tokens,
-                    hidden,
-                    top_k,
                 );
             }
         }
@@ -480,58 +490,62 @@ pub fn op_validation(data: &[u8]) {
                 };
                 let _ = moe::dispatch(
                     stream,
+                    MoeShape {
+                        tokens,
+                        hidden,
+                        top_k,
+                        experts,
+                    },
+                    sizes,
                     &x,
                     &expert_ids,
-                    tokens,
-                    hidden,
-                    top_k,
-                    experts,
-                    sizes,
                 );
             } else {
                 let _ = moe::dispatch_padded(
                     stream,
+                    MoeShape {
+                        tokens,
+                        hidden,
+                        top_k,
+                        experts,
+                    },
+                    b.size(16),
                     &x,
                     &expert_ids,
-                    tokens,
-                    hidden,
-                    top_k,
-                    experts,
-                    b.size(16),
                 );
             }
         }
         5 => {
             // Routing with arbitrary configs and logits (NaN included).
-            let routing = Routing {
-                experts: b.size(64),
-                groups: b.size(8),
-                topk_groups: b.size(8),
+            let routing = MoeConfig {
+                n_routed_experts: b.size(64),
+                n_group: b.size(8),
+                topk_group: b.size(8),
                 top_k: b.size(8),
                 scoring: if b.bool() {
                     Scoring::Sigmoid
                 } else {
                     Scoring::Softmax
                 },
-                group_score: if b.bool() {
-                    GroupScore::Max
-                } else {
-                    GroupScore::TopTwoSum
+                method: match b.u8() % 3 {
+                    0 => TopKMethod::GroupLimitedGreedy,
+                    1 => TopKMethod::NoauxTc,
+                    _ => TopKMethod::Greedy,
                 },
-                normalize: b.bool(),
-                scale: f64::from(b.value()),
+                norm_topk_prob: b.bool(),
+                routed_scaling_factor: f64::from(b.value()),
             };
             let logits = buffer(stream, &mut b, |i| {
                 if i % 89 == 5 { f32::INFINITY } else { vals(i) }
             });
             let bias = b.bool().then(|| buffer(stream, &mut b, vals));
             let _ = moe::route(
-                stream,
                 kernels,
+                stream,
                 &routing,
+                b.size(16),
                 &logits,
                 bias.as_ref(),
-                b.size(16),
             );
         }
         6 => {
@@ -545,14 +559,16 @@ pub fn op_validation(data: &[u8]) {
             let layout = b.layout();
             let _ = moe::grouped_matmul(
                 stream,
+                MatmulShape {
+                    m: b.size(64),
+                    n: b.size(64),
+                    k: b.size(64),
+                },
+                layout,
                 &x,
                 &w,
-                layout,
                 &counts,
                 &mut out,
-                b.size(64),
-                b.size(64),
-                b.size(64),
             );
         }
         7 => {

@@ -127,6 +127,19 @@ pub enum Error {
     #[error(transparent)]
     Quant(#[from] crate::fp8::QuantError),
 
+    /// The MoE configuration or the MoE reference rejected its input (see
+    /// [`MoeConfig::validate`](crate::moe::MoeConfig::validate)).
+    #[error(transparent)]
+    Moe(#[from] crate::reference::moe::MoeError),
+
+    /// The MLA reference rejected its input.
+    #[error(transparent)]
+    Mla(#[from] crate::reference::mla::MlaError),
+
+    /// The expert-parallel reference rejected its input.
+    #[error(transparent)]
+    Ep(#[from] crate::reference::ep::EpError),
+
     /// An argument was rejected before anything reached the device.
     #[error("invalid argument: {what}; expected {expected}")]
     InvalidArgument {

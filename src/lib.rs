@@ -15,6 +15,7 @@ mod backend;
 mod error;
 pub mod fp8;
 pub mod kernels;
+pub mod moe;
 pub mod ops;
 pub mod reference;
 pub mod runtime;

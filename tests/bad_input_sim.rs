@@ -5,7 +5,7 @@
 use ascend_npu::fp8::{QuantError, ScaleFormat, quantize_act, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
-use ascend_npu::ops::moe;
+use ascend_npu::ops::moe::{self, CombineInputs, MoeShape};
 use ascend_npu::{Backend, Device, DeviceBuffer, DeviceSlice, Error, Stream};
 use half::bf16;
 
@@ -219,15 +219,62 @@ fn size_products_that_overflow_are_errors() {
     let idx = stream.alloc_zeroed::<i32>(4).unwrap();
     let w = stream.alloc_zeroed::<f32>(4).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(4).unwrap();
-    let none = None::<&DeviceBuffer<f32>>;
     let huge = usize::MAX / 2;
-    let err = moe::combine(&stream, &y, &idx, &w, none, &mut out, huge, 2, 3).unwrap_err();
+    let err = moe::combine(
+        &stream,
+        MoeShape {
+            tokens: huge,
+            hidden: 2,
+            top_k: 3,
+            experts: 4,
+        },
+        CombineInputs {
+            y: y.as_view(),
+            expanded_row_idx: idx.as_view(),
+            weights: w.as_view(),
+            shared: None,
+        },
+        &mut out,
+    )
+    .unwrap_err();
     assert!(invalid_text(&err).contains("overflows"), "{err}");
-    let err =
-        moe::combine_padded(&stream, &y, huge, 4, &idx, &w, none, &mut out, 2, 2, 2).unwrap_err();
+    let err = moe::combine_padded(
+        &stream,
+        MoeShape {
+            tokens: 2,
+            hidden: 2,
+            top_k: 2,
+            experts: huge,
+        },
+        4,
+        CombineInputs {
+            y: y.as_view(),
+            expanded_row_idx: idx.as_view(),
+            weights: w.as_view(),
+            shared: None,
+        },
+        &mut out,
+    )
+    .unwrap_err();
     assert!(invalid_text(&err).contains("overflows") || invalid_text(&err).contains("dims"));
-    let err =
-        moe::combine_padded(&stream, &y, 2, 2, &idx, &w, none, &mut out, huge, 2, 3).unwrap_err();
+    let err = moe::combine_padded(
+        &stream,
+        MoeShape {
+            tokens: huge,
+            hidden: 2,
+            top_k: 3,
+            experts: 2,
+        },
+        2,
+        CombineInputs {
+            y: y.as_view(),
+            expanded_row_idx: idx.as_view(),
+            weights: w.as_view(),
+            shared: None,
+        },
+        &mut out,
+    )
+    .unwrap_err();
     assert!(invalid_text(&err).contains("overflows"), "{err}");
     // The stream still works.
     stream.synchronize().unwrap();
@@ -236,14 +283,15 @@ fn size_products_that_overflow_are_errors() {
 
 #[test]
 fn layer_sizes_that_overflow_are_errors() {
-    use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights, Routing};
+    use ascend_npu::moe::MoeConfig;
+    use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
     let (stream, _) = setup();
-    let routing = Routing {
-        experts: 32,
-        groups: 4,
-        topk_groups: 2,
+    let routing = MoeConfig {
+        n_routed_experts: 32,
+        n_group: 4,
+        topk_group: 2,
         top_k: 4,
-        ..Routing::deepseek_v3()
+        ..MoeConfig::deepseek_v3()
     };
     let buffer = |len: usize| stream.alloc_zeroed::<bf16>(len).unwrap();
     let ffn = |intermediate: usize| FfnWeights::Bf16 {

@@ -6,7 +6,8 @@
 mod common;
 
 use ascend_npu::kernels::Kernels;
-use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights, Routing};
+use ascend_npu::moe::MoeConfig;
+use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
 use ascend_npu::{Device, Stream};
 use half::bf16;
 
@@ -45,28 +46,28 @@ fn moe_forward_makes_no_device_allocation_after_warm_up() {
     common::backend::select();
     let device = Device::open(0).unwrap();
     let stream = device.new_stream().unwrap();
-    let routing = Routing {
-        experts: 16,
-        groups: 4,
-        topk_groups: 2,
+    let routing = MoeConfig {
+        n_routed_experts: 16,
+        n_group: 4,
+        topk_group: 2,
         top_k: 3,
-        ..Routing::deepseek_v3()
+        ..MoeConfig::deepseek_v3()
     };
     let (hidden, inter, tokens) = (64, 32, 7);
     let weights = MoeWeights {
         router: stream
-            .upload(&values(routing.experts * hidden, 1, 0.01))
+            .upload(&values(routing.n_routed_experts * hidden, 1, 0.01))
             .unwrap(),
         bias: Some(
             stream
                 .upload(
-                    &(0..routing.experts)
+                    &(0..routing.n_routed_experts)
                         .map(|e| e as f32 * 0.05)
                         .collect::<Vec<_>>(),
                 )
                 .unwrap(),
         ),
-        experts: ffn(&stream, routing.experts, inter, hidden, 10),
+        experts: ffn(&stream, routing.n_routed_experts, inter, hidden, 10),
         shared: Some(ffn(&stream, 1, 16, hidden, 20)),
     };
     let layer = MoeLayer::new(routing, hidden, weights, Kernels::load(&device).unwrap()).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use ascend_npu::Device;
 use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
-use ascend_npu::ops::moe::{MoeLayer, Routing};
+use ascend_npu::ops::moe::MoeLayer;
 use ascend_npu::reference::moe::{ExpertWeights, MoeConfig, MoeLayerWeights, moe_layer_reference};
 use common::Rng;
 use half::bf16;
@@ -17,7 +17,7 @@ const PREFIX: &str = "model.layers.3.mlp";
 
 #[derive(Clone)]
 struct Model {
-    routing: Routing,
+    routing: MoeConfig,
     hidden: usize,
     inter: usize,
     shared_inter: usize,
@@ -27,12 +27,12 @@ struct Model {
 
 impl Model {
     fn random(seed: u64) -> Model {
-        let routing = Routing {
-            experts: 16,
-            groups: 4,
-            topk_groups: 2,
+        let routing = MoeConfig {
+            n_routed_experts: 16,
+            n_group: 4,
+            topk_group: 2,
             top_k: 3,
-            ..Routing::deepseek_v3()
+            ..MoeConfig::deepseek_v3()
         };
         let (hidden, inter, shared_inter) = (64, 32, 16);
         let mut rng = Rng::new(seed);
@@ -46,20 +46,20 @@ impl Model {
         // so fp32 device logits and f64 reference logits choose the same experts.
         tensors.push((
             "gate.weight".to_string(),
-            vec![routing.experts, hidden],
-            bf(routing.experts * hidden, 0.002),
+            vec![routing.n_routed_experts, hidden],
+            bf(routing.n_routed_experts * hidden, 0.002),
             Dtype::BF16,
         ));
-        let bias: Vec<f64> = (0..routing.experts)
+        let bias: Vec<f64> = (0..routing.n_routed_experts)
             .map(|e| f64::from(((e * 7) % 16) as f32 * 0.05))
             .collect();
         tensors.push((
             "gate.e_score_correction_bias".to_string(),
-            vec![routing.experts],
+            vec![routing.n_routed_experts],
             bias,
             Dtype::F32,
         ));
-        for e in 0..routing.experts {
+        for e in 0..routing.n_routed_experts {
             for (proj, shape) in [
                 ("gate_proj", [inter, hidden]),
                 ("up_proj", [inter, hidden]),
@@ -167,13 +167,8 @@ impl Model {
     }
 
     fn reference(&self, x: &[f64]) -> Vec<f64> {
-        let cfg = MoeConfig {
-            n_routed_experts: self.routing.experts,
-            n_group: self.routing.groups,
-            topk_group: self.routing.topk_groups,
-            top_k: self.routing.top_k,
-            ..MoeConfig::deepseek_v3()
-        };
+        // The layer's own configuration drives the reference.
+        let cfg = self.routing;
         let ffn = |name: &str, inter: usize| {
             ExpertWeights::new(
                 self.hidden,
@@ -184,7 +179,7 @@ impl Model {
             )
             .unwrap()
         };
-        let experts: Vec<ExpertWeights> = (0..self.routing.experts)
+        let experts: Vec<ExpertWeights> = (0..self.routing.n_routed_experts)
             .map(|e| ffn(&format!("experts.{e}"), self.inter))
             .collect();
         let shared = ffn("shared_experts", self.shared_inter);
@@ -277,9 +272,9 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(err.contains("safetensors"), "{err}");
     let err = load(
         &model.bytes(),
-        Routing {
-            experts: 32,
-            groups: 4,
+        MoeConfig {
+            n_routed_experts: 32,
+            n_group: 4,
             ..model.routing
         },
     );

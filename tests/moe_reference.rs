@@ -56,7 +56,7 @@ fn random_config(rng: &mut Rng, method: TopKMethod, max_experts: usize) -> MoeCo
     let per_group = rng.range(min_per_group, (max_experts / n_group).min(16));
     let topk_group = rng.range(1, n_group);
     let e = n_group * per_group;
-    let max_k = if method == TopKMethod::SoftmaxTopK {
+    let max_k = if method == TopKMethod::Greedy {
         e
     } else {
         topk_group * per_group
@@ -82,7 +82,7 @@ fn random_config(rng: &mut Rng, method: TopKMethod, max_experts: usize) -> MoeCo
 const METHODS: [TopKMethod; 3] = [
     TopKMethod::NoauxTc,
     TopKMethod::GroupLimitedGreedy,
-    TopKMethod::SoftmaxTopK,
+    TopKMethod::Greedy,
 ];
 
 /// Unbiased scores, written independently of the library (naive formulas).
@@ -122,7 +122,7 @@ fn model_py_route(
 ) -> (Vec<usize>, Vec<f64>) {
     let s = naive_scores(cfg.scoring, logits);
     let mut sel = biased(&s, bias);
-    if cfg.method != TopKMethod::SoftmaxTopK {
+    if cfg.method != TopKMethod::Greedy {
         let per = cfg.n_routed_experts / cfg.n_group;
         let group_scores: Vec<f64> = sel
             .chunks(per)
@@ -191,7 +191,7 @@ fn check_routing_invariants(cfg: &MoeConfig, logits: &[f64], bias: Option<&[f64]
             );
         }
         // At most topk_group groups.
-        if cfg.method != TopKMethod::SoftmaxTopK {
+        if cfg.method != TopKMethod::Greedy {
             let mut groups: Vec<usize> = ids.iter().map(|i| i / per).collect();
             groups.sort_unstable();
             groups.dedup();
@@ -260,7 +260,7 @@ fn deepseek_v2_and_v2_lite() {
     );
     assert_eq!(
         (l.method, l.routed_scaling_factor),
-        (TopKMethod::SoftmaxTopK, 1.0)
+        (TopKMethod::Greedy, 1.0)
     );
     l.validate().unwrap();
 }
@@ -416,7 +416,7 @@ fn group_size_rule_depends_on_method() {
     .validate()
     .unwrap();
     MoeConfig {
-        method: TopKMethod::SoftmaxTopK,
+        method: TopKMethod::Greedy,
         ..base
     }
     .validate()
@@ -428,9 +428,9 @@ fn group_size_rule_depends_on_method() {
     }
     .validate()
     .unwrap();
-    // SoftmaxTopK may choose more experts than the kept groups hold: it ignores groups.
+    // Greedy may choose more experts than the kept groups hold: it ignores groups.
     MoeConfig {
-        method: TopKMethod::SoftmaxTopK,
+        method: TopKMethod::Greedy,
         top_k: 8,
         ..base
     }
@@ -518,7 +518,7 @@ fn routing_matches_brute_force_subset_enumeration() {
         let r = route_f64(&cfg, &logits, bias.as_deref()).unwrap();
         for t in 0..4 {
             let sel = biased(r.token_scores(t), bias.as_deref());
-            let allowed: Vec<usize> = if method == TopKMethod::SoftmaxTopK {
+            let allowed: Vec<usize> = if method == TopKMethod::Greedy {
                 (0..e).collect()
             } else {
                 let gs: Vec<f64> = sel
@@ -652,7 +652,7 @@ fn ties_go_to_the_lowest_index() {
 
     // −0.0 and +0.0 tie (bias can make the biased score either).
     let cfg = MoeConfig {
-        method: TopKMethod::SoftmaxTopK,
+        method: TopKMethod::Greedy,
         top_k: 1,
         ..cfg
     };
@@ -670,7 +670,7 @@ fn margins_flag_near_ties() {
         n_group: 1,
         topk_group: 1,
         top_k: 1,
-        method: TopKMethod::SoftmaxTopK,
+        method: TopKMethod::Greedy,
         ..MoeConfig::deepseek_v3()
     };
     let r = route_f64(&cfg, &[0.0, 1.0, 1.0 + 1e-9, -1.0], None).unwrap();

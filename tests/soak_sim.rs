@@ -7,8 +7,8 @@
 use ascend_npu::fp8::{ScaleFormat, quantize_act};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::fp8::Fp8Activations;
-use ascend_npu::ops::moe;
-use ascend_npu::{Backend, Device, DeviceBuffer, Error, Stream};
+use ascend_npu::ops::moe::{self, CombineInputs, MoeShape};
+use ascend_npu::{Backend, Device, Error, Stream};
 
 const THREADS: usize = 3;
 
@@ -108,14 +108,19 @@ fn iteration(kernels: &Kernels, a: &Stream, b: &Stream, seed: u64) {
     let mut combined = a.alloc_uninit::<f32>(tokens * hidden).unwrap();
     moe::combine(
         a,
-        &y,
-        &idx,
-        &w,
-        None::<&DeviceBuffer<f32>>,
+        MoeShape {
+            tokens,
+            hidden,
+            top_k,
+            experts: top_k,
+        },
+        CombineInputs {
+            y: y.as_view(),
+            expanded_row_idx: idx.as_view(),
+            weights: w.as_view(),
+            shared: None,
+        },
         &mut combined,
-        tokens,
-        hidden,
-        top_k,
     )
     .unwrap();
     drop((y, w, idx));

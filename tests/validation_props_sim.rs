@@ -6,8 +6,8 @@
 use ascend_npu::fp8::{F8E4M3, QuantError, ScaleFormat, quantize_act, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
-use ascend_npu::ops::moe;
-use ascend_npu::{Backend, Device, DeviceBuffer, Error, Stream};
+use ascend_npu::ops::moe::{self, CombineInputs, MoeShape};
+use ascend_npu::{Backend, Device, Error, Stream};
 use half::bf16;
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -274,7 +274,7 @@ proptest! {
         let w = stream.upload(&w_host).unwrap();
         let idx = stream.upload(&perm).unwrap();
         let mut out = stream.alloc_zeroed::<f32>(if small { tokens * hidden } else { 4 }).unwrap();
-        let r = moe::combine(stream, &y, &idx, &w, None::<&DeviceBuffer<f32>>, &mut out, tokens, hidden, top_k);
+        let r = moe::combine(stream, MoeShape { tokens, hidden, top_k, experts: top_k }, CombineInputs { y: y.as_view(), expanded_row_idx: idx.as_view(), weights: w.as_view(), shared: None }, &mut out);
         if !small || deltas != (0, 0) {
             prop_assert!(r.is_err() || tokens == 0, "accepted bad sizes");
             return Ok(());

@@ -76,7 +76,7 @@
 //!   the f64 reference.
 //!
 //! MoE routing has its own policy for non-finite logits and scales, documented on
-//! [`Routing`](crate::ops::moe::Routing) and [`route`](crate::ops::moe::route). The whole list
+//! [`MoeConfig`](crate::moe::MoeConfig) and [`route`](crate::ops::moe::route). The whole list
 //! of bad inputs and their errors is `docs/RELIABILITY.md`.
 
 mod convert;

@@ -60,6 +60,8 @@ macro_rules! moe_device_suite {
             padded_dispatch_and_combine_follow_the_reference_capacity_rules,
             v2_routing_without_renormalisation_matches_the_reference,
             local_dispatch_keeps_only_the_active_expert_range,
+            bf16_logits_with_an_fp32_bias_route_like_the_reference,
+            plain_top_k_and_v2_lite_route_like_the_reference,
         }
     };
 }
@@ -177,7 +179,7 @@ macro_rules! moe_validation_suite {
             routing_validate_rejects_each_bad_field_with_invalid_argument,
             route_refuses_bad_configurations_before_the_device,
             routing_valid_edges_match_the_reference,
-            bf16_logits_route_normalised_and_refuse_unnormalised_sigmoid,
+            bf16_logits_route_every_method_the_operator_computes,
             non_finite_logits_keep_ids_in_range_and_other_tokens_intact,
             dispatch_rejects_each_bad_size_with_invalid_argument,
             dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert,

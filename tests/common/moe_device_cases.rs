@@ -3,12 +3,14 @@
 
 use super::Rng;
 use super::moe::{kernels, small_v3, stream};
+use ascend_npu::kernels::MatmulShape;
 use ascend_npu::kernels::WeightLayout;
-use ascend_npu::ops::moe::{self, Routing};
+use ascend_npu::moe::MoeConfig;
+use ascend_npu::ops::moe::{self, CombineInputs, MoeShape};
 use half::bf16;
 
 /// DeepSeek-V3 `noaux_tc` in f64, lowest index first on ties.
-fn route_reference(r: &Routing, logits: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<i32>) {
+fn route_reference(r: &MoeConfig, logits: &[f32], bias: &[f32]) -> (Vec<f64>, Vec<i32>) {
     super::moe::noaux_tc(r, logits, bias)
 }
 
@@ -18,14 +20,18 @@ pub fn routing_matches_noaux_tc() {
     let tokens = 13;
     let mut rng = Rng::new(7);
     let logits: Vec<f32> = rng
-        .vec_f32(tokens * r.experts)
+        .vec_f32(tokens * r.n_routed_experts)
         .iter()
         .map(|x| x * 4.0)
         .collect();
-    let bias: Vec<f32> = rng.vec_f32(r.experts).iter().map(|x| x * 0.5).collect();
+    let bias: Vec<f32> = rng
+        .vec_f32(r.n_routed_experts)
+        .iter()
+        .map(|x| x * 0.5)
+        .collect();
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = moe::route(&kernels(&stream), &stream, &r, tokens, &dl, Some(&db)).unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
     let (want_w, want_ids) = route_reference(&r, &logits, &bias);
     assert_eq!(ids, want_ids);
@@ -39,7 +45,7 @@ pub fn routing_matches_noaux_tc() {
         }
         let sum: f64 = got.iter().map(|&x| f64::from(x)).sum();
         assert!(
-            (sum - r.scale).abs() < 1e-5,
+            (sum - r.routed_scaling_factor).abs() < 1e-5,
             "weights of token {t} sum to {sum}"
         );
     }
@@ -50,12 +56,12 @@ pub fn a_huge_bias_expert_is_chosen_but_weighted_by_its_unbiased_score() {
     let r = small_v3();
     let tokens = 5;
     let mut rng = Rng::new(8);
-    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
-    let mut bias = vec![0f32; r.experts];
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.n_routed_experts);
+    let mut bias = vec![0f32; r.n_routed_experts];
     bias[29] = 1e6;
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (w, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let (w, ids) = moe::route(&kernels(&stream), &stream, &r, tokens, &dl, Some(&db)).unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
     let (want_w, _) = route_reference(&r, &logits, &bias);
     for t in 0..tokens {
@@ -74,22 +80,22 @@ pub fn negative_biased_scores_never_pick_a_dropped_group() {
     let r = small_v3();
     let tokens = 9;
     let mut rng = Rng::new(9);
-    let logits: Vec<f32> = rng.vec_f32(tokens * r.experts);
+    let logits: Vec<f32> = rng.vec_f32(tokens * r.n_routed_experts);
     // Every biased score is negative: masking dropped groups with 0 instead of -inf would pick
     // experts from them.
-    let bias = vec![-5f32; r.experts];
+    let bias = vec![-5f32; r.n_routed_experts];
     let dl = stream.upload(&logits).unwrap();
     let db = stream.upload(&bias).unwrap();
-    let (_, ids) = moe::route(&stream, &kernels(&stream), &r, &dl, Some(&db), tokens).unwrap();
+    let (_, ids) = moe::route(&kernels(&stream), &stream, &r, tokens, &dl, Some(&db)).unwrap();
     let ids = ids.to_vec().unwrap();
     let (_, want) = route_reference(&r, &logits, &bias);
     assert_eq!(ids, want);
-    let per = r.experts / r.groups;
+    let per = r.n_routed_experts / r.n_group;
     for row in ids.chunks(r.top_k) {
         let mut groups: Vec<i32> = row.iter().map(|&e| e / per as i32).collect();
         groups.sort();
         groups.dedup();
-        assert!(groups.len() <= r.topk_groups, "{row:?}");
+        assert!(groups.len() <= r.topk_group, "{row:?}");
     }
 }
 
@@ -103,17 +109,13 @@ pub fn dispatch_is_a_stable_bijection_and_combine_inverts_it() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let did = stream.upload(&ids).unwrap();
-    let d = moe::dispatch(
-        &stream,
-        &dx,
-        &did,
+    let shape = MoeShape {
         tokens,
         hidden,
         top_k,
         experts,
-        moe::GroupSizes::Counts,
-    )
-    .unwrap();
+    };
+    let d = moe::dispatch(&stream, shape, moe::GroupSizes::Counts, &dx, &did).unwrap();
     let expanded = d.expanded_x.to_vec().unwrap();
     let row_idx = d.expanded_row_idx.to_vec().unwrap();
     let counts = match &d.group_sizes {
@@ -154,18 +156,13 @@ pub fn dispatch_is_a_stable_bijection_and_combine_inverts_it() {
         .collect();
     let dw = stream.upload(&w).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
-    moe::combine(
-        &stream,
-        &d.expanded_x,
-        &d.expanded_row_idx,
-        &dw,
-        None::<&ascend_npu::DeviceBuffer<f32>>,
-        &mut out,
-        tokens,
-        hidden,
-        top_k,
-    )
-    .unwrap();
+    let inputs = CombineInputs {
+        y: d.expanded_x.as_view(),
+        expanded_row_idx: d.expanded_row_idx.as_view(),
+        weights: dw.as_view(),
+        shared: None,
+    };
+    moe::combine(&stream, shape, inputs, &mut out).unwrap();
     let out = out.to_vec().unwrap();
     for t in 0..tokens {
         let sw: f64 = w[t * top_k..(t + 1) * top_k]
@@ -188,7 +185,13 @@ pub fn expert_ids_out_of_range_fail_the_stream_with_a_message() {
     let stream = stream();
     let dx = stream.upload(&[1f32; 4]).unwrap();
     let did = stream.upload(&[0i32, 9]).unwrap();
-    let d = moe::dispatch(&stream, &dx, &did, 2, 2, 1, 4, moe::GroupSizes::Counts);
+    let shape = MoeShape {
+        tokens: 2,
+        hidden: 2,
+        top_k: 1,
+        experts: 4,
+    };
+    let d = moe::dispatch(&stream, shape, moe::GroupSizes::Counts, &dx, &did);
     let err = match d {
         Err(e) => e,
         Ok(_) => stream.synchronize().unwrap_err(),
@@ -218,7 +221,8 @@ pub fn grouped_matmul_matches_per_expert_products() {
         let dw = stream.upload(&w).unwrap();
         let dc = stream.upload(&counts).unwrap();
         let mut out = stream.alloc_zeroed::<bf16>(rows * n).unwrap();
-        moe::grouped_matmul(&stream, &dx, &dw, layout, &dc, &mut out, rows, k, n).unwrap();
+        let shape = MatmulShape { m: rows, n, k };
+        moe::grouped_matmul(&stream, shape, layout, &dx, &dw, &dc, &mut out).unwrap();
         let out = out.to_vec().unwrap();
         let mut row = 0;
         for (e, &c) in counts.iter().enumerate() {
@@ -263,8 +267,16 @@ pub fn grouped_matmul_group_sizes_must_sum_to_m() {
     let dc = stream.upload(&counts).unwrap();
     // M = 6 rows for groups covering 5: a local expert range's caller passing all its rows.
     let mut out = stream.alloc_zeroed::<bf16>(6 * n).unwrap();
-    let err = match moe::grouped_matmul(&stream, &dx, &dw, WeightLayout::KN, &dc, &mut out, 6, k, n)
-    {
+    let kn = WeightLayout::KN;
+    let err = match moe::grouped_matmul(
+        &stream,
+        MatmulShape { m: 6, n, k },
+        kn,
+        &dx,
+        &dw,
+        &dc,
+        &mut out,
+    ) {
         Err(e) => e,
         Ok(()) => stream.synchronize().unwrap_err(),
     };
@@ -278,14 +290,12 @@ pub fn grouped_matmul_group_sizes_must_sum_to_m() {
     let mut out5 = stream.alloc_zeroed::<bf16>(5 * n).unwrap();
     moe::grouped_matmul(
         &stream,
+        MatmulShape { m: 5, n, k },
+        kn,
         &dx5,
         &dw,
-        WeightLayout::KN,
         &dc,
         &mut out5,
-        5,
-        k,
-        n,
     )
     .unwrap();
     let got = out5.to_vec().unwrap();
@@ -320,8 +330,13 @@ pub fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let did = stream.upload(&ids).unwrap();
-    let d =
-        moe::dispatch_padded(&stream, &dx, &did, tokens, hidden, top_k, experts, capacity).unwrap();
+    let shape = MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    };
+    let d = moe::dispatch_padded(&stream, shape, capacity, &dx, &did).unwrap();
     let options = PermuteOptions {
         capacity: Some(capacity),
         ..PermuteOptions::default()
@@ -352,21 +367,13 @@ pub fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
         .collect();
     let dw = stream.upload(&w).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(tokens * hidden).unwrap();
-    let none = None::<&ascend_npu::DeviceBuffer<f32>>;
-    moe::combine_padded(
-        &stream,
-        &d.expanded_x,
-        experts,
-        capacity,
-        &d.expanded_row_idx,
-        &dw,
-        none,
-        &mut out,
-        tokens,
-        hidden,
-        top_k,
-    )
-    .unwrap();
+    let inputs = CombineInputs {
+        y: d.expanded_x.as_view(),
+        expanded_row_idx: d.expanded_row_idx.as_view(),
+        weights: dw.as_view(),
+        shared: None,
+    };
+    moe::combine_padded(&stream, shape, capacity, inputs, &mut out).unwrap();
     let w64: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
     let want = unpermute_f64(&want_x, hidden, &perm, &w64).unwrap();
     for (i, (g, wv)) in out.to_vec().unwrap().iter().zip(&want).enumerate() {
@@ -379,40 +386,31 @@ pub fn padded_dispatch_and_combine_follow_the_reference_capacity_rules() {
 }
 
 pub fn v2_routing_without_renormalisation_matches_the_reference() {
-    use ascend_npu::reference::moe::{MoeConfig, TopKMethod};
     let stream = stream();
-    let r = Routing {
-        experts: 32,
-        groups: 4,
-        topk_groups: 2,
-        top_k: 3,
-        ..Routing::deepseek_v2()
-    };
+    // One configuration drives the device and the reference.
     let cfg = MoeConfig {
         n_routed_experts: 32,
         n_group: 4,
         topk_group: 2,
         top_k: 3,
-        routed_scaling_factor: 16.0,
-        scoring: ascend_npu::reference::moe::Scoring::Softmax,
-        method: TopKMethod::GroupLimitedGreedy,
-        norm_topk_prob: false,
+        ..MoeConfig::deepseek_v2()
     };
+    let r = cfg;
     let tokens = 17;
     let mut rng = Rng::new(31);
     let logits: Vec<f32> = rng
-        .vec_f32(tokens * r.experts)
+        .vec_f32(tokens * r.n_routed_experts)
         .iter()
         .map(|x| x * 3.0)
         .collect();
     let dl = stream.upload(&logits).unwrap();
     let (w, ids) = moe::route(
-        &stream,
         &kernels(&stream),
+        &stream,
         &r,
+        tokens,
         &dl,
         None::<&ascend_npu::DeviceBuffer<f32>>,
-        tokens,
     )
     .unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
@@ -443,19 +441,15 @@ pub fn local_dispatch_keeps_only_the_active_expert_range() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let did = stream.upload(&ids).unwrap();
+    let shape = MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    };
     // A middle range, the last rank's range (ending at `experts`), and every expert.
     for range in [2..5, 5..8, 0..8] {
-        let d = moe::dispatch_local(
-            &stream,
-            &dx,
-            &did,
-            tokens,
-            hidden,
-            top_k,
-            experts,
-            range.clone(),
-        )
-        .unwrap();
+        let d = moe::dispatch_local(&stream, shape, range.clone(), &dx, &did).unwrap();
         let options = PermuteOptions {
             active_expert_range: Some(range.clone()),
             ..PermuteOptions::default()
@@ -495,8 +489,76 @@ pub fn local_dispatch_keeps_only_the_active_expert_range() {
             "the tail is zero"
         );
     }
-    let err = moe::dispatch_local(&stream, &dx, &did, tokens, hidden, top_k, experts, 5..9)
+    let err = moe::dispatch_local(&stream, shape, 5..9, &dx, &did)
         .err()
         .unwrap();
     assert!(err.to_string().contains("local range 5..9"), "{err}");
+}
+
+/// DeepSeek keeps `e_score_correction_bias` in fp32 while the logits may be bf16: the device
+/// routes the bf16 logits (widened exactly) with the fp32 bias, as the f64 reference does with
+/// the same values, for the normalised and the gathered (unnormalised) weights.
+pub fn bf16_logits_with_an_fp32_bias_route_like_the_reference() {
+    let stream = stream();
+    let tokens = 7;
+    let mut rng = Rng::new(55);
+    for norm_topk_prob in [true, false] {
+        let cfg = MoeConfig {
+            norm_topk_prob,
+            ..small_v3()
+        };
+        let e = cfg.n_routed_experts;
+        let logits: Vec<bf16> = rng
+            .vec_f32(tokens * e)
+            .iter()
+            .map(|&v| bf16::from_f32(v * 3.0))
+            .collect();
+        // Bias steps far below bf16's resolution near 1 (2^-8): rounding the bias to bf16
+        // would merge them.
+        let bias: Vec<f32> = (0..e).map(|i| 0.25 + i as f32 * 1e-4).collect();
+        let (dl, db) = (
+            stream.upload(&logits).unwrap(),
+            stream.upload(&bias).unwrap(),
+        );
+        let (w, ids) =
+            moe::route(&kernels(&stream), &stream, &cfg, tokens, &dl, Some(&db)).unwrap();
+        let widened: Vec<f32> = logits.iter().map(|v| v.to_f32()).collect();
+        let want = ascend_npu::reference::moe::route(&cfg, &widened, Some(&bias)).unwrap();
+        assert_eq!(
+            ids.to_vec().unwrap(),
+            want.topk_ids,
+            "norm {norm_topk_prob}"
+        );
+        for (g, wv) in w.to_vec().unwrap().iter().zip(&want.topk_weights) {
+            // fp32 weights (a few roundings of 2^-24) rounded once to bf16 (2^-8 relative).
+            assert!(
+                (g.to_f64() - wv).abs() <= (2f64.powi(-8) + 1e-6) * wv.abs(),
+                "norm {norm_topk_prob}: {g} vs {wv}"
+            );
+        }
+    }
+}
+
+/// The plain top-k constructor and the DeepSeek-V2-Lite preset (softmax, no groups) route on
+/// the device as the reference does with the same configuration.
+pub fn plain_top_k_and_v2_lite_route_like_the_reference() {
+    let stream = stream();
+    let tokens = 6;
+    let mut rng = Rng::new(56);
+    for cfg in [MoeConfig::plain_top_k(16, 3), MoeConfig::deepseek_v2_lite()] {
+        let e = cfg.n_routed_experts;
+        let logits: Vec<f32> = rng.vec_f32(tokens * e).iter().map(|v| v * 4.0).collect();
+        let dl = stream.upload(&logits).unwrap();
+        let none = None::<&ascend_npu::DeviceBuffer<f32>>;
+        let (w, ids) = moe::route(&kernels(&stream), &stream, &cfg, tokens, &dl, none).unwrap();
+        let want = ascend_npu::reference::moe::route(&cfg, &logits, None).unwrap();
+        assert_eq!(ids.to_vec().unwrap(), want.topk_ids, "{cfg:?}");
+        for (g, wv) in w.to_vec().unwrap().iter().zip(&want.topk_weights) {
+            // The softmax probability rounded to f32, times the scale (1) in f32.
+            assert!(
+                (f64::from(*g) - wv).abs() <= 2.0 * f64::from(f32::EPSILON) * wv.abs(),
+                "{cfg:?}: {g} vs {wv}"
+            );
+        }
+    }
 }

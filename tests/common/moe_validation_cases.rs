@@ -5,7 +5,8 @@
 //! `moe_validation_sim.rs` and its hardware twin `moe_validation_hardware.rs`.
 
 use ascend_npu::Error;
-use ascend_npu::ops::moe::{self, GroupScore, GroupSizes, GroupSizesBuffer, Routing, Scoring};
+use ascend_npu::moe::{MoeConfig, Scoring, TopKMethod};
+use ascend_npu::ops::moe::{self, GroupSizes, GroupSizesBuffer, MoeShape};
 use ascend_npu::reference::moe::{PermuteOptions, permute};
 use ascend_npu::{Device, DeviceBuffer, DeviceSlice, Stream};
 use half::bf16;
@@ -13,16 +14,32 @@ use half::bf16;
 use super::Rng;
 use super::moe::{kernels, noaux_tc as reference, small_v3};
 
+/// `tokens` rows of `hidden`, `top_k` of `experts` experts.
+fn shape(tokens: usize, hidden: usize, top_k: usize, experts: usize) -> MoeShape {
+    MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    }
+}
+
 /// A stream on device 0 of the backend the suite selected.
 fn stream() -> Stream {
     Device::open(0).unwrap().new_stream().unwrap()
 }
 
+/// `r` is an argument error raised before the device: `InvalidArgument`, or `Moe` for the
+/// rules every MoE configuration shares with the reference.
 #[track_caller]
 fn assert_invalid<T>(r: Result<T, Error>, needle: &str) {
     match r {
         Err(Error::InvalidArgument { what, expected }) => {
             let text = format!("{what}; expected {expected}");
+            assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+        }
+        Err(Error::Moe(e)) => {
+            let text = e.to_string();
             assert!(text.contains(needle), "{text:?} lacks {needle:?}");
         }
         Err(other) => panic!("expected InvalidArgument ({needle}), got {other:?}"),
@@ -31,32 +48,32 @@ fn assert_invalid<T>(r: Result<T, Error>, needle: &str) {
 }
 
 pub fn routing_validate_rejects_each_bad_field_with_invalid_argument() {
-    let cases: Vec<(Routing, &str)> = vec![
+    let cases: Vec<(MoeConfig, &str)> = vec![
         (
-            Routing {
-                experts: 0,
+            MoeConfig {
+                n_routed_experts: 0,
                 ..small_v3()
             },
-            "0 experts",
+            "n_routed_experts is 0",
         ),
         (
-            Routing {
-                experts: 2052,
-                groups: 4,
+            MoeConfig {
+                n_routed_experts: 2052,
+                n_group: 4,
                 ..small_v3()
             },
             "1..=2048",
         ),
         (
-            Routing {
-                groups: 0,
+            MoeConfig {
+                n_group: 0,
                 ..small_v3()
             },
-            "divisible",
+            "n_group is 0",
         ),
         (
-            Routing {
-                groups: 5,
+            MoeConfig {
+                n_group: 5,
                 ..small_v3()
             },
             "divisible",
@@ -64,100 +81,103 @@ pub fn routing_validate_rejects_each_bad_field_with_invalid_argument() {
         // 2 experts per group: the operator's rule, checked here too (before the simulator's
         // or CANN's own check could report it).
         (
-            Routing {
-                groups: 16,
+            MoeConfig {
+                n_group: 16,
                 ..small_v3()
             },
             "more than 2 experts per group",
         ),
         (
-            Routing {
-                topk_groups: 0,
+            MoeConfig {
+                topk_group: 0,
                 ..small_v3()
             },
-            "1..=groups",
+            "topk_group is 0",
         ),
         (
-            Routing {
-                topk_groups: 5,
+            MoeConfig {
+                topk_group: 5,
                 ..small_v3()
             },
-            "1..=groups",
+            "topk_group is 5",
         ),
         (
-            Routing {
+            MoeConfig {
                 top_k: 0,
                 ..small_v3()
             },
-            "top_k 0",
+            "top_k is 0",
         ),
         (
-            Routing {
+            MoeConfig {
                 top_k: 17,
                 ..small_v3()
             },
-            "top_k 17",
+            "top_k (17) exceeds the experts left",
         ),
         (
-            Routing {
-                scale: -1.0,
+            MoeConfig {
+                routed_scaling_factor: -1.0,
                 ..small_v3()
             },
-            "non-negative",
+            "finite value > 0",
         ),
         (
-            Routing {
-                scale: f64::NAN,
+            MoeConfig {
+                routed_scaling_factor: 0.0,
+                ..small_v3()
+            },
+            "finite value > 0",
+        ),
+        (
+            MoeConfig {
+                routed_scaling_factor: f64::NAN,
                 ..small_v3()
             },
             "finite",
         ),
         (
-            Routing {
-                scale: f64::INFINITY,
+            MoeConfig {
+                routed_scaling_factor: f64::INFINITY,
                 ..small_v3()
             },
             "finite",
         ),
         (
-            Routing {
-                scale: f64::NEG_INFINITY,
+            MoeConfig {
+                routed_scaling_factor: f64::NEG_INFINITY,
                 ..small_v3()
             },
             "finite",
         ),
     ];
     for (r, needle) in cases {
-        assert_invalid(r.validate(), needle);
+        assert_invalid(moe::check_config(&r), needle);
     }
     // The valid edges.
     for r in [
-        Routing {
-            topk_groups: 4,
+        MoeConfig {
+            topk_group: 4,
             top_k: 32,
             ..small_v3()
         },
-        Routing {
+        MoeConfig {
             top_k: 16,
             ..small_v3()
         },
-        Routing {
+        MoeConfig {
             top_k: 12,
             ..small_v3()
         },
-        Routing {
-            scale: 0.0,
+        MoeConfig {
+            n_routed_experts: 2048,
+            n_group: 8,
             ..small_v3()
         },
-        Routing {
-            experts: 2048,
-            groups: 8,
-            ..small_v3()
-        },
-        Routing::deepseek_v2(),
-        Routing::deepseek_v3(),
+        MoeConfig::deepseek_v2(),
+        MoeConfig::deepseek_v3(),
     ] {
-        r.validate().unwrap_or_else(|e| panic!("{r:?}: {e}"));
+        moe::check_config(&r).unwrap_or_else(|e| panic!("{r:?}: {e}"));
     }
 }
 
@@ -168,37 +188,37 @@ pub fn route_refuses_bad_configurations_before_the_device() {
     let none = None::<&DeviceBuffer<f32>>;
     for (r, needle) in [
         (
-            Routing {
-                groups: 16,
+            MoeConfig {
+                n_group: 16,
                 ..small_v3()
             },
             "more than 2 experts per group",
         ),
         (
-            Routing {
-                scale: -2.5,
+            MoeConfig {
+                routed_scaling_factor: -2.5,
                 ..small_v3()
             },
-            "non-negative",
+            "finite value > 0",
         ),
         (
-            Routing {
+            MoeConfig {
                 top_k: 0,
                 ..small_v3()
             },
-            "top_k 0",
+            "top_k is 0",
         ),
     ] {
-        assert_invalid(moe::route(&stream, &k, &r, &logits, none, 1), needle);
+        assert_invalid(moe::route(&k, &stream, &r, 1, &logits, none), needle);
     }
     // Wrong logits length, wrong bias length.
     assert_invalid(
-        moe::route(&stream, &k, &small_v3(), &logits, none, 2),
+        moe::route(&k, &stream, &small_v3(), 2, &logits, none),
         "32 elements",
     );
     let short_bias = stream.upload(&[0f32; 31]).unwrap();
     assert_invalid(
-        moe::route(&stream, &k, &small_v3(), &logits, Some(&short_bias), 1),
+        moe::route(&k, &stream, &small_v3(), 1, &logits, Some(&short_bias)),
         "bias of 31",
     );
 }
@@ -216,29 +236,29 @@ pub fn routing_valid_edges_match_the_reference() {
     );
     for r in [
         // Every group kept; every expert chosen.
-        Routing {
-            topk_groups: 4,
+        MoeConfig {
+            topk_group: 4,
             top_k: 32,
             ..small_v3()
         },
         // Exactly the kept groups' experts.
-        Routing {
+        MoeConfig {
             top_k: 16,
             ..small_v3()
         },
         // Between topk_groups + experts per group (10) and their product (16).
-        Routing {
+        MoeConfig {
             top_k: 12,
             ..small_v3()
         },
         // Unnormalised sigmoid weights (gathered from the scores).
-        Routing {
+        MoeConfig {
             top_k: 12,
-            normalize: false,
+            norm_topk_prob: false,
             ..small_v3()
         },
     ] {
-        let (w, ids) = moe::route(&stream, &k, &r, &dl, Some(&db), tokens).unwrap();
+        let (w, ids) = moe::route(&k, &stream, &r, tokens, &dl, Some(&db)).unwrap();
         let (want_w, want_ids) = reference(&r, &logits, &bias);
         assert_eq!(ids.to_vec().unwrap(), want_ids, "{r:?}");
         for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
@@ -251,7 +271,10 @@ pub fn routing_valid_edges_match_the_reference() {
     }
 }
 
-pub fn bf16_logits_route_normalised_and_refuse_unnormalised_sigmoid() {
+/// bf16 logits with DeepSeek's fp32 bias: normalised sigmoid weights, unnormalised ones
+/// (gathered from fp32 scores after widening the logits) and softmax weights all match the f64
+/// model; softmax with renormalisation stays unsupported.
+pub fn bf16_logits_route_every_method_the_operator_computes() {
     let stream = stream();
     let k = kernels(&stream);
     let tokens = 3;
@@ -261,57 +284,43 @@ pub fn bf16_logits_route_normalised_and_refuse_unnormalised_sigmoid() {
         .iter()
         .map(|&v| bf16::from_f32(v * 3.0))
         .collect();
-    let bias = vec![bf16::ZERO; 32];
+    let bias = vec![0f32; 32];
     let (dl, db) = (
         stream.upload(&logits).unwrap(),
         stream.upload(&bias).unwrap(),
     );
-    let r = small_v3();
-    let (w, ids) = moe::route(&stream, &k, &r, &dl, Some(&db), tokens).unwrap();
     let as_f32: Vec<f32> = logits.iter().map(|v| v.to_f32()).collect();
-    let (want_w, want_ids) = reference(&r, &as_f32, &[0.0; 32]);
-    assert_eq!(ids.to_vec().unwrap(), want_ids);
-    for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
-        // One rounding to bf16 (2^-8 relative) of an fp32-exact value.
-        assert!(
-            (g.to_f64() - w).abs() <= 2f64.powi(-8) * w.abs(),
-            "{g} vs {w}"
-        );
+    for norm_topk_prob in [true, false] {
+        let r = MoeConfig {
+            norm_topk_prob,
+            ..small_v3()
+        };
+        let (w, ids) = moe::route(&k, &stream, &r, tokens, &dl, Some(&db)).unwrap();
+        let (want_w, want_ids) = reference(&r, &as_f32, &bias);
+        assert_eq!(ids.to_vec().unwrap(), want_ids);
+        for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
+            // fp32 weights (a few 2^-24 roundings) rounded once to bf16 (2^-8 relative).
+            assert!(
+                (g.to_f64() - w).abs() <= (2f64.powi(-8) + 1e-6) * w.abs(),
+                "norm {norm_topk_prob}: {g} vs {w}"
+            );
+        }
     }
-    assert_invalid(
-        moe::route(
-            &stream,
-            &k,
-            &Routing {
-                normalize: false,
-                ..r
-            },
-            &dl,
-            Some(&db),
-            tokens,
-        ),
-        "f32 logits",
-    );
-    // Softmax without renormalisation takes the operator's weights, so bf16 works.
-    let v2 = Routing {
+    // Softmax without renormalisation takes the operator's weights.
+    let v2 = MoeConfig {
         scoring: Scoring::Softmax,
-        group_score: GroupScore::Max,
-        normalize: false,
-        ..r
+        method: TopKMethod::GroupLimitedGreedy,
+        norm_topk_prob: false,
+        ..small_v3()
     };
-    moe::route(&stream, &k, &v2, &dl, None::<&DeviceBuffer<bf16>>, tokens).unwrap();
+    moe::route(&k, &stream, &v2, tokens, &dl, None::<&DeviceBuffer<f32>>).unwrap();
+    moe::route(&k, &stream, &v2, tokens, &dl, Some(&db)).unwrap();
     // Softmax with renormalisation cannot be computed by the operator.
-    match moe::route(
-        &stream,
-        &k,
-        &Routing {
-            normalize: true,
-            ..v2
-        },
-        &dl,
-        Some(&db),
-        tokens,
-    ) {
+    let renormalised = MoeConfig {
+        norm_topk_prob: true,
+        ..v2
+    };
+    match moe::route(&k, &stream, &renormalised, tokens, &dl, Some(&db)) {
         Err(Error::Unsupported { what, .. }) => assert!(what.contains("softmax"), "{what}"),
         other => panic!("{:?}", other.map(|_| ())),
     }
@@ -330,7 +339,7 @@ pub fn non_finite_logits_keep_ids_in_range_and_other_tokens_intact() {
     logits[64 + 1] = f32::NEG_INFINITY;
     let dl = stream.upload(&logits).unwrap();
     let none = None::<&DeviceBuffer<f32>>;
-    let (w, ids) = moe::route(&stream, &k, &r, &dl, none, 4).unwrap();
+    let (w, ids) = moe::route(&k, &stream, &r, 4, &dl, none).unwrap();
     let (w, ids) = (w.to_vec().unwrap(), ids.to_vec().unwrap());
     for t in 0..4 {
         let row = &ids[t * 4..t * 4 + 4];
@@ -357,48 +366,51 @@ pub fn dispatch_rejects_each_bad_size_with_invalid_argument() {
     let ids = stream.upload(&[0i32; 4]).unwrap();
     let c = GroupSizes::Counts;
     assert_invalid(
-        moe::dispatch(&stream, &x, &ids, 2, 4, 2, 0, c),
+        moe::dispatch(&stream, shape(2, 4, 2, 0), c, &x, &ids),
         "1 <= top_k <= experts",
     );
-    assert_invalid(moe::dispatch(&stream, &x, &ids, 2, 4, 0, 4, c), "top_k 0");
     assert_invalid(
-        moe::dispatch(&stream, &x, &ids, 2, 4, 5, 4, c),
+        moe::dispatch(&stream, shape(2, 4, 0, 4), c, &x, &ids),
+        "top_k 0",
+    );
+    assert_invalid(
+        moe::dispatch(&stream, shape(2, 4, 5, 4), c, &x, &ids),
         "top_k 5 of 4",
     );
     assert_invalid(
-        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 2, 4, 0),
+        moe::dispatch_padded(&stream, shape(2, 4, 2, 4), 0, &x, &ids),
         "capacity 0",
     );
     assert_invalid(
-        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 0, 4, 2),
+        moe::dispatch_padded(&stream, shape(2, 4, 0, 4), 2, &x, &ids),
         "top_k 0",
     );
     assert_invalid(
-        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 5, 4, 2),
+        moe::dispatch_padded(&stream, shape(2, 4, 5, 4), 2, &x, &ids),
         "top_k 5",
     );
     assert_invalid(
-        moe::dispatch_padded(&stream, &x, &ids, 2, 4, 1, 0, 2),
+        moe::dispatch_padded(&stream, shape(2, 4, 1, 0), 2, &x, &ids),
         "0 experts",
     );
     assert_invalid(
-        moe::dispatch_local(&stream, &x, &ids, 2, 4, 2, 4, 2..2),
+        moe::dispatch_local(&stream, shape(2, 4, 2, 4), 2..2, &x, &ids),
         "local range 2..2",
     );
     assert_invalid(
-        moe::dispatch_local(&stream, &x, &ids, 2, 4, 2, 4, 3..5),
+        moe::dispatch_local(&stream, shape(2, 4, 2, 4), 3..5, &x, &ids),
         "local range 3..5",
     );
     assert_invalid(
-        moe::dispatch_local(&stream, &x, &ids, 2, 4, 0, 4, 0..4),
+        moe::dispatch_local(&stream, shape(2, 4, 0, 4), 0..4, &x, &ids),
         "top_k 0",
     );
     assert_invalid(
-        moe::dispatch_local(&stream, &x, &ids, 2, 4, 5, 4, 0..4),
+        moe::dispatch_local(&stream, shape(2, 4, 5, 4), 0..4, &x, &ids),
         "top_k 5",
     );
     assert_invalid(
-        moe::dispatch_local(&stream, &x, &ids, 2, 4, 1, 0, 0..1),
+        moe::dispatch_local(&stream, shape(2, 4, 1, 0), 0..1, &x, &ids),
         "0 experts",
     );
 }
@@ -412,13 +424,10 @@ pub fn dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert() 
     let (dx, did) = (stream.upload(&x).unwrap(), stream.upload(&ids).unwrap());
     let d = moe::dispatch(
         &stream,
+        shape(tokens, hidden, experts, experts),
+        GroupSizes::Counts,
         &dx,
         &did,
-        tokens,
-        hidden,
-        experts,
-        experts,
-        GroupSizes::Counts,
     )
     .unwrap();
     let perm = permute(&ids, experts, experts, &PermuteOptions::default()).unwrap();
@@ -434,7 +443,14 @@ pub fn dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert() 
         GroupSizesBuffer::Counts(c) => assert_eq!(c.to_vec().unwrap(), [3i64; 4]),
         GroupSizesBuffer::Cumsum(_) => panic!("asked for counts"),
     }
-    let p = moe::dispatch_padded(&stream, &dx, &did, tokens, hidden, experts, experts, 3).unwrap();
+    let p = moe::dispatch_padded(
+        &stream,
+        shape(tokens, hidden, experts, experts),
+        3,
+        &dx,
+        &did,
+    )
+    .unwrap();
     assert!(
         p.expanded_row_idx.to_vec().unwrap().iter().all(|&r| r >= 0),
         "nothing dropped"
@@ -446,22 +462,29 @@ pub fn zero_tokens_or_zero_hidden_dispatch_to_empty_results() {
     let empty_x = stream.alloc_zeroed::<f32>(0).unwrap();
     let empty_ids = stream.alloc_zeroed::<i32>(0).unwrap();
     for sizes in [GroupSizes::Counts, GroupSizes::Cumsum] {
-        let d = moe::dispatch(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, sizes).unwrap();
+        let d = moe::dispatch(&stream, shape(0, 4, 2, 4), sizes, &empty_x, &empty_ids).unwrap();
         assert!(d.expanded_x.is_empty() && d.expanded_row_idx.is_empty());
         match d.group_sizes {
             GroupSizesBuffer::Counts(c) => assert_eq!(c.to_vec().unwrap(), [0i64; 4]),
             GroupSizesBuffer::Cumsum(c) => assert_eq!(c.to_vec().unwrap(), [0i32; 4]),
         }
     }
-    let p = moe::dispatch_padded(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, 3).unwrap();
+    let p = moe::dispatch_padded(&stream, shape(0, 4, 2, 4), 3, &empty_x, &empty_ids).unwrap();
     assert_eq!(p.expanded_x.len(), 4 * 3 * 4);
     assert!(p.expanded_row_idx.is_empty());
-    let l = moe::dispatch_local(&stream, &empty_x, &empty_ids, 0, 4, 2, 4, 1..3).unwrap();
+    let l = moe::dispatch_local(&stream, shape(0, 4, 2, 4), 1..3, &empty_x, &empty_ids).unwrap();
     assert!(l.expanded_x.is_empty());
     assert_eq!(l.counts.to_vec().unwrap(), [0i64; 2]);
     // Zero hidden: the pairs exist, the rows are empty.
     let ids = stream.upload(&[1i32, 2, 3, 0]).unwrap();
-    let d = moe::dispatch(&stream, &empty_x, &ids, 2, 0, 2, 4, GroupSizes::Counts).unwrap();
+    let d = moe::dispatch(
+        &stream,
+        shape(2, 0, 2, 4),
+        GroupSizes::Counts,
+        &empty_x,
+        &ids,
+    )
+    .unwrap();
     assert!(d.expanded_x.is_empty());
     assert_eq!(d.expanded_row_idx.len(), 4);
 }

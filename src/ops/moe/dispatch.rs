@@ -8,6 +8,8 @@ use crate::aclnn::{
 use crate::error::{Error, Result};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
+use super::MoeShape;
+
 /// How the expert GEMMs want the group sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupSizes {
@@ -35,25 +37,23 @@ pub struct Dispatch<T> {
     pub group_sizes: GroupSizesBuffer,
 }
 
-/// Dispatches `x` (`[tokens, hidden]`) by `ids` (`[tokens, top_k]`, each in `0..experts`).
-#[allow(clippy::too_many_arguments)]
+/// Dispatches `x` (`[tokens, hidden]`) by `ids` (`[tokens, top_k]`, each in `0..experts`),
+/// with the group sizes in the form `sizes` asks for.
 pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
+    shape: MoeShape,
+    sizes: GroupSizes,
     x: &impl DeviceSlice<T>,
     ids: &impl DeviceSlice<i32>,
-    tokens: usize,
-    hidden: usize,
-    top_k: usize,
-    experts: usize,
-    sizes: GroupSizes,
 ) -> Result<Dispatch<T>> {
-    if experts == 0 || top_k == 0 || top_k > experts {
-        return Err(Error::invalid(
-            format!("top_k {top_k} of {experts} experts"),
-            "1 <= top_k <= experts",
-        ));
-    }
-    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
+    shape.check_top_k()?;
+    let MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    } = shape;
+    let rows = shape.pairs()?;
     let mut expanded_x = stream
         .alloc_pooled_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
     let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;
@@ -106,17 +106,19 @@ pub struct PaddedDispatch<T> {
 /// Dispatches like [`dispatch`], but with a fixed `capacity` per expert: pairs beyond it are
 /// dropped (their combine contribution is zero) and unused rows are zero padding, so expert
 /// GEMMs have static shapes.
-#[allow(clippy::too_many_arguments)]
 pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
+    shape: MoeShape,
+    capacity: usize,
     x: &impl DeviceSlice<T>,
     ids: &impl DeviceSlice<i32>,
-    tokens: usize,
-    hidden: usize,
-    top_k: usize,
-    experts: usize,
-    capacity: usize,
 ) -> Result<PaddedDispatch<T>> {
+    let MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    } = shape;
     if experts == 0 || top_k == 0 || top_k > experts || capacity == 0 {
         return Err(Error::invalid(
             format!("top_k {top_k} of {experts} experts with capacity {capacity}"),
@@ -132,7 +134,7 @@ pub fn dispatch_padded<T: AclElement + bytemuck::Zeroable>(
                 "a size that fits",
             )
         })?;
-    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
+    let rows = shape.pairs()?;
     let mut expanded_x = stream.alloc_pooled_zeroed::<T>(padded_len)?;
     let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;
     if tokens == 0 || hidden == 0 {
@@ -219,18 +221,20 @@ pub struct LocalDispatch<T> {
     pub counts: DeviceBuffer<i64>,
 }
 
-/// Dispatches only the pairs whose expert is in `experts_range` (of `experts` in all).
-#[allow(clippy::too_many_arguments)]
+/// Dispatches only the pairs whose expert is in `experts_range` (of `shape.experts` in all).
 pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
+    shape: MoeShape,
+    experts_range: std::ops::Range<usize>,
     x: &impl DeviceSlice<T>,
     ids: &impl DeviceSlice<i32>,
-    tokens: usize,
-    hidden: usize,
-    top_k: usize,
-    experts: usize,
-    experts_range: std::ops::Range<usize>,
 ) -> Result<LocalDispatch<T>> {
+    let MoeShape {
+        tokens,
+        hidden,
+        top_k,
+        experts,
+    } = shape;
     if experts == 0
         || top_k == 0
         || top_k > experts
@@ -242,7 +246,7 @@ pub fn dispatch_local<T: AclElement + bytemuck::Zeroable>(
             "1 <= top_k <= experts and a non-empty range within 0..experts",
         ));
     }
-    let rows = crate::error::elements("dispatched pairs", &[tokens, top_k])?;
+    let rows = shape.pairs()?;
     let mut expanded_x = stream
         .alloc_pooled_zeroed::<T>(crate::error::elements("expanded rows", &[rows, hidden])?)?;
     let mut expanded_row_idx = stream.alloc_pooled_zeroed::<i32>(rows)?;

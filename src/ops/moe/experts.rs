@@ -6,26 +6,24 @@ use crate::aclnn::{
     SplitItem,
 };
 use crate::error::{Error, Result};
-use crate::kernels::WeightLayout;
+use crate::kernels::{MatmulShape, WeightLayout};
 use crate::runtime::{DeviceSlice, DeviceSliceMut, Stream};
 
-/// `out[r] = x[r] · W_e` for each row r of expert e's group: `x` is `[rows, k]`, `weights` is
-/// `[experts, k, n]` ([`WeightLayout::KN`]) or `[experts, n, k]` ([`WeightLayout::NK`], as
-/// checkpoints store them), `counts` (`[experts]`) the rows of each group, `out` `[rows, n]`.
-/// The counts must sum to `rows` (the operator's rule, checked when it runs): after
-/// [`dispatch_local`](super::dispatch_local), pass the local rows only.
-#[allow(clippy::too_many_arguments)]
+/// `out[r] = x[r] · W_e` for each row r of expert e's group, with `shape.m` the rows: `x` is
+/// `[m, k]`, `weights` is `[experts, k, n]` ([`WeightLayout::KN`]) or `[experts, n, k]`
+/// ([`WeightLayout::NK`], as checkpoints store them), `counts` (`[experts]`) the rows of each
+/// group, `out` `[m, n]`. The counts must sum to `m` (the operator's rule, checked when it
+/// runs): after [`dispatch_local`](super::dispatch_local), pass the local rows only.
 pub fn grouped_matmul<T: AclElement>(
     stream: &Stream,
+    shape: MatmulShape,
+    layout: WeightLayout,
     x: &impl DeviceSlice<T>,
     weights: &impl DeviceSlice<T>,
-    layout: WeightLayout,
     counts: &impl DeviceSlice<i64>,
     out: &mut impl DeviceSliceMut<T>,
-    rows: usize,
-    k: usize,
-    n: usize,
 ) -> Result<()> {
+    let MatmulShape { m: rows, n, k } = shape;
     let experts = counts.len();
     let want = crate::error::elements("expert weights", &[experts, k, n])?;
     if experts == 0 || weights.len() != want {

@@ -5,9 +5,13 @@
 use half::bf16;
 use safetensors::{Dtype, SafeTensors};
 
-use super::{GroupSizes, GroupSizesBuffer, Routing, combine, dispatch, grouped_matmul, route};
+use super::{
+    CombineInputs, GroupSizes, GroupSizesBuffer, MoeShape, check_config, combine, dispatch,
+    grouped_matmul, route,
+};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, MatmulShape, WeightLayout};
+use crate::moe::MoeConfig;
 use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -95,24 +99,24 @@ pub struct MoeWeights {
     pub shared: Option<FfnWeights>,
 }
 
-/// One MoE layer ready to run: its routing, sizes, weights and kernels.
+/// One MoE layer ready to run: its configuration, sizes, weights and kernels.
 pub struct MoeLayer {
-    routing: Routing,
+    config: MoeConfig,
     hidden: usize,
     weights: MoeWeights,
     kernels: Kernels,
 }
 
 impl MoeLayer {
-    /// Checks the weights' sizes against `routing` and `hidden`.
+    /// Checks `config` ([`check_config`]) and the weights' sizes against it and `hidden`.
     pub fn new(
-        routing: Routing,
+        config: MoeConfig,
         hidden: usize,
         weights: MoeWeights,
         kernels: Kernels,
     ) -> Result<Self> {
-        routing.validate()?;
-        let e = routing.experts;
+        check_config(&config)?;
+        let e = config.n_routed_experts;
         if weights.router.len() != crate::error::elements("router weight", &[e, hidden])? {
             return Err(Error::invalid(
                 format!("router weight of {} elements", weights.router.len()),
@@ -132,7 +136,7 @@ impl MoeLayer {
             s.check("shared expert", 1, hidden)?;
         }
         Ok(MoeLayer {
-            routing,
+            config,
             hidden,
             weights,
             kernels,
@@ -147,10 +151,10 @@ impl MoeLayer {
         stream: &Stream,
         bytes: &[u8],
         prefix: &str,
-        routing: Routing,
+        config: MoeConfig,
         kernels: Kernels,
     ) -> Result<Self> {
-        routing.validate()?;
+        check_config(&config)?;
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(format!("safetensors: {e}"), "a valid safetensors file"))?;
         let tensor = |name: &str, dtype: Dtype| -> Result<(Vec<usize>, &[u8])> {
@@ -167,10 +171,10 @@ impl MoeLayer {
             Ok((t.shape().to_vec(), t.data()))
         };
         let (router_shape, router) = tensor("gate.weight", Dtype::BF16)?;
-        if router_shape.len() != 2 || router_shape[0] != routing.experts {
+        if router_shape.len() != 2 || router_shape[0] != config.n_routed_experts {
             return Err(Error::invalid(
                 format!("{prefix}.gate.weight of shape {router_shape:?}"),
-                format!("[{}, hidden]", routing.experts),
+                format!("[{}, hidden]", config.n_routed_experts),
             ));
         }
         let hidden = router_shape[1];
@@ -233,7 +237,7 @@ impl MoeLayer {
                 intermediate: intermediate.unwrap_or(0),
             })
         };
-        let expert_names: Vec<String> = (0..routing.experts)
+        let expert_names: Vec<String> = (0..config.n_routed_experts)
             .map(|e| format!("experts.{e}"))
             .collect();
         let experts = ffn(&expert_names)?;
@@ -243,7 +247,7 @@ impl MoeLayer {
         };
         let router = stream.upload(&le_bf16(router))?;
         Self::new(
-            routing,
+            config,
             hidden,
             MoeWeights {
                 router,
@@ -255,9 +259,9 @@ impl MoeLayer {
         )
     }
 
-    /// The routing configuration.
-    pub fn routing(&self) -> &Routing {
-        &self.routing
+    /// The configuration.
+    pub fn config(&self) -> &MoeConfig {
+        &self.config
     }
 
     /// The hidden size.
@@ -272,7 +276,7 @@ impl MoeLayer {
         x: &impl DeviceSlice<bf16>,
         tokens: usize,
     ) -> Result<DeviceBuffer<bf16>> {
-        let (h, k, e) = (self.hidden, self.routing.top_k, self.routing.experts);
+        let (h, k, e) = (self.hidden, self.config.top_k, self.config.n_routed_experts);
         // Every size below is bounded by these three checked products.
         crate::error::elements(
             "the layer's expert rows",
@@ -308,35 +312,37 @@ impl MoeLayer {
             WeightLayout::NK,
         )?;
         let (weights, ids) = route(
-            stream,
             &self.kernels,
-            &self.routing,
+            stream,
+            &self.config,
+            tokens,
             &logits,
             self.weights.bias.as_ref(),
-            tokens,
         )?;
 
         let sizes = match self.weights.experts {
             FfnWeights::Bf16 { .. } => GroupSizes::Counts,
             FfnWeights::Fp8 { .. } => GroupSizes::Cumsum,
         };
-        let d = dispatch(stream, x, &ids, tokens, h, k, e, sizes)?;
+        let shape = MoeShape {
+            tokens,
+            hidden: h,
+            top_k: k,
+            experts: e,
+        };
+        let d = dispatch(stream, shape, sizes, x, &ids)?;
         let y = self.routed_experts(stream, &d.expanded_x, &d.group_sizes, tokens * k)?;
         let shared = match &self.weights.shared {
             Some(s) => Some(self.shared_expert(stream, x, s, tokens)?),
             None => None,
         };
-        combine(
-            stream,
-            &y,
-            &d.expanded_row_idx,
-            &weights,
-            shared.as_ref(),
-            &mut out,
-            tokens,
-            h,
-            k,
-        )?;
+        let inputs = CombineInputs {
+            y: y.view(),
+            expanded_row_idx: d.expanded_row_idx.view(),
+            weights: weights.view(),
+            shared: shared.as_ref().map(|s| s.view()),
+        };
+        combine(stream, shape, inputs, &mut out)?;
         Ok(out)
     }
 
@@ -364,30 +370,23 @@ impl MoeLayer {
                 },
                 GroupSizesBuffer::Counts(counts),
             ) => {
-                grouped_matmul(
-                    stream,
-                    x,
-                    wg,
-                    WeightLayout::NK,
-                    counts,
-                    &mut gate,
-                    rows,
-                    h,
-                    i,
-                )?;
-                grouped_matmul(stream, x, wu, WeightLayout::NK, counts, &mut up, rows, h, i)?;
+                let (proj, down) = (
+                    MatmulShape {
+                        m: rows,
+                        n: i,
+                        k: h,
+                    },
+                    MatmulShape {
+                        m: rows,
+                        n: h,
+                        k: i,
+                    },
+                );
+                let nk = WeightLayout::NK;
+                grouped_matmul(stream, proj, nk, x, wg, counts, &mut gate)?;
+                grouped_matmul(stream, proj, nk, x, wu, counts, &mut up)?;
                 self.kernels.swiglu(stream, &gate, &up, &mut act)?;
-                grouped_matmul(
-                    stream,
-                    &act,
-                    wd,
-                    WeightLayout::NK,
-                    counts,
-                    &mut y,
-                    rows,
-                    i,
-                    h,
-                )?;
+                grouped_matmul(stream, down, nk, &act, wd, counts, &mut y)?;
             }
             (
                 FfnWeights::Fp8 {

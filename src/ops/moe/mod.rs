@@ -9,12 +9,17 @@ mod dispatch;
 mod experts;
 mod layer;
 mod routing;
+mod shape;
 
-pub use combine::{combine, combine_padded};
+pub use combine::{CombineInputs, combine, combine_padded};
 pub use dispatch::{
     Dispatch, GroupSizes, GroupSizesBuffer, LocalDispatch, PaddedDispatch, dispatch,
     dispatch_local, dispatch_padded,
 };
 pub use experts::grouped_matmul;
 pub use layer::{FfnWeights, MoeLayer, MoeWeights};
-pub use routing::{GroupScore, Routing, Scoring, route};
+pub use routing::{check_config, route};
+pub use shape::MoeShape;
+
+/// The configuration is shared with the f64 reference.
+pub use crate::moe::{MoeConfig, Scoring, TopKMethod};

@@ -3,6 +3,8 @@
 use ascend_sys::CannVersion;
 use bytemuck::{Pod, Zeroable};
 
+use crate::moe::{MoeConfig, Scoring, TopKMethod};
+
 use crate::aclnn::{AclElement, AclTensor, GatingNorm, GroupSelect, MoeGatingTopK, Plan};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
@@ -23,140 +25,95 @@ struct GatherScoresTiling {
 /// The most experts `aclnnMoeGatingTopK` routes over.
 const MAX_EXPERTS: usize = 2048;
 
-/// How router logits become scores.
+/// How `aclnnMoeGatingTopK` is asked to compute a [`MoeConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scoring {
-    /// `sigmoid(logit)` (DeepSeek-V3).
-    Sigmoid,
-    /// Softmax over the experts (DeepSeek-V2).
-    Softmax,
+struct GatingAttrs {
+    /// `groupCount`: 1 for plain top-k (every expert in one group).
+    groups: usize,
+    /// `kGroup`.
+    kept_groups: usize,
+    group_select: GroupSelect,
+    norm: GatingNorm,
 }
 
-/// How a group of experts is scored for group selection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupScore {
-    /// The group's best score (DeepSeek-V2).
-    Max,
-    /// The sum of its two best scores (DeepSeek-V3).
-    TopTwoSum,
-}
-
-/// What to route, with DeepSeek-V3's values from [`Routing::deepseek_v3`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Routing {
-    /// Routed experts.
-    pub experts: usize,
-    /// Expert groups.
-    pub groups: usize,
-    /// Groups kept per token.
-    pub topk_groups: usize,
-    /// Experts chosen per token.
-    pub top_k: usize,
-    /// Score function.
-    pub scoring: Scoring,
-    /// Group score.
-    pub group_score: GroupScore,
-    /// Divide each token's chosen scores by their sum before scaling (DeepSeek-V3). Without it
-    /// (DeepSeek-V2's `group_limited_greedy`, plain softmax top-k) a weight is the chosen score
-    /// times `scale`.
-    pub normalize: bool,
-    /// Multiplier of the weights.
-    pub scale: f64,
-}
-
-impl Routing {
-    /// 256 experts in 8 groups, 4 groups and 8 experts per token, sigmoid, top-2 group sums,
-    /// weights normalised then scaled by 2.5.
-    pub fn deepseek_v3() -> Self {
-        Routing {
-            experts: 256,
-            groups: 8,
-            topk_groups: 4,
-            top_k: 8,
-            scoring: Scoring::Sigmoid,
-            group_score: GroupScore::TopTwoSum,
-            normalize: true,
-            scale: 2.5,
+impl GatingAttrs {
+    fn of(config: &MoeConfig) -> Self {
+        let (groups, kept_groups) = match config.method {
+            TopKMethod::Greedy => (1, 1),
+            _ => (config.n_group, config.topk_group),
+        };
+        GatingAttrs {
+            groups,
+            kept_groups,
+            group_select: match config.method {
+                TopKMethod::NoauxTc => GroupSelect::TopTwoSum,
+                TopKMethod::GroupLimitedGreedy | TopKMethod::Greedy => GroupSelect::Max,
+            },
+            norm: match config.scoring {
+                Scoring::Softmax => GatingNorm::Softmax,
+                Scoring::Sigmoid => GatingNorm::Sigmoid,
+            },
         }
     }
 
-    /// 160 experts in 8 groups, 3 groups and 6 experts per token, softmax, group max, no
-    /// renormalisation, scale 16 (DeepSeek-V2's `group_limited_greedy`).
-    pub fn deepseek_v2() -> Self {
-        Routing {
-            experts: 160,
-            groups: 8,
-            topk_groups: 3,
-            top_k: 6,
-            scoring: Scoring::Softmax,
-            group_score: GroupScore::Max,
-            normalize: false,
-            scale: 16.0,
-        }
-    }
-
-    /// Checks the combination, as the operator would (the rules `moe-gating-topk.*` of
-    /// docs/HARDWARE_RULES.md), and the scale, with [`Error::InvalidArgument`]: these checks
-    /// run before anything reaches the device, so a bad configuration never depends on the
-    /// backend's own validation.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: String, expected: &str| Err(Error::invalid(what, expected));
-        if !(1..=MAX_EXPERTS).contains(&self.experts) {
-            return bad(
-                format!("{} experts", self.experts),
-                "1..=2048 experts (aclnnMoeGatingTopK)",
-            );
-        }
-        if self.groups == 0 || self.experts % self.groups != 0 {
-            return bad(
-                format!("{} experts in {} groups", self.experts, self.groups),
-                "experts divisible by groups",
-            );
-        }
-        if self.experts / self.groups <= 2 {
-            return bad(
-                format!("{} experts per group", self.experts / self.groups),
-                "more than 2 experts per group (aclnnMoeGatingTopK)",
-            );
-        }
-        if self.topk_groups == 0 || self.topk_groups > self.groups {
-            return bad(
-                format!("topk_groups {} of {} groups", self.topk_groups, self.groups),
-                "1..=groups",
-            );
-        }
-        let reachable = self.topk_groups * (self.experts / self.groups);
-        if self.top_k == 0 || self.top_k > reachable {
-            return bad(
-                format!(
-                    "top_k {} with {reachable} experts in the kept groups",
-                    self.top_k
-                ),
-                "1..=topk_groups·experts/groups",
-            );
-        }
-        if !(self.scale.is_finite() && self.scale >= 0.0) {
-            return bad(
-                format!("scale {}", self.scale),
-                "a finite, non-negative scale",
-            );
-        }
-        Ok(())
+    /// Whether the group score can change which experts are chosen.
+    fn groups_select(&self) -> bool {
+        self.kept_groups < self.groups
     }
 }
 
-/// Whether CANN `version`'s aclnnMoeGatingTopK computes `routing` exactly: 8.1.RC1's kernel
+/// Checks `config` for the device: [`MoeConfig::validate`]'s rules ([`Error::Moe`]), then the
+/// limits of `aclnnMoeGatingTopK` (the rules `moe-gating-topk.*` of docs/HARDWARE_RULES.md)
+/// as [`Error::InvalidArgument`]. [`route`] and [`MoeLayer::new`](super::MoeLayer::new) run
+/// it before anything reaches the device, so a bad configuration never depends on the
+/// backend's own validation.
+///
+/// ```
+/// use ascend_npu::moe::MoeConfig;
+/// use ascend_npu::ops::moe::check_config;
+/// assert!(check_config(&MoeConfig::deepseek_v3()).is_ok());
+/// // Valid for the reference, but the operator needs more than 2 experts per group.
+/// let small_groups = MoeConfig { n_group: 128, topk_group: 4, ..MoeConfig::deepseek_v3() };
+/// assert!(small_groups.validate().is_ok());
+/// assert!(check_config(&small_groups).is_err());
+/// ```
+pub fn check_config(config: &MoeConfig) -> Result<()> {
+    config.validate()?;
+    let experts = config.n_routed_experts;
+    if experts > MAX_EXPERTS {
+        return Err(Error::invalid(
+            format!("{experts} experts"),
+            "1..=2048 experts (aclnnMoeGatingTopK)",
+        ));
+    }
+    let attrs = GatingAttrs::of(config);
+    if experts / attrs.groups <= 2 {
+        return Err(Error::invalid(
+            format!(
+                "{} experts per group ({experts} experts in {} groups)",
+                experts / attrs.groups,
+                attrs.groups
+            ),
+            "more than 2 experts per group (aclnnMoeGatingTopK)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether CANN `version`'s aclnnMoeGatingTopK computes `config` exactly: 8.1.RC1's kernel
 /// always computes sigmoid scores, top-2-sum group scores and renormalised weights (rule
 /// moe-gating-topk.cann-8.1-kernel), so any other method would silently route differently.
-fn check_release(routing: &Routing, version: CannVersion) -> Result<()> {
-    let v3_method = routing.scoring == Scoring::Sigmoid
-        && routing.group_score == GroupScore::TopTwoSum
-        && routing.normalize;
+fn check_release(config: &MoeConfig, version: CannVersion) -> Result<()> {
+    let attrs = GatingAttrs::of(config);
+    // With every group kept, the group score selects nothing.
+    let v3_method = config.scoring == Scoring::Sigmoid
+        && (attrs.group_select == GroupSelect::TopTwoSum || !attrs.groups_select())
+        && config.norm_topk_prob;
     if version < CannVersion::V8_2_RC1 && !v3_method {
         return Err(Error::unsupported(
             format!(
-                "routing with {:?} scores, {:?} group scores and normalize = {} under CANN {version}",
-                routing.scoring, routing.group_score, routing.normalize
+                "routing with {:?} scores, {:?} and norm_topk_prob = {} under CANN {version}",
+                config.scoring, config.method, config.norm_topk_prob
             ),
             "CANN 8.1's aclnnMoeGatingTopK computes only sigmoid scores, top-2-sum groups and \
              renormalised weights (DeepSeek-V3); other methods need CANN 8.2 or newer",
@@ -165,16 +122,23 @@ fn check_release(routing: &Routing, version: CannVersion) -> Result<()> {
     Ok(())
 }
 
-/// Routes `tokens` tokens: `logits` is `[tokens, experts]`, `bias` (selection only) `[experts]`.
-/// Returns the weights `[tokens, top_k]` (logit type; normalised if asked, then scaled) and the
-/// expert ids `[tokens, top_k]`, best first.
+/// Routes `tokens` tokens: `logits` is `[tokens, experts]` (f32, f16 or bf16), `bias` the
+/// fp32 `e_score_correction_bias` `[experts]` (selection only; DeepSeek keeps it in fp32).
+/// Returns the weights `[tokens, top_k]` (logit type; normalised if asked, then scaled) and
+/// the expert ids `[tokens, top_k]`, best first.
 ///
 /// How each method is computed (`aclnnMoeGatingTopK` renormalises its weights for sigmoid
 /// scores only, cann-api-facts errata 2):
 /// - sigmoid, normalised (DeepSeek-V3): the operator's weights;
-/// - softmax, not normalised (DeepSeek-V2): the operator's weights;
-/// - sigmoid, not normalised: gathered from the operator's fp32 scores (f32 logits only);
+/// - softmax, not normalised (DeepSeek-V2, V2-Lite, [`MoeConfig::plain_top_k`]): the
+///   operator's weights;
+/// - sigmoid, not normalised: gathered from the operator's fp32 scores;
 /// - softmax, normalised: [`Error::Unsupported`] (the operator cannot renormalise it).
+///
+/// The operator reads its bias in the logits' type (rule `moe-gating-topk.bias-dtype`), so
+/// f16 or bf16 logits with a bias, or with gathered weights, are first widened to fp32
+/// (exactly) and routed in fp32 with the fp32 bias; the weights are rounded to the logit
+/// type once at the end. Rounding the bias to bf16 instead would change which experts win.
 ///
 /// Under CANN 8.1.RC1 only the first (DeepSeek-V3's) is computed exactly; the others are
 /// [`Error::Unsupported`] naming the release.
@@ -188,36 +152,29 @@ fn check_release(routing: &Routing, version: CannVersion) -> Result<()> {
 /// are chosen and the weights are unspecified (NaN weights propagate into the layer's output).
 /// The f64 reference ([`crate::reference::moe::route`]) rejects them; check logits there, or
 /// keep the router finite, when this matters.
-pub fn route<T: AclElement + bytemuck::Zeroable>(
-    stream: &Stream,
+pub fn route<T: AclElement + Zeroable>(
     kernels: &Kernels,
-    routing: &Routing,
-    logits: &impl DeviceSlice<T>,
-    bias: Option<&impl DeviceSlice<T>>,
+    stream: &Stream,
+    config: &MoeConfig,
     tokens: usize,
+    logits: &impl DeviceSlice<T>,
+    bias: Option<&impl DeviceSlice<f32>>,
 ) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
-    routing.validate()?;
-    check_release(routing, stream.device().cann_version()?)?;
-    let gather = match (routing.scoring, routing.normalize) {
+    check_config(config)?;
+    check_release(config, stream.device().cann_version()?)?;
+    let gather = match (config.scoring, config.norm_topk_prob) {
         (Scoring::Sigmoid, true) | (Scoring::Softmax, false) => false,
         (Scoring::Sigmoid, false) => true,
         (Scoring::Softmax, true) => {
             return Err(Error::unsupported(
                 "softmax routing with renormalised weights",
                 "aclnnMoeGatingTopK renormalises only sigmoid scores (normType 1) and requires \
-                 renorm = 0; use Scoring::Sigmoid or normalize = false",
+                 renorm = 0; use Scoring::Sigmoid or norm_topk_prob = false",
             ));
         }
     };
-    if gather && T::DTYPE != ascend_sys::ACL_FLOAT {
-        return Err(Error::invalid(
-            "sigmoid routing without normalisation on non-f32 logits",
-            "f32 logits (the unnormalised weights are gathered from fp32 scores)",
-        ));
-    }
-    let k = routing.top_k;
-    let e = routing.experts;
-    let pairs = crate::error::elements("routing weights", &[tokens, k])?;
+    let e = config.n_routed_experts;
+    let pairs = crate::error::elements("routing weights", &[tokens, config.top_k])?;
     let all_scores = crate::error::elements("router logits", &[tokens, e])?;
     if logits.len() != all_scores {
         return Err(Error::invalid(
@@ -233,79 +190,110 @@ pub fn route<T: AclElement + bytemuck::Zeroable>(
             ));
         }
     }
+    let gating = Gating {
+        config,
+        tokens,
+        gather,
+    };
+    if T::DTYPE == ascend_sys::ACL_FLOAT || (bias.is_none() && !gather) {
+        return gating.run::<T, f32>(stream, kernels, logits, bias);
+    }
+    let mut wide = stream.alloc_pooled::<f32>(all_scores)?;
+    crate::aclnn::cast(stream, logits, &mut wide)?;
+    let (wide_weights, ids) = gating.run::<f32, f32>(stream, kernels, &wide, bias)?;
     let mut weights = stream.alloc_pooled_zeroed::<T>(pairs)?;
-    // outOut is required on every call (rule moe-gating-topk.out-required); it is written
-    // (outFlag) only when the weights are gathered from it.
-    let mut scores = stream.alloc_pooled_zeroed::<f32>(all_scores)?;
-    let mut ids = stream.alloc_pooled_zeroed::<i32>(pairs)?;
-    if tokens == 0 {
-        return Ok((weights, ids));
-    }
-    let x = AclTensor::new(logits, &[tokens, routing.experts])?;
-    let b = bias
-        .map(|b| AclTensor::new(b, &[routing.experts]))
-        .transpose()?;
-    let y = AclTensor::new_mut(&mut weights, &[tokens, k])?;
-    let idx = AclTensor::new_mut(&mut ids, &[tokens, k])?;
-    let all = AclTensor::new_mut(&mut scores, &[tokens, e])?;
-    let plan = Plan::new::<MoeGatingTopK>(stream, &[&x, &b, &y, &idx, &all], |f, ws, exec| {
-        // SAFETY: live tensor handles (NULL for an absent bias), out-pointers from Plan::new.
-        unsafe {
-            f(
-                x.as_ptr(),
-                b.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
-                k as i64,
-                routing.topk_groups as i64,
-                routing.groups as i64,
-                match routing.group_score {
-                    GroupScore::Max => GroupSelect::Max,
-                    GroupScore::TopTwoSum => GroupSelect::TopTwoSum,
-                }
-                .value(),
-                // renorm: 0 is the only documented value.
-                0,
-                match routing.scoring {
-                    Scoring::Softmax => GatingNorm::Softmax,
-                    Scoring::Sigmoid => GatingNorm::Sigmoid,
-                }
-                .value(),
-                gather,
-                routing.scale,
-                // HF adds 1e-20 to the denominator; the weights' sum is never near it.
-                1e-20,
-                y.as_ptr(),
-                idx.as_ptr(),
-                all.as_ptr(),
-                ws,
-                exec,
-            )
-        }
-    })?;
-    plan.launch()?;
-    drop((x, b, y, idx, all));
-    if gather {
-        let tiling = GatherScoresTiling {
-            rows: tokens as u32,
-            experts: e as u32,
-            k: k as u32,
-            rows_per_block: tokens.div_ceil(kernels.inner.vector_cores as usize) as u32,
-            scale_bits: (routing.scale as f32).to_bits(),
-            reserved: [0; 3],
-        };
-        let blocks = tokens.div_ceil(tiling.rows_per_block as usize) as u32;
-        let tiling = kernels
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        let args = [
-            KernelArg::buffer(&scores),
-            KernelArg::buffer(&ids),
-            KernelArg::buffer_mut(&mut weights),
-            tiling,
-        ];
-        stream.launch_trusted(&kernels.inner.gather_scores, blocks, &args)?;
-    }
+    crate::aclnn::cast(stream, &wide_weights, &mut weights)?;
     Ok((weights, ids))
+}
+
+/// One `aclnnMoeGatingTopK` call (plus the score gather), on checked arguments.
+struct Gating<'a> {
+    config: &'a MoeConfig,
+    tokens: usize,
+    /// Whether the weights are gathered from the fp32 scores (f32 logits only).
+    gather: bool,
+}
+
+impl Gating<'_> {
+    /// Runs on `logits` of type `T` with a bias of type `B`, which must be `T` (the operator
+    /// reads the bias as the logits' type) and, when gathering, f32.
+    fn run<T: AclElement + Zeroable, B: AclElement>(
+        &self,
+        stream: &Stream,
+        kernels: &Kernels,
+        logits: &impl DeviceSlice<T>,
+        bias: Option<&impl DeviceSlice<B>>,
+    ) -> Result<(DeviceBuffer<T>, DeviceBuffer<i32>)> {
+        let (config, tokens) = (self.config, self.tokens);
+        debug_assert!(bias.is_none() || B::DTYPE == T::DTYPE);
+        debug_assert!(!self.gather || T::DTYPE == ascend_sys::ACL_FLOAT);
+        let (k, e) = (config.top_k, config.n_routed_experts);
+        let pairs = tokens * k;
+        let mut weights = stream.alloc_pooled_zeroed::<T>(pairs)?;
+        // outOut is required on every call (rule moe-gating-topk.out-required); it is written
+        // (outFlag) only when the weights are gathered from it.
+        let mut scores = stream.alloc_pooled_zeroed::<f32>(tokens * e)?;
+        let mut ids = stream.alloc_pooled_zeroed::<i32>(pairs)?;
+        if tokens == 0 {
+            return Ok((weights, ids));
+        }
+        let attrs = GatingAttrs::of(config);
+        let x = AclTensor::new(logits, &[tokens, e])?;
+        let b = bias.map(|b| AclTensor::new(b, &[e])).transpose()?;
+        let y = AclTensor::new_mut(&mut weights, &[tokens, k])?;
+        let idx = AclTensor::new_mut(&mut ids, &[tokens, k])?;
+        let all = AclTensor::new_mut(&mut scores, &[tokens, e])?;
+        let plan = Plan::new::<MoeGatingTopK>(stream, &[&x, &b, &y, &idx, &all], |f, ws, exec| {
+            // SAFETY: live tensor handles (NULL for an absent bias), out-pointers from Plan::new.
+            unsafe {
+                f(
+                    x.as_ptr(),
+                    b.as_ref().map_or(std::ptr::null(), AclTensor::as_ptr),
+                    k as i64,
+                    attrs.kept_groups as i64,
+                    attrs.groups as i64,
+                    attrs.group_select.value(),
+                    // renorm: 0 is the only documented value.
+                    0,
+                    attrs.norm.value(),
+                    self.gather,
+                    config.routed_scaling_factor,
+                    // HF adds 1e-20 to the denominator; the weights' sum is never near it.
+                    1e-20,
+                    y.as_ptr(),
+                    idx.as_ptr(),
+                    all.as_ptr(),
+                    ws,
+                    exec,
+                )
+            }
+        })?;
+        plan.launch()?;
+        drop((x, b, y, idx, all));
+        if self.gather {
+            let tiling = GatherScoresTiling {
+                rows: tokens as u32,
+                experts: e as u32,
+                k: k as u32,
+                rows_per_block: tokens.div_ceil(kernels.inner.vector_cores as usize) as u32,
+                scale_bits: (config.routed_scaling_factor as f32).to_bits(),
+                reserved: [0; 3],
+            };
+            let blocks = tokens.div_ceil(tiling.rows_per_block as usize) as u32;
+            let tiling = kernels
+                .inner
+                .tilings
+                .arg(bytemuck::bytes_of(&tiling), stream)?;
+            let args = [
+                KernelArg::buffer(&scores),
+                KernelArg::buffer(&ids),
+                KernelArg::buffer_mut(&mut weights),
+                tiling,
+            ];
+            stream.launch_trusted(&kernels.inner.gather_scores, blocks, &args)?;
+        }
+        Ok((weights, ids))
+    }
 }
 
 #[cfg(test)]
@@ -314,18 +302,31 @@ mod tests {
 
     #[test]
     fn cann_8_1_routes_only_the_deepseek_v3_method() {
-        let v2 = Routing::deepseek_v2();
-        let v3 = Routing::deepseek_v3();
-        let unnormalised_v3 = Routing {
-            normalize: false,
+        let v2 = MoeConfig::deepseek_v2();
+        let v3 = MoeConfig::deepseek_v3();
+        let unnormalised_v3 = MoeConfig {
+            norm_topk_prob: false,
             ..v3
         };
-        let group_max_v3 = Routing {
-            group_score: GroupScore::Max,
+        let group_max_v3 = MoeConfig {
+            method: TopKMethod::GroupLimitedGreedy,
             ..v3
+        };
+        // Every group kept, or one group: the group score selects nothing, so 8.1's
+        // top-2-sum kernel computes these exactly.
+        let all_groups_max = MoeConfig {
+            topk_group: 8,
+            ..group_max_v3
+        };
+        let plain_sigmoid = MoeConfig {
+            scoring: Scoring::Sigmoid,
+            norm_topk_prob: true,
+            ..MoeConfig::plain_top_k(64, 6)
         };
         for version in [CannVersion::V8_1_RC1] {
-            assert!(check_release(&v3, version).is_ok());
+            for r in [v3, all_groups_max, plain_sigmoid] {
+                assert!(check_release(&r, version).is_ok(), "{r:?}");
+            }
             for r in [v2, unnormalised_v3, group_max_v3] {
                 match check_release(&r, version) {
                     Err(Error::Unsupported { what, reason }) => {

@@ -1,11 +1,11 @@
 //! The whole MoE layer on one device, composed from the reference steps.
 
-use super::config::MoeConfig;
 use super::error::{MoeError, Result, check_len, element_count, filled};
 use super::experts::{ExpertWeights, expert_ffn, grouped_expert_ffn};
 use super::permute::{Permutation, PermuteOptions, gather, permute};
 use super::routing::{Routing, route_f64};
 use super::unpermute::unpermute_f64;
+use crate::moe::MoeConfig;
 
 /// The weights of one MoE layer, borrowed.
 #[derive(Debug, Clone, Copy)]

@@ -57,7 +57,6 @@
 //! # Ok::<(), ascend_npu::reference::moe::MoeError>(())
 //! ```
 
-mod config;
 mod error;
 mod experts;
 mod layer;
@@ -65,7 +64,8 @@ mod permute;
 mod routing;
 mod unpermute;
 
-pub use config::{MoeConfig, Scoring, TopKMethod};
+/// The configuration is shared with the device operators.
+pub use crate::moe::{MoeConfig, Scoring, TopKMethod};
 pub use error::{MoeError, Result};
 pub use experts::{ExpertWeights, expert_ffn, grouped_expert_ffn, silu};
 pub use layer::{MoeLayerOutput, MoeLayerWeights, moe_layer_reference};

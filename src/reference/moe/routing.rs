@@ -2,8 +2,8 @@
 
 use std::cmp::Ordering;
 
-use super::config::{MoeConfig, Scoring, TopKMethod};
 use super::error::{MoeError, Result, check_len, filled};
+use crate::moe::{MoeConfig, Scoring, TopKMethod};
 
 /// The router's decision for `T` tokens, as [`route`] returns it.
 ///
@@ -79,7 +79,7 @@ pub fn route(config: &MoeConfig, logits: &[f32], bias: Option<&[f32]>) -> Result
 ///    ([`TopKMethod::GroupLimitedGreedy`]) of its `s'`; the best `topk_group` groups are
 ///    kept. Experts of the other groups are out of the race entirely, which is what
 ///    masking them with −∞ means (masking with 0, as HF transformers does, would let them
-///    beat negative `s'`). [`TopKMethod::SoftmaxTopK`] keeps every expert.
+///    beat negative `s'`). [`TopKMethod::Greedy`] keeps every expert.
 /// 4. The `K` kept experts with the largest `s'` are chosen, best first.
 /// 5. Weights come from the unbiased `s` of the chosen experts: normalised to sum to 1
 ///    when `norm_topk_prob` (computed in the log domain, so it stays exact even when every
@@ -241,7 +241,7 @@ fn route_token(
     // Which experts may be chosen, and how close the group choice was.
     let mut eligible = vec![true; e];
     let mut group_margin = f64::INFINITY;
-    if config.method != TopKMethod::SoftmaxTopK {
+    if config.method != TopKMethod::Greedy {
         let mut groups: Vec<(f64, usize)> = selection
             .chunks(per_group)
             .enumerate()
@@ -310,7 +310,7 @@ fn group_score(method: TopKMethod, members: &[f64]) -> f64 {
             }
             first + second
         }
-        TopKMethod::GroupLimitedGreedy | TopKMethod::SoftmaxTopK => {
+        TopKMethod::GroupLimitedGreedy | TopKMethod::Greedy => {
             members.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         }
     }

@@ -1,6 +1,18 @@
-//! The routing configuration and its validation.
+//! The one MoE configuration: what the router computes, used by the device operators
+//! ([`crate::ops::moe`]) and the f64 reference ([`crate::reference::moe`]) alike, so a layer
+//! and its oracle can never be configured apart. Field names are those of DeepSeek's
+//! `config.json`.
+//!
+//! ```
+//! use ascend_npu::moe::{MoeConfig, Scoring, TopKMethod};
+//! // Mixtral-style routing: softmax over 8 experts, the best 2, no groups.
+//! let plain = MoeConfig::plain_top_k(8, 2);
+//! assert_eq!((plain.scoring, plain.method), (Scoring::Softmax, TopKMethod::Greedy));
+//! assert!(plain.validate().is_ok());
+//! assert_eq!(MoeConfig::deepseek_v2_lite().n_routed_experts, 64);
+//! ```
 
-use super::error::{MoeError, Result};
+use crate::reference::moe::{MoeError, Result};
 
 /// How router logits become scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -26,7 +38,7 @@ pub enum TopKMethod {
     /// Plain top-`k` over all experts (V2-Lite's `greedy`); the group fields are ignored
     /// by routing but must still be well formed. The scores still come from
     /// [`MoeConfig::scoring`], usually [`Scoring::Softmax`].
-    SoftmaxTopK,
+    Greedy,
 }
 
 /// A MoE router's configuration. [`Default`] is DeepSeek-V3 (671B).
@@ -94,19 +106,26 @@ impl MoeConfig {
         }
     }
 
+    /// Plain top-`k` routing over `experts` experts without groups: softmax scores, the `k`
+    /// best experts per token, weights the chosen softmax scores (no renormalisation, scale
+    /// 1), as V2-Lite's `greedy` method and Mixtral-style routers compute it.
+    pub fn plain_top_k(experts: usize, k: usize) -> Self {
+        Self {
+            n_routed_experts: experts,
+            n_group: 1,
+            topk_group: 1,
+            top_k: k,
+            routed_scaling_factor: 1.0,
+            scoring: Scoring::Softmax,
+            method: TopKMethod::Greedy,
+            norm_topk_prob: false,
+        }
+    }
+
     /// DeepSeek-V2-Lite (16B, `config_16B.json`): 64 experts, no grouping, 6 per token,
     /// softmax, plain top-k, no renormalisation, × 1.0.
     pub fn deepseek_v2_lite() -> Self {
-        Self {
-            n_routed_experts: 64,
-            n_group: 1,
-            topk_group: 1,
-            top_k: 6,
-            routed_scaling_factor: 1.0,
-            scoring: Scoring::Softmax,
-            method: TopKMethod::SoftmaxTopK,
-            norm_topk_prob: false,
-        }
+        Self::plain_top_k(64, 6)
     }
 
     /// Experts per group, `E / n_group` (meaningful once [`validate`](Self::validate)
@@ -134,7 +153,8 @@ impl MoeConfig {
     /// [`TopKMethod::GroupLimitedGreedy`] (group max) is fine with one expert per group.
     ///
     /// ```
-    /// use ascend_npu::reference::moe::{MoeConfig, MoeError};
+    /// use ascend_npu::moe::MoeConfig;
+    /// use ascend_npu::reference::moe::MoeError;
     /// assert!(MoeConfig::deepseek_v3().validate().is_ok());
     /// let bad = MoeConfig { n_group: 7, ..MoeConfig::deepseek_v3() };
     /// assert_eq!(
@@ -175,7 +195,7 @@ impl MoeConfig {
             });
         }
         let per_group = self.experts_per_group();
-        if self.method != TopKMethod::SoftmaxTopK {
+        if self.method != TopKMethod::Greedy {
             // topk_group ≤ n_group, so the product is ≤ E and cannot overflow.
             let available = self.topk_group * per_group;
             if self.top_k > available {
