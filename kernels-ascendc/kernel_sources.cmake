@@ -7,6 +7,7 @@ set(ASCEND_NPU_KERNEL_SOURCES
   fp8_quant.cpp
   fp8_weight_quant.cpp
   matmul.cpp
+  mla_cache_write.cpp
   moe_gather_scores.cpp
   swiglu.cpp
 )

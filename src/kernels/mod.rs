@@ -21,6 +21,7 @@
 mod fp8;
 mod manifest;
 mod matmul;
+pub(crate) mod mla;
 mod swiglu;
 mod tiling_cache;
 
@@ -32,6 +33,7 @@ use crate::runtime::{Device, Kernel, KernelBinary};
 pub(crate) use fp8::{Activations, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
 pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
+pub use mla::MlaCacheWriteTiling;
 pub use swiglu::{SwigluElement, SwigluTiling};
 
 use tiling_cache::TilingCache;
@@ -53,6 +55,8 @@ pub(crate) struct Loaded {
     codec: fp8::Fp8CodecKernels,
     /// `moe_gather_scores`: routing weights without renormalisation.
     pub(crate) gather_scores: Kernel,
+    /// The MLA cache write and decode kernels.
+    pub(crate) mla: mla::MlaKernels,
     pub(crate) tilings: TilingCache,
     pub(crate) vector_cores: u32,
     cube_cores: u32,
@@ -79,6 +83,7 @@ impl Kernels {
             fp8: fp8::Fp8Kernels::load(&binary)?,
             codec: fp8::Fp8CodecKernels::load(&binary)?,
             gather_scores: kernel("moe_gather_scores")?,
+            mla: mla::MlaKernels::load(&binary)?,
             tilings: TilingCache::new(device)?,
             vector_cores: device.vector_cores()?,
             cube_cores: device.cube_cores()?,

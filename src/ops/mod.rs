@@ -1,4 +1,5 @@
 //! Operators on the device: validate inputs, plan, launch aclnn operators or our own kernels.
 
 pub mod fp8;
+pub mod mla;
 pub mod moe;

@@ -16,6 +16,8 @@ pub mod kernel_args_cases;
 pub mod kernel_cases;
 #[cfg(feature = "sim")]
 pub mod kernels_cases;
+#[cfg(feature = "sim")]
+pub mod mla_cases;
 pub mod moe;
 #[cfg(feature = "sim")]
 pub mod moe_device_cases;

@@ -1,0 +1,31 @@
+//! Multi-head Latent Attention on the device, on our own Ascend C kernels
+//! (`kernels-ascendc/mla_*.cpp`), checked against [`reference::mla`](crate::reference::mla).
+//!
+//! | step | items | kernel |
+//! |---|---|---|
+//! | the cache | [`CacheLayout`], [`CacheFormat`], [`LatentCache`] | |
+//! | where tokens live | [`BlockTable`] (+ lengths), [`SlotMapping`] | |
+//! | rotary tables | [`RopeTable`], [`Positions`] | |
+//! | write | [`write_cache`] with [`CacheWriteInput`] | `mla_cache_write_{bf16,fp8}` |
+//!
+//! # Decisions
+//!
+//! * **Validation once, at the boundary.** The block table, slot mapping and positions are
+//!   built from host values and checked against the cache layout when they are made; the
+//!   kernels then trust them (and still never address outside their buffers).
+//! * **The cache is one tensor of rows** (`[blocks, block_size, row_bytes]`), the latent then
+//!   the rope key, FlashMLA's layout; the FP8 format is FlashMLA's 656-byte row.
+//! * **Dtypes are types**: bf16 inputs are `DeviceView<bf16>`, so a wrong dtype does not
+//!   compile; the remaining runtime mismatches (widths, layouts, lengths) are errors in "what
+//!   was wrong; what was expected" form.
+
+mod cache;
+mod rope;
+mod table;
+mod write;
+
+pub use cache::{CacheFormat, CacheLayout, LatentCache};
+pub use rope::{Positions, RopeTable};
+pub use table::{BlockTable, BlockTableSpec, SlotMapping};
+pub(crate) use write::CacheWriteShape;
+pub use write::{CacheWriteInput, write_cache};
