@@ -21,6 +21,8 @@
 //! let err = api.aclrtGetDeviceCount().unwrap_err();
 //! assert!(err.to_string().contains("aclrtGetDeviceCount"));
 //! assert!(err.to_string().contains("/nonexistent/cann/lib64/libacl_rt.so"));
+//! // Nothing was opened, so no library path was resolved.
+//! assert!(api.opened_libraries().is_empty());
 //! ```
 
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]

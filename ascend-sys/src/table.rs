@@ -27,8 +27,9 @@ pub(crate) enum Source {
     Dynamic(DynamicLoader),
 }
 
-/// The outcome of opening one library file: the library, or every path tried.
-type OpenedFile = OnceLock<Result<libloading::Library, Vec<Attempt>>>;
+/// The outcome of opening one library file: the library and the path it was opened from, or
+/// every path tried.
+type OpenedFile = OnceLock<Result<(libloading::Library, String), Vec<Attempt>>>;
 
 /// Opens each CANN library file at most once, keeping it loaded for the life of the process
 /// (function pointers handed out must never dangle).
@@ -46,7 +47,7 @@ impl DynamicLoader {
         DynamicLoader { search, files }
     }
 
-    fn open(&self, file: &str) -> &Result<libloading::Library, Vec<Attempt>> {
+    fn open(&self, file: &str) -> &Result<(libloading::Library, String), Vec<Attempt>> {
         let (_, slot) = self
             .files
             .iter()
@@ -56,7 +57,7 @@ impl DynamicLoader {
             let mut attempts = Vec::new();
             for path in self.search.paths_for(file) {
                 match open_library(&path) {
-                    Ok(lib) => return Ok(lib),
+                    Ok(lib) => return Ok((lib, path.display().to_string())),
                     Err(e) => attempts.push(Attempt {
                         path: path.display().to_string(),
                         message: e.to_string(),
@@ -74,6 +75,17 @@ impl DynamicLoader {
         })
     }
 
+    /// Each library file opened so far, with the path it was opened from.
+    pub(crate) fn opened(&self) -> Vec<(&'static str, String)> {
+        self.files
+            .iter()
+            .filter_map(|(file, slot)| match slot.get() {
+                Some(Ok((_, path))) => Some((*file, path.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Finds `symbol` in the first candidate library of `library` that exports it.
     pub(crate) fn resolve<T: Copy>(
         &self,
@@ -86,7 +98,7 @@ impl DynamicLoader {
         name.push(0);
         for file in library.candidates() {
             match self.open(file) {
-                Ok(lib) => {
+                Ok((lib, _)) => {
                     // SAFETY: `T` is the `PFN_<symbol>` pointer type bindgen generated from our
                     // header's prototype for `symbol`, which is the prototype CANN documents for
                     // that exported name. The library stays loaded for the life of `self`.
@@ -186,6 +198,16 @@ macro_rules! function_table {
                 match &self.source {
                     $crate::table::Source::Static { provider, .. } => provider,
                     $crate::table::Source::Dynamic(_) => "cann",
+                }
+            }
+
+            /// The CANN library files this API has opened so far, each with the path the loader
+            /// opened it from (a bare file name when the plain `dlopen` found it); empty for a
+            /// built-in provider. Resolve functions first ([`Api::missing`] resolves them all).
+            pub fn opened_libraries(&self) -> Vec<(&'static str, String)> {
+                match &self.source {
+                    $crate::table::Source::Static { .. } => Vec::new(),
+                    $crate::table::Source::Dynamic(loader) => loader.opened(),
                 }
             }
 

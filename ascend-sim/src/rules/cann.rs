@@ -1,17 +1,56 @@
 //! What differs between the CANN releases we target, and what no simulator can settle: the
 //! data of the last two sections of `docs/HARDWARE_RULES.md`.
 
+use ascend_sys::CannVersion;
+
 /// One function or attribute we use, per CANN release.
-pub(super) struct VersionRow {
+#[derive(Debug)]
+pub struct VersionRow {
     /// The function, attribute or behaviour.
-    pub(super) what: &'static str,
+    pub what: &'static str,
     /// 8.1, 8.2, 8.3, 8.5, 9.x: "yes", "no", or a short note; "?" where no public source says.
-    pub(super) versions: [&'static str; 5],
+    pub versions: [&'static str; 5],
     /// What the library does about it.
-    pub(super) we_do: &'static str,
+    pub we_do: &'static str,
 }
 
 pub(super) const RELEASES: [&str; 5] = ["8.1", "8.2", "8.3", "8.5", "9.x"];
+
+/// The CANN version matrix of `docs/HARDWARE_RULES.md`, for tools that report what a release
+/// offers (the `ascend-npu info` command) without copying it.
+#[derive(Clone, Copy, Debug)]
+pub struct VersionTable {
+    /// The column headings of [`VersionRow::versions`]: `8.1`, `8.2`, `8.3`, `8.5`, `9.x`.
+    pub releases: [&'static str; 5],
+    /// One row per function, attribute or behaviour.
+    pub rows: &'static [VersionRow],
+    /// What stays unverified until the hardware twins run on an NPU.
+    pub unverifiable: &'static [&'static str],
+}
+
+impl VersionTable {
+    /// The column that describes `version`: the latest listed release not after it (8.4 reads
+    /// as 8.3, 9.1 as 9.x), or `None` before 8.1.
+    pub fn column(&self, version: CannVersion) -> Option<usize> {
+        let starts = [
+            CannVersion::V8_1_RC1,
+            CannVersion::V8_2_RC1,
+            CannVersion::V8_3_RC1,
+            CannVersion::rc(8, 5, 1),
+            CannVersion::rc(9, 0, 1),
+        ];
+        starts.iter().rposition(|start| version >= *start)
+    }
+}
+
+/// The CANN version matrix: what each release offers of the calls we make.
+pub fn version_table() -> VersionTable {
+    VersionTable {
+        releases: RELEASES,
+        rows: VERSIONS,
+        unverifiable: UNVERIFIABLE,
+    }
+}
 
 pub(super) const VERSIONS: &[VersionRow] = &[
     VersionRow {
@@ -134,3 +173,22 @@ pub(super) const UNVERIFIABLE: &[&str] = &[
     "Which experts and weights aclnnMoeGatingTopK gives for NaN or infinite logits (route documents only that ids stay distinct and in range; the simulator ranks NaN last).",
     "Timing, bandwidth and occupancy: the simulator models none of them.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_map_to_the_latest_column_not_after_them() {
+        let table = version_table();
+        let column = |s: &str| table.column(s.parse().unwrap());
+        assert_eq!(column("8.0.RC3"), None);
+        assert_eq!(column("8.1.RC1"), Some(0));
+        assert_eq!(column("8.2.RC1"), Some(1));
+        assert_eq!(column("8.4.0"), Some(2));
+        assert_eq!(column("8.5.0"), Some(3));
+        assert_eq!(column("9.0.0"), Some(4));
+        assert_eq!(column("10.1.0"), Some(4));
+        assert!(table.rows.iter().all(|r| !r.what.is_empty()));
+    }
+}

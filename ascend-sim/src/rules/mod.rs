@@ -24,6 +24,7 @@ mod runtime;
 use ascend_sys::{ACLNN_ERR_PARAM_INVALID, ACLNN_ERR_PARAM_NULLPTR, aclDataType};
 
 pub use call::{Arg, Call, TensorMeta, dtype_name};
+pub use cann::{VersionRow, VersionTable, version_table};
 pub use doc::markdown;
 
 pub(crate) use aclnn::v3_active_range;

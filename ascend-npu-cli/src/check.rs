@@ -1,0 +1,189 @@
+//! Comparing device results with the f64 reference: number formats, per-element bounds, and
+//! the outcome row of one case.
+//!
+//! Every tolerance is derived from the formats involved (unit roundoff `u` = half an ulp,
+//! relative; `tiny` = the smallest subnormal, the absolute rounding error near zero) and the
+//! operation's error analysis; the `source` of each outcome says which.
+
+use half::{bf16, f16};
+use serde::{Deserialize, Serialize};
+
+/// The rounding facts of one number format.
+#[derive(Clone, Copy, Debug)]
+pub struct Format {
+    /// Name in tables.
+    pub name: &'static str,
+    /// Unit roundoff: half an ulp relative to the value (2^-p for p significand bits).
+    pub u: f64,
+    /// The smallest positive subnormal: the rounding error near zero.
+    pub tiny: f64,
+}
+
+/// IEEE binary32: 24 significand bits.
+pub const FP32: Format = Format {
+    name: "fp32",
+    u: 5.960_464_477_539_063e-8,     // 2^-24
+    tiny: 1.401_298_464_324_817e-45, // 2^-149
+};
+/// IEEE binary16: 11 significand bits.
+pub const FP16: Format = Format {
+    name: "fp16",
+    u: 4.882_812_5e-4,              // 2^-11
+    tiny: 5.960_464_477_539_063e-8, // 2^-24
+};
+/// bfloat16: 8 significand bits, fp32's exponent.
+pub const BF16: Format = Format {
+    name: "bf16",
+    u: 3.906_25e-3,                  // 2^-8
+    tiny: 9.183_549_615_799_121e-41, // 2^-133
+};
+
+/// An element type the kernels take, with its format.
+pub trait Elem: bytemuck::Pod + Copy {
+    /// Its rounding facts.
+    const FORMAT: Format;
+    /// Rounds once, to nearest even.
+    fn from_f64(x: f64) -> Self;
+    /// Exact.
+    fn to_f64(self) -> f64;
+}
+
+impl Elem for f32 {
+    const FORMAT: Format = FP32;
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self.into()
+    }
+}
+
+impl Elem for f16 {
+    const FORMAT: Format = FP16;
+    fn from_f64(x: f64) -> Self {
+        f16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+}
+
+impl Elem for bf16 {
+    const FORMAT: Format = BF16;
+    fn from_f64(x: f64) -> Self {
+        bf16::from_f64(x)
+    }
+    fn to_f64(self) -> f64 {
+        bf16::to_f64(self)
+    }
+}
+
+/// Rounds reference inputs to `T`, so the device and the reference see the same values.
+pub fn round_to<T: Elem>(values: &[f64]) -> Vec<T> {
+    values.iter().map(|&v| T::from_f64(v)).collect()
+}
+
+/// Widens device output for comparison.
+pub fn widen<T: Elem>(values: &[T]) -> Vec<f64> {
+    values.iter().map(|v| v.to_f64()).collect()
+}
+
+/// The verdict of one case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Within tolerance.
+    Pass,
+    /// Outside tolerance.
+    Fail,
+    /// The operator returned an error.
+    Error,
+}
+
+/// One row of the conformance table and report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Operator family and operator, e.g. `kernels/swiglu`.
+    pub op: String,
+    /// Element types and shape.
+    pub case: String,
+    /// What was measured.
+    pub metric: String,
+    /// The measured value (`null` in JSON when not a number).
+    pub measured: Option<f64>,
+    /// The largest value that passes.
+    pub tolerance: Option<f64>,
+    /// Where the tolerance comes from.
+    pub source: String,
+    /// Pass, fail or error.
+    pub verdict: Verdict,
+}
+
+impl Outcome {
+    /// A case whose operator failed with `error`.
+    pub fn error(op: &str, case: &str, error: impl std::fmt::Display) -> Outcome {
+        Outcome {
+            op: op.to_string(),
+            case: case.to_string(),
+            metric: "the operator returned an error".to_string(),
+            measured: None,
+            tolerance: None,
+            source: error.to_string(),
+            verdict: Verdict::Error,
+        }
+    }
+}
+
+/// Compares `got` with `want` element by element, each within `bound(i)`, and reports the
+/// worst element (largest error relative to its bound). NaN must meet NaN; a NaN on one side
+/// only is an infinite error.
+pub fn within(
+    op: &str,
+    case: &str,
+    got: &[f64],
+    want: &[f64],
+    bound: impl Fn(usize) -> f64,
+    source: &str,
+) -> Outcome {
+    let mut worst: Option<(usize, f64, f64)> = None;
+    let mut ratio_of_worst = -1.0;
+    if got.len() != want.len() {
+        return Outcome::error(
+            op,
+            case,
+            format!("{} results; expected {}", got.len(), want.len()),
+        );
+    }
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = match (g.is_nan(), w.is_nan()) {
+            (true, true) => 0.0,
+            (false, false) if g == w => 0.0,
+            (false, false) => (g - w).abs(),
+            _ => f64::INFINITY,
+        };
+        let b = bound(i);
+        let ratio = if err == 0.0 { 0.0 } else { err / b };
+        if ratio > ratio_of_worst || ratio.is_nan() {
+            ratio_of_worst = ratio;
+            worst = Some((i, err, b));
+        }
+    }
+    let (i, err, b) = worst.unwrap_or((0, 0.0, 0.0));
+    Outcome {
+        op: op.to_string(),
+        case: case.to_string(),
+        metric: if got.is_empty() {
+            "max |error| (no elements)".to_string()
+        } else {
+            format!("max |error| of {}, at [{i}]", got.len())
+        },
+        measured: Some(err),
+        tolerance: Some(b),
+        source: source.to_string(),
+        verdict: if err <= b {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+    }
+}

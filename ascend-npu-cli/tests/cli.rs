@@ -1,0 +1,290 @@
+//! The `ascend-npu` binary as a user runs it: the small-preset conformance run on the
+//! simulator, a planted wrong result, a missing CANN, and the report's schema.
+//!
+//! The binary is the one cargo builds for this test (`CARGO_BIN_EXE_ascend-npu`, test profile).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+fn tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ascend-npu"))
+        .args(args)
+        .output()
+        .expect("the ascend-npu binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    dir.join(format!("{name}-{}", std::process::id()))
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("the report was written");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+/// `conformance --backend sim` with `args`, writing the report to a scratch file: the output
+/// (after checking the exit code) and the report, checked against the schema.
+fn conformance_sim(args: &[&str], expect_code: i32) -> (Output, Value) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let json = scratch(&format!(
+        "report-{}.json",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut all = vec![
+        "conformance",
+        "--backend",
+        "sim",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let out = tool(&all);
+    assert_eq!(out.status.code(), Some(expect_code), "{}", text(&out));
+    let report = read_json(&json);
+    validate(&report, &schema(), "report");
+    (out, report)
+}
+
+#[test]
+fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema() {
+    let (out, report) = conformance_sim(&["--preset", "small", "--seed", "42"], 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("seed 42 (repeat with --seed 42)"),
+        "{stdout}"
+    );
+    assert_eq!(report["seed"], 42);
+    assert_eq!(report["platform"]["backend"], "sim");
+    let results = report["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|r| r["verdict"] == "pass"));
+    // Every family of the registry ran.
+    let families = report["families"].as_array().unwrap();
+    for family in ["swiglu", "matmul"] {
+        assert!(families.iter().any(|f| f == family), "{family} missing");
+        assert!(
+            results
+                .iter()
+                .any(|r| r["op"].as_str().unwrap().starts_with(family)),
+            "no {family} rows"
+        );
+    }
+}
+
+#[test]
+fn a_planted_wrong_result_makes_the_run_exit_1() {
+    let (_, report) = conformance_sim(&["--ops", "swiglu", "--plant-wrong-result"], 1);
+    assert_eq!(report["planted"], true);
+    let failed: Vec<&Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] != "pass")
+        .collect();
+    assert_eq!(failed.len(), 1, "only the planted case fails: {failed:?}");
+    assert_eq!(failed[0]["op"], "planted/swiglu-wrong");
+    assert_eq!(report["summary"]["failed"], 1);
+}
+
+#[test]
+fn the_planted_operator_is_not_listed_or_selectable() {
+    let out = tool(&["conformance", "--ops", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("planted"));
+    let out = tool(&["conformance", "--backend", "sim", "--ops", "planted"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = tool(&["conformance", "--help"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("plant"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_inputs() {
+    let run = || conformance_sim(&["--ops", "matmul", "--seed", "7"], 0).1["results"].clone();
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn a_toml_preset_sets_the_shapes() {
+    let preset = scratch("preset.toml");
+    std::fs::write(
+        &preset,
+        "name = \"tiny\"\nswiglu = [5]\nmatmul = [[2, 3, 4]]\n",
+    )
+    .unwrap();
+    let (_, report) = conformance_sim(&["--preset", preset.to_str().unwrap()], 0);
+    assert_eq!(report["preset"]["name"], "tiny");
+    // 3 swiglu types + 4 matmul type pairs × 2 layouts.
+    assert_eq!(report["summary"]["cases"], 11);
+
+    std::fs::write(&preset, "name = \"bad\"\nswigl = [5]\n").unwrap();
+    let out = tool(&[
+        "conformance",
+        "--backend",
+        "sim",
+        "--preset",
+        preset.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("swigl"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn without_cann_the_cann_backend_exits_2_naming_libraries_and_paths() {
+    if Path::new("/usr/local/Ascend").exists() {
+        eprintln!("skipped: this machine has a CANN install under /usr/local/Ascend");
+        return;
+    }
+    let missing = scratch("no-cann");
+    let out = Command::new(env!("CARGO_BIN_EXE_ascend-npu"))
+        .args(["conformance", "--backend", "cann"])
+        .env("ASCEND_NPU_CANN_PATH", &missing)
+        .env_remove("ASCEND_HOME_PATH")
+        .env_remove("ASCEND_TOOLKIT_HOME")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the backend cannot be loaded"), "{stderr}");
+    assert!(
+        stderr.contains("libacl_rt.so") && stderr.contains("libascendcl.so"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("tried {}/libacl_rt.so", missing.display())),
+        "{stderr}"
+    );
+    // `info` says the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_ascend-npu"))
+        .args(["info", "--backend", "cann"])
+        .env("ASCEND_NPU_CANN_PATH", &missing)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn info_on_the_simulator_reports_soc_cores_peaks_and_the_release_column() {
+    let out = tool(&["info", "--backend", "sim"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "backend         sim",
+        "Ascend910B2",
+        "24 cube (AIC), 48 vector (AIV)",
+        "353.9 TFLOPS",
+        "aclnnMoeGatingTopK",
+        "What CANN",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
+    }
+}
+
+fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("report.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Checks `value` against the subset of JSON Schema that `report.schema.json` uses: `type`
+/// (one name or a list), `required`, `properties`, `items` and `enum`. A full validator crate
+/// (`jsonschema`) would bring dozens of crates into the workspace for these five keywords; the
+/// test below proves this checker rejects what it must.
+fn validate(value: &Value, schema: &Value, at: &str) {
+    if let Some(types) = schema.get("type") {
+        let names: Vec<&str> = match types {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(list) => list.iter().map(|t| t.as_str().unwrap()).collect(),
+            other => panic!("bad schema type {other}"),
+        };
+        let is = |name: &str| match name {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            other => panic!("schema type {other} is not supported by this checker"),
+        };
+        assert!(
+            names.iter().any(|n| is(n)),
+            "{at}: {value} is not {names:?}"
+        );
+    }
+    if let Some(allowed) = schema.get("enum") {
+        assert!(
+            allowed.as_array().unwrap().contains(value),
+            "{at}: {value} is not one of {allowed}"
+        );
+    }
+    if let Some(required) = schema.get("required") {
+        for key in required.as_array().unwrap() {
+            let key = key.as_str().unwrap();
+            assert!(
+                value.get(key).is_some(),
+                "{at}: required field {key:?} missing"
+            );
+        }
+    }
+    if let (Some(props), Some(object)) = (schema.get("properties"), value.as_object()) {
+        for (key, sub) in props.as_object().unwrap() {
+            if let Some(v) = object.get(key) {
+                validate(v, sub, &format!("{at}.{key}"));
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in list.iter().enumerate() {
+            validate(v, items, &format!("{at}[{i}]"));
+        }
+    }
+}
+
+#[test]
+fn the_schema_checker_rejects_missing_fields_wrong_types_and_unknown_verdicts() {
+    let schema = schema();
+    let good = serde_json::json!({
+        "schema": "ascend-npu-conformance/1",
+        "platform": {"backend": "sim", "cann_version": "9.0.0", "soc": "x", "libraries": []},
+        "host": {"name": "h", "cores": 2, "load_average": null, "time": "t",
+                 "git_revision": "r", "tool_version": "0.1.0"},
+        "preset": {"name": "small"},
+        "seed": 1, "families": ["swiglu"], "planted": false,
+        "summary": {"cases": 1, "passed": 1, "failed": 0, "errors": 0},
+        "results": [{"op": "swiglu", "case": "c", "metric": "m", "measured": 0.5,
+                     "tolerance": null, "source": "s", "verdict": "pass"}]
+    });
+    validate(&good, &schema, "good");
+    let broken = |edit: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        edit(&mut v);
+        std::panic::catch_unwind(|| validate(&v, &schema, "broken")).is_err()
+    };
+    assert!(broken(&|v| {
+        v.as_object_mut().unwrap().remove("seed");
+    }));
+    assert!(broken(&|v| v["results"][0]["verdict"] = "maybe".into()));
+    assert!(broken(&|v| v["results"][0]["measured"] = "1".into()));
+    assert!(broken(&|v| v["host"]["cores"] = 2.5.into()));
+    assert!(broken(&|v| {
+        v["platform"].as_object_mut().unwrap().remove("soc");
+    }));
+}
