@@ -132,6 +132,23 @@ impl Outcome {
             verdict: Verdict::Error,
         }
     }
+
+    /// A count of mismatches that must be zero (results the reference fixes bit for bit).
+    pub fn exact(op: &str, case: &str, what: &str, mismatches: usize, source: &str) -> Outcome {
+        Outcome {
+            op: op.to_string(),
+            case: case.to_string(),
+            metric: format!("{what} differing from the reference"),
+            measured: Some(mismatches as f64),
+            tolerance: Some(0.0),
+            source: source.to_string(),
+            verdict: if mismatches == 0 {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+        }
+    }
 }
 
 /// Compares `got` with `want` element by element, each within `bound(i)`, and reports the
@@ -186,4 +203,27 @@ pub fn within(
             Verdict::Fail
         },
     }
+}
+
+/// The f64 product `C[m,n] = Σ_k A(i,k)·B(k,j)` and, per element, `Σ_k |A(i,k)·B(k,j)|`, which
+/// bounds the rounding error of any fp32 summation order.
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: impl Fn(usize, usize) -> f64,
+    b: impl Fn(usize, usize) -> f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut c = vec![0.0; m * n];
+    let mut magnitude = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for kk in 0..k {
+                let p = a(i, kk) * b(kk, j);
+                c[i * n + j] += p;
+                magnitude[i * n + j] += p.abs();
+            }
+        }
+    }
+    (c, magnitude)
 }

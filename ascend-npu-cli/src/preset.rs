@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// name = "mine"
 /// swiglu = [1, 4097]
 /// matmul = [[1, 1, 1], [17, 33, 65]]
+/// fp8_quant = [[3, 257]]
+/// fp8_gemm = [[3, 129, 257]]
+/// moe = []
+/// moe_layer = []
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +25,49 @@ pub struct Preset {
     pub swiglu: Vec<usize>,
     /// Matmul `[m, n, k]`.
     pub matmul: Vec<[usize; 3]>,
+    /// FP8 quantization and decode `[rows, k]`.
+    pub fp8_quant: Vec<[usize; 2]>,
+    /// FP8 GEMM `[m, n, k]` (`C[m,n] = A[m,k] · W[n,k]ᵀ`).
+    pub fp8_gemm: Vec<[usize; 3]>,
+    /// MoE routing, dispatch and combine.
+    pub moe: Vec<MoeCase>,
+    /// The whole MoE layer (its f64 reference holds every expert's weights).
+    pub moe_layer: Vec<MoeCase>,
 }
+
+/// The sizes of one MoE case (a TOML `[[moe]]` or `[[moe_layer]]` table).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeCase {
+    /// Tokens.
+    pub tokens: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Routed experts.
+    pub experts: usize,
+    /// Expert groups.
+    pub groups: usize,
+    /// Groups kept per token.
+    pub topk_groups: usize,
+    /// Experts per token.
+    pub top_k: usize,
+    /// Routed experts' intermediate size (the layer only).
+    pub intermediate: usize,
+    /// The shared expert's intermediate size, 0 for none (the layer only).
+    pub shared_intermediate: usize,
+}
+
+/// DeepSeek-V3's MoE sizes (`config_671B.json`).
+const DEEPSEEK_V3_MOE: MoeCase = MoeCase {
+    tokens: 16,
+    hidden: 7168,
+    experts: 256,
+    groups: 8,
+    topk_groups: 4,
+    top_k: 8,
+    intermediate: 2048,
+    shared_intermediate: 2048,
+};
 
 impl Preset {
     /// `small`, `deepseek-v3`, or the path of a TOML preset.
@@ -47,6 +93,28 @@ impl Preset {
             name: "small".to_string(),
             swiglu: vec![1, 31, 4097],
             matmul: vec![[1, 1, 1], [3, 17, 40], [17, 33, 65]],
+            fp8_quant: vec![[1, 1], [3, 257], [130, 129]],
+            fp8_gemm: vec![[1, 1, 1], [3, 129, 257]],
+            moe: vec![MoeCase {
+                tokens: 13,
+                hidden: 40,
+                experts: 32,
+                groups: 4,
+                topk_groups: 2,
+                top_k: 4,
+                intermediate: 24,
+                shared_intermediate: 24,
+            }],
+            moe_layer: vec![MoeCase {
+                tokens: 7,
+                hidden: 64,
+                experts: 16,
+                groups: 4,
+                topk_groups: 2,
+                top_k: 4,
+                intermediate: 32,
+                shared_intermediate: 48,
+            }],
         }
     }
 
@@ -57,6 +125,19 @@ impl Preset {
             name: "deepseek-v3".to_string(),
             swiglu: vec![16 * 2048, 16 * 18432],
             matmul: vec![[16, 2048, 7168], [16, 7168, 2048]],
+            fp8_quant: vec![[16, 7168], [2048, 7168]],
+            fp8_gemm: vec![[16, 2048, 7168], [16, 7168, 2048]],
+            moe: vec![MoeCase {
+                tokens: 16,
+                ..DEEPSEEK_V3_MOE
+            }],
+            // The real hidden and intermediate sizes with 24 experts (3 per group, the fewest
+            // the gating operator takes): all 256 would need ~90 GB for the f64 reference.
+            moe_layer: vec![MoeCase {
+                tokens: 4,
+                experts: 24,
+                ..DEEPSEEK_V3_MOE
+            }],
         }
     }
 }

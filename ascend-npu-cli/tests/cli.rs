@@ -73,7 +73,17 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
     assert!(results.iter().all(|r| r["verdict"] == "pass"));
     // Every family of the registry ran.
     let families = report["families"].as_array().unwrap();
-    for family in ["swiglu", "matmul"] {
+    for family in [
+        "swiglu",
+        "matmul",
+        "fp8-quant",
+        "fp8-dequant",
+        "fp8-gemm",
+        "moe-routing",
+        "moe-dispatch",
+        "moe-combine",
+        "moe-layer",
+    ] {
         assert!(families.iter().any(|f| f == family), "{family} missing");
         assert!(
             results
@@ -119,15 +129,14 @@ fn the_same_seed_gives_the_same_inputs() {
 #[test]
 fn a_toml_preset_sets_the_shapes() {
     let preset = scratch("preset.toml");
-    std::fs::write(
-        &preset,
-        "name = \"tiny\"\nswiglu = [5]\nmatmul = [[2, 3, 4]]\n",
-    )
-    .unwrap();
+    let shapes = "swiglu = [5]\nmatmul = [[2, 3, 4]]\nfp8_quant = [[1, 2]]\n\
+                  fp8_gemm = [[1, 2, 3]]\nmoe = []\nmoe_layer = []\n";
+    std::fs::write(&preset, format!("name = \"tiny\"\n{shapes}")).unwrap();
     let (_, report) = conformance_sim(&["--preset", preset.to_str().unwrap()], 0);
     assert_eq!(report["preset"]["name"], "tiny");
-    // 3 swiglu types + 4 matmul type pairs × 2 layouts.
-    assert_eq!(report["summary"]["cases"], 11);
+    // 3 swiglu types + 4 matmul type pairs × 2 layouts + 2 × 2 quantizations + 2 decodes +
+    // 3 GEMMs.
+    assert_eq!(report["summary"]["cases"], 20);
 
     std::fs::write(&preset, "name = \"bad\"\nswigl = [5]\n").unwrap();
     let out = tool(&[

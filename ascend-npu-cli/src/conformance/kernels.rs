@@ -108,17 +108,7 @@ fn matmul_case<I: Elem + MatmulInput, O: Elem + MatmulOutput>(
             WeightLayout::KN => b[kk * n + j].to_f64(),
             WeightLayout::NK => b[j * k + kk].to_f64(),
         };
-        let mut want = vec![0.0; m * n];
-        let mut magnitude = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                for kk in 0..k {
-                    let p = a[i * k + kk].to_f64() * b_at(kk, j);
-                    want[i * n + j] += p;
-                    magnitude[i * n + j] += p.abs();
-                }
-            }
-        }
+        let (want, magnitude) = check::gemm(m, n, k, |i, kk| a[i * k + kk].to_f64(), b_at);
         let o = O::FORMAT;
         let ku = k as f64 * FP32.u;
         Ok(check::within(

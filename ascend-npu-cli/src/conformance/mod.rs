@@ -5,7 +5,9 @@
 //! records an [`Outcome`] per case through [`Run`]. Adding a family (MLA, expert parallelism)
 //! is a new module and one line in the list.
 
+mod fp8;
 mod kernels;
+mod moe;
 mod planted;
 
 use std::cell::OnceCell;
@@ -34,7 +36,17 @@ pub struct Family {
 }
 
 /// Every family, in the order they run.
-pub const FAMILIES: &[Family] = &[kernels::SWIGLU, kernels::MATMUL];
+pub const FAMILIES: &[Family] = &[
+    kernels::SWIGLU,
+    kernels::MATMUL,
+    fp8::QUANT,
+    fp8::DEQUANT,
+    fp8::GEMM,
+    moe::ROUTING,
+    moe::DISPATCH,
+    moe::COMBINE,
+    moe::LAYER,
+];
 
 /// What the command was asked.
 pub struct Options {
@@ -87,13 +99,27 @@ impl Run<'_> {
         case: &str,
         body: impl FnOnce(&Self, &str, &str) -> Result<Outcome, String>,
     ) {
+        self.cases(op, case, |run, op, case| {
+            body(run, op, case).map(|o| vec![o])
+        });
+    }
+
+    /// [`Run::case`] for a case measured by several metrics, one row each.
+    pub fn cases(
+        &mut self,
+        op: &str,
+        case: &str,
+        body: impl FnOnce(&Self, &str, &str) -> Result<Vec<Outcome>, String>,
+    ) {
         let op = if op == self.family {
             op.to_string()
         } else {
             format!("{}/{op}", self.family)
         };
-        let outcome = body(self, &op, case).unwrap_or_else(|e| Outcome::error(&op, case, e));
-        self.outcomes.push(outcome);
+        match body(self, &op, case) {
+            Ok(outcomes) => self.outcomes.extend(outcomes),
+            Err(e) => self.outcomes.push(Outcome::error(&op, case, e)),
+        }
     }
 }
 
