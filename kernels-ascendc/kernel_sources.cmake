@@ -8,6 +8,8 @@ set(ASCEND_NPU_KERNEL_SOURCES
   fp8_weight_quant.cpp
   matmul.cpp
   mla_cache_write.cpp
+  mla_decode.cpp
+  mla_swap_axes.cpp
   moe_gather_scores.cpp
   swiglu.cpp
 )

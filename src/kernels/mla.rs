@@ -6,7 +6,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::Kernels;
 use crate::error::{Error, Result};
-use crate::runtime::{Kernel, KernelArg, KernelBinary, Stream};
+use half::bf16;
+
+use crate::runtime::{DeviceSlice, DeviceSliceMut, Kernel, KernelArg, KernelBinary, Stream};
 
 /// Mirrors `MlaCacheWriteTiling` of `kernels-ascendc/tiling/mla_cache_write_tiling.h`.
 #[repr(C)]
@@ -30,10 +32,63 @@ pub struct MlaCacheWriteTiling {
     pub row_bytes: u32,
 }
 
+/// Mirrors `MlaDecodeTiling` of `kernels-ascendc/tiling/mla_decode_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct MlaDecodeTiling {
+    /// Sequences.
+    pub batch: u32,
+    /// Query tokens per sequence.
+    pub s_q: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// Latent width (the value width too).
+    pub latent: u32,
+    /// Rope-key width.
+    pub rope: u32,
+    /// Tokens per cache block.
+    pub block_size: u32,
+    /// Columns of the block table.
+    pub max_blocks: u32,
+    /// Blocks in the cache.
+    pub cache_blocks: u32,
+    /// Bytes per cache row.
+    pub row_bytes: u32,
+    /// Query rows per work item (at most 32).
+    pub group_rows: u32,
+    /// Work items per sequence.
+    pub groups: u32,
+    /// Cache rows per tile (at most 16).
+    pub tile_tokens: u32,
+    /// 1: bottom-right causal mask.
+    pub causal: u32,
+    /// The f32 bits of the softmax scale.
+    pub scale_bits: u32,
+    /// Element stride between query tokens, latent part.
+    pub q_lat_tok: u32,
+    /// Element stride between heads, latent part.
+    pub q_lat_head: u32,
+    /// Element stride between query tokens, rope part.
+    pub q_rope_tok: u32,
+    /// Element stride between heads, rope part.
+    pub q_rope_head: u32,
+    /// Element stride between output tokens.
+    pub out_tok: u32,
+    /// Element stride between output heads.
+    pub out_head: u32,
+    /// Elements from the rope buffer's start to row (0, 0, 0)'s rope part.
+    pub q_rope_off: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
 /// The MLA kernels of one binary.
 pub(crate) struct MlaKernels {
     /// `[bf16, fp8]` cache formats.
     write: [Kernel; 2],
+    /// `[bf16, fp8]` cache formats.
+    decode: [Kernel; 2],
+    swap_axes: Kernel,
 }
 
 impl MlaKernels {
@@ -44,6 +99,8 @@ impl MlaKernels {
                 kernel("mla_cache_write_bf16")?,
                 kernel("mla_cache_write_fp8")?,
             ],
+            decode: [kernel("mla_decode_bf16")?, kernel("mla_decode_fp8")?],
+            swap_axes: kernel("mla_swap_axes_bf16")?,
         })
     }
 }
@@ -121,5 +178,270 @@ impl Kernels {
                 tiling,
             ],
         )
+    }
+}
+
+/// UB bytes per core the kernels may plan with (184 KiB: the top 8 KiB is the library's).
+const UB_BUDGET: usize = 188_416;
+/// Query rows one work item holds at most (the kernel's `kMaxRows`).
+const MAX_GROUP_ROWS: usize = 32;
+
+fn round32(bytes: usize) -> usize {
+    bytes.div_ceil(32) * 32
+}
+
+/// The sizes of one decode, checked by `ops::mla`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DecodeShape {
+    pub batch: usize,
+    pub s_q: usize,
+    pub heads: usize,
+    pub latent: usize,
+    pub rope: usize,
+    pub block_size: usize,
+    pub max_blocks: usize,
+    pub cache_blocks: usize,
+    pub row_bytes: usize,
+    pub fp8: bool,
+    pub causal: bool,
+    pub scale: f32,
+    pub rope_offset: usize,
+}
+
+/// Element strides of the query and output rows: row `(b, i, h)` starts at
+/// `(b·s_q + i)·tok + h·head`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowStrides {
+    pub tok: usize,
+    pub head: usize,
+}
+
+/// The decode kernel's UB bytes for `g` query rows and `t` cache rows per tile (the
+/// `InitBuffer`s of `mla_decode.cpp`, each rounded up to 32 bytes).
+fn decode_ub_bytes(shape: &DecodeShape, g: usize, t: usize) -> usize {
+    let (l, r) = (shape.latent, shape.rope);
+    let d = l + r;
+    let common = round32(g * d * 4)
+        + round32(g * l * 4)
+        + round32(d * 2)
+        + round32(t * d * 4)
+        + round32(d * 4)
+        + round32(g * t * 32 + 256)
+        + round32(g * t * 4)
+        + 2 * round32(g * 4)
+        + g * 32;
+    let staging = if shape.fp8 {
+        let lat_pitch = round32(l + 4 * l / 128);
+        2 * t * lat_pitch + 2 * round32(t * r * 2) + round32(t * l * 2) + t * l * 4 + 1024
+    } else {
+        2 * round32(t * d * 2)
+    };
+    common + staging
+}
+
+impl MlaDecodeTiling {
+    /// Plans the work items: as many query rows per item as the UB holds (so each sequence's
+    /// cache is read as few times as possible), balanced over the items.
+    pub(crate) fn plan(
+        shape: &DecodeShape,
+        q: [RowStrides; 2],
+        out: RowStrides,
+        cores: u32,
+    ) -> Result<(MlaDecodeTiling, u32)> {
+        let tile = if shape.fp8 { 8 } else { 16 };
+        let rows = shape.s_q * shape.heads;
+        let fit = (1..=MAX_GROUP_ROWS)
+            .rev()
+            .find(|&g| decode_ub_bytes(shape, g, tile) <= UB_BUDGET)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!(
+                        "an MLA decode of latent {} and rope {}",
+                        shape.latent, shape.rope
+                    ),
+                    "widths whose query row and cache tile fit the 184 KiB UB",
+                )
+            })?;
+        let groups = rows.div_ceil(fit);
+        let group_rows = rows.div_ceil(groups);
+        let items = crate::error::elements("decode work items", &[shape.batch, groups])?;
+        let blocks = items.clamp(1, cores.max(1) as usize) as u32;
+        Ok((
+            MlaDecodeTiling {
+                batch: u32_of("batch", shape.batch)?,
+                s_q: u32_of("s_q", shape.s_q)?,
+                heads: u32_of("heads", shape.heads)?,
+                latent: u32_of("latent", shape.latent)?,
+                rope: u32_of("rope", shape.rope)?,
+                block_size: u32_of("block size", shape.block_size)?,
+                max_blocks: u32_of("max blocks", shape.max_blocks)?,
+                cache_blocks: u32_of("cache blocks", shape.cache_blocks)?,
+                row_bytes: u32_of("row bytes", shape.row_bytes)?,
+                group_rows: group_rows as u32,
+                groups: u32_of("groups", groups)?,
+                tile_tokens: tile as u32,
+                causal: u32::from(shape.causal),
+                scale_bits: shape.scale.to_bits(),
+                q_lat_tok: u32_of("query token stride", q[0].tok)?,
+                q_lat_head: u32_of("query head stride", q[0].head)?,
+                q_rope_tok: u32_of("query token stride", q[1].tok)?,
+                q_rope_head: u32_of("query head stride", q[1].head)?,
+                out_tok: u32_of("output token stride", out.tok)?,
+                out_head: u32_of("output head stride", out.head)?,
+                q_rope_off: u32_of("query rope offset", shape.rope_offset)?,
+                reserved: [0; 3],
+            },
+            blocks,
+        ))
+    }
+}
+
+/// The device buffers of one decode, already validated by `ops::mla`.
+pub(crate) struct DecodeArgs<'a> {
+    pub q_lat: KernelArg<'a>,
+    pub q_rope: KernelArg<'a>,
+    pub cache: KernelArg<'a>,
+    pub table: KernelArg<'a>,
+    pub seq_lens: KernelArg<'a>,
+    pub out: KernelArg<'a>,
+    pub lse: KernelArg<'a>,
+}
+
+impl Kernels {
+    /// Launches the absorbed decode with a validated shape and row strides.
+    pub(crate) fn mla_decode(
+        &self,
+        stream: &Stream,
+        shape: &DecodeShape,
+        strides: ([RowStrides; 2], RowStrides),
+        args: DecodeArgs<'_>,
+    ) -> Result<()> {
+        if shape.batch == 0 || shape.s_q == 0 || shape.heads == 0 {
+            return Ok(());
+        }
+        let (tiling, blocks) =
+            MlaDecodeTiling::plan(shape, strides.0, strides.1, self.inner.vector_cores)?;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
+        stream.launch_trusted(
+            &self.inner.mla.decode[usize::from(shape.fp8)],
+            blocks,
+            &[
+                args.q_lat,
+                args.q_rope,
+                args.cache,
+                args.table,
+                args.seq_lens,
+                args.out,
+                args.lse,
+                tiling,
+            ],
+        )
+    }
+}
+
+/// Mirrors `MlaSwapAxesTiling` of `kernels-ascendc/tiling/mla_swap_axes_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct MlaSwapAxesTiling {
+    /// The leading axis of the source.
+    pub outer: u32,
+    /// The second axis of the source.
+    pub inner: u32,
+    /// Elements per row: a multiple of 16.
+    pub width: u32,
+    /// Rows moved per work item.
+    pub chunk_rows: u32,
+    /// Work items per outer index.
+    pub chunks: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// UB bytes of one swap chunk.
+const SWAP_CHUNK_BYTES: usize = 65_536;
+
+impl Kernels {
+    /// `dst [inner, outer, width] = src [outer, inner, width]` with the axes swapped.
+    pub(crate) fn mla_swap_axes(
+        &self,
+        stream: &Stream,
+        src: &impl DeviceSlice<bf16>,
+        dst: &mut impl DeviceSliceMut<bf16>,
+        [outer, inner, width]: [usize; 3],
+    ) -> Result<()> {
+        let len = crate::error::elements("swapped tensor", &[outer, inner, width])?;
+        if src.len() != len || dst.len() != len || width % 16 != 0 || width * 2 > SWAP_CHUNK_BYTES {
+            return Err(Error::invalid(
+                format!(
+                    "an axis swap of {} into {} elements as [{outer}, {inner}, {width}]",
+                    src.len(),
+                    dst.len()
+                ),
+                "source and destination of [outer, inner, width] elements, width a multiple of 16 of at most 32768",
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let chunk_rows = inner.min(SWAP_CHUNK_BYTES / (width * 2)).min(4095);
+        let chunks = inner.div_ceil(chunk_rows);
+        let items = crate::error::elements("swap work items", &[outer, chunks])?;
+        let tiling = MlaSwapAxesTiling {
+            outer: u32_of("outer", outer)?,
+            inner: u32_of("inner", inner)?,
+            width: u32_of("width", width)?,
+            chunk_rows: chunk_rows as u32,
+            chunks: u32_of("chunks", chunks)?,
+            reserved: [0; 3],
+        };
+        let blocks = items.clamp(1, self.inner.vector_cores.max(1) as usize) as u32;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
+        stream.launch_trusted(
+            &self.inner.mla.swap_axes,
+            blocks,
+            &[KernelArg::buffer(src), KernelArg::buffer_mut(dst), tiling],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_plans_fit_the_ub_and_cover_every_row() {
+        for fp8 in [false, true] {
+            for (s_q, heads) in [(1, 1), (1, 3), (4, 16), (1, 128), (4, 128), (2, 63)] {
+                let shape = DecodeShape {
+                    batch: 3,
+                    s_q,
+                    heads,
+                    latent: 512,
+                    rope: 64,
+                    block_size: 64,
+                    max_blocks: 4,
+                    cache_blocks: 16,
+                    row_bytes: if fp8 { 656 } else { 1152 },
+                    fp8,
+                    causal: true,
+                    scale: 0.1,
+                    rope_offset: 512,
+                };
+                let s = RowStrides { tok: 1, head: 1 };
+                let (t, blocks) = MlaDecodeTiling::plan(&shape, [s, s], s, 48).unwrap();
+                let g = t.group_rows as usize;
+                assert!((1..=MAX_GROUP_ROWS).contains(&g) && t.tile_tokens <= 16);
+                assert!(decode_ub_bytes(&shape, g, t.tile_tokens as usize) <= UB_BUDGET);
+                assert!(g * t.groups as usize >= s_q * heads);
+                assert!(g * (t.groups as usize - 1) < s_q * heads, "an empty group");
+                assert!((1..=48).contains(&blocks));
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ use crate::runtime::{Device, Kernel, KernelBinary};
 pub(crate) use fp8::{Activations, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
 pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
-pub use mla::MlaCacheWriteTiling;
+pub use mla::{MlaCacheWriteTiling, MlaDecodeTiling, MlaSwapAxesTiling};
 pub use swiglu::{SwigluElement, SwigluTiling};
 
 use tiling_cache::TilingCache;

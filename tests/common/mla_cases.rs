@@ -3,10 +3,15 @@
 
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::mla::{
-    BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, LatentCache, Positions,
-    RopeTable, SlotMapping, write_cache,
+    BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
+    LatentCache, LatentProjection, LatentQuery, MqaQuery, Positions, RopeTable, SlotMapping,
+    decode, mqa_decode, write_cache,
 };
-use ascend_npu::reference::mla::{MlaConfig, Rope, pack_fp8_row, rms_norm, unpack_fp8_row};
+use ascend_npu::reference::mla::{
+    BlockTable as RefBlockTable, LatentAttention, Mask, MlaConfig, MlaQuery, Mqa, PagedCache, Rope,
+    absorb_query, absorbed_attention, mqa_attention, pack_fp8_row, paged_mqa_decode, rms_norm,
+    unpack_fp8_row,
+};
 use ascend_npu::{Device, Error, Stream};
 use half::bf16;
 
@@ -24,6 +29,12 @@ macro_rules! mla_suite {
             fp8_cache_write_is_flashmla_quantization_of_the_bf16_row,
             cache_write_rejects_bad_inputs_with_clear_errors,
             block_tables_are_checked_against_the_cache,
+            decode_matches_the_reference_for_every_head_count_and_speculative_tokens,
+            fp8_cache_decode_attends_to_the_dequantized_rows,
+            paged_decode_equals_contiguous_and_nan_in_unused_slots_never_leaks,
+            decode_rejects_bad_inputs_with_clear_errors,
+            absorbed_decode_from_q_nope_matches_the_reference,
+            absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights,
         }
     };
 }
@@ -402,4 +413,591 @@ pub fn block_tables_are_checked_against_the_cache() {
     assert_invalid(table(&[0, -1], &[100]), "entry [0, 1] = -1");
     assert_invalid(table(&[0, 1], &[129]), "sequence 0 of 129 tokens");
     assert_invalid(table(&[0, 1, 2], &[1, 1]), "3 entries");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode.
+
+/// A batch of sequences in a paged cache: rows, lengths, a shuffled block table with garbage
+/// in unused entries, and NaN in every slot no sequence uses.
+pub(crate) struct PagedBatch {
+    pub layout: CacheLayout,
+    pub seq_lens: Vec<usize>,
+    pub max_blocks: usize,
+    pub table: Vec<i32>,
+    /// `[slots, 576]` the values the cache holds (bf16-exact, or FP8-dequantized), NaN where
+    /// unused.
+    pub rows: Vec<f64>,
+    /// The cache's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl PagedBatch {
+    /// Sequences of `seq_lens` tokens with values uniform in ±`amp`, in blocks dealt in a
+    /// shuffled order (`shuffle`) or in order.
+    pub(crate) fn random(
+        rng: &mut Rng,
+        cfg: &MlaConfig,
+        (block_size, format): (usize, CacheFormat),
+        seq_lens: &[usize],
+        amp: f32,
+        shuffle: bool,
+    ) -> Self {
+        let max_blocks = seq_lens
+            .iter()
+            .map(|l| l.div_ceil(block_size))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let used: usize = seq_lens.iter().map(|l| l.div_ceil(block_size)).sum();
+        let blocks = used + 2; // two blocks nobody uses
+        let layout = CacheLayout::for_config(cfg, blocks, block_size, format);
+        let mut ids: Vec<i32> = (0..blocks as i32).collect();
+        // The order comes from its own generator, so a shuffled batch holds the same values.
+        let mut order = Rng::new(rng.next_u64());
+        if shuffle {
+            for i in (1..ids.len()).rev() {
+                ids.swap(i, (order.next_u64() % (i as u64 + 1)) as usize);
+            }
+        }
+        let (row, rb) = (layout.row(), layout.row_bytes());
+        let mut rows = vec![f64::NAN; layout.slots() * row];
+        // Unused slots: all bits set (NaN in bf16, in the E4M3 codes and in the f32 scales).
+        let mut bytes = vec![0xFFu8; layout.slots() * rb];
+        let mut table = vec![2_147_480_000i32; seq_lens.len() * max_blocks];
+        let mut next = 0;
+        for (b, &len) in seq_lens.iter().enumerate() {
+            for j in 0..len.div_ceil(block_size) {
+                table[b * max_blocks + j] = ids[next];
+                next += 1;
+            }
+            for t in 0..len {
+                let block = table[b * max_blocks + t / block_size] as usize;
+                let slot = block * block_size + t % block_size;
+                let values: Vec<f64> = (0..row)
+                    .map(|_| bf16::from_f32(rng.f32() * amp).to_f64())
+                    .collect();
+                let (stored, packed) = match format {
+                    CacheFormat::Bf16 => {
+                        let packed: Vec<u8> = values
+                            .iter()
+                            .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
+                            .collect();
+                        (values, packed)
+                    }
+                    CacheFormat::Fp8 => {
+                        let packed = pack_fp8_row(cfg, &values).unwrap();
+                        (unpack_fp8_row(cfg, &packed).unwrap(), packed)
+                    }
+                };
+                rows[slot * row..][..row].copy_from_slice(&stored);
+                bytes[slot * rb..][..rb].copy_from_slice(&packed);
+            }
+        }
+        PagedBatch {
+            layout,
+            seq_lens: seq_lens.to_vec(),
+            max_blocks,
+            table,
+            rows,
+            bytes,
+        }
+    }
+
+    pub(crate) fn upload(&self, stream: &Stream) -> (LatentCache, BlockTable) {
+        let mut cache = LatentCache::new(stream, self.layout).unwrap();
+        cache.data_mut().copy_from_host(&self.bytes).unwrap();
+        let spec = BlockTableSpec {
+            table: &self.table,
+            max_blocks: self.max_blocks,
+            seq_lens: &self.seq_lens,
+        };
+        let table = BlockTable::new(stream, &self.layout, spec).unwrap();
+        (cache, table)
+    }
+
+    /// The reference's view of the same cache.
+    pub(crate) fn reference(
+        &self,
+        mqa: &Mqa,
+        q: &[f64],
+    ) -> Vec<ascend_npu::reference::mla::AttentionOutput> {
+        let lens: Vec<i32> = self.seq_lens.iter().map(|&l| l as i32).collect();
+        let cache = PagedCache {
+            data: &self.rows,
+            block_size: self.layout.block_size,
+            row: self.layout.row(),
+        };
+        let tables = RefBlockTable {
+            table: &self.table,
+            max_blocks: self.max_blocks,
+            seq_lens: &lens,
+        };
+        paged_mqa_decode(mqa, q, &cache, &tables).unwrap()
+    }
+
+    /// The `[seq_len, 576]` rows of sequence `b`.
+    pub(crate) fn gather(&self, b: usize) -> Vec<f64> {
+        let row = self.layout.row();
+        let mut out = Vec::with_capacity(self.seq_lens[b] * row);
+        for t in 0..self.seq_lens[b] {
+            let block = self.table[b * self.max_blocks + t / self.layout.block_size] as usize;
+            let slot = block * self.layout.block_size + t % self.layout.block_size;
+            out.extend_from_slice(&self.rows[slot * row..][..row]);
+        }
+        out
+    }
+}
+
+/// The f32 error bound of one softmax row: each score is a dot product of `d` terms, whose f32
+/// value is within γ_d·Σ|q_i k_i| (γ_d = d·2^-24 / (1 − d·2^-24)) of the exact one, times the
+/// scale; a shift δ of the scores moves each weight by at most a factor e^{2δ}. Returns δ.
+fn score_error(q: &[f64], keys: &[f64], d: usize, visible: usize, scale: f64) -> f64 {
+    let gamma = d as f64 * 2f64.powi(-24) / (1.0 - d as f64 * 2f64.powi(-24));
+    keys.chunks_exact(d)
+        .take(visible)
+        .map(|k| q.iter().zip(k).map(|(a, b)| (a * b).abs()).sum::<f64>() * gamma * scale)
+        .fold(0.0, f64::max)
+}
+
+/// Compares a device decode with the reference, row by row, with the bound of `score_error`
+/// (weights), the f32 accumulation of at most `n` values (n·2^-24 of max|v|), and the final
+/// bf16 rounding (2^-8 relative) of the output; the LSE within δ plus f32 rounding.
+#[allow(clippy::too_many_arguments)]
+fn assert_decode_matches(
+    batch: &PagedBatch,
+    q: &[f64],
+    (s_q, heads, mask, scale): (usize, usize, Mask, f64),
+    out: &[bf16],
+    lse: &[f32],
+    label: &str,
+) {
+    let (d, dv) = (batch.layout.row(), batch.layout.latent);
+    let mqa = Mqa {
+        heads,
+        d,
+        dv,
+        mask,
+        scale,
+    };
+    let want = batch.reference(&mqa, q);
+    for (b, w) in want.iter().enumerate() {
+        let keys = batch.gather(b);
+        let len = batch.seq_lens[b];
+        let vmax = keys
+            .chunks_exact(d)
+            .flat_map(|r| &r[..dv])
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..s_q {
+            let visible = match mask {
+                Mask::None => len,
+                Mask::Causal => (len + i + 1).saturating_sub(s_q).min(len),
+            };
+            for h in 0..heads {
+                let row = (b * s_q + i) * heads + h;
+                let qrow = &q[row * d..][..d];
+                let delta = score_error(qrow, &keys, d, visible, scale);
+                let weights =
+                    (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * 2f64.powi(-24);
+                for c in 0..dv {
+                    let (g, x) = (out[row * dv + c].to_f64(), w.out[(i * heads + h) * dv + c]);
+                    let tol = 2f64.powi(-8) * x.abs() * 1.01 + weights * vmax;
+                    assert!(
+                        (g - x).abs() <= tol,
+                        "{label}: seq {b} (len {len}) query {i} head {h} [{c}]: {g} vs {x} (tol {tol:e})"
+                    );
+                }
+                let (g, x) = (lse[(b * heads + h) * s_q + i] as f64, w.lse[h * s_q + i]);
+                if x.is_infinite() {
+                    assert_eq!(g, f64::INFINITY, "{label}: seq {b} lse of an empty row");
+                } else {
+                    let tol = delta
+                        + 4.0 * 2f64.powi(-24) * (1.0 + x.abs())
+                        + (visible as f64) * 2f64.powi(-24);
+                    assert!(
+                        (g - x).abs() <= tol,
+                        "{label}: seq {b} query {i} head {h} lse {g} vs {x}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn random_q(rng: &mut Rng, len: usize, amp: f32) -> Vec<f64> {
+    (0..len)
+        .map(|_| bf16::from_f32(rng.f32() * amp).to_f64())
+        .collect()
+}
+
+/// Runs FlashMLA's decode on the device for `batch` and `q`.
+fn device_decode(
+    stream: &Stream,
+    kernels: &Kernels,
+    batch: &PagedBatch,
+    q: &[f64],
+    (s_q, heads, causal, scale): (usize, usize, bool, f32),
+) -> (Vec<bf16>, Vec<f32>) {
+    let (cache, table) = batch.upload(stream);
+    let dq = stream.upload(&bf16s(q)).unwrap();
+    let query = MqaQuery {
+        q: dq.as_view(),
+        s_q,
+        heads,
+    };
+    let params = DecodeParams {
+        softmax_scale: scale,
+        causal,
+    };
+    let res = mqa_decode(kernels, stream, &query, &cache, &table, params).unwrap();
+    (res.out.to_vec().unwrap(), res.lse.to_vec().unwrap())
+}
+
+/// Lengths 0, 1, block_size ± 1 and several blocks (at least `s_q` when not empty).
+fn edge_lens(block_size: usize, s_q: usize) -> Vec<usize> {
+    vec![
+        0,
+        s_q.max(1),
+        block_size - 1,
+        block_size + 1,
+        2 * block_size + 3,
+    ]
+}
+
+pub fn decode_matches_the_reference_for_every_head_count_and_speculative_tokens() {
+    let (stream, kernels) = setup();
+    let cfg = config(1);
+    let scale = cfg.softmax_scale();
+    let mut rng = Rng::new(21);
+    // Values of ±0.5 keep scores O(1) (and the f32 error bound small) while a wrong or
+    // missing key still moves the output far beyond it.
+    for (heads, s_q, block_size) in [
+        (1, 1, 64),
+        (3, 2, 128),
+        (16, 4, 5),
+        (128, 1, 16),
+        (3, 3, 64),
+    ] {
+        let lens = edge_lens(block_size, s_q);
+        let batch = PagedBatch::random(
+            &mut rng,
+            &cfg,
+            (block_size, CacheFormat::Bf16),
+            &lens,
+            0.5,
+            true,
+        );
+        let q = random_q(&mut rng, lens.len() * s_q * heads * 576, 0.5);
+        let causal = s_q > 1;
+        let (out, lse) = device_decode(
+            &stream,
+            &kernels,
+            &batch,
+            &q,
+            (s_q, heads, causal, scale as f32),
+        );
+        let mask = if causal { Mask::Causal } else { Mask::None };
+        let label = format!("h {heads} s_q {s_q} block {block_size}");
+        assert_decode_matches(
+            &batch,
+            &q,
+            (s_q, heads, mask, scale as f32 as f64),
+            &out,
+            &lse,
+            &label,
+        );
+        // The empty sequence: output exactly 0 (its LSE was checked to be +inf).
+        assert!(out[..s_q * heads * 512].iter().all(|v| v.to_f64() == 0.0));
+    }
+}
+
+pub fn fp8_cache_decode_attends_to_the_dequantized_rows() {
+    let (stream, kernels) = setup();
+    let cfg = config(1);
+    let scale = cfg.softmax_scale();
+    let mut rng = Rng::new(22);
+    for (heads, s_q, block_size) in [(3, 1, 64), (16, 2, 128)] {
+        let lens = edge_lens(block_size, s_q);
+        let batch = PagedBatch::random(
+            &mut rng,
+            &cfg,
+            (block_size, CacheFormat::Fp8),
+            &lens,
+            0.5,
+            true,
+        );
+        let q = random_q(&mut rng, lens.len() * s_q * heads * 576, 0.5);
+        let (out, lse) = device_decode(
+            &stream,
+            &kernels,
+            &batch,
+            &q,
+            (s_q, heads, true, scale as f32),
+        );
+        let label = format!("fp8 h {heads} s_q {s_q} block {block_size}");
+        assert_decode_matches(
+            &batch,
+            &q,
+            (s_q, heads, Mask::Causal, scale as f32 as f64),
+            &out,
+            &lse,
+            &label,
+        );
+    }
+}
+
+pub fn paged_decode_equals_contiguous_and_nan_in_unused_slots_never_leaks() {
+    let (stream, kernels) = setup();
+    let cfg = config(1);
+    let (heads, s_q, block_size) = (3, 2, 16);
+    let lens = [33usize, 2, 16, 0, 47];
+    let mut contiguous_rng = Rng::new(23);
+    let mut shuffled_rng = Rng::new(23);
+    // Same values, blocks in order vs shuffled (and NaN everywhere unused in both).
+    let ordered = PagedBatch::random(
+        &mut contiguous_rng,
+        &cfg,
+        (block_size, CacheFormat::Bf16),
+        &lens,
+        0.5,
+        false,
+    );
+    let shuffled = PagedBatch::random(
+        &mut shuffled_rng,
+        &cfg,
+        (block_size, CacheFormat::Bf16),
+        &lens,
+        0.5,
+        true,
+    );
+    assert_ne!(ordered.table, shuffled.table);
+    let q = random_q(&mut Rng::new(24), lens.len() * s_q * heads * 576, 0.5);
+    let params = (s_q, heads, true, 0.1f32);
+    let a = device_decode(&stream, &kernels, &ordered, &q, params);
+    let b = device_decode(&stream, &kernels, &shuffled, &q, params);
+    assert!(a.0 == b.0, "the block order changed the output");
+    assert!(a.1 == b.1, "the block order changed the LSE");
+    assert!(a.0.iter().all(|v| v.to_f64().is_finite()) && a.1.iter().all(|v| !v.is_nan()));
+    assert_decode_matches(
+        &shuffled,
+        &q,
+        (s_q, heads, Mask::Causal, 0.1f32 as f64),
+        &b.0,
+        &b.1,
+        "shuffled",
+    );
+}
+
+pub fn decode_rejects_bad_inputs_with_clear_errors() {
+    let (stream, kernels) = setup();
+    let cfg = config(1);
+    let mut rng = Rng::new(25);
+    let batch = PagedBatch::random(&mut rng, &cfg, (64, CacheFormat::Bf16), &[3, 1], 0.5, true);
+    let (cache, table) = batch.upload(&stream);
+    let q = stream.upload(&vec![bf16::ONE; 2 * 2 * 4 * 576]).unwrap();
+    let params = DecodeParams {
+        softmax_scale: 0.1,
+        causal: false,
+    };
+    let run = |s_q: usize, heads: usize, params: DecodeParams, table: &BlockTable| {
+        let query = MqaQuery {
+            q: q.as_view(),
+            s_q,
+            heads,
+        };
+        mqa_decode(&kernels, &stream, &query, &cache, table, params).map(|_| ())
+    };
+    run(2, 4, params, &table).unwrap();
+    assert_invalid(run(2, 3, params, &table), "q of 9216 elements");
+    assert_invalid(run(0, 4, params, &table), "0 query tokens");
+    let nan = DecodeParams {
+        softmax_scale: f32::NAN,
+        ..params
+    };
+    assert_invalid(run(2, 4, nan, &table), "softmax scale NaN");
+    // Sequence 1 holds 1 token: 2 causal queries cannot be its last tokens.
+    let causal = DecodeParams {
+        causal: true,
+        ..params
+    };
+    assert_invalid(run(2, 4, causal, &table), "sequence 1 of 1 cached tokens");
+    // A table built for another cache.
+    let other = CacheLayout {
+        blocks: batch.layout.blocks + 1,
+        ..batch.layout
+    };
+    let spec = BlockTableSpec {
+        table: &batch.table,
+        max_blocks: batch.max_blocks,
+        seq_lens: &batch.seq_lens,
+    };
+    let foreign = BlockTable::new(&stream, &other, spec).unwrap();
+    assert_invalid(run(2, 4, params, &foreign), "a block table built for");
+}
+
+/// γ_n = n·2^-24 / (1 − n·2^-24): the relative bound of an n-term f32 sum of products.
+fn gamma(n: usize) -> f64 {
+    n as f64 * 2f64.powi(-24) / (1.0 - n as f64 * 2f64.powi(-24))
+}
+
+pub fn absorbed_decode_from_q_nope_matches_the_reference() {
+    let (stream, kernels) = setup();
+    let mut rng = Rng::new(26);
+    // Small blocks keep the f64 bounds cheap; the block sizes 64 and 128 are covered above.
+    for (heads, s_q, block_size) in [(3, 2, 16), (16, 1, 8)] {
+        let cfg = config(heads);
+        let (dn, dv, lat, dr) = (128, 128, 512, 64);
+        let scale = cfg.softmax_scale();
+        let lens = edge_lens(block_size, s_q);
+        let batch = PagedBatch::random(
+            &mut rng,
+            &cfg,
+            (block_size, CacheFormat::Bf16),
+            &lens,
+            0.5,
+            true,
+        );
+        let n = lens.len() * s_q;
+        let q_nope = random_q(&mut rng, n * heads * dn, 0.5);
+        let q_pe = random_q(&mut rng, n * heads * dr, 0.5);
+        let kv_b = random_q(&mut rng, heads * (dn + dv) * lat, 0.1);
+        let (cache, table) = batch.upload(&stream);
+        let proj = LatentProjection::new(&cfg, stream.upload(&bf16s(&kv_b)).unwrap()).unwrap();
+        let (dqn, dqp) = (
+            stream.upload(&bf16s(&q_nope)).unwrap(),
+            stream.upload(&bf16s(&q_pe)).unwrap(),
+        );
+        let query = LatentQuery {
+            q_nope: dqn.as_view(),
+            q_pe: dqp.as_view(),
+            s_q,
+        };
+        let params = DecodeParams {
+            softmax_scale: scale as f32,
+            causal: true,
+        };
+        let res = decode(&kernels, &stream, &proj, &query, &cache, &table, params).unwrap();
+        let (out, lse) = (res.out.to_vec().unwrap(), res.lse.to_vec().unwrap());
+        let scale = scale as f32 as f64;
+        for (b, &len) in lens.iter().enumerate() {
+            let tok = b * s_q * heads;
+            let mq = MlaQuery {
+                tokens: s_q,
+                heads,
+                q_nope: q_nope[tok * dn..(tok + s_q * heads) * dn].to_vec(),
+                q_pe: q_pe[tok * dr..(tok + s_q * heads) * dr].to_vec(),
+            };
+            let keys = batch.gather(b);
+            let attn = LatentAttention {
+                cfg: &cfg,
+                kv_b_proj: &kv_b,
+                mask: Mask::Causal,
+                scale,
+            };
+            let want = absorbed_attention(&attn, &mq, &keys).unwrap();
+            let q_abs = absorb_query(&cfg, &kv_b, &mq).unwrap();
+            let mqa = Mqa {
+                heads,
+                d: lat + dr,
+                dv: lat,
+                mask: Mask::Causal,
+                scale,
+            };
+            let latent = mqa_attention(&mqa, &q_abs, &keys).unwrap();
+            let vmax = keys
+                .chunks_exact(lat + dr)
+                .flat_map(|r| &r[..lat])
+                .fold(0.0f64, |m, v| m.max(v.abs()));
+            for i in 0..s_q {
+                let visible = (len + i + 1).saturating_sub(s_q).min(len);
+                for h in 0..heads {
+                    let head = &kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
+                    let (w_uk, w_uv) = head.split_at(dn * lat);
+                    let qn = &mq.q_nope[(i * heads + h) * dn..][..dn];
+                    let qa = &q_abs[(i * heads + h) * (lat + dr)..][..lat + dr];
+                    // q̃ on the device: an f32 sum of dn products, rounded to bf16.
+                    let dq: Vec<f64> = (0..lat)
+                        .map(|c| {
+                            let s: f64 = (0..dn).map(|r| (w_uk[r * lat + c] * qn[r]).abs()).sum();
+                            2f64.powi(-8) * qa[c].abs() + gamma(dn) * s
+                        })
+                        .collect();
+                    // Score shift: q̃'s error against each key, plus the kernel's f32 dot product.
+                    let delta = keys
+                        .chunks_exact(lat + dr)
+                        .take(visible)
+                        .map(|k| {
+                            let from_q: f64 = dq.iter().zip(k).map(|(e, x)| e * x.abs()).sum();
+                            let dot: f64 = qa.iter().zip(k).map(|(a, x)| (a * x).abs()).sum();
+                            scale * (from_q + gamma(lat + dr) * dot * 1.01)
+                        })
+                        .fold(0.0, f64::max);
+                    let wsum =
+                        (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * 2f64.powi(-24);
+                    let ob = &latent.out[(i * heads + h) * lat..][..lat];
+                    // ō rounded to bf16 after the kernel, then an f32 sum of `lat` products.
+                    let e: Vec<f64> = ob
+                        .iter()
+                        .map(|o| 2f64.powi(-8) * 1.01 * o.abs() + wsum * vmax)
+                        .collect();
+                    let row = (b * s_q + i) * heads + h;
+                    for r in 0..dv {
+                        let wr = &w_uv[r * lat..][..lat];
+                        let x = want.out[(i * heads + h) * dv + r];
+                        let tol = wr.iter().zip(&e).map(|(w, e)| w.abs() * e).sum::<f64>()
+                            + gamma(lat)
+                                * wr.iter().zip(ob).map(|(w, o)| (w * o).abs()).sum::<f64>()
+                            + 2f64.powi(-8) * 1.01 * x.abs();
+                        let g = out[row * dv + r].to_f64();
+                        assert!(
+                            (g - x).abs() <= tol,
+                            "h {heads} seq {b} query {i} head {h} [{r}]: {g} vs {x} (tol {tol:e})"
+                        );
+                    }
+                    let (g, x) = (lse[(b * heads + h) * s_q + i] as f64, want.lse[h * s_q + i]);
+                    if x.is_infinite() {
+                        assert_eq!(g, f64::INFINITY);
+                    } else {
+                        let tol = delta
+                            + 4.0 * 2f64.powi(-24) * (1.0 + x.abs())
+                            + visible as f64 * 2f64.powi(-24);
+                        assert!((g - x).abs() <= tol, "seq {b} lse {g} vs {x}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights() {
+    let (stream, kernels) = setup();
+    let cfg = config(4);
+    let mut rng = Rng::new(27);
+    let batch = PagedBatch::random(&mut rng, &cfg, (64, CacheFormat::Bf16), &[3], 0.5, true);
+    let (cache, table) = batch.upload(&stream);
+    let kv_b = stream.upload(&vec![bf16::ONE; 4 * 256 * 512]).unwrap();
+    assert_invalid(
+        LatentProjection::new(
+            &config(3),
+            stream.upload(&vec![bf16::ONE; 4 * 256 * 512]).unwrap(),
+        ),
+        "for 3 heads",
+    );
+    let proj = LatentProjection::new(&cfg, kv_b).unwrap();
+    // Queries of 3 heads against weights of 4.
+    let qn = stream.upload(&vec![bf16::ONE; 3 * 128]).unwrap();
+    let qp = stream.upload(&vec![bf16::ONE; 3 * 64]).unwrap();
+    let query = LatentQuery {
+        q_nope: qn.as_view(),
+        q_pe: qp.as_view(),
+        s_q: 1,
+    };
+    let params = DecodeParams {
+        softmax_scale: 0.1,
+        causal: false,
+    };
+    assert_invalid(
+        decode(&kernels, &stream, &proj, &query, &cache, &table, params),
+        "the heads of kv_b_proj",
+    );
 }

@@ -7,6 +7,8 @@
 //! | where tokens live | [`BlockTable`] (+ lengths), [`SlotMapping`] | |
 //! | rotary tables | [`RopeTable`], [`Positions`] | |
 //! | write | [`write_cache`] with [`CacheWriteInput`] | `mla_cache_write_{bf16,fp8}` |
+//! | decode, absorbed queries | [`mqa_decode`] with [`MqaQuery`], [`DecodeParams`] | `mla_decode_{bf16,fp8}` |
+//! | decode from `q_nope`, `q_pe` | [`decode`] with [`LatentProjection`], [`LatentQuery`] | matmul, `mla_swap_axes_bf16`, `mla_decode_*` |
 //!
 //! # Decisions
 //!
@@ -19,12 +21,16 @@
 //!   compile; the remaining runtime mismatches (widths, layouts, lengths) are errors in "what
 //!   was wrong; what was expected" form.
 
+mod absorb;
 mod cache;
+mod decode;
 mod rope;
 mod table;
 mod write;
 
+pub use absorb::{LatentProjection, LatentQuery, decode};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
+pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
 pub use rope::{Positions, RopeTable};
 pub use table::{BlockTable, BlockTableSpec, SlotMapping};
 pub(crate) use write::CacheWriteShape;
