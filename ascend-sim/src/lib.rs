@@ -61,25 +61,18 @@ pub use operators::hccl;
 
 pub use ascend_sys::CannVersion;
 pub use base::config::{
-    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig, configure,
+    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig,
 };
 pub use base::error_msg::recent_error_message;
 pub use base::soc::{SocFamily, SocModel};
-pub use ffi::symbols;
+pub use ffi::{configure, counters, map_device_range, symbols, translate};
 pub use runtime::callback::current_thread_id;
 pub use runtime::counters::DeviceCounters;
 pub use runtime::kernel::KernelCounters;
-pub use runtime::memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, map_device_range, translate};
+pub use runtime::memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE};
 
 /// The provider name to pass to `ascend_sys::Api::from_static`.
 pub const PROVIDER: &str = "sim";
-
-/// A snapshot of device `device`'s counters, or `None` for an invalid id or a simulator that
-/// could not start.
-pub fn counters(device: usize) -> Option<DeviceCounters> {
-    let sim = ffi::state::sim().ok()?;
-    sim.devices.get(device).map(|d| d.counters.snapshot())
-}
 
 /// An `ascend_sys::Api` served by the simulator.
 pub fn api() -> ascend_sys::Api {

@@ -1,9 +1,7 @@
 //! Which devices the simulator has: set by [`configure`] or read from the environment.
 
 use crate::base::soc::SocModel;
-use crate::base::sync::lock;
 use ascend_sys::CannVersion;
-use std::sync::Mutex;
 
 /// Environment variable with the number of simulated devices (default 1).
 pub const DEVICES_VAR: &str = "ASCEND_SIM_DEVICES";
@@ -103,40 +101,6 @@ fn parse_device_count(value: &str) -> Result<usize, String> {
     let count = value.trim().parse::<usize>().map_err(|_| bad())?;
     check_count(count).map_err(|_| bad())?;
     Ok(count)
-}
-
-// The configuration chosen by `configure` before the simulator starts.
-static PENDING: Mutex<Option<SimConfig>> = Mutex::new(None);
-
-/// Sets the simulated machine. Call it before the first runtime call; once the simulator has
-/// started, only a configuration equal to the running one is accepted (so independent callers,
-/// e.g. tests in one process, can all ask for the same machine).
-pub fn configure(config: SimConfig) -> Result<(), String> {
-    config.validate()?;
-    let mut pending = lock(&PENDING);
-    if let Some(running) = crate::ffi::state::running_config() {
-        return if running == config {
-            Ok(())
-        } else {
-            Err(format!(
-                "the simulator is already running with {running:?}; it cannot switch to {config:?}"
-            ))
-        };
-    }
-    *pending = Some(config);
-    Ok(())
-}
-
-/// Runs `start` with the configuration to start with (an explicit one, else the
-/// environment's), holding the configuration lock so a concurrent [`configure`] either happens
-/// before the start or sees the running configuration.
-pub(crate) fn with_startup_config<R>(start: impl FnOnce(Result<SimConfig, String>) -> R) -> R {
-    let mut pending = lock(&PENDING);
-    let config = match pending.take() {
-        Some(config) => Ok(config),
-        None => SimConfig::from_env(),
-    };
-    start(config)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use ascend_sys::{
     aclrtStream,
 };
 
+use super::context::current;
 use super::stream::for_submit;
 use super::{guard, guard_value};
 use crate::base::error::{SimError, SimResult};
@@ -19,9 +20,7 @@ use crate::operators::aclnn::objects::{
     Array, Scalar, TensorDesc, TensorList, dtype_name, invalid, null,
 };
 use crate::operators::aclnn::ops::Planned;
-use crate::runtime::context::current;
 use crate::runtime::handles::as_ptr;
-use crate::runtime::memory::map_device;
 use crate::runtime::task::Task;
 
 /// Copies a C array of `len` elements, rejecting NULL with a non-zero length.
@@ -350,7 +349,8 @@ pub(super) fn launch(
                 exec.workspace
             )));
         }
-        map_device(workspace as u64, exec.workspace as usize)
+        sim.machine
+            .map_device(workspace as u64, exec.workspace as usize)
             .map_err(|e| SimError::new(e.code, format!("workspace: {}", e.message)))?;
     }
     let (s, device) = for_submit(stream)?;
@@ -365,7 +365,8 @@ pub(super) fn launch(
     }
     let (inputs, outputs) = exec.snapshot();
     let run = exec.run.clone();
-    s.submit(Task::work(op, move |_| run(&inputs, &outputs)))?;
+    let machine = &sim.machine;
+    s.submit(Task::work(op, move |_| run(machine, &inputs, &outputs)))?;
     Ok(())
 }
 

@@ -7,10 +7,11 @@ use ascend_sys::{
     ACL_ERROR_RT_FEATURE_NOT_SUPPORT, StaticSymbols, aclError, aclrtMemcpyKind, aclrtStream,
 };
 
+use super::context::current;
 use super::guard;
 use super::stream::for_submit;
 use crate::base::error::{SimError, SimResult};
-use crate::runtime::context::current;
+use crate::ffi::state::machine;
 use crate::runtime::copy::{CopyPlan, MemsetPlan};
 use crate::runtime::stream::Stream;
 use crate::runtime::task::Task;
@@ -52,7 +53,16 @@ unsafe extern "C" fn aclrtMemcpy(
 ) -> aclError {
     guard("aclrtMemcpy", || {
         let device = current()?.device;
-        CopyPlan::plan_1d(device, dst as u64, dest_max, src as u64, count, kind)?.execute()
+        CopyPlan::plan_1d(
+            machine()?,
+            device,
+            dst as u64,
+            dest_max,
+            src as u64,
+            count,
+            kind,
+        )?
+        .execute()
     })
 }
 
@@ -66,7 +76,15 @@ unsafe extern "C" fn aclrtMemcpyAsync(
 ) -> aclError {
     guard("aclrtMemcpyAsync", || {
         let (s, device) = for_submit(stream)?;
-        let plan = CopyPlan::plan_1d(device, dst as u64, dest_max, src as u64, count, kind)?;
+        let plan = CopyPlan::plan_1d(
+            machine()?,
+            device,
+            dst as u64,
+            dest_max,
+            src as u64,
+            count,
+            kind,
+        )?;
         submit_copy("aclrtMemcpyAsync", &s, plan)
     })
 }
@@ -83,7 +101,15 @@ unsafe extern "C" fn aclrtMemcpy2d(
     guard("aclrtMemcpy2d", || {
         let device = current()?.device;
         CopyPlan::plan(
-            device, dst as u64, dpitch, src as u64, spitch, width, height, kind,
+            machine()?,
+            device,
+            dst as u64,
+            dpitch,
+            src as u64,
+            spitch,
+            width,
+            height,
+            kind,
         )?
         .execute()
     })
@@ -103,7 +129,15 @@ unsafe extern "C" fn aclrtMemcpy2dAsync(
     guard("aclrtMemcpy2dAsync", || {
         let (s, device) = for_submit(stream)?;
         let plan = CopyPlan::plan(
-            device, dst as u64, dpitch, src as u64, spitch, width, height, kind,
+            machine()?,
+            device,
+            dst as u64,
+            dpitch,
+            src as u64,
+            spitch,
+            width,
+            height,
+            kind,
         )?;
         submit_copy("aclrtMemcpy2dAsync", &s, plan)
     })
@@ -117,7 +151,7 @@ unsafe extern "C" fn aclrtMemset(
 ) -> aclError {
     guard("aclrtMemset", || {
         let device = current()?.device;
-        MemsetPlan::plan(device, dev_ptr as u64, max_count, value, count)?.execute()
+        MemsetPlan::plan(machine()?, device, dev_ptr as u64, max_count, value, count)?.execute()
     })
 }
 
@@ -130,7 +164,7 @@ unsafe extern "C" fn aclrtMemsetAsync(
 ) -> aclError {
     guard("aclrtMemsetAsync", || {
         let (s, device) = for_submit(stream)?;
-        let plan = MemsetPlan::plan(device, dev_ptr as u64, max_count, value, count)?;
+        let plan = MemsetPlan::plan(machine()?, device, dev_ptr as u64, max_count, value, count)?;
         s.submit(Task::work("aclrtMemsetAsync", move |_| plan.execute()))?;
         Ok(())
     })

@@ -8,12 +8,13 @@ use ascend_sys::{
     ACL_HOST, StaticSymbols, aclError, aclrtDevAttr, aclrtRunMode,
 };
 
+use super::context::current;
 use super::{guard, write_out};
 use crate::base::error::{SimError, SimResult};
 use crate::base::soc::SocFamily;
 use crate::base::sync::Timeout;
 use crate::ffi::state::sim;
-use crate::runtime::context::{current, set_current};
+use crate::runtime::context::set_current;
 
 /// `aclrtGetDevicesTopo` values (RT acl_rt.h): HCCS link, and SIO between the two dies of one
 /// A3 chip.
@@ -22,16 +23,19 @@ pub(crate) const TOPOLOGY_SIO: u64 = 0x20;
 
 unsafe extern "C" fn aclrtSetDevice(device_id: i32) -> aclError {
     guard("aclrtSetDevice", || {
-        let device = sim()?.device(device_id.into())?;
+        let sim = sim()?;
+        let device = sim.machine.device(device_id.into())?.id;
         super::init::require_init()?;
-        let ctx = device.acquire()?;
+        let ctx = sim.set_device(device)?;
         set_current(ctx.handle);
         Ok(())
     })
 }
 
 fn reset(device_id: i32, force: bool) -> SimResult<()> {
-    sim()?.device(device_id.into())?.release(force)
+    let sim = sim()?;
+    let device = sim.machine.device(device_id.into())?.id;
+    sim.reset_device(device, force)
 }
 
 unsafe extern "C" fn aclrtResetDevice(device_id: i32) -> aclError {
@@ -52,7 +56,7 @@ unsafe extern "C" fn aclrtGetDevice(device_id: *mut i32) -> aclError {
 
 unsafe extern "C" fn aclrtGetDeviceCount(count: *mut u32) -> aclError {
     guard("aclrtGetDeviceCount", || {
-        let n = sim()?.devices.len() as u32;
+        let n = sim()?.machine.devices.len() as u32;
         // SAFETY: output pointer per the C contract.
         unsafe { write_out(count, n, "count") }
     })
@@ -99,7 +103,7 @@ pub(crate) const RULE_DEVICE_ATTR_VERSION: &str = "device-info.attr-by-cann-vers
 
 fn device_info(device_id: u32, attr: aclrtDevAttr) -> SimResult<i64> {
     let sim = sim()?;
-    let soc = &sim.device(device_id.into())?.soc;
+    let soc = &sim.machine.device(device_id.into())?.soc;
     let version = sim.config.cann_version;
     if !version.has_device_attr(attr) {
         return Err(SimError::param(format!(
@@ -150,8 +154,8 @@ unsafe extern "C" fn aclrtDeviceCanAccessPeer(
 ) -> aclError {
     guard("aclrtDeviceCanAccessPeer", || {
         let sim = sim()?;
-        let a = sim.device(device_id.into())?.id;
-        let b = sim.device(peer.into())?.id;
+        let a = sim.machine.device(device_id.into())?.id;
+        let b = sim.machine.device(peer.into())?.id;
         // SAFETY: output pointer per the C contract.
         unsafe { write_out(can, i32::from(a != b), "canAccessPeer") }
     })
@@ -161,7 +165,7 @@ unsafe extern "C" fn aclrtDeviceCanAccessPeer(
 fn peer_pair(peer: i32) -> SimResult<(usize, usize)> {
     let sim = sim()?;
     let current = current()?.device;
-    let peer = sim.device(peer.into())?.id;
+    let peer = sim.machine.device(peer.into())?.id;
     if peer == current {
         return Err(SimError::param(format!(
             "peerDeviceId {peer} is the current device; peer access is between two devices"
@@ -178,7 +182,7 @@ unsafe extern "C" fn aclrtDeviceEnablePeerAccess(peer: i32, flags: u32) -> aclEr
             )));
         }
         let (current, peer) = peer_pair(peer)?;
-        sim()?.devices[current].enable_peer(peer);
+        sim()?.machine.devices[current].enable_peer(peer);
         Ok(())
     })
 }
@@ -186,15 +190,15 @@ unsafe extern "C" fn aclrtDeviceEnablePeerAccess(peer: i32, flags: u32) -> aclEr
 unsafe extern "C" fn aclrtDeviceDisablePeerAccess(peer: i32) -> aclError {
     guard("aclrtDeviceDisablePeerAccess", || {
         let (current, peer) = peer_pair(peer)?;
-        sim()?.devices[current].disable_peer(peer)
+        sim()?.machine.devices[current].disable_peer(peer)
     })
 }
 
 unsafe extern "C" fn aclrtGetDevicesTopo(device_id: u32, other: u32, value: *mut u64) -> aclError {
     guard("aclrtGetDevicesTopo", || {
         let sim = sim()?;
-        let a = sim.device(device_id.into())?;
-        let b = sim.device(other.into())?;
+        let a = sim.machine.device(device_id.into())?;
+        let b = sim.machine.device(other.into())?;
         if a.id == b.id {
             return Err(SimError::param(format!(
                 "deviceId and otherDeviceId are both {}; expected two different devices",

@@ -11,12 +11,12 @@ use ascend_sys::{
     StaticSymbols, aclError, aclrtEvent, aclrtEventRecordedStatus, aclrtEventStatus, aclrtStream,
 };
 
+use super::context::current;
 use super::stream::for_submit;
 use super::{guard, write_out};
 use crate::base::error::{SimError, SimResult};
 use crate::base::sync::Timeout;
 use crate::ffi::state::sim;
-use crate::runtime::context::current;
 use crate::runtime::event::{Event, EventKind, MAX_EVENTS_PER_DEVICE};
 use crate::runtime::handles::as_ptr;
 use crate::runtime::task::Task;
@@ -43,7 +43,7 @@ fn create(out: *mut aclrtEvent, kind: EventKind) -> SimResult<()> {
     }
     let sim = sim()?;
     let device = current()?.device;
-    let live = &sim.devices[device].live_events;
+    let live = &sim.machine.devices[device].live_events;
     if live.fetch_add(1, Ordering::AcqRel) >= MAX_EVENTS_PER_DEVICE {
         live.fetch_sub(1, Ordering::AcqRel);
         return Err(SimError::new(
@@ -79,7 +79,7 @@ unsafe extern "C" fn aclrtDestroyEvent(event: aclrtEvent) -> aclError {
         let sim = sim()?;
         // Pending records keep the event alive until they run; only the handle dies here.
         let e = sim.events.remove(event)?;
-        sim.devices[e.device]
+        sim.machine.devices[e.device]
             .live_events
             .fetch_sub(1, Ordering::AcqRel);
         Ok(())

@@ -12,14 +12,14 @@ use ascend_sys::{
     StaticSymbols, aclrtStream,
 };
 
-use super::panic_text;
+use super::context::current;
 use super::stream::for_submit;
 use crate::base::error::SimError;
+use crate::base::error::panic_text;
 use crate::base::error_msg::set_recent;
 use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
 use crate::operators::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
 use crate::rules::violation_text;
-use crate::runtime::context::current;
 use crate::runtime::task::{Abort, Task};
 
 /// Runs an HCCL entry point's body: errors and panics become the return code and the
@@ -234,7 +234,8 @@ fn map_rank_memory(
             format!("{what} {addr:#x}, not device memory of device {device}"),
         ));
     }
-    crate::runtime::memory::map_device(addr, len)
+    crate::ffi::state::machine()
+        .and_then(|m| m.map_device(addr, len))
         .map_err(|e| HcclError::para(format!("{what}: {}", e.message)))
 }
 

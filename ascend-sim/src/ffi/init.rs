@@ -80,12 +80,12 @@ unsafe extern "C" fn aclFinalize() -> aclError {
         // Like CANN, finalizing releases whatever the program left behind.
         let mut result = Ok(());
         for ctx in sim.contexts.collect(|c| !c.is_default) {
-            let r = ctx.destroy();
+            let r = sim.destroy_context(&ctx);
             result = result.and(r);
         }
-        for device in &sim.devices {
+        for device in &sim.machine.devices {
             if device.refcount() > 0 {
-                let r = device.release(true);
+                let r = sim.reset_device(device.id, true);
                 result = result.and(r);
             }
         }
@@ -254,7 +254,7 @@ pub(super) fn strip_absent(s: &mut StaticSymbols) {
 unsafe extern "C" fn aclrtGetSocName() -> *const c_char {
     guard_value("aclrtGetSocName", std::ptr::null(), || {
         let sim = sim()?;
-        let device = crate::runtime::context::current().map_or(0, |c| c.device);
+        let device = super::context::current().map_or(0, |c| c.device);
         // The name lives in the process-wide simulator, so the pointer stays valid forever.
         Ok(sim.soc_name_of(device).as_ptr())
     })

@@ -16,6 +16,8 @@ use super::stream::for_submit;
 use super::{guard, read_cstr, write_out};
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::sim;
+use crate::operators::kernel_launch;
+use crate::runtime::device::Device;
 use crate::runtime::handles::{KERNEL_PARAM_TAG, as_ptr};
 use crate::runtime::kernel::{Binary, Function};
 use crate::runtime::kernel_args::{ArgsSource, KernelArgs, check_host_param};
@@ -113,10 +115,11 @@ fn launch(
     api: &'static str,
     func_handle: aclrtFuncHandle,
     num_blocks: u32,
-    args: impl FnOnce(usize) -> SimResult<ArgsSource>,
+    args: impl FnOnce(&'static Device) -> SimResult<ArgsSource>,
     stream: aclrtStream,
 ) -> SimResult<()> {
-    let function = sim()?.functions.get(func_handle)?;
+    let sim = sim()?;
+    let function = sim.functions.get(func_handle)?;
     if num_blocks == 0 || num_blocks > MAX_BLOCKS {
         return Err(SimError::param(format!(
             "numBlocks {num_blocks} for kernel {}; expected 1..={MAX_BLOCKS}",
@@ -124,16 +127,14 @@ fn launch(
         )));
     }
     let (s, device) = for_submit(stream)?;
-    let args = args(device)?;
+    let dev = &sim.machine.devices[device];
+    let args = args(dev)?;
     s.submit(Task::work(api, move |_| {
         let result = args
             .read()
-            .and_then(|bytes| function.run(device, num_blocks, &bytes));
-        let sim = sim()?;
-        if let Some(d) = sim.devices.get(device) {
-            d.counters
-                .kernel_done(&result.as_ref().copied().unwrap_or_default());
-        }
+            .and_then(|bytes| kernel_launch::run(&function, dev, num_blocks, &bytes));
+        dev.counters
+            .kernel_done(&result.as_ref().copied().unwrap_or_default());
         result.map(|_| ())
     }))?;
     Ok(())
@@ -164,7 +165,10 @@ unsafe fn host_bytes(args: *const c_void, size: usize) -> SimResult<ArgsSource> 
 }
 
 /// The device-args check shared by `aclrtLaunchKernel` and `V2`.
-fn device_args(args: *const c_void, size: usize) -> impl FnOnce(usize) -> SimResult<ArgsSource> {
+fn device_args(
+    args: *const c_void,
+    size: usize,
+) -> impl FnOnce(&'static Device) -> SimResult<ArgsSource> {
     move |device| {
         if args.is_null() && size > 0 {
             return Err(SimError::param(format!(

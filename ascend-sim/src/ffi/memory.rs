@@ -9,10 +9,10 @@ use ascend_sys::{
     aclError, aclrtMemAttr, aclrtMemMallocPolicy,
 };
 
+use super::context::current;
 use super::{guard, write_out};
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::sim;
-use crate::runtime::context::current;
 use crate::runtime::memory::{HostPlace, is_device_address};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ fn malloc(
             "size is 0; expected a non-zero number of bytes",
         ));
     }
-    let device = &sim()?.devices[current()?.device];
+    let device = &sim()?.machine.devices[current()?.device];
     // The +32 padding is not added for 1 GiB huge-page policies or by aclrtMallocAlign32.
     // Other policy values (including out-of-range ones, which CANN maps to a default) only
     // choose page sizes, which the simulator does not model.
@@ -103,7 +103,7 @@ unsafe extern "C" fn aclrtFree(dev_ptr: *mut c_void) -> aclError {
         }
         let sim = sim()?;
         if !is_device_address(addr) {
-            let what = match sim.host.place(addr as usize) {
+            let what = match sim.machine.host.place(addr as usize) {
                 HostPlace::Pinned => "pinned host memory; free it with aclrtFreeHost",
                 HostPlace::Pageable => "not a device address",
             };
@@ -113,6 +113,7 @@ unsafe extern "C" fn aclrtFree(dev_ptr: *mut c_void) -> aclError {
             ));
         }
         let device = sim
+            .machine
             .devices
             .get(crate::runtime::memory::device_of(addr))
             .ok_or_else(|| {
@@ -135,7 +136,7 @@ unsafe extern "C" fn aclrtMallocHost(host_ptr: *mut *mut c_void, size: usize) ->
                 "size is 0; expected a non-zero number of bytes",
             ));
         }
-        let host = &sim()?.host;
+        let host = &sim()?.machine.host;
         let p = host.alloc(size)?;
         // SAFETY: output pointer per the C contract (checked non-NULL above).
         let written = unsafe { write_out(host_ptr, p.cast::<c_void>(), "hostPtr") };
@@ -151,7 +152,7 @@ unsafe extern "C" fn aclrtFreeHost(host_ptr: *mut c_void) -> aclError {
         if host_ptr.is_null() {
             return Err(SimError::param("hostPtr is NULL"));
         }
-        sim()?.host.free(host_ptr as usize)
+        sim()?.machine.host.free(host_ptr as usize)
     })
 }
 
@@ -166,7 +167,7 @@ unsafe extern "C" fn aclrtGetMemInfo(
                 "memory attribute {attr} is not an aclrtMemAttr value (0..=17)"
             )));
         }
-        let device = &sim()?.devices[current()?.device];
+        let device = &sim()?.machine.devices[current()?.device];
         // A2/A3/950 devices have HBM only: DDR attributes report no memory.
         let ddr = matches!(
             attr,

@@ -17,28 +17,20 @@ mod host_work;
 mod init;
 mod kernel;
 mod memory;
+mod rust_api;
 pub(crate) mod state;
 mod stream;
 
-use std::any::Any;
+pub use rust_api::{counters, map_device_range, translate};
+pub use state::configure;
+
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ascend_sys::{ACL_ERROR_RT_INTERNAL_ERROR, ACL_SUCCESS, StaticSymbols, aclError};
 
-use crate::base::error::{SimError, SimResult};
+use crate::base::error::{SimError, SimResult, panic_text};
 use crate::base::error_msg::set_recent;
-
-/// The text of a caught panic payload.
-pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
-    }
-}
 
 /// Runs an entry point's body: `Ok` is `ACL_SUCCESS`; an error or a panic is reported through
 /// the return code and `aclGetRecentErrMsg`.

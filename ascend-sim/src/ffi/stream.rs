@@ -7,11 +7,11 @@ use ascend_sys::{
     StaticSymbols, aclError, aclrtEvent, aclrtStream, aclrtStreamStatus,
 };
 
+use super::context::current;
 use super::{guard, write_out};
 use crate::base::error::{SimError, SimResult};
 use crate::base::sync::Timeout;
 use crate::ffi::state::sim;
-use crate::runtime::context::current;
 use crate::runtime::handles::as_ptr;
 use crate::runtime::stream::Stream;
 use crate::runtime::task::Task;
@@ -46,7 +46,7 @@ fn create(out: *mut aclrtStream) -> SimResult<()> {
         return Err(SimError::param("output pointer stream is NULL"));
     }
     let ctx = current()?;
-    let stream = Stream::create(ctx.device, ctx.handle)?;
+    let stream = sim()?.new_stream(ctx.device, ctx.handle)?;
     ctx.add_stream(stream.handle);
     // SAFETY: output pointer per the C contract.
     unsafe { write_out(out, as_ptr(stream.handle), "stream") }

@@ -4,3 +4,4 @@
 
 pub(crate) mod aclnn;
 pub mod hccl;
+pub(crate) mod kernel_launch;

@@ -12,8 +12,8 @@ use ascend_sys::{
 };
 
 use crate::base::error::{SimError, SimResult};
-use crate::ffi::state::sim;
 use crate::runtime::counters::Traffic;
+use crate::runtime::machine::Machine;
 use crate::runtime::memory::{self, HostPlace, Mapped};
 
 /// Where a pointer points.
@@ -24,20 +24,19 @@ pub(crate) enum Place {
 }
 
 impl Place {
-    pub(crate) fn of(ptr: u64) -> SimResult<Place> {
-        let sim = sim()?;
+    pub(crate) fn of(machine: &Machine, ptr: u64) -> SimResult<Place> {
         if memory::is_device_address(ptr) {
             let device = memory::device_of(ptr);
-            if device >= sim.devices.len() {
+            if device >= machine.devices.len() {
                 return Err(SimError::param(format!(
                     "{ptr:#x} is a device address of device {device}, but the simulator has {} \
                      device(s)",
-                    sim.devices.len()
+                    machine.devices.len()
                 )));
             }
             return Ok(Place::Device { device, addr: ptr });
         }
-        let pinned = matches!(sim.host.place(ptr as usize), HostPlace::Pinned);
+        let pinned = matches!(machine.host.place(ptr as usize), HostPlace::Pinned);
         Ok(Place::Host {
             addr: ptr as usize,
             pinned,
@@ -63,10 +62,10 @@ impl Place {
     }
 
     /// Checks and maps `len` bytes at this place.
-    fn map(&self, len: usize) -> SimResult<Mapped> {
+    fn map(&self, machine: &Machine, len: usize) -> SimResult<Mapped> {
         match *self {
-            Place::Device { addr, .. } => memory::map_device(addr, len),
-            Place::Host { addr, .. } => sim()?.host.map(addr, len),
+            Place::Device { addr, .. } => machine.map_device(addr, len),
+            Place::Host { addr, .. } => machine.host.map(addr, len),
         }
     }
 }
@@ -140,9 +139,9 @@ fn check_kind(kind: aclrtMemcpyKind, dst: &Place, src: &Place) -> SimResult<Opti
 }
 
 /// Device memory of another device needs peer access enabled from the current device.
-fn check_peer(current: usize, place: &Place) -> SimResult<()> {
+fn check_peer(machine: &Machine, current: usize, place: &Place) -> SimResult<()> {
     if let Place::Device { device, addr } = *place {
-        if !sim()?.devices[current].can_access(device) {
+        if !machine.devices[current].can_access(device) {
             return Err(SimError::new(
                 ACL_ERROR_RT_NO_PERMISSION,
                 format!(
@@ -165,8 +164,9 @@ fn nonnull(ptr: u64, name: &str) -> SimResult<()> {
 }
 
 /// A checked (possibly 2-D) copy.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct CopyPlan {
+    machine: &'static Machine,
     dst: Place,
     src: Place,
     dpitch: usize,
@@ -179,6 +179,7 @@ pub(crate) struct CopyPlan {
 impl CopyPlan {
     /// `aclrtMemcpy[Async]` parameters.
     pub(crate) fn plan_1d(
+        machine: &'static Machine,
         current: usize,
         dst: u64,
         dest_max: usize,
@@ -199,12 +200,13 @@ impl CopyPlan {
                  destination's capacity in bytes"
             )));
         }
-        Self::plan(current, dst, count, src, count, count, 1, kind)
+        Self::plan(machine, current, dst, count, src, count, count, 1, kind)
     }
 
     /// `aclrtMemcpy2d[Async]` parameters.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn plan(
+        machine: &'static Machine,
         current: usize,
         dst: u64,
         dpitch: usize,
@@ -227,12 +229,13 @@ impl CopyPlan {
                  spitch {spitch}"
             )));
         }
-        let dst_place = Place::of(dst)?;
-        let src_place = Place::of(src)?;
+        let dst_place = Place::of(machine, dst)?;
+        let src_place = Place::of(machine, src)?;
         let traffic = check_kind(kind, &dst_place, &src_place)?;
-        check_peer(current, &src_place)?;
-        check_peer(current, &dst_place)?;
+        check_peer(machine, current, &src_place)?;
+        check_peer(machine, current, &dst_place)?;
         let copy = CopyPlan {
+            machine,
             dst: dst_place,
             src: src_place,
             dpitch,
@@ -255,11 +258,17 @@ impl CopyPlan {
     fn map(&self) -> SimResult<(Mapped, Mapped)> {
         let d = self
             .dst
-            .map(Self::extent(self.dpitch, self.width, self.height)?)
+            .map(
+                self.machine,
+                Self::extent(self.dpitch, self.width, self.height)?,
+            )
             .map_err(|e| prefix(e, "destination"))?;
         let s = self
             .src
-            .map(Self::extent(self.spitch, self.width, self.height)?)
+            .map(
+                self.machine,
+                Self::extent(self.spitch, self.width, self.height)?,
+            )
             .map_err(|e| prefix(e, "source"))?;
         Ok((d, s))
     }
@@ -291,11 +300,10 @@ impl CopyPlan {
             }
         }
         let bytes = (self.width * self.height) as u64;
-        let sim = sim()?;
         match (self.traffic, self.dst, self.src) {
             (Some(t @ (Traffic::H2D | Traffic::D2D)), Place::Device { device, .. }, _)
             | (Some(t @ Traffic::D2H), _, Place::Device { device, .. }) => {
-                sim.devices[device].counters.add(t, bytes)
+                self.machine.devices[device].counters.add(t, bytes)
             }
             _ => {}
         }
@@ -310,8 +318,9 @@ fn prefix(mut e: SimError, side: &str) -> SimError {
 }
 
 /// A checked memset.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct MemsetPlan {
+    machine: &'static Machine,
     dst: Place,
     count: usize,
     byte: u8,
@@ -319,6 +328,7 @@ pub(crate) struct MemsetPlan {
 
 impl MemsetPlan {
     pub(crate) fn plan(
+        machine: &'static Machine,
         current: usize,
         ptr: u64,
         max_count: usize,
@@ -336,30 +346,31 @@ impl MemsetPlan {
                 "count ({count}) is larger than maxCount ({max_count})"
             )));
         }
-        let dst = Place::of(ptr)?;
+        let dst = Place::of(machine, ptr)?;
         if dst.is_pageable() {
             return Err(SimError::param(format!(
                 "{} cannot be set: host memory for aclrtMemset must come from aclrtMallocHost",
                 dst.describe()
             )));
         }
-        check_peer(current, &dst)?;
+        check_peer(machine, current, &dst)?;
         let m = MemsetPlan {
+            machine,
             dst,
             count,
             byte: value as u8,
         };
-        m.dst.map(count)?;
+        m.dst.map(machine, count)?;
         Ok(m)
     }
 
     pub(crate) fn execute(&self) -> SimResult<()> {
-        let d = self.dst.map(self.count)?;
+        let d = self.dst.map(self.machine, self.count)?;
         // SAFETY: `map` checked that `count` bytes at `d` lie inside a live block it keeps
         // alive.
         unsafe { d.ptr().write_bytes(self.byte, self.count) };
         if let Place::Device { device, .. } = self.dst {
-            sim()?.devices[device]
+            self.machine.devices[device]
                 .counters
                 .add(Traffic::Memset, self.count as u64);
         }

@@ -52,14 +52,18 @@ impl Device {
         }
     }
 
-    /// `aclrtSetDevice`: one more reference; returns the default context, created on first use.
-    pub(crate) fn acquire(&self) -> SimResult<Arc<Context>> {
+    /// `aclrtSetDevice`: one more reference; returns the default context, created on first use
+    /// by `create`.
+    pub(crate) fn acquire(
+        &self,
+        create: impl FnOnce() -> SimResult<Arc<Context>>,
+    ) -> SimResult<Arc<Context>> {
         let _lifecycle = lock(&self.lifecycle);
         let mut s = lock(&self.state);
         let ctx = match &s.default_context {
             Some(ctx) => ctx.clone(),
             None => {
-                let ctx = Context::create(self.id, true)?;
+                let ctx = create()?;
                 s.default_context = Some(ctx.clone());
                 ctx
             }
@@ -69,9 +73,13 @@ impl Device {
     }
 
     /// `aclrtResetDevice` (or the forced variant): drops one (or every) reference; at zero,
-    /// destroys the default context and its streams after their work, frees the device's
-    /// memory and forgets peer access.
-    pub(crate) fn release(&self, force: bool) -> SimResult<()> {
+    /// destroys the default context and its streams after their work (`destroy`), frees the
+    /// device's memory and forgets peer access.
+    pub(crate) fn release(
+        &self,
+        force: bool,
+        destroy: impl FnOnce(&Context) -> SimResult<()>,
+    ) -> SimResult<()> {
         let _lifecycle = lock(&self.lifecycle);
         let ctx = {
             let mut s = lock(&self.state);
@@ -90,7 +98,7 @@ impl Device {
             s.default_context.take()
         };
         let result = match ctx {
-            Some(ctx) => ctx.destroy(),
+            Some(ctx) => destroy(&ctx),
             None => Ok(()),
         };
         self.memory.free_all("aclrtResetDevice");

@@ -5,32 +5,25 @@
 //! `ascend_shim_abi_version`. The structs below mirror `kernels-ascendc/shim/include/
 //! ascend_shim_abi.h`; the layout assertions keep them in step.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use ascend_sys::{
-    ACL_ERROR_INVALID_FILE, ACL_ERROR_KERNEL_NOT_FOUND, ACL_ERROR_RT_AICORE_EXCEPTION,
-    ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_PARAM_INVALID, ACL_ERROR_RT_VECTOR_CORE_EXCEPTION,
-};
+use ascend_sys::{ACL_ERROR_INVALID_FILE, ACL_ERROR_KERNEL_NOT_FOUND};
 
 use crate::base::error::{SimError, SimResult};
-use crate::runtime::memory::{Mapped, device_of, is_device_address, map_device};
 
 /// The shim ABI version this simulator speaks.
 pub(crate) const ABI_VERSION: u32 = 1;
 
-const SHIM_OK: i32 = 0;
-const SHIM_ERR_INVALID_LAUNCH: i32 = 1;
-const SHIM_ERR_ARGS: i32 = 2;
-const SHIM_ERR_KERNEL: i32 = 3;
-
 const KIND_VECTOR: u32 = 0;
 
+/// What the shim calls back into: device address translation for one launch.
 #[repr(C)]
-struct ShimHost {
-    ctx: *mut c_void,
-    translate: unsafe extern "C" fn(ctx: *mut c_void, device_addr: u64, len: u64) -> *mut c_void,
+pub(crate) struct ShimHost {
+    pub(crate) ctx: *mut c_void,
+    pub(crate) translate:
+        unsafe extern "C" fn(ctx: *mut c_void, device_addr: u64, len: u64) -> *mut c_void,
 }
 
 /// Work counted by the shim over every core of one launch.
@@ -51,15 +44,16 @@ pub struct KernelCounters {
     pub cores_run: u64,
 }
 
+/// One launch as the shim's entry receives it.
 #[repr(C)]
-struct ShimLaunch {
-    num_blocks: u32,
-    args: *const c_void,
-    args_size: usize,
-    host: *const ShimHost,
-    counters_out: *mut KernelCounters,
-    error_out: *mut c_char,
-    error_capacity: usize,
+pub(crate) struct ShimLaunch {
+    pub(crate) num_blocks: u32,
+    pub(crate) args: *const c_void,
+    pub(crate) args_size: usize,
+    pub(crate) host: *const ShimHost,
+    pub(crate) counters_out: *mut KernelCounters,
+    pub(crate) error_out: *mut c_char,
+    pub(crate) error_capacity: usize,
 }
 
 const _: () = {
@@ -70,7 +64,7 @@ const _: () = {
     assert!(std::mem::offset_of!(ShimLaunch, error_capacity) == 48);
 };
 
-type Entry = unsafe extern "C" fn(launch: *const ShimLaunch) -> i32;
+pub(crate) type Entry = unsafe extern "C" fn(launch: *const ShimLaunch) -> i32;
 type Kind = unsafe extern "C" fn() -> u32;
 
 /// A loaded kernel library.
@@ -277,106 +271,14 @@ impl Function {
         })
     }
 
-    /// Runs every block of the kernel now, on the calling (stream worker) thread and the shim's
-    /// pool. Device addresses are translated through the simulator's allocation map, restricted
-    /// to `device`; the mapped ranges stay alive until the launch returns.
-    pub(crate) fn run(
-        &self,
-        device: usize,
-        num_blocks: u32,
-        args: &[u8],
-    ) -> SimResult<KernelCounters> {
-        let translator = Translator {
-            device,
-            mapped: Mutex::new(Vec::new()),
-            first_error: Mutex::new(None),
-        };
-        let host = ShimHost {
-            ctx: &translator as *const Translator as *mut c_void,
-            translate,
-        };
-        let mut counters = KernelCounters::default();
-        let mut error = vec![0u8; 4096];
-        let launch = ShimLaunch {
-            num_blocks,
-            args: args.as_ptr().cast(),
-            args_size: args.len(),
-            host: &host,
-            counters_out: &mut counters,
-            error_out: error.as_mut_ptr().cast(),
-            error_capacity: error.len(),
-        };
-        // SAFETY: `launch` and everything it points to outlive the call; the entry only reads
-        // `args_size` bytes of `args` and writes within `error_capacity` and `counters_out`.
-        let rc = unsafe { (self.entry)(&launch) };
-        if rc == SHIM_OK {
-            return Ok(counters);
-        }
-        let message = CStr::from_bytes_until_nul(&error)
-            .map(|m| m.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let detail = translator
-            .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .map(|e| format!(" (simulator: {e})"))
-            .unwrap_or_default();
-        let code = match rc {
-            SHIM_ERR_KERNEL if self.kind == KIND_VECTOR => ACL_ERROR_RT_VECTOR_CORE_EXCEPTION,
-            SHIM_ERR_KERNEL => ACL_ERROR_RT_AICORE_EXCEPTION,
-            SHIM_ERR_ARGS | SHIM_ERR_INVALID_LAUNCH => ACL_ERROR_RT_PARAM_INVALID,
-            _ => ACL_ERROR_RT_INTERNAL_ERROR,
-        };
-        Err(SimError::new(code, format!("{message}{detail}")))
+    /// The shim entry of the kernel.
+    pub(crate) fn entry(&self) -> Entry {
+        self.entry
     }
-}
 
-/// The shim's view of device memory for one launch.
-struct Translator {
-    device: usize,
-    mapped: Mutex<Vec<Mapped>>,
-    first_error: Mutex<Option<String>>,
-}
-
-impl Translator {
-    fn map(&self, addr: u64, len: u64) -> Result<*mut c_void, String> {
-        if !is_device_address(addr) {
-            return Err(format!("{addr:#x} is not a device address"));
-        }
-        if device_of(addr) != self.device {
-            return Err(format!(
-                "{addr:#x} is memory of device {}, but the kernel runs on device {}",
-                device_of(addr),
-                self.device
-            ));
-        }
-        let len = usize::try_from(len).map_err(|_| format!("length {len} does not fit usize"))?;
-        let mapped = map_device(addr, len).map_err(|e| e.message)?;
-        let ptr = mapped.ptr().cast();
-        self.mapped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(mapped);
-        Ok(ptr)
-    }
-}
-
-unsafe extern "C" fn translate(ctx: *mut c_void, device_addr: u64, len: u64) -> *mut c_void {
-    // SAFETY: `ctx` is the `Translator` that `Function::run` passed in and keeps alive for the
-    // whole launch; only shared references are made (its state is behind mutexes).
-    let translator = unsafe { &*(ctx as *const Translator) };
-    match std::panic::catch_unwind(|| translator.map(device_addr, len)) {
-        Ok(Ok(ptr)) => ptr,
-        Ok(Err(message)) => {
-            let mut first = translator
-                .first_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            first.get_or_insert(message);
-            std::ptr::null_mut()
-        }
-        Err(_) => std::ptr::null_mut(),
+    /// Whether it is a vector (AIV) kernel, whose faults are vector-core exceptions.
+    pub(crate) fn is_vector(&self) -> bool {
+        self.kind == KIND_VECTOR
     }
 }
 

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 
 use crate::base::error::{SimError, SimResult};
 use crate::base::sync::lock;
-use crate::runtime::memory::{device_of, is_device_address, map_device};
+use crate::runtime::device::Device;
+use crate::runtime::memory::{device_of, is_device_address};
 
 /// `argsData` of `aclrtLaunchKernel`/`V2` must be device memory of the launching device.
 pub(crate) const RULE_ARGS_IN_DEVICE_MEMORY: &str = "launch.args-in-device-memory";
@@ -34,13 +35,18 @@ pub(crate) const RULE_SAME_FUNCTION: &str = "kernel-args.same-function";
 pub(crate) enum ArgsSource {
     /// Copied from host memory at the call.
     Host(Vec<u8>),
-    /// A device blob, read when the launch executes.
-    Device { addr: u64, len: usize },
+    /// A device blob of `dev`, read when the launch executes.
+    Device {
+        dev: &'static Device,
+        addr: u64,
+        len: usize,
+    },
 }
 
 impl ArgsSource {
-    /// Checks `argsData`/`argsSize` of a device-args launch on `device`.
-    pub(crate) fn device(addr: u64, len: usize, device: usize) -> SimResult<ArgsSource> {
+    /// Checks `argsData`/`argsSize` of a device-args launch on `dev`.
+    pub(crate) fn device(addr: u64, len: usize, dev: &'static Device) -> SimResult<ArgsSource> {
+        let device = dev.id;
         if len == 0 {
             return Ok(ArgsSource::Host(Vec::new()));
         }
@@ -61,16 +67,16 @@ impl ArgsSource {
             )));
         }
         // Checked now as well as at execution, so a plainly wrong range fails at the call.
-        map_device(addr, len)?;
-        Ok(ArgsSource::Device { addr, len })
+        dev.memory.map(addr, len)?;
+        Ok(ArgsSource::Device { dev, addr, len })
     }
 
     /// The bytes, read now (at execution for a device blob).
     pub(crate) fn read(&self) -> SimResult<Cow<'_, [u8]>> {
         match self {
             ArgsSource::Host(bytes) => Ok(Cow::Borrowed(bytes)),
-            ArgsSource::Device { addr, len } => {
-                let mapped = map_device(*addr, *len).map_err(|e| {
+            ArgsSource::Device { dev, addr, len } => {
+                let mapped = dev.memory.map(*addr, *len).map_err(|e| {
                     SimError::param(format!(
                         "the kernel's argsData {addr:#x} ({len} bytes) cannot be read when it \
                          starts: {}",
@@ -229,7 +235,12 @@ mod tests {
     #[test]
     fn host_args_for_a_device_launch_name_the_rule() {
         let host = [0u8; 16];
-        let Err(e) = ArgsSource::device(host.as_ptr() as u64, host.len(), 0) else {
+        // A device of its own: the check fails before any memory is touched.
+        let dev: &'static Device = Box::leak(Box::new(Device::new(
+            0,
+            crate::base::soc::SocModel::ascend910b2(),
+        )));
+        let Err(e) = ArgsSource::device(host.as_ptr() as u64, host.len(), dev) else {
             panic!("a host pointer was accepted as argsData");
         };
         assert!(

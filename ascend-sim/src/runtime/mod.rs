@@ -11,6 +11,7 @@ pub(crate) mod event;
 pub(crate) mod handles;
 pub(crate) mod kernel;
 pub(crate) mod kernel_args;
+pub(crate) mod machine;
 pub(crate) mod memory;
 pub(crate) mod stream;
 pub(crate) mod task;

@@ -10,6 +10,7 @@ use ascend_sys::{ACL_ERROR_RT_NO_STREAM_RESOURCE, ACL_ERROR_RT_STREAM_SYNC_TIMEO
 use crate::base::error::{SimError, SimResult};
 use crate::base::sync::{Timeout, lock};
 use crate::runtime::counters::Counters;
+use crate::runtime::device::Device;
 use crate::runtime::task::{Abort, Task};
 
 /// Live streams allowed per device; more is almost certainly a leak.
@@ -35,6 +36,7 @@ struct Shared {
 pub(crate) struct Stream {
     pub(crate) handle: u64,
     pub(crate) device: usize,
+    dev: &'static Device,
     pub(crate) context: u64,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -42,10 +44,13 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Creates and registers a stream of `context` on `device`.
-    pub(crate) fn create(device: usize, context: u64) -> SimResult<Arc<Stream>> {
-        let sim = crate::ffi::state::sim()?;
-        let dev = &sim.devices[device];
+    /// Creates a stream of `context` on `dev`, its handle from `reserve` (the registry's).
+    pub(crate) fn create(
+        dev: &'static Device,
+        context: u64,
+        reserve: impl FnOnce() -> u64,
+    ) -> SimResult<Arc<Stream>> {
+        let device = dev.id;
         if dev.live_streams.fetch_add(1, Ordering::AcqRel) >= MAX_STREAMS_PER_DEVICE {
             dev.live_streams.fetch_sub(1, Ordering::AcqRel);
             return Err(SimError::new(
@@ -56,7 +61,7 @@ impl Stream {
                 ),
             ));
         }
-        let handle = sim.streams.reserve();
+        let handle = reserve();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             cv: Condvar::new(),
@@ -80,12 +85,12 @@ impl Stream {
         let stream = Arc::new(Stream {
             handle,
             device,
+            dev,
             context,
             worker_id: worker.thread().id(),
             shared,
             worker: Mutex::new(Some(worker)),
         });
-        sim.streams.insert(handle, stream.clone());
         Ok(stream)
     }
 
@@ -190,11 +195,7 @@ impl Stream {
         if let Some(worker) = lock(&self.worker).take() {
             // A panicking worker was already turned into sticky errors task by task.
             let _ = worker.join();
-            if let Ok(sim) = crate::ffi::state::sim() {
-                sim.devices[self.device]
-                    .live_streams
-                    .fetch_sub(1, Ordering::AcqRel);
-            }
+            self.dev.live_streams.fetch_sub(1, Ordering::AcqRel);
         }
         self.take_error()
     }
@@ -228,7 +229,7 @@ fn run(shared: &Shared, counters: &Counters) {
                     ascend_sys::ACL_ERROR_RT_INTERNAL_ERROR,
                     format!(
                         "internal error in ascend-sim while running a task: {}",
-                        crate::ffi::panic_text(&*p)
+                        crate::base::error::panic_text(&*p)
                     ),
                 ))
             })

@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use super::objects::TensorDesc;
 use crate::base::error::SimResult;
+use crate::runtime::machine::Machine;
 
-/// Runs the operator over the tensors (inputs, outputs) as bound at launch.
-pub(crate) type Run = Arc<dyn Fn(&[TensorDesc], &[TensorDesc]) -> SimResult<()> + Send + Sync>;
+/// Runs the operator over the tensors (inputs, outputs) as bound at launch, on the machine
+/// whose memory holds them.
+pub(crate) type Run =
+    Arc<dyn Fn(&Machine, &[TensorDesc], &[TensorDesc]) -> SimResult<()> + Send + Sync>;
 
 pub(crate) struct Executor {
     pub(crate) op: &'static str,

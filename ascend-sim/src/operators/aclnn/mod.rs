@@ -10,7 +10,7 @@
 //! sliced views work; arithmetic is done in f64 and rounded once to the output type, unless the
 //! documented semantics say fp32 accumulation (then f32).
 
-pub(crate) mod data;
 pub(crate) mod executor;
 pub(crate) mod objects;
 pub(crate) mod ops;
+pub(crate) mod view;

@@ -10,8 +10,6 @@ pub(crate) use address_space::AddressSpace;
 pub(crate) use backing::Backing;
 pub(crate) use host::{HostMemory, HostPlace};
 
-use crate::base::error::{SimError, SimResult};
-
 /// Byte written into fresh device and pinned host memory: the contents are documented as
 /// uninitialised, and a recognisable non-zero pattern makes reads of them stand out.
 pub const UNINIT_BYTE: u8 = 0xA5;
@@ -73,22 +71,9 @@ impl Mapped {
     }
 }
 
-/// Checks that `[addr, addr + len)` is inside one live allocation and maps it.
-pub(crate) fn map_device(addr: u64, len: usize) -> SimResult<Mapped> {
-    let sim = crate::ffi::state::sim()?;
-    let d = device_of(addr);
-    let device = sim.devices.get(d).ok_or_else(|| {
-        SimError::param(format!(
-            "{addr:#x} is a device address of device {d}, but the simulator has {} device(s)",
-            sim.devices.len()
-        ))
-    })?;
-    device.memory.map(addr, len)
-}
-
 /// A checked view of device memory that keeps its host backing alive while held.
 ///
-/// Obtained from [`map_device_range`]; the pointer stays valid for `len` bytes as long as the
+/// Obtained from [`crate::map_device_range`]; the pointer stays valid for `len` bytes as long as the
 /// `DeviceRange` lives, even if the allocation is freed meanwhile (the simulated program's
 /// use-after-free then reads and writes memory nobody else sees).
 pub struct DeviceRange {
@@ -101,6 +86,10 @@ pub struct DeviceRange {
 unsafe impl Send for DeviceRange {}
 
 impl DeviceRange {
+    pub(crate) fn new(mapped: Mapped, len: usize) -> Self {
+        DeviceRange { mapped, len }
+    }
+
     /// The host address of the range's first byte.
     pub fn as_ptr(&self) -> *mut u8 {
         self.mapped.ptr()
@@ -115,31 +104,4 @@ impl DeviceRange {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-}
-
-/// Maps the device range `[ptr, ptr + len)` to host memory, checking that it lies inside one
-/// live allocation; the error says which allocation was overrun, freed, or not found.
-pub fn map_device_range(ptr: u64, len: usize) -> Result<DeviceRange, String> {
-    if !is_device_address(ptr) {
-        return Err(format!("{ptr:#x} is not a simulated device address"));
-    }
-    map_device(ptr, len)
-        .map(|mapped| DeviceRange { mapped, len })
-        .map_err(|e| e.message)
-}
-
-/// Translates the device range `[ptr, ptr + len)` to the host address backing it, after
-/// checking that the range lies inside one live allocation.
-///
-/// # Safety contract for the returned pointer
-///
-/// The pointer is valid for reads and writes of `len` bytes only while the allocation stays
-/// live: the caller must make sure it is not freed (`aclrtFree`, device reset) while the
-/// pointer is in use, for example by using it only inside a stream task that the program
-/// ordered before the free. Freed blocks stay in a bounded quarantine filled with
-/// [`FREED_BYTE`], which makes most late accesses visible but is not a guarantee. Prefer
-/// [`map_device_range`], whose guard keeps the memory alive. Accesses from several threads
-/// must be ordered by the program, as on the device.
-pub fn translate(ptr: u64, len: usize) -> Result<*mut u8, String> {
-    map_device_range(ptr, len).map(|r| r.as_ptr())
 }

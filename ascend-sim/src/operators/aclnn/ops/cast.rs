@@ -8,32 +8,35 @@ use std::sync::Arc;
 
 use super::Planned;
 use crate::base::error::SimResult;
-use crate::operators::aclnn::data::Bound;
 use crate::operators::aclnn::objects::TensorDesc;
+use crate::operators::aclnn::view::TensorView;
+use crate::runtime::machine::Machine;
 
 /// Plans the conversion of `input` into `out` (same shape, rules checked).
 pub(crate) fn plan(input: TensorDesc, out: TensorDesc) -> SimResult<Planned> {
-    let run = Arc::new(|inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-        let src = Bound::new("self", &inputs[0])?;
-        let dst = Bound::new("out", &outputs[0])?;
-        if is_float(outputs[0].dtype) {
-            // f64 holds every value of the simulated types except INT64 beyond 2^53, which
-            // only the integer path below carries; floats round once to the output.
-            dst.write_f64(&src.read_f64())
-        } else if is_float(inputs[0].dtype) {
-            // Truncation toward zero, NaN to 0 (documented), saturation at the integer type's
-            // range (the simulator's choice; not documented).
-            let (lo, hi) = int_range(outputs[0].dtype);
-            let values: Vec<i64> = src
-                .read_f64()
-                .iter()
-                .map(|&v| (v as i64).clamp(lo, hi))
-                .collect();
-            dst.write_i64(&values)
-        } else {
-            dst.write_i64(&src.read_i64())
-        }
-    });
+    let run = Arc::new(
+        |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
+            let src = TensorView::bind(machine, "self", &inputs[0])?;
+            let dst = TensorView::bind(machine, "out", &outputs[0])?;
+            if is_float(outputs[0].dtype) {
+                // f64 holds every value of the simulated types except INT64 beyond 2^53, which
+                // only the integer path below carries; floats round once to the output.
+                dst.write_f64(&src.read_f64())
+            } else if is_float(inputs[0].dtype) {
+                // Truncation toward zero, NaN to 0 (documented), saturation at the integer type's
+                // range (the simulator's choice; not documented).
+                let (lo, hi) = int_range(outputs[0].dtype);
+                let values: Vec<i64> = src
+                    .read_f64()
+                    .iter()
+                    .map(|&v| (v as i64).clamp(lo, hi))
+                    .collect();
+                dst.write_i64(&values)
+            } else {
+                dst.write_i64(&src.read_i64())
+            }
+        },
+    );
     Ok(Planned {
         workspace: 0,
         inputs: vec![input],

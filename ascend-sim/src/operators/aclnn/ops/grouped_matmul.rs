@@ -11,9 +11,10 @@ use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16};
 
 use super::Planned;
 use crate::base::error::SimResult;
-use crate::operators::aclnn::data::Bound;
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
+use crate::operators::aclnn::view::TensorView;
 use crate::rules;
+use crate::runtime::machine::Machine;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
@@ -80,47 +81,49 @@ pub(crate) fn plan(
     let (experts, n) = (w.dim(0), w.dim(2));
     let cumsum = a.group_list_type == 0;
 
-    let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-        let x = Bound::new("x[0]", &inputs[0])?.read_f64();
-        let w = Bound::new("weight[0]", &inputs[1])?.read_f64();
-        let list = Bound::new("groupList", &inputs[2])?.read_i64();
-        let mut ends = Vec::with_capacity(experts);
-        let mut end = 0i64;
-        for (e, &v) in list.iter().enumerate() {
-            end = if cumsum { v } else { end + v };
-            if v < 0 || ends.last().is_some_and(|&prev| end < prev) {
+    let run = Arc::new(
+        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
+            let x = TensorView::bind(machine, "x[0]", &inputs[0])?.read_f64();
+            let w = TensorView::bind(machine, "weight[0]", &inputs[1])?.read_f64();
+            let list = TensorView::bind(machine, "groupList", &inputs[2])?.read_i64();
+            let mut ends = Vec::with_capacity(experts);
+            let mut end = 0i64;
+            for (e, &v) in list.iter().enumerate() {
+                end = if cumsum { v } else { end + v };
+                if v < 0 || ends.last().is_some_and(|&prev| end < prev) {
+                    return Err(rules::violation(
+                        "grouped-matmul-v4.group-sum-equals-m",
+                        format!("groupList[{e}] = {v} (group {e} would end at row {end})"),
+                    ));
+                }
+                ends.push(end);
+            }
+            if end != m as i64 {
                 return Err(rules::violation(
                     "grouped-matmul-v4.group-sum-equals-m",
-                    format!("groupList[{e}] = {v} (group {e} would end at row {end})"),
+                    format!("groups ending at row {end} for M = {m}"),
                 ));
             }
-            ends.push(end);
-        }
-        if end != m as i64 {
-            return Err(rules::violation(
-                "grouped-matmul-v4.group-sum-equals-m",
-                format!("groups ending at row {end} for M = {m}"),
-            ));
-        }
-        // The groups cover every row (their sizes sum to M).
-        let out_bound = Bound::new("out[0]", &outputs[0])?;
-        let mut y = vec![0.0; m * n];
-        let mut start = 0usize;
-        for (e, &end) in ends.iter().enumerate() {
-            for row in start..end as usize {
-                for col in 0..n {
-                    // fp16/bf16 products are exact in f32; the sum is an fp32 accumulation.
-                    let mut acc = 0f32;
-                    for kk in 0..k {
-                        acc += (x[row * k + kk] * w[(e * k + kk) * n + col]) as f32;
+            // The groups cover every row (their sizes sum to M).
+            let out_bound = TensorView::bind(machine, "out[0]", &outputs[0])?;
+            let mut y = vec![0.0; m * n];
+            let mut start = 0usize;
+            for (e, &end) in ends.iter().enumerate() {
+                for row in start..end as usize {
+                    for col in 0..n {
+                        // fp16/bf16 products are exact in f32; the sum is an fp32 accumulation.
+                        let mut acc = 0f32;
+                        for kk in 0..k {
+                            acc += (x[row * k + kk] * w[(e * k + kk) * n + col]) as f32;
+                        }
+                        y[row * n + col] = f64::from(acc);
                     }
-                    y[row * n + col] = f64::from(acc);
                 }
+                start = end as usize;
             }
-            start = end as usize;
-        }
-        out_bound.write_f64(&y)
-    });
+            out_bound.write_f64(&y)
+        },
+    );
     Ok(Planned {
         workspace: 0,
         inputs: vec![x, w, group_list],

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::Planned;
 use crate::base::error::{SimError, SimResult};
-use crate::operators::aclnn::data::Bound;
 use crate::operators::aclnn::objects::TensorDesc;
+use crate::operators::aclnn::view::TensorView;
+use crate::runtime::machine::Machine;
 
 /// The tensors of one call.
 pub(crate) struct Args {
@@ -48,65 +49,67 @@ pub(crate) fn plan(args: Args, drop_pad_mode: i64) -> SimResult<Planned> {
             inputs.push(t);
         }
     }
-    let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-        let read = |slot: Option<usize>, what: &str| -> SimResult<Option<Vec<f64>>> {
-            slot.map(|i| Bound::new(what, &inputs[i]).map(|b| b.read_f64()))
-                .transpose()
-        };
-        let expanded = Bound::new("expandedX", &inputs[0])?.read_f64();
-        let row_idx = Bound::new("expandedRowIdx", &inputs[1])?.read_i64();
-        let (x1, x2) = (read(slots[0], "x1")?, read(slots[1], "x2")?);
-        let (bias, scales) = (read(slots[2], "bias")?, read(slots[3], "scales")?);
-        let expert_idx = slots[4]
-            .map(|i| Bound::new("expertIdx", &inputs[i]).map(|b| b.read_i64()))
-            .transpose()?;
-        let mut out = vec![0f32; rows * hidden];
-        for i in 0..rows {
-            let acc = &mut out[i * hidden..(i + 1) * hidden];
-            for residual in [&x1, &x2].into_iter().flatten() {
-                for (a, v) in acc.iter_mut().zip(&residual[i * hidden..]) {
-                    *a += *v as f32;
-                }
-            }
-            for j in 0..k {
-                let flat = if drop_pad_mode <= 1 {
-                    i + j * rows
-                } else {
-                    i * k + j
-                };
-                let row = row_idx[flat];
-                if row < 0 && padded {
-                    continue; // dropped by capacity
-                }
-                if row < 0 || row as usize >= expanded_rows {
-                    return Err(SimError::param(format!(
-                        "expandedRowIdx[{flat}] = {row} is outside the {expanded_rows} expanded rows"
-                    )));
-                }
-                let w = scales.as_ref().map_or(1.0, |s| s[i * k + j]) as f32;
-                let src = &expanded[row as usize * hidden..(row as usize + 1) * hidden];
-                let b = match (&bias, &expert_idx) {
-                    (Some(bias), Some(ids)) => {
-                        let e = ids[i * k + j];
-                        let experts = bias.len() / hidden;
-                        if e < 0 || e as usize >= experts {
-                            return Err(SimError::param(format!(
-                                "expertIdx {e} is outside 0..{experts}"
-                            )));
-                        }
-                        Some(&bias[e as usize * hidden..(e as usize + 1) * hidden])
+    let run = Arc::new(
+        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
+            let read = |slot: Option<usize>, what: &str| -> SimResult<Option<Vec<f64>>> {
+                slot.map(|i| TensorView::bind(machine, what, &inputs[i]).map(|b| b.read_f64()))
+                    .transpose()
+            };
+            let expanded = TensorView::bind(machine, "expandedX", &inputs[0])?.read_f64();
+            let row_idx = TensorView::bind(machine, "expandedRowIdx", &inputs[1])?.read_i64();
+            let (x1, x2) = (read(slots[0], "x1")?, read(slots[1], "x2")?);
+            let (bias, scales) = (read(slots[2], "bias")?, read(slots[3], "scales")?);
+            let expert_idx = slots[4]
+                .map(|i| TensorView::bind(machine, "expertIdx", &inputs[i]).map(|b| b.read_i64()))
+                .transpose()?;
+            let mut out = vec![0f32; rows * hidden];
+            for i in 0..rows {
+                let acc = &mut out[i * hidden..(i + 1) * hidden];
+                for residual in [&x1, &x2].into_iter().flatten() {
+                    for (a, v) in acc.iter_mut().zip(&residual[i * hidden..]) {
+                        *a += *v as f32;
                     }
-                    _ => None,
-                };
-                for h in 0..hidden {
-                    let v = src[h] as f32 + b.map_or(0.0, |b| b[h] as f32);
-                    acc[h] += w * v;
+                }
+                for j in 0..k {
+                    let flat = if drop_pad_mode <= 1 {
+                        i + j * rows
+                    } else {
+                        i * k + j
+                    };
+                    let row = row_idx[flat];
+                    if row < 0 && padded {
+                        continue; // dropped by capacity
+                    }
+                    if row < 0 || row as usize >= expanded_rows {
+                        return Err(SimError::param(format!(
+                            "expandedRowIdx[{flat}] = {row} is outside the {expanded_rows} expanded rows"
+                        )));
+                    }
+                    let w = scales.as_ref().map_or(1.0, |s| s[i * k + j]) as f32;
+                    let src = &expanded[row as usize * hidden..(row as usize + 1) * hidden];
+                    let b = match (&bias, &expert_idx) {
+                        (Some(bias), Some(ids)) => {
+                            let e = ids[i * k + j];
+                            let experts = bias.len() / hidden;
+                            if e < 0 || e as usize >= experts {
+                                return Err(SimError::param(format!(
+                                    "expertIdx {e} is outside 0..{experts}"
+                                )));
+                            }
+                            Some(&bias[e as usize * hidden..(e as usize + 1) * hidden])
+                        }
+                        _ => None,
+                    };
+                    for h in 0..hidden {
+                        let v = src[h] as f32 + b.map_or(0.0, |b| b[h] as f32);
+                        acc[h] += w * v;
+                    }
                 }
             }
-        }
-        let out: Vec<f64> = out.into_iter().map(f64::from).collect();
-        Bound::new("out", &outputs[0])?.write_f64(&out)
-    });
+            let out: Vec<f64> = out.into_iter().map(f64::from).collect();
+            TensorView::bind(machine, "out", &outputs[0])?.write_f64(&out)
+        },
+    );
     Ok(Planned {
         workspace: 0,
         inputs,

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::{Planned, top_k};
 use crate::base::error::SimResult;
-use crate::operators::aclnn::data::Bound;
 use crate::operators::aclnn::objects::TensorDesc;
+use crate::operators::aclnn::view::TensorView;
+use crate::runtime::machine::Machine;
 
 /// The attributes the computation uses.
 #[derive(Clone, Copy, Debug)]
@@ -53,22 +54,24 @@ pub(crate) fn plan(
     let mut inputs = vec![x];
     inputs.extend(bias);
     let has_bias = inputs.len() == 2;
-    let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-        let x = Bound::new("x", &inputs[0])?.read_f64();
-        let bias = if has_bias {
-            Some(Bound::new("bias", &inputs[1])?.read_f64())
-        } else {
-            None
-        };
-        let (weights, ids, norm) = route(&x, bias.as_deref(), rows, experts, &a);
-        Bound::new("yOut", &outputs[0])?.write_f64(&weights)?;
-        Bound::new("expertIdxOut", &outputs[1])?.write_i64(&ids)?;
-        // outOut is always passed but written only when asked for.
-        if a.out_flag {
-            Bound::new("outOut", &outputs[2])?.write_f64(&norm)?;
-        }
-        Ok(())
-    });
+    let run = Arc::new(
+        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
+            let x = TensorView::bind(machine, "x", &inputs[0])?.read_f64();
+            let bias = if has_bias {
+                Some(TensorView::bind(machine, "bias", &inputs[1])?.read_f64())
+            } else {
+                None
+            };
+            let (weights, ids, norm) = route(&x, bias.as_deref(), rows, experts, &a);
+            TensorView::bind(machine, "yOut", &outputs[0])?.write_f64(&weights)?;
+            TensorView::bind(machine, "expertIdxOut", &outputs[1])?.write_i64(&ids)?;
+            // outOut is always passed but written only when asked for.
+            if a.out_flag {
+                TensorView::bind(machine, "outOut", &outputs[2])?.write_f64(&norm)?;
+            }
+            Ok(())
+        },
+    );
     Ok(Planned {
         workspace: 0,
         inputs,

@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use super::Planned;
 use crate::base::error::SimResult;
-use crate::operators::aclnn::data::Bound;
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
+use crate::operators::aclnn::view::TensorView;
+use crate::runtime::machine::Machine;
+use crate::runtime::memory::UNINIT_BYTE;
 
 /// The attributes the computation uses.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +34,7 @@ pub(crate) struct Attrs {
 }
 
 /// What an uninitialised INT32 element holds in the simulator.
-const POISON_I32: i64 = i32::from_ne_bytes([crate::UNINIT_BYTE; 4]) as i64;
+const POISON_I32: i64 = i32::from_ne_bytes([UNINIT_BYTE; 4]) as i64;
 
 /// The tensors of one call; `counts` is present exactly when requested.
 pub(crate) struct Tensors {
@@ -84,38 +86,41 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
     // the outputs so its memory is checked at launch like every other output.
     let mut outputs = vec![expanded_x, expanded_row_idx, expanded_scale];
     outputs.extend(counts);
-    let run = Arc::new(move |inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-        let x = Bound::new("x", &inputs[0])?.read_f64();
-        let ids = Bound::new("expertIdx", &inputs[1])?.read_i64();
-        super::check_expert_ids(&ids, k, expert_num)?;
-        let mut kept: Vec<usize> = (0..n).filter(|&f| (start..end).contains(&ids[f])).collect();
-        kept.sort_by_key(|&f| ids[f]); // stable: flat order within an expert
-        // Rows past the kept ones are not written: read them back to keep them.
-        let ex = Bound::new("expandedXOut", &outputs[0])?;
-        let mut expanded = ex.read_f64();
-        let mut index = vec![if a.row_idx_type == 0 { -1 } else { POISON_I32 }; n];
-        for (row, &f) in kept.iter().enumerate() {
-            let token = f / k;
-            expanded[row * hidden..(row + 1) * hidden]
-                .copy_from_slice(&x[token * hidden..(token + 1) * hidden]);
-            if a.row_idx_type == 0 {
-                index[f] = row as i64;
-            } else {
-                index[row] = f as i64;
+    let run = Arc::new(
+        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
+            let x = TensorView::bind(machine, "x", &inputs[0])?.read_f64();
+            let ids = TensorView::bind(machine, "expertIdx", &inputs[1])?.read_i64();
+            super::check_expert_ids(&ids, k, expert_num)?;
+            let mut kept: Vec<usize> = (0..n).filter(|&f| (start..end).contains(&ids[f])).collect();
+            kept.sort_by_key(|&f| ids[f]); // stable: flat order within an expert
+            // Rows past the kept ones are not written: read them back to keep them.
+            let ex = TensorView::bind(machine, "expandedXOut", &outputs[0])?;
+            let mut expanded = ex.read_f64();
+            let mut index = vec![if a.row_idx_type == 0 { -1 } else { POISON_I32 }; n];
+            for (row, &f) in kept.iter().enumerate() {
+                let token = f / k;
+                expanded[row * hidden..(row + 1) * hidden]
+                    .copy_from_slice(&x[token * hidden..(token + 1) * hidden]);
+                if a.row_idx_type == 0 {
+                    index[f] = row as i64;
+                } else {
+                    index[row] = f as i64;
+                }
             }
-        }
-        ex.write_f64(&expanded)?;
-        Bound::new("expandedRowIdxOut", &outputs[1])?.write_i64(&index)?;
-        Bound::new("expandedScaleOut", &outputs[2])?;
-        if a.tokens_num_flag {
-            let mut counts = vec![0i64; local];
-            for &f in &kept {
-                counts[(ids[f] - start) as usize] += 1;
+            ex.write_f64(&expanded)?;
+            TensorView::bind(machine, "expandedRowIdxOut", &outputs[1])?.write_i64(&index)?;
+            TensorView::bind(machine, "expandedScaleOut", &outputs[2])?;
+            if a.tokens_num_flag {
+                let mut counts = vec![0i64; local];
+                for &f in &kept {
+                    counts[(ids[f] - start) as usize] += 1;
+                }
+                TensorView::bind(machine, "expertTokensCountOrCumsumOut", &outputs[3])?
+                    .write_i64(&counts)?;
             }
-            Bound::new("expertTokensCountOrCumsumOut", &outputs[3])?.write_i64(&counts)?;
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     Ok(Planned {
         workspace: (n as u64) * 8,
         inputs: vec![x, expert_idx],

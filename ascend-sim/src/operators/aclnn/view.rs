@@ -1,0 +1,428 @@
+//! Typed tensor views: dims, strides and offset (in elements) over one storage, with a dtype.
+//!
+//! One type serves both device memory, mapped for one operator run ([`TensorView::bind`]), and
+//! host slices ([`TensorView::host`], for unit tests of the operators). Reads and writes take a
+//! fast path when the view is dense (row-major, or any permutation of a dense block), converting
+//! whole slices at once, and walk the strides otherwise.
+
+use std::marker::PhantomData;
+
+use ascend_sys::{
+    ACL_BF16, ACL_BOOL, ACL_DOUBLE, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT16, ACL_INT32,
+    ACL_INT64, ACL_UINT8, aclDataType,
+};
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+
+use super::objects::{TensorDesc, dtype_name, element_size};
+use crate::base::error::{SimError, SimResult};
+use crate::runtime::counters::Counters;
+use crate::runtime::machine::Machine;
+use crate::runtime::memory::{Mapped, device_of};
+
+/// A Rust type stored in tensors of one aclDataType.
+pub(crate) trait Element: Copy + 'static {
+    const DTYPE: aclDataType;
+}
+
+macro_rules! element {
+    ($($t:ty => $d:expr),* $(,)?) => { $(impl Element for $t { const DTYPE: aclDataType = $d; })* };
+}
+element!(f32 => ACL_FLOAT, f16 => ACL_FLOAT16, bf16 => ACL_BF16, f64 => ACL_DOUBLE,
+    i8 => ACL_INT8, i16 => ACL_INT16, i32 => ACL_INT32, i64 => ACL_INT64, u8 => ACL_UINT8);
+
+/// A view of a tensor's elements for one operator run.
+pub(crate) struct TensorView<'a> {
+    base: *mut u8,
+    /// Storage bytes behind `base`; every element of the view lies inside.
+    storage: usize,
+    dtype: aclDataType,
+    size: usize,
+    dims: Vec<usize>,
+    strides: Vec<usize>,
+    offset: usize,
+    /// Device traffic counters, counting one pass per read or write (none for host views).
+    counters: Option<&'a Counters>,
+    /// Keeps device storage alive while the view lives.
+    _mapped: Option<Mapped>,
+    _storage: PhantomData<&'a mut [u8]>,
+}
+
+// SAFETY: a view is a pointer into storage it keeps alive (device) or borrows mutably (host);
+// moving it to another thread moves that access with it.
+unsafe impl Send for TensorView<'_> {}
+
+impl<'a> TensorView<'a> {
+    /// Maps the tensor's whole storage on `machine`, checking it lies in one live allocation.
+    pub(crate) fn bind(machine: &'a Machine, what: &str, desc: &TensorDesc) -> SimResult<Self> {
+        let size = element_size(desc.dtype).unwrap_or(1);
+        let mapped = if desc.numel() == 0 {
+            None
+        } else {
+            Some(
+                machine
+                    .map_device(desc.data, desc.storage_bytes())
+                    .map_err(|e| SimError::new(e.code, format!("{what}: {}", e.message)))?,
+            )
+        };
+        Ok(TensorView {
+            base: mapped.as_ref().map_or(std::ptr::null_mut(), Mapped::ptr),
+            storage: if mapped.is_some() {
+                desc.storage_bytes()
+            } else {
+                0
+            },
+            dtype: desc.dtype,
+            size,
+            dims: desc.dims.iter().map(|&d| d as usize).collect(),
+            strides: desc.strides.iter().map(|&s| s as usize).collect(),
+            offset: desc.offset as usize,
+            counters: machine
+                .devices
+                .get(device_of(desc.data))
+                .map(|d| &d.counters),
+            _mapped: mapped,
+            _storage: PhantomData,
+        })
+    }
+
+    /// A dense row-major view of `data` with `dims`.
+    pub(crate) fn host<T: Element>(data: &'a mut [T], dims: &[usize]) -> SimResult<Self> {
+        let mut strides = vec![0; dims.len()];
+        let mut step = 1;
+        for (s, &d) in strides.iter_mut().zip(dims).rev() {
+            *s = step;
+            step *= d;
+        }
+        Self::host_strided(data, dims, &strides, 0)
+    }
+
+    /// A view of `data` with explicit strides and offset (elements), checked to stay inside.
+    pub(crate) fn host_strided<T: Element>(
+        data: &'a mut [T],
+        dims: &[usize],
+        strides: &[usize],
+        offset: usize,
+    ) -> SimResult<Self> {
+        let numel: usize = dims.iter().product();
+        let last = offset
+            + dims
+                .iter()
+                .zip(strides)
+                .map(|(&d, &s)| d.saturating_sub(1) * s)
+                .sum::<usize>();
+        if dims.len() != strides.len() || (numel > 0 && last >= data.len()) {
+            return Err(SimError::param(format!(
+                "view dims {dims:?}, strides {strides:?}, offset {offset} over {} elements; \
+                 expected one stride per dim and every element inside",
+                data.len()
+            )));
+        }
+        Ok(TensorView {
+            base: data.as_mut_ptr().cast(),
+            storage: std::mem::size_of_val(data),
+            dtype: T::DTYPE,
+            size: std::mem::size_of::<T>(),
+            dims: dims.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+            counters: None,
+            _mapped: None,
+            _storage: PhantomData,
+        })
+    }
+
+    pub(crate) fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    pub(crate) fn numel(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// The sub-view at `index` along the first dim (one fewer dim).
+    pub(crate) fn select(&self, index: usize) -> TensorView<'_> {
+        debug_assert!(index < self.dims[0]);
+        TensorView {
+            base: self.base,
+            storage: self.storage,
+            dtype: self.dtype,
+            size: self.size,
+            dims: self.dims[1..].to_vec(),
+            strides: self.strides[1..].to_vec(),
+            offset: self.offset + index * self.strides[0],
+            counters: None,
+            _mapped: None,
+            _storage: PhantomData,
+        }
+    }
+
+    /// If the view's elements are exactly a dense block of storage (in some order of the
+    /// dims), the block as a slice of `T`, in storage order.
+    fn dense_block<T: Element>(&self) -> Option<&[T]> {
+        if T::DTYPE != self.dtype || self.base.is_null() {
+            return None;
+        }
+        let numel = self.numel();
+        let mut order: Vec<(usize, usize)> = self
+            .dims
+            .iter()
+            .zip(&self.strides)
+            .filter(|&(&d, _)| d != 1)
+            .map(|(&d, &s)| (s, d))
+            .collect();
+        order.sort_unstable();
+        let mut step = 1;
+        for (s, d) in order {
+            if s != step {
+                return None;
+            }
+            step *= d;
+        }
+        let start = self.base.wrapping_add(self.offset * self.size);
+        if numel == 0
+            || start.align_offset(std::mem::align_of::<T>()) != 0
+            || (self.offset + numel) * self.size > self.storage
+        {
+            return None;
+        }
+        // SAFETY: the block [offset, offset + numel) lies inside the storage (checked above, and
+        // by the view's construction), which the view keeps alive or borrows for 'a; `start` is
+        // aligned for T. Operators read their inputs and write outputs only after the reads
+        // (results are collected first), and stream order keeps other tasks away, so nothing
+        // writes these elements while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(start.cast::<T>(), numel) })
+    }
+
+    /// Whether the view is dense row-major.
+    fn is_row_major(&self) -> bool {
+        let mut step = 1;
+        for (&d, &s) in self.dims.iter().zip(&self.strides).rev() {
+            if d != 1 && s != step {
+                return false;
+            }
+            step *= d;
+        }
+        true
+    }
+
+    /// Byte offset of the element at row-major view position `linear` (the strided path).
+    fn byte_offset(&self, mut linear: usize) -> usize {
+        let mut element = self.offset;
+        for (&d, &s) in self.dims.iter().zip(&self.strides).rev() {
+            element += (linear % d) * s;
+            linear /= d;
+        }
+        element * self.size
+    }
+
+    fn ptr(&self, linear: usize) -> *mut u8 {
+        self.base.wrapping_add(self.byte_offset(linear))
+    }
+
+    /// Counts one full pass over the view in the device's traffic counters, for cost models.
+    fn count(&self, read: bool) {
+        if let Some(c) = self.counters {
+            let bytes = (self.numel() * self.size) as u64;
+            if read {
+                c.aclnn_io(bytes, 0);
+            } else {
+                c.aclnn_io(0, bytes);
+            }
+        }
+    }
+
+    /// Every element in row-major view order, as f32 (exact for fp16/bf16/f32 tensors).
+    pub(crate) fn read_f32(&self) -> Vec<f32> {
+        self.count(true);
+        if self.is_row_major() {
+            if let Some(v) = self.f32_block() {
+                return v;
+            }
+        }
+        (0..self.numel()).map(|i| self.get_f64(i) as f32).collect()
+    }
+
+    /// The elements of a dense view in storage order as f32, with the view's strides over that
+    /// block (a transposed weight keeps its layout); otherwise row-major order and row-major
+    /// strides. Counts one pass. For GEMM operands, whose strides the GEMM takes as given.
+    pub(crate) fn read_f32_any_order(&self) -> (Vec<f32>, Vec<isize>) {
+        self.count(true);
+        if let Some(v) = self.f32_block() {
+            let strides = self.strides.iter().map(|&s| s as isize).collect();
+            return (v, strides);
+        }
+        let mut strides = vec![0isize; self.dims.len()];
+        let mut step = 1isize;
+        for (s, &d) in strides.iter_mut().zip(&self.dims).rev() {
+            *s = step;
+            step *= d as isize;
+        }
+        let v = (0..self.numel()).map(|i| self.get_f64(i) as f32).collect();
+        (v, strides)
+    }
+
+    /// A dense block converted to f32 in storage order, for floating-point dtypes.
+    fn f32_block(&self) -> Option<Vec<f32>> {
+        if let Some(s) = self.dense_block::<f32>() {
+            return Some(s.to_vec());
+        }
+        if let Some(s) = self.dense_block::<bf16>() {
+            let mut v = vec![0f32; s.len()];
+            s.convert_to_f32_slice(&mut v);
+            return Some(v);
+        }
+        if let Some(s) = self.dense_block::<f16>() {
+            let mut v = vec![0f32; s.len()];
+            s.convert_to_f32_slice(&mut v);
+            return Some(v);
+        }
+        None
+    }
+
+    /// Every element in row-major view order, as f64.
+    pub(crate) fn read_f64(&self) -> Vec<f64> {
+        self.count(true);
+        (0..self.numel()).map(|i| self.get_f64(i)).collect()
+    }
+
+    /// Every element in row-major view order, as i64 (integer and bool tensors).
+    pub(crate) fn read_i64(&self) -> Vec<i64> {
+        self.count(true);
+        (0..self.numel()).map(|i| self.get_i64(i)).collect()
+    }
+
+    fn get_f64(&self, i: usize) -> f64 {
+        let p = self.ptr(i);
+        // SAFETY: `p` is inside the storage: the view was checked against the storage size at
+        // creation, and the storage range against the live allocation when mapped. Unaligned
+        // reads because sub-views need not be aligned to the element size.
+        unsafe {
+            match self.dtype {
+                ACL_FLOAT => f64::from(p.cast::<f32>().read_unaligned()),
+                ACL_FLOAT16 => f16::from_bits(p.cast::<u16>().read_unaligned()).to_f64(),
+                ACL_BF16 => bf16::from_bits(p.cast::<u16>().read_unaligned()).to_f64(),
+                ACL_DOUBLE => p.cast::<f64>().read_unaligned(),
+                _ => self.get_i64(i) as f64,
+            }
+        }
+    }
+
+    fn get_i64(&self, i: usize) -> i64 {
+        let p = self.ptr(i);
+        // SAFETY: as in `get_f64`.
+        unsafe {
+            match self.dtype {
+                ACL_INT32 => i64::from(p.cast::<i32>().read_unaligned()),
+                ACL_INT64 => p.cast::<i64>().read_unaligned(),
+                ACL_INT16 => i64::from(p.cast::<i16>().read_unaligned()),
+                ACL_INT8 => i64::from(p.cast::<i8>().read_unaligned()),
+                ACL_UINT8 | ACL_BOOL => i64::from(p.read()),
+                _ => self.get_f64(i) as i64,
+            }
+        }
+    }
+
+    /// Writes f32 `values` (row-major view order), each rounded once to the tensor's type.
+    pub(crate) fn write_f32(&self, values: &[f32]) -> SimResult<()> {
+        self.check_len(values.len())?;
+        if self.is_row_major() && !values.is_empty() {
+            let start = self.base.wrapping_add(self.offset * self.size);
+            let fits = (self.offset + values.len()) * self.size <= self.storage;
+            let aligned = |align: usize| start.align_offset(align) == 0;
+            // SAFETY (each arm): the dense row-major block [offset, offset + len) lies inside
+            // the storage (`fits`), `start` is aligned for the element type, and no other
+            // reference to these elements lives during the write (results are written after
+            // the inputs were read).
+            match self.dtype {
+                ACL_FLOAT if fits && aligned(4) => {
+                    self.count(false);
+                    let out = unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
+                    out.copy_from_slice(values);
+                    return Ok(());
+                }
+                ACL_BF16 if fits && aligned(2) => {
+                    self.count(false);
+                    let out: &mut [bf16] =
+                        unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
+                    out.convert_from_f32_slice(values);
+                    return Ok(());
+                }
+                ACL_FLOAT16 if fits && aligned(2) => {
+                    self.count(false);
+                    let out: &mut [f16] =
+                        unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
+                    out.convert_from_f32_slice(values);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        // An f32 is exact in f64, so rounding from there is the same single rounding.
+        let wide: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+        self.write_f64(&wide)
+    }
+
+    /// Writes `values` (row-major view order), each rounded once to the tensor's type.
+    pub(crate) fn write_f64(&self, values: &[f64]) -> SimResult<()> {
+        self.check_len(values.len())?;
+        self.count(false);
+        for (i, &v) in values.iter().enumerate() {
+            let p = self.ptr(i);
+            // SAFETY: as in `get_f64`; the operator owns its outputs for the run.
+            unsafe {
+                match self.dtype {
+                    ACL_FLOAT => p.cast::<f32>().write_unaligned(v as f32),
+                    ACL_FLOAT16 => p.cast::<u16>().write_unaligned(f16::from_f64(v).to_bits()),
+                    ACL_BF16 => p.cast::<u16>().write_unaligned(bf16::from_f64(v).to_bits()),
+                    ACL_DOUBLE => p.cast::<f64>().write_unaligned(v),
+                    // Float to integer truncates toward zero, saturates, and turns NaN into 0.
+                    _ => self.write_i64_at(i, v as i64)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes integer `values` (row-major view order).
+    pub(crate) fn write_i64(&self, values: &[i64]) -> SimResult<()> {
+        self.check_len(values.len())?;
+        self.count(false);
+        for (i, &v) in values.iter().enumerate() {
+            self.write_i64_at(i, v)?;
+        }
+        Ok(())
+    }
+
+    fn write_i64_at(&self, i: usize, v: i64) -> SimResult<()> {
+        let p = self.ptr(i);
+        // SAFETY: as in `write_f64`.
+        unsafe {
+            match self.dtype {
+                ACL_INT32 => p.cast::<i32>().write_unaligned(v as i32),
+                ACL_INT64 => p.cast::<i64>().write_unaligned(v),
+                ACL_INT16 => p.cast::<i16>().write_unaligned(v as i16),
+                ACL_INT8 => p.cast::<i8>().write_unaligned(v as i8),
+                ACL_UINT8 | ACL_BOOL => p.write(v as u8),
+                other => {
+                    return Err(SimError::param(format!(
+                        "cannot store integers into a {} tensor",
+                        dtype_name(other)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, len: usize) -> SimResult<()> {
+        if len == self.numel() {
+            Ok(())
+        } else {
+            Err(SimError::param(format!(
+                "internal: {len} values for a tensor of {} elements",
+                self.numel()
+            )))
+        }
+    }
+}
