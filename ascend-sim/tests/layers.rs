@@ -102,10 +102,9 @@ fn strip(src: &str) -> String {
             while j < b.len() && b[j] != b'\'' {
                 j += 1;
             }
-            for _ in i..=j.min(b.len() - 1) {
-                out.push(b' ');
-            }
-            i = j + 1;
+            let stop = (j + 1).min(b.len());
+            out.extend(std::iter::repeat_n(b' ', stop - i));
+            i = stop;
         } else {
             out.push(b[i]);
             i += 1;

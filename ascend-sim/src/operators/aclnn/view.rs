@@ -87,6 +87,7 @@ impl<'a> TensorView<'a> {
     }
 
     /// A dense row-major view of `data` with `dims`.
+    #[cfg(test)]
     pub(crate) fn host<T: Element>(data: &'a mut [T], dims: &[usize]) -> SimResult<Self> {
         let mut strides = vec![0; dims.len()];
         let mut step = 1;
@@ -98,6 +99,7 @@ impl<'a> TensorView<'a> {
     }
 
     /// A view of `data` with explicit strides and offset (elements), checked to stay inside.
+    #[cfg(test)]
     pub(crate) fn host_strided<T: Element>(
         data: &'a mut [T],
         dims: &[usize],
@@ -221,7 +223,7 @@ impl<'a> TensorView<'a> {
     }
 
     /// Counts one full pass over the view in the device's traffic counters, for cost models.
-    fn count(&self, read: bool) {
+    pub(crate) fn count_pass(&self, read: bool) {
         if let Some(c) = self.counters {
             let bytes = (self.numel() * self.size) as u64;
             if read {
@@ -234,61 +236,66 @@ impl<'a> TensorView<'a> {
 
     /// Every element in row-major view order, as f32 (exact for fp16/bf16/f32 tensors).
     pub(crate) fn read_f32(&self) -> Vec<f32> {
-        self.count(true);
-        if self.is_row_major() {
-            if let Some(v) = self.f32_block() {
-                return v;
-            }
+        self.count_pass(true);
+        let mut v = Vec::new();
+        if self.is_row_major() && self.f32_block_into(&mut v) {
+            return v;
         }
         (0..self.numel()).map(|i| self.get_f64(i) as f32).collect()
     }
 
-    /// The elements of a dense view in storage order as f32, with the view's strides over that
-    /// block (a transposed weight keeps its layout); otherwise row-major order and row-major
-    /// strides. Counts one pass. For GEMM operands, whose strides the GEMM takes as given.
-    pub(crate) fn read_f32_any_order(&self) -> (Vec<f32>, Vec<isize>) {
-        self.count(true);
-        if let Some(v) = self.f32_block() {
-            let strides = self.strides.iter().map(|&s| s as isize).collect();
-            return (v, strides);
+    /// The elements into `buf` as f32, for a GEMM operand, which takes strides as given: a
+    /// dense view comes in storage order with its own strides (a transposed weight keeps its
+    /// layout), any other in row-major order with row-major strides. Counts one pass. `buf` is
+    /// reused across calls, so converting expert after expert allocates once.
+    pub(crate) fn read_f32_into(&self, buf: &mut Vec<f32>) -> Vec<isize> {
+        self.count_pass(true);
+        if self.f32_block_into(buf) {
+            return self.strides.iter().map(|&s| s as isize).collect();
         }
+        buf.clear();
+        buf.extend((0..self.numel()).map(|i| self.get_f64(i) as f32));
         let mut strides = vec![0isize; self.dims.len()];
         let mut step = 1isize;
         for (s, &d) in strides.iter_mut().zip(&self.dims).rev() {
             *s = step;
             step *= d as isize;
         }
-        let v = (0..self.numel()).map(|i| self.get_f64(i) as f32).collect();
-        (v, strides)
+        strides
     }
 
-    /// A dense block converted to f32 in storage order, for floating-point dtypes.
-    fn f32_block(&self) -> Option<Vec<f32>> {
+    /// A dense block converted into `buf` as f32 in storage order, for floating-point dtypes;
+    /// false (and `buf` untouched) otherwise.
+    fn f32_block_into(&self, buf: &mut Vec<f32>) -> bool {
         if let Some(s) = self.dense_block::<f32>() {
-            return Some(s.to_vec());
+            buf.clear();
+            buf.extend_from_slice(s);
+        } else if let Some(s) = self.dense_block::<bf16>() {
+            // bf16 is the upper half of an f32: a shift, exact, which the compiler vectorises.
+            buf.clear();
+            buf.extend(
+                s.iter()
+                    .map(|v| f32::from_bits(u32::from(v.to_bits()) << 16)),
+            );
+        } else if let Some(s) = self.dense_block::<f16>() {
+            buf.clear();
+            buf.resize(s.len(), 0.0);
+            s.convert_to_f32_slice(buf);
+        } else {
+            return false;
         }
-        if let Some(s) = self.dense_block::<bf16>() {
-            let mut v = vec![0f32; s.len()];
-            s.convert_to_f32_slice(&mut v);
-            return Some(v);
-        }
-        if let Some(s) = self.dense_block::<f16>() {
-            let mut v = vec![0f32; s.len()];
-            s.convert_to_f32_slice(&mut v);
-            return Some(v);
-        }
-        None
+        true
     }
 
     /// Every element in row-major view order, as f64.
     pub(crate) fn read_f64(&self) -> Vec<f64> {
-        self.count(true);
+        self.count_pass(true);
         (0..self.numel()).map(|i| self.get_f64(i)).collect()
     }
 
     /// Every element in row-major view order, as i64 (integer and bool tensors).
     pub(crate) fn read_i64(&self) -> Vec<i64> {
-        self.count(true);
+        self.count_pass(true);
         (0..self.numel()).map(|i| self.get_i64(i)).collect()
     }
 
@@ -336,20 +343,20 @@ impl<'a> TensorView<'a> {
             // the inputs were read).
             match self.dtype {
                 ACL_FLOAT if fits && aligned(4) => {
-                    self.count(false);
+                    self.count_pass(false);
                     let out = unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
                     out.copy_from_slice(values);
                     return Ok(());
                 }
                 ACL_BF16 if fits && aligned(2) => {
-                    self.count(false);
+                    self.count_pass(false);
                     let out: &mut [bf16] =
                         unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
                     out.convert_from_f32_slice(values);
                     return Ok(());
                 }
                 ACL_FLOAT16 if fits && aligned(2) => {
-                    self.count(false);
+                    self.count_pass(false);
                     let out: &mut [f16] =
                         unsafe { std::slice::from_raw_parts_mut(start.cast(), values.len()) };
                     out.convert_from_f32_slice(values);
@@ -366,7 +373,7 @@ impl<'a> TensorView<'a> {
     /// Writes `values` (row-major view order), each rounded once to the tensor's type.
     pub(crate) fn write_f64(&self, values: &[f64]) -> SimResult<()> {
         self.check_len(values.len())?;
-        self.count(false);
+        self.count_pass(false);
         for (i, &v) in values.iter().enumerate() {
             let p = self.ptr(i);
             // SAFETY: as in `get_f64`; the operator owns its outputs for the run.
@@ -387,7 +394,7 @@ impl<'a> TensorView<'a> {
     /// Writes integer `values` (row-major view order).
     pub(crate) fn write_i64(&self, values: &[i64]) -> SimResult<()> {
         self.check_len(values.len())?;
-        self.count(false);
+        self.count_pass(false);
         for (i, &v) in values.iter().enumerate() {
             self.write_i64_at(i, v)?;
         }
@@ -424,5 +431,71 @@ impl<'a> TensorView<'a> {
                 self.numel()
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_and_strided_paths_agree() {
+        // [2, 3] stored row-major, and the same values stored column-major as a transposed view.
+        let mut rows: Vec<bf16> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .map(bf16::from_f32)
+            .to_vec();
+        let mut cols: Vec<bf16> = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]
+            .map(bf16::from_f32)
+            .to_vec();
+        let a = TensorView::host(&mut rows, &[2, 3]).unwrap();
+        let b = TensorView::host_strided(&mut cols, &[2, 3], &[1, 2], 0).unwrap();
+        let want = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(a.read_f32(), want);
+        assert_eq!(b.read_f32(), want);
+        assert_eq!(
+            a.read_f64(),
+            want.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()
+        );
+        // The transposed view is dense: its storage order comes back with its strides.
+        let mut buf = Vec::new();
+        assert_eq!(b.read_f32_into(&mut buf), [1, 2]);
+        assert_eq!(buf, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        // A sliced view is not dense: row-major order and row-major strides.
+        let c = TensorView::host_strided(&mut rows, &[2, 2], &[3, 1], 1).unwrap();
+        assert_eq!(c.read_f32_into(&mut buf), [2, 1]);
+        assert_eq!(buf, [2.0, 3.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn writes_round_once_on_both_paths() {
+        // 1 + 2^-8 + 2^-20 rounds up to 1 + 2^-7 in bf16 (above the halfway point); 1 + 2^-8
+        // exactly is a tie and rounds to even (1.0).
+        let values = [1.0 + 2f32.powi(-8) + 2f32.powi(-20), 1.0 + 2f32.powi(-8)];
+        let want = [1.0 + 2f32.powi(-7), 1.0];
+        let mut dense = vec![bf16::ZERO; 2];
+        TensorView::host(&mut dense, &[2])
+            .unwrap()
+            .write_f32(&values)
+            .unwrap();
+        assert_eq!(dense.iter().map(|v| v.to_f32()).collect::<Vec<_>>(), want);
+        let mut spaced = vec![bf16::ZERO; 4];
+        TensorView::host_strided(&mut spaced, &[2], &[2], 1)
+            .unwrap()
+            .write_f32(&values)
+            .unwrap();
+        assert_eq!(spaced[1].to_f32(), want[0]);
+        assert_eq!(spaced[3].to_f32(), want[1]);
+        assert_eq!(spaced[0], bf16::ZERO);
+        assert_eq!(spaced[2], bf16::ZERO);
+    }
+
+    #[test]
+    fn host_views_stay_inside_their_slice() {
+        let mut data = vec![0f32; 6];
+        assert!(TensorView::host_strided(&mut data, &[2, 3], &[3, 1], 1).is_err());
+        assert!(TensorView::host_strided(&mut data, &[2, 3], &[3], 0).is_err());
+        assert!(TensorView::host_strided(&mut data, &[0, 3], &[3, 1], 6).is_ok());
+        let v = TensorView::host(&mut data, &[2, 3]).unwrap();
+        assert!(v.write_f32(&[1.0; 5]).is_err());
     }
 }
