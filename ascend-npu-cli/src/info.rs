@@ -86,31 +86,52 @@ pub fn run(choice: BackendChoice) -> Result<ExitCode, Failure> {
         }
         None => println!("\nCANN {version} predates every release we support (8.1.RC1 on)."),
     }
-    println!(
-        "our kernels (swiglu, matmul, fp8): {}",
-        if version.has_kernel_binaries() {
-            "available (the kernel-binary API exists from 8.2)"
-        } else {
-            "unavailable: this release has no public kernel-binary API (8.2 on)"
-        }
-    );
-    if let Ok(api) = ascend_npu::raw_api() {
-        vendor_ops(api);
-    }
+    let missing: Vec<&str> = match ascend_npu::raw_api() {
+        Ok(api) => api.missing().iter().map(|e| e.symbol()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let resolves = |op: &str| !missing.contains(&format!("{op}GetWorkspaceSize").as_str());
+    our_operators(version, &resolves);
+    vendor_ops(&resolves);
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each conformance family: what it needs and whether this release and provider have it.
+fn our_operators(version: ascend_npu::sys::CannVersion, resolves: &dyn Fn(&str) -> bool) {
+    let mut t = crate::table::new(&["our operator", "needs", "available here"]);
+    for family in crate::conformance::FAMILIES {
+        let mut needs: Vec<&str> = Vec::new();
+        let mut lacking: Vec<String> = Vec::new();
+        if family.kernels {
+            needs.push("our kernels (kernel-binary API, 8.2 on)");
+            if !version.has_kernel_binaries() {
+                lacking.push(format!("CANN {version} has no kernel-binary API"));
+            }
+        }
+        for op in family.aclnn {
+            needs.push(op);
+            if !resolves(op) {
+                lacking.push(format!("{op} does not resolve"));
+            }
+        }
+        let available = if lacking.is_empty() {
+            "yes".to_string()
+        } else {
+            format!("no: {}", lacking.join("; "))
+        };
+        t.add_row(vec![family.name.to_string(), needs.join(", "), available]);
+    }
+    println!("\nOur operators on this release:\n{t}");
+}
+
 /// Which aclnn operators we call resolve from this provider.
-fn vendor_ops(api: &Api) {
-    let missing: Vec<&str> = api.missing().iter().map(|e| e.symbol()).collect();
-    let ops: Vec<&str> = Api::SYMBOLS
+fn vendor_ops(resolves: &dyn Fn(&str) -> bool) {
+    let mut t = crate::table::new(&["vendor op", "resolves"]);
+    for op in Api::SYMBOLS
         .iter()
         .filter_map(|s| s.strip_suffix("GetWorkspaceSize"))
-        .collect();
-    let mut t = crate::table::new(&["vendor op", "resolves"]);
-    for op in ops {
-        let present = !missing.contains(&format!("{op}GetWorkspaceSize").as_str());
-        t.add_row(vec![op, if present { "yes" } else { "no" }]);
+    {
+        t.add_row(vec![op, if resolves(op) { "yes" } else { "no" }]);
     }
     println!("\nVendor ops we call, resolved from this provider's libraries:\n{t}");
 }

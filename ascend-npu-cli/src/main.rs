@@ -2,10 +2,11 @@
 //! on their chip and CANN release (`conformance`), how fast each is against the SoC's roofline
 //! (`bench`), and what the machine offers (`info`). The same commands run on the simulator.
 //!
-//! Exit codes: 0 success (every case passed), 1 a conformance case failed, 2 the backend could
-//! not be loaded, 3 bad usage or another error.
+//! Exit codes: 0 success, 1 a conformance case failed (or a bench case failed or regressed
+//! against `--compare`), 2 the backend could not be loaded, 3 bad usage or another error.
 
 mod backend;
+mod bench;
 mod check;
 mod conformance;
 mod host;
@@ -35,6 +36,8 @@ enum Command {
     Info(BackendArgs),
     /// Checks every operator family against the f64 reference; exit 1 if any case fails.
     Conformance(ConformanceArgs),
+    /// Times every operator and compares its work with the SoC's roofline.
+    Bench(BenchArgs),
 }
 
 /// Which provider runs the operators.
@@ -67,6 +70,30 @@ struct ConformanceArgs {
     plant_wrong_result: bool,
 }
 
+#[derive(Args, Debug)]
+struct BenchArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Shapes: `small`, `deepseek-v3` or a TOML preset, as for `conformance`.
+    #[arg(long, default_value = "small")]
+    preset: String,
+    /// Writes the JSON report here (the input of a later `--compare`).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draws the roofline picture, with every operator as a point, to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Marks regressions against an older `--json` report; exit 1 if there are any.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Timed runs per operator and shape.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Untimed runs before them.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -78,6 +105,15 @@ fn main() -> ExitCode {
             json: args.json,
             seed: args.seed,
             plant_wrong_result: args.plant_wrong_result,
+        }),
+        Command::Bench(args) => bench::command(bench::Options {
+            backend: args.backend.backend,
+            preset: args.preset,
+            json: args.json,
+            plot: args.plot,
+            compare: args.compare,
+            runs: args.runs,
+            warmup: args.warmup,
         }),
     };
     match result {

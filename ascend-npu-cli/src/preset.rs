@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// fp8_gemm = [[3, 129, 257]]
 /// moe = []
 /// moe_layer = []
+/// mla_cache_write = [[9, 5]]
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +34,8 @@ pub struct Preset {
     pub moe: Vec<MoeCase>,
     /// The whole MoE layer (its f64 reference holds every expert's weights).
     pub moe_layer: Vec<MoeCase>,
+    /// MLA latent-cache writes `[tokens, block_size]` (DeepSeek-V3's latent 512 + rope 64).
+    pub mla_cache_write: Vec<[usize; 2]>,
 }
 
 /// The sizes of one MoE case (a TOML `[[moe]]` or `[[moe_layer]]` table).
@@ -115,6 +118,7 @@ impl Preset {
                 intermediate: 32,
                 shared_intermediate: 48,
             }],
+            mla_cache_write: vec![[9, 5], [3, 64]],
         }
     }
 
@@ -138,6 +142,7 @@ impl Preset {
                 experts: 24,
                 ..DEEPSEEK_V3_MOE
             }],
+            mla_cache_write: vec![[16, 64], [2048, 64]],
         }
     }
 }

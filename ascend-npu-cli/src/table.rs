@@ -52,3 +52,67 @@ pub fn number(value: Option<f64>) -> String {
         None => "-".to_string(),
     }
 }
+
+/// The bench table: per operator and shape, device time, counted work against the minimum,
+/// modelled time and the fraction of the roofline; with a comparison, the change.
+pub fn bench(
+    report: &crate::bench::BenchReport,
+    comparison: Option<&crate::bench::Comparison>,
+) -> Table {
+    let mut header = vec![
+        "op",
+        "shape",
+        "device ms (p10-p90)",
+        "reads / min",
+        "writes / min",
+        "MACs / min",
+        "vector ops / min",
+        "modelled µs",
+        "roofline",
+    ];
+    if comparison.is_some() {
+        header.push("vs old");
+    }
+    let mut table = new(&header);
+    for (i, e) in report.entries.iter().enumerate() {
+        let versus = |counted: Option<u64>, minimum: u64| match counted {
+            Some(c) if minimum > 0 => format!("{} ({:.2}x)", si(c), c as f64 / minimum as f64),
+            Some(c) => si(c),
+            None => format!("- / {}", si(minimum)),
+        };
+        let c = e.counted;
+        let m = e.minimum;
+        // aclnn operators: the simulator counts their bytes, not their arithmetic.
+        let compute = |v: u64| if e.compute_counted { Some(v) } else { None };
+        let mut row = vec![
+            e.op.clone(),
+            e.shape.clone(),
+            format!(
+                "{:.3} ({:.3}-{:.3})",
+                e.device.median_ms, e.device.p10_ms, e.device.p90_ms
+            ),
+            versus(c.map(|c| c.read_bytes), m.read_bytes),
+            versus(c.map(|c| c.written_bytes), m.written_bytes),
+            versus(c.and_then(|c| compute(c.cube_macs)), m.cube_macs),
+            versus(c.and_then(|c| compute(c.vector_ops)), m.vector_ops),
+            format!("{:.2}", e.modelled_s * 1e6),
+            format!("{:.0}%", e.roofline_fraction * 100.0),
+        ];
+        if let Some(cmp) = comparison {
+            row.push(cmp.changes[i].cell());
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+/// A count with an SI prefix.
+fn si(v: u64) -> String {
+    let v = v as f64;
+    match v {
+        v if v >= 1e9 => format!("{:.2}G", v / 1e9),
+        v if v >= 1e6 => format!("{:.2}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        v => format!("{v}"),
+    }
+}

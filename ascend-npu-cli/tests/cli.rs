@@ -27,7 +27,7 @@ fn text(out: &Output) -> String {
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    dir.join(format!("{name}-{}", std::process::id()))
+    dir.join(format!("{}-{name}", std::process::id()))
 }
 
 fn read_json(path: &Path) -> Value {
@@ -83,6 +83,7 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "moe-dispatch",
         "moe-combine",
         "moe-layer",
+        "mla-cache-write",
     ] {
         assert!(families.iter().any(|f| f == family), "{family} missing");
         assert!(
@@ -130,7 +131,7 @@ fn the_same_seed_gives_the_same_inputs() {
 fn a_toml_preset_sets_the_shapes() {
     let preset = scratch("preset.toml");
     let shapes = "swiglu = [5]\nmatmul = [[2, 3, 4]]\nfp8_quant = [[1, 2]]\n\
-                  fp8_gemm = [[1, 2, 3]]\nmoe = []\nmoe_layer = []\n";
+                  fp8_gemm = [[1, 2, 3]]\nmoe = []\nmoe_layer = []\nmla_cache_write = []\n";
     std::fs::write(&preset, format!("name = \"tiny\"\n{shapes}")).unwrap();
     let (_, report) = conformance_sim(&["--preset", preset.to_str().unwrap()], 0);
     assert_eq!(report["preset"]["name"], "tiny");
@@ -296,4 +297,126 @@ fn the_schema_checker_rejects_missing_fields_wrong_types_and_unknown_verdicts() 
     assert!(broken(&|v| {
         v["platform"].as_object_mut().unwrap().remove("soc");
     }));
+}
+
+#[test]
+fn info_follows_the_simulated_release() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ascend-npu"))
+        .args(["info", "--backend", "sim"])
+        .env("ASCEND_SIM_CANN_VERSION", "8.1.RC1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("CANN version    8.1.RC1"), "{stdout}");
+    assert!(stdout.contains("(column 8.1 of"), "{stdout}");
+    assert!(
+        stdout.contains("no: CANN 8.1.RC1 has no kernel-binary API"),
+        "{stdout}"
+    );
+}
+
+/// `bench --backend sim` on the small preset, two timed runs, with `args`.
+fn bench_sim(args: &[&str]) -> Output {
+    let mut all = vec!["bench", "--backend", "sim", "--runs", "2", "--warmup", "0"];
+    all.extend_from_slice(args);
+    tool(&all)
+}
+
+#[test]
+fn bench_reports_counts_against_the_minimum_and_draws_the_roofline() {
+    let json = scratch("bench.json");
+    let svg = scratch("roofline.svg");
+    let out = bench_sim(&[
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = read_json(&json);
+    assert_eq!(report["schema"], "ascend-npu-bench/1");
+    assert!(report["host"]["cores"].as_u64().unwrap() >= 1);
+    let entries = report["entries"].as_array().unwrap();
+    for op in [
+        "swiglu",
+        "matmul",
+        "fp8-gemm",
+        "fp8-quant",
+        "moe-routing",
+        "moe-dispatch",
+        "moe-combine",
+    ] {
+        assert!(entries.iter().any(|e| e["op"] == op), "no {op} entry");
+    }
+    for e in entries {
+        let counted = &e["counted"];
+        let minimum = &e["minimum"];
+        // Nothing reads or writes less than the maths needs.
+        for key in ["read_bytes", "written_bytes"] {
+            assert!(
+                counted[key].as_u64().unwrap() >= minimum[key].as_u64().unwrap(),
+                "{e}"
+            );
+        }
+        let fraction = e["roofline_fraction"].as_f64().unwrap();
+        assert!(fraction > 0.0 && fraction <= 1.0 + 1e-9, "{e}");
+        let device = &e["device"];
+        assert!(
+            device["p10_ms"].as_f64() <= device["median_ms"].as_f64(),
+            "{e}"
+        );
+        assert!(
+            device["median_ms"].as_f64() <= device["p90_ms"].as_f64(),
+            "{e}"
+        );
+    }
+    // The matmul's MACs are counted by the kernel shim: at least m·n·k.
+    let matmul = entries.iter().find(|e| e["op"] == "matmul").unwrap();
+    assert!(matmul["compute_counted"].as_bool().unwrap());
+    assert!(matmul["counted"]["cube_macs"].as_u64() >= matmul["minimum"]["cube_macs"].as_u64());
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("Roofline of Ascend910B2"));
+    assert!(
+        picture.matches("<circle").count() >= 3,
+        "operators as points"
+    );
+}
+
+#[test]
+fn bench_compare_marks_more_work_but_not_a_slower_spread_within_noise() {
+    let old = scratch("old-bench.json");
+    let out = bench_sim(&["--json", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut report = read_json(&old);
+    // An old report that was far slower with the same counts: no regression.
+    for e in report["entries"].as_array_mut().unwrap() {
+        for q in ["p10_ms", "median_ms", "p90_ms"] {
+            e["device"][q] = 1e9.into();
+        }
+    }
+    std::fs::write(&old, report.to_string()).unwrap();
+    let out = bench_sim(&["--compare", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("faster"));
+    // An old report whose swiglu read fewer bytes: the new one does more work.
+    let e = report["entries"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["op"] == "swiglu")
+        .unwrap();
+    e["counted"]["read_bytes"] = 0.into();
+    std::fs::write(&old, report.to_string()).unwrap();
+    let out = bench_sim(&["--compare", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("MORE reads") && stdout.contains("1 regressions"),
+        "{stdout}"
+    );
+    // Not a bench report.
+    std::fs::write(&old, "{}").unwrap();
+    let out = bench_sim(&["--compare", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }

@@ -14,6 +14,8 @@ use crate::check::{self, BF16, Elem, FP32, Outcome};
 pub const QUANT: Family = Family {
     name: "fp8-quant",
     summary: "FP8 E4M3 block quantization on the device (codes and scales), f32/bf16 in",
+    kernels: true,
+    aclnn: &[],
     run: quant,
 };
 
@@ -21,6 +23,8 @@ pub const QUANT: Family = Family {
 pub const DEQUANT: Family = Family {
     name: "fp8-dequant",
     summary: "FP8 E4M3 decode × scale to f32/bf16 on the device, vs f64",
+    kernels: true,
+    aclnn: &[],
     run: dequant,
 };
 
@@ -28,6 +32,8 @@ pub const DEQUANT: Family = Family {
 pub const GEMM: Family = Family {
     name: "fp8-gemm",
     summary: "FP8 block-scaled GEMM, W8A16 and W8A8, f32/bf16 out, vs the f64 GEMM",
+    kernels: true,
+    aclnn: &[],
     run: gemm,
 };
 

@@ -11,6 +11,8 @@ use crate::check::{self, Elem, FP32};
 pub const SWIGLU: Family = Family {
     name: "swiglu",
     summary: "SwiGLU kernel, fp32/fp16/bf16, vs silu(g)·u in f64",
+    kernels: true,
+    aclnn: &[],
     run: swiglu,
 };
 
@@ -18,6 +20,8 @@ pub const SWIGLU: Family = Family {
 pub const MATMUL: Family = Family {
     name: "matmul",
     summary: "cube matmul, fp16/bf16 in, fp32/bf16 out, B as [K,N] and [N,K], vs f64 sums",
+    kernels: true,
+    aclnn: &[],
     run: matmul,
 };
 

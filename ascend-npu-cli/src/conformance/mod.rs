@@ -7,6 +7,7 @@
 
 mod fp8;
 mod kernels;
+mod mla;
 mod moe;
 mod planted;
 
@@ -31,6 +32,10 @@ pub struct Family {
     pub name: &'static str,
     /// One line for `--ops list`.
     pub summary: &'static str,
+    /// Whether it runs our Ascend C kernels (the kernel-binary API, CANN 8.2 on).
+    pub kernels: bool,
+    /// The vendor (aclnn) operators it calls.
+    pub aclnn: &'static [&'static str],
     /// Runs every case of the preset, recording each outcome.
     pub run: fn(&mut Run<'_>),
 }
@@ -46,6 +51,7 @@ pub const FAMILIES: &[Family] = &[
     moe::DISPATCH,
     moe::COMBINE,
     moe::LAYER,
+    mla::CACHE_WRITE,
 ];
 
 /// What the command was asked.
@@ -90,8 +96,8 @@ impl Run<'_> {
             .map_err(|e| format!("loading our kernels: {e}"))
     }
 
-    /// Runs one case of operator `op` (shown as `family/op`, or `op` alone when it is the
-    /// family's name): its outcome, or an error row when the operator (or
+    /// Runs one case of operator `op` (shown as `family/op`, or the family's name alone when
+    /// that already ends in `op`): its outcome, or an error row when the operator (or
     /// anything before the comparison) failed.
     pub fn case(
         &mut self,
@@ -111,8 +117,8 @@ impl Run<'_> {
         case: &str,
         body: impl FnOnce(&Self, &str, &str) -> Result<Vec<Outcome>, String>,
     ) {
-        let op = if op == self.family {
-            op.to_string()
+        let op = if op == self.family || self.family.ends_with(&format!("-{op}")) {
+            self.family.to_string()
         } else {
             format!("{}/{op}", self.family)
         };

@@ -18,6 +18,8 @@ use crate::preset::MoeCase;
 pub const ROUTING: Family = Family {
     name: "moe-routing",
     summary: "MoE routing: DeepSeek-V3 noaux_tc and V2 group-limited greedy, ids and weights",
+    kernels: true,
+    aclnn: &["aclnnMoeGatingTopK"],
     run: routing,
 };
 
@@ -25,6 +27,8 @@ pub const ROUTING: Family = Family {
 pub const DISPATCH: Family = Family {
     name: "moe-dispatch",
     summary: "MoE dispatch: expert-sorted rows, row indices and group sizes, bit for bit",
+    kernels: false,
+    aclnn: &["aclnnMoeInitRoutingV2", "aclnnCast"],
     run: dispatch,
 };
 
@@ -32,6 +36,8 @@ pub const DISPATCH: Family = Family {
 pub const COMBINE: Family = Family {
     name: "moe-combine",
     summary: "MoE combine: weighted sum of expert outputs (+ shared), f32/bf16, vs f64",
+    kernels: false,
+    aclnn: &["aclnnMoeFinalizeRoutingV2"],
     run: combine,
 };
 
@@ -39,6 +45,14 @@ pub const COMBINE: Family = Family {
 pub const LAYER: Family = Family {
     name: "moe-layer",
     summary: "a DeepSeek MoE layer (router, routing, experts, shared expert), bf16, vs f64",
+    kernels: true,
+    aclnn: &[
+        "aclnnMoeGatingTopK",
+        "aclnnMoeInitRoutingV2",
+        "aclnnCast",
+        "aclnnGroupedMatmulV4",
+        "aclnnMoeFinalizeRoutingV2",
+    ],
     run: layer,
 };
 

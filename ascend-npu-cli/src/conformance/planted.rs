@@ -11,6 +11,8 @@ use crate::check::{self, FP32};
 pub const FAMILY: Family = Family {
     name: "planted",
     summary: "test only: SwiGLU with a deliberately wrong element",
+    kernels: true,
+    aclnn: &[],
     run,
 };
 

@@ -1,0 +1,361 @@
+//! `ascend-npu bench`: per operator and shape, event-timed device time (median, p10, p90 after
+//! warm-up), the work counted by the simulator (global-memory reads and writes, cube MACs,
+//! vector operations) against the minimum the maths needs, the time the SoC's roofline allows
+//! for that work, and the fraction of the roofline reached.
+//!
+//! On the simulator the device time is the CPU emulation's and says nothing about an NPU; the
+//! counts and the modelled time do. On an NPU the counts are not available, so the modelled
+//! time comes from the minimum work, beside the measured time.
+
+mod compare;
+mod ops;
+mod plot;
+
+pub use compare::Comparison;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ascend_npu::{Backend, Event};
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+use crate::backend::{BackendChoice, Session};
+use crate::host::HostInfo;
+use crate::preset::Preset;
+use crate::report::Platform;
+use crate::roofline::Roofline;
+
+/// What the command was asked.
+pub struct Options {
+    /// `--backend`.
+    pub backend: BackendChoice,
+    /// `--preset`.
+    pub preset: String,
+    /// `--json`.
+    pub json: Option<PathBuf>,
+    /// `--plot`.
+    pub plot: Option<PathBuf>,
+    /// `--compare`.
+    pub compare: Option<PathBuf>,
+    /// `--runs`: timed runs per case.
+    pub runs: usize,
+    /// `--warmup`: untimed runs first.
+    pub warmup: usize,
+}
+
+/// Work of one run: counted by the simulator, or the minimum the maths needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Work {
+    /// Global-memory bytes read.
+    pub read_bytes: u64,
+    /// Global-memory bytes written.
+    pub written_bytes: u64,
+    /// Cube multiply-accumulates.
+    pub cube_macs: u64,
+    /// Vector element operations.
+    pub vector_ops: u64,
+}
+
+impl Work {
+    /// Bytes read and written.
+    pub fn bytes(&self) -> u64 {
+        self.read_bytes + self.written_bytes
+    }
+}
+
+/// Device time over the timed runs, in milliseconds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Timing {
+    /// Median.
+    pub median_ms: f64,
+    /// 10th percentile.
+    pub p10_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// Timed runs.
+    pub runs: usize,
+}
+
+/// One operator at one shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// Operator.
+    pub op: String,
+    /// Types and shape.
+    pub shape: String,
+    /// Event-timed device time.
+    pub device: Timing,
+    /// The work the simulator counted for one run (absent on an NPU).
+    pub counted: Option<Work>,
+    /// Whether `counted` includes the cube and vector work: the simulator counts them for our
+    /// kernels, while for aclnn operators it counts only the bytes of their inputs and outputs.
+    pub compute_counted: bool,
+    /// The least work the maths needs.
+    pub minimum: Work,
+    /// Seconds the roofline allows for the counted work (the minimum on an NPU).
+    pub modelled_s: f64,
+    /// Seconds the roofline allows for the minimum work.
+    pub minimum_s: f64,
+    /// `minimum_s` over the time reached: the modelled time on the simulator, the measured
+    /// median on an NPU.
+    pub roofline_fraction: f64,
+}
+
+/// A bench run's report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// `ascend-npu-bench/1`.
+    pub schema: String,
+    /// Backend, release, SoC, libraries.
+    pub platform: Platform,
+    /// Host, cores, load, time, revision.
+    pub host: HostInfo,
+    /// The preset's name.
+    pub preset: String,
+    /// The SoC's peaks.
+    pub roofline: Roofline,
+    /// One entry per operator and shape.
+    pub entries: Vec<Entry>,
+}
+
+/// The value of [`BenchReport::schema`].
+pub const BENCH_SCHEMA: &str = "ascend-npu-bench/1";
+
+/// The state operators are benchmarked with.
+pub struct BenchRun<'a> {
+    /// The backend and device.
+    pub session: &'a Session,
+    /// The shapes.
+    pub preset: &'a Preset,
+    roofline: &'a Roofline,
+    runs: usize,
+    warmup: usize,
+    entries: Vec<Entry>,
+    errors: Vec<String>,
+    progress: ProgressBar,
+}
+
+impl BenchRun<'_> {
+    /// Measures `launch` (which queues one run on the session's stream) as `op` at `shape`,
+    /// with `minimum` the least work its maths needs.
+    pub fn measure(
+        &mut self,
+        op: &str,
+        shape: &str,
+        minimum: Work,
+        mut launch: impl FnMut() -> ascend_npu::Result<()>,
+    ) {
+        self.progress.set_message(format!("{op} {shape}"));
+        match self.try_measure(&mut launch) {
+            Ok((device, counted, compute_counted)) => {
+                let r = self.roofline;
+                let minimum_s = r.time_s(&minimum);
+                // Work the simulator did not count is taken at its minimum.
+                let modelled = match counted {
+                    Some(c) if compute_counted => c,
+                    Some(c) => Work {
+                        cube_macs: minimum.cube_macs,
+                        vector_ops: minimum.vector_ops,
+                        ..c
+                    },
+                    None => minimum,
+                };
+                let modelled_s = r.time_s(&modelled);
+                let reached = if counted.is_some() {
+                    modelled_s
+                } else {
+                    device.median_ms / 1e3
+                };
+                self.entries.push(Entry {
+                    op: op.to_string(),
+                    shape: shape.to_string(),
+                    device,
+                    counted,
+                    compute_counted,
+                    minimum,
+                    modelled_s,
+                    minimum_s,
+                    roofline_fraction: if reached > 0.0 {
+                        minimum_s / reached
+                    } else {
+                        0.0
+                    },
+                });
+            }
+            Err(e) => self.errors.push(format!("{op} {shape}: {e}")),
+        }
+        self.progress.inc(1);
+    }
+
+    /// Records that `op` could not be set up.
+    pub fn failed(&mut self, op: &str, error: impl std::fmt::Display) {
+        self.errors.push(format!("{op}: {error}"));
+    }
+
+    fn try_measure(
+        &self,
+        launch: &mut impl FnMut() -> ascend_npu::Result<()>,
+    ) -> ascend_npu::Result<(Timing, Option<Work>, bool)> {
+        let stream = &self.session.stream;
+        for _ in 0..self.warmup {
+            launch()?;
+        }
+        stream.synchronize()?;
+        let (counted, compute_counted) = if self.session.backend == Backend::Sim {
+            let before = counters();
+            launch()?;
+            stream.synchronize()?;
+            let after = counters();
+            let kernels_only = after.kernel_launches > before.kernel_launches
+                && after.aclnn_read_bytes == before.aclnn_read_bytes
+                && after.aclnn_write_bytes == before.aclnn_write_bytes;
+            (Some(difference(&before, &after)), kernels_only)
+        } else {
+            (None, false)
+        };
+        let mut times = Vec::with_capacity(self.runs);
+        for _ in 0..self.runs {
+            let start = stream.record_event()?;
+            launch()?;
+            let end = stream.record_event()?;
+            end.synchronize()?;
+            times.push(f64::from(Event::elapsed_ms(&start, &end)?));
+        }
+        times.sort_by(f64::total_cmp);
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        Ok((
+            Timing {
+                median_ms: at(0.5),
+                p10_ms: at(0.1),
+                p90_ms: at(0.9),
+                runs: times.len(),
+            },
+            counted,
+            compute_counted,
+        ))
+    }
+}
+
+/// Device 0's counters in the compiled-in simulator.
+fn counters() -> ascend_npu::sim::DeviceCounters {
+    ascend_npu::sim::counters(0).unwrap_or_default()
+}
+
+/// The work between two snapshots. Kernels count their own global-memory transfers; aclnn
+/// operators count each input and output view once; copies and memsets inside an operator
+/// count as reads and writes of global memory.
+fn difference(
+    before: &ascend_npu::sim::DeviceCounters,
+    after: &ascend_npu::sim::DeviceCounters,
+) -> Work {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    let (k1, k0) = (&after.kernels, &before.kernels);
+    let d2d = d(after.d2d_bytes, before.d2d_bytes);
+    Work {
+        read_bytes: d(k1.gm_to_local_bytes, k0.gm_to_local_bytes)
+            + d(after.aclnn_read_bytes, before.aclnn_read_bytes)
+            + d2d,
+        written_bytes: d(k1.local_to_gm_bytes, k0.local_to_gm_bytes)
+            + d(after.aclnn_write_bytes, before.aclnn_write_bytes)
+            + d(after.memset_bytes, before.memset_bytes)
+            + d2d,
+        cube_macs: d(k1.cube_macs, k0.cube_macs),
+        vector_ops: d(k1.vector_elem_ops, k0.vector_elem_ops),
+    }
+}
+
+/// Runs the command: exit 0, or 1 when `--compare` finds a regression or a case failed.
+pub fn command(options: Options) -> Result<ExitCode, Failure> {
+    if options.runs == 0 {
+        return Err(Failure::Other(
+            "--runs 0; expected at least one timed run".into(),
+        ));
+    }
+    let old = options
+        .compare
+        .as_deref()
+        .map(compare::load)
+        .transpose()
+        .map_err(Failure::Other)?;
+    let preset = Preset::load(&options.preset).map_err(Failure::Other)?;
+    let session = Session::open(options.backend)?;
+    let soc = session.soc_model.clone().ok_or_else(|| {
+        Failure::Other(format!(
+            "SoC {:?} is not in the SoC table, so its roofline is unknown; expected one of {}",
+            session.soc,
+            ascend_npu::sim::SocModel::names()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let roofline = Roofline::of(&soc);
+    println!(
+        "bench on {} ({}, CANN {}), preset {}, {} runs after {} warm-up",
+        session.backend.name(),
+        session.soc,
+        session.cann_version,
+        preset.name,
+        options.runs,
+        options.warmup
+    );
+    if session.backend == Backend::Sim {
+        println!(
+            "simulator: device times are the CPU emulation's; the counted work and the modelled \
+             time are what an NPU would do"
+        );
+    }
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+    };
+    let mut run = BenchRun {
+        session: &session,
+        preset: &preset,
+        roofline: &roofline,
+        runs: options.runs,
+        warmup: options.warmup,
+        entries: Vec::new(),
+        errors: Vec::new(),
+        progress,
+    };
+    ops::run_all(&mut run);
+    run.progress.finish_and_clear();
+    let BenchRun {
+        entries, errors, ..
+    } = run;
+    let report = BenchReport {
+        schema: BENCH_SCHEMA.to_string(),
+        platform: Platform::of(&session),
+        host: HostInfo::now(),
+        preset: preset.name.clone(),
+        roofline,
+        entries,
+    };
+    let comparison = old.as_ref().map(|old| compare::compare(old, &report));
+    println!("{}", crate::table::bench(&report, comparison.as_ref()));
+    println!("roofline: {}", report.roofline.source);
+    for e in &errors {
+        println!("error: {e}");
+    }
+    if let Some(path) = &options.json {
+        crate::report::write_json(&report, path).map_err(Failure::Other)?;
+        println!("report written to {}", path.display());
+    }
+    if let Some(path) = &options.plot {
+        plot::roofline(&report, path).map_err(Failure::Other)?;
+        println!("roofline picture written to {}", path.display());
+    }
+    let regressions = comparison.as_ref().map_or(0, |c| c.regressions());
+    if regressions > 0 {
+        println!("{regressions} regressions beyond noise against the old report");
+    }
+    Ok(if errors.is_empty() && regressions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
