@@ -69,6 +69,8 @@ elements! {
     bf16 => HCCL_DATA_TYPE_BFP16, true;
     f32 => HCCL_DATA_TYPE_FP32, true;
     f64 => HCCL_DATA_TYPE_FP64, false;
+    // Moved as bytes: HCCL's FP8 types exist only on Ascend 950; nothing reduces FP8.
+    crate::fp8::F8E4M3 => HCCL_DATA_TYPE_UINT8, false;
 }
 
 /// A reduction of AllReduce and ReduceScatter.

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+pub mod expert_parallel_cases;
 #[cfg(feature = "sim")]
 pub mod fp8_gemm_cases;
 pub mod hccl_cases;
@@ -231,4 +232,25 @@ impl Rng {
     pub fn vec_f32(&mut self, len: usize) -> Vec<f32> {
         (0..len).map(|_| self.f32()).collect()
     }
+}
+
+/// The cases of `expert_parallel_cases` that mean the same on an NPU, for a suite to
+/// instantiate.
+#[macro_export]
+macro_rules! expert_parallel_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            expert_parallel_cases:
+            layout_matches_a_brute_force_count,
+            normal_dispatch_orders_dedups_and_matches_the_reference,
+            identity_experts_round_trip_exactly_and_replay_bit_identically,
+            normal_combine_of_weighted_results_is_within_the_fp32_then_bf16_bound,
+            fp8_payload_arrives_exactly_and_dequantizes_within_the_format_bound,
+            low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
+            bad_inputs_are_clear_errors_on_every_rank,
+            host_layout_refuses_bad_ids,
+        }
+    };
 }

@@ -1,0 +1,122 @@
+//! What every rank sends, known to every rank (one all-gather), and the row-wise all-to-all-v.
+
+use super::DispatchLayout;
+use crate::error::{Error, Result};
+use crate::runtime::comm::{AllToAllV, Comm, CommElement};
+use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceSliceMut, Stream};
+
+/// Every rank's counts, all-gathered: per source rank its token count, its tokens per
+/// destination rank and its `(t, k)` pairs per expert.
+pub(super) struct Counts {
+    ranks: usize,
+    experts: usize,
+    /// `[R, 1 + R + E]`.
+    table: Vec<i64>,
+}
+
+impl Counts {
+    /// Gathers every rank's `layout` counts. Every rank must call it (a collective).
+    pub(super) fn gather(comm: &Comm, stream: &Stream, layout: &DispatchLayout) -> Result<Counts> {
+        let (ranks, experts) = (layout.ranks(), layout.num_tokens_per_expert.len());
+        let mut mine = Vec::with_capacity(1 + ranks + experts);
+        mine.push(layout.tokens() as i64);
+        let counts = layout.num_tokens_per_rank.iter();
+        mine.extend(
+            counts
+                .chain(&layout.num_tokens_per_expert)
+                .map(|&n| n as i64),
+        );
+        let send = stream.upload(&mine)?;
+        let mut all = stream.alloc_pooled::<i64>(mine.len() * ranks)?;
+        comm.all_gather(stream, &send, &mut all)?;
+        Ok(Counts {
+            ranks,
+            experts,
+            table: all.to_vec()?,
+        })
+    }
+
+    fn row(&self, src: usize) -> &[i64] {
+        let w = 1 + self.ranks + self.experts;
+        &self.table[src * w..(src + 1) * w]
+    }
+
+    /// Tokens rank `src` dispatches.
+    pub(super) fn tokens(&self, src: usize) -> usize {
+        self.row(src)[0] as usize
+    }
+
+    /// Tokens rank `src` sends to rank `dest` (normal dispatch).
+    pub(super) fn tokens_to(&self, src: usize, dest: usize) -> usize {
+        self.row(src)[1 + dest] as usize
+    }
+
+    /// `(t, k)` pairs of rank `src` choosing expert `e` (low-latency dispatch).
+    pub(super) fn pairs(&self, src: usize, e: usize) -> usize {
+        self.row(src)[1 + self.ranks + e] as usize
+    }
+}
+
+/// `layout` (in rows) scaled to elements of `width` per row.
+fn scaled(layout: &AllToAllV, width: usize) -> AllToAllV {
+    let w = width as u64;
+    let s = |v: &[u64]| v.iter().map(|&n| n * w).collect();
+    AllToAllV {
+        send_counts: s(&layout.send_counts),
+        send_displs: s(&layout.send_displs),
+        recv_counts: s(&layout.recv_counts),
+        recv_displs: s(&layout.recv_displs),
+    }
+}
+
+/// The same exchange backwards: what was received goes back where it came from.
+pub(super) fn reversed(layout: &AllToAllV) -> AllToAllV {
+    AllToAllV {
+        send_counts: layout.recv_counts.clone(),
+        send_displs: layout.recv_displs.clone(),
+        recv_counts: layout.send_counts.clone(),
+        recv_displs: layout.send_displs.clone(),
+    }
+}
+
+/// All-to-all-v of rows of `width` elements, `layout` counted in rows.
+pub(super) fn all_to_all_rows<T: CommElement>(
+    comm: &Comm,
+    stream: &Stream,
+    send: &impl DeviceSlice<T>,
+    recv: &mut impl DeviceSliceMut<T>,
+    layout: &AllToAllV,
+    width: usize,
+) -> Result<()> {
+    comm.all_to_all_v(stream, send, recv, &scaled(layout, width))
+}
+
+/// `dst` row `i` = `src` row `rows[i]` (rows of `width` elements), one device copy per run of
+/// consecutive source rows.
+pub(super) fn gather_rows<T>(
+    stream: &Stream,
+    src: &DeviceBuffer<T>,
+    rows: &[usize],
+    width: usize,
+    dst: &mut DeviceBuffer<T>,
+) -> Result<()> {
+    if dst.len() != rows.len() * width {
+        return Err(Error::invalid(
+            format!("a packed buffer of {} elements", dst.len()),
+            format!("{} rows of {width}", rows.len()),
+        ));
+    }
+    let mut i = 0;
+    while i < rows.len() {
+        let start = rows[i];
+        let mut len = 1;
+        while i + len < rows.len() && rows[i + len] == start + len {
+            len += 1;
+        }
+        let from = src.slice(start * width..(start + len) * width)?;
+        let mut to = dst.slice_mut(i * width..(i + len) * width)?;
+        stream.memcpy_dtod(&from, &mut to)?;
+        i += len;
+    }
+    Ok(())
+}

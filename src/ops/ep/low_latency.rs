@@ -1,0 +1,216 @@
+//! DeepEP's low-latency dispatch into the masked layout `[L, max_tokens·R, H]`, and its
+//! weighted combine.
+
+use half::bf16;
+
+use super::exchange::{Counts, all_to_all_rows, reversed};
+use super::{EpShape, Rows, Tokens, check_shape, dispatch_layout};
+use crate::error::{Error, Result};
+use crate::ops::moe::combine_padded;
+use crate::runtime::comm::{AllToAllV, Comm};
+use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
+
+/// What one rank receives from [`low_latency_dispatch`].
+pub struct LowLatencyReceived {
+    /// `[L, slab_rows, H]`: expert `l`'s rows are `l·slab_rows ..
+    /// l·slab_rows + recv_count[l]`, in (source rank, source token, k) order; the rest is
+    /// garbage (never written, never read).
+    pub x: Rows,
+    /// `[L]` valid leading rows of each expert's slab.
+    pub recv_count: Vec<usize>,
+    /// The layout, for [`low_latency_combine`].
+    pub handle: LowLatencyHandle,
+}
+
+/// The layout of one low-latency dispatch.
+pub struct LowLatencyHandle {
+    shape: EpShape,
+    tokens: usize,
+    slab_rows: usize,
+    /// Per local expert, the exchange of its rows: sent from the packed buffer (destination,
+    /// expert, token, k order), received into its slab.
+    per_expert: Vec<AllToAllV>,
+    /// Rows sent in all.
+    sent: usize,
+    /// Per local expert, per valid row: `(source rank, source token, k)`.
+    src: Vec<Vec<(usize, usize, usize)>>,
+    /// `[T, K]`: the row of the returned results holding pair `(t, k)`, or −1.
+    combine_idx: DeviceBuffer<i32>,
+}
+
+impl LowLatencyHandle {
+    /// Rows per expert slab: `max_tokens_per_rank · R`.
+    pub fn slab_rows(&self) -> usize {
+        self.slab_rows
+    }
+
+    /// Per local expert, per valid row: `(source rank, source token, k)`.
+    pub fn recv_src(&self) -> &[Vec<(usize, usize, usize)>] {
+        &self.src
+    }
+
+    /// Rows sent, over all destinations.
+    pub fn sent_rows(&self) -> usize {
+        self.sent
+    }
+}
+
+/// DeepEP's low-latency dispatch: one row per `(token, k)` pair to its expert's slab on the
+/// expert's rank; every rank of `comm` calls it, each with at most `max_tokens_per_rank`
+/// tokens. Synchronises `stream` once, on the routing.
+pub fn low_latency_dispatch(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    tokens: Tokens<'_>,
+    max_tokens_per_rank: usize,
+) -> Result<LowLatencyReceived> {
+    let (r, l) = check_shape(shape, comm.size())?;
+    let (h, k, me) = (shape.hidden, shape.top_k, comm.rank() as usize);
+    let layout = dispatch_layout(&shape.config, tokens.topk_idx, k)?;
+    let t = layout.tokens();
+    tokens.x.check(t, h)?;
+    let counts = Counts::gather(comm, stream, &layout)?;
+    // Every rank sees every rank's count, so all refuse together rather than leave the others
+    // waiting in a collective.
+    if let Some(s) = (0..r).find(|&s| counts.tokens(s) > max_tokens_per_rank) {
+        return Err(Error::invalid(
+            format!("rank {s} dispatches {} tokens", counts.tokens(s)),
+            format!("at most max_tokens_per_rank = {max_tokens_per_rank}"),
+        ));
+    }
+    let slab_rows = crate::error::elements("a slab", &[max_tokens_per_rank, r])?;
+    let into_me = |s: usize, e: usize| counts.pairs(s, me * l + e);
+    let overflow =
+        (0..r * l).find(|&g| (0..r).map(|s| counts.pairs(s, g)).sum::<usize>() > slab_rows);
+    if let Some(g) = overflow {
+        // Only with repeated ids in a token: then an expert can get more than one row per token.
+        return Err(Error::invalid(
+            format!("expert {g} receives more than {slab_rows} rows"),
+            "at most one row per token and expert (distinct ids within a token)",
+        ));
+    }
+
+    // Sent rows in (destination, local expert, token, k) order.
+    let mut order = Vec::new();
+    let mut pair_of_row = Vec::new();
+    let mut combine_idx = vec![-1i32; t * k];
+    let mut seg_start = vec![0usize; r * l];
+    for (g, start) in seg_start.iter_mut().enumerate() {
+        *start = order.len();
+        for (f, &e) in layout.topk_idx.iter().enumerate() {
+            if e == g as i32 {
+                combine_idx[f] = order.len() as i32;
+                order.push(f / k);
+                pair_of_row.push(f as i32);
+            }
+        }
+    }
+    let per_expert: Vec<AllToAllV> = (0..l)
+        .map(|e| {
+            let mut recv_displs = Vec::with_capacity(r);
+            let mut at = e * slab_rows;
+            for s in 0..r {
+                recv_displs.push(at as u64);
+                at += into_me(s, e);
+            }
+            AllToAllV {
+                send_counts: (0..r).map(|d| counts.pairs(me, d * l + e) as u64).collect(),
+                send_displs: (0..r).map(|d| seg_start[d * l + e] as u64).collect(),
+                recv_counts: (0..r).map(|s| into_me(s, e) as u64).collect(),
+                recv_displs,
+            }
+        })
+        .collect();
+
+    let packed = tokens.x.pack(stream, &order, h)?;
+    let is_fp8 = matches!(tokens.x, super::Payload::Fp8(_));
+    let mut x = Rows::alloc(stream, is_fp8, l * slab_rows, h)?;
+    let pairs = stream.upload(&pair_of_row)?;
+    let mut recv_pairs = stream.alloc_pooled::<i32>(l * slab_rows)?;
+    for layout in &per_expert {
+        packed.exchange(comm, stream, &mut x, layout, h)?;
+        all_to_all_rows(comm, stream, &pairs, &mut recv_pairs, layout, 1)?;
+    }
+    let recv_pairs = recv_pairs.to_vec()?;
+    let recv_count: Vec<usize> = (0..l)
+        .map(|e| (0..r).map(|s| into_me(s, e)).sum())
+        .collect();
+    let src = per_expert
+        .iter()
+        .map(|layout| {
+            let parts = layout.recv_counts.iter().zip(&layout.recv_displs);
+            parts
+                .enumerate()
+                .flat_map(|(s, (&n, &at))| {
+                    let flat = &recv_pairs[at as usize..(at + n) as usize];
+                    flat.iter()
+                        .map(move |&f| (s, f as usize / k, f as usize % k))
+                })
+                .collect()
+        })
+        .collect();
+    Ok(LowLatencyReceived {
+        x,
+        recv_count,
+        handle: LowLatencyHandle {
+            shape: *shape,
+            tokens: t,
+            slab_rows,
+            per_expert,
+            sent: order.len(),
+            src,
+            combine_idx: stream.upload(&combine_idx)?,
+        },
+    })
+}
+
+/// DeepEP's low-latency combine: `y` (`[L, slab_rows, H]`, the experts' outputs in the masked
+/// layout; only the `recv_count` leading rows of each slab are read) goes back to the rows'
+/// source ranks, which return `[T, H]` = `Σ_k w_k · y_k` in fp32, in k order, rounded once to
+/// bf16. `topk_weights` are the dispatching rank's `[T, K]` router weights.
+pub fn low_latency_combine(
+    comm: &Comm,
+    stream: &Stream,
+    handle: &LowLatencyHandle,
+    y: &DeviceBuffer<bf16>,
+    topk_weights: &DeviceBuffer<f32>,
+) -> Result<DeviceBuffer<bf16>> {
+    let (_, l) = check_shape(&handle.shape, comm.size())?;
+    let (h, k, t) = (handle.shape.hidden, handle.shape.top_k, handle.tokens);
+    if y.len() != l * handle.slab_rows * h {
+        return Err(Error::invalid(
+            format!("combine input of {} elements", y.len()),
+            format!("the masked layout [{l}, {}, {h}]", handle.slab_rows),
+        ));
+    }
+    if topk_weights.len() != t * k {
+        return Err(Error::invalid(
+            format!("topk_weights of {} elements", topk_weights.len()),
+            format!("[{t}, {k}], the dispatched tokens'"),
+        ));
+    }
+    let mut back = stream.alloc_pooled::<bf16>(handle.sent * h)?;
+    for layout in &handle.per_expert {
+        all_to_all_rows(comm, stream, y, &mut back, &reversed(layout), h)?;
+    }
+    let mut out = stream.alloc_pooled_zeroed::<bf16>(t * h)?;
+    if handle.sent > 0 {
+        let none = None::<&DeviceBuffer<bf16>>;
+        let idx = &handle.combine_idx;
+        combine_padded(
+            stream,
+            &back,
+            1,
+            handle.sent,
+            idx,
+            topk_weights,
+            none,
+            &mut out,
+            t,
+            h,
+            k,
+        )?;
+    }
+    Ok(out)
+}
