@@ -251,6 +251,7 @@ macro_rules! expert_parallel_suite {
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
+            expert_parallel_layer_equals_the_single_device_layer,
         }
     };
 }

@@ -1,7 +1,10 @@
 //! What every rank sends, known to every rank (one all-gather), and the row-wise all-to-all-v.
 
+use half::bf16;
+
 use super::DispatchLayout;
 use crate::error::{Error, Result};
+use crate::ops::moe::{CombineInputs, MoeShape, combine_padded};
 use crate::runtime::comm::{AllToAllV, Comm, CommElement};
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceSliceMut, Stream};
 
@@ -119,4 +122,49 @@ pub(super) fn gather_rows<T>(
         i += len;
     }
     Ok(())
+}
+
+/// What [`sum_rows`] adds up per token.
+pub(super) struct RowSum<'a> {
+    /// `[count, H]` rows.
+    pub(super) rows: &'a DeviceBuffer<bf16>,
+    /// Valid leading rows of `rows`.
+    pub(super) count: usize,
+    /// `[T, J]`: per token and part, the row, or −1 for nothing.
+    pub(super) index: &'a DeviceBuffer<i32>,
+    /// `[T, J]` weights of the parts.
+    pub(super) weights: &'a DeviceBuffer<f32>,
+    /// `[T, H]` added first, if given.
+    pub(super) residual: Option<&'a DeviceBuffer<bf16>>,
+}
+
+/// `out[t] = residual[t] + Σ_j w[t,j] · rows[index[t,j]]` in fp32, in `j` order, rounded once
+/// to bf16 (`out` is `[T, H]`, zeroed by the caller): `aclnnMoeFinalizeRoutingV2`'s padded
+/// mode, taking the rows as the `count`-row slab of a single "expert", where a −1 row is a
+/// dropped pair.
+pub(super) fn sum_rows(
+    stream: &Stream,
+    sum: RowSum<'_>,
+    out: &mut DeviceBuffer<bf16>,
+    (tokens, hidden): (usize, usize),
+) -> Result<()> {
+    if sum.count == 0 || tokens == 0 {
+        if let Some(res) = sum.residual {
+            stream.memcpy_dtod(res, out)?;
+        }
+        return Ok(());
+    }
+    let shape = MoeShape {
+        tokens,
+        hidden,
+        top_k: sum.index.len() / tokens,
+        experts: 1,
+    };
+    let inputs = CombineInputs {
+        y: sum.rows.slice(..sum.count * hidden)?,
+        expanded_row_idx: sum.index.as_view(),
+        weights: sum.weights.as_view(),
+        shared: sum.residual.map(DeviceBuffer::as_view),
+    };
+    combine_padded(stream, shape, sum.count, inputs, out)
 }

@@ -23,9 +23,7 @@ impl DispatchLayout {
     /// Counts `topk_idx [T, K]` (global ids, `-1` ignored); any other id outside `0..E` is an
     /// error.
     pub fn from_host(config: &EpConfig, topk_idx: &[i32], top_k: usize) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|e| Error::invalid(e.to_string(), "a valid EP config"))?;
+        config.validate()?;
         if top_k == 0 || topk_idx.len() % top_k != 0 {
             return Err(Error::invalid(
                 format!("topk_idx of {} elements with top_k {top_k}", topk_idx.len()),

@@ -3,10 +3,9 @@
 
 use half::bf16;
 
-use super::exchange::{Counts, all_to_all_rows, reversed};
+use super::exchange::{Counts, RowSum, all_to_all_rows, reversed, sum_rows};
 use super::{EpShape, Rows, Tokens, check_shape, dispatch_layout};
 use crate::error::{Error, Result};
-use crate::ops::moe::combine_padded;
 use crate::runtime::comm::{AllToAllV, Comm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -195,22 +194,13 @@ pub fn low_latency_combine(
         all_to_all_rows(comm, stream, y, &mut back, &reversed(layout), h)?;
     }
     let mut out = stream.alloc_pooled_zeroed::<bf16>(t * h)?;
-    if handle.sent > 0 {
-        let none = None::<&DeviceBuffer<bf16>>;
-        let idx = &handle.combine_idx;
-        combine_padded(
-            stream,
-            &back,
-            1,
-            handle.sent,
-            idx,
-            topk_weights,
-            none,
-            &mut out,
-            t,
-            h,
-            k,
-        )?;
-    }
+    let sum = RowSum {
+        rows: &back,
+        count: handle.sent,
+        index: &handle.combine_idx,
+        weights: topk_weights,
+        residual: None,
+    };
+    sum_rows(stream, sum, &mut out, (t, h))?;
     Ok(out)
 }

@@ -33,6 +33,7 @@
 //!   by dispatch nor read by combine.
 
 mod exchange;
+mod layer;
 
 mod layout;
 mod low_latency;
@@ -41,6 +42,7 @@ mod payload;
 
 pub use crate::reference::ep::{EpConfig, EpShape};
 
+pub use layer::EpMoeLayer;
 pub use layout::{DispatchLayout, dispatch_layout};
 pub use low_latency::{
     LowLatencyHandle, LowLatencyReceived, low_latency_combine, low_latency_dispatch,
@@ -69,8 +71,7 @@ pub struct Tokens<'a> {
 /// Checks `shape` against the communicator and returns `(R, L)`.
 fn check_shape(shape: &EpShape, ranks: u32) -> Result<(usize, usize)> {
     let c = shape.config;
-    c.validate()
-        .map_err(|e| Error::invalid(e.to_string(), "a valid EP config"))?;
+    c.validate()?;
     if c.num_ranks != ranks as usize {
         return Err(Error::invalid(
             format!(

@@ -3,10 +3,9 @@
 
 use half::bf16;
 
-use super::exchange::{Counts, all_to_all_rows, reversed};
+use super::exchange::{Counts, RowSum, all_to_all_rows, reversed, sum_rows};
 use super::{DispatchLayout, EpShape, Payload, Rows, Tokens, check_shape, dispatch_layout};
 use crate::error::{Error, Result};
-use crate::ops::moe::combine_padded;
 use crate::runtime::comm::{AllToAllV, Comm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -201,7 +200,7 @@ pub fn normal_combine(
     y: &DeviceBuffer<bf16>,
     residual: Option<&DeviceBuffer<bf16>>,
 ) -> Result<DeviceBuffer<bf16>> {
-    let (r, _) = check_shape(&handle.shape, comm.size())?;
+    check_shape(&handle.shape, comm.size())?;
     let (h, t) = (handle.shape.hidden, handle.layout.tokens());
     if y.len() != handle.recv_rows() * h {
         return Err(Error::invalid(
@@ -219,24 +218,14 @@ pub fn normal_combine(
     let mut back = stream.alloc_pooled::<bf16>(sent * h)?;
     all_to_all_rows(comm, stream, y, &mut back, &reversed(&handle.rows), h)?;
     let mut out = stream.alloc_pooled_zeroed::<bf16>(t * h)?;
-    if sent == 0 {
-        if let Some(res) = residual {
-            stream.memcpy_dtod(res, &mut out)?;
-        }
-        return Ok(out);
-    }
-    combine_padded(
-        stream,
-        &back,
-        1,
-        sent,
-        &handle.combine_idx,
-        &handle.ones,
+    // A token's parts are its ranks', weighted 1; a rank it did not visit adds nothing.
+    let sum = RowSum {
+        rows: &back,
+        count: sent,
+        index: &handle.combine_idx,
+        weights: &handle.ones,
         residual,
-        &mut out,
-        t,
-        h,
-        r,
-    )?;
+    };
+    sum_rows(stream, sum, &mut out, (t, h))?;
     Ok(out)
 }

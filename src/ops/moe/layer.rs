@@ -115,6 +115,19 @@ impl MoeLayer {
         weights: MoeWeights,
         kernels: Kernels,
     ) -> Result<Self> {
+        let experts = config.n_routed_experts;
+        Self::new_sharded(config, hidden, weights, kernels, experts)
+    }
+
+    /// [`new`](Self::new) for a layer whose `weights.experts` stack only `stack` of the
+    /// experts (expert parallelism: one rank's share).
+    pub(crate) fn new_sharded(
+        config: MoeConfig,
+        hidden: usize,
+        weights: MoeWeights,
+        kernels: Kernels,
+        stack: usize,
+    ) -> Result<Self> {
         check_config(&config)?;
         let e = config.n_routed_experts;
         if weights.router.len() != crate::error::elements("router weight", &[e, hidden])? {
@@ -131,7 +144,7 @@ impl MoeLayer {
                 ));
             }
         }
-        weights.experts.check("experts", e, hidden)?;
+        weights.experts.check("experts", stack, hidden)?;
         if let Some(s) = &weights.shared {
             s.check("shared expert", 1, hidden)?;
         }
@@ -296,6 +309,40 @@ impl MoeLayer {
         if tokens == 0 {
             return Ok(out);
         }
+        let (weights, ids) = self.route_tokens(stream, x, tokens)?;
+
+        let sizes = match self.weights.experts {
+            FfnWeights::Bf16 { .. } => GroupSizes::Counts,
+            FfnWeights::Fp8 { .. } => GroupSizes::Cumsum,
+        };
+        let shape = MoeShape {
+            tokens,
+            hidden: h,
+            top_k: k,
+            experts: e,
+        };
+        let d = dispatch(stream, shape, sizes, x, &ids)?;
+        let y = self.routed_experts(stream, &d.expanded_x, &d.group_sizes, tokens * k)?;
+        let shared = self.shared_expert_of(stream, x, tokens)?;
+        let inputs = CombineInputs {
+            y: y.view(),
+            expanded_row_idx: d.expanded_row_idx.view(),
+            weights: weights.view(),
+            shared: shared.as_ref().map(|s| s.view()),
+        };
+        combine(stream, shape, inputs, &mut out)?;
+        Ok(out)
+    }
+
+    /// Router logits (fp32) and the routing of `x` (`[tokens, hidden]`, checked by the
+    /// caller): weights and expert ids, `[tokens, top_k]` each.
+    pub(crate) fn route_tokens(
+        &self,
+        stream: &Stream,
+        x: &impl DeviceSlice<bf16>,
+        tokens: usize,
+    ) -> Result<(DeviceBuffer<f32>, DeviceBuffer<i32>)> {
+        let (h, e) = (self.hidden, self.config.n_routed_experts);
         // Router logits in fp32: the selection is sensitive to their precision.
         let mut logits = stream.alloc_pooled::<f32>(tokens * e)?;
         let shape = MatmulShape {
@@ -311,46 +358,39 @@ impl MoeLayer {
             shape,
             WeightLayout::NK,
         )?;
-        let (weights, ids) = route(
+        route(
             &self.kernels,
             stream,
             &self.config,
             tokens,
             &logits,
             self.weights.bias.as_ref(),
-        )?;
+        )
+    }
 
-        let sizes = match self.weights.experts {
-            FfnWeights::Bf16 { .. } => GroupSizes::Counts,
-            FfnWeights::Fp8 { .. } => GroupSizes::Cumsum,
-        };
-        let shape = MoeShape {
-            tokens,
-            hidden: h,
-            top_k: k,
-            experts: e,
-        };
-        let d = dispatch(stream, shape, sizes, x, &ids)?;
-        let y = self.routed_experts(stream, &d.expanded_x, &d.group_sizes, tokens * k)?;
-        let shared = match &self.weights.shared {
-            Some(s) => Some(self.shared_expert(stream, x, s, tokens)?),
-            None => None,
-        };
-        let inputs = CombineInputs {
-            y: y.view(),
-            expanded_row_idx: d.expanded_row_idx.view(),
-            weights: weights.view(),
-            shared: shared.as_ref().map(|s| s.view()),
-        };
-        combine(stream, shape, inputs, &mut out)?;
-        Ok(out)
+    /// The shared expert over `x`, if the layer has one.
+    pub(crate) fn shared_expert_of(
+        &self,
+        stream: &Stream,
+        x: &impl DeviceSlice<bf16>,
+        tokens: usize,
+    ) -> Result<Option<DeviceBuffer<bf16>>> {
+        match &self.weights.shared {
+            Some(s) => Ok(Some(self.shared_expert(stream, x, s, tokens)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The routed experts' weights (all of them, or one rank's share).
+    pub(crate) fn expert_weights(&self) -> &FfnWeights {
+        &self.weights.experts
     }
 
     /// The routed experts over the dispatched rows: down(silu(gate·x) ⊙ up·x).
-    fn routed_experts(
+    pub(crate) fn routed_experts(
         &self,
         stream: &Stream,
-        x: &DeviceBuffer<bf16>,
+        x: &impl DeviceSlice<bf16>,
         sizes: &GroupSizesBuffer,
         rows: usize,
     ) -> Result<DeviceBuffer<bf16>> {
@@ -403,7 +443,7 @@ impl MoeLayer {
                 fp8_gemm(
                     k,
                     stream,
-                    Fp8Input::Bf16(x.as_view()),
+                    Fp8Input::Bf16(x.view()),
                     wg,
                     groups(),
                     &mut gate,
@@ -412,7 +452,7 @@ impl MoeLayer {
                 fp8_gemm(
                     k,
                     stream,
-                    Fp8Input::Bf16(x.as_view()),
+                    Fp8Input::Bf16(x.view()),
                     wu,
                     groups(),
                     &mut up,
