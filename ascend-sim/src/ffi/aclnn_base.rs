@@ -15,7 +15,7 @@ use super::stream::for_submit;
 use super::{guard, guard_value};
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::sim;
-use crate::operators::aclnn::executor::Executor;
+use crate::operators::aclnn::executor::{Executor, execute};
 use crate::operators::aclnn::objects::{
     Array, Scalar, TensorDesc, TensorList, dtype_name, invalid, null,
 };
@@ -307,20 +307,14 @@ pub(super) unsafe fn finish_plan(
         return Err(null("workspaceSize or executor is NULL"));
     }
     let device = current()?.device;
-    let exec = Executor::new(
-        op,
-        device,
-        planned.workspace,
-        planned.inputs,
-        planned.outputs,
-        planned.run,
-    );
+    let workspace = planned.workspace;
+    let exec = Executor::new(op, device, planned);
     let sim = sim()?;
     let handle = sim.executors.reserve();
     sim.executors.insert(handle, Arc::new(exec));
     // SAFETY: both checked non-NULL; host out-pointers per the C contract.
     unsafe {
-        *workspace_size = planned.workspace;
+        *workspace_size = workspace;
         *executor = as_ptr(handle).cast();
     }
     Ok(())
@@ -365,8 +359,11 @@ pub(super) fn launch(
     }
     let (inputs, outputs) = exec.snapshot();
     let run = exec.run.clone();
+    let names = exec.names.clone();
     let machine = &sim.machine;
-    s.submit(Task::work(op, move |_| run(machine, &inputs, &outputs)))?;
+    s.submit(Task::work(op, move |_| {
+        execute(machine, &names, &run, &inputs, &outputs)
+    }))?;
     Ok(())
 }
 

@@ -4,13 +4,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::objects::TensorDesc;
+use super::ops::Planned;
+use super::view::TensorView;
 use crate::base::error::SimResult;
 use crate::runtime::machine::Machine;
 
-/// Runs the operator over the tensors (inputs, outputs) as bound at launch, on the machine
-/// whose memory holds them.
-pub(crate) type Run =
-    Arc<dyn Fn(&Machine, &[TensorDesc], &[TensorDesc]) -> SimResult<()> + Send + Sync>;
+/// The operator as a function of its tensors' views (inputs, outputs), bound at launch.
+pub(crate) type Run = Arc<dyn Fn(&[TensorView], &[TensorView]) -> SimResult<()> + Send + Sync>;
+
+/// The names of an operator's tensors, in the order of its inputs and outputs, for messages.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) inputs: Vec<&'static str>,
+    pub(crate) outputs: Vec<&'static str>,
+}
+
+/// Binds the tensors (as described at launch) on `machine`, each checked to lie in one live
+/// allocation, and runs the operator over their views.
+pub(crate) fn execute(
+    machine: &Machine,
+    names: &Names,
+    run: &Run,
+    inputs: &[TensorDesc],
+    outputs: &[TensorDesc],
+) -> SimResult<()> {
+    let bind = |names: &[&'static str], descs: &[TensorDesc]| {
+        descs
+            .iter()
+            .zip(names)
+            .map(|(d, name)| TensorView::bind(machine, name, d))
+            .collect::<SimResult<Vec<_>>>()
+    };
+    let inputs = bind(&names.inputs, inputs)?;
+    let outputs = bind(&names.outputs, outputs)?;
+    run(&inputs, &outputs)
+}
 
 pub(crate) struct Executor {
     pub(crate) op: &'static str,
@@ -19,26 +47,22 @@ pub(crate) struct Executor {
     pub(crate) workspace: u64,
     inputs: Mutex<Vec<TensorDesc>>,
     outputs: Mutex<Vec<TensorDesc>>,
+    pub(crate) names: Names,
     pub(crate) run: Run,
     repeatable: AtomicBool,
 }
 
 impl Executor {
-    pub(crate) fn new(
-        op: &'static str,
-        device: usize,
-        workspace: u64,
-        inputs: Vec<TensorDesc>,
-        outputs: Vec<TensorDesc>,
-        run: Run,
-    ) -> Executor {
+    /// The executor of `op`'s plan on `device`.
+    pub(crate) fn new(op: &'static str, device: usize, planned: Planned) -> Executor {
         Executor {
             op,
             device,
-            workspace,
-            inputs: Mutex::new(inputs),
-            outputs: Mutex::new(outputs),
-            run,
+            workspace: planned.workspace,
+            inputs: Mutex::new(planned.inputs),
+            outputs: Mutex::new(planned.outputs),
+            names: planned.names,
+            run: planned.run,
             repeatable: AtomicBool::new(false),
         }
     }

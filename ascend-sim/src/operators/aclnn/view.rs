@@ -41,16 +41,14 @@ pub(crate) struct TensorView<'a> {
     dims: Vec<usize>,
     strides: Vec<usize>,
     offset: usize,
+    /// Whether the view is dense row-major: element `i` is then at `offset + i`, the fast path.
+    row_major: bool,
     /// Device traffic counters, counting one pass per read or write (none for host views).
     counters: Option<&'a Counters>,
     /// Keeps device storage alive while the view lives.
     _mapped: Option<Mapped>,
     _storage: PhantomData<&'a mut [u8]>,
 }
-
-// SAFETY: a view is a pointer into storage it keeps alive (device) or borrows mutably (host);
-// moving it to another thread moves that access with it.
-unsafe impl Send for TensorView<'_> {}
 
 impl<'a> TensorView<'a> {
     /// Maps the tensor's whole storage on `machine`, checking it lies in one live allocation.
@@ -65,6 +63,8 @@ impl<'a> TensorView<'a> {
                     .map_err(|e| SimError::new(e.code, format!("{what}: {}", e.message)))?,
             )
         };
+        let dims: Vec<usize> = desc.dims.iter().map(|&d| d as usize).collect();
+        let strides: Vec<usize> = desc.strides.iter().map(|&s| s as usize).collect();
         Ok(TensorView {
             base: mapped.as_ref().map_or(std::ptr::null_mut(), Mapped::ptr),
             storage: if mapped.is_some() {
@@ -74,8 +74,9 @@ impl<'a> TensorView<'a> {
             },
             dtype: desc.dtype,
             size,
-            dims: desc.dims.iter().map(|&d| d as usize).collect(),
-            strides: desc.strides.iter().map(|&s| s as usize).collect(),
+            row_major: Self::dense_row_major(&dims, &strides),
+            dims,
+            strides,
             offset: desc.offset as usize,
             counters: machine
                 .devices
@@ -128,6 +129,7 @@ impl<'a> TensorView<'a> {
             dims: dims.to_vec(),
             strides: strides.to_vec(),
             offset,
+            row_major: Self::dense_row_major(dims, strides),
             counters: None,
             _mapped: None,
             _storage: PhantomData,
@@ -136,6 +138,10 @@ impl<'a> TensorView<'a> {
 
     pub(crate) fn dims(&self) -> &[usize] {
         &self.dims
+    }
+
+    pub(crate) fn dtype(&self) -> aclDataType {
+        self.dtype
     }
 
     pub(crate) fn numel(&self) -> usize {
@@ -153,6 +159,7 @@ impl<'a> TensorView<'a> {
             dims: self.dims[1..].to_vec(),
             strides: self.strides[1..].to_vec(),
             offset: self.offset + index * self.strides[0],
+            row_major: Self::dense_row_major(&self.dims[1..], &self.strides[1..]),
             counters: None,
             _mapped: None,
             _storage: PhantomData,
@@ -196,10 +203,10 @@ impl<'a> TensorView<'a> {
         Some(unsafe { std::slice::from_raw_parts(start.cast::<T>(), numel) })
     }
 
-    /// Whether the view is dense row-major.
-    fn is_row_major(&self) -> bool {
+    /// Whether `dims` with `strides` is dense row-major (dims of size 1 may have any stride).
+    fn dense_row_major(dims: &[usize], strides: &[usize]) -> bool {
         let mut step = 1;
-        for (&d, &s) in self.dims.iter().zip(&self.strides).rev() {
+        for (&d, &s) in dims.iter().zip(strides).rev() {
             if d != 1 && s != step {
                 return false;
             }
@@ -219,7 +226,11 @@ impl<'a> TensorView<'a> {
     }
 
     fn ptr(&self, linear: usize) -> *mut u8 {
-        self.base.wrapping_add(self.byte_offset(linear))
+        if self.row_major {
+            self.base.wrapping_add((self.offset + linear) * self.size)
+        } else {
+            self.base.wrapping_add(self.byte_offset(linear))
+        }
     }
 
     /// Counts one full pass over the view in the device's traffic counters, for cost models.
@@ -238,7 +249,7 @@ impl<'a> TensorView<'a> {
     pub(crate) fn read_f32(&self) -> Vec<f32> {
         self.count_pass(true);
         let mut v = Vec::new();
-        if self.is_row_major() && self.f32_block_into(&mut v) {
+        if self.row_major && self.f32_block_into(&mut v) {
             return v;
         }
         (0..self.numel()).map(|i| self.get_f64(i) as f32).collect()
@@ -333,7 +344,7 @@ impl<'a> TensorView<'a> {
     /// Writes f32 `values` (row-major view order), each rounded once to the tensor's type.
     pub(crate) fn write_f32(&self, values: &[f32]) -> SimResult<()> {
         self.check_len(values.len())?;
-        if self.is_row_major() && !values.is_empty() {
+        if self.row_major && !values.is_empty() {
             let start = self.base.wrapping_add(self.offset * self.size);
             let fits = (self.offset + values.len()) * self.size <= self.storage;
             let aligned = |align: usize| start.align_offset(align) == 0;

@@ -14,7 +14,6 @@ use crate::base::error::SimResult;
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
 use crate::operators::aclnn::view::TensorView;
 use crate::rules;
-use crate::runtime::machine::Machine;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
@@ -80,22 +79,16 @@ pub(crate) fn plan(
     let m = x.dim(0);
     let cumsum = a.group_list_type == 0;
 
-    let run = Arc::new(
-        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-            let x = TensorView::bind(machine, "x[0]", &inputs[0])?;
-            let w = TensorView::bind(machine, "weight[0]", &inputs[1])?;
-            let list = TensorView::bind(machine, "groupList", &inputs[2])?.read_i64();
-            let ends = group_ends(&list, cumsum, m)?;
-            let y = TensorView::bind(machine, "out[0]", &outputs[0])?;
-            grouped_matmul(&x, &w, &ends, &y)
-        },
-    );
-    Ok(Planned {
-        workspace: 0,
-        inputs: vec![x, w, group_list],
-        outputs: vec![y],
+    let run = Arc::new(move |inputs: &[TensorView], outputs: &[TensorView]| {
+        let ends = group_ends(&inputs[2].read_i64(), cumsum, m)?;
+        grouped_matmul(&inputs[0], &inputs[1], &ends, &outputs[0])
+    });
+    Ok(Planned::new(
+        0,
+        vec![("x[0]", x), ("weight[0]", w), ("groupList", group_list)],
+        vec![("out[0]", y)],
         run,
-    })
+    ))
 }
 
 /// The row after each group, from `groupList` (cumulative sums or counts), which must cover

@@ -7,7 +7,7 @@ pub(crate) mod moe_gating_top_k;
 pub(crate) mod moe_init_routing;
 pub(crate) mod moe_init_routing_v3;
 
-use super::executor::Run;
+use super::executor::{Names, Run};
 use super::objects::TensorDesc;
 
 /// What phase one hands to the executor.
@@ -15,7 +15,31 @@ pub(crate) struct Planned {
     pub(crate) workspace: u64,
     pub(crate) inputs: Vec<TensorDesc>,
     pub(crate) outputs: Vec<TensorDesc>,
+    pub(crate) names: Names,
     pub(crate) run: Run,
+}
+
+impl Planned {
+    /// A plan from named inputs and outputs.
+    pub(crate) fn new(
+        workspace: u64,
+        inputs: Vec<(&'static str, TensorDesc)>,
+        outputs: Vec<(&'static str, TensorDesc)>,
+        run: Run,
+    ) -> Planned {
+        let (input_names, inputs) = inputs.into_iter().unzip();
+        let (output_names, outputs) = outputs.into_iter().unzip();
+        Planned {
+            workspace,
+            inputs,
+            outputs,
+            names: Names {
+                inputs: input_names,
+                outputs: output_names,
+            },
+            run,
+        }
+    }
 }
 
 /// Top-k of `scores` (indices), highest first; ties go to the lowest index. NaN never wins

@@ -9,7 +9,6 @@ use super::{Planned, top_k};
 use crate::base::error::SimResult;
 use crate::operators::aclnn::objects::TensorDesc;
 use crate::operators::aclnn::view::TensorView;
-use crate::runtime::machine::Machine;
 
 /// The attributes the computation uses.
 #[derive(Clone, Copy, Debug)]
@@ -51,33 +50,31 @@ pub(crate) fn plan(
     out: TensorDesc,
 ) -> SimResult<Planned> {
     let (rows, experts) = (x.dim(0), x.dim(1));
-    let mut inputs = vec![x];
-    inputs.extend(bias);
+    let mut inputs = vec![("x", x)];
+    inputs.extend(bias.map(|b| ("bias", b)));
     let has_bias = inputs.len() == 2;
-    let run = Arc::new(
-        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-            let x = TensorView::bind(machine, "x", &inputs[0])?.read_f64();
-            let bias = if has_bias {
-                Some(TensorView::bind(machine, "bias", &inputs[1])?.read_f64())
-            } else {
-                None
-            };
-            let (weights, ids, norm) = route(&x, bias.as_deref(), rows, experts, &a);
-            TensorView::bind(machine, "yOut", &outputs[0])?.write_f64(&weights)?;
-            TensorView::bind(machine, "expertIdxOut", &outputs[1])?.write_i64(&ids)?;
-            // outOut is always passed but written only when asked for.
-            if a.out_flag {
-                TensorView::bind(machine, "outOut", &outputs[2])?.write_f64(&norm)?;
-            }
-            Ok(())
-        },
-    );
-    Ok(Planned {
-        workspace: 0,
+    let run = Arc::new(move |inputs: &[TensorView], outputs: &[TensorView]| {
+        let x = inputs[0].read_f64();
+        let bias = if has_bias {
+            Some(inputs[1].read_f64())
+        } else {
+            None
+        };
+        let (weights, ids, norm) = route(&x, bias.as_deref(), rows, experts, &a);
+        outputs[0].write_f64(&weights)?;
+        outputs[1].write_i64(&ids)?;
+        // outOut is always passed but written only when asked for.
+        if a.out_flag {
+            outputs[2].write_f64(&norm)?;
+        }
+        Ok(())
+    });
+    Ok(Planned::new(
+        0,
         inputs,
-        outputs: vec![y, expert_idx, out],
+        vec![("yOut", y), ("expertIdxOut", expert_idx), ("outOut", out)],
         run,
-    })
+    ))
 }
 
 /// Returns (weights, expert ids, normalised scores) for every row.

@@ -17,7 +17,6 @@ use super::Planned;
 use crate::base::error::SimResult;
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
 use crate::operators::aclnn::view::TensorView;
-use crate::runtime::machine::Machine;
 use crate::runtime::memory::UNINIT_BYTE;
 
 /// The attributes the computation uses.
@@ -84,47 +83,48 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
     let local = (end - start) as usize;
     // expandedScaleOut is required but not written without a scale input: it is kept among
     // the outputs so its memory is checked at launch like every other output.
-    let mut outputs = vec![expanded_x, expanded_row_idx, expanded_scale];
-    outputs.extend(counts);
-    let run = Arc::new(
-        move |machine: &Machine, inputs: &[TensorDesc], outputs: &[TensorDesc]| {
-            let x = TensorView::bind(machine, "x", &inputs[0])?.read_f64();
-            let ids = TensorView::bind(machine, "expertIdx", &inputs[1])?.read_i64();
-            super::check_expert_ids(&ids, k, expert_num)?;
-            let mut kept: Vec<usize> = (0..n).filter(|&f| (start..end).contains(&ids[f])).collect();
-            kept.sort_by_key(|&f| ids[f]); // stable: flat order within an expert
-            // Rows past the kept ones are not written: read them back to keep them.
-            let ex = TensorView::bind(machine, "expandedXOut", &outputs[0])?;
-            let mut expanded = ex.read_f64();
-            let mut index = vec![if a.row_idx_type == 0 { -1 } else { POISON_I32 }; n];
-            for (row, &f) in kept.iter().enumerate() {
-                let token = f / k;
-                expanded[row * hidden..(row + 1) * hidden]
-                    .copy_from_slice(&x[token * hidden..(token + 1) * hidden]);
-                if a.row_idx_type == 0 {
-                    index[f] = row as i64;
-                } else {
-                    index[row] = f as i64;
-                }
+    let mut outputs = vec![
+        ("expandedXOut", expanded_x),
+        ("expandedRowIdxOut", expanded_row_idx),
+        ("expandedScaleOut", expanded_scale),
+    ];
+    outputs.extend(counts.map(|t| ("expertTokensCountOrCumsumOut", t)));
+    let run = Arc::new(move |inputs: &[TensorView], outputs: &[TensorView]| {
+        let x = inputs[0].read_f64();
+        let ids = inputs[1].read_i64();
+        super::check_expert_ids(&ids, k, expert_num)?;
+        let mut kept: Vec<usize> = (0..n).filter(|&f| (start..end).contains(&ids[f])).collect();
+        kept.sort_by_key(|&f| ids[f]); // stable: flat order within an expert
+        // Rows past the kept ones are not written: read them back to keep them.
+        let ex = &outputs[0];
+        let mut expanded = ex.read_f64();
+        let mut index = vec![if a.row_idx_type == 0 { -1 } else { POISON_I32 }; n];
+        for (row, &f) in kept.iter().enumerate() {
+            let token = f / k;
+            expanded[row * hidden..(row + 1) * hidden]
+                .copy_from_slice(&x[token * hidden..(token + 1) * hidden]);
+            if a.row_idx_type == 0 {
+                index[f] = row as i64;
+            } else {
+                index[row] = f as i64;
             }
-            ex.write_f64(&expanded)?;
-            TensorView::bind(machine, "expandedRowIdxOut", &outputs[1])?.write_i64(&index)?;
-            TensorView::bind(machine, "expandedScaleOut", &outputs[2])?;
-            if a.tokens_num_flag {
-                let mut counts = vec![0i64; local];
-                for &f in &kept {
-                    counts[(ids[f] - start) as usize] += 1;
-                }
-                TensorView::bind(machine, "expertTokensCountOrCumsumOut", &outputs[3])?
-                    .write_i64(&counts)?;
+        }
+        ex.write_f64(&expanded)?;
+        outputs[1].write_i64(&index)?;
+        // expandedScaleOut (outputs[2]) is not written; its memory was checked at launch.
+        if a.tokens_num_flag {
+            let mut counts = vec![0i64; local];
+            for &f in &kept {
+                counts[(ids[f] - start) as usize] += 1;
             }
-            Ok(())
-        },
-    );
-    Ok(Planned {
-        workspace: (n as u64) * 8,
-        inputs: vec![x, expert_idx],
+            outputs[3].write_i64(&counts)?;
+        }
+        Ok(())
+    });
+    Ok(Planned::new(
+        (n as u64) * 8,
+        vec![("x", x), ("expertIdx", expert_idx)],
         outputs,
         run,
-    })
+    ))
 }
