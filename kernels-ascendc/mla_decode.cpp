@@ -41,9 +41,10 @@ public:
         qRopeBase_ = qRope;
         outBase_ = out;
         cache_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(cache), uint64_t(t.cache_blocks) * t.block_size * t.row_bytes);
-        table_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(table), uint64_t(t.batch) * t.max_blocks);
-        lens_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(lens), t.batch);
-        lse_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(lse), uint64_t(t.batch) * t.heads * t.s_q);
+        table_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(table) + uint64_t(t.seq_off) * t.max_blocks,
+                               uint64_t(t.batch) * t.max_blocks);
+        lens_.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(lens) + t.seq_off, t.batch);
+        lse_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(lse), t.lse_len);
         pipe_.InitBuffer(qf_, G * D_ * 4);
         pipe_.InitBuffer(acc_, G * L * 4);
         pipe_.InitBuffer(rowIn_, D_ * 2);
@@ -117,7 +118,7 @@ private:
         for (uint32_t r = 0; r < rows_; ++r) {
             const uint32_t i = (r0 + r) / t_.heads, h = (r0 + r) % t_.heads;
             const uint64_t tok = uint64_t(b) * t_.s_q + i;
-            qLat.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(qLatBase_) + tok * t_.q_lat_tok + uint64_t(h) * t_.q_lat_head,
+            qLat.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(qLatBase_) + t_.q_lat_off + tok * t_.q_lat_tok + uint64_t(h) * t_.q_lat_head,
                                  t_.latent);
             qRope.SetGlobalBuffer(
                 reinterpret_cast<__gm__ bfloat16_t*>(qRopeBase_) + t_.q_rope_off + tok * t_.q_rope_tok + uint64_t(h) * t_.q_rope_head, t_.rope);
@@ -276,13 +277,14 @@ private:
             SetFlag<HardEvent::V_MTE3>(EVENT_ID0);
             WaitFlag<HardEvent::V_MTE3>(EVENT_ID0);
             GlobalTensor<bfloat16_t> dst;
-            dst.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(outBase_) + (uint64_t(b) * t_.s_q + i) * t_.out_tok +
+            dst.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(outBase_) + t_.out_off + (uint64_t(b) * t_.s_q + i) * t_.out_tok +
                                     uint64_t(h) * t_.out_head,
                                 L);
             DataCopyPad(dst, o, DataCopyExtParams(1, L * 2, 0, 0, 0));
             SetFlag<HardEvent::S_MTE3>(EVENT_ID0);
             WaitFlag<HardEvent::S_MTE3>(EVENT_ID0);
-            DataCopyPad(lse_[(uint64_t(b) * t_.heads + h) * t_.s_q + i], lseSlots[r * 8], DataCopyExtParams(1, 4, 0, 0, 0));
+            const uint64_t at = t_.lse_off + uint64_t(b) * t_.lse_seq + uint64_t(h) * t_.lse_head + i;
+            DataCopyPad(lse_[at], lseSlots[r * 8], DataCopyExtParams(1, 4, 0, 0, 0));
             // o is rewritten by the next row's cast.
             SetFlag<HardEvent::MTE3_V>(EVENT_ID0);
             WaitFlag<HardEvent::MTE3_V>(EVENT_ID0);

@@ -8,8 +8,11 @@
  *     tok = h * (latent + rope), head = latent + rope);
  *   cache [cache_blocks, block_size, row_bytes], block_table [batch, max_blocks] int32,
  *   seq_lens [batch] int32
- *   -> out (bf16) row (b, i, h) at (b * s_q + i) * out_tok + h * out_head, latent values;
- *      lse [batch, heads, s_q] f32, natural log, +inf for a row that sees no key (output 0).
+ *   -> out (bf16) row (b, i, h) at out_off + (b * s_q + i) * out_tok + h * out_head, latent values;
+ *      lse f32 at lse_off + b * lse_seq + h * lse_head + i (decode: [batch, heads, s_q]), natural
+ *      log, +inf for a row that sees no key (output 0).
+ *   The launch's sequences are rows seq_off .. seq_off + batch of block_table and seq_lens (a
+ *   varlen prefill launches one sequence at a time), q_lat rows start q_lat_off elements in.
  *
  * Work item w = b * groups + g covers query rows [g * group_rows, ...) of sequence b, rows
  * ordered (i, h); items are dealt round-robin to the launched blocks. Each item reads the
@@ -35,7 +38,10 @@ typedef struct MlaDecodeTiling {
     uint32_t scale_bits;  /* f32 bits of the softmax scale */
     uint32_t q_lat_tok, q_lat_head, q_rope_tok, q_rope_head, out_tok, out_head;
     uint32_t q_rope_off;  /* elements from q_rope to row (0, 0, 0)'s rope part */
-    uint32_t reserved[3]; /* 0 */
+    uint32_t seq_off;     /* the launch's sequence 0 is row seq_off of the block table and lengths */
+    uint32_t q_lat_off, out_off;     /* element offsets of row (0, 0, 0) in q_lat and out */
+    uint32_t lse_off, lse_seq, lse_head, lse_len; /* lse of (b, i, h) at lse_off + b * lse_seq + h * lse_head + i */
+    uint32_t reserved;    /* 0 */
 } MlaDecodeTiling;
 
 #endif

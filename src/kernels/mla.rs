@@ -78,8 +78,22 @@ pub struct MlaDecodeTiling {
     pub out_head: u32,
     /// Elements from the rope buffer's start to row (0, 0, 0)'s rope part.
     pub q_rope_off: u32,
+    /// The launch's sequence 0 is this row of the block table and lengths.
+    pub seq_off: u32,
+    /// Element offset of row (0, 0, 0) in the latent queries.
+    pub q_lat_off: u32,
+    /// Element offset of row (0, 0, 0) in the output.
+    pub out_off: u32,
+    /// LSE of row (b, i, h) at `lse_off + b·lse_seq + h·lse_head + i`.
+    pub lse_off: u32,
+    /// See `lse_off`.
+    pub lse_seq: u32,
+    /// See `lse_off`.
+    pub lse_head: u32,
+    /// Elements of the LSE buffer.
+    pub lse_len: u32,
     /// Zero.
-    pub reserved: [u32; 3],
+    pub reserved: u32,
 }
 
 /// The MLA kernels of one binary.
@@ -205,7 +219,35 @@ pub(crate) struct DecodeShape {
     pub fp8: bool,
     pub causal: bool,
     pub scale: f32,
-    pub rope_offset: usize,
+}
+
+/// Where a decode launch's rows live in its buffers (element offsets and the LSE layout).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RowPlacement {
+    /// The first sequence's row in the block table and lengths.
+    pub seq: usize,
+    /// Row (0, 0, 0) in the latent queries, the rope queries and the output.
+    pub q_lat: usize,
+    pub q_rope: usize,
+    pub out: usize,
+    /// LSE of row (b, i, h) at `lse + b·lse_seq + h·lse_head + i`, in `lse_len` elements.
+    pub lse: usize,
+    pub lse_seq: usize,
+    pub lse_head: usize,
+    pub lse_len: usize,
+}
+
+impl RowPlacement {
+    /// Everything at offset 0 and the decode LSE layout `[batch, heads, s_q]` of `rows`
+    /// elements.
+    pub(crate) fn decode(s_q: usize, heads: usize, rows: usize) -> RowPlacement {
+        RowPlacement {
+            lse_seq: heads * s_q,
+            lse_head: s_q,
+            lse_len: rows,
+            ..RowPlacement::default()
+        }
+    }
 }
 
 /// Element strides of the query and output rows: row `(b, i, h)` starts at
@@ -244,8 +286,7 @@ impl MlaDecodeTiling {
     /// cache is read as few times as possible), balanced over the items.
     pub(crate) fn plan(
         shape: &DecodeShape,
-        q: [RowStrides; 2],
-        out: RowStrides,
+        (q, out, place): ([RowStrides; 2], RowStrides, RowPlacement),
         cores: u32,
     ) -> Result<(MlaDecodeTiling, u32)> {
         let tile = if shape.fp8 { 8 } else { 16 };
@@ -288,8 +329,15 @@ impl MlaDecodeTiling {
                 q_rope_head: u32_of("query head stride", q[1].head)?,
                 out_tok: u32_of("output token stride", out.tok)?,
                 out_head: u32_of("output head stride", out.head)?,
-                q_rope_off: u32_of("query rope offset", shape.rope_offset)?,
-                reserved: [0; 3],
+                q_rope_off: u32_of("query rope offset", place.q_rope)?,
+                seq_off: u32_of("first sequence", place.seq)?,
+                q_lat_off: u32_of("query offset", place.q_lat)?,
+                out_off: u32_of("output offset", place.out)?,
+                lse_off: u32_of("LSE offset", place.lse)?,
+                lse_seq: u32_of("LSE sequence stride", place.lse_seq)?,
+                lse_head: u32_of("LSE head stride", place.lse_head)?,
+                lse_len: u32_of("LSE length", place.lse_len)?,
+                reserved: 0,
             },
             blocks,
         ))
@@ -313,14 +361,13 @@ impl Kernels {
         &self,
         stream: &Stream,
         shape: &DecodeShape,
-        strides: ([RowStrides; 2], RowStrides),
+        layout: ([RowStrides; 2], RowStrides, RowPlacement),
         args: DecodeArgs<'_>,
     ) -> Result<()> {
         if shape.batch == 0 || shape.s_q == 0 || shape.heads == 0 {
             return Ok(());
         }
-        let (tiling, blocks) =
-            MlaDecodeTiling::plan(shape, strides.0, strides.1, self.inner.vector_cores)?;
+        let (tiling, blocks) = MlaDecodeTiling::plan(shape, layout, self.inner.vector_cores)?;
         let tiling = self
             .inner
             .tilings
@@ -431,10 +478,10 @@ mod tests {
                     fp8,
                     causal: true,
                     scale: 0.1,
-                    rope_offset: 512,
                 };
                 let s = RowStrides { tok: 1, head: 1 };
-                let (t, blocks) = MlaDecodeTiling::plan(&shape, [s, s], s, 48).unwrap();
+                let place = RowPlacement::default();
+                let (t, blocks) = MlaDecodeTiling::plan(&shape, ([s, s], s, place), 48).unwrap();
                 let g = t.group_rows as usize;
                 assert!((1..=MAX_GROUP_ROWS).contains(&g) && t.tile_tokens <= 16);
                 assert!(decode_ub_bytes(&shape, g, t.tile_tokens as usize) <= UB_BUDGET);

@@ -4,15 +4,15 @@
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::mla::{
     BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
-    LatentCache, LatentProjection, LatentQuery, MqaQuery, Positions, RopeTable, SlotMapping,
-    decode, mqa_decode, write_cache,
+    LatentCache, LatentProjection, LatentQuery, MqaQuery, Positions, PrefillQuery, RopeTable,
+    SlotMapping, decode, mqa_decode, prefill, write_cache,
 };
 use ascend_npu::reference::mla::{
     BlockTable as RefBlockTable, LatentAttention, Mask, MlaConfig, MlaQuery, Mqa, PagedCache, Rope,
-    absorb_query, absorbed_attention, mqa_attention, pack_fp8_row, paged_mqa_decode, rms_norm,
-    unpack_fp8_row,
+    absorb_query, absorbed_attention, mqa_attention, naive_attention, pack_fp8_row,
+    paged_mqa_decode, rms_norm, unpack_fp8_row,
 };
-use ascend_npu::{Device, Error, Stream};
+use ascend_npu::{Device, DeviceBuffer, Error, Stream};
 use half::bf16;
 
 use super::Rng;
@@ -35,6 +35,7 @@ macro_rules! mla_suite {
             decode_rejects_bad_inputs_with_clear_errors,
             absorbed_decode_from_q_nope_matches_the_reference,
             absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights,
+            varlen_and_chunked_prefill_match_the_naive_reference,
         }
     };
 }
@@ -840,13 +841,143 @@ fn gamma(n: usize) -> f64 {
     n as f64 * 2f64.powi(-24) / (1.0 - n as f64 * 2f64.powi(-24))
 }
 
+/// The reference side of a device latent attention (absorbed decode or prefill).
+struct LatentCheck<'a> {
+    cfg: &'a MlaConfig,
+    kv_b: &'a [f64],
+    scale: f64,
+}
+
+impl LatentCheck<'_> {
+    /// The reference's settings: causal, the f32-rounded scale the device used.
+    fn attention(&self) -> LatentAttention<'_> {
+        LatentAttention {
+            cfg: self.cfg,
+            kv_b_proj: self.kv_b,
+            mask: Mask::Causal,
+            scale: self.scale,
+        }
+    }
+
+    /// Checks one sequence: `mq` against `keys` (its cached rows), `want` the reference's
+    /// output (absorbed or naive form: equal to 1e-10), `got(i, h)` the device's output row and
+    /// LSE. The bounds follow the device's roundings: q̃ is an f32 sum of `nope` products
+    /// rounded to bf16 (shifting each score by at most scale·Σ|Δq̃||k|), the kernel's f32 dot
+    /// products (γ_576), a shift δ of the scores moving the softmax weights by e^{2δ}, ō
+    /// rounded to bf16, the f32 W_UV products (γ_512) and the bf16 output.
+    fn assert_rows(
+        &self,
+        (mq, keys): (&MlaQuery, &[f64]),
+        want: &ascend_npu::reference::mla::AttentionOutput,
+        got: impl Fn(usize, usize) -> (Vec<f64>, f64),
+        label: &str,
+    ) {
+        let (cfg, scale) = (self.cfg, self.scale);
+        let (dn, dv, lat, dr) = (128, 128, 512, 64);
+        let (heads, s_q) = (mq.heads, mq.tokens);
+        let len = keys.len() / (lat + dr);
+        let q_abs = absorb_query(cfg, self.kv_b, mq).unwrap();
+        let mqa = Mqa {
+            heads,
+            d: lat + dr,
+            dv: lat,
+            mask: Mask::Causal,
+            scale,
+        };
+        let latent = mqa_attention(&mqa, &q_abs, keys).unwrap();
+        let vmax = keys
+            .chunks_exact(lat + dr)
+            .flat_map(|r| &r[..lat])
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..s_q {
+            let visible = (len + i + 1).saturating_sub(s_q).min(len);
+            for h in 0..heads {
+                let head = &self.kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
+                let (w_uk, w_uv) = head.split_at(dn * lat);
+                let qn = &mq.q_nope[(i * heads + h) * dn..][..dn];
+                let qa = &q_abs[(i * heads + h) * (lat + dr)..][..lat + dr];
+                let dq: Vec<f64> = (0..lat)
+                    .map(|c| {
+                        let s: f64 = (0..dn).map(|r| (w_uk[r * lat + c] * qn[r]).abs()).sum();
+                        2f64.powi(-8) * qa[c].abs() + gamma(dn) * s
+                    })
+                    .collect();
+                let delta = keys
+                    .chunks_exact(lat + dr)
+                    .take(visible)
+                    .map(|k| {
+                        let from_q: f64 = dq.iter().zip(k).map(|(e, x)| e * x.abs()).sum();
+                        let dot: f64 = qa.iter().zip(k).map(|(a, x)| (a * x).abs()).sum();
+                        scale * (from_q + gamma(lat + dr) * dot * 1.01)
+                    })
+                    .fold(0.0, f64::max);
+                let wsum = (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * 2f64.powi(-24);
+                let ob = &latent.out[(i * heads + h) * lat..][..lat];
+                let e: Vec<f64> = ob
+                    .iter()
+                    .map(|o| 2f64.powi(-8) * 1.01 * o.abs() + wsum * vmax)
+                    .collect();
+                let (out, lse) = got(i, h);
+                for (r, g) in out.iter().enumerate() {
+                    let wr = &w_uv[r * lat..][..lat];
+                    let x = want.out[(i * heads + h) * dv + r];
+                    let tol = wr.iter().zip(&e).map(|(w, e)| w.abs() * e).sum::<f64>()
+                        + gamma(lat) * wr.iter().zip(ob).map(|(w, o)| (w * o).abs()).sum::<f64>()
+                        + 2f64.powi(-8) * 1.01 * x.abs();
+                    assert!(
+                        (g - x).abs() <= tol,
+                        "{label}: query {i} head {h} [{r}]: {g} vs {x} (tol {tol:e})"
+                    );
+                }
+                let x = want.lse[h * s_q + i];
+                if x.is_infinite() {
+                    assert_eq!(lse, f64::INFINITY, "{label}: query {i} head {h}");
+                } else {
+                    let tol = delta
+                        + 4.0 * 2f64.powi(-24) * (1.0 + x.abs())
+                        + visible as f64 * 2f64.powi(-24);
+                    assert!((lse - x).abs() <= tol, "{label}: lse {lse} vs {x}");
+                }
+            }
+        }
+    }
+}
+
+/// The rows `[start, start + tokens)` of `[_, heads, width]` values as one sequence's query.
+fn sequence_query(
+    (q_nope, q_pe): (&[f64], &[f64]),
+    heads: usize,
+    start: usize,
+    tokens: usize,
+) -> MlaQuery {
+    let (a, b) = (start * heads, (start + tokens) * heads);
+    MlaQuery {
+        tokens,
+        heads,
+        q_nope: q_nope[a * 128..b * 128].to_vec(),
+        q_pe: q_pe[a * 64..b * 64].to_vec(),
+    }
+}
+
+/// `kv_b_proj`, `q_nope` and `q_pe` on the device, in bf16.
+fn upload_latent(
+    stream: &Stream,
+    cfg: &MlaConfig,
+    (q_nope, q_pe): (&[f64], &[f64]),
+    kv_b: &[f64],
+) -> (LatentProjection, DeviceBuffer<bf16>, DeviceBuffer<bf16>) {
+    let proj = LatentProjection::new(cfg, stream.upload(&bf16s(kv_b)).unwrap()).unwrap();
+    let dqn = stream.upload(&bf16s(q_nope)).unwrap();
+    let dqp = stream.upload(&bf16s(q_pe)).unwrap();
+    (proj, dqn, dqp)
+}
+
 pub fn absorbed_decode_from_q_nope_matches_the_reference() {
     let (stream, kernels) = setup();
     let mut rng = Rng::new(26);
     // Small blocks keep the f64 bounds cheap; the block sizes 64 and 128 are covered above.
     for (heads, s_q, block_size) in [(3, 2, 16), (16, 1, 8)] {
         let cfg = config(heads);
-        let (dn, dv, lat, dr) = (128, 128, 512, 64);
         let scale = cfg.softmax_scale();
         let lens = edge_lens(block_size, s_q);
         let batch = PagedBatch::random(
@@ -858,15 +989,11 @@ pub fn absorbed_decode_from_q_nope_matches_the_reference() {
             true,
         );
         let n = lens.len() * s_q;
-        let q_nope = random_q(&mut rng, n * heads * dn, 0.5);
-        let q_pe = random_q(&mut rng, n * heads * dr, 0.5);
-        let kv_b = random_q(&mut rng, heads * (dn + dv) * lat, 0.1);
+        let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
+        let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
+        let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
         let (cache, table) = batch.upload(&stream);
-        let proj = LatentProjection::new(&cfg, stream.upload(&bf16s(&kv_b)).unwrap()).unwrap();
-        let (dqn, dqp) = (
-            stream.upload(&bf16s(&q_nope)).unwrap(),
-            stream.upload(&bf16s(&q_pe)).unwrap(),
-        );
+        let (proj, dqn, dqp) = upload_latent(&stream, &cfg, (&q_nope, &q_pe), &kv_b);
         let query = LatentQuery {
             q_nope: dqn.as_view(),
             q_pe: dqp.as_view(),
@@ -878,95 +1005,98 @@ pub fn absorbed_decode_from_q_nope_matches_the_reference() {
         };
         let res = decode(&kernels, &stream, &proj, &query, &cache, &table, params).unwrap();
         let (out, lse) = (res.out.to_vec().unwrap(), res.lse.to_vec().unwrap());
-        let scale = scale as f32 as f64;
-        for (b, &len) in lens.iter().enumerate() {
-            let tok = b * s_q * heads;
-            let mq = MlaQuery {
-                tokens: s_q,
-                heads,
-                q_nope: q_nope[tok * dn..(tok + s_q * heads) * dn].to_vec(),
-                q_pe: q_pe[tok * dr..(tok + s_q * heads) * dr].to_vec(),
-            };
+        let check = LatentCheck {
+            cfg: &cfg,
+            kv_b: &kv_b,
+            scale: scale as f32 as f64,
+        };
+        for b in 0..lens.len() {
+            let mq = sequence_query((&q_nope, &q_pe), heads, b * s_q, s_q);
             let keys = batch.gather(b);
-            let attn = LatentAttention {
-                cfg: &cfg,
-                kv_b_proj: &kv_b,
-                mask: Mask::Causal,
-                scale,
+            let want = absorbed_attention(&check.attention(), &mq, &keys).unwrap();
+            let got = |i: usize, h: usize| {
+                let row = (b * s_q + i) * heads + h;
+                let o = out[row * 128..][..128].iter().map(|v| v.to_f64()).collect();
+                (o, lse[(b * heads + h) * s_q + i] as f64)
             };
-            let want = absorbed_attention(&attn, &mq, &keys).unwrap();
-            let q_abs = absorb_query(&cfg, &kv_b, &mq).unwrap();
-            let mqa = Mqa {
-                heads,
-                d: lat + dr,
-                dv: lat,
-                mask: Mask::Causal,
-                scale,
-            };
-            let latent = mqa_attention(&mqa, &q_abs, &keys).unwrap();
-            let vmax = keys
-                .chunks_exact(lat + dr)
-                .flat_map(|r| &r[..lat])
-                .fold(0.0f64, |m, v| m.max(v.abs()));
-            for i in 0..s_q {
-                let visible = (len + i + 1).saturating_sub(s_q).min(len);
-                for h in 0..heads {
-                    let head = &kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
-                    let (w_uk, w_uv) = head.split_at(dn * lat);
-                    let qn = &mq.q_nope[(i * heads + h) * dn..][..dn];
-                    let qa = &q_abs[(i * heads + h) * (lat + dr)..][..lat + dr];
-                    // q̃ on the device: an f32 sum of dn products, rounded to bf16.
-                    let dq: Vec<f64> = (0..lat)
-                        .map(|c| {
-                            let s: f64 = (0..dn).map(|r| (w_uk[r * lat + c] * qn[r]).abs()).sum();
-                            2f64.powi(-8) * qa[c].abs() + gamma(dn) * s
-                        })
-                        .collect();
-                    // Score shift: q̃'s error against each key, plus the kernel's f32 dot product.
-                    let delta = keys
-                        .chunks_exact(lat + dr)
-                        .take(visible)
-                        .map(|k| {
-                            let from_q: f64 = dq.iter().zip(k).map(|(e, x)| e * x.abs()).sum();
-                            let dot: f64 = qa.iter().zip(k).map(|(a, x)| (a * x).abs()).sum();
-                            scale * (from_q + gamma(lat + dr) * dot * 1.01)
-                        })
-                        .fold(0.0, f64::max);
-                    let wsum =
-                        (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * 2f64.powi(-24);
-                    let ob = &latent.out[(i * heads + h) * lat..][..lat];
-                    // ō rounded to bf16 after the kernel, then an f32 sum of `lat` products.
-                    let e: Vec<f64> = ob
-                        .iter()
-                        .map(|o| 2f64.powi(-8) * 1.01 * o.abs() + wsum * vmax)
-                        .collect();
-                    let row = (b * s_q + i) * heads + h;
-                    for r in 0..dv {
-                        let wr = &w_uv[r * lat..][..lat];
-                        let x = want.out[(i * heads + h) * dv + r];
-                        let tol = wr.iter().zip(&e).map(|(w, e)| w.abs() * e).sum::<f64>()
-                            + gamma(lat)
-                                * wr.iter().zip(ob).map(|(w, o)| (w * o).abs()).sum::<f64>()
-                            + 2f64.powi(-8) * 1.01 * x.abs();
-                        let g = out[row * dv + r].to_f64();
-                        assert!(
-                            (g - x).abs() <= tol,
-                            "h {heads} seq {b} query {i} head {h} [{r}]: {g} vs {x} (tol {tol:e})"
-                        );
-                    }
-                    let (g, x) = (lse[(b * heads + h) * s_q + i] as f64, want.lse[h * s_q + i]);
-                    if x.is_infinite() {
-                        assert_eq!(g, f64::INFINITY);
-                    } else {
-                        let tol = delta
-                            + 4.0 * 2f64.powi(-24) * (1.0 + x.abs())
-                            + visible as f64 * 2f64.powi(-24);
-                        assert!((g - x).abs() <= tol, "seq {b} lse {g} vs {x}");
-                    }
-                }
-            }
+            check.assert_rows((&mq, &keys), &want, got, &format!("h {heads} seq {b}"));
         }
     }
+}
+
+pub fn varlen_and_chunked_prefill_match_the_naive_reference() {
+    let (stream, kernels) = setup();
+    let mut rng = Rng::new(28);
+    let heads = 2;
+    let cfg = config(heads);
+    let scale = cfg.softmax_scale();
+    // Cached lengths (prefix + new tokens) and the new tokens, in blocks of 16: a whole
+    // prompt, a chunk after a prefix spanning blocks, nothing new, one token after a full
+    // block, a chunk of one block's length across two blocks. (The f64 naive reference
+    // expands every key per head, which dominates this test's time in debug builds.)
+    let lens = [13usize, 24, 5, 17, 20];
+    let q_lens = [13usize, 6, 0, 1, 16];
+    let batch = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
+    let n: usize = q_lens.iter().sum();
+    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
+    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
+    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
+    let (cache, table) = batch.upload(&stream);
+    let (proj, dqn, dqp) = upload_latent(&stream, &cfg, (&q_nope, &q_pe), &kv_b);
+    let query = PrefillQuery {
+        q_nope: dqn.as_view(),
+        q_pe: dqp.as_view(),
+        q_lens: &q_lens,
+    };
+    let res = prefill(
+        &kernels,
+        &stream,
+        &proj,
+        &query,
+        (&cache, &table),
+        scale as f32,
+    )
+    .unwrap();
+    let (out, lse) = (res.out.to_vec().unwrap(), res.lse.to_vec().unwrap());
+    let check = LatentCheck {
+        cfg: &cfg,
+        kv_b: &kv_b,
+        scale: scale as f32 as f64,
+    };
+    let mut start = 0;
+    for (b, &s_q) in q_lens.iter().enumerate() {
+        if s_q == 0 {
+            continue;
+        }
+        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
+        let keys = batch.gather(b);
+        let want = naive_attention(&check.attention(), &mq, &keys).unwrap();
+        let got = |i: usize, h: usize| {
+            let row = (start + i) * heads + h;
+            let o = out[row * 128..][..128].iter().map(|v| v.to_f64()).collect();
+            (o, lse[h * n + start + i] as f64)
+        };
+        check.assert_rows((&mq, &keys), &want, got, &format!("prefill seq {b}"));
+        start += s_q;
+    }
+    // A chunk longer than what the cache holds, and a length per sequence missing.
+    let too_long = [13usize, 25, 0, 0, 0];
+    let bad = PrefillQuery {
+        q_lens: &too_long,
+        ..query
+    };
+    assert_invalid(
+        prefill(&kernels, &stream, &proj, &bad, (&cache, &table), 0.1).map(|_| ()),
+        "sequence 1 with 25 new tokens but 24 cached",
+    );
+    let short = PrefillQuery {
+        q_lens: &q_lens[..4],
+        ..bad
+    };
+    assert_invalid(
+        prefill(&kernels, &stream, &proj, &short, (&cache, &table), 0.1).map(|_| ()),
+        "4 query lengths for 5 sequences",
+    );
 }
 
 pub fn absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights() {

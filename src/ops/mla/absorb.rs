@@ -5,10 +5,10 @@
 use half::bf16;
 
 use super::cache::LatentCache;
-use super::decode::{DecodeOutput, DecodeParams, QueryRows, check_decode, launch_decode};
+use super::decode::{DecodeOutput, DecodeParams, DecodeRows, check_decode, launch_decode};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
-use crate::kernels::mla::RowStrides;
+use crate::kernels::mla::{RowPlacement, RowStrides};
 use crate::kernels::{Kernels, MatmulShape, WeightLayout};
 use crate::reference::mla::MlaConfig;
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceView, KernelArg, Stream};
@@ -62,6 +62,132 @@ impl LatentProjection {
         self.heads
     }
 
+    /// The value head width (`v_head_dim`).
+    pub fn v_head_dim(&self) -> usize {
+        self.v
+    }
+
+    /// Checks `q_nope` / `q_pe` views of `n` tokens against the weights and `cache`.
+    pub(crate) fn check_queries(
+        &self,
+        cache: &LatentCache,
+        (q_nope, q_pe): (&DeviceView<'_, bf16>, &DeviceView<'_, bf16>),
+        n: usize,
+        shape: &str,
+    ) -> Result<()> {
+        let (h, layout) = (self.heads, cache.layout());
+        if layout.latent != self.latent {
+            return Err(Error::invalid(
+                format!(
+                    "a cache latent of {} with kv_b_proj of latent {}",
+                    layout.latent, self.latent
+                ),
+                "the same latent width (kv_lora_rank)",
+            ));
+        }
+        for (what, view, width) in [("q_nope", q_nope, self.nope), ("q_pe", q_pe, layout.rope)] {
+            if view.len() != elements(what, &[n, h, width])? {
+                return Err(Error::invalid(
+                    format!("{what} of {} elements", view.len()),
+                    format!("{shape} with {h} heads (the heads of kv_b_proj) and width {width}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `q̃` head-major `[heads, n, latent]`: `q_nope [n, heads, nope]` moved head-major, then
+    /// `q̃_h = q_nope_h · W_UK_h` per head on the cube (bf16 out, f32 accumulation).
+    pub(crate) fn absorb(
+        &self,
+        kernels: &Kernels,
+        stream: &Stream,
+        q_nope: &DeviceView<'_, bf16>,
+        n: usize,
+    ) -> Result<DeviceBuffer<bf16>> {
+        let (h, nope, lat) = (self.heads, self.nope, self.latent);
+        let mut qn = stream.alloc_pooled::<bf16>(n * h * nope)?;
+        kernels.mla_swap_axes(stream, q_nope, &mut qn, [n, h, nope])?;
+        let mut qt = stream.alloc_pooled::<bf16>(n * h * lat)?;
+        for head in 0..h {
+            let a = qn.slice(head * n * nope..(head + 1) * n * nope)?;
+            let mut c = qt.slice_mut(head * n * lat..(head + 1) * n * lat)?;
+            let shape = MatmulShape {
+                m: n,
+                n: lat,
+                k: nope,
+            };
+            kernels.matmul(
+                stream,
+                &a,
+                &self.weight(head, false)?,
+                &mut c,
+                shape,
+                WeightLayout::KN,
+            )?;
+        }
+        Ok(qt)
+    }
+
+    /// `out [n, heads, v]` from head-major `ō [heads, n, latent]`: `o_h = ō_h · W_UV_hᵀ` per
+    /// head on the cube, then moved token-major.
+    pub(crate) fn expand(
+        &self,
+        kernels: &Kernels,
+        stream: &Stream,
+        latent_out: &DeviceBuffer<bf16>,
+        out: &mut DeviceBuffer<bf16>,
+        n: usize,
+    ) -> Result<()> {
+        let (h, v, lat) = (self.heads, self.v, self.latent);
+        let mut o = stream.alloc_pooled::<bf16>(n * h * v)?;
+        for head in 0..h {
+            let a = latent_out.slice(head * n * lat..(head + 1) * n * lat)?;
+            let mut c = o.slice_mut(head * n * v..(head + 1) * n * v)?;
+            let shape = MatmulShape { m: n, n: v, k: lat };
+            kernels.matmul(
+                stream,
+                &a,
+                &self.weight(head, true)?,
+                &mut c,
+                shape,
+                WeightLayout::NK,
+            )?;
+        }
+        kernels.mla_swap_axes(stream, &o, out, [h, n, v])
+    }
+
+    /// The decode rows of the absorbed path over `n` tokens: q̃ (as `absorb` writes it) and
+    /// ō head-major `[heads, n, latent]`, `q_pe` token-major `[n, heads, rope]`. The caller
+    /// sets the placement, the batch and `s_q`.
+    pub(crate) fn rows<'a>(
+        &self,
+        cache: &LatentCache,
+        (qt, q_pe): (&'a DeviceBuffer<bf16>, &'a DeviceView<'_, bf16>),
+        latent_out: &'a mut DeviceBuffer<bf16>,
+        n: usize,
+    ) -> DecodeRows<'a> {
+        let head_major = RowStrides {
+            tok: self.latent,
+            head: n * self.latent,
+        };
+        let rope = cache.layout().rope;
+        let token_major = RowStrides {
+            tok: self.heads * rope,
+            head: rope,
+        };
+        DecodeRows {
+            lat: KernelArg::buffer(qt),
+            rope: KernelArg::buffer(q_pe),
+            out: KernelArg::buffer_mut(latent_out),
+            strides: [head_major, token_major, head_major],
+            place: RowPlacement::default(),
+            batch: 0,
+            s_q: 0,
+            heads: self.heads,
+        }
+    }
+
     /// `W_UK_h` (`[nope, latent]`) or, with `value`, `W_UV_h` (`[v, latent]`).
     fn weight(&self, h: usize, value: bool) -> Result<DeviceView<'_, bf16>> {
         let start = h * (self.nope + self.v) * self.latent;
@@ -97,102 +223,27 @@ pub fn decode(
     table: &BlockTable,
     params: DecodeParams,
 ) -> Result<DecodeOutput> {
-    let (h, layout) = (proj.heads, *cache.layout());
+    let h = proj.heads;
     check_decode(cache, table, q.s_q, h, params)?;
-    if layout.latent != proj.latent {
-        return Err(Error::invalid(
-            format!(
-                "a cache latent of {} with kv_b_proj of latent {}",
-                layout.latent, proj.latent
-            ),
-            "the same latent width (kv_lora_rank)",
-        ));
-    }
     let batch = table.batch();
     let n = elements("query tokens", &[batch, q.s_q])?;
-    for (what, view, width) in [
-        ("q_nope", &q.q_nope, proj.nope),
-        ("q_pe", &q.q_pe, layout.rope),
-    ] {
-        if view.len() != elements(what, &[n, h, width])? {
-            return Err(Error::invalid(
-                format!("{what} of {} elements", view.len()),
-                format!(
-                    "[batch, s_q, heads, {width}] = [{batch}, {}, {h}, {width}] (the heads of kv_b_proj)",
-                    q.s_q
-                ),
-            ));
-        }
-    }
-    let (lat, nope, v) = (layout.latent, proj.nope, proj.v);
-    let mut out = stream.alloc_pooled_zeroed::<bf16>(elements("output", &[n, h, v])?)?;
+    let shape = format!("[batch, s_q, heads, width] = [{batch}, {}, ..]", q.s_q);
+    proj.check_queries(cache, (&q.q_nope, &q.q_pe), n, &shape)?;
+    let mut out = stream.alloc_pooled_zeroed::<bf16>(elements("output", &[n, h, proj.v])?)?;
     let mut lse = stream.alloc_pooled_zeroed::<f32>(n * h)?;
     if n == 0 {
         return Ok(DecodeOutput { out, lse });
     }
-    // q_nope to head-major, then q̃_h = q_nope_h · W_UK_h, [n, latent] per head.
-    let mut qn = stream.alloc_pooled::<bf16>(n * h * nope)?;
-    kernels.mla_swap_axes(stream, &q.q_nope, &mut qn, [n, h, nope])?;
-    let mut qt = stream.alloc_pooled::<bf16>(n * h * lat)?;
-    for head in 0..h {
-        let a = qn.slice(head * n * nope..(head + 1) * n * nope)?;
-        let mut c = qt.slice_mut(head * n * lat..(head + 1) * n * lat)?;
-        let shape = MatmulShape {
-            m: n,
-            n: lat,
-            k: nope,
-        };
-        kernels.matmul(
-            stream,
-            &a,
-            &proj.weight(head, false)?,
-            &mut c,
-            shape,
-            WeightLayout::KN,
-        )?;
-    }
+    let qt = proj.absorb(kernels, stream, &q.q_nope, n)?;
     // The decode reads q̃ head-major and q_pe token-major, and writes ō head-major.
-    let mut latent_out = stream.alloc_pooled::<bf16>(n * h * lat)?;
-    let head_major = RowStrides {
-        tok: lat,
-        head: n * lat,
-    };
-    let rows = QueryRows {
-        lat: KernelArg::buffer(&qt),
-        rope: KernelArg::buffer(&q.q_pe),
-        lat_strides: head_major,
-        rope_strides: RowStrides {
-            tok: h * layout.rope,
-            head: layout.rope,
-        },
-        rope_offset: 0,
+    let mut latent_out = stream.alloc_pooled::<bf16>(n * h * proj.latent)?;
+    let rows = DecodeRows {
+        place: RowPlacement::decode(q.s_q, h, n * h),
+        batch,
         s_q: q.s_q,
-        heads: h,
+        ..proj.rows(cache, (&qt, &q.q_pe), &mut latent_out, n)
     };
-    launch_decode(
-        kernels,
-        stream,
-        rows,
-        (cache, table),
-        params,
-        (KernelArg::buffer_mut(&mut latent_out), head_major),
-        &mut lse,
-    )?;
-    // o_h = ō_h · W_UV_hᵀ, [n, v] per head, then back to [n, heads, v].
-    let mut o = stream.alloc_pooled::<bf16>(n * h * v)?;
-    for head in 0..h {
-        let a = latent_out.slice(head * n * lat..(head + 1) * n * lat)?;
-        let mut c = o.slice_mut(head * n * v..(head + 1) * n * v)?;
-        let shape = MatmulShape { m: n, n: v, k: lat };
-        kernels.matmul(
-            stream,
-            &a,
-            &proj.weight(head, true)?,
-            &mut c,
-            shape,
-            WeightLayout::NK,
-        )?;
-    }
-    kernels.mla_swap_axes(stream, &o, &mut out, [h, n, v])?;
+    launch_decode(kernels, stream, rows, (cache, table), params, &mut lse)?;
+    proj.expand(kernels, stream, &latent_out, &mut out, n)?;
     Ok(DecodeOutput { out, lse })
 }

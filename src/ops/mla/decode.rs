@@ -7,7 +7,7 @@ use super::cache::{CacheFormat, LatentCache};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::Kernels;
-use crate::kernels::mla::{DecodeArgs, DecodeShape, RowStrides};
+use crate::kernels::mla::{DecodeArgs, DecodeShape, RowPlacement, RowStrides};
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceView, KernelArg, Stream};
 
 /// Absorbed queries, FlashMLA's `q`.
@@ -42,14 +42,17 @@ pub struct DecodeOutput {
     pub lse: DeviceBuffer<f32>,
 }
 
-/// Query rows as the kernel addresses them: latent and rope parts with their strides.
-pub(crate) struct QueryRows<'a> {
+/// The rows of one decode launch as the kernel addresses them: the query's latent and rope
+/// parts and the output, with their strides and offsets.
+pub(crate) struct DecodeRows<'a> {
     pub lat: KernelArg<'a>,
     pub rope: KernelArg<'a>,
-    pub lat_strides: RowStrides,
-    pub rope_strides: RowStrides,
-    /// Elements from the rope buffer's start to row (0, 0, 0)'s rope part.
-    pub rope_offset: usize,
+    pub out: KernelArg<'a>,
+    /// Latent queries, rope queries, output.
+    pub strides: [RowStrides; 3],
+    pub place: RowPlacement,
+    /// Sequences in the launch (from `place.seq` on).
+    pub batch: usize,
     pub s_q: usize,
     pub heads: usize,
 }
@@ -92,19 +95,18 @@ pub(crate) fn check_decode(
     Ok(())
 }
 
-/// Launches the decode kernel for validated inputs, writing `out` rows with `out_strides`.
+/// Launches the decode kernel for validated inputs.
 pub(crate) fn launch_decode(
     kernels: &Kernels,
     stream: &Stream,
-    rows: QueryRows<'_>,
+    rows: DecodeRows<'_>,
     (cache, table): (&LatentCache, &BlockTable),
     params: DecodeParams,
-    (out, out_strides): (KernelArg<'_>, RowStrides),
     lse: &mut DeviceBuffer<f32>,
 ) -> Result<()> {
     let layout = cache.layout();
     let shape = DecodeShape {
-        batch: table.batch(),
+        batch: rows.batch,
         s_q: rows.s_q,
         heads: rows.heads,
         latent: layout.latent,
@@ -116,19 +118,19 @@ pub(crate) fn launch_decode(
         fp8: layout.format == CacheFormat::Fp8,
         causal: params.causal,
         scale: params.softmax_scale,
-        rope_offset: rows.rope_offset,
     };
+    let [lat, rope, out] = rows.strides;
     kernels.mla_decode(
         stream,
         &shape,
-        ([rows.lat_strides, rows.rope_strides], out_strides),
+        ([lat, rope], out, rows.place),
         DecodeArgs {
             q_lat: rows.lat,
             q_rope: rows.rope,
             cache: KernelArg::buffer(cache.data()),
             table: KernelArg::buffer(table.device_table()),
             seq_lens: KernelArg::buffer(table.device_seq_lens()),
-            out,
+            out: rows.out,
             lse: KernelArg::buffer_mut(lse),
         },
     )
@@ -170,26 +172,29 @@ pub fn mqa_decode(
         tok: q.heads * row,
         head: row,
     };
-    let query = QueryRows {
-        lat: KernelArg::buffer(&q.q),
-        rope: KernelArg::buffer(&q.q),
-        lat_strides: strides,
-        rope_strides: strides,
-        rope_offset: layout.latent,
-        s_q: q.s_q,
-        heads: q.heads,
-    };
     let out_strides = RowStrides {
         tok: q.heads * layout.latent,
         head: layout.latent,
     };
+    let rows_of_launch = DecodeRows {
+        lat: KernelArg::buffer(&q.q),
+        rope: KernelArg::buffer(&q.q),
+        out: KernelArg::buffer_mut(&mut out),
+        strides: [strides, strides, out_strides],
+        place: RowPlacement {
+            q_rope: layout.latent,
+            ..RowPlacement::decode(q.s_q, q.heads, rows)
+        },
+        batch,
+        s_q: q.s_q,
+        heads: q.heads,
+    };
     launch_decode(
         kernels,
         stream,
-        query,
+        rows_of_launch,
         (cache, table),
         params,
-        (KernelArg::buffer_mut(&mut out), out_strides),
         &mut lse,
     )?;
     Ok(DecodeOutput { out, lse })

@@ -9,6 +9,7 @@
 //! | write | [`write_cache`] with [`CacheWriteInput`] | `mla_cache_write_{bf16,fp8}` |
 //! | decode, absorbed queries | [`mqa_decode`] with [`MqaQuery`], [`DecodeParams`] | `mla_decode_{bf16,fp8}` |
 //! | decode from `q_nope`, `q_pe` | [`decode`] with [`LatentProjection`], [`LatentQuery`] | matmul, `mla_swap_axes_bf16`, `mla_decode_*` |
+//! | varlen and chunked prefill | [`prefill`] with [`PrefillQuery`] (absorbed form) | the same |
 //!
 //! # Decisions
 //!
@@ -24,6 +25,7 @@
 mod absorb;
 mod cache;
 mod decode;
+mod prefill;
 mod rope;
 mod table;
 mod write;
@@ -31,6 +33,7 @@ mod write;
 pub use absorb::{LatentProjection, LatentQuery, decode};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
 pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
+pub use prefill::{PrefillOutput, PrefillQuery, prefill};
 pub use rope::{Positions, RopeTable};
 pub use table::{BlockTable, BlockTableSpec, SlotMapping};
 pub(crate) use write::CacheWriteShape;
