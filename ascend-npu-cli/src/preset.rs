@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// moe = []
 /// moe_layer = []
 /// mla_cache_write = [[9, 5]]
+/// mla_decode = [[3, 2, 5]]
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,9 @@ pub struct Preset {
     pub moe_layer: Vec<MoeCase>,
     /// MLA latent-cache writes `[tokens, block_size]` (DeepSeek-V3's latent 512 + rope 64).
     pub mla_cache_write: Vec<[usize; 2]>,
+    /// MLA decode `[heads, s_q, block_size]` over sequences of 0, s_q, block ± 1 and
+    /// 2·block + 3 tokens.
+    pub mla_decode: Vec<[usize; 3]>,
 }
 
 /// The sizes of one MoE case (a TOML `[[moe]]` or `[[moe_layer]]` table).
@@ -119,6 +123,7 @@ impl Preset {
                 shared_intermediate: 48,
             }],
             mla_cache_write: vec![[9, 5], [3, 64]],
+            mla_decode: vec![[3, 2, 5], [16, 1, 64]],
         }
     }
 
@@ -143,6 +148,8 @@ impl Preset {
                 ..DEEPSEEK_V3_MOE
             }],
             mla_cache_write: vec![[16, 64], [2048, 64]],
+            // 128 heads, one token and two speculative ones, FlashMLA's 64-token blocks.
+            mla_decode: vec![[128, 1, 64], [128, 2, 64]],
         }
     }
 }

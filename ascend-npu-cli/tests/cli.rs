@@ -84,6 +84,7 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "moe-combine",
         "moe-layer",
         "mla-cache-write",
+        "mla-decode",
     ] {
         assert!(families.iter().any(|f| f == family), "{family} missing");
         assert!(
@@ -131,7 +132,7 @@ fn the_same_seed_gives_the_same_inputs() {
 fn a_toml_preset_sets_the_shapes() {
     let preset = scratch("preset.toml");
     let shapes = "swiglu = [5]\nmatmul = [[2, 3, 4]]\nfp8_quant = [[1, 2]]\n\
-                  fp8_gemm = [[1, 2, 3]]\nmoe = []\nmoe_layer = []\nmla_cache_write = []\n";
+                  fp8_gemm = [[1, 2, 3]]\nmoe = []\nmoe_layer = []\nmla_cache_write = []\nmla_decode = []\n";
     std::fs::write(&preset, format!("name = \"tiny\"\n{shapes}")).unwrap();
     let (_, report) = conformance_sim(&["--preset", preset.to_str().unwrap()], 0);
     assert_eq!(report["preset"]["name"], "tiny");

@@ -1,12 +1,15 @@
-//! MLA on our kernels (`ops::mla`): the paged latent-cache write (RMSNorm of the latent,
-//! interleaved YaRN RoPE of the key, scatter to slots) in the bf16 and FP8 row formats, against
-//! `reference::mla`.
+//! MLA on our kernels (`ops::mla`), against `reference::mla`: the paged latent-cache write
+//! (RMSNorm of the latent, interleaved YaRN RoPE of the key, scatter to slots) in the bf16 and
+//! FP8 row formats, and the absorbed paged decode (FlashMLA's MQA).
 
 use ascend_npu::ops::mla::{
-    CacheFormat, CacheLayout, CacheWriteInput, LatentCache, Positions, RopeTable, SlotMapping,
-    write_cache,
+    BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
+    LatentCache, MqaQuery, Positions, RopeTable, SlotMapping, mqa_decode, write_cache,
 };
-use ascend_npu::reference::mla::{MlaConfig, Rope, pack_fp8_row, rms_norm};
+use ascend_npu::reference::mla::{
+    BlockTable as RefBlockTable, Mask, MlaConfig, Mqa, PagedCache, Rope, pack_fp8_row,
+    paged_mqa_decode, rms_norm,
+};
 use half::bf16;
 
 use super::{Family, Run};
@@ -125,4 +128,200 @@ fn run(run: &mut Run<'_>) {
             Ok(vec![rows, fp8])
         });
     }
+}
+
+/// The absorbed (MQA) paged decode.
+pub const DECODE: Family = Family {
+    name: "mla-decode",
+    summary: "MLA absorbed paged decode (FlashMLA's MQA over the latent cache), bf16, out and LSE",
+    kernels: true,
+    aclnn: &[],
+    run: decode,
+};
+
+fn decode(run: &mut Run<'_>) {
+    for [heads, s_q, block_size] in run.preset.mla_decode.clone() {
+        let case = format!("bf16 heads={heads} s_q={s_q} block={block_size}");
+        run.cases("decode", &case, |run, op, case| {
+            decode_case(run, op, case, [heads, s_q, block_size])
+        });
+    }
+}
+
+fn decode_case(
+    run: &Run<'_>,
+    op: &str,
+    case: &str,
+    [heads, s_q, block_size]: [usize; 3],
+) -> Result<Vec<Outcome>, String> {
+    let cfg = MlaConfig::deepseek_v3().with_heads(1);
+    let mut rng = run.rng(case);
+    // Lengths 0, s_q, block ± 1 and a few blocks: empty rows, partial and several blocks.
+    let seq_lens = [
+        0,
+        s_q.max(1),
+        block_size - 1,
+        block_size + 1,
+        2 * block_size + 3,
+    ];
+    let max_blocks = seq_lens
+        .iter()
+        .map(|l| l.div_ceil(block_size))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let used: usize = seq_lens.iter().map(|l| l.div_ceil(block_size)).sum();
+    let layout = CacheLayout::for_config(&cfg, used + 1, block_size, CacheFormat::Bf16);
+    let row = layout.row();
+    // Blocks in reverse order, so the table's indirection matters.
+    let mut table = vec![0i32; seq_lens.len() * max_blocks];
+    let mut rows = vec![0.0f64; layout.slots() * row];
+    let mut next = used;
+    for (b, &len) in seq_lens.iter().enumerate() {
+        for j in 0..len.div_ceil(block_size) {
+            next -= 1;
+            table[b * max_blocks + j] = next as i32;
+        }
+        for t in 0..len {
+            let slot =
+                table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
+            // Values of ±0.5 keep the scores of order one, so the f32 error bound stays small.
+            let values: Vec<bf16> = check::round_to(&rng.vec(row, 0.5));
+            rows[slot * row..][..row].copy_from_slice(&check::widen(&values));
+        }
+    }
+    let bytes: Vec<u8> = rows
+        .iter()
+        .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
+        .collect();
+    let q: Vec<bf16> = check::round_to(&rng.vec(seq_lens.len() * s_q * heads * row, 0.5));
+    let q64 = check::widen(&q);
+
+    let stream = &run.session.stream;
+    let mut cache = LatentCache::new(stream, layout).map_err(device)?;
+    cache.data_mut().copy_from_host(&bytes).map_err(device)?;
+    let spec = BlockTableSpec {
+        table: &table,
+        max_blocks,
+        seq_lens: &seq_lens,
+    };
+    let d_table = BlockTable::new(stream, &layout, spec).map_err(device)?;
+    let dq = stream.upload(&q).map_err(device)?;
+    let query = MqaQuery {
+        q: dq.as_view(),
+        s_q,
+        heads,
+    };
+    let scale = cfg.softmax_scale() as f32;
+    let causal = s_q > 1;
+    let params = DecodeParams {
+        softmax_scale: scale,
+        causal,
+    };
+    let result =
+        mqa_decode(run.kernels()?, stream, &query, &cache, &d_table, params).map_err(device)?;
+    let out = check::widen(&result.out.to_vec().map_err(device)?);
+    let lse: Vec<f64> = result
+        .lse
+        .to_vec()
+        .map_err(device)?
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+
+    let dv = layout.latent;
+    let mqa = Mqa {
+        heads,
+        d: row,
+        dv,
+        mask: if causal { Mask::Causal } else { Mask::None },
+        scale: f64::from(scale),
+    };
+    let lens_i32: Vec<i32> = seq_lens.iter().map(|&l| l as i32).collect();
+    let want = paged_mqa_decode(
+        &mqa,
+        &q64,
+        &PagedCache {
+            data: &rows,
+            block_size,
+            row,
+        },
+        &RefBlockTable {
+            table: &table,
+            max_blocks,
+            seq_lens: &lens_i32,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+
+    let (mut got_o, mut want_o, mut bound_o) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut got_l, mut want_l, mut bound_l) = (Vec::new(), Vec::new(), Vec::new());
+    let gamma = row as f64 * FP32.u / (1.0 - row as f64 * FP32.u);
+    for (b, w) in want.iter().enumerate() {
+        let len = seq_lens[b];
+        let keys: Vec<&[f64]> = (0..len)
+            .map(|t| {
+                let slot =
+                    table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
+                &rows[slot * row..][..row]
+            })
+            .collect();
+        let vmax = keys
+            .iter()
+            .flat_map(|k| &k[..dv])
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..s_q {
+            let visible = if causal {
+                (len + i + 1).saturating_sub(s_q).min(len)
+            } else {
+                len
+            };
+            for h in 0..heads {
+                let qrow = &q64[((b * s_q + i) * heads + h) * row..][..row];
+                // Each score is an f32 dot product of d terms, within γ_d·Σ|q·k| (times the
+                // scale): δ; a shift δ moves each softmax weight by at most a factor e^{2δ}.
+                let delta = keys
+                    .iter()
+                    .take(visible)
+                    .map(|k| qrow.iter().zip(*k).map(|(a, c)| (a * c).abs()).sum::<f64>())
+                    .fold(0.0, f64::max)
+                    * gamma
+                    * f64::from(scale);
+                let weights = (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * FP32.u;
+                let r = (b * s_q + i) * heads + h;
+                for c in 0..dv {
+                    let x = w.out[(i * heads + h) * dv + c];
+                    got_o.push(out[r * dv + c]);
+                    want_o.push(x);
+                    bound_o.push(BF16.u * x.abs() * 1.01 + weights * vmax);
+                }
+                let x = w.lse[h * s_q + i];
+                got_l.push(lse[(b * heads + h) * s_q + i]);
+                want_l.push(x);
+                bound_l.push(if x.is_infinite() {
+                    0.0
+                } else {
+                    delta + 4.0 * FP32.u * (1.0 + x.abs()) + visible as f64 * FP32.u
+                });
+            }
+        }
+    }
+    Ok(vec![
+        check::within(
+            op,
+            case,
+            &got_o,
+            &want_o,
+            |i| bound_o[i],
+            "f32 scores γ_d·Σ|qk| → weights e^{2δ}, f32 sums, bf16 out 2^-8",
+        ),
+        check::within(
+            op,
+            &format!("{case} lse"),
+            &got_l,
+            &want_l,
+            |i| bound_l[i],
+            "δ + f32 log-sum-exp (4 + len)·2^-24",
+        ),
+    ])
 }

@@ -52,6 +52,7 @@ pub const FAMILIES: &[Family] = &[
     moe::COMBINE,
     moe::LAYER,
     mla::CACHE_WRITE,
+    mla::DECODE,
 ];
 
 /// What the command was asked.
