@@ -198,14 +198,14 @@ impl SimKernels {
             for dir in self.includes.iter().chain([&shim_include_dir()]) {
                 println!("cargo:rerun-if-changed={}", dir.display());
             }
-            println!("cargo:rerun-if-changed={}", shim_runtime().display());
+            println!("cargo:rerun-if-changed={}", shim_src_dir().display());
         }
         let registration = out.join(format!("{}_registration.cpp", self.name));
         std::fs::write(&registration, registration_cpp(&kernels))
             .map_err(|e| Error(format!("cannot write {}: {e}", registration.display())))?;
         let mut build = self.compiler(&out);
         build
-            .file(shim_runtime())
+            .files(cpp_files(shim_src_dir())?)
             .files(&self.sources)
             .file(&registration);
         let objects = build.try_compile_intermediates().map_err(|e| {
@@ -250,7 +250,8 @@ pub fn cpp_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// The shim's one non-header source, compiled into every simulator kernel library.
-pub fn shim_runtime() -> PathBuf {
-    kernels_root().join("shim/src/shim_runtime.cpp")
+/// The shim's non-header sources (every `.cpp` in it is compiled into each simulator kernel
+/// library): the runtime, and the arithmetic kept apart from it.
+pub fn shim_src_dir() -> PathBuf {
+    kernels_root().join("shim/src")
 }

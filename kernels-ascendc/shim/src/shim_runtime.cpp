@@ -8,10 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 
 #include "kernel_operator.h"
 
@@ -459,47 +462,12 @@ void group_end_checks(LaunchState& ls, const GroupSync& g, uint32_t group) {
 }
 }  // namespace
 
-// ---- cube arithmetic ------------------------------------------------------------------------------
-
-MmadScratch& mmad_scratch() {
-    thread_local MmadScratch s;
-    return s;
-}
-
-// c[m][np] += a[m][k] * b[k][np]; np is a multiple of 16. Each 1 x 16 strip of C stays in four
-// 4-wide registers across the whole k loop (GCC/Clang vector extensions, plain SSE2 on x86-64), which
-// is what makes a 1024^3 matmul take a fraction of a second instead of many seconds at -O2.
-void mmad_kernel(const float* a, const float* b, float* c, uint32_t m, uint32_t k, uint32_t np) {
-    typedef float v4f __attribute__((vector_size(16)));
-    auto load = [](const float* p) { v4f v; std::memcpy(&v, p, sizeof v); return v; };
-    for (uint32_t i = 0; i < m; ++i) {
-        const float* arow = a + size_t(i) * k;
-        for (uint32_t jb = 0; jb < np; jb += 16) {
-            float* cp = c + size_t(i) * np + jb;
-            v4f c0 = load(cp), c1 = load(cp + 4), c2 = load(cp + 8), c3 = load(cp + 12);
-            const float* bp = b + jb;
-            for (uint32_t kk = 0; kk < k; ++kk, bp += np) {
-                const v4f av = {arow[kk], arow[kk], arow[kk], arow[kk]};
-                c0 += av * load(bp);
-                c1 += av * load(bp + 4);
-                c2 += av * load(bp + 8);
-                c3 += av * load(bp + 12);
-            }
-            std::memcpy(cp, &c0, sizeof c0);
-            std::memcpy(cp + 4, &c1, sizeof c1);
-            std::memcpy(cp + 8, &c2, sizeof c2);
-            std::memcpy(cp + 12, &c3, sizeof c3);
-        }
-    }
-}
-
 // ---- launching ------------------------------------------------------------------------------------
 
 namespace {
 
-std::unique_ptr<CoreCtx> make_core(LaunchState& ls, CoreType type) {
+std::unique_ptr<CoreCtx> make_core(CoreType type) {
     std::unique_ptr<CoreCtx> c(new CoreCtx());
-    c->launch = &ls;
     c->type = type;
     for (int m = 0; m < MEM_COUNT; ++m) {
         if ((m == MEM_UB) != (type == CoreType::AIV)) continue;
@@ -507,6 +475,74 @@ std::unique_ptr<CoreCtx> make_core(LaunchState& ls, CoreType type) {
         c->arenas[m].defined.assign(kMemCapacity[m], 0);
     }
     return c;
+}
+
+// This thread's core of `type`, made once per thread and reused by every launch: local memories
+// are ~1.5 MiB per AIC, and a buffer's bytes are reset when it is allocated (pipe_init_buffers),
+// so nothing of an earlier launch can be observed.
+CoreCtx& thread_core(LaunchState& ls, CoreType type) {
+    thread_local std::unique_ptr<CoreCtx> cores[2];
+    std::unique_ptr<CoreCtx>& c = cores[type == CoreType::AIC ? 0 : 1];
+    if (!c) c = make_core(type);
+    c->launch = &ls;
+    c->group = nullptr;
+    return *c;
+}
+
+// A persistent thread running one job at a time (the pool's workers and their AIV helpers).
+class Helper {
+public:
+    Helper() : thread_([this] { loop(); }) {}
+    void start(std::function<void()> job) {
+        std::lock_guard<std::mutex> g(mu_);
+        job_ = std::move(job);
+        busy_ = true;
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [this] { return !busy_; });
+    }
+
+private:
+    void loop() {
+        std::unique_lock<std::mutex> lk(mu_);
+        for (;;) {
+            cv_.wait(lk, [this] { return bool(job_); });
+            std::function<void()> job = std::move(job_);
+            job_ = nullptr;
+            lk.unlock();
+            job();
+            lk.lock();
+            busy_ = false;
+            cv_.notify_all();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::function<void()> job_;
+    bool busy_ = false;
+    std::thread thread_;  // last: starts after the members it uses
+};
+
+// One pool worker: its own thread plus two AIV helpers for Mix groups (made on first use).
+struct Worker {
+    Helper main;
+    std::unique_ptr<Helper> aiv[2];
+};
+
+// Threads are made once per process rather than per launch. One launch uses the pool at a time;
+// a launch that finds it busy (another stream's kernel) or finds itself in a forked child (whose
+// pool threads do not exist) runs on threads of its own, as before.
+struct Pool {
+    std::mutex mu;
+    std::vector<std::unique_ptr<Worker>> workers;
+    pid_t pid = getpid();
+};
+
+Pool& pool() {
+    static Pool* p = new Pool();  // never destroyed: its threads outlive static destructors
+    return *p;
 }
 
 void end_of_block_checks(CoreCtx& c) {
@@ -594,56 +630,100 @@ int32_t run_launch(const AscendShimLaunch* l, const char* name, KernelKind kind,
     std::atomic<uint32_t> next{0};
     const uint32_t units = l->num_blocks;
     const CoreType unitType = kind == KernelKind::Vector ? CoreType::AIV : CoreType::AIC;
+    auto internal = [&](const std::exception& e) {
+        record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());
+    };
 
-    auto worker = [&]() {
+    // Runs blocks until none are left. `helpers` are the worker's persistent AIV threads, or null
+    // to start threads for each Mix group.
+    auto work = [&](std::unique_ptr<Helper>* helpers) {
         try {
-            std::unique_ptr<CoreCtx> c = make_core(ls, unitType);
+            CoreCtx& c = thread_core(ls, unitType);
             for (;;) {
                 uint32_t u = next.fetch_add(1);
                 if (u >= units || ls.failed.load(std::memory_order_relaxed)) break;
                 if (kind != KernelKind::Mix12) {
-                    run_core(*c, u, 0, body, ctx);
+                    run_core(c, u, 0, body, ctx);
                     continue;
                 }
                 // A mix group's three cores run concurrently, as cross-core hand-offs need.
-                std::thread aiv[2];
                 GroupSync gs;
-                c->group = &gs;
+                c.group = &gs;
+                auto aivBody = [&, u](uint32_t s) {
+                    try {
+                        CoreCtx& v = thread_core(ls, CoreType::AIV);
+                        v.group = &gs;
+                        run_core(v, u * 2 + s, s, body, ctx);
+                        v.group = nullptr;
+                    } catch (const std::exception& e) {
+                        internal(e);
+                    }
+                };
+                std::thread aiv[2];
+                bool started[2] = {false, false};
                 try {
-                    for (uint32_t s = 0; s < 2; ++s)
-                        aiv[s] = std::thread([&, s]() {
-                            try {
-                                std::unique_ptr<CoreCtx> v = make_core(ls, CoreType::AIV);
-                                v->group = &gs;
-                                run_core(*v, u * 2 + s, s, body, ctx);
-                            } catch (const std::exception& e) {
-                                record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());
-                            }
-                        });
-                    run_core(*c, u, 0, body, ctx);
+                    for (uint32_t s = 0; s < 2; ++s) {
+                        if (helpers) {
+                            if (!helpers[s]) helpers[s].reset(new Helper());
+                            helpers[s]->start([&aivBody, s] { aivBody(s); });
+                        } else {
+                            aiv[s] = std::thread(aivBody, s);
+                        }
+                        started[s] = true;
+                    }
+                    run_core(c, u, 0, body, ctx);
                 } catch (const std::exception& e) {
-                    record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());
+                    internal(e);
+                    // An AIV that never started counts as finished, so its partner cannot wait on it.
+                    std::lock_guard<std::mutex> lk(gs.mu);
+                    for (uint32_t s = 0; s < 2; ++s)
+                        if (!started[s]) gs.finished[1 + s] = true;
+                    gs.finished[0] = true;
+                    gs.cv.notify_all();
                 }
-                for (auto& t : aiv)
-                    if (t.joinable()) t.join();
-                c->group = nullptr;
+                for (uint32_t s = 0; s < 2; ++s) {
+                    if (!started[s]) continue;
+                    if (helpers)
+                        helpers[s]->wait();
+                    else
+                        aiv[s].join();
+                }
+                c.group = nullptr;
                 group_end_checks(ls, gs, u);
             }
         } catch (const std::exception& e) {
-            record(ls, ASCEND_SHIM_ERR_INTERNAL, std::string("kernel '") + name + "': [internal] " + e.what());
+            internal(e);
         }
     };
 
     const uint32_t nthreads = std::min(units, worker_threads());
-    std::vector<std::thread> threads;
-    try {
-        threads.reserve(nthreads);
-        for (uint32_t t = 1; t < nthreads; ++t) threads.emplace_back(worker);
-    } catch (const std::exception&) {
-        // Fewer workers than wanted is fine: the remaining ones pick up every block.
+    Pool& p = pool();
+    std::unique_lock<std::mutex> owned(p.mu, std::try_to_lock);
+    if (owned.owns_lock() && p.pid == getpid()) {
+        try {
+            while (p.workers.size() < nthreads) p.workers.emplace_back(new Worker());
+        } catch (const std::exception&) {
+            // Fewer workers than wanted is fine: the others pick up every block.
+        }
+        const size_t used = std::max<size_t>(1, std::min<size_t>(nthreads, p.workers.size()));
+        for (size_t t = 0; t < used && t < p.workers.size(); ++t) {
+            Worker* w = p.workers[t].get();
+            w->main.start([&work, w] { work(w->aiv); });
+        }
+        for (size_t t = 0; t < used && t < p.workers.size(); ++t) p.workers[t]->main.wait();
+        if (p.workers.empty()) work(nullptr);
+    } else {
+        if (owned.owns_lock()) owned.unlock();
+        std::vector<std::thread> threads;
+        try {
+            threads.reserve(nthreads);
+            for (uint32_t t = 1; t < nthreads; ++t) threads.emplace_back(work, nullptr);
+        } catch (const std::exception&) {
+            // Fewer workers than wanted is fine: the remaining ones pick up every block.
+        }
+        work(nullptr);
+        for (auto& t : threads) t.join();
     }
-    worker();
-    for (auto& t : threads) t.join();
     if (l->counters_out) *l->counters_out = ls.totals;
     if (ls.code != ASCEND_SHIM_OK) write_error(l, ls.error);
     else write_error(l, "");

@@ -14,6 +14,7 @@
 
 #include "ascend_shim_abi.h"
 #include "ascend_shim/numeric.h"
+#include "kernel_operator.h"
 #include "test_support.h"
 #include "../../tiling/matmul_tiling.h"
 #include "../../tiling/swiglu_tiling.h"
@@ -72,6 +73,55 @@ static void test_numeric_types() {
     CHECK(ascend_shim::round_to_format(1.0 + 1.0 / 4096, 10, 5, Rounding::ODD, false) == 0x3C01, "round-to-odd");
     CHECK(ascend_shim::round_to_format(-1.5, 7, 8, Rounding::FLOOR, false) == 0xBFC0, "bf16 floor exact");
     CHECK(ascend_shim::round_to_format(1e6, 10, 5, Rounding::RINT, true) == 0x7BFF, "half saturation");
+
+    // Cast's fast paths agree with the general conversion on every input they take.
+    bad = 0;
+    const ascend_shim::CastTable8<uint8_t> u8;
+    const ascend_shim::CastTable8<int8_t> i8;
+    for (uint32_t c = 0; c < 256; ++c) {
+        if (u8.bits[c] != ascend_shim::cast_one<half, uint8_t>(uint8_t(c), Rounding::RINT).bits_) ++bad;
+        if (i8.bits[c] != ascend_shim::cast_one<half, int8_t>(int8_t(uint8_t(c)), Rounding::RINT).bits_) ++bad;
+    }
+    for (uint32_t h = 0; h < 65536; ++h)
+        for (Rounding rm : {Rounding::RINT, Rounding::FLOOR, Rounding::CEIL, Rounding::ROUND, Rounding::TRUNC}) {
+            const half v = half::from_bits(uint16_t(h));
+            if (ascend_shim::cast_half_int32(v, rm) != ascend_shim::cast_one<int32_t, half>(v, rm)) ++bad;
+        }
+    CHECK(bad == 0, "Cast fast paths (8-bit -> half, half -> int32): %d mismatches", bad);
+}
+
+// ---- Mmad micro-kernels ----------------------------------------------------------------------------
+
+// Every micro-kernel this CPU has gives the portable kernel's bits (products are exact in fp32, and
+// each sum runs over k in order), for odd sizes, GEMV mode, fresh and accumulating C.
+static void test_mmad_isas() {
+    std::mt19937 rng(7);
+    struct Shape { uint32_t m, n, k; };
+    for (Shape sh : {Shape{1, 37, 53}, Shape{16, 16, 16}, Shape{23, 45, 77}, Shape{128, 128, 128}, Shape{9, 130, 5},
+                     Shape{40, 17, 200}}) {
+        for (int bf = 0; bf < 2; ++bf)
+            for (int init = 0; init < 2; ++init) {
+                const uint32_t mp = (sh.m + 15) / 16 * 16, np = (sh.n + 15) / 16 * 16, kp = (sh.k + 15) / 16 * 16;
+                std::vector<uint16_t> a(size_t(mp) * kp), b(size_t(kp) * np);
+                std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+                for (auto& v : a) v = bf ? ascend_shim::f32_to_bf16_rne(u(rng)) : ascend_shim::f32_to_f16_rne(u(rng));
+                for (auto& v : b) v = bf ? ascend_shim::f32_to_bf16_rne(u(rng)) : ascend_shim::f32_to_f16_rne(u(rng));
+                std::vector<float> c0(size_t(mp) * np);
+                for (auto& v : c0) v = u(rng);
+                std::vector<float> want = c0;
+                ascend_shim::MmadJob job{reinterpret_cast<const uint8_t*>(a.data()), reinterpret_cast<const uint8_t*>(b.data()),
+                                         want.data(), sh.m, sh.n, sh.k, bf == 1, sh.m == 1, init == 1};
+                CHECK(ascend_shim::mmad_compute_with(job, "generic"), "generic Mmad kernel always exists");
+                for (const char* isa : {"avx2", "avx512"}) {
+                    std::vector<float> got = c0;
+                    job.c = got.data();
+                    if (!ascend_shim::mmad_compute_with(job, isa)) continue;
+                    CHECK(std::memcmp(got.data(), want.data(), got.size() * 4) == 0,
+                          "Mmad %s m=%u n=%u k=%u bf16=%d init=%d differs from the generic kernel", isa, sh.m, sh.n, sh.k,
+                          bf, init);
+                }
+            }
+    }
 }
 
 // ---- SwiGLU -------------------------------------------------------------------------------------------
@@ -468,6 +518,7 @@ int main(int argc, char** argv) {
         std::printf("%-18s %s (%.2f s)\n", name, g_failures == before ? "ok" : "FAILED", s);
     };
     section("numeric types", test_numeric_types);
+    section("mmad kernels", test_mmad_isas);
     section("abi errors", test_abi_errors);
     section("probe mix", test_probe_mix);
     section("probe vector", test_probe_vector);

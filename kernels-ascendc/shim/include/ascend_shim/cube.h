@@ -153,12 +153,23 @@ void InitConstValue(const LocalTensor<T>& dst, const InitConstValueParams<U>& p)
 
 namespace ascend_shim {
 
-// Float work buffers reused across Mmad calls of a thread, so the hot path does not allocate.
-struct MmadScratch {
-    std::vector<float> a, b, c;
+// One Mmad's operands after its checks (shim_mmad.cpp computes it): A and B are the 16-bit
+// fractals as laid out in L0A/L0B, C the fp32 NZ tile in L0C (rows beyond m and columns beyond n
+// are neither read nor written).
+struct MmadJob {
+    const uint8_t* a;
+    const uint8_t* b;
+    float* c;
+    uint32_t m, n, k;
+    bool bf16;  // else half
+    bool gemv;  // m == 1: A is a plain row
+    bool init;  // cmatrixInitVal: C = A * B instead of C += A * B
 };
-MmadScratch& mmad_scratch();
-void mmad_kernel(const float* a, const float* b, float* c, uint32_t m, uint32_t k, uint32_t np);
+void mmad_compute(const MmadJob& job);
+// The same with a named micro-kernel ("generic", "avx2", "avx512"); false if this CPU lacks it.
+bool mmad_compute_with(const MmadJob& job, const char* isa);
+// The micro-kernel the CPU got ("avx512", "avx2" or "generic"), for benches and tests.
+const char* mmad_isa_name();
 
 }  // namespace ascend_shim
 
@@ -186,15 +197,13 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
     const uint8_t* sa = core().arenas[MEM_L0A].defined.data() + fm.off_;
     const uint8_t* sb = core().arenas[MEM_L0B].defined.data() + filter.off_;
     uint8_t* sc = core().arenas[MEM_L0C].defined.data() + dst.off_;
-    MmadScratch& w = mmad_scratch();
-    w.a.resize(size_t(m) * k);
-    w.b.resize(size_t(k) * np);
-    w.c.resize(size_t(m) * np);
     auto undefined = [&](const char* what, int32_t slot, uint32_t off, uint32_t len) {
         fail_operand(api, what, "uninit", slot, off, len);
     };
-    // Only the logical m x k and k x n parts are read: rows/columns beyond m and n stay out of the
-    // result, and k is honoured exactly.
+    // Only the logical m x k and k x n parts must be defined: rows/columns beyond m and n stay out
+    // of the result, and k is honoured exactly. One scan of the whole tile settles the usual case;
+    // the exact scans below run only when it finds a hole, so they report the first hole that
+    // matters (or find that only padding is undefined).
     if (gemv) {
         const void* hole = std::memchr(sa, 0, size_t(k) * 2);
         if (hole != nullptr) {
@@ -205,56 +214,40 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
                  "Pad the M tile to 16 with zero rows, or load A as a row",
                  api, k, at, fm.off_ + at);
         }
-        for (uint32_t t = 0; t < k; ++t) {
-            U v;
-            std::memcpy(&v, pa + t * 2, 2);
-            w.a[t] = float(v);
-        }
-    } else {
+    } else if (std::memchr(sa, 0, size_t(mp) * kp * 2)) {
         for (uint32_t i = 0; i < m; ++i)
             for (uint32_t kb = 0; kb < kp / 16; ++kb) {
                 const uint32_t e = ((i / 16) * (kp / 16) + kb) * 256 + (i % 16) * 16;
                 const uint32_t cnt = std::min(16u, k - kb * 16);
                 if (std::memchr(sa + e * 2, 0, cnt * 2)) undefined("A (fm)", fm.slot_, fm.off_ + e * 2, cnt * 2);
-                for (uint32_t t = 0; t < cnt; ++t) {
-                    U v;
-                    std::memcpy(&v, pa + (e + t) * 2, 2);
-                    w.a[size_t(i) * k + kb * 16 + t] = float(v);
-                }
             }
     }
-    std::fill(w.b.begin(), w.b.end(), 0.0f);
-    for (uint32_t kb = 0; kb < kp / 16; ++kb)
-        for (uint32_t j = 0; j < n; ++j) {
-            const uint32_t e = (kb * (np / 16) + j / 16) * 256 + (j % 16) * 16;
-            const uint32_t cnt = std::min(16u, k - kb * 16);
-            if (std::memchr(sb + e * 2, 0, cnt * 2)) undefined("B (filter)", filter.slot_, filter.off_ + e * 2, cnt * 2);
-            for (uint32_t t = 0; t < cnt; ++t) {
-                S v;
-                std::memcpy(&v, pb + (e + t) * 2, 2);
-                w.b[size_t(kb * 16 + t) * np + j] = float(v);
+    if (std::memchr(sb, 0, size_t(kp) * np * 2)) {
+        for (uint32_t kb = 0; kb < kp / 16; ++kb)
+            for (uint32_t j = 0; j < n; ++j) {
+                const uint32_t e = (kb * (np / 16) + j / 16) * 256 + (j % 16) * 16;
+                const uint32_t cnt = std::min(16u, k - kb * 16);
+                if (std::memchr(sb + e * 2, 0, cnt * 2)) undefined("B (filter)", filter.slot_, filter.off_ + e * 2, cnt * 2);
             }
-        }
-    for (uint32_t i = 0; i < m; ++i)
-        for (uint32_t jb = 0; jb < np / 16; ++jb) {
-            const uint32_t e = (jb * (mp / 16) + i / 16) * 256 + (i % 16) * 16;
-            float* row = &w.c[size_t(i) * np + jb * 16];
-            if (p.cmatrixInitVal) {
-                std::fill(row, row + 16, 0.0f);
-            } else {
+    }
+    if (!p.cmatrixInitVal && std::memchr(sc, 0, size_t(mp) * np * 4)) {
+        for (uint32_t i = 0; i < m; ++i)
+            for (uint32_t jb = 0; jb < np / 16; ++jb) {
+                const uint32_t e = (jb * (mp / 16) + i / 16) * 256 + (i % 16) * 16;
                 const uint32_t cnt = std::min(16u, n - jb * 16);
                 if (std::memchr(sc + e * 4, 0, cnt * 4)) undefined("C (accumulator)", dst.slot_, dst.off_ + e * 4, cnt * 4);
-                std::memcpy(row, pc + e, 16 * sizeof(float));
             }
-        }
-    mmad_kernel(w.a.data(), w.b.data(), w.c.data(), m, k, np);
-    for (uint32_t i = 0; i < m; ++i)
-        for (uint32_t jb = 0; jb < np / 16; ++jb) {
-            const uint32_t e = (jb * (mp / 16) + i / 16) * 256 + (i % 16) * 16;
-            const uint32_t cnt = std::min(16u, n - jb * 16);
-            std::memcpy(pc + e, &w.c[size_t(i) * np + jb * 16], cnt * sizeof(float));
-            std::memset(sc + e * 4, 1, cnt * 4);
-        }
+    }
+    mmad_compute(MmadJob{pa, pb, pc, m, n, k, std::is_same<U, bfloat16_t>::value, gemv, p.cmatrixInitVal});
+    // L0C column block jb holds rows 0..mp-1 of 16 floats: rows < m of it are now defined.
+    for (uint32_t jb = 0; jb < np / 16; ++jb) {
+        const uint32_t cnt = std::min(16u, n - jb * 16);
+        uint8_t* block = sc + size_t(jb) * mp * 64;
+        if (cnt == 16)
+            std::memset(block, 1, size_t(m) * 64);
+        else
+            for (uint32_t i = 0; i < m; ++i) std::memset(block + i * 64, 1, cnt * 4);
+    }
     if (gemv) {
         // Rows 1..15 of every result fractal hold nothing valid after a GEMV.
         for (uint32_t jb = 0; jb < np / 16; ++jb) {
