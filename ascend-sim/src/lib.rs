@@ -63,6 +63,7 @@ pub use ascend_sys::CannVersion;
 pub use base::config::{
     CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig,
 };
+pub use base::cost;
 pub use base::error_msg::recent_error_message;
 pub use base::soc::{SocFamily, SocModel};
 pub use ffi::{configure, counters, map_device_range, symbols, translate};

@@ -133,8 +133,9 @@ fn launch(
         let result = args
             .read()
             .and_then(|bytes| kernel_launch::run(&function, dev, num_blocks, &bytes));
-        dev.counters
-            .kernel_done(&result.as_ref().copied().unwrap_or_default());
+        let done = result.as_ref().copied().unwrap_or_default();
+        let modelled = crate::base::cost::kernel(&dev.soc, &done.work).total();
+        dev.counters.kernel_done(&done.counters, modelled);
         result.map(|_| ())
     }))?;
     Ok(())

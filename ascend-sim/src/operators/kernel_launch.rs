@@ -9,6 +9,7 @@ use ascend_sys::{
     ACL_ERROR_RT_VECTOR_CORE_EXCEPTION,
 };
 
+use crate::base::cost::LaunchWork;
 use crate::base::error::{SimError, SimResult};
 use crate::runtime::device::Device;
 use crate::runtime::kernel::{Function, KernelCounters, ShimHost, ShimLaunch};
@@ -28,10 +29,11 @@ pub(crate) fn run(
     dev: &Device,
     num_blocks: u32,
     args: &[u8],
-) -> SimResult<KernelCounters> {
+) -> SimResult<Launched> {
     let translator = Translator {
         dev,
         mapped: Mutex::new(Vec::new()),
+        ranges: Mutex::new(Vec::new()),
         first_error: Mutex::new(None),
     };
     let host = ShimHost {
@@ -53,7 +55,10 @@ pub(crate) fn run(
     // `args_size` bytes of `args` and writes within `error_capacity` and `counters_out`.
     let rc = unsafe { (function.entry())(&launch) };
     if rc == SHIM_OK {
-        return Ok(counters);
+        return Ok(Launched {
+            counters,
+            work: work(function, num_blocks, &counters, translator.footprint()),
+        });
     }
     let message = CStr::from_bytes_until_nul(&error)
         .map(|m| m.to_string_lossy().into_owned())
@@ -74,14 +79,53 @@ pub(crate) fn run(
     Err(SimError::new(code, format!("{message}{detail}")))
 }
 
+/// What a successful launch did: the shim's counters and the inputs of the cost model.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Launched {
+    pub(crate) counters: KernelCounters,
+    pub(crate) work: LaunchWork,
+}
+
+fn work(function: &Function, blocks: u32, c: &KernelCounters, footprint: u64) -> LaunchWork {
+    LaunchWork {
+        blocks,
+        vector_only: function.is_vector(),
+        gm_read: c.gm_to_local_bytes,
+        gm_written: c.local_to_gm_bytes,
+        footprint,
+        busiest_read: c.busiest_gm_read,
+        busiest_written: c.busiest_gm_written,
+        busiest_macs: c.busiest_cube_macs,
+        busiest_vector_ops: c.busiest_vector_ops,
+    }
+}
+
 /// The shim's view of device memory for one launch.
 struct Translator<'a> {
     dev: &'a Device,
     mapped: Mutex<Vec<Mapped>>,
+    /// Device ranges the launch translated, for its footprint.
+    ranges: Mutex<Vec<(u64, u64)>>,
     first_error: Mutex<Option<String>>,
 }
 
 impl Translator<'_> {
+    /// Distinct device bytes the launch translated (the union of its ranges).
+    fn footprint(&self) -> u64 {
+        let mut ranges =
+            std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
+        ranges.sort_unstable();
+        let (mut total, mut end) = (0u64, 0u64);
+        for (a, b) in ranges {
+            let a = a.max(end);
+            if b > a {
+                total += b - a;
+                end = b;
+            }
+        }
+        total
+    }
+
     fn map(&self, addr: u64, len: u64) -> Result<*mut c_void, String> {
         if !is_device_address(addr) {
             return Err(format!("{addr:#x} is not a device address"));
@@ -96,6 +140,10 @@ impl Translator<'_> {
         let len = usize::try_from(len).map_err(|_| format!("length {len} does not fit usize"))?;
         let mapped = self.dev.memory.map(addr, len).map_err(|e| e.message)?;
         let ptr = mapped.ptr().cast();
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((addr, addr.saturating_add(len as u64)));
         self.mapped
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -29,6 +29,11 @@ pub struct DeviceCounters {
     pub aclnn_write_bytes: u64,
     /// Device allocations made (`aclrtMalloc` and its variants), successful ones only.
     pub allocations: u64,
+    /// Cube multiply-accumulates the aclnn operators must do at least (reported by the ops).
+    pub aclnn_macs: u64,
+    /// Modelled device time of every successful kernel launch, nanoseconds (see
+    /// [`crate::cost`]).
+    pub modelled_kernel_ns: u64,
 }
 
 #[derive(Default)]
@@ -48,6 +53,10 @@ pub(crate) struct Counters {
     aclnn_read: AtomicU64,
     aclnn_write: AtomicU64,
     allocations: AtomicU64,
+    aclnn_macs: AtomicU64,
+    modelled_kernel_ns: AtomicU64,
+    /// Per-launch busiest-core counts, summed over launches: read, written, MACs, vector ops.
+    busiest: [AtomicU64; 4],
 }
 
 /// Which counter a transfer adds to.
@@ -74,7 +83,9 @@ impl Counters {
         self.tasks.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn kernel_done(&self, k: &crate::runtime::kernel::KernelCounters) {
+    pub(crate) fn kernel_done(&self, k: &crate::runtime::kernel::KernelCounters, modelled_s: f64) {
+        self.modelled_kernel_ns
+            .fetch_add((modelled_s * 1e9).round() as u64, Ordering::Relaxed);
         self.launches.fetch_add(1, Ordering::Relaxed);
         self.gm_to_local
             .fetch_add(k.gm_to_local_bytes, Ordering::Relaxed);
@@ -86,10 +97,26 @@ impl Counters {
         self.vector_ops
             .fetch_add(k.vector_elem_ops, Ordering::Relaxed);
         self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
+        let busiest = [
+            k.busiest_gm_read,
+            k.busiest_gm_written,
+            k.busiest_cube_macs,
+            k.busiest_vector_ops,
+        ];
+        for (sum, v) in self.busiest.iter().zip(busiest) {
+            sum.fetch_add(v, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn allocated(&self) {
         self.allocations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Multiply-accumulates an aclnn operator must do at least (e.g. rows × N × K of every
+    /// expert that received rows); bytes are counted by [`Counters::aclnn_io`].
+    #[allow(dead_code)] // called by the operators as they report their work
+    pub(crate) fn aclnn_macs(&self, macs: u64) {
+        self.aclnn_macs.fetch_add(macs, Ordering::Relaxed);
     }
 
     pub(crate) fn aclnn_io(&self, read: u64, written: u64) {
@@ -112,10 +139,16 @@ impl Counters {
                 cube_macs: self.cube_macs.load(Ordering::Relaxed),
                 vector_elem_ops: self.vector_ops.load(Ordering::Relaxed),
                 cores_run: self.cores.load(Ordering::Relaxed),
+                busiest_gm_read: self.busiest[0].load(Ordering::Relaxed),
+                busiest_gm_written: self.busiest[1].load(Ordering::Relaxed),
+                busiest_cube_macs: self.busiest[2].load(Ordering::Relaxed),
+                busiest_vector_ops: self.busiest[3].load(Ordering::Relaxed),
             },
             aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
             aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),
             allocations: self.allocations.load(Ordering::Relaxed),
+            aclnn_macs: self.aclnn_macs.load(Ordering::Relaxed),
+            modelled_kernel_ns: self.modelled_kernel_ns.load(Ordering::Relaxed),
         }
     }
 }

@@ -14,7 +14,7 @@ use ascend_sys::{ACL_ERROR_INVALID_FILE, ACL_ERROR_KERNEL_NOT_FOUND};
 use crate::base::error::{SimError, SimResult};
 
 /// The shim ABI version this simulator speaks.
-pub(crate) const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 2;
 
 const KIND_VECTOR: u32 = 0;
 
@@ -42,6 +42,14 @@ pub struct KernelCounters {
     pub vector_elem_ops: u64,
     /// AIC + AIV cores started.
     pub cores_run: u64,
+    /// Global-memory bytes read by the busiest core (the largest per-core count).
+    pub busiest_gm_read: u64,
+    /// Global-memory bytes written by the busiest core.
+    pub busiest_gm_written: u64,
+    /// Cube MACs of the busiest core.
+    pub busiest_cube_macs: u64,
+    /// Vector element operations of the busiest core.
+    pub busiest_vector_ops: u64,
 }
 
 /// One launch as the shim's entry receives it.
@@ -58,7 +66,7 @@ pub(crate) struct ShimLaunch {
 
 const _: () = {
     assert!(std::mem::size_of::<ShimHost>() == 16);
-    assert!(std::mem::size_of::<KernelCounters>() == 48);
+    assert!(std::mem::size_of::<KernelCounters>() == 80);
     assert!(std::mem::size_of::<ShimLaunch>() == 56);
     assert!(std::mem::offset_of!(ShimLaunch, args_size) == 16);
     assert!(std::mem::offset_of!(ShimLaunch, error_capacity) == 48);

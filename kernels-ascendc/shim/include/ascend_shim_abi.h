@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define ASCEND_SHIM_ABI_VERSION 1
+#define ASCEND_SHIM_ABI_VERSION 2
 
 /* Return codes of ascend_shim_entry_<name>. error_out holds a message for every non-zero code. */
 #define ASCEND_SHIM_OK 0
@@ -49,6 +49,12 @@ typedef struct AscendShimCounters {
     uint64_t cube_macs;            /* Mmad: m * n * k per call */
     uint64_t vector_elem_ops;      /* level-2 vector APIs: elements processed per call */
     uint64_t cores_run;            /* AIC + AIV cores started */
+    /* The busiest block (one core of it) of the launch, for cost models with waves: each field is
+       the largest over the cores of that core's own count. */
+    uint64_t busiest_gm_read;
+    uint64_t busiest_gm_written;
+    uint64_t busiest_cube_macs;
+    uint64_t busiest_vector_ops;
 } AscendShimCounters;
 
 typedef struct AscendShimLaunch {

@@ -592,6 +592,10 @@ void run_core(CoreCtx& c, uint32_t blockIdx, uint32_t subIdx, void (*body)(void*
     t.cube_macs += c.counters.cube_macs;
     t.vector_elem_ops += c.counters.vector_elem_ops;
     t.cores_run += 1;
+    t.busiest_gm_read = std::max(t.busiest_gm_read, c.counters.gm_to_local_bytes);
+    t.busiest_gm_written = std::max(t.busiest_gm_written, c.counters.local_to_gm_bytes);
+    t.busiest_cube_macs = std::max(t.busiest_cube_macs, c.counters.cube_macs);
+    t.busiest_vector_ops = std::max(t.busiest_vector_ops, c.counters.vector_elem_ops);
 }
 
 uint32_t worker_threads() {

@@ -1,0 +1,192 @@
+//! A cost model of the chip: how long the counted work of a kernel launch or an aclnn operator
+//! would take on the simulated SoC. The simulator's wall time says nothing about the NPU; this
+//! says what the counted work costs there, under the assumptions below.
+//!
+//! Per launch: `launch + max(cube, vector, mte, l2, hbm)`, i.e. the pipes of a core overlap
+//! perfectly (double buffering) and the slowest resource decides.
+//! - **cube**: the busiest block's multiply-accumulates at 16·16·16 per cycle, times the waves
+//!   (`ceil(blocks / cores)`: 64 tiles on 24 cores is 3 rounds);
+//! - **vector**: the busiest vector block's element operations at 256 bytes per cycle, counted
+//!   as 4-byte elements (the counters do not record widths), times the waves;
+//! - **mte**: the busiest block's global-memory reads and writes at one core's L2 rates;
+//! - **l2**: every counted global-memory byte through the whole chip's L2 bandwidth;
+//! - **hbm**: the bytes that must come from HBM. A launch's distinct global memory (`footprint`)
+//!   is read once; re-reads of it hit L2 when it fits the SoC's L2, and otherwise miss in the
+//!   proportion the footprint exceeds L2.
+//!
+//! Every figure states its source; the unverified ones say so. Treat the result as a model for
+//! comparing kernels and shapes, not a measurement.
+
+use super::soc::SocModel;
+
+/// Fp16/bf16 multiply-accumulates per cycle of one cube core: `[DtypeMKN]` 16·16·16 of the
+/// platform INI (cann-api-facts.md §7.1). That bf16 runs at the fp16 rate is UNVERIFIED (§7.2).
+pub const CUBE_MACS_PER_CYCLE: f64 = 4096.0;
+/// Bytes one vector core processes per cycle: one 256-byte repeat (ascendc-facts.md §1.1 gives
+/// 256 bytes per repeat; one repeat per cycle is UNVERIFIED).
+pub const VECTOR_BYTES_PER_CYCLE: f64 = 256.0;
+/// Width assumed for a counted vector element (the shim counts elements, not bytes): fp32, the
+/// widest type our kernels compute in, so vector time is not underestimated.
+pub const VECTOR_ELEMENT_BYTES: f64 = 4.0;
+/// One core's global-memory read rate through L2, bytes per cycle: `l2_rate=110` of the INI's
+/// `[AICoreMemoryRates]`; the unit (bytes/cycle/core) is UNVERIFIED (cann-api-facts.md §7.1).
+pub const CORE_L2_READ_BYTES_PER_CYCLE: f64 = 110.0;
+/// One core's write rate to global memory: `l2_write_rate=86` of the same INI section (unit
+/// UNVERIFIED).
+pub const CORE_L2_WRITE_BYTES_PER_CYCLE: f64 = 86.0;
+/// HBM bandwidth of a 910B: the commonly quoted 1.6 TB/s, UNVERIFIED (cann-api-facts.md §7.3;
+/// the INI's `ddr_rate=32` B/cycle × 24 cores × 1.8 GHz would give 1.38 TB/s).
+pub const HBM_BYTES_PER_S: f64 = 1.6e12;
+/// Host-to-device launch overhead of one kernel or aclnn operator: an ASSUMPTION of a few
+/// microseconds, no source found; measure with an empty kernel on the device.
+pub const LAUNCH_S: f64 = 5e-6;
+
+/// What a kernel launch did, as the shim counted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LaunchWork {
+    /// Blocks launched (Mix kernels: AIC+2·AIV groups).
+    pub blocks: u32,
+    /// The kernel runs on vector cores only (else cube cores, or Mix groups led by one).
+    pub vector_only: bool,
+    /// Global-memory bytes read / written over all cores.
+    pub gm_read: u64,
+    /// Bytes written to global memory over all cores.
+    pub gm_written: u64,
+    /// Distinct global-memory bytes the launch mapped (its buffers), for the L2 model.
+    pub footprint: u64,
+    /// Global-memory bytes read by the busiest block (a core of it).
+    pub busiest_read: u64,
+    /// Global-memory bytes written by the busiest block.
+    pub busiest_written: u64,
+    /// Multiply-accumulates of the busiest cube block.
+    pub busiest_macs: u64,
+    /// Vector element operations of the busiest vector block.
+    pub busiest_vector_ops: u64,
+}
+
+/// The modelled time of some work, by resource, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Estimate {
+    /// Launch overhead.
+    pub launch: f64,
+    /// Cube time of the busiest core over all waves.
+    pub cube: f64,
+    /// Vector time of the busiest core over all waves.
+    pub vector: f64,
+    /// Memory-engine time of the busiest core (its reads and writes at one core's L2 rates).
+    pub mte: f64,
+    /// All counted global-memory traffic through the chip's L2.
+    pub l2: f64,
+    /// The traffic that reaches HBM.
+    pub hbm: f64,
+    /// Bytes modelled as coming from (or going to) HBM.
+    pub hbm_bytes: u64,
+}
+
+impl Estimate {
+    /// `launch + max(cube, vector, mte, l2, hbm)`.
+    pub fn total(&self) -> f64 {
+        self.launch
+            + [self.cube, self.vector, self.mte, self.l2, self.hbm]
+                .into_iter()
+                .fold(0.0, f64::max)
+    }
+
+    /// The resource that decides the time: "cube", "vector", "mte", "l2" or "hbm".
+    pub fn bound(&self) -> &'static str {
+        let parts = [
+            ("cube", self.cube),
+            ("vector", self.vector),
+            ("mte", self.mte),
+            ("l2", self.l2),
+            ("hbm", self.hbm),
+        ];
+        parts
+            .iter()
+            .fold(("cube", f64::MIN), |b, p| if p.1 > b.1 { *p } else { b })
+            .0
+    }
+}
+
+/// Bytes that reach HBM when `traffic` bytes move over a launch whose distinct memory is
+/// `footprint` bytes, with an L2 of `l2` bytes (see the module comment).
+pub fn hbm_bytes(traffic: u64, footprint: u64, l2: u64) -> u64 {
+    if footprint == 0 || traffic <= footprint {
+        return traffic;
+    }
+    let rereads = (traffic - footprint) as f64;
+    let miss = (1.0 - l2 as f64 / footprint as f64).max(0.0);
+    footprint + (rereads * miss) as u64
+}
+
+/// The modelled time of one kernel launch on `soc`.
+pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
+    let hz = f64::from(soc.cube_mhz) * 1e6;
+    let cores = if w.vector_only {
+        soc.aiv_cores
+    } else {
+        soc.aic_cores
+    };
+    let waves = f64::from(w.blocks.div_ceil(cores.max(1)).max(1));
+    let traffic = w.gm_read + w.gm_written;
+    let hbm_bytes = hbm_bytes(traffic, w.footprint, soc.l2_bytes);
+    let l2_bytes_per_s =
+        CORE_L2_READ_BYTES_PER_CYCLE * f64::from(soc.aic_cores + soc.aiv_cores) * hz;
+    Estimate {
+        launch: LAUNCH_S,
+        cube: waves * w.busiest_macs as f64 / (CUBE_MACS_PER_CYCLE * hz),
+        vector: waves * w.busiest_vector_ops as f64 * VECTOR_ELEMENT_BYTES
+            / (VECTOR_BYTES_PER_CYCLE * hz),
+        mte: waves
+            * (w.busiest_read as f64 / (CORE_L2_READ_BYTES_PER_CYCLE * hz)
+                + w.busiest_written as f64 / (CORE_L2_WRITE_BYTES_PER_CYCLE * hz)),
+        l2: traffic as f64 / l2_bytes_per_s,
+        hbm: hbm_bytes as f64 / HBM_BYTES_PER_S,
+        hbm_bytes,
+    }
+}
+
+/// The modelled time of an aclnn operator that reads and writes the given bytes once and does
+/// `macs` cube multiply-accumulates spread over every cube core (the least the vendor's kernel
+/// must do).
+pub fn operator(soc: &SocModel, read: u64, written: u64, macs: u64) -> Estimate {
+    let hz = f64::from(soc.cube_mhz) * 1e6;
+    let bytes = read + written;
+    Estimate {
+        launch: LAUNCH_S,
+        cube: macs as f64 / (CUBE_MACS_PER_CYCLE * f64::from(soc.aic_cores) * hz),
+        hbm: bytes as f64 / HBM_BYTES_PER_S,
+        hbm_bytes: bytes,
+        ..Estimate::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_l2_and_bounds() {
+        let soc = SocModel::ascend910b2();
+        let one = LaunchWork {
+            blocks: 24,
+            busiest_macs: 128 * 128 * 1024,
+            ..LaunchWork::default()
+        };
+        let e24 = kernel(&soc, &one);
+        // 128·128·1024 MACs at 4096 per cycle and 1.8 GHz.
+        assert!((e24.cube - 128.0 * 128.0 * 1024.0 / 4096.0 / 1.8e9).abs() < 1e-12);
+        // 25 blocks on 24 cores take two rounds; 64 take three.
+        let e25 = kernel(&soc, &LaunchWork { blocks: 25, ..one });
+        let e64 = kernel(&soc, &LaunchWork { blocks: 64, ..one });
+        assert_eq!((e25.cube / e24.cube, e64.cube / e24.cube), (2.0, 3.0));
+        assert_eq!(e24.bound(), "cube");
+        // Re-reads of a footprint within L2 never reach HBM; beyond it, they miss in proportion.
+        assert_eq!(hbm_bytes(100 << 20, 10 << 20, 192 << 20), 10 << 20);
+        assert_eq!(hbm_bytes(5 << 20, 10 << 20, 192 << 20), 5 << 20);
+        assert_eq!(hbm_bytes(800 << 20, 400 << 20, 200 << 20), 600 << 20);
+        let e = operator(&soc, 1_600_000, 0, 0);
+        assert!((e.total() - (LAUNCH_S + 1e-6)).abs() < 1e-12);
+        assert_eq!(e.bound(), "hbm");
+    }
+}
