@@ -33,6 +33,16 @@
 // decoded operands are exact, their products are exact in fp32, and the only roundings are the
 // fp32 sums, the two fp32 scale multiplications and the final bf16 rounding.
 //
+// Folded scales (tiling fold_scales = 1, W8A16 only; the host sets it when every weight scale is a
+// power of two, e.g. UE8M0, whose products with E4M3 values stay normal bf16): the AIVs decode
+// through a table already multiplied by the block's scale, so every decoded weight is exactly
+// w * sb in bf16 and the cube accumulates all of K in one L0C tile (cmatrixInitVal only on the
+// first K block) and Fixpipes the tile straight to C. No fp32 partials cross GM and the AIVs do no
+// accumulation: per step the AIC reads the ring slot and sets B_FREE (PIPE_MTE2); an AIV writes
+// slot t % 2 for step t >= 2 only after waiting B_FREE of step t - 2, and waits the last two at
+// the end. The sums then run over all of K in fp32 of exact products, instead of per-block
+// partials scaled afterwards: no less accurate than kernel.py's order.
+//
 // NaN codes (0x7F, 0xFF) decode to NaN and propagate to every output they touch; a zero scale
 // gives exact zeros (unless the partial is NaN/Inf).
 #include "kernel_operator.h"
@@ -49,6 +59,7 @@ constexpr uint32_t kBlk = FP8_GEMM_BLOCK;  // K block, B scale block, output til
 constexpr uint32_t kHalfRows = kBlk / 2;   // B rows / C columns per AIV
 constexpr uint16_t kFlagBReady = 0;
 constexpr uint16_t kFlagPReady = 1;
+constexpr uint16_t kFlagBFree = 2;  // folded scales only
 
 enum class Layout { Plain, Contig, Masked };
 
@@ -183,6 +194,7 @@ public:
     __aicore__ inline void Init(Layout L, GM_ADDR a, GM_ADDR aScale, GM_ADDR b, GM_ADDR bScale, GM_ADDR info,
                                 GM_ADDR c, GM_ADDR status, GM_ADDR ws, const Fp8GemmTiling& t) {
         t_ = t;
+        fold_ = !W8A8 && t.fold_scales != 0;
         kbs_ = (t.k + kBlk - 1) / kBlk;
         nbs_ = (t.n + kBlk - 1) / kBlk;
         const uint64_t rowsTotal = L == Layout::Masked ? uint64_t(t.groups) * t.m : uint64_t(t.m);
@@ -202,11 +214,12 @@ public:
                              2 * t.base_m * kBlk);
         if ASCEND_IS_AIC {
             if constexpr (!W8A8) aBf16_.SetGlobalBuffer(reinterpret_cast<__gm__ In*>(a), rowsTotal * t.k);
+            if (fold_) c_.SetGlobalBuffer(reinterpret_cast<__gm__ Out*>(c), rowsTotal * t.n);
             pipe_.InitBuffer(a1_, 2, t.base_m * kBlk * sizeof(In));
             pipe_.InitBuffer(b1_, 2, kBlk * kBlk * sizeof(In));
             pipe_.InitBuffer(a2_, 2, t.base_m * kBlk * sizeof(In));
             pipe_.InitBuffer(b2_, 2, kBlk * kBlk * sizeof(In));
-            pipe_.InitBuffer(co1_, 2, t.base_m * kBlk * sizeof(float));
+            pipe_.InitBuffer(co1_, fold_ ? 1 : 2, t.base_m * kBlk * sizeof(float));
         } else {
             sub_ = uint32_t(GetSubBlockIdx());
             if constexpr (W8A8) {
@@ -222,9 +235,15 @@ public:
             pipe_.InitBuffer(halfBuf_, decodeRows * kBlk * sizeof(half));
             pipe_.InitBuffer(idxBuf_, decodeRows * kBlk * sizeof(int32_t));
             pipe_.InitBuffer(table_, 256 * sizeof(In));
-            pipe_.InitBuffer(partQ_, 1, t.base_m * kHalfRows * sizeof(float));
-            pipe_.InitBuffer(acc_, t.base_m * kHalfRows * sizeof(float));
-            if constexpr (!std::is_same<Out, float>::value) pipe_.InitBuffer(outBuf_, t.base_m * kHalfRows * sizeof(Out));
+            if (fold_) {
+                pipe_.InitBuffer(tableF32_, 256 * sizeof(float));
+                pipe_.InitBuffer(scaledF32_, 256 * sizeof(float));
+            } else {
+                pipe_.InitBuffer(partQ_, 1, t.base_m * kHalfRows * sizeof(float));
+                pipe_.InitBuffer(acc_, t.base_m * kHalfRows * sizeof(float));
+                if constexpr (!std::is_same<Out, float>::value)
+                    pipe_.InitBuffer(outBuf_, t.base_m * kHalfRows * sizeof(Out));
+            }
             pipe_.InitBuffer(sbBuf_, kernels::RoundUp(kbs_ * 4, 32));
             if constexpr (W8A8) pipe_.InitBuffer(saBuf_, t.base_m * 32);
             BuildTable();
@@ -235,6 +254,14 @@ public:
         if (!cursorA_.valid) return;
         if ASCEND_IS_AIC {
             for (StepCursor& s = cursorA_; s.valid; s.Advance()) CubeStep(s);
+        } else if (fold_) {
+            // Decode only; the cube accumulates. Slot t % 2 is free once the AIC read step t - 2.
+            uint32_t steps = 0;
+            for (StepCursor& s = cursorA_; s.valid; s.Advance(), ++steps) {
+                if (steps >= 2) CrossCoreWaitFlag(kFlagBFree);
+                Produce(s);
+            }
+            for (uint32_t left = steps < 2 ? steps : 2; left > 0; --left) CrossCoreWaitFlag(kFlagBFree);
         } else {
             // Decode one step ahead of the consumption of partials.
             StepCursor& prod = cursorA_;
@@ -297,6 +324,7 @@ private:
         LocalTensor<In> b1 = b1_.template AllocTensor<In>();
         DataCopy(b1, wsB_[slot * kBlk * kBlk], Nd2Nz(tl.nt, kt, pitch, np));
         b1_.EnQue(b1);
+        if (fold_) CrossCoreSetFlag<2, PIPE_MTE2>(kFlagBFree);  // the slot is read
 
         a1 = a1_.template DeQue<In>();
         LocalTensor<In> a2 = a2_.template AllocTensor<In>();
@@ -312,6 +340,20 @@ private:
 
         a2 = a2_.template DeQue<In>();
         b2 = b2_.template DeQue<In>();
+        if (fold_) {
+            // One L0C tile accumulates all K blocks; it goes to C after the last.
+            if (s.kb == 0) acc1_ = co1_.template AllocTensor<float>();
+            MmadParams mm;
+            mm.m = mp;
+            mm.n = tl.nt;
+            mm.k = kt;
+            mm.cmatrixInitVal = s.kb == 0;
+            Mmad(acc1_, a2, b2, mm);
+            a2_.FreeTensor(a2);
+            b2_.FreeTensor(b2);
+            if (s.kb + 1 == kbs_) FixpipeOut(tl);
+            return;
+        }
         LocalTensor<float> c = co1_.template AllocTensor<float>();
         MmadParams mm;
         mm.m = mp;
@@ -334,11 +376,30 @@ private:
         CrossCoreSetFlag<2, PIPE_FIX>(kFlagPReady);
     }
 
+    __aicore__ inline void FixpipeOut(const Tile& tl) {
+        co1_.EnQue(acc1_);
+        LocalTensor<float> c = co1_.template DeQue<float>();
+        FixpipeParamsV220 fp;
+        fp.nSize = tl.nt;
+        fp.mSize = tl.mt;
+        fp.srcStride = kernels::RoundUp(tl.mt, 16);
+        fp.dstStride = t_.n;
+        fp.quantPre = std::is_same<Out, float>::value ? QuantMode_t::NoQuant : QuantMode_t::F322BF16;
+        Fixpipe<Out, float, CFG_ROW_MAJOR>(c_[(tl.rowBase + tl.m0) * t_.n + tl.n0], c, fp);
+        co1_.FreeTensor(c);
+    }
+
     // ---- AIV: decode ---------------------------------------------------------------------------
     __aicore__ inline void BuildTable() {
         LocalTensor<uint16_t> tb = table_.template Get<uint16_t>();
         for (uint32_t code = 0; code < 256; ++code)
             tb.SetValue(code, uint16_t(kernels::fp8::E4m3Bits(code, kMant, 15u - kMant, kBias)));
+        if (fold_) {
+            // The exact E4M3 values as fp32 (bf16 bits widened), scaled per K block in ScaleTable.
+            LocalTensor<uint32_t> tf = tableF32_.template Get<uint32_t>();
+            for (uint32_t code = 0; code < 256; ++code)
+                tf.SetValue(code, uint32_t(kernels::fp8::E4m3Bits(code, 7u, 8u, 127)) << 16);
+        }
         SetFlag<HardEvent::S_V>(EVENT_ID0);
         WaitFlag<HardEvent::S_V>(EVENT_ID0);
     }
@@ -346,6 +407,10 @@ private:
     // rows x kt codes (row pitch srcPitch bytes in GM) -> rows x pitch 16-bit values in the workspace.
     __aicore__ inline void DecodeRows(const GlobalTensor<uint8_t>& src, uint32_t rows, uint32_t kt, uint32_t srcPitch,
                                       uint32_t pitch, const GlobalTensor<In>& dst) {
+        DecodeRows(src, rows, kt, srcPitch, pitch, dst, table_.template Get<In>());
+    }
+    __aicore__ inline void DecodeRows(const GlobalTensor<uint8_t>& src, uint32_t rows, uint32_t kt, uint32_t srcPitch,
+                                      uint32_t pitch, const GlobalTensor<In>& dst, const LocalTensor<In>& table) {
         LocalTensor<uint8_t> codes = codeQ_.template AllocTensor<uint8_t>();
         // Each row lands at a 32-byte slot of `pitch` bytes; the tail of the slot repeats the row's
         // first code (defined, decoded harmlessly, never read by the cube).
@@ -364,7 +429,7 @@ private:
         Muls(idx, idx, int32_t(sizeof(In)), n);  // byte offsets into the table
         PipeBarrier<PIPE_V>();
         LocalTensor<In> out = decQ_.template AllocTensor<In>();
-        Gather(out, table_.template Get<In>(), idx.template ReinterpretCast<uint32_t>(), 0u, uint32_t(n));
+        Gather(out, table, idx.template ReinterpretCast<uint32_t>(), 0u, uint32_t(n));
         decQ_.EnQue(out);
         out = decQ_.template DeQue<In>();
         DataCopy(dst, out, uint32_t(n));
@@ -379,7 +444,10 @@ private:
         if (tl.nt > r0) {
             const uint32_t rows = kernels::Min(kHalfRows, tl.nt - r0);
             const uint64_t src = (uint64_t(tl.g) * t_.n + tl.n0 + r0) * t_.k + k0;
-            DecodeRows(bCodes_[src], rows, kt, t_.k, pitch, wsB_[slot * kBlk * kBlk + r0 * pitch]);
+            if (fold_)
+                DecodeRows(bCodes_[src], rows, kt, t_.k, pitch, wsB_[slot * kBlk * kBlk + r0 * pitch], ScaleTable(s));
+            else
+                DecodeRows(bCodes_[src], rows, kt, t_.k, pitch, wsB_[slot * kBlk * kBlk + r0 * pitch]);
         }
         if constexpr (W8A8) {
             const uint32_t aHalf = (tl.mt + 1) / 2, a0 = sub_ * aHalf;
@@ -390,6 +458,28 @@ private:
             }
         }
         CrossCoreSetFlag<2, PIPE_MTE3>(kFlagBReady);
+    }
+
+    // The decode table of this step's B block times its scale: exact in bf16 (host-checked powers
+    // of two), so the decoded weight is w * sb.
+    __aicore__ inline LocalTensor<In> ScaleTable(const StepCursor& s) {
+        const Tile& tl = s.tile;
+        if (s.kb == 0) {
+            const uint64_t row = (uint64_t(tl.g) * nbs_ + tl.n0 / kBlk) * kbs_;
+            PipeBarrier<PIPE_V>();  // the previous tile's table build has read nothing from sbBuf_ late
+            DataCopyPad(sbBuf_.template Get<float>(), bScale_[row], DataCopyExtParams(1, kbs_ * 4, 0, 0, 0),
+                        DataCopyPadExtParams<float>(false, 0, 0, 0.0f));
+            SetFlag<HardEvent::MTE2_S>(EVENT_ID0);
+            WaitFlag<HardEvent::MTE2_S>(EVENT_ID0);
+        }
+        const float sb = sbBuf_.template Get<float>().GetValue(s.kb);
+        LocalTensor<float> scaled = scaledF32_.template Get<float>();
+        LocalTensor<In> table = table_.template Get<In>();
+        Muls(scaled, tableF32_.template Get<float>(), sb, 256);
+        PipeBarrier<PIPE_V>();
+        Cast(table, scaled, RoundMode::CAST_RINT, 256);
+        PipeBarrier<PIPE_V>();
+        return table;
     }
 
     // ---- AIV: scale and accumulate ---------------------------------------------------------------
@@ -473,7 +563,7 @@ private:
     // AIV
     TQue<QuePosition::VECIN, 1> codeQ_, partQ_;
     TQue<QuePosition::VECOUT, 1> decQ_;
-    TBuf<QuePosition::VECCALC> halfBuf_, idxBuf_, table_, acc_, outBuf_, sbBuf_, saBuf_, statusBuf_;
+    TBuf<QuePosition::VECCALC> halfBuf_, idxBuf_, table_, acc_, outBuf_, sbBuf_, saBuf_, statusBuf_, tableF32_, scaledF32_;
 
     GlobalTensor<In> aBf16_, wsB_, wsA_;
     GlobalTensor<uint8_t> aCodes_, bCodes_;
@@ -481,8 +571,10 @@ private:
     GlobalTensor<Out> c_;
     GlobalTensor<int32_t> info_;
     StepCursor cursorA_, cursorB_;
+    LocalTensor<float> acc1_;  // folded scales: the L0C tile accumulating a whole K
     Fp8GemmTiling t_;
     uint32_t kbs_ = 0, nbs_ = 0, sub_ = 0;
+    bool fold_ = false;
 };
 
 template <typename In, typename Out, bool W8A8>

@@ -54,7 +54,10 @@ typedef struct Fp8GemmTiling {
     uint32_t offsets_inclusive; /* contiguous only: 1 = group_offsets holds `groups` inclusive
                                    cumulative sums (no leading 0), as aclnnMoeInitRoutingV2
                                    writes them; 0 = `groups + 1` offsets starting at 0 */
-    uint32_t reserved[2]; /* 0 */
+    uint32_t fold_scales; /* W8A16 only: 1 = every weight scale is a power of two whose products
+                             with E4M3 values are normal bf16 (host-checked, e.g. UE8M0): the
+                             decode applies it and the cube accumulates all of K in L0C */
+    uint32_t reserved;    /* 0 */
 } Fp8GemmTiling;
 
 #endif

@@ -25,8 +25,12 @@ pub struct Fp8GemmTiling {
     /// Contiguous layout only: 1 when the offsets are `groups` inclusive cumulative sums (as
     /// `aclnnMoeInitRoutingV2` writes them), 0 for `groups + 1` offsets starting at 0.
     pub offsets_inclusive: u32,
+    /// W8A16 only: 1 when every weight scale is a power of two whose products with E4M3 values
+    /// are normal bf16 ([`Fp8Weight`](crate::ops::fp8::Fp8Weight) checks it): the kernel folds
+    /// the scales into its decode and accumulates all of K in L0C.
+    pub fold_scales: u32,
     /// Zero.
-    pub reserved: [u32; 2],
+    pub reserved: u32,
 }
 
 /// Mirrors `Fp8QuantTiling` of `kernels-ascendc/tiling/fp8_quant_tiling.h`.
@@ -122,6 +126,7 @@ impl Kernels {
         grouping: Grouping,
         bf16_out: bool,
         (m, n, k, groups): (usize, usize, usize, usize),
+        fold_scales: bool,
         args: Vec<KernelArg<'_>>,
     ) -> Result<()> {
         if k == 0 || k > MAX_K || n == 0 || n > u32::MAX as usize || m > u32::MAX as usize {
@@ -155,7 +160,8 @@ impl Kernels {
             groups: groups as u32,
             base_m,
             offsets_inclusive: u32::from(grouping == Grouping::ContiguousCumsum),
-            reserved: [0; 2],
+            fold_scales: u32::from(fold_scales && acts == Activations::W8A16),
+            reserved: 0,
         };
         // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
         let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);

@@ -41,6 +41,21 @@ fn gemm_nt(a: &[f64], b: &[f64], m: usize, n: usize, k: usize) -> (Vec<f64>, Vec
 /// The kernel's bound: each 128-long block is an fp32 sum of exact products (≤ 128 roundings),
 /// then scaled and added into an fp32 accumulator (≤ K/128 + 3 more), each a relative 2^-24
 /// of at most Σ|a·b·sa·sb|; bf16 output adds one rounding of 2^-8 relative.
+/// With power-of-two (UE8M0) scales the kernel folds each scale into its decode: every decoded
+/// weight `code × scale` is exact in bf16, each product exact in fp32, and one fp32 sum runs over
+/// all of K (≤ K − 1 roundings): the bound is then (K + 3)·2^-24·Σ|a·b·sb|.
+fn tolerance_for(folded: bool, k: usize, mag: f64, want: f64, bf16_out: bool) -> f64 {
+    if !folded {
+        return tolerance(k, mag, want, bf16_out);
+    }
+    let fp32 = (k + 3) as f64 * 2f64.powi(-24) * mag;
+    fp32 + if bf16_out {
+        2f64.powi(-8) * (want.abs() + fp32)
+    } else {
+        0.0
+    } + 1e-30
+}
+
 fn tolerance(k: usize, mag: f64, want: f64, bf16_out: bool) -> f64 {
     let fp32 = (k.min(128) + k.div_ceil(128) + 3) as f64 * 2f64.powi(-24) * mag;
     fp32 + if bf16_out {
@@ -83,10 +98,21 @@ fn run_w8a16<O: MatmulOutput + bytemuck::AnyBitPattern>(
     k: usize,
     seed: u64,
 ) {
+    run_w8a16_scaled::<O>(stream, kernels, (m, n, k), ScaleFormat::Fp32, seed);
+}
+
+fn run_w8a16_scaled<O: MatmulOutput + bytemuck::AnyBitPattern>(
+    stream: &Stream,
+    kernels: &Kernels,
+    (m, n, k): (usize, usize, usize),
+    format: ScaleFormat,
+    seed: u64,
+) {
     let mut rng = Rng::new(seed);
     let a = bf16_vec(&mut rng, m * k, 1.0);
     let w: Vec<f32> = rng.vec_f32(n * k);
-    let q = quantize_weight(&w, n, k, ScaleFormat::Fp32).unwrap();
+    let q = quantize_weight(&w, n, k, format).unwrap();
+    let folded = format == ScaleFormat::Ue8m0;
     let weight = Fp8Weight::from_quantized(stream, &q).unwrap();
     let da = stream.upload(&a).unwrap();
     let mut dc = stream.alloc_uninit::<O>(m * n).unwrap();
@@ -106,10 +132,10 @@ fn run_w8a16<O: MatmulOutput + bytemuck::AnyBitPattern>(
     let (want, mag) = gemm_nt(&a64, &deq, m, n, k);
     let bf16_out = std::any::TypeId::of::<O>() == std::any::TypeId::of::<bf16>();
     for i in 0..m * n {
-        let tol = tolerance(k, mag[i], want[i], bf16_out);
+        let tol = tolerance_for(folded, k, mag[i], want[i], bf16_out);
         assert!(
             (got[i] - want[i]).abs() <= tol,
-            "M={m} N={n} K={k} [{i}]: {} vs {} (tol {tol:e})",
+            "M={m} N={n} K={k} {format:?} [{i}]: {} vs {} (tol {tol:e})",
             got[i],
             want[i]
         );
@@ -143,6 +169,29 @@ pub fn w8a16_matches_the_dequantized_f64_gemm_on_odd_shapes() {
     {
         run_w8a16::<f32>(&stream, &kernels, m, n, k, 10 + s as u64);
         run_w8a16::<bf16>(&stream, &kernels, m, n, k, 20 + s as u64);
+    }
+}
+
+/// UE8M0 weight scales take the kernel's folded path (scales in the decode, all of K in L0C):
+/// decode-sized M = 1..=16, odd N and K, both outputs.
+pub fn w8a16_with_ue8m0_scales_matches_the_f64_gemm_for_m_1_to_16() {
+    let (stream, kernels) = setup();
+    for m in 1..=16 {
+        let (n, k) = if m % 2 == 1 { (129, 257) } else { (37, 300) };
+        run_w8a16_scaled::<bf16>(
+            &stream,
+            &kernels,
+            (m, n, k),
+            ScaleFormat::Ue8m0,
+            40 + m as u64,
+        );
+        run_w8a16_scaled::<f32>(
+            &stream,
+            &kernels,
+            (m, n, k),
+            ScaleFormat::Ue8m0,
+            60 + m as u64,
+        );
     }
 }
 

@@ -92,6 +92,7 @@ macro_rules! fp8_gemm_suite {
             setup = $setup;
             fp8_gemm_cases:
             w8a16_matches_the_dequantized_f64_gemm_on_odd_shapes,
+            w8a16_with_ue8m0_scales_matches_the_f64_gemm_for_m_1_to_16,
             device_activation_quantization_equals_the_host_reference_bit_for_bit,
             w8a8_matches_the_dequantized_f64_gemm,
             nan_codes_propagate,

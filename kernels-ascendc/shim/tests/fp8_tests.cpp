@@ -74,6 +74,7 @@ struct GemmCase {
     uint32_t groups = 1, m = 1, n = 1, k = 1, baseM = 16, blocks = 1;
     std::vector<int32_t> info;  // contiguous: offsets [G + 1]; masked: valid rows [G]
     bool nanB = false, nanA = false, zeroScales = false;
+    bool fold = false;  // W8A16 with power-of-two scales folded into the decode (fold_scales = 1)
     bool verify = true;
     uint32_t seed = 1;
 };
@@ -99,9 +100,10 @@ void group_rows(const GemmCase& c, uint32_t g, uint64_t& base, uint32_t& rows) {
 
 std::string case_name(const GemmCase& c) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "fp8 gemm %s %s ->%s G=%u m=%u n=%u k=%u base_m=%u blocks=%u%s%s%s", lay_name(c.lay),
+    std::snprintf(buf, sizeof buf, "fp8 gemm %s %s ->%s G=%u m=%u n=%u k=%u base_m=%u blocks=%u%s%s%s%s", lay_name(c.lay),
                   mode_name(c.mode), c.outF32 ? "f32" : "bf16", c.groups, c.m, c.n, c.k, c.baseM, c.blocks,
-                  c.nanB ? " nanB" : "", c.nanA ? " nanA" : "", c.zeroScales ? " zero-scales" : "");
+                  c.nanB ? " nanB" : "", c.nanA ? " nanA" : "", c.zeroScales ? " zero-scales" : "",
+                  c.fold ? " folded-scales" : "");
     return buf;
 }
 
@@ -123,7 +125,8 @@ GemmOutcome run_gemm(const GemmCase& c) {
     for (auto& x : aCodes) x = random_code(rng);
     for (auto& x : sa) x = us(rng) * 0.125f;
     for (auto& x : b) x = random_code(rng);
-    for (auto& x : sb) x = us(rng) / 64.0f;
+    std::uniform_int_distribution<int> ue(-12, 2);
+    for (auto& x : sb) x = c.fold ? std::ldexp(1.0f, ue(rng)) : us(rng) / 64.0f;
     // Special values go into the last group's first valid row / last column.
     uint64_t lastBase = 0;
     uint32_t lastRows = 0;
@@ -145,7 +148,7 @@ GemmOutcome run_gemm(const GemmCase& c) {
     const uint64_t dInfo = c.lay == Lay::Plain ? 0 : dev.upload(c.info);
     const uint64_t dC = dev.alloc(rowsTotal * c.n * outSize + 1);  // 0xCD sentinel bytes
     const uint64_t dWs = dev.alloc(size_t(c.blocks) * FP8_GEMM_WS_BYTES_PER_BLOCK(c.baseM));
-    Fp8GemmTiling t{c.m, c.n, c.k, G, c.baseM, 0, {0, 0}};
+    Fp8GemmTiling t{c.m, c.n, c.k, G, c.baseM, 0, c.fold ? 1u : 0u, 0};
     const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{t});
     ArgBlob args;
     args.ptr(dA);
@@ -171,6 +174,8 @@ GemmOutcome run_gemm(const GemmCase& c) {
     //  - (P * sa) * sb: two fp32 roundings, <= 2u |P sa sb| (plus the propagated partial error);
     //  - the fp32 accumulation over KB blocks: <= (KB - 1) u sum_kb |P sa sb|;
     //  => |C_f32 - ref| <= (min(k,128) + KB + 1) u mag (1 + O(u)); we allow (min(k,128) + KB + 3) u mag.
+    //  - folded scales: the decoded weights are b * sb exactly and each product a * b * sb is exact
+    //    in fp32, summed once over all of K: <= (k - 1) u mag; we allow (k + 3) u mag.
     //  - bf16 output: one more rounding to nearest even, relative 2^-8: + 2^-8 (|ref| + tol_f32).
     // Zero-scale blocks and all-zero sums must therefore be exact; NaN must match NaN exactly.
     const double u = std::ldexp(1.0, -24);
@@ -213,7 +218,7 @@ GemmOutcome run_gemm(const GemmCase& c) {
                     if (std::isnan(ref) != std::isnan(got)) ++badNan;
                     continue;
                 }
-                const double tol32 = (std::min(c.k, 128u) + KB + 3) * u * mag;
+                const double tol32 = (c.fold ? c.k + 3 : std::min(c.k, 128u) + KB + 3) * u * mag;
                 const double tol = c.outF32 ? tol32 : tol32 + std::ldexp(std::fabs(ref) + tol32, -8);
                 const double err = std::fabs(got - ref);
                 if (err > tol) ++bad;
@@ -262,8 +267,10 @@ GemmOutcome run_gemm(const GemmCase& c) {
                 const uint64_t nt = std::min(128u, c.n - n0), aivs = nt > 64 ? 2 : 1;
                 for (uint32_t kb = 0; kb < KB; ++kb) {
                     const uint64_t kt = std::min(128u, c.k - kb * 128), pitch = (kt + 31) / 32 * 32;
-                    g2l += nt * kt + 2 * nt * kt + (w8a8 ? 3 * mt * kt + aivs * mt * 4 : 2 * mt * kt) + 4 * mt * nt;
-                    l2g += 2 * nt * pitch + (w8a8 ? 2 * mt * pitch : 0) + 4 * mt * nt;
+                    // Folded: no fp32 partials cross GM (the cube keeps all of K in L0C).
+                    const uint64_t partials = c.fold ? 0 : 4 * mt * nt;
+                    g2l += nt * kt + 2 * nt * kt + (w8a8 ? 3 * mt * kt + aivs * mt * 4 : 2 * mt * kt) + partials;
+                    l2g += 2 * nt * pitch + (w8a8 ? 2 * mt * pitch : 0) + partials;
                     bBytes += nt * kt;
                 }
                 g2l += aivs * KB * 4;
@@ -280,6 +287,13 @@ GemmOutcome run_gemm(const GemmCase& c) {
     CHECK(oc.r.counters.cube_macs == macs, "%s: cube_macs %" PRIu64 ", expected %" PRIu64, name.c_str(),
           oc.r.counters.cube_macs, macs);
     CHECK(oc.r.counters.cores_run == 3ull * c.blocks, "%s: cores_run %" PRIu64, name.c_str(), oc.r.counters.cores_run);
+    // The busiest core carries at least an even share and at most everything.
+    const AscendShimCounters& k = oc.r.counters;
+    CHECK(k.busiest_cube_macs <= k.cube_macs && k.busiest_cube_macs * c.blocks >= k.cube_macs &&
+              k.busiest_gm_read <= k.gm_to_local_bytes && k.busiest_gm_read * 3 * c.blocks >= k.gm_to_local_bytes &&
+              k.busiest_gm_written <= k.local_to_gm_bytes && k.busiest_vector_ops <= k.vector_elem_ops,
+          "%s: busiest-core counts %" PRIu64 " MACs, %" PRIu64 " B read out of %" PRIu64 " / %" PRIu64, name.c_str(),
+          k.busiest_cube_macs, k.busiest_gm_read, k.cube_macs, k.gm_to_local_bytes);
     return oc;
 }
 
@@ -296,7 +310,7 @@ void test_fp8_decode() {
         const uint64_t dSa = dev.upload(std::vector<float>{1.0f});
         const uint64_t dB = dev.upload(b), dSb = dev.upload(std::vector<float>{1.0f, 1.0f});
         const uint64_t dC = dev.alloc(256 * 4), dWs = dev.alloc(2 * FP8_GEMM_WS_BYTES_PER_BLOCK(16));
-        const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{{1, 256, 1, 1, 16, 0, {0, 0}}});
+        const uint64_t dT = dev.upload(std::vector<Fp8GemmTiling>{{1, 256, 1, 1, 16, 0, 0, 0}});
         ArgBlob args;
         args.ptr(dA);
         if (w8a8) args.ptr(dSa);
@@ -345,6 +359,17 @@ void test_fp8_gemm() {
         c.nanB = s.nanB; c.nanA = s.nanA; c.zeroScales = s.zero; c.seed = ++seed;
         run_gemm(c);
     }
+    // Folded power-of-two scales (W8A16): odd sizes, both outputs, special values, M tiles of 16..128.
+    struct F { bool f32; uint32_t m, n, k, baseM, blocks; bool special; } folded[] = {
+        {false, 1, 129, 257, 16, 2, true}, {true, 3, 300, 100, 16, 3, true}, {false, 17, 1, 129, 32, 1, false},
+        {true, 16, 200, 7, 16, 4, false},  {false, 130, 256, 300, 128, 3, true}, {false, 2, 65, 33, 16, 7, false},
+    };
+    for (const F& f : folded) {
+        GemmCase c;
+        c.fold = true; c.outF32 = f.f32; c.m = f.m; c.n = f.n; c.k = f.k; c.baseM = f.baseM; c.blocks = f.blocks;
+        c.nanB = c.nanA = c.zeroScales = f.special; c.seed = ++seed;
+        run_gemm(c);
+    }
 }
 
 void test_fp8_grouped() {
@@ -368,6 +393,13 @@ void test_fp8_grouped() {
             run_gemm(d);
             d.groups = 2; d.n = 1; d.k = 257; d.info = {-1, 2}; d.nanB = d.nanA = false; d.blocks = 1; d.seed = ++seed;
             run_gemm(d);
+            if (mode == Mode::W8A16) {  // both grouped layouts with folded scales
+                c.fold = d.fold = true;
+                c.seed = ++seed;
+                d.seed = ++seed;
+                run_gemm(c);
+                run_gemm(d);
+            }
         }
 }
 

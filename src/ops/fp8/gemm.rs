@@ -150,5 +150,13 @@ pub fn fp8_gemm<O: MatmulOutput>(
         Fp8Groups::Masked { counts } => args.push(KernelArg::buffer(counts)),
     }
     args.push(KernelArg::buffer_mut(c));
-    kernels.launch_fp8_gemm(stream, acts, grouping, O::INDEX == 1, (m, n, k, g), args)
+    kernels.launch_fp8_gemm(
+        stream,
+        acts,
+        grouping,
+        O::INDEX == 1,
+        (m, n, k, g),
+        w.folds,
+        args,
+    )
 }

@@ -14,6 +14,17 @@ pub struct Fp8Weight {
     pub(crate) groups: usize,
     pub(crate) n: usize,
     pub(crate) k: usize,
+    /// Every scale is zero or a power of two `2^e` with `-117 <= e <= 119`: then `code × scale`
+    /// is exact in bf16 for every E4M3 code (|code| in [2^-9, 448]), and the W8A16 GEMM folds
+    /// the scales into its decode (UE8M0 scales always qualify).
+    pub(crate) folds: bool,
+}
+
+/// Whether `s` times any E4M3 value is exact, and normal, in bf16 (see [`Fp8Weight::folds`]).
+fn folds_into_bf16(s: f32) -> bool {
+    let bits = s.to_bits();
+    let exp = ((bits >> 23) & 0xFF) as i32 - 127;
+    s == 0.0 || (bits & 0x7F_FFFF == 0 && (-117..=119).contains(&exp))
 }
 
 impl Fp8Weight {
@@ -68,6 +79,7 @@ impl Fp8Weight {
             groups,
             n,
             k,
+            folds: scales.iter().all(|&s| folds_into_bf16(s)),
         })
     }
 
@@ -146,12 +158,14 @@ impl Fp8Weight {
                 KernelArg::buffer_mut(&mut scales),
             ],
         )?;
+        // The scales stay on the device, so nothing vouches for their range: no folding.
         Ok(Fp8Weight {
             codes,
             scales,
             groups: 1,
             n,
             k,
+            folds: false,
         })
     }
 
@@ -189,5 +203,28 @@ impl Fp8Weight {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folds_into_bf16;
+
+    #[test]
+    fn only_powers_of_two_in_range_fold() {
+        for e in -117..=119 {
+            assert!(folds_into_bf16(2f32.powi(e)), "2^{e}");
+            assert!(folds_into_bf16(-(2f32.powi(e))), "-2^{e}");
+        }
+        assert!(folds_into_bf16(0.0));
+        for s in [
+            2f32.powi(-118),
+            2f32.powi(120),
+            1.5,
+            3.0 / 448.0,
+            f32::MIN_POSITIVE / 2.0,
+        ] {
+            assert!(!folds_into_bf16(s), "{s:e}");
+        }
     }
 }

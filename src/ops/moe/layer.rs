@@ -17,6 +17,8 @@ use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
 /// SwiGLU FFN weights as checkpoints store them (`[out, in]`, row-major), stacked over experts
 /// when there are several: gate and up `[stack, I, H]`, down `[stack, H, I]`.
+// Held once per layer, never in bulk: the size gap between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum FfnWeights {
     /// bf16 weights.
     Bf16 {
