@@ -11,7 +11,8 @@
  *   - base_m, base_n, base_k are non-zero multiples of 16;
  *   - L0A: 2 * base_m * base_k * 2 <= 65536; L0B: 2 * base_k * base_n * 2 <= 65536;
  *     L0C: base_m * base_n * 4 <= 131072; L1: 2 * (base_m + base_n) * base_k * 2 <= 524288
- *     (128 / 128 / 128 fits all of them);
+ *     (128 / 128 / 128 fits all of them, and so do 256 / 128 / 64 and 128 / 256 / 64, which the
+ *     host picks for larger M or N: fewer re-reads of the other operand, fewer waves);
  *   - M, N, K <= 65535 (Nd2Nz row pitch is 16-bit), m, n, k > 0.
  */
 #ifndef KERNELS_ASCENDC_MATMUL_TILING_H

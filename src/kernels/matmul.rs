@@ -84,6 +84,10 @@ impl MatmulOutput for bf16 {
 const MAX_DIM: usize = 65535;
 /// 128×128 output tiles with 128-long K steps fit L0A, L0B, L0C and L1 with double buffering.
 const MAX_BASE: u32 = 128;
+/// The long side of a 256×128 tile: its fp32 accumulator fills L0C (128 KiB) exactly, and
+/// 64-long K steps keep two A buffers within L0A (2·256·64·2 = 64 KiB).
+const LONG_BASE: u32 = 256;
+const LONG_BASE_K: u32 = 64;
 
 impl MatmulTiling {
     /// The tiling of `shape` over at most `cores` cube cores, and the block count.
@@ -100,13 +104,34 @@ impl MatmulTiling {
             ));
         }
         let base = |d: usize| (d as u32).next_multiple_of(16).min(MAX_BASE);
+        let (mut base_m, mut base_n, mut base_k) = (base(m), base(n), base(k));
+        // Each output tile reads its A rows and B columns over all of K, so reads are
+        // M·K·(N / base_n) + N·K·(M / base_m): a 256-long side on the larger dimension cuts the
+        // re-reads of the other operand in half (1024³: 8× the minimum -> 6×) and the waves
+        // with them. (Any split of the output over P cores reads at least √P× the minimum when
+        // M = N; the rest of the re-reads hit L2 on the chip.)
+        // Only when the longer tiles still give every core one: fewer tiles than cores would
+        // leave cores idle and put more bytes on each busy one.
+        let tiles = |bm: u32, bn: u32| (m as u32).div_ceil(bm) * (n as u32).div_ceil(bn);
+        let long = |d: usize| (d as u32).next_multiple_of(16).min(LONG_BASE);
+        let (long_m, long_n) = if m >= n {
+            (long(m), base_n)
+        } else {
+            (base_m, long(n))
+        };
+        if m.max(n) > MAX_BASE as usize
+            && k > LONG_BASE_K as usize
+            && tiles(long_m, long_n) >= cores.max(1)
+        {
+            (base_m, base_n, base_k) = (long_m, long_n, LONG_BASE_K);
+        }
         let tiling = MatmulTiling {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            base_m: base(m),
-            base_n: base(n),
-            base_k: base(k),
+            base_m,
+            base_n,
+            base_k,
             b_trans: u32::from(layout == WeightLayout::NK),
             reserved: 0,
         };
