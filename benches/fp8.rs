@@ -1,103 +1,60 @@
-//! FP8 on the simulator: quantization throughput, and the FP8-emulated GEMM at DeepSeek-V3
-//! decode shapes (M = 1, 64, 128; N = 2048, 7168; K = 7168) and one prefill shape, each with its
-//! counted global-memory traffic against the minimum and against a bf16 GEMM of the same shape.
+//! FP8 on the simulator: the FP8-emulated GEMM (W8A16) at DeepSeek-V3 decode shapes (M = 1, 64,
+//! 128; N = 2048, 7168; K = 7168) and one prefill shape, with f32 block scales (V3's checkpoints)
+//! and with power-of-two UE8M0 scales (which the kernel folds into its decode and accumulates
+//! all of K in L0C), each against the bf16 cube matmul of the same shape; then the quantization
+//! kernels.
 //!
-//! Wall times are the CPU simulator's; the counters are what the kernels move on the chip.
+//! Per row: global-memory reads and writes counted by the shim, the modelled time on
+//! Ascend910B2 (`ascend_sim::cost`) of the FP8 GEMM and of the bf16 GEMM, the simulator's wall
+//! time, and the same maths on the CPU in the same run: decode then GEMM with `matrixmultiply`
+//! (single-threaded) and with numpy when available.
+//!
+//! `ASCEND_NPU_BENCH_ITERS` sets the timed runs (median; default 5). `ASCEND_NPU_BENCH_QUICK=1`
+//! runs the M = 1, N = 2048 rows only.
 
-use ascend_npu::fp8::{ScaleFormat, quantize_act, quantize_weight};
+#[path = "common/mod.rs"]
+mod common;
+
+use ascend_npu::fp8::{ScaleFormat, quantize_weight};
 use ascend_npu::kernels::{Kernels, MatmulShape, WeightLayout};
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
-use ascend_npu::{Backend, Device, Stream, select_backend};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use common::{NUMPY_E4M3, counted, mb, median, numpy, ratio, secs};
 use half::bf16;
 
 const K: usize = 7168;
 
-fn traffic(stream: &Stream, run: impl FnOnce()) -> u64 {
-    stream.synchronize().unwrap();
-    let before = ascend_npu::sim::counters(0)
-        .unwrap()
-        .kernels
-        .gm_to_local_bytes;
-    run();
-    stream.synchronize().unwrap();
-    ascend_npu::sim::counters(0)
-        .unwrap()
-        .kernels
-        .gm_to_local_bytes
-        - before
-}
-
-fn fp8(c: &mut Criterion) {
-    select_backend(Backend::Sim).expect("sim backend");
-    let device = Device::open(0).unwrap();
-    let stream = device.new_stream().unwrap();
+fn main() {
+    let (device, stream) = common::setup();
     let kernels = Kernels::load(&device).unwrap();
+    let quick = std::env::var("ASCEND_NPU_BENCH_QUICK").is_ok_and(|v| v == "1");
 
-    let mut group = c.benchmark_group("fp8_quantize_1x128");
-    let (rows, cols) = (128, K);
-    let x: Vec<bf16> = (0..rows * cols)
-        .map(|i| bf16::from_f32(((i % 97) as f32 - 48.0) * 0.01))
-        .collect();
-    group.throughput(Throughput::Elements((rows * cols) as u64));
-    group.bench_function("host_reference_128x7168", |b| {
-        b.iter(|| quantize_act(&x, rows, cols, ScaleFormat::Fp32).unwrap())
-    });
-    let dx = stream.upload(&x).unwrap();
-    group.sample_size(10);
-    group.bench_function("device_kernel_128x7168", |b| {
-        b.iter(|| {
-            Fp8Activations::quantize(&kernels, &stream, &dx, rows, cols, ScaleFormat::Fp32)
-                .unwrap();
-            stream.synchronize().unwrap();
-        })
-    });
-    let dw = stream.upload(&x).unwrap();
-    group.bench_function("device_weight_kernel_128x7168", |b| {
-        b.iter(|| {
-            Fp8Weight::quantize(&kernels, &stream, &dw, rows, cols, ScaleFormat::Fp32).unwrap();
-            stream.synchronize().unwrap();
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("fp8_gemm_w8a16");
-    group.sample_size(10);
-    for (m, n) in [
-        (1, 2048),
-        (64, 2048),
-        (128, 2048),
-        (1, 7168),
-        (64, 7168),
-        (128, 7168),
-        (512, 2048),
-    ] {
+    println!(
+        "\n| M × N (K = 7168) | scales | FP8 GEMM reads / writes | bf16 GEMM reads / writes | modelled FP8 / bf16 on 910B2 | FP8 / bf16 | simulator | CPU decode + `matrixmultiply` | numpy decode-then-GEMM | simulator / numpy |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let shapes: &[(usize, usize)] = if quick {
+        &[(1, 2048)]
+    } else {
+        &[
+            (1, 2048),
+            (16, 2048),
+            (64, 2048),
+            (128, 2048),
+            (1, 7168),
+            (128, 7168),
+            (512, 2048),
+        ]
+    };
+    for &(m, n) in shapes {
         let w: Vec<f32> = (0..n * K)
             .map(|i| ((i % 251) as f32 - 125.0) * 1e-3)
             .collect();
-        let weight = Fp8Weight::from_quantized(
-            &stream,
-            &quantize_weight(&w, n, K, ScaleFormat::Fp32).unwrap(),
-        )
-        .unwrap();
         let w_bf16 = stream
             .upload(&w.iter().map(|&v| bf16::from_f32(v)).collect::<Vec<_>>())
             .unwrap();
         let a = stream.upload(&vec![bf16::from_f32(0.5); m * K]).unwrap();
         let mut out = stream.alloc_uninit::<bf16>(m * n).unwrap();
-        let fp8_bytes = traffic(&stream, || {
-            fp8_gemm(
-                &kernels,
-                &stream,
-                Fp8Input::Bf16(a.as_view()),
-                &weight,
-                Fp8Groups::None,
-                &mut out,
-                m,
-            )
-            .unwrap()
-        });
-        let bf16_bytes = traffic(&stream, || {
+        let bf = counted(&stream, || {
             kernels
                 .matmul(
                     &stream,
@@ -109,38 +66,128 @@ fn fp8(c: &mut Criterion) {
                 )
                 .unwrap()
         });
-        // What the math must read at least: A once, B once (1 byte per weight), the scales.
-        let minimum = (m * K * 2 + n * K + n.div_ceil(128) * K.div_ceil(128) * 4) as u64;
-        // Weight bytes alone, from the kernels' traffic formulas (asserted exactly in the C++
-        // tests): both kernels read the weights once per M tile, the FP8 one as 1 byte each.
-        let tiles_m = m.div_ceil(m.next_multiple_of(16).clamp(16, 128)) as u64;
-        let fp8_weights = tiles_m * (n * K) as u64;
-        let bf16_weights = tiles_m * (n * K * 2) as u64;
-        eprintln!(
-            "M={m} N={n} K={K}: FP8 GEMM reads {fp8_bytes} B ({:.2}x the minimum {minimum}); \
-             bf16 GEMM reads {bf16_bytes} B; weight bytes FP8 {fp8_weights} vs bf16 {bf16_weights} ({:.2}x)",
-            fp8_bytes as f64 / minimum as f64,
-            fp8_weights as f64 / bf16_weights as f64,
-        );
-        group.throughput(Throughput::Elements((2 * m * n * K) as u64));
-        group.bench_function(format!("m{m}_n{n}_k{K}"), |b| {
-            b.iter(|| {
+        for format in [ScaleFormat::Fp32, ScaleFormat::Ue8m0] {
+            let q = quantize_weight(&w, n, K, format).unwrap();
+            let weight = Fp8Weight::from_quantized(&stream, &q).unwrap();
+            let gemm = |out: &mut ascend_npu::DeviceBuffer<bf16>| {
                 fp8_gemm(
                     &kernels,
                     &stream,
                     Fp8Input::Bf16(a.as_view()),
                     &weight,
                     Fp8Groups::None,
-                    &mut out,
+                    out,
                     m,
                 )
-                .unwrap();
+                .unwrap()
+            };
+            let f = counted(&stream, || gemm(&mut out));
+            let sim = median(|| {
+                gemm(&mut out);
                 stream.synchronize().unwrap();
-            })
-        });
+            });
+            let cpu = cpu_decode_gemm(&q, m, n);
+            let np = numpy(
+                &format!(
+                    "{NUMPY_E4M3}\nrng=np.random.default_rng(0)\ncodes=(rng.integers(0,256,({n},{K}),dtype=np.uint8)&0x7E)\ns=rng.random(({n}//128,{K}//128),dtype=np.float32)\na=np.full(({m},{K}),0.5,np.float32)"
+                ),
+                &format!(
+                    "w=(LUT[codes].reshape({n}//128,128,{K}//128,128)*s[:,None,:,None]).reshape({n},{K}); a@w.T"
+                ),
+            );
+            let (mf, mbf) = (f.modelled_kernels(), bf.modelled_kernels());
+            println!(
+                "| {m} × {n} | {} | {} / {} | {} / {} | {} / {} | {:.2} | {} | {} | {} | {} |",
+                if format == ScaleFormat::Ue8m0 {
+                    "UE8M0 (folded)"
+                } else {
+                    "f32"
+                },
+                mb(f.read()),
+                mb(f.written()),
+                mb(bf.read()),
+                mb(bf.written()),
+                secs(mf),
+                secs(mbf),
+                mf / mbf,
+                secs(sim),
+                secs(cpu),
+                np.map_or("n/a".into(), secs),
+                ratio(sim, np),
+            );
+        }
     }
-    group.finish();
+
+    println!(
+        "\n| quantization kernel (128 × 7168 bf16) | reads | writes | modelled on 910B2 | simulator |"
+    );
+    println!("|---|---|---|---|---|");
+    let (rows, cols) = (128, K);
+    let x: Vec<bf16> = (0..rows * cols)
+        .map(|i| bf16::from_f32(((i % 97) as f32 - 48.0) * 0.01))
+        .collect();
+    let dx = stream.upload(&x).unwrap();
+    let act = || {
+        Fp8Activations::quantize(&kernels, &stream, &dx, rows, cols, ScaleFormat::Fp32).unwrap();
+    };
+    let weight = || {
+        Fp8Weight::quantize(&kernels, &stream, &dx, rows, cols, ScaleFormat::Fp32).unwrap();
+    };
+    for (name, run) in [
+        ("activations, 1×128 scales", &act as &dyn Fn()),
+        ("weights, 128×128 scales", &weight),
+    ] {
+        let d = counted(&stream, run);
+        let sim = median(|| {
+            run();
+            stream.synchronize().unwrap();
+        });
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            mb(d.read()),
+            mb(d.written()),
+            secs(d.modelled_kernels()),
+            secs(sim)
+        );
+    }
 }
 
-criterion_group!(benches, fp8);
-criterion_main!(benches);
+/// Decode (code × block scale, f32) then `C = A · Wᵀ` with `matrixmultiply`: the CPU peer.
+fn cpu_decode_gemm(q: &ascend_npu::fp8::BlockQuantized, m: usize, n: usize) -> f64 {
+    let lut: Vec<f32> = (0..=255u8)
+        .map(|c| ascend_npu::fp8::F8E4M3::from_bits(c).to_f32())
+        .collect();
+    let a = vec![0.5f32; m * K];
+    let mut w = vec![0f32; n * K];
+    let mut c = vec![0f32; m * n];
+    let kb = K.div_ceil(128);
+    common::median(|| {
+        for (r, row) in w.chunks_mut(K).enumerate() {
+            let codes = &q.codes()[r * K..(r + 1) * K];
+            for (i, (v, code)) in row.iter_mut().zip(codes).enumerate() {
+                *v = lut[code.to_bits() as usize] * q.scales()[(r / 128) * kb + i / 128];
+            }
+        }
+        // SAFETY: a is m×K, w is read as K×n through strides (1, K), c is m×n; all live and
+        // disjoint for the call.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                K,
+                n,
+                1.0,
+                a.as_ptr(),
+                K as isize,
+                1,
+                w.as_ptr(),
+                1,
+                K as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        std::hint::black_box(&c);
+    })
+}
