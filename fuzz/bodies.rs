@@ -631,8 +631,16 @@ pub fn tiling(data: &[u8]) {
     let layout = b.layout();
     if let Ok((t, blocks)) = MatmulTiling::plan(shape, layout, cores) {
         for base in [t.base_m, t.base_n, t.base_k] {
-            assert!(base % 16 == 0 && (16..=128).contains(&base), "base {base}");
+            assert!(base % 16 == 0 && (16..=256).contains(&base), "base {base}");
         }
+        // The buffer rules of tiling/matmul_tiling.h: double-buffered L0A/L0B and L1, one L0C tile.
+        let (bm, bn, bk) = (t.base_m, t.base_n, t.base_k);
+        assert!(
+            2 * bm * bk * 2 <= 65536 && 2 * bk * bn * 2 <= 65536,
+            "L0A/L0B {bm}/{bn}/{bk}"
+        );
+        assert!(bm * bn * 4 <= 131072, "L0C {bm}x{bn}");
+        assert!(2 * (bm + bn) * bk * 2 <= 524288, "L1 {bm}/{bn}/{bk}");
         assert!(blocks >= 1 && blocks <= cores.max(1));
         assert_eq!(
             (t.m as usize, t.n as usize, t.k as usize),
