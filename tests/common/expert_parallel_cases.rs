@@ -5,8 +5,10 @@
 use ascend_npu::fp8::{BlockQuantized, ScaleFormat, quantize_act};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::ep::{
-    DispatchLayout, EpConfig, EpMoeLayer, EpShape, Payload, Tokens, dispatch_layout,
-    low_latency_combine, low_latency_dispatch, normal_combine, normal_dispatch, normal_redispatch,
+    DispatchLayout, EpConfig, EpMoeLayer, EpShape, Payload, PayloadKind, Tokens, dispatch_layout,
+    low_latency_combine, low_latency_combine_traffic, low_latency_dispatch,
+    low_latency_dispatch_traffic, normal_combine, normal_combine_traffic, normal_dispatch,
+    normal_dispatch_traffic, normal_redispatch,
 };
 use ascend_npu::ops::fp8::Fp8Activations;
 use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
@@ -645,6 +647,52 @@ pub fn expert_parallel_layer_equals_the_single_device_layer() {
                 }
             }
             assert!(got.iter().any(|v| v.to_f64() != 0.0), "rank {r}: all zero");
+        }
+    }
+}
+
+/// The traffic model of `ops::ep` counts the rows the dispatches really send.
+pub fn traffic_counts_the_rows_each_dispatch_sends() {
+    for n in rank_counts(&[2, 4]) {
+        let world = World::new(n, 9);
+        let max_tokens = world.ranks.iter().map(HostTokens::tokens).max().unwrap();
+        let got = on_ranks(n, |comm, stream| {
+            let up = Uploaded::new(stream, &world.ranks[comm.rank() as usize]);
+            let t = up.tokens(Payload::Bf16(&up.x));
+            let normal = normal_dispatch(comm, stream, &world.shape, t).unwrap();
+            let ll = low_latency_dispatch(comm, stream, &world.shape, t, max_tokens).unwrap();
+            (
+                normal.handle.layout().clone(),
+                normal.handle.sent_rows_per_rank(),
+                ll.handle.sent_rows_per_rank(),
+            )
+        });
+        let shape = &world.shape;
+        let counts = 8 * (1 + n as u64 + shape.config.num_experts as u64);
+        let row = PayloadKind::Bf16.row_bytes(HIDDEN);
+        let layouts: Vec<DispatchLayout> = got.iter().map(|g| g.0.clone()).collect();
+        for (r, (layout, normal, ll)) in got.iter().enumerate() {
+            let t = normal_dispatch_traffic(shape, layout, r, PayloadKind::Bf16);
+            let meta = 8 * TOP_K as u64 + 4;
+            let want: Vec<u64> = normal
+                .iter()
+                .map(|&rows| rows as u64 * (row + meta) + counts)
+                .collect();
+            assert_eq!(t.to_rank, want, "rank {r}: normal dispatch");
+            let t = low_latency_dispatch_traffic(shape, layout, r, PayloadKind::Bf16);
+            let want: Vec<u64> = ll
+                .iter()
+                .map(|&rows| rows as u64 * (row + 4) + counts)
+                .collect();
+            assert_eq!(t.to_rank, want, "rank {r}: low-latency dispatch");
+            // Combine sends back what each rank received from `r`'s peers.
+            let t = normal_combine_traffic(shape, &layouts, r);
+            let want: Vec<u64> = got.iter().map(|g| g.1[r] as u64 * row).collect();
+            assert_eq!(t.to_rank, want, "rank {r}: normal combine");
+            let t = low_latency_combine_traffic(shape, &layouts, r);
+            let want: Vec<u64> = got.iter().map(|g| g.2[r] as u64 * row).collect();
+            assert_eq!(t.to_rank, want, "rank {r}: low-latency combine");
+            assert!(t.minimum_off_rank() <= t.off_rank());
         }
     }
 }

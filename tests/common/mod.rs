@@ -253,6 +253,7 @@ macro_rules! expert_parallel_suite {
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             expert_parallel_layer_equals_the_single_device_layer,
+            traffic_counts_the_rows_each_dispatch_sends,
         }
     };
 }

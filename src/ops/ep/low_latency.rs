@@ -52,6 +52,17 @@ impl LowLatencyHandle {
     pub fn sent_rows(&self) -> usize {
         self.sent
     }
+
+    /// `[R]` rows sent to each rank.
+    pub fn sent_rows_per_rank(&self) -> Vec<usize> {
+        let mut sent = vec![0; self.shape.config.num_ranks];
+        for layout in &self.per_expert {
+            for (s, &n) in sent.iter_mut().zip(&layout.send_counts) {
+                *s += n as usize;
+            }
+        }
+        sent
+    }
 }
 
 /// DeepEP's low-latency dispatch: one row per `(token, k)` pair to its expert's slab on the

@@ -39,6 +39,7 @@ mod layout;
 mod low_latency;
 mod normal;
 mod payload;
+mod traffic;
 
 pub use crate::reference::ep::{EpConfig, EpShape};
 
@@ -51,6 +52,10 @@ pub use normal::{
     NormalHandle, NormalReceived, normal_combine, normal_dispatch, normal_redispatch,
 };
 pub use payload::{Payload, Rows};
+pub use traffic::{
+    PayloadKind, Traffic, low_latency_combine_traffic, low_latency_dispatch_traffic,
+    normal_combine_traffic, normal_dispatch_traffic,
+};
 
 use crate::error::{Error, Result};
 use crate::runtime::DeviceBuffer;

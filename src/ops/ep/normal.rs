@@ -60,6 +60,11 @@ impl NormalHandle {
     pub fn sent_rows(&self) -> usize {
         self.order.len()
     }
+
+    /// `[R]` rows sent to each rank.
+    pub fn sent_rows_per_rank(&self) -> Vec<usize> {
+        self.rows.send_counts.iter().map(|&n| n as usize).collect()
+    }
 }
 
 /// DeepEP's normal dispatch of this rank's `tokens`; every rank of `comm` calls it. Synchronises
