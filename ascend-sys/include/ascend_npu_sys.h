@@ -774,6 +774,51 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnCastGetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnCast,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* MLA prolog V3, weights in FRACTAL_NZ (ops-transformer attention/mla_prolog_v3): q down-projection and
+ * RmsNorm, q up-projection split into nope/rope, absorption with W_UK, kv down-projection, RmsNorm of the
+ * latent, RoPE of q_rope and k_rope, and the scatter of the latent and the roped key into the caches. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMlaPrologV3WeightNzGetWorkspaceSize,
+           (const aclTensor *tokenX, const aclTensor *weightDq, const aclTensor *weightUqQr, const aclTensor *weightUk,
+            const aclTensor *weightDkvKr, const aclTensor *rmsnormGammaCq, const aclTensor *rmsnormGammaCkv,
+            const aclTensor *ropeSin, const aclTensor *ropeCos, aclTensor *kvCacheRef, aclTensor *krCacheRef,
+            const aclTensor *cacheIndexOptional, const aclTensor *dequantScaleXOptional,
+            const aclTensor *dequantScaleWDqOptional, const aclTensor *dequantScaleWUqQrOptional,
+            const aclTensor *dequantScaleWDkvKrOptional, const aclTensor *quantScaleCkvOptional,
+            const aclTensor *quantScaleCkrOptional, const aclTensor *smoothScalesCqOptional,
+            const aclTensor *actualSeqLenOptional, double rmsnormEpsilonCq, double rmsnormEpsilonCkv,
+            char *cacheModeOptional, bool queryNormFlag, int64_t weightQuantMode, int64_t kvCacheQuantMode,
+            int64_t queryQuantMode, int64_t ckvkrRepoMode, int64_t quantScaleRepoMode, int64_t tileSize,
+            double kNopeClipAlpha, double qcQrScale, double kcScale, const aclTensor *queryOut,
+            const aclTensor *queryRopeOut, const aclTensor *dequantScaleQNopeOutOptional,
+            const aclTensor *queryNormOutOptional, const aclTensor *dequantScaleQNormOutOptional,
+            uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMlaPrologV3WeightNz,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
+/* Fused inference attention V3 (ops-transformer attention/fused_infer_attention_score): V2 plus the separate
+ * rope parts of query and key, the MLA decode form over a paged latent cache. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnFusedInferAttentionScoreV3GetWorkspaceSize,
+           (const aclTensor *query, const aclTensorList *key, const aclTensorList *value,
+            const aclTensor *pseShiftOptional, const aclTensor *attenMaskOptional,
+            const aclIntArray *actualSeqLengthsOptional, const aclIntArray *actualSeqLengthsKvOptional,
+            const aclTensor *deqScale1Optional, const aclTensor *quantScale1Optional,
+            const aclTensor *deqScale2Optional, const aclTensor *quantScale2Optional,
+            const aclTensor *quantOffset2Optional, const aclTensor *antiquantScaleOptional,
+            const aclTensor *antiquantOffsetOptional, const aclTensor *blockTableOptional,
+            const aclTensor *queryPaddingSizeOptional, const aclTensor *kvPaddingSizeOptional,
+            const aclTensor *keyAntiquantScaleOptional, const aclTensor *keyAntiquantOffsetOptional,
+            const aclTensor *valueAntiquantScaleOptional, const aclTensor *valueAntiquantOffsetOptional,
+            const aclTensor *keySharedPrefixOptional, const aclTensor *valueSharedPrefixOptional,
+            const aclIntArray *actualSharedPrefixLenOptional, const aclTensor *queryRopeOptional,
+            const aclTensor *keyRopeOptional, const aclTensor *keyRopeAntiquantScaleOptional, int64_t numHeads,
+            double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
+            int64_t sparseMode, int64_t innerPrecise, int64_t blockSize, int64_t antiquantMode,
+            bool softmaxLseFlag, int64_t keyAntiquantMode, int64_t valueAntiquantMode,
+            const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
+            aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnFusedInferAttentionScoreV3,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* ============================================================================================
  * HCCL
  * ========================================================================================== */

@@ -8,6 +8,7 @@
 
 mod attrs;
 mod cast;
+mod mla_prolog;
 mod plan;
 mod tensor;
 
@@ -16,8 +17,13 @@ pub use attrs::{
     RowIdxType, SplitItem, TokenCounts, TokensNumType,
 };
 pub use cast::cast;
+pub use mla_prolog::{
+    CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape, PrologWeights, mla_prolog_v3,
+    pack_nz, pack_prolog_weights, prolog_rope_tables,
+};
 pub(crate) use plan::{
-    Cast, GroupedMatmulV4, MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
+    Cast, GroupedMatmulV4, MlaPrologV3WeightNz, MoeFinalizeRoutingV2, MoeGatingTopK,
+    MoeInitRoutingV2, MoeInitRoutingV3,
 };
 pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -67,6 +67,9 @@ operators! {
     /// `aclnnMoeFinalizeRoutingV2`.
     MoeFinalizeRoutingV2 = aclnnMoeFinalizeRoutingV2GetWorkspaceSize:
         PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize, aclnnMoeFinalizeRoutingV2;
+    /// `aclnnMlaPrologV3WeightNz`.
+    MlaPrologV3WeightNz = aclnnMlaPrologV3WeightNzGetWorkspaceSize:
+        PFN_aclnnMlaPrologV3WeightNzGetWorkspaceSize, aclnnMlaPrologV3WeightNz;
 }
 
 /// The executor an `aclnn<Op>GetWorkspaceSize` call created, its workspace size, and the

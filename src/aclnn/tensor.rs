@@ -107,6 +107,36 @@ impl<'a> AclTensor<'a> {
         )
     }
 
+    /// A `[k, n]` matrix over `buffer` holding it in `FRACTAL_NZ` (packed by
+    /// [`pack_nz`](super::pack_nz)): the operator sees the view `[k, n]` and the storage
+    /// `[n/16, k/16, 16, 16]` (2-byte elements).
+    pub fn new_nz<T: AclElement>(
+        buffer: &'a impl DeviceSlice<T>,
+        k: usize,
+        n: usize,
+    ) -> Result<Self> {
+        if std::mem::size_of::<T>() != 2 || k % 16 != 0 || n % 16 != 0 {
+            return Err(Error::invalid(
+                format!(
+                    "a FRACTAL_NZ [{k}, {n}] matrix of {}-byte elements",
+                    std::mem::size_of::<T>()
+                ),
+                "2-byte elements and both dims multiples of 16",
+            ));
+        }
+        let storage = [(n / 16) as i64, (k / 16) as i64, 16, 16];
+        Self::create_with::<T>(
+            buffer.device_ptr(),
+            buffer.len(),
+            buffer.stream(),
+            crate::runtime::read_access(buffer),
+            &[k, n],
+            &row_major_strides(&[k, n]),
+            ascend_sys::ACL_FORMAT_FRACTAL_NZ,
+            &storage,
+        )
+    }
+
     fn create<T: AclElement>(
         ptr: u64,
         len: usize,
@@ -125,6 +155,22 @@ impl<'a> AclTensor<'a> {
         dims: &[usize],
         strides: &[i64],
     ) -> Result<Self> {
+        let storage = [len as i64];
+        let nd = ascend_sys::ACL_FORMAT_ND;
+        Self::create_with::<T>(ptr, len, stream, access, dims, strides, nd, &storage)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_with<T: AclElement>(
+        ptr: u64,
+        len: usize,
+        stream: &Stream,
+        access: Access<'a>,
+        dims: &[usize],
+        strides: &[i64],
+        format: ascend_sys::aclFormat,
+        storage: &[i64],
+    ) -> Result<Self> {
         let elements = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         if elements != Some(len) {
             return Err(Error::invalid(
@@ -133,7 +179,6 @@ impl<'a> AclTensor<'a> {
             ));
         }
         let view: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-        let storage = [len as i64];
         stream.device().inner.bind()?;
         let api = stream.device().inner.api;
         let f = api.aclCreateTensor()?;
@@ -146,9 +191,9 @@ impl<'a> AclTensor<'a> {
                 T::DTYPE,
                 strides.as_ptr(),
                 0,
-                ascend_sys::ACL_FORMAT_ND,
+                format,
                 storage.as_ptr(),
-                1,
+                storage.len() as u64,
                 ptr as *mut std::ffi::c_void,
             )
         };

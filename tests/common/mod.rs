@@ -19,6 +19,8 @@ pub mod kernel_cases;
 pub mod kernels_cases;
 #[cfg(feature = "sim")]
 pub mod mla_cases;
+#[cfg(feature = "sim")]
+pub mod mla_vendor_cases;
 pub mod moe;
 #[cfg(feature = "sim")]
 pub mod moe_device_cases;
@@ -41,6 +43,22 @@ macro_rules! cases {
         fn $name() {
             $setup();
             common::$module::$name();
+        }
+    };
+}
+
+/// Every case of `mla_vendor_cases` (the MLA vendor operators), for a suite to instantiate.
+#[macro_export]
+macro_rules! mla_vendor_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            mla_vendor_cases:
+            prolog_matches_the_reference,
+            prolog_rope_is_not_neox,
+            prolog_rejects_a_cache_index_out_of_range,
+            prolog_rejects_three_heads,
         }
     };
 }

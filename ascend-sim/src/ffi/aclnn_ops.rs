@@ -18,17 +18,17 @@ use crate::operators::aclnn::ops::{
 use crate::rules::{self, Arg, Call, TensorMeta};
 
 /// What the rule validator sees of a tensor argument.
-fn meta(t: &Option<TensorDesc>) -> Option<TensorMeta> {
+pub(super) fn meta(t: &Option<TensorDesc>) -> Option<TensorMeta> {
     t.as_ref().map(TensorMeta::from)
 }
 
 /// What the rule validator sees of a tensor-list argument.
-fn metas(l: &Option<Vec<TensorDesc>>) -> Arg {
+pub(super) fn metas(l: &Option<Vec<TensorDesc>>) -> Arg {
     Arg::List(l.as_ref().map(|l| l.iter().map(TensorMeta::from).collect()))
 }
 
 /// A tensor the rules have already required.
-fn must<T>(t: Option<T>, name: &str) -> SimResult<T> {
+pub(super) fn must<T>(t: Option<T>, name: &str) -> SimResult<T> {
     t.ok_or_else(|| {
         SimError::new(
             ascend_sys::ACL_ERROR_RT_INTERNAL_ERROR,

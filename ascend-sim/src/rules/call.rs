@@ -1,8 +1,8 @@
 //! One call as the rule validator sees it: the C arguments by their documented names.
 
 use ascend_sys::{
-    ACL_BF16, ACL_BOOL, ACL_DOUBLE, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT16, ACL_INT32,
-    ACL_INT64, ACL_UINT8, aclDataType,
+    ACL_BF16, ACL_BOOL, ACL_DOUBLE, ACL_FLOAT, ACL_FLOAT16, ACL_FORMAT_FRACTAL_NZ, ACL_FORMAT_ND,
+    ACL_INT8, ACL_INT16, ACL_INT32, ACL_INT64, ACL_UINT8, aclDataType, aclFormat,
 };
 
 /// What a tensor argument looked like: enough to check dtype and shape rules.
@@ -12,14 +12,30 @@ pub struct TensorMeta {
     pub dims: Vec<i64>,
     /// Element type.
     pub dtype: aclDataType,
+    /// Storage format (`ACL_FORMAT_ND` unless the operator takes fractal layouts).
+    pub format: aclFormat,
+    /// Storage dims (the view's dims for ND tensors; the fractal shape for `FRACTAL_NZ`).
+    pub storage: Vec<i64>,
 }
 
 impl TensorMeta {
-    /// A tensor of `dims` and `dtype`.
+    /// A contiguous ND tensor of `dims` and `dtype`.
     pub fn new(dims: &[i64], dtype: aclDataType) -> TensorMeta {
         TensorMeta {
             dims: dims.to_vec(),
             dtype,
+            format: ACL_FORMAT_ND,
+            storage: dims.to_vec(),
+        }
+    }
+
+    /// A `FRACTAL_NZ` matrix seen as `[k, n]`, stored as `nz_storage(k, n, dtype)`.
+    pub fn nz(k: i64, n: i64, dtype: aclDataType) -> TensorMeta {
+        TensorMeta {
+            dims: vec![k, n],
+            dtype,
+            format: ACL_FORMAT_FRACTAL_NZ,
+            storage: nz_storage(k, n, dtype),
         }
     }
 
@@ -32,6 +48,18 @@ impl TensorMeta {
     pub fn numel(&self) -> i64 {
         self.dims.iter().map(|&d| d.max(0)).product()
     }
+}
+
+/// The storage dims of a `[k, n]` matrix in `FRACTAL_NZ`: `[n/c0, k/16, 16, c0]`, with 16-row
+/// fractals of 32 bytes per row (`c0` = 16 for 2-byte types, 32 for 1-byte types), the fractals
+/// column-major ("N") and each fractal row-major ("Z").
+pub fn nz_storage(k: i64, n: i64, dtype: aclDataType) -> Vec<i64> {
+    let c0 = if matches!(dtype, ACL_INT8 | ACL_UINT8) {
+        32
+    } else {
+        16
+    };
+    vec![n / c0, k / 16, 16, c0]
 }
 
 /// One C argument.
@@ -49,6 +77,8 @@ pub enum Arg {
     Float(f64),
     /// A boolean attribute.
     Bool(bool),
+    /// A `char*` attribute (None = NULL).
+    Str(Option<String>),
 }
 
 /// The arguments of one call, in C order, by their documented names.
@@ -159,6 +189,22 @@ impl Call {
                 "rule table: {}.{name} is {other:?}, not an int array",
                 self.op
             ),
+        }
+    }
+
+    /// String attribute `name` (None when NULL).
+    pub fn str_of(&self, name: &str) -> Option<&str> {
+        match self.arg(name) {
+            Arg::Str(v) => v.as_deref(),
+            other => panic!("rule table: {}.{name} is {other:?}, not a string", self.op),
+        }
+    }
+
+    /// Float attribute `name`.
+    pub fn float_of(&self, name: &str) -> f64 {
+        match self.arg(name) {
+            Arg::Float(v) => *v,
+            other => panic!("rule table: {}.{name} is {other:?}, not a float", self.op),
         }
     }
 

@@ -23,11 +23,11 @@ mod runtime;
 
 use ascend_sys::{ACLNN_ERR_PARAM_INVALID, ACLNN_ERR_PARAM_NULLPTR, aclDataType};
 
-pub use call::{Arg, Call, TensorMeta, dtype_name};
+pub use call::{Arg, Call, TensorMeta, dtype_name, nz_storage};
 pub use cann::{VersionRow, VersionTable, version_table};
 pub use doc::markdown;
 
-pub(crate) use aclnn::v3_active_range;
+pub(crate) use aclnn::{mla_prolog_cache_mode, v3_active_range};
 
 use crate::base::error::{SimError, SimResult};
 

@@ -18,6 +18,7 @@ enum Handle {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Str(*mut std::ffi::c_char),
 }
 
 impl Handle {
@@ -57,6 +58,12 @@ impl Handle {
             _ => panic!("not a bool"),
         }
     }
+    fn s(self) -> *mut std::ffi::c_char {
+        match self {
+            Handle::Str(v) => v,
+            _ => panic!("not a string"),
+        }
+    }
 }
 
 /// The device memory and objects of one call, released on drop.
@@ -70,6 +77,7 @@ pub struct Made {
     tensors: Vec<*mut aclTensor>,
     lists: Vec<*mut aclTensorList>,
     arrays: Vec<*mut aclIntArray>,
+    strings: Vec<std::ffi::CString>,
 }
 
 impl Made {
@@ -80,7 +88,15 @@ impl Made {
             ACL_DOUBLE | ACL_INT64 => 8,
             _ => 1,
         };
-        let p = malloc((meta.numel() as usize * size).max(32));
+        // ND tensors are stored as viewed (violations edit the view only); fractal formats
+        // carry their storage dims.
+        let storage = if meta.format == ACL_FORMAT_ND {
+            &meta.dims
+        } else {
+            &meta.storage
+        };
+        let elems = storage.iter().map(|&d| d.max(0)).product::<i64>();
+        let p = malloc((elems.max(meta.numel()) as usize * size).max(32));
         self.memory.push(p);
         let t = acl!(aclCreateTensor(
             meta.dims.as_ptr(),
@@ -88,9 +104,9 @@ impl Made {
             meta.dtype,
             std::ptr::null(),
             0,
-            ACL_FORMAT_ND,
-            meta.dims.as_ptr(),
-            meta.dims.len() as u64,
+            meta.format,
+            storage.as_ptr(),
+            storage.len() as u64,
             p
         ));
         assert!(!t.is_null(), "aclCreateTensor {meta:?}: {}", recent());
@@ -143,6 +159,12 @@ impl Made {
             Arg::Int(v) => Handle::Int(*v),
             Arg::Float(v) => Handle::Float(*v),
             Arg::Bool(v) => Handle::Bool(*v),
+            Arg::Str(None) => Handle::Str(std::ptr::null_mut()),
+            Arg::Str(Some(v)) => {
+                self.strings
+                    .push(std::ffi::CString::new(v.as_str()).expect("no NUL"));
+                Handle::Str(self.strings.last().expect("pushed").as_ptr().cast_mut())
+            }
         }
     }
 }
@@ -283,6 +305,48 @@ pub fn phase_one(call: &Call) -> (i32, String, *mut aclOpExecutor, Made) {
             w,
             e
         )),
+        "aclnnMlaPrologV3WeightNz" => acl!(aclnnMlaPrologV3WeightNzGetWorkspaceSize(
+            h[0].t(),
+            h[1].t(),
+            h[2].t(),
+            h[3].t(),
+            h[4].t(),
+            h[5].t(),
+            h[6].t(),
+            h[7].t(),
+            h[8].t(),
+            h[9].t(),
+            h[10].t(),
+            h[11].t(),
+            h[12].t(),
+            h[13].t(),
+            h[14].t(),
+            h[15].t(),
+            h[16].t(),
+            h[17].t(),
+            h[18].t(),
+            h[19].t(),
+            h[20].f(),
+            h[21].f(),
+            h[22].s(),
+            h[23].b(),
+            h[24].i(),
+            h[25].i(),
+            h[26].i(),
+            h[27].i(),
+            h[28].i(),
+            h[29].i(),
+            h[30].f(),
+            h[31].f(),
+            h[32].f(),
+            h[33].t(),
+            h[34].t(),
+            h[35].t(),
+            h[36].t(),
+            h[37].t(),
+            w,
+            e
+        )),
         other => panic!("no invoker for {other}: add one when adding its rule table"),
     };
     let msg = if rc == ACL_SUCCESS {
@@ -310,6 +374,7 @@ pub fn phase_two(
         "aclnnGroupedMatmulV4" => api.aclnnGroupedMatmulV4(),
         "aclnnMoeFinalizeRoutingV2" => api.aclnnMoeFinalizeRoutingV2(),
         "aclnnCast" => api.aclnnCast(),
+        "aclnnMlaPrologV3WeightNz" => api.aclnnMlaPrologV3WeightNz(),
         other => panic!("no launcher for {other}"),
     }
     .unwrap();

@@ -37,6 +37,7 @@ pub(crate) struct TensorDesc {
     pub(crate) dtype: aclDataType,
     pub(crate) format: aclFormat,
     pub(crate) storage_elems: i64,
+    pub(crate) storage_dims: Vec<i64>,
     pub(crate) data: u64,
 }
 
@@ -112,6 +113,7 @@ impl TensorDesc {
             dtype,
             format,
             storage_elems,
+            storage_dims: storage,
             data,
         })
     }
@@ -157,6 +159,8 @@ impl From<&TensorDesc> for crate::rules::TensorMeta {
         crate::rules::TensorMeta {
             dims: t.dims.clone(),
             dtype: t.dtype,
+            format: t.format,
+            storage: t.storage_dims.clone(),
         }
     }
 }

@@ -3,12 +3,14 @@
 
 mod cast;
 mod grouped_matmul_v4;
+mod mla_prolog_v3;
 mod moe_finalize_routing_v2;
 mod moe_gating_top_k;
 mod moe_init_routing_v2;
 mod moe_init_routing_v3;
 mod routing_inputs;
 
+pub(crate) use mla_prolog_v3::cache_mode as mla_prolog_cache_mode;
 pub(crate) use moe_init_routing_v3::range as v3_active_range;
 
 use super::{Call, Enforcement, Requirement, Rule};
@@ -23,6 +25,8 @@ pub(super) const TABLES: &[&[Rule]] = &[
     grouped_matmul_v4::RULES,
     moe_finalize_routing_v2::RULES,
     cast::RULES,
+    mla_prolog_v3::RULES,
+    mla_prolog_v3::AT_RUN,
 ];
 
 /// A valid call of `op`.
@@ -34,6 +38,7 @@ pub(super) fn sample(op: &str) -> Option<Call> {
         grouped_matmul_v4::OP => grouped_matmul_v4::sample(),
         moe_finalize_routing_v2::OP => moe_finalize_routing_v2::sample(),
         cast::OP => cast::sample(),
+        mla_prolog_v3::OP => mla_prolog_v3::sample(),
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod cast;
 pub(crate) mod grouped_matmul;
+pub(crate) mod mla_prolog;
 pub(crate) mod moe_finalize_routing;
 pub(crate) mod moe_gating_top_k;
 pub(crate) mod moe_init_routing;

@@ -1,0 +1,192 @@
+//! The MLA operators' entry points (aclnnMlaPrologV3WeightNz): phase one checks the rule table
+//! and plans, phase two launches (see `crate::aclnn`).
+
+use std::ffi::{c_char, c_void};
+
+use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclnnStatus, aclrtStream};
+
+use super::aclnn_base::{finish_plan, launch, tensor};
+use super::aclnn_ops::{meta, must};
+use super::{guard, read_cstr};
+use crate::operators::aclnn::objects::invalid;
+use crate::operators::aclnn::ops::mla_prolog;
+use crate::rules::{self, Arg, Call};
+
+const PROLOG: &str = "aclnnMlaPrologV3WeightNz";
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMlaPrologV3WeightNzGetWorkspaceSize(
+    token_x: *const aclTensor,
+    weight_dq: *const aclTensor,
+    weight_uq_qr: *const aclTensor,
+    weight_uk: *const aclTensor,
+    weight_dkv_kr: *const aclTensor,
+    gamma_cq: *const aclTensor,
+    gamma_ckv: *const aclTensor,
+    rope_sin: *const aclTensor,
+    rope_cos: *const aclTensor,
+    kv_cache: *mut aclTensor,
+    kr_cache: *mut aclTensor,
+    cache_index: *const aclTensor,
+    dequant_scale_x: *const aclTensor,
+    dequant_scale_w_dq: *const aclTensor,
+    dequant_scale_w_uq_qr: *const aclTensor,
+    dequant_scale_w_dkv_kr: *const aclTensor,
+    quant_scale_ckv: *const aclTensor,
+    quant_scale_ckr: *const aclTensor,
+    smooth_scales_cq: *const aclTensor,
+    actual_seq_len: *const aclTensor,
+    eps_cq: f64,
+    eps_ckv: f64,
+    cache_mode: *mut c_char,
+    query_norm_flag: bool,
+    weight_quant_mode: i64,
+    kv_cache_quant_mode: i64,
+    query_quant_mode: i64,
+    ckvkr_repo_mode: i64,
+    quant_scale_repo_mode: i64,
+    tile_size: i64,
+    k_nope_clip_alpha: f64,
+    qc_qr_scale: f64,
+    kc_scale: f64,
+    query_out: *const aclTensor,
+    query_rope_out: *const aclTensor,
+    dequant_scale_q_nope_out: *const aclTensor,
+    query_norm_out: *const aclTensor,
+    dequant_scale_q_norm_out: *const aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMlaPrologV3WeightNzGetWorkspaceSize", || {
+        let t = |p: *const aclTensor| tensor(p);
+        let (x, dq, uqqr, uk, dkvkr) = (
+            t(token_x)?,
+            t(weight_dq)?,
+            t(weight_uq_qr)?,
+            t(weight_uk)?,
+            t(weight_dkv_kr)?,
+        );
+        let (g_cq, g_ckv, sin, cos) = (t(gamma_cq)?, t(gamma_ckv)?, t(rope_sin)?, t(rope_cos)?);
+        let (kv, kr, index) = (
+            t(kv_cache.cast_const())?,
+            t(kr_cache.cast_const())?,
+            t(cache_index)?,
+        );
+        let quant = [
+            t(dequant_scale_x)?,
+            t(dequant_scale_w_dq)?,
+            t(dequant_scale_w_uq_qr)?,
+            t(dequant_scale_w_dkv_kr)?,
+            t(quant_scale_ckv)?,
+            t(quant_scale_ckr)?,
+            t(smooth_scales_cq)?,
+            t(actual_seq_len)?,
+        ];
+        let (query, query_rope) = (t(query_out)?, t(query_rope_out)?);
+        let extra_out = [
+            t(dequant_scale_q_nope_out)?,
+            t(query_norm_out)?,
+            t(dequant_scale_q_norm_out)?,
+        ];
+        // SAFETY: NULL or a NUL-terminated string (C contract).
+        let mode = unsafe { read_cstr(cache_mode) };
+        let call = Call::new(PROLOG)
+            .tensor("tokenX", meta(&x))
+            .tensor("weightDq", meta(&dq))
+            .tensor("weightUqQr", meta(&uqqr))
+            .tensor("weightUk", meta(&uk))
+            .tensor("weightDkvKr", meta(&dkvkr))
+            .tensor("rmsnormGammaCq", meta(&g_cq))
+            .tensor("rmsnormGammaCkv", meta(&g_ckv))
+            .tensor("ropeSin", meta(&sin))
+            .tensor("ropeCos", meta(&cos))
+            .tensor("kvCacheRef", meta(&kv))
+            .tensor("krCacheRef", meta(&kr))
+            .tensor("cacheIndexOptional", meta(&index))
+            .tensor("dequantScaleXOptional", meta(&quant[0]))
+            .tensor("dequantScaleWDqOptional", meta(&quant[1]))
+            .tensor("dequantScaleWUqQrOptional", meta(&quant[2]))
+            .tensor("dequantScaleWDkvKrOptional", meta(&quant[3]))
+            .tensor("quantScaleCkvOptional", meta(&quant[4]))
+            .tensor("quantScaleCkrOptional", meta(&quant[5]))
+            .tensor("smoothScalesCqOptional", meta(&quant[6]))
+            .tensor("actualSeqLenOptional", meta(&quant[7]))
+            .with("rmsnormEpsilonCq", Arg::Float(eps_cq))
+            .with("rmsnormEpsilonCkv", Arg::Float(eps_ckv))
+            .with("cacheModeOptional", Arg::Str(mode))
+            .with("queryNormFlag", Arg::Bool(query_norm_flag))
+            .int("weightQuantMode", weight_quant_mode)
+            .int("kvCacheQuantMode", kv_cache_quant_mode)
+            .int("queryQuantMode", query_quant_mode)
+            .int("ckvkrRepoMode", ckvkr_repo_mode)
+            .int("quantScaleRepoMode", quant_scale_repo_mode)
+            .int("tileSize", tile_size)
+            .with("kNopeClipAlpha", Arg::Float(k_nope_clip_alpha))
+            .with("qcQrScale", Arg::Float(qc_qr_scale))
+            .with("kcScale", Arg::Float(kc_scale))
+            .tensor("queryOut", meta(&query))
+            .tensor("queryRopeOut", meta(&query_rope))
+            .tensor("dequantScaleQNopeOutOptional", meta(&extra_out[0]))
+            .tensor("queryNormOutOptional", meta(&extra_out[1]))
+            .tensor("dequantScaleQNormOutOptional", meta(&extra_out[2]));
+        rules::check(&call)?;
+        // What the simulator computes: the documented non-quantised PA_BSND form.
+        let mode = rules::mla_prolog_cache_mode(&call);
+        if mode != "PA_BSND" {
+            return Err(invalid(format!(
+                "cacheMode {mode}; only PA_BSND is simulated"
+            )));
+        }
+        if weight_quant_mode != 0 || kv_cache_quant_mode != 0 || query_quant_mode != 0 {
+            return Err(invalid(
+                "quantised MlaProlog (weightQuantMode, kvCacheQuantMode or queryQuantMode not 0) is not simulated",
+            ));
+        }
+        if query_norm_flag || ckvkr_repo_mode != 0 || quant_scale_repo_mode != 0 {
+            return Err(invalid(
+                "queryNormFlag, ckvkrRepoMode and quantScaleRepoMode other than false/0 are not simulated",
+            ));
+        }
+        let tensors = mla_prolog::Tensors {
+            token_x: must(x, "tokenX")?,
+            weight_dq: must(dq, "weightDq")?,
+            weight_uq_qr: must(uqqr, "weightUqQr")?,
+            weight_uk: must(uk, "weightUk")?,
+            weight_dkv_kr: must(dkvkr, "weightDkvKr")?,
+            gamma_cq: must(g_cq, "rmsnormGammaCq")?,
+            gamma_ckv: must(g_ckv, "rmsnormGammaCkv")?,
+            rope_sin: must(sin, "ropeSin")?,
+            rope_cos: must(cos, "ropeCos")?,
+            cache_index: must(index, "cacheIndexOptional")?,
+            kv_cache: must(kv, "kvCacheRef")?,
+            kr_cache: must(kr, "krCacheRef")?,
+            query: must(query, "queryOut")?,
+            query_rope: must(query_rope, "queryRopeOut")?,
+        };
+        let attrs = mla_prolog::Attrs {
+            eps_cq,
+            eps_ckv,
+            qc_qr_scale,
+            kc_scale,
+        };
+        let planned = mla_prolog::plan(tensors, attrs)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe { finish_plan(PROLOG, planned, workspace_size, executor) }
+    })
+}
+
+unsafe extern "C" fn aclnnMlaPrologV3WeightNz(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard(PROLOG, || {
+        launch(PROLOG, workspace, workspace_size, executor, stream)
+    })
+}
+
+pub(super) fn fill(s: &mut StaticSymbols) {
+    s.aclnnMlaPrologV3WeightNzGetWorkspaceSize = Some(aclnnMlaPrologV3WeightNzGetWorkspaceSize);
+    s.aclnnMlaPrologV3WeightNz = Some(aclnnMlaPrologV3WeightNz);
+}

@@ -1,0 +1,351 @@
+//! The MLA vendor operators (`aclnnMlaPrologV3WeightNz`) against the f64 reference
+//! (`reference::mla`): the cases of `mla_vendor_sim.rs` and of its hardware twins
+//! `mla_vendor_hardware.rs`. The op's limits force DeepSeek's widths, so the cases use the
+//! smallest documented hidden size (1024) and few tokens.
+
+use super::Rng;
+use ascend_npu::Stream;
+use ascend_npu::aclnn::{
+    self, AclTensor, CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape,
+};
+use ascend_npu::reference::mla::{self, MlaConfig, MlaWeights, QueryWeights, Rope};
+use half::bf16;
+
+fn stream() -> Stream {
+    super::moe::stream()
+}
+
+/// DeepSeek-V3's attention with hidden 1024 and `heads` heads: the smallest shape the op takes.
+fn config(heads: usize) -> MlaConfig {
+    MlaConfig {
+        hidden_size: 1024,
+        ..MlaConfig::deepseek_v3().with_heads(heads)
+    }
+}
+
+fn shape(cfg: &MlaConfig) -> PrologShape {
+    PrologShape {
+        hidden: cfg.hidden_size,
+        heads: cfg.num_heads,
+        q_lora: cfg.q_lora_rank.unwrap_or(0),
+        kv_lora: cfg.kv_lora_rank,
+        nope: cfg.qk_nope_head_dim,
+        rope: cfg.qk_rope_head_dim,
+        v: cfg.v_head_dim,
+    }
+}
+
+/// `len` BF16 values uniform in ±`scale`, and the same values in f64.
+fn bf16_vec(rng: &mut Rng, len: usize, scale: f32) -> (Vec<bf16>, Vec<f64>) {
+    let v: Vec<bf16> = (0..len)
+        .map(|_| bf16::from_f32(rng.f32() * scale))
+        .collect();
+    let f = v.iter().map(|x| x.to_f64()).collect();
+    (v, f)
+}
+
+/// Checkpoint weights in BF16 (and their f64 values for the reference); scales keep every
+/// projection's output of order 1 (`1/√fan_in`), norms' weights near 1.
+struct Weights {
+    q_a: Vec<bf16>,
+    q_b: Vec<bf16>,
+    kv_a: Vec<bf16>,
+    kv_b: Vec<bf16>,
+    q_norm: Vec<bf16>,
+    kv_norm: Vec<bf16>,
+    reference: MlaWeights,
+}
+
+fn weights(cfg: &MlaConfig, rng: &mut Rng) -> Weights {
+    let (he, h, ql) = (cfg.hidden_size, cfg.num_heads, cfg.q_lora_rank.unwrap());
+    let inv = |n: usize| 1.0 / (n as f32).sqrt();
+    let (q_a, q_a_f) = bf16_vec(rng, ql * he, inv(he));
+    let (q_b, q_b_f) = bf16_vec(rng, h * cfg.qk_head_dim() * ql, inv(ql));
+    let (kv_a, kv_a_f) = bf16_vec(rng, cfg.cache_row() * he, inv(he));
+    let rows = h * (cfg.qk_nope_head_dim + cfg.v_head_dim);
+    let (kv_b, kv_b_f) = bf16_vec(rng, rows * cfg.kv_lora_rank, inv(cfg.kv_lora_rank));
+    let near_one = |rng: &mut Rng, n: usize| -> (Vec<bf16>, Vec<f64>) {
+        let v: Vec<bf16> = (0..n)
+            .map(|_| bf16::from_f32(1.0 + 0.25 * rng.f32()))
+            .collect();
+        let f = v.iter().map(|x| x.to_f64()).collect();
+        (v, f)
+    };
+    let (q_norm, q_norm_f) = near_one(rng, ql);
+    let (kv_norm, kv_norm_f) = near_one(rng, cfg.kv_lora_rank);
+    let reference = MlaWeights {
+        query: QueryWeights::LowRank {
+            q_a_proj: q_a_f,
+            q_a_layernorm: q_norm_f,
+            q_b_proj: q_b_f,
+        },
+        kv_a_proj_with_mqa: kv_a_f,
+        kv_a_layernorm: kv_norm_f,
+        kv_b_proj: kv_b_f,
+        o_proj: vec![0.0; cfg.hidden_size * h * cfg.v_head_dim],
+    };
+    Weights {
+        q_a,
+        q_b,
+        kv_a,
+        kv_b,
+        q_norm,
+        kv_norm,
+        reference,
+    }
+}
+
+/// The op's RoPE output order: each rotated vector's even elements, then its odd ones.
+fn evens_then_odds(x: &[f64]) -> Vec<f64> {
+    x.iter()
+        .step_by(2)
+        .chain(x.iter().skip(1).step_by(2))
+        .copied()
+        .collect()
+}
+
+/// `‖got − want‖ / ‖want‖`.
+fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
+    let den: f64 = want.iter().map(|w| w * w).sum();
+    (num / den).sqrt()
+}
+
+fn to_f64(v: &[bf16]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+/// The device outputs of one prolog call.
+struct PrologRun {
+    query: Vec<f64>,
+    query_rope: Vec<f64>,
+    kv_cache: Vec<f64>,
+    kr_cache: Vec<f64>,
+}
+
+/// Runs the prolog on `x` (`[T, He]`) for tokens at `positions`, writing cache rows `slots`
+/// of a NaN-filled cache of `blocks` blocks of `block_size`.
+#[allow(clippy::too_many_arguments)]
+fn run_prolog(
+    stream: &Stream,
+    cfg: &MlaConfig,
+    w: &Weights,
+    x: &[bf16],
+    positions: &[usize],
+    slots: &[i64],
+    blocks: usize,
+    block_size: usize,
+) -> ascend_npu::Result<PrologRun> {
+    let s = shape(cfg);
+    let t = positions.len();
+    let packed = aclnn::pack_prolog_weights(s, &w.q_a, &w.q_b, &w.kv_a, &w.kv_b)?;
+    let rope = Rope::new(cfg);
+    let (cos, sin) = aclnn::prolog_rope_tables(&rope.inv_freq, rope.amplitude, positions);
+    let to_bf16 = |v: &[f64]| -> Vec<bf16> { v.iter().map(|&x| bf16::from_f64(x)).collect() };
+    let up = |v: &[bf16]| stream.upload(v);
+    let (dx, ddq, duqqr, duk, ddkvkr) = (
+        up(x)?,
+        up(&packed.weight_dq)?,
+        up(&packed.weight_uq_qr)?,
+        up(&packed.weight_uk)?,
+        up(&packed.weight_dkv_kr)?,
+    );
+    let (dgq, dgkv, dcos, dsin) = (
+        up(&w.q_norm)?,
+        up(&w.kv_norm)?,
+        up(&to_bf16(&cos))?,
+        up(&to_bf16(&sin))?,
+    );
+    let dslots = stream.upload(slots)?;
+    let nan = bf16::NAN;
+    let mut dkv = stream.upload(&vec![nan; blocks * block_size * s.kv_lora])?;
+    let mut dkr = stream.upload(&vec![nan; blocks * block_size * s.rope])?;
+    let mut dq = stream.alloc_zeroed::<bf16>(t * s.heads * s.kv_lora)?;
+    let mut dqr = stream.alloc_zeroed::<bf16>(t * s.heads * s.rope)?;
+    {
+        let token_x = AclTensor::new(&dx, &[t, s.hidden])?;
+        let weight_dq = AclTensor::new_nz(&ddq, s.hidden, s.q_lora)?;
+        let weight_uq_qr = AclTensor::new_nz(&duqqr, s.q_lora, s.heads * (s.nope + s.rope))?;
+        let weight_uk = AclTensor::new(&duk, &[s.heads, s.nope, s.kv_lora])?;
+        let weight_dkv_kr = AclTensor::new_nz(&ddkvkr, s.hidden, s.kv_lora + s.rope)?;
+        let gamma_cq = AclTensor::new(&dgq, &[s.q_lora])?;
+        let gamma_ckv = AclTensor::new(&dgkv, &[s.kv_lora])?;
+        let rope_cos = AclTensor::new(&dcos, &[t, s.rope])?;
+        let rope_sin = AclTensor::new(&dsin, &[t, s.rope])?;
+        let cache_index = AclTensor::new(&dslots, &[t])?;
+        let mut kv_cache = AclTensor::new_mut(&mut dkv, &[blocks, block_size, 1, s.kv_lora])?;
+        let mut kr_cache = AclTensor::new_mut(&mut dkr, &[blocks, block_size, 1, s.rope])?;
+        let mut query = AclTensor::new_mut(&mut dq, &[t, s.heads, s.kv_lora])?;
+        let mut query_rope = AclTensor::new_mut(&mut dqr, &[t, s.heads, s.rope])?;
+        aclnn::mla_prolog_v3(
+            stream,
+            MlaPrologTensors {
+                token_x: &token_x,
+                weight_dq: &weight_dq,
+                weight_uq_qr: &weight_uq_qr,
+                weight_uk: &weight_uk,
+                weight_dkv_kr: &weight_dkv_kr,
+                gamma_cq: &gamma_cq,
+                gamma_ckv: &gamma_ckv,
+                rope_sin: &rope_sin,
+                rope_cos: &rope_cos,
+                cache_index: &cache_index,
+                kv_cache: &mut kv_cache,
+                kr_cache: &mut kr_cache,
+                query: &mut query,
+                query_rope: &mut query_rope,
+            },
+            &MlaPrologAttrs {
+                eps_cq: cfg.rms_norm_eps,
+                eps_ckv: cfg.rms_norm_eps,
+                cache_mode: CacheMode::PaBsnd,
+                qc_qr_scale: 1.0,
+                kc_scale: 1.0,
+            },
+        )?;
+    }
+    stream.synchronize()?;
+    Ok(PrologRun {
+        query: to_f64(&dq.to_vec()?),
+        query_rope: to_f64(&dqr.to_vec()?),
+        kv_cache: to_f64(&dkv.to_vec()?),
+        kr_cache: to_f64(&dkr.to_vec()?),
+    })
+}
+
+/// The prolog matches the reference for 3 tokens and 2 heads: the absorbed query, the rotated
+/// query rope (in the op's `[evens, odds]` order), and the cache rows at shuffled slots; the
+/// other (NaN) slots are untouched.
+pub fn prolog_matches_the_reference() {
+    let stream = stream();
+    for heads in [2] {
+        let cfg = config(heads);
+        let mut rng = Rng::new(11 + heads as u64);
+        let w = weights(&cfg, &mut rng);
+        let positions = [0usize, 7, 4100];
+        let (x, xf) = bf16_vec(&mut rng, positions.len() * cfg.hidden_size, 1.0);
+        let (blocks, block_size) = (2, 16);
+        let slots = [17i64, 3, 30];
+        let got = run_prolog(
+            &stream, &cfg, &w, &x, &positions, &slots, blocks, block_size,
+        )
+        .unwrap();
+        let want = mla::prolog(&cfg, &w.reference, &xf, &positions).unwrap();
+        let kv_b = &w.reference.kv_b_proj;
+        let absorbed = mla::absorb_query(&cfg, kv_b, &want.query).unwrap();
+        let (kvr, dr, h) = (cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.num_heads);
+        let want_q: Vec<f64> = absorbed
+            .chunks(kvr + dr)
+            .flat_map(|r| r[..kvr].to_vec())
+            .collect();
+        let want_qr: Vec<f64> = want
+            .query
+            .q_pe
+            .chunks(dr)
+            .flat_map(evens_then_odds)
+            .collect();
+        // Tolerances: inputs and weights are the same BF16 values on both sides; BF16's unit
+        // roundoff is u = 2^-8 (8 significant bits). The device rounds c_Q and q_C to BF16
+        // before the matmuls that take them (cube operands) and every output to BF16: three
+        // roundings of relative u each bound the absorbed query's relative L2 error by 3u.
+        // The query rope sees c_Q's rounding, the BF16 cos/sin (u on each product, √2·u on
+        // the rotated vector's norm) and the output's: under 3u too.
+        let u = 2f64.powi(-8);
+        let bound = 3.0 * u;
+        let e = rel_l2(&got.query, &want_q);
+        assert!(e < bound, "{heads} heads: queryOut rel L2 {e}");
+        let e = rel_l2(&got.query_rope, &want_qr);
+        assert!(e < bound, "{heads} heads: queryRopeOut rel L2 {e}");
+        assert_eq!(got.query.len(), positions.len() * h * kvr);
+        for (t, &slot) in slots.iter().enumerate() {
+            let row = &want.cache_rows[t * (kvr + dr)..][..kvr + dr];
+            let got_kv = &got.kv_cache[slot as usize * kvr..][..kvr];
+            // The latent is normalised in f64 and rounded once: each value within u.
+            for (g, w) in got_kv.iter().zip(&row[..kvr]) {
+                assert!((g - w).abs() <= u * w.abs(), "token {t}: {g} vs {w}");
+            }
+            let got_kr = &got.kr_cache[slot as usize * dr..][..dr];
+            // The rope key: BF16 cos/sin (√2·u on the norm) and one output rounding.
+            let e = rel_l2(got_kr, &evens_then_odds(&row[kvr..]));
+            assert!(e < 3.0 * u, "token {t}: krCache rel L2 {e}");
+        }
+        let written: Vec<usize> = slots.iter().map(|&s| s as usize).collect();
+        for slot in (0..blocks * block_size).filter(|s| !written.contains(s)) {
+            assert!(got.kv_cache[slot * kvr..][..kvr].iter().all(|v| v.is_nan()));
+            assert!(got.kr_cache[slot * dr..][..dr].iter().all(|v| v.is_nan()));
+        }
+    }
+}
+
+/// A NeoX (half-split) reading of the op's rope output does not match: the layout is the
+/// interleaved rotation permuted to `[evens, odds]`, not `rotate_half` of the raw vector.
+pub fn prolog_rope_is_not_neox() {
+    let stream = stream();
+    let cfg = config(1);
+    let mut rng = Rng::new(5);
+    let w = weights(&cfg, &mut rng);
+    let positions = [3usize, 900];
+    let (x, xf) = bf16_vec(&mut rng, positions.len() * cfg.hidden_size, 1.0);
+    let got = run_prolog(&stream, &cfg, &w, &x, &positions, &[0, 1], 1, 16).unwrap();
+    let want = mla::prolog(&cfg, &w.reference, &xf, &positions).unwrap();
+    let dr = cfg.qk_rope_head_dim;
+    // Rebuild the pre-rotation q_R from the reference by undoing the interleaved rotation,
+    // then apply NeoX's rotate-half with the same angles.
+    let rope = Rope::new(&cfg);
+    let mut neox = Vec::new();
+    for (t, q) in want.query.q_pe.chunks(dr).enumerate() {
+        let mut raw = q.to_vec();
+        let back = Rope {
+            inv_freq: rope.inv_freq.iter().map(|f| -f).collect(),
+            amplitude: 1.0 / rope.amplitude,
+        };
+        back.apply(&mut raw, positions[t]);
+        let half = dr / 2;
+        for j in 0..dr {
+            let a = positions[t] as f64 * rope.inv_freq[j % half];
+            let rot = if j < half {
+                -raw[j + half]
+            } else {
+                raw[j - half]
+            };
+            neox.push(raw[j] * a.cos() + rot * a.sin());
+        }
+    }
+    let e = rel_l2(&got.query_rope, &neox);
+    assert!(e > 0.1, "the op's rope matches NeoX (rel L2 {e})");
+}
+
+/// A cache index outside the cache fails the launch's stream with the rule's id.
+pub fn prolog_rejects_a_cache_index_out_of_range() {
+    let stream = stream();
+    let cfg = config(1);
+    let mut rng = Rng::new(9);
+    let w = weights(&cfg, &mut rng);
+    let (x, _) = bf16_vec(&mut rng, cfg.hidden_size, 1.0);
+    let err = run_prolog(&stream, &cfg, &w, &x, &[0], &[16], 1, 16)
+        .err()
+        .expect("slot 16 of a 16-row cache is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("mla-prolog-v3.cache-index-range") || !cfg!(feature = "sim"),
+        "{text}"
+    );
+}
+
+/// A head count the op does not take (3) is refused in phase one with the rule's id.
+pub fn prolog_rejects_three_heads() {
+    let stream = stream();
+    let cfg = config(3);
+    let mut rng = Rng::new(10);
+    let w = weights(&cfg, &mut rng);
+    let (x, _) = bf16_vec(&mut rng, cfg.hidden_size, 1.0);
+    let err = run_prolog(&stream, &cfg, &w, &x, &[0], &[0], 1, 16)
+        .err()
+        .expect("3 heads are refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("161002") || text.contains("mla-prolog-v3.heads"),
+        "{text}"
+    );
+}
