@@ -156,3 +156,20 @@ attr_enum! {
         Silu = 5,
     }
 }
+
+attr_enum! {
+    /// `sparseMode` of aclnnFusedInferAttentionScore: which keys each query sees.
+    SparseMode {
+        /// No mask (or a full mask given): every key.
+        NoMask = 0,
+        /// A full `[S_q, S_kv]` mask.
+        AllMask = 1,
+        /// Causal aligned top-left, with the optimised 2048 × 2048 mask.
+        LeftUpCausal = 2,
+        /// Causal aligned bottom-right (the queries are the sequence's last tokens), with the
+        /// optimised 2048 × 2048 mask.
+        RightDownCausal = 3,
+        /// A band of preTokens/nextTokens, with the optimised mask.
+        Band = 4,
+    }
+}

@@ -67,6 +67,9 @@ operators! {
     /// `aclnnMoeFinalizeRoutingV2`.
     MoeFinalizeRoutingV2 = aclnnMoeFinalizeRoutingV2GetWorkspaceSize:
         PFN_aclnnMoeFinalizeRoutingV2GetWorkspaceSize, aclnnMoeFinalizeRoutingV2;
+    /// `aclnnFusedInferAttentionScoreV3`.
+    FusedInferAttentionScoreV3 = aclnnFusedInferAttentionScoreV3GetWorkspaceSize:
+        PFN_aclnnFusedInferAttentionScoreV3GetWorkspaceSize, aclnnFusedInferAttentionScoreV3;
     /// `aclnnMlaPrologV3WeightNz`.
     MlaPrologV3WeightNz = aclnnMlaPrologV3WeightNzGetWorkspaceSize:
         PFN_aclnnMlaPrologV3WeightNzGetWorkspaceSize, aclnnMlaPrologV3WeightNz;

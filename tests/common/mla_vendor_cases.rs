@@ -6,7 +6,8 @@
 use super::Rng;
 use ascend_npu::Stream;
 use ascend_npu::aclnn::{
-    self, AclTensor, CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape,
+    self, AclTensor, AclTensorList, CacheMode, InputLayout, MlaDecodeAttrs, MlaDecodeTensors,
+    MlaPrologAttrs, MlaPrologTensors, PrologShape, SparseMode,
 };
 use ascend_npu::reference::mla::{self, MlaConfig, MlaWeights, QueryWeights, Rope};
 use half::bf16;
@@ -346,6 +347,273 @@ pub fn prolog_rejects_three_heads() {
     let text = err.to_string();
     assert!(
         text.contains("161002") || text.contains("mla-prolog-v3.heads"),
+        "{text}"
+    );
+}
+
+/// One MLA decode problem on a paged cache: host data and the reference's answer.
+struct Decode {
+    heads: usize,
+    q_len: usize,
+    block_size: usize,
+    blocks: usize,
+    lens: Vec<i64>,
+    max_blocks: usize,
+    table: Vec<i32>,
+    latent: Vec<bf16>,
+    rope: Vec<bf16>,
+    q: Vec<bf16>,
+    q_rope: Vec<bf16>,
+    scale: f64,
+}
+
+const LATENT: usize = 512;
+const ROPE: usize = 64;
+
+impl Decode {
+    /// Sequences of `lens` tokens in a cache of 16-token blocks, placed at shuffled blocks;
+    /// unused slots hold NaN and unused table entries garbage (2147480000, FlashMLA's test
+    /// value), which must never be read.
+    fn new(rng: &mut Rng, heads: usize, q_len: usize, lens: &[i64]) -> Decode {
+        let block_size = 16;
+        let per_seq: Vec<usize> = lens
+            .iter()
+            .map(|&l| (l as usize).div_ceil(block_size))
+            .collect();
+        let max_blocks = per_seq.iter().copied().max().unwrap_or(0).max(1);
+        let blocks = per_seq.iter().sum::<usize>() + 2;
+        // A shuffled assignment of blocks to sequences.
+        let mut ids: Vec<i32> = (0..blocks as i32).collect();
+        for i in (1..ids.len()).rev() {
+            ids.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut next = ids.into_iter();
+        let mut table = vec![2_147_480_000i32; lens.len() * max_blocks];
+        let mut latent = vec![bf16::NAN; blocks * block_size * LATENT];
+        let mut rope = vec![bf16::NAN; blocks * block_size * ROPE];
+        for (b, (&len, &n)) in lens.iter().zip(&per_seq).enumerate() {
+            for col in 0..n {
+                table[b * max_blocks + col] = next.next().unwrap();
+            }
+            for t in 0..len as usize {
+                let row =
+                    table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
+                for v in &mut latent[row * LATENT..(row + 1) * LATENT] {
+                    *v = bf16::from_f32(rng.f32());
+                }
+                for v in &mut rope[row * ROPE..(row + 1) * ROPE] {
+                    *v = bf16::from_f32(rng.f32());
+                }
+            }
+        }
+        let per_q = lens.len() * q_len * heads;
+        let (q, _) = bf16_vec(rng, per_q * LATENT, 1.0);
+        let (q_rope, _) = bf16_vec(rng, per_q * ROPE, 1.0);
+        Decode {
+            heads,
+            q_len,
+            block_size,
+            blocks,
+            lens: lens.to_vec(),
+            max_blocks,
+            table,
+            latent,
+            rope,
+            q,
+            q_rope,
+            scale: MlaConfig::deepseek_v3().softmax_scale(),
+        }
+    }
+
+    /// The reference: per sequence, MQA of `[q; q_rope]` over its `[latent; rope]` rows
+    /// (`[S, H, 512]` outputs and `[H, S]` LSEs, sequence after sequence), BSND order.
+    fn reference(&self) -> (Vec<f64>, Vec<f64>) {
+        let row = LATENT + ROPE;
+        let mut cache = Vec::with_capacity(self.blocks * self.block_size * row);
+        for (l, r) in self.latent.chunks(LATENT).zip(self.rope.chunks(ROPE)) {
+            cache.extend(to_f64(l));
+            cache.extend(to_f64(r));
+        }
+        let mut q = Vec::new();
+        for (a, r) in self.q.chunks(LATENT).zip(self.q_rope.chunks(ROPE)) {
+            q.extend(to_f64(a));
+            q.extend(to_f64(r));
+        }
+        let mqa = mla::Mqa {
+            heads: self.heads,
+            d: row,
+            dv: LATENT,
+            mask: if self.q_len > 1 {
+                mla::Mask::Causal
+            } else {
+                mla::Mask::None
+            },
+            scale: self.scale,
+        };
+        let lens: Vec<i32> = self.lens.iter().map(|&l| l as i32).collect();
+        let paged = mla::PagedCache {
+            data: &cache,
+            block_size: self.block_size,
+            row,
+        };
+        let tables = mla::BlockTable {
+            table: &self.table,
+            max_blocks: self.max_blocks,
+            seq_lens: &lens,
+        };
+        let outs = mla::paged_mqa_decode(&mqa, &q, &paged, &tables).unwrap();
+        let out = outs.iter().flat_map(|o| o.out.clone()).collect();
+        let lse = outs.iter().flat_map(|o| o.lse.clone()).collect();
+        (out, lse)
+    }
+
+    /// Runs the vendor op; returns `out` in BSND order and `lse` `[B, N, S]`.
+    fn run(
+        &self,
+        stream: &Stream,
+        layout: InputLayout,
+    ) -> ascend_npu::Result<(Vec<f64>, Vec<f64>)> {
+        let (b, s, n) = (self.lens.len(), self.q_len, self.heads);
+        // BNSD inputs are the BSND data transposed.
+        let to_layout = |v: &[bf16], d: usize| -> Vec<bf16> {
+            match layout {
+                InputLayout::Bsnd => v.to_vec(),
+                InputLayout::Bnsd => (0..b * n * s)
+                    .flat_map(|i| {
+                        let (bi, ni, si) = (i / (n * s), (i / s) % n, i % s);
+                        v[((bi * s + si) * n + ni) * d..][..d].to_vec()
+                    })
+                    .collect(),
+            }
+        };
+        let dims = |d: usize| match layout {
+            InputLayout::Bsnd => [b, s, n, d],
+            InputLayout::Bnsd => [b, n, s, d],
+        };
+        let (dq, dqr) = (
+            stream.upload(&to_layout(&self.q, LATENT))?,
+            stream.upload(&to_layout(&self.q_rope, ROPE))?,
+        );
+        let (dlat, drope, dtable) = (
+            stream.upload(&self.latent)?,
+            stream.upload(&self.rope)?,
+            stream.upload(&self.table)?,
+        );
+        let mask: Vec<u8> = (0..2048 * 2048)
+            .map(|i| u8::from(i % 2048 > i / 2048))
+            .collect();
+        let dmask = stream.upload(&mask)?;
+        let mut dout = stream.alloc_zeroed::<bf16>(b * s * n * LATENT)?;
+        let mut dlse = stream.alloc_zeroed::<f32>(b * n * s)?;
+        {
+            let query = AclTensor::new(&dq, &dims(LATENT))?;
+            let query_rope = AclTensor::new(&dqr, &dims(ROPE))?;
+            let cache = [self.blocks, self.block_size, LATENT];
+            let key = AclTensorList::new(vec![AclTensor::new(&dlat, &cache)?])?;
+            let value = AclTensorList::new(vec![AclTensor::new(&dlat, &cache)?])?;
+            let key_rope = AclTensor::new(&drope, &[self.blocks, self.block_size, ROPE])?;
+            let block_table = AclTensor::new(&dtable, &[b, self.max_blocks])?;
+            let atten_mask = AclTensor::new(&dmask, &[2048, 2048])?;
+            let mut out = AclTensor::new_mut(&mut dout, &dims(LATENT))?;
+            let mut lse = AclTensor::new_mut(&mut dlse, &[b, n, s, 1])?;
+            aclnn::mla_decode_v3(
+                stream,
+                MlaDecodeTensors {
+                    query: &query,
+                    query_rope: &query_rope,
+                    key,
+                    value,
+                    key_rope: &key_rope,
+                    block_table: &block_table,
+                    atten_mask: (s > 1).then_some(&atten_mask),
+                    out: &mut out,
+                    softmax_lse: Some(&mut lse),
+                },
+                &MlaDecodeAttrs {
+                    heads: n,
+                    scale: self.scale,
+                    layout,
+                    block_size: self.block_size,
+                    kv_lens: &self.lens,
+                    sparse: if s > 1 {
+                        SparseMode::RightDownCausal
+                    } else {
+                        SparseMode::NoMask
+                    },
+                },
+            )?;
+        }
+        stream.synchronize()?;
+        let out = to_f64(&dout.to_vec()?);
+        // Back to BSND order.
+        let out = match layout {
+            InputLayout::Bsnd => out,
+            InputLayout::Bnsd => (0..b * s * n)
+                .flat_map(|i| {
+                    let (bi, si, ni) = (i / (s * n), (i / n) % s, i % n);
+                    out[((bi * n + ni) * s + si) * LATENT..][..LATENT].to_vec()
+                })
+                .collect(),
+        };
+        let lse = dlse.to_vec()?.iter().map(|&x| f64::from(x)).collect();
+        Ok((out, lse))
+    }
+}
+
+/// MLA decode through the vendor op against the reference's paged MQA: shuffled block
+/// tables, sequences of 0, 1 (or 2), 17 and 33 tokens in 16-token blocks, NaN in every unused
+/// slot, garbage in unused table entries; one query token (BSND and BNSD) and two (causal).
+pub fn decode_matches_the_reference() {
+    let stream = stream();
+    let mut rng = Rng::new(21);
+    let cases = [
+        (1, InputLayout::Bsnd, vec![0i64, 1, 17, 33]),
+        (1, InputLayout::Bnsd, vec![0, 1, 17, 33]),
+        (2, InputLayout::Bsnd, vec![0, 2, 17, 33]),
+    ];
+    for (q_len, layout, lens) in cases {
+        let d = Decode::new(&mut rng, 2, q_len, &lens);
+        let (out, lse) = d.run(&stream, layout).unwrap();
+        let (want_out, want_lse) = d.reference();
+        // Inputs are the same BF16 values on both sides. The device rounds each probability to
+        // BF16 before it weights the values (relative u = 2^-8 on each weight, so at most u on
+        // the convex combination) and the output once more: rel L2 below 2u.
+        let u = 2f64.powi(-8);
+        let e = rel_l2(&out, &want_out);
+        assert!(e < 2.0 * u, "S {q_len}, {layout:?}: out rel L2 {e}");
+        assert!(
+            out.iter().all(|v| v.is_finite()),
+            "NaN leaked from unused slots"
+        );
+        // The LSE is computed in f64 and stored as f32 (relative 2^-24); the reference's is
+        // [H, S] per sequence, the device's [B, N, S]: the same order.
+        for (i, (g, w)) in lse.iter().zip(&want_lse).enumerate() {
+            if w.is_infinite() {
+                assert!(g.is_infinite() && *g > 0.0, "lse[{i}] {g}, expected +inf");
+            } else {
+                assert!(
+                    (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "lse[{i}] {g} vs {w}"
+                );
+            }
+        }
+        // The empty sequence's output is exactly 0.
+        let per_seq = q_len * 2 * LATENT;
+        assert!(out[..per_seq].iter().all(|&v| v == 0.0));
+    }
+}
+
+/// A block id outside the cache, in a block a sequence uses, fails the launch's stream with
+/// the rule's id.
+pub fn decode_rejects_a_block_id_out_of_range() {
+    let stream = stream();
+    let mut rng = Rng::new(22);
+    let mut d = Decode::new(&mut rng, 2, 1, &[5, 20]);
+    d.table[d.max_blocks + 1] = d.blocks as i32;
+    let err = d.run(&stream, InputLayout::Bsnd).expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("fia-v3.block-table-range") || !cfg!(feature = "sim"),
         "{text}"
     );
 }

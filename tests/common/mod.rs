@@ -57,8 +57,8 @@ macro_rules! mla_vendor_suite {
             mla_vendor_cases:
             prolog_matches_the_reference,
             prolog_rope_is_not_neox,
-            prolog_rejects_a_cache_index_out_of_range,
             prolog_rejects_three_heads,
+            decode_matches_the_reference,
         }
     };
 }

@@ -279,6 +279,19 @@ pub(super) fn tensor(handle: *const aclTensor) -> SimResult<Option<TensorDesc>> 
     Ok(Some((*sim()?.tensors.get(handle as *mut c_void)?).clone()))
 }
 
+/// The values of an `aclIntArray` argument (None when NULL).
+pub(super) fn int_array(handle: *const aclIntArray, what: &str) -> SimResult<Option<Vec<i64>>> {
+    if handle.is_null() {
+        return Ok(None);
+    }
+    match &*sim()?.arrays.get(handle as *mut c_void)? {
+        Array::Int(v) => Ok(Some(v.clone())),
+        other => Err(invalid(format!(
+            "{what} is {other:?}; expected an int array"
+        ))),
+    }
+}
+
 /// The tensors of a list handle (NULL = absent).
 pub(super) fn list(handle: *const aclTensorList) -> SimResult<Option<Vec<TensorDesc>>> {
     if handle.is_null() {

@@ -1,15 +1,17 @@
-//! The MLA operators' entry points (aclnnMlaPrologV3WeightNz): phase one checks the rule table
+//! The MLA operators' entry points (aclnnMlaPrologV3WeightNz, aclnnFusedInferAttentionScoreV3): phase one checks the rule table
 //! and plans, phase two launches (see `crate::aclnn`).
 
 use std::ffi::{c_char, c_void};
 
-use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclnnStatus, aclrtStream};
+use ascend_sys::{
+    StaticSymbols, aclIntArray, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus, aclrtStream,
+};
 
-use super::aclnn_base::{finish_plan, launch, tensor};
-use super::aclnn_ops::{meta, must};
+use super::aclnn_base::{finish_plan, int_array, launch, list, tensor};
+use super::aclnn_ops::{meta, metas, must};
 use super::{guard, read_cstr};
-use crate::operators::aclnn::objects::invalid;
-use crate::operators::aclnn::ops::mla_prolog;
+use crate::operators::aclnn::objects::{TensorDesc, invalid};
+use crate::operators::aclnn::ops::{fia_mla, mla_prolog};
 use crate::rules::{self, Arg, Call};
 
 const PROLOG: &str = "aclnnMlaPrologV3WeightNz";
@@ -186,7 +188,194 @@ unsafe extern "C" fn aclnnMlaPrologV3WeightNz(
     })
 }
 
+const FIA: &str = "aclnnFusedInferAttentionScoreV3";
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnFusedInferAttentionScoreV3GetWorkspaceSize(
+    query: *const aclTensor,
+    key: *const aclTensorList,
+    value: *const aclTensorList,
+    pse_shift: *const aclTensor,
+    atten_mask: *const aclTensor,
+    actual_seq_lengths: *const aclIntArray,
+    actual_seq_lengths_kv: *const aclIntArray,
+    deq_scale1: *const aclTensor,
+    quant_scale1: *const aclTensor,
+    deq_scale2: *const aclTensor,
+    quant_scale2: *const aclTensor,
+    quant_offset2: *const aclTensor,
+    antiquant_scale: *const aclTensor,
+    antiquant_offset: *const aclTensor,
+    block_table: *const aclTensor,
+    query_padding_size: *const aclTensor,
+    kv_padding_size: *const aclTensor,
+    key_antiquant_scale: *const aclTensor,
+    key_antiquant_offset: *const aclTensor,
+    value_antiquant_scale: *const aclTensor,
+    value_antiquant_offset: *const aclTensor,
+    key_shared_prefix: *const aclTensor,
+    value_shared_prefix: *const aclTensor,
+    actual_shared_prefix_len: *const aclIntArray,
+    query_rope: *const aclTensor,
+    key_rope: *const aclTensor,
+    key_rope_antiquant_scale: *const aclTensor,
+    num_heads: i64,
+    scale_value: f64,
+    pre_tokens: i64,
+    next_tokens: i64,
+    input_layout: *mut c_char,
+    num_key_value_heads: i64,
+    sparse_mode: i64,
+    inner_precise: i64,
+    block_size: i64,
+    antiquant_mode: i64,
+    softmax_lse_flag: bool,
+    key_antiquant_mode: i64,
+    value_antiquant_mode: i64,
+    attention_out: *const aclTensor,
+    softmax_lse: *const aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnFusedInferAttentionScoreV3GetWorkspaceSize", || {
+        let t = |p: *const aclTensor| tensor(p);
+        let (q, k, v) = (t(query)?, list(key)?, list(value)?);
+        let (q_rope, k_rope, table) = (t(query_rope)?, t(key_rope)?, t(block_table)?);
+        let (out, lse) = (t(attention_out)?, t(softmax_lse)?);
+        // SAFETY: NULL or a NUL-terminated string (C contract).
+        let layout = unsafe { read_cstr(input_layout) };
+        let mut call = Call::new(FIA)
+            .tensor("query", meta(&q))
+            .with("key", metas(&k))
+            .with("value", metas(&v))
+            .tensor("pseShiftOptional", meta(&t(pse_shift)?))
+            .tensor("attenMaskOptional", meta(&t(atten_mask)?))
+            .with(
+                "actualSeqLengthsOptional",
+                Arg::Ints(int_array(actual_seq_lengths, "actualSeqLengthsOptional")?),
+            )
+            .with(
+                "actualSeqLengthsKvOptional",
+                Arg::Ints(int_array(
+                    actual_seq_lengths_kv,
+                    "actualSeqLengthsKvOptional",
+                )?),
+            );
+        let optional = [
+            ("deqScale1Optional", deq_scale1),
+            ("quantScale1Optional", quant_scale1),
+            ("deqScale2Optional", deq_scale2),
+            ("quantScale2Optional", quant_scale2),
+            ("quantOffset2Optional", quant_offset2),
+            ("antiquantScaleOptional", antiquant_scale),
+            ("antiquantOffsetOptional", antiquant_offset),
+            ("blockTableOptional", block_table),
+            ("queryPaddingSizeOptional", query_padding_size),
+            ("kvPaddingSizeOptional", kv_padding_size),
+            ("keyAntiquantScaleOptional", key_antiquant_scale),
+            ("keyAntiquantOffsetOptional", key_antiquant_offset),
+            ("valueAntiquantScaleOptional", value_antiquant_scale),
+            ("valueAntiquantOffsetOptional", value_antiquant_offset),
+            ("keySharedPrefixOptional", key_shared_prefix),
+            ("valueSharedPrefixOptional", value_shared_prefix),
+        ];
+        for (name, p) in optional {
+            call = call.tensor(name, meta(&t(p)?));
+        }
+        let call = call
+            .with(
+                "actualSharedPrefixLenOptional",
+                Arg::Ints(int_array(
+                    actual_shared_prefix_len,
+                    "actualSharedPrefixLenOptional",
+                )?),
+            )
+            .tensor("queryRopeOptional", meta(&q_rope))
+            .tensor("keyRopeOptional", meta(&k_rope))
+            .tensor(
+                "keyRopeAntiquantScaleOptional",
+                meta(&t(key_rope_antiquant_scale)?),
+            )
+            .int("numHeads", num_heads)
+            .with("scaleValue", Arg::Float(scale_value))
+            .int("preTokens", pre_tokens)
+            .int("nextTokens", next_tokens)
+            .with("inputLayout", Arg::Str(layout))
+            .int("numKeyValueHeads", num_key_value_heads)
+            .int("sparseMode", sparse_mode)
+            .int("innerPrecise", inner_precise)
+            .int("blockSize", block_size)
+            .int("antiquantMode", antiquant_mode)
+            .with("softmaxLseFlag", Arg::Bool(softmax_lse_flag))
+            .int("keyAntiquantMode", key_antiquant_mode)
+            .int("valueAntiquantMode", value_antiquant_mode)
+            .tensor("attentionOut", meta(&out))
+            .tensor("softmaxLse", meta(&lse));
+        rules::check(&call)?;
+        // What the simulator computes: the MLA decode form, BSND or BNSD, paged.
+        let layout = match rules::fia_layout(&call) {
+            "BSND" => fia_mla::Layout::Bsnd,
+            "BNSD" => fia_mla::Layout::Bnsd,
+            other => {
+                return Err(invalid(format!(
+                    "inputLayout {other}; only BSND and BNSD are simulated"
+                )));
+            }
+        };
+        let (b, s, n, d) = rules::fia_query_bsnd(&call);
+        if q_rope.is_none() || d != 512 || table.is_none() {
+            return Err(invalid(
+                "only the MLA decode form (query d 512 with queryRope/keyRope over a paged cache) is simulated",
+            ));
+        }
+        let kv_lens = rules::fia_kv_lens(&call)
+            .into_iter()
+            .map(|l| l as usize)
+            .collect();
+        let attrs = fia_mla::Attrs {
+            layout,
+            batch: b as usize,
+            q_len: s as usize,
+            heads: n as usize,
+            block_size: block_size as usize,
+            scale: scale_value,
+            kv_lens,
+            lse: softmax_lse_flag,
+        };
+        let first = |l: Option<Vec<TensorDesc>>, name: &str| {
+            must(l.and_then(|l| l.into_iter().next()), name)
+        };
+        let tensors = fia_mla::Tensors {
+            query: must(q, "query")?,
+            key: first(k, "key")?,
+            value: first(v, "value")?,
+            query_rope: must(q_rope, "queryRopeOptional")?,
+            key_rope: must(k_rope, "keyRopeOptional")?,
+            block_table: must(table, "blockTableOptional")?,
+            out: must(out, "attentionOut")?,
+            softmax_lse: if softmax_lse_flag { lse } else { None },
+        };
+        let planned = fia_mla::plan(tensors, attrs)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe { finish_plan(FIA, planned, workspace_size, executor) }
+    })
+}
+
+unsafe extern "C" fn aclnnFusedInferAttentionScoreV3(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard(FIA, || {
+        launch(FIA, workspace, workspace_size, executor, stream)
+    })
+}
+
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMlaPrologV3WeightNzGetWorkspaceSize = Some(aclnnMlaPrologV3WeightNzGetWorkspaceSize);
     s.aclnnMlaPrologV3WeightNz = Some(aclnnMlaPrologV3WeightNz);
+    s.aclnnFusedInferAttentionScoreV3GetWorkspaceSize =
+        Some(aclnnFusedInferAttentionScoreV3GetWorkspaceSize);
+    s.aclnnFusedInferAttentionScoreV3 = Some(aclnnFusedInferAttentionScoreV3);
 }

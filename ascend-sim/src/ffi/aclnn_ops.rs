@@ -6,11 +6,11 @@ use ascend_sys::{
     StaticSymbols, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus, aclrtStream,
 };
 
-use super::aclnn_base::{finish_plan, launch, list, tensor};
+use super::aclnn_base::{finish_plan, int_array, launch, list, tensor};
 use super::guard;
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::sim;
-use crate::operators::aclnn::objects::{Array, TensorDesc, invalid};
+use crate::operators::aclnn::objects::{TensorDesc, invalid};
 use crate::operators::aclnn::ops::{
     cast, grouped_matmul, moe_finalize_routing, moe_gating_top_k, moe_init_routing,
     moe_init_routing_v3,
@@ -407,18 +407,7 @@ unsafe extern "C" fn aclnnMoeInitRoutingV3GetWorkspaceSize(
         let (scale, offset) = (tensor(scale)?, tensor(offset)?);
         let (ex, row_idx) = (tensor(expanded_x_out)?, tensor(expanded_row_idx_out)?);
         let (counts, ex_scale) = (tensor(counts_out)?, tensor(expanded_scale_out)?);
-        let range = if active_expert_range.is_null() {
-            None
-        } else {
-            match &*sim()?.arrays.get(active_expert_range as *mut c_void)? {
-                Array::Int(v) => Some(v.clone()),
-                other => {
-                    return Err(invalid(format!(
-                        "activeExpertRangeOptional is {other:?}; expected an int array"
-                    )));
-                }
-            }
-        };
+        let range = int_array(active_expert_range, "activeExpertRangeOptional")?;
         let call = Call::new("aclnnMoeInitRoutingV3")
             .tensor("x", meta(&x))
             .tensor("expertIdx", meta(&ids))

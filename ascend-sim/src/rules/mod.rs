@@ -27,7 +27,9 @@ pub use call::{Arg, Call, TensorMeta, dtype_name, nz_storage};
 pub use cann::{VersionRow, VersionTable, version_table};
 pub use doc::markdown;
 
-pub(crate) use aclnn::{mla_prolog_cache_mode, v3_active_range};
+pub(crate) use aclnn::{
+    fia_kv_lens, fia_layout, fia_query_bsnd, mla_prolog_cache_mode, v3_active_range,
+};
 
 use crate::base::error::{SimError, SimResult};
 

@@ -732,7 +732,7 @@ pub(super) const AT_RUN: &[Rule] = &[Rule {
     call: OP,
     statement: "in PA_BSND/PA_NZ every cacheIndex value lies in [0, BlockNum·BlockSize)",
     source: DOC,
-    test: "tests/common/mla_vendor_cases.rs::prolog_rejects_a_cache_index_out_of_range",
+    test: "tests/mla_vendor_sim.rs::prolog_cache_index_out_of_range_fails_the_stream",
     enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
 }];
 

@@ -2,6 +2,7 @@
 //! sample call for the per-rule test.
 
 mod cast;
+mod fia_v3;
 mod grouped_matmul_v4;
 mod mla_prolog_v3;
 mod moe_finalize_routing_v2;
@@ -10,6 +11,9 @@ mod moe_init_routing_v2;
 mod moe_init_routing_v3;
 mod routing_inputs;
 
+pub(crate) use fia_v3::{
+    kv_lens as fia_kv_lens, layout as fia_layout, query_bsnd as fia_query_bsnd,
+};
 pub(crate) use mla_prolog_v3::cache_mode as mla_prolog_cache_mode;
 pub(crate) use moe_init_routing_v3::range as v3_active_range;
 
@@ -27,6 +31,8 @@ pub(super) const TABLES: &[&[Rule]] = &[
     cast::RULES,
     mla_prolog_v3::RULES,
     mla_prolog_v3::AT_RUN,
+    fia_v3::RULES,
+    fia_v3::AT_RUN,
 ];
 
 /// A valid call of `op`.
@@ -39,6 +45,7 @@ pub(super) fn sample(op: &str) -> Option<Call> {
         moe_finalize_routing_v2::OP => moe_finalize_routing_v2::sample(),
         cast::OP => cast::sample(),
         mla_prolog_v3::OP => mla_prolog_v3::sample(),
+        fia_v3::OP => fia_v3::sample(),
         _ => return None,
     })
 }

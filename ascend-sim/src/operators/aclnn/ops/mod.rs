@@ -1,6 +1,7 @@
 //! The aclnn operators the library calls, with their documented semantics.
 
 pub(crate) mod cast;
+pub(crate) mod fia_mla;
 pub(crate) mod grouped_matmul;
 pub(crate) mod mla_prolog;
 pub(crate) mod moe_finalize_routing;
