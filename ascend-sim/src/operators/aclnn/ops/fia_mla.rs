@@ -25,7 +25,6 @@ use crate::base::error::SimResult;
 use crate::operators::aclnn::objects::TensorDesc;
 use crate::operators::aclnn::view::TensorView;
 use crate::rules::violation;
-use crate::runtime::machine::Machine;
 
 /// The latent (value) width and the rope width of the MLA form.
 const LATENT: usize = 512;
@@ -81,104 +80,87 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
     let half = t.query.dtype == ACL_FLOAT16;
     let blocks = t.key.dim(0);
     let table_width = t.block_table.dim(1);
-    let mut outputs = vec![t.out];
-    outputs.extend(t.softmax_lse);
+    let mut outputs = vec![("attentionOut", t.out)];
+    outputs.extend(t.softmax_lse.map(|l| ("softmaxLse", l)));
     let inputs = vec![
-        t.query,
-        t.key,
-        t.value,
-        t.query_rope,
-        t.key_rope,
-        t.block_table,
+        ("query", t.query),
+        ("key", t.key),
+        ("value", t.value),
+        ("queryRopeOptional", t.query_rope),
+        ("keyRopeOptional", t.key_rope),
+        ("blockTableOptional", t.block_table),
     ];
-    let run = Arc::new(
-        move |machine: &Machine, i: &[TensorDesc], o: &[TensorDesc]| {
-            let read = |what: &str, d: &TensorDesc| {
-                TensorView::bind(machine, what, d).map(|b| b.read_f64())
-            };
-            let table = TensorView::bind(machine, "blockTableOptional", &i[5])?.read_i64();
-            // The rows of each sequence, checked against the cache before anything is read.
-            let mut rows = Vec::with_capacity(a.batch);
-            for (b, &len) in a.kv_lens.iter().enumerate() {
-                let mut seq = Vec::with_capacity(len);
-                for tok in 0..len {
-                    let col = tok / a.block_size;
-                    let id = table[b * table_width + col];
-                    if !(0..blocks as i64).contains(&id) {
-                        return Err(violation(
-                            "fia-v3.block-table-range",
-                            format!("blockTable[{b}][{col}] = {id} with {blocks} blocks"),
-                        ));
+    let run = Arc::new(move |i: &[TensorView], o: &[TensorView]| {
+        let table = i[5].read_i64();
+        // The rows of each sequence, checked against the cache before anything is read.
+        let mut rows = Vec::with_capacity(a.batch);
+        for (b, &len) in a.kv_lens.iter().enumerate() {
+            let mut seq = Vec::with_capacity(len);
+            for tok in 0..len {
+                let col = tok / a.block_size;
+                let id = table[b * table_width + col];
+                if !(0..blocks as i64).contains(&id) {
+                    return Err(violation(
+                        "fia-v3.block-table-range",
+                        format!("blockTable[{b}][{col}] = {id} with {blocks} blocks"),
+                    ));
+                }
+                seq.push(id as usize * a.block_size + tok % a.block_size);
+            }
+            rows.push(seq);
+        }
+        let (q, key, value) = (i[0].read_f64(), i[1].read_f64(), i[2].read_f64());
+        let (q_rope, k_rope) = (i[3].read_f64(), i[4].read_f64());
+        let round = |p: f64| {
+            if half {
+                f16::from_f64(p).to_f64()
+            } else {
+                bf16::from_f64(p).to_f64()
+            }
+        };
+        let mut out = vec![0.0; a.batch * a.q_len * a.heads * LATENT];
+        let mut lse = vec![f64::INFINITY; a.batch * a.heads * a.q_len];
+        for (b, seq) in rows.iter().enumerate() {
+            let len = seq.len();
+            for s in 0..a.q_len {
+                // Bottom-right causal: the queries are the sequence's last q_len tokens.
+                let visible = (len + s + 1).saturating_sub(a.q_len).min(len);
+                for n in 0..a.heads {
+                    let qo = a.at(b, s, n, LATENT);
+                    let qr = a.at(b, s, n, ROPE);
+                    let (qv, qrv) = (&q[qo..qo + LATENT], &q_rope[qr..qr + ROPE]);
+                    let scores: Vec<f64> = seq[..visible]
+                        .iter()
+                        .map(|&row| {
+                            let k = &key[row * LATENT..][..LATENT];
+                            let kr = &k_rope[row * ROPE..][..ROPE];
+                            let dot: f64 = qv.iter().zip(k).map(|(x, y)| x * y).sum::<f64>()
+                                + qrv.iter().zip(kr).map(|(x, y)| x * y).sum::<f64>();
+                            dot * a.scale
+                        })
+                        .collect();
+                    if scores.is_empty() {
+                        continue;
                     }
-                    seq.push(id as usize * a.block_size + tok % a.block_size);
-                }
-                rows.push(seq);
-            }
-            let (q, key, value) = (
-                read("query", &i[0])?,
-                read("key", &i[1])?,
-                read("value", &i[2])?,
-            );
-            let (q_rope, k_rope) = (
-                read("queryRopeOptional", &i[3])?,
-                read("keyRopeOptional", &i[4])?,
-            );
-            let round = |p: f64| {
-                if half {
-                    f16::from_f64(p).to_f64()
-                } else {
-                    bf16::from_f64(p).to_f64()
-                }
-            };
-            let mut out = vec![0.0; a.batch * a.q_len * a.heads * LATENT];
-            let mut lse = vec![f64::INFINITY; a.batch * a.heads * a.q_len];
-            for (b, seq) in rows.iter().enumerate() {
-                let len = seq.len();
-                for s in 0..a.q_len {
-                    // Bottom-right causal: the queries are the sequence's last q_len tokens.
-                    let visible = (len + s + 1).saturating_sub(a.q_len).min(len);
-                    for n in 0..a.heads {
-                        let qo = a.at(b, s, n, LATENT);
-                        let qr = a.at(b, s, n, ROPE);
-                        let (qv, qrv) = (&q[qo..qo + LATENT], &q_rope[qr..qr + ROPE]);
-                        let scores: Vec<f64> = seq[..visible]
-                            .iter()
-                            .map(|&row| {
-                                let k = &key[row * LATENT..][..LATENT];
-                                let kr = &k_rope[row * ROPE..][..ROPE];
-                                let dot: f64 = qv.iter().zip(k).map(|(x, y)| x * y).sum::<f64>()
-                                    + qrv.iter().zip(kr).map(|(x, y)| x * y).sum::<f64>();
-                                dot * a.scale
-                            })
-                            .collect();
-                        if scores.is_empty() {
-                            continue;
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let p: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                    let sum: f64 = p.iter().sum();
+                    let dst = &mut out[qo..qo + LATENT];
+                    for (&pt, &row) in p.iter().zip(&seq[..visible]) {
+                        let w = round(pt) / sum;
+                        for (d, v) in dst.iter_mut().zip(&value[row * LATENT..][..LATENT]) {
+                            *d += w * v;
                         }
-                        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let p: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
-                        let sum: f64 = p.iter().sum();
-                        let dst = &mut out[qo..qo + LATENT];
-                        for (&pt, &row) in p.iter().zip(&seq[..visible]) {
-                            let w = round(pt) / sum;
-                            for (d, v) in dst.iter_mut().zip(&value[row * LATENT..][..LATENT]) {
-                                *d += w * v;
-                            }
-                        }
-                        lse[(b * a.heads + n) * a.q_len + s] = max + sum.ln();
                     }
+                    lse[(b * a.heads + n) * a.q_len + s] = max + sum.ln();
                 }
             }
-            TensorView::bind(machine, "attentionOut", &o[0])?.write_f64(&out)?;
-            if a.lse {
-                TensorView::bind(machine, "softmaxLse", &o[1])?.write_f64(&lse)?;
-            }
-            Ok(())
-        },
-    );
-    Ok(Planned {
-        workspace: 0,
-        inputs,
-        outputs,
-        run,
-    })
+        }
+        o[0].write_f64(&out)?;
+        if a.lse {
+            o[1].write_f64(&lse)?;
+        }
+        Ok(())
+    });
+    Ok(Planned::new(0, inputs, outputs, run))
 }

@@ -24,7 +24,6 @@ use crate::base::error::SimResult;
 use crate::operators::aclnn::objects::TensorDesc;
 use crate::operators::aclnn::view::TensorView;
 use crate::rules::violation;
-use crate::runtime::machine::Machine;
 
 /// Hcq, Hckv, D and Dr, fixed by the op's documented limits.
 const Q_LORA: usize = 1536;
@@ -112,89 +111,81 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
     let heads = t.weight_uk.dim(0);
     let slots = t.kv_cache.dim(0) * t.kv_cache.dim(1);
     let inputs = vec![
-        t.token_x,
-        t.weight_dq,
-        t.weight_uq_qr,
-        t.weight_uk,
-        t.weight_dkv_kr,
-        t.gamma_cq,
-        t.gamma_ckv,
-        t.rope_sin,
-        t.rope_cos,
-        t.cache_index,
+        ("tokenX", t.token_x),
+        ("weightDq", t.weight_dq),
+        ("weightUqQr", t.weight_uq_qr),
+        ("weightUk", t.weight_uk),
+        ("weightDkvKr", t.weight_dkv_kr),
+        ("rmsnormGammaCq", t.gamma_cq),
+        ("rmsnormGammaCkv", t.gamma_ckv),
+        ("ropeSin", t.rope_sin),
+        ("ropeCos", t.rope_cos),
+        ("cacheIndexOptional", t.cache_index),
     ];
-    let outputs = vec![t.kv_cache, t.kr_cache, t.query, t.query_rope];
-    let run = Arc::new(
-        move |machine: &Machine, i: &[TensorDesc], o: &[TensorDesc]| {
-            let read = |what: &str, d: &TensorDesc| {
-                TensorView::bind(machine, what, d).map(|b| b.read_f64())
-            };
-            let index = TensorView::bind(machine, "cacheIndexOptional", &i[9])?.read_i64();
-            if let Some((tok, &slot)) = index
-                .iter()
-                .enumerate()
-                .find(|(_, s)| !(0..slots as i64).contains(s))
-            {
-                return Err(violation(
-                    "mla-prolog-v3.cache-index-range",
-                    format!("cacheIndex[{tok}] = {slot} with {slots} cache rows"),
-                ));
+    let outputs = vec![
+        ("kvCacheRef", t.kv_cache),
+        ("krCacheRef", t.kr_cache),
+        ("queryOut", t.query),
+        ("queryRopeOut", t.query_rope),
+    ];
+    let run = Arc::new(move |i: &[TensorView], o: &[TensorView]| {
+        let index = i[9].read_i64();
+        if let Some((tok, &slot)) = index
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !(0..slots as i64).contains(s))
+        {
+            return Err(violation(
+                "mla-prolog-v3.cache-index-range",
+                format!("cacheIndex[{tok}] = {slot} with {slots} cache rows"),
+            ));
+        }
+        let x = i[0].read_f64();
+        let w_dq = from_nz(&i[1].read_f64(), he, Q_LORA);
+        let qcols = heads * (NOPE + ROPE);
+        let w_uqqr = from_nz(&i[2].read_f64(), Q_LORA, qcols);
+        let w_uk = i[3].read_f64();
+        let w_dkvkr = from_nz(&i[4].read_f64(), he, KV_LORA + ROPE);
+        let (g_cq, g_ckv) = (i[5].read_f64(), i[6].read_f64());
+        let (sin, cos) = (i[7].read_f64(), i[8].read_f64());
+        let kv_bound = &o[0];
+        let kr_bound = &o[1];
+        let (mut kv_cache, mut kr_cache) = (kv_bound.read_f64(), kr_bound.read_f64());
+        let mut query = Vec::with_capacity(tokens * heads * KV_LORA);
+        let mut query_rope = Vec::with_capacity(tokens * heads * ROPE);
+        for tok in 0..tokens {
+            let xt = &x[tok * he..(tok + 1) * he];
+            let (cos_t, sin_t) = (&cos[tok * ROPE..][..ROPE], &sin[tok * ROPE..][..ROPE]);
+            let mut c_q = matvec(xt, &w_dq, Q_LORA);
+            rms_norm(&mut c_q, &g_cq, a.eps_cq, a.qc_qr_scale);
+            let c_q: Vec<f64> = c_q.into_iter().map(round_bf16).collect();
+            let q = matvec(&c_q, &w_uqqr, qcols);
+            for h in 0..heads {
+                let q_c: Vec<f64> = q[h * NOPE..(h + 1) * NOPE]
+                    .iter()
+                    .map(|&v| round_bf16(v))
+                    .collect();
+                let w = &w_uk[h * NOPE * KV_LORA..(h + 1) * NOPE * KV_LORA];
+                query.extend(matvec(&q_c, w, KV_LORA));
             }
-            let x = read("tokenX", &i[0])?;
-            let w_dq = from_nz(&read("weightDq", &i[1])?, he, Q_LORA);
-            let qcols = heads * (NOPE + ROPE);
-            let w_uqqr = from_nz(&read("weightUqQr", &i[2])?, Q_LORA, qcols);
-            let w_uk = read("weightUk", &i[3])?;
-            let w_dkvkr = from_nz(&read("weightDkvKr", &i[4])?, he, KV_LORA + ROPE);
-            let (g_cq, g_ckv) = (
-                read("rmsnormGammaCq", &i[5])?,
-                read("rmsnormGammaCkv", &i[6])?,
-            );
-            let (sin, cos) = (read("ropeSin", &i[7])?, read("ropeCos", &i[8])?);
-            let kv_bound = TensorView::bind(machine, "kvCacheRef", &o[0])?;
-            let kr_bound = TensorView::bind(machine, "krCacheRef", &o[1])?;
-            let (mut kv_cache, mut kr_cache) = (kv_bound.read_f64(), kr_bound.read_f64());
-            let mut query = Vec::with_capacity(tokens * heads * KV_LORA);
-            let mut query_rope = Vec::with_capacity(tokens * heads * ROPE);
-            for tok in 0..tokens {
-                let xt = &x[tok * he..(tok + 1) * he];
-                let (cos_t, sin_t) = (&cos[tok * ROPE..][..ROPE], &sin[tok * ROPE..][..ROPE]);
-                let mut c_q = matvec(xt, &w_dq, Q_LORA);
-                rms_norm(&mut c_q, &g_cq, a.eps_cq, a.qc_qr_scale);
-                let c_q: Vec<f64> = c_q.into_iter().map(round_bf16).collect();
-                let q = matvec(&c_q, &w_uqqr, qcols);
-                for h in 0..heads {
-                    let q_c: Vec<f64> = q[h * NOPE..(h + 1) * NOPE]
-                        .iter()
-                        .map(|&v| round_bf16(v))
-                        .collect();
-                    let w = &w_uk[h * NOPE * KV_LORA..(h + 1) * NOPE * KV_LORA];
-                    query.extend(matvec(&q_c, w, KV_LORA));
-                }
-                for h in 0..heads {
-                    let z = &q[heads * NOPE + h * ROPE..][..ROPE];
-                    query_rope.extend(rope_deinterleaved(z, cos_t, sin_t));
-                }
-                let kv = matvec(xt, &w_dkvkr, KV_LORA + ROPE);
-                let mut c_kv = kv[..KV_LORA].to_vec();
-                rms_norm(&mut c_kv, &g_ckv, a.eps_ckv, a.kc_scale);
-                let slot = index[tok] as usize;
-                kv_cache[slot * KV_LORA..(slot + 1) * KV_LORA].copy_from_slice(&c_kv);
-                let k_r = rope_deinterleaved(&kv[KV_LORA..], cos_t, sin_t);
-                kr_cache[slot * ROPE..(slot + 1) * ROPE].copy_from_slice(&k_r);
+            for h in 0..heads {
+                let z = &q[heads * NOPE + h * ROPE..][..ROPE];
+                query_rope.extend(rope_deinterleaved(z, cos_t, sin_t));
             }
-            kv_bound.write_f64(&kv_cache)?;
-            kr_bound.write_f64(&kr_cache)?;
-            TensorView::bind(machine, "queryOut", &o[2])?.write_f64(&query)?;
-            TensorView::bind(machine, "queryRopeOut", &o[3])?.write_f64(&query_rope)
-        },
-    );
-    Ok(Planned {
-        workspace: 0,
-        inputs,
-        outputs,
-        run,
-    })
+            let kv = matvec(xt, &w_dkvkr, KV_LORA + ROPE);
+            let mut c_kv = kv[..KV_LORA].to_vec();
+            rms_norm(&mut c_kv, &g_ckv, a.eps_ckv, a.kc_scale);
+            let slot = index[tok] as usize;
+            kv_cache[slot * KV_LORA..(slot + 1) * KV_LORA].copy_from_slice(&c_kv);
+            let k_r = rope_deinterleaved(&kv[KV_LORA..], cos_t, sin_t);
+            kr_cache[slot * ROPE..(slot + 1) * ROPE].copy_from_slice(&k_r);
+        }
+        kv_bound.write_f64(&kv_cache)?;
+        kr_bound.write_f64(&kr_cache)?;
+        o[2].write_f64(&query)?;
+        o[3].write_f64(&query_rope)
+    });
+    Ok(Planned::new(0, inputs, outputs, run))
 }
 
 #[cfg(test)]

@@ -134,6 +134,7 @@ mod tests {
             dtype,
             format: ACL_FORMAT_ND,
             storage_elems: dims.iter().product(),
+            storage_dims: dims.to_vec(),
             data: 0,
         }
     }
