@@ -25,3 +25,36 @@ fn every_corpus_input_passes_its_target() {
         }
     }
 }
+
+/// The op_validation input that once took the process past 4 GB of RSS (`fuzz/corpus/
+/// op_validation/dispatch_beyond_device_memory`): a padded dispatch whose `experts × capacity ×
+/// hidden` output exceeds the device's memory is refused by the allocation, as an NPU refuses
+/// it, with a typed error at the call; the device keeps working.
+#[test]
+fn an_output_beyond_device_memory_is_a_typed_allocation_error() {
+    use ascend_npu::Error;
+    use ascend_npu::ops::moe::{self, MoeShape};
+    let (stream, _) = bodies::device();
+    let x = stream.upload(&[1f32; 2 * 2048]).unwrap();
+    let ids = stream.upload(&[0i32; 2]).unwrap();
+    // 64 experts × 1024 rows × 2048 f32 = 512 MiB, twice the fuzzing machine's device memory.
+    let shape = MoeShape {
+        tokens: 2,
+        hidden: 2048,
+        top_k: 1,
+        experts: 64,
+    };
+    match moe::dispatch_padded(stream, shape, 1024, &x, &ids) {
+        Err(e @ Error::Acl { .. }) => {
+            assert_eq!(
+                e.acl_code().and_then(|c| c.name()),
+                Some("ACL_ERROR_RT_MEMORY_ALLOCATION"),
+                "{e}"
+            );
+        }
+        Err(other) => panic!("expected an allocation error, got {other}"),
+        Ok(_) => panic!("a {} byte output was allocated", 512u64 << 20),
+    }
+    stream.synchronize().unwrap();
+    assert_eq!(stream.upload(&[5u8]).unwrap().to_vec().unwrap(), [5]);
+}

@@ -43,8 +43,8 @@
 //! # Configuration
 //!
 //! One Ascend910B2 under CANN [`DEFAULT_CANN_VERSION`] by default; [`configure`] or the
-//! variables [`DEVICES_VAR`] / [`SOC_VAR`] / [`CANN_VERSION_VAR`] choose another machine before
-//! the first call. The simulator answers as the chosen CANN release would: functions it lacks
+//! variables [`DEVICES_VAR`] / [`SOC_VAR`] / [`HBM_BYTES_VAR`] / [`CANN_VERSION_VAR`] choose
+//! another machine before the first call. The simulator answers as the chosen CANN release would: functions it lacks
 //! are absent from [`symbols`], device attributes it lacks are rejected.
 
 #![warn(missing_docs)]
@@ -61,7 +61,8 @@ pub use operators::hccl;
 
 pub use ascend_sys::CannVersion;
 pub use base::config::{
-    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, MAX_DEVICES, SOC_VAR, SimConfig,
+    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, HBM_BYTES_VAR, MAX_DEVICES, SOC_VAR,
+    SimConfig,
 };
 pub use base::cost;
 pub use base::error_msg::recent_error_message;

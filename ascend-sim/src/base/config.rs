@@ -10,6 +10,11 @@ pub const SOC_VAR: &str = "ASCEND_SIM_SOC";
 /// Environment variable with the CANN release the simulator answers as, e.g. `8.1.RC1` or
 /// `8.5.0` (default [`DEFAULT_CANN_VERSION`]).
 pub const CANN_VERSION_VAR: &str = "ASCEND_SIM_CANN_VERSION";
+/// Environment variable with every simulated device's memory (HBM) in bytes, for a machine
+/// smaller than the SoC's documented size (default: the SoC's `hbm_bytes`). Allocations beyond
+/// it fail with `ACL_ERROR_RT_MEMORY_ALLOCATION`, so a fuzzer or a test can bound the host
+/// memory the simulator backs its devices with.
+pub const HBM_BYTES_VAR: &str = "ASCEND_SIM_HBM_BYTES";
 /// The CANN release the simulator answers as unless told otherwise.
 pub const DEFAULT_CANN_VERSION: CannVersion = CannVersion::V9_0_0;
 /// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes
@@ -48,6 +53,21 @@ impl SimConfig {
         })
     }
 
+    /// The same machine with `bytes` of device memory (HBM) on every device instead of the
+    /// SoC's documented size; see [`HBM_BYTES_VAR`].
+    ///
+    /// ```
+    /// use ascend_sim::SimConfig;
+    /// let small = SimConfig::default().with_hbm_bytes(256 << 20);
+    /// assert_eq!(small.devices[0].hbm_bytes, 256 << 20);
+    /// ```
+    pub fn with_hbm_bytes(mut self, bytes: u64) -> Self {
+        for device in &mut self.devices {
+            device.hbm_bytes = bytes;
+        }
+        self
+    }
+
     /// The same machine under CANN release `version`.
     pub fn with_cann_version(self, version: CannVersion) -> Self {
         SimConfig {
@@ -60,8 +80,8 @@ impl SimConfig {
         check_count(self.devices.len())
     }
 
-    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`] and [`CANN_VERSION_VAR`],
-    /// defaults for unset ones.
+    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`], [`HBM_BYTES_VAR`] and
+    /// [`CANN_VERSION_VAR`], defaults for unset ones.
     pub fn from_env() -> Result<Self, String> {
         let count = match std::env::var(DEVICES_VAR) {
             Ok(v) => parse_device_count(&v)?,
@@ -80,7 +100,11 @@ impl SimConfig {
                 .map_err(|e| format!("{CANN_VERSION_VAR}: {e}"))?,
             Err(_) => DEFAULT_CANN_VERSION,
         };
-        Ok(SimConfig::uniform(soc, count)?.with_cann_version(cann_version))
+        let config = SimConfig::uniform(soc, count)?.with_cann_version(cann_version);
+        Ok(match std::env::var(HBM_BYTES_VAR) {
+            Ok(v) => config.with_hbm_bytes(parse_hbm_bytes(&v)?),
+            Err(_) => config,
+        })
     }
 }
 
@@ -101,6 +125,16 @@ fn parse_device_count(value: &str) -> Result<usize, String> {
     let count = value.trim().parse::<usize>().map_err(|_| bad())?;
     check_count(count).map_err(|_| bad())?;
     Ok(count)
+}
+
+/// The value of [`HBM_BYTES_VAR`]: a positive byte count.
+fn parse_hbm_bytes(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(bytes) if bytes > 0 => Ok(bytes),
+        _ => Err(format!(
+            "{HBM_BYTES_VAR}={value:?} is not a memory size; expected a positive number of bytes"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +162,14 @@ mod tests {
             SimConfig::uniform(SocModel::ascend910b2(), 2).map(|c| c.devices.len()),
             Ok(2)
         );
+    }
+
+    #[test]
+    fn hbm_sizes_parse_or_name_the_variable() {
+        assert_eq!(parse_hbm_bytes(" 268435456 "), Ok(256 << 20));
+        for value in ["0", "-1", "1G", "", "18446744073709551616"] {
+            let message = parse_hbm_bytes(value).unwrap_err();
+            assert!(message.contains(HBM_BYTES_VAR), "{value}: {message}");
+        }
     }
 }
