@@ -55,16 +55,16 @@ fn main() {
         let a = stream.upload(&vec![bf16::from_f32(0.5); m * K]).unwrap();
         let mut out = stream.alloc_uninit::<bf16>(m * n).unwrap();
         let bf = counted(&stream, || {
-            kernels
-                .matmul(
-                    &stream,
-                    &a,
-                    &w_bf16,
-                    &mut out,
-                    MatmulShape { m, n, k: K },
-                    WeightLayout::NK,
-                )
-                .unwrap()
+            ascend_npu::kernels::matmul(
+                &kernels,
+                &stream,
+                MatmulShape { m, n, k: K },
+                WeightLayout::NK,
+                &a,
+                &w_bf16,
+                &mut out,
+            )
+            .unwrap()
         });
         for format in [ScaleFormat::Fp32, ScaleFormat::Ue8m0] {
             let q = quantize_weight(&w, n, K, format).unwrap();
@@ -73,11 +73,11 @@ fn main() {
                 fp8_gemm(
                     &kernels,
                     &stream,
+                    m,
                     Fp8Input::Bf16(a.as_view()),
                     &weight,
                     Fp8Groups::None,
                     out,
-                    m,
                 )
                 .unwrap()
             };
@@ -128,10 +128,10 @@ fn main() {
         .collect();
     let dx = stream.upload(&x).unwrap();
     let act = || {
-        Fp8Activations::quantize(&kernels, &stream, &dx, rows, cols, ScaleFormat::Fp32).unwrap();
+        Fp8Activations::quantize(&kernels, &stream, rows, cols, ScaleFormat::Fp32, &dx).unwrap();
     };
     let weight = || {
-        Fp8Weight::quantize(&kernels, &stream, &dx, rows, cols, ScaleFormat::Fp32).unwrap();
+        Fp8Weight::quantize(&kernels, &stream, rows, cols, ScaleFormat::Fp32, &dx).unwrap();
     };
     for (name, run) in [
         ("activations, 1×128 scales", &act as &dyn Fn()),

@@ -29,14 +29,12 @@ fn main() {
     let b = stream.upload(&vec![f16::from_f32(0.25); n * k]).unwrap();
     let mut out = stream.alloc_uninit::<f32>(m * n).unwrap();
     let d = counted(&stream, || {
-        kernels
-            .matmul(&stream, &a, &b, &mut out, shape, WeightLayout::NK)
+        ascend_npu::kernels::matmul(&kernels, &stream, shape, WeightLayout::NK, &a, &b, &mut out)
             .unwrap()
     });
     let (min_read, min_written) = (((m * k + n * k) * 2) as u64, (m * n * 4) as u64);
     let sim = median(|| {
-        kernels
-            .matmul(&stream, &a, &b, &mut out, shape, WeightLayout::NK)
+        ascend_npu::kernels::matmul(&kernels, &stream, shape, WeightLayout::NK, &a, &b, &mut out)
             .unwrap();
         stream.synchronize().unwrap();
     });
@@ -63,10 +61,10 @@ fn main() {
     let up = stream.upload(&vec![bf16::from_f32(0.25); len]).unwrap();
     let mut o = stream.alloc_uninit::<bf16>(len).unwrap();
     let d = counted(&stream, || {
-        kernels.swiglu(&stream, &gate, &up, &mut o).unwrap()
+        ascend_npu::kernels::swiglu(&kernels, &stream, &gate, &up, &mut o).unwrap()
     });
     let sim = median(|| {
-        kernels.swiglu(&stream, &gate, &up, &mut o).unwrap();
+        ascend_npu::kernels::swiglu(&kernels, &stream, &gate, &up, &mut o).unwrap();
         stream.synchronize().unwrap();
     });
     let g: Vec<f32> = vec![0.5; len];

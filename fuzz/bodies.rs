@@ -85,9 +85,16 @@ impl<'a> Bytes<'a> {
 }
 
 /// The simulator's device 0 with a stream and the kernels, shared by every input.
+/// The simulated device's memory: small, so an input asking for a huge buffer gets
+/// `ACL_ERROR_RT_MEMORY_ALLOCATION` instead of gigabytes of host memory behind it (the fuzzer's
+/// RSS limit is 2 GB), while every legitimate small shape still fits.
+pub const FUZZ_HBM_BYTES: u64 = 256 << 20;
+
 pub fn device() -> &'static (Stream, Kernels) {
     static DEVICE: OnceLock<(Stream, Kernels)> = OnceLock::new();
     DEVICE.get_or_init(|| {
+        let machine = ascend_npu::sim::SimConfig::default().with_hbm_bytes(FUZZ_HBM_BYTES);
+        ascend_npu::sim::configure(machine).expect("a small simulated machine");
         ascend_npu::select_backend(Backend::Sim).expect("simulator");
         let device = Device::open(0).expect("device 0");
         (
@@ -400,11 +407,11 @@ pub fn op_validation(data: &[u8]) {
             let _ = fp8_gemm(
                 kernels,
                 stream,
+                m,
                 Fp8Input::Bf16(a.as_view()),
                 &w,
                 groups_arg,
                 &mut c,
-                m,
             );
         }
         1 => {
@@ -420,11 +427,11 @@ pub fn op_validation(data: &[u8]) {
             } else {
                 ScaleFormat::Fp32
             };
-            if let Ok(q) = Fp8Activations::quantize(kernels, stream, &x, rows, k, format) {
+            if let Ok(q) = Fp8Activations::quantize(kernels, stream, rows, k, format, &x) {
                 let mut out = buffer(stream, &mut b, |_| 0f32);
                 let _ = q.dequantize(kernels, stream, &mut out);
             }
-            if let Ok(w) = Fp8Weight::quantize(kernels, stream, &x, rows, k, format) {
+            if let Ok(w) = Fp8Weight::quantize(kernels, stream, rows, k, format, &x) {
                 let mut out = buffer(stream, &mut b, |_| bf16::ZERO);
                 let _ = w.dequantize(kernels, stream, &mut out);
             }
@@ -576,7 +583,7 @@ pub fn op_validation(data: &[u8]) {
             let g = buffer(stream, &mut b, vals);
             let u = buffer(stream, &mut b, vals);
             let mut out = buffer(stream, &mut b, |_| 0f32);
-            let _ = kernels.swiglu(stream, &g, &u, &mut out);
+            let _ = ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out);
             let a = buffer(stream, &mut b, |i| bf16::from_f32(vals(i)));
             let w = buffer(stream, &mut b, |i| bf16::from_f32(vals(i)));
             let shape = MatmulShape {
@@ -585,7 +592,7 @@ pub fn op_validation(data: &[u8]) {
                 k: b.size(64),
             };
             let layout = b.layout();
-            let _ = kernels.matmul(stream, &a, &w, &mut out, shape, layout);
+            let _ = ascend_npu::kernels::matmul(kernels, stream, shape, layout, &a, &w, &mut out);
         }
         _ => {
             // Host-side uploads of pre-quantized data with arbitrary shapes and scales.

@@ -60,7 +60,7 @@ fn grouped(
     };
     let mut c = stream.alloc_zeroed::<f32>(m * w.n()).unwrap();
     // Accepted at the call: the offsets are in device memory.
-    fp8_gemm(kernels, stream, input, w, groups, &mut c, m).expect("queued");
+    fp8_gemm(kernels, stream, m, input, w, groups, &mut c).expect("queued");
     stream.synchronize()?;
     Ok(c.to_vec().unwrap())
 }
@@ -153,10 +153,10 @@ fn device_quantization_of_non_finite_input_is_the_host_error() {
             let result = if bf16_in {
                 let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
                 let dx = stream.upload(&xb).unwrap();
-                Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, ScaleFormat::Fp32)
+                Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Fp32, &dx)
             } else {
                 let dx = stream.upload(&x).unwrap();
-                Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, ScaleFormat::Ue8m0)
+                Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Ue8m0, &dx)
             };
             let q = result.expect("accepted at the call: the values are on the device");
             match stream.synchronize() {
@@ -180,7 +180,7 @@ fn device_quantization_of_non_finite_input_is_the_host_error() {
             }
         );
         let dw = stream.upload(&w).unwrap();
-        let q = Fp8Weight::quantize(&kernels, &stream, &dw, n, kw, ScaleFormat::Fp32).unwrap();
+        let q = Fp8Weight::quantize(&kernels, &stream, n, kw, ScaleFormat::Fp32, &dw).unwrap();
         match q.codes().to_vec() {
             Err(Error::Quant(e)) => assert_eq!(e, host),
             other => panic!("a synchronous copy must report it too, got {other:?}"),
@@ -189,7 +189,7 @@ fn device_quantization_of_non_finite_input_is_the_host_error() {
     // Afterwards the same stream quantizes finite input exactly like the host.
     let x = values(rows * k, 5);
     let dx = stream.upload(&x).unwrap();
-    let q = Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, ScaleFormat::Fp32).unwrap();
+    let q = Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Fp32, &dx).unwrap();
     let host = quantize_act(&x, rows, k, ScaleFormat::Fp32).unwrap();
     assert_eq!(q.codes().to_vec().unwrap(), host.codes());
     assert_eq!(q.scales().to_vec().unwrap(), host.scales());
@@ -200,7 +200,7 @@ fn an_unread_report_goes_to_the_drop_errors() {
     let (stream, kernels) = setup();
     let x = [f32::NAN; 128];
     let dx = stream.upload(&x).unwrap();
-    let q = Fp8Activations::quantize(&kernels, &stream, &dx, 1, 128, ScaleFormat::Fp32).unwrap();
+    let q = Fp8Activations::quantize(&kernels, &stream, 1, 128, ScaleFormat::Fp32, &dx).unwrap();
     // The kernels' tiling cache keeps the streams it served: the stream goes with them.
     drop((q, dx, stream, kernels));
     let (errors, _) = ascend_npu::take_drop_errors();
@@ -362,11 +362,11 @@ fn non_finite_scales_are_rejected_and_nan_codes_propagate() {
     fp8_gemm(
         &kernels,
         &stream,
+        3,
         Fp8Input::Bf16(a.as_view()),
         &w,
         Fp8Groups::None,
         &mut c,
-        3,
     )
     .unwrap();
     let c = c.to_vec().expect("NaN data is not an error");

@@ -129,7 +129,7 @@ fn moe_forward_makes_no_device_allocation_after_warm_up() {
     let other = device.new_stream().unwrap();
     let a = other.upload(&values(100, 40, 1.0)).unwrap();
     let mut out = other.alloc_zeroed::<bf16>(100).unwrap();
-    kernels.swiglu(&other, &a, &a, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(&kernels, &other, &a, &a, &mut out).unwrap();
     drop((a, out));
     let raw = other.as_raw();
     drop(other);

@@ -108,7 +108,7 @@ fn run_a_kernel(device: &Device, version: CannVersion) {
         let g = stream.upload(&gate).unwrap();
         let u = stream.upload(&up).unwrap();
         let mut out = stream.alloc_zeroed::<f32>(100).unwrap();
-        kernels.swiglu(&stream, &g, &u, &mut out).unwrap();
+        ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out).unwrap();
         for ((&x, &y), &got) in gate.iter().zip(&up).zip(&out.to_vec().unwrap()) {
             let want = f64::from(x) / (1.0 + (-f64::from(x)).exp()) * f64::from(y);
             // fp32 SwiGLU: a few ulps of exp and division.

@@ -49,7 +49,7 @@ fn iteration(kernels: &Kernels, a: &Stream, b: &Stream, seed: u64) {
     drop(g_src);
     let u = a.upload(&up).unwrap();
     let mut out = a.alloc_uninit::<f32>(len).unwrap();
-    kernels.swiglu(a, &g, &u, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(kernels, a, &g, &u, &mut out).unwrap();
     drop((g, u)); // freed in stream order, after the kernel
     let ready = a.record_event().unwrap();
 
@@ -76,7 +76,7 @@ fn iteration(kernels: &Kernels, a: &Stream, b: &Stream, seed: u64) {
     let k = 1 + (seed as usize * 31) % 400;
     let x = values(rows * k, seed ^ 2);
     let dx = b.upload(&x).unwrap();
-    let q = Fp8Activations::quantize(kernels, b, &dx, rows, k, ScaleFormat::Fp32).unwrap();
+    let q = Fp8Activations::quantize(kernels, b, rows, k, ScaleFormat::Fp32, &dx).unwrap();
     drop(dx);
     let host = quantize_act(&x, rows, k, ScaleFormat::Fp32).unwrap();
     assert_eq!(q.codes().to_vec().unwrap(), host.codes(), "seed {seed}");
@@ -88,7 +88,7 @@ fn iteration(kernels: &Kernels, a: &Stream, b: &Stream, seed: u64) {
         let at = seed as usize % bad.len();
         bad[at] = f32::NAN;
         let dbad = b.upload(&bad).unwrap();
-        let _q = Fp8Activations::quantize(kernels, b, &dbad, rows, k, ScaleFormat::Fp32).unwrap();
+        let _q = Fp8Activations::quantize(kernels, b, rows, k, ScaleFormat::Fp32, &dbad).unwrap();
         assert!(
             matches!(b.synchronize(), Err(Error::Quant(_))),
             "seed {seed}"

@@ -159,7 +159,7 @@ proptest! {
             Some(q) => Fp8Input::Fp8(q),
             None => Fp8Input::Bf16(a_dev.as_view()),
         };
-        let queued = fp8_gemm(kernels, stream, input, &w, group_arg, &mut c, m);
+        let queued = fp8_gemm(kernels, stream, m, input, &w, group_arg, &mut c);
         let synced = stream.synchronize();
         let shapes_ok = a_len == a_rows * k
             && c_len == a_rows * n
@@ -229,10 +229,10 @@ proptest! {
         };
         let device = || -> Result<(Vec<F8E4M3>, Vec<f32>), Error> {
             if weight {
-                let q = Fp8Weight::quantize(kernels, stream, &dx, rows, k, format)?;
+                let q = Fp8Weight::quantize(kernels, stream, rows, k, format, &dx)?;
                 Ok((q.codes().to_vec()?, q.scales().to_vec()?))
             } else {
-                let q = Fp8Activations::quantize(kernels, stream, &dx, rows, k, format)?;
+                let q = Fp8Activations::quantize(kernels, stream, rows, k, format, &dx)?;
                 Ok((q.codes().to_vec()?, q.scales().to_vec()?))
             }
         };

@@ -115,20 +115,41 @@ impl Fp8Kernels {
     }
 }
 
+/// Which FP8 GEMM kernel runs, on what sizes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fp8GemmLaunch {
+    pub(crate) acts: Activations,
+    pub(crate) grouping: Grouping,
+    pub(crate) bf16_out: bool,
+    /// A's rows (per group for the masked layout).
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    /// Weight groups.
+    pub(crate) groups: usize,
+    /// Whether the weight's scales are folded into its codes (see `Fp8Weight`).
+    pub(crate) fold_scales: bool,
+}
+
 impl Kernels {
     /// Launches an FP8 GEMM whose arguments (all but workspace and tiling) are already checked
     /// and ordered as the kernel declares them.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn launch_fp8_gemm(
         &self,
         stream: &Stream,
-        acts: Activations,
-        grouping: Grouping,
-        bf16_out: bool,
-        (m, n, k, groups): (usize, usize, usize, usize),
-        fold_scales: bool,
+        launch: Fp8GemmLaunch,
         args: Vec<KernelArg<'_>>,
     ) -> Result<()> {
+        let Fp8GemmLaunch {
+            acts,
+            grouping,
+            bf16_out,
+            m,
+            n,
+            k,
+            groups,
+            fold_scales,
+        } = launch;
         if k == 0 || k > MAX_K || n == 0 || n > u32::MAX as usize || m > u32::MAX as usize {
             return Err(Error::invalid(
                 format!("FP8 GEMM of M={m} N={n} K={k}"),

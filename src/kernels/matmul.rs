@@ -140,53 +140,51 @@ impl MatmulTiling {
     }
 }
 
-impl Kernels {
-    /// Queues `C = A · B` (or `A · Bᵀ` for [`WeightLayout::NK`]) on `stream`.
-    ///
-    /// `a` holds `M·K` elements, `b` `K·N`, `c` `M·N`. With `K = 0`, C is zeroed.
-    pub fn matmul<I: MatmulInput, O: MatmulOutput>(
-        &self,
-        stream: &Stream,
-        a: &impl DeviceSlice<I>,
-        b: &impl DeviceSlice<I>,
-        c: &mut impl DeviceSliceMut<O>,
-        shape: MatmulShape,
-        layout: WeightLayout,
-    ) -> Result<()> {
-        let MatmulShape { m, n, k } = shape;
-        let expect = |what: &str, len: usize, rows: usize, cols: usize| {
-            if rows.checked_mul(cols) == Some(len) {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    format!("{what} of {len} elements for M={m} N={n} K={k}"),
-                    format!("{what} of {rows}×{cols} elements"),
-                ))
-            }
-        };
-        expect("A", a.len(), m, k)?;
-        expect("B", b.len(), k, n)?;
-        expect("C", c.len(), m, n)?;
-        if m == 0 || n == 0 {
-            return Ok(());
+/// Queues `C = A · B` (or `A · Bᵀ` for [`WeightLayout::NK`]) on `stream`.
+///
+/// `a` holds `M·K` elements, `b` `K·N`, `c` `M·N`. With `K = 0`, C is zeroed.
+pub fn matmul<I: MatmulInput, O: MatmulOutput>(
+    kernels: &Kernels,
+    stream: &Stream,
+    shape: MatmulShape,
+    layout: WeightLayout,
+    a: &impl DeviceSlice<I>,
+    b: &impl DeviceSlice<I>,
+    c: &mut impl DeviceSliceMut<O>,
+) -> Result<()> {
+    let MatmulShape { m, n, k } = shape;
+    let expect = |what: &str, len: usize, rows: usize, cols: usize| {
+        if rows.checked_mul(cols) == Some(len) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                format!("{what} of {len} elements for M={m} N={n} K={k}"),
+                format!("{what} of {rows}×{cols} elements"),
+            ))
         }
-        if k == 0 {
-            return stream.memset(c, 0);
-        }
-        let (tiling, blocks) = MatmulTiling::plan(shape, layout, self.inner.cube_cores)?;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.matmul[I::INDEX * 2 + O::INDEX],
-            blocks,
-            &[
-                KernelArg::buffer(a),
-                KernelArg::buffer(b),
-                KernelArg::buffer_mut(c),
-                tiling,
-            ],
-        )
+    };
+    expect("A", a.len(), m, k)?;
+    expect("B", b.len(), k, n)?;
+    expect("C", c.len(), m, n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
     }
+    if k == 0 {
+        return stream.memset(c, 0);
+    }
+    let (tiling, blocks) = MatmulTiling::plan(shape, layout, kernels.inner.cube_cores)?;
+    let tiling = kernels
+        .inner
+        .tilings
+        .arg(bytemuck::bytes_of(&tiling), stream)?;
+    stream.launch_trusted(
+        &kernels.inner.matmul[I::INDEX * 2 + O::INDEX],
+        blocks,
+        &[
+            KernelArg::buffer(a),
+            KernelArg::buffer(b),
+            KernelArg::buffer_mut(c),
+            tiling,
+        ],
+    )
 }

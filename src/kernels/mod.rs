@@ -11,7 +11,7 @@
 //! let gate = stream.upload(&[0.0f32, 1.0, -2.0])?;
 //! let up = stream.upload(&[1.0f32, 2.0, 3.0])?;
 //! let mut out = stream.alloc_zeroed::<f32>(3)?;
-//! kernels.swiglu(&stream, &gate, &up, &mut out)?;
+//! ascend_npu::kernels::swiglu(&kernels, &stream, &gate, &up, &mut out)?;
 //! let silu = |g: f32| g / (1.0 + (-g).exp());
 //! let got = out.to_vec()?;
 //! assert!((got[1] - silu(1.0) * 2.0).abs() < 1e-6);
@@ -30,11 +30,11 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::runtime::{Device, Kernel, KernelBinary};
 
-pub(crate) use fp8::{Activations, Grouping};
+pub(crate) use fp8::{Activations, Fp8GemmLaunch, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
-pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout};
+pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout, matmul};
 pub use mla::{MlaCacheWriteTiling, MlaDecodeTiling, MlaSwapAxesTiling};
-pub use swiglu::{SwigluElement, SwigluTiling};
+pub use swiglu::{SwigluElement, SwigluTiling, swiglu};
 
 use tiling_cache::TilingCache;
 

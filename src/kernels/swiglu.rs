@@ -91,45 +91,43 @@ impl SwigluTiling {
     }
 }
 
-impl Kernels {
-    /// Queues `out = silu(gate) * up` on `stream` (all three of the same length).
-    pub fn swiglu<T: SwigluElement>(
-        &self,
-        stream: &Stream,
-        gate: &impl DeviceSlice<T>,
-        up: &impl DeviceSlice<T>,
-        out: &mut impl DeviceSliceMut<T>,
-    ) -> Result<()> {
-        if gate.len() != up.len() || gate.len() != out.len() {
-            return Err(Error::invalid(
-                format!(
-                    "SwiGLU of gate {} / up {} / out {} elements",
-                    gate.len(),
-                    up.len(),
-                    out.len()
-                ),
-                "gate, up and out of the same length",
-            ));
-        }
-        if gate.is_empty() {
-            return Ok(());
-        }
-        let (tiling, blocks) = SwigluTiling::plan::<T>(gate.len(), self.inner.vector_cores)?;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.swiglu[T::INDEX],
-            blocks,
-            &[
-                KernelArg::buffer(gate),
-                KernelArg::buffer(up),
-                KernelArg::buffer_mut(out),
-                tiling,
-            ],
-        )
+/// Queues `out = silu(gate) * up` on `stream` (all three of the same length).
+pub fn swiglu<T: SwigluElement>(
+    kernels: &Kernels,
+    stream: &Stream,
+    gate: &impl DeviceSlice<T>,
+    up: &impl DeviceSlice<T>,
+    out: &mut impl DeviceSliceMut<T>,
+) -> Result<()> {
+    if gate.len() != up.len() || gate.len() != out.len() {
+        return Err(Error::invalid(
+            format!(
+                "SwiGLU of gate {} / up {} / out {} elements",
+                gate.len(),
+                up.len(),
+                out.len()
+            ),
+            "gate, up and out of the same length",
+        ));
     }
+    if gate.is_empty() {
+        return Ok(());
+    }
+    let (tiling, blocks) = SwigluTiling::plan::<T>(gate.len(), kernels.inner.vector_cores)?;
+    let tiling = kernels
+        .inner
+        .tilings
+        .arg(bytemuck::bytes_of(&tiling), stream)?;
+    stream.launch_trusted(
+        &kernels.inner.swiglu[T::INDEX],
+        blocks,
+        &[
+            KernelArg::buffer(gate),
+            KernelArg::buffer(up),
+            KernelArg::buffer_mut(out),
+            tiling,
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -119,11 +119,11 @@ fn run_w8a16_scaled<O: MatmulOutput + bytemuck::AnyBitPattern>(
     fp8_gemm(
         kernels,
         stream,
+        m,
         Fp8Input::Bf16(da.as_view()),
         &weight,
         Fp8Groups::None,
         &mut dc,
-        m,
     )
     .unwrap();
     let got = to_f64(&dc.to_vec().unwrap());
@@ -202,7 +202,7 @@ pub fn device_activation_quantization_equals_the_host_reference_bit_for_bit() {
             let mut rng = Rng::new((rows * k) as u64);
             let x: Vec<bf16> = bf16_vec(&mut rng, rows * k, 3.0);
             let dx = stream.upload(&x).unwrap();
-            let q = Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, format).unwrap();
+            let q = Fp8Activations::quantize(&kernels, &stream, rows, k, format, &dx).unwrap();
             let host = quantize_act(&x, rows, k, format).unwrap();
             assert_eq!(
                 q.codes().to_vec().unwrap(),
@@ -227,16 +227,16 @@ pub fn w8a8_matches_the_dequantized_f64_gemm() {
     let qw = quantize_weight(&w, n, k, ScaleFormat::Fp32).unwrap();
     let weight = Fp8Weight::from_quantized(&stream, &qw).unwrap();
     let da = stream.upload(&a).unwrap();
-    let qa = Fp8Activations::quantize(&kernels, &stream, &da, m, k, ScaleFormat::Fp32).unwrap();
+    let qa = Fp8Activations::quantize(&kernels, &stream, m, k, ScaleFormat::Fp32, &da).unwrap();
     let mut dc = stream.alloc_uninit::<f32>(m * n).unwrap();
     fp8_gemm(
         &kernels,
         &stream,
+        m,
         Fp8Input::Fp8(&qa),
         &weight,
         Fp8Groups::None,
         &mut dc,
-        m,
     )
     .unwrap();
     let got = to_f64(&dc.to_vec().unwrap());
@@ -274,11 +274,11 @@ pub fn nan_codes_propagate() {
     fp8_gemm(
         &kernels,
         &stream,
+        m,
         Fp8Input::Bf16(a.as_view()),
         &weight,
         Fp8Groups::None,
         &mut c,
-        m,
     )
     .unwrap();
     let c = c.to_vec().unwrap();
@@ -319,13 +319,13 @@ pub fn grouped_layouts_match_per_group_gemms() {
     fp8_gemm(
         &kernels,
         &stream,
+        rows,
         Fp8Input::Bf16(da.as_view()),
         &weight,
         Fp8Groups::Contiguous {
             offsets: doff.as_view(),
         },
         &mut c,
-        rows,
     )
     .unwrap();
     let got = c.to_vec().unwrap();
@@ -349,13 +349,13 @@ pub fn grouped_layouts_match_per_group_gemms() {
     fp8_gemm(
         &kernels,
         &stream,
+        rows,
         Fp8Input::Bf16(da.as_view()),
         &weight,
         Fp8Groups::ContiguousCumsum {
             cumsum: dcum.as_view(),
         },
         &mut c2,
-        rows,
     )
     .unwrap();
     assert_eq!(c2.to_vec().unwrap(), got);
@@ -370,13 +370,13 @@ pub fn grouped_layouts_match_per_group_gemms() {
     fp8_gemm(
         &kernels,
         &stream,
+        max_m,
         Fp8Input::Bf16(da.as_view()),
         &weight,
         Fp8Groups::Masked {
             counts: dcounts.as_view(),
         },
         &mut c,
-        max_m,
     )
     .unwrap();
     let got = c.to_vec().unwrap();
@@ -427,11 +427,11 @@ pub fn bad_inputs_are_clear_errors() {
     let err = fp8_gemm(
         &kernels,
         &stream,
+        2,
         Fp8Input::Bf16(a.as_view()),
         &weight,
         Fp8Groups::None,
         &mut c,
-        2,
     )
     .unwrap_err();
     assert!(
@@ -452,13 +452,13 @@ pub fn bad_inputs_are_clear_errors() {
     let err = fp8_gemm(
         &kernels,
         &stream,
+        2,
         Fp8Input::Bf16(a.as_view()),
         &stack,
         Fp8Groups::Contiguous {
             offsets: offsets.as_view(),
         },
         &mut c,
-        2,
     )
     .unwrap_err();
     assert!(
@@ -469,11 +469,11 @@ pub fn bad_inputs_are_clear_errors() {
     let err = fp8_gemm(
         &kernels,
         &stream,
+        2,
         Fp8Input::Bf16(a.as_view()),
         &stack,
         Fp8Groups::None,
         &mut c,
-        2,
     )
     .unwrap_err();
     assert!(err.to_string().contains("without groups"), "{err}");
@@ -483,11 +483,11 @@ pub fn bad_inputs_are_clear_errors() {
     fp8_gemm(
         &kernels,
         &stream,
+        0,
         Fp8Input::Bf16(empty.as_view()),
         &weight,
         Fp8Groups::None,
         &mut none,
-        0,
     )
     .unwrap();
 }
@@ -531,11 +531,11 @@ pub fn checkpoints_load_straight_into_device_buffers() {
     fp8_gemm(
         &kernels,
         &stream,
+        1,
         Fp8Input::Bf16(a.as_view()),
         &weight,
         Fp8Groups::None,
         &mut c,
-        1,
     )
     .unwrap();
 }
@@ -547,7 +547,7 @@ pub fn device_weight_quantization_and_dequantization_match_the_host_reference() 
             let mut rng = Rng::new((n * k) as u64);
             let w: Vec<bf16> = bf16_vec(&mut rng, n * k, 2.0);
             let dw = stream.upload(&w).unwrap();
-            let q = Fp8Weight::quantize(&kernels, &stream, &dw, n, k, format).unwrap();
+            let q = Fp8Weight::quantize(&kernels, &stream, n, k, format, &dw).unwrap();
             let host = quantize_weight(&w, n, k, format).unwrap();
             assert_eq!(
                 q.codes().to_vec().unwrap(),
@@ -573,7 +573,7 @@ pub fn device_weight_quantization_and_dequantization_match_the_host_reference() 
     let (rows, k) = (3, 257);
     let x = bf16_vec(&mut Rng::new(9), rows * k, 1.0);
     let dx = stream.upload(&x).unwrap();
-    let qa = Fp8Activations::quantize(&kernels, &stream, &dx, rows, k, ScaleFormat::Fp32).unwrap();
+    let qa = Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Fp32, &dx).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(rows * k).unwrap();
     qa.dequantize(&kernels, &stream, &mut out).unwrap();
     assert_eq!(

@@ -116,7 +116,7 @@ pub fn one_kernels_is_shared_by_clones_across_threads_and_streams() {
                 let u = stream.upload(&up).unwrap();
                 let mut out = stream.alloc_zeroed::<f32>(n).unwrap();
                 for _ in 0..4 {
-                    kernels.swiglu(&stream, &g, &u, &mut out).unwrap();
+                    ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out).unwrap();
                 }
                 let got = out.to_vec().unwrap();
                 for i in 0..n {

@@ -82,7 +82,7 @@ fn check_swiglu<T: Elem + ascend_npu::kernels::SwigluElement>(
     let g = stream.upload(&gate).unwrap();
     let u = stream.upload(&up).unwrap();
     let mut out = stream.alloc_uninit::<T>(len).unwrap();
-    kernels.swiglu(stream, &g, &u, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out).unwrap();
     let got = out.to_vec().unwrap();
     for i in 0..len {
         let want = silu_mul(gate[i].to_f64(), up[i].to_f64());
@@ -120,7 +120,7 @@ pub fn swiglu_propagates_nan_and_handles_extremes() {
     let g = stream.upload(&gate).unwrap();
     let u = stream.upload(&up).unwrap();
     let mut out = stream.alloc_uninit::<f32>(gate.len()).unwrap();
-    kernels.swiglu(&stream, &g, &u, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out).unwrap();
     let got = out.to_vec().unwrap();
     assert!(got[0].is_nan() && got[7].is_nan(), "{got:?}");
     assert_eq!(got[1], 0.0);
@@ -142,10 +142,10 @@ pub fn swiglu_of_nothing_launches_nothing_and_mismatches_are_errors() {
     let (_device, stream, kernels) = setup();
     let empty = stream.upload::<f32>(&[]).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(0).unwrap();
-    kernels.swiglu(&stream, &empty, &empty, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(&kernels, &stream, &empty, &empty, &mut out).unwrap();
     let a = stream.upload(&[1.0f32; 4]).unwrap();
     let mut short = stream.alloc_zeroed::<f32>(3).unwrap();
-    let err = kernels.swiglu(&stream, &a, &a, &mut short).unwrap_err();
+    let err = ascend_npu::kernels::swiglu(&kernels, &stream, &a, &a, &mut short).unwrap_err();
     assert!(err.to_string().contains("out 3 elements"), "{err}");
 }
 
@@ -167,9 +167,7 @@ fn check_matmul<I: Elem + MatmulInput, O: Elem + MatmulOutput>(
     let da = stream.upload(&a).unwrap();
     let db = stream.upload(&b).unwrap();
     let mut dc = stream.alloc_uninit::<O>(m * n).unwrap();
-    kernels
-        .matmul(stream, &da, &db, &mut dc, shape, layout)
-        .unwrap();
+    ascend_npu::kernels::matmul(kernels, stream, shape, layout, &da, &db, &mut dc).unwrap();
     let got = dc.to_vec().unwrap();
     for i in 0..m {
         for j in 0..n {
@@ -222,28 +220,28 @@ pub fn matmul_rejects_bad_shapes_and_zeroes_c_when_k_is_zero() {
     let (_device, stream, kernels) = setup();
     let a = stream.upload(&[f16::ONE; 6]).unwrap();
     let mut c = stream.upload(&[1.0f32; 4]).unwrap();
-    let err = kernels
-        .matmul(
-            &stream,
-            &a,
-            &a,
-            &mut c,
-            MatmulShape { m: 2, n: 2, k: 2 },
-            WeightLayout::KN,
-        )
-        .unwrap_err();
+    let err = ascend_npu::kernels::matmul(
+        &kernels,
+        &stream,
+        MatmulShape { m: 2, n: 2, k: 2 },
+        WeightLayout::KN,
+        &a,
+        &a,
+        &mut c,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("A of 6 elements"), "{err}");
     let empty = stream.upload::<f16>(&[]).unwrap();
-    kernels
-        .matmul(
-            &stream,
-            &empty,
-            &empty,
-            &mut c,
-            MatmulShape { m: 2, n: 2, k: 0 },
-            WeightLayout::KN,
-        )
-        .unwrap();
+    ascend_npu::kernels::matmul(
+        &kernels,
+        &stream,
+        MatmulShape { m: 2, n: 2, k: 0 },
+        WeightLayout::KN,
+        &empty,
+        &empty,
+        &mut c,
+    )
+    .unwrap();
     assert_eq!(c.to_vec().unwrap(), [0.0; 4]);
     let big = MatmulShape {
         m: 1,
@@ -490,7 +488,7 @@ pub fn counters_report_the_traffic_of_a_launch() {
     let Some(before) = super::backend::counters(1) else {
         return;
     };
-    kernels.swiglu(&stream, &g, &u, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out).unwrap();
     stream.synchronize().unwrap();
     let after = super::backend::counters(1).unwrap();
     assert_eq!(after.kernel_launches - before.kernel_launches, 1);

@@ -522,7 +522,7 @@ pub fn kernels_on_other_streams_are_ordered_and_keep_buffers_alive() {
     // inputs, dropped right after the launch, must outlive the kernel.
     let gate = Gate::hold(&owner);
     owner.memcpy_htod_async(&pinned, &mut gate_in).unwrap();
-    kernels.swiglu(&user, &gate_in, &up, &mut out).unwrap();
+    ascend_npu::kernels::swiglu(&kernels, &user, &gate_in, &up, &mut out).unwrap();
     drop((gate_in, up));
     gate.release();
     user.synchronize().unwrap();

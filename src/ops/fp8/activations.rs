@@ -46,10 +46,10 @@ impl Fp8Activations {
     pub fn quantize<T: QuantInput>(
         kernels: &Kernels,
         stream: &Stream,
-        x: &impl DeviceSlice<T>,
         rows: usize,
         k: usize,
         format: ScaleFormat,
+        x: &impl DeviceSlice<T>,
     ) -> Result<Fp8Activations> {
         if rows.checked_mul(k) != Some(x.len()) || k == 0 {
             return Err(Error::invalid(

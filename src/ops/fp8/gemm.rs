@@ -4,7 +4,7 @@ use half::bf16;
 
 use super::{Fp8Activations, Fp8Weight};
 use crate::error::{Error, Result};
-use crate::kernels::{Activations, Grouping, Kernels, MatmulOutput};
+use crate::kernels::{Activations, Fp8GemmLaunch, Grouping, Kernels, MatmulOutput};
 use crate::runtime::{DeviceSlice, DeviceSliceMut, DeviceView, KernelArg, Stream};
 
 /// The activation operand.
@@ -51,11 +51,11 @@ pub enum Fp8Groups<'a> {
 pub fn fp8_gemm<O: MatmulOutput>(
     kernels: &Kernels,
     stream: &Stream,
+    m: usize,
     a: Fp8Input<'_>,
     w: &Fp8Weight,
     groups: Fp8Groups<'_>,
     c: &mut impl DeviceSliceMut<O>,
-    m: usize,
 ) -> Result<()> {
     let (n, k, g) = (w.n, w.k, w.groups);
     let a_rows = match groups {
@@ -150,13 +150,15 @@ pub fn fp8_gemm<O: MatmulOutput>(
         Fp8Groups::Masked { counts } => args.push(KernelArg::buffer(counts)),
     }
     args.push(KernelArg::buffer_mut(c));
-    kernels.launch_fp8_gemm(
-        stream,
+    let launch = Fp8GemmLaunch {
         acts,
         grouping,
-        O::INDEX == 1,
-        (m, n, k, g),
-        w.folds,
-        args,
-    )
+        bf16_out: O::INDEX == 1,
+        m,
+        n,
+        k,
+        groups: g,
+        fold_scales: w.folds,
+    };
+    kernels.launch_fp8_gemm(stream, launch, args)
 }

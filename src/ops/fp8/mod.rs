@@ -26,7 +26,7 @@
 //! let w = Fp8Weight::from_quantized(&stream, &w)?;
 //! let a = stream.upload(&[bf16::ONE; 2 * 4])?;
 //! let mut c = stream.alloc_zeroed::<f32>(m * n)?;
-//! fp8_gemm(&kernels, &stream, Fp8Input::Bf16(a.as_view()), &w, Fp8Groups::None, &mut c, m)?;
+//! fp8_gemm(&kernels, &stream, m, Fp8Input::Bf16(a.as_view()), &w, Fp8Groups::None, &mut c)?;
 //! assert!(c.to_vec()?.iter().all(|&v| (v - 2.0).abs() < 1e-6));
 //! # Ok::<(), ascend_npu::Error>(())
 //! ```

@@ -134,10 +134,10 @@ impl Fp8Weight {
     pub fn quantize<T: super::activations::QuantInput>(
         kernels: &Kernels,
         stream: &Stream,
-        w: &impl DeviceSlice<T>,
         n: usize,
         k: usize,
         format: ScaleFormat,
+        w: &impl DeviceSlice<T>,
     ) -> Result<Fp8Weight> {
         if n == 0 || k == 0 || crate::error::elements("weight", &[n, k])? != w.len() {
             return Err(Error::invalid(

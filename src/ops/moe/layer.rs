@@ -10,7 +10,7 @@ use super::{
     grouped_matmul, route,
 };
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, MatmulShape, WeightLayout};
+use crate::kernels::{Kernels, MatmulShape, WeightLayout, matmul, swiglu};
 use crate::moe::MoeConfig;
 use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
@@ -352,13 +352,14 @@ impl MoeLayer {
             n: e,
             k: h,
         };
-        self.kernels.matmul(
+        matmul(
+            &self.kernels,
             stream,
+            shape,
+            WeightLayout::NK,
             x,
             &self.weights.router,
             &mut logits,
-            shape,
-            WeightLayout::NK,
         )?;
         route(
             &self.kernels,
@@ -427,7 +428,7 @@ impl MoeLayer {
                 let nk = WeightLayout::NK;
                 grouped_matmul(stream, proj, nk, x, wg, counts, &mut gate)?;
                 grouped_matmul(stream, proj, nk, x, wu, counts, &mut up)?;
-                self.kernels.swiglu(stream, &gate, &up, &mut act)?;
+                swiglu(&self.kernels, stream, &gate, &up, &mut act)?;
                 grouped_matmul(stream, down, nk, &act, wd, counts, &mut y)?;
             }
             (
@@ -445,30 +446,30 @@ impl MoeLayer {
                 fp8_gemm(
                     k,
                     stream,
+                    rows,
                     Fp8Input::Bf16(x.view()),
                     wg,
                     groups(),
                     &mut gate,
-                    rows,
                 )?;
                 fp8_gemm(
                     k,
                     stream,
+                    rows,
                     Fp8Input::Bf16(x.view()),
                     wu,
                     groups(),
                     &mut up,
-                    rows,
                 )?;
-                k.swiglu(stream, &gate, &up, &mut act)?;
+                swiglu(k, stream, &gate, &up, &mut act)?;
                 fp8_gemm(
                     k,
                     stream,
+                    rows,
                     Fp8Input::Bf16(act.as_view()),
                     wd,
                     groups(),
                     &mut y,
-                    rows,
                 )?;
             }
             _ => unreachable!("forward asks dispatch for the group sizes the expert format needs"),
@@ -502,20 +503,21 @@ impl MoeLayer {
                     n: i,
                     k: h,
                 };
-                k.matmul(stream, x, wg, &mut gate, proj, WeightLayout::NK)?;
-                k.matmul(stream, x, wu, &mut up, proj, WeightLayout::NK)?;
-                k.swiglu(stream, &gate, &up, &mut act)?;
-                k.matmul(
+                matmul(k, stream, proj, WeightLayout::NK, x, wg, &mut gate)?;
+                matmul(k, stream, proj, WeightLayout::NK, x, wu, &mut up)?;
+                swiglu(k, stream, &gate, &up, &mut act)?;
+                matmul(
+                    k,
                     stream,
-                    &act,
-                    wd,
-                    &mut y,
                     MatmulShape {
                         m: tokens,
                         n: h,
                         k: i,
                     },
                     WeightLayout::NK,
+                    &act,
+                    wd,
+                    &mut y,
                 )?;
             }
             FfnWeights::Fp8 {
@@ -526,30 +528,30 @@ impl MoeLayer {
                 fp8_gemm(
                     k,
                     stream,
+                    tokens,
                     Fp8Input::Bf16(x.view()),
                     wg,
                     Fp8Groups::None,
                     &mut gate,
-                    tokens,
                 )?;
                 fp8_gemm(
                     k,
                     stream,
+                    tokens,
                     Fp8Input::Bf16(x.view()),
                     wu,
                     Fp8Groups::None,
                     &mut up,
-                    tokens,
                 )?;
-                k.swiglu(stream, &gate, &up, &mut act)?;
+                swiglu(k, stream, &gate, &up, &mut act)?;
                 fp8_gemm(
                     k,
                     stream,
+                    tokens,
                     Fp8Input::Bf16(act.as_view()),
                     wd,
                     Fp8Groups::None,
                     &mut y,
-                    tokens,
                 )?;
             }
         }
