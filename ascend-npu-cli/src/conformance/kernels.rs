@@ -46,7 +46,7 @@ fn swiglu_case<T: Elem + SwigluElement>(run: &mut Run<'_>, len: usize) {
         let g = stream.upload(&gate).map_err(device)?;
         let u = stream.upload(&up).map_err(device)?;
         let mut out = stream.alloc_uninit::<T>(len).map_err(device)?;
-        kernels.swiglu(stream, &g, &u, &mut out).map_err(device)?;
+        ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out).map_err(device)?;
         let got = check::widen(&out.to_vec().map_err(device)?);
         let want: Vec<f64> = (0..len)
             .map(|i| silu(gate[i].to_f64()) * up[i].to_f64())
@@ -104,8 +104,7 @@ fn matmul_case<I: Elem + MatmulInput, O: Elem + MatmulOutput>(
         let da = stream.upload(&a).map_err(device)?;
         let db = stream.upload(&b).map_err(device)?;
         let mut dc = stream.alloc_uninit::<O>(m * n).map_err(device)?;
-        kernels
-            .matmul(stream, &da, &db, &mut dc, shape, layout)
+        ascend_npu::kernels::matmul(kernels, stream, shape, layout, &da, &db, &mut dc)
             .map_err(device)?;
         let got = check::widen(&dc.to_vec().map_err(device)?);
         let b_at = |kk: usize, j: usize| match layout {

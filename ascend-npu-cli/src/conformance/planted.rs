@@ -27,7 +27,7 @@ fn run(run: &mut Run<'_>) {
         let g = stream.upload(&gate).map_err(device)?;
         let u = stream.upload(&up).map_err(device)?;
         let mut out = stream.alloc_uninit::<f32>(64).map_err(device)?;
-        kernels.swiglu(stream, &g, &u, &mut out).map_err(device)?;
+        ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out).map_err(device)?;
         let mut got = check::widen(&out.to_vec().map_err(device)?);
         // The plant: far outside the 8-ulp bound, far inside what a careless check would miss.
         got[17] *= 1.0 + 1e-3;
