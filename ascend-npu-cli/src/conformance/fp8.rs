@@ -90,7 +90,7 @@ fn quant(run: &mut Run<'_>) {
                         Layout::Activations => {
                             let x: Vec<bf16> = check::round_to(&values);
                             let dx = stream.upload(&x).map_err(device)?;
-                            let q = Fp8Activations::quantize(kernels, stream, &dx, rows, k, format)
+                            let q = Fp8Activations::quantize(kernels, stream, rows, k, format, &dx)
                                 .map_err(device)?;
                             let host = quantize_act(&x, rows, k, format).map_err(quant)?;
                             (q.codes().to_vec(), q.scales().to_vec(), host)
@@ -98,7 +98,7 @@ fn quant(run: &mut Run<'_>) {
                         Layout::Weight => {
                             let w: Vec<f32> = check::round_to(&values);
                             let dw = stream.upload(&w).map_err(device)?;
-                            let q = Fp8Weight::quantize(kernels, stream, &dw, rows, k, format)
+                            let q = Fp8Weight::quantize(kernels, stream, rows, k, format, &dw)
                                 .map_err(device)?;
                             let host = quantize_weight(&w, rows, k, format).map_err(quant)?;
                             (q.codes().to_vec(), q.scales().to_vec(), host)
@@ -184,16 +184,16 @@ fn gemm_case<O: Elem + MatmulOutput>(run: &mut Run<'_>, shape: [usize; 3], w8a8:
         // The reference multiplies exactly what the device multiplies: the dequantized weight,
         // and for W8A8 the host-quantized (bit-identical, see fp8-quant) activations.
         let a_ref: Vec<f64> = if w8a8 {
-            let qa = Fp8Activations::quantize(kernels, stream, &da, m, k, ScaleFormat::Fp32)
+            let qa = Fp8Activations::quantize(kernels, stream, m, k, ScaleFormat::Fp32, &da)
                 .map_err(device)?;
             fp8_gemm(
                 kernels,
                 stream,
+                m,
                 Fp8Input::Fp8(&qa),
                 &weight,
                 Fp8Groups::None,
                 &mut dc,
-                m,
             )
             .map_err(device)?;
             let host = quantize_act(&a, m, k, ScaleFormat::Fp32).map_err(|e| e.to_string())?;
@@ -202,11 +202,11 @@ fn gemm_case<O: Elem + MatmulOutput>(run: &mut Run<'_>, shape: [usize; 3], w8a8:
             fp8_gemm(
                 kernels,
                 stream,
+                m,
                 Fp8Input::Bf16(da.as_view()),
                 &weight,
                 Fp8Groups::None,
                 &mut dc,
-                m,
             )
             .map_err(device)?;
             a.iter().map(|v| v.to_f64()).collect()
