@@ -9,7 +9,7 @@ use super::decode::{DecodeOutput, DecodeParams, DecodeRows, check_decode, launch
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::mla::{RowPlacement, RowStrides};
-use crate::kernels::{Kernels, MatmulShape, WeightLayout};
+use crate::kernels::{Kernels, MatmulShape, WeightLayout, matmul};
 use crate::reference::mla::MlaConfig;
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceView, KernelArg, Stream};
 
@@ -117,13 +117,14 @@ impl LatentProjection {
                 n: lat,
                 k: nope,
             };
-            kernels.matmul(
+            matmul(
+                kernels,
                 stream,
+                shape,
+                WeightLayout::KN,
                 &a,
                 &self.weight(head, false)?,
                 &mut c,
-                shape,
-                WeightLayout::KN,
             )?;
         }
         Ok(qt)
@@ -145,13 +146,14 @@ impl LatentProjection {
             let a = latent_out.slice(head * n * lat..(head + 1) * n * lat)?;
             let mut c = o.slice_mut(head * n * v..(head + 1) * n * v)?;
             let shape = MatmulShape { m: n, n: v, k: lat };
-            kernels.matmul(
+            matmul(
+                kernels,
                 stream,
+                shape,
+                WeightLayout::NK,
                 &a,
                 &self.weight(head, true)?,
                 &mut c,
-                shape,
-                WeightLayout::NK,
             )?;
         }
         kernels.mla_swap_axes(stream, &o, out, [h, n, v])
