@@ -49,7 +49,7 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     cube_macs: 0,
                     vector_ops: 4 * n,
                 },
-                || kernels.swiglu(&stream, &g, &u, &mut out),
+                || ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out),
             ),
             Err(e) => run.failed("swiglu", e),
         }
@@ -73,7 +73,17 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     cube_macs: mu * nu * ku,
                     vector_ops: 0,
                 },
-                || kernels.matmul(&stream, &a, &b, &mut c, shape, WeightLayout::NK),
+                || {
+                    ascend_npu::kernels::matmul(
+                        &kernels,
+                        &stream,
+                        shape,
+                        WeightLayout::NK,
+                        &a,
+                        &b,
+                        &mut c,
+                    )
+                },
             ),
             Err(e) => run.failed("matmul", e),
         }
@@ -107,11 +117,11 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     fp8_gemm(
                         &kernels,
                         &stream,
+                        m,
                         Fp8Input::Bf16(a.as_view()),
                         &w,
                         Fp8Groups::None,
                         &mut c,
-                        m,
                     )
                 },
             ),
@@ -134,7 +144,7 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     vector_ops: 4 * r * ku,
                 },
                 || {
-                    Fp8Activations::quantize(&kernels, &stream, &x, rows, k, ScaleFormat::Fp32)
+                    Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Fp32, &x)
                         .map(drop)
                 },
             ),
