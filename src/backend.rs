@@ -99,7 +99,10 @@ pub(crate) fn api() -> Result<&'static Api> {
 /// The raw C interface of the active backend, for calls the safe API does not wrap.
 ///
 /// Calling its functions is `unsafe`: the caller upholds each C function's contract, and must
-/// not free or destroy handles owned by safe wrappers.
+/// not free or destroy handles owned by safe wrappers. The safe layer caches which context is
+/// current on each thread: after changing it through this table (`aclrtSetCurrentContext`,
+/// `aclrtSetDevice`, ...), call [`forget_bound_context`](crate::runtime::forget_bound_context)
+/// before the next safe call on that thread.
 ///
 /// ```
 /// use ascend_npu::{raw_api, select_backend, Backend};

@@ -1,6 +1,8 @@
 //! A device opened by this process.
 
+use std::cell::Cell;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ascend_sys::{Api, CannVersion, aclCANNPackageVersion, aclrtContext};
@@ -21,9 +23,11 @@ pub struct Device {
 pub(crate) struct DeviceInner {
     pub(crate) id: i32,
     pub(crate) api: &'static Api,
-    /// The device's default context, made current before every call that acts on the device
-    /// because ACL's current context is per host thread.
+    /// The device's default context, made current before calls that act on the device because
+    /// ACL's current context is per host thread (skipped when this thread already has it).
     context: aclrtContext,
+    /// This handle's number, never reused: what [`BOUND`] remembers.
+    serial: u64,
     /// Allocations that streams may still use; freed once all their events complete.
     pending_frees: Mutex<Vec<PendingFree>>,
     /// Events for the runtime's own ordering (cross-stream waits, deferred frees).
@@ -54,6 +58,33 @@ unsafe impl Send for DeviceInner {}
 // SAFETY: all methods take &self and only pass the handles to thread-safe runtime calls; the
 // mutable state (pending frees) is behind a Mutex.
 unsafe impl Sync for DeviceInner {}
+
+/// Serial numbers of device handles; 0 means "none".
+static SERIALS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The serial of the device handle whose context this thread made current last, so
+    /// `bind` skips `aclrtSetCurrentContext` when it is already current. Serials are never
+    /// reused, so a dropped handle's entry matches nothing; whatever else changes the
+    /// thread's context (opening or resetting a device, raw calls) resets it.
+    static BOUND: Cell<u64> = const { Cell::new(0) };
+    /// `aclrtSetCurrentContext` calls this thread made, for tests of the cache.
+    static CONTEXT_SETS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Tells the safe layer that the calling thread's current context was changed behind its
+/// back (through [`raw_api`](crate::raw_api): `aclrtSetCurrentContext`, `aclrtSetDevice`,
+/// `aclrtCreateContext`, ...), so its next call makes its device's context current again
+/// instead of trusting its per-thread cache.
+pub fn forget_bound_context() {
+    BOUND.set(0);
+}
+
+/// How many times this thread made a context current (the cache's misses).
+#[doc(hidden)]
+pub fn context_sets_on_this_thread() -> u64 {
+    CONTEXT_SETS.get()
+}
 
 /// Free and total device memory, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +131,15 @@ impl Device {
             reset_device(api, id);
             return Err(e);
         }
+        let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+        // aclrtSetDevice made this device's default context current on this thread.
+        BOUND.set(serial);
         Ok(Device {
             inner: Arc::new(DeviceInner {
                 id,
                 api,
                 context,
+                serial,
                 pending_frees: Mutex::new(Vec::new()),
                 events: EventPool::default(),
                 cann_version: OnceLock::new(),
@@ -198,13 +233,20 @@ impl PartialEq for Device {
 impl Eq for Device {}
 
 impl DeviceInner {
-    /// Makes this device's context current on the calling thread.
+    /// Makes this device's context current on the calling thread, unless this thread made it
+    /// current last (see [`BOUND`]).
     pub(crate) fn bind(&self) -> Result<()> {
+        if BOUND.get() == self.serial {
+            return Ok(());
+        }
         let f = self.api.aclrtSetCurrentContext()?;
         // SAFETY: `context` is the live default context of a device this handle keeps open.
         check(self.api, "aclrtSetCurrentContext", unsafe {
             f(self.context)
-        })
+        })?;
+        CONTEXT_SETS.set(CONTEXT_SETS.get() + 1);
+        BOUND.set(self.serial);
+        Ok(())
     }
 
     /// Frees `memory` once the work queued so far on each of `streams` has completed, without
@@ -339,6 +381,8 @@ impl Drop for DeviceInner {
 }
 
 fn reset_device(api: &Api, id: i32) {
+    // Resetting may leave this thread without a current context.
+    BOUND.set(0);
     let result = api.aclrtResetDevice().map_err(Error::from).and_then(|f| {
         // SAFETY: `id` is a device this process set once for this handle.
         check(api, "aclrtResetDevice", unsafe { f(id) })

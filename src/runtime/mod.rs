@@ -27,7 +27,7 @@ mod status;
 mod stream;
 mod tracking;
 
-pub use device::{Device, MemoryInfo};
+pub use device::{Device, MemoryInfo, context_sets_on_this_thread, forget_bound_context};
 pub use device_buffer::{DeviceBuffer, DeviceSlice, DeviceSliceMut, DeviceView, DeviceViewMut};
 pub(crate) use device_buffer::{read_access, write_access};
 pub(crate) use drop_errors::record as record_drop_error;

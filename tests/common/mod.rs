@@ -166,6 +166,7 @@ macro_rules! runtime_suite {
             setup = $setup;
             runtime_cases:
             device_reports_count_soc_and_memory,
+            the_bound_context_is_cached_per_thread_and_follows_device_switches,
             allocation_reduces_free_memory_and_drop_returns_it,
             upload_download_round_trips_every_element_type,
             empty_buffers_need_no_device_memory,

@@ -662,3 +662,65 @@ pub fn raw_handles_interoperate_with_use_tracking() {
     assert!(!event.as_raw().is_null());
     assert_no_drop_errors();
 }
+
+/// The bound context is cached per thread: work on one device from one thread makes its
+/// context current once; alternating devices switches it each time, and every result lands on
+/// the right device; a dropped handle's cache entry never matches a new one; a raw context
+/// change is repaired after `forget_bound_context`.
+pub fn the_bound_context_is_cached_per_thread_and_follows_device_switches() {
+    use ascend_npu::runtime::{context_sets_on_this_thread, forget_bound_context};
+    let d0 = device();
+    let s0 = d0.new_stream().unwrap();
+    let a = s0.upload(&[1u32, 2, 3]).unwrap();
+    let before = context_sets_on_this_thread();
+    for _ in 0..5 {
+        assert_eq!(a.to_vec().unwrap(), [1, 2, 3]);
+        s0.synchronize().unwrap();
+    }
+    assert_eq!(
+        context_sets_on_this_thread(),
+        before,
+        "same device, same thread: no re-bind"
+    );
+    if Device::count().unwrap() >= 2 {
+        let d1 = Device::open(1).unwrap();
+        let s1 = d1.new_stream().unwrap();
+        let b = s1.upload(&[7u32; 4]).unwrap();
+        let before = context_sets_on_this_thread();
+        for i in 0..3u32 {
+            let x = s0.upload(&[i]).unwrap();
+            let y = s1.upload(&[i + 10]).unwrap();
+            assert_eq!(
+                (x.to_vec().unwrap(), y.to_vec().unwrap()),
+                (vec![i], vec![i + 10])
+            );
+            assert_eq!(x.device().id(), 0);
+            assert_eq!(y.device().id(), 1);
+        }
+        assert!(
+            context_sets_on_this_thread() > before,
+            "switching devices re-binds"
+        );
+        assert_eq!(b.to_vec().unwrap(), [7; 4]);
+        // A raw switch to device 1's context, announced: device 0's next call re-binds.
+        let api = ascend_npu::raw_api().unwrap();
+        let set = api.aclrtSetCurrentContext().unwrap();
+        let get = api.aclrtGetCurrentContext().unwrap();
+        let mut ctx1 = std::ptr::null_mut();
+        s1.synchronize().unwrap();
+        // SAFETY: a valid out-pointer; device 1's context is current after its last call.
+        assert_eq!(unsafe { get(&mut ctx1) }, ascend_npu::sys::ACL_SUCCESS);
+        s0.synchronize().unwrap();
+        // SAFETY: device 1's live default context (d1 is open).
+        assert_eq!(unsafe { set(ctx1) }, ascend_npu::sys::ACL_SUCCESS);
+        forget_bound_context();
+        assert_eq!(a.to_vec().unwrap(), [1, 2, 3]);
+        assert_eq!(s0.upload(&[9u8]).unwrap().device().id(), 0);
+    }
+    // A handle opened after another was dropped starts from a fresh cache entry.
+    drop((a, s0, d0));
+    let again = device();
+    let s = again.new_stream().unwrap();
+    assert_eq!(s.upload(&[4u16]).unwrap().to_vec().unwrap(), [4]);
+    assert_no_drop_errors();
+}
