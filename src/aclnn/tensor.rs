@@ -107,6 +107,30 @@ impl<'a> AclTensor<'a> {
         )
     }
 
+    /// A tensor of `T` elements over a byte buffer (storage holding several element types, such
+    /// as a latent cache's two tensors): the bytes must be a whole number of `T`s, aligned to
+    /// `T`, and the dims' product that number.
+    pub fn from_bytes<T: AclElement>(
+        buffer: &'a impl DeviceSlice<u8>,
+        dims: &[usize],
+    ) -> Result<Self> {
+        let len = elements_in_bytes::<T>(buffer.device_ptr(), buffer.len())?;
+        let access = crate::runtime::read_access(buffer);
+        Self::create::<T>(buffer.device_ptr(), len, buffer.stream(), access, dims)
+    }
+
+    /// [`from_bytes`](Self::from_bytes) for a tensor the operator writes.
+    pub fn from_bytes_mut<T: AclElement>(
+        buffer: &'a mut impl DeviceSliceMut<u8>,
+        dims: &[usize],
+    ) -> Result<Self> {
+        let ptr = buffer.device_ptr_mut();
+        let len = elements_in_bytes::<T>(ptr, buffer.len())?;
+        let buffer: &'a _ = buffer;
+        let access = crate::runtime::write_access(buffer);
+        Self::create::<T>(ptr, len, buffer.stream(), access, dims)
+    }
+
     /// A `[k, n]` matrix over `buffer` holding it in `FRACTAL_NZ` (packed by
     /// [`pack_nz`](super::pack_nz)): the operator sees the view `[k, n]` and the storage
     /// `[n/16, k/16, 16, 16]` (2-byte elements).
@@ -228,6 +252,18 @@ impl<'a> AclTensor<'a> {
         std::mem::forget(self);
         raw
     }
+}
+
+/// Elements of `T` in `bytes` bytes at `ptr`, or the error for a misfit.
+fn elements_in_bytes<T>(ptr: u64, bytes: usize) -> Result<usize> {
+    let size = std::mem::size_of::<T>();
+    if size == 0 || bytes % size != 0 || ptr % size as u64 != 0 {
+        return Err(Error::invalid(
+            format!("{bytes} bytes at {ptr:#x} as {size}-byte elements"),
+            "a whole number of elements, aligned to the element size",
+        ));
+    }
+    Ok(bytes / size)
 }
 
 fn row_major_strides(dims: &[usize]) -> Vec<i64> {

@@ -617,3 +617,150 @@ pub fn decode_rejects_a_block_id_out_of_range() {
         "{text}"
     );
 }
+
+/// The vendor path end to end (`ops::mla::vendor_prolog` then `vendor_attend`), against the
+/// reference: two sequences written token by token into an AscendSplit cache of 16-token
+/// blocks (the second over a block boundary), then one decode token each; the latent output
+/// `ō` and the LSE match the reference's absorbed attention.
+pub fn vendor_path_matches_the_reference() {
+    use ascend_npu::ops::mla::{
+        BlockTable, BlockTableSpec, CacheFormat, CacheLayout, DecodeParams, LatentCache,
+        PrologCheckpoint, SlotMapping, VendorPrologWeights, vendor_attend, vendor_fit,
+        vendor_prolog,
+    };
+    let stream = stream();
+    let cfg = config(2);
+    let mut rng = Rng::new(31);
+    let w = weights(&cfg, &mut rng);
+    let layout = CacheLayout::for_config(&cfg, 4, 16, CacheFormat::AscendSplit);
+    vendor_fit(&cfg, &layout).unwrap();
+    let vw = VendorPrologWeights::upload(
+        &stream,
+        &cfg,
+        &PrologCheckpoint {
+            q_a_proj: &w.q_a,
+            q_a_layernorm: &w.q_norm,
+            q_b_proj: &w.q_b,
+            kv_a_proj_with_mqa: &w.kv_a,
+            kv_a_layernorm: &w.kv_norm,
+            kv_b_proj: &w.kv_b,
+        },
+    )
+    .unwrap();
+    let mut cache = LatentCache::new(&stream, layout).unwrap();
+    // Sequence 0 in block 2, sequence 1 in blocks 0 and 3; 3 and 18 tokens, then one more each.
+    let lens = [4usize, 19];
+    let table = [2i32, -1, 0, 3];
+    let slot = |b: usize, t: usize| table[b * 2 + t / 16] as usize * 16 + t % 16;
+    let he = cfg.hidden_size;
+    let mut x_all = Vec::new();
+    let mut pos_all = Vec::new();
+    let mut slot_all = Vec::new();
+    for (b, &len) in lens.iter().enumerate() {
+        for t in 0..len {
+            pos_all.push(t);
+            slot_all.push(slot(b, t) as i32);
+        }
+        let (x, _) = bf16_vec(&mut rng, len * he, 1.0);
+        x_all.push(x);
+    }
+    // Prefill: every token but each sequence's last, in one prolog call.
+    let mut prefill_x = Vec::new();
+    let (mut prefill_pos, mut prefill_slots) = (Vec::new(), Vec::new());
+    let mut k = 0;
+    for (b, &len) in lens.iter().enumerate() {
+        prefill_x.extend_from_slice(&x_all[b][..(len - 1) * he]);
+        prefill_pos.extend_from_slice(&pos_all[k..k + len - 1]);
+        prefill_slots.extend_from_slice(&slot_all[k..k + len - 1]);
+        k += len;
+    }
+    let dx = stream.upload(&prefill_x).unwrap();
+    let slots = SlotMapping::new(&stream, &layout, &prefill_slots).unwrap();
+    vendor_prolog(&stream, &vw, &dx, &prefill_pos, &slots, &mut cache).unwrap();
+    // Decode: each sequence's last token.
+    let mut dec_x = Vec::new();
+    for (b, &len) in lens.iter().enumerate() {
+        dec_x.extend_from_slice(&x_all[b][(len - 1) * he..]);
+    }
+    let dec_pos: Vec<usize> = lens.iter().map(|&l| l - 1).collect();
+    let dec_slots: Vec<i32> = lens
+        .iter()
+        .enumerate()
+        .map(|(b, &l)| slot(b, l - 1) as i32)
+        .collect();
+    let dx = stream.upload(&dec_x).unwrap();
+    let slots = SlotMapping::new(&stream, &layout, &dec_slots).unwrap();
+    let q = vendor_prolog(&stream, &vw, &dx, &dec_pos, &slots, &mut cache).unwrap();
+    let bt = BlockTable::new(
+        &stream,
+        &layout,
+        BlockTableSpec {
+            table: &table,
+            max_blocks: 2,
+            seq_lens: &lens,
+        },
+    )
+    .unwrap();
+    let scale = cfg.softmax_scale();
+    let params = DecodeParams {
+        softmax_scale: scale as f32,
+        causal: false,
+    };
+    let got = vendor_attend(&stream, &q, 1, &cache, &bt, params).unwrap();
+    let out = to_f64(&got.out.to_vec().unwrap());
+    let lse: Vec<f64> = got
+        .lse
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    // Reference: the absorbed attention of each sequence's last token over all its rows.
+    let mut want_out = Vec::new();
+    let mut want_lse = Vec::new();
+    let mut bound = 0f64;
+    for (b, &len) in lens.iter().enumerate() {
+        let xf = to_f64(&x_all[b]);
+        let positions: Vec<usize> = (0..len).collect();
+        let p = mla::prolog(&cfg, &w.reference, &xf, &positions).unwrap();
+        let mut last = p.query.clone();
+        let (h, dn, dr) = (cfg.num_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
+        last.tokens = 1;
+        last.q_nope = p.query.q_nope[(len - 1) * h * dn..].to_vec();
+        last.q_pe = p.query.q_pe[(len - 1) * h * dr..].to_vec();
+        let q_abs = mla::absorb_query(&cfg, &w.reference.kv_b_proj, &last).unwrap();
+        let mqa = mla::Mqa {
+            heads: h,
+            d: cfg.cache_row(),
+            dv: cfg.kv_lora_rank,
+            mask: mla::Mask::None,
+            scale,
+        };
+        let r = mla::mqa_attention(&mqa, &q_abs, &p.cache_rows).unwrap();
+        want_out.extend(r.out);
+        want_lse.extend(r.lse);
+        // Score error bound: the query carries 3 BF16 roundings (3u relative on each term's
+        // factor), the cache row one (u): |δs| ≤ 4u · scale · Σ|q_i k_i|.
+        let u = 2f64.powi(-8);
+        for qh in q_abs.chunks(cfg.cache_row()) {
+            for row in p.cache_rows.chunks(cfg.cache_row()) {
+                let s: f64 = qh.iter().zip(row).map(|(a, b)| (a * b).abs()).sum();
+                bound = bound.max(4.0 * u * scale * s);
+            }
+        }
+    }
+    // Each softmax weight is then off by at most a factor e^{±2·bound}; the values carry one
+    // BF16 rounding (u), the weights another before the value product (u), the output one (u):
+    // rel L2 ≤ (e^{2·bound} − 1) + 3u.
+    let u = 2f64.powi(-8);
+    let tol = (2.0 * bound).exp() - 1.0 + 3.0 * u;
+    let e = rel_l2(&out, &want_out);
+    assert!(e < tol, "vendor path out rel L2 {e} (bound {tol})");
+    for (g, w) in lse.iter().zip(&want_lse) {
+        // The LSE moves by at most the largest score error.
+        assert!(
+            (g - w).abs() <= bound + 1e-6 * w.abs(),
+            "lse {g} vs {w} (bound {bound})"
+        );
+    }
+}

@@ -59,6 +59,7 @@ macro_rules! mla_vendor_suite {
             prolog_rope_is_not_neox,
             prolog_rejects_three_heads,
             decode_matches_the_reference,
+            vendor_path_matches_the_reference,
         }
     };
 }

@@ -13,6 +13,13 @@ pub enum CacheFormat {
     /// FlashMLA's "FP8 with scale" row: `latent` E4M3 codes, one power-of-two f32 scale per
     /// 128 of them, then `rope` bf16 values, never quantized (656 bytes for DeepSeek).
     Fp8,
+    /// The Ascend vendor ops' split form (`aclnnMlaPrologV3WeightNz`,
+    /// `aclnnFusedInferAttentionScoreV3`): all latent rows `[blocks, block_size, latent]` bf16,
+    /// then all rope rows `[blocks, block_size, rope]` bf16, the rope key in the order the
+    /// vendor prolog writes it (each rotated vector's even elements, then its odd ones).
+    /// Written by [`vendor_prolog`](super::vendor_prolog), read by
+    /// [`vendor_attend`](super::vendor_attend) only.
+    AscendSplit,
 }
 
 /// The shape of a paged latent cache: `[blocks, block_size]` rows of a latent and a rope key.
@@ -68,7 +75,7 @@ impl CacheLayout {
     /// Bytes per row: 1,152 (bf16) or 656 (FP8) for DeepSeek.
     pub fn row_bytes(&self) -> usize {
         match self.format {
-            CacheFormat::Bf16 => 2 * self.row(),
+            CacheFormat::Bf16 | CacheFormat::AscendSplit => 2 * self.row(),
             CacheFormat::Fp8 => self.latent + 4 * self.latent / FP8_TILE + 2 * self.rope,
         }
     }
@@ -81,7 +88,7 @@ impl CacheLayout {
     /// Checks the widths the kernels support and that the cache's size fits.
     pub(crate) fn validate(&self) -> Result<()> {
         let latent_step = match self.format {
-            CacheFormat::Bf16 => 16,
+            CacheFormat::Bf16 | CacheFormat::AscendSplit => 16,
             CacheFormat::Fp8 => FP8_TILE,
         };
         if self.latent == 0 || self.latent % latent_step != 0 || self.latent > MAX_LATENT {
@@ -120,6 +127,19 @@ impl CacheLayout {
             ));
         }
         Ok(())
+    }
+
+    /// Whether our kernels read FP8 rows; an error for the vendor ops' AscendSplit form,
+    /// which only the vendor path reads and writes.
+    pub(crate) fn kernel_fp8(&self) -> Result<bool> {
+        match self.format {
+            CacheFormat::Bf16 => Ok(false),
+            CacheFormat::Fp8 => Ok(true),
+            CacheFormat::AscendSplit => Err(Error::invalid(
+                "an AscendSplit cache given to our kernels",
+                "a Bf16 or Fp8 cache (AscendSplit is read and written by the vendor path, ops::mla::vendor_*)",
+            )),
+        }
     }
 
     /// The error for a cache whose layout differs from what `what` was built for.

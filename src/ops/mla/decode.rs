@@ -3,7 +3,7 @@
 
 use half::bf16;
 
-use super::cache::{CacheFormat, LatentCache};
+use super::cache::LatentCache;
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::Kernels;
@@ -115,7 +115,7 @@ pub(crate) fn launch_decode(
         max_blocks: table.max_blocks(),
         cache_blocks: layout.blocks,
         row_bytes: layout.row_bytes(),
-        fp8: layout.format == CacheFormat::Fp8,
+        fp8: layout.kernel_fp8()?,
         causal: params.causal,
         scale: params.softmax_scale,
     };

@@ -8,6 +8,7 @@
 //! | rotary tables | [`RopeTable`], [`Positions`] | |
 //! | write | [`write_cache`] with [`CacheWriteInput`] | `mla_cache_write_{bf16,fp8}` |
 //! | decode, absorbed queries | [`mqa_decode`] with [`MqaQuery`], [`DecodeParams`] | `mla_decode_{bf16,fp8}` |
+//! | vendor path (DeepSeek shapes, [`vendor_fit`]) | [`vendor_prolog`], [`vendor_attend`] over an [`CacheFormat::AscendSplit`] cache | `aclnnMlaPrologV3WeightNz`, `aclnnFusedInferAttentionScoreV3` |
 //! | decode from `q_nope`, `q_pe` | [`decode`] with [`LatentProjection`], [`LatentQuery`] | matmul, `mla_swap_axes_bf16`, `mla_decode_*` |
 //! | varlen and chunked prefill | [`prefill`] with [`PrefillQuery`] (absorbed form) | the same |
 //!
@@ -28,6 +29,7 @@ mod decode;
 mod prefill;
 mod rope;
 mod table;
+mod vendor;
 mod write;
 
 pub use absorb::{LatentProjection, LatentQuery, decode};
@@ -36,5 +38,8 @@ pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
 pub use prefill::{PrefillOutput, PrefillQuery, prefill};
 pub use rope::{Positions, RopeTable};
 pub use table::{BlockTable, BlockTableSpec, SlotMapping};
+pub use vendor::{
+    PrologCheckpoint, VendorPrologWeights, VendorQuery, vendor_attend, vendor_fit, vendor_prolog,
+};
 pub(crate) use write::CacheWriteShape;
 pub use write::{CacheWriteInput, write_cache};

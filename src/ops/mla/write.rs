@@ -3,7 +3,7 @@
 
 use half::bf16;
 
-use super::cache::{CacheFormat, LatentCache};
+use super::cache::LatentCache;
 use super::rope::{Positions, RopeTable};
 use super::table::SlotMapping;
 use crate::error::{Error, Result, elements};
@@ -105,7 +105,7 @@ pub fn write_cache(
         eps: input.eps,
         row_bytes: layout.row_bytes(),
     };
-    let fp8 = layout.format == CacheFormat::Fp8;
+    let fp8 = layout.kernel_fp8()?;
     kernels.mla_cache_write(
         stream,
         &shape,
