@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# SET -> "files | test targets"; both space-separated.
+# SET -> "files | test targets [| package]", space-separated; the package defaults to ascend-npu.
 declare -A SETS=(
   [fp8]="src/fp8/convert.rs src/fp8/quantize.rs | fp8_numerics"
   [moe-reference]="src/reference/moe/routing.rs src/reference/moe/permute.rs | moe_reference"
@@ -22,6 +22,8 @@ declare -A SETS=(
   [hccl]="src/runtime/comm.rs | hccl_sim hccl_faults_sim"
   [mla-reference]="src/reference/mla/attention.rs src/reference/mla/config.rs src/reference/mla/rope.rs src/reference/mla/prolog.rs src/reference/mla/paged.rs src/reference/mla/fp8_cache.rs | mla_reference"
   [ep-reference]="src/reference/ep/mod.rs | ep_reference"
+  [status-words]="src/runtime/status.rs | bad_input_sim"
+  [rules]="ascend-sim/src/rules/mod.rs ascend-sim/src/rules/call.rs | hardware_rules aclnn_ops runtime | ascend-sim"
 )
 
 if [ "${1:-}" = "--sets" ] || [ $# -eq 0 ]; then
@@ -34,10 +36,13 @@ spec=${SETS[$set_name]:-}
 [ -n "$spec" ] || { echo "unknown set '$set_name'; see $0 --sets" >&2; exit 2; }
 command -v cargo-mutants >/dev/null || { echo "cargo-mutants is missing: cargo install cargo-mutants" >&2; exit 2; }
 
-files=${spec%%|*}; tests=${spec#*|}
+IFS='|' read -r files tests package <<<"$spec"
+package=$(echo "${package:-ascend-npu}" | xargs)
 args=()
 for f in $files; do args+=(--file "$f"); done
+# Each target goes to `cargo test` (build and run), not to the test binaries: after `--`,
+# cargo-mutants hands arguments to libtest, where `--test NAME` is a name filter matching nothing.
 test_args=()
-for t in $tests; do test_args+=(--test "$t"); done
+for t in $tests; do test_args+=(--cargo-test-arg=--test --cargo-test-arg="$t"); done
 
-cargo mutants --package ascend-npu "${args[@]}" "$@" -- "${test_args[@]}"
+cargo mutants --package "$package" "${args[@]}" "${test_args[@]}" "$@"

@@ -188,6 +188,10 @@ macro_rules! runtime_suite {
             same_stream_work_creates_no_event_and_cross_stream_events_are_pooled,
             pooled_blocks_are_reused_only_after_other_streams_finish_with_them,
             raw_handles_interoperate_with_use_tracking,
+            dropping_a_plain_buffer_gives_its_memory_back_to_the_device,
+            a_stream_waits_once_for_another_streams_use_and_never_again,
+            a_busy_streams_use_survives_pruning_of_idle_ones,
+            a_host_read_keeps_other_streams_pending_reads_tracked,
         }
     };
 }

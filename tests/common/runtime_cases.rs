@@ -683,6 +683,8 @@ pub fn the_bound_context_is_cached_per_thread_and_follows_device_switches() {
         "same device, same thread: no re-bind"
     );
     if Device::count().unwrap() >= 2 {
+        // Device 1 is shared with the cases that count its tasks: one at a time.
+        let _serial = quiet_device_lock();
         let d1 = Device::open(1).unwrap();
         let s1 = d1.new_stream().unwrap();
         let b = s1.upload(&[7u32; 4]).unwrap();
@@ -722,5 +724,175 @@ pub fn the_bound_context_is_cached_per_thread_and_follows_device_switches() {
     let again = device();
     let s = again.new_stream().unwrap();
     assert_eq!(s.upload(&[4u16]).unwrap().to_vec().unwrap(), [4]);
+    assert_no_drop_errors();
+}
+
+/// Device 1, which other cases of this suite use only under [`quiet_device_lock`], so its task
+/// counts and free memory are exact. `None` (the case is skipped, with a message) where there is no second device.
+fn quiet_device() -> Option<Device> {
+    if Device::count().unwrap() < 2 {
+        eprintln!("skipped: needs a second device");
+        return None;
+    }
+    Some(Device::open(1).unwrap())
+}
+
+/// Cases on the quiet device run one at a time.
+fn quiet_device_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The stream tasks `device` ran for `work` (copies, event records and waits, ...), counted by
+/// the simulator behind the active provider; `None` on an NPU.
+fn tasks_during(device: &Device, work: impl FnOnce()) -> Option<u64> {
+    device.synchronize().unwrap();
+    let before = super::backend::counters(device.id() as usize)?.tasks_executed;
+    work();
+    device.synchronize().unwrap();
+    Some(super::backend::counters(device.id() as usize)?.tasks_executed - before)
+}
+
+pub fn dropping_a_plain_buffer_gives_its_memory_back_to_the_device() {
+    let _serial = quiet_device_lock();
+    let Some(device) = quiet_device() else { return };
+    let stream = device.new_stream().unwrap();
+    device.synchronize().unwrap();
+    let before = device.memory_info().unwrap().free;
+    let size = 3 << 20;
+    let buffer = stream.alloc_zeroed::<u8>(size).unwrap();
+    assert!(device.memory_info().unwrap().free + size <= before);
+    drop(buffer);
+    stream.synchronize().unwrap();
+    // Only pooled allocations stay with their stream; a plain one is freed.
+    assert_eq!(device.memory_info().unwrap().free, before);
+    assert_no_drop_errors();
+}
+
+pub fn a_stream_waits_once_for_another_streams_use_and_never_again() {
+    let _serial = quiet_device_lock();
+    let Some(device) = quiet_device() else { return };
+    let [w, a, b, c] = [(); 4].map(|()| device.new_stream().unwrap());
+    let len = 257;
+    let mut x = w.alloc_zeroed::<u32>(len).unwrap();
+    let pinned = HostBuffer::from_slice(&device, &pattern(len, 11)).unwrap();
+    w.memcpy_htod_async(&pinned, &mut x).unwrap();
+    let mut on_a = a.alloc_zeroed::<u32>(len).unwrap();
+    let mut only_a = a.alloc_zeroed::<u32>(len).unwrap();
+    let mut on_b = b.alloc_zeroed::<u32>(len).unwrap();
+    // What the same operations cost between buffers no other stream touches.
+    let Some(copy) = tasks_during(&device, || a.memcpy_dtod(&only_a, &mut on_a).unwrap()) else {
+        return;
+    };
+    let memset = tasks_during(&device, || a.memset(&mut only_a, 3).unwrap()).unwrap();
+
+    // A read after a write on another stream waits (an event record and a wait more); reading
+    // again, the stream is already ordered after that write.
+    let first = tasks_during(&device, || a.memcpy_dtod(&x, &mut on_a).unwrap()).unwrap();
+    assert!(first > copy, "the first read did not wait: {first} tasks");
+    let one_wait = first - copy;
+    let again = tasks_during(&device, || a.memcpy_dtod(&x, &mut on_a).unwrap()).unwrap();
+    assert_eq!(again, copy, "the second read waited again");
+
+    // A write after a read on another stream waits for it once (the stream already follows
+    // the first write): a second write follows the first in stream order. Three streams use
+    // `x`, below the four past which idle streams are forgotten, so nothing is pruned here.
+    b.memcpy_dtod(&x, &mut on_b).unwrap();
+    let first = tasks_during(&device, || a.memset(&mut x, 1).unwrap()).unwrap();
+    assert_eq!(
+        first,
+        memset + one_wait,
+        "the write did not wait for the read"
+    );
+    let again = tasks_during(&device, || a.memset(&mut x, 2).unwrap()).unwrap();
+    assert_eq!(again, memset, "the second write waited again");
+    // The write followed every earlier use: a write on another stream waits for it only.
+    let on_c_write = tasks_during(&device, || c.memset(&mut x, 3).unwrap()).unwrap();
+    assert_eq!(
+        on_c_write,
+        memset + one_wait,
+        "waited for uses an earlier write followed"
+    );
+
+    // After the host has read what another stream wrote, that write is complete: a write on a
+    // third stream need not wait for it.
+    let mut host = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let mut only_a_host = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let download = tasks_during(&device, || {
+        a.memcpy_dtoh_async(&only_a, &mut only_a_host).unwrap()
+    })
+    .unwrap();
+    c.memcpy_dtoh_async(&on_b, &mut host).unwrap();
+    assert_eq!(host.as_slice().unwrap(), &pattern(len, 11)[..]);
+    let after_host_read =
+        tasks_during(&device, || a.memcpy_dtoh_async(&on_a, &mut host).unwrap()).unwrap();
+    assert_eq!(
+        after_host_read, download,
+        "the write waited for a completed use"
+    );
+    assert_eq!(host.as_slice().unwrap(), &pattern(len, 11)[..]);
+    assert_no_drop_errors();
+}
+
+pub fn a_busy_streams_use_survives_pruning_of_idle_ones() {
+    let _serial = quiet_device_lock();
+    let Some(device) = quiet_device() else { return };
+    let [owner, held, writer] = [(); 3].map(|()| device.new_stream().unwrap());
+    let len = 1031;
+    let old = pattern(len, 12);
+    let mut x = owner.upload(&old).unwrap();
+    let mut on_held = held.alloc_zeroed::<u32>(len).unwrap();
+    held.synchronize().unwrap();
+    let gate = Gate::hold(&held);
+    held.memcpy_dtod(&x, &mut on_held).unwrap();
+    // Readers on more streams, all finished: past four users the idle ones are forgotten.
+    for _ in 0..4 {
+        let s = device.new_stream().unwrap();
+        let mut y = s.alloc_zeroed::<u32>(len).unwrap();
+        s.memcpy_dtod(&x, &mut y).unwrap();
+        s.synchronize().unwrap();
+    }
+    // The write must wait for the held stream's pending read, which the gate releases later.
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gate.release();
+    });
+    writer.memset(&mut x, 0xff).unwrap();
+    writer.synchronize().unwrap();
+    opener.join().unwrap();
+    assert_eq!(
+        on_held.to_vec().unwrap(),
+        old,
+        "the held read saw the later write"
+    );
+    assert_no_drop_errors();
+}
+
+pub fn a_host_read_keeps_other_streams_pending_reads_tracked() {
+    let _serial = quiet_device_lock();
+    let Some(device) = quiet_device() else { return };
+    let [producer, held] = [(); 2].map(|()| device.new_stream().unwrap());
+    let len = 1033;
+    let (old, new) = (pattern(len, 13), pattern(len, 14));
+    let source = producer.upload(&old).unwrap();
+    let mut host = HostBuffer::<u32>::zeroed(&device, len).unwrap();
+    let mut on_held = held.alloc_zeroed::<u32>(len).unwrap();
+    held.synchronize().unwrap();
+    producer.memcpy_dtoh_async(&source, &mut host).unwrap();
+    let gate = Gate::hold(&held);
+    held.memcpy_htod_async(&host, &mut on_held).unwrap();
+    // The host read waits for the producer's write only; the held upload still reads.
+    assert_eq!(host.as_slice().unwrap(), &old[..]);
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gate.release();
+    });
+    host.as_mut_slice().unwrap().copy_from_slice(&new);
+    opener.join().unwrap();
+    assert_eq!(
+        on_held.to_vec().unwrap(),
+        old,
+        "the host wrote under a pending upload"
+    );
     assert_no_drop_errors();
 }
