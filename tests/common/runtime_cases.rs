@@ -747,10 +747,10 @@ fn quiet_device_lock() -> std::sync::MutexGuard<'static, ()> {
 /// the simulator behind the active provider; `None` on an NPU.
 fn tasks_during(device: &Device, work: impl FnOnce()) -> Option<u64> {
     device.synchronize().unwrap();
-    let before = super::backend::counters(device.id() as usize)?.tasks_executed;
+    let before = super::backend::counters(device.id())?.tasks_executed;
     work();
     device.synchronize().unwrap();
-    Some(super::backend::counters(device.id() as usize)?.tasks_executed - before)
+    Some(super::backend::counters(device.id())?.tasks_executed - before)
 }
 
 pub fn dropping_a_plain_buffer_gives_its_memory_back_to_the_device() {
