@@ -8,6 +8,10 @@
 
 #[cfg(feature = "sim")]
 pub mod backend;
+#[cfg(feature = "sim")]
+pub mod bad_input_cases;
+#[cfg(feature = "sim")]
+pub mod buffer_lifetime_cases;
 pub mod expert_parallel_cases;
 #[cfg(feature = "sim")]
 pub mod fp8_gemm_cases;
@@ -24,9 +28,15 @@ pub mod mla_vendor_cases;
 pub mod moe;
 #[cfg(feature = "sim")]
 pub mod moe_device_cases;
+#[cfg(feature = "sim")]
+pub mod moe_layer_cases;
 pub mod moe_validation_cases;
 pub mod ranks;
 pub mod runtime_cases;
+#[cfg(feature = "sim")]
+pub mod soak_cases;
+#[cfg(feature = "sim")]
+pub mod validation_props_cases;
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
 #[macro_export]
@@ -229,6 +239,80 @@ macro_rules! kernel_suite {
             binaries_load_from_bytes_and_ours_are_embedded,
             one_kernels_is_shared_by_clones_across_threads_and_streams,
             cann_version_and_core_counts_agree_with_the_soc,
+        }
+    };
+}
+
+/// Every case of `bad_input_cases` (bad input only the device sees, overflowing sizes).
+#[macro_export]
+macro_rules! bad_input_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            bad_input_cases:
+            bad_contiguous_offsets_are_reported_at_synchronisation_and_the_stream_recovers,
+            device_quantization_of_non_finite_input_is_the_host_error,
+            an_unread_report_goes_to_the_drop_errors,
+            size_products_that_overflow_are_errors,
+            layer_sizes_that_overflow_are_errors,
+            non_finite_scales_are_rejected_and_nan_codes_propagate,
+        }
+    };
+}
+
+/// Every case of `validation_props_cases` (property tests of the operators' validation).
+#[macro_export]
+macro_rules! validation_props_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            validation_props_cases:
+            fp8_gemm_rejects_or_matches_f64,
+            device_quantize_rejects_or_matches_host,
+            combine_rejects_or_matches_f64,
+        }
+    };
+}
+
+/// The case of `buffer_lifetime_cases`, alone in its test binary (it reads free memory).
+#[macro_export]
+macro_rules! buffer_lifetime_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            buffer_lifetime_cases:
+            dropped_buffers_return_their_memory_and_slices_split_at_the_edges,
+        }
+    };
+}
+
+/// The bounded soak test of `soak_cases`.
+#[macro_export]
+macro_rules! soak_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            soak_cases:
+            threads_and_streams_mixing_copies_kernels_aclnn_and_frees,
+        }
+    };
+}
+
+/// Every case of `moe_layer_cases` (a safetensors MoE layer against the f64 reference).
+#[macro_export]
+macro_rules! moe_layer_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            moe_layer_cases:
+            a_safetensors_layer_matches_the_f64_reference,
+            an_fp8_safetensors_layer_matches_the_f64_reference,
+            bad_checkpoints_are_clear_errors,
         }
     };
 }

@@ -1,0 +1,13 @@
+//! Hardware twins of `bad_input_sim.rs` (the device-side checks of bad input (group offsets, non-finite values) and the size checks): run with
+//! `cargo test --test bad_input_hardware -- --ignored` on a machine with an NPU and CANN.
+
+mod common;
+
+fn setup() {
+    ascend_npu::select_backend(ascend_npu::Backend::Cann).expect("CANN is installed");
+}
+
+bad_input_suite!(
+    #[ignore = "needs an NPU: cargo test --test bad_input_hardware -- --ignored"]
+    setup = setup
+);
