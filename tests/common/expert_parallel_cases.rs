@@ -3,17 +3,14 @@
 //! bounds derived from the formats where it rounds.
 
 use ascend_npu::fp8::{BlockQuantized, ScaleFormat, quantize_act};
-use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::ep::{
-    DispatchLayout, EpConfig, EpMoeLayer, EpShape, Payload, PayloadKind, Tokens, dispatch_layout,
+    DispatchLayout, EpConfig, EpShape, Payload, PayloadKind, Tokens, dispatch_layout,
     low_latency_combine, low_latency_combine_traffic, low_latency_dispatch,
     low_latency_dispatch_traffic, normal_combine, normal_combine_traffic, normal_dispatch,
     normal_dispatch_traffic, normal_redispatch,
 };
 use ascend_npu::ops::fp8::Fp8Activations;
-use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
 use ascend_npu::reference::ep as reference;
-use ascend_npu::reference::moe as reference_moe;
 use ascend_npu::{DeviceSlice, Error, Stream};
 use half::bf16;
 
@@ -514,141 +511,6 @@ pub fn host_layout_refuses_bad_ids() {
     assert!(err.to_string().contains("topk_idx[0][1] = -2"), "{err}");
     let layout = DispatchLayout::from_host(&config, &[0, 1, -1, 3], 2).unwrap();
     assert_eq!(layout.num_tokens_per_rank, [1, 1]);
-}
-
-/// bf16 SwiGLU FFN weights of `stack` experts: gate/up `[stack, I, H]`, down `[stack, H, I]`.
-struct HostFfn {
-    gate: Vec<bf16>,
-    up: Vec<bf16>,
-    down: Vec<bf16>,
-}
-
-impl HostFfn {
-    fn new(rng: &mut Rng, stack: usize, hidden: usize, inter: usize) -> Self {
-        let mut m = |n: usize| (0..n).map(|_| bf16::from_f32(rng.f32() * 0.1)).collect();
-        HostFfn {
-            gate: m(stack * inter * hidden),
-            up: m(stack * inter * hidden),
-            down: m(stack * hidden * inter),
-        }
-    }
-
-    /// Experts `range` of the stack on the device.
-    fn upload(&self, stream: &Stream, range: std::ops::Range<usize>, inter: usize) -> FfnWeights {
-        let per = self.gate.len() / self.stack(inter);
-        let part = |v: &[bf16]| {
-            stream
-                .upload(&v[range.start * per..range.end * per])
-                .unwrap()
-        };
-        FfnWeights::Bf16 {
-            gate: part(&self.gate),
-            up: part(&self.up),
-            down: part(&self.down),
-            intermediate: inter,
-        }
-    }
-
-    /// Expert `e` in f64, for the reference.
-    fn expert_f64(&self, e: usize, inter: usize) -> reference_moe::ExpertWeights {
-        let per = inter * LAYER_HIDDEN;
-        let part = |v: &[bf16]| f64s(&v[e * per..(e + 1) * per]);
-        reference_moe::ExpertWeights::new(
-            LAYER_HIDDEN,
-            inter,
-            part(&self.gate),
-            part(&self.up),
-            part(&self.down),
-        )
-        .unwrap()
-    }
-
-    fn stack(&self, inter: usize) -> usize {
-        self.gate.len() / (inter * LAYER_HIDDEN)
-    }
-}
-
-const LAYER_HIDDEN: usize = 128;
-
-pub fn expert_parallel_layer_equals_the_single_device_layer() {
-    let config = super::moe::small_v3();
-    let (e, inter) = (config.n_routed_experts, 48);
-    let mut rng = Rng::new(11);
-    let router: Vec<bf16> = (0..e * LAYER_HIDDEN)
-        .map(|_| bf16::from_f32(rng.f32() * 0.2))
-        .collect();
-    let bias: Vec<f32> = (0..e).map(|_| rng.f32() * 0.05).collect();
-    let experts = HostFfn::new(&mut rng, e, LAYER_HIDDEN, inter);
-    let shared = HostFfn::new(&mut rng, 1, LAYER_HIDDEN, inter);
-    for n in rank_counts(&[2, 4, 8]) {
-        let l = e / n as usize;
-        let xs: Vec<Vec<bf16>> = (0..n as usize)
-            .map(|r| {
-                let mut rng = Rng::new(100 + r as u64);
-                let len = (3 + 2 * r) * LAYER_HIDDEN;
-                (0..len).map(|_| bf16::from_f32(rng.f32())).collect()
-            })
-            .collect();
-        let got = on_ranks(n, |comm, stream| {
-            let r = comm.rank() as usize;
-            let kernels = Kernels::load(stream.device()).unwrap();
-            let weights = |range: std::ops::Range<usize>| MoeWeights {
-                router: stream.upload(&router).unwrap(),
-                bias: Some(stream.upload(&bias).unwrap()),
-                experts: experts.upload(stream, range, inter),
-                shared: Some(shared.upload(stream, 0..1, inter)),
-            };
-            let tokens = xs[r].len() / LAYER_HIDDEN;
-            let x = &xs[r];
-            let x = stream.upload(x).unwrap();
-            let ep = EpMoeLayer::new(
-                config,
-                LAYER_HIDDEN,
-                (n as usize, r),
-                weights(r * l..(r + 1) * l),
-                kernels.clone(),
-            )
-            .unwrap();
-            let single = MoeLayer::new(config, LAYER_HIDDEN, weights(0..e), kernels).unwrap();
-            let got = ep
-                .forward(comm, stream, &x, tokens)
-                .unwrap()
-                .to_vec()
-                .unwrap();
-            let want = single
-                .forward(stream, &x, tokens)
-                .unwrap()
-                .to_vec()
-                .unwrap();
-            (got, want)
-        });
-        // The only difference is DeepEP's bf16 combine: each rank's partial sum of a token is
-        // rounded to bf16 (2^-8 relative) before the ranks' parts are added, so the error is at
-        // most 2^-8·Σ_k |w_k·y_k| ≤ 2^-8·2.5·max_e |y_e| (the weights sum to the scaling
-        // factor 2.5), plus one bf16 ulp (2^-7 relative) where the two final roundings part.
-        // max_e |y_e| per token is taken over every expert in f64, with 10 % for the device's
-        // bf16 intermediates.
-        let ffns: Vec<_> = (0..e).map(|i| experts.expert_f64(i, inter)).collect();
-        for (r, (got, want)) in got.iter().enumerate() {
-            for (t, x) in xs[r].chunks(LAYER_HIDDEN).enumerate() {
-                let x = f64s(x);
-                let max_y = ffns
-                    .iter()
-                    .flat_map(|f| reference_moe::expert_ffn(f, &x).unwrap())
-                    .fold(0.0, |m: f64, v| m.max(v.abs()));
-                let rows = t * LAYER_HIDDEN..(t + 1) * LAYER_HIDDEN;
-                for (i, (g, w)) in got[rows.clone()].iter().zip(&want[rows]).enumerate() {
-                    let (g, w) = (g.to_f64(), w.to_f64());
-                    let bound = 2f64.powi(-8) * 2.5 * 1.1 * max_y + 2f64.powi(-7) * w.abs();
-                    assert!(
-                        (g - w).abs() <= bound,
-                        "{n} ranks, rank {r}, token {t} [{i}]: {g} vs {w}"
-                    );
-                }
-            }
-            assert!(got.iter().any(|v| v.to_f64() != 0.0), "rank {r}: all zero");
-        }
-    }
 }
 
 /// The traffic model of `ops::ep` counts the rows the dispatches really send.

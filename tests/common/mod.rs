@@ -13,6 +13,7 @@ pub mod bad_input_cases;
 #[cfg(feature = "sim")]
 pub mod buffer_lifetime_cases;
 pub mod expert_parallel_cases;
+pub mod expert_parallel_layer_cases;
 #[cfg(feature = "sim")]
 pub mod fp8_gemm_cases;
 pub mod hccl_cases;
@@ -360,8 +361,16 @@ macro_rules! expert_parallel_suite {
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
-            expert_parallel_layer_equals_the_single_device_layer,
             traffic_counts_the_rows_each_dispatch_sends,
+        }
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            expert_parallel_layer_cases:
+            expert_parallel_layer_equals_the_single_device_layer,
+            expert_parallel_layer_with_fp8_dispatch,
+            expert_parallel_layer_with_fp8_weights,
+            expert_parallel_layer_with_fp8_dispatch_and_weights,
         }
     };
 }

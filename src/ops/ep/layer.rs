@@ -3,9 +3,14 @@
 use half::bf16;
 
 use super::exchange::{RowSum, sum_rows};
-use super::{EpConfig, EpShape, NormalReceived, Payload, Tokens, normal_combine, normal_dispatch};
+use super::{
+    EpConfig, EpShape, NormalReceived, Payload, PayloadKind, Rows, Tokens, normal_combine,
+    normal_dispatch,
+};
 use crate::error::{Error, Result};
+use crate::fp8::ScaleFormat;
 use crate::kernels::Kernels;
+use crate::ops::fp8::{Fp8Activations, Fp8Input};
 use crate::ops::moe::{
     FfnWeights, GroupSizesBuffer, MoeConfig, MoeLayer, MoeShape, MoeWeights, dispatch_local,
 };
@@ -15,16 +20,25 @@ use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 /// One rank's part of an expert-parallel MoE layer: the router and the shared expert whole,
 /// the routed experts `rank·L .. (rank+1)·L` only (`L = E/R`).
 ///
-/// [`forward`](Self::forward) routes the rank's tokens, dispatches them (normal mode, bf16),
-/// runs the local experts on what arrived and weights their outputs per token, and combines
-/// the partial sums back, adding the shared expert. It equals
-/// [`MoeLayer::forward`] on the same tokens except for one extra bf16 rounding per rank of
-/// each token's partial sum (DeepEP's bf16 combine): at most `2^-8 · Σ_k |w_k·y_k|` per
-/// element, plus one bf16 ulp of the result where the two final roundings differ.
+/// [`forward`](Self::forward) routes the rank's tokens, dispatches them (normal mode, bf16 or
+/// FP8), runs the local experts on what arrived and weights their outputs per token, and
+/// combines the partial sums back, adding the shared expert.
+///
+/// With a bf16 dispatch it equals [`MoeLayer::forward`] on the same tokens except for one
+/// extra bf16 rounding per rank of each token's partial sum (DeepEP's bf16 combine): at most
+/// `2^-8 · Σ_k |w_k·y_k|` per element, plus one bf16 ulp of the result where the two final
+/// roundings differ.
+///
+/// With an FP8 dispatch ([`with_fp8_dispatch`](Self::with_fp8_dispatch)) the routed experts
+/// see each token as its 1×128 quantization `x̃` (routing and the shared expert still see
+/// `x`): FP8 expert weights read the codes directly (W8A8), bf16 weights read `x̃` rounded to
+/// bf16.
 pub struct EpMoeLayer {
     layer: MoeLayer,
     config: EpConfig,
     rank: usize,
+    /// The scale format of an FP8 dispatch, `None` for bf16.
+    fp8_dispatch: Option<ScaleFormat>,
 }
 
 impl EpMoeLayer {
@@ -53,7 +67,25 @@ impl EpMoeLayer {
             layer,
             config,
             rank,
+            fp8_dispatch: None,
         })
+    }
+
+    /// Dispatches FP8 E4M3 rows with 1×128 scales in `format` instead of bf16 rows, as
+    /// DeepSeek-V3 does: about half the bytes (`H + 4·⌈H/128⌉` per row against `2·H`). Each rank
+    /// quantizes its own tokens ([`Fp8Activations::quantize`]) before sending them. Every rank
+    /// of a communicator must choose the same format.
+    pub fn with_fp8_dispatch(mut self, format: ScaleFormat) -> Self {
+        self.fp8_dispatch = Some(format);
+        self
+    }
+
+    /// The payload format of the dispatch.
+    pub fn dispatch_kind(&self) -> PayloadKind {
+        match self.fp8_dispatch {
+            None => PayloadKind::Bf16,
+            Some(_) => PayloadKind::Fp8,
+        }
     }
 
     /// The MoE configuration.
@@ -102,8 +134,17 @@ impl EpMoeLayer {
             hidden,
             top_k: self.config().top_k,
         };
+        let quantized;
+        let payload = match self.fp8_dispatch {
+            None => Payload::Bf16(x),
+            Some(format) => {
+                let kernels = self.layer.kernels();
+                quantized = Fp8Activations::quantize(kernels, stream, tokens, hidden, format, x)?;
+                Payload::Fp8(&quantized)
+            }
+        };
         let tokens_in = Tokens {
-            x: Payload::Bf16(x),
+            x: payload,
             topk_idx: &ids,
             topk_weights: &weights,
         };
@@ -122,30 +163,34 @@ impl EpMoeLayer {
         );
         let n = recv.handle.recv_rows();
         let mut partial = stream.alloc_pooled_zeroed::<bf16>(n * h)?;
-        let rows: usize = recv.num_recv_tokens_per_expert.iter().sum();
-        let Some(x) = recv.x.bf16().filter(|_| rows > 0) else {
-            return Ok(partial);
-        };
-        // aclnnMoeInitRoutingV3 wants every id in 0..expertNum: experts of other ranks (-1)
-        // go to an extra bin `L`, outside the active range, so they are not placed.
         let ids: Vec<i32> = recv.topk_idx.to_vec()?;
-        let ids: Vec<i32> = ids
-            .iter()
-            .map(|&e| if e < 0 { l as i32 } else { e })
-            .collect();
-        let ids = stream.upload(&ids)?;
-        let shape = MoeShape {
-            tokens: n,
-            hidden: h,
-            top_k: k,
-            experts: (l + 1).max(k),
-        };
-        let d = dispatch_local(stream, shape, 0..l, x, &ids)?;
+        let sorted = ExpertOrder::of(&ids, k, l)?;
+        // The received ids and the all-gathered counts travelled separately: a disagreement
+        // means one of them arrived damaged, and trusting either would read unwritten rows.
+        if sorted.counts != recv.num_recv_tokens_per_expert {
+            return Err(Error::invalid(
+                format!(
+                    "received ids choosing {:?} rows per local expert",
+                    sorted.counts
+                ),
+                format!(
+                    "{:?}, the counts the ranks announced",
+                    recv.num_recv_tokens_per_expert
+                ),
+            ));
+        }
+        let rows = sorted.rows.len();
+        if rows == 0 {
+            return Ok(partial);
+        }
         let sizes = match self.layer.expert_weights() {
-            FfnWeights::Bf16 { .. } => GroupSizesBuffer::Counts(d.counts),
+            FfnWeights::Bf16 { .. } => {
+                let counts: Vec<i64> = sorted.counts.iter().map(|&c| c as i64).collect();
+                GroupSizesBuffer::Counts(stream.upload(&counts)?)
+            }
             FfnWeights::Fp8 { .. } => {
-                let cumsum: Vec<i32> = recv
-                    .num_recv_tokens_per_expert
+                let cumsum: Vec<i32> = sorted
+                    .counts
                     .iter()
                     .scan(0i32, |acc, &c| {
                         *acc += c as i32;
@@ -155,17 +200,100 @@ impl EpMoeLayer {
                 GroupSizesBuffer::Cumsum(stream.upload(&cumsum)?)
             }
         };
-        let expanded = d.expanded_x.slice(..rows * h)?;
-        let y = self.layer.routed_experts(stream, &expanded, &sizes, rows)?;
+        let (y, index) = match &recv.x {
+            Rows::Bf16(x) => {
+                // aclnnMoeInitRoutingV3 wants every id in 0..expertNum: experts of other ranks
+                // (-1) go to an extra bin `L`, outside the active range, so they are not placed.
+                let ids: Vec<i32> = ids
+                    .iter()
+                    .map(|&e| if e < 0 { l as i32 } else { e })
+                    .collect();
+                let ids = stream.upload(&ids)?;
+                let shape = MoeShape {
+                    tokens: n,
+                    hidden: h,
+                    top_k: k,
+                    experts: (l + 1).max(k),
+                };
+                let d = dispatch_local(stream, shape, 0..l, x, &ids)?;
+                let expanded = d.expanded_x.slice(..rows * h)?;
+                let y =
+                    self.layer
+                        .routed_experts(stream, Fp8Input::Bf16(expanded), &sizes, rows)?;
+                (y, d.expanded_row_idx)
+            }
+            // FP8 rows are permuted by the host's order, codes and scales alike: the device
+            // permutation (aclnnMoeInitRoutingV3) moves one element type only.
+            Rows::Fp8(x) => {
+                let Rows::Fp8(expanded) = Payload::Fp8(x).pack(stream, &sorted.rows, h)? else {
+                    unreachable!("an FP8 payload packs into FP8 rows")
+                };
+                let y =
+                    self.layer
+                        .routed_experts(stream, Fp8Input::Fp8(&expanded), &sizes, rows)?;
+                (y, stream.upload(&sorted.index)?)
+            }
+        };
         // Pairs of other ranks are −1 in the gather index: they add nothing.
         let sum = RowSum {
             rows: &y,
             count: rows,
-            index: &d.expanded_row_idx,
+            index: &index,
             weights: &recv.topk_weights,
             residual: None,
         };
         sum_rows(stream, sum, &mut partial, (n, h))?;
         Ok(partial)
+    }
+}
+
+/// The received `(row, k)` pairs of the local experts sorted by expert, then by pair (the order
+/// `aclnnMoeInitRoutingV3` gives its expanded rows).
+struct ExpertOrder {
+    /// The received row of each sorted pair.
+    rows: Vec<usize>,
+    /// `[N, K]`: each pair's sorted position, or −1 for an expert elsewhere or none.
+    index: Vec<i32>,
+    /// `[L]` pairs per local expert.
+    counts: Vec<usize>,
+}
+
+impl ExpertOrder {
+    /// From the received local ids `[N, K]` (`-1` or `0..l`).
+    fn of(ids: &[i32], k: usize, l: usize) -> Result<ExpertOrder> {
+        let mut counts = vec![0usize; l];
+        for (p, &e) in ids.iter().enumerate() {
+            match usize::try_from(e) {
+                Ok(e) if e < l => counts[e] += 1,
+                _ if e == -1 => {}
+                _ => {
+                    return Err(Error::invalid(
+                        format!("received topk_idx[{}][{}] = {e}", p / k, p % k),
+                        format!("-1 or a local expert id in 0..{l}"),
+                    ));
+                }
+            }
+        }
+        let mut next: Vec<usize> = counts
+            .iter()
+            .scan(0, |acc, &c| {
+                *acc += c;
+                Some(*acc - c)
+            })
+            .collect();
+        let mut rows = vec![0; counts.iter().sum()];
+        let mut index = vec![-1i32; ids.len()];
+        for (p, &e) in ids.iter().enumerate() {
+            if let Ok(e) = usize::try_from(e) {
+                rows[next[e]] = p / k;
+                index[p] = next[e] as i32;
+                next[e] += 1;
+            }
+        }
+        Ok(ExpertOrder {
+            rows,
+            index,
+            counts,
+        })
     }
 }

@@ -324,7 +324,8 @@ impl MoeLayer {
             experts: e,
         };
         let d = dispatch(stream, shape, sizes, x, &ids)?;
-        let y = self.routed_experts(stream, &d.expanded_x, &d.group_sizes, tokens * k)?;
+        let expanded = Fp8Input::Bf16(d.expanded_x.as_view());
+        let y = self.routed_experts(stream, expanded, &d.group_sizes, tokens * k)?;
         let shared = self.shared_expert_of(stream, x, tokens)?;
         let inputs = CombineInputs {
             y: y.view(),
@@ -389,11 +390,20 @@ impl MoeLayer {
         &self.weights.experts
     }
 
+    /// The kernels the layer launches.
+    pub(crate) fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
     /// The routed experts over the dispatched rows: down(silu(gate·x) ⊙ up·x).
+    ///
+    /// FP8 rows (an FP8 dispatch's) feed FP8 weights' gate and up GEMMs as they are (W8A8, as
+    /// DeepSeek runs them); bf16 weights get them dequantized once (code × scale in fp32,
+    /// rounded to bf16). The down GEMM always reads the bf16 SwiGLU output.
     pub(crate) fn routed_experts(
         &self,
         stream: &Stream,
-        x: &impl DeviceSlice<bf16>,
+        x: Fp8Input<'_>,
         sizes: &GroupSizesBuffer,
         rows: usize,
     ) -> Result<DeviceBuffer<bf16>> {
@@ -403,6 +413,16 @@ impl MoeLayer {
         let mut up = stream.alloc_pooled::<bf16>(rows * i)?;
         let mut act = stream.alloc_pooled::<bf16>(rows * i)?;
         let mut y = stream.alloc_pooled::<bf16>(rows * h)?;
+        let dequantized;
+        let x = match (w, x) {
+            (FfnWeights::Bf16 { .. }, Fp8Input::Fp8(q)) => {
+                let mut d = stream.alloc_pooled::<bf16>(rows * h)?;
+                q.dequantize(&self.kernels, stream, &mut d)?;
+                dequantized = d;
+                Fp8Input::Bf16(dequantized.as_view())
+            }
+            (_, x) => x,
+        };
         match (w, sizes) {
             (
                 FfnWeights::Bf16 {
@@ -425,9 +445,12 @@ impl MoeLayer {
                         k: i,
                     },
                 );
+                let Fp8Input::Bf16(x) = x else {
+                    unreachable!("FP8 rows were dequantized for bf16 weights above")
+                };
                 let nk = WeightLayout::NK;
-                grouped_matmul(stream, proj, nk, x, wg, counts, &mut gate)?;
-                grouped_matmul(stream, proj, nk, x, wu, counts, &mut up)?;
+                grouped_matmul(stream, proj, nk, &x, wg, counts, &mut gate)?;
+                grouped_matmul(stream, proj, nk, &x, wu, counts, &mut up)?;
                 swiglu(&self.kernels, stream, &gate, &up, &mut act)?;
                 grouped_matmul(stream, down, nk, &act, wd, counts, &mut y)?;
             }
@@ -443,24 +466,8 @@ impl MoeLayer {
                     cumsum: cumsum.as_view(),
                 };
                 let k = &self.kernels;
-                fp8_gemm(
-                    k,
-                    stream,
-                    rows,
-                    Fp8Input::Bf16(x.view()),
-                    wg,
-                    groups(),
-                    &mut gate,
-                )?;
-                fp8_gemm(
-                    k,
-                    stream,
-                    rows,
-                    Fp8Input::Bf16(x.view()),
-                    wu,
-                    groups(),
-                    &mut up,
-                )?;
+                fp8_gemm(k, stream, rows, reborrow(&x), wg, groups(), &mut gate)?;
+                fp8_gemm(k, stream, rows, x, wu, groups(), &mut up)?;
                 swiglu(k, stream, &gate, &up, &mut act)?;
                 fp8_gemm(
                     k,
@@ -556,6 +563,14 @@ impl MoeLayer {
             }
         }
         Ok(y)
+    }
+}
+
+/// The same activations again, for a second GEMM.
+fn reborrow<'a>(x: &'a Fp8Input<'_>) -> Fp8Input<'a> {
+    match x {
+        Fp8Input::Bf16(v) => Fp8Input::Bf16(v.view()),
+        Fp8Input::Fp8(q) => Fp8Input::Fp8(q),
     }
 }
 
