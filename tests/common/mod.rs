@@ -90,6 +90,7 @@ macro_rules! moe_device_suite {
             expert_ids_out_of_range_fail_the_stream_with_a_message,
             grouped_matmul_matches_per_expert_products,
             grouped_matmul_group_sizes_must_sum_to_m,
+            grouped_matmul_counts_only_the_experts_with_rows,
             padded_dispatch_and_combine_follow_the_reference_capacity_rules,
             v2_routing_without_renormalisation_matches_the_reference,
             local_dispatch_keeps_only_the_active_expert_range,

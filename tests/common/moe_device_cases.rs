@@ -253,6 +253,58 @@ pub fn grouped_matmul_matches_per_expert_products() {
     }
 }
 
+/// The grouped matmul's counters (issue 14): it reads only the weights of experts that received
+/// rows, once each, and reports their rows × K × N multiply-adds; one token routed to one of
+/// eight experts moves one expert's weights, not eight. On device 1, which no other case of the
+/// suite uses, so nobody else's work lands in the differences. Skipped (with a message) where the
+/// provider is not a simulator.
+pub fn grouped_matmul_counts_only_the_experts_with_rows() {
+    super::backend::select();
+    let stream = ascend_npu::Device::open(1).unwrap().new_stream().unwrap();
+    let (experts, k, n) = (8usize, 64usize, 48usize);
+    let mut rng = Rng::new(23);
+    let w: Vec<bf16> = rng
+        .vec_f32(experts * k * n)
+        .iter()
+        .map(|&v| bf16::from_f32(v))
+        .collect();
+    let dw = stream.upload(&w).unwrap();
+    let bf16_bytes = size_of::<bf16>() as u64;
+    let expert_bytes = (k * n) as u64 * bf16_bytes;
+    // One token to expert 5; then 7 rows over experts 0, 3 and 7.
+    let cases: [[i64; 8]; 2] = [[0, 0, 0, 0, 0, 1, 0, 0], [2, 0, 0, 4, 0, 0, 0, 1]];
+    for counts in cases {
+        let rows = counts.iter().sum::<i64>() as usize;
+        let with_rows = counts.iter().filter(|&&c| c > 0).count() as u64;
+        for layout in [WeightLayout::KN, WeightLayout::NK] {
+            let dx = stream.upload(&vec![bf16::from_f32(0.5); rows * k]).unwrap();
+            let dc = stream.upload(&counts).unwrap();
+            let mut out = stream.alloc_zeroed::<bf16>(rows * n).unwrap();
+            stream.synchronize().unwrap();
+            let Some(before) = super::backend::counters(1) else {
+                return;
+            };
+            let shape = MatmulShape { m: rows, n, k };
+            moe::grouped_matmul(&stream, shape, layout, &dx, &dw, &dc, &mut out).unwrap();
+            stream.synchronize().unwrap();
+            let after = super::backend::counters(1).unwrap();
+            let read = after.aclnn_read_bytes - before.aclnn_read_bytes;
+            let written = after.aclnn_write_bytes - before.aclnn_write_bytes;
+            let macs = after.aclnn_macs - before.aclnn_macs;
+            // x once, the group sizes (i64) once, and the weights of the experts with rows.
+            let x_and_counts = (rows * k) as u64 * bf16_bytes + 8 * experts as u64;
+            assert_eq!(
+                read,
+                x_and_counts + with_rows * expert_bytes,
+                "{counts:?} {layout:?}: {read} bytes read; all experts would be {}",
+                x_and_counts + experts as u64 * expert_bytes
+            );
+            assert_eq!(written, (rows * n) as u64 * bf16_bytes, "{counts:?}");
+            assert_eq!(macs, (rows * k * n) as u64, "{counts:?} {layout:?}");
+        }
+    }
+}
+
 /// Rule grouped-matmul-v4.group-sum-equals-m: group sizes that do not sum to M fail the launch
 /// with the rule's id (at synchronisation: the sizes are device data); the matching M works.
 pub fn grouped_matmul_group_sizes_must_sum_to_m() {

@@ -23,7 +23,8 @@ pub struct DeviceCounters {
     pub kernel_launches: u64,
     /// Work counted by the kernel shim, summed over every launch on the device.
     pub kernels: crate::runtime::kernel::KernelCounters,
-    /// Bytes aclnn operators read from device memory (each element of each input view once).
+    /// Bytes aclnn operators read from device memory: each element they must read once (every
+    /// input view, except that the grouped matmul reads only the experts that received rows).
     pub aclnn_read_bytes: u64,
     /// Bytes aclnn operators wrote to device memory.
     pub aclnn_write_bytes: u64,
@@ -114,7 +115,6 @@ impl Counters {
 
     /// Multiply-accumulates an aclnn operator must do at least (e.g. rows × N × K of every
     /// expert that received rows); bytes are counted by [`Counters::aclnn_io`].
-    #[allow(dead_code)] // called by the operators as they report their work
     pub(crate) fn aclnn_macs(&self, macs: u64) {
         self.aclnn_macs.fetch_add(macs, Ordering::Relaxed);
     }

@@ -160,7 +160,9 @@ impl<'a> TensorView<'a> {
             strides: self.strides[1..].to_vec(),
             offset: self.offset + index * self.strides[0],
             row_major: Self::dense_row_major(&self.dims[1..], &self.strides[1..]),
-            counters: None,
+            // Reads of the sub-tensor count as its own bytes: an operator that touches only
+            // some experts' weights is counted for those (one pass per read, as for any view).
+            counters: self.counters,
             _mapped: None,
             _storage: PhantomData,
         }
@@ -242,6 +244,14 @@ impl<'a> TensorView<'a> {
             } else {
                 c.aclnn_io(0, bytes);
             }
+        }
+    }
+
+    /// Reports `macs` multiply-accumulates the operator must do at least (rows × N × K of a
+    /// GEMM) to the device's counters, for cost models; none for host views.
+    pub(crate) fn count_macs(&self, macs: u64) {
+        if let Some(c) = self.counters {
+            c.aclnn_macs(macs);
         }
     }
 

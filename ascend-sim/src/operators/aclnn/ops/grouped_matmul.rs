@@ -120,8 +120,8 @@ fn group_ends(list: &[i64], cumsum: bool, m: usize) -> SimResult<Vec<usize>> {
 /// in the GEMM's order). `ends[g]` is the row after group g; the groups cover `x`'s rows.
 ///
 /// `x` is `[M, K]`, `w` `[E, K, N]` (any strides: an `[E, N, K]` storage is read as it lies
-/// and handed to the GEMM with its strides), `y` `[M, N]`. Experts without rows are skipped,
-/// and only the weights of experts with rows are converted.
+/// and handed to the GEMM with its strides), `y` `[M, N]`. Experts without rows are skipped:
+/// only the weights of experts with rows are converted, and counted (with their multiply-adds).
 pub(crate) fn grouped_matmul(
     x: &TensorView,
     w: &TensorView,
@@ -131,15 +131,17 @@ pub(crate) fn grouped_matmul(
     let (m, k) = (x.dims()[0], x.dims()[1]);
     let n = w.dims()[2];
     let xs = x.read_f32();
-    // One pass over the weights, as the simulated kernel is counted (the cost model's choice).
-    w.count_pass(true);
     let mut out = vec![0f32; m * n];
     let mut we = Vec::new();
     let mut start = 0;
     for (g, &end) in ends.iter().enumerate() {
         let rows = end - start;
         if rows > 0 && k > 0 && n > 0 {
+            // Counted as the least the vendor's kernel must do: the weights of the experts that
+            // received rows (read once each) and their rows × K × N multiply-adds; an expert
+            // without rows costs nothing.
             let strides = w.select(g).read_f32_into(&mut we);
+            y.count_macs((rows * k * n) as u64);
             // SAFETY: `xs` holds rows `start..end` of `[M, K]` row-major, `we` the `[K, N]`
             // matrix at `strides` (every index in range, from the view), and `out` rows
             // `start..end` of `[M, N]` row-major; the three buffers are distinct.
