@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 declare -A SETS=(
   [fp8]="src/fp8/convert.rs src/fp8/quantize.rs | fp8_numerics"
   [moe-reference]="src/reference/moe/routing.rs src/reference/moe/permute.rs | moe_reference"
-  [moe-ops]="src/ops/moe/routing.rs src/ops/moe/dispatch.rs | moe_device_sim"
+  [moe-ops]="src/ops/moe/routing.rs src/ops/moe/dispatch.rs | lib moe_device_sim moe_validation_sim"
   [buffers]="src/runtime/device_buffer.rs | runtime_sim bad_calls_sim buffer_lifetime_sim"
   [tracking]="src/runtime/tracking.rs | runtime_sim"
   [hccl]="src/runtime/comm.rs | hccl_sim hccl_faults_sim"
@@ -24,6 +24,10 @@ declare -A SETS=(
   [ep-reference]="src/reference/ep/mod.rs | ep_reference"
   [status-words]="src/runtime/status.rs | bad_input_sim"
   [rules]="ascend-sim/src/rules/mod.rs ascend-sim/src/rules/call.rs | hardware_rules aclnn_ops runtime | ascend-sim"
+  [mla]="src/ops/mla/cache.rs src/ops/mla/table.rs src/ops/mla/rope.rs src/ops/mla/write.rs src/ops/mla/decode.rs src/ops/mla/prefill.rs src/ops/mla/absorb.rs | mla_kernels_sim"
+  [mla-vendor]="src/ops/mla/vendor.rs | mla_vendor_sim"
+  [ep]="src/ops/ep/mod.rs src/ops/ep/layout.rs src/ops/ep/payload.rs src/ops/ep/exchange.rs src/ops/ep/normal.rs src/ops/ep/low_latency.rs src/ops/ep/layer.rs | expert_parallel_sim"
+  [tool-verdicts]="ascend-npu-cli/src/check.rs ascend-npu-cli/src/bench/compare.rs | bin:ascend-npu cli | ascend-npu-cli"
 )
 
 if [ "${1:-}" = "--sets" ] || [ $# -eq 0 ]; then
@@ -40,9 +44,18 @@ IFS='|' read -r files tests package <<<"$spec"
 package=$(echo "${package:-ascend-npu}" | xargs)
 args=()
 for f in $files; do args+=(--file "$f"); done
-# Each target goes to `cargo test` (build and run), not to the test binaries: after `--`,
-# cargo-mutants hands arguments to libtest, where `--test NAME` is a name filter matching nothing.
+# Each target goes to every cargo invocation (the `cargo test --no-run` build and the `cargo
+# test` run), so a mutant builds only these test binaries; with `--cargo-test-arg` the build
+# linked every test target of the package (minutes per mutant), and after `--` the arguments
+# reach libtest as a name filter matching nothing. `lib` is the library's unit tests, `bin:NAME`
+# a binary's.
 test_args=()
-for t in $tests; do test_args+=(--cargo-test-arg=--test --cargo-test-arg="$t"); done
+for t in $tests; do
+  case $t in
+    bin:*) test_args+=(--cargo-arg=--bin --cargo-arg="${t#bin:}") ;;
+    lib) test_args+=(--cargo-arg=--lib) ;;
+    *) test_args+=(--cargo-arg=--test --cargo-arg="$t") ;;
+  esac
+done
 
 cargo mutants --package "$package" "${args[@]}" "${test_args[@]}" "$@"

@@ -227,3 +227,101 @@ pub fn gemm(
     }
     (c, magnitude)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(got: &[f64], want: &[f64], bound: f64) -> Outcome {
+        within("op", "case", got, want, |_| bound, "src")
+    }
+
+    fn with_bounds(got: &[f64], want: &[f64], bounds: &[f64]) -> Outcome {
+        within("op", "case", got, want, |i| bounds[i], "src")
+    }
+
+    #[test]
+    fn formats_round_once_to_nearest_even_and_widen_exactly() {
+        // bf16 has 8 significand bits, so 1 + 2^-8 is the tie between 1 and 1 + 2^-7 and
+        // rounds to the even 1; fp16 (11 bits) and fp32 hold it, and 1.5 and -0.25, exactly.
+        let values = [1.5, -0.25, 1.0 + 2f64.powi(-8)];
+        assert_eq!(
+            round_to::<f32>(&values),
+            [1.5f32, -0.25, 1.0 + 2f32.powi(-8)]
+        );
+        assert_eq!(
+            widen(&round_to::<f16>(&values)),
+            [1.5, -0.25, 1.0 + 2f64.powi(-8)]
+        );
+        assert_eq!(widen(&round_to::<bf16>(&values)), [1.5, -0.25, 1.0]);
+        assert_eq!(widen(&round_to::<f32>(&values)), values);
+    }
+
+    #[test]
+    fn exact_counts_pass_only_at_zero() {
+        assert_eq!(
+            Outcome::exact("o", "c", "ids", 0, "s").verdict,
+            Verdict::Pass
+        );
+        let one = Outcome::exact("o", "c", "ids", 1, "s");
+        assert_eq!((one.verdict, one.measured), (Verdict::Fail, Some(1.0)));
+        let e = Outcome::error("o", "c", "boom");
+        assert_eq!((e.verdict, e.source.as_str()), (Verdict::Error, "boom"));
+    }
+
+    #[test]
+    fn within_reports_the_worst_element_relative_to_its_bound() {
+        // Errors 0.5 and 0.125 (exact in binary) against bounds 10 and 0.125: the second is the
+        // worst (ratio 1), though the first is larger.
+        let o = with_bounds(&[1.5, 2.125], &[1.0, 2.0], &[10.0, 0.125]);
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+        assert_eq!((o.measured, o.tolerance), (Some(0.125), Some(0.125)));
+        assert!(o.metric.ends_with("at [1]"), "{}", o.metric);
+        // Equal ratios (0.125/1, 0.25/2): the first stays the worst.
+        let o = with_bounds(&[1.125, 2.25], &[1.0, 2.0], &[1.0, 2.0]);
+        assert_eq!(o.measured, Some(0.125), "{o:?}");
+        // A small error well within the bound is still reported, not hidden as zero.
+        let o = verdict(&[1.0], &[1.0 + 2f64.powi(-20)], 1.0);
+        assert_eq!(o.measured, Some(2f64.powi(-20)));
+        // Over the bound fails; exactly at it passes.
+        assert_eq!(verdict(&[1.0], &[1.5], 0.25).verdict, Verdict::Fail);
+        assert_eq!(verdict(&[1.0], &[1.5], 0.5).verdict, Verdict::Pass);
+        // An exact match among a bound of zero is no error.
+        let o = verdict(&[3.0, -1.0], &[3.0, -1.0], 0.0);
+        assert_eq!((o.verdict, o.measured), (Verdict::Pass, Some(0.0)));
+    }
+
+    #[test]
+    fn within_matches_nan_with_nan_and_infinity_with_itself_only() {
+        assert_eq!(
+            verdict(&[f64::NAN], &[f64::NAN], 0.0).verdict,
+            Verdict::Pass
+        );
+        let inf = f64::INFINITY;
+        assert_eq!(verdict(&[inf], &[inf], 1.0).verdict, Verdict::Pass);
+        assert_eq!(verdict(&[-inf], &[inf], 1.0).verdict, Verdict::Fail);
+        let o = verdict(&[0.0, f64::NAN], &[0.0, 1.0], 1e300);
+        assert_eq!((o.verdict, o.measured), (Verdict::Fail, Some(inf)));
+        assert_eq!(verdict(&[1.0], &[f64::NAN], 1e300).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn within_rejects_a_length_mismatch_and_accepts_nothing_against_nothing() {
+        let o = verdict(&[1.0], &[1.0, 2.0], 1.0);
+        assert_eq!(o.verdict, Verdict::Error);
+        assert!(o.source.contains("1 results; expected 2"), "{}", o.source);
+        let o = verdict(&[], &[], 0.0);
+        assert_eq!((o.verdict, o.measured), (Verdict::Pass, Some(0.0)));
+    }
+
+    #[test]
+    fn gemm_sums_products_and_their_magnitudes() {
+        // A = [[1, -2, 3], [0.5, 4, -1]], B = [[2, 1], [1, -1], [-3, 0.25]]:
+        // C = [[2 - 2 - 9, 1 + 2 + 0.75], [1 + 4 + 3, 0.5 - 4 - 0.25]].
+        let a = [[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]];
+        let b = [[2.0, 1.0], [1.0, -1.0], [-3.0, 0.25]];
+        let (c, magnitude) = gemm(2, 2, 3, |i, k| a[i][k], |k, j| b[k][j]);
+        assert_eq!(c, [-9.0, 3.75, 8.0, -3.75]);
+        assert_eq!(magnitude, [13.0, 3.75, 8.0, 4.75]);
+    }
+}

@@ -224,6 +224,8 @@ macro_rules! moe_validation_suite {
             dispatch_rejects_each_bad_size_with_invalid_argument,
             dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert,
             zero_tokens_or_zero_hidden_dispatch_to_empty_results,
+            greedy_routing_ignores_the_group_fields,
+            bf16_logits_without_a_bias_gather_unnormalised_weights,
         }
     };
 }

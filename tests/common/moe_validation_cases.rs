@@ -258,16 +258,25 @@ pub fn routing_valid_edges_match_the_reference() {
             ..small_v3()
         },
     ] {
-        let (w, ids) = moe::route(&k, &stream, &r, tokens, &dl, Some(&db)).unwrap();
-        let (want_w, want_ids) = reference(&r, &logits, &bias);
-        assert_eq!(ids.to_vec().unwrap(), want_ids, "{r:?}");
-        for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
-            // fp32 output of an f64 computation: one rounding, plus the scale.
-            assert!(
-                (f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0),
-                "{r:?}: {g} vs {w}"
-            );
-        }
+        let routed = moe::route(&k, &stream, &r, tokens, &dl, Some(&db)).unwrap();
+        assert_routed_like(&format!("{r:?}"), routed, reference(&r, &logits, &bias));
+    }
+}
+
+/// fp32 weights and ids from the device equal the f64 model's: the ids exactly, the weights
+/// within one rounding of an f64 computation, plus the scale.
+#[track_caller]
+fn assert_routed_like(
+    what: &str,
+    (w, ids): (DeviceBuffer<f32>, DeviceBuffer<i32>),
+    (want_w, want_ids): (Vec<f64>, Vec<i32>),
+) {
+    assert_eq!(ids.to_vec().unwrap(), want_ids, "{what}");
+    for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
+        assert!(
+            (f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0),
+            "{what}: {g} vs {w}"
+        );
     }
 }
 
@@ -455,6 +464,36 @@ pub fn dispatch_with_top_k_equal_to_experts_sends_every_token_to_every_expert() 
         p.expanded_row_idx.to_vec().unwrap().iter().all(|&r| r >= 0),
         "nothing dropped"
     );
+    // The last expert-parallel rank's range (ending at `experts`): the local pairs in (expert,
+    // flat index) order, the others -1.
+    let range = 2..experts;
+    let l = moe::dispatch_local(
+        &stream,
+        shape(tokens, hidden, experts, experts),
+        range.clone(),
+        &dx,
+        &did,
+    )
+    .unwrap();
+    let mut local: Vec<usize> = (0..ids.len())
+        .filter(|&i| range.contains(&(ids[i] as usize)))
+        .collect();
+    local.sort_by_key(|&i| (ids[i], i));
+    let mut want_idx = vec![-1i32; ids.len()];
+    for (row, &pair) in local.iter().enumerate() {
+        want_idx[pair] = row as i32;
+    }
+    assert_eq!(l.expanded_row_idx.to_vec().unwrap(), want_idx);
+    assert_eq!(l.counts.to_vec().unwrap(), [3i64, 3]);
+    let got = l.expanded_x.to_vec().unwrap();
+    for (row, &pair) in local.iter().enumerate() {
+        let t = pair / experts;
+        assert_eq!(
+            got[row * hidden..(row + 1) * hidden],
+            x[t * hidden..(t + 1) * hidden],
+            "row {row}"
+        );
+    }
 }
 
 pub fn zero_tokens_or_zero_hidden_dispatch_to_empty_results() {
@@ -486,5 +525,71 @@ pub fn zero_tokens_or_zero_hidden_dispatch_to_empty_results() {
     )
     .unwrap();
     assert!(d.expanded_x.is_empty());
-    assert_eq!(d.expanded_row_idx.len(), 4);
+    // Nothing reached the operator: the bookkeeping keeps its length and stays zero.
+    assert_eq!(d.expanded_row_idx.to_vec().unwrap(), [0; 4]);
+    match d.group_sizes {
+        GroupSizesBuffer::Counts(c) => assert_eq!(c.to_vec().unwrap(), [0i64; 4]),
+        GroupSizesBuffer::Cumsum(_) => panic!("asked for counts"),
+    }
+    let p = moe::dispatch_padded(&stream, shape(2, 0, 2, 4), 3, &empty_x, &ids).unwrap();
+    assert!(p.expanded_x.is_empty());
+    assert_eq!(p.expanded_row_idx.to_vec().unwrap(), [0; 4]);
+    let l = moe::dispatch_local(&stream, shape(2, 0, 2, 4), 1..3, &empty_x, &ids).unwrap();
+    assert!(l.expanded_x.is_empty());
+    assert_eq!(l.expanded_row_idx.to_vec().unwrap(), [0; 4]);
+    assert_eq!(l.counts.to_vec().unwrap(), [0i64; 2]);
+}
+
+/// [`TopKMethod::Greedy`] is plain top-k: the group fields play no part, whatever they hold.
+pub fn greedy_routing_ignores_the_group_fields() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let tokens = 4;
+    let logits = Rng::new(21).vec_f32(tokens * 32);
+    let bias = vec![0f32; 32];
+    let dl = stream.upload(&logits).unwrap();
+    let none = None::<&DeviceBuffer<f32>>;
+    // One group of four kept, as the group-limited methods would read these fields.
+    let greedy = MoeConfig {
+        method: TopKMethod::Greedy,
+        n_group: 4,
+        topk_group: 1,
+        ..small_v3()
+    };
+    let routed = moe::route(&k, &stream, &greedy, tokens, &dl, none).unwrap();
+    let plain = MoeConfig {
+        n_group: 1,
+        topk_group: 1,
+        ..greedy
+    };
+    assert_routed_like("greedy", routed, reference(&plain, &logits, &bias));
+}
+
+/// bf16 logits without a bias and unnormalised sigmoid weights: the weights are gathered from
+/// fp32 scores, so the logits are widened first even with no bias to widen them for.
+pub fn bf16_logits_without_a_bias_gather_unnormalised_weights() {
+    let stream = stream();
+    let k = kernels(&stream);
+    let tokens = 3;
+    let logits: Vec<bf16> = Rng::new(5)
+        .vec_f32(tokens * 32)
+        .iter()
+        .map(|&v| bf16::from_f32(v * 3.0))
+        .collect();
+    let as_f32: Vec<f32> = logits.iter().map(|v| v.to_f32()).collect();
+    let dl = stream.upload(&logits).unwrap();
+    let r = MoeConfig {
+        norm_topk_prob: false,
+        ..small_v3()
+    };
+    let (w, ids) = moe::route(&k, &stream, &r, tokens, &dl, None::<&DeviceBuffer<f32>>).unwrap();
+    let (want_w, want_ids) = reference(&r, &as_f32, &[0.0; 32]);
+    assert_eq!(ids.to_vec().unwrap(), want_ids);
+    for (g, w) in w.to_vec().unwrap().iter().zip(&want_w) {
+        // fp32 scores (a few 2^-24 roundings) rounded once to bf16 (2^-8 relative).
+        assert!(
+            (g.to_f64() - w).abs() <= (2f64.powi(-8) + 1e-6) * w.abs(),
+            "{g} vs {w}"
+        );
+    }
 }

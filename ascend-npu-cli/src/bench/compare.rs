@@ -171,4 +171,113 @@ mod tests {
         );
         assert!(!change(&old, &entry(1.0, 1.1, 1.2, 99)).is_regression());
     }
+
+    #[test]
+    fn the_noise_margin_itself_is_still_the_same() {
+        let old = entry(1.0, 1.1, 1.2, 100);
+        // The new p10 exactly at the old p90 plus the margin: not slower.
+        let edge = 1.2 * (1.0 + NOISE);
+        assert!(matches!(
+            change(&old, &entry(edge, edge, edge, 100)),
+            Change::Same(_)
+        ));
+        // The new p90 plus the margin exactly at the old p10: not faster.
+        let slow = entry(1.0 + NOISE, 1.1, 1.2, 100);
+        assert!(matches!(
+            change(&slow, &entry(0.9, 0.95, 1.0, 100)),
+            Change::Same(_)
+        ));
+        // Within the margin below the old p10 (0.97 · 1.05 > 1): the same, not faster.
+        assert!(matches!(
+            change(&old, &entry(0.9, 0.95, 0.97, 100)),
+            Change::Same(_)
+        ));
+    }
+
+    #[test]
+    fn compute_counts_compare_only_when_both_reports_counted_them() {
+        let mut old = entry(1.0, 1.1, 1.2, 100);
+        let mut new = entry(1.0, 1.1, 1.2, 100);
+        new.counted.as_mut().unwrap().cube_macs = 5;
+        assert_eq!(change(&old, &new), Change::MoreWork("MACs"));
+        new.counted.as_mut().unwrap().vector_ops = 5;
+        new.counted.as_mut().unwrap().cube_macs = 0;
+        assert_eq!(change(&old, &new), Change::MoreWork("vector ops"));
+        new.counted.as_mut().unwrap().written_bytes = 1;
+        assert_eq!(change(&old, &new), Change::MoreWork("writes"));
+        // An aclnn operator's counts hold only its bytes: its compute is not compared.
+        new.counted.as_mut().unwrap().written_bytes = 0;
+        new.compute_counted = false;
+        assert!(matches!(change(&old, &new), Change::Same(_)));
+        new.compute_counted = true;
+        old.compute_counted = false;
+        assert!(matches!(change(&old, &new), Change::Same(_)));
+    }
+
+    fn report(entries: Vec<Entry>) -> BenchReport {
+        BenchReport {
+            schema: BENCH_SCHEMA.into(),
+            platform: crate::report::Platform {
+                backend: "sim".into(),
+                cann_version: "8.2".into(),
+                soc: "soc".into(),
+                libraries: vec![],
+            },
+            host: crate::host::HostInfo {
+                name: "h".into(),
+                cores: 1,
+                load_average: None,
+                time: "t".into(),
+                git_revision: "r".into(),
+                tool_version: "v".into(),
+            },
+            preset: "small".into(),
+            roofline: crate::roofline::Roofline {
+                soc: "soc".into(),
+                cube_macs_per_s: 1.0,
+                vector_ops_per_s: 1.0,
+                memory_bytes_per_s: 1.0,
+                source: "s".into(),
+            },
+            entries,
+        }
+    }
+
+    #[test]
+    fn entries_match_by_operator_and_shape_and_regressions_are_counted() {
+        let named = |op: &str, shape: &str, reads| Entry {
+            op: op.into(),
+            shape: shape.into(),
+            ..entry(1.0, 1.1, 1.2, reads)
+        };
+        let old = report(vec![named("a", "s", 10), named("b", "s", 10)]);
+        let new = report(vec![
+            named("a", "s", 11),
+            named("a", "t", 10),
+            named("c", "s", 10),
+            named("b", "s", 10),
+        ]);
+        let c = compare(&old, &new);
+        assert_eq!(
+            c.changes,
+            [
+                Change::MoreWork("reads"),
+                Change::New,
+                Change::New,
+                Change::Same(1.0)
+            ]
+        );
+        assert_eq!(c.regressions(), 1);
+        assert_eq!(compare(&old, &old).regressions(), 0);
+    }
+
+    #[test]
+    fn cells_name_the_change() {
+        assert_eq!(Change::New.cell(), "new");
+        assert_eq!(Change::Same(1.004).cell(), "1.00x");
+        assert_eq!(Change::Faster(0.5).cell(), "0.50x faster");
+        assert_eq!(Change::Slower(2.0).cell(), "2.00x SLOWER");
+        assert_eq!(Change::MoreWork("reads").cell(), "MORE reads");
+        assert!(!Change::New.is_regression() && !Change::Faster(0.5).is_regression());
+    }
 }

@@ -39,6 +39,10 @@ pub struct Dispatch<T> {
 
 /// Dispatches `x` (`[tokens, hidden]`) by `ids` (`[tokens, top_k]`, each in `0..experts`),
 /// with the group sizes in the form `sizes` asks for.
+///
+/// With no tokens or a zero hidden size nothing reaches the operator (there are no rows to
+/// move, and combine reads none): every output keeps its length and is zero-filled. This holds
+/// for [`dispatch_padded`] and [`dispatch_local`] too.
 pub fn dispatch<T: AclElement + bytemuck::Zeroable>(
     stream: &Stream,
     shape: MoeShape,
