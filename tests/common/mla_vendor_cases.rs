@@ -625,8 +625,7 @@ pub fn decode_rejects_a_block_id_out_of_range() {
 pub fn vendor_path_matches_the_reference() {
     use ascend_npu::ops::mla::{
         BlockTable, BlockTableSpec, CacheFormat, CacheLayout, DecodeParams, LatentCache,
-        PrologCheckpoint, SlotMapping, VendorPrologWeights, vendor_attend, vendor_fit,
-        vendor_prolog,
+        SlotMapping, VendorPrologWeights, vendor_attend, vendor_fit, vendor_prolog,
     };
     let stream = stream();
     let cfg = config(2);
@@ -634,19 +633,7 @@ pub fn vendor_path_matches_the_reference() {
     let w = weights(&cfg, &mut rng);
     let layout = CacheLayout::for_config(&cfg, 4, 16, CacheFormat::AscendSplit);
     vendor_fit(&cfg, &layout).unwrap();
-    let vw = VendorPrologWeights::upload(
-        &stream,
-        &cfg,
-        &PrologCheckpoint {
-            q_a_proj: &w.q_a,
-            q_a_layernorm: &w.q_norm,
-            q_b_proj: &w.q_b,
-            kv_a_proj_with_mqa: &w.kv_a,
-            kv_a_layernorm: &w.kv_norm,
-            kv_b_proj: &w.kv_b,
-        },
-    )
-    .unwrap();
+    let vw = VendorPrologWeights::upload(&stream, &cfg, &checkpoint(&w)).unwrap();
     let mut cache = LatentCache::new(&stream, layout).unwrap();
     // Sequence 0 in block 2, sequence 1 in blocks 0 and 3; 3 and 18 tokens, then one more each.
     let lens = [4usize, 19];
@@ -707,14 +694,7 @@ pub fn vendor_path_matches_the_reference() {
         causal: false,
     };
     let got = vendor_attend(&stream, &q, 1, &cache, &bt, params).unwrap();
-    let out = to_f64(&got.out.to_vec().unwrap());
-    let lse: Vec<f64> = got
-        .lse
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
+    let (out, lse) = on_host(&got);
     // Reference: the absorbed attention of each sequence's last token over all its rows.
     let mut want_out = Vec::new();
     let mut want_lse = Vec::new();
@@ -763,4 +743,349 @@ pub fn vendor_path_matches_the_reference() {
             "lse {g} vs {w} (bound {bound})"
         );
     }
+}
+
+/// A decode's output and LSE, read back in f64.
+fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
+    let out = to_f64(&r.out.to_vec().unwrap());
+    let lse = r
+        .lse
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    (out, lse)
+}
+
+/// The checkpoint of `w` as `ops::mla` takes it.
+fn checkpoint(w: &Weights) -> ascend_npu::ops::mla::PrologCheckpoint<'_> {
+    ascend_npu::ops::mla::PrologCheckpoint {
+        q_a_proj: &w.q_a,
+        q_a_layernorm: &w.q_norm,
+        q_b_proj: &w.q_b,
+        kv_a_proj_with_mqa: &w.kv_a,
+        kv_a_layernorm: &w.kv_norm,
+        kv_b_proj: &w.kv_b,
+    }
+}
+
+/// One step of `MlaAttention::decode`: the sequences it runs (their index in `Sequences`),
+/// their lengths after it, and the new tokens per sequence.
+struct Step {
+    seqs: Vec<usize>,
+    lens: Vec<usize>,
+    s_q: usize,
+}
+
+/// Hidden states of whole sequences (bf16, and f64 for the reference).
+struct Sequences {
+    x: Vec<Vec<bf16>>,
+}
+
+impl Sequences {
+    fn random(rng: &mut Rng, cfg: &MlaConfig, lens: &[usize]) -> Sequences {
+        let x = lens
+            .iter()
+            .map(|&l| bf16_vec(rng, l * cfg.hidden_size, 1.0).0)
+            .collect();
+        Sequences { x }
+    }
+
+    /// `x` of a step: each sequence's tokens `len − s_q .. len`.
+    fn step_x(&self, cfg: &MlaConfig, step: &Step) -> Vec<bf16> {
+        let he = cfg.hidden_size;
+        step.seqs
+            .iter()
+            .zip(&step.lens)
+            .flat_map(|(&b, &len)| self.x[b][(len - step.s_q) * he..len * he].to_vec())
+            .collect()
+    }
+
+    /// The reference of a step, per sequence of it: out `[s_q, H, v]`, lse `[H, s_q]`, and
+    /// the worst-case score error bound (see `ATTENTION_ROUNDINGS`).
+    fn reference(&self, cfg: &MlaConfig, w: &Weights, step: &Step) -> (Vec<f64>, Vec<f64>, f64) {
+        let (h, dn, dr) = (cfg.num_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
+        let scale = cfg.softmax_scale() as f32 as f64;
+        let (mut out, mut lse, mut bound) = (Vec::new(), Vec::new(), 0f64);
+        for (&b, &len) in step.seqs.iter().zip(&step.lens) {
+            let xf = to_f64(&self.x[b][..len * cfg.hidden_size]);
+            let positions: Vec<usize> = (0..len).collect();
+            let p = mla::prolog(cfg, &w.reference, &xf, &positions).unwrap();
+            let from = len - step.s_q;
+            let q = mla::MlaQuery {
+                tokens: step.s_q,
+                heads: h,
+                q_nope: p.query.q_nope[from * h * dn..].to_vec(),
+                q_pe: p.query.q_pe[from * h * dr..].to_vec(),
+            };
+            let att = mla::LatentAttention {
+                cfg,
+                kv_b_proj: &w.reference.kv_b_proj,
+                mask: mla::Mask::Causal,
+                scale,
+            };
+            let r = att.absorbed(&q, &p.cache_rows).unwrap();
+            out.extend(r.out);
+            lse.extend(r.lse);
+            let q_abs = mla::absorb_query(cfg, &w.reference.kv_b_proj, &q).unwrap();
+            for qh in q_abs.chunks(cfg.cache_row()) {
+                for row in p.cache_rows.chunks(cfg.cache_row()) {
+                    let s: f64 = qh.iter().zip(row).map(|(a, b)| (a * b).abs()).sum();
+                    bound = bound.max(ATTENTION_ROUNDINGS * 2f64.powi(-8) * scale * s);
+                }
+            }
+        }
+        (out, lse, bound)
+    }
+}
+
+/// BF16 roundings (unit roundoff u = 2^-8 each, relative) between the checkpoint and a score,
+/// on the longer of the two paths (our kernels'): on the query c_Q, its RMS, the normed c_Q,
+/// q_nope / q_pe, q̃ / the rotated q_pe (5); on the key the kv projection, its RMS, the
+/// normed latent or the rotated key (3, the vendor path's bf16 cos/sin included); one more
+/// for the f32 sums (γ_1552 < 0.03u each) and the f32 cos/sin. A score moves by at most
+/// this many u times scale·Σ|q̃_i k_i| (the worst case, used for the LSE).
+const ATTENTION_ROUNDINGS: f64 = 9.0;
+
+/// The relative L2 bound of a step's output. The worst case (every rounding aligned, the
+/// bound the LSE check uses) is of order 1 here, too loose to test anything, so the output
+/// uses the probabilistic model of rounding errors (Higham & Mary 2019: independent, mean
+/// zero): each of the R = 12 roundings on the longest path (the 9 of `ATTENTION_ROUNDINGS`,
+/// the value's, ō's and o's) perturbs its vector by relative RMS u/√3 (uniform in ±u);
+/// independent perturbations add in quadrature, √R·u/√3 = 2u, and the projections between
+/// them (random weights scaled by 1/√fan_in, condition of their operator norm against the
+/// vectors below 2) at most double it: 4u. (Measured: 0.9u on either path.)
+fn attention_tolerance() -> f64 {
+    4.0 * 2f64.powi(-8)
+}
+
+/// The block table of a step over `tables` (one row per sequence, `max_blocks` columns).
+fn step_table(
+    stream: &Stream,
+    layout: &ascend_npu::ops::mla::CacheLayout,
+    (tables, max_blocks): (&[Vec<i32>], usize),
+    step: &Step,
+) -> ascend_npu::ops::mla::BlockTable {
+    let table: Vec<i32> = step.seqs.iter().flat_map(|&b| tables[b].clone()).collect();
+    ascend_npu::ops::mla::BlockTable::new(
+        stream,
+        layout,
+        ascend_npu::ops::mla::BlockTableSpec {
+            table: &table,
+            max_blocks,
+            seq_lens: &step.lens,
+        },
+    )
+    .unwrap()
+}
+
+/// Runs `steps` through `att` on a fresh NaN-filled cache; returns each step's output and
+/// LSE.
+fn run_steps(
+    stream: &Stream,
+    att: &ascend_npu::ops::mla::MlaAttention,
+    seqs: &Sequences,
+    (tables, max_blocks): (&[Vec<i32>], usize),
+    steps: &[Step],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let kernels = super::mla_cases::setup().1;
+    let cfg = att.config();
+    let mut cache = att.new_cache(stream).unwrap();
+    // Unwritten rows are NaN (bf16 0xFFFF, and a NaN FP8 code): none may leak.
+    let bytes = ascend_npu::DeviceSlice::len(cache.data());
+    stream
+        .memcpy_htod(&vec![0xFFu8; bytes], cache.data_mut())
+        .unwrap();
+    steps
+        .iter()
+        .map(|step| {
+            let table = step_table(stream, att.cache_layout(), (tables, max_blocks), step);
+            let x = stream.upload(&seqs.step_x(cfg, step)).unwrap();
+            let r = att
+                .decode(&kernels, stream, &x, step.s_q, (&mut cache, &table))
+                .unwrap();
+            on_host(&r)
+        })
+        .collect()
+}
+
+/// Checks a step's device output against the reference; returns the bound used.
+fn assert_step(
+    cfg: &MlaConfig,
+    (out, lse): &(Vec<f64>, Vec<f64>),
+    (want_out, want_lse, bound): &(Vec<f64>, Vec<f64>, f64),
+    label: &str,
+) -> f64 {
+    let tol = attention_tolerance();
+    let e = rel_l2(out, want_out);
+    assert!(e < tol, "{label}: out rel L2 {e} (bound {tol})");
+    // Device LSE [batch, H, s_q] and the reference's [H, s_q] per sequence: the same order.
+    assert_eq!(lse.len(), want_lse.len(), "{label}");
+    for (g, w) in lse.iter().zip(want_lse) {
+        assert!(
+            (g - w).abs() <= bound + 1e-6 * w.abs(),
+            "{label}: lse {g} vs {w} (bound {bound})"
+        );
+    }
+    assert_eq!(
+        out.len(),
+        want_out.len(),
+        "{label} for {} heads",
+        cfg.num_heads
+    );
+    tol
+}
+
+/// The steps of the attention cases: three prompt tokens for two sequences at once (causal,
+/// s_q 3), then fourteen for the second alone (across a 16-token block), then one token each
+/// and two speculative tokens each.
+fn attention_steps() -> Vec<Step> {
+    vec![
+        Step {
+            seqs: vec![0, 1],
+            lens: vec![3, 3],
+            s_q: 3,
+        },
+        Step {
+            seqs: vec![1],
+            lens: vec![17],
+            s_q: 14,
+        },
+        Step {
+            seqs: vec![0, 1],
+            lens: vec![4, 18],
+            s_q: 1,
+        },
+        Step {
+            seqs: vec![0, 1],
+            lens: vec![6, 20],
+            s_q: 2,
+        },
+    ]
+}
+
+/// `MlaAttention` on DeepSeek's widths picks the vendor ops for a 16-token-block cache and
+/// our kernels for FlashMLA's 64-token blocks; both match the f64 reference (prolog,
+/// absorbed attention, W_UV) at every step, and each other within the sum of their bounds.
+pub fn attention_paths_match_the_reference_and_each_other() {
+    use ascend_npu::ops::mla::{MlaAttention, MlaCacheSpec, MlaPath};
+    let stream = stream();
+    let cfg = config(2);
+    let mut rng = Rng::new(41);
+    let w = weights(&cfg, &mut rng);
+    let steps = attention_steps();
+    let seqs = Sequences::random(&mut rng, &cfg, &[6, 20]);
+    let spec = |block_size| MlaCacheSpec {
+        blocks: 4,
+        block_size,
+        fp8: false,
+        max_positions: 64,
+    };
+    let vendor = MlaAttention::new(&stream, &cfg, &checkpoint(&w), spec(16)).unwrap();
+    assert_eq!(*vendor.path(), MlaPath::Vendor);
+    let ours = MlaAttention::new(&stream, &cfg, &checkpoint(&w), spec(64)).unwrap();
+    match ours.path() {
+        MlaPath::Kernels { why } => assert!(why.contains("blocks of 64"), "{why}"),
+        MlaPath::Vendor => panic!("64-token blocks are not the vendor ops'"),
+    }
+    // Shuffled blocks: sequence 0 in block 2, sequence 1 in blocks 0 and 3 (16-token blocks);
+    // in 64-token blocks, sequence 0 in block 3 and sequence 1 in block 1.
+    let got_v = run_steps(
+        &stream,
+        &vendor,
+        &seqs,
+        (&[vec![2, 1], vec![0, 3]], 2),
+        &steps,
+    );
+    let got_k = run_steps(&stream, &ours, &seqs, (&[vec![3], vec![1]], 1), &steps);
+    for (i, step) in steps.iter().enumerate() {
+        let want = seqs.reference(&cfg, &w, step);
+        let tv = assert_step(&cfg, &got_v[i], &want, &format!("vendor step {i}"));
+        let tk = assert_step(&cfg, &got_k[i], &want, &format!("kernels step {i}"));
+        // ‖v − k‖ ≤ ‖v − r‖ + ‖k − r‖ ≤ (tv + tk)·‖r‖ (measured: 1.3u).
+        let norm = want.0.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let diff = got_v[i]
+            .0
+            .iter()
+            .zip(&got_k[i].0)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            diff <= (tv + tk) * norm,
+            "step {i}: paths differ by {} relative",
+            diff / norm
+        );
+    }
+}
+
+/// Three heads (a tensor-parallel split the vendor ops do not take) fall back to our kernels
+/// on a 16-token-block cache, and still match the reference; inputs that do not fit the
+/// attention are refused with what was expected.
+pub fn attention_falls_back_to_our_kernels_for_three_heads() {
+    use ascend_npu::ops::mla::{
+        CacheFormat, CacheLayout, LatentCache, MlaAttention, MlaCacheSpec, MlaPath,
+    };
+    let stream = stream();
+    let cfg = config(3);
+    let mut rng = Rng::new(42);
+    let w = weights(&cfg, &mut rng);
+    let spec = MlaCacheSpec {
+        blocks: 3,
+        block_size: 16,
+        fp8: false,
+        max_positions: 64,
+    };
+    let att = MlaAttention::new(&stream, &cfg, &checkpoint(&w), spec).unwrap();
+    match att.path() {
+        MlaPath::Kernels { why } => assert!(why.contains("3 heads"), "{why}"),
+        MlaPath::Vendor => panic!("3 heads are not the vendor ops'"),
+    }
+    assert_eq!(att.cache_layout().format, CacheFormat::Bf16);
+    let steps = [
+        Step {
+            seqs: vec![0],
+            lens: vec![17],
+            s_q: 17,
+        },
+        Step {
+            seqs: vec![0],
+            lens: vec![19],
+            s_q: 2,
+        },
+    ];
+    let seqs = Sequences::random(&mut rng, &cfg, &[19]);
+    let got = run_steps(&stream, &att, &seqs, (&[vec![2, 0]], 2), &steps);
+    for (i, step) in steps.iter().enumerate() {
+        let want = seqs.reference(&cfg, &w, step);
+        assert_step(&cfg, &got[i], &want, &format!("3 heads step {i}"));
+    }
+    // A cache of another layout, x of the wrong size, a sequence shorter than its new tokens.
+    let kernels = super::mla_cases::setup().1;
+    let table = step_table(&stream, att.cache_layout(), (&[vec![2, 0]], 2), &steps[1]);
+    let x = stream
+        .upload(&vec![bf16::ZERO; 2 * cfg.hidden_size])
+        .unwrap();
+    let other = CacheLayout::for_config(&cfg, 3, 16, CacheFormat::Fp8);
+    let mut wrong = LatentCache::new(&stream, other).unwrap();
+    super::mla_cases::assert_invalid(
+        att.decode(&kernels, &stream, &x, 2, (&mut wrong, &table)),
+        "the cache this attention was built for",
+    );
+    let mut cache = att.new_cache(&stream).unwrap();
+    super::mla_cases::assert_invalid(
+        att.decode(&kernels, &stream, &x, 1, (&mut cache, &table)),
+        "[batch · s_q, hidden] = [1 · 1, 1024]",
+    );
+    let short = Step {
+        seqs: vec![0],
+        lens: vec![2],
+        s_q: 2,
+    };
+    let table = step_table(&stream, att.cache_layout(), (&[vec![2, 0]], 2), &short);
+    super::mla_cases::assert_invalid(
+        att.decode(&kernels, &stream, &x, 3, (&mut cache, &table)),
+        "with 3 causal query tokens",
+    );
 }

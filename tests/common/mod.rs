@@ -71,6 +71,8 @@ macro_rules! mla_vendor_suite {
             prolog_rejects_three_heads,
             decode_matches_the_reference,
             vendor_path_matches_the_reference,
+            attention_paths_match_the_reference_and_each_other,
+            attention_falls_back_to_our_kernels_for_three_heads,
         }
     };
 }

@@ -160,12 +160,12 @@ impl LatentProjection {
     }
 
     /// The decode rows of the absorbed path over `n` tokens: q̃ (as `absorb` writes it) and
-    /// ō head-major `[heads, n, latent]`, `q_pe` token-major `[n, heads, rope]`. The caller
+    /// ō head-major `[heads, n, latent]`, the rope queries where `q_rope` says. The caller
     /// sets the placement, the batch and `s_q`.
     pub(crate) fn rows<'a>(
         &self,
-        cache: &LatentCache,
-        (qt, q_pe): (&'a DeviceBuffer<bf16>, &'a DeviceView<'_, bf16>),
+        qt: &'a DeviceBuffer<bf16>,
+        q_rope: RopeRows<'a>,
         latent_out: &'a mut DeviceBuffer<bf16>,
         n: usize,
     ) -> DecodeRows<'a> {
@@ -173,17 +173,15 @@ impl LatentProjection {
             tok: self.latent,
             head: n * self.latent,
         };
-        let rope = cache.layout().rope;
-        let token_major = RowStrides {
-            tok: self.heads * rope,
-            head: rope,
-        };
         DecodeRows {
             lat: KernelArg::buffer(qt),
-            rope: KernelArg::buffer(q_pe),
+            rope: q_rope.arg,
             out: KernelArg::buffer_mut(latent_out),
-            strides: [head_major, token_major, head_major],
-            place: RowPlacement::default(),
+            strides: [head_major, q_rope.strides, head_major],
+            place: RowPlacement {
+                q_rope: q_rope.offset,
+                ..RowPlacement::default()
+            },
             batch: 0,
             s_q: 0,
             heads: self.heads,
@@ -198,6 +196,28 @@ impl LatentProjection {
             self.kv_b_proj.slice(s..s + self.v * self.latent)
         } else {
             self.kv_b_proj.slice(start..start + self.nope * self.latent)
+        }
+    }
+}
+
+/// Where the rotated rope queries of an absorbed attention are: row (token, head) at
+/// `offset + token·strides.tok + head·strides.head` elements of `arg` (bf16).
+pub(crate) struct RopeRows<'a> {
+    pub arg: KernelArg<'a>,
+    pub strides: RowStrides,
+    pub offset: usize,
+}
+
+impl<'a> RopeRows<'a> {
+    /// `q_pe [tokens, heads, rope]`, token-major and dense.
+    pub(crate) fn dense(q_pe: &'a DeviceView<'_, bf16>, heads: usize, rope: usize) -> Self {
+        RopeRows {
+            arg: KernelArg::buffer(q_pe),
+            strides: RowStrides {
+                tok: heads * rope,
+                head: rope,
+            },
+            offset: 0,
         }
     }
 }
@@ -231,19 +251,47 @@ pub fn decode(
     let n = elements("query tokens", &[batch, q.s_q])?;
     let shape = format!("[batch, s_q, heads, width] = [{batch}, {}, ..]", q.s_q);
     proj.check_queries(cache, (&q.q_nope, &q.q_pe), n, &shape)?;
+    let rope = RopeRows::dense(&q.q_pe, h, cache.layout().rope);
+    attend(
+        kernels,
+        stream,
+        proj,
+        (&q.q_nope, rope),
+        (q.s_q, n),
+        (cache, table),
+        params,
+    )
+}
+
+/// The absorbed decode of checked queries: `n = batch · s_q` tokens of `q_nope [n, heads,
+/// nope]` and rope rows `q_rope`, into `out [n, heads, v]` and `lse [batch, heads, s_q]`.
+pub(crate) fn attend(
+    kernels: &Kernels,
+    stream: &Stream,
+    proj: &LatentProjection,
+    (q_nope, q_rope): (&DeviceView<'_, bf16>, RopeRows<'_>),
+    (s_q, n): (usize, usize),
+    (cache, table): (&LatentCache, &BlockTable),
+    params: DecodeParams,
+) -> Result<DecodeOutput> {
+    let h = proj.heads;
     let mut out = stream.alloc_pooled_zeroed::<bf16>(elements("output", &[n, h, proj.v])?)?;
     let mut lse = stream.alloc_pooled_zeroed::<f32>(n * h)?;
     if n == 0 {
         return Ok(DecodeOutput { out, lse });
     }
-    let qt = proj.absorb(kernels, stream, &q.q_nope, n)?;
+    let qt = proj.absorb(kernels, stream, q_nope, n)?;
     // The decode reads q̃ head-major and q_pe token-major, and writes ō head-major.
     let mut latent_out = stream.alloc_pooled::<bf16>(n * h * proj.latent)?;
+    let base = proj.rows(&qt, q_rope, &mut latent_out, n);
     let rows = DecodeRows {
-        place: RowPlacement::decode(q.s_q, h, n * h),
-        batch,
-        s_q: q.s_q,
-        ..proj.rows(cache, (&qt, &q.q_pe), &mut latent_out, n)
+        place: RowPlacement {
+            q_rope: base.place.q_rope,
+            ..RowPlacement::decode(s_q, h, n * h)
+        },
+        batch: table.batch(),
+        s_q,
+        ..base
     };
     launch_decode(kernels, stream, rows, (cache, table), params, &mut lse)?;
     proj.expand(kernels, stream, &latent_out, &mut out, n)?;

@@ -3,6 +3,7 @@
 //!
 //! | step | items | kernel |
 //! |---|---|---|
+//! | **one entry**: prolog, cache write, attention, `W_UV` on the path [`vendor_fit`] picks | [`MlaAttention`] with [`MlaCacheSpec`], [`MlaPath`] | the vendor ops, or matmul + `mla_cache_write_*` + `mla_decode_*` |
 //! | the cache | [`CacheLayout`], [`CacheFormat`], [`LatentCache`] | |
 //! | where tokens live | [`BlockTable`] (+ lengths), [`SlotMapping`] | |
 //! | rotary tables | [`RopeTable`], [`Positions`] | |
@@ -24,15 +25,18 @@
 //!   was wrong; what was expected" form.
 
 mod absorb;
+mod attention;
 mod cache;
 mod decode;
 mod prefill;
+mod prolog;
 mod rope;
 mod table;
 mod vendor;
 mod write;
 
 pub use absorb::{LatentProjection, LatentQuery, decode};
+pub use attention::{MlaAttention, MlaCacheSpec, MlaPath};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
 pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
 pub use prefill::{PrefillOutput, PrefillQuery, prefill};

@@ -9,7 +9,7 @@
 
 use half::bf16;
 
-use super::absorb::LatentProjection;
+use super::absorb::{LatentProjection, RopeRows};
 use super::cache::LatentCache;
 use super::decode::{DecodeParams, DecodeRows, check_decode, launch_decode};
 use super::table::BlockTable;
@@ -95,6 +95,7 @@ pub fn prefill(
     let qt = proj.absorb(kernels, stream, &q.q_nope, n)?;
     let lat = cache.layout().latent;
     let mut latent_out = stream.alloc_pooled_zeroed::<bf16>(n * h * lat)?;
+    let rope_rows = || RopeRows::dense(&q.q_pe, h, cache.layout().rope);
     let mut start = 0;
     for (b, &s_q) in q.q_lens.iter().enumerate() {
         if s_q == 0 {
@@ -113,7 +114,7 @@ pub fn prefill(
             },
             batch: 1,
             s_q,
-            ..proj.rows(cache, (&qt, &q.q_pe), &mut latent_out, n)
+            ..proj.rows(&qt, rope_rows(), &mut latent_out, n)
         };
         launch_decode(kernels, stream, rows, (cache, table), params, &mut lse)?;
         start += s_q;

@@ -24,6 +24,8 @@ pub struct BlockTable {
     table: DeviceBuffer<i32>,
     seq_lens: DeviceBuffer<i32>,
     lens: Vec<usize>,
+    /// The host copy of the table, for the slots of new tokens.
+    host: Vec<i32>,
     max_blocks: usize,
     layout: CacheLayout,
 }
@@ -81,6 +83,7 @@ impl BlockTable {
             })?,
             seq_lens: stream.upload(if lens32.is_empty() { &[0] } else { &lens32 })?,
             lens: spec.seq_lens.to_vec(),
+            host: spec.table.to_vec(),
             max_blocks: spec.max_blocks,
             layout: *layout,
         })
@@ -104,6 +107,13 @@ impl BlockTable {
     /// The layout the table was checked against.
     pub fn layout(&self) -> &CacheLayout {
         &self.layout
+    }
+
+    /// The cache row of token `t` of sequence `b`, for `t` below its length (checked by
+    /// [`BlockTable::new`]).
+    pub(crate) fn slot(&self, b: usize, t: usize) -> usize {
+        let bs = self.layout.block_size;
+        self.host[b * self.max_blocks + t / bs] as usize * bs + t % bs
     }
 
     /// The `[batch, max_blocks]` int32 table on the device (one unused entry when empty).

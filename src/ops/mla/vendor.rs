@@ -200,7 +200,7 @@ fn check_cache(w: &PrologShape, layout: &CacheLayout) -> Result<()> {
 pub fn vendor_prolog(
     stream: &Stream,
     w: &VendorPrologWeights,
-    x: &DeviceBuffer<bf16>,
+    x: &impl DeviceSlice<bf16>,
     positions: &[usize],
     slots: &SlotMapping,
     cache: &mut LatentCache,
