@@ -8,7 +8,8 @@ use std::sync::{Mutex, OnceLock};
 
 use ascend_sys::{Api, CannSearch};
 
-use crate::error::{AclCode, Error, Result};
+use crate::checked_call::c_call;
+use crate::error::{Error, Result};
 
 /// The environment variable that selects a backend when [`select_backend`] was not called:
 /// `sim` or `cann`.
@@ -139,66 +140,12 @@ fn build_api(backend: Backend) -> Result<Api> {
 }
 
 fn initialise(api: &Api) -> Result<()> {
-    let acl_init = api.aclInit()?;
     // SAFETY: aclInit accepts a null config path (no configuration file).
-    let code = unsafe { acl_init(std::ptr::null()) };
-    // Another component of the process may have initialised ACL already; that is the state
-    // we want, not a failure.
-    if code == ascend_sys::ACL_SUCCESS || code == ascend_sys::ACL_ERROR_REPEAT_INITIALIZE {
-        Ok(())
-    } else {
-        Err(Error::Acl {
-            call: "aclInit",
-            code: AclCode(code),
-            message: recent_message(api),
-        })
-    }
-}
-
-/// `aclGetRecentErrMsg()`, or an empty string when the provider has none.
-pub(crate) fn recent_message(api: &Api) -> String {
-    let Ok(get) = api.aclGetRecentErrMsg() else {
-        return String::new();
-    };
-    // SAFETY: aclGetRecentErrMsg takes no arguments and returns null or a NUL-terminated string
-    // owned by the runtime, valid until the next ACL call on this thread; we copy it at once.
-    unsafe {
-        let ptr = get();
-        if ptr.is_null() {
-            String::new()
-        } else {
-            std::ffi::CStr::from_ptr(ptr).to_string_lossy().into_owned()
-        }
-    }
-}
-
-/// Turns an `aclError` into a [`Result`], attaching the runtime's recent message.
-pub(crate) fn check(api: &Api, call: &'static str, code: ascend_sys::aclError) -> Result<()> {
-    if code == ascend_sys::ACL_SUCCESS {
-        Ok(())
-    } else {
-        Err(Error::Acl {
-            call,
-            code: AclCode(code),
-            message: recent_message(api),
-        })
-    }
-}
-
-/// Turns an `HcclResult` into a `Result`, with the runtime's recent message.
-pub(crate) fn check_hccl(
-    api: &Api,
-    call: &'static str,
-    code: ascend_sys::HcclResult,
-) -> Result<()> {
-    if code == ascend_sys::HCCL_SUCCESS {
-        Ok(())
-    } else {
-        Err(Error::Hccl {
-            call,
-            code: crate::HcclCode(code),
-            message: recent_message(api),
-        })
+    match unsafe { c_call!(api, aclInit(std::ptr::null())) } {
+        // Another component of the process may have initialised ACL already; that is the state
+        // we want, not a failure.
+        Err(Error::Acl { code, .. }) if code.0 == ascend_sys::ACL_ERROR_REPEAT_INITIALIZE => Ok(()),
+        result => result,
     }
 }
 

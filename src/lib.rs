@@ -12,6 +12,7 @@
 
 pub mod aclnn;
 mod backend;
+mod checked_call;
 mod error;
 pub mod fp8;
 pub mod kernels;

@@ -4,11 +4,13 @@
 //! Layers, lowest first (docs/ARCHITECTURE.md): `base`, `rules`, `runtime`, `operators`,
 //! `ffi`. The crate root (`lib.rs`) only declares the layers and re-exports the public items.
 //!
-//! The check reads the sources with a small scanner rather than `syn`: every path that matters
-//! starts with `crate::` (or climbs out of a layer with `super::`), so finding those tokens in
-//! the source with comments and literals blanked out is enough, and it costs no dependency or
-//! build time. The scanner is tested below on an upward import, a grouped `use`, a `super::`
-//! climb and a path inside a comment, so the check cannot pass by finding nothing.
+//! The check reads the sources with a small scanner (`scan/`) rather than `syn`: every path
+//! that matters starts with `crate::` (or climbs out of a layer with `super::`), so finding
+//! those tokens in the source with comments and literals blanked out is enough. The scanner
+//! is tested below on an upward import, a grouped `use`, a `super::` climb and a path inside a
+//! comment, so the check cannot pass by finding nothing.
+
+mod scan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,99 +20,6 @@ const LAYERS: &[&str] = &["base", "rules", "runtime", "operators", "ffi"];
 
 fn rank(layer: &str) -> Option<usize> {
     LAYERS.iter().position(|l| *l == layer)
-}
-
-/// The source with comments, string and char literals replaced by spaces (lines kept).
-fn strip(src: &str) -> String {
-    let b = src.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    let blank = |out: &mut Vec<u8>, c: u8| out.push(if c == b'\n' { b'\n' } else { b' ' });
-    while i < b.len() {
-        if b[i..].starts_with(b"//") {
-            while i < b.len() && b[i] != b'\n' {
-                out.push(b' ');
-                i += 1;
-            }
-        } else if b[i..].starts_with(b"/*") {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i..].starts_with(b"/*") {
-                    depth += 1;
-                    out.extend(b"  ");
-                    i += 2;
-                } else if b[i..].starts_with(b"*/") {
-                    depth -= 1;
-                    out.extend(b"  ");
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-            }
-        } else if b[i] == b'r'
-            && (b[i + 1..].starts_with(b"\"") || b[i + 1..].starts_with(b"#"))
-            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
-        {
-            // Raw string r"..." or r#"..."#.
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while j < b.len() && b[j] == b'#' {
-                hashes += 1;
-                j += 1;
-            }
-            if j >= b.len() || b[j] != b'"' {
-                out.push(b[i]);
-                i += 1;
-                continue;
-            }
-            let mut end = vec![b'"'];
-            end.extend(std::iter::repeat_n(b'#', hashes));
-            let mut k = j + 1;
-            while k < b.len() && !b[k..].starts_with(&end) {
-                k += 1;
-            }
-            let stop = (k + end.len()).min(b.len());
-            for &c in &b[i..stop] {
-                blank(&mut out, c);
-            }
-            i = stop;
-        } else if b[i] == b'"' {
-            out.push(b' ');
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                if b[i] == b'\\' && i + 1 < b.len() {
-                    blank(&mut out, b[i]);
-                    i += 1;
-                }
-                blank(&mut out, b[i]);
-                i += 1;
-            }
-            out.push(b' ');
-            i += 1;
-        } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
-            // A char literal ('a', '\n', '\''), not a lifetime.
-            let mut j = i + 1;
-            if b[j] == b'\\' {
-                j += 2;
-            } else {
-                j += 1;
-            }
-            while j < b.len() && b[j] != b'\'' {
-                j += 1;
-            }
-            let stop = (j + 1).min(b.len());
-            out.extend(std::iter::repeat_n(b' ', stop - i));
-            i = stop;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ident_at(s: &str, at: usize) -> &str {
@@ -125,7 +34,7 @@ fn ident_at(s: &str, at: usize) -> &str {
 /// "memory", "host"]`) refers to: `crate::x`, `crate::{x, y}`, and `super::` chains that
 /// leave the file's layer.
 fn targets(module: &[String], src: &str) -> Vec<(usize, String)> {
-    let code = strip(src);
+    let code = scan::strip(src);
     let mut found = Vec::new();
     let line_of = |at: usize| code[..at].matches('\n').count() + 1;
     let is_start = |at: usize| {

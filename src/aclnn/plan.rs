@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
-use ascend_sys::{Api, LoadError, aclOpExecutor};
+use ascend_sys::{Api, aclOpExecutor};
 
 use super::tensor::TensorUses;
-use crate::backend::check;
+use crate::checked_call::{CFn, c_call, c_fn};
 use crate::error::{Error, Result};
 use crate::runtime::{Access, Stream, record_drop_error, write_access};
 
@@ -20,14 +20,12 @@ pub type LaunchFn = unsafe extern "C" fn(
 /// One aclnn operator: both phases, resolved from the function table by one name, so a plan
 /// can only be launched by its own operator's second phase.
 pub(crate) trait Operator {
-    /// `aclnn<Op>GetWorkspaceSize`, for errors.
-    const PHASE_ONE: &'static str;
-    /// `aclnn<Op>`, for errors.
-    const PHASE_TWO: &'static str;
     /// The typed `aclnn<Op>GetWorkspaceSize`.
-    type PhaseOne;
-    fn phase_one(api: &Api) -> std::result::Result<Self::PhaseOne, LoadError>;
-    fn phase_two(api: &Api) -> std::result::Result<LaunchFn, LoadError>;
+    type PhaseOne: Copy;
+    /// `aclnn<Op>GetWorkspaceSize`, with its name for errors.
+    fn phase_one(api: &Api) -> Result<CFn<'_, Self::PhaseOne>>;
+    /// `aclnn<Op>`, with its name for errors.
+    fn phase_two(api: &Api) -> Result<CFn<'_, LaunchFn>>;
 }
 
 macro_rules! operators {
@@ -36,14 +34,12 @@ macro_rules! operators {
         pub(crate) enum $ty {}
 
         impl Operator for $ty {
-            const PHASE_ONE: &'static str = stringify!($one);
-            const PHASE_TWO: &'static str = stringify!($two);
             type PhaseOne = <ascend_sys::$pfn as ascend_sys::FnPtr>::Target;
-            fn phase_one(api: &Api) -> std::result::Result<Self::PhaseOne, LoadError> {
-                api.$one()
+            fn phase_one(api: &Api) -> Result<CFn<'_, Self::PhaseOne>> {
+                c_fn!(api, $one)
             }
-            fn phase_two(api: &Api) -> std::result::Result<LaunchFn, LoadError> {
-                api.$two()
+            fn phase_two(api: &Api) -> Result<CFn<'_, LaunchFn>> {
+                c_fn!(api, $two)
             }
         }
     )*};
@@ -84,11 +80,11 @@ operators! {
 /// executor, as documented); dropping an unlaunched plan destroys its executor.
 #[must_use = "a plan does nothing until launched"]
 pub struct Plan<'a> {
-    op: &'static str,
     stream: Stream,
     executor: *mut aclOpExecutor,
     workspace: u64,
-    launch: LaunchFn,
+    /// Phase two, `aclnn<Op>`.
+    launch: CFn<'static, LaunchFn>,
     uses: Vec<Access<'a>>,
     _borrow: PhantomData<&'a ()>,
 }
@@ -103,16 +99,15 @@ impl<'a> Plan<'a> {
         phase_one: impl FnOnce(O::PhaseOne, *mut u64, *mut *mut aclOpExecutor) -> i32,
     ) -> Result<Plan<'a>> {
         let api = stream.device().inner.api;
-        let f = O::phase_one(api)?;
+        let first = O::phase_one(api)?;
         let launch = O::phase_two(api)?;
         stream.bind()?;
         let mut workspace = 0u64;
         let mut executor = std::ptr::null_mut();
-        let status = phase_one(f, &mut workspace, &mut executor);
-        check(api, O::PHASE_ONE, status)?;
+        first.check(phase_one(first.ptr(), &mut workspace, &mut executor))?;
         if executor.is_null() {
             return Err(Error::invalid(
-                format!("{} returned no executor", O::PHASE_ONE),
+                format!("{} returned no executor", first.name()),
                 "an executor from phase one",
             ));
         }
@@ -121,7 +116,6 @@ impl<'a> Plan<'a> {
             t.uses_into(&mut uses);
         }
         Ok(Plan {
-            op: O::PHASE_TWO,
             stream: stream.clone(),
             executor,
             workspace,
@@ -151,7 +145,11 @@ impl<'a> Plan<'a> {
         let stream = self.stream.clone();
         let size = usize::try_from(self.workspace).map_err(|_| {
             Error::invalid(
-                format!("{} workspace of {} bytes", self.op, self.workspace),
+                format!(
+                    "{} workspace of {} bytes",
+                    self.launch.name(),
+                    self.workspace
+                ),
                 "a size that fits usize",
             )
         })?;
@@ -171,8 +169,9 @@ impl<'a> Plan<'a> {
             // `launch`, and is launched once (taken out of the plan); `ptr` is a live device
             // allocation of the size phase one asked for (or null for none), freed after the
             // operator; the tensors' buffers are borrowed for 'a and ordered by use tracking.
-            let status = unsafe { (self.launch)(ptr, self.workspace, executor, stream.raw()) };
-            check(stream.device().inner.api, self.op, status)
+            let status =
+                unsafe { (self.launch.ptr())(ptr, self.workspace, executor, stream.raw()) };
+            self.launch.check(status)
         })
     }
 }
@@ -187,16 +186,10 @@ impl Drop for Plan<'_> {
         }
         let api = self.stream.device().inner.api;
         let result = self.stream.bind().and_then(|()| {
-            let repeatable = api.aclSetAclOpExecutorRepeatable()?;
             // SAFETY: a live executor from phase one, never launched.
-            check(api, "aclSetAclOpExecutorRepeatable", unsafe {
-                repeatable(self.executor)
-            })?;
-            let destroy = api.aclDestroyAclOpExecutor()?;
+            unsafe { c_call!(api, aclSetAclOpExecutorRepeatable(self.executor)) }?;
             // SAFETY: the same executor, now repeatable, destroyed once and never used again.
-            check(api, "aclDestroyAclOpExecutor", unsafe {
-                destroy(self.executor)
-            })
+            unsafe { c_call!(api, aclDestroyAclOpExecutor(self.executor)) }
         });
         if let Err(e) = result {
             record_drop_error(e);
@@ -207,7 +200,7 @@ impl Drop for Plan<'_> {
 impl std::fmt::Debug for Plan<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan")
-            .field("op", &self.op)
+            .field("op", &self.launch.name())
             .field("workspace", &self.workspace)
             .finish()
     }
@@ -222,12 +215,9 @@ mod tests {
     /// Whether the runtime still knows `executor`: marking it repeatable succeeds only on a live
     /// one (and is harmless on an unlaunched plan, whose Drop does the same).
     fn is_live(executor: *mut aclOpExecutor) -> bool {
-        let f = crate::raw_api()
-            .unwrap()
-            .aclSetAclOpExecutorRepeatable()
-            .unwrap();
+        let api = crate::raw_api().unwrap();
         // SAFETY: the simulator validates the handle through its registry.
-        unsafe { f(executor) == 0 }
+        unsafe { c_call!(api, aclSetAclOpExecutorRepeatable(executor)) }.is_ok()
     }
 
     #[test]

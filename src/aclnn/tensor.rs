@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use ascend_sys::{aclDataType, aclTensor, aclTensorList};
 use half::{bf16, f16};
 
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 use crate::runtime::{Access, DeviceSlice, DeviceSliceMut, Stream, record_drop_error};
 
@@ -205,11 +206,10 @@ impl<'a> AclTensor<'a> {
         let view: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
         stream.device().inner.bind()?;
         let api = stream.device().inner.api;
-        let f = api.aclCreateTensor()?;
         // SAFETY: the arrays outlive the call (the runtime copies them); `ptr` is the live buffer
         // borrowed for 'a, holding `len` elements of T, described as one row-major view.
         let raw = unsafe {
-            f(
+            c_call!(api, aclCreateTensor(
                 view.as_ptr(),
                 view.len() as u64,
                 T::DTYPE,
@@ -219,15 +219,8 @@ impl<'a> AclTensor<'a> {
                 storage.as_ptr(),
                 storage.len() as u64,
                 ptr as *mut std::ffi::c_void,
-            )
-        };
-        if raw.is_null() {
-            return Err(Error::Acl {
-                call: "aclCreateTensor",
-                code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
-                message: crate::backend::recent_message(api),
-            });
-        }
+            ), null_is ACLNN_ERR_PARAM_INVALID)
+        }?;
         Ok(AclTensor {
             raw,
             stream: stream.clone(),
@@ -278,11 +271,8 @@ fn row_major_strides(dims: &[usize]) -> Vec<i64> {
 impl Drop for AclTensor<'_> {
     fn drop(&mut self) {
         let api = self.stream.device().inner.api;
-        let result = api.aclDestroyTensor().map_err(Error::from).and_then(|f| {
-            // SAFETY: the live tensor handle this value owns, destroyed once.
-            crate::backend::check(api, "aclDestroyTensor", unsafe { f(self.raw) })
-        });
-        if let Err(e) = result {
+        // SAFETY: the live tensor handle this value owns, destroyed once.
+        if let Err(e) = unsafe { c_call!(api, aclDestroyTensor(self.raw)) } {
             record_drop_error(e);
         }
     }
@@ -319,18 +309,18 @@ impl<'a> AclTensorList<'a> {
             .collect();
         let api = stream.device().inner.api;
         stream.device().inner.bind()?;
-        let created = api.aclCreateTensorList().map_err(Error::from).map(|f| {
-            // SAFETY: `raws` holds live tensor handles, whose ownership passes to the list.
-            unsafe { f(raws.as_ptr(), raws.len() as u64) }
-        });
+        // SAFETY: `raws` holds live tensor handles, whose ownership passes to the list.
+        let created = unsafe {
+            c_call!(api, aclCreateTensorList(raws.as_ptr(), raws.len() as u64), null_is ACLNN_ERR_PARAM_INVALID)
+        };
         match created {
-            Ok(raw) if !raw.is_null() => Ok(AclTensorList {
+            Ok(raw) => Ok(AclTensorList {
                 raw,
                 stream,
                 accesses,
                 _borrow: PhantomData,
             }),
-            other => {
+            Err(e) => {
                 // The list was not made: the tensors are still ours to destroy.
                 for (t, access) in raws.into_iter().zip(accesses) {
                     drop(AclTensor {
@@ -340,14 +330,7 @@ impl<'a> AclTensorList<'a> {
                         _borrow: PhantomData,
                     });
                 }
-                Err(match other {
-                    Err(e) => e,
-                    Ok(_) => Error::Acl {
-                        call: "aclCreateTensorList",
-                        code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
-                        message: crate::backend::recent_message(api),
-                    },
-                })
+                Err(e)
             }
         }
     }
@@ -366,14 +349,8 @@ impl<'a> AclTensorList<'a> {
 impl Drop for AclTensorList<'_> {
     fn drop(&mut self) {
         let api = self.stream.device().inner.api;
-        let result = api
-            .aclDestroyTensorList()
-            .map_err(Error::from)
-            .and_then(|f| {
-                // SAFETY: the live list handle this value owns; it destroys its tensors too.
-                crate::backend::check(api, "aclDestroyTensorList", unsafe { f(self.raw) })
-            });
-        if let Err(e) = result {
+        // SAFETY: the live list handle this value owns; it destroys its tensors too.
+        if let Err(e) = unsafe { c_call!(api, aclDestroyTensorList(self.raw)) } {
             record_drop_error(e);
         }
     }
@@ -390,16 +367,10 @@ impl AclIntArray {
     pub fn new(stream: &Stream, values: &[i64]) -> Result<Self> {
         stream.device().inner.bind()?;
         let api = stream.device().inner.api;
-        let f = api.aclCreateIntArray()?;
         // SAFETY: `values` is a live slice of `len` elements; the runtime copies them.
-        let raw = unsafe { f(values.as_ptr(), values.len() as u64) };
-        if raw.is_null() {
-            return Err(Error::Acl {
-                call: "aclCreateIntArray",
-                code: crate::AclCode(ascend_sys::ACLNN_ERR_PARAM_INVALID),
-                message: crate::backend::recent_message(api),
-            });
-        }
+        let raw = unsafe {
+            c_call!(api, aclCreateIntArray(values.as_ptr(), values.len() as u64), null_is ACLNN_ERR_PARAM_INVALID)
+        }?;
         Ok(AclIntArray {
             raw,
             stream: stream.clone(),
@@ -415,11 +386,8 @@ impl AclIntArray {
 impl Drop for AclIntArray {
     fn drop(&mut self) {
         let api = self.stream.device().inner.api;
-        let result = api.aclDestroyIntArray().map_err(Error::from).and_then(|f| {
-            // SAFETY: the live array handle this value owns, destroyed once.
-            crate::backend::check(api, "aclDestroyIntArray", unsafe { f(self.raw) })
-        });
-        if let Err(e) = result {
+        // SAFETY: the live array handle this value owns, destroyed once.
+        if let Err(e) = unsafe { c_call!(api, aclDestroyIntArray(self.raw)) } {
             record_drop_error(e);
         }
     }

@@ -31,7 +31,7 @@ use super::device::Device;
 use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
 use super::drop_errors;
 use super::stream::Stream;
-use crate::backend::check_hccl;
+use crate::checked_call::{c_call, c_fn};
 use crate::error::{Error, Result};
 
 mod sealed {
@@ -107,12 +107,11 @@ impl RootInfo {
     pub fn new(device: &Device) -> Result<RootInfo> {
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.HcclGetRootInfo()?;
         let mut info = Box::new(HcclRootInfo {
             internal: [0; ascend_sys::HCCL_ROOT_INFO_BYTES as usize],
         });
         // SAFETY: `info` is a whole HcclRootInfo for HCCL to fill.
-        check_hccl(api, "HcclGetRootInfo", unsafe { f(&mut *info) })?;
+        unsafe { c_call!(api, HcclGetRootInfo(&mut *info)) }?;
         Ok(RootInfo(info))
     }
 
@@ -216,12 +215,9 @@ impl Comm {
         }
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.HcclCommInitRootInfo()?;
         let mut raw: HcclComm = std::ptr::null_mut();
         // SAFETY: a whole root info and a valid out-pointer.
-        check_hccl(api, "HcclCommInitRootInfo", unsafe {
-            f(size, &*root.0, rank, &mut raw)
-        })?;
+        unsafe { c_call!(api, HcclCommInitRootInfo(size, &*root.0, rank, &mut raw)) }?;
         Ok(Comm {
             raw,
             device: device.clone(),
@@ -252,17 +248,14 @@ impl Comm {
     }
 
     /// The first asynchronous failure of this communicator's collectives, if any. A failed
-    /// communicator must be dropped and rebuilt from a new [`RootInfo`].
+    /// communicator must be dropped and rebuilt from a new [`RootInfo`]. The failure is an
+    /// [`Error::Hccl`] naming `HcclGetCommAsyncError`, the query that reported it.
     pub fn async_error(&self) -> Result<()> {
-        self.device.inner.bind()?;
-        let api = self.device.inner.api;
-        let f = api.HcclGetCommAsyncError()?;
+        let query = c_fn!(self.bound_api()?, HcclGetCommAsyncError)?;
         let mut code = ascend_sys::HCCL_SUCCESS;
         // SAFETY: valid communicator and out-pointer.
-        check_hccl(api, "HcclGetCommAsyncError", unsafe {
-            f(self.raw, &mut code)
-        })?;
-        check_hccl(api, "a collective (HcclGetCommAsyncError)", code)
+        query.check(unsafe { (query.ptr())(self.raw, &mut code) })?;
+        query.check(code)
     }
 
     /// Checks that `stream` and the buffers live on this rank's device.
@@ -309,16 +302,10 @@ impl Comm {
         Ok(())
     }
 
-    /// Calls `call` with the API after binding the device.
-    fn call(
-        &self,
-        name: &'static str,
-        f: impl FnOnce(&ascend_sys::Api) -> Result<ascend_sys::HcclResult>,
-    ) -> Result<()> {
+    /// The rank's function table, with its device's context bound on this thread.
+    fn bound_api(&self) -> Result<&'static ascend_sys::Api> {
         self.device.inner.bind()?;
-        let api = self.device.inner.api;
-        let code = f(api)?;
-        check_hccl(api, name, code)
+        Ok(self.device.inner.api)
     }
 
     /// `recv[i] = op over ranks of send[i]`, folded in rank order. `send` and `recv` have the
@@ -335,21 +322,23 @@ impl Comm {
         same_len("all_reduce recv", recv.len(), send.len())?;
         let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
         stream.track(&[read_access(send), write_access(recv)], || {
-            self.call("HcclAllReduce", |api| {
-                let f = api.HcclAllReduce()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: device buffers of `len` elements on this rank's device, kept alive
                 // (and unused by others) by the use tracking until the stream has run the op.
-                Ok(unsafe {
-                    f(
-                        s as _,
-                        r as _,
-                        send.len() as u64,
-                        T::DTYPE,
-                        op.raw(),
-                        self.raw,
-                        stream.raw(),
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclAllReduce(
+                            s as _,
+                            r as _,
+                            send.len() as u64,
+                            T::DTYPE,
+                            op.raw(),
+                            self.raw,
+                            stream.raw(),
+                        )
                     )
-                })
+                }
             })
         })
     }
@@ -366,19 +355,21 @@ impl Comm {
         same_len("all_gather recv", recv.len(), want)?;
         let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
         stream.track(&[read_access(send), write_access(recv)], || {
-            self.call("HcclAllGather", |api| {
-                let f = api.HcclAllGather()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: as in `all_reduce`, with `recv` holding `size` times `send`.
-                Ok(unsafe {
-                    f(
-                        s as _,
-                        r as _,
-                        send.len() as u64,
-                        T::DTYPE,
-                        self.raw,
-                        stream.raw(),
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclAllGather(
+                            s as _,
+                            r as _,
+                            send.len() as u64,
+                            T::DTYPE,
+                            self.raw,
+                            stream.raw(),
+                        )
                     )
-                })
+                }
             })
         })
     }
@@ -399,20 +390,22 @@ impl Comm {
         same_len("reduce_scatter send", send.len(), want)?;
         let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
         stream.track(&[read_access(send), write_access(recv)], || {
-            self.call("HcclReduceScatter", |api| {
-                let f = api.HcclReduceScatter()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: as in `all_reduce`, with `send` holding `size` times `recv`.
-                Ok(unsafe {
-                    f(
-                        s as _,
-                        r as _,
-                        recv.len() as u64,
-                        T::DTYPE,
-                        op.raw(),
-                        self.raw,
-                        stream.raw(),
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclReduceScatter(
+                            s as _,
+                            r as _,
+                            recv.len() as u64,
+                            T::DTYPE,
+                            op.raw(),
+                            self.raw,
+                            stream.raw(),
+                        )
                     )
-                })
+                }
             })
         })
     }
@@ -433,10 +426,14 @@ impl Comm {
         }
         let (len, p) = (buf.len(), buf.device_ptr_mut());
         stream.track(&[write_access(buf)], || {
-            self.call("HcclBroadcast", |api| {
-                let f = api.HcclBroadcast()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: a device buffer of `len` elements on this rank's device.
-                Ok(unsafe { f(p as _, len as u64, T::DTYPE, root, self.raw, stream.raw()) })
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclBroadcast(p as _, len as u64, T::DTYPE, root, self.raw, stream.raw())
+                    )
+                }
             })
         })
     }
@@ -480,24 +477,26 @@ impl Comm {
         }
         let (s, r) = (send.device_ptr(), recv.device_ptr_mut());
         stream.track(&[read_access(send), write_access(recv)], || {
-            self.call("HcclAlltoAllV", |api| {
-                let f = api.HcclAlltoAllV()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: the count and displacement arrays hold one u64 per rank and are read
                 // during the call; every part lies inside its device buffer (checked above).
-                Ok(unsafe {
-                    f(
-                        s as _,
-                        layout.send_counts.as_ptr().cast(),
-                        layout.send_displs.as_ptr().cast(),
-                        T::DTYPE,
-                        r as _,
-                        layout.recv_counts.as_ptr().cast(),
-                        layout.recv_displs.as_ptr().cast(),
-                        T::DTYPE,
-                        self.raw,
-                        stream.raw(),
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclAlltoAllV(
+                            s as _,
+                            layout.send_counts.as_ptr().cast(),
+                            layout.send_displs.as_ptr().cast(),
+                            T::DTYPE,
+                            r as _,
+                            layout.recv_counts.as_ptr().cast(),
+                            layout.recv_displs.as_ptr().cast(),
+                            T::DTYPE,
+                            self.raw,
+                            stream.raw(),
+                        )
                     )
-                })
+                }
             })
         })
     }
@@ -513,10 +512,14 @@ impl Comm {
         self.check_placement(stream, &[("buf", buf.device())])?;
         let (len, p) = (buf.len(), buf.device_ptr());
         stream.track(&[read_access(buf)], || {
-            self.call("HcclSend", |api| {
-                let f = api.HcclSend()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: a device buffer of `len` elements on this rank's device.
-                Ok(unsafe { f(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw()) })
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclSend(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw())
+                    )
+                }
             })
         })
     }
@@ -532,10 +535,14 @@ impl Comm {
         self.check_placement(stream, &[("buf", buf.device())])?;
         let (len, p) = (buf.len(), buf.device_ptr_mut());
         stream.track(&[write_access(buf)], || {
-            self.call("HcclRecv", |api| {
-                let f = api.HcclRecv()?;
+            self.bound_api().and_then(|api| {
                 // SAFETY: a device buffer of `len` elements on this rank's device.
-                Ok(unsafe { f(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw()) })
+                unsafe {
+                    c_call!(
+                        api,
+                        HcclRecv(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw())
+                    )
+                }
             })
         })
     }
@@ -543,10 +550,9 @@ impl Comm {
     /// Orders `stream` after every rank's work queued before its barrier.
     pub fn barrier(&self, stream: &Stream) -> Result<()> {
         self.check_placement(stream, &[])?;
-        self.call("HcclBarrier", |api| {
-            let f = api.HcclBarrier()?;
+        self.bound_api().and_then(|api| {
             // SAFETY: a live communicator and a stream of its device.
-            Ok(unsafe { f(self.raw, stream.raw()) })
+            unsafe { c_call!(api, HcclBarrier(self.raw, stream.raw())) }
         })
     }
 
@@ -578,10 +584,9 @@ impl Drop for Comm {
         for stream in self.used.get_mut().drain(..) {
             let _ = stream.synchronize();
         }
-        let result = self.call("HcclCommDestroy", |api| {
-            let f = api.HcclCommDestroy()?;
+        let result = self.bound_api().and_then(|api| {
             // SAFETY: the handle is live, owned by `self`, and no queued work uses it.
-            Ok(unsafe { f(self.raw) })
+            unsafe { c_call!(api, HcclCommDestroy(self.raw)) }
         });
         if let Err(e) = result {
             drop_errors::record(e);

@@ -15,7 +15,7 @@ use super::device_buffer::{
 };
 use super::host_buffer::HostBuffer;
 use super::stream::Stream;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 use ascend_sys::{
     ACL_MEMCPY_DEVICE_TO_DEVICE, ACL_MEMCPY_DEVICE_TO_HOST, ACL_MEMCPY_HOST_TO_DEVICE,
@@ -211,11 +211,8 @@ impl Stream {
         }
         self.bind()?;
         let api = self.device().inner.api;
-        let f = api.aclrtMemcpy()?;
         // SAFETY: forwarded from this function's contract.
-        check(api, "aclrtMemcpy", unsafe {
-            f(dst, bytes, src, bytes, kind)
-        })
+        unsafe { c_call!(api, aclrtMemcpy(dst, bytes, src, bytes, kind)) }
     }
 
     /// # Safety
@@ -229,11 +226,13 @@ impl Stream {
     ) -> Result<()> {
         self.bind()?;
         let api = self.device().inner.api;
-        let f = api.aclrtMemcpyAsync()?;
         // SAFETY: forwarded from this function's contract.
-        check(api, "aclrtMemcpyAsync", unsafe {
-            f(dst, bytes, src, bytes, kind, self.raw())
-        })
+        unsafe {
+            c_call!(
+                api,
+                aclrtMemcpyAsync(dst, bytes, src, bytes, kind, self.raw())
+            )
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use ascend_sys::{Api, CannVersion, aclCANNPackageVersion, aclrtContext};
 use super::drop_errors;
 use super::event::{Event, EventPool, RawEvent};
 use super::stream::Stream;
-use crate::backend::{api, check};
+use crate::backend::api;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// A device opened with `aclrtSetDevice`, kept open while any handle, stream or buffer of it
@@ -99,10 +100,9 @@ impl Device {
     /// The number of devices the backend exposes.
     pub fn count() -> Result<usize> {
         let api = api()?;
-        let f = api.aclrtGetDeviceCount()?;
         let mut count = 0u32;
         // SAFETY: `count` is a valid out-pointer for the duration of the call.
-        check(api, "aclrtGetDeviceCount", unsafe { f(&mut count) })?;
+        unsafe { c_call!(api, aclrtGetDeviceCount(&mut count)) }?;
         Ok(count as usize)
     }
 
@@ -117,16 +117,12 @@ impl Device {
             ));
         }
         let id = id as i32;
-        let set_device = api.aclrtSetDevice()?;
         // SAFETY: plain integer argument, validated above.
-        check(api, "aclrtSetDevice", unsafe { set_device(id) })?;
-        let get_context = api.aclrtGetCurrentContext()?;
+        unsafe { c_call!(api, aclrtSetDevice(id)) }?;
         let mut context: aclrtContext = std::ptr::null_mut();
         // SAFETY: `context` is a valid out-pointer; aclrtSetDevice just made the device's
         // default context current on this thread.
-        let got = check(api, "aclrtGetCurrentContext", unsafe {
-            get_context(&mut context)
-        });
+        let got = unsafe { c_call!(api, aclrtGetCurrentContext(&mut context)) };
         if let Err(e) = got {
             reset_device(api, id);
             return Err(e);
@@ -156,19 +152,10 @@ impl Device {
     /// `(ascend-sim)`.
     pub fn soc_name(&self) -> Result<String> {
         self.inner.bind()?;
-        let api = self.inner.api;
-        let f = api.aclrtGetSocName()?;
         // SAFETY: no arguments; the result is null or a NUL-terminated string owned by the
         // runtime, copied before any other call.
-        let ptr = unsafe { f() };
-        if ptr.is_null() {
-            return Err(Error::Acl {
-                call: "aclrtGetSocName",
-                code: crate::AclCode(ascend_sys::ACL_ERROR_FAILURE),
-                message: crate::backend::recent_message(api),
-            });
-        }
-        // SAFETY: checked non-null above; valid NUL-terminated string per the contract.
+        let ptr = unsafe { c_call!(self.inner.api, aclrtGetSocName(), null_is ACL_ERROR_FAILURE) }?;
+        // SAFETY: checked non-null by c_call!; a NUL-terminated string per the contract.
         Ok(unsafe { CStr::from_ptr(ptr) }
             .to_string_lossy()
             .into_owned())
@@ -178,12 +165,14 @@ impl Device {
     pub fn memory_info(&self) -> Result<MemoryInfo> {
         self.inner.bind()?;
         let api = self.inner.api;
-        let f = api.aclrtGetMemInfo()?;
         let (mut free, mut total) = (0usize, 0usize);
         // SAFETY: both out-pointers are valid for the call.
-        check(api, "aclrtGetMemInfo", unsafe {
-            f(ascend_sys::ACL_HBM_MEM, &mut free, &mut total)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclrtGetMemInfo(ascend_sys::ACL_HBM_MEM, &mut free, &mut total)
+            )
+        }?;
         Ok(MemoryInfo { free, total })
     }
 
@@ -191,9 +180,8 @@ impl Device {
     pub fn synchronize(&self) -> Result<()> {
         self.inner.bind()?;
         let api = self.inner.api;
-        let f = api.aclrtSynchronizeDevice()?;
         // SAFETY: no arguments; acts on the context bound above.
-        check(api, "aclrtSynchronizeDevice", unsafe { f() })?;
+        unsafe { c_call!(api, aclrtSynchronizeDevice()) }?;
         self.inner.reclaim();
         Ok(())
     }
@@ -239,11 +227,8 @@ impl DeviceInner {
         if BOUND.get() == self.serial {
             return Ok(());
         }
-        let f = self.api.aclrtSetCurrentContext()?;
         // SAFETY: `context` is the live default context of a device this handle keeps open.
-        check(self.api, "aclrtSetCurrentContext", unsafe {
-            f(self.context)
-        })?;
+        unsafe { c_call!(self.api, aclrtSetCurrentContext(self.context)) }?;
         CONTEXT_SETS.set(CONTEXT_SETS.get() + 1);
         BOUND.set(self.serial);
         Ok(())
@@ -330,19 +315,13 @@ impl DeviceInner {
         self.bind()?;
         match memory {
             Memory::Device(ptr) => {
-                let f = self.api.aclrtFree()?;
                 // SAFETY: `ptr` came from aclrtMalloc on this device and no queued work touches
                 // it.
-                check(self.api, "aclrtFree", unsafe {
-                    f(ptr as *mut std::ffi::c_void)
-                })
+                unsafe { c_call!(self.api, aclrtFree(ptr as *mut std::ffi::c_void)) }
             }
             Memory::Host(ptr) => {
-                let f = self.api.aclrtFreeHost()?;
                 // SAFETY: `ptr` came from aclrtMallocHost and no queued work touches it.
-                check(self.api, "aclrtFreeHost", unsafe {
-                    f(ptr as *mut std::ffi::c_void)
-                })
+                unsafe { c_call!(self.api, aclrtFreeHost(ptr as *mut std::ffi::c_void)) }
             }
         }
     }
@@ -383,11 +362,8 @@ impl Drop for DeviceInner {
 fn reset_device(api: &Api, id: i32) {
     // Resetting may leave this thread without a current context.
     BOUND.set(0);
-    let result = api.aclrtResetDevice().map_err(Error::from).and_then(|f| {
-        // SAFETY: `id` is a device this process set once for this handle.
-        check(api, "aclrtResetDevice", unsafe { f(id) })
-    });
-    if let Err(e) = result {
+    // SAFETY: `id` is a device this process set once for this handle.
+    if let Err(e) = unsafe { c_call!(api, aclrtResetDevice(id)) } {
         drop_errors::record(e);
     }
 }
@@ -414,13 +390,15 @@ impl Device {
 
     fn query_cann_version(&self) -> Result<CannVersion> {
         let api = self.inner.api;
-        let f = api.aclsysGetCANNVersion()?;
         // SAFETY: plain-data C struct of byte arrays; all zeros is a valid value.
         let mut record: aclCANNPackageVersion = unsafe { std::mem::zeroed() };
         // SAFETY: valid package name and a valid out-pointer to a whole record.
-        check(api, "aclsysGetCANNVersion", unsafe {
-            f(ascend_sys::ACL_PKG_NAME_CANN, &mut record)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclsysGetCANNVersion(ascend_sys::ACL_PKG_NAME_CANN, &mut record)
+            )
+        }?;
         let bytes: Vec<u8> = record
             .version
             .iter()
@@ -439,12 +417,14 @@ impl Device {
     /// An `aclrtGetDeviceInfo` attribute of this device.
     fn info(&self, attr: ascend_sys::aclrtDevAttr) -> Result<i64> {
         let api = self.inner.api;
-        let f = api.aclrtGetDeviceInfo()?;
         let mut value = 0i64;
         // SAFETY: valid device id of an open device and a valid out-pointer.
-        check(api, "aclrtGetDeviceInfo", unsafe {
-            f(self.inner.id as u32, attr, &mut value)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclrtGetDeviceInfo(self.inner.id as u32, attr, &mut value)
+            )
+        }?;
         Ok(value)
     }
 

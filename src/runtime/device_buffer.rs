@@ -9,7 +9,7 @@ use super::device::{Device, Memory};
 use super::drop_errors;
 use super::stream::Stream;
 use super::tracking::{Access, Uses};
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// `len` elements of `T` in device memory, allocated on (and freed in the order of) a stream.
@@ -147,31 +147,35 @@ impl Stream {
         let device = &self.device().inner;
         device.reclaim();
         self.bind()?;
-        let f = device.api.aclrtMalloc()?;
         let mut raw: *mut std::ffi::c_void = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero; the device's context
         // is bound, so the memory is allocated on this stream's device.
-        check(device.api, "aclrtMalloc", unsafe {
-            f(&mut raw, bytes, ascend_sys::ACL_MEM_MALLOC_HUGE_FIRST)
-        })?;
+        unsafe {
+            c_call!(
+                device.api,
+                aclrtMalloc(&mut raw, bytes, ascend_sys::ACL_MEM_MALLOC_HUGE_FIRST)
+            )
+        }?;
         Ok(raw as u64)
     }
 
     pub(crate) fn memset_raw(&self, ptr: u64, bytes: usize, value: u8) -> Result<()> {
         self.bind()?;
         let api = self.device().inner.api;
-        let f = api.aclrtMemsetAsync()?;
         // SAFETY: [ptr, ptr + bytes) lies in a live allocation of this device, owned by a buffer
         // the caller borrows mutably; the memset is ordered on this stream.
-        check(api, "aclrtMemsetAsync", unsafe {
-            f(
-                ptr as *mut std::ffi::c_void,
-                bytes,
-                value.into(),
-                bytes,
-                self.raw(),
+        unsafe {
+            c_call!(
+                api,
+                aclrtMemsetAsync(
+                    ptr as *mut std::ffi::c_void,
+                    bytes,
+                    value.into(),
+                    bytes,
+                    self.raw(),
+                )
             )
-        })
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use ascend_sys::{Api, aclrtEvent};
 use super::device::Device;
 use super::drop_errors;
 use super::stream::Stream;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// An event of one device. Record it on a stream, then wait for it from the host
@@ -69,12 +69,9 @@ impl Event {
         }
         start.device.inner.bind()?;
         let api = start.device.inner.api;
-        let f = api.aclrtEventElapsedTime()?;
         let mut ms = 0f32;
         // SAFETY: both handles are live events of this device; `ms` is a valid out-pointer.
-        check(api, "aclrtEventElapsedTime", unsafe {
-            f(&mut ms, start.raw.0, end.raw.0)
-        })?;
+        unsafe { c_call!(api, aclrtEventElapsedTime(&mut ms, start.raw.0, end.raw.0)) }?;
         Ok(ms)
     }
 
@@ -128,43 +125,34 @@ pub(crate) struct RawEvent(pub(crate) aclrtEvent);
 
 impl RawEvent {
     pub(crate) fn create(api: &Api) -> Result<RawEvent> {
-        let f = api.aclrtCreateEventWithFlag()?;
         let mut raw: aclrtEvent = std::ptr::null_mut();
         // SYNC lets streams wait on it; TIME_LINE gives it a timestamp for elapsed time.
         let flags = ascend_sys::ACL_EVENT_SYNC | ascend_sys::ACL_EVENT_TIME_LINE;
         // SAFETY: `raw` is a valid out-pointer; the caller bound the device's context.
-        check(api, "aclrtCreateEventWithFlag", unsafe {
-            f(&mut raw, flags)
-        })?;
+        unsafe { c_call!(api, aclrtCreateEventWithFlag(&mut raw, flags)) }?;
         Ok(RawEvent(raw))
     }
 
     pub(crate) fn record(&self, api: &Api, stream: ascend_sys::aclrtStream) -> Result<()> {
-        let f = api.aclrtRecordEvent()?;
         // SAFETY: both handles are live and belong to the bound device.
-        check(api, "aclrtRecordEvent", unsafe { f(self.0, stream) })
+        unsafe { c_call!(api, aclrtRecordEvent(self.0, stream)) }
     }
 
     pub(crate) fn synchronize(&self, api: &Api) -> Result<()> {
-        let f = api.aclrtSynchronizeEvent()?;
         // SAFETY: live event handle.
-        check(api, "aclrtSynchronizeEvent", unsafe { f(self.0) })
+        unsafe { c_call!(api, aclrtSynchronizeEvent(self.0)) }
     }
 
     pub(crate) fn is_complete(&self, api: &Api) -> Result<bool> {
-        let f = api.aclrtQueryEventStatus()?;
         let mut status = ascend_sys::ACL_EVENT_RECORDED_STATUS_NOT_READY;
         // SAFETY: live event handle; `status` is a valid out-pointer.
-        check(api, "aclrtQueryEventStatus", unsafe {
-            f(self.0, &mut status)
-        })?;
+        unsafe { c_call!(api, aclrtQueryEventStatus(self.0, &mut status)) }?;
         Ok(status == ascend_sys::ACL_EVENT_RECORDED_STATUS_COMPLETE)
     }
 
     pub(crate) fn destroy(&self, api: &Api) -> Result<()> {
-        let f = api.aclrtDestroyEvent()?;
         // SAFETY: live event handle, destroyed once (by the single owner).
-        check(api, "aclrtDestroyEvent", unsafe { f(self.0) })
+        unsafe { c_call!(api, aclrtDestroyEvent(self.0)) }
     }
 }
 

@@ -8,8 +8,8 @@ use super::device::{Device, Memory};
 use super::device_buffer::byte_len;
 use super::drop_errors;
 use super::tracking::{Access, Uses};
-use crate::backend::check;
-use crate::error::{Error, Result};
+use crate::checked_call::c_fn;
+use crate::error::Result;
 
 /// `len` elements of `T` in pinned host memory (`aclrtMallocHost`).
 ///
@@ -36,20 +36,18 @@ impl<T: Zeroable> HostBuffer<T> {
         } else {
             device.inner.reclaim();
             device.inner.bind()?;
-            let api = device.inner.api;
-            let f = api.aclrtMallocHost()?;
+            let malloc = c_fn!(device.inner.api, aclrtMallocHost)?;
             let mut raw: *mut std::ffi::c_void = std::ptr::null_mut();
             // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero.
-            check(api, "aclrtMallocHost", unsafe { f(&mut raw, bytes) })?;
+            malloc.check(unsafe { (malloc.ptr())(&mut raw, bytes) })?;
             if raw.is_null() || (raw as usize) % std::mem::align_of::<T>() != 0 {
-                return Err(Error::Acl {
-                    call: "aclrtMallocHost",
-                    code: crate::AclCode(ascend_sys::ACL_ERROR_BAD_ALLOC),
-                    message: format!(
+                return Err(malloc.failed(
+                    ascend_sys::ACL_ERROR_BAD_ALLOC,
+                    Some(format!(
                         "returned {raw:p}, not aligned to {} bytes",
                         std::mem::align_of::<T>()
-                    ),
-                });
+                    )),
+                ));
             }
             // SAFETY: `raw` points to `bytes` freshly allocated, writable bytes.
             unsafe { std::ptr::write_bytes(raw.cast::<u8>(), 0, bytes) };

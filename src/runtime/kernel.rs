@@ -16,7 +16,7 @@ use ascend_sys::{Api, aclrtArgsHandle, aclrtFuncHandle, aclrtParamHandle};
 use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
 use super::stream::Stream;
 use super::tracking::Access;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// The most blocks one launch may have.
@@ -41,12 +41,14 @@ impl KernelBinary {
         let device = &self.inner.device;
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.aclrtBinaryGetFunction()?;
         let mut raw: aclrtFuncHandle = std::ptr::null_mut();
         // SAFETY: live binary handle, NUL-terminated name, valid out-pointer.
-        check(api, "aclrtBinaryGetFunction", unsafe {
-            f(self.inner.raw, c_name.as_ptr(), &mut raw)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclrtBinaryGetFunction(self.inner.raw, c_name.as_ptr(), &mut raw)
+            )
+        }?;
         Ok(Kernel {
             binary: self.clone(),
             raw,
@@ -277,14 +279,21 @@ impl Kernel {
         let mut list = self.args_list.lock().unwrap_or_else(|p| p.into_inner());
         match list.as_ref() {
             Some(list) => {
-                let update = api.aclrtKernelArgsParaUpdate()?;
                 for (param, range) in list.params.iter().zip(&packed.ranges) {
                     let mut value = packed.blob[range.clone()].to_vec();
                     // SAFETY: live list and parameter handles of this kernel; `value` is a host
                     // buffer of the appended size, copied by the call.
-                    check(api, "aclrtKernelArgsParaUpdate", unsafe {
-                        update(list.handle, *param, value.as_mut_ptr().cast(), value.len())
-                    })?;
+                    unsafe {
+                        c_call!(
+                            api,
+                            aclrtKernelArgsParaUpdate(
+                                list.handle,
+                                *param,
+                                value.as_mut_ptr().cast(),
+                                value.len()
+                            )
+                        )
+                    }?;
                 }
             }
             None => *list = Some(ArgsList::build(api, self.raw, packed)?),
@@ -293,19 +302,21 @@ impl Kernel {
             .as_ref()
             .map(|l| l.handle)
             .unwrap_or(std::ptr::null_mut());
-        let f = api.aclrtLaunchKernelWithConfig()?;
         // SAFETY: live function handle of the stream's device, a finalized argument list of
         // it; no launch configuration; `reserve` is NULL as documented.
-        check(api, "aclrtLaunchKernelWithConfig", unsafe {
-            f(
-                self.raw,
-                blocks,
-                stream.raw(),
-                std::ptr::null_mut(),
-                handle,
-                std::ptr::null_mut(),
+        unsafe {
+            c_call!(
+                api,
+                aclrtLaunchKernelWithConfig(
+                    self.raw,
+                    blocks,
+                    stream.raw(),
+                    std::ptr::null_mut(),
+                    handle,
+                    std::ptr::null_mut(),
+                )
             )
-        })
+        }
     }
 }
 
@@ -324,14 +335,9 @@ struct ArgsList {
 
 impl ArgsList {
     fn build(api: &Api, func: aclrtFuncHandle, packed: &Packed) -> Result<ArgsList> {
-        let init = api.aclrtKernelArgsInit()?;
-        let append = api.aclrtKernelArgsAppend()?;
-        let finalize = api.aclrtKernelArgsFinalize()?;
         let mut handle: aclrtArgsHandle = std::ptr::null_mut();
         // SAFETY: live function handle and a valid out-pointer.
-        check(api, "aclrtKernelArgsInit", unsafe {
-            init(func, &mut handle)
-        })?;
+        unsafe { c_call!(api, aclrtKernelArgsInit(func, &mut handle)) }?;
         let mut params = Vec::with_capacity(packed.ranges.len());
         let mut cursor = 0;
         for range in &packed.ranges {
@@ -344,9 +350,17 @@ impl ArgsList {
                 let mut param: aclrtParamHandle = std::ptr::null_mut();
                 // SAFETY: live list; `bytes` is a host buffer of the given size, copied by the
                 // call; valid out-pointer.
-                check(api, "aclrtKernelArgsAppend", unsafe {
-                    append(handle, bytes.as_mut_ptr().cast(), bytes.len(), &mut param)
-                })?;
+                unsafe {
+                    c_call!(
+                        api,
+                        aclrtKernelArgsAppend(
+                            handle,
+                            bytes.as_mut_ptr().cast(),
+                            bytes.len(),
+                            &mut param
+                        )
+                    )
+                }?;
                 if real {
                     params.push(param);
                 }
@@ -354,7 +368,7 @@ impl ArgsList {
             cursor = range.end;
         }
         // SAFETY: live list, every parameter appended.
-        check(api, "aclrtKernelArgsFinalize", unsafe { finalize(handle) })?;
+        unsafe { c_call!(api, aclrtKernelArgsFinalize(handle)) }?;
         Ok(ArgsList { handle, params })
     }
 }
@@ -431,23 +445,25 @@ impl Stream {
                 return kernel.launch_with_list(self, blocks, &packed);
             }
             let api = self.device().inner.api;
-            let f = api.aclrtLaunchKernelWithHostArgs()?;
             // SAFETY: live function handle of this device; `packed.blob` is a host buffer of
             // the packed arguments, copied by the call; no placeholders; every pointer argument
             // is a live buffer of this device borrowed by `args`, ordered after and freed after
             // every conflicting use by its use tracking.
-            check(api, "aclrtLaunchKernelWithHostArgs", unsafe {
-                f(
-                    kernel.raw,
-                    blocks,
-                    self.raw(),
-                    std::ptr::null_mut(),
-                    packed.blob.as_mut_ptr().cast(),
-                    packed.blob.len(),
-                    std::ptr::null_mut(),
-                    0,
+            unsafe {
+                c_call!(
+                    api,
+                    aclrtLaunchKernelWithHostArgs(
+                        kernel.raw,
+                        blocks,
+                        self.raw(),
+                        std::ptr::null_mut(),
+                        packed.blob.as_mut_ptr().cast(),
+                        packed.blob.len(),
+                        std::ptr::null_mut(),
+                        0,
+                    )
                 )
-            })
+            }
         })
     }
 }

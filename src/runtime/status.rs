@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use super::device::{DeviceInner, Memory};
 use super::device_buffer::DeviceBuffer;
 use super::stream::Stream;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// Words in one slot: one 32-byte DMA block, so slots of different cores never share a block.
@@ -83,20 +83,22 @@ impl StatusWords {
 fn read_and_free(device: &DeviceInner, p: &Pending) -> Result<()> {
     let mut words = vec![0u32; p.words];
     let read = device.bind().and_then(|()| {
-        let f = device.api.aclrtMemcpy()?;
         let bytes = std::mem::size_of_val(words.as_slice());
         // SAFETY: `p.ptr` is a live allocation of `bytes` bytes on this device whose only writer
         // (the launch it was registered after) has completed; `words` is a host buffer of the
         // same size, exclusively borrowed for the synchronous call.
-        check(device.api, "aclrtMemcpy", unsafe {
-            f(
-                words.as_mut_ptr().cast::<c_void>(),
-                bytes,
-                p.ptr as *const c_void,
-                bytes,
-                ascend_sys::ACL_MEMCPY_DEVICE_TO_HOST,
+        unsafe {
+            c_call!(
+                device.api,
+                aclrtMemcpy(
+                    words.as_mut_ptr().cast::<c_void>(),
+                    bytes,
+                    p.ptr as *const c_void,
+                    bytes,
+                    ascend_sys::ACL_MEMCPY_DEVICE_TO_HOST,
+                )
             )
-        })
+        }
     });
     let freed = device.free_now(Memory::Device(p.ptr as usize));
     read?;

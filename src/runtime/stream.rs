@@ -9,7 +9,7 @@ use super::drop_errors;
 use super::event::Event;
 use super::pool::StreamMemory;
 use super::status::StatusWords;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::Result;
 
 /// An in-order queue of work on one device. Cloning is cheap and shares the stream; the stream
@@ -44,10 +44,9 @@ impl Stream {
     pub(crate) fn new(device: &Device) -> Result<Stream> {
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.aclrtCreateStream()?;
         let mut raw: aclrtStream = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the device's context is bound.
-        check(api, "aclrtCreateStream", unsafe { f(&mut raw) })?;
+        unsafe { c_call!(api, aclrtCreateStream(&mut raw)) }?;
         Ok(Stream {
             inner: Arc::new(StreamInner {
                 device: device.clone(),
@@ -73,9 +72,8 @@ impl Stream {
         self.bind()?;
         let mark = self.inner.status.mark();
         let api = self.inner.device.inner.api;
-        let f = api.aclrtSynchronizeStream()?;
         // SAFETY: live stream handle of the bound device.
-        check(api, "aclrtSynchronizeStream", unsafe { f(self.inner.raw) })?;
+        unsafe { c_call!(api, aclrtSynchronizeStream(self.inner.raw)) }?;
         self.inner.device.inner.reclaim();
         self.inner.status.take(&self.inner.device.inner, mark)
     }
@@ -88,12 +86,9 @@ impl Stream {
     pub fn is_idle(&self) -> Result<bool> {
         self.bind()?;
         let api = self.inner.device.inner.api;
-        let f = api.aclrtStreamQuery()?;
         let mut status = ascend_sys::ACL_STREAM_STATUS_NOT_READY;
         // SAFETY: live stream handle; `status` is a valid out-pointer.
-        check(api, "aclrtStreamQuery", unsafe {
-            f(self.inner.raw, &mut status)
-        })?;
+        unsafe { c_call!(api, aclrtStreamQuery(self.inner.raw, &mut status)) }?;
         Ok(status == ascend_sys::ACL_STREAM_STATUS_COMPLETE)
     }
 
@@ -101,11 +96,8 @@ impl Stream {
     pub fn wait(&self, event: &Event) -> Result<()> {
         self.bind()?;
         let api = self.inner.device.inner.api;
-        let f = api.aclrtStreamWaitEvent()?;
         // SAFETY: both handles are live; the runtime orders the streams.
-        check(api, "aclrtStreamWaitEvent", unsafe {
-            f(self.inner.raw, event.raw())
-        })
+        unsafe { c_call!(api, aclrtStreamWaitEvent(self.inner.raw, event.raw())) }
     }
 
     /// Creates an event and records it at the current end of this stream.
@@ -122,11 +114,8 @@ impl Stream {
         self.bind()?;
         let event = device.events.take(device.api)?;
         let result = event.record(device.api, other.raw()).and_then(|()| {
-            let f = device.api.aclrtStreamWaitEvent()?;
             // SAFETY: both handles are live and belong to the bound device.
-            check(device.api, "aclrtStreamWaitEvent", unsafe {
-                f(self.inner.raw, event.0)
-            })
+            unsafe { c_call!(device.api, aclrtStreamWaitEvent(self.inner.raw, event.0)) }
         });
         device.events.retire(event);
         result
@@ -179,15 +168,13 @@ impl Drop for StreamInner {
         let result = device.bind().and_then(|()| {
             let api = device.api;
             // The runtime asks for a synchronised stream before destruction.
-            let sync = api.aclrtSynchronizeStream()?;
             // SAFETY: live stream handle of the bound device.
-            let synced = check(api, "aclrtSynchronizeStream", unsafe { sync(self.raw) });
+            let synced = unsafe { c_call!(api, aclrtSynchronizeStream(self.raw)) };
             if synced.is_ok() {
                 Stream::release_memory(&self.memory, device);
             } // else the cached memory may still be in use: leaked, which is sound.
-            let destroy = api.aclrtDestroyStream()?;
             // SAFETY: last owner of a live stream handle, destroyed once.
-            check(api, "aclrtDestroyStream", unsafe { destroy(self.raw) })?;
+            unsafe { c_call!(api, aclrtDestroyStream(self.raw)) }?;
             synced
         });
         if let Err(e) = result {

@@ -332,6 +332,7 @@ impl Stream {
 
 #[cfg(all(test, feature = "sim"))]
 mod tests {
+    use crate::checked_call::c_call;
     use crate::{Backend, Device, select_backend};
 
     #[test]
@@ -341,7 +342,7 @@ mod tests {
         let owner = device.new_stream().unwrap();
         let weights = owner.upload(&[1.5f32; 256]).unwrap();
         owner.synchronize().unwrap();
-        let query = crate::raw_api().unwrap().aclrtStreamQuery().unwrap();
+        let api = crate::raw_api().unwrap();
         let mut raws = Vec::new();
         for _ in 0..20 {
             let stream = device.new_stream().unwrap();
@@ -355,7 +356,7 @@ mod tests {
             .iter()
             // SAFETY: the simulator validates handles through its registry; a destroyed one is
             // an error, not undefined behaviour.
-            .filter(|&&raw| unsafe { query(raw, &mut status) } == 0)
+            .filter(|&&raw| unsafe { c_call!(api, aclrtStreamQuery(raw, &mut status)) }.is_ok())
             .count();
         assert!(
             alive <= super::PRUNE_ABOVE,

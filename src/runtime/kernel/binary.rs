@@ -11,7 +11,7 @@ use ascend_sys::aclrtBinHandle;
 
 use super::super::device::Device;
 use super::super::drop_errors;
-use crate::backend::check;
+use crate::checked_call::c_call;
 use crate::error::{Error, Result};
 
 /// The simulator's build of `kernels-ascendc/` (made by `build.rs`), embedded.
@@ -123,12 +123,14 @@ impl KernelBinary {
         require_kernel_binaries(device)?;
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.aclrtBinaryLoadFromFile()?;
         let mut raw: aclrtBinHandle = std::ptr::null_mut();
         // SAFETY: NUL-terminated path and valid out-pointer; no load options.
-        check(api, "aclrtBinaryLoadFromFile", unsafe {
-            f(c_path.as_ptr(), std::ptr::null_mut(), &mut raw)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclrtBinaryLoadFromFile(c_path.as_ptr(), std::ptr::null_mut(), &mut raw)
+            )
+        }?;
         Ok(Self::wrap(device, raw, Some(path)))
     }
 
@@ -142,13 +144,20 @@ impl KernelBinary {
         }
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.aclrtBinaryLoadFromData()?;
         let mut raw: aclrtBinHandle = std::ptr::null_mut();
         // SAFETY: `data` is a host buffer of `data.len()` bytes, read during the call; no load
         // options; valid out-pointer.
-        check(api, "aclrtBinaryLoadFromData", unsafe {
-            f(data.as_ptr().cast(), data.len(), std::ptr::null(), &mut raw)
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                aclrtBinaryLoadFromData(
+                    data.as_ptr().cast(),
+                    data.len(),
+                    std::ptr::null(),
+                    &mut raw
+                )
+            )
+        }?;
         Ok(Self::wrap(device, raw, None))
     }
 
@@ -249,9 +258,8 @@ impl Drop for BinaryInner {
     fn drop(&mut self) {
         let api = self.device.inner.api;
         let result = self.device.inner.bind().and_then(|()| {
-            let f = api.aclrtBinaryUnLoad()?;
             // SAFETY: last owner of a live binary handle; queued launches keep what they need.
-            check(api, "aclrtBinaryUnLoad", unsafe { f(self.raw) })
+            unsafe { c_call!(api, aclrtBinaryUnLoad(self.raw)) }
         });
         if let Err(e) = result {
             drop_errors::record(e);
