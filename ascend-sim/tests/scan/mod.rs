@@ -23,7 +23,7 @@ pub fn classify(src: &str) -> Vec<Part> {
     let b = src.as_bytes();
     let mut parts = Vec::with_capacity(b.len());
     let mut i = 0;
-    let mut take = |parts: &mut Vec<Part>, n: usize, part: Part| {
+    let take = |parts: &mut Vec<Part>, n: usize, part: Part| {
         parts.extend(std::iter::repeat_n(part, n));
     };
     while i < b.len() {
