@@ -29,7 +29,8 @@ fn every_corpus_input_passes_its_target() {
 /// The op_validation input that once took the process past 4 GB of RSS (`fuzz/corpus/
 /// op_validation/dispatch_beyond_device_memory`): a padded dispatch whose `experts × capacity ×
 /// hidden` output exceeds the device's memory is refused by the allocation, as an NPU refuses
-/// it, with a typed error at the call; the device keeps working.
+/// it, with a typed error at the call naming the rule (`malloc.within-device-memory`); the
+/// device keeps working.
 #[test]
 fn an_output_beyond_device_memory_is_a_typed_allocation_error() {
     use ascend_npu::Error;
@@ -49,6 +50,11 @@ fn an_output_beyond_device_memory_is_a_typed_allocation_error() {
             assert_eq!(
                 e.acl_code().and_then(|c| c.name()),
                 Some("ACL_ERROR_RT_MEMORY_ALLOCATION"),
+                "{e}"
+            );
+            // The simulator (which `bodies::device` selects) names the rule it broke.
+            assert!(
+                e.to_string().contains("[malloc.within-device-memory]"),
                 "{e}"
             );
         }

@@ -187,7 +187,7 @@ fn device3_exclusive_memory_accounting() {
     err(
         acl!(aclrtMalloc(&mut big, 65 << 30, ACL_MEM_MALLOC_HUGE_FIRST)),
         ACL_ERROR_RT_MEMORY_ALLOCATION,
-        "out of device memory",
+        "[malloc.within-device-memory]",
     );
     free(malloc(1));
 }

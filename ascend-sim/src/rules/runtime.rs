@@ -80,6 +80,16 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "malloc.within-device-memory",
+        call: "aclrtMalloc",
+        statement: "an allocation fits the device memory not yet allocated (its actual size: round_up(size, 32) + 32 on A2/A3); otherwise it fails with ACL_ERROR_RT_MEMORY_ALLOCATION and allocates nothing",
+        source: "cann-api-facts §2.2 (207001, out of memory), §2.5 (aclrtMalloc actual size)",
+        test: "tests/fuzz_corpus_sim.rs::an_output_beyond_device_memory_is_a_typed_allocation_error",
+        enforcement: Enforcement::Elsewhere {
+            code: "ascend-sim/src/runtime/memory/address_space.rs",
+        },
+    },
+    Rule {
         id: "gemv-mode",
         call: "Mmad (Ascend C kernels, C++ shim)",
         statement: "on A2/A3 an Mmad with m = 1 runs in GEMV mode and reads A as a plain 1 x K row, not in the fractal layout",

@@ -11,6 +11,7 @@ use ascend_sys::{ACL_ERROR_RT_MEMORY_ALLOCATION, ACL_ERROR_RT_MEMORY_FREE};
 use super::{Backing, FREED_BYTE, Mapped, UNINIT_BYTE, backing::ALIGN};
 use crate::base::error::{SimError, SimResult};
 use crate::base::sync::{read, write};
+use crate::rules::violation_text;
 
 /// Unused addresses after each allocation's reserved bytes.
 const GUARD: u64 = 4096;
@@ -82,10 +83,13 @@ impl AddressSpace {
             if s.used.saturating_add(reserved) > self.capacity {
                 return Err(SimError::new(
                     ACL_ERROR_RT_MEMORY_ALLOCATION,
-                    format!(
-                        "out of device memory on device {}: {size} bytes requested ({reserved} \
-                         reserved), {} of {} bytes already in use",
-                        self.device, s.used, self.capacity
+                    violation_text(
+                        "malloc.within-device-memory",
+                        format_args!(
+                            "out of device memory on device {}: {size} bytes requested \
+                             ({reserved} reserved), {} of {} bytes already in use",
+                            self.device, s.used, self.capacity
+                        ),
                     ),
                 ));
             }
