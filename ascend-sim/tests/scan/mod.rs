@@ -98,7 +98,11 @@ pub fn classify(src: &str) -> Vec<Part> {
             let stop = (j + 1).min(b.len());
             take(&mut parts, 1, Part::Code);
             take(&mut parts, stop.saturating_sub(1) - (i + 1), Part::Literal);
-            take(&mut parts, stop - stop.saturating_sub(1).max(i + 1), Part::Code);
+            take(
+                &mut parts,
+                stop - stop.saturating_sub(1).max(i + 1),
+                Part::Code,
+            );
             i = stop;
         } else {
             take(&mut parts, 1, Part::Code);
