@@ -9,24 +9,10 @@ use ascend_npu::reference::mla::{
     mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog, unpack_fp8_row,
 };
 
-/// SplitMix64: seedable test data.
-struct Rng(u64);
+#[path = "common/rng.rs"]
+mod rng;
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-    }
-    fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(-scale, scale)).collect()
-    }
-}
+use rng::Rng;
 
 /// A small DeepSeek-shaped config: every dimension distinct, so a swapped index shows.
 fn small(heads: usize, q_lora: Option<usize>) -> MlaConfig {
@@ -45,7 +31,9 @@ fn small(heads: usize, q_lora: Option<usize>) -> MlaConfig {
 /// Random weights scaled like an initialised layer (about 1/√fan_in), norms near 1.
 fn weights(cfg: &MlaConfig, rng: &mut Rng) -> MlaWeights {
     let (h, hid, kvr) = (cfg.num_heads, cfg.hidden_size, cfg.kv_lora_rank);
-    let lin = |rng: &mut Rng, out: usize, inp: usize| rng.vec(out * inp, 1.0 / (inp as f64).sqrt());
+    let lin = |rng: &mut Rng, out: usize, inp: usize| {
+        rng.vec_signed(out * inp, 1.0 / (inp as f64).sqrt())
+    };
     let norm = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.uniform(0.5, 1.5)).collect();
     let query = match cfg.q_lora_rank {
         Some(r) => QueryWeights::LowRank {
@@ -81,7 +69,7 @@ fn sequence(
     s_q: usize,
     s_k: usize,
 ) -> (MlaQuery, Vec<f64>) {
-    let x = rng.vec(s_k * cfg.hidden_size, 1.0);
+    let x = rng.vec_signed(s_k * cfg.hidden_size, 1.0);
     let positions: Vec<usize> = (0..s_k).collect();
     let p = prolog(cfg, w, &x, &positions).unwrap();
     // The queries are the last s_q tokens.
@@ -186,7 +174,7 @@ fn rope_is_interleaved_and_a_neox_rope_fails() {
     let cfg = small(1, None);
     let rope = Rope::new(&cfg);
     let mut rng = Rng(3);
-    let x = rng.vec(8, 1.0);
+    let x = rng.vec_signed(8, 1.0);
     let pos = 7;
     let mut got = x.clone();
     rope.apply(&mut got, pos);
@@ -288,8 +276,8 @@ fn causal_is_bottom_right_aligned() {
         ..causal
     };
     let (heads, d, dv) = (causal.heads, causal.d, causal.dv);
-    let q = rng.vec(s_q * heads * d, 1.0);
-    let rows = rng.vec(s_k * d, 1.0);
+    let q = rng.vec_signed(s_q * heads * d, 1.0);
+    let rows = rng.vec_signed(s_k * d, 1.0);
     let masked = mqa_attention(&causal, &q, &rows).unwrap();
     for i in 0..s_q {
         let prefix = &rows[..(s_k - s_q + i + 1) * d];
@@ -339,8 +327,8 @@ fn chunks_merged_by_lse_equal_the_whole() {
         scale: 0.9,
     };
     let d = mqa.d;
-    let q = rng.vec(2 * mqa.heads * d, 2.0);
-    let rows = rng.vec(11 * d, 2.0);
+    let q = rng.vec_signed(2 * mqa.heads * d, 2.0);
+    let rows = rng.vec_signed(11 * d, 2.0);
     let whole = mqa_attention(&mqa, &q, &rows).unwrap();
     for split in [0, 1, 6, 11] {
         let a = mqa_attention(&mqa, &q, &rows[..split * d]).unwrap();
@@ -385,7 +373,7 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
         let mut table = vec![i32::MAX; lens.len() * max_blocks]; // unused entries: garbage
         let mut contiguous = Vec::new();
         for (b, &len) in lens.iter().enumerate() {
-            let rows = rng.vec(len * d, 1.0);
+            let rows = rng.vec_signed(len * d, 1.0);
             for t in 0..len {
                 let slot = b * max_blocks + t / block_size;
                 table[slot] = ids[slot];
@@ -395,7 +383,7 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             contiguous.push(rows);
         }
         let seq_lens: Vec<i32> = lens.iter().map(|&l| l as i32).collect();
-        let q = rng.vec(lens.len() * s_q * heads * d, 1.0);
+        let q = rng.vec_signed(lens.len() * s_q * heads * d, 1.0);
         let cache = PagedCache {
             data: &data,
             block_size,
@@ -450,7 +438,7 @@ fn fp8_cache_row_is_656_bytes_and_round_trips_within_e4m3() {
     assert_eq!(fp8_row_bytes(&cfg), 656);
     let mut rng = Rng(4);
     for magnitude in [1e-6, 0.1, 3.0, 1e4] {
-        let row = rng.vec(576, magnitude);
+        let row = rng.vec_signed(576, magnitude);
         let packed = pack_fp8_row(&cfg, &row).unwrap();
         assert_eq!(packed.len(), 656);
         let back = unpack_fp8_row(&cfg, &packed).unwrap();
@@ -492,7 +480,7 @@ fn the_layer_decodes_token_by_token_as_it_prefills() {
         let cfg = small(4, q_lora);
         let w = weights(&cfg, &mut rng);
         let t = 6;
-        let x = rng.vec(t * cfg.hidden_size, 1.0);
+        let x = rng.vec_signed(t * cfg.hidden_size, 1.0);
         let mut prefill_cache = SequenceCache::default();
         let prefill =
             mla_layer_forward(&cfg, &w, &x, &mut prefill_cache, AttentionForm::Naive).unwrap();
@@ -518,7 +506,7 @@ fn rms_norm_applies_to_the_latent_only() {
     let mut rng = Rng(2);
     let mut w = weights(&cfg, &mut rng);
     w.kv_a_layernorm = vec![1.0; cfg.kv_lora_rank];
-    let x = rng.vec(cfg.hidden_size, 3.0);
+    let x = rng.vec_signed(cfg.hidden_size, 3.0);
     let p = prolog(&cfg, &w, &x, &[5]).unwrap();
     let (c, k_pe) = p.cache_rows.split_at(cfg.kv_lora_rank);
     let rms = (c.iter().map(|v| v * v).sum::<f64>() / c.len() as f64).sqrt();

@@ -33,11 +33,14 @@ pub mod moe_device_cases;
 pub mod moe_layer_cases;
 pub mod moe_validation_cases;
 pub mod ranks;
+pub mod rng;
 pub mod runtime_cases;
 #[cfg(feature = "sim")]
 pub mod soak_cases;
 #[cfg(feature = "sim")]
 pub mod validation_props_cases;
+
+pub use rng::Rng;
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
 #[macro_export]
@@ -321,32 +324,6 @@ macro_rules! moe_layer_suite {
             bad_checkpoints_are_clear_errors,
         }
     };
-}
-
-/// Deterministic pseudo-random values (SplitMix64), so failures reproduce.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    pub fn vec_f32(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.f32()).collect()
-    }
 }
 
 /// The cases of `expert_parallel_cases` that mean the same on an NPU, for a suite to
