@@ -12,7 +12,7 @@ use super::guard;
 use super::stream::for_submit;
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::machine;
-use crate::runtime::copy::{CopyPlan, MemsetPlan};
+use crate::runtime::copy::{CopyPlan, CopyShape, MemsetPlan};
 use crate::runtime::stream::Stream;
 use crate::runtime::task::Task;
 
@@ -100,18 +100,15 @@ unsafe extern "C" fn aclrtMemcpy2d(
 ) -> aclError {
     guard("aclrtMemcpy2d", || {
         let device = current()?.device;
-        CopyPlan::plan(
-            machine()?,
-            device,
-            dst as u64,
+        let shape = CopyShape {
+            dst: dst as u64,
             dpitch,
-            src as u64,
+            src: src as u64,
             spitch,
             width,
             height,
-            kind,
-        )?
-        .execute()
+        };
+        CopyPlan::plan(machine()?, device, shape, kind)?.execute()
     })
 }
 
@@ -128,17 +125,15 @@ unsafe extern "C" fn aclrtMemcpy2dAsync(
 ) -> aclError {
     guard("aclrtMemcpy2dAsync", || {
         let (s, device) = for_submit(stream)?;
-        let plan = CopyPlan::plan(
-            machine()?,
-            device,
-            dst as u64,
+        let shape = CopyShape {
+            dst: dst as u64,
             dpitch,
-            src as u64,
+            src: src as u64,
             spitch,
             width,
             height,
-            kind,
-        )?;
+        };
+        let plan = CopyPlan::plan(machine()?, device, shape, kind)?;
         submit_copy("aclrtMemcpy2dAsync", &s, plan)
     })
 }

@@ -163,16 +163,26 @@ fn nonnull(ptr: u64, name: &str) -> SimResult<()> {
     }
 }
 
+/// The addresses and geometry of a copy, as `aclrtMemcpy2d` takes them: `height` rows of
+/// `width` bytes, rows `dpitch` bytes apart at `dst` and `spitch` bytes apart at `src`. A 1-D
+/// copy is one row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CopyShape {
+    pub(crate) dst: u64,
+    pub(crate) dpitch: usize,
+    pub(crate) src: u64,
+    pub(crate) spitch: usize,
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+}
+
 /// A checked (possibly 2-D) copy.
 #[derive(Clone, Copy)]
 pub(crate) struct CopyPlan {
     machine: &'static Machine,
     dst: Place,
     src: Place,
-    dpitch: usize,
-    spitch: usize,
-    width: usize,
-    height: usize,
+    shape: CopyShape,
     traffic: Option<Traffic>,
 }
 
@@ -200,22 +210,32 @@ impl CopyPlan {
                  destination's capacity in bytes"
             )));
         }
-        Self::plan(machine, current, dst, count, src, count, count, 1, kind)
+        let shape = CopyShape {
+            dst,
+            dpitch: count,
+            src,
+            spitch: count,
+            width: count,
+            height: 1,
+        };
+        Self::plan(machine, current, shape, kind)
     }
 
     /// `aclrtMemcpy2d[Async]` parameters.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn plan(
         machine: &'static Machine,
         current: usize,
-        dst: u64,
-        dpitch: usize,
-        src: u64,
-        spitch: usize,
-        width: usize,
-        height: usize,
+        shape: CopyShape,
         kind: aclrtMemcpyKind,
     ) -> SimResult<CopyPlan> {
+        let CopyShape {
+            dst,
+            dpitch,
+            src,
+            spitch,
+            width,
+            height,
+        } = shape;
         nonnull(dst, "dst")?;
         nonnull(src, "src")?;
         if width == 0 || height == 0 {
@@ -238,10 +258,7 @@ impl CopyPlan {
             machine,
             dst: dst_place,
             src: src_place,
-            dpitch,
-            spitch,
-            width,
-            height,
+            shape,
             traffic,
         };
         copy.map()?;
@@ -260,14 +277,14 @@ impl CopyPlan {
             .dst
             .map(
                 self.machine,
-                Self::extent(self.dpitch, self.width, self.height)?,
+                Self::extent(self.shape.dpitch, self.shape.width, self.shape.height)?,
             )
             .map_err(|e| prefix(e, "destination"))?;
         let s = self
             .src
             .map(
                 self.machine,
-                Self::extent(self.spitch, self.width, self.height)?,
+                Self::extent(self.shape.spitch, self.shape.width, self.shape.height)?,
             )
             .map_err(|e| prefix(e, "source"))?;
         Ok((d, s))
@@ -286,20 +303,23 @@ impl CopyPlan {
     /// Checks the ranges again and copies.
     pub(crate) fn execute(&self) -> SimResult<()> {
         let (d, s) = self.map()?;
-        for row in 0..self.height {
+        let CopyShape {
+            dpitch,
+            spitch,
+            width,
+            height,
+            ..
+        } = self.shape;
+        for row in 0..height {
             // SAFETY: `map` just checked both extents: checked ranges lie inside live blocks
             // kept alive by `d`/`s`; unchecked ones are pageable host memory the caller
             // promised (C contract) to be valid for the extent until the copy completes.
             // `ptr::copy` tolerates overlap, as memmove.
             unsafe {
-                std::ptr::copy(
-                    s.ptr().add(row * self.spitch),
-                    d.ptr().add(row * self.dpitch),
-                    self.width,
-                );
+                std::ptr::copy(s.ptr().add(row * spitch), d.ptr().add(row * dpitch), width);
             }
         }
-        let bytes = (self.width * self.height) as u64;
+        let bytes = (width * height) as u64;
         match (self.traffic, self.dst, self.src) {
             (Some(t @ (Traffic::H2D | Traffic::D2D)), Place::Device { device, .. }, _)
             | (Some(t @ Traffic::D2H), _, Place::Device { device, .. }) => {
