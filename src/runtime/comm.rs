@@ -31,6 +31,7 @@ use super::device::Device;
 use super::device_buffer::{DeviceSlice, DeviceSliceMut, read_access, write_access};
 use super::drop_errors;
 use super::stream::Stream;
+use super::tracking::Access;
 use crate::checked_call::{c_call, c_fn};
 use crate::error::{Error, Result};
 
@@ -508,20 +509,13 @@ impl Comm {
         buf: &impl DeviceSlice<T>,
         peer: u32,
     ) -> Result<()> {
-        self.check_peer(peer)?;
-        self.check_placement(stream, &[("buf", buf.device())])?;
-        let (len, p) = (buf.len(), buf.device_ptr());
-        stream.track(&[read_access(buf)], || {
-            self.bound_api().and_then(|api| {
-                // SAFETY: a device buffer of `len` elements on this rank's device.
-                unsafe {
-                    c_call!(
-                        api,
-                        HcclSend(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw())
-                    )
-                }
-            })
-        })
+        let side = PeerBuffer {
+            ptr: buf.device_ptr(),
+            len: buf.len(),
+            access: read_access(buf),
+            device: buf.device(),
+        };
+        self.peer_transfer::<T>(stream, side, peer, true)
     }
 
     /// Receives into `buf` what rank `peer` [`send`](Self::send)s.
@@ -531,18 +525,45 @@ impl Comm {
         buf: &mut impl DeviceSliceMut<T>,
         peer: u32,
     ) -> Result<()> {
+        let ptr = buf.device_ptr_mut();
+        let side = PeerBuffer {
+            ptr,
+            len: buf.len(),
+            access: write_access(buf),
+            device: buf.device(),
+        };
+        self.peer_transfer::<T>(stream, side, peer, false)
+    }
+
+    /// `HcclSend` (`send`) or `HcclRecv` of `buf` with rank `peer`.
+    fn peer_transfer<T: CommElement>(
+        &self,
+        stream: &Stream,
+        buf: PeerBuffer<'_>,
+        peer: u32,
+        send: bool,
+    ) -> Result<()> {
         self.check_peer(peer)?;
-        self.check_placement(stream, &[("buf", buf.device())])?;
-        let (len, p) = (buf.len(), buf.device_ptr_mut());
-        stream.track(&[write_access(buf)], || {
-            self.bound_api().and_then(|api| {
-                // SAFETY: a device buffer of `len` elements on this rank's device.
-                unsafe {
-                    c_call!(
-                        api,
-                        HcclRecv(p as _, len as u64, T::DTYPE, peer, self.raw, stream.raw())
-                    )
-                }
+        self.check_placement(stream, &[("buf", buf.device)])?;
+        stream.track(&[buf.access], || {
+            let api = self.bound_api()?;
+            // Both take (buffer, count, type, peer, comm, stream).
+            let f = if send {
+                c_fn!(api, HcclSend)?
+            } else {
+                c_fn!(api, HcclRecv)?
+            };
+            // SAFETY: a device buffer of `len` elements on this rank's device, kept alive (and
+            // unused by others) by the use tracking until the stream has run the transfer.
+            f.check(unsafe {
+                (f.ptr())(
+                    buf.ptr as _,
+                    buf.len as u64,
+                    T::DTYPE,
+                    peer,
+                    self.raw,
+                    stream.raw(),
+                )
             })
         })
     }
@@ -565,6 +586,15 @@ impl Comm {
         }
         Ok(())
     }
+}
+
+/// The buffer of one side of a point-to-point transfer.
+struct PeerBuffer<'a> {
+    ptr: u64,
+    len: usize,
+    /// A read (send) or write (receive) of the buffer.
+    access: Access<'a>,
+    device: &'a Device,
 }
 
 fn same_len(what: &str, got: usize, want: usize) -> Result<()> {

@@ -655,6 +655,36 @@ fn check_peer(c: &Comm, peer: u32, what: &str) -> HcclResultOf<()> {
     Ok(())
 }
 
+/// One side of a point-to-point transfer, as `HcclSend` and `HcclRecv` take it.
+struct PeerTransfer {
+    buf: *const c_void,
+    count: u64,
+    data_type: HcclDataType,
+    peer: u32,
+    comm: HcclComm,
+    /// `HcclSend` (else `HcclRecv`).
+    send: bool,
+}
+
+impl PeerTransfer {
+    /// Checks the arguments and takes the transfer's place in the pair's order: its bytes, the
+    /// device address and its index among this pair's transfers in that direction.
+    fn check(&self) -> HcclResultOf<(usize, u64, u64)> {
+        let (what, buf, peer) = if self.send {
+            ("Send", "sendBuf", "destRank")
+        } else {
+            ("Recv", "recvBuf", "srcRank")
+        };
+        let size = size_of_type(self.data_type)?;
+        let len = bytes(self.count, size, what)?;
+        check_ptrs(&[(self.buf, buf)], len, size)?;
+        let c = resolve(self.comm)?;
+        check_peer(&c, self.peer, peer)?;
+        let index = c.next_p2p(self.peer, self.send);
+        Ok((len, self.buf as u64, index))
+    }
+}
+
 unsafe extern "C" fn HcclSend(
     send_buf: *mut c_void,
     count: u64,
@@ -664,13 +694,15 @@ unsafe extern "C" fn HcclSend(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclSend", || {
-        let size = size_of_type(data_type)?;
-        let len = bytes(count, size, "Send")?;
-        check_ptrs(&[(send_buf, "sendBuf")], len, size)?;
-        let c = resolve(comm)?;
-        check_peer(&c, dest_rank, "destRank")?;
-        let index = c.next_p2p(dest_rank, true);
-        let send = send_buf as u64;
+        let (len, send, index) = PeerTransfer {
+            buf: send_buf.cast_const(),
+            count,
+            data_type,
+            peer: dest_rank,
+            comm,
+            send: true,
+        }
+        .check()?;
         enqueue("HcclSend", comm, stream, move |comm, _| {
             let data = read_device(send, len, comm.device, "sendBuf")?;
             comm.post(dest_rank, index, data)
@@ -687,13 +719,15 @@ unsafe extern "C" fn HcclRecv(
     stream: aclrtStream,
 ) -> HcclResult {
     hccl_guard("HcclRecv", || {
-        let size = size_of_type(data_type)?;
-        let len = bytes(count, size, "Recv")?;
-        check_ptrs(&[(recv_buf.cast_const(), "recvBuf")], len, size)?;
-        let c = resolve(comm)?;
-        check_peer(&c, src_rank, "srcRank")?;
-        let index = c.next_p2p(src_rank, false);
-        let recv = recv_buf as u64;
+        let (len, recv, index) = PeerTransfer {
+            buf: recv_buf.cast_const(),
+            count,
+            data_type,
+            peer: src_rank,
+            comm,
+            send: false,
+        }
+        .check()?;
         enqueue("HcclRecv", comm, stream, move |comm, abort| {
             let data = comm.take(src_rank, index, abort)?;
             if data.len() != len {
