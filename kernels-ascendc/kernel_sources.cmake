@@ -9,6 +9,7 @@ set(ASCEND_NPU_KERNEL_SOURCES
   matmul.cpp
   mla_cache_write.cpp
   mla_decode.cpp
+  mla_lse_merge.cpp
   mla_swap_axes.cpp
   moe_gather_scores.cpp
   swiglu.cpp

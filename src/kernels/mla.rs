@@ -103,6 +103,8 @@ pub(crate) struct MlaKernels {
     /// `[bf16, fp8]` cache formats.
     decode: [Kernel; 2],
     swap_axes: Kernel,
+    /// `mla_lse_merge_bf16`.
+    merge: Kernel,
 }
 
 impl MlaKernels {
@@ -115,6 +117,7 @@ impl MlaKernels {
             ],
             decode: [kernel("mla_decode_bf16")?, kernel("mla_decode_fp8")?],
             swap_axes: kernel("mla_swap_axes_bf16")?,
+            merge: kernel("mla_lse_merge_bf16")?,
         })
     }
 }
@@ -490,5 +493,88 @@ mod tests {
                 assert!((1..=48).contains(&blocks));
             }
         }
+    }
+}
+
+/// Mirrors `MlaLseMergeTiling` of `kernels-ascendc/tiling/mla_lse_merge_tiling.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct MlaLseMergeTiling {
+    /// Query rows merged.
+    pub rows: u32,
+    /// Elements per output row: a multiple of 16.
+    pub width: u32,
+    /// Rows per work item (at most 64).
+    pub chunk_rows: u32,
+    /// Work items: `ceil(rows / chunk_rows)`.
+    pub chunks: u32,
+    /// Heads of the `[heads, tokens]` LSE order (1: the rows' order).
+    pub lse_heads: u32,
+    /// Zero.
+    pub reserved: [u32; 3],
+}
+
+/// The most rows one merge work item holds (the kernel's `kMaxRows`).
+const MERGE_MAX_ROWS: usize = 64;
+/// UB bytes per merged element: two bf16 rows in, two f32 rows.
+const MERGE_BYTES_PER_ELEMENT: usize = 12;
+/// UB bytes of the per-row scalars (Exp and Ln arguments, LSE slots) at `MERGE_MAX_ROWS`.
+const MERGE_ROW_BYTES: usize = MERGE_MAX_ROWS * (8 + 4 + 32);
+
+/// The buffers of one LSE merge, validated by `ops::mla`.
+pub(crate) struct LseMergeArgs<'a> {
+    pub out_a: KernelArg<'a>,
+    pub lse_a: KernelArg<'a>,
+    pub out_b: KernelArg<'a>,
+    pub lse_b: KernelArg<'a>,
+    pub out: KernelArg<'a>,
+    pub lse: KernelArg<'a>,
+}
+
+impl Kernels {
+    /// Merges two partial attentions of `rows` rows of `width` values whose LSEs are in
+    /// `[lse_heads, rows / lse_heads]` order (see the tiling header).
+    pub(crate) fn mla_lse_merge(
+        &self,
+        stream: &Stream,
+        (rows, width, lse_heads): (usize, usize, usize),
+        args: LseMergeArgs<'_>,
+    ) -> Result<()> {
+        let fits = (UB_BUDGET - MERGE_ROW_BYTES) / (MERGE_BYTES_PER_ELEMENT * width.max(1));
+        if width == 0 || width % 16 != 0 || fits == 0 || lse_heads == 0 || rows % lse_heads != 0 {
+            return Err(Error::invalid(
+                format!("an LSE merge of {rows} rows of {width} values, LSE of {lse_heads} heads"),
+                format!(
+                    "rows of a positive multiple of 16 values, at most {} of them, and a head \
+                     count dividing the rows",
+                    (UB_BUDGET - MERGE_ROW_BYTES) / MERGE_BYTES_PER_ELEMENT / 16 * 16
+                ),
+            ));
+        }
+        if rows == 0 {
+            return Ok(());
+        }
+        let chunk_rows = fits.min(MERGE_MAX_ROWS).min(rows);
+        let chunks = rows.div_ceil(chunk_rows);
+        let tiling = MlaLseMergeTiling {
+            rows: u32_of("rows", rows)?,
+            width: u32_of("width", width)?,
+            chunk_rows: chunk_rows as u32,
+            chunks: u32_of("chunks", chunks)?,
+            lse_heads: u32_of("heads", lse_heads)?,
+            reserved: [0; 3],
+        };
+        let blocks = chunks.clamp(1, self.inner.vector_cores.max(1) as usize) as u32;
+        let tiling = self
+            .inner
+            .tilings
+            .arg(bytemuck::bytes_of(&tiling), stream)?;
+        stream.launch_trusted(
+            &self.inner.mla.merge,
+            blocks,
+            &[
+                args.out_a, args.lse_a, args.out_b, args.lse_b, args.out, args.lse, tiling,
+            ],
+        )
     }
 }

@@ -33,7 +33,7 @@ use crate::runtime::{Device, Kernel, KernelBinary};
 pub(crate) use fp8::{Activations, Fp8GemmLaunch, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
 pub use matmul::{MatmulInput, MatmulOutput, MatmulShape, MatmulTiling, WeightLayout, matmul};
-pub use mla::{MlaCacheWriteTiling, MlaDecodeTiling, MlaSwapAxesTiling};
+pub use mla::{MlaCacheWriteTiling, MlaDecodeTiling, MlaLseMergeTiling, MlaSwapAxesTiling};
 pub use swiglu::{SwigluElement, SwigluTiling, swiglu};
 
 use tiling_cache::TilingCache;

@@ -106,6 +106,31 @@ pub struct DeviceView<'a, T> {
     _borrow: PhantomData<&'a [T]>,
 }
 
+impl<'a> DeviceView<'a, u8> {
+    /// The bytes as elements of `U`, for a kernel that reads a byte buffer by element type
+    /// (the MLA cache's bf16 rows); an error unless the start is aligned for `U` and the
+    /// length a whole number of elements.
+    pub(crate) fn cast_bytes<U: bytemuck::AnyBitPattern>(&self) -> Result<DeviceView<'a, U>> {
+        let size = std::mem::size_of::<U>();
+        if size == 0 || self.len % size != 0 || self.ptr % std::mem::align_of::<U>() as u64 != 0 {
+            return Err(crate::error::Error::invalid(
+                format!(
+                    "{} bytes at {:#x} read as elements of {size} bytes",
+                    self.len, self.ptr
+                ),
+                "a whole number of elements at an aligned address",
+            ));
+        }
+        Ok(DeviceView {
+            ptr: self.ptr,
+            len: self.len / size,
+            stream: self.stream,
+            uses: self.uses,
+            _borrow: PhantomData,
+        })
+    }
+}
+
 /// An exclusive view of part of a [`DeviceBuffer`].
 pub struct DeviceViewMut<'a, T> {
     ptr: u64,

@@ -4,8 +4,9 @@
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::mla::{
     BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
-    LatentCache, LatentProjection, LatentQuery, MqaQuery, Positions, PrefillQuery, RopeTable,
-    SlotMapping, decode, mqa_decode, prefill, write_cache,
+    LatentCache, LatentProjection, LatentQuery, MqaQuery, NaiveProjection, Positions, PrefillQuery,
+    RopeTable, SlotMapping, decode, merge_attention, mqa_decode, prefill, prefill_naive,
+    write_cache,
 };
 use ascend_npu::reference::mla::{
     BlockTable as RefBlockTable, LatentAttention, Mask, MlaConfig, MlaQuery, Mqa, PagedCache, Rope,
@@ -36,6 +37,7 @@ macro_rules! mla_suite {
             absorbed_decode_from_q_nope_matches_the_reference,
             absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights,
             varlen_and_chunked_prefill_match_the_naive_reference,
+            naive_prefill_and_the_lse_merge_match_the_naive_reference,
         }
     };
 }
@@ -1130,5 +1132,358 @@ pub fn absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights() {
     assert_invalid(
         decode(&kernels, &stream, &proj, &query, &cache, &table, params),
         "the heads of kv_b_proj",
+    );
+}
+
+impl PagedBatch {
+    /// A bf16 batch holding exactly `seqs[b]` (`[len, 576]` rows each), blocks dealt in
+    /// order, NaN in unused slots and garbage in unused table entries.
+    pub(crate) fn from_rows(cfg: &MlaConfig, block_size: usize, seqs: &[Vec<f64>]) -> Self {
+        let row = cfg.cache_row();
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len() / row).collect();
+        let max_blocks = lens
+            .iter()
+            .map(|l| l.div_ceil(block_size))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let blocks = lens.iter().map(|l| l.div_ceil(block_size)).sum::<usize>() + 1;
+        let layout = CacheLayout::for_config(cfg, blocks, block_size, CacheFormat::Bf16);
+        let mut rows = vec![f64::NAN; layout.slots() * row];
+        let mut table = vec![2_147_480_000i32; lens.len() * max_blocks];
+        let mut next = 0;
+        for (b, s) in seqs.iter().enumerate() {
+            for j in 0..lens[b].div_ceil(block_size) {
+                table[b * max_blocks + j] = next;
+                next += 1;
+            }
+            for (t, r) in s.chunks_exact(row).enumerate() {
+                let slot =
+                    table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
+                rows[slot * row..][..row].copy_from_slice(r);
+            }
+        }
+        let bytes = rows
+            .iter()
+            .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
+            .collect();
+        PagedBatch {
+            layout,
+            seq_lens: lens,
+            max_blocks,
+            table,
+            rows,
+            bytes,
+        }
+    }
+}
+
+/// The reference side of the device's naive prefill, with per-element bounds that follow its
+/// roundings: the keys `k_nope_h` and values `v_h` are f32 sums of `latent` products rounded
+/// to bf16 (u = 2^-8 relative, plus γ_latent of the absolute sum), `k_pe` exact; each score an
+/// f32 dot of `nope + v + rope` terms (γ_320); a shift δ of the scores moves the softmax
+/// weights by a factor e^{±2δ}; the f32 weighted sum (visible·2^-24) and the bf16 output (u).
+struct NaiveCheck<'a> {
+    cfg: &'a MlaConfig,
+    kv_b: &'a [f64],
+    scale: f64,
+}
+
+/// A partial or whole attention's reference and bounds: `out [s_q, H, v]`, `lse [H, s_q]`.
+struct Bounded {
+    out: Vec<f64>,
+    lse: Vec<f64>,
+    out_tol: Vec<f64>,
+    lse_tol: Vec<f64>,
+}
+
+impl NaiveCheck<'_> {
+    fn expect(&self, mq: &MlaQuery, keys: &[f64], mask: Mask) -> Bounded {
+        let (cfg, scale) = (self.cfg, self.scale);
+        let (dn, dv, lat, dr) = (128, 128, 512, 64);
+        let (heads, s_q) = (mq.heads, mq.tokens);
+        let att = LatentAttention {
+            cfg,
+            kv_b_proj: self.kv_b,
+            mask,
+            scale,
+        };
+        let want = naive_attention(&att, mq, keys).unwrap();
+        let len = keys.len() / (lat + dr);
+        let u = 2f64.powi(-8);
+        let mut out_tol = vec![0.0; s_q * heads * dv];
+        let mut lse_tol = vec![0.0; heads * s_q];
+        for h in 0..heads {
+            let head = &self.kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
+            // Per key: exact k_nope and v, and their device error bounds.
+            let project = |r: &[f64], w: &[f64]| -> (f64, f64) {
+                let (s, a) = w
+                    .iter()
+                    .zip(r)
+                    .fold((0.0, 0.0), |(s, a), (w, c)| (s + w * c, a + (w * c).abs()));
+                (s, u * s.abs() + gamma(lat) * a)
+            };
+            let mut k = Vec::with_capacity(len);
+            let mut v = Vec::with_capacity(len);
+            for row in keys.chunks_exact(lat + dr) {
+                let kn: Vec<(f64, f64)> = (0..dn)
+                    .map(|j| project(&row[..lat], &head[j * lat..][..lat]))
+                    .collect();
+                let vv: Vec<(f64, f64)> = (0..dv)
+                    .map(|j| project(&row[..lat], &head[(dn + j) * lat..][..lat]))
+                    .collect();
+                k.push((kn, row[lat..].to_vec()));
+                v.push(vv);
+            }
+            for i in 0..s_q {
+                let visible = match mask {
+                    Mask::None => len,
+                    Mask::Causal => (len + i + 1).saturating_sub(s_q).min(len),
+                };
+                let qn = &mq.q_nope[(i * heads + h) * dn..][..dn];
+                let qr = &mq.q_pe[(i * heads + h) * dr..][..dr];
+                let delta = k
+                    .iter()
+                    .take(visible)
+                    .map(|(kn, kr)| {
+                        let from_k: f64 = qn.iter().zip(kn).map(|(q, (_, e))| q.abs() * e).sum();
+                        let dot: f64 = qn
+                            .iter()
+                            .zip(kn)
+                            .map(|(q, (x, e))| q.abs() * (x.abs() + e))
+                            .sum::<f64>()
+                            + qr.iter().zip(kr).map(|(q, x)| (q * x).abs()).sum::<f64>();
+                        scale * (from_k + gamma(dn + dv + dr) * dot)
+                    })
+                    .fold(0.0, f64::max);
+                let vis = &v[..visible];
+                let vmax = vis
+                    .iter()
+                    .flatten()
+                    .fold(0.0f64, |m, (x, e)| m.max(x.abs() + e));
+                let verr = vis.iter().flatten().fold(0.0f64, |m, (_, e)| m.max(*e));
+                let wsum = (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * 2f64.powi(-24);
+                for c in 0..dv {
+                    let at = (i * heads + h) * dv + c;
+                    out_tol[at] = wsum * vmax + verr + u * 1.01 * want.out[at].abs();
+                }
+                lse_tol[h * s_q + i] = delta
+                    + 4.0 * 2f64.powi(-24) * (1.0 + want.lse[h * s_q + i].abs())
+                    + visible as f64 * 2f64.powi(-24);
+            }
+        }
+        Bounded {
+            out: want.out,
+            lse: want.lse,
+            out_tol,
+            lse_tol,
+        }
+    }
+}
+
+/// Asserts the device rows of one sequence (`got(i, h)`: output row and LSE) within `b`.
+fn assert_bounded(
+    b: &Bounded,
+    (s_q, heads): (usize, usize),
+    got: impl Fn(usize, usize) -> (Vec<f64>, f64),
+    label: &str,
+) {
+    for i in 0..s_q {
+        for h in 0..heads {
+            let (out, lse) = got(i, h);
+            for (c, g) in out.iter().enumerate() {
+                let at = (i * heads + h) * 128 + c;
+                let (x, tol) = (b.out[at], b.out_tol[at]);
+                assert!(
+                    (g - x).abs() <= tol,
+                    "{label}: query {i} head {h} [{c}]: {g} vs {x} (tol {tol:e})"
+                );
+            }
+            let (x, tol) = (b.lse[h * s_q + i], b.lse_tol[h * s_q + i]);
+            if x.is_infinite() {
+                assert_eq!(
+                    lse,
+                    f64::INFINITY,
+                    "{label}: query {i} head {h}: an empty row"
+                );
+            } else {
+                assert!(
+                    (lse - x).abs() <= tol,
+                    "{label}: query {i} head {h} lse {lse} vs {x}"
+                );
+            }
+        }
+    }
+}
+
+/// The merge of two bounded partials: weights from LSEs off by at most `La + Lb` move by a
+/// factor e^{±2(La+Lb)} (and a few f32 roundings of Exp, Ln and the division: 8·2^-24);
+/// each part's error enters with its weight (≤ 1); the output is rounded once to bf16 (u).
+fn merged_bounds(a: &Bounded, b: &Bounded, want: &Bounded, heads: usize, s_q: usize) -> Bounded {
+    let u = 2f64.powi(-8);
+    let mut out_tol = vec![0.0; want.out.len()];
+    let mut lse_tol = vec![0.0; want.lse.len()];
+    for i in 0..s_q {
+        for h in 0..heads {
+            // A part that saw no key has LSE exactly +∞ (asserted) and weighs exactly 0.
+            let tol_of = |p: &Bounded| {
+                let at = h * s_q + i;
+                if p.lse[at].is_infinite() {
+                    0.0
+                } else {
+                    p.lse_tol[at]
+                }
+            };
+            let (la, lb) = (tol_of(a), tol_of(b));
+            let shift = (2.0 * (la + lb)).exp_m1() + 8.0 * 2f64.powi(-24);
+            for c in 0..128 {
+                let at = (i * heads + h) * 128 + c;
+                let parts = a.out[at].abs() + a.out_tol[at] + b.out[at].abs() + b.out_tol[at];
+                out_tol[at] = a.out_tol[at].max(b.out_tol[at])
+                    + shift * parts
+                    + u * 1.01 * want.out[at].abs();
+            }
+            let x = want.lse[h * s_q + i];
+            lse_tol[h * s_q + i] = la.max(lb) + 4.0 * 2f64.powi(-24) * (1.0 + x.abs());
+        }
+    }
+    Bounded {
+        out: want.out.clone(),
+        lse: want.lse.clone(),
+        out_tol,
+        lse_tol,
+    }
+}
+
+pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
+    let (stream, kernels) = setup();
+    let mut rng = Rng::new(29);
+    let heads = 2;
+    let cfg = config(heads);
+    let scale = cfg.softmax_scale() as f32;
+    // Whole lengths and new tokens, in blocks of 16 (as the absorbed prefill's case): a whole
+    // prompt, a chunk after a prefix spanning blocks, nothing new, one token after a full
+    // block, a chunk of one block's length across two blocks.
+    let lens = [13usize, 24, 5, 17, 20];
+    let q_lens = [13usize, 6, 0, 1, 16];
+    let full = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
+    let n: usize = q_lens.iter().sum();
+    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
+    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
+    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
+    let proj = NaiveProjection::new(&stream, &cfg, &bf16s(&kv_b)).unwrap();
+    let (dqn, dqp) = (
+        stream.upload(&bf16s(&q_nope)).unwrap(),
+        stream.upload(&bf16s(&q_pe)).unwrap(),
+    );
+    let query = PrefillQuery {
+        q_nope: dqn.as_view(),
+        q_pe: dqp.as_view(),
+        q_lens: &q_lens,
+    };
+    let run = |batch: &PagedBatch, causal: bool| {
+        let (cache, table) = batch.upload(&stream);
+        let params = DecodeParams {
+            softmax_scale: scale,
+            causal,
+        };
+        prefill_naive(&kernels, &stream, &proj, &query, (&cache, &table), params).unwrap()
+    };
+    // The whole attention, and the chunked one: the new tokens over the cached prefix (no
+    // mask) and over themselves (causal), each from a cache of only those rows, merged.
+    let row = cfg.cache_row();
+    let split = |b: usize| {
+        let rows = full.gather(b);
+        let at = (lens[b] - q_lens[b]) * row;
+        (rows[..at].to_vec(), rows[at..].to_vec())
+    };
+    let (prefix, chunk): (Vec<_>, Vec<_>) = (0..lens.len()).map(split).unzip();
+    let whole = run(&full, true);
+    let parts = [
+        run(&PagedBatch::from_rows(&cfg, 16, &prefix), false),
+        run(&PagedBatch::from_rows(&cfg, 16, &chunk), true),
+    ];
+    let merged = merge_attention(&kernels, &stream, &parts[0], &parts[1], heads).unwrap();
+    let host = |o: &ascend_npu::ops::mla::PrefillOutput| {
+        let out: Vec<f64> = o.out.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
+        let lse: Vec<f64> = o
+            .lse
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        (out, lse)
+    };
+    let check = NaiveCheck {
+        cfg: &cfg,
+        kv_b: &kv_b,
+        scale: scale as f64,
+    };
+    let mut start = 0;
+    for (b, &s_q) in q_lens.iter().enumerate() {
+        if s_q == 0 {
+            continue;
+        }
+        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
+        let want = check.expect(&mq, &full.gather(b), Mask::Causal);
+        let want_a = check.expect(&mq, &prefix[b], Mask::None);
+        let want_b = check.expect(&mq, &chunk[b], Mask::Causal);
+        let want_m = merged_bounds(&want_a, &want_b, &want, heads, s_q);
+        for (label, got, bounds) in [
+            ("whole", host(&whole), &want),
+            ("prefix part", host(&parts[0]), &want_a),
+            ("chunk part", host(&parts[1]), &want_b),
+            ("merged", host(&merged), &want_m),
+        ] {
+            let (out, lse) = &got;
+            let rows = |i: usize, h: usize| {
+                let r = (start + i) * heads + h;
+                (out[r * 128..][..128].to_vec(), lse[h * n + start + i])
+            };
+            assert_bounded(bounds, (s_q, heads), rows, &format!("{label}, seq {b}"));
+        }
+        start += s_q;
+    }
+    // Shapes that do not fit: an FP8 cache, partials of different sizes, a chunk longer
+    // than its causal cache.
+    let fp8 = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Fp8), &lens, 0.5, true);
+    let (cache, table) = fp8.upload(&stream);
+    let params = DecodeParams {
+        softmax_scale: scale,
+        causal: true,
+    };
+    assert_invalid(
+        prefill_naive(&kernels, &stream, &proj, &query, (&cache, &table), params).map(|_| ()),
+        "a Bf16 cache",
+    );
+    let one = run(&PagedBatch::from_rows(&cfg, 16, &prefix), false);
+    let short = PrefillQuery {
+        q_lens: &[1, 0, 0, 0, 0],
+        q_nope: dqn.slice(..heads * 128).unwrap(),
+        q_pe: dqp.slice(..heads * 64).unwrap(),
+    };
+    let (cache, table) = full.upload(&stream);
+    let tiny = prefill_naive(&kernels, &stream, &proj, &short, (&cache, &table), params).unwrap();
+    assert_invalid(
+        merge_attention(&kernels, &stream, &one, &tiny, heads).map(|_| ()),
+        "of the same shape",
+    );
+    let (cache, table) = PagedBatch::from_rows(&cfg, 16, &chunk).upload(&stream);
+    let too_long = PrefillQuery {
+        q_lens: &[14, 6, 0, 1, 16],
+        ..query
+    };
+    assert_invalid(
+        prefill_naive(
+            &kernels,
+            &stream,
+            &proj,
+            &too_long,
+            (&cache, &table),
+            params,
+        )
+        .map(|_| ()),
+        "sequence 0 with 14 new tokens but 13 cached",
     );
 }

@@ -5,7 +5,9 @@
 use half::bf16;
 
 use super::cache::LatentCache;
-use super::decode::{DecodeOutput, DecodeParams, DecodeRows, check_decode, launch_decode};
+use super::decode::{
+    CacheRows, DecodeOutput, DecodeParams, DecodeRows, check_decode, launch_decode,
+};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::mla::{RowPlacement, RowStrides};
@@ -293,7 +295,14 @@ pub(crate) fn attend(
         s_q,
         ..base
     };
-    launch_decode(kernels, stream, rows, (cache, table), params, &mut lse)?;
+    launch_decode(
+        kernels,
+        stream,
+        rows,
+        (CacheRows::of(cache), table),
+        params,
+        &mut lse,
+    )?;
     proj.expand(kernels, stream, &latent_out, &mut out, n)?;
     Ok(DecodeOutput { out, lse })
 }

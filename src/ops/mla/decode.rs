@@ -3,7 +3,7 @@
 
 use half::bf16;
 
-use super::cache::LatentCache;
+use super::cache::{CacheLayout, LatentCache};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::Kernels;
@@ -95,16 +95,32 @@ pub(crate) fn check_decode(
     Ok(())
 }
 
+/// The cache rows a decode launch reads: a layout and its bytes (a [`LatentCache`], or rows
+/// built for one launch, such as the naive prefill's per-head keys).
+pub(crate) struct CacheRows<'a> {
+    pub layout: CacheLayout,
+    pub data: KernelArg<'a>,
+}
+
+impl<'a> CacheRows<'a> {
+    pub(crate) fn of(cache: &'a LatentCache) -> Self {
+        CacheRows {
+            layout: *cache.layout(),
+            data: KernelArg::buffer(cache.data()),
+        }
+    }
+}
+
 /// Launches the decode kernel for validated inputs.
 pub(crate) fn launch_decode(
     kernels: &Kernels,
     stream: &Stream,
     rows: DecodeRows<'_>,
-    (cache, table): (&LatentCache, &BlockTable),
+    (cache, table): (CacheRows<'_>, &BlockTable),
     params: DecodeParams,
     lse: &mut DeviceBuffer<f32>,
 ) -> Result<()> {
-    let layout = cache.layout();
+    let layout = &cache.layout;
     let shape = DecodeShape {
         batch: rows.batch,
         s_q: rows.s_q,
@@ -127,7 +143,7 @@ pub(crate) fn launch_decode(
         DecodeArgs {
             q_lat: rows.lat,
             q_rope: rows.rope,
-            cache: KernelArg::buffer(cache.data()),
+            cache: cache.data,
             table: KernelArg::buffer(table.device_table()),
             seq_lens: KernelArg::buffer(table.device_seq_lens()),
             out: rows.out,
@@ -193,7 +209,7 @@ pub fn mqa_decode(
         kernels,
         stream,
         rows_of_launch,
-        (cache, table),
+        (CacheRows::of(cache), table),
         params,
         &mut lse,
     )?;

@@ -12,6 +12,8 @@
 //! | vendor path (DeepSeek shapes, [`vendor_fit`]) | [`vendor_prolog`], [`vendor_attend`] over an [`CacheFormat::AscendSplit`] cache | `aclnnMlaPrologV3WeightNz`, `aclnnFusedInferAttentionScoreV3` |
 //! | decode from `q_nope`, `q_pe` | [`decode`] with [`LatentProjection`], [`LatentQuery`] | matmul, `mla_swap_axes_bf16`, `mla_decode_*` |
 //! | varlen and chunked prefill | [`prefill`] with [`PrefillQuery`] (absorbed form) | the same |
+//! | prefill in the naive form | [`prefill_naive`] with [`NaiveProjection`] | matmul, `mla_decode_bf16` |
+//! | chunked prefill's merge of two partial attentions | [`merge_attention`] | `mla_lse_merge_bf16` |
 //!
 //! # Decisions
 //!
@@ -28,6 +30,8 @@ mod absorb;
 mod attention;
 mod cache;
 mod decode;
+mod merge;
+mod naive;
 mod prefill;
 mod prolog;
 mod rope;
@@ -39,6 +43,8 @@ pub use absorb::{LatentProjection, LatentQuery, decode};
 pub use attention::{MlaAttention, MlaCacheSpec, MlaPath};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
 pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
+pub use merge::merge_attention;
+pub use naive::{NaiveProjection, prefill_naive};
 pub use prefill::{PrefillOutput, PrefillQuery, prefill};
 pub use rope::{Positions, RopeTable};
 pub use table::{BlockTable, BlockTableSpec, SlotMapping};

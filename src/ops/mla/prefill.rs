@@ -11,7 +11,7 @@ use half::bf16;
 
 use super::absorb::{LatentProjection, RopeRows};
 use super::cache::LatentCache;
-use super::decode::{DecodeParams, DecodeRows, check_decode, launch_decode};
+use super::decode::{CacheRows, DecodeParams, DecodeRows, check_decode, launch_decode};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::Kernels;
@@ -37,6 +37,50 @@ pub struct PrefillOutput {
     pub lse: DeviceBuffer<f32>,
 }
 
+/// Checks what every prefill shares: the table belongs to the cache, `heads` and the scale
+/// fit, one query length per sequence, each at most its cached length when causal (the new
+/// tokens are written into the cache first); returns the lengths' sum.
+pub(crate) fn check_prefill(
+    (cache, table): (&LatentCache, &BlockTable),
+    q_lens: &[usize],
+    heads: usize,
+    params: DecodeParams,
+) -> Result<usize> {
+    let causal = params.causal;
+    check_decode(
+        cache,
+        table,
+        1,
+        heads,
+        DecodeParams {
+            causal: false,
+            ..params
+        },
+    )?;
+    if q_lens.len() != table.batch() {
+        return Err(Error::invalid(
+            format!(
+                "{} query lengths for {} sequences",
+                q_lens.len(),
+                table.batch()
+            ),
+            "one query length per sequence of the block table",
+        ));
+    }
+    for (b, (&n, &len)) in q_lens.iter().zip(table.seq_lens()).enumerate() {
+        if causal && n > len {
+            return Err(Error::invalid(
+                format!("sequence {b} with {n} new tokens but {len} cached"),
+                "the new tokens written into the cache first (at most seq_len of them)",
+            ));
+        }
+    }
+    q_lens
+        .iter()
+        .try_fold(0usize, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::invalid("query lengths whose sum overflows", "a total that fits"))
+}
+
 /// Causal attention of every sequence's new tokens over its cache (see the module docs).
 pub fn prefill(
     kernels: &Kernels,
@@ -51,39 +95,7 @@ pub fn prefill(
         causal: true,
     };
     let h = proj.heads();
-    check_decode(
-        cache,
-        table,
-        1,
-        h,
-        DecodeParams {
-            causal: false,
-            ..params
-        },
-    )?;
-    if q.q_lens.len() != table.batch() {
-        return Err(Error::invalid(
-            format!(
-                "{} query lengths for {} sequences",
-                q.q_lens.len(),
-                table.batch()
-            ),
-            "one query length per sequence of the block table",
-        ));
-    }
-    for (b, (&n, &len)) in q.q_lens.iter().zip(table.seq_lens()).enumerate() {
-        if n > len {
-            return Err(Error::invalid(
-                format!("sequence {b} with {n} new tokens but {len} cached"),
-                "the new tokens written into the cache first (at most seq_len of them)",
-            ));
-        }
-    }
-    let n = q
-        .q_lens
-        .iter()
-        .try_fold(0usize, |a, &l| a.checked_add(l))
-        .ok_or_else(|| Error::invalid("query lengths whose sum overflows", "a total that fits"))?;
+    let n = check_prefill((cache, table), q.q_lens, h, params)?;
     let shape = format!("[tokens, heads, width] with {n} tokens (the sum of q_lens)");
     proj.check_queries(cache, (&q.q_nope, &q.q_pe), n, &shape)?;
     let v = proj.v_head_dim();
@@ -116,7 +128,14 @@ pub fn prefill(
             s_q,
             ..proj.rows(&qt, rope_rows(), &mut latent_out, n)
         };
-        launch_decode(kernels, stream, rows, (cache, table), params, &mut lse)?;
+        launch_decode(
+            kernels,
+            stream,
+            rows,
+            (CacheRows::of(cache), table),
+            params,
+            &mut lse,
+        )?;
         start += s_q;
     }
     proj.expand(kernels, stream, &latent_out, &mut out, n)?;
