@@ -158,11 +158,22 @@ pub(super) const VERSIONS: &[VersionRow] = &[
         versions: ["yes", "yes", "yes", "yes", "yes"],
         we_do: "call them directly",
     },
+    VersionRow {
+        what: "aclnnMlaPrologV3WeightNz",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "ops::mla::MlaAttention's prolog where vendor_fit takes the model (DeepSeek's widths, a listed hidden size, a power-of-two head count up to 128, an AscendSplit cache of 16- or 128-token blocks); our matmuls and mla_cache_write kernels otherwise",
+    },
+    VersionRow {
+        what: "aclnnFusedInferAttentionScoreV3 with queryRope/keyRope (paged MLA decode)",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "MlaAttention's decode on the vendor path (s_q up to 16, bottom-right causal above 1); our mla_decode kernels otherwise",
+    },
 ];
 
 /// What stays unverified until someone runs the hardware twins on a 910B.
 pub(super) const UNVERIFIABLE: &[&str] = &[
     "Which CANN release introduced aclnnMoeInitRoutingV3 and aclnnGroupedMatmulV4; the table above marks these `?`.",
+    "Which CANN release introduced aclnnMlaPrologV3WeightNz and aclnnFusedInferAttentionScoreV3's rope inputs; the table above marks these `?`.",
     "Whether aclnnGroupedMatmulV4 tolerates group sizes summing to less than M (vllm-ascend relies on it; the simulator rejects it).",
     "The tie order of equal expert ids in aclnnMoeInitRoutingV2/V3's sort (the simulator keeps flat-index order).",
     "What aclnnMoeInitRoutingV3 writes to expandedScaleOut without quantisation (the simulator leaves it unwritten).",
