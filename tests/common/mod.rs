@@ -76,6 +76,7 @@ macro_rules! mla_vendor_suite {
             vendor_path_matches_the_reference,
             attention_paths_match_the_reference_and_each_other,
             attention_falls_back_to_our_kernels_for_three_heads,
+            attention_rope_is_interleaved_not_neox,
         }
     };
 }
