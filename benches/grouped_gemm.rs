@@ -67,7 +67,15 @@ fn main() {
         let least_read = (rows * K * 2 + active * N * K * 2 + EXPERTS * 8) as u64;
         let least_written = (rows * N * 2) as u64;
         let macs = (rows * N * K) as u64;
-        let model = ascend_sim::cost::operator(&soc, least_read, least_written, macs);
+        let model = ascend_sim::cost::operator(
+            &soc,
+            &ascend_sim::cost::OperatorWork {
+                read: least_read,
+                written: least_written,
+                macs,
+                vector_ops: 0,
+            },
+        );
         let cpu = cpu_grouped(&counts);
         let groups = counts
             .iter()

@@ -1,19 +1,14 @@
-//! The SoC's roofline: peak cube throughput and global-memory bandwidth, from the platform
-//! facts of the simulator's SoC table (`cann-api-facts.md` §7.1–7.3).
+//! The SoC's roofline, from the simulator's cost model (`ascend_sim::cost`): one model of the
+//! chip for the simulator's counters, the bench and the picture, so a modelled time and a
+//! roofline fraction mean the same thing everywhere.
 
 use ascend_npu::sim::SocModel;
+use ascend_npu::sim::cost::{self, OperatorWork};
 use serde::{Deserialize, Serialize};
 
-/// fp16/bf16 cube MACs per cycle per cube core: `[DtypeMKN]` Default 16·16·16 (§7.1).
-const CUBE_MACS_PER_CYCLE: f64 = 16.0 * 16.0 * 16.0;
-/// Vector element operations per cycle per vector core: the INI's `vec_calc_size` = 128, read as
-/// elements per cycle (an interpretation, unverified).
-const VECTOR_OPS_PER_CYCLE: f64 = 128.0;
-/// Global-memory bytes per cycle per cube core: the INI's `ddr_rate` = 32, read as bytes per
-/// cycle per core (§7.3; an interpretation, unverified by the vendor).
-const DDR_BYTES_PER_CYCLE: f64 = 32.0;
+use crate::bench::Work;
 
-/// Peak figures of one SoC.
+/// Peak figures of one SoC, as the report records them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Roofline {
     /// The SoC.
@@ -22,27 +17,33 @@ pub struct Roofline {
     pub cube_macs_per_s: f64,
     /// Vector element operations per second over all vector cores.
     pub vector_ops_per_s: f64,
-    /// Global-memory bytes per second.
+    /// Global-memory (HBM) bytes per second.
     pub memory_bytes_per_s: f64,
-    /// How the two were derived.
+    /// How the figures were derived.
     pub source: String,
 }
 
 impl Roofline {
     /// The roofline of `soc`.
     pub fn of(soc: &SocModel) -> Roofline {
-        let cores = f64::from(soc.aic_cores);
-        let hz = f64::from(soc.cube_mhz) * 1e6;
+        let peaks = cost::peaks(soc);
         Roofline {
             soc: soc.name.to_string(),
-            cube_macs_per_s: cores * CUBE_MACS_PER_CYCLE * hz,
-            vector_ops_per_s: f64::from(soc.aiv_cores) * VECTOR_OPS_PER_CYCLE * hz,
-            memory_bytes_per_s: cores * DDR_BYTES_PER_CYCLE * hz,
+            cube_macs_per_s: peaks.cube_macs_per_s,
+            vector_ops_per_s: peaks.vector_ops_per_s,
+            memory_bytes_per_s: peaks.hbm_bytes_per_s,
             source: format!(
-                "{} cube cores × {} MHz × 16·16·16 fp16 MACs/cycle; vector {} cores × 128 \
-                 elements/cycle (INI vec_calc_size, unverified); memory {} cores × 32 B/cycle \
-                 (INI ddr_rate, unverified; cann-api-facts §7.2-7.3)",
-                soc.aic_cores, soc.cube_mhz, soc.aiv_cores, soc.aic_cores
+                "ascend_sim::cost: {} cube cores × {} MHz × {} fp16 MACs/cycle; {} vector cores × \
+                 {} B/cycle as {}-byte elements; HBM {:.2} TB/s; {:.0} µs per launch (vector \
+                 rate, HBM and launch figures unverified; cann-api-facts §7.1-7.3)",
+                soc.aic_cores,
+                soc.cube_mhz,
+                cost::CUBE_MACS_PER_CYCLE,
+                soc.aiv_cores,
+                cost::VECTOR_BYTES_PER_CYCLE,
+                cost::VECTOR_ELEMENT_BYTES,
+                peaks.hbm_bytes_per_s / 1e12,
+                cost::LAUNCH_S * 1e6
             ),
         }
     }
@@ -51,13 +52,16 @@ impl Roofline {
     pub fn tflops(&self) -> f64 {
         2.0 * self.cube_macs_per_s / 1e12
     }
+}
 
-    /// The time the roofline allows for `work`: the longest of its cube, vector and memory
-    /// times, in seconds (each unit running at its peak, overlapped).
-    pub fn time_s(&self, work: &crate::bench::Work) -> f64 {
-        let cube = work.cube_macs as f64 / self.cube_macs_per_s;
-        let vector = work.vector_ops as f64 / self.vector_ops_per_s;
-        let memory = work.bytes() as f64 / self.memory_bytes_per_s;
-        cube.max(vector).max(memory)
-    }
+/// The least time `work` can take on `soc`: one launch, every resource at its peak
+/// (`ascend_sim::cost::operator`).
+pub fn least_time_s(soc: &SocModel, work: &Work) -> f64 {
+    let work = OperatorWork {
+        read: work.read_bytes,
+        written: work.written_bytes,
+        macs: work.cube_macs,
+        vector_ops: work.vector_ops,
+    };
+    cost::operator(soc, &work).total()
 }

@@ -8,6 +8,7 @@
 
 mod common;
 
+use ascend_sim::SocModel;
 use ascend_sim::rules::{self, Arg, TensorMeta};
 use ascend_sys::*;
 use common::aclnn::{phase_one, phase_two};
@@ -123,5 +124,51 @@ fn cast_converts_as_documented() {
         .map(|c| i64::from_ne_bytes(c.try_into().unwrap()))
         .collect();
     assert_eq!(got, counts.map(i64::from));
+    acl!(aclrtDestroyStream(s));
+}
+
+/// Each aclnn launch is counted and modelled on its own: aclnnGroupedMatmulV4 over x [10, 4]
+/// and weights [3, 4, 5] with group sizes 6, 0, 4 reads its tensors once, writes out once,
+/// reports the MACs of the groups with rows only, and adds the cost model's time for exactly
+/// that work. Device 2 is used by no other test of this file, so the differences are this
+/// launch's.
+#[test]
+fn an_aclnn_launch_is_counted_and_modelled_by_the_cost_model() {
+    if !common::sim_only("aclnn launch counters") {
+        return;
+    }
+    let _d = Device::set(2);
+    let s = stream();
+    let call = rules::sample("aclnnGroupedMatmulV4").unwrap();
+    let (rc, msg, exec, mut made) = phase_one(&call);
+    assert_eq!(rc, ACL_SUCCESS, "{msg}");
+    h2d(made.ptr("groupListOptional"), &bytes(&[6i64, 0, 4]));
+    let before = ascend_sim::counters(2).unwrap();
+    assert_eq!(
+        phase_two("aclnnGroupedMatmulV4", exec, &mut made, s),
+        (0, 0)
+    );
+    let after = ascend_sim::counters(2).unwrap();
+    // x 10·4 bf16, the 4·5 bf16 weights of the two experts with rows, 3 int64 group sizes;
+    // out 10·5 bf16.
+    let (read, written, macs) = (10 * 4 * 2 + 2 * 4 * 5 * 2 + 3 * 8, 10 * 5 * 2, 10 * 4 * 5);
+    assert_eq!(after.aclnn_launches - before.aclnn_launches, 1);
+    assert_eq!(after.aclnn_read_bytes - before.aclnn_read_bytes, read);
+    assert_eq!(after.aclnn_write_bytes - before.aclnn_write_bytes, written);
+    assert_eq!(after.aclnn_macs - before.aclnn_macs, macs);
+    let soc = SocModel::ascend910b2();
+    let want = ascend_sim::cost::operator(
+        &soc,
+        &ascend_sim::cost::OperatorWork {
+            read,
+            written,
+            macs,
+            vector_ops: 0,
+        },
+    )
+    .total();
+    let got = (after.modelled_aclnn_ns - before.modelled_aclnn_ns) as f64 * 1e-9;
+    // The counter keeps whole nanoseconds.
+    assert!((got - want).abs() <= 0.5e-9, "{got} vs {want}");
     acl!(aclrtDestroyStream(s));
 }

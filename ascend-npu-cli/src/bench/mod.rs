@@ -1,11 +1,13 @@
 //! `ascend-npu bench`: per operator and shape, event-timed device time (median, p10, p90 after
 //! warm-up), the work counted by the simulator (global-memory reads and writes, cube MACs,
-//! vector operations) against the minimum the maths needs, the time the SoC's roofline allows
-//! for that work, and the fraction of the roofline reached.
+//! vector operations) against the minimum the maths needs, the modelled time, and the fraction
+//! of the roofline reached.
 //!
-//! On the simulator the device time is the CPU emulation's and says nothing about an NPU; the
-//! counts and the modelled time do. On an NPU the counts are not available, so the modelled
-//! time comes from the minimum work, beside the measured time.
+//! There is one model of the chip, the simulator's `ascend_sim::cost`. On the simulator the
+//! device time is the CPU emulation's and says nothing about an NPU; the modelled time is what
+//! the simulator's cost model gave each launch of the run (kernels from their per-core counts,
+//! aclnn operators from their tensors' bytes and MACs). On an NPU there are no counts, so the
+//! modelled time is the same model's time for the minimum work, beside the measured time.
 
 mod compare;
 mod ops;
@@ -17,6 +19,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ascend_npu::sim::{DeviceCounters, SocModel};
 use ascend_npu::{Backend, Event};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde::{Deserialize, Serialize};
@@ -26,7 +29,7 @@ use crate::backend::{BackendChoice, Session};
 use crate::host::HostInfo;
 use crate::preset::Preset;
 use crate::report::Platform;
-use crate::roofline::Roofline;
+use crate::roofline::{Roofline, least_time_s};
 
 /// What the command was asked.
 pub struct Options {
@@ -95,9 +98,10 @@ pub struct Entry {
     pub compute_counted: bool,
     /// The least work the maths needs.
     pub minimum: Work,
-    /// Seconds the roofline allows for the counted work (the minimum on an NPU).
+    /// Modelled seconds of one run: the simulator's cost model over its launches (never less
+    /// than `minimum_s`), or `minimum_s` on an NPU.
     pub modelled_s: f64,
-    /// Seconds the roofline allows for the minimum work.
+    /// The cost model's seconds for the minimum work in one launch at the SoC's peaks.
     pub minimum_s: f64,
     /// `minimum_s` over the time reached: the modelled time on the simulator, the measured
     /// median on an NPU.
@@ -130,7 +134,7 @@ pub struct BenchRun<'a> {
     pub session: &'a Session,
     /// The shapes.
     pub preset: &'a Preset,
-    roofline: &'a Roofline,
+    soc: &'a SocModel,
     runs: usize,
     warmup: usize,
     entries: Vec<Entry>,
@@ -150,21 +154,14 @@ impl BenchRun<'_> {
     ) {
         self.progress.set_message(format!("{op} {shape}"));
         match self.try_measure(&mut launch) {
-            Ok((device, counted, compute_counted)) => {
-                let r = self.roofline;
-                let minimum_s = r.time_s(&minimum);
-                // Work the simulator did not count is taken at its minimum.
-                let modelled = match counted {
-                    Some(c) if compute_counted => c,
-                    Some(c) => Work {
-                        cube_macs: minimum.cube_macs,
-                        vector_ops: minimum.vector_ops,
-                        ..c
-                    },
-                    None => minimum,
-                };
-                let modelled_s = r.time_s(&modelled);
-                let reached = if counted.is_some() {
+            Ok((device, simulated)) => {
+                let minimum_s = least_time_s(self.soc, &minimum);
+                // Work the simulator does not count (aclnn operators' vector work) is taken at
+                // its minimum: the model never beats the least time of the maths.
+                let modelled_s = simulated
+                    .as_ref()
+                    .map_or(minimum_s, |s| s.modelled_s.max(minimum_s));
+                let reached = if simulated.is_some() {
                     modelled_s
                 } else {
                     device.median_ms / 1e3
@@ -173,8 +170,8 @@ impl BenchRun<'_> {
                     op: op.to_string(),
                     shape: shape.to_string(),
                     device,
-                    counted,
-                    compute_counted,
+                    counted: simulated.as_ref().map(|s| s.work),
+                    compute_counted: simulated.as_ref().is_some_and(|s| s.compute_counted),
                     minimum,
                     modelled_s,
                     minimum_s,
@@ -198,23 +195,19 @@ impl BenchRun<'_> {
     fn try_measure(
         &self,
         launch: &mut impl FnMut() -> ascend_npu::Result<()>,
-    ) -> ascend_npu::Result<(Timing, Option<Work>, bool)> {
+    ) -> ascend_npu::Result<(Timing, Option<Simulated>)> {
         let stream = &self.session.stream;
         for _ in 0..self.warmup {
             launch()?;
         }
         stream.synchronize()?;
-        let (counted, compute_counted) = if self.session.backend == Backend::Sim {
+        let simulated = if self.session.backend == Backend::Sim {
             let before = counters();
             launch()?;
             stream.synchronize()?;
-            let after = counters();
-            let kernels_only = after.kernel_launches > before.kernel_launches
-                && after.aclnn_read_bytes == before.aclnn_read_bytes
-                && after.aclnn_write_bytes == before.aclnn_write_bytes;
-            (Some(difference(&before, &after)), kernels_only)
+            Some(Simulated::between(self.soc, &before, &counters()))
         } else {
-            (None, false)
+            None
         };
         let mut times = Vec::with_capacity(self.runs);
         for _ in 0..self.runs {
@@ -233,37 +226,63 @@ impl BenchRun<'_> {
                 p90_ms: at(0.9),
                 runs: times.len(),
             },
-            counted,
-            compute_counted,
+            simulated,
         ))
     }
 }
 
 /// Device 0's counters in the compiled-in simulator.
-fn counters() -> ascend_npu::sim::DeviceCounters {
+fn counters() -> DeviceCounters {
     ascend_npu::sim::counters(0).unwrap_or_default()
 }
 
-/// The work between two snapshots. Kernels count their own global-memory transfers; aclnn
-/// operators count each input and output view once; copies and memsets inside an operator
-/// count as reads and writes of global memory.
-fn difference(
-    before: &ascend_npu::sim::DeviceCounters,
-    after: &ascend_npu::sim::DeviceCounters,
-) -> Work {
-    let d = |a: u64, b: u64| a.saturating_sub(b);
-    let (k1, k0) = (&after.kernels, &before.kernels);
-    let d2d = d(after.d2d_bytes, before.d2d_bytes);
-    Work {
-        read_bytes: d(k1.gm_to_local_bytes, k0.gm_to_local_bytes)
-            + d(after.aclnn_read_bytes, before.aclnn_read_bytes)
-            + d2d,
-        written_bytes: d(k1.local_to_gm_bytes, k0.local_to_gm_bytes)
-            + d(after.aclnn_write_bytes, before.aclnn_write_bytes)
-            + d(after.memset_bytes, before.memset_bytes)
-            + d2d,
-        cube_macs: d(k1.cube_macs, k0.cube_macs),
-        vector_ops: d(k1.vector_elem_ops, k0.vector_elem_ops),
+/// What the simulator counted and modelled for one run.
+struct Simulated {
+    work: Work,
+    /// Whether the cube and vector work were all counted: our kernels count both, aclnn
+    /// operators only the MACs they report.
+    compute_counted: bool,
+    modelled_s: f64,
+}
+
+impl Simulated {
+    /// The run between two snapshots. Kernels count their own global-memory transfers; aclnn
+    /// operators count each input and output view once and report their MACs; copies and
+    /// memsets inside an operator count as reads and writes of global memory. The modelled
+    /// time is the simulator's, per launch; copies and memsets, which it does not model, are
+    /// taken as one more launch moving their bytes.
+    fn between(soc: &SocModel, before: &DeviceCounters, after: &DeviceCounters) -> Simulated {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let (k1, k0) = (&after.kernels, &before.kernels);
+        let d2d = d(after.d2d_bytes, before.d2d_bytes);
+        let copies = Work {
+            read_bytes: d2d,
+            written_bytes: d2d + d(after.memset_bytes, before.memset_bytes),
+            ..Work::default()
+        };
+        let work = Work {
+            read_bytes: d(k1.gm_to_local_bytes, k0.gm_to_local_bytes)
+                + d(after.aclnn_read_bytes, before.aclnn_read_bytes)
+                + copies.read_bytes,
+            written_bytes: d(k1.local_to_gm_bytes, k0.local_to_gm_bytes)
+                + d(after.aclnn_write_bytes, before.aclnn_write_bytes)
+                + copies.written_bytes,
+            cube_macs: d(k1.cube_macs, k0.cube_macs) + d(after.aclnn_macs, before.aclnn_macs),
+            vector_ops: d(k1.vector_elem_ops, k0.vector_elem_ops),
+        };
+        let launched_ns = d(after.modelled_kernel_ns, before.modelled_kernel_ns)
+            + d(after.modelled_aclnn_ns, before.modelled_aclnn_ns);
+        let copies_s = if copies.bytes() > 0 {
+            least_time_s(soc, &copies)
+        } else {
+            0.0
+        };
+        Simulated {
+            work,
+            compute_counted: after.kernel_launches > before.kernel_launches
+                && after.aclnn_launches == before.aclnn_launches,
+            modelled_s: launched_ns as f64 * 1e-9 + copies_s,
+        }
     }
 }
 
@@ -315,7 +334,7 @@ pub fn command(options: Options) -> Result<ExitCode, Failure> {
     let mut run = BenchRun {
         session: &session,
         preset: &preset,
-        roofline: &roofline,
+        soc: &soc,
         runs: options.runs,
         warmup: options.warmup,
         entries: Vec::new(),

@@ -3,20 +3,31 @@
 //! per element of the formula.
 
 use ascend_npu::fp8::{ScaleFormat, quantize_weight};
-use ascend_npu::kernels::{MatmulShape, WeightLayout};
+use ascend_npu::kernels::{Kernels, MatmulShape, WeightLayout};
 use ascend_npu::moe::MoeConfig;
 use ascend_npu::ops::fp8::{Fp8Activations, Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use ascend_npu::ops::moe::{self, CombineInputs, GroupSizes, MoeShape};
+use ascend_npu::{DeviceBuffer, Stream};
 use half::bf16;
 
 use super::{BenchRun, Work};
 use crate::check;
+use crate::preset::MoeCase;
 use crate::rng::CaseRng;
 
 /// Bytes of one bf16.
 const BF16: u64 = 2;
 /// Bytes of one f32 or int32.
 const F32: u64 = 4;
+
+/// What every operator's benchmark uses: the run, our kernels, the stream and the inputs'
+/// random source.
+struct Bench<'r, 'a> {
+    run: &'r mut BenchRun<'a>,
+    kernels: Kernels,
+    stream: Stream,
+    rng: CaseRng,
+}
 
 /// Benchmarks every operator at every shape of the preset.
 pub fn run_all(run: &mut BenchRun<'_>) {
@@ -28,19 +39,54 @@ pub fn run_all(run: &mut BenchRun<'_>) {
         }
     };
     let stream = run.session.stream.clone();
-    let mut rng = CaseRng::new(1, "bench");
+    let mut b = Bench {
+        run,
+        kernels,
+        stream,
+        rng: CaseRng::new(1, "bench"),
+    };
+    for len in b.run.preset.swiglu.clone() {
+        swiglu(&mut b, len);
+    }
+    for [m, n, k] in b.run.preset.matmul.clone() {
+        matmul(&mut b, MatmulShape { m, n, k });
+    }
+    for [m, n, k] in b.run.preset.fp8_gemm.clone() {
+        fp8_gemm_w8a16(&mut b, MatmulShape { m, n, k });
+    }
+    for [rows, k] in b.run.preset.fp8_quant.clone() {
+        fp8_quant(&mut b, rows, k);
+    }
+    for case in b.run.preset.moe.clone() {
+        moe_steps(&mut b, &case);
+    }
+}
 
-    for len in run.preset.swiglu.clone() {
-        let n = len as u64;
-        let mut set = || -> ascend_npu::Result<_> {
-            let g = stream.upload(&check::round_to::<bf16>(&rng.vec(len, 4.0)))?;
-            let u = stream.upload(&check::round_to::<bf16>(&rng.vec(len, 4.0)))?;
-            Ok((g, u, stream.alloc_uninit::<bf16>(len)?))
-        };
-        match set() {
-            // silu(g)·u = g / (1 + exp(-g)) · u: exp, add, divide, multiply (negation folds
-            // into exp's argument): 4 operations per element.
-            Ok((g, u, mut out)) => run.measure(
+impl Bench<'_, '_> {
+    /// Uploads `len` random values in [-scale, scale), rounded to `T`.
+    fn random<T: check::Elem>(
+        &mut self,
+        len: usize,
+        scale: f64,
+    ) -> ascend_npu::Result<DeviceBuffer<T>> {
+        self.stream
+            .upload(&check::round_to::<T>(&self.rng.vec(len, scale)))
+    }
+}
+
+fn swiglu(b: &mut Bench, len: usize) {
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let g = b.random::<bf16>(len, 4.0)?;
+        let u = b.random::<bf16>(len, 4.0)?;
+        Ok((g, u, b.stream.alloc_uninit::<bf16>(len)?))
+    };
+    let n = len as u64;
+    match set(b) {
+        // silu(g)·u = g / (1 + exp(-g)) · u: exp, add, divide, multiply (negation folds
+        // into exp's argument): 4 operations per element.
+        Ok((g, u, mut out)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
                 "swiglu",
                 &format!("bf16 n={len}"),
                 Work {
@@ -49,74 +95,87 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     cube_macs: 0,
                     vector_ops: 4 * n,
                 },
-                || ascend_npu::kernels::swiglu(&kernels, &stream, &g, &u, &mut out),
-            ),
-            Err(e) => run.failed("swiglu", e),
+                || ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out),
+            )
         }
+        Err(e) => b.run.failed("swiglu", e),
     }
+}
 
-    for [m, n, k] in run.preset.matmul.clone() {
-        let shape = MatmulShape { m, n, k };
-        let mut set = || -> ascend_npu::Result<_> {
-            let a = stream.upload(&check::round_to::<bf16>(&rng.vec(m * k, 1.0)))?;
-            let b = stream.upload(&check::round_to::<bf16>(&rng.vec(n * k, 1.0)))?;
-            Ok((a, b, stream.alloc_uninit::<bf16>(m * n)?))
-        };
-        let (mu, nu, ku) = (m as u64, n as u64, k as u64);
-        match set() {
-            Ok((a, b, mut c)) => run.measure(
+fn matmul(b: &mut Bench, shape: MatmulShape) {
+    let MatmulShape { m, n, k } = shape;
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let a = b.random::<bf16>(m * k, 1.0)?;
+        let w = b.random::<bf16>(n * k, 1.0)?;
+        Ok((a, w, b.stream.alloc_uninit::<bf16>(m * n)?))
+    };
+    match set(b) {
+        Ok((a, w, mut c)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
                 "matmul",
                 &format!("bf16 NK m={m} n={n} k={k}"),
-                Work {
-                    read_bytes: (mu * ku + nu * ku) * BF16,
-                    written_bytes: mu * nu * BF16,
-                    cube_macs: mu * nu * ku,
-                    vector_ops: 0,
-                },
+                gemm_work(shape, BF16),
                 || {
                     ascend_npu::kernels::matmul(
-                        &kernels,
-                        &stream,
+                        kernels,
+                        stream,
                         shape,
                         WeightLayout::NK,
                         &a,
-                        &b,
+                        &w,
                         &mut c,
                     )
                 },
-            ),
-            Err(e) => run.failed("matmul", e),
+            )
         }
+        Err(e) => b.run.failed("matmul", e),
     }
+}
 
-    for [m, n, k] in run.preset.fp8_gemm.clone() {
-        let mut set = || -> ascend_npu::Result<_> {
-            let w: Vec<f32> = check::round_to(&rng.vec(n * k, 1.0));
-            let q = quantize_weight(&w, n, k, ScaleFormat::Fp32)?;
-            let a = stream.upload(&check::round_to::<bf16>(&rng.vec(m * k, 1.0)))?;
-            Ok((
-                Fp8Weight::from_quantized(&stream, &q)?,
-                a,
-                stream.alloc_uninit::<bf16>(m * n)?,
-            ))
-        };
-        let (mu, nu, ku) = (m as u64, n as u64, k as u64);
-        let scales = nu.div_ceil(128) * ku.div_ceil(128);
-        match set() {
-            // Each weight code is decoded and scaled once (2 vector operations).
-            Ok((w, a, mut c)) => run.measure(
+/// The least work of `C[m, n] = A[m, k] · W[n, k]ᵀ` in bf16 with weights of `weight_bytes`
+/// per element: each operand read once, the result written once, m·n·k MACs.
+fn gemm_work(MatmulShape { m, n, k }: MatmulShape, weight_bytes: u64) -> Work {
+    let (m, n, k) = (m as u64, n as u64, k as u64);
+    Work {
+        read_bytes: m * k * BF16 + n * k * weight_bytes,
+        written_bytes: m * n * BF16,
+        cube_macs: m * n * k,
+        vector_ops: 0,
+    }
+}
+
+fn fp8_gemm_w8a16(b: &mut Bench, shape: MatmulShape) {
+    let MatmulShape { m, n, k } = shape;
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let w: Vec<f32> = check::round_to(&b.rng.vec(n * k, 1.0));
+        let q = quantize_weight(&w, n, k, ScaleFormat::Fp32)?;
+        let a = b.random::<bf16>(m * k, 1.0)?;
+        Ok((
+            Fp8Weight::from_quantized(&b.stream, &q)?,
+            a,
+            b.stream.alloc_uninit::<bf16>(m * n)?,
+        ))
+    };
+    let (nu, ku) = (n as u64, k as u64);
+    let scales = nu.div_ceil(128) * ku.div_ceil(128);
+    // Each weight code is decoded and scaled once (2 vector operations).
+    let minimum = Work {
+        read_bytes: gemm_work(shape, 1).read_bytes + scales * F32,
+        vector_ops: 2 * nu * ku,
+        ..gemm_work(shape, 1)
+    };
+    match set(b) {
+        Ok((w, a, mut c)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
                 "fp8-gemm",
                 &format!("W8A16 bf16 m={m} n={n} k={k}"),
-                Work {
-                    read_bytes: mu * ku * BF16 + nu * ku + scales * F32,
-                    written_bytes: mu * nu * BF16,
-                    cube_macs: mu * nu * ku,
-                    vector_ops: 2 * nu * ku,
-                },
+                minimum,
                 || {
                     fp8_gemm(
-                        &kernels,
-                        &stream,
+                        kernels,
+                        stream,
                         m,
                         Fp8Input::Bf16(a.as_view()),
                         &w,
@@ -124,17 +183,19 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                         &mut c,
                     )
                 },
-            ),
-            Err(e) => run.failed("fp8-gemm", e),
+            )
         }
+        Err(e) => b.run.failed("fp8-gemm", e),
     }
+}
 
-    for [rows, k] in run.preset.fp8_quant.clone() {
-        let x = stream.upload(&check::round_to::<bf16>(&rng.vec(rows * k, 3.0)));
-        let (r, ku) = (rows as u64, k as u64);
-        match x {
-            // |x|, the running max, and x·(1/scale) with its rounding to E4M3: 4 per element.
-            Ok(x) => run.measure(
+fn fp8_quant(b: &mut Bench, rows: usize, k: usize) {
+    let (r, ku) = (rows as u64, k as u64);
+    match b.random::<bf16>(rows * k, 3.0) {
+        // |x|, the running max, and x·(1/scale) with its rounding to E4M3: 4 per element.
+        Ok(x) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
                 "fp8-quant",
                 &format!("bf16 acts [{rows},{k}]"),
                 Work {
@@ -144,106 +205,156 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     vector_ops: 4 * r * ku,
                 },
                 || {
-                    Fp8Activations::quantize(&kernels, &stream, rows, k, ScaleFormat::Fp32, &x)
+                    Fp8Activations::quantize(kernels, stream, rows, k, ScaleFormat::Fp32, &x)
                         .map(drop)
                 },
-            ),
-            Err(e) => run.failed("fp8-quant", e),
+            )
         }
+        Err(e) => b.run.failed("fp8-quant", e),
     }
+}
 
-    for case in run.preset.moe.clone() {
-        let config = MoeConfig {
-            n_routed_experts: case.experts,
-            n_group: case.groups,
-            topk_group: case.topk_groups,
-            top_k: case.top_k,
-            ..MoeConfig::deepseek_v3()
-        };
-        let shape = MoeShape {
-            tokens: case.tokens,
-            hidden: case.hidden,
-            top_k: case.top_k,
-            experts: case.experts,
-        };
-        let (t, h, e, kk) = (
-            case.tokens as u64,
-            case.hidden as u64,
-            case.experts as u64,
-            case.top_k as u64,
-        );
-        let sizes = format!(
-            "T={} H={} E={} K={}",
-            case.tokens, case.hidden, case.experts, case.top_k
-        );
-        let mut set = || -> ascend_npu::Result<_> {
-            let logits = stream.upload(&check::round_to::<f32>(
-                &rng.vec(case.tokens * case.experts, 4.0),
-            ))?;
-            let bias = stream.upload(&check::round_to::<f32>(&rng.vec(case.experts, 0.5)))?;
-            let x = stream.upload(&check::round_to::<bf16>(
-                &rng.vec(case.tokens * case.hidden, 1.0),
-            ))?;
-            let (weights, ids) = moe::route(
-                &kernels,
-                &stream,
-                &config,
+/// The inputs of the MoE steps: logits, bias, activations and their routing.
+struct MoeInputs {
+    logits: DeviceBuffer<f32>,
+    bias: DeviceBuffer<f32>,
+    x: DeviceBuffer<bf16>,
+    weights: DeviceBuffer<f32>,
+    ids: DeviceBuffer<i32>,
+}
+
+/// The MoE layer's configuration for a preset case.
+fn moe_config(case: &MoeCase) -> MoeConfig {
+    MoeConfig {
+        n_routed_experts: case.experts,
+        n_group: case.groups,
+        topk_group: case.topk_groups,
+        top_k: case.top_k,
+        ..MoeConfig::deepseek_v3()
+    }
+}
+
+/// Routing, dispatch and combine at one preset case.
+fn moe_steps(b: &mut Bench, case: &MoeCase) {
+    let config = moe_config(case);
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let logits = b.random::<f32>(case.tokens * case.experts, 4.0)?;
+        let bias = b.random::<f32>(case.experts, 0.5)?;
+        let x = b.random::<bf16>(case.tokens * case.hidden, 1.0)?;
+        let (weights, ids) = moe::route(
+            &b.kernels,
+            &b.stream,
+            &config,
+            case.tokens,
+            &logits,
+            Some(&bias),
+        )?;
+        Ok(MoeInputs {
+            logits,
+            bias,
+            x,
+            weights,
+            ids,
+        })
+    };
+    match set(b) {
+        Ok(inputs) => {
+            moe_routing(b, case, &config, &inputs);
+            moe_dispatch(b, case, &inputs);
+            moe_combine(b, case, &inputs);
+        }
+        Err(e) => b.run.failed("moe", e),
+    }
+}
+
+/// `T=.. H=.. E=.. K=..` of a case.
+fn moe_sizes(case: &MoeCase) -> String {
+    format!(
+        "T={} H={} E={} K={}",
+        case.tokens, case.hidden, case.experts, case.top_k
+    )
+}
+
+fn moe_shape(case: &MoeCase) -> MoeShape {
+    MoeShape {
+        tokens: case.tokens,
+        hidden: case.hidden,
+        top_k: case.top_k,
+        experts: case.experts,
+    }
+}
+
+fn moe_routing(b: &mut Bench, case: &MoeCase, config: &MoeConfig, inputs: &MoeInputs) {
+    let (t, e, kk) = (case.tokens as u64, case.experts as u64, case.top_k as u64);
+    let (kernels, stream) = (&b.kernels, &b.stream);
+    // Sigmoid, bias add, group top-2 sums, top-k, normalisation: about 4 operations per logit.
+    b.run.measure(
+        "moe-routing",
+        &format!("f32 {}", moe_sizes(case)),
+        Work {
+            read_bytes: (t * e + e) * F32,
+            written_bytes: t * kk * 2 * F32,
+            cube_macs: 0,
+            vector_ops: 4 * t * e,
+        },
+        || {
+            moe::route(
+                kernels,
+                stream,
+                config,
                 case.tokens,
-                &logits,
-                Some(&bias),
-            )?;
-            Ok((logits, bias, x, weights, ids))
-        };
-        let (logits, bias, x, weights, ids) = match set() {
-            Ok(v) => v,
-            Err(e) => {
-                run.failed("moe", e);
-                continue;
-            }
-        };
-        // Routing: sigmoid, bias add, group top-2 sums, top-k, normalisation: about 4
-        // operations per logit.
-        run.measure(
-            "moe-routing",
-            &format!("f32 {sizes}"),
-            Work {
-                read_bytes: (t * e + e) * F32,
-                written_bytes: t * kk * 2 * F32,
-                cube_macs: 0,
-                vector_ops: 4 * t * e,
-            },
-            || {
-                moe::route(
-                    &kernels,
-                    &stream,
-                    &config,
-                    case.tokens,
-                    &logits,
-                    Some(&bias),
-                )
-                .map(drop)
-            },
-        );
-        run.measure(
-            "moe-dispatch",
-            &format!("bf16 {sizes}"),
-            Work {
-                read_bytes: t * h * BF16 + t * kk * F32,
-                written_bytes: t * kk * h * BF16 + t * kk * F32 + e * 8,
-                cube_macs: 0,
-                vector_ops: 0,
-            },
-            || moe::dispatch(&stream, shape, GroupSizes::Counts, &x, &ids).map(drop),
-        );
-        let combine = || -> ascend_npu::Result<_> {
-            let d = moe::dispatch(&stream, shape, GroupSizes::Counts, &x, &ids)?;
-            Ok((d, stream.alloc_uninit::<bf16>(case.tokens * case.hidden)?))
-        };
-        match combine() {
-            // One multiply and one add per term.
-            Ok((d, mut out)) => run.measure(
+                &inputs.logits,
+                Some(&inputs.bias),
+            )
+            .map(drop)
+        },
+    );
+}
+
+fn moe_dispatch(b: &mut Bench, case: &MoeCase, inputs: &MoeInputs) {
+    let (t, h, e, kk) = (
+        case.tokens as u64,
+        case.hidden as u64,
+        case.experts as u64,
+        case.top_k as u64,
+    );
+    let stream = &b.stream;
+    b.run.measure(
+        "moe-dispatch",
+        &format!("bf16 {}", moe_sizes(case)),
+        Work {
+            read_bytes: t * h * BF16 + t * kk * F32,
+            written_bytes: t * kk * h * BF16 + t * kk * F32 + e * 8,
+            cube_macs: 0,
+            vector_ops: 0,
+        },
+        || {
+            moe::dispatch(
+                stream,
+                moe_shape(case),
+                GroupSizes::Counts,
+                &inputs.x,
+                &inputs.ids,
+            )
+            .map(drop)
+        },
+    );
+}
+
+fn moe_combine(b: &mut Bench, case: &MoeCase, inputs: &MoeInputs) {
+    let (t, h, kk) = (case.tokens as u64, case.hidden as u64, case.top_k as u64);
+    let shape = moe_shape(case);
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let d = moe::dispatch(&b.stream, shape, GroupSizes::Counts, &inputs.x, &inputs.ids)?;
+        Ok((d, b.stream.alloc_uninit::<bf16>(case.tokens * case.hidden)?))
+    };
+    match set(b) {
+        // One multiply and one add per term.
+        Ok((d, mut out)) => {
+            let stream = &b.stream;
+            b.run.measure(
                 "moe-combine",
-                &format!("bf16 {sizes}"),
+                &format!("bf16 {}", moe_sizes(case)),
                 Work {
                     read_bytes: t * kk * h * BF16 + t * kk * (F32 + F32),
                     written_bytes: t * h * BF16,
@@ -251,16 +362,16 @@ pub fn run_all(run: &mut BenchRun<'_>) {
                     vector_ops: 2 * t * kk * h,
                 },
                 || {
-                    let inputs = CombineInputs {
+                    let parts = CombineInputs {
                         y: d.expanded_x.as_view(),
                         expanded_row_idx: d.expanded_row_idx.as_view(),
-                        weights: weights.as_view(),
+                        weights: inputs.weights.as_view(),
                         shared: None,
                     };
-                    moe::combine(&stream, shape, inputs, &mut out)
+                    moe::combine(stream, shape, parts, &mut out)
                 },
-            ),
-            Err(e) => run.failed("moe-combine", e),
+            )
         }
+        Err(e) => b.run.failed("moe-combine", e),
     }
 }

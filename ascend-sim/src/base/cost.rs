@@ -146,16 +146,56 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
     }
 }
 
-/// The modelled time of an aclnn operator that reads and writes the given bytes once and does
-/// `macs` cube multiply-accumulates spread over every cube core (the least the vendor's kernel
-/// must do).
-pub fn operator(soc: &SocModel, read: u64, written: u64, macs: u64) -> Estimate {
+/// Work of an operator taken as a whole, with no split over cores known: what a vendor's
+/// kernel must at least move and compute, or the least an operator's maths needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OperatorWork {
+    /// Global-memory bytes read.
+    pub read: u64,
+    /// Global-memory bytes written.
+    pub written: u64,
+    /// Cube multiply-accumulates.
+    pub macs: u64,
+    /// Vector element operations (counted as [`VECTOR_ELEMENT_BYTES`] wide).
+    pub vector_ops: u64,
+}
+
+/// The whole chip's peak rates: the roofs of a roofline, from the same constants as
+/// [`kernel`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peaks {
+    /// fp16/bf16 cube multiply-accumulates per second over every cube core.
+    pub cube_macs_per_s: f64,
+    /// Vector element operations per second over every vector core.
+    pub vector_ops_per_s: f64,
+    /// HBM bytes per second.
+    pub hbm_bytes_per_s: f64,
+}
+
+/// The peak rates of `soc`.
+pub fn peaks(soc: &SocModel) -> Peaks {
     let hz = f64::from(soc.cube_mhz) * 1e6;
-    let bytes = read + written;
+    Peaks {
+        cube_macs_per_s: CUBE_MACS_PER_CYCLE * f64::from(soc.aic_cores) * hz,
+        vector_ops_per_s: VECTOR_BYTES_PER_CYCLE / VECTOR_ELEMENT_BYTES
+            * f64::from(soc.aiv_cores)
+            * hz,
+        hbm_bytes_per_s: HBM_BYTES_PER_S,
+    }
+}
+
+/// The modelled time of one operator launch whose work is spread evenly over every core and
+/// whose bytes cross HBM once: the least time any kernel doing `work` can take (one launch,
+/// every resource at its peak). Simulated aclnn operators are modelled so, from the bytes of
+/// their tensors and the MACs they report.
+pub fn operator(soc: &SocModel, work: &OperatorWork) -> Estimate {
+    let p = peaks(soc);
+    let bytes = work.read + work.written;
     Estimate {
         launch: LAUNCH_S,
-        cube: macs as f64 / (CUBE_MACS_PER_CYCLE * f64::from(soc.aic_cores) * hz),
-        hbm: bytes as f64 / HBM_BYTES_PER_S,
+        cube: work.macs as f64 / p.cube_macs_per_s,
+        vector: work.vector_ops as f64 / p.vector_ops_per_s,
+        hbm: bytes as f64 / p.hbm_bytes_per_s,
         hbm_bytes: bytes,
         ..Estimate::default()
     }
@@ -185,8 +225,28 @@ mod tests {
         assert_eq!(hbm_bytes(100 << 20, 10 << 20, 192 << 20), 10 << 20);
         assert_eq!(hbm_bytes(5 << 20, 10 << 20, 192 << 20), 5 << 20);
         assert_eq!(hbm_bytes(800 << 20, 400 << 20, 200 << 20), 600 << 20);
-        let e = operator(&soc, 1_600_000, 0, 0);
+        let e = operator(
+            &soc,
+            &OperatorWork {
+                read: 1_600_000,
+                ..OperatorWork::default()
+            },
+        );
         assert!((e.total() - (LAUNCH_S + 1e-6)).abs() < 1e-12);
         assert_eq!(e.bound(), "hbm");
+        // 48 vector cores at 64 fp32 elements per cycle and 1.8 GHz; 24 cube cores at 4096.
+        let p = peaks(&soc);
+        assert_eq!(p.vector_ops_per_s, 48.0 * 64.0 * 1.8e9);
+        assert_eq!(p.cube_macs_per_s, 24.0 * 4096.0 * 1.8e9);
+        let v = operator(
+            &soc,
+            &OperatorWork {
+                vector_ops: 48 * 64 * 1800,
+                macs: 24 * 4096 * 900,
+                ..OperatorWork::default()
+            },
+        );
+        assert!((v.vector - 1e-6).abs() < 1e-15 && (v.cube - 0.5e-6).abs() < 1e-15);
+        assert_eq!(v.bound(), "vector");
     }
 }

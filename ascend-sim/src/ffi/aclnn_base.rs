@@ -375,7 +375,7 @@ pub(super) fn launch(
     let names = exec.names.clone();
     let machine = &sim.machine;
     s.submit(Task::work(op, move |_| {
-        execute(machine, &names, &run, &inputs, &outputs)
+        execute(machine, device, &names, &run, &inputs, &outputs)
     }))?;
     Ok(())
 }

@@ -35,6 +35,11 @@ pub struct DeviceCounters {
     /// Modelled device time of every successful kernel launch, nanoseconds (see
     /// [`crate::cost`]).
     pub modelled_kernel_ns: u64,
+    /// aclnn operator launches that ran (successfully or not).
+    pub aclnn_launches: u64,
+    /// Modelled device time of every aclnn operator launch, nanoseconds: each launch's tensor
+    /// bytes and reported MACs through [`crate::cost::operator`].
+    pub modelled_aclnn_ns: u64,
 }
 
 #[derive(Default)]
@@ -56,6 +61,8 @@ pub(crate) struct Counters {
     allocations: AtomicU64,
     aclnn_macs: AtomicU64,
     modelled_kernel_ns: AtomicU64,
+    aclnn_launches: AtomicU64,
+    modelled_aclnn_ns: AtomicU64,
     /// Per-launch busiest-core counts, summed over launches: read, written, MACs, vector ops.
     busiest: [AtomicU64; 4],
 }
@@ -124,6 +131,16 @@ impl Counters {
         self.aclnn_write.fetch_add(written, Ordering::Relaxed);
     }
 
+    /// One aclnn launch is done: adds its own counts (`run`, counted apart so that launches
+    /// on other streams do not mix in) and its modelled time.
+    pub(crate) fn aclnn_done(&self, run: &DeviceCounters, modelled_s: f64) {
+        self.aclnn_io(run.aclnn_read_bytes, run.aclnn_write_bytes);
+        self.aclnn_macs(run.aclnn_macs);
+        self.aclnn_launches.fetch_add(1, Ordering::Relaxed);
+        self.modelled_aclnn_ns
+            .fetch_add((modelled_s * 1e9).round() as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> DeviceCounters {
         DeviceCounters {
             h2d_bytes: self.h2d.load(Ordering::Relaxed),
@@ -149,6 +166,8 @@ impl Counters {
             allocations: self.allocations.load(Ordering::Relaxed),
             aclnn_macs: self.aclnn_macs.load(Ordering::Relaxed),
             modelled_kernel_ns: self.modelled_kernel_ns.load(Ordering::Relaxed),
+            aclnn_launches: self.aclnn_launches.load(Ordering::Relaxed),
+            modelled_aclnn_ns: self.modelled_aclnn_ns.load(Ordering::Relaxed),
         }
     }
 }

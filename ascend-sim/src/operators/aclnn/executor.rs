@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use super::objects::TensorDesc;
 use super::ops::Planned;
 use super::view::TensorView;
+use crate::base::cost::{self, OperatorWork};
 use crate::base::error::SimResult;
+use crate::runtime::counters::Counters;
 use crate::runtime::machine::Machine;
 
 /// The operator as a function of its tensors' views (inputs, outputs), bound at launch.
@@ -20,24 +22,42 @@ pub(crate) struct Names {
 }
 
 /// Binds the tensors (as described at launch) on `machine`, each checked to lie in one live
-/// allocation, and runs the operator over their views.
+/// allocation, and runs the operator over their views on `device`, whose counters then get
+/// the run's bytes and MACs and its modelled time ([`crate::base::cost::operator`]).
 pub(crate) fn execute(
     machine: &Machine,
+    device: usize,
     names: &Names,
     run: &Run,
     inputs: &[TensorDesc],
     outputs: &[TensorDesc],
 ) -> SimResult<()> {
-    let bind = |names: &[&'static str], descs: &[TensorDesc]| {
-        descs
-            .iter()
-            .zip(names)
-            .map(|(d, name)| TensorView::bind(machine, name, d))
-            .collect::<SimResult<Vec<_>>>()
-    };
-    let inputs = bind(&names.inputs, inputs)?;
-    let outputs = bind(&names.outputs, outputs)?;
-    run(&inputs, &outputs)
+    // This run's own counts: other streams of the device may run operators at the same time.
+    let counted = Counters::default();
+    let result = (|| {
+        let bind = |names: &[&'static str], descs: &[TensorDesc]| {
+            descs
+                .iter()
+                .zip(names)
+                .map(|(d, name)| TensorView::bind(machine, &counted, name, d))
+                .collect::<SimResult<Vec<_>>>()
+        };
+        let inputs = bind(&names.inputs, inputs)?;
+        let outputs = bind(&names.outputs, outputs)?;
+        run(&inputs, &outputs)
+    })();
+    if let Some(dev) = machine.devices.get(device) {
+        let c = counted.snapshot();
+        let work = OperatorWork {
+            read: c.aclnn_read_bytes,
+            written: c.aclnn_write_bytes,
+            macs: c.aclnn_macs,
+            vector_ops: 0,
+        };
+        dev.counters
+            .aclnn_done(&c, cost::operator(&dev.soc, &work).total());
+    }
+    result
 }
 
 pub(crate) struct Executor {

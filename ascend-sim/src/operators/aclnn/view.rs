@@ -18,7 +18,7 @@ use super::objects::{TensorDesc, dtype_name, element_size};
 use crate::base::error::{SimError, SimResult};
 use crate::runtime::counters::Counters;
 use crate::runtime::machine::Machine;
-use crate::runtime::memory::{Mapped, device_of};
+use crate::runtime::memory::Mapped;
 
 /// A Rust type stored in tensors of one aclDataType.
 pub(crate) trait Element: Copy + 'static {
@@ -51,8 +51,14 @@ pub(crate) struct TensorView<'a> {
 }
 
 impl<'a> TensorView<'a> {
-    /// Maps the tensor's whole storage on `machine`, checking it lies in one live allocation.
-    pub(crate) fn bind(machine: &'a Machine, what: &str, desc: &TensorDesc) -> SimResult<Self> {
+    /// Maps the tensor's whole storage on `machine`, checking it lies in one live allocation;
+    /// the view's passes and MACs are counted in `counters`.
+    pub(crate) fn bind(
+        machine: &'a Machine,
+        counters: &'a Counters,
+        what: &str,
+        desc: &TensorDesc,
+    ) -> SimResult<Self> {
         let size = element_size(desc.dtype).unwrap_or(1);
         let mapped = if desc.numel() == 0 {
             None
@@ -78,10 +84,7 @@ impl<'a> TensorView<'a> {
             dims,
             strides,
             offset: desc.offset as usize,
-            counters: machine
-                .devices
-                .get(device_of(desc.data))
-                .map(|d| &d.counters),
+            counters: Some(counters),
             _mapped: mapped,
             _storage: PhantomData,
         })

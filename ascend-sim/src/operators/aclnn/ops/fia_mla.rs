@@ -125,6 +125,8 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
             for s in 0..a.q_len {
                 // Bottom-right causal: the queries are the sequence's last q_len tokens.
                 let visible = (len + s + 1).saturating_sub(a.q_len).min(len);
+                // Per head: scores over LATENT + ROPE, then the LATENT-wide weighted sum.
+                o[0].count_macs((a.heads * visible * (2 * LATENT + ROPE)) as u64);
                 for n in 0..a.heads {
                     let qo = a.at(b, s, n, LATENT);
                     let qr = a.at(b, s, n, ROPE);

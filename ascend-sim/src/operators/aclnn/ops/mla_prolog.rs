@@ -140,6 +140,13 @@ pub(crate) fn plan(t: Tensors, a: Attrs) -> SimResult<Planned> {
                 format!("cacheIndex[{tok}] = {slot} with {slots} cache rows"),
             ));
         }
+        // The four projections of every token: x·W_DQ, c_q·W_UQ_QR, q_nope·W_UK per head,
+        // x·W_DKV_KR.
+        let per_token = he * Q_LORA
+            + Q_LORA * heads * (NOPE + ROPE)
+            + heads * NOPE * KV_LORA
+            + he * (KV_LORA + ROPE);
+        o[2].count_macs((tokens * per_token) as u64);
         let x = i[0].read_f64();
         let w_dq = from_nz(&i[1].read_f64(), he, Q_LORA);
         let qcols = heads * (NOPE + ROPE);
