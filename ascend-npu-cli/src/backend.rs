@@ -47,6 +47,9 @@ impl Session {
     pub fn open(choice: BackendChoice) -> Result<Session, Failure> {
         let backend = choice.backend();
         let load = |e: ascend_npu::Error| Failure::Backend(format!("{}: {e}", backend.name()));
+        if backend == Backend::Sim {
+            configure_simulator().map_err(|e| Failure::Backend(format!("sim: {e}")))?;
+        }
         ascend_npu::select_backend(backend).map_err(load)?;
         let device = Device::open(0).map_err(load)?;
         let stream = device.new_stream().map_err(load)?;
@@ -68,6 +71,26 @@ impl Session {
     pub fn kernels(&self) -> ascend_npu::Result<Kernels> {
         Kernels::load(&self.device)
     }
+}
+
+/// Devices the simulator gets unless `ASCEND_SIM_DEVICES` says otherwise: enough ranks for
+/// the expert-parallel cases of every preset (memory is allocated only as used).
+const SIM_DEVICES: usize = 8;
+
+/// The environment's simulator configuration, with [`SIM_DEVICES`] devices unless it names a
+/// count.
+fn configure_simulator() -> Result<(), String> {
+    use ascend_npu::sim::{DEVICES_VAR, SimConfig, configure};
+    let mut config = SimConfig::from_env()?;
+    if std::env::var_os(DEVICES_VAR).is_none() {
+        let soc = config
+            .devices
+            .first()
+            .cloned()
+            .unwrap_or_else(SocModel::ascend910b2);
+        config.devices = vec![soc; SIM_DEVICES];
+    }
+    configure(config)
 }
 
 /// Each CANN library file the cann provider opened, with its path; empty on the simulator.

@@ -40,6 +40,26 @@ pub struct Preset {
     /// MLA decode `[heads, s_q, block_size]` over sequences of 0, s_q, block ± 1 and
     /// 2·block + 3 tokens.
     pub mla_decode: Vec<[usize; 3]>,
+    /// Expert-parallel dispatch and combine over ranks (none when absent from a TOML preset);
+    /// the most ranks named here also run the `moe_layer` cases expert-parallel.
+    #[serde(default)]
+    pub ep: Vec<EpCase>,
+}
+
+/// The sizes of one expert-parallel case (a TOML `[[ep]]` table).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpCase {
+    /// Ranks (one device each; fewer when the backend has fewer devices).
+    pub ranks: usize,
+    /// Tokens of rank 0; rank `r` has `tokens + r`, except rank 1, which has none.
+    pub tokens: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Experts per rank.
+    pub local_experts: usize,
+    /// Experts per token.
+    pub top_k: usize,
 }
 
 /// The sizes of one MoE case (a TOML `[[moe]]` or `[[moe_layer]]` table).
@@ -124,6 +144,14 @@ impl Preset {
             }],
             mla_cache_write: vec![[9, 5], [3, 64]],
             mla_decode: vec![[3, 2, 5], [16, 1, 64]],
+            // Two FP8 tiles, one partial; three experts per rank, an odd count.
+            ep: vec![EpCase {
+                ranks: 4,
+                tokens: 5,
+                hidden: 200,
+                local_experts: 3,
+                top_k: 3,
+            }],
         }
     }
 
@@ -150,6 +178,14 @@ impl Preset {
             mla_cache_write: vec![[16, 64], [2048, 64]],
             // 128 heads, one token and two speculative ones, FlashMLA's 64-token blocks.
             mla_decode: vec![[128, 1, 64], [128, 2, 64]],
+            // 256 experts over 8 ranks (32 each), top-8, hidden 7168, a decode batch.
+            ep: vec![EpCase {
+                ranks: 8,
+                tokens: 16,
+                hidden: 7168,
+                local_experts: 32,
+                top_k: 8,
+            }],
         }
     }
 }

@@ -85,6 +85,7 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "moe-layer",
         "mla-cache-write",
         "mla-decode",
+        "ep",
     ] {
         assert!(families.iter().any(|f| f == family), "{family} missing");
         assert!(
@@ -93,6 +94,16 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
                 .any(|r| r["op"].as_str().unwrap().starts_with(family)),
             "no {family} rows"
         );
+    }
+    // Expert parallelism runs every step over simulated ranks.
+    for op in [
+        "ep/layout",
+        "ep/dispatch",
+        "ep/combine",
+        "ep/low-latency",
+        "ep/layer",
+    ] {
+        assert!(results.iter().any(|r| r["op"] == op), "no {op} rows");
     }
 }
 
@@ -347,6 +358,9 @@ fn bench_reports_counts_against_the_minimum_and_draws_the_roofline() {
         "moe-routing",
         "moe-dispatch",
         "moe-combine",
+        "moe-layer",
+        "mla-cache-write",
+        "mla-decode",
     ] {
         assert!(entries.iter().any(|e| e["op"] == op), "no {op} entry");
     }

@@ -10,6 +10,8 @@
 //! modelled time is the same model's time for the minimum work, beside the measured time.
 
 mod compare;
+mod mla;
+mod moe_layer;
 mod ops;
 mod plot;
 

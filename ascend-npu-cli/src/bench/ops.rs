@@ -16,17 +16,17 @@ use crate::preset::MoeCase;
 use crate::rng::CaseRng;
 
 /// Bytes of one bf16.
-const BF16: u64 = 2;
+pub(super) const BF16: u64 = 2;
 /// Bytes of one f32 or int32.
-const F32: u64 = 4;
+pub(super) const F32: u64 = 4;
 
 /// What every operator's benchmark uses: the run, our kernels, the stream and the inputs'
 /// random source.
-struct Bench<'r, 'a> {
-    run: &'r mut BenchRun<'a>,
-    kernels: Kernels,
-    stream: Stream,
-    rng: CaseRng,
+pub(super) struct Bench<'r, 'a> {
+    pub(super) run: &'r mut BenchRun<'a>,
+    pub(super) kernels: Kernels,
+    pub(super) stream: Stream,
+    pub(super) rng: CaseRng,
 }
 
 /// Benchmarks every operator at every shape of the preset.
@@ -60,11 +60,20 @@ pub fn run_all(run: &mut BenchRun<'_>) {
     for case in b.run.preset.moe.clone() {
         moe_steps(&mut b, &case);
     }
+    for case in b.run.preset.moe_layer.clone() {
+        super::moe_layer::layer(&mut b, &case);
+    }
+    for [tokens, block_size] in b.run.preset.mla_cache_write.clone() {
+        super::mla::cache_write(&mut b, tokens, block_size);
+    }
+    for [heads, s_q, block_size] in b.run.preset.mla_decode.clone() {
+        super::mla::decode(&mut b, heads, s_q, block_size);
+    }
 }
 
 impl Bench<'_, '_> {
     /// Uploads `len` random values in [-scale, scale), rounded to `T`.
-    fn random<T: check::Elem>(
+    pub(super) fn random<T: check::Elem>(
         &mut self,
         len: usize,
         scale: f64,
@@ -224,7 +233,7 @@ struct MoeInputs {
 }
 
 /// The MoE layer's configuration for a preset case.
-fn moe_config(case: &MoeCase) -> MoeConfig {
+pub(super) fn moe_config(case: &MoeCase) -> MoeConfig {
     MoeConfig {
         n_routed_experts: case.experts,
         n_group: case.groups,

@@ -5,6 +5,7 @@
 //! records an [`Outcome`] per case through [`Run`]. Adding a family (MLA, expert parallelism)
 //! is a new module and one line in the list.
 
+mod ep;
 mod fp8;
 mod kernels;
 mod mla;
@@ -53,6 +54,7 @@ pub const FAMILIES: &[Family] = &[
     moe::LAYER,
     mla::CACHE_WRITE,
     mla::DECODE,
+    ep::EP,
 ];
 
 /// What the command was asked.

@@ -341,25 +341,78 @@ fn combine_case<T: Elem + ascend_npu::aclnn::AclElement>(
 }
 
 fn layer(run: &mut Run<'_>) {
-    for case in run.preset.moe_layer.clone() {
-        layer_case(run, &case);
+    for shape in run.preset.moe_layer.clone() {
+        run.case("layer", &LayerCase::name(&shape), |run, op, case| {
+            let layer = LayerCase::new(run, &shape, case)?;
+            let stream = &run.session.stream;
+            let weights = layer.upload(stream, 0..shape.experts)?;
+            let kernels = run.kernels()?.clone();
+            let model =
+                MoeLayer::new(layer.config, shape.hidden, weights, kernels).map_err(device)?;
+            let x: DeviceBuffer<bf16> = stream.upload(&layer.x).map_err(device)?;
+            let got = model
+                .forward(stream, &x, shape.tokens)
+                .map_err(device)?
+                .to_vec()
+                .map_err(device)?;
+            // Each path rounds to bf16 about four times (gate/up GEMM outputs, SwiGLU, the
+            // down GEMM, the combine), each 2^-8 relative, while every sum is fp32.
+            Ok(layer.outcome(
+                op,
+                case,
+                &check::widen(&got),
+                4.0,
+                "4 bf16 roundings per path (GEMMs, SwiGLU, combine) × 2^-8",
+            ))
+        });
     }
 }
 
-fn layer_case(run: &mut Run<'_>, shape: &MoeCase) {
-    let MoeCase {
-        tokens,
-        hidden,
-        intermediate,
-        experts,
-        top_k,
-        ..
-    } = *shape;
-    let shared_i = shape.shared_intermediate;
-    let case = format!(
-        "bf16 T={tokens} H={hidden} I={intermediate} E={experts} K={top_k} shared I={shared_i}"
-    );
-    run.case("layer", &case, |run, op, case| {
+/// The host side of a MoE layer case: bf16 weights, an input whose routing is decided, and
+/// the f64 layer's output on it.
+pub struct LayerCase {
+    /// DeepSeek-V3 routing at the case's sizes.
+    pub config: MoeConfig,
+    shape: MoeCase,
+    router: Vec<bf16>,
+    bias: Vec<f32>,
+    gate: Vec<bf16>,
+    up: Vec<bf16>,
+    down: Vec<bf16>,
+    shared: [Vec<bf16>; 3],
+    /// `[tokens, hidden]`.
+    pub x: Vec<bf16>,
+    want: Vec<f64>,
+}
+
+impl LayerCase {
+    /// The case's name in the table.
+    pub fn name(shape: &MoeCase) -> String {
+        let MoeCase {
+            tokens,
+            hidden,
+            intermediate,
+            experts,
+            top_k,
+            shared_intermediate,
+            ..
+        } = *shape;
+        format!(
+            "bf16 T={tokens} H={hidden} I={intermediate} E={experts} K={top_k} shared \
+             I={shared_intermediate}"
+        )
+    }
+
+    /// Draws the weights and an input from case `case`'s random source.
+    pub fn new(run: &Run<'_>, shape: &MoeCase, case: &str) -> Result<LayerCase, String> {
+        let MoeCase {
+            tokens,
+            hidden,
+            intermediate,
+            experts,
+            ..
+        } = *shape;
+        let shared_i = shape.shared_intermediate;
         let config = routings(shape)[0].1;
         let mut rng = run.rng(case);
         // Weights of size ~1/sqrt(fan-in) keep every activation of order one.
@@ -371,9 +424,11 @@ fn layer_case(run: &mut Run<'_>, shape: &MoeCase) {
         let gate = matrix(&mut rng, experts * intermediate * hidden, hidden);
         let up = matrix(&mut rng, experts * intermediate * hidden, hidden);
         let down = matrix(&mut rng, experts * hidden * intermediate, intermediate);
-        let s_gate = matrix(&mut rng, shared_i * hidden, hidden);
-        let s_up = matrix(&mut rng, shared_i * hidden, hidden);
-        let s_down = matrix(&mut rng, hidden * shared_i, shared_i);
+        let shared = [
+            matrix(&mut rng, shared_i * hidden, hidden),
+            matrix(&mut rng, shared_i * hidden, hidden),
+            matrix(&mut rng, hidden * shared_i, shared_i),
+        ];
         let wide = |v: &[bf16]| check::widen(v);
         let (router64, bias64) = (
             wide(&router),
@@ -394,7 +449,8 @@ fn layer_case(run: &mut Run<'_>, shape: &MoeCase) {
             .map_err(reference_error)?;
         let shared_ref = (shared_i > 0)
             .then(|| {
-                ExpertWeights::new(hidden, shared_i, wide(&s_gate), wide(&s_up), wide(&s_down))
+                let [g, u, d] = &shared;
+                ExpertWeights::new(hidden, shared_i, wide(g), wide(u), wide(d))
             })
             .transpose()
             .map_err(reference_error)?;
@@ -431,57 +487,89 @@ fn layer_case(run: &mut Run<'_>, shape: &MoeCase) {
                     .then_some((x, out.out))
             })
             .ok_or("no input among 16 draws routes clear of ties; use other shapes")?;
+        Ok(LayerCase {
+            config,
+            shape: *shape,
+            router,
+            bias,
+            gate,
+            up,
+            down,
+            shared,
+            x,
+            want,
+        })
+    }
 
-        let stream = &run.session.stream;
-        let kernels = run.kernels()?.clone();
-        let up_load = |v: &[bf16]| stream.upload(v).map_err(device);
-        let ffn =
-            |gate: &[bf16], up: &[bf16], down: &[bf16], i: usize| -> Result<FfnWeights, String> {
-                Ok(FfnWeights::Bf16 {
-                    gate: up_load(gate)?,
-                    up: up_load(up)?,
-                    down: up_load(down)?,
-                    intermediate: i,
-                })
-            };
-        let weights = MoeWeights {
-            router: up_load(&router)?,
-            bias: Some(stream.upload(&bias).map_err(device)?),
-            experts: ffn(&gate, &up, &down, intermediate)?,
+    /// The router, its bias and the shared expert whole, and the routed experts `experts`
+    /// (all of them on one device, a rank's share under expert parallelism), on `stream`.
+    pub fn upload(
+        &self,
+        stream: &ascend_npu::Stream,
+        experts: std::ops::Range<usize>,
+    ) -> Result<MoeWeights, String> {
+        let (hidden, inter) = (self.shape.hidden, self.shape.intermediate);
+        let shared_i = self.shape.shared_intermediate;
+        let load = |v: &[bf16]| stream.upload(v).map_err(device);
+        let per = inter * hidden;
+        let part = |v: &[bf16]| load(&v[experts.start * per..experts.end * per]);
+        let [s_gate, s_up, s_down] = &self.shared;
+        Ok(MoeWeights {
+            router: load(&self.router)?,
+            bias: Some(stream.upload(&self.bias).map_err(device)?),
+            experts: FfnWeights::Bf16 {
+                gate: part(&self.gate)?,
+                up: part(&self.up)?,
+                down: part(&self.down)?,
+                intermediate: inter,
+            },
             shared: if shared_i > 0 {
-                Some(ffn(&s_gate, &s_up, &s_down, shared_i)?)
+                Some(FfnWeights::Bf16 {
+                    gate: load(s_gate)?,
+                    up: load(s_up)?,
+                    down: load(s_down)?,
+                    intermediate: shared_i,
+                })
             } else {
                 None
             },
-        };
-        let layer = MoeLayer::new(config, hidden, weights, kernels).map_err(device)?;
-        let dx: DeviceBuffer<bf16> = up_load(&x)?;
-        let got = check::widen(
-            &layer
-                .forward(stream, &dx, tokens)
-                .map_err(device)?
-                .to_vec()
-                .map_err(device)?,
-        );
-        let (err2, ref2) = got.iter().zip(&want).fold((0.0, 0.0), |(e, r), (g, w)| {
+        })
+    }
+
+    /// The relative L2 error of `got` (one or more copies of the output, one per rank that
+    /// ran the same tokens) against the f64 layer, within `roundings` bf16 roundings.
+    pub fn outcome(
+        &self,
+        op: &str,
+        case: &str,
+        got: &[f64],
+        roundings: f64,
+        source: &str,
+    ) -> Outcome {
+        let want = self
+            .want
+            .iter()
+            .cycle()
+            .take(got.len().max(self.want.len()));
+        let (err2, ref2) = got.iter().zip(want).fold((0.0, 0.0), |(e, r), (g, w)| {
             (e + (g - w) * (g - w), r + w * w)
         });
         let rel_l2 = (err2 / ref2.max(f64::MIN_POSITIVE)).sqrt();
-        // Each path rounds to bf16 about four times (gate/up GEMM outputs, SwiGLU, the down
-        // GEMM, the combine), each 2^-8 relative, while every sum is fp32.
-        let tolerance = 4.0 * BF16.u;
-        Ok(Outcome {
+        let tolerance = roundings * BF16.u;
+        // Whole copies only: a short result must not pass by comparing fewer elements.
+        let complete = got.len() >= self.want.len() && got.len() % self.want.len().max(1) == 0;
+        Outcome {
             op: op.to_string(),
             case: case.to_string(),
             metric: "relative L2 error of the output".to_string(),
             measured: Some(rel_l2),
             tolerance: Some(tolerance),
-            source: "4 bf16 roundings per path (GEMMs, SwiGLU, combine) × 2^-8".to_string(),
-            verdict: if rel_l2 <= tolerance {
+            source: source.to_string(),
+            verdict: if rel_l2 <= tolerance && complete {
                 Verdict::Pass
             } else {
                 Verdict::Fail
             },
-        })
-    });
+        }
+    }
 }

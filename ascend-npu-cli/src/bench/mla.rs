@@ -1,0 +1,142 @@
+//! MLA on our kernels: the paged latent-cache write and the absorbed paged decode, with the
+//! least work each needs.
+
+use ascend_npu::ops::mla::{
+    BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
+    LatentCache, MqaQuery, Positions, RopeTable, SlotMapping, mqa_decode, write_cache,
+};
+use ascend_npu::reference::mla::{MlaConfig, Rope};
+use half::bf16;
+
+use super::Work;
+use super::ops::{BF16, Bench, F32};
+
+/// Positions drawn below this (past YaRN's original 4096-token context).
+const MAX_POS: usize = 4200;
+
+/// Writes `tokens` latent rows (RMSNorm of the latent, RoPE of the key) to distinct slots of
+/// a bf16 cache of `block_size`-token blocks.
+pub fn cache_write(b: &mut Bench, tokens: usize, block_size: usize) {
+    let cfg = MlaConfig::deepseek_v3().with_heads(1);
+    let row = cfg.cache_row();
+    let blocks = tokens.div_ceil(block_size) + 1;
+    let layout = CacheLayout::for_config(&cfg, blocks, block_size, CacheFormat::Bf16);
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let kv = b.random::<bf16>(tokens * row, 3.0)?;
+        let gamma = b.random::<bf16>(cfg.kv_lora_rank, 0.5)?;
+        let rope = RopeTable::new(&b.stream, &Rope::new(&cfg), MAX_POS)?;
+        let positions: Vec<usize> = (0..tokens).map(|t| (t * 97) % MAX_POS).collect();
+        let positions = Positions::new(&b.stream, &rope, &positions)?;
+        let slots: Vec<i32> = (0..tokens as i32).collect();
+        let slots = SlotMapping::new(&b.stream, &layout, &slots)?;
+        let cache = LatentCache::new(&b.stream, layout)?;
+        Ok((kv, gamma, rope, positions, slots, cache))
+    };
+    let (t, r, l, p) = (
+        tokens as u64,
+        row as u64,
+        cfg.kv_lora_rank as u64,
+        cfg.qk_rope_head_dim as u64,
+    );
+    // Each row read once and written once, with γ, its slot and position, and its RoPE
+    // angles (cos and sin of p/2 pairs, f32). RMSNorm: square, sum, scale, γ (4 per latent
+    // element); RoPE: 2 multiplies and an add per element, with the pair's swap (4).
+    let minimum = Work {
+        read_bytes: t * r * BF16 + l * BF16 + t * (F32 + F32) + t * p * F32,
+        written_bytes: t * r * BF16,
+        cube_macs: 0,
+        vector_ops: t * (4 * l + 4 * p),
+    };
+    match set(b) {
+        Ok((kv, gamma, rope, positions, slots, mut cache)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
+                "mla-cache-write",
+                &format!("bf16 T={tokens} block={block_size}"),
+                minimum,
+                || {
+                    let input = CacheWriteInput {
+                        kv: kv.as_view(),
+                        norm_weight: gamma.as_view(),
+                        eps: cfg.rms_norm_eps as f32,
+                        rope: &rope,
+                        positions: &positions,
+                        slots: &slots,
+                    };
+                    write_cache(kernels, stream, &input, &mut cache)
+                },
+            )
+        }
+        Err(e) => b.run.failed("mla-cache-write", e),
+    }
+}
+
+/// Decodes `s_q` query tokens of `heads` heads for four sequences of `2·block + 3` cached
+/// tokens each (two full blocks and a partial one).
+pub fn decode(b: &mut Bench, heads: usize, s_q: usize, block_size: usize) {
+    let cfg = MlaConfig::deepseek_v3().with_heads(1);
+    let batch = 4;
+    let len = 2 * block_size + 3;
+    let per_seq = len.div_ceil(block_size);
+    let layout = CacheLayout::for_config(&cfg, batch * per_seq, block_size, CacheFormat::Bf16);
+    let row = layout.row();
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let mut cache = LatentCache::new(&b.stream, layout)?;
+        let rows: Vec<bf16> = crate::check::round_to(&b.rng.vec(layout.slots() * row, 0.5));
+        cache
+            .data_mut()
+            .copy_from_host(bytemuck::cast_slice(&rows))?;
+        let table: Vec<i32> = (0..(batch * per_seq) as i32).collect();
+        let seq_lens = vec![len; batch];
+        let spec = BlockTableSpec {
+            table: &table,
+            max_blocks: per_seq,
+            seq_lens: &seq_lens,
+        };
+        let table = BlockTable::new(&b.stream, &layout, spec)?;
+        let q = b.random::<bf16>(batch * s_q * heads * row, 0.5)?;
+        Ok((cache, table, q))
+    };
+    let (bu, sq, h, n, d, dv) = (
+        batch as u64,
+        s_q as u64,
+        heads as u64,
+        len as u64,
+        row as u64,
+        layout.latent as u64,
+    );
+    // The queries and each sequence's cache rows read once (the heads share them), the
+    // output and its log-sum-exp written once; q·k over d and p·v over dv per score;
+    // softmax: max, subtract, exp, sum, scale (5 per score). The block table and lengths
+    // (a few bytes per sequence) are left out: scalar loads, which the counters do not see.
+    let scores = bu * sq * h * n;
+    let minimum = Work {
+        read_bytes: bu * sq * h * d * BF16 + bu * n * d * BF16,
+        written_bytes: bu * sq * h * dv * BF16 + bu * sq * h * F32,
+        cube_macs: scores * (d + dv),
+        vector_ops: 5 * scores,
+    };
+    let params = DecodeParams {
+        softmax_scale: cfg.softmax_scale() as f32,
+        causal: s_q > 1,
+    };
+    match set(b) {
+        Ok((cache, table, q)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
+                "mla-decode",
+                &format!("bf16 heads={heads} s_q={s_q} B={batch} len={len}"),
+                minimum,
+                || {
+                    let query = MqaQuery {
+                        q: q.as_view(),
+                        s_q,
+                        heads,
+                    };
+                    mqa_decode(kernels, stream, &query, &cache, &table, params).map(drop)
+                },
+            )
+        }
+        Err(e) => b.run.failed("mla-decode", e),
+    }
+}
