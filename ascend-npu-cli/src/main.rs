@@ -80,7 +80,8 @@ struct BenchArgs {
     /// Writes the JSON report here (the input of a later `--compare`).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Draws the roofline picture, with every operator as a point, to this SVG file.
+    /// Draws the roofline picture, with every operator as a point, to this file: SVG or PNG by
+    /// its extension (PNG text needs a TrueType font: `ASCEND_NPU_FONT`, or a usual system one).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Marks regressions against an older `--json` report; exit 1 if there are any.
