@@ -86,6 +86,7 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "mla-cache-write",
         "mla-decode",
         "ep",
+        "vendor",
     ] {
         assert!(families.iter().any(|f| f == family), "{family} missing");
         assert!(
@@ -148,8 +149,9 @@ fn a_toml_preset_sets_the_shapes() {
     let (_, report) = conformance_sim(&["--preset", preset.to_str().unwrap()], 0);
     assert_eq!(report["preset"]["name"], "tiny");
     // 3 swiglu types + 4 matmul type pairs × 2 layouts + 2 × 2 quantizations + 2 decodes +
-    // 3 GEMMs.
-    assert_eq!(report["summary"]["cases"], 20);
+    // 3 GEMMs, and the vendor's: aclnnMatmul in 2 layouts and one W8A16 GEMM (no ep cases: a
+    // TOML preset without them has none).
+    assert_eq!(report["summary"]["cases"], 23);
 
     std::fs::write(&preset, "name = \"bad\"\nswigl = [5]\n").unwrap();
     let out = tool(&[
@@ -361,6 +363,9 @@ fn bench_reports_counts_against_the_minimum_and_draws_the_roofline() {
         "moe-layer",
         "mla-cache-write",
         "mla-decode",
+        "aclnnMatmul",
+        "aclnnWeightQuantBatchMatmulV2",
+        "aclnnGroupedMatmulV4",
     ] {
         assert!(entries.iter().any(|e| e["op"] == op), "no {op} entry");
     }

@@ -774,6 +774,27 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnCastGetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnCast,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* Dense matmul (ops-nn matmul/mat_mul_v3, aclnnMatmul.md): out = self @ mat2, 1-6-D with
+ * broadcasting, FLOAT16/BF16/FLOAT. cubeMathType: 0 KEEP_DTYPE, 1 ALLOW_FP32_DOWN_PRECISION,
+ * 2 USE_FP16, 3 USE_HF32, 4 USE_FP32_ADD. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMatmulGetWorkspaceSize,
+           (const aclTensor *self, const aclTensor *mat2, aclTensor *out, int8_t cubeMathType,
+            uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMatmul,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
+/* Weight-quantized matmul (ops-nn matmul/weight_quant_batch_matmul_v2,
+ * aclnnWeightQuantBatchMatmulV2.md): y = x @ ((weight + antiquantOffset) * antiquantScale) + bias,
+ * optionally quantized to INT8 by quantScale/quantOffset. antiquantGroupSize is 0 unless the
+ * scales are per group along K. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnWeightQuantBatchMatmulV2GetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *weight, const aclTensor *antiquantScale,
+            const aclTensor *antiquantOffsetOptional, const aclTensor *quantScaleOptional,
+            const aclTensor *quantOffsetOptional, const aclTensor *biasOptional, int antiquantGroupSize,
+            const aclTensor *y, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnWeightQuantBatchMatmulV2,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* MLA prolog V3, weights in FRACTAL_NZ (ops-transformer attention/mla_prolog_v3): q down-projection and
  * RmsNorm, q up-projection split into nope/rope, absorption with W_UK, kv down-projection, RmsNorm of the
  * latent, RoPE of q_rope and k_rope, and the scatter of the latent and the roped key into the caches. */

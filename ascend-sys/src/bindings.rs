@@ -617,6 +617,47 @@ pub type PFN_aclnnCast = ::core::option::Option<
         stream: aclrtStream,
     ) -> aclnnStatus,
 >;
+pub type PFN_aclnnMatmulGetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        self_: *const aclTensor,
+        mat2: *const aclTensor,
+        out: *mut aclTensor,
+        cubeMathType: i8,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnMatmul = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnWeightQuantBatchMatmulV2GetWorkspaceSize = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const aclTensor,
+        weight: *const aclTensor,
+        antiquantScale: *const aclTensor,
+        antiquantOffsetOptional: *const aclTensor,
+        quantScaleOptional: *const aclTensor,
+        quantOffsetOptional: *const aclTensor,
+        biasOptional: *const aclTensor,
+        antiquantGroupSize: ::core::ffi::c_int,
+        y: *const aclTensor,
+        workspaceSize: *mut u64,
+        executor: *mut *mut aclOpExecutor,
+    ) -> aclnnStatus,
+>;
+pub type PFN_aclnnWeightQuantBatchMatmulV2 = ::core::option::Option<
+    unsafe extern "C" fn(
+        workspace: *mut ::core::ffi::c_void,
+        workspaceSize: u64,
+        executor: *mut aclOpExecutor,
+        stream: aclrtStream,
+    ) -> aclnnStatus,
+>;
 pub type PFN_aclnnMlaPrologV3WeightNzGetWorkspaceSize = ::core::option::Option<
     unsafe extern "C" fn(
         tokenX: *const aclTensor,

@@ -173,3 +173,19 @@ attr_enum! {
         Band = 4,
     }
 }
+
+attr_enum! {
+    /// `aclnnMatmul` `cubeMathType`: how the cube treats the inputs' precision.
+    CubeMathType {
+        /// Compute in the inputs' type.
+        KeepDtype = 0,
+        /// FLOAT inputs may run as HF32 on A2/A3; no effect on fp16/bf16.
+        AllowFp32DownPrecision = 1,
+        /// Compute in fp16 (not for bf16 inputs).
+        UseFp16 = 2,
+        /// FLOAT inputs as HF32 (FLOAT only).
+        UseHf32 = 3,
+        /// FLOAT inputs with K > 2048 accumulate in groups on A2/A3.
+        UseFp32Add = 4,
+    }
+}

@@ -9,23 +9,26 @@
 mod attrs;
 mod cast;
 mod fia;
+mod matmul;
 mod mla_prolog;
 mod plan;
 mod tensor;
 
 pub use attrs::{
-    DropPad, FinalizeLayout, GatingNorm, GmmAct, GroupListType, GroupSelect, GroupType, QuantMode,
-    RowIdxType, SparseMode, SplitItem, TokenCounts, TokensNumType,
+    CubeMathType, DropPad, FinalizeLayout, GatingNorm, GmmAct, GroupListType, GroupSelect,
+    GroupType, QuantMode, RowIdxType, SparseMode, SplitItem, TokenCounts, TokensNumType,
 };
 pub use cast::cast;
 pub use fia::{InputLayout, MlaDecodeAttrs, MlaDecodeTensors, mla_decode_v3};
+pub use matmul::{Int8Weight, matmul, weight_quant_matmul};
 pub use mla_prolog::{
     CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape, PrologWeights, mla_prolog_v3,
     pack_nz, pack_prolog_weights, prolog_rope_tables,
 };
 pub(crate) use plan::{
-    Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, MlaPrologV3WeightNz, MoeFinalizeRoutingV2,
-    MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
+    Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, Matmul, MlaPrologV3WeightNz,
+    MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
+    WeightQuantBatchMatmulV2,
 };
 pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};

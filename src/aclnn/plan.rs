@@ -66,6 +66,11 @@ operators! {
     /// `aclnnFusedInferAttentionScoreV3`.
     FusedInferAttentionScoreV3 = aclnnFusedInferAttentionScoreV3GetWorkspaceSize:
         PFN_aclnnFusedInferAttentionScoreV3GetWorkspaceSize, aclnnFusedInferAttentionScoreV3;
+    /// `aclnnMatmul`.
+    Matmul = aclnnMatmulGetWorkspaceSize: PFN_aclnnMatmulGetWorkspaceSize, aclnnMatmul;
+    /// `aclnnWeightQuantBatchMatmulV2`.
+    WeightQuantBatchMatmulV2 = aclnnWeightQuantBatchMatmulV2GetWorkspaceSize:
+        PFN_aclnnWeightQuantBatchMatmulV2GetWorkspaceSize, aclnnWeightQuantBatchMatmulV2;
     /// `aclnnMlaPrologV3WeightNz`.
     MlaPrologV3WeightNz = aclnnMlaPrologV3WeightNzGetWorkspaceSize:
         PFN_aclnnMlaPrologV3WeightNzGetWorkspaceSize, aclnnMlaPrologV3WeightNz;

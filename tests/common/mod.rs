@@ -39,6 +39,8 @@ pub mod runtime_cases;
 pub mod soak_cases;
 #[cfg(feature = "sim")]
 pub mod validation_props_cases;
+#[cfg(feature = "sim")]
+pub mod vendor_matmul_cases;
 
 pub use rng::Rng;
 
@@ -77,6 +79,23 @@ macro_rules! mla_vendor_suite {
             attention_paths_match_the_reference_and_each_other,
             attention_falls_back_to_our_kernels_for_three_heads,
             attention_rope_is_interleaved_not_neox,
+        }
+    };
+}
+
+/// Every case of `vendor_matmul_cases` (aclnnMatmul, aclnnWeightQuantBatchMatmulV2), for a
+/// suite to instantiate.
+#[macro_export]
+macro_rules! vendor_matmul_suite {
+    ($(#[$attr:meta])* setup = $setup:path) => {
+        cases! {
+            $(#[$attr])*
+            setup = $setup;
+            vendor_matmul_cases:
+            matmul_matches_the_f64_product_in_both_layouts,
+            matmul_refuses_mismatched_operands,
+            w8a16_matches_the_dequantized_product,
+            w8a16_refuses_bad_scales,
         }
     };
 }

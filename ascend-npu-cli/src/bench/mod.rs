@@ -14,6 +14,7 @@ mod mla;
 mod moe_layer;
 mod ops;
 mod plot;
+mod vendor;
 
 pub use compare::Comparison;
 

@@ -48,17 +48,21 @@ pub fn run_all(run: &mut BenchRun<'_>) {
     for len in b.run.preset.swiglu.clone() {
         swiglu(&mut b, len);
     }
+    // Each of our GEMMs beside the vendor's op for the same maths.
     for [m, n, k] in b.run.preset.matmul.clone() {
         matmul(&mut b, MatmulShape { m, n, k });
+        super::vendor::matmul(&mut b, MatmulShape { m, n, k });
     }
     for [m, n, k] in b.run.preset.fp8_gemm.clone() {
         fp8_gemm_w8a16(&mut b, MatmulShape { m, n, k });
+        super::vendor::w8a16(&mut b, MatmulShape { m, n, k });
     }
     for [rows, k] in b.run.preset.fp8_quant.clone() {
         fp8_quant(&mut b, rows, k);
     }
     for case in b.run.preset.moe.clone() {
         moe_steps(&mut b, &case);
+        super::vendor::grouped(&mut b, &case);
     }
     for case in b.run.preset.moe_layer.clone() {
         super::moe_layer::layer(&mut b, &case);
@@ -111,14 +115,19 @@ fn swiglu(b: &mut Bench, len: usize) {
     }
 }
 
+/// Random bf16 `A [M, K]` and `W [N, K]`, and room for `C [M, N]`.
+pub(super) fn bf16_gemm_operands(
+    b: &mut Bench,
+    MatmulShape { m, n, k }: MatmulShape,
+) -> ascend_npu::Result<(DeviceBuffer<bf16>, DeviceBuffer<bf16>, DeviceBuffer<bf16>)> {
+    let a = b.random::<bf16>(m * k, 1.0)?;
+    let w = b.random::<bf16>(n * k, 1.0)?;
+    Ok((a, w, b.stream.alloc_uninit::<bf16>(m * n)?))
+}
+
 fn matmul(b: &mut Bench, shape: MatmulShape) {
     let MatmulShape { m, n, k } = shape;
-    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
-        let a = b.random::<bf16>(m * k, 1.0)?;
-        let w = b.random::<bf16>(n * k, 1.0)?;
-        Ok((a, w, b.stream.alloc_uninit::<bf16>(m * n)?))
-    };
-    match set(b) {
+    match bf16_gemm_operands(b, shape) {
         Ok((a, w, mut c)) => {
             let (kernels, stream) = (&b.kernels, &b.stream);
             b.run.measure(
@@ -144,7 +153,7 @@ fn matmul(b: &mut Bench, shape: MatmulShape) {
 
 /// The least work of `C[m, n] = A[m, k] · W[n, k]ᵀ` in bf16 with weights of `weight_bytes`
 /// per element: each operand read once, the result written once, m·n·k MACs.
-fn gemm_work(MatmulShape { m, n, k }: MatmulShape, weight_bytes: u64) -> Work {
+pub(super) fn gemm_work(MatmulShape { m, n, k }: MatmulShape, weight_bytes: u64) -> Work {
     let (m, n, k) = (m as u64, n as u64, k as u64);
     Work {
         read_bytes: m * k * BF16 + n * k * weight_bytes,

@@ -11,6 +11,7 @@ mod kernels;
 mod mla;
 mod moe;
 mod planted;
+mod vendor;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -55,6 +56,7 @@ pub const FAMILIES: &[Family] = &[
     mla::CACHE_WRITE,
     mla::DECODE,
     ep::EP,
+    vendor::VENDOR,
 ];
 
 /// What the command was asked.

@@ -7,6 +7,7 @@
 #![allow(non_snake_case)]
 
 mod aclnn_base;
+mod aclnn_matmul;
 mod aclnn_mla;
 mod aclnn_ops;
 mod context;
@@ -129,6 +130,7 @@ pub fn symbols() -> StaticSymbols {
     aclnn_base::fill(&mut s);
     aclnn_ops::fill(&mut s);
     aclnn_mla::fill(&mut s);
+    aclnn_matmul::fill(&mut s);
     hccl::fill(&mut s);
     init::strip_absent(&mut s);
     s

@@ -154,6 +154,16 @@ pub(super) const VERSIONS: &[VersionRow] = &[
         we_do: "group sizes sum to M; a local range passes its own M",
     },
     VersionRow {
+        what: "aclnnMatmul (2-D, cubeMathType)",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "the bench and conformance compare our matmul kernel with it (aclnn::matmul)",
+    },
+    VersionRow {
+        what: "aclnnWeightQuantBatchMatmulV2 (INT8 weights, per channel or group)",
+        versions: ["?", "?", "?", "?", "yes"],
+        we_do: "the bench and conformance compare our W8A16 FP8 GEMM with it (aclnn::weight_quant_matmul)",
+    },
+    VersionRow {
         what: "aclnnMoeFinalizeRoutingV2, aclnnCast",
         versions: ["yes", "yes", "yes", "yes", "yes"],
         we_do: "call them directly",
@@ -174,6 +184,7 @@ pub(super) const VERSIONS: &[VersionRow] = &[
 pub(super) const UNVERIFIABLE: &[&str] = &[
     "Which CANN release introduced aclnnMoeInitRoutingV3 and aclnnGroupedMatmulV4; the table above marks these `?`.",
     "Which CANN release introduced aclnnMlaPrologV3WeightNz and aclnnFusedInferAttentionScoreV3's rope inputs; the table above marks these `?`.",
+    "Which CANN 8.x releases document aclnnMatmul and aclnnWeightQuantBatchMatmulV2 as we call them (our sources are the 9.x op docs), and the precision in which the latter dequantizes the weight (the simulator rounds it to the activations' type, the cube's input).",
     "Whether aclnnGroupedMatmulV4 tolerates group sizes summing to less than M (vllm-ascend relies on it; the simulator rejects it).",
     "The tie order of equal expert ids in aclnnMoeInitRoutingV2/V3's sort (the simulator keeps flat-index order).",
     "What aclnnMoeInitRoutingV3 writes to expandedScaleOut without quantisation (the simulator leaves it unwritten).",

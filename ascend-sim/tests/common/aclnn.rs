@@ -393,6 +393,27 @@ pub fn phase_one(call: &Call) -> (i32, String, *mut aclOpExecutor, Made) {
             w,
             e
         )),
+        "aclnnMatmul" => acl!(aclnnMatmulGetWorkspaceSize(
+            h[0].t(),
+            h[1].t(),
+            h[2].t(),
+            h[3].i() as i8,
+            w,
+            e
+        )),
+        "aclnnWeightQuantBatchMatmulV2" => acl!(aclnnWeightQuantBatchMatmulV2GetWorkspaceSize(
+            h[0].t(),
+            h[1].t(),
+            h[2].t(),
+            h[3].t(),
+            h[4].t(),
+            h[5].t(),
+            h[6].t(),
+            h[7].i() as i32,
+            h[8].t(),
+            w,
+            e
+        )),
         other => panic!("no invoker for {other}: add one when adding its rule table"),
     };
     let msg = if rc == ACL_SUCCESS {
@@ -422,6 +443,8 @@ pub fn phase_two(
         "aclnnCast" => api.aclnnCast(),
         "aclnnMlaPrologV3WeightNz" => api.aclnnMlaPrologV3WeightNz(),
         "aclnnFusedInferAttentionScoreV3" => api.aclnnFusedInferAttentionScoreV3(),
+        "aclnnMatmul" => api.aclnnMatmul(),
+        "aclnnWeightQuantBatchMatmulV2" => api.aclnnWeightQuantBatchMatmulV2(),
         other => panic!("no launcher for {other}"),
     }
     .unwrap();

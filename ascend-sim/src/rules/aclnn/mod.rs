@@ -4,12 +4,14 @@
 mod cast;
 mod fia_v3;
 mod grouped_matmul_v4;
+mod matmul;
 mod mla_prolog_v3;
 mod moe_finalize_routing_v2;
 mod moe_gating_top_k;
 mod moe_init_routing_v2;
 mod moe_init_routing_v3;
 mod routing_inputs;
+mod weight_quant_bmm_v2;
 
 pub(crate) use fia_v3::{
     kv_lens as fia_kv_lens, layout as fia_layout, query_bsnd as fia_query_bsnd,
@@ -33,6 +35,8 @@ pub(super) const TABLES: &[&[Rule]] = &[
     mla_prolog_v3::AT_RUN,
     fia_v3::RULES,
     fia_v3::AT_RUN,
+    matmul::RULES,
+    weight_quant_bmm_v2::RULES,
 ];
 
 /// A valid call of `op`.
@@ -46,6 +50,8 @@ pub(super) fn sample(op: &str) -> Option<Call> {
         cast::OP => cast::sample(),
         mla_prolog_v3::OP => mla_prolog_v3::sample(),
         fia_v3::OP => fia_v3::sample(),
+        matmul::OP => matmul::sample(),
+        weight_quant_bmm_v2::OP => weight_quant_bmm_v2::sample(),
         _ => return None,
     })
 }

@@ -3,11 +3,13 @@
 pub(crate) mod cast;
 pub(crate) mod fia_mla;
 pub(crate) mod grouped_matmul;
+pub(crate) mod matmul;
 pub(crate) mod mla_prolog;
 pub(crate) mod moe_finalize_routing;
 pub(crate) mod moe_gating_top_k;
 pub(crate) mod moe_init_routing;
 pub(crate) mod moe_init_routing_v3;
+pub(crate) mod weight_quant_matmul;
 
 use super::executor::{Names, Run};
 use super::objects::TensorDesc;
