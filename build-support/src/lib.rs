@@ -154,6 +154,14 @@ impl SimKernels {
         for dir in &self.includes {
             build.include(dir);
         }
+        if std::env::var("CARGO_CFG_SANITIZE").is_ok_and(|s| s.split(',').any(|s| s == "address")) {
+            // Under `-Zsanitizer=address` (cargo-fuzz) cc would compile with
+            // `-fsanitize=address`, and g++ would then link GCC's libasan.so into this library.
+            // The process that dlopens it already carries rustc's ASan runtime, and the two
+            // cannot share a process ("ASan runtime does not come first"): the kernels stay
+            // uninstrumented instead (the simulator bounds-checks their device memory anyway).
+            build.flag("-fno-sanitize=address");
+        }
         if std::env::var_os("TARGET").is_none() {
             build.target(env!("ASCEND_KERNEL_BUILD_TARGET"));
         }
