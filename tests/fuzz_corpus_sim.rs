@@ -64,3 +64,25 @@ fn an_output_beyond_device_memory_is_a_typed_allocation_error() {
     stream.synchronize().unwrap();
     assert_eq!(stream.upload(&[5u8]).unwrap().to_vec().unwrap(), [5]);
 }
+
+/// The op_validation finding of 2026-12-02 (`fuzz/corpus/op_validation/pool_full_of_idle_blocks`
+/// is the input that failed, after ~84,000 others): inputs of ever-new sizes left one idle pool
+/// block per size class on the stream, until the 256 MiB device had no room for a plain upload.
+/// An allocation that finds the device full now takes the stream's idle blocks back first.
+#[test]
+fn idle_pool_blocks_are_given_back_when_the_device_is_full() {
+    let (stream, _) = bodies::device();
+    let stream = stream.device().new_stream().unwrap();
+    // 150 idle blocks of distinct sizes, 1 MiB + i·512 bytes each: about 150 MiB cached.
+    let blocks: Vec<_> = (0..150)
+        .map(|i| stream.alloc_pooled::<u8>((1 << 20) + i * 512).unwrap())
+        .collect();
+    drop(blocks);
+    stream.synchronize().unwrap();
+    assert!(stream.pooled_bytes() >= 150 << 20);
+    // 160 MiB fits only once the pool has given its blocks back (256 MiB device).
+    let big = stream.alloc_zeroed::<u8>(160 << 20).expect("the pool gives way");
+    assert_eq!(stream.pooled_bytes(), 0);
+    drop(big);
+    stream.synchronize().unwrap();
+}

@@ -167,8 +167,27 @@ impl Stream {
     }
 
     /// `aclrtMalloc` of `bytes` (non-zero) on this stream's device, after collecting deferred
-    /// frees.
+    /// frees. When the device is out of memory and this stream's pool caches idle blocks, the
+    /// pool gives them back and the allocation is tried once more: a pool filled with blocks of
+    /// sizes nobody asks for again must not starve plain allocations (found by the
+    /// `op_validation` fuzz target, whose inputs of ever-new sizes filled a 256 MiB device).
     pub(crate) fn malloc(&self, bytes: usize) -> Result<u64> {
+        match self.malloc_once(bytes) {
+            Err(e)
+                if e.acl_code()
+                    .is_some_and(|c| c.0 == ascend_sys::ACL_ERROR_RT_MEMORY_ALLOCATION)
+                    && self.pooled_bytes() > 0 =>
+            {
+                // Freed at once where this stream is idle; behind its queued work otherwise
+                // (then the retry may fail too, with the same error).
+                self.trim_pool()?;
+                self.malloc_once(bytes)
+            }
+            result => result,
+        }
+    }
+
+    fn malloc_once(&self, bytes: usize) -> Result<u64> {
         let device = &self.device().inner;
         device.reclaim();
         self.bind()?;
