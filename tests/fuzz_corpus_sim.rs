@@ -81,7 +81,9 @@ fn idle_pool_blocks_are_given_back_when_the_device_is_full() {
     stream.synchronize().unwrap();
     assert!(stream.pooled_bytes() >= 150 << 20);
     // 160 MiB fits only once the pool has given its blocks back (256 MiB device).
-    let big = stream.alloc_zeroed::<u8>(160 << 20).expect("the pool gives way");
+    let big = stream
+        .alloc_zeroed::<u8>(160 << 20)
+        .expect("the pool gives way");
     assert_eq!(stream.pooled_bytes(), 0);
     drop(big);
     stream.synchronize().unwrap();
