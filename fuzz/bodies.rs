@@ -229,16 +229,18 @@ pub fn block_quant(data: &[u8]) {
                 assert_eq!(q.codes().len(), len);
                 assert!(!any_non_finite, "non-finite input accepted");
                 let (sr, sc) = q.scale_shape();
-                for r in 0..rows {
-                    for c in 0..cols {
-                        let s = if weight {
-                            q.scales()[(r / 128) * sc + c / 128]
-                        } else {
-                            q.scales()[r * sc + c / 128]
-                        };
-                        assert!(s.is_finite() && s > 0.0);
-                        quant_error_ok(x[r * cols + c], q.codes()[r * cols + c], s);
-                    }
+                // Element by element, not row by row: an accepted empty input may have a huge
+                // row count and no columns, and an unoptimised build would walk those rows.
+                for i in 0..len {
+                    // len > 0 here, so cols > 0 (an accepted input has rows × cols = len).
+                    let (r, c) = (i / cols, i % cols);
+                    let s = if weight {
+                        q.scales()[(r / 128) * sc + c / 128]
+                    } else {
+                        q.scales()[r * sc + c / 128]
+                    };
+                    assert!(s.is_finite() && s > 0.0);
+                    quant_error_ok(x[i], q.codes()[i], s);
                 }
                 assert!(sr * sc == q.scales().len());
             }
