@@ -2,7 +2,7 @@
 //! the host: exact, because reductions fold in rank order with one rounding per step (the
 //! simulator's documented order, which the host folds reproduce bit for bit).
 
-use ascend_npu::runtime::comm::{AllToAllV, ReduceOp};
+use ascend_npu::runtime::comm::{AllToAllV, Comm, ReduceOp, RootInfo};
 use half::{bf16, f16};
 
 use super::ranks::{on_ranks, rank_counts};
@@ -255,4 +255,32 @@ pub fn bad_calls_are_rejected_before_anything_is_queued() {
         });
     }
     assert!(ascend_npu::runtime::comm::RootInfo::from_bytes(&[0; 10]).is_err());
+}
+
+/// `Comm::init` refuses a size of 0 and a rank outside `0..size` before HCCL sees them (which
+/// would wait for ranks that never join); a communicator reports its rank, size and handle, and
+/// its Debug output names them.
+pub fn init_refuses_ranks_outside_the_communicator() {
+    let device = ascend_npu::Device::open(0).unwrap();
+    let root = RootInfo::new(&device).unwrap();
+    assert_eq!(format!("{root:?}"), "RootInfo(..)");
+    for (rank, size) in [(0, 0), (2, 2), (3, 2)] {
+        match Comm::init(&device, &root, rank, size) {
+            Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+            other => panic!("rank {rank} of {size}: {:?}", other.map(|_| ())),
+        }
+    }
+    for n in rank_counts(&[2]) {
+        let seen = on_ranks(n, |comm, _| {
+            assert!(!comm.raw().is_null());
+            (comm.rank(), comm.size(), format!("{comm:?}"))
+        });
+        for (rank, (r, size, shown)) in seen.into_iter().enumerate() {
+            assert_eq!((r, size), (rank as u32, n));
+            assert!(
+                shown.contains(&format!("rank: {rank}")) && shown.contains(&format!("size: {n}")),
+                "{shown}"
+            );
+        }
+    }
 }

@@ -191,6 +191,7 @@ macro_rules! hccl_suite {
             all_to_all_v_delivers_every_part_in_source_order,
             send_and_recv_pass_a_token_around_a_ring,
             bad_calls_are_rejected_before_anything_is_queued,
+            init_refuses_ranks_outside_the_communicator,
         }
     };
 }
@@ -226,6 +227,7 @@ macro_rules! runtime_suite {
             pooled_blocks_are_reused_only_after_other_streams_finish_with_them,
             raw_handles_interoperate_with_use_tracking,
             dropping_a_plain_buffer_gives_its_memory_back_to_the_device,
+            a_plain_buffer_is_freed_after_its_own_streams_queued_work,
             a_stream_waits_once_for_another_streams_use_and_never_again,
             a_busy_streams_use_survives_pruning_of_idle_ones,
             a_host_read_keeps_other_streams_pending_reads_tracked,

@@ -777,6 +777,33 @@ pub fn dropping_a_plain_buffer_gives_its_memory_back_to_the_device() {
     assert_no_drop_errors();
 }
 
+/// A plain buffer last written on another stream is still freed after the work queued on its
+/// own stream (the crate queues its workspaces there without tracking them): with its stream held,
+/// dropping it frees nothing until the stream moves on.
+pub fn a_plain_buffer_is_freed_after_its_own_streams_queued_work() {
+    let _serial = quiet_device_lock();
+    let Some(device) = quiet_device() else { return };
+    let (owner, other) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    let size = 3 << 20;
+    let mut buffer = owner.alloc_zeroed::<u8>(size).unwrap();
+    // A write on the other stream: the owner's zeroing is waited for and forgotten, so the
+    // other stream is the buffer's only tracked user.
+    other.memset(&mut buffer, 7).unwrap();
+    other.synchronize().unwrap();
+    let gate = Gate::hold(&owner);
+    let held = device.memory_info().unwrap().free;
+    drop(buffer);
+    assert_eq!(
+        device.memory_info().unwrap().free,
+        held,
+        "freed while its stream still had work queued"
+    );
+    gate.release();
+    owner.synchronize().unwrap();
+    assert!(device.memory_info().unwrap().free >= held + size);
+    assert_no_drop_errors();
+}
+
 pub fn a_stream_waits_once_for_another_streams_use_and_never_again() {
     let _serial = quiet_device_lock();
     let Some(device) = quiet_device() else { return };
