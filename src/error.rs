@@ -149,6 +149,19 @@ pub enum Error {
         expected: String,
     },
 
+    /// Data received from another rank contradicts what the ranks agreed to send: a buffer
+    /// damaged in flight, or a peer that sent something else. What arrived cannot be trusted;
+    /// drop the communicator and build a new one.
+    #[error("damaged transfer from rank {from}: {what}; expected {expected}")]
+    Damaged {
+        /// The sending rank.
+        from: usize,
+        /// What arrived, with the offending values.
+        what: String,
+        /// What the agreement implies.
+        expected: String,
+    },
+
     /// The installed CANN (or the operator's documented semantics) cannot compute what was
     /// asked exactly; nothing was launched.
     #[error("unsupported: {what}; {reason}")]

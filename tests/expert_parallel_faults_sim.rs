@@ -1,8 +1,11 @@
-//! Faults during an expert-parallel dispatch on simulated ranks: every surviving rank gets an
-//! HCCL error within the simulator's timeout, never a hang, and a communicator rebuilt in the
-//! same process then dispatches and combines correctly.
+//! Faults during an expert-parallel dispatch on simulated ranks: every surviving rank gets a
+//! clear error within the simulator's timeout, never a hang, and a communicator rebuilt in the
+//! same process then dispatches and combines correctly. The faults: a rank that never
+//! arrives, a rank that dies, a part cut short or damaged in flight (what a receiver can and
+//! cannot detect), a rank out of device memory.
 //!
-//! The cases share the simulator's HCCL timeout, so they run one after another.
+//! The cases share the simulator's HCCL timeout and its armed fault, so they run one after
+//! another. Every device has [`HBM_BYTES`] of memory.
 
 mod common;
 
@@ -11,8 +14,14 @@ use std::time::{Duration, Instant};
 
 use ascend_npu::ops::ep::{EpShape, Payload, Tokens, normal_combine, normal_dispatch};
 use ascend_npu::runtime::comm::Comm;
+use ascend_npu::sim::hccl::{Damage, InFlightFault};
 use ascend_npu::{Error, Stream};
-use common::ranks::{on_ranks, rank_counts, set_sim_hccl_timeout, setup_ranks};
+use common::ranks::{on_ranks, rank_counts, set_sim_hccl_timeout, setup_ranks_with_hbm};
+
+/// The suite's backend, with small devices.
+fn setup_ranks() {
+    setup_ranks_with_hbm(Some(HBM_BYTES));
+}
 use half::bf16;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -135,6 +144,192 @@ fn expert_parallel_a_rank_that_dies_mid_dispatch_fails_its_peers_at_once() {
                 "{err}"
             );
             assert!(elapsed < timeout / 4, "rank {rank}: {elapsed:?}");
+        }
+        healthy(n);
+    }
+    set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// Arms `damage` on what rank 0 sends rank 1 in its `nth` all-to-all-v (a normal dispatch with
+/// a bf16 payload runs four: rows, ids, weights, source tokens; its combine one more). Returns
+/// false, with a message, under another provider.
+fn arm(nth: u64, damage: Damage) -> bool {
+    if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
+        eprintln!("skipped: faults are injected into the compiled-in simulator only");
+        return false;
+    }
+    ascend_npu::sim::hccl::inject(InFlightFault {
+        from: 0,
+        to: 1,
+        nth,
+        damage,
+    });
+    true
+}
+
+/// Runs a round trip on `n` ranks with a fault armed; each rank's error and how long it took.
+fn faulty_round_trip(n: u32) -> Vec<(Option<Error>, Duration)> {
+    on_ranks(n, |comm, stream| {
+        let start = Instant::now();
+        (round_trip(comm, stream).err(), start.elapsed())
+        // A rank that failed drops its communicator here, as an engine rebuilding it would.
+    })
+}
+
+#[test]
+fn expert_parallel_a_short_part_fails_every_rank() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    let timeout = Duration::from_secs(20);
+    if !set_sim_hccl_timeout(timeout) {
+        return;
+    }
+    for n in rank_counts(&[2, 4]) {
+        // The rows rank 0 sends rank 1 lose their last element.
+        if !arm(0, Damage::Truncate { bytes: 2 }) {
+            return;
+        }
+        for (rank, (err, elapsed)) in faulty_round_trip(n).into_iter().enumerate() {
+            let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: dispatch succeeded"));
+            assert!(hccl_error(&err), "rank {rank}: {err}");
+            // Every rank checks every pair of counts, so all name the short part.
+            assert!(
+                err.to_string().contains("rank 1 expects")
+                    && err.to_string().contains("from rank 0"),
+                "rank {rank}: {err}"
+            );
+            assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+        }
+        assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
+        healthy(n);
+    }
+    set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// A damaged id or source token is detected by the receiver, which fails its dispatch with
+/// [`Error::Damaged`]; its peers fail at their next collective (the combine), at once when it
+/// drops its communicator.
+#[test]
+fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    let timeout = Duration::from_secs(20);
+    if !set_sim_hccl_timeout(timeout) {
+        return;
+    }
+    // (all-to-all, what the receiver says): the first id (0x40 makes any id in -1..4 leave
+    // that range), the first source token (one past 6 tokens at least).
+    let cases = [(1, "expert id"), (3, "comes from token")];
+    for n in rank_counts(&[2, 4]) {
+        for (nth, says) in cases {
+            if !arm(
+                nth,
+                Damage::Flip {
+                    offset: 0,
+                    mask: 0x40,
+                },
+            ) {
+                return;
+            }
+            let results = faulty_round_trip(n);
+            assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
+            for (rank, (err, elapsed)) in results.into_iter().enumerate() {
+                let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: round trip succeeded"));
+                if rank == 1 {
+                    assert!(
+                        matches!(err, Error::Damaged { from: 0, .. }),
+                        "rank 1: {err:?}"
+                    );
+                    assert!(err.to_string().contains(says), "{err}");
+                } else {
+                    assert!(hccl_error(&err), "rank {rank}: {err}");
+                }
+                assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+            }
+            healthy(n);
+        }
+    }
+    set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// What no receiver can detect: a changed payload byte arrives as data. The round trip
+/// succeeds, and exactly the damaged element comes back changed to its sender.
+#[test]
+fn expert_parallel_a_damaged_payload_byte_is_not_detectable() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    for n in rank_counts(&[2]) {
+        // The high byte of the first bf16 element rank 0 sends rank 1: its sign flips.
+        if !arm(
+            0,
+            Damage::Flip {
+                offset: 1,
+                mask: 0x80,
+            },
+        ) {
+            return;
+        }
+        let results = on_ranks(n, round_trip);
+        assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
+        for (rank, result) in results.into_iter().enumerate() {
+            let (got, want) = result.unwrap();
+            let differ: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+            if rank == 0 {
+                // The first token rank 0 sends rank 1 is token 1 (experts 1 and 2): its first
+                // element comes back as its rank-0 part plus the negated copy from rank 1.
+                assert_eq!(differ, [HIDDEN], "rank 0");
+                assert_eq!(got[HIDDEN].to_f32(), 0.0, "x + (−x)");
+            } else {
+                assert!(differ.is_empty(), "rank {rank}: {differ:?}");
+            }
+        }
+        healthy(n);
+    }
+}
+
+/// Every device's memory in this suite: small, so that one rank can be filled cheaply.
+const HBM_BYTES: u64 = 8 << 20;
+
+#[test]
+fn expert_parallel_an_out_of_memory_rank_fails_every_rank() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
+        eprintln!("skipped: device memory is limited on the compiled-in simulator only");
+        return;
+    }
+    let timeout = Duration::from_secs(20);
+    set_sim_hccl_timeout(timeout);
+    for n in rank_counts(&[2, 4]) {
+        let results = on_ranks(n, |comm, stream| {
+            // Rank 1's device is all but full: the 2 KiB left hold the counts exchange that
+            // opens a dispatch but not the rows, so rank 1 fails mid-dispatch.
+            let filler = (comm.rank() == 1).then(|| {
+                let free = stream.device().memory_info().unwrap().free;
+                stream.alloc_zeroed::<u8>(free - 2048).unwrap()
+            });
+            let start = Instant::now();
+            let err = round_trip(comm, stream).err();
+            drop(filler);
+            (err, start.elapsed())
+        });
+        for (rank, (err, elapsed)) in results.into_iter().enumerate() {
+            let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: round trip succeeded"));
+            if rank == 1 {
+                assert!(
+                    err.to_string().contains("out of device memory on device 1"),
+                    "rank 1: {err}"
+                );
+            } else {
+                // The peers fail when rank 1 leaves, well before the timeout.
+                assert!(hccl_error(&err), "rank {rank}: {err}");
+                assert!(
+                    err.to_string()
+                        .contains("rank 1 destroyed its communicator"),
+                    "rank {rank}: {err}"
+                );
+            }
+            assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
         }
         healthy(n);
     }

@@ -11,6 +11,13 @@ pub const SIM_DEVICES: usize = 8;
 /// cases use as many ranks as it reports devices).
 #[cfg(feature = "sim")]
 pub fn setup_ranks() {
+    setup_ranks_with_hbm(None);
+}
+
+/// [`setup_ranks`], with `hbm_bytes` of memory on each simulated device if given (a suite
+/// calls one of the two, always with the same value).
+#[cfg(feature = "sim")]
+pub fn setup_ranks_with_hbm(hbm_bytes: Option<u64>) {
     use ascend_npu::Backend;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -20,8 +27,11 @@ pub fn setup_ranks() {
             _ => Backend::Sim,
         };
         if backend == Backend::Sim {
-            let config = SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES)
+            let mut config = SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES)
                 .expect("a device count in 1..=64");
+            if let Some(bytes) = hbm_bytes {
+                config = config.with_hbm_bytes(bytes);
+            }
             configure(config).expect("configured before first use");
         }
         ascend_npu::select_backend(backend).unwrap();

@@ -608,6 +608,7 @@ unsafe extern "C" fn HcclAlltoAllV(
                 let what = format!("sendBuf part for rank {j}");
                 parts.push(read_device(send + start as u64, len, comm.device, &what)?);
             }
+            crate::operators::hccl::fault::damage_all_to_all(comm.rank, &mut parts);
             let mine = Contribution {
                 signature: format!("AlltoAllV(type {send_type})"),
                 parts,

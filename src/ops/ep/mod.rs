@@ -31,8 +31,15 @@
 //!   bit-identical.
 //! * **Garbage stays unread.** Rows of the masked layout past `recv_count` are never touched
 //!   by dispatch nor read by combine.
+//! * **Damage in flight.** A normal dispatch checks the rows' source tokens and local ids it
+//!   received against the all-gathered counts and fails with
+//!   [`Error::Damaged`](crate::Error::Damaged) on the receiving rank; its peers then fail at
+//!   their next collective (at once when it drops its communicator, else after HCCL's
+//!   timeout). A short part fails every rank inside HCCL. Payload bytes and router weights
+//!   carry no check: damage to them arrives as data.
 
 mod exchange;
+mod integrity;
 mod layer;
 
 mod layout;

@@ -4,6 +4,7 @@
 use half::bf16;
 
 use super::exchange::{Counts, RowSum, all_to_all_rows, reversed, sum_rows};
+use super::integrity::{Received, check_received};
 use super::{DispatchLayout, EpShape, Payload, Rows, Tokens, check_shape, dispatch_layout};
 use crate::error::{Error, Result};
 use crate::runtime::comm::{AllToAllV, Comm};
@@ -68,7 +69,8 @@ impl NormalHandle {
 }
 
 /// DeepEP's normal dispatch of this rank's `tokens`; every rank of `comm` calls it. Synchronises
-/// `stream` once, on the routing.
+/// `stream` on the routing and on the received bookkeeping, which is checked against the
+/// ranks' announced counts ([`Error::Damaged`] if it disagrees; see `integrity`).
 pub fn normal_dispatch(
     comm: &Comm,
     stream: &Stream,
@@ -131,6 +133,12 @@ pub fn normal_dispatch(
         1,
     )?;
     let src_tok = recv_src.to_vec()?;
+    let got = Received {
+        rows: &rows,
+        src_tok: &src_tok,
+        ids: &recv_ids.to_vec()?,
+    };
+    check_received(&counts, (me, l, k), &got)?;
     let mut src = Vec::with_capacity(n);
     for (s, (&count, &at)) in rows.recv_counts.iter().zip(&rows.recv_displs).enumerate() {
         for &tok in &src_tok[at as usize..(at + count) as usize] {

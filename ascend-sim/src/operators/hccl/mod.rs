@@ -19,8 +19,13 @@
 //!
 //! The timeout is `ASCEND_SIM_HCCL_TIMEOUT_MS`, else HCCL's own `HCCL_EXEC_TIMEOUT` (seconds),
 //! else 120 s; [`set_timeout`] overrides both.
+//!
+//! Tests damage data in flight with [`inject`] (see [`fault`]).
 
+pub mod fault;
 pub(crate) mod reduce;
+
+pub use fault::{Damage, InFlightFault, disarm, inject};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
