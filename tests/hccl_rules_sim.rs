@@ -123,6 +123,20 @@ fn each_hccl_rule_names_itself_when_violated() {
         };
         expect(rc, "hccl.stream-of-rank-device");
 
+        // Communicators of every device at once: each device once, and existing.
+        let init_all = api.HcclCommInitAll().unwrap();
+        for mut devices in [vec![0, 0], vec![0, 99], vec![]] {
+            let mut out = [std::ptr::null_mut(); 2];
+            // SAFETY: `devices.len()` ids and room for as many handles (at most 2).
+            let rc =
+                unsafe { init_all(devices.len() as u32, devices.as_mut_ptr(), out.as_mut_ptr()) };
+            expect(rc, "hccl.init-all-devices");
+            assert!(
+                out.iter().all(|h| h.is_null()),
+                "{devices:?}: no handle on failure"
+            );
+        }
+
         // Host memory as a buffer: found when the op runs, and the stream reports it.
         let mut host = [0f32; 8];
         let _ = ascend_npu::Device::open(0).unwrap().memory_info().unwrap(); // rebind device 0

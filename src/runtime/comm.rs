@@ -3,7 +3,8 @@
 //!
 //! Every rank is a [`Device`] driven by its own thread (or process). Rank 0 makes a
 //! [`RootInfo`] and hands it to the others out of band (a channel, a file, a socket); every
-//! rank then calls [`Comm::init`], which returns once all have joined. Collectives are
+//! rank then calls [`Comm::init`], which returns once all have joined. A process that drives
+//! every device builds all ranks at once with [`Comm::init_all`]. Collectives are
 //! asynchronous like any stream work, and take part in the buffers' cross-stream use
 //! tracking, so a buffer is not reused or freed while a collective may still touch it.
 //!
@@ -226,6 +227,47 @@ impl Comm {
             size,
             used: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Every rank of a new communicator in one call, rank `i` on `devices[i]`, for a process
+    /// that drives several devices itself (`HcclCommInitAll`). Each [`Comm`] can then move to
+    /// the thread that drives its device.
+    pub fn init_all(devices: &[Device]) -> Result<Vec<Comm>> {
+        let ids: Vec<i32> = devices.iter().map(|d| d.id() as i32).collect();
+        if let Some(i) = (1..ids.len()).find(|&i| ids[..i].contains(&ids[i])) {
+            return Err(Error::invalid(
+                format!("devices {ids:?}, device {} twice (at {i})", ids[i]),
+                "at least one device, each once",
+            ));
+        }
+        let Some(first) = devices.first() else {
+            return Err(Error::invalid(
+                "no devices",
+                "at least one device, each once",
+            ));
+        };
+        first.inner.bind()?;
+        let api = first.inner.api;
+        let f = api.HcclCommInitAll()?;
+        let mut raw: Vec<HcclComm> = vec![std::ptr::null_mut(); ids.len()];
+        let mut ids_arg = ids.clone();
+        // SAFETY: `ids_arg` holds `ndev` device ids and `raw` room for `ndev` handles.
+        check_hccl(api, "HcclCommInitAll", unsafe {
+            f(ids.len() as u32, ids_arg.as_mut_ptr(), raw.as_mut_ptr())
+        })?;
+        let size = ids.len() as u32;
+        Ok(raw
+            .into_iter()
+            .zip(devices)
+            .enumerate()
+            .map(|(rank, (raw, device))| Comm {
+                raw,
+                device: device.clone(),
+                rank: rank as u32,
+                size,
+                used: RefCell::new(Vec::new()),
+            })
+            .collect())
     }
 
     /// This rank.

@@ -2,10 +2,11 @@
 //! the host: exact, because reductions fold in rank order with one rounding per step (the
 //! simulator's documented order, which the host folds reproduce bit for bit).
 
+use ascend_npu::Device;
 use ascend_npu::runtime::comm::{AllToAllV, Comm, ReduceOp, RootInfo};
 use half::{bf16, f16};
 
-use super::ranks::{on_ranks, rank_counts};
+use super::ranks::{on_comms, on_ranks, rank_counts};
 
 /// Rank `r`'s test data: `len` values in [-4, 4), different per rank and per seed.
 fn data(rank: u32, seed: u64, len: usize) -> Vec<f32> {
@@ -283,4 +284,35 @@ pub fn init_refuses_ranks_outside_the_communicator() {
             );
         }
     }
+}
+
+/// Each rank's `(rank, size, Σ over ranks of rank + 1)`, by an all-reduce.
+fn rank_sum(comm: &Comm, stream: &ascend_npu::Stream) -> (u32, u32, f32) {
+    let x = stream.upload(&[comm.rank() as f32 + 1.0]).unwrap();
+    let mut y = stream.alloc_zeroed::<f32>(1).unwrap();
+    comm.all_reduce(stream, &x, &mut y, ReduceOp::Sum).unwrap();
+    (comm.rank(), comm.size(), y.to_vec().unwrap()[0])
+}
+
+pub fn init_all_builds_every_rank_in_one_call() {
+    for n in rank_counts(&[2, 4]) {
+        // Devices in reverse: rank i is on devices[i], whatever its id.
+        let devices: Vec<Device> = (0..n as usize)
+            .rev()
+            .map(|d| Device::open(d).unwrap())
+            .collect();
+        let comms = Comm::init_all(&devices).unwrap();
+        for (i, comm) in comms.iter().enumerate() {
+            assert_eq!(comm.device().id(), devices[i].id());
+        }
+        let got = on_comms(comms, rank_sum);
+        let want = (n * (n + 1) / 2) as f32;
+        for (i, &(rank, size, sum)) in got.iter().enumerate() {
+            assert_eq!((rank, size, sum), (i as u32, n, want), "rank {i} of {n}");
+        }
+    }
+    let d0 = Device::open(0).unwrap();
+    let err = Comm::init_all(&[d0.clone(), d0]).unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+    assert!(Comm::init_all(&[]).is_err());
 }

@@ -192,6 +192,7 @@ macro_rules! hccl_suite {
             send_and_recv_pass_a_token_around_a_ring,
             bad_calls_are_rejected_before_anything_is_queued,
             init_refuses_ranks_outside_the_communicator,
+            init_all_builds_every_rank_in_one_call,
         }
     };
 }

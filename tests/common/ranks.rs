@@ -53,18 +53,31 @@ pub fn on_ranks<R: Send>(n: u32, body: impl Fn(&Comm, &Stream) -> R + Sync) -> V
     let root = RootInfo::new(&Device::open(0).unwrap()).unwrap();
     // Ranks get the root info as bytes, as they would from another process.
     let bytes = root.as_bytes().to_vec();
+    on_threads((0..n).collect(), |rank| {
+        let device = Device::open(rank as usize).unwrap();
+        let root = RootInfo::from_bytes(&bytes).unwrap();
+        let comm = Comm::init(&device, &root, rank, n).unwrap();
+        let stream = device.new_stream().unwrap();
+        body(&comm, &stream)
+    })
+}
+
+/// Runs `body(comm, stream)` on each of `comms` (one thread each, with a new stream of the
+/// rank's device); results in the comms' order.
+pub fn on_comms<R: Send>(comms: Vec<Comm>, body: impl Fn(&Comm, &Stream) -> R + Sync) -> Vec<R> {
+    on_threads(comms, |comm| {
+        let stream = comm.device().new_stream().unwrap();
+        body(&comm, &stream)
+    })
+}
+
+/// `body(item)` for each item on its own thread; results in the items' order.
+fn on_threads<I: Send, R: Send>(items: Vec<I>, body: impl Fn(I) -> R + Sync) -> Vec<R> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|rank| {
-                let (bytes, body) = (&bytes, &body);
-                scope.spawn(move || {
-                    let device = Device::open(rank as usize).unwrap();
-                    let root = RootInfo::from_bytes(bytes).unwrap();
-                    let comm = Comm::init(&device, &root, rank, n).unwrap();
-                    let stream = device.new_stream().unwrap();
-                    body(&comm, &stream)
-                })
-            })
+        let body = &body;
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || body(item)))
             .collect();
         handles
             .into_iter()

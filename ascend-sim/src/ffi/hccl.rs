@@ -13,6 +13,7 @@ use ascend_sys::{
 };
 
 use super::context::current;
+use super::state::machine;
 use super::stream::for_submit;
 use crate::base::error::SimError;
 use crate::base::error::panic_text;
@@ -120,13 +121,57 @@ unsafe extern "C" fn HcclCommInitRootInfo(
         let root = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
         let device = current().map_err(from_sim)?.device;
         let c = Comm::init(root, n_ranks, rank, device)?;
-        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        comms()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(handle, Arc::new(c));
         // SAFETY: checked non-null above; one HcclComm per the C contract.
-        unsafe { write_out(comm, handle as HcclComm, "comm") }
+        unsafe { write_out(comm, register(c), "comm") }
+    })
+}
+
+/// Registers `c` and returns its handle.
+fn register(c: Comm) -> HcclComm {
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    comms()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(handle, Arc::new(c));
+    handle as HcclComm
+}
+
+unsafe extern "C" fn HcclCommInitAll(
+    ndev: u32,
+    devices: *mut i32,
+    comms: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCommInitAll", || {
+        if devices.is_null() || comms.is_null() {
+            return Err(HcclError::new(HCCL_E_PTR, "devices or comms is NULL"));
+        }
+        if ndev == 0 {
+            return Err(broke("hccl.init-all-devices", "ndev 0"));
+        }
+        // SAFETY: non-null, and `ndev` device ids per the C contract.
+        let ids = unsafe { std::slice::from_raw_parts(devices, ndev as usize) };
+        let machine = machine().map_err(from_sim)?;
+        let mut seen: Vec<usize> = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            let found = |what: String| {
+                broke(
+                    "hccl.init-all-devices",
+                    format!("devices[{i}] = {id}: {what}"),
+                )
+            };
+            machine
+                .device(i64::from(id))
+                .map_err(|e| found(e.message))?;
+            if let Some(j) = seen.iter().position(|&d| d == id as usize) {
+                return Err(found(format!("the device of rank {j} again")));
+            }
+            seen.push(id as usize);
+        }
+        for (i, c) in Comm::init_all(&seen).into_iter().enumerate() {
+            // SAFETY: `comms` holds `ndev` handles per the C contract; `i < ndev`.
+            unsafe { write_out(comms.add(i), register(c), "comms") }?;
+        }
+        Ok(())
     })
 }
 
@@ -746,6 +791,7 @@ unsafe extern "C" fn HcclRecv(
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.HcclGetRootInfo = Some(HcclGetRootInfo);
     s.HcclCommInitRootInfo = Some(HcclCommInitRootInfo);
+    s.HcclCommInitAll = Some(HcclCommInitAll);
     s.HcclCommDestroy = Some(HcclCommDestroy);
     s.HcclGetRankSize = Some(HcclGetRankSize);
     s.HcclGetRankId = Some(HcclGetRankId);

@@ -9,6 +9,14 @@ const CODE: Enforcement = Enforcement::Elsewhere {
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
+        id: "hccl.init-all-devices",
+        call: "HcclCommInitAll",
+        statement: "devices holds ndev >= 1 existing device ids, each once: rank i runs on devices[i], one rank per device",
+        source: "cann-api-facts §6.2 (HcclCommInitAll: single process, multi-device), §6.3 (one thread per device)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
         id: "hccl.reduce-type-op",
         call: "HcclAllReduce, HcclReduceScatter",
         statement: "A2/A3 reduce int8, int16, int32, int64, fp16, fp32 and bf16 with sum, prod, max or min, and no prod for int16 and bf16",

@@ -281,8 +281,36 @@ impl Comm {
             s.formed |= s.joined.iter().all(Option::is_some);
             s.formed.then_some(Ok(()))
         })?;
-        let peers = || (0..size).map(|_| AtomicU64::new(0)).collect();
-        Ok(Comm {
+        Ok(Comm::member(group, rank, device))
+    }
+
+    /// Every rank of a new communicator at once, rank `i` on `devices[i]` (`HcclCommInitAll`:
+    /// one call makes them all, so nobody waits). The caller checked the devices.
+    pub(crate) fn init_all(devices: &[usize]) -> Vec<Comm> {
+        let group = Arc::new(Group {
+            id: new_root(),
+            size: devices.len() as u32,
+            state: Mutex::new(GroupState {
+                joined: devices.iter().map(|&d| Some(d)).collect(),
+                formed: true,
+                ..Default::default()
+            }),
+            changed: Condvar::new(),
+        });
+        groups()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group.id, group.clone());
+        let ranks = devices.iter().enumerate();
+        ranks
+            .map(|(rank, &device)| Comm::member(group.clone(), rank as u32, device))
+            .collect()
+    }
+
+    /// Rank `rank`'s handle on the formed `group`.
+    fn member(group: Arc<Group>, rank: u32, device: usize) -> Comm {
+        let peers = || (0..group.size).map(|_| AtomicU64::new(0)).collect();
+        Comm {
             rank,
             device,
             next_collective: AtomicU64::new(0),
@@ -290,7 +318,7 @@ impl Comm {
             next_recv: peers(),
             async_error: AtomicU32::new(HCCL_SUCCESS),
             group,
-        })
+        }
     }
 
     pub(crate) fn size(&self) -> u32 {
