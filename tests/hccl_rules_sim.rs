@@ -137,6 +137,68 @@ fn each_hccl_rule_names_itself_when_violated() {
             );
         }
 
+        // A split: a configuration with its header, the caller at its place among the ranks.
+        let split = api.HcclCreateSubCommConfig().unwrap();
+        let good = sys::HcclCommConfig {
+            size: std::mem::size_of::<sys::HcclCommConfig>(),
+            magicWord: sys::HCCL_COMM_CONFIG_MAGIC_WORD,
+            version: sys::HCCL_COMM_CONFIG_VERSION,
+            reserved: 0,
+            hcclBufferSize: sys::HCCL_COMM_CONFIG_NOT_SET,
+            hcclDeterministic: sys::HCCL_COMM_CONFIG_NOT_SET,
+            hcclCommName: [0; sys::COMM_NAME_MAX_LENGTH as usize],
+        };
+        let bad_magic = sys::HcclCommConfig {
+            magicWord: 0,
+            ..good
+        };
+        let cases = [
+            (Some(bad_magic), vec![0u32], 0, "hccl.comm-config-header"),
+            (None, vec![0], 0, "hccl.comm-config-header"),
+            (Some(good), vec![0, 0], 0, "hccl.subcomm-members"),
+            (Some(good), vec![1], 0, "hccl.subcomm-members"),
+            (Some(good), vec![0], 1, "hccl.subcomm-members"),
+        ];
+        for (mut config, mut ranks, place, id) in cases {
+            let config_ptr = config
+                .as_mut()
+                .map_or(std::ptr::null_mut(), |c| c as *mut sys::HcclCommConfig);
+            let (mut parent, mut sub) = (comm.raw(), std::ptr::null_mut());
+            // SAFETY: a live parent, `ranks.len()` rank ids, a configuration or NULL, and a
+            // valid out-pointer; the simulator rejects each call before making anything.
+            let rc = unsafe {
+                split(
+                    &mut parent,
+                    ranks.len() as u32,
+                    ranks.as_mut_ptr(),
+                    7,
+                    place,
+                    config_ptr,
+                    &mut sub,
+                )
+            };
+            expect(rc, id);
+            assert!(sub.is_null());
+        }
+
+        // A rank table: readable, listing the rank, on the caller's device.
+        let cluster = api.HcclCommInitClusterInfo().unwrap();
+        let dir = std::env::temp_dir();
+        let elsewhere = dir.join(format!("ascend-npu-rules-{}.json", std::process::id()));
+        // Rank 0 on device 1, while the caller is on device 0.
+        std::fs::write(&elsewhere, common::hccl_cases::rank_table_json(&[1])).unwrap();
+        let missing = dir.join("ascend-npu-no-such-rank-table.json");
+        for (path, rank) in [(&missing, 0), (&elsewhere, 0), (&elsewhere, 3)] {
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            let mut out = std::ptr::null_mut();
+            let _ = ascend_npu::Device::open(0).unwrap().memory_info().unwrap(); // bind device 0
+            // SAFETY: a NUL-terminated path and a valid out-pointer.
+            let rc = unsafe { cluster(c.as_ptr(), rank, &mut out) };
+            expect(rc, "hccl.rank-table");
+            assert!(out.is_null());
+        }
+        let _ = std::fs::remove_file(elsewhere);
+
         // Host memory as a buffer: found when the op runs, and the stream reports it.
         let mut host = [0f32; 8];
         let _ = ascend_npu::Device::open(0).unwrap().memory_info().unwrap(); // rebind device 0

@@ -924,11 +924,34 @@ typedef struct HcclSendRecvItemDef {
     uint32_t remoteRank;
 } HcclSendRecvItem;
 
+/* A versioned struct: HCCL reads its first `size` bytes. After the 24-byte header come the
+ * fields of the old (version 2) layout, the smallest one; newer versions append fields. The
+ * header-inline HcclCommConfigInit is not exported: callers fill the header themselves and set
+ * the fields they leave alone to HCCL_COMM_CONFIG_NOT_SET. (The two 32-bit field types are our
+ * reading of the layout.) */
+#define HCCL_COMM_CONFIG_MAGIC_WORD 0xf0f0f0f0
+#define HCCL_COMM_CONFIG_VERSION 2
+#define HCCL_COMM_CONFIG_NOT_SET 0xffffffff
+typedef struct HcclCommConfigDef {
+    size_t size;
+    uint32_t magicWord;
+    uint32_t version;
+    uint64_t reserved;
+    uint32_t hcclBufferSize;
+    uint32_t hcclDeterministic;
+    char hcclCommName[COMM_NAME_MAX_LENGTH];
+} HcclCommConfig;
+
 /* Communicator management. */
 ASCEND_API(HCOMM, HcclResult, HcclGetRootInfo, (HcclRootInfo *rootInfo))
 ASCEND_API(HCOMM, HcclResult, HcclCommInitRootInfo,
            (uint32_t nRanks, const HcclRootInfo *rootInfo, uint32_t rank, HcclComm *comm))
 ASCEND_API(HCOMM, HcclResult, HcclCommInitAll, (uint32_t ndev, int32_t *devices, HcclComm *comms))
+/* clusterInfo: the path of a rank-table JSON file. */
+ASCEND_API(HCOMM, HcclResult, HcclCommInitClusterInfo, (const char *clusterInfo, uint32_t rank, HcclComm *comm))
+ASCEND_API(HCOMM, HcclResult, HcclCreateSubCommConfig,
+           (HcclComm *comm, uint32_t rankNum, uint32_t *rankIds, uint64_t subCommId, uint32_t subCommRankId,
+            HcclCommConfig *config, HcclComm *subComm))
 ASCEND_API(HCOMM, HcclResult, HcclCommDestroy, (HcclComm comm))
 ASCEND_API(HCOMM, HcclResult, HcclGetRankSize, (HcclComm comm, uint32_t *rankSize))
 ASCEND_API(HCOMM, HcclResult, HcclGetRankId, (HcclComm comm, uint32_t *rank))

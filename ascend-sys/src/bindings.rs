@@ -773,6 +773,7 @@ pub type HcclDataType = ::core::ffi::c_uint;
 pub type HcclRootInfo = HcclRootInfoDef;
 pub type HcclSendRecvType = ::core::ffi::c_uint;
 pub type HcclSendRecvItem = HcclSendRecvItemDef;
+pub type HcclCommConfig = HcclCommConfigDef;
 pub type PFN_HcclGetRootInfo =
     ::core::option::Option<unsafe extern "C" fn(rootInfo: *mut HcclRootInfo) -> HcclResult>;
 pub type PFN_HcclCommInitRootInfo = ::core::option::Option<
@@ -785,6 +786,24 @@ pub type PFN_HcclCommInitRootInfo = ::core::option::Option<
 >;
 pub type PFN_HcclCommInitAll = ::core::option::Option<
     unsafe extern "C" fn(ndev: u32, devices: *mut i32, comms: *mut HcclComm) -> HcclResult,
+>;
+pub type PFN_HcclCommInitClusterInfo = ::core::option::Option<
+    unsafe extern "C" fn(
+        clusterInfo: *const ::core::ffi::c_char,
+        rank: u32,
+        comm: *mut HcclComm,
+    ) -> HcclResult,
+>;
+pub type PFN_HcclCreateSubCommConfig = ::core::option::Option<
+    unsafe extern "C" fn(
+        comm: *mut HcclComm,
+        rankNum: u32,
+        rankIds: *mut u32,
+        subCommId: u64,
+        subCommRankId: u32,
+        config: *mut HcclCommConfig,
+        subComm: *mut HcclComm,
+    ) -> HcclResult,
 >;
 pub type PFN_HcclCommDestroy =
     ::core::option::Option<unsafe extern "C" fn(comm: HcclComm) -> HcclResult>;
@@ -985,8 +1004,22 @@ pub struct HcclSendRecvItemDef {
     pub dataType: HcclDataType,
     pub remoteRank: u32,
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct HcclCommConfigDef {
+    pub size: usize,
+    pub magicWord: u32,
+    pub version: u32,
+    pub reserved: u64,
+    pub hcclBufferSize: u32,
+    pub hcclDeterministic: u32,
+    pub hcclCommName: [::core::ffi::c_char; 128usize],
+}
 pub const HCCL_ROOT_INFO_BYTES: u32 = 4108;
 pub const COMM_NAME_MAX_LENGTH: u32 = 128;
+pub const HCCL_COMM_CONFIG_MAGIC_WORD: u32 = 4042322160;
+pub const HCCL_COMM_CONFIG_VERSION: u32 = 2;
+pub const HCCL_COMM_CONFIG_NOT_SET: u32 = 4294967295;
 pub const ACL_SUCCESS: aclError = 0;
 pub const ACL_ERROR_INVALID_PARAM: aclError = 100000;
 pub const ACL_ERROR_UNINITIALIZE: aclError = 100001;
@@ -1536,6 +1569,25 @@ const _: () = {
         [::core::mem::offset_of!(HcclSendRecvItemDef, dataType) - 24usize];
     ["Offset of field: HcclSendRecvItemDef::remoteRank"]
         [::core::mem::offset_of!(HcclSendRecvItemDef, remoteRank) - 28usize];
+};
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of HcclCommConfigDef"][::core::mem::size_of::<HcclCommConfigDef>() - 160usize];
+    ["Alignment of HcclCommConfigDef"][::core::mem::align_of::<HcclCommConfigDef>() - 8usize];
+    ["Offset of field: HcclCommConfigDef::size"]
+        [::core::mem::offset_of!(HcclCommConfigDef, size) - 0usize];
+    ["Offset of field: HcclCommConfigDef::magicWord"]
+        [::core::mem::offset_of!(HcclCommConfigDef, magicWord) - 8usize];
+    ["Offset of field: HcclCommConfigDef::version"]
+        [::core::mem::offset_of!(HcclCommConfigDef, version) - 12usize];
+    ["Offset of field: HcclCommConfigDef::reserved"]
+        [::core::mem::offset_of!(HcclCommConfigDef, reserved) - 16usize];
+    ["Offset of field: HcclCommConfigDef::hcclBufferSize"]
+        [::core::mem::offset_of!(HcclCommConfigDef, hcclBufferSize) - 24usize];
+    ["Offset of field: HcclCommConfigDef::hcclDeterministic"]
+        [::core::mem::offset_of!(HcclCommConfigDef, hcclDeterministic) - 28usize];
+    ["Offset of field: HcclCommConfigDef::hcclCommName"]
+        [::core::mem::offset_of!(HcclCommConfigDef, hcclCommName) - 32usize];
 };
 #[repr(C)]
 #[derive(Copy, Clone)]

@@ -131,6 +131,8 @@ crate::function_table! {
     HcclGetRootInfo: PFN_HcclGetRootInfo in Hcomm,
     HcclCommInitRootInfo: PFN_HcclCommInitRootInfo in Hcomm,
     HcclCommInitAll: PFN_HcclCommInitAll in Hcomm,
+    HcclCommInitClusterInfo: PFN_HcclCommInitClusterInfo in Hcomm,
+    HcclCreateSubCommConfig: PFN_HcclCreateSubCommConfig in Hcomm,
     HcclCommDestroy: PFN_HcclCommDestroy in Hcomm,
     HcclGetRankSize: PFN_HcclGetRankSize in Hcomm,
     HcclGetRankId: PFN_HcclGetRankId in Hcomm,

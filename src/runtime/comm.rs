@@ -4,7 +4,9 @@
 //! Every rank is a [`Device`] driven by its own thread (or process). Rank 0 makes a
 //! [`RootInfo`] and hands it to the others out of band (a channel, a file, a socket); every
 //! rank then calls [`Comm::init`], which returns once all have joined. A process that drives
-//! every device builds all ranks at once with [`Comm::init_all`]. Collectives are
+//! every device builds all ranks at once with [`Comm::init_all`]; ranks listed in a rank-table
+//! file join with [`Comm::init_rank_table`]; [`Comm::split`] makes a communicator of some of
+//! a communicator's ranks. Collectives are
 //! asynchronous like any stream work, and take part in the buffers' cross-stream use
 //! tracking, so a buffer is not reused or freed while a collective may still touch it.
 //!
@@ -268,6 +270,123 @@ impl Comm {
                 used: RefCell::new(Vec::new()),
             })
             .collect())
+    }
+
+    /// Joins rank `rank` of the communicator a rank-table JSON file describes
+    /// (`HcclCommInitClusterInfo`), on `device`, which must be the one the table gives `rank`.
+    /// Blocks until every rank of the table has joined.
+    pub fn init_rank_table(
+        device: &Device,
+        rank_table: &std::path::Path,
+        rank: u32,
+    ) -> Result<Comm> {
+        let path = rank_table.to_str().ok_or_else(|| {
+            Error::invalid(
+                format!("rank-table path {}", rank_table.display()),
+                "a UTF-8 path",
+            )
+        })?;
+        let path = std::ffi::CString::new(path).map_err(|_| {
+            Error::invalid(
+                format!("rank-table path {path:?} with a NUL byte"),
+                "a path without NUL bytes",
+            )
+        })?;
+        if path.as_bytes_with_nul().len() > 4096 {
+            return Err(Error::invalid(
+                format!("a rank-table path of {} bytes", path.as_bytes().len()),
+                "at most 4095 bytes (4096 with the NUL)",
+            ));
+        }
+        device.inner.bind()?;
+        let api = device.inner.api;
+        let f = api.HcclCommInitClusterInfo()?;
+        let mut raw: HcclComm = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path and a valid out-pointer.
+        check_hccl(api, "HcclCommInitClusterInfo", unsafe {
+            f(path.as_ptr(), rank, &mut raw)
+        })?;
+        Comm::adopt(raw, device)
+    }
+
+    /// Rank `ranks.iter().position(self.rank())` of a new communicator made of this one's
+    /// `ranks` (`HcclCreateSubCommConfig`); each of them calls it with the same `ranks` and
+    /// `id`, which tells the sub-communicators of one parent apart. Blocks until all have.
+    pub fn split(&self, ranks: &[u32], id: u64) -> Result<Comm> {
+        let Some(sub_rank) = ranks.iter().position(|&r| r == self.rank) else {
+            return Err(Error::invalid(
+                format!("a split into ranks {ranks:?} called by rank {}", self.rank),
+                "the calling rank among the ranks",
+            ));
+        };
+        if let Some(&r) = ranks.iter().find(|&&r| r >= self.size) {
+            return Err(Error::invalid(
+                format!("rank {r} in a split of a {}-rank communicator", self.size),
+                "ranks of this communicator, each once",
+            ));
+        }
+        if (1..ranks.len()).any(|i| ranks[..i].contains(&ranks[i])) {
+            return Err(Error::invalid(
+                format!("ranks {ranks:?} with a repeat"),
+                "ranks of this communicator, each once",
+            ));
+        }
+        let not_set = ascend_sys::HCCL_COMM_CONFIG_NOT_SET;
+        // What HcclCommConfigInit (header-inline, not exported) would write, at version 2.
+        let mut config = ascend_sys::HcclCommConfig {
+            size: std::mem::size_of::<ascend_sys::HcclCommConfig>(),
+            magicWord: ascend_sys::HCCL_COMM_CONFIG_MAGIC_WORD,
+            version: ascend_sys::HCCL_COMM_CONFIG_VERSION,
+            reserved: 0,
+            hcclBufferSize: not_set,
+            hcclDeterministic: not_set,
+            hcclCommName: [0; ascend_sys::COMM_NAME_MAX_LENGTH as usize],
+        };
+        let mut ids = ranks.to_vec();
+        let mut parent = self.raw;
+        let mut raw: HcclComm = std::ptr::null_mut();
+        self.call("HcclCreateSubCommConfig", |api| {
+            let f = api.HcclCreateSubCommConfig()?;
+            // SAFETY: a live parent handle, `ranks.len()` rank ids, a whole configuration and a
+            // valid out-pointer.
+            Ok(unsafe {
+                f(
+                    &mut parent,
+                    ids.len() as u32,
+                    ids.as_mut_ptr(),
+                    id,
+                    sub_rank as u32,
+                    &mut config,
+                    &mut raw,
+                )
+            })
+        })?;
+        Comm::adopt(raw, &self.device)
+    }
+
+    /// Takes ownership of a new handle on `device`, asking HCCL its rank and size.
+    fn adopt(raw: HcclComm, device: &Device) -> Result<Comm> {
+        let mut comm = Comm {
+            raw,
+            device: device.clone(),
+            rank: 0,
+            size: 0,
+            used: RefCell::new(Vec::new()),
+        };
+        // From here on, an error drops `comm`, which destroys the handle.
+        let (mut rank, mut size) = (0u32, 0u32);
+        comm.call("HcclGetRankId", |api| {
+            let f = api.HcclGetRankId()?;
+            // SAFETY: a live handle and a valid out-pointer.
+            Ok(unsafe { f(raw, &mut rank) })
+        })?;
+        comm.call("HcclGetRankSize", |api| {
+            let f = api.HcclGetRankSize()?;
+            // SAFETY: a live handle and a valid out-pointer.
+            Ok(unsafe { f(raw, &mut size) })
+        })?;
+        (comm.rank, comm.size) = (rank, size);
+        Ok(comm)
     }
 
     /// This rank.

@@ -6,7 +6,7 @@ use ascend_npu::Device;
 use ascend_npu::runtime::comm::{AllToAllV, Comm, ReduceOp, RootInfo};
 use half::{bf16, f16};
 
-use super::ranks::{on_comms, on_ranks, rank_counts};
+use super::ranks::{on_comms, on_ranks, on_threads, rank_counts};
 
 /// Rank `r`'s test data: `len` values in [-4, 4), different per rank and per seed.
 fn data(rank: u32, seed: u64, len: usize) -> Vec<f32> {
@@ -315,4 +315,92 @@ pub fn init_all_builds_every_rank_in_one_call() {
     let err = Comm::init_all(&[d0.clone(), d0]).unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
     assert!(Comm::init_all(&[]).is_err());
+}
+
+pub fn split_makes_communicators_of_some_ranks() {
+    for n in rank_counts(&[2, 4]) {
+        let got = on_ranks(n, |comm, _| {
+            let r = comm.rank();
+            // Evens, and odds in reverse: a rank's place in the list is its rank in the split.
+            let ranks: Vec<u32> = if r % 2 == 0 {
+                (0..n).step_by(2).collect()
+            } else {
+                (1..n).step_by(2).rev().collect()
+            };
+            let sub = comm.split(&ranks, 1 + u64::from(r % 2)).unwrap();
+            let stream = sub.device().new_stream().unwrap();
+            let err = comm.split(&[(r + 1) % n], 9).unwrap_err();
+            assert!(err.to_string().contains("the calling rank"), "{err}");
+            (ranks, rank_sum(&sub, &stream))
+        });
+        for (r, (ranks, (rank, size, sum))) in got.into_iter().enumerate() {
+            assert_eq!(ranks[rank as usize], r as u32, "rank {r} of {n}");
+            assert_eq!(size as usize, ranks.len());
+            let m = ranks.len() as f32;
+            assert_eq!(sum, m * (m + 1.0) / 2.0, "rank {r} of {n}");
+        }
+    }
+}
+
+/// A rank table with rank `i` on `devices[i]`, in the layout of Ascend's rank-table files.
+pub fn rank_table_json(devices: &[usize]) -> String {
+    let entries: Vec<String> = devices
+        .iter()
+        .enumerate()
+        .map(|(rank, d)| {
+            format!(
+                r#"{{"device_id": "{d}", "device_ip": "192.168.100.{}", "rank_id": "{rank}"}}"#,
+                rank + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version": "1.0", "server_count": "1", "server_list": [{{"server_id": "127.0.0.1", "device": [{}]}}], "status": "completed"}}"#,
+        entries.join(", ")
+    )
+}
+
+/// With `ASCEND_NPU_RANK_TABLE` naming a rank table (on NPUs, the machine's own), that file;
+/// otherwise one written for two ranks on devices 1 and 0.
+pub fn rank_table_file_builds_a_communicator() {
+    let (path, devices, written) = match std::env::var("ASCEND_NPU_RANK_TABLE") {
+        Ok(p) => {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut devices: Vec<(u32, usize)> = Vec::new();
+            for server in json["server_list"].as_array().unwrap() {
+                for d in server["device"].as_array().unwrap() {
+                    let num = |k: &str| d[k].as_str().unwrap().parse::<usize>().unwrap();
+                    devices.push((num("rank_id") as u32, num("device_id")));
+                }
+            }
+            devices.sort_unstable();
+            let devices = devices.into_iter().map(|(_, d)| d).collect();
+            (std::path::PathBuf::from(p), devices, false)
+        }
+        Err(_) => {
+            if rank_counts(&[2]).is_empty() {
+                return;
+            }
+            let path = std::env::temp_dir()
+                .join(format!("ascend-npu-rank-table-{}.json", std::process::id()));
+            std::fs::write(&path, rank_table_json(&[1, 0])).unwrap();
+            (path, vec![1, 0], true)
+        }
+    };
+    let n = devices.len() as u32;
+    let ranks: Vec<u32> = (0..n).collect();
+    let got = on_threads(ranks, |rank| {
+        let device = Device::open(devices[rank as usize]).unwrap();
+        let comm = Comm::init_rank_table(&device, &path, rank).unwrap();
+        let stream = device.new_stream().unwrap();
+        rank_sum(&comm, &stream)
+    });
+    if written {
+        let _ = std::fs::remove_file(&path);
+    }
+    let want = (n * (n + 1) / 2) as f32;
+    for (i, &(rank, size, sum)) in got.iter().enumerate() {
+        assert_eq!((rank, size, sum), (i as u32, n, want), "rank {i} of {n}");
+    }
 }

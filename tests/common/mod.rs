@@ -193,6 +193,8 @@ macro_rules! hccl_suite {
             bad_calls_are_rejected_before_anything_is_queued,
             init_refuses_ranks_outside_the_communicator,
             init_all_builds_every_rank_in_one_call,
+            split_makes_communicators_of_some_ranks,
+            rank_table_file_builds_a_communicator,
         }
     };
 }

@@ -72,7 +72,7 @@ pub fn on_comms<R: Send>(comms: Vec<Comm>, body: impl Fn(&Comm, &Stream) -> R + 
 }
 
 /// `body(item)` for each item on its own thread; results in the items' order.
-fn on_threads<I: Send, R: Send>(items: Vec<I>, body: impl Fn(I) -> R + Sync) -> Vec<R> {
+pub fn on_threads<I: Send, R: Send>(items: Vec<I>, body: impl Fn(I) -> R + Sync) -> Vec<R> {
     std::thread::scope(|scope| {
         let body = &body;
         let handles: Vec<_> = items

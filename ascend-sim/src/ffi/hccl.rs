@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ascend_sys::{
-    ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_TASK_TIMEOUT, HCCL_E_INTERNAL, HCCL_E_PTR,
-    HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm, HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo,
-    StaticSymbols, aclrtStream,
+    ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_TASK_TIMEOUT, HCCL_COMM_CONFIG_MAGIC_WORD,
+    HCCL_E_INTERNAL, HCCL_E_PTR, HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm, HcclCommConfig,
+    HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo, StaticSymbols, aclrtStream,
 };
 
 use super::context::current;
@@ -19,7 +19,9 @@ use crate::base::error::SimError;
 use crate::base::error::panic_text;
 use crate::base::error_msg::set_recent;
 use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
-use crate::operators::hccl::{Comm, Contribution, HcclError, HcclResultOf, ROOT_MAGIC, new_root};
+use crate::operators::hccl::{
+    Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, new_root, root_of,
+};
 use crate::rules::violation_text;
 use crate::runtime::task::{Abort, Task};
 
@@ -172,6 +174,160 @@ unsafe extern "C" fn HcclCommInitAll(
             unsafe { write_out(comms.add(i), register(c), "comms") }?;
         }
         Ok(())
+    })
+}
+
+/// Checks the header of a communicator configuration (rule `hccl.comm-config-header`).
+///
+/// # Safety
+/// `config` is null or points to at least the 24-byte header.
+unsafe fn check_config(config: *const HcclCommConfig) -> HcclResultOf<()> {
+    let rule = "hccl.comm-config-header";
+    if config.is_null() {
+        return Err(broke(rule, "config is NULL"));
+    }
+    // SAFETY: non-null, and the caller's configuration starts with the header.
+    let (size, magic, version) =
+        unsafe { ((*config).size, (*config).magicWord, (*config).version) };
+    if magic != HCCL_COMM_CONFIG_MAGIC_WORD || version == 0 || size < 24 {
+        return Err(broke(
+            rule,
+            format!("size {size}, magicWord {magic:#x}, version {version}"),
+        ));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn HcclCreateSubCommConfig(
+    comm: *mut HcclComm,
+    rank_num: u32,
+    rank_ids: *mut u32,
+    sub_comm_id: u64,
+    sub_comm_rank_id: u32,
+    config: *mut HcclCommConfig,
+    sub_comm: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCreateSubCommConfig", || {
+        if comm.is_null() || sub_comm.is_null() || (rank_ids.is_null() && rank_num > 0) {
+            return Err(HcclError::new(
+                HCCL_E_PTR,
+                "comm, rankIds or subComm is NULL",
+            ));
+        }
+        // SAFETY: `config` is null or a configuration per the C contract.
+        unsafe { check_config(config) }?;
+        // SAFETY: non-null, one handle per the C contract.
+        let parent = resolve(unsafe { *comm })?;
+        let ids = if rank_num == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null, and `rankNum` ranks per the C contract.
+            unsafe { std::slice::from_raw_parts(rank_ids, rank_num as usize) }
+        };
+        let rule = "hccl.subcomm-members";
+        let found = |what: String| {
+            broke(
+                rule,
+                format!("rankIds {ids:?}, subCommRankId {sub_comm_rank_id}: {what}"),
+            )
+        };
+        if ids.is_empty() {
+            return Err(found("no ranks".into()));
+        }
+        if let Some(&r) = ids.iter().find(|&&r| r >= parent.size()) {
+            return Err(found(format!(
+                "rank {r} of a {}-rank parent",
+                parent.size()
+            )));
+        }
+        if (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
+            return Err(found("a rank twice".into()));
+        }
+        if ids.get(sub_comm_rank_id as usize) != Some(&parent.rank) {
+            return Err(found(format!("the caller is parent rank {}", parent.rank)));
+        }
+        let origin = Origin::Split {
+            parent: parent.group_id(),
+            id: sub_comm_id,
+        };
+        let root = root_of(origin, ids, rule)?;
+        let c = Comm::init(root, rank_num, sub_comm_rank_id, parent.device)?;
+        // SAFETY: checked non-null above; one HcclComm per the C contract.
+        unsafe { write_out(sub_comm, register(c), "subComm") }
+    })
+}
+
+/// The ranks of a rank table: `(rank_id, device_id)` per device, in file order.
+fn rank_table(path: &std::path::Path) -> Result<Vec<(u32, usize)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let number = |v: &serde_json::Value, what: &str| -> Result<u64, String> {
+        // Rank tables write numbers as strings.
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{what} {v}, expected a decimal string"))
+    };
+    let servers = json["server_list"]
+        .as_array()
+        .ok_or("no server_list array")?;
+    let mut ranks = Vec::new();
+    for server in servers {
+        for device in server["device"]
+            .as_array()
+            .ok_or("a server without a device array")?
+        {
+            let rank = number(&device["rank_id"], "rank_id")?;
+            let id = number(&device["device_id"], "device_id")?;
+            ranks.push((rank as u32, id as usize));
+        }
+    }
+    Ok(ranks)
+}
+
+unsafe extern "C" fn HcclCommInitClusterInfo(
+    cluster_info: *const c_char,
+    rank: u32,
+    comm: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCommInitClusterInfo", || {
+        if cluster_info.is_null() || comm.is_null() {
+            return Err(HcclError::new(HCCL_E_PTR, "clusterInfo or comm is NULL"));
+        }
+        let rule = "hccl.rank-table";
+        // SAFETY: non-null; read up to the documented 4096 bytes, stopping at the NUL.
+        let bytes: Vec<u8> = (0..4096)
+            .map(|i| unsafe { *cluster_info.add(i) } as u8)
+            .take_while(|&b| b != 0)
+            .collect();
+        if bytes.len() == 4096 {
+            return Err(broke(rule, "a path of 4096 bytes or more without its NUL"));
+        }
+        let path = std::path::PathBuf::from(String::from_utf8_lossy(&bytes).into_owned());
+        let found = |what: String| broke(rule, format!("{}: {what}", path.display()));
+        let table = rank_table(&path).map_err(&found)?;
+        let mut ids: Vec<u32> = table.iter().map(|&(r, _)| r).collect();
+        ids.sort_unstable();
+        if ids.iter().enumerate().any(|(i, &r)| r != i as u32) {
+            return Err(found(format!(
+                "rank_ids {ids:?}, expected 0..{} each once",
+                ids.len()
+            )));
+        }
+        let Some(&(_, want)) = table.iter().find(|&&(r, _)| r == rank) else {
+            return Err(found(format!("no rank_id {rank}")));
+        };
+        let device = current().map_err(from_sim)?.device;
+        if device != want {
+            return Err(found(format!(
+                "rank {rank} is on device {want}; the caller's device is {device}"
+            )));
+        }
+        let canonical = std::fs::canonicalize(&path).map_err(|e| found(e.to_string()))?;
+        let root = root_of(Origin::RankTable(canonical), &ids, rule)?;
+        let c = Comm::init(root, ids.len() as u32, rank, device)?;
+        // SAFETY: checked non-null above; one HcclComm per the C contract.
+        unsafe { write_out(comm, register(c), "comm") }
     })
 }
 
@@ -792,6 +948,8 @@ pub(super) fn fill(s: &mut StaticSymbols) {
     s.HcclGetRootInfo = Some(HcclGetRootInfo);
     s.HcclCommInitRootInfo = Some(HcclCommInitRootInfo);
     s.HcclCommInitAll = Some(HcclCommInitAll);
+    s.HcclCreateSubCommConfig = Some(HcclCreateSubCommConfig);
+    s.HcclCommInitClusterInfo = Some(HcclCommInitClusterInfo);
     s.HcclCommDestroy = Some(HcclCommDestroy);
     s.HcclGetRankSize = Some(HcclGetRankSize);
     s.HcclGetRankId = Some(HcclGetRankId);

@@ -9,6 +9,30 @@ const CODE: Enforcement = Enforcement::Elsewhere {
 
 pub(super) const RULES: &[Rule] = &[
     Rule {
+        id: "hccl.comm-config-header",
+        call: "HcclCreateSubCommConfig",
+        statement: "config is non-null and starts with the header HcclCommConfigInit writes: magicWord 0xf0f0f0f0, a version >= 1, a size of at least the 24-byte header",
+        source: "cann-api-facts §6.1 (HcclCommConfig is versioned; HcclCommConfigInit fills the header)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.subcomm-members",
+        call: "HcclCreateSubCommConfig",
+        statement: "rankIds holds rankNum >= 1 distinct ranks of the parent communicator, rankIds[subCommRankId] is the caller's rank, and every member passes the same rankIds for one subCommId",
+        source: "cann-api-facts §6.2 (HcclCreateSubCommConfig prototype: rankNum, rankIds, subCommId, subCommRankId)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.rank-table",
+        call: "HcclCommInitClusterInfo",
+        statement: "clusterInfo is the path (at most 4096 bytes with its NUL) of a readable rank-table JSON file whose rank_ids are 0..n, each once, and which puts `rank` on the caller's device",
+        source: "cann-api-facts §6.3 (rank-table JSON path, ≤ 4096 bytes incl. NUL; rank must match the rank_id in the file)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
         id: "hccl.init-all-devices",
         call: "HcclCommInitAll",
         statement: "devices holds ndev >= 1 existing device ids, each once: rank i runs on devices[i], one rank per device",

@@ -196,6 +196,63 @@ fn groups() -> &'static Mutex<HashMap<u64, Arc<Group>>> {
     GROUPS.get_or_init(Default::default)
 }
 
+/// The group of `root`, made for `size` ranks if it does not exist yet.
+fn group_of(root: u64, size: u32) -> Arc<Group> {
+    let mut all = groups().lock().unwrap_or_else(|p| p.into_inner());
+    let group = all.entry(root).or_insert_with(|| {
+        Arc::new(Group {
+            id: root,
+            size,
+            state: Mutex::new(GroupState {
+                joined: vec![None; size as usize],
+                ..Default::default()
+            }),
+            changed: Condvar::new(),
+        })
+    });
+    group.clone()
+}
+
+/// What names a communicator built without a root info.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Origin {
+    /// `HcclCreateSubCommConfig`: the parent's group and the `subCommId`.
+    Split { parent: u64, id: u64 },
+    /// `HcclCommInitClusterInfo`: the rank table's canonical path.
+    RankTable(std::path::PathBuf),
+}
+
+/// The root of the communicator `origin` names, with the members its first rank declared
+/// (every rank must declare the same; a mismatch is a violation of rule `rule`). A root whose
+/// ranks have all left is replaced, so the same origin builds a new communicator after a
+/// fault.
+pub(crate) fn root_of(origin: Origin, members: &[u32], rule: &str) -> HcclResultOf<u64> {
+    /// Per origin: its root and the members its first rank declared.
+    type Roots = HashMap<Origin, (u64, Vec<u32>)>;
+    static ROOTS: OnceLock<Mutex<Roots>> = OnceLock::new();
+    let mut roots = crate::base::sync::lock(ROOTS.get_or_init(Default::default));
+    let live = |root: &u64| {
+        groups()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(root)
+    };
+    if let Some((root, first)) = roots.get(&origin).filter(|(root, _)| live(root)) {
+        if first != members {
+            return Err(HcclError::para(crate::rules::violation_text(
+                rule,
+                format!("ranks {members:?} for {origin:?}, whose first rank declared {first:?}"),
+            )));
+        }
+        return Ok(*root);
+    }
+    let root = new_root();
+    // Made now, so that a rank arriving before the first one joins finds it live.
+    group_of(root, members.len() as u32);
+    roots.insert(origin, (root, members.to_vec()));
+    Ok(root)
+}
+
 static NEXT_ROOT: AtomicU64 = AtomicU64::new(1);
 
 /// What `HcclGetRootInfo` writes at the start of the opaque 4108-byte blob.
@@ -228,21 +285,7 @@ impl Comm {
                 "rank {rank} of nRanks {size}; expected nRanks >= 1 and rank < nRanks"
             )));
         }
-        let group = {
-            let mut all = groups().lock().unwrap_or_else(|p| p.into_inner());
-            let group = all.entry(root).or_insert_with(|| {
-                Arc::new(Group {
-                    id: root,
-                    size,
-                    state: Mutex::new(GroupState {
-                        joined: vec![None; size as usize],
-                        ..Default::default()
-                    }),
-                    changed: Condvar::new(),
-                })
-            });
-            group.clone()
-        };
+        let group = group_of(root, size);
         if group.size != size {
             return Err(HcclError::para(format!(
                 "nRanks {size} for a root info whose first rank said {}; expected every rank to \
@@ -323,6 +366,11 @@ impl Comm {
 
     pub(crate) fn size(&self) -> u32 {
         self.group.size
+    }
+
+    /// The id of this communicator's group.
+    pub(crate) fn group_id(&self) -> u64 {
+        self.group.id
     }
 
     /// The name `HcclGetCommName` reports.
