@@ -250,13 +250,16 @@ impl Comm {
         };
         first.inner.bind()?;
         let api = first.inner.api;
-        let f = api.HcclCommInitAll()?;
         let mut raw: Vec<HcclComm> = vec![std::ptr::null_mut(); ids.len()];
         let mut ids_arg = ids.clone();
+        let ndev = ids.len() as u32;
         // SAFETY: `ids_arg` holds `ndev` device ids and `raw` room for `ndev` handles.
-        check_hccl(api, "HcclCommInitAll", unsafe {
-            f(ids.len() as u32, ids_arg.as_mut_ptr(), raw.as_mut_ptr())
-        })?;
+        unsafe {
+            c_call!(
+                api,
+                HcclCommInitAll(ndev, ids_arg.as_mut_ptr(), raw.as_mut_ptr())
+            )
+        }?;
         let size = ids.len() as u32;
         Ok(raw
             .into_iter()
@@ -300,12 +303,9 @@ impl Comm {
         }
         device.inner.bind()?;
         let api = device.inner.api;
-        let f = api.HcclCommInitClusterInfo()?;
         let mut raw: HcclComm = std::ptr::null_mut();
         // SAFETY: a NUL-terminated path and a valid out-pointer.
-        check_hccl(api, "HcclCommInitClusterInfo", unsafe {
-            f(path.as_ptr(), rank, &mut raw)
-        })?;
+        unsafe { c_call!(api, HcclCommInitClusterInfo(path.as_ptr(), rank, &mut raw)) }?;
         Comm::adopt(raw, device)
     }
 
@@ -345,22 +345,24 @@ impl Comm {
         let mut ids = ranks.to_vec();
         let mut parent = self.raw;
         let mut raw: HcclComm = std::ptr::null_mut();
-        self.call("HcclCreateSubCommConfig", |api| {
-            let f = api.HcclCreateSubCommConfig()?;
-            // SAFETY: a live parent handle, `ranks.len()` rank ids, a whole configuration and a
-            // valid out-pointer.
-            Ok(unsafe {
-                f(
+        let api = self.bound_api()?;
+        let rank_num = ids.len() as u32;
+        // SAFETY: a live parent handle, `ranks.len()` rank ids, a whole configuration and a
+        // valid out-pointer.
+        unsafe {
+            c_call!(
+                api,
+                HcclCreateSubCommConfig(
                     &mut parent,
-                    ids.len() as u32,
+                    rank_num,
                     ids.as_mut_ptr(),
                     id,
                     sub_rank as u32,
                     &mut config,
-                    &mut raw,
+                    &mut raw
                 )
-            })
-        })?;
+            )
+        }?;
         Comm::adopt(raw, &self.device)
     }
 
@@ -375,16 +377,11 @@ impl Comm {
         };
         // From here on, an error drops `comm`, which destroys the handle.
         let (mut rank, mut size) = (0u32, 0u32);
-        comm.call("HcclGetRankId", |api| {
-            let f = api.HcclGetRankId()?;
-            // SAFETY: a live handle and a valid out-pointer.
-            Ok(unsafe { f(raw, &mut rank) })
-        })?;
-        comm.call("HcclGetRankSize", |api| {
-            let f = api.HcclGetRankSize()?;
-            // SAFETY: a live handle and a valid out-pointer.
-            Ok(unsafe { f(raw, &mut size) })
-        })?;
+        let api = comm.bound_api()?;
+        // SAFETY: a live handle and valid out-pointers.
+        unsafe { c_call!(api, HcclGetRankId(raw, &mut rank)) }?;
+        // SAFETY: as above.
+        unsafe { c_call!(api, HcclGetRankSize(raw, &mut size)) }?;
         (comm.rank, comm.size) = (rank, size);
         Ok(comm)
     }
