@@ -231,7 +231,7 @@ pub fn block_quant(data: &[u8]) {
                 let (sr, sc) = q.scale_shape();
                 // Element by element, not row by row: an accepted empty input may have a huge
                 // row count and no columns, and an unoptimised build would walk those rows.
-                for i in 0..len {
+                for (i, &value) in x.iter().enumerate() {
                     // len > 0 here, so cols > 0 (an accepted input has rows × cols = len).
                     let (r, c) = (i / cols, i % cols);
                     let s = if weight {
@@ -240,7 +240,7 @@ pub fn block_quant(data: &[u8]) {
                         q.scales()[r * sc + c / 128]
                     };
                     assert!(s.is_finite() && s > 0.0);
-                    quant_error_ok(x[i], q.codes()[i], s);
+                    quant_error_ok(value, q.codes()[i], s);
                 }
                 assert!(sr * sc == q.scales().len());
             }
