@@ -12,7 +12,7 @@ use ascend_npu::aclnn::{
 use ascend_npu::reference::mla::{self, MlaConfig, MlaWeights, QueryWeights, Rope};
 use half::bf16;
 
-fn stream() -> Stream {
+pub(crate) fn stream() -> Stream {
     super::moe::stream()
 }
 
@@ -37,7 +37,7 @@ fn shape(cfg: &MlaConfig) -> PrologShape {
 }
 
 /// `len` BF16 values uniform in ±`scale`, and the same values in f64.
-fn bf16_vec(rng: &mut Rng, len: usize, scale: f32) -> (Vec<bf16>, Vec<f64>) {
+pub(crate) fn bf16_vec(rng: &mut Rng, len: usize, scale: f32) -> (Vec<bf16>, Vec<f64>) {
     let v: Vec<bf16> = (0..len)
         .map(|_| bf16::from_f32(rng.f32() * scale))
         .collect();
@@ -47,17 +47,17 @@ fn bf16_vec(rng: &mut Rng, len: usize, scale: f32) -> (Vec<bf16>, Vec<f64>) {
 
 /// Checkpoint weights in BF16 (and their f64 values for the reference); scales keep every
 /// projection's output of order 1 (`1/√fan_in`), norms' weights near 1.
-struct Weights {
-    q_a: Vec<bf16>,
-    q_b: Vec<bf16>,
-    kv_a: Vec<bf16>,
-    kv_b: Vec<bf16>,
-    q_norm: Vec<bf16>,
-    kv_norm: Vec<bf16>,
-    reference: MlaWeights,
+pub(crate) struct Weights {
+    pub q_a: Vec<bf16>,
+    pub q_b: Vec<bf16>,
+    pub kv_a: Vec<bf16>,
+    pub kv_b: Vec<bf16>,
+    pub q_norm: Vec<bf16>,
+    pub kv_norm: Vec<bf16>,
+    pub reference: MlaWeights,
 }
 
-fn weights(cfg: &MlaConfig, rng: &mut Rng) -> Weights {
+pub(crate) fn weights(cfg: &MlaConfig, rng: &mut Rng) -> Weights {
     let (he, h, ql) = (cfg.hidden_size, cfg.num_heads, cfg.q_lora_rank.unwrap());
     let inv = |n: usize| 1.0 / (n as f32).sqrt();
     let (q_a, q_a_f) = bf16_vec(rng, ql * he, inv(he));
@@ -106,14 +106,14 @@ fn evens_then_odds(x: &[f64]) -> Vec<f64> {
 }
 
 /// `‖got − want‖ / ‖want‖`.
-fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
+pub(crate) fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len());
     let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
     let den: f64 = want.iter().map(|w| w * w).sum();
     (num / den).sqrt()
 }
 
-fn to_f64(v: &[bf16]) -> Vec<f64> {
+pub(crate) fn to_f64(v: &[bf16]) -> Vec<f64> {
     v.iter().map(|x| x.to_f64()).collect()
 }
 
@@ -746,7 +746,7 @@ pub fn vendor_path_matches_the_reference() {
 }
 
 /// A decode's output and LSE, read back in f64.
-fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
     let out = to_f64(&r.out.to_vec().unwrap());
     let lse = r
         .lse
@@ -759,7 +759,7 @@ fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// The checkpoint of `w` as `ops::mla` takes it.
-fn checkpoint(w: &Weights) -> ascend_npu::ops::mla::PrologCheckpoint<'_> {
+pub(crate) fn checkpoint(w: &Weights) -> ascend_npu::ops::mla::PrologCheckpoint<'_> {
     ascend_npu::ops::mla::PrologCheckpoint {
         q_a_proj: &w.q_a,
         q_a_layernorm: &w.q_norm,
@@ -772,19 +772,19 @@ fn checkpoint(w: &Weights) -> ascend_npu::ops::mla::PrologCheckpoint<'_> {
 
 /// One step of `MlaAttention::decode`: the sequences it runs (their index in `Sequences`),
 /// their lengths after it, and the new tokens per sequence.
-struct Step {
-    seqs: Vec<usize>,
-    lens: Vec<usize>,
-    s_q: usize,
+pub(crate) struct Step {
+    pub seqs: Vec<usize>,
+    pub lens: Vec<usize>,
+    pub s_q: usize,
 }
 
 /// Hidden states of whole sequences (bf16, and f64 for the reference).
-struct Sequences {
-    x: Vec<Vec<bf16>>,
+pub(crate) struct Sequences {
+    pub x: Vec<Vec<bf16>>,
 }
 
 impl Sequences {
-    fn random(rng: &mut Rng, cfg: &MlaConfig, lens: &[usize]) -> Sequences {
+    pub(crate) fn random(rng: &mut Rng, cfg: &MlaConfig, lens: &[usize]) -> Sequences {
         let x = lens
             .iter()
             .map(|&l| bf16_vec(rng, l * cfg.hidden_size, 1.0).0)
@@ -805,19 +805,50 @@ impl Sequences {
     /// The reference of a step, per sequence of it: out `[s_q, H, v]`, lse `[H, s_q]`, and
     /// the worst-case score error bound (see `ATTENTION_ROUNDINGS`).
     fn reference(&self, cfg: &MlaConfig, w: &Weights, step: &Step) -> (Vec<f64>, Vec<f64>, f64) {
+        let prologs: Vec<mla::Prolog> = (0..self.x.len())
+            .map(|b| {
+                let len = step
+                    .seqs
+                    .iter()
+                    .position(|&s| s == b)
+                    .map_or(0, |i| step.lens[i]);
+                self.prolog(cfg, w, b, len)
+            })
+            .collect();
+        self.reference_over(cfg, w, step, &prologs, |_, rows| rows.to_vec())
+    }
+
+    /// The reference prolog of sequence `b`'s first `len` tokens (positions `0..len`); the
+    /// prolog of a token depends on nothing else, so a longer one holds every shorter one.
+    pub(crate) fn prolog(&self, cfg: &MlaConfig, w: &Weights, b: usize, len: usize) -> mla::Prolog {
+        let xf = to_f64(&self.x[b][..len * cfg.hidden_size]);
+        let positions: Vec<usize> = (0..len).collect();
+        mla::prolog(cfg, &w.reference, &xf, &positions).unwrap()
+    }
+
+    /// [`reference`](Self::reference) from `prologs[b]`, each covering at least sequence `b`'s
+    /// tokens in the step (see [`prolog`](Self::prolog)), with the keys each sequence attends
+    /// to replaced: `keys(b, rows)` gets sequence `b`'s reference cache rows `[len, 576]` and
+    /// returns the rows to attend to (an FP8 cache's dequantized rows, say).
+    pub(crate) fn reference_over(
+        &self,
+        cfg: &MlaConfig,
+        w: &Weights,
+        step: &Step,
+        prologs: &[mla::Prolog],
+        keys: impl Fn(usize, &[f64]) -> Vec<f64>,
+    ) -> (Vec<f64>, Vec<f64>, f64) {
         let (h, dn, dr) = (cfg.num_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
         let scale = cfg.softmax_scale() as f32 as f64;
         let (mut out, mut lse, mut bound) = (Vec::new(), Vec::new(), 0f64);
         for (&b, &len) in step.seqs.iter().zip(&step.lens) {
-            let xf = to_f64(&self.x[b][..len * cfg.hidden_size]);
-            let positions: Vec<usize> = (0..len).collect();
-            let p = mla::prolog(cfg, &w.reference, &xf, &positions).unwrap();
+            let p = &prologs[b];
             let from = len - step.s_q;
             let q = mla::MlaQuery {
                 tokens: step.s_q,
                 heads: h,
-                q_nope: p.query.q_nope[from * h * dn..].to_vec(),
-                q_pe: p.query.q_pe[from * h * dr..].to_vec(),
+                q_nope: p.query.q_nope[from * h * dn..len * h * dn].to_vec(),
+                q_pe: p.query.q_pe[from * h * dr..len * h * dr].to_vec(),
             };
             let att = mla::LatentAttention {
                 cfg,
@@ -825,12 +856,13 @@ impl Sequences {
                 mask: mla::Mask::Causal,
                 scale,
             };
-            let r = att.absorbed(&q, &p.cache_rows).unwrap();
+            let rows = keys(b, &p.cache_rows[..len * cfg.cache_row()]);
+            let r = att.absorbed(&q, &rows).unwrap();
             out.extend(r.out);
             lse.extend(r.lse);
             let q_abs = mla::absorb_query(cfg, &w.reference.kv_b_proj, &q).unwrap();
             for qh in q_abs.chunks(cfg.cache_row()) {
-                for row in p.cache_rows.chunks(cfg.cache_row()) {
+                for row in rows.chunks(cfg.cache_row()) {
                     let s: f64 = qh.iter().zip(row).map(|(a, b)| (a * b).abs()).sum();
                     bound = bound.max(ATTENTION_ROUNDINGS * 2f64.powi(-8) * scale * s);
                 }
@@ -856,12 +888,12 @@ const ATTENTION_ROUNDINGS: f64 = 9.0;
 /// independent perturbations add in quadrature, √R·u/√3 = 2u, and the projections between
 /// them (random weights scaled by 1/√fan_in, condition of their operator norm against the
 /// vectors below 2) at most double it: 4u. (Measured: 0.9u on either path.)
-fn attention_tolerance() -> f64 {
+pub(crate) fn attention_tolerance() -> f64 {
     4.0 * 2f64.powi(-8)
 }
 
 /// The block table of a step over `tables` (one row per sequence, `max_blocks` columns).
-fn step_table(
+pub(crate) fn step_table(
     stream: &Stream,
     layout: &ascend_npu::ops::mla::CacheLayout,
     (tables, max_blocks): (&[Vec<i32>], usize),
@@ -882,16 +914,28 @@ fn step_table(
 
 /// Runs `steps` through `att` on a fresh NaN-filled cache; returns each step's output and
 /// LSE.
-fn run_steps(
+pub(crate) fn run_steps(
     stream: &Stream,
     att: &ascend_npu::ops::mla::MlaAttention,
     seqs: &Sequences,
     (tables, max_blocks): (&[Vec<i32>], usize),
     steps: &[Step],
 ) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let mut cache = att.new_cache(stream).unwrap();
+    run_steps_on(stream, att, &mut cache, seqs, (tables, max_blocks), steps)
+}
+
+/// [`run_steps`] on `cache`, which it first fills with NaN and leaves as the steps wrote it.
+pub(crate) fn run_steps_on(
+    stream: &Stream,
+    att: &ascend_npu::ops::mla::MlaAttention,
+    cache: &mut ascend_npu::ops::mla::LatentCache,
+    seqs: &Sequences,
+    (tables, max_blocks): (&[Vec<i32>], usize),
+    steps: &[Step],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
     let kernels = super::mla_cases::setup().1;
     let cfg = att.config();
-    let mut cache = att.new_cache(stream).unwrap();
     // Unwritten rows are NaN (bf16 0xFFFF, and a NaN FP8 code): none may leak.
     let bytes = ascend_npu::DeviceSlice::len(cache.data());
     stream
@@ -903,7 +947,7 @@ fn run_steps(
             let table = step_table(stream, att.cache_layout(), (tables, max_blocks), step);
             let x = stream.upload(&seqs.step_x(cfg, step)).unwrap();
             let r = att
-                .decode(&kernels, stream, &x, step.s_q, (&mut cache, &table))
+                .decode(&kernels, stream, &x, step.s_q, (&mut *cache, &table))
                 .unwrap();
             on_host(&r)
         })
@@ -911,7 +955,7 @@ fn run_steps(
 }
 
 /// Checks a step's device output against the reference; returns the bound used.
-fn assert_step(
+pub(crate) fn assert_step(
     cfg: &MlaConfig,
     (out, lse): &(Vec<f64>, Vec<f64>),
     (want_out, want_lse, bound): &(Vec<f64>, Vec<f64>, f64),

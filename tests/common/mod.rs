@@ -25,6 +25,8 @@ pub mod kernels_cases;
 #[cfg(feature = "sim")]
 pub mod mla_cases;
 #[cfg(feature = "sim")]
+pub mod mla_fp8_cases;
+#[cfg(feature = "sim")]
 pub mod mla_vendor_cases;
 pub mod moe;
 #[cfg(feature = "sim")]

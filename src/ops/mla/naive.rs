@@ -116,8 +116,18 @@ impl NaiveProjection {
 /// Attention of every sequence's new tokens over its cache in the naive form (see the module
 /// docs): `q_lens[b]` new tokens, the last of sequence `b`'s cached length, attend to its
 /// keys, bottom-right causal when `params.causal` (otherwise every query sees all of them, as
-/// a chunk attends to a cached prefix before the merge). A bf16 cache only. Returns
-/// `out [tokens, heads, v]` and `lse [heads, tokens]`, as [`prefill`](super::prefill) does.
+/// a chunk attends to a cached prefix before the merge). Returns `out [tokens, heads, v]` and
+/// `lse [heads, tokens]`, as [`prefill`](super::prefill) does.
+///
+/// # A bf16 cache only
+///
+/// An FP8 cache ([`CacheFormat::Fp8`]) is [`Error::Unsupported`]: the naive form feeds the
+/// cache rows to the cube as a bf16 matrix, and FlashMLA's FP8 rows interleave E4M3 codes,
+/// their scales and the bf16 rope key in 656-byte rows that no matmul operand takes. It
+/// would need a bf16 copy of every slot of the cache first (1,152 bytes a row, 1.76× the FP8
+/// cache), giving up the memory the FP8 format saves for a form whose only use is as a
+/// second opinion. [`prefill`](super::prefill) (the absorbed form, equal in real
+/// arithmetic) reads FP8 rows directly and dequantizes them as it attends.
 pub fn prefill_naive(
     kernels: &Kernels,
     stream: &Stream,
@@ -128,6 +138,13 @@ pub fn prefill_naive(
 ) -> Result<PrefillOutput> {
     let (h, nope, v, rope) = (proj.heads, proj.nope, proj.v, proj.rope);
     let layout = *cache.layout();
+    if layout.format == CacheFormat::Fp8 {
+        return Err(Error::unsupported(
+            "the naive prefill over an Fp8 cache",
+            "the naive form multiplies bf16 cache rows on the cube; use ops::mla::prefill \
+             (the absorbed form), which reads FP8 rows",
+        ));
+    }
     if layout.format != CacheFormat::Bf16 || (layout.latent, layout.rope) != (proj.latent, rope) {
         return Err(Error::invalid(
             format!("a {layout:?} cache for the naive prefill"),
