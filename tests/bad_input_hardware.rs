@@ -3,11 +3,7 @@
 
 mod common;
 
-fn setup() {
-    ascend_npu::select_backend(ascend_npu::Backend::Cann).expect("CANN is installed");
-}
-
 bad_input_suite!(
     #[ignore = "needs an NPU: cargo test --test bad_input_hardware -- --ignored"]
-    setup = setup
+    setup = common::hardware
 );

@@ -3,11 +3,7 @@
 
 mod common;
 
-fn setup() {
-    ascend_npu::select_backend(ascend_npu::Backend::Cann).expect("CANN is installed");
-}
-
 buffer_lifetime_suite!(
     #[ignore = "needs an NPU: cargo test --test buffer_lifetime_hardware -- --ignored"]
-    setup = setup
+    setup = common::hardware
 );

@@ -1,13 +1,9 @@
-//! Hardware twins of `runtime_sim.rs`: run with `ASCEND_NPU_BACKEND=cann cargo test -- --ignored`
+//! Hardware twins of `runtime_sim.rs`: run with `cargo test --test runtime_hardware -- --ignored`
 //! on a machine with an NPU and CANN.
 
 mod common;
 
-fn setup() {
-    ascend_npu::select_backend(ascend_npu::Backend::Cann).expect("CANN is installed");
-}
-
 runtime_suite!(
-    #[ignore = "needs an NPU: ASCEND_NPU_BACKEND=cann cargo test -- --ignored"]
-    setup = setup
+    #[ignore = "needs an NPU: cargo test --test runtime_hardware -- --ignored"]
+    setup = common::hardware
 );

@@ -1,15 +1,13 @@
 //! Hardware twins of `runtime_kernel_args_sim.rs`: a device-memory `argsData` blob launches,
 //! and is read when the kernel starts. Run with
-//! `ASCEND_NPU_BACKEND=cann cargo test --test runtime_kernel_args_hardware -- --ignored` on a
+//! `cargo test --test runtime_kernel_args_hardware -- --ignored` on a
 //! machine with an NPU and CANN.
 
 #![cfg(feature = "sim")]
 
 mod common;
 
-fn setup() {}
-
 kernel_args_suite!(
-    #[ignore = "needs an NPU: ASCEND_NPU_BACKEND=cann cargo test --test runtime_kernel_args_hardware -- --ignored"]
-    setup = setup
+    #[ignore = "needs an NPU: cargo test --test runtime_kernel_args_hardware -- --ignored"]
+    setup = common::hardware
 );

@@ -1,8 +1,8 @@
 //! Test bodies shared by the simulator suites and their hardware twins.
 //!
 //! A suite file selects its backend in `setup` and instantiates the cases with `cases!`; the
-//! hardware file marks them `#[ignore]` so they run only with
-//! `ASCEND_NPU_BACKEND=cann cargo test -- --ignored` on a machine with an NPU.
+//! hardware file marks them `#[ignore]` and sets them up with [`hardware`], so on a machine with
+//! an NPU every twin runs with `cargo test --test '*_hardware' -- --ignored`.
 
 #![allow(dead_code)]
 
@@ -45,6 +45,26 @@ pub mod validation_props_cases;
 pub mod vendor_matmul_cases;
 
 pub use rng::Rng;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once a hardware twin's setup has chosen the `cann` provider.
+static ON_HARDWARE: AtomicBool = AtomicBool::new(false);
+
+/// The setup of every hardware twin: selects the `cann` provider, whatever
+/// `ASCEND_NPU_BACKEND` says, and records it so that a case's own
+/// `backend::select` keeps it rather than reading the
+/// variable (which would conflict with the provider chosen here when it is unset).
+pub fn hardware() {
+    ascend_npu::select_backend(ascend_npu::Backend::Cann)
+        .unwrap_or_else(|e| panic!("a hardware twin needs CANN (source its set_env.sh): {e}"));
+    ON_HARDWARE.store(true, Ordering::SeqCst);
+}
+
+/// Whether a hardware twin's setup ([`hardware`]) has chosen the provider of this process.
+pub fn on_hardware() -> bool {
+    ON_HARDWARE.load(Ordering::SeqCst)
+}
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
 #[macro_export]
