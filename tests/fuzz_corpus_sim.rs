@@ -6,6 +6,11 @@
 mod bodies;
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Held by the tests that fill most of the 256 MiB device on purpose, so they take turns.
+static FILLING: Mutex<()> = Mutex::new(());
 
 #[test]
 fn every_corpus_input_passes_its_target() {
@@ -71,6 +76,7 @@ fn an_output_beyond_device_memory_is_a_typed_allocation_error() {
 /// An allocation that finds the device full now takes the stream's idle blocks back first.
 #[test]
 fn idle_pool_blocks_are_given_back_when_the_device_is_full() {
+    let _filling = FILLING.lock().unwrap_or_else(|p| p.into_inner());
     let (stream, _) = bodies::device();
     let stream = stream.device().new_stream().unwrap();
     // 150 idle blocks of distinct sizes, 1 MiB + i·512 bytes each: about 150 MiB cached.
@@ -87,4 +93,80 @@ fn idle_pool_blocks_are_given_back_when_the_device_is_full() {
     assert_eq!(stream.pooled_bytes(), 0);
     drop(big);
     stream.synchronize().unwrap();
+}
+
+/// Other streams' pools give way too (issue 10's review): an allocation that finds the device
+/// full takes back the idle blocks of the device's other streams, but only from a stream whose
+/// queued work has all completed, since that work may still use blocks already back in its
+/// pool. The busy stream here is held by a host function that waits for a gate.
+#[test]
+fn idle_pool_blocks_of_other_streams_are_given_back_when_the_device_is_full() {
+    let _filling = FILLING.lock().unwrap_or_else(|p| p.into_inner());
+    let (stream, _) = bodies::device();
+    let device = stream.device();
+    let (owner, asker) = (device.new_stream().unwrap(), device.new_stream().unwrap());
+    // 150 idle blocks of distinct sizes on the owner's pool: about 150 MiB of 256 MiB.
+    let blocks: Vec<_> = (0..150)
+        .map(|i| owner.alloc_pooled::<u8>((1 << 20) + i * 512).unwrap())
+        .collect();
+    drop(blocks);
+    owner.synchronize().unwrap();
+    let cached = owner.pooled_bytes();
+    assert!(cached >= 150 << 20, "{cached}");
+
+    let gate = Gate::hold(&owner);
+    assert!(!owner.is_idle().unwrap());
+    let e = asker
+        .alloc_zeroed::<u8>(160 << 20)
+        .expect_err("a busy stream's blocks must stay");
+    assert_eq!(
+        e.acl_code().and_then(|c| c.name()),
+        Some("ACL_ERROR_RT_MEMORY_ALLOCATION"),
+        "{e}"
+    );
+    assert_eq!(owner.pooled_bytes(), cached);
+
+    drop(gate);
+    owner.synchronize().unwrap();
+    let big = asker
+        .alloc_zeroed::<u8>(160 << 20)
+        .expect("the idle stream's pool gives way");
+    assert_eq!(owner.pooled_bytes(), 0);
+    // The owner still allocates (its pool starts again from the device).
+    drop(owner.alloc_pooled::<u8>(4096).unwrap());
+    drop(big);
+    asker.synchronize().unwrap();
+}
+
+/// Keeps a stream busy until dropped: a host function on it spins until the gate opens.
+struct Gate;
+
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" fn wait_for_gate(_: *mut std::ffi::c_void) {
+    while !GATE_OPEN.load(Ordering::Acquire) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+impl Gate {
+    fn hold(stream: &ascend_npu::Stream) -> Gate {
+        GATE_OPEN.store(false, Ordering::Release);
+        let launch = ascend_npu::raw_api()
+            .unwrap()
+            .aclrtLaunchHostFunc()
+            .unwrap();
+        // SAFETY: a live stream; the function takes no data and only reads a static.
+        let rc = unsafe { launch(stream.as_raw(), Some(wait_for_gate), std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "aclrtLaunchHostFunc");
+        Gate
+    }
+}
+
+impl Drop for Gate {
+    /// Opens the gate, also when the test fails while it is held (else the stream's drop
+    /// would wait for the host function forever).
+    fn drop(&mut self) {
+        GATE_OPEN.store(true, Ordering::Release);
+    }
 }

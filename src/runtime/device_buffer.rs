@@ -167,20 +167,25 @@ impl Stream {
     }
 
     /// `aclrtMalloc` of `bytes` (non-zero) on this stream's device, after collecting deferred
-    /// frees. When the device is out of memory and this stream's pool caches idle blocks, the
-    /// pool gives them back and the allocation is tried once more: a pool filled with blocks of
-    /// sizes nobody asks for again must not starve plain allocations (found by the
-    /// `op_validation` fuzz target, whose inputs of ever-new sizes filled a 256 MiB device).
+    /// frees. When the device is out of memory, this stream's pool gives its idle blocks back,
+    /// and so do the pools of the device's other streams that have no work queued; if that
+    /// freed anything, the allocation is tried once more. Pools filled with blocks of sizes
+    /// nobody asks for again must not starve plain allocations (found by the `op_validation`
+    /// fuzz target, whose inputs of ever-new sizes filled a 256 MiB device).
     pub(crate) fn malloc(&self, bytes: usize) -> Result<u64> {
         match self.malloc_once(bytes) {
             Err(e)
                 if e.acl_code()
-                    .is_some_and(|c| c.0 == ascend_sys::ACL_ERROR_RT_MEMORY_ALLOCATION)
-                    && self.pooled_bytes() > 0 =>
+                    .is_some_and(|c| c.0 == ascend_sys::ACL_ERROR_RT_MEMORY_ALLOCATION) =>
             {
+                let own = self.pooled_bytes();
                 // Freed at once where this stream is idle; behind its queued work otherwise
                 // (then the retry may fail too, with the same error).
                 self.trim_pool()?;
+                let others = self.trim_idle_pools_of_other_streams()?;
+                if own + others == 0 {
+                    return Err(e);
+                }
                 self.malloc_once(bytes)
             }
             result => result,

@@ -100,18 +100,18 @@ impl StreamMemory {
         }
     }
 
-    /// Empties the idle blocks out of the pool and returns those the device can free; blocks
-    /// carved from workspaces stay.
-    fn drain_idle(&self) -> Vec<u64> {
+    /// Empties the idle blocks out of the pool and returns those the device can free, as
+    /// (size, address); blocks carved from workspaces stay.
+    fn drain_idle(&self) -> Vec<(usize, u64)> {
         let blocks = std::mem::take(&mut *lock(&self.blocks));
-        self.cached.store(0, Ordering::Relaxed);
         let mut freeable = Vec::new();
         for (size, ptrs) in blocks {
             for ptr in ptrs {
+                self.cached.fetch_sub(size, Ordering::Relaxed);
                 if self.in_workspace(ptr) {
                     self.put(size, ptr);
                 } else {
-                    freeable.push(ptr);
+                    freeable.push((size, ptr));
                 }
             }
         }
@@ -157,11 +157,42 @@ impl Stream {
     pub fn trim_pool(&self) -> Result<()> {
         let device = &self.device().inner;
         let mut result = Ok(());
-        for ptr in self.memory().drain_idle() {
+        for (_, ptr) in self.memory().drain_idle() {
             let freed = device.free_after(Memory::Device(ptr as usize), std::slice::from_ref(self));
             result = result.and(freed);
         }
         result
+    }
+
+    /// Gives the device back the idle pool blocks of its other streams whose queued work has
+    /// all completed, and says how many bytes that freed. A stream with work still queued keeps
+    /// its blocks: that work may use them (a block returns to its pool when its buffer is
+    /// dropped, possibly before the work queued on it has run).
+    pub(crate) fn trim_idle_pools_of_other_streams(&self) -> Result<usize> {
+        let mut freed = 0;
+        for other in self.others_on_device() {
+            if other.pooled_bytes() == 0 {
+                continue;
+            }
+            let blocks = other.memory().drain_idle();
+            // Queried after draining: every use of a drained block was queued before the block
+            // came back to the pool, so a stream idle now has completed all of them. (Queried
+            // first, a block given back in between could still be in use.)
+            let idle = other.is_idle();
+            if !matches!(idle, Ok(true)) {
+                for (size, ptr) in blocks {
+                    other.memory().put(size, ptr);
+                }
+                idle?;
+                continue;
+            }
+            let device = &other.device().inner;
+            for (size, ptr) in blocks {
+                device.free_now(Memory::Device(ptr as usize))?;
+                freed += size;
+            }
+        }
+        Ok(freed)
     }
 
     /// Supplies `workspace` to this stream's pool: new blocks are carved from it before the pool
@@ -258,7 +289,11 @@ impl Stream {
     /// Frees every cached block and constant. Called by the stream's destructor once its work
     /// has completed.
     pub(crate) fn release_memory(memory: &StreamMemory, device: &super::device::DeviceInner) {
-        let mut ptrs = memory.drain_idle();
+        let mut ptrs: Vec<u64> = memory
+            .drain_idle()
+            .into_iter()
+            .map(|(_, ptr)| ptr)
+            .collect();
         let constants = std::mem::take(&mut lock(&memory.constants).by_bytes);
         ptrs.extend(
             constants

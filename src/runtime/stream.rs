@@ -1,6 +1,6 @@
 //! Streams: in-order queues of device work.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use ascend_sys::aclrtStream;
 
@@ -40,6 +40,11 @@ unsafe impl Send for StreamInner {}
 // SAFETY: methods take &self and only make thread-safe runtime calls with the handle.
 unsafe impl Sync for StreamInner {}
 
+/// Every stream of the process by device id (dead entries are dropped when a stream is made),
+/// so that an allocation finding its device full can ask the device's other streams for their
+/// idle pool blocks (see `Stream::malloc`). Weak: the registry keeps no stream alive.
+static LIVE: Mutex<Vec<(i32, Weak<StreamInner>)>> = Mutex::new(Vec::new());
+
 impl Stream {
     pub(crate) fn new(device: &Device) -> Result<Stream> {
         device.inner.bind()?;
@@ -47,14 +52,30 @@ impl Stream {
         let mut raw: aclrtStream = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the device's context is bound.
         unsafe { c_call!(api, aclrtCreateStream(&mut raw)) }?;
-        Ok(Stream {
+        let stream = Stream {
             inner: Arc::new(StreamInner {
                 device: device.clone(),
                 raw,
                 memory: StreamMemory::default(),
                 status: StatusWords::default(),
             }),
-        })
+        };
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|(_, stream)| stream.strong_count() > 0);
+        live.push((device.inner.id, Arc::downgrade(&stream.inner)));
+        Ok(stream)
+    }
+
+    /// The other live streams of this stream's device, whichever [`Device`] handle made them.
+    pub(crate) fn others_on_device(&self) -> Vec<Stream> {
+        let id = self.inner.device.inner.id;
+        let live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.iter()
+            .filter(|(device, _)| *device == id)
+            .filter_map(|(_, stream)| stream.upgrade())
+            .filter(|inner| !Arc::ptr_eq(inner, &self.inner))
+            .map(|inner| Stream { inner })
+            .collect()
     }
 
     /// The device this stream runs on.
