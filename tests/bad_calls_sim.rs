@@ -254,3 +254,43 @@ fn invalid_device_ids_are_rejected() {
     );
     assert_usable(&Device::open(1).unwrap());
 }
+
+/// Pinned memory the runtime returns misaligned for the element type is refused with an error
+/// naming the address and the alignment, and given back, not leaked: the simulator's test hook
+/// returns the next block 4 bytes past its 64-byte alignment, so a `u64` buffer cannot use it;
+/// freeing that address again is then a double free. Simulator only (the hook is the
+/// compiled-in simulator's, and a double free is undefined on hardware).
+#[test]
+fn misaligned_pinned_memory_is_refused_and_freed() {
+    let api = setup();
+    if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
+        eprintln!("skipped: the misalignment hook is the compiled-in simulator's");
+        return;
+    }
+    let device = Device::open(0).unwrap();
+    ascend_npu::sim::misalign_next_pinned_alloc(4).unwrap();
+    let e = ascend_npu::HostBuffer::<u64>::zeroed(&device, 16).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("aclrtMallocHost") && message.contains("not aligned to 8 bytes"),
+        "{message}"
+    );
+    let (errors, _) = ascend_npu::take_drop_errors();
+    assert!(errors.is_empty(), "{errors:?}");
+    // "returned 0x…, not aligned": the block the runtime gave.
+    let returned = message
+        .split("returned 0x")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+        .unwrap_or_else(|| panic!("no address in {message}"));
+    assert_eq!(returned % 64, 4, "{message}");
+    let free_host = api.aclrtFreeHost().unwrap();
+    // SAFETY: the simulator checks the address; a block already freed is an error, not UB.
+    let rc = unsafe { free_host(returned as *mut c_void) };
+    assert_ne!(rc, 0, "the misaligned block was still allocated (leaked)");
+    assert!(recent(api).contains("double free"), "{}", recent(api));
+    // The hook applied once: the next allocation is aligned and usable.
+    let buffer = ascend_npu::HostBuffer::<u64>::from_slice(&device, &[7; 16]).unwrap();
+    assert_eq!(buffer.as_slice().unwrap(), [7; 16]);
+}

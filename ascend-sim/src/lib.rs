@@ -71,7 +71,7 @@ pub use ffi::{configure, counters, map_device_range, symbols, translate};
 pub use runtime::callback::current_thread_id;
 pub use runtime::counters::DeviceCounters;
 pub use runtime::kernel::KernelCounters;
-pub use runtime::memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE};
+pub use runtime::memory::{DeviceRange, FREED_BYTE, UNINIT_BYTE, misalign_next_pinned_alloc};
 
 /// The provider name to pass to `ascend_sys::Api::from_static`.
 pub const PROVIDER: &str = "sim";

@@ -41,6 +41,12 @@ impl<T: Zeroable> HostBuffer<T> {
             // SAFETY: `raw` is a valid out-pointer and `bytes` is non-zero.
             malloc.check(unsafe { (malloc.ptr())(&mut raw, bytes) })?;
             if raw.is_null() || (raw as usize) % std::mem::align_of::<T>() != 0 {
+                // Memory we cannot use is still ours to give back.
+                if !raw.is_null() {
+                    if let Err(e) = device.inner.free_now(Memory::Host(raw as usize)) {
+                        drop_errors::record(e);
+                    }
+                }
                 return Err(malloc.failed(
                     ascend_sys::ACL_ERROR_BAD_ALLOC,
                     Some(format!(

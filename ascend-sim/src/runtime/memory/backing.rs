@@ -13,6 +13,9 @@ pub(crate) const ALIGN: usize = 64;
 pub(crate) struct Backing {
     ptr: NonNull<u8>,
     len: usize,
+    /// Bytes between the aligned allocation and `ptr` (0 but for a test hook's misaligned
+    /// pinned block, see `host::misalign_next_pinned_alloc`).
+    offset: usize,
 }
 
 // SAFETY: `Backing` owns a plain byte buffer with no thread affinity. All access goes through
@@ -26,15 +29,22 @@ impl Backing {
     /// A block of `len` bytes (at least one) filled with `fill`, or `None` if the host is out
     /// of memory.
     pub(crate) fn new(len: usize, fill: u8) -> Option<Backing> {
-        let layout = Layout::from_size_align(len.max(1), ALIGN).ok()?;
+        Backing::misaligned(len, fill, 0)
+    }
+
+    /// [`Backing::new`], starting `offset` bytes (less than [`ALIGN`]) past an aligned
+    /// address, so only `offset`'s own alignment holds.
+    pub(crate) fn misaligned(len: usize, fill: u8, offset: usize) -> Option<Backing> {
+        debug_assert!(offset < ALIGN);
+        let len = len.max(1);
+        let layout = Layout::from_size_align(len.checked_add(offset)?, ALIGN).ok()?;
         // SAFETY: the layout has a non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
-        // SAFETY: `ptr` is a fresh allocation of `layout.size()` bytes.
-        unsafe { ptr.as_ptr().write_bytes(fill, layout.size()) };
-        Some(Backing {
-            ptr,
-            len: layout.size(),
-        })
+        let base = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
+        // SAFETY: `base` is a fresh allocation of `layout.size()` bytes.
+        unsafe { base.as_ptr().write_bytes(fill, layout.size()) };
+        // SAFETY: `offset` < `layout.size()`, so the pointer stays inside the allocation.
+        let ptr = unsafe { base.add(offset) };
+        Some(Backing { ptr, len, offset })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut u8 {
@@ -54,8 +64,10 @@ impl Backing {
 
 impl Drop for Backing {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.len, ALIGN).expect("validated in new");
-        // SAFETY: allocated in `new` with this exact layout, and dropped once.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        let layout =
+            Layout::from_size_align(self.len + self.offset, ALIGN).expect("validated in new");
+        // SAFETY: allocated in `misaligned` with this exact layout at `ptr - offset`, and
+        // dropped once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().sub(self.offset), layout) };
     }
 }

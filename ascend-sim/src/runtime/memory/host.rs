@@ -1,6 +1,7 @@
 //! Pinned host memory (`aclrtMallocHost`): real host blocks, registered so copies can check
 //! their bounds and tell pinned from pageable memory.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,27 @@ use crate::base::sync::lock;
 /// block is quarantined its addresses cannot be handed out by `malloc`, so a late access to it
 /// is reliably a use after free rather than a hit in unrelated memory.
 const QUARANTINE_BYTES: usize = 64 << 20;
+
+thread_local! {
+    /// Offset of this thread's next pinned block past the simulator's alignment; 0 when no
+    /// test armed it. Per thread, so tests running side by side do not take each other's.
+    static MISALIGN_NEXT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Test hook: the next `aclrtMallocHost` called on this thread returns a block starting `offset`
+/// bytes (1 to 63) past a 64-byte boundary, as a runtime with a weaker alignment than the
+/// caller assumes might; later ones are 64-byte aligned again. For tests of what a caller does
+/// with memory it cannot use.
+pub fn misalign_next_pinned_alloc(offset: usize) -> Result<(), String> {
+    if !(1..super::backing::ALIGN).contains(&offset) {
+        return Err(format!(
+            "offset {offset}; expected 1 to {} bytes",
+            super::backing::ALIGN - 1
+        ));
+    }
+    MISALIGN_NEXT.set(offset);
+    Ok(())
+}
 
 #[derive(Default)]
 struct Space {
@@ -40,7 +62,8 @@ pub(crate) enum HostPlace {
 
 impl HostMemory {
     pub(crate) fn alloc(&self, size: usize) -> SimResult<*mut u8> {
-        let backing = Backing::new(size, UNINIT_BYTE).ok_or_else(|| {
+        let offset = MISALIGN_NEXT.replace(0);
+        let backing = Backing::misaligned(size, UNINIT_BYTE, offset).ok_or_else(|| {
             SimError::new(
                 ACL_ERROR_RT_MEMORY_ALLOCATION,
                 format!("the host could not allocate {size} bytes of pinned memory"),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 pub(crate) use address_space::AddressSpace;
 pub(crate) use backing::Backing;
+pub use host::misalign_next_pinned_alloc;
 pub(crate) use host::{HostMemory, HostPlace};
 
 /// Byte written into fresh device and pinned host memory: the contents are documented as
