@@ -8,8 +8,8 @@ use ascend_sys::{
 };
 
 use super::{dims_are, one};
-use crate::rules::Requirement::{IntIn, Present, Relation};
-use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+use crate::rules::Requirement::{IntIn, Relation};
+use crate::rules::{Arg, Call, INVALID, Rule, TensorMeta};
 
 pub(super) const OP: &str = "aclnnCast";
 const DOC: &str =
@@ -32,24 +32,8 @@ const TYPES_I64: &[i64] = &[
 ];
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "cast.self-required",
-        "self is required",
-        DOC,
-        NULLPTR,
-        Present("self"),
-        |c| c.set("self", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "cast.out-required",
-        "out is required",
-        DOC,
-        NULLPTR,
-        Present("out"),
-        |c| c.set("out", Arg::Tensor(None)),
-    ),
+    required!(OP, "cast.self-required", "self", DOC),
+    required!(OP, "cast.out-required", "out", DOC),
     one(
         OP,
         "cast.dtype",

@@ -4,7 +4,7 @@
 
 use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_UINT8};
 
-use super::{dim, dims_are, one};
+use super::{dim, dims_are, ensure, one};
 use crate::rules::Requirement::{DTypes, IntRange, Present, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -161,15 +161,7 @@ fn causal_queries(c: &mut Call, s: i64, mask_cols: i64) {
 }
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "fia-v3.query-required",
-        "query is required",
-        DOC,
-        NULLPTR,
-        Present("query"),
-        |c| c.set("query", Arg::Tensor(None)),
-    ),
+    required!(OP, "fia-v3.query-required", "query", DOC),
     one(
         OP,
         "fia-v3.key-required",
@@ -188,15 +180,7 @@ pub(super) const RULES: &[Rule] = &[
         Present("value"),
         |c| c.set("value", Arg::List(None)),
     ),
-    one(
-        OP,
-        "fia-v3.attention-out-required",
-        "attentionOut is required",
-        DOC,
-        NULLPTR,
-        Present("attentionOut"),
-        |c| c.set("attentionOut", Arg::Tensor(None)),
-    ),
+    required!(OP, "fia-v3.attention-out-required", "attentionOut", DOC),
     one(
         OP,
         "fia-v3.input-layout",
@@ -205,11 +189,7 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let l = layout(c);
-            if LAYOUTS.contains(&l) {
-                Ok(())
-            } else {
-                Err(format!("inputLayout {l:?}"))
-            }
+            ensure(LAYOUTS.contains(&l), || format!("inputLayout {l:?}"))
         }),
         |c| c.set("inputLayout", Arg::Str(Some("SBH".into()))),
     ),
@@ -243,11 +223,10 @@ pub(super) const RULES: &[Rule] = &[
         MLA_DOC,
         INVALID,
         Relation(|c| {
-            if c.present("queryRopeOptional") == c.present("keyRopeOptional") {
-                Ok(())
-            } else {
-                Err("one rope input without the other".into())
-            }
+            ensure(
+                c.present("queryRopeOptional") == c.present("keyRopeOptional"),
+                || "one rope input without the other".into(),
+            )
         }),
         |c| c.set("keyRopeOptional", Arg::Tensor(None)),
     ),
@@ -296,11 +275,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let d = query_bsnd(c).3;
-            if !rope(c) || d == LATENT || d == 128 {
-                Ok(())
-            } else {
-                Err(format!("query d {d}"))
-            }
+            ensure(!rope(c) || d == LATENT || d == 128, || {
+                format!("query d {d}")
+            })
         }),
         |c| {
             c.edit_tensor("query", |t| t.dims[3] = 256);
@@ -315,11 +292,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let l = layout(c);
-            if !mla(c) || MLA_LAYOUTS.contains(&l) {
-                Ok(())
-            } else {
-                Err(format!("inputLayout {l}"))
-            }
+            ensure(!mla(c) || MLA_LAYOUTS.contains(&l), || {
+                format!("inputLayout {l}")
+            })
         }),
         |c| c.set("inputLayout", Arg::Str(Some("BNSD_BSND".into()))),
     ),
@@ -333,11 +308,9 @@ pub(super) const RULES: &[Rule] = &[
             let (n, kv) = (c.int_of("numHeads"), c.int_of("numKeyValueHeads"));
             let qn = query_bsnd(c).2;
             let kv = if kv == 0 { n } else { kv };
-            if n >= 1 && n == qn && kv >= 1 && n % kv == 0 {
-                Ok(())
-            } else {
-                Err(format!("numHeads {n}, numKeyValueHeads {kv}, query N {qn}"))
-            }
+            ensure(n >= 1 && n == qn && kv >= 1 && n % kv == 0, || {
+                format!("numHeads {n}, numKeyValueHeads {kv}, query N {qn}")
+            })
         }),
         |c| c.set("numHeads", Arg::Int(4)),
     ),
@@ -349,11 +322,10 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (_, s, n, _) = query_bsnd(c);
-            if !mla(c) || ((1..=16).contains(&s) && MLA_HEADS.contains(&n)) {
-                Ok(())
-            } else {
-                Err(format!("query s {s}, n {n}"))
-            }
+            ensure(
+                !mla(c) || ((1..=16).contains(&s) && MLA_HEADS.contains(&n)),
+                || format!("query s {s}, n {n}"),
+            )
         }),
         |c| {
             causal_queries(c, 17, 2048);
@@ -374,11 +346,9 @@ pub(super) const RULES: &[Rule] = &[
                 .tensor_of("key")
                 .and_then(|t| t.dims.last().copied())
                 .unwrap_or(-1);
-            if kv == 1 && kd == LATENT {
-                Ok(())
-            } else {
-                Err(format!("numKeyValueHeads {kv}, key d {kd}"))
-            }
+            ensure(kv == 1 && kd == LATENT, || {
+                format!("numKeyValueHeads {kv}, key d {kd}")
+            })
         }),
         |c| c.set("numKeyValueHeads", Arg::Int(2)),
     ),
@@ -474,11 +444,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let bs = c.int_of("blockSize");
-            if !mla(c) || bs == 16 || bs == 128 {
-                Ok(())
-            } else {
-                Err(format!("blockSize {bs}"))
-            }
+            ensure(!mla(c) || bs == 16 || bs == 128, || {
+                format!("blockSize {bs}")
+            })
         }),
         |c| {
             c.set("blockSize", Arg::Int(32));
@@ -574,11 +542,9 @@ pub(super) const RULES: &[Rule] = &[
                 .map(|&l| blocks_of(l, c.int_of("blockSize")))
                 .max()
                 .unwrap_or(0);
-            if t.dim(1) >= need {
-                Ok(())
-            } else {
-                Err(format!("{} columns for {need} blocks", t.dim(1)))
-            }
+            ensure(t.dim(1) >= need, || {
+                format!("{} columns for {need} blocks", t.dim(1))
+            })
         }),
         |c| c.edit_tensor("blockTableOptional", |t| t.dims[1] = 1),
     ),
@@ -597,11 +563,7 @@ pub(super) const RULES: &[Rule] = &[
                 .map(|&l| blocks_of(l, c.int_of("blockSize")))
                 .sum();
             let have = dim(c, "key", 0);
-            if have >= need {
-                Ok(())
-            } else {
-                Err(format!("{have} blocks for {need}"))
-            }
+            ensure(have >= need, || format!("{have} blocks for {need}"))
         }),
         |c| {
             for n in ["key", "value", "keyRopeOptional"] {

@@ -2,7 +2,7 @@
 
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_INT64};
 
-use super::{dim, one};
+use super::{dim, ensure, one};
 use crate::rules::Requirement::{DTypes, IntIn, Present, Relation};
 use crate::rules::{Arg, Call, Enforcement, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -201,11 +201,10 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let int8 = c.tensor_of("x").is_some_and(|x| x.dtype == ACL_INT8);
-            if c.int_of("groupListType") != 2 || (int8 && c.int_of("groupType") == 0) {
-                Ok(())
-            } else {
-                Err("groupListType 2 with non-INT8 x or groupType other than 0".into())
-            }
+            ensure(
+                c.int_of("groupListType") != 2 || (int8 && c.int_of("groupType") == 0),
+                || "groupListType 2 with non-INT8 x or groupType other than 0".into(),
+            )
         }),
         |c| c.set("groupListType", Arg::Int(2)),
     ),
@@ -223,11 +222,9 @@ pub(super) const RULES: &[Rule] = &[
                 .tensor_of("weight")
                 .map(|w| w.dims.clone())
                 .unwrap_or_default();
-            if w.len() == 3 && w[1] == dim(c, "x", 1) {
-                Ok(())
-            } else {
-                Err(format!("weight dims {w:?} for x of K = {}", dim(c, "x", 1)))
-            }
+            ensure(w.len() == 3 && w[1] == dim(c, "x", 1), || {
+                format!("weight dims {w:?} for x of K = {}", dim(c, "x", 1))
+            })
         }),
         |c| c.edit_tensor("weight", |t| t.dims[1] = 5),
     ),
@@ -270,11 +267,9 @@ pub(super) const RULES: &[Rule] = &[
                 .tensor_of("out")
                 .map(|o| o.dims.clone())
                 .unwrap_or_default();
-            if got == want {
-                Ok(())
-            } else {
-                Err(format!("out dims {got:?}, expected {want:?}"))
-            }
+            ensure(got == want, || {
+                format!("out dims {got:?}, expected {want:?}")
+            })
         }),
         |c| c.edit_tensor("out", |t| t.dims = vec![10, 4]),
     ),

@@ -2,9 +2,9 @@
 
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32};
 
-use super::{dims_are, one, same_dtype};
-use crate::rules::Requirement::{DTypes, IntIn, Present, Relation};
-use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+use super::{dims_are, ensure, one, same_dtype};
+use crate::rules::Requirement::{DTypes, IntIn, Relation};
+use crate::rules::{Arg, Call, INVALID, Rule, TensorMeta};
 
 pub(super) const OP: &str = "aclnnMatmul";
 const DOC: &str = "cann-api-facts §4.1; ops-nn matmul/mat_mul_v3 aclnnMatmul.md";
@@ -19,33 +19,9 @@ fn dims(c: &Call, name: &str) -> Vec<i64> {
 }
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "matmul.self-required",
-        "self is required",
-        DOC,
-        NULLPTR,
-        Present("self"),
-        |c| c.set("self", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "matmul.mat2-required",
-        "mat2 is required",
-        DOC,
-        NULLPTR,
-        Present("mat2"),
-        |c| c.set("mat2", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "matmul.out-required",
-        "out is required",
-        DOC,
-        NULLPTR,
-        Present("out"),
-        |c| c.set("out", Arg::Tensor(None)),
-    ),
+    required!(OP, "matmul.self-required", "self", DOC),
+    required!(OP, "matmul.mat2-required", "mat2", DOC),
+    required!(OP, "matmul.out-required", "out", DOC),
     one(
         OP,
         "matmul.dtype",
@@ -91,11 +67,7 @@ pub(super) const RULES: &[Rule] = &[
             let (a, b) = (dims(c, "self"), dims(c, "mat2"));
             let k_a = a.last().copied().unwrap_or(0);
             let k_b = if b.len() == 1 { b[0] } else { b[b.len() - 2] };
-            if k_a == k_b {
-                Ok(())
-            } else {
-                Err(format!("self {a:?} and mat2 {b:?}"))
-            }
+            ensure(k_a == k_b, || format!("self {a:?} and mat2 {b:?}"))
         }),
         |c| c.edit_tensor("mat2", |t| t.dims[0] += 1),
     ),

@@ -5,8 +5,8 @@
 
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FORMAT_FRACTAL_NZ, ACL_FORMAT_ND, ACL_INT8, ACL_INT64};
 
-use super::{dim, dims_are, one};
-use crate::rules::Requirement::{DTypes, IntIn, Present, Rank, Relation};
+use super::{dim, dims_are, ensure, one};
+use crate::rules::Requirement::{DTypes, IntIn, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta, nz_storage};
 
 pub(super) const OP: &str = "aclnnMlaPrologV3WeightNz";
@@ -58,11 +58,7 @@ fn hidden(c: &Call) -> i64 {
 
 /// `Err` naming `what` unless `value` is one of `allowed`.
 fn one_of(what: &str, value: i64, allowed: &[i64]) -> Result<(), String> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("{what} {value}"))
-    }
+    ensure(allowed.contains(&value), || format!("{what} {value}"))
 }
 
 /// N, from weightUk `[N, D, Hckv]`.
@@ -108,123 +104,29 @@ const QUANT_INPUTS: &[&str] = &[
 ];
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "mla-prolog-v3.token-x-required",
-        "tokenX is required",
-        DOC,
-        NULLPTR,
-        Present("tokenX"),
-        |c| c.set("tokenX", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.weight-dq-required",
-        "weightDq is required",
-        DOC,
-        NULLPTR,
-        Present("weightDq"),
-        |c| c.set("weightDq", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.weight-uq-qr-required",
-        "weightUqQr is required",
-        DOC,
-        NULLPTR,
-        Present("weightUqQr"),
-        |c| c.set("weightUqQr", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.weight-uk-required",
-        "weightUk is required",
-        DOC,
-        NULLPTR,
-        Present("weightUk"),
-        |c| c.set("weightUk", Arg::Tensor(None)),
-    ),
-    one(
+    required!(OP, "mla-prolog-v3.token-x-required", "tokenX", DOC),
+    required!(OP, "mla-prolog-v3.weight-dq-required", "weightDq", DOC),
+    required!(OP, "mla-prolog-v3.weight-uq-qr-required", "weightUqQr", DOC),
+    required!(OP, "mla-prolog-v3.weight-uk-required", "weightUk", DOC),
+    required!(
         OP,
         "mla-prolog-v3.weight-dkv-kr-required",
-        "weightDkvKr is required",
-        DOC,
-        NULLPTR,
-        Present("weightDkvKr"),
-        |c| c.set("weightDkvKr", Arg::Tensor(None)),
+        "weightDkvKr",
+        DOC
     ),
-    one(
-        OP,
-        "mla-prolog-v3.gamma-cq-required",
-        "rmsnormGammaCq is required",
-        DOC,
-        NULLPTR,
-        Present("rmsnormGammaCq"),
-        |c| c.set("rmsnormGammaCq", Arg::Tensor(None)),
-    ),
-    one(
+    required!(OP, "mla-prolog-v3.gamma-cq-required", "rmsnormGammaCq", DOC),
+    required!(
         OP,
         "mla-prolog-v3.gamma-ckv-required",
-        "rmsnormGammaCkv is required",
-        DOC,
-        NULLPTR,
-        Present("rmsnormGammaCkv"),
-        |c| c.set("rmsnormGammaCkv", Arg::Tensor(None)),
+        "rmsnormGammaCkv",
+        DOC
     ),
-    one(
-        OP,
-        "mla-prolog-v3.rope-sin-required",
-        "ropeSin is required",
-        DOC,
-        NULLPTR,
-        Present("ropeSin"),
-        |c| c.set("ropeSin", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.rope-cos-required",
-        "ropeCos is required",
-        DOC,
-        NULLPTR,
-        Present("ropeCos"),
-        |c| c.set("ropeCos", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.kv-cache-required",
-        "kvCacheRef is required",
-        DOC,
-        NULLPTR,
-        Present("kvCacheRef"),
-        |c| c.set("kvCacheRef", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.kr-cache-required",
-        "krCacheRef is required",
-        DOC,
-        NULLPTR,
-        Present("krCacheRef"),
-        |c| c.set("krCacheRef", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.query-required",
-        "queryOut is required",
-        DOC,
-        NULLPTR,
-        Present("queryOut"),
-        |c| c.set("queryOut", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "mla-prolog-v3.query-rope-required",
-        "queryRopeOut is required",
-        DOC,
-        NULLPTR,
-        Present("queryRopeOut"),
-        |c| c.set("queryRopeOut", Arg::Tensor(None)),
-    ),
+    required!(OP, "mla-prolog-v3.rope-sin-required", "ropeSin", DOC),
+    required!(OP, "mla-prolog-v3.rope-cos-required", "ropeCos", DOC),
+    required!(OP, "mla-prolog-v3.kv-cache-required", "kvCacheRef", DOC),
+    required!(OP, "mla-prolog-v3.kr-cache-required", "krCacheRef", DOC),
+    required!(OP, "mla-prolog-v3.query-required", "queryOut", DOC),
+    required!(OP, "mla-prolog-v3.query-rope-required", "queryRopeOut", DOC),
     one(
         OP,
         "mla-prolog-v3.cache-index-required",
@@ -249,11 +151,7 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let m = cache_mode(c);
-            if CACHE_MODES.contains(&m) {
-                Ok(())
-            } else {
-                Err(format!("cacheMode {m:?}"))
-            }
+            ensure(CACHE_MODES.contains(&m), || format!("cacheMode {m:?}"))
         }),
         |c| c.set("cacheModeOptional", Arg::Str(Some("PA_BNSD".into()))),
     ),
@@ -596,11 +494,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let bs = dim(c, "kvCacheRef", 1);
-            if (16..=1024).contains(&bs) && bs % 16 == 0 {
-                Ok(())
-            } else {
-                Err(format!("BlockSize {bs}"))
-            }
+            ensure((16..=1024).contains(&bs) && bs % 16 == 0, || {
+                format!("BlockSize {bs}")
+            })
         }),
         |c| {
             c.edit_tensor("kvCacheRef", |t| t.dims[1] = 24);
@@ -616,11 +512,9 @@ pub(super) const RULES: &[Rule] = &[
         Relation(|c| {
             let (bn, bs) = (dim(c, "kvCacheRef", 0), dim(c, "kvCacheRef", 1));
             let t = tokens(c);
-            if bs <= 0 || bn * bs >= t {
-                Ok(())
-            } else {
-                Err(format!("{bn} blocks of {bs} for {t} tokens"))
-            }
+            ensure(bs <= 0 || bn * bs >= t, || {
+                format!("{bn} blocks of {bs} for {t} tokens")
+            })
         }),
         |c| {
             c.edit_tensor("tokenX", |t| t.dims[0] = 17);

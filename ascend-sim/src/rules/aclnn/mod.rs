@@ -1,6 +1,22 @@
 //! The rule tables of the aclnn operators we call, one file per operator, each with a valid
 //! sample call for the per-rule test.
 
+/// The first-phase rule that tensor argument `$name` of `$op` is not NULL: status
+/// ACLNN_ERR_PARAM_NULLPTR, statement "`$name` is required", violated by passing NULL.
+macro_rules! required {
+    ($op:expr, $id:literal, $name:literal, $doc:expr) => {
+        super::one(
+            $op,
+            $id,
+            concat!($name, " is required"),
+            $doc,
+            crate::rules::NULLPTR,
+            crate::rules::Requirement::Present($name),
+            |c| c.set($name, crate::rules::Arg::Tensor(None)),
+        )
+    };
+}
+
 mod cast;
 mod fia_v3;
 mod grouped_matmul_v4;
@@ -81,6 +97,11 @@ const fn one(
             violate,
         },
     }
+}
+
+/// `Ok` when a rule's condition holds, else `Err` with what was found instead.
+fn ensure(holds: bool, found: impl FnOnce() -> String) -> Result<(), String> {
+    if holds { Ok(()) } else { Err(found()) }
 }
 
 /// `Err` naming `name`'s dims unless they are `want`.

@@ -3,8 +3,8 @@
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
 
 use super::{dim, dims_are, one, same_dtype};
-use crate::rules::Requirement::{DTypes, IntRange, Present, Rank, Relation};
-use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+use crate::rules::Requirement::{DTypes, IntRange, Rank, Relation};
+use crate::rules::{Arg, Call, INVALID, Rule, TensorMeta};
 
 pub(super) const OP: &str = "aclnnMoeFinalizeRoutingV2";
 const DOC: &str =
@@ -18,33 +18,19 @@ fn k(c: &Call) -> i64 {
 }
 
 pub(super) const RULES: &[Rule] = &[
-    one(
+    required!(
         OP,
         "moe-finalize-routing-v2.expanded-x-required",
-        "expandedX is required",
-        DOC,
-        NULLPTR,
-        Present("expandedX"),
-        |c| c.set("expandedX", Arg::Tensor(None)),
+        "expandedX",
+        DOC
     ),
-    one(
+    required!(
         OP,
         "moe-finalize-routing-v2.expanded-row-idx-required",
-        "expandedRowIdx is required",
-        DOC,
-        NULLPTR,
-        Present("expandedRowIdx"),
-        |c| c.set("expandedRowIdx", Arg::Tensor(None)),
+        "expandedRowIdx",
+        DOC
     ),
-    one(
-        OP,
-        "moe-finalize-routing-v2.out-required",
-        "out is required",
-        DOC,
-        NULLPTR,
-        Present("out"),
-        |c| c.set("out", Arg::Tensor(None)),
-    ),
+    required!(OP, "moe-finalize-routing-v2.out-required", "out", DOC),
     one(
         OP,
         "moe-finalize-routing-v2.out-rank",

@@ -2,7 +2,7 @@
 
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32};
 
-use super::{dim, dims_are, one, same_dtype};
+use super::{dim, dims_are, ensure, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, Present, Rank, Relation};
 use crate::rules::{Arg, Call, Enforcement, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -14,32 +14,13 @@ const FLOATS: &[i32] = &[ACL_FLOAT, ACL_FLOAT16, ACL_BF16];
 const MAX_EXPERTS: i64 = 2048;
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "moe-gating-topk.x-required",
-        "x is required",
-        DOC,
-        NULLPTR,
-        Present("x"),
-        |c| c.set("x", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "moe-gating-topk.y-required",
-        "yOut is required",
-        DOC,
-        NULLPTR,
-        Present("yOut"),
-        |c| c.set("yOut", Arg::Tensor(None)),
-    ),
-    one(
+    required!(OP, "moe-gating-topk.x-required", "x", DOC),
+    required!(OP, "moe-gating-topk.y-required", "yOut", DOC),
+    required!(
         OP,
         "moe-gating-topk.expert-idx-required",
-        "expertIdxOut is required",
-        DOC,
-        NULLPTR,
-        Present("expertIdxOut"),
-        |c| c.set("expertIdxOut", Arg::Tensor(None)),
+        "expertIdxOut",
+        DOC
     ),
     one(
         OP,
@@ -76,11 +57,7 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let e = dim(c, "x", 1);
-            if (1..=MAX_EXPERTS).contains(&e) {
-                Ok(())
-            } else {
-                Err(format!("{e} experts"))
-            }
+            ensure((1..=MAX_EXPERTS).contains(&e), || format!("{e} experts"))
         }),
         |c| c.edit_tensor("x", |t| t.dims[1] = MAX_EXPERTS + 2),
     ),
@@ -92,11 +69,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (e, g) = (dim(c, "x", 1), c.int_of("groupCount"));
-            if g >= 1 && e % g == 0 && e / g > 2 {
-                Ok(())
-            } else {
-                Err(format!("groupCount {g} for {e} experts"))
-            }
+            ensure(g >= 1 && e % g == 0 && e / g > 2, || {
+                format!("groupCount {g} for {e} experts")
+            })
         }),
         |c| c.set("groupCount", Arg::Int(4)),
     ),
@@ -108,11 +83,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (kg, g) = (c.int_of("kGroup"), c.int_of("groupCount"));
-            if (1..=g).contains(&kg) {
-                Ok(())
-            } else {
-                Err(format!("kGroup {kg} with groupCount {g}"))
-            }
+            ensure((1..=g).contains(&kg), || {
+                format!("kGroup {kg} with groupCount {g}")
+            })
         }),
         |c| c.set("kGroup", Arg::Int(3)),
     ),
@@ -125,11 +98,9 @@ pub(super) const RULES: &[Rule] = &[
         Relation(|c| {
             let (k, kg, g) = (c.int_of("k"), c.int_of("kGroup"), c.int_of("groupCount"));
             let reachable = kg * (dim(c, "x", 1) / g);
-            if (1..=reachable).contains(&k) {
-                Ok(())
-            } else {
-                Err(format!("k {k} with {reachable} experts in the kept groups"))
-            }
+            ensure((1..=reachable).contains(&k), || {
+                format!("k {k} with {reachable} experts in the kept groups")
+            })
         }),
         |c| c.set("k", Arg::Int(5)),
     ),

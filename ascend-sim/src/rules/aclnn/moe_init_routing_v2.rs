@@ -3,7 +3,7 @@
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
 
 use super::routing_inputs::{pairs, routing_inputs};
-use super::{dim, dims_are, one, same_dtype};
+use super::{dim, dims_are, ensure, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, IntRange, Present, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -43,11 +43,10 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (cap, rows) = (c.int_of("expertCapacity"), dim(c, "x", 0));
-            if c.int_of("dropPadMode") != 1 || (1..=rows).contains(&cap) {
-                Ok(())
-            } else {
-                Err(format!("expertCapacity {cap} with {rows} rows"))
-            }
+            ensure(
+                c.int_of("dropPadMode") != 1 || (1..=rows).contains(&cap),
+                || format!("expertCapacity {cap} with {rows} rows"),
+            )
         }),
         |c| {
             c.set("dropPadMode", Arg::Int(1));
@@ -70,11 +69,10 @@ pub(super) const RULES: &[Rule] = &[
         DOC,
         INVALID,
         Relation(|c| {
-            if c.int_of("expertTokensCountOrCumsumFlag") == 0 || c.int_of("dropPadMode") == 0 {
-                Ok(())
-            } else {
-                Err("counts requested with dropPadMode 1".into())
-            }
+            ensure(
+                c.int_of("expertTokensCountOrCumsumFlag") == 0 || c.int_of("dropPadMode") == 0,
+                || "counts requested with dropPadMode 1".into(),
+            )
         }),
         |c| {
             c.set("dropPadMode", Arg::Int(1));

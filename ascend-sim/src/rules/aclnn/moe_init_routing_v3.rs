@@ -3,7 +3,7 @@
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
 
 use super::routing_inputs::{pairs, routing_inputs};
-use super::{dim, dims_are, one, same_dtype};
+use super::{dim, dims_are, ensure, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, IntRange, Present, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -43,11 +43,9 @@ pub(super) const RULES: &[Rule] = &[
         ascend_sys::ACLNN_ERR_INNER_TILING_ERROR,
         Relation(|c| {
             let a = c.int_of("activeNum");
-            if a == -1 || a == pairs(c) {
-                Ok(())
-            } else {
-                Err(format!("activeNum {a} with rows·k = {}", pairs(c)))
-            }
+            ensure(a == -1 || a == pairs(c), || {
+                format!("activeNum {a} with rows·k = {}", pairs(c))
+            })
         }),
         |c| c.set("activeNum", Arg::Int(0)),
     ),
@@ -77,11 +75,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (s, e) = range(c);
-            if 0 <= s && s < e && e <= c.int_of("expertNum") {
-                Ok(())
-            } else {
-                Err(format!("{:?}", c.ints_of("activeExpertRangeOptional")))
-            }
+            ensure(0 <= s && s < e && e <= c.int_of("expertNum"), || {
+                format!("{:?}", c.ints_of("activeExpertRangeOptional"))
+            })
         }),
         |c| c.set("activeExpertRangeOptional", Arg::Ints(Some(vec![2, 2]))),
     ),
@@ -92,11 +88,10 @@ pub(super) const RULES: &[Rule] = &[
         DOC,
         NULLPTR,
         Relation(|c| {
-            if !c.bool_of("expertTokensNumFlag") || c.present("expertTokensCountOrCumsumOut") {
-                Ok(())
-            } else {
-                Err("expertTokensCountOrCumsumOut is NULL".into())
-            }
+            ensure(
+                !c.bool_of("expertTokensNumFlag") || c.present("expertTokensCountOrCumsumOut"),
+                || "expertTokensCountOrCumsumOut is NULL".into(),
+            )
         }),
         |c| c.set("expertTokensCountOrCumsumOut", Arg::Tensor(None)),
     ),

@@ -90,11 +90,7 @@ macro_rules! routing_inputs {
                 INVALID,
                 Relation(|c| {
                     let (a, b) = (dim(c, "expertIdx", 0), dim(c, "x", 0));
-                    if a == b {
-                        Ok(())
-                    } else {
-                        Err(format!("{a} rows of ids for {b} rows of x"))
-                    }
+                    super::ensure(a == b, || format!("{a} rows of ids for {b} rows of x"))
                 }),
                 |c| c.edit_tensor("expertIdx", |t| t.dims[0] = 3),
             ),

@@ -3,9 +3,9 @@
 
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32};
 
-use super::{dim, dims_are, one, same_dtype};
-use crate::rules::Requirement::{DTypes, Present, Rank, Relation};
-use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+use super::{dim, dims_are, ensure, one, same_dtype};
+use crate::rules::Requirement::{DTypes, Rank, Relation};
+use crate::rules::{Arg, Call, INVALID, Rule, TensorMeta};
 
 pub(super) const OP: &str = "aclnnWeightQuantBatchMatmulV2";
 const DOC: &str = "ops-nn matmul/weight_quant_batch_matmul_v2 aclnnWeightQuantBatchMatmulV2.md (A2/A3 constraints)";
@@ -39,42 +39,15 @@ fn scale_shape(c: &Call, name: &str) -> Result<(), String> {
 }
 
 pub(super) const RULES: &[Rule] = &[
-    one(
-        OP,
-        "weight-quant-bmm-v2.x-required",
-        "x is required",
-        DOC,
-        NULLPTR,
-        Present("x"),
-        |c| c.set("x", Arg::Tensor(None)),
-    ),
-    one(
-        OP,
-        "weight-quant-bmm-v2.weight-required",
-        "weight is required",
-        DOC,
-        NULLPTR,
-        Present("weight"),
-        |c| c.set("weight", Arg::Tensor(None)),
-    ),
-    one(
+    required!(OP, "weight-quant-bmm-v2.x-required", "x", DOC),
+    required!(OP, "weight-quant-bmm-v2.weight-required", "weight", DOC),
+    required!(
         OP,
         "weight-quant-bmm-v2.antiquant-scale-required",
-        "antiquantScale is required",
-        DOC,
-        NULLPTR,
-        Present("antiquantScale"),
-        |c| c.set("antiquantScale", Arg::Tensor(None)),
+        "antiquantScale",
+        DOC
     ),
-    one(
-        OP,
-        "weight-quant-bmm-v2.y-required",
-        "y is required",
-        DOC,
-        NULLPTR,
-        Present("y"),
-        |c| c.set("y", Arg::Tensor(None)),
-    ),
+    required!(OP, "weight-quant-bmm-v2.y-required", "y", DOC),
     one(
         OP,
         "weight-quant-bmm-v2.x-dtype",
@@ -119,11 +92,7 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (kx, kw) = (dim(c, "x", 1), dim(c, "weight", 0));
-            if kx == kw {
-                Ok(())
-            } else {
-                Err(format!("x K = {kx}, weight K = {kw}"))
-            }
+            ensure(kx == kw, || format!("x K = {kx}, weight K = {kw}"))
         }),
         |c| c.edit_tensor("x", |t| t.dims[1] += 1),
     ),
@@ -135,11 +104,10 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (k, n) = (dim(c, "weight", 0), dim(c, "weight", 1));
-            if (1..=MAX_KN).contains(&k) && (1..=MAX_KN).contains(&n) {
-                Ok(())
-            } else {
-                Err(format!("k = {k}, n = {n}"))
-            }
+            ensure(
+                (1..=MAX_KN).contains(&k) && (1..=MAX_KN).contains(&n),
+                || format!("k = {k}, n = {n}"),
+            )
         }),
         |c| {
             c.edit_tensor("weight", |t| t.dims[1] = 65536);
@@ -154,11 +122,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let m = dim(c, "x", 0);
-            if (1..=i64::from(i32::MAX)).contains(&m) {
-                Ok(())
-            } else {
-                Err(format!("m = {m}"))
-            }
+            ensure((1..=i64::from(i32::MAX)).contains(&m), || {
+                format!("m = {m}")
+            })
         }),
         |c| {
             c.edit_tensor("x", |t| t.dims[0] = 0);
@@ -173,11 +139,9 @@ pub(super) const RULES: &[Rule] = &[
         INVALID,
         Relation(|c| {
             let (g, k) = (c.int_of("antiquantGroupSize"), dim(c, "weight", 0));
-            if g == 0 || (g % 32 == 0 && (32..k).contains(&g)) {
-                Ok(())
-            } else {
-                Err(format!("antiquantGroupSize {g} with k = {k}"))
-            }
+            ensure(g == 0 || (g % 32 == 0 && (32..k).contains(&g)), || {
+                format!("antiquantGroupSize {g} with k = {k}")
+            })
         }),
         |c| c.set("antiquantGroupSize", Arg::Int(48)),
     ),
