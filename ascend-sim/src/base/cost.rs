@@ -8,7 +8,13 @@
 //!   (`ceil(blocks / cores)`: 64 tiles on 24 cores is 3 rounds);
 //! - **vector**: the busiest vector block's element operations at 256 bytes per cycle, counted
 //!   as 4-byte elements (the counters do not record widths), times the waves;
-//! - **mte**: the busiest block's global-memory reads and writes at one core's L2 rates;
+//! - **mte**: the busiest core's global-memory reads and, apart, its writes at one core's L2
+//!   rates, whichever takes longer: reads run on MTE2 (GM to UB/L1), writes on MTE3 (UB to GM)
+//!   or FIX (L0C to GM), separate pipes whose queues run concurrently (ascendc-facts.md §1.3),
+//!   with separate INI rates (`l2_rate`, `l2_write_rate`). The busiest reader and the busiest
+//!   writer may be different cores (a Mix group's AIC reads, its AIVs write): the maximum over
+//!   cores of each core's slower pipe is the larger of the two maxima, so one block's reads are
+//!   never added to another's writes;
 //! - **l2**: every counted global-memory byte through the whole chip's L2 bandwidth;
 //! - **hbm**: the bytes that must come from HBM. A launch's distinct global memory (`footprint`)
 //!   is read once; re-reads of it hit L2 when it fits the SoC's L2, and otherwise miss in the
@@ -73,7 +79,8 @@ pub struct Estimate {
     pub cube: f64,
     /// Vector time of the busiest core over all waves.
     pub vector: f64,
-    /// Memory-engine time of the busiest core (its reads and writes at one core's L2 rates).
+    /// Memory-engine time of the busiest core: its reads (MTE2) or its writes (MTE3/FIX) at
+    /// one core's L2 rates, whichever pipe takes longer.
     pub mte: f64,
     /// All counted global-memory traffic through the chip's L2.
     pub l2: f64,
@@ -138,8 +145,10 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
         vector: waves * w.busiest_vector_ops as f64 * VECTOR_ELEMENT_BYTES
             / (VECTOR_BYTES_PER_CYCLE * hz),
         mte: waves
-            * (w.busiest_read as f64 / (CORE_L2_READ_BYTES_PER_CYCLE * hz)
-                + w.busiest_written as f64 / (CORE_L2_WRITE_BYTES_PER_CYCLE * hz)),
+            * f64::max(
+                w.busiest_read as f64 / (CORE_L2_READ_BYTES_PER_CYCLE * hz),
+                w.busiest_written as f64 / (CORE_L2_WRITE_BYTES_PER_CYCLE * hz),
+            ),
         l2: traffic as f64 / l2_bytes_per_s,
         hbm: hbm_bytes as f64 / HBM_BYTES_PER_S,
         hbm_bytes,
@@ -221,6 +230,28 @@ mod tests {
         let e64 = kernel(&soc, &LaunchWork { blocks: 64, ..one });
         assert_eq!((e25.cube / e24.cube, e64.cube / e24.cube), (2.0, 3.0));
         assert_eq!(e24.bound(), "cube");
+        // Reads (MTE2) and writes (MTE3/FIX) are separate pipes: the slower one decides, they
+        // do not add up. 110 B/cycle read, 86 B/cycle written, at 1.8 GHz.
+        let io = kernel(
+            &soc,
+            &LaunchWork {
+                blocks: 1,
+                busiest_read: 110 * 1800,
+                busiest_written: 86 * 900,
+                ..LaunchWork::default()
+            },
+        );
+        assert!((io.mte - 1e-6).abs() < 1e-15, "{}", io.mte);
+        let io = kernel(
+            &soc,
+            &LaunchWork {
+                blocks: 1,
+                busiest_read: 110 * 900,
+                busiest_written: 86 * 3600,
+                ..LaunchWork::default()
+            },
+        );
+        assert!((io.mte - 2e-6).abs() < 1e-15, "{}", io.mte);
         // Re-reads of a footprint within L2 never reach HBM; beyond it, they miss in proportion.
         assert_eq!(hbm_bytes(100 << 20, 10 << 20, 192 << 20), 10 << 20);
         assert_eq!(hbm_bytes(5 << 20, 10 << 20, 192 << 20), 5 << 20);
