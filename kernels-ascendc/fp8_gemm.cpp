@@ -7,9 +7,10 @@
 // multipliers, `weight_scale_inv`). W8A16: A is bf16, sa = 1. W8A8: A is E4M3FN codes with
 // per-token 1x128 scales sa. Plain, contiguous-grouped and masked-grouped (MoE) variants.
 //
-// Design: MIX 1:2 kernel, one output tile (base_m x 128 = one B scale block wide) per group at a
-// time, walked in 128-long K blocks ("steps"). Per step:
-//   AIV s (s = 0, 1): DMA its 64 rows of the B block as bytes (GM -> UB), decode them exactly to
+// Design: MIX 1:2 kernel, one output tile (base_m x base_n, base_n = 128 = one B scale block wide,
+// or 64 / 32 for decode-sized M, see TileWidth) per group at a time, walked in 128-long K blocks
+// ("steps"). Per step:
+//   AIV s (s = 0, 1): DMA its base_n / 2 rows of the B block as bytes (GM -> UB), decode them exactly to
 //       16-bit floats with a 256-entry table (Cast u8 -> half -> int32, x2 = byte offsets, Gather)
 //       and write them to the group's GM workspace ring (UB -> GM); W8A8 also decodes its half of
 //       the A rows. CrossCoreSetFlag<2, PIPE_MTE3>(B_READY).
@@ -55,8 +56,12 @@ using namespace AscendC;
 
 namespace {
 
-constexpr uint32_t kBlk = FP8_GEMM_BLOCK;  // K block, B scale block, output tile width
-constexpr uint32_t kHalfRows = kBlk / 2;   // B rows / C columns per AIV
+constexpr uint32_t kBlk = FP8_GEMM_BLOCK;  // K block, B scale block, widest output tile
+constexpr uint32_t kHalfRows = kBlk / 2;   // most B rows / C columns per AIV (buffer sizes)
+
+// Output tile width: the tiling's base_n (32, 64 or 128: a divisor of the scale block, so a tile
+// never straddles two), 0 read as 128. Narrow tiles spread a decode-sized M over every core.
+__aicore__ inline uint32_t TileWidth(const Fp8GemmTiling& t) { return t.base_n == 0 ? kBlk : t.base_n; }
 constexpr uint16_t kFlagBReady = 0;
 constexpr uint16_t kFlagPReady = 1;
 constexpr uint16_t kFlagBFree = 2;  // folded scales only
@@ -79,7 +84,8 @@ public:
         info_ = info;
         block_ = block;
         blocks_ = blocks;
-        tilesN_ = (t.n + kBlk - 1) / kBlk;
+        width_ = TileWidth(t);
+        tilesN_ = (t.n + width_ - 1) / width_;
         g_ = 0;
         lt_ = 0;
         base_ = 0;
@@ -95,8 +101,8 @@ public:
                 out.rowBase = rowBase_;
                 out.m0 = mi * t_.base_m;
                 out.mt = kernels::Min(t_.base_m, rows_ - out.m0);
-                out.n0 = ni * kBlk;
-                out.nt = kernels::Min(kBlk, t_.n - out.n0);
+                out.n0 = ni * width_;
+                out.nt = kernels::Min(width_, t_.n - out.n0);
                 ++lt_;
                 return true;
             }
@@ -136,7 +142,7 @@ private:
     Layout layout_ = Layout::Plain;
     Fp8GemmTiling t_;
     GlobalTensor<int32_t> info_;
-    uint32_t block_ = 0, blocks_ = 1, tilesN_ = 0, g_ = 0, tilesM_ = 0, rows_ = 0;
+    uint32_t block_ = 0, blocks_ = 1, width_ = kBlk, tilesN_ = 0, g_ = 0, tilesM_ = 0, rows_ = 0;
     uint64_t lt_ = 0, base_ = 0, rowBase_ = 0;
 };
 
@@ -440,9 +446,9 @@ private:
         const Tile& tl = s.tile;
         const uint32_t slot = s.index % 2, kt = Kt(s.kb), pitch = WsPitch(s.kb);
         const uint64_t k0 = uint64_t(s.kb) * kBlk;
-        const uint32_t r0 = sub_ * kHalfRows;
+        const uint32_t share = TileWidth(t_) / 2, r0 = sub_ * share;
         if (tl.nt > r0) {
-            const uint32_t rows = kernels::Min(kHalfRows, tl.nt - r0);
+            const uint32_t rows = kernels::Min(share, tl.nt - r0);
             const uint64_t src = (uint64_t(tl.g) * t_.n + tl.n0 + r0) * t_.k + k0;
             if (fold_)
                 DecodeRows(bCodes_[src], rows, kt, t_.k, pitch, wsB_[slot * kBlk * kBlk + r0 * pitch], ScaleTable(s));
@@ -486,9 +492,9 @@ private:
     __aicore__ inline void Consume(const StepCursor& s) {
         const Tile& tl = s.tile;
         CrossCoreWaitFlag(kFlagPReady);
-        const uint32_t c0 = sub_ * kHalfRows;
+        const uint32_t share = TileWidth(t_) / 2, c0 = sub_ * share;
         if (tl.nt <= c0) return;
-        const uint32_t cols = kernels::Min(kHalfRows, tl.nt - c0), pitch = kernels::RoundUp(cols, 8);
+        const uint32_t cols = kernels::Min(share, tl.nt - c0), pitch = kernels::RoundUp(cols, 8);
         const int32_t n = int32_t(tl.mt * pitch);
         const uint32_t slot = s.index % 2;
         if (s.kb == 0) {

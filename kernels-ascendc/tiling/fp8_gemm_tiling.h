@@ -21,14 +21,15 @@
  *               held before the launch.
  *   W8A8 adds sa [rows of A, ceil(k/128)] f32 (per-token 1x128 scales; rows as A's rows).
  *
- * Output tiles are base_m x 128 (128 = one scale block of B along N; the last tile of N is
- * narrower). Tiles are enumerated group by group, M tile-major then N; tile t is computed by Mix
+ * Output tiles are base_m x base_n (base_n = 128 = one scale block of B along N, or 64 or 32, a
+ * divisor of it, so no tile straddles two scale blocks; the last tile of N is narrower). Tiles are enumerated group by group, M tile-major then N; tile t is computed by Mix
  * group (AIC block) t % num_blocks.
  *
  * Rules the host must keep:
  *   - base_m is a multiple of 16 in [16, 128] (L0A 2 * base_m * 128 * 2 <= 65536, L0C
  *     2 * base_m * 128 * 4 <= 131072, AIV UB <= 184 KiB at base_m = 128). For decode (m <= 16)
  *     use 16: the cube pads rows to 16 anyway, traffic of B does not depend on base_m.
+ *   - base_n is 32, 64 or 128 (or 0, read as 128).
  *   - 1 <= n, 1 <= k <= 65535 (Nd2Nz / DataCopyPad strides are 16-bit element counts);
  *     m * k, n * k per group < 2^32; groups >= 1. m may be 0 (nothing to do).
  *   - workspace: a GM buffer of at least num_blocks * FP8_GEMM_WS_BYTES_PER_BLOCK(base_m) bytes
@@ -57,7 +58,9 @@ typedef struct Fp8GemmTiling {
     uint32_t fold_scales; /* W8A16 only: 1 = every weight scale is a power of two whose products
                              with E4M3 values are normal bf16 (host-checked, e.g. UE8M0): the
                              decode applies it and the cube accumulates all of K in L0C */
-    uint32_t reserved;    /* 0 */
+    uint32_t base_n;      /* output tile width: 32, 64 or 128 (0 is read as 128). Narrower tiles
+                             give a decode-sized M (one M tile) more tiles than cores, so the
+                             weight decode spreads over every vector core */
 } Fp8GemmTiling;
 
 #endif

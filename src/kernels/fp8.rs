@@ -29,8 +29,9 @@ pub struct Fp8GemmTiling {
     /// are normal bf16 ([`Fp8Weight`](crate::ops::fp8::Fp8Weight) checks it): the kernel folds
     /// the scales into its decode and accumulates all of K in L0C.
     pub fold_scales: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// Output tile width: 32, 64 or 128 (0 is read as 128), a divisor of the 128-wide scale
+    /// block.
+    pub base_n: u32,
 }
 
 /// Mirrors `Fp8QuantTiling` of `kernels-ascendc/tiling/fp8_quant_tiling.h`.
@@ -131,6 +132,25 @@ pub(crate) struct Fp8GemmLaunch {
     pub(crate) fold_scales: bool,
 }
 
+/// The output tile width of an FP8 GEMM: 128 (one scale block), or for decode-sized M (one
+/// 16-row tile per group) the width among 128, 64 and 32 that puts the fewest weight rows on the
+/// busiest core. There the vector cores' decode binds (`ascend_sim::cost`: four vector
+/// operations per weight), and it is proportional to the weight rows a core decodes: 2048
+/// columns make 16 tiles of 128 on 24 cores (8 cores idle, 128 rows on the others) but 64 tiles
+/// of 32 (at most 96 rows on a core). A narrower tile makes the cube re-read A once more per
+/// tile: at most 16 rows against the at least 32 weight rows it decodes. Ties keep the wider
+/// tile.
+fn tile_width(base_m: u32, m_tiles: usize, n: usize, cores: usize) -> u32 {
+    if base_m > 16 {
+        return 128;
+    }
+    let busiest_rows = |w: usize| (m_tiles * n.div_ceil(w)).div_ceil(cores) * w;
+    [128u32, 64, 32]
+        .into_iter()
+        .min_by_key(|&w| busiest_rows(w as usize))
+        .unwrap_or(128)
+}
+
 impl Kernels {
     /// Launches an FP8 GEMM whose arguments (all but workspace and tiling) are already checked
     /// and ordered as the kernel declares them.
@@ -164,7 +184,6 @@ impl Kernels {
             _ => m,
         };
         let base_m = (rows_per_group as u32).next_multiple_of(16).clamp(16, 128);
-        let n_tiles = n.div_ceil(128);
         let m_tiles = match grouping {
             Grouping::Plain => m.div_ceil(base_m as usize),
             // Every group may end with a partial tile.
@@ -173,7 +192,10 @@ impl Kernels {
             }
             Grouping::Masked => groups * m.div_ceil(base_m as usize),
         };
-        let blocks = (m_tiles * n_tiles).clamp(1, self.inner.cube_cores as usize) as u32;
+        let cores = (self.inner.cube_cores as usize).max(1);
+        let base_n = tile_width(base_m, m_tiles, n, cores);
+        let n_tiles = n.div_ceil(base_n as usize);
+        let blocks = (m_tiles * n_tiles).clamp(1, cores) as u32;
         let tiling = Fp8GemmTiling {
             m: m as u32,
             n: n as u32,
@@ -182,7 +204,7 @@ impl Kernels {
             base_m,
             offsets_inclusive: u32::from(grouping == Grouping::ContiguousCumsum),
             fold_scales: u32::from(fold_scales && acts == Activations::W8A16),
-            reserved: 0,
+            base_n,
         };
         // A per-core ring of decoded B, decoded A and fp32 partials (see the tiling header).
         let workspace_len = blocks as usize * (65536 + 1536 * base_m as usize);
@@ -485,5 +507,19 @@ mod tests {
             define("KERNEL_STATUS_SLOT_WORDS") as usize,
             crate::runtime::STATUS_SLOT_WORDS
         );
+    }
+
+    #[test]
+    fn decode_sized_m_takes_the_tile_width_with_the_fewest_rows_per_core() {
+        // 24 cores. N = 2048: 16 tiles of 128 (128 rows on a core), 32 of 64 (2·64 = 128),
+        // 64 of 32 (3·32 = 96). N = 7168: 56·128 (3·128 = 384), 112·64 (5·64 = 320),
+        // 224·32 (10·32 = 320, a tie kept at 64).
+        assert_eq!(tile_width(16, 1, 2048, 24), 32);
+        assert_eq!(tile_width(16, 1, 7168, 24), 64);
+        // 24·128 columns are one tile of 128 per core already.
+        assert_eq!(tile_width(16, 1, 3072, 24), 128);
+        // Larger M re-reads A per tile: always one scale block wide.
+        assert_eq!(tile_width(32, 1, 2048, 24), 128);
+        assert_eq!(tile_width(128, 4, 2048, 24), 128);
     }
 }
