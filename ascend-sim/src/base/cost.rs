@@ -241,7 +241,7 @@ mod tests {
                 ..LaunchWork::default()
             },
         );
-        assert!((io.mte - 1e-6).abs() < 1e-15, "{}", io.mte);
+        assert!((io.mte - 1e-6).abs() < 1e-15);
         let io = kernel(
             &soc,
             &LaunchWork {
@@ -251,7 +251,7 @@ mod tests {
                 ..LaunchWork::default()
             },
         );
-        assert!((io.mte - 2e-6).abs() < 1e-15, "{}", io.mte);
+        assert!((io.mte - 2e-6).abs() < 1e-15);
         // Re-reads of a footprint within L2 never reach HBM; beyond it, they miss in proportion.
         assert_eq!(hbm_bytes(100 << 20, 10 << 20, 192 << 20), 10 << 20);
         assert_eq!(hbm_bytes(5 << 20, 10 << 20, 192 << 20), 5 << 20);
