@@ -286,6 +286,58 @@ pub fn init_refuses_ranks_outside_the_communicator() {
     }
 }
 
+/// Dropping a communicator waits for the collectives still queued on its streams before
+/// `HcclCommDestroy` (HCCL must not destroy a communicator that queued work still uses): rank
+/// 0 queues an all-reduce and drops its communicator while rank 1 has not joined yet, so the
+/// drop can return only after rank 1 has; the queued all-reduce then has its result.
+pub fn dropping_a_communicator_waits_for_its_queued_collectives() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    for n in rank_counts(&[2]) {
+        let root = RootInfo::new(&Device::open(0).unwrap()).unwrap();
+        let joined = AtomicBool::new(false);
+        let (queued_tx, queued_rx) = mpsc::channel::<()>();
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let rank_data = |stream: &ascend_npu::Stream, rank: u32| {
+            let x = stream.upload(&[rank as f32 + 1.0; 3]).unwrap();
+            (x, stream.alloc_zeroed::<f32>(3).unwrap())
+        };
+        std::thread::scope(|scope| {
+            let (root, joined, rank_data) = (&root, &joined, &rank_data);
+            scope.spawn(move || {
+                let device = Device::open(0).unwrap();
+                let comm = Comm::init(&device, root, 0, n).unwrap();
+                let stream = device.new_stream().unwrap();
+                let (x, mut y) = rank_data(&stream, 0);
+                comm.all_reduce(&stream, &x, &mut y, ReduceOp::Sum).unwrap();
+                queued_tx.send(()).unwrap();
+                drop(comm);
+                let peer_joined_first = joined.load(Ordering::SeqCst);
+                let _ = dropped_tx.send(()); // a drop that did not wait lets rank 1 go on now
+                assert!(
+                    peer_joined_first,
+                    "the communicator was dropped before its queued all-reduce could run"
+                );
+                assert_eq!(y.to_vec().unwrap(), [3.0; 3]);
+            });
+            scope.spawn(move || {
+                let device = Device::open(1).unwrap();
+                let comm = Comm::init(&device, root, 1, n).unwrap();
+                let stream = device.new_stream().unwrap();
+                let (x, mut y) = rank_data(&stream, 1);
+                queued_rx.recv().unwrap();
+                // A drop that does not wait returns within this pause and fails rank 0's
+                // check; a drop that waits cannot return before the all-reduce below, however
+                // long the pause, so the case cannot fail spuriously.
+                let _ = dropped_rx.recv_timeout(std::time::Duration::from_millis(200));
+                joined.store(true, Ordering::SeqCst);
+                comm.all_reduce(&stream, &x, &mut y, ReduceOp::Sum).unwrap();
+                assert_eq!(y.to_vec().unwrap(), [3.0; 3]);
+            });
+        });
+    }
+}
+
 /// Each rank's `(rank, size, Σ over ranks of rank + 1)`, by an all-reduce.
 fn rank_sum(comm: &Comm, stream: &ascend_npu::Stream) -> (u32, u32, f32) {
     let x = stream.upload(&[comm.rank() as f32 + 1.0]).unwrap();

@@ -217,6 +217,7 @@ macro_rules! hccl_suite {
             init_all_builds_every_rank_in_one_call,
             split_makes_communicators_of_some_ranks,
             rank_table_file_builds_a_communicator,
+            dropping_a_communicator_waits_for_its_queued_collectives,
         }
     };
 }
