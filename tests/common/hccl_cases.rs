@@ -215,6 +215,15 @@ pub fn send_and_recv_pass_a_token_around_a_ring() {
     }
 }
 
+/// Asserts that `result` is our own typed refusal, not HCCL's (the simulator refuses most of
+/// these calls too, which would hide a missing check on our side).
+fn refused(what: &str, result: ascend_npu::Result<()>) {
+    match result {
+        Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+        other => panic!("{what}: {other:?}, expected InvalidArgument"),
+    }
+}
+
 pub fn bad_calls_are_rejected_before_anything_is_queued() {
     for n in rank_counts(&[2]) {
         on_ranks(n, |comm, stream| {
@@ -225,22 +234,56 @@ pub fn bad_calls_are_rejected_before_anything_is_queued() {
                 .all_reduce(stream, &x, &mut y, ReduceOp::Sum)
                 .unwrap_err();
             assert!(err.to_string().contains("as A2/A3 reduce"), "{err}");
+            // Our own check, not HCCL's (the simulator refuses them too): a typed error.
             let b = stream.upload(&[bf16::ONE]).unwrap();
             let mut c = stream.alloc_zeroed::<bf16>(1).unwrap();
-            assert!(comm.all_reduce(stream, &b, &mut c, ReduceOp::Prod).is_err());
+            match comm.all_reduce(stream, &b, &mut c, ReduceOp::Prod) {
+                Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+                other => panic!("a bf16 product: {other:?}"),
+            }
+            let h = stream.upload(&[1i16]).unwrap();
+            let mut k = stream.alloc_zeroed::<i16>(1).unwrap();
+            match comm.all_reduce(stream, &h, &mut k, ReduceOp::Prod) {
+                Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+                other => panic!("an i16 product: {other:?}"),
+            }
             // Lengths: all_reduce equal, all_gather n×.
             let mut short = stream.alloc_zeroed::<u32>(2).unwrap();
-            assert!(comm.all_gather(stream, &x, &mut short).is_err());
+            refused(
+                "a short all-gather",
+                comm.all_gather(stream, &x, &mut short),
+            );
             let f = stream.upload(&[1.0f32; 3]).unwrap();
             let mut g = stream.alloc_zeroed::<f32>(2).unwrap();
-            assert!(comm.all_reduce(stream, &f, &mut g, ReduceOp::Sum).is_err());
+            refused(
+                "a short all-reduce",
+                comm.all_reduce(stream, &f, &mut g, ReduceOp::Sum),
+            );
             // Peers and roots.
-            assert!(comm.send(stream, &x, comm.rank()).is_err());
-            assert!(comm.send(stream, &x, n).is_err());
-            assert!(comm.broadcast(stream, &mut y, n).is_err());
+            refused("a send to itself", comm.send(stream, &x, comm.rank()));
+            refused("a send past the ranks", comm.send(stream, &x, n));
+            refused("a receive past the ranks", comm.recv(stream, &mut y, n));
+            refused("a root past the ranks", comm.broadcast(stream, &mut y, n));
             // All-to-all layouts: one entry per rank, parts inside the buffers.
             let wrong = AllToAllV::packed(vec![1; n as usize + 1], vec![1; n as usize]);
-            assert!(comm.all_to_all_v(stream, &x, &mut y, &wrong).is_err());
+            refused(
+                "n + 1 counts",
+                comm.all_to_all_v(stream, &x, &mut y, &wrong),
+            );
+            // One count per rank but a displacement short (or one too many).
+            for edit in [Vec::pop as fn(&mut Vec<u64>) -> Option<u64>, |v| {
+                v.push(0);
+                None
+            }] {
+                let mut uneven = AllToAllV::packed(vec![1; n as usize], vec![1; n as usize]);
+                edit(&mut uneven.recv_displs);
+                match comm.all_to_all_v(stream, &x, &mut y, &uneven) {
+                    Err(e @ ascend_npu::Error::InvalidArgument { .. }) => {
+                        assert!(e.to_string().contains("one per rank"), "{e}")
+                    }
+                    other => panic!("uneven displacements: {other:?}"),
+                }
+            }
             let outside = AllToAllV::packed(vec![2; n as usize], vec![1; n as usize]);
             let err = comm.all_to_all_v(stream, &x, &mut y, &outside).unwrap_err();
             assert!(err.to_string().contains("inside its buffer"), "{err}");
@@ -454,5 +497,29 @@ pub fn rank_table_file_builds_a_communicator() {
     let want = (n * (n + 1) / 2) as f32;
     for (i, &(rank, size, sum)) in got.iter().enumerate() {
         assert_eq!((rank, size, sum), (i as u32, n, want), "rank {i} of {n}");
+    }
+}
+
+/// `Comm::init_rank_table` refuses a path HCCL would read only in part (more than 4095 bytes
+/// before the NUL) with a typed error before any call, and passes one of exactly 4095 bytes on
+/// to HCCL (which fails it there: no such file).
+pub fn rank_table_paths_longer_than_hccl_reads_are_refused() {
+    let device = Device::open(0).unwrap();
+    let path_of = |len: usize| {
+        let mut p = std::env::temp_dir()
+            .join("ascend-npu-no-such-rank-table-")
+            .into_os_string()
+            .into_string()
+            .unwrap();
+        p.extend(std::iter::repeat_n('x', len - p.len()));
+        std::path::PathBuf::from(p)
+    };
+    match Comm::init_rank_table(&device, &path_of(4096), 0) {
+        Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+        other => panic!("a 4096-byte path: {:?}", other.map(|_| ())),
+    }
+    match Comm::init_rank_table(&device, &path_of(4095), 0) {
+        Err(ascend_npu::Error::Hccl { .. }) => {}
+        other => panic!("a 4095-byte path: {:?}", other.map(|_| ())),
     }
 }
