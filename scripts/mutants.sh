@@ -7,7 +7,9 @@
 #   scripts/mutants.sh --sets                               lists the sets
 #
 # Needs `cargo install cargo-mutants`. Results land in mutants.out/ (git-ignored); the missed
-# mutants are in mutants.out/missed.txt. A set takes minutes on 2 cores: each mutant rebuilds
+# mutants are in mutants.out/missed.txt. For hccl, set ASCEND_SIM_HCCL_TIMEOUT_MS=5000: a mutant
+# that stops one rank makes its peers wait for the HCCL timeout (120 s by default; a timeout
+# counts as caught). A set takes minutes on 2 cores: each mutant rebuilds
 # only the crate and runs only the named test targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
