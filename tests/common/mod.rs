@@ -12,6 +12,7 @@ pub mod backend;
 pub mod bad_input_cases;
 #[cfg(feature = "sim")]
 pub mod buffer_lifetime_cases;
+pub mod checkpoint;
 pub mod expert_parallel_cases;
 pub mod expert_parallel_layer_cases;
 #[cfg(feature = "sim")]
@@ -26,6 +27,8 @@ pub mod kernels_cases;
 pub mod mla_cases;
 #[cfg(feature = "sim")]
 pub mod mla_fp8_cases;
+#[cfg(feature = "sim")]
+pub mod mla_layer_cases;
 #[cfg(feature = "sim")]
 pub mod mla_vendor_cases;
 pub mod moe;

@@ -4,13 +4,13 @@
 
 use super::Rng;
 use ascend_npu::Device;
-use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::moe::MoeLayer;
 use ascend_npu::reference::moe::{ExpertWeights, MoeConfig, MoeLayerWeights, moe_layer_reference};
 use half::bf16;
 use safetensors::Dtype;
-use safetensors::tensor::TensorView;
+
+use super::checkpoint::Tensors;
 
 const PREFIX: &str = "model.layers.3.mlp";
 
@@ -21,7 +21,7 @@ struct Model {
     inter: usize,
     shared_inter: usize,
     /// name -> (shape, bf16 or f32 values as f64, dtype)
-    tensors: Vec<(String, Vec<usize>, Vec<f64>, Dtype)>,
+    tensors: Tensors,
 }
 
 impl Model {
@@ -90,79 +90,27 @@ impl Model {
             hidden,
             inter,
             shared_inter,
-            tensors,
+            tensors: Tensors(tensors),
         }
     }
 
     /// The same model with FP8 expert and shared-expert weights (128×128 block scales); the
     /// values the reference sees become the dequantized ones.
     fn quantized(&self) -> Model {
-        let mut tensors = Vec::new();
-        for (name, shape, values, dtype) in &self.tensors {
-            if !name.ends_with("_proj.weight") {
-                tensors.push((name.clone(), shape.clone(), values.clone(), *dtype));
-                continue;
-            }
-            let as_f32: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-            let q = quantize_weight(&as_f32, shape[0], shape[1], ScaleFormat::Fp32).unwrap();
-            let deq = q.dequantize().iter().map(|&v| f64::from(v)).collect();
-            let (sn, sk) = q.scale_shape();
-            let scales = q.scales().iter().map(|&v| f64::from(v)).collect();
-            tensors.push((name.clone(), shape.clone(), deq, Dtype::F8_E4M3));
-            tensors.push((
-                format!("{name}_scale_inv"),
-                vec![sn, sk],
-                scales,
-                Dtype::F32,
-            ));
-        }
         Model {
-            tensors,
+            tensors: self
+                .tensors
+                .quantized(|name| name.ends_with("_proj.weight")),
             ..self.clone()
         }
     }
 
     fn bytes(&self) -> Vec<u8> {
-        let encoded: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = self
-            .tensors
-            .iter()
-            .map(|(name, shape, values, dtype)| {
-                let bytes = match dtype {
-                    Dtype::BF16 => values
-                        .iter()
-                        .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
-                        .collect(),
-                    // Dequantized values re-encode exactly: each is a code times its scale.
-                    Dtype::F8_E4M3 => {
-                        let scales = self.get(&format!("{name}_scale_inv"));
-                        let sk = shape[1].div_ceil(128);
-                        let at =
-                            |i: usize| scales[(i / shape[1]) / 128 * sk + (i % shape[1]) / 128];
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &v)| F8E4M3::from_f64(v / at(i)).to_bits())
-                            .collect()
-                    }
-                    _ => values
-                        .iter()
-                        .flat_map(|&v| (v as f32).to_le_bytes())
-                        .collect(),
-                };
-                (format!("{PREFIX}.{name}"), shape.clone(), bytes, *dtype)
-            })
-            .collect();
-        let views = encoded.iter().map(|(name, shape, bytes, dtype)| {
-            (
-                name.clone(),
-                TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
-            )
-        });
-        safetensors::serialize(views, &None).unwrap()
+        self.tensors.bytes(PREFIX)
     }
 
     fn get(&self, name: &str) -> &[f64] {
-        &self.tensors.iter().find(|t| t.0 == name).unwrap().2
+        self.tensors.get(name)
     }
 
     fn reference(&self, x: &[f64]) -> Vec<f64> {
@@ -273,7 +221,7 @@ pub fn bad_checkpoints_are_clear_errors() {
         },
     );
     assert!(err.contains("gate.weight of shape [16, 64]"), "{err}");
-    model.tensors.retain(|t| t.0 != "experts.5.up_proj.weight");
+    model.tensors.remove("experts.5.up_proj.weight");
     let err = load(&model.bytes(), model.routing);
     assert!(err.contains("experts.5.up_proj.weight"), "{err}");
     let x = stream.upload(&[bf16::ZERO; 3]).unwrap();

@@ -14,6 +14,7 @@
 //! | varlen and chunked prefill | [`prefill`] with [`PrefillQuery`] (absorbed form) | the same |
 //! | prefill in the naive form | [`prefill_naive`] with [`NaiveProjection`] | matmul, `mla_decode_bf16` |
 //! | chunked prefill's merge of two partial attentions | [`merge_attention`] | `mla_lse_merge_bf16` |
+//! | **the whole layer** from a safetensors checkpoint (bf16 or FP8 weights), `o_proj` included | [`MlaLayer`] | [`MlaAttention`], then matmul or the FP8 GEMM |
 //!
 //! # Decisions
 //!
@@ -30,6 +31,7 @@ mod absorb;
 mod attention;
 mod cache;
 mod decode;
+mod layer;
 mod merge;
 mod naive;
 mod prefill;
@@ -43,6 +45,7 @@ pub use absorb::{LatentProjection, LatentQuery, decode};
 pub use attention::{MlaAttention, MlaCacheSpec, MlaPath};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
 pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
+pub use layer::MlaLayer;
 pub use merge::merge_attention;
 pub use naive::{NaiveProjection, prefill_naive};
 pub use prefill::{PrefillOutput, PrefillQuery, prefill};

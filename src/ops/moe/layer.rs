@@ -3,7 +3,7 @@
 //! with 128×128 block scales, run by the FP8-emulated GEMM, W8A16).
 
 use half::bf16;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use super::{
     CombineInputs, GroupSizes, GroupSizesBuffer, MoeShape, check_config, combine, dispatch,
@@ -12,6 +12,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, MatmulShape, WeightLayout, matmul, swiglu};
 use crate::moe::MoeConfig;
+use crate::ops::checkpoint::{Checkpoint, le_bf16, le_f32};
 use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
@@ -170,22 +171,8 @@ impl MoeLayer {
         kernels: Kernels,
     ) -> Result<Self> {
         check_config(&config)?;
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::invalid(format!("safetensors: {e}"), "a valid safetensors file"))?;
-        let tensor = |name: &str, dtype: Dtype| -> Result<(Vec<usize>, &[u8])> {
-            let full = format!("{prefix}.{name}");
-            let t = file.tensor(&full).map_err(|e| {
-                Error::invalid(format!("tensor {full}: {e}"), "the DeepSeek tensor names")
-            })?;
-            if t.dtype() != dtype {
-                return Err(Error::invalid(
-                    format!("{full} is {:?}", t.dtype()),
-                    format!("{dtype:?}"),
-                ));
-            }
-            Ok((t.shape().to_vec(), t.data()))
-        };
-        let (router_shape, router) = tensor("gate.weight", Dtype::BF16)?;
+        let ck = Checkpoint::parse(bytes, prefix)?;
+        let (router_shape, router) = ck.tensor("gate.weight", Dtype::BF16)?;
         if router_shape.len() != 2 || router_shape[0] != config.n_routed_experts {
             return Err(Error::invalid(
                 format!("{prefix}.gate.weight of shape {router_shape:?}"),
@@ -193,26 +180,19 @@ impl MoeLayer {
             ));
         }
         let hidden = router_shape[1];
-        let bias = match file.tensor(&format!("{prefix}.gate.e_score_correction_bias")) {
-            Ok(_) => Some(stream.upload(&le_f32(
-                tensor("gate.e_score_correction_bias", Dtype::F32)?.1,
+        let bias = match ck.dtype("gate.e_score_correction_bias") {
+            Some(_) => Some(stream.upload(&le_f32(
+                ck.tensor("gate.e_score_correction_bias", Dtype::F32)?.1,
             ))?),
-            Err(_) => None,
+            None => None,
         };
         let ffn = |names: &[String]| -> Result<FfnWeights> {
-            let first = format!("{prefix}.{}.gate_proj.weight", names[0]);
-            let fp8 = file
-                .tensor(&first)
-                .map(|t| t.dtype() == Dtype::F8_E4M3)
-                .unwrap_or(false);
-            if fp8 {
+            let first = format!("{}.gate_proj.weight", names[0]);
+            if ck.dtype(&first) == Some(Dtype::F8_E4M3) {
                 let load = |proj: &str| {
-                    let full: Vec<String> = names
-                        .iter()
-                        .map(|n| format!("{prefix}.{n}.{proj}.weight"))
-                        .collect();
-                    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-                    Fp8Weight::from_safetensors(stream, bytes, &refs)
+                    let full: Vec<String> =
+                        names.iter().map(|n| format!("{n}.{proj}.weight")).collect();
+                    Fp8Weight::from_checkpoint(stream, &ck, &full)
                 };
                 return Ok(FfnWeights::Fp8 {
                     gate: load("gate_proj")?,
@@ -224,7 +204,7 @@ impl MoeLayer {
             let mut intermediate = None;
             for name in names {
                 for (i, proj) in ["gate_proj", "up_proj", "down_proj"].iter().enumerate() {
-                    let (shape, data) = tensor(&format!("{name}.{proj}.weight"), Dtype::BF16)?;
+                    let (shape, data) = ck.tensor(&format!("{name}.{proj}.weight"), Dtype::BF16)?;
                     // gate/up are [I, H]; down is [H, I].
                     let (inter, other) = match (i, shape.as_slice()) {
                         (2, [h, inter]) => (*inter, *h),
@@ -256,9 +236,9 @@ impl MoeLayer {
             .map(|e| format!("experts.{e}"))
             .collect();
         let experts = ffn(&expert_names)?;
-        let shared = match file.tensor(&format!("{prefix}.shared_experts.gate_proj.weight")) {
-            Ok(_) => Some(ffn(&["shared_experts".to_string()])?),
-            Err(_) => None,
+        let shared = match ck.dtype("shared_experts.gate_proj.weight") {
+            Some(_) => Some(ffn(&["shared_experts".to_string()])?),
+            None => None,
         };
         let router = stream.upload(&le_bf16(router))?;
         Self::new(
@@ -572,20 +552,4 @@ fn reborrow<'a>(x: &'a Fp8Input<'_>) -> Fp8Input<'a> {
         Fp8Input::Bf16(v) => Fp8Input::Bf16(v.view()),
         Fp8Input::Fp8(q) => Fp8Input::Fp8(q),
     }
-}
-
-/// Little-endian BF16 bytes as values.
-fn le_bf16(bytes: &[u8]) -> Vec<bf16> {
-    bytes
-        .chunks_exact(2)
-        .map(|b| bf16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
-/// Little-endian F32 bytes as values.
-fn le_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
