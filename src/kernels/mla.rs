@@ -54,12 +54,12 @@ pub struct MlaDecodeTiling {
     pub cache_blocks: u32,
     /// Bytes per cache row.
     pub row_bytes: u32,
-    /// Query rows per work item (at most 32).
+    /// Query rows per work item (at most 128).
     pub group_rows: u32,
     /// Work items per sequence.
     pub groups: u32,
-    /// Cache rows per tile (at most 16).
-    pub tile_tokens: u32,
+    /// Cache rows per chunk: a multiple of 16 of at most 256.
+    pub chunk_tokens: u32,
     /// 1: bottom-right causal mask.
     pub causal: u32,
     /// The f32 bits of the softmax scale.
@@ -92,8 +92,8 @@ pub struct MlaDecodeTiling {
     pub lse_head: u32,
     /// Elements of the LSE buffer.
     pub lse_len: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// Workspace bytes of one Mix group (`MLA_DECODE_WS_BYTES`).
+    pub ws_bytes: u32,
 }
 
 /// The MLA kernels of one binary.
@@ -200,8 +200,17 @@ impl Kernels {
 
 /// UB bytes per core the kernels may plan with (184 KiB: the top 8 KiB is the library's).
 const UB_BUDGET: usize = 188_416;
-/// Query rows one work item holds at most (the kernel's `kMaxRows`).
-const MAX_GROUP_ROWS: usize = 32;
+/// L1 bytes of a cube core.
+const L1_BYTES: usize = 524_288;
+/// Query rows one decode work item holds at most (the kernel's `kMaxRows`: 128 rows of f32
+/// partial outputs are what two AIVs' UB hold beside their scratch).
+const MAX_GROUP_ROWS: usize = 128;
+/// Cache rows per decode chunk at most (a multiple of 16).
+const MAX_CHUNK_TOKENS: usize = 256;
+/// The kernel's steps (`MLA_DECODE_*_ROWS` of the tiling header).
+const SOFTMAX_ROWS: usize = 8;
+const ACC_ROWS: usize = 8;
+const FP8_ROWS: usize = 4;
 
 fn round32(bytes: usize) -> usize {
     bytes.div_ceil(32) * 32
@@ -261,53 +270,70 @@ pub(crate) struct RowStrides {
     pub head: usize,
 }
 
-/// The decode kernel's UB bytes for `g` query rows and `t` cache rows per tile (the
-/// `InitBuffer`s of `mla_decode.cpp`, each rounded up to 32 bytes).
+/// One AIV's UB bytes for `g` query rows per item and `t` tokens per chunk
+/// (`MLA_DECODE_UB_BYTES` of the tiling header).
 fn decode_ub_bytes(shape: &DecodeShape, g: usize, t: usize) -> usize {
     let (l, r) = (shape.latent, shape.rope);
-    let d = l + r;
-    let common = round32(g * d * 4)
-        + round32(g * l * 4)
-        + round32(d * 2)
-        + round32(t * d * 4)
-        + round32(d * 4)
-        + round32(g * t * 32 + 256)
-        + round32(g * t * 4)
-        + 2 * round32(g * 4)
-        + g * 32;
-    let staging = if shape.fp8 {
-        let lat_pitch = round32(l + 4 * l / 128);
-        2 * t * lat_pitch + 2 * round32(t * r * 2) + round32(t * l * 2) + t * l * 4 + 1024
+    let softmax = SOFTMAX_ROWS * t * 12 + 256;
+    let acc = ACC_ROWS * l * 4;
+    let fp8 = if shape.fp8 {
+        FP8_ROWS * (round32(l + 4 * l / 128) + round32(2 * r) + 12 * l)
     } else {
-        2 * round32(t * d * 2)
+        0
     };
-    common + staging
+    round32(g.div_ceil(2) * l * 4) + softmax.max(acc).max(fp8) + 64 * 48 + if shape.fp8 { 1024 } else { 0 }
+}
+
+/// The cube core's L1 bytes: the item's queries, one chunk of keys and its probabilities (two
+/// bf16 terms).
+fn decode_l1_bytes(shape: &DecodeShape, g: usize, t: usize) -> usize {
+    let d = shape.latent + shape.rope;
+    g.next_multiple_of(16) * (d + 2 * t) * 2 + t * d * 2
+}
+
+/// One Mix group's workspace bytes (`MLA_DECODE_WS_BYTES` of the tiling header).
+fn decode_ws_bytes(shape: &DecodeShape, g: usize, t: usize) -> usize {
+    let fp8 = if shape.fp8 {
+        t * (shape.latent + shape.rope) * 2
+    } else {
+        0
+    };
+    g * t * 8 + g * shape.latent * 4 + fp8
 }
 
 impl MlaDecodeTiling {
-    /// Plans the work items: as many query rows per item as the UB holds (so each sequence's
-    /// cache is read as few times as possible), balanced over the items.
+    /// Plans the work items: as many query rows per item as L1 and the AIVs' UB hold (so each
+    /// sequence's cache is read as few times as possible: once for up to 128 rows), balanced
+    /// over the items, then as many tokens per chunk as L1 holds (fewer round trips of the
+    /// partial outputs). Returns the tiling and the Mix groups to launch (at most `cores`).
     pub(crate) fn plan(
         shape: &DecodeShape,
         (q, out, place): ([RowStrides; 2], RowStrides, RowPlacement),
         cores: u32,
     ) -> Result<(MlaDecodeTiling, u32)> {
-        let tile = if shape.fp8 { 8 } else { 16 };
         let rows = shape.s_q * shape.heads;
-        let fit = (1..=MAX_GROUP_ROWS)
+        let fits = |g: usize, t: usize| {
+            decode_ub_bytes(shape, g, t) <= UB_BUDGET && decode_l1_bytes(shape, g, t) <= L1_BYTES
+        };
+        let fit = (1..=MAX_GROUP_ROWS.min(rows.max(1)))
             .rev()
-            .find(|&g| decode_ub_bytes(shape, g, tile) <= UB_BUDGET)
+            .find(|&g| fits(g, 16))
             .ok_or_else(|| {
                 Error::invalid(
                     format!(
                         "an MLA decode of latent {} and rope {}",
                         shape.latent, shape.rope
                     ),
-                    "widths whose query row and cache tile fit the 184 KiB UB",
+                    "widths whose query rows, cache chunk and partial outputs fit L1 and the 184 KiB UB",
                 )
             })?;
         let groups = rows.div_ceil(fit);
         let group_rows = rows.div_ceil(groups);
+        let chunk = (1..=MAX_CHUNK_TOKENS / 16)
+            .rev()
+            .map(|c| 16 * c)
+            .find(|&t| fits(group_rows, t))
+            .unwrap_or(16);
         let items = crate::error::elements("decode work items", &[shape.batch, groups])?;
         let blocks = items.clamp(1, cores.max(1) as usize) as u32;
         Ok((
@@ -323,7 +349,7 @@ impl MlaDecodeTiling {
                 row_bytes: u32_of("row bytes", shape.row_bytes)?,
                 group_rows: group_rows as u32,
                 groups: u32_of("groups", groups)?,
-                tile_tokens: tile as u32,
+                chunk_tokens: chunk as u32,
                 causal: u32::from(shape.causal),
                 scale_bits: shape.scale.to_bits(),
                 q_lat_tok: u32_of("query token stride", q[0].tok)?,
@@ -340,7 +366,10 @@ impl MlaDecodeTiling {
                 lse_seq: u32_of("LSE sequence stride", place.lse_seq)?,
                 lse_head: u32_of("LSE head stride", place.lse_head)?,
                 lse_len: u32_of("LSE length", place.lse_len)?,
-                reserved: 0,
+                ws_bytes: u32_of(
+                    "decode workspace bytes",
+                    decode_ws_bytes(shape, group_rows, chunk),
+                )?,
             },
             blocks,
         ))
@@ -370,7 +399,10 @@ impl Kernels {
         if shape.batch == 0 || shape.s_q == 0 || shape.heads == 0 {
             return Ok(());
         }
-        let (tiling, blocks) = MlaDecodeTiling::plan(shape, layout, self.inner.vector_cores)?;
+        let (tiling, blocks) = MlaDecodeTiling::plan(shape, layout, self.inner.cube_cores)?;
+        // A per-group ring of scores, probabilities, partial outputs (and decoded FP8 keys),
+        // freed in stream order after the kernel.
+        let mut workspace = stream.alloc_pooled::<u8>(blocks as usize * tiling.ws_bytes as usize)?;
         let tiling = self
             .inner
             .tilings
@@ -386,6 +418,7 @@ impl Kernels {
                 args.seq_lens,
                 args.out,
                 args.lse,
+                KernelArg::buffer_mut(&mut workspace),
                 tiling,
             ],
         )
@@ -484,13 +517,20 @@ mod tests {
                 };
                 let s = RowStrides { tok: 1, head: 1 };
                 let place = RowPlacement::default();
-                let (t, blocks) = MlaDecodeTiling::plan(&shape, ([s, s], s, place), 48).unwrap();
-                let g = t.group_rows as usize;
-                assert!((1..=MAX_GROUP_ROWS).contains(&g) && t.tile_tokens <= 16);
-                assert!(decode_ub_bytes(&shape, g, t.tile_tokens as usize) <= UB_BUDGET);
+                let (t, blocks) = MlaDecodeTiling::plan(&shape, ([s, s], s, place), 24).unwrap();
+                let (g, c) = (t.group_rows as usize, t.chunk_tokens as usize);
+                assert!((1..=MAX_GROUP_ROWS).contains(&g));
+                assert!(c % 16 == 0 && (16..=MAX_CHUNK_TOKENS).contains(&c));
+                assert!(decode_ub_bytes(&shape, g, c) <= UB_BUDGET);
+                assert!(decode_l1_bytes(&shape, g, c) <= L1_BYTES);
+                assert_eq!(t.ws_bytes as usize, decode_ws_bytes(&shape, g, c));
+                // DeepSeek's 128 heads at s_q = 1 are one item: the cache is read once.
+                if s_q * heads <= MAX_GROUP_ROWS {
+                    assert_eq!(t.groups, 1);
+                }
                 assert!(g * t.groups as usize >= s_q * heads);
                 assert!(g * (t.groups as usize - 1) < s_q * heads, "an empty group");
-                assert!((1..=48).contains(&blocks));
+                assert!((1..=24).contains(&blocks));
             }
         }
     }
