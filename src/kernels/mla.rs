@@ -281,7 +281,10 @@ fn decode_ub_bytes(shape: &DecodeShape, g: usize, t: usize) -> usize {
     } else {
         0
     };
-    round32(g.div_ceil(2) * l * 4) + softmax.max(acc).max(fp8) + 64 * 48 + if shape.fp8 { 1024 } else { 0 }
+    round32(g.div_ceil(2) * l * 4)
+        + softmax.max(acc).max(fp8)
+        + 64 * 48
+        + if shape.fp8 { 1024 } else { 0 }
 }
 
 /// The cube core's L1 bytes: the item's queries, one chunk of keys and its probabilities (two
@@ -402,7 +405,8 @@ impl Kernels {
         let (tiling, blocks) = MlaDecodeTiling::plan(shape, layout, self.inner.cube_cores)?;
         // A per-group ring of scores, probabilities, partial outputs (and decoded FP8 keys),
         // freed in stream order after the kernel.
-        let mut workspace = stream.alloc_pooled::<u8>(blocks as usize * tiling.ws_bytes as usize)?;
+        let mut workspace =
+            stream.alloc_pooled::<u8>(blocks as usize * tiling.ws_bytes as usize)?;
         let tiling = self
             .inner
             .tilings

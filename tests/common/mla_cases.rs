@@ -33,6 +33,8 @@ macro_rules! mla_suite {
             decode_matches_the_reference_for_every_head_count_and_speculative_tokens,
             fp8_cache_decode_attends_to_the_dequantized_rows,
             paged_decode_equals_contiguous_and_nan_in_unused_slots_never_leaks,
+            cube_decode_covers_partial_tiles_split_rows_and_long_sequences,
+            decode_reads_the_cache_once_for_128_heads_and_multiplies_on_the_cube,
             decode_rejects_bad_inputs_with_clear_errors,
             absorbed_decode_from_q_nope_matches_the_reference,
             absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights,
@@ -670,8 +672,6 @@ fn edge_lens(block_size: usize, s_q: usize) -> Vec<usize> {
 
 pub fn decode_matches_the_reference_for_every_head_count_and_speculative_tokens() {
     let (stream, kernels) = setup();
-    let cfg = config(1);
-    let scale = cfg.softmax_scale();
     let mut rng = Rng::new(21);
     // Values of ±0.5 keep scores O(1) (and the f32 error bound small) while a wrong or
     // missing key still moves the output far beyond it.
@@ -683,36 +683,45 @@ pub fn decode_matches_the_reference_for_every_head_count_and_speculative_tokens(
         (3, 3, 64),
     ] {
         let lens = edge_lens(block_size, s_q);
-        let batch = PagedBatch::random(
-            &mut rng,
-            &cfg,
-            (block_size, CacheFormat::Bf16),
-            &lens,
-            0.5,
-            true,
-        );
-        let q = random_q(&mut rng, lens.len() * s_q * heads * 576, 0.5);
-        let causal = s_q > 1;
-        let (out, lse) = device_decode(
-            &stream,
-            &kernels,
-            &batch,
-            &q,
-            (s_q, heads, causal, scale as f32),
-        );
-        let mask = if causal { Mask::Causal } else { Mask::None };
-        let label = format!("h {heads} s_q {s_q} block {block_size}");
-        assert_decode_matches(
-            &batch,
-            &q,
-            (s_q, heads, mask, scale as f32 as f64),
-            &out,
-            &lse,
-            &label,
-        );
-        // The empty sequence: output exactly 0 (its LSE was checked to be +inf).
-        assert!(out[..s_q * heads * 512].iter().all(|v| v.to_f64() == 0.0));
+        let case = (heads, s_q, block_size, CacheFormat::Bf16);
+        decode_case(&stream, &kernels, &mut rng, case, &lens);
     }
+}
+
+/// Decodes random rows and queries over sequences of `lens` tokens (the first empty), causal
+/// when `s_q > 1`, and compares with the reference; the empty sequence's output is exactly 0
+/// (its LSE is checked to be +inf).
+fn decode_case(
+    stream: &Stream,
+    kernels: &Kernels,
+    rng: &mut Rng,
+    (heads, s_q, block_size, format): (usize, usize, usize, CacheFormat),
+    lens: &[usize],
+) {
+    let cfg = config(1);
+    let scale = cfg.softmax_scale();
+    let batch = PagedBatch::random(rng, &cfg, (block_size, format), lens, 0.5, true);
+    let q = random_q(rng, lens.len() * s_q * heads * 576, 0.5);
+    let causal = s_q > 1;
+    let (out, lse) = device_decode(
+        stream,
+        kernels,
+        &batch,
+        &q,
+        (s_q, heads, causal, scale as f32),
+    );
+    let mask = if causal { Mask::Causal } else { Mask::None };
+    let label = format!("{format:?} h {heads} s_q {s_q} block {block_size}");
+    assert_decode_matches(
+        &batch,
+        &q,
+        (s_q, heads, mask, scale as f32 as f64),
+        &out,
+        &lse,
+        &label,
+    );
+    assert_eq!(lens[0], 0, "the first sequence is the empty one");
+    assert!(out[..s_q * heads * 512].iter().all(|v| v.to_f64() == 0.0));
 }
 
 pub fn fp8_cache_decode_attends_to_the_dequantized_rows() {
@@ -790,6 +799,95 @@ pub fn paged_decode_equals_contiguous_and_nan_in_unused_slots_never_leaks() {
         &b.1,
         "shuffled",
     );
+}
+
+/// The cube decode's tiling edges: head counts that are not a multiple of the 16-row cube
+/// tile, more query rows than one item holds (128: the rows are split over items, one of them
+/// mid-token), sequences longer than one chunk, block sizes 64 and 128, bf16 and FP8 caches.
+pub fn cube_decode_covers_partial_tiles_split_rows_and_long_sequences() {
+    let (stream, kernels) = setup();
+    let mut rng = Rng::new(26);
+    // Chunks hold up to 256 tokens (224 at 128 rows): 259 and 600 tokens take several.
+    for (heads, s_q, block_size, format, long) in [
+        (17, 1, 64, CacheFormat::Bf16, 600),
+        (48, 3, 64, CacheFormat::Bf16, 0),
+        (72, 2, 128, CacheFormat::Fp8, 0),
+        (5, 4, 128, CacheFormat::Fp8, 600),
+    ] {
+        let mut lens = edge_lens(block_size, s_q);
+        lens.extend((long > 0).then_some(long));
+        decode_case(
+            &stream,
+            &kernels,
+            &mut rng,
+            (heads, s_q, block_size, format),
+            &lens,
+        );
+    }
+}
+
+/// DeepSeek's 128 heads at s_q = 1 are one work item: the simulator's counters show the cache
+/// rows read exactly once, every product on the cube, and the rest of the traffic being the
+/// queries, the outputs and the per-group ring (scores, probabilities, partial outputs).
+pub fn decode_reads_the_cache_once_for_128_heads_and_multiplies_on_the_cube() {
+    let device = Device::open(1).unwrap();
+    let stream = device.new_stream().unwrap();
+    let kernels = Kernels::load(&device).unwrap();
+    let cfg = config(1);
+    let (heads, len, block_size) = (128u64, 100u64, 64);
+    let mut rng = Rng::new(27);
+    let batch = PagedBatch::random(
+        &mut rng,
+        &cfg,
+        (block_size, CacheFormat::Bf16),
+        &[len as usize],
+        0.5,
+        true,
+    );
+    let q = random_q(&mut rng, heads as usize * 576, 0.5);
+    let (cache, table) = batch.upload(&stream);
+    let dq = stream.upload(&bf16s(&q)).unwrap();
+    stream.synchronize().unwrap();
+    let Some(before) = super::backend::counters(1) else {
+        return;
+    };
+    let query = MqaQuery {
+        q: dq.as_view(),
+        s_q: 1,
+        heads: heads as usize,
+    };
+    let params = DecodeParams {
+        softmax_scale: 0.1,
+        causal: false,
+    };
+    let res = mqa_decode(&kernels, &stream, &query, &cache, &table, params).unwrap();
+    stream.synchronize().unwrap();
+    let after = super::backend::counters(1).unwrap();
+    drop(res);
+    let k = |a: u64, b: u64| a - b;
+    let macs = k(after.kernels.cube_macs, before.kernels.cube_macs);
+    let read = k(
+        after.kernels.gm_to_local_bytes,
+        before.kernels.gm_to_local_bytes,
+    );
+    let written = k(
+        after.kernels.local_to_gm_bytes,
+        before.kernels.local_to_gm_bytes,
+    );
+    // One chunk of 100 keys (padded to 112 in the probabilities); S over 576 columns, P V over
+    // 512 with P as two bf16 terms.
+    let (n, np, d, dv) = (len, 112u64, 576u64, 512u64);
+    assert_eq!(macs, heads * n * (d + 2 * dv));
+    let queries = heads * d * 2;
+    let cache_once = n * d * 2;
+    let ring_read = heads * n * 4 + 2 * heads * np * 2 + heads * dv * 4;
+    assert_eq!(
+        read,
+        queries + cache_once + ring_read,
+        "the cache read more than once"
+    );
+    let ring_written = heads * n * 4 + 2 * heads * np * 2 + heads * dv * 4;
+    assert_eq!(written, heads * dv * 2 + heads * 4 + ring_written);
 }
 
 pub fn decode_rejects_bad_inputs_with_clear_errors() {

@@ -72,20 +72,47 @@ pub fn cache_write(b: &mut Bench, tokens: usize, block_size: usize) {
 }
 
 /// Decodes `s_q` query tokens of `heads` heads for four sequences of `2·block + 3` cached
-/// tokens each (two full blocks and a partial one).
+/// tokens each (two full blocks and a partial one), over a bf16 and an FP8 cache.
 pub fn decode(b: &mut Bench, heads: usize, s_q: usize, block_size: usize) {
+    for format in [CacheFormat::Bf16, CacheFormat::Fp8] {
+        decode_cache(b, (heads, s_q, block_size), format);
+    }
+}
+
+/// The bytes of `slots` cache rows of `layout`: random bf16 rows, or FP8 rows of random finite
+/// E4M3 codes (never the NaN codes 0x7F, 0xFF) with unit scales and random bf16 rope values.
+fn cache_bytes(b: &mut Bench, layout: &CacheLayout) -> Vec<u8> {
+    let row = layout.row();
+    let rows: Vec<bf16> = crate::check::round_to(&b.rng.vec(layout.slots() * row, 0.5));
+    if layout.format != CacheFormat::Fp8 {
+        return bytemuck::cast_slice(&rows).to_vec();
+    }
+    let (latent, rope) = (layout.latent, layout.rope);
+    let mut bytes = Vec::with_capacity(layout.slots() * layout.row_bytes());
+    for r in rows.chunks_exact(row) {
+        // A code from the value's bits: finite, and varied enough for a cost count.
+        bytes.extend(r[..latent].iter().map(|v| (v.to_bits() >> 8) as u8 & 0x7E));
+        bytes.extend((0..latent / 128).flat_map(|_| 1.0f32.to_le_bytes()));
+        bytes.extend(bytemuck::cast_slice::<bf16, u8>(&r[latent..latent + rope]));
+    }
+    bytes
+}
+
+fn decode_cache(
+    b: &mut Bench,
+    (heads, s_q, block_size): (usize, usize, usize),
+    format: CacheFormat,
+) {
     let cfg = MlaConfig::deepseek_v3().with_heads(1);
     let batch = 4;
     let len = 2 * block_size + 3;
     let per_seq = len.div_ceil(block_size);
-    let layout = CacheLayout::for_config(&cfg, batch * per_seq, block_size, CacheFormat::Bf16);
+    let layout = CacheLayout::for_config(&cfg, batch * per_seq, block_size, format);
     let row = layout.row();
     let set = |b: &mut Bench| -> ascend_npu::Result<_> {
         let mut cache = LatentCache::new(&b.stream, layout)?;
-        let rows: Vec<bf16> = crate::check::round_to(&b.rng.vec(layout.slots() * row, 0.5));
-        cache
-            .data_mut()
-            .copy_from_host(bytemuck::cast_slice(&rows))?;
+        let bytes = cache_bytes(b, &layout);
+        cache.data_mut().copy_from_host(&bytes)?;
         let table: Vec<i32> = (0..(batch * per_seq) as i32).collect();
         let seq_lens = vec![len; batch];
         let spec = BlockTableSpec {
@@ -97,13 +124,14 @@ pub fn decode(b: &mut Bench, heads: usize, s_q: usize, block_size: usize) {
         let q = b.random::<bf16>(batch * s_q * heads * row, 0.5)?;
         Ok((cache, table, q))
     };
-    let (bu, sq, h, n, d, dv) = (
+    let (bu, sq, h, n, d, dv, rb) = (
         batch as u64,
         s_q as u64,
         heads as u64,
         len as u64,
         row as u64,
         layout.latent as u64,
+        layout.row_bytes() as u64,
     );
     // The queries and each sequence's cache rows read once (the heads share them), the
     // output and its log-sum-exp written once; q·k over d and p·v over dv per score;
@@ -111,7 +139,7 @@ pub fn decode(b: &mut Bench, heads: usize, s_q: usize, block_size: usize) {
     // (a few bytes per sequence) are left out: scalar loads, which the counters do not see.
     let scores = bu * sq * h * n;
     let minimum = Work {
-        read_bytes: bu * sq * h * d * BF16 + bu * n * d * BF16,
+        read_bytes: bu * sq * h * d * BF16 + bu * n * rb,
         written_bytes: bu * sq * h * dv * BF16 + bu * sq * h * F32,
         cube_macs: scores * (d + dv),
         vector_ops: 5 * scores,
@@ -120,12 +148,17 @@ pub fn decode(b: &mut Bench, heads: usize, s_q: usize, block_size: usize) {
         softmax_scale: cfg.softmax_scale() as f32,
         causal: s_q > 1,
     };
+    let name = if format == CacheFormat::Fp8 {
+        "fp8"
+    } else {
+        "bf16"
+    };
     match set(b) {
         Ok((cache, table, q)) => {
             let (kernels, stream) = (&b.kernels, &b.stream);
             b.run.measure(
                 "mla-decode",
-                &format!("bf16 heads={heads} s_q={s_q} B={batch} len={len}"),
+                &format!("{name} heads={heads} s_q={s_q} B={batch} len={len}"),
                 minimum,
                 || {
                     let query = MqaQuery {

@@ -154,8 +154,9 @@ pub(crate) fn launch_decode(
 
 /// FlashMLA's dense decode (`flash_mla_with_kvcache`): for each sequence of `table`, MQA of
 /// its `s_q · heads` absorbed query rows over its cached rows (keys the whole row, values
-/// the latent part), reading the cache once per group of rows. Returns `out [batch, s_q,
-/// heads, latent]` and `lse [batch, heads, s_q]`.
+/// the latent part), reading the cache once per 128 query rows (once per sequence for
+/// DeepSeek's 128 heads at `s_q = 1`). Returns `out [batch, s_q, heads, latent]` and
+/// `lse [batch, heads, s_q]`.
 pub fn mqa_decode(
     kernels: &Kernels,
     stream: &Stream,
@@ -178,9 +179,9 @@ pub fn mqa_decode(
         ));
     }
     let rows = elements("query rows", &[batch, q.s_q, q.heads])?;
-    let mut out =
-        stream.alloc_pooled_zeroed::<bf16>(elements("output", &[rows, layout.latent])?)?;
-    let mut lse = stream.alloc_pooled_zeroed::<f32>(rows)?;
+    // The kernel writes every row (a row that sees no key: 0 and +inf), so nothing is zeroed.
+    let mut out = stream.alloc_pooled::<bf16>(elements("output", &[rows, layout.latent])?)?;
+    let mut lse = stream.alloc_pooled::<f32>(rows)?;
     if rows == 0 {
         return Ok(DecodeOutput { out, lse });
     }
