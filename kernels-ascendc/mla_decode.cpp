@@ -369,7 +369,7 @@ private:
             Softmax(t0, n);
             CrossCoreSetFlag<2, PIPE_MTE3>(kFlagPReady);
             CrossCoreWaitFlag(kFlagOReady);
-            Accumulate(t0);
+            Accumulate();
         }
         Finish();
     }
@@ -530,8 +530,7 @@ private:
     }
 
     // acc = acc * alpha + O_c for this AIV's rows that saw keys of the chunk.
-    __aicore__ inline void Accumulate(uint32_t t0) {
-        (void)t0;
+    __aicore__ inline void Accumulate() {
         const uint32_t L = t_.latent;
         LocalTensor<float> alpha = small_.Get<float>();
         LocalTensor<float> o = scratch_.Get<float>(), acc = acc_.Get<float>();
