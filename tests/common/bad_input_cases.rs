@@ -217,62 +217,33 @@ pub fn size_products_that_overflow_are_errors() {
     let w = stream.alloc_zeroed::<f32>(4).unwrap();
     let mut out = stream.alloc_zeroed::<f32>(4).unwrap();
     let huge = usize::MAX / 2;
-    let err = moe::combine(
-        &stream,
-        MoeShape {
-            tokens: huge,
-            hidden: 2,
-            top_k: 3,
-            experts: 4,
-        },
-        CombineInputs {
+    // The error text of a combine of `shape` into `out`: padded to `capacity` if given.
+    let mut combine = |shape: MoeShape, capacity: Option<usize>| {
+        let inputs = CombineInputs {
             y: y.as_view(),
             expanded_row_idx: idx.as_view(),
             weights: w.as_view(),
             shared: None,
-        },
-        &mut out,
-    )
-    .unwrap_err();
-    assert!(invalid_text(&err).contains("overflows"), "{err}");
-    let err = moe::combine_padded(
-        &stream,
-        MoeShape {
-            tokens: 2,
-            hidden: 2,
-            top_k: 2,
-            experts: huge,
-        },
-        4,
-        CombineInputs {
-            y: y.as_view(),
-            expanded_row_idx: idx.as_view(),
-            weights: w.as_view(),
-            shared: None,
-        },
-        &mut out,
-    )
-    .unwrap_err();
-    assert!(invalid_text(&err).contains("overflows") || invalid_text(&err).contains("dims"));
-    let err = moe::combine_padded(
-        &stream,
-        MoeShape {
-            tokens: huge,
-            hidden: 2,
-            top_k: 3,
-            experts: 2,
-        },
-        2,
-        CombineInputs {
-            y: y.as_view(),
-            expanded_row_idx: idx.as_view(),
-            weights: w.as_view(),
-            shared: None,
-        },
-        &mut out,
-    )
-    .unwrap_err();
-    assert!(invalid_text(&err).contains("overflows"), "{err}");
+        };
+        let err = match capacity {
+            None => moe::combine(&stream, shape, inputs, &mut out),
+            Some(capacity) => moe::combine_padded(&stream, shape, capacity, inputs, &mut out),
+        }
+        .unwrap_err();
+        invalid_text(&err)
+    };
+    let shape = |tokens, top_k, experts| MoeShape {
+        tokens,
+        hidden: 2,
+        top_k,
+        experts,
+    };
+    let err = combine(shape(huge, 3, 4), None);
+    assert!(err.contains("overflows"), "{err}");
+    let err = combine(shape(2, 2, huge), Some(4));
+    assert!(err.contains("overflows") || err.contains("dims"), "{err}");
+    let err = combine(shape(huge, 3, 2), Some(2));
+    assert!(err.contains("overflows"), "{err}");
     // The stream still works.
     stream.synchronize().unwrap();
     assert_eq!(out.to_vec().unwrap(), [0.0; 4]);

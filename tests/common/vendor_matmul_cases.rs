@@ -3,7 +3,7 @@
 //! `vendor_matmul_hardware.rs`.
 
 use super::Rng;
-use ascend_npu::aclnn::{self, CubeMathType, Int8Weight};
+use ascend_npu::aclnn::{self, AclElement, CubeMathType, Int8Weight};
 use ascend_npu::kernels::{MatmulShape, WeightLayout};
 use ascend_npu::{DeviceBuffer, Stream};
 use half::{bf16, f16};
@@ -81,39 +81,27 @@ pub fn matmul_matches_the_f64_product_in_both_layouts() {
 
 pub fn matmul_refuses_mismatched_operands() {
     let stream = stream();
-    let shape = MatmulShape { m: 2, n: 3, k: 4 };
-    let a: DeviceBuffer<f16> = stream.alloc_zeroed(8).unwrap();
-    let b: DeviceBuffer<f16> = stream.alloc_zeroed(11).unwrap();
-    let mut c: DeviceBuffer<f16> = stream.alloc_zeroed(6).unwrap();
-    let err = aclnn::matmul(
-        &stream,
-        shape,
-        WeightLayout::KN,
-        &a,
-        &b,
-        &mut c,
-        CubeMathType::KeepDtype,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("B of 11 elements"), "{err}");
+    let err = matmul_refusal::<f16>(&stream, 11, CubeMathType::KeepDtype);
+    assert!(err.contains("B of 11 elements"), "{err}");
     // USE_FP16 is not allowed for BF16 inputs: the operator's own rule.
-    let a: DeviceBuffer<bf16> = stream.alloc_zeroed(8).unwrap();
-    let b: DeviceBuffer<bf16> = stream.alloc_zeroed(12).unwrap();
-    let mut c: DeviceBuffer<bf16> = stream.alloc_zeroed(6).unwrap();
-    let err = aclnn::matmul(
-        &stream,
-        shape,
-        WeightLayout::KN,
-        &a,
-        &b,
-        &mut c,
-        CubeMathType::UseFp16,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("aclnnMatmulGetWorkspaceSize"),
-        "{err}"
-    );
+    let err = matmul_refusal::<bf16>(&stream, 12, CubeMathType::UseFp16);
+    assert!(err.contains("aclnnMatmulGetWorkspaceSize"), "{err}");
+}
+
+/// The error of a `[2, 4] @ [4, 3]` matmul of zeroed `T` operands whose B has `b_len`
+/// elements, with `math`.
+fn matmul_refusal<T: AclElement + bytemuck::Zeroable>(
+    stream: &Stream,
+    b_len: usize,
+    math: CubeMathType,
+) -> String {
+    let shape = MatmulShape { m: 2, n: 3, k: 4 };
+    let a: DeviceBuffer<T> = stream.alloc_zeroed(8).unwrap();
+    let b: DeviceBuffer<T> = stream.alloc_zeroed(b_len).unwrap();
+    let mut c: DeviceBuffer<T> = stream.alloc_zeroed(6).unwrap();
+    aclnn::matmul(stream, shape, WeightLayout::KN, &a, &b, &mut c, math)
+        .unwrap_err()
+        .to_string()
 }
 
 /// W8A16 per channel (with offsets and a bias) and per group: the weight dequantized in f64,
