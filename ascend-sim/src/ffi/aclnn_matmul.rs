@@ -1,11 +1,9 @@
 //! aclnn entry points of the dense matmuls the benches compare with: aclnnMatmul and
 //! aclnnWeightQuantBatchMatmulV2.
 
-use std::ffi::c_void;
+use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclnnStatus};
 
-use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclnnStatus, aclrtStream};
-
-use super::aclnn_base::{finish_plan, launch, tensor};
+use super::aclnn_base::{finish_plan, tensor};
 use super::aclnn_ops::{meta, must};
 use super::guard;
 use crate::operators::aclnn::ops::{matmul, weight_quant_matmul};
@@ -39,16 +37,7 @@ unsafe extern "C" fn aclnnMatmulGetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMatmul(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnMatmul", || {
-        launch("aclnnMatmul", workspace, workspace_size, executor, stream)
-    })
-}
+second_phase!(aclnnMatmul);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnWeightQuantBatchMatmulV2GetWorkspaceSize(
@@ -110,22 +99,7 @@ unsafe extern "C" fn aclnnWeightQuantBatchMatmulV2GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnWeightQuantBatchMatmulV2(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnWeightQuantBatchMatmulV2", || {
-        launch(
-            "aclnnWeightQuantBatchMatmulV2",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnWeightQuantBatchMatmulV2);
 
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMatmulGetWorkspaceSize = Some(aclnnMatmulGetWorkspaceSize);

@@ -1,12 +1,8 @@
 //! aclnn operator entry points: phase one plans, phase two launches (see `crate::operators::aclnn`).
 
-use std::ffi::c_void;
+use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus};
 
-use ascend_sys::{
-    StaticSymbols, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus, aclrtStream,
-};
-
-use super::aclnn_base::{finish_plan, int_array, launch, list, tensor};
+use super::aclnn_base::{finish_plan, int_array, list, tensor};
 use super::guard;
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::sim;
@@ -100,22 +96,7 @@ unsafe extern "C" fn aclnnMoeGatingTopKGetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMoeGatingTopK(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnMoeGatingTopK", || {
-        launch(
-            "aclnnMoeGatingTopK",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnMoeGatingTopK);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMoeInitRoutingV2GetWorkspaceSize(
@@ -177,22 +158,7 @@ unsafe extern "C" fn aclnnMoeInitRoutingV2GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMoeInitRoutingV2(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnMoeInitRoutingV2", || {
-        launch(
-            "aclnnMoeInitRoutingV2",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnMoeInitRoutingV2);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMoeFinalizeRoutingV2GetWorkspaceSize(
@@ -249,22 +215,7 @@ unsafe extern "C" fn aclnnMoeFinalizeRoutingV2GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMoeFinalizeRoutingV2(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnMoeFinalizeRoutingV2", || {
-        launch(
-            "aclnnMoeFinalizeRoutingV2",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnMoeFinalizeRoutingV2);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnGroupedMatmulV4GetWorkspaceSize(
@@ -363,22 +314,7 @@ unsafe extern "C" fn aclnnGroupedMatmulV4GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnGroupedMatmulV4(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnGroupedMatmulV4", || {
-        launch(
-            "aclnnGroupedMatmulV4",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnGroupedMatmulV4);
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMoeInitRoutingV3GetWorkspaceSize(
@@ -456,22 +392,7 @@ unsafe extern "C" fn aclnnMoeInitRoutingV3GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMoeInitRoutingV3(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnMoeInitRoutingV3", || {
-        launch(
-            "aclnnMoeInitRoutingV3",
-            workspace,
-            workspace_size,
-            executor,
-            stream,
-        )
-    })
-}
+second_phase!(aclnnMoeInitRoutingV3);
 
 unsafe extern "C" fn aclnnCastGetWorkspaceSize(
     self_: *const aclTensor,
@@ -494,16 +415,7 @@ unsafe extern "C" fn aclnnCastGetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnCast(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard("aclnnCast", || {
-        launch("aclnnCast", workspace, workspace_size, executor, stream)
-    })
-}
+second_phase!(aclnnCast);
 
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnCastGetWorkspaceSize = Some(aclnnCastGetWorkspaceSize);

@@ -13,6 +13,7 @@ use super::stream::for_submit;
 use crate::base::error::{SimError, SimResult};
 use crate::ffi::state::machine;
 use crate::runtime::copy::{CopyPlan, CopyShape, MemsetPlan};
+use crate::runtime::machine::Machine;
 use crate::runtime::stream::Stream;
 use crate::runtime::task::Task;
 
@@ -44,6 +45,39 @@ fn submit_copy(api: &'static str, s: &Stream, plan: CopyPlan) -> SimResult<()> {
     })
 }
 
+/// Plans a copy on the device it targets and runs it: at once on the calling thread for the
+/// synchronous calls (`stream` `None`: the current context's device), else queued on `stream`.
+fn copy(
+    api: &'static str,
+    stream: Option<aclrtStream>,
+    plan: impl FnOnce(&'static Machine, usize) -> SimResult<CopyPlan>,
+) -> SimResult<()> {
+    match stream {
+        None => plan(machine()?, current()?.device)?.execute(),
+        Some(stream) => {
+            let (s, device) = for_submit(stream)?;
+            submit_copy(api, &s, plan(machine()?, device)?)
+        }
+    }
+}
+
+/// `aclrtMemcpy[Async]`: a 1-D copy on `stream`, or synchronous.
+fn memcpy(
+    api: &'static str,
+    (dst, dest_max): (*mut c_void, usize),
+    (src, count): (*const c_void, usize),
+    kind: aclrtMemcpyKind,
+    stream: Option<aclrtStream>,
+) -> aclError {
+    guard(api, || {
+        copy(api, stream, |machine, device| {
+            CopyPlan::plan_1d(
+                machine, device, dst as u64, dest_max, src as u64, count, kind,
+            )
+        })
+    })
+}
+
 unsafe extern "C" fn aclrtMemcpy(
     dst: *mut c_void,
     dest_max: usize,
@@ -51,19 +85,7 @@ unsafe extern "C" fn aclrtMemcpy(
     count: usize,
     kind: aclrtMemcpyKind,
 ) -> aclError {
-    guard("aclrtMemcpy", || {
-        let device = current()?.device;
-        CopyPlan::plan_1d(
-            machine()?,
-            device,
-            dst as u64,
-            dest_max,
-            src as u64,
-            count,
-            kind,
-        )?
-        .execute()
-    })
+    memcpy("aclrtMemcpy", (dst, dest_max), (src, count), kind, None)
 }
 
 unsafe extern "C" fn aclrtMemcpyAsync(
@@ -74,18 +96,43 @@ unsafe extern "C" fn aclrtMemcpyAsync(
     kind: aclrtMemcpyKind,
     stream: aclrtStream,
 ) -> aclError {
-    guard("aclrtMemcpyAsync", || {
-        let (s, device) = for_submit(stream)?;
-        let plan = CopyPlan::plan_1d(
-            machine()?,
-            device,
-            dst as u64,
-            dest_max,
-            src as u64,
-            count,
-            kind,
-        )?;
-        submit_copy("aclrtMemcpyAsync", &s, plan)
+    memcpy(
+        "aclrtMemcpyAsync",
+        (dst, dest_max),
+        (src, count),
+        kind,
+        Some(stream),
+    )
+}
+
+/// The shape of an `aclrtMemcpy2d[Async]` call: destination and pitch, source and pitch,
+/// (width, height) in bytes and rows.
+fn shape_2d(
+    (dst, dpitch): (*mut c_void, usize),
+    (src, spitch): (*const c_void, usize),
+    (width, height): (usize, usize),
+) -> CopyShape {
+    CopyShape {
+        dst: dst as u64,
+        dpitch,
+        src: src as u64,
+        spitch,
+        width,
+        height,
+    }
+}
+
+/// `aclrtMemcpy2d[Async]`: a pitched copy on `stream`, or synchronous.
+fn memcpy_2d(
+    api: &'static str,
+    shape: CopyShape,
+    kind: aclrtMemcpyKind,
+    stream: Option<aclrtStream>,
+) -> aclError {
+    guard(api, || {
+        copy(api, stream, |machine, device| {
+            CopyPlan::plan(machine, device, shape, kind)
+        })
     })
 }
 
@@ -98,18 +145,8 @@ unsafe extern "C" fn aclrtMemcpy2d(
     height: usize,
     kind: aclrtMemcpyKind,
 ) -> aclError {
-    guard("aclrtMemcpy2d", || {
-        let device = current()?.device;
-        let shape = CopyShape {
-            dst: dst as u64,
-            dpitch,
-            src: src as u64,
-            spitch,
-            width,
-            height,
-        };
-        CopyPlan::plan(machine()?, device, shape, kind)?.execute()
-    })
+    let shape = shape_2d((dst, dpitch), (src, spitch), (width, height));
+    memcpy_2d("aclrtMemcpy2d", shape, kind, None)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -123,19 +160,8 @@ unsafe extern "C" fn aclrtMemcpy2dAsync(
     kind: aclrtMemcpyKind,
     stream: aclrtStream,
 ) -> aclError {
-    guard("aclrtMemcpy2dAsync", || {
-        let (s, device) = for_submit(stream)?;
-        let shape = CopyShape {
-            dst: dst as u64,
-            dpitch,
-            src: src as u64,
-            spitch,
-            width,
-            height,
-        };
-        let plan = CopyPlan::plan(machine()?, device, shape, kind)?;
-        submit_copy("aclrtMemcpy2dAsync", &s, plan)
-    })
+    let shape = shape_2d((dst, dpitch), (src, spitch), (width, height));
+    memcpy_2d("aclrtMemcpy2dAsync", shape, kind, Some(stream))
 }
 
 unsafe extern "C" fn aclrtMemset(

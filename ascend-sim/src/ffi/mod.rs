@@ -6,6 +6,29 @@
 
 #![allow(non_snake_case)]
 
+/// The second phase of aclnn operator `$name`: the C entry that launches the executor its
+/// first phase (`…GetWorkspaceSize`) made, on `stream` with the workspace it asked for.
+macro_rules! second_phase {
+    ($name:ident) => {
+        unsafe extern "C" fn $name(
+            workspace: *mut std::ffi::c_void,
+            workspace_size: u64,
+            executor: *mut ascend_sys::aclOpExecutor,
+            stream: ascend_sys::aclrtStream,
+        ) -> ascend_sys::aclnnStatus {
+            super::guard(stringify!($name), || {
+                super::aclnn_base::launch(
+                    stringify!($name),
+                    workspace,
+                    workspace_size,
+                    executor,
+                    stream,
+                )
+            })
+        }
+    };
+}
+
 mod aclnn_base;
 mod aclnn_matmul;
 mod aclnn_mla;
