@@ -160,3 +160,64 @@ fn create_tensor_rejects_unaligned_data() {
     acl!(aclDestroyTensor(t));
     free(p);
 }
+
+/// `TensorMeta`'s helpers that relations use: a dim past the rank reads −1 (so a relation on a
+/// tensor of the wrong rank fails instead of indexing out of bounds), and the element count
+/// treats negative dims as empty.
+#[test]
+fn tensor_meta_dims_and_element_counts() {
+    let t = rules::TensorMeta::new(&[2, 3, 5], ACL_FLOAT);
+    assert_eq!((t.dim(0), t.dim(2), t.dim(3)), (2, 5, -1));
+    assert_eq!(t.numel(), 30);
+    assert_eq!(rules::TensorMeta::new(&[4, -1], ACL_FLOAT).numel(), 0);
+    assert_eq!(rules::TensorMeta::new(&[], ACL_FLOAT).numel(), 1);
+}
+
+/// Editing the first tensor of an empty list is a defect of the rule table, reported as such
+/// (not as an index out of bounds).
+#[test]
+#[should_panic(expected = "has no present tensor x")]
+fn editing_an_empty_tensor_list_names_the_table_defect() {
+    let mut call = rules::Call::new("aclnnTest").with("x", rules::Arg::List(Some(Vec::new())));
+    call.edit_tensor("x", |t| t.dims.clear());
+}
+
+/// The typed accessors a relation reads attributes with (no rule reads a float attribute yet,
+/// so nothing else holds `float_of`).
+#[test]
+fn call_accessors_return_the_arguments() {
+    use rules::Arg;
+    let call = rules::Call::new("aclnnTest")
+        .with("eps", Arg::Float(-0.25))
+        .with("flag", Arg::Bool(true))
+        .with("layout", Arg::Str(Some("BSND".into())))
+        .with("lens", Arg::Ints(Some(vec![3, 7])))
+        .int("k", -5);
+    assert_eq!(call.float_of("eps"), -0.25);
+    assert!(call.bool_of("flag"));
+    assert_eq!(call.int_of("flag"), 1);
+    assert_eq!(call.str_of("layout"), Some("BSND"));
+    assert_eq!(call.ints_of("lens"), Some(&[3i64, 7][..]));
+    assert_eq!(call.int_of("k"), -5);
+}
+
+/// Violations name dtypes as CANN's enum does (without the `ACL_` prefix), and unknown codes
+/// by number.
+#[test]
+fn dtype_names_in_messages() {
+    for (dtype, name) in [
+        (ACL_FLOAT, "FLOAT"),
+        (ACL_FLOAT16, "FLOAT16"),
+        (ACL_BF16, "BF16"),
+        (ACL_DOUBLE, "DOUBLE"),
+        (ACL_INT32, "INT32"),
+        (ACL_INT64, "INT64"),
+        (ACL_INT16, "INT16"),
+        (ACL_INT8, "INT8"),
+        (ACL_UINT8, "UINT8"),
+        (ACL_BOOL, "BOOL"),
+    ] {
+        assert_eq!(rules::dtype_name(dtype), name);
+    }
+    assert_eq!(rules::dtype_name(9999), "aclDataType 9999");
+}
