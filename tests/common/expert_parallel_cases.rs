@@ -487,12 +487,24 @@ pub fn bad_inputs_are_clear_errors_on_every_rank() {
                     .err()
                     .unwrap(),
             );
+            // A zero hidden size or top_k, each alone (the other valid).
+            for (hidden, top_k) in [(0, TOP_K), (HIDDEN, 0)] {
+                let mut zero = world.shape;
+                (zero.hidden, zero.top_k) = (hidden, top_k);
+                errs.push(
+                    normal_dispatch(comm, stream, &zero, up.tokens(Payload::Bf16(&up.x)))
+                        .err()
+                        .unwrap(),
+                );
+            }
             errs.into_iter().map(|e| e.to_string()).collect::<Vec<_>>()
         });
         for e in &errs {
             assert!(e[0].contains("communicator"), "{}", e[0]);
             assert!(e[1].contains("expected -1 or an expert id"), "{}", e[1]);
             assert!(e[2].contains("payload"), "{}", e[2]);
+            assert!(e[3].contains("hidden 0 and top_k 3"), "{}", e[3]);
+            assert!(e[4].contains("both at least 1"), "{}", e[4]);
         }
     }
 }
@@ -509,6 +521,14 @@ pub fn host_layout_refuses_bad_ids() {
     };
     let err = DispatchLayout::from_host(&config, &[0, -2], 2).unwrap_err();
     assert!(err.to_string().contains("topk_idx[0][1] = -2"), "{err}");
+    // Not whole rows of top_k ids, and a zero top_k: refused, not truncated or divided by.
+    for (ids, top_k) in [(&[0, 1, 2][..], 2), (&[0, 1][..], 0)] {
+        let err = DispatchLayout::from_host(&config, ids, top_k).unwrap_err();
+        assert!(
+            err.to_string().contains("[T, top_k] with top_k >= 1"),
+            "{err}"
+        );
+    }
     let layout = DispatchLayout::from_host(&config, &[0, 1, -1, 3], 2).unwrap();
     assert_eq!(layout.num_tokens_per_rank, [1, 1]);
 }
