@@ -754,6 +754,32 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2GetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* Expert-parallel MoE dispatch and combine over an HCCL communicator named by groupEp (the
+ * "MC2" ops; HcclGetCommName gives the name). V2 pairs with CombineV2 only. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeDispatchV2GetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *expertIds, const aclTensor *scalesOptional,
+            const aclTensor *xActiveMaskOptional, const aclTensor *expertScalesOptional, const char *groupEp,
+            int64_t epWorldSize, int64_t epRankId, int64_t moeExpertNum, const char *groupTp, int64_t tpWorldSize,
+            int64_t tpRankId, int64_t expertShardType, int64_t sharedExpertNum, int64_t sharedExpertRankNum,
+            int64_t quantMode, int64_t globalBs, int64_t expertTokenNumsType, const char *commAlg,
+            aclTensor *expandXOut, aclTensor *dynamicScalesOut, aclTensor *assistInfoForCombineOut,
+            aclTensor *expertTokenNumsOut, aclTensor *epRecvCountsOut, aclTensor *tpRecvCountsOut,
+            aclTensor *expandScalesOut, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeDispatchV2,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeCombineV2GetWorkspaceSize,
+           (const aclTensor *expandX, const aclTensor *expertIds, const aclTensor *assistInfoForCombine,
+            const aclTensor *epSendCounts, const aclTensor *expertScales, const aclTensor *tpSendCountsOptional,
+            const aclTensor *xActiveMaskOptional, const aclTensor *activationScaleOptional,
+            const aclTensor *weightScaleOptional, const aclTensor *groupListOptional,
+            const aclTensor *expandScalesOptional, const aclTensor *sharedExpertXOptional, const char *groupEp,
+            int64_t epWorldSize, int64_t epRankId, int64_t moeExpertNum, const char *groupTp, int64_t tpWorldSize,
+            int64_t tpRankId, int64_t expertShardType, int64_t sharedExpertNum, int64_t sharedExpertRankNum,
+            int64_t globalBs, int64_t outDtype, int64_t commQuantMode, int64_t groupListType, const char *commAlg,
+            aclTensor *xOut, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeCombineV2,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* Grouped matmul (MoE experts). */
 ASCEND_API(OPAPI, aclnnStatus, aclnnGroupedMatmulV4GetWorkspaceSize,
            (const aclTensorList *x, const aclTensorList *weight, const aclTensorList *biasOptional,

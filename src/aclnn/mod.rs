@@ -27,8 +27,8 @@ pub use mla_prolog::{
 };
 pub(crate) use plan::{
     Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, Matmul, MlaPrologV3WeightNz,
-    MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3,
-    WeightQuantBatchMatmulV2,
+    MoeDistributeCombineV2, MoeDistributeDispatchV2, MoeFinalizeRoutingV2, MoeGatingTopK,
+    MoeInitRoutingV2, MoeInitRoutingV3, WeightQuantBatchMatmulV2,
 };
 pub use plan::{LaunchFn, Plan};
-pub use tensor::{AclElement, AclIntArray, AclTensor, AclTensorList};
+pub use tensor::{AclBool, AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -71,6 +71,12 @@ operators! {
     /// `aclnnWeightQuantBatchMatmulV2`.
     WeightQuantBatchMatmulV2 = aclnnWeightQuantBatchMatmulV2GetWorkspaceSize:
         PFN_aclnnWeightQuantBatchMatmulV2GetWorkspaceSize, aclnnWeightQuantBatchMatmulV2;
+    /// `aclnnMoeDistributeDispatchV2`.
+    MoeDistributeDispatchV2 = aclnnMoeDistributeDispatchV2GetWorkspaceSize:
+        PFN_aclnnMoeDistributeDispatchV2GetWorkspaceSize, aclnnMoeDistributeDispatchV2;
+    /// `aclnnMoeDistributeCombineV2`.
+    MoeDistributeCombineV2 = aclnnMoeDistributeCombineV2GetWorkspaceSize:
+        PFN_aclnnMoeDistributeCombineV2GetWorkspaceSize, aclnnMoeDistributeCombineV2;
     /// `aclnnMlaPrologV3WeightNz`.
     MlaPrologV3WeightNz = aclnnMlaPrologV3WeightNzGetWorkspaceSize:
         PFN_aclnnMlaPrologV3WeightNzGetWorkspaceSize, aclnnMlaPrologV3WeightNz;

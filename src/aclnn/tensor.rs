@@ -26,6 +26,16 @@ macro_rules! acl_element {
 acl_element!(f32 => ACL_FLOAT, f16 => ACL_FLOAT16, bf16 => ACL_BF16, f64 => ACL_DOUBLE,
     i8 => ACL_INT8, u8 => ACL_UINT8, i16 => ACL_INT16, i32 => ACL_INT32, i64 => ACL_INT64);
 
+/// A one-byte boolean as aclnn reads it (`ACL_BOOL`: 0 or 1), for masks built in a `u8`
+/// buffer and viewed with [`AclTensor::from_bytes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct AclBool(pub u8);
+
+impl AclElement for AclBool {
+    const DTYPE: aclDataType = ascend_sys::ACL_BOOL;
+}
+
 /// An `aclTensor` describing a row-major view of a device buffer; it borrows the buffer (shared
 /// or exclusive, as created) for its lifetime.
 pub struct AclTensor<'a> {

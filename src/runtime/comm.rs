@@ -191,6 +191,9 @@ pub struct Comm {
     /// Streams that queued collectives: dropping waits for them before destroying. (A
     /// `RefCell` also makes the type `!Sync`.)
     used: RefCell<Vec<Stream>>,
+    /// The communicator the MC2 operators run on (made on first use; they must have one of
+    /// their own, see [`Comm::mc2`]).
+    mc2: std::cell::OnceCell<Box<Comm>>,
 }
 
 // SAFETY: the handle belongs to the process-wide HCCL instance and is usable from any thread
@@ -228,6 +231,7 @@ impl Comm {
             rank,
             size,
             used: RefCell::new(Vec::new()),
+            mc2: std::cell::OnceCell::new(),
         })
     }
 
@@ -271,6 +275,7 @@ impl Comm {
                 rank: rank as u32,
                 size,
                 used: RefCell::new(Vec::new()),
+                mc2: std::cell::OnceCell::new(),
             })
             .collect())
     }
@@ -374,6 +379,7 @@ impl Comm {
             rank: 0,
             size: 0,
             used: RefCell::new(Vec::new()),
+            mc2: std::cell::OnceCell::new(),
         };
         // From here on, an error drops `comm`, which destroys the handle.
         let (mut rank, mut size) = (0u32, 0u32);
@@ -415,6 +421,42 @@ impl Comm {
         // SAFETY: valid communicator and out-pointer.
         query.check(unsafe { (query.ptr())(self.raw, &mut code) })?;
         query.check(code)
+    }
+
+    /// The communicator's name (`HcclGetCommName`), as operators that take a communicator by
+    /// name (the MC2 ops' `groupEp`) want it.
+    pub fn name(&self) -> Result<String> {
+        let api = self.bound_api()?;
+        let mut buf = [0 as std::ffi::c_char; ascend_sys::COMM_NAME_MAX_LENGTH as usize];
+        // SAFETY: a live handle and a buffer of COMM_NAME_MAX_LENGTH bytes, as documented.
+        unsafe { c_call!(api, HcclGetCommName(self.raw, buf.as_mut_ptr())) }?;
+        // A name that fills the buffer still ends here.
+        buf[buf.len() - 1] = 0;
+        // SAFETY: `buf` holds a NUL (its last byte at least) and outlives the borrow.
+        let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+        Ok(name.to_string_lossy().into_owned())
+    }
+
+    /// A communicator of the same ranks for the MC2 operators alone (their EP communicator
+    /// may run no other operation), split from this one on first use and kept. A collective:
+    /// every rank calls it at the same point.
+    pub(crate) fn mc2(&self) -> Result<&Comm> {
+        if let Some(c) = self.mc2.get() {
+            return Ok(c);
+        }
+        /// The split id of the MC2 communicator ("MC2" in ASCII).
+        const MC2_SPLIT_ID: u64 = 0x004d_4332;
+        let ranks: Vec<u32> = (0..self.size).collect();
+        let sub = self.split(&ranks, MC2_SPLIT_ID)?;
+        Ok(self.mc2.get_or_init(|| Box::new(sub)))
+    }
+
+    /// Notes that `stream` queued work on this communicator (dropping waits for it).
+    pub(crate) fn note_stream(&self, stream: &Stream) {
+        let mut used = self.used.borrow_mut();
+        if !used.iter().any(|s| s.same_as(stream)) {
+            used.push(stream.clone());
+        }
     }
 
     /// Checks that `stream` and the buffers live on this rank's device.
@@ -767,6 +809,8 @@ fn same_len(what: &str, got: usize, want: usize) -> Result<()> {
 
 impl Drop for Comm {
     fn drop(&mut self) {
+        // The MC2 communicator was split from this one: it goes first.
+        drop(self.mc2.take());
         // HCCL must not destroy a communicator with collectives still queued: wait for the
         // streams that queued them (their errors were or will be reported by those streams).
         for stream in self.used.get_mut().drain(..) {

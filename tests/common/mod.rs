@@ -18,6 +18,7 @@ pub mod expert_parallel_layer_cases;
 #[cfg(feature = "sim")]
 pub mod fp8_gemm_cases;
 pub mod hccl_cases;
+pub mod hccl_mc2_cases;
 #[cfg(feature = "sim")]
 pub mod kernel_args_cases;
 pub mod kernel_cases;

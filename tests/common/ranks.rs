@@ -18,6 +18,12 @@ pub fn setup_ranks() {
 /// calls one of the two, always with the same value).
 #[cfg(feature = "sim")]
 pub fn setup_ranks_with_hbm(hbm_bytes: Option<u64>) {
+    setup_ranks_on("Ascend910B2", hbm_bytes);
+}
+
+/// [`setup_ranks_with_hbm`] on the simulated SoC `soc` (a suite uses one).
+#[cfg(feature = "sim")]
+pub fn setup_ranks_on(soc: &str, hbm_bytes: Option<u64>) {
     use ascend_npu::Backend;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -27,8 +33,9 @@ pub fn setup_ranks_with_hbm(hbm_bytes: Option<u64>) {
             _ => Backend::Sim,
         };
         if backend == Backend::Sim {
-            let mut config = SimConfig::uniform(SocModel::ascend910b2(), SIM_DEVICES)
-                .expect("a device count in 1..=64");
+            let mut config =
+                SimConfig::uniform(SocModel::by_name(soc).expect("a known SoC"), SIM_DEVICES)
+                    .expect("a device count in 1..=64");
             if let Some(bytes) = hbm_bytes {
                 config = config.with_hbm_bytes(bytes);
             }

@@ -20,7 +20,7 @@ use crate::base::error::panic_text;
 use crate::base::error_msg::set_recent;
 use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
 use crate::operators::hccl::{
-    Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, new_root, root_of,
+    Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, Use, new_root, root_of,
 };
 use crate::rules::violation_text;
 use crate::runtime::task::{Abort, Task};
@@ -74,6 +74,14 @@ fn resolve(comm: HcclComm) -> HcclResultOf<Arc<Comm>> {
                 format!("{comm:p} is not a live communicator; expected one from HcclCommInit*"),
             )
         })
+}
+
+/// The rank on `device` of the live communicator whose `HcclGetCommName` is `name`.
+pub(super) fn comm_named(name: &str, device: usize) -> Option<Arc<Comm>> {
+    let all = comms().lock().unwrap_or_else(|p| p.into_inner());
+    all.values()
+        .find(|c| c.device == device && c.name() == name)
+        .cloned()
 }
 
 /// # Safety
@@ -477,6 +485,12 @@ fn enqueue(
             ),
         ));
     }
+    c.claim(Use::Collectives).map_err(|was| {
+        HcclError::para(violation_text(
+            "moe-distribute.exclusive-comm",
+            format!("{api} on a communicator that ran {was}"),
+        ))
+    })?;
     s.submit(Task::work(api, move |abort| {
         run(&c, abort).map_err(|e| {
             c.record_failure(&e);

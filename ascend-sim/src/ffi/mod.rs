@@ -31,6 +31,7 @@ macro_rules! second_phase {
 
 mod aclnn_base;
 mod aclnn_matmul;
+mod aclnn_mc2;
 mod aclnn_mla;
 mod aclnn_ops;
 mod context;
@@ -154,6 +155,7 @@ pub fn symbols() -> StaticSymbols {
     aclnn_ops::fill(&mut s);
     aclnn_mla::fill(&mut s);
     aclnn_matmul::fill(&mut s);
+    aclnn_mc2::fill(&mut s);
     hccl::fill(&mut s);
     init::strip_absent(&mut s);
     s

@@ -178,6 +178,11 @@ pub(super) const VERSIONS: &[VersionRow] = &[
         versions: ["?", "?", "?", "?", "yes"],
         we_do: "MlaAttention's decode on the vendor path (s_q up to 16, bottom-right causal above 1); our mla_decode kernels otherwise",
     },
+    VersionRow {
+        what: "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2 (MC2)",
+        versions: ["?", "yes", "yes", "yes", "yes"],
+        we_do: "ops::ep's low-latency dispatch and combine on an A3 SoC where the ops' limits fit (bf16, H 1024..=8192, at most 512 tokens per rank, HCCL_BUFFSIZE), on a communicator split for them; HCCL all-to-all-v otherwise",
+    },
 ];
 
 /// What stays unverified until someone runs the hardware twins on a 910B.
@@ -193,6 +198,8 @@ pub(super) const UNVERIFIABLE: &[&str] = &[
     "Rounding of the device's fp32 accumulation order in grouped matmul and routing (tests allow for it in their tolerances).",
     "aclnnCast of floats outside the integer type's range, and of integers into narrower ones (the simulator saturates the first, wraps the second; the doc states neither).",
     "Which experts and weights aclnnMoeGatingTopK gives for NaN or infinite logits (route documents only that ids stay distinct and in range; the simulator ranks NaN last).",
+    "The order of the rows of one expert in aclnnMoeDistributeDispatchV2's expandXOut (undocumented; the simulator orders them by source rank, then token and k), and the contents of assistInfoForCombineOut and epRecvCountsOut (documented as opaque; ops::ep never reads them).",
+    "Whether aclnnMoeDistributeDispatchV2 on A3 takes a 2-D xActiveMask with masked-off pairs naming expert 0 (how ops::ep sends a token's -1 ids), and a rank whose only row is masked off (a rank without tokens).",
     "Timing, bandwidth and occupancy: the simulator models none of them.",
 ];
 

@@ -4,6 +4,7 @@
 use half::bf16;
 
 use super::exchange::{Counts, RowSum, all_to_all_rows, reversed, sum_rows};
+use super::mc2::{self, Mc2Handle};
 use super::{EpShape, Rows, Tokens, check_shape, dispatch_layout};
 use crate::error::{Error, Result};
 use crate::runtime::comm::{AllToAllV, Comm};
@@ -21,20 +22,47 @@ pub struct LowLatencyReceived {
     pub handle: LowLatencyHandle,
 }
 
+/// Where a received row comes from: `(source rank, source token, k)`.
+pub type RowSource = (usize, usize, usize);
+
 /// The layout of one low-latency dispatch.
 pub struct LowLatencyHandle {
     shape: EpShape,
     tokens: usize,
     slab_rows: usize,
-    /// Per local expert, the exchange of its rows: sent from the packed buffer (destination,
-    /// expert, token, k order), received into its slab.
-    per_expert: Vec<AllToAllV>,
-    /// Rows sent in all.
-    sent: usize,
-    /// Per local expert, per valid row: `(source rank, source token, k)`.
-    src: Vec<Vec<(usize, usize, usize)>>,
-    /// `[T, K]`: the row of the returned results holding pair `(t, k)`, or −1.
-    combine_idx: DeviceBuffer<i32>,
+    /// `[R]` rows sent to each rank.
+    sent_per_rank: Vec<usize>,
+    /// How the rows travelled.
+    path: Path,
+}
+
+/// The transport of one low-latency dispatch, which its combine takes back.
+enum Path {
+    /// All-to-all-v, one per local expert.
+    Portable {
+        /// Per local expert, the exchange of its rows: sent from the packed buffer
+        /// (destination, expert, token, k order), received into its slab.
+        per_expert: Vec<AllToAllV>,
+        /// Rows sent in all.
+        sent: usize,
+        /// Per local expert, per valid row: `(source rank, source token, k)`.
+        src: Vec<Vec<(usize, usize, usize)>>,
+        /// `[T, K]`: the row of the returned results holding pair `(t, k)`, or −1.
+        combine_idx: DeviceBuffer<i32>,
+    },
+    /// The MC2 operators.
+    Mc2(Mc2Handle),
+}
+
+/// Which transport a low-latency dispatch uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EpTransport {
+    /// The MC2 operators (`aclnnMoeDistributeDispatchV2`/`CombineV2`) where their documented
+    /// limits fit (an A3 SoC, a bf16 payload, H in 1024..=8192, ...), else all-to-all-v.
+    #[default]
+    Auto,
+    /// HCCL all-to-all-v on every SoC.
+    Portable,
 }
 
 impl LowLatencyHandle {
@@ -43,31 +71,38 @@ impl LowLatencyHandle {
         self.slab_rows
     }
 
-    /// Per local expert, per valid row: `(source rank, source token, k)`.
-    pub fn recv_src(&self) -> &[Vec<(usize, usize, usize)>] {
-        &self.src
+    /// Per local expert, per valid row: `(source rank, source token, k)`; `None` after the
+    /// MC2 operators, which keep the rows' sources in a form documented as opaque.
+    pub fn recv_src(&self) -> Option<&[Vec<RowSource>]> {
+        match &self.path {
+            Path::Portable { src, .. } => Some(src),
+            Path::Mc2(_) => None,
+        }
+    }
+
+    /// The transport the dispatch used.
+    pub fn transport(&self) -> EpTransport {
+        match self.path {
+            Path::Portable { .. } => EpTransport::Portable,
+            Path::Mc2(_) => EpTransport::Auto,
+        }
     }
 
     /// Rows sent, over all destinations.
     pub fn sent_rows(&self) -> usize {
-        self.sent
+        self.sent_per_rank.iter().sum()
     }
 
     /// `[R]` rows sent to each rank.
     pub fn sent_rows_per_rank(&self) -> Vec<usize> {
-        let mut sent = vec![0; self.shape.config.num_ranks];
-        for layout in &self.per_expert {
-            for (s, &n) in sent.iter_mut().zip(&layout.send_counts) {
-                *s += n as usize;
-            }
-        }
-        sent
+        self.sent_per_rank.clone()
     }
 }
 
 /// DeepEP's low-latency dispatch: one row per `(token, k)` pair to its expert's slab on the
 /// expert's rank; every rank of `comm` calls it, each with at most `max_tokens_per_rank`
-/// tokens. Synchronises `stream` once, on the routing.
+/// tokens. Synchronises `stream` once, on the routing (and on the MC2 path once more, on the
+/// received counts). Takes the MC2 operators where they fit ([`EpTransport::Auto`]).
 pub fn low_latency_dispatch(
     comm: &Comm,
     stream: &Stream,
@@ -75,11 +110,56 @@ pub fn low_latency_dispatch(
     tokens: Tokens<'_>,
     max_tokens_per_rank: usize,
 ) -> Result<LowLatencyReceived> {
+    low_latency_dispatch_with(
+        comm,
+        stream,
+        shape,
+        tokens,
+        max_tokens_per_rank,
+        EpTransport::Auto,
+    )
+}
+
+/// [`low_latency_dispatch`] over the given transport: every rank must pass the same.
+pub fn low_latency_dispatch_with(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    tokens: Tokens<'_>,
+    max_tokens_per_rank: usize,
+    transport: EpTransport,
+) -> Result<LowLatencyReceived> {
     let (r, l) = check_shape(shape, comm.size())?;
     let (h, k, me) = (shape.hidden, shape.top_k, comm.rank() as usize);
     let layout = dispatch_layout(&shape.config, tokens.topk_idx, k)?;
     let t = layout.tokens();
     tokens.x.check(t, h)?;
+    let mut sent_per_rank = vec![0usize; r];
+    for &e in layout.topk_idx.iter().filter(|&&e| e >= 0) {
+        sent_per_rank[e as usize / l] += 1;
+    }
+    if let (EpTransport::Auto, super::Payload::Bf16(x)) = (transport, tokens.x) {
+        if mc2::fits(comm, shape, true, max_tokens_per_rank) {
+            let (x, recv_count, mc2) = mc2::dispatch(
+                comm,
+                stream,
+                shape,
+                (x, &layout.topk_idx),
+                max_tokens_per_rank,
+            )?;
+            return Ok(LowLatencyReceived {
+                x,
+                recv_count,
+                handle: LowLatencyHandle {
+                    shape: *shape,
+                    tokens: t,
+                    slab_rows: max_tokens_per_rank * r,
+                    sent_per_rank,
+                    path: Path::Mc2(mc2),
+                },
+            });
+        }
+    }
     let counts = Counts::gather(comm, stream, &layout)?;
     // Every rank sees every rank's count, so all refuse together rather than leave the others
     // waiting in a collective.
@@ -167,10 +247,13 @@ pub fn low_latency_dispatch(
             shape: *shape,
             tokens: t,
             slab_rows,
-            per_expert,
-            sent: order.len(),
-            src,
-            combine_idx: stream.upload(&combine_idx)?,
+            sent_per_rank,
+            path: Path::Portable {
+                per_expert,
+                sent: order.len(),
+                src,
+                combine_idx: stream.upload(&combine_idx)?,
+            },
         },
     })
 }
@@ -200,15 +283,27 @@ pub fn low_latency_combine(
             format!("[{t}, {k}], the dispatched tokens'"),
         ));
     }
-    let mut back = stream.alloc_pooled::<bf16>(handle.sent * h)?;
-    for layout in &handle.per_expert {
+    let (per_expert, sent, combine_idx) = match &handle.path {
+        Path::Portable {
+            per_expert,
+            sent,
+            combine_idx,
+            ..
+        } => (per_expert, *sent, combine_idx),
+        Path::Mc2(mc2) => {
+            let y = (y, handle.slab_rows);
+            return mc2::combine(comm, stream, &handle.shape, mc2, y, (topk_weights, t));
+        }
+    };
+    let mut back = stream.alloc_pooled::<bf16>(sent * h)?;
+    for layout in per_expert {
         all_to_all_rows(comm, stream, y, &mut back, &reversed(layout), h)?;
     }
     let mut out = stream.alloc_pooled_zeroed::<bf16>(t * h)?;
     let sum = RowSum {
         rows: &back,
-        count: handle.sent,
-        index: &handle.combine_idx,
+        count: sent,
+        index: combine_idx,
         weights: topk_weights,
         residual: None,
     };

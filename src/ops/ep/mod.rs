@@ -12,6 +12,7 @@
 //! | normal combine | [`normal_combine`] | the reverse all-to-all-v, then the per-token sum over ranks in fp32 (`aclnnMoeFinalizeRoutingV2`) |
 //! | low-latency dispatch | [`low_latency_dispatch`] | one all-to-all-v per local expert straight into the masked layout |
 //! | low-latency combine | [`low_latency_combine`] | the reverse, then `Σ_k w_k·y_k` in fp32 |
+//! | either, on MC2 | the same two, where the MC2 ops fit ([`EpTransport`]) | `aclnnMoeDistributeDispatchV2` / `CombineV2` on a communicator of their own |
 //!
 //! # Decisions
 //!
@@ -44,6 +45,7 @@ mod layer;
 
 mod layout;
 mod low_latency;
+mod mc2;
 mod normal;
 mod payload;
 mod traffic;
@@ -53,7 +55,8 @@ pub use crate::reference::ep::{EpConfig, EpShape};
 pub use layer::EpMoeLayer;
 pub use layout::{DispatchLayout, dispatch_layout};
 pub use low_latency::{
-    LowLatencyHandle, LowLatencyReceived, low_latency_combine, low_latency_dispatch,
+    EpTransport, LowLatencyHandle, LowLatencyReceived, RowSource, low_latency_combine,
+    low_latency_dispatch, low_latency_dispatch_with,
 };
 pub use normal::{
     NormalHandle, NormalReceived, normal_combine, normal_dispatch, normal_redispatch,

@@ -11,8 +11,8 @@ mod world;
 use ascend_npu::fp8::{BlockQuantized, ScaleFormat, quantize_act};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::ops::ep::{
-    EpMoeLayer, Payload, dispatch_layout, low_latency_combine, low_latency_dispatch,
-    normal_combine, normal_dispatch,
+    EpMoeLayer, EpTransport, Payload, dispatch_layout, low_latency_combine,
+    low_latency_dispatch_with, normal_combine, normal_dispatch,
 };
 use ascend_npu::ops::fp8::Fp8Activations;
 use ascend_npu::reference::ep as reference;
@@ -283,12 +283,15 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
         .map_err(reference_error)?;
     let got = ranks::on_ranks(world.ranks.len(), |comm, stream| {
         let up = Uploaded::new(stream, &world.ranks[comm.rank() as usize]).map_err(device)?;
-        let recv = low_latency_dispatch(
+        // Portable: the MC2 ops keep the rows' order within an expert undocumented, and this
+        // case compares it.
+        let recv = low_latency_dispatch_with(
             comm,
             stream,
             &world.shape,
             up.tokens(Payload::Bf16(&up.x)),
             max_tokens,
+            EpTransport::Portable,
         )
         .map_err(device)?;
         let x = recv.x.bf16().ok_or("bf16 rows came back as FP8")?;
@@ -303,7 +306,7 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
         let out = low_latency_combine(comm, stream, &recv.handle, &dy, &up.w).map_err(device)?;
         Ok((
             recv.recv_count,
-            recv.handle.recv_src().to_vec(),
+            recv.handle.recv_src().unwrap_or_default().to_vec(),
             y,
             check::widen(&out.to_vec().map_err(device)?),
         ))

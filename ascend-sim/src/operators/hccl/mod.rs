@@ -119,6 +119,17 @@ struct GroupState {
     rounds: HashMap<u64, Round>,
     /// Point-to-point messages by (source, destination, index).
     messages: HashMap<(u32, u32, u64), Vec<u8>>,
+    /// What the communicator has run: MC2 operators or other operations, never both.
+    used: Option<Use>,
+}
+
+/// What a communicator is used for (see [`Comm::claim`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// `aclnnMoeDistribute*`.
+    Mc2,
+    /// Collectives and point-to-point operations.
+    Collectives,
 }
 
 /// The ranks of one communicator, shared by their [`Comm`]s.
@@ -274,6 +285,9 @@ pub(crate) struct Comm {
     next_recv: Vec<AtomicU64>,
     /// The first asynchronous failure, for `HcclGetCommAsyncError`.
     async_error: AtomicU32,
+    /// MC2 operators run so far (numbered when they run: an aclnn executor has no enqueue
+    /// hook, and one stream per rank runs them in order).
+    next_mc2: AtomicU64,
 }
 
 impl Comm {
@@ -360,6 +374,7 @@ impl Comm {
             next_send: peers(),
             next_recv: peers(),
             async_error: AtomicU32::new(HCCL_SUCCESS),
+            next_mc2: AtomicU64::new(0),
             group,
         }
     }
@@ -409,6 +424,28 @@ impl Comm {
             },
             format!("rank {} failed: {}", self.rank, error.message),
         ));
+    }
+
+    /// Numbers the next MC2 operator this rank runs, in a space of its own (the top bit set),
+    /// so that it never meets a collective numbered at enqueue.
+    pub(crate) fn next_mc2(&self) -> u64 {
+        (1 << 63) | self.next_mc2.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Claims the communicator for `kind` (`Mc2` or other HCCL operations): MC2's EP
+    /// communicator runs nothing else (rule `moe-distribute.exclusive-comm`). `Err` holds
+    /// what it ran before.
+    pub(crate) fn claim(&self, kind: Use) -> Result<(), &'static str> {
+        let mut state = self.group.lock();
+        match (state.used, kind) {
+            (None, k) => {
+                state.used = Some(k);
+                Ok(())
+            }
+            (Some(was), k) if was == k => Ok(()),
+            (Some(Use::Mc2), _) => Err("the MoeDistribute (MC2) operators"),
+            (Some(Use::Collectives), _) => Err("other HCCL operations"),
+        }
     }
 
     pub(crate) fn async_error(&self) -> HcclResult {

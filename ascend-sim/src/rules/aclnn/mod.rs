@@ -22,6 +22,7 @@ mod fia_v3;
 mod grouped_matmul_v4;
 mod matmul;
 mod mla_prolog_v3;
+mod moe_distribute_v2;
 mod moe_finalize_routing_v2;
 mod moe_gating_top_k;
 mod moe_init_routing_v2;
@@ -53,6 +54,13 @@ pub(super) const TABLES: &[&[Rule]] = &[
     fia_v3::AT_RUN,
     matmul::RULES,
     weight_quant_bmm_v2::RULES,
+    moe_distribute_v2::DISPATCH_INPUTS,
+    moe_distribute_v2::DISPATCH_SHARED,
+    moe_distribute_v2::DISPATCH_OUTPUTS,
+    moe_distribute_v2::COMBINE_INPUTS,
+    moe_distribute_v2::COMBINE_SHARED,
+    moe_distribute_v2::COMBINE_OUTPUTS,
+    moe_distribute_v2::AT_RUN,
 ];
 
 /// A valid call of `op`.
@@ -68,6 +76,8 @@ pub(super) fn sample(op: &str) -> Option<Call> {
         fia_v3::OP => fia_v3::sample(),
         matmul::OP => matmul::sample(),
         weight_quant_bmm_v2::OP => weight_quant_bmm_v2::sample(),
+        moe_distribute_v2::DISPATCH => moe_distribute_v2::dispatch_sample(),
+        moe_distribute_v2::COMBINE => moe_distribute_v2::combine_sample(),
         _ => return None,
     })
 }

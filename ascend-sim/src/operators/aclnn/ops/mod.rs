@@ -5,6 +5,7 @@ pub(crate) mod fia_mla;
 pub(crate) mod grouped_matmul;
 pub(crate) mod matmul;
 pub(crate) mod mla_prolog;
+pub(crate) mod moe_distribute;
 pub(crate) mod moe_finalize_routing;
 pub(crate) mod moe_gating_top_k;
 pub(crate) mod moe_init_routing;

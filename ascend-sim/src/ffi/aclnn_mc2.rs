@@ -1,0 +1,369 @@
+//! The MC2 entry points (aclnnMoeDistributeDispatchV2 / CombineV2): phase one checks the rules
+//! and plans; the op finds its EP communicator by name when it runs.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use ascend_sys::{StaticSymbols, aclOpExecutor, aclTensor, aclnnStatus, aclrtStream};
+
+use super::aclnn_base::{finish_plan, launch, tensor};
+use super::aclnn_ops::{meta, must};
+use super::context::current;
+use super::guard;
+use super::hccl::comm_named;
+use super::read_cstr;
+use crate::base::error::SimResult;
+use crate::base::soc::SocFamily;
+use crate::ffi::state::sim;
+use crate::operators::aclnn::ops::moe_distribute::{
+    Attrs, CombineArgs, DispatchArgs, Link, plan_combine, plan_dispatch,
+};
+use crate::rules::{self, Arg, Call};
+
+/// The EP attributes both ops take, as the rules name them.
+struct Ep {
+    group_ep: Option<String>,
+    ep_world_size: i64,
+    ep_rank_id: i64,
+    moe_expert_num: i64,
+    group_tp: Option<String>,
+    tp_world_size: i64,
+    tp_rank_id: i64,
+    expert_shard_type: i64,
+    shared_expert_num: i64,
+    shared_expert_rank_num: i64,
+    global_bs: i64,
+    comm_alg: Option<String>,
+}
+
+impl Ep {
+    /// The attributes from their C arguments: the names `groupEp, groupTp, commAlg`, and
+    /// `epWorldSize, epRankId, moeExpertNum, tpWorldSize, tpRankId, expertShardType,
+    /// sharedExpertNum, sharedExpertRankNum, globalBs`.
+    ///
+    /// # Safety
+    /// Each name is NULL or NUL-terminated.
+    unsafe fn read(names: [*const c_char; 3], ints: [i64; 9]) -> Ep {
+        let [ep, tp, alg] = names;
+        let [
+            ranks,
+            rank,
+            experts,
+            tp_ranks,
+            tp_rank,
+            shard,
+            shared,
+            shared_ranks,
+            bs,
+        ] = ints;
+        // SAFETY: per this function's contract.
+        let (group_ep, group_tp, comm_alg) =
+            unsafe { (read_cstr(ep), read_cstr(tp), read_cstr(alg)) };
+        Ep {
+            group_ep,
+            ep_world_size: ranks,
+            ep_rank_id: rank,
+            moe_expert_num: experts,
+            group_tp,
+            tp_world_size: tp_ranks,
+            tp_rank_id: tp_rank,
+            expert_shard_type: shard,
+            shared_expert_num: shared,
+            shared_expert_rank_num: shared_ranks,
+            global_bs: bs,
+            comm_alg,
+        }
+    }
+
+    /// Adds the attributes from `groupEp` to `sharedExpertRankNum`, which both ops take in
+    /// this order.
+    fn onto(&self, call: Call) -> Call {
+        call.with("groupEp", Arg::Str(self.group_ep.clone()))
+            .int("epWorldSize", self.ep_world_size)
+            .int("epRankId", self.ep_rank_id)
+            .int("moeExpertNum", self.moe_expert_num)
+            .with("groupTp", Arg::Str(self.group_tp.clone()))
+            .int("tpWorldSize", self.tp_world_size)
+            .int("tpRankId", self.tp_rank_id)
+            .int("expertShardType", self.expert_shard_type)
+            .int("sharedExpertNum", self.shared_expert_num)
+            .int("sharedExpertRankNum", self.shared_expert_rank_num)
+    }
+
+    fn attrs(&self, expert_token_nums_type: i64) -> Attrs {
+        Attrs {
+            ep_world_size: self.ep_world_size as usize,
+            ep_rank_id: self.ep_rank_id as usize,
+            moe_expert_num: self.moe_expert_num as usize,
+            global_bs: self.global_bs as usize,
+            expert_token_nums_type,
+        }
+    }
+}
+
+/// Finds, when the op runs, the rank of communicator `groupEp` on the planning device, and
+/// checks the SoC and the communicator (rules `moe-distribute.a3-only`,
+/// `moe-distribute.group-ep`).
+fn link(ep: &Ep, attrs: Attrs) -> SimResult<Link> {
+    let device = current()?.device;
+    let name = ep.group_ep.clone().unwrap_or_default();
+    Ok(Arc::new(move || {
+        let sim = sim()?;
+        let soc = &sim.machine.device(device as i64)?.soc;
+        if soc.family != SocFamily::A3 {
+            return Err(rules::violation(
+                "moe-distribute.a3-only",
+                format!("device {device} is {}", soc.name),
+            ));
+        }
+        let found = |what: String| rules::violation("moe-distribute.group-ep", what);
+        let comm = comm_named(&name, device).ok_or_else(|| {
+            found(format!(
+                "no live communicator {name:?} has a rank on device {device}"
+            ))
+        })?;
+        if comm.size() as usize != attrs.ep_world_size || comm.rank as usize != attrs.ep_rank_id {
+            return Err(found(format!(
+                "{name:?} has {} ranks and device {device} is rank {}; epWorldSize {}, epRankId {}",
+                comm.size(),
+                comm.rank,
+                attrs.ep_world_size,
+                attrs.ep_rank_id
+            )));
+        }
+        Ok(comm)
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMoeDistributeDispatchV2GetWorkspaceSize(
+    x: *const aclTensor,
+    expert_ids: *const aclTensor,
+    scales: *const aclTensor,
+    x_active_mask: *const aclTensor,
+    expert_scales: *const aclTensor,
+    group_ep: *const c_char,
+    ep_world_size: i64,
+    ep_rank_id: i64,
+    moe_expert_num: i64,
+    group_tp: *const c_char,
+    tp_world_size: i64,
+    tp_rank_id: i64,
+    expert_shard_type: i64,
+    shared_expert_num: i64,
+    shared_expert_rank_num: i64,
+    quant_mode: i64,
+    global_bs: i64,
+    expert_token_nums_type: i64,
+    comm_alg: *const c_char,
+    expand_x_out: *mut aclTensor,
+    dynamic_scales_out: *mut aclTensor,
+    assist_info_out: *mut aclTensor,
+    expert_token_nums_out: *mut aclTensor,
+    ep_recv_counts_out: *mut aclTensor,
+    tp_recv_counts_out: *mut aclTensor,
+    expand_scales_out: *mut aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeDispatchV2GetWorkspaceSize", || {
+        let ints = [
+            ep_world_size,
+            ep_rank_id,
+            moe_expert_num,
+            tp_world_size,
+            tp_rank_id,
+            expert_shard_type,
+            shared_expert_num,
+            shared_expert_rank_num,
+            global_bs,
+        ];
+        // SAFETY: NULL or NUL-terminated strings (C contract).
+        let ep = unsafe { Ep::read([group_ep, group_tp, comm_alg], ints) };
+        let (x, ids, mask) = (tensor(x)?, tensor(expert_ids)?, tensor(x_active_mask)?);
+        let (ex, assist) = (tensor(expand_x_out)?, tensor(assist_info_out)?);
+        let (nums, recv) = (tensor(expert_token_nums_out)?, tensor(ep_recv_counts_out)?);
+        let call = Call::new("aclnnMoeDistributeDispatchV2")
+            .tensor("x", meta(&x))
+            .tensor("expertIds", meta(&ids))
+            .tensor("scalesOptional", meta(&tensor(scales)?))
+            .tensor("xActiveMaskOptional", meta(&mask))
+            .tensor("expertScalesOptional", meta(&tensor(expert_scales)?));
+        let call = ep
+            .onto(call)
+            .int("quantMode", quant_mode)
+            .int("globalBs", global_bs)
+            .int("expertTokenNumsType", expert_token_nums_type)
+            .with("commAlg", Arg::Str(ep.comm_alg.clone()))
+            .tensor("expandXOut", meta(&ex))
+            .tensor("dynamicScalesOut", meta(&tensor(dynamic_scales_out)?))
+            .tensor("assistInfoForCombineOut", meta(&assist))
+            .tensor("expertTokenNumsOut", meta(&nums))
+            .tensor("epRecvCountsOut", meta(&recv))
+            .tensor("tpRecvCountsOut", meta(&tensor(tp_recv_counts_out)?))
+            .tensor("expandScalesOut", meta(&tensor(expand_scales_out)?));
+        rules::check(&call)?;
+        let attrs = ep.attrs(expert_token_nums_type);
+        let args = DispatchArgs {
+            x: must(x, "x")?,
+            expert_ids: must(ids, "expertIds")?,
+            mask,
+            expand_x: must(ex, "expandXOut")?,
+            assist_info: must(assist, "assistInfoForCombineOut")?,
+            expert_token_nums: must(nums, "expertTokenNumsOut")?,
+            ep_recv_counts: must(recv, "epRecvCountsOut")?,
+        };
+        let planned = plan_dispatch(args, attrs, link(&ep, attrs)?)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe {
+            finish_plan(
+                "aclnnMoeDistributeDispatchV2",
+                planned,
+                workspace_size,
+                executor,
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn aclnnMoeDistributeDispatchV2(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeDispatchV2", || {
+        launch(
+            "aclnnMoeDistributeDispatchV2",
+            workspace,
+            workspace_size,
+            executor,
+            stream,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMoeDistributeCombineV2GetWorkspaceSize(
+    expand_x: *const aclTensor,
+    expert_ids: *const aclTensor,
+    assist_info: *const aclTensor,
+    ep_send_counts: *const aclTensor,
+    expert_scales: *const aclTensor,
+    tp_send_counts: *const aclTensor,
+    x_active_mask: *const aclTensor,
+    activation_scale: *const aclTensor,
+    weight_scale: *const aclTensor,
+    group_list: *const aclTensor,
+    expand_scales: *const aclTensor,
+    shared_expert_x: *const aclTensor,
+    group_ep: *const c_char,
+    ep_world_size: i64,
+    ep_rank_id: i64,
+    moe_expert_num: i64,
+    group_tp: *const c_char,
+    tp_world_size: i64,
+    tp_rank_id: i64,
+    expert_shard_type: i64,
+    shared_expert_num: i64,
+    shared_expert_rank_num: i64,
+    global_bs: i64,
+    out_dtype: i64,
+    comm_quant_mode: i64,
+    group_list_type: i64,
+    comm_alg: *const c_char,
+    x_out: *mut aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeCombineV2GetWorkspaceSize", || {
+        let ints = [
+            ep_world_size,
+            ep_rank_id,
+            moe_expert_num,
+            tp_world_size,
+            tp_rank_id,
+            expert_shard_type,
+            shared_expert_num,
+            shared_expert_rank_num,
+            global_bs,
+        ];
+        // SAFETY: NULL or NUL-terminated strings (C contract).
+        let ep = unsafe { Ep::read([group_ep, group_tp, comm_alg], ints) };
+        let (ex, ids, assist) = (tensor(expand_x)?, tensor(expert_ids)?, tensor(assist_info)?);
+        let (counts, scales, mask) = (
+            tensor(ep_send_counts)?,
+            tensor(expert_scales)?,
+            tensor(x_active_mask)?,
+        );
+        let out = tensor(x_out)?;
+        let call = Call::new("aclnnMoeDistributeCombineV2")
+            .tensor("expandX", meta(&ex))
+            .tensor("expertIds", meta(&ids))
+            .tensor("assistInfoForCombine", meta(&assist))
+            .tensor("epSendCounts", meta(&counts))
+            .tensor("expertScales", meta(&scales))
+            .tensor("tpSendCountsOptional", meta(&tensor(tp_send_counts)?))
+            .tensor("xActiveMaskOptional", meta(&mask))
+            .tensor("activationScaleOptional", meta(&tensor(activation_scale)?))
+            .tensor("weightScaleOptional", meta(&tensor(weight_scale)?))
+            .tensor("groupListOptional", meta(&tensor(group_list)?))
+            .tensor("expandScalesOptional", meta(&tensor(expand_scales)?))
+            .tensor("sharedExpertXOptional", meta(&tensor(shared_expert_x)?));
+        let call = ep
+            .onto(call)
+            .int("globalBs", global_bs)
+            .int("outDtype", out_dtype)
+            .int("commQuantMode", comm_quant_mode)
+            .int("groupListType", group_list_type)
+            .with("commAlg", Arg::Str(ep.comm_alg.clone()))
+            .tensor("xOut", meta(&out));
+        rules::check(&call)?;
+        let attrs = ep.attrs(0);
+        let args = CombineArgs {
+            expand_x: must(ex, "expandX")?,
+            expert_ids: must(ids, "expertIds")?,
+            assist_info: must(assist, "assistInfoForCombine")?,
+            ep_send_counts: must(counts, "epSendCounts")?,
+            expert_scales: must(scales, "expertScales")?,
+            mask,
+            x_out: must(out, "xOut")?,
+        };
+        let planned = plan_combine(args, attrs, link(&ep, attrs)?)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe {
+            finish_plan(
+                "aclnnMoeDistributeCombineV2",
+                planned,
+                workspace_size,
+                executor,
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn aclnnMoeDistributeCombineV2(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeCombineV2", || {
+        launch(
+            "aclnnMoeDistributeCombineV2",
+            workspace,
+            workspace_size,
+            executor,
+            stream,
+        )
+    })
+}
+
+pub(super) fn fill(s: &mut StaticSymbols) {
+    s.aclnnMoeDistributeDispatchV2GetWorkspaceSize =
+        Some(aclnnMoeDistributeDispatchV2GetWorkspaceSize);
+    s.aclnnMoeDistributeDispatchV2 = Some(aclnnMoeDistributeDispatchV2);
+    s.aclnnMoeDistributeCombineV2GetWorkspaceSize =
+        Some(aclnnMoeDistributeCombineV2GetWorkspaceSize);
+    s.aclnnMoeDistributeCombineV2 = Some(aclnnMoeDistributeCombineV2);
+}

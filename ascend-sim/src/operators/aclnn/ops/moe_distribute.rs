@@ -1,0 +1,381 @@
+//! aclnnMoeDistributeDispatchV2 / aclnnMoeDistributeCombineV2 (the MC2 ops) over the
+//! simulator's HCCL ranks, in their A3 form without quantisation, shared experts or TP.
+//!
+//! * **Dispatch**: every active `(token, k)` pair of this rank goes, as one row, to the rank of
+//!   its expert (`expert / localExpertNum`). A rank stores what it receives grouped by local
+//!   expert, then by source rank, then in the source's `(token, k)` order, in the leading rows
+//!   of `expandXOut`; the rest is left as it was (hardware leaves it undefined).
+//!   `expertTokenNumsOut` holds the rows per local expert (counts or their cumsum).
+//! * **Combine**: every row goes back to its source, which returns
+//!   `xOut[t] = Σ_k expertScales[t,k] · row(t,k)`, summed in fp32 in k order (products
+//!   rounded to fp32, as aclnnMoeFinalizeRoutingV2 sums) and rounded once.
+//! * `assistInfoForCombineOut` and `epRecvCountsOut` are documented as opaque ("may differ
+//!   between products and versions; pass them to combine"): here a row's 128 ints start with
+//!   its `(source rank, token, k)` and `epRecvCountsOut[e·R + s]` counts expert `e`'s rows
+//!   from rank `s`. Combine checks both against what comes back, so a combine that does not
+//!   pair with its dispatch fails on every rank (rule `moe-distribute-combine-v2.paired-dispatch`).
+//! * **Meeting**: the k-th MC2 op a rank runs meets the k-th of every other rank of the EP
+//!   communicator (numbered when it runs; see [`crate::operators::hccl::Comm::next_mc2`]). A
+//!   failure on one rank fails the communicator, so the peers fail too, at once.
+//! * Rows travel as fp32 (exact for fp16 and bf16). Damage injected with
+//!   [`crate::operators::hccl::inject`] applies to each op's exchange as to an all-to-all-v.
+
+use std::sync::Arc;
+
+use ascend_sys::{HCCL_E_PARA, HCCL_E_TIMEOUT};
+
+use super::Planned;
+use crate::base::error::{SimError, SimResult};
+use crate::operators::aclnn::executor::Run;
+use crate::operators::aclnn::objects::TensorDesc;
+use crate::operators::aclnn::view::TensorView;
+use crate::operators::hccl::{Comm, Contribution, HcclError, Use, fault};
+use crate::runtime::task::Abort;
+
+/// Finds this rank's EP communicator when the op runs (and checks the SoC): given by the C
+/// layer, which owns the communicator registry.
+pub(crate) type Link = Arc<dyn Fn() -> SimResult<Arc<Comm>> + Send + Sync>;
+
+/// The attributes both ops use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attrs {
+    pub(crate) ep_world_size: usize,
+    pub(crate) ep_rank_id: usize,
+    pub(crate) moe_expert_num: usize,
+    pub(crate) global_bs: usize,
+    /// Dispatch: 0 = cumsum, 1 = counts.
+    pub(crate) expert_token_nums_type: i64,
+}
+
+impl Attrs {
+    fn local(&self) -> usize {
+        self.moe_expert_num / self.ep_world_size
+    }
+
+    fn signature(&self, op: &str, hidden: usize, k: usize) -> String {
+        format!(
+            "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k})",
+            self.ep_world_size, self.moe_expert_num, self.global_bs
+        )
+    }
+}
+
+/// The tensors of a dispatch: inputs `x`, `expertIds`, mask; outputs `expandXOut`,
+/// `assistInfoForCombineOut`, `expertTokenNumsOut`, `epRecvCountsOut`.
+pub(crate) struct DispatchArgs {
+    pub(crate) x: TensorDesc,
+    pub(crate) expert_ids: TensorDesc,
+    pub(crate) mask: Option<TensorDesc>,
+    pub(crate) expand_x: TensorDesc,
+    pub(crate) assist_info: TensorDesc,
+    pub(crate) expert_token_nums: TensorDesc,
+    pub(crate) ep_recv_counts: TensorDesc,
+}
+
+/// The tensors of a combine: inputs `expandX`, `expertIds`, `assistInfoForCombine`,
+/// `epSendCounts`, `expertScales`, mask; output `xOut`.
+pub(crate) struct CombineArgs {
+    pub(crate) expand_x: TensorDesc,
+    pub(crate) expert_ids: TensorDesc,
+    pub(crate) assist_info: TensorDesc,
+    pub(crate) ep_send_counts: TensorDesc,
+    pub(crate) expert_scales: TensorDesc,
+    pub(crate) mask: Option<TensorDesc>,
+    pub(crate) x_out: TensorDesc,
+}
+
+/// Which `(token, k)` pairs take part: all, or per the 1-D (token) or 2-D (pair) mask.
+fn active(mask: Option<&TensorView>, tokens: usize, k: usize) -> Vec<bool> {
+    match mask {
+        None => vec![true; tokens * k],
+        Some(m) => {
+            let v = m.read_i64();
+            if v.len() == tokens {
+                (0..tokens * k).map(|f| v[f / k] != 0).collect()
+            } else {
+                v.iter().map(|&b| b != 0).collect()
+            }
+        }
+    }
+}
+
+/// Runs `body` on this rank's communicator, claimed for MC2; an error fails the
+/// communicator so that the peers stop waiting.
+fn on_comm(link: &Link, body: impl FnOnce(&Comm) -> SimResult<()>) -> SimResult<()> {
+    let comm = link()?;
+    if let Err(was) = comm.claim(Use::Mc2) {
+        let e = crate::rules::violation(
+            "moe-distribute.exclusive-comm",
+            format!("an MC2 operator on a communicator that ran {was}"),
+        );
+        comm.record_failure(&HcclError::new(HCCL_E_PARA, e.message.clone()));
+        return Err(e);
+    }
+    body(&comm).inspect_err(|e| {
+        let code = if e.message.contains("HCCL_E_TIMEOUT") {
+            HCCL_E_TIMEOUT
+        } else {
+            HCCL_E_PARA
+        };
+        comm.record_failure(&HcclError::new(code, e.message.clone()));
+    })
+}
+
+/// The k-th MC2 exchange: `parts[d]` goes to rank `d`; returns every rank's contribution.
+fn exchange(
+    comm: &Comm,
+    signature: String,
+    mut parts: Vec<Vec<u8>>,
+) -> SimResult<Vec<Arc<Contribution>>> {
+    let seq = comm.next_mc2();
+    fault::damage_all_to_all(comm.rank, &mut parts);
+    let mine = Contribution {
+        signature,
+        parts,
+        expects: Vec::new(),
+    };
+    comm.exchange(seq, mine, &Abort::default()).map_err(|e| {
+        let name = ascend_sys::hccl_result_name(e.code).unwrap_or("HcclResult");
+        SimError::new(
+            ascend_sys::ACL_ERROR_RT_INTERNAL_ERROR,
+            format!("{name}: {}", e.message),
+        )
+    })
+}
+
+/// One row in flight: three u32 (`a`, `b`, `c`), then `H` f32.
+fn push_record(part: &mut Vec<u8>, head: [u32; 3], row: &[f32]) {
+    for v in head {
+        part.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in row {
+        part.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// The records of a received part, or what is wrong with its length.
+fn records(part: &[u8], hidden: usize, from: usize) -> SimResult<Vec<([u32; 3], Vec<f32>)>> {
+    let len = 12 + 4 * hidden;
+    if part.len() % len != 0 {
+        return Err(SimError::param(format!(
+            "{} bytes arrived from rank {from}; expected whole rows of {len} bytes (damaged in flight)",
+            part.len()
+        )));
+    }
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    Ok(part
+        .chunks_exact(len)
+        .map(|r| {
+            let head = [word(&r[0..]), word(&r[4..]), word(&r[8..])];
+            let row = r[12..]
+                .chunks_exact(4)
+                .map(|b| f32::from_bits(word(b)))
+                .collect();
+            (head, row)
+        })
+        .collect())
+}
+
+pub(crate) fn plan_dispatch(args: DispatchArgs, attrs: Attrs, link: Link) -> SimResult<Planned> {
+    let (tokens, hidden) = (args.x.dims[0] as usize, args.x.dims[1] as usize);
+    let k = args.expert_ids.dims[1] as usize;
+    let has_mask = args.mask.is_some();
+    let mut inputs = vec![("x", args.x), ("expertIds", args.expert_ids)];
+    if let Some(m) = args.mask {
+        inputs.push(("xActiveMaskOptional", m));
+    }
+    let outputs = vec![
+        ("expandXOut", args.expand_x),
+        ("assistInfoForCombineOut", args.assist_info),
+        ("expertTokenNumsOut", args.expert_token_nums),
+        ("epRecvCountsOut", args.ep_recv_counts),
+    ];
+    let run: Run = Arc::new(move |ins: &[TensorView], outs: &[TensorView]| {
+        on_comm(&link, |comm| {
+            dispatch(comm, attrs, (tokens, hidden, k), (ins, has_mask), outs)
+        })
+    });
+    Ok(Planned::new(0, inputs, outputs, run))
+}
+
+/// A row a rank received: its source rank, token and k, and its values.
+type Arrived = (usize, u32, u32, Vec<f32>);
+
+fn dispatch(
+    comm: &Comm,
+    attrs: Attrs,
+    (tokens, hidden, k): (usize, usize, usize),
+    (ins, has_mask): (&[TensorView], bool),
+    outs: &[TensorView],
+) -> SimResult<()> {
+    let (r, l, me) = (attrs.ep_world_size, attrs.local(), comm.rank as usize);
+    let x = ins[0].read_f32();
+    let ids = ins[1].read_i64();
+    let on = active(has_mask.then(|| &ins[2]), tokens, k);
+    let capacity = "moe-distribute-dispatch-v2.capacity";
+    let mut parts = vec![Vec::new(); r];
+    for t in 0..tokens {
+        for j in 0..k {
+            let f = t * k + j;
+            if !on[f] {
+                continue;
+            }
+            let e = ids[f];
+            if !(0..attrs.moe_expert_num as i64).contains(&e) {
+                return Err(crate::rules::violation(
+                    capacity,
+                    format!(
+                        "expertIds[{t}][{j}] = {e} outside 0..{}",
+                        attrs.moe_expert_num
+                    ),
+                ));
+            }
+            let (dest, local) = (e as usize / l, e as usize % l);
+            let head = [local as u32, t as u32, j as u32];
+            push_record(&mut parts[dest], head, &x[t * hidden..(t + 1) * hidden]);
+        }
+    }
+    let all = exchange(comm, attrs.signature("DispatchV2", hidden, k), parts)?;
+    let max_tokens = if attrs.global_bs == 0 {
+        usize::MAX
+    } else {
+        attrs.global_bs / r
+    };
+    let mut by_expert: Vec<Vec<Arrived>> = vec![Vec::new(); l];
+    for (s, c) in all.iter().enumerate() {
+        for ([e, t, j], row) in records(&c.parts[me], hidden, s)? {
+            if e as usize >= l || t as usize >= max_tokens || j as usize >= k {
+                return Err(SimError::param(format!(
+                    "a row from rank {s} for local expert {e}, token {t}, k {j}: outside {l} experts, \
+                     {max_tokens} tokens, {k} (damaged in flight)"
+                )));
+            }
+            by_expert[e as usize].push((s, t, j, row));
+        }
+    }
+    let rows: usize = by_expert.iter().map(Vec::len).sum();
+    let a = outs[0].dims()[0];
+    if rows > a {
+        return Err(crate::rules::violation(
+            capacity,
+            format!("{rows} rows arrive at rank {me}, expandXOut has {a}"),
+        ));
+    }
+    let mut assist = vec![0i64; a * 128];
+    let mut recv_counts = vec![0i64; r * l];
+    let mut i = 0;
+    for (e, list) in by_expert.iter_mut().enumerate() {
+        list.sort_by_key(|&(s, ..)| s); // stable: each source keeps its (token, k) order
+        for (s, t, j, row) in list.iter() {
+            outs[0].select(i).write_f32(row)?;
+            assist[i * 128..i * 128 + 3].copy_from_slice(&[*s as i64, *t as i64, *j as i64]);
+            recv_counts[e * r + s] += 1;
+            i += 1;
+        }
+    }
+    outs[1].write_i64(&assist)?;
+    let mut nums: Vec<i64> = by_expert.iter().map(|v| v.len() as i64).collect();
+    if attrs.expert_token_nums_type == 0 {
+        for e in 1..l {
+            nums[e] += nums[e - 1];
+        }
+    }
+    outs[2].write_i64(&nums)?;
+    outs[3].write_i64(&recv_counts)
+}
+
+pub(crate) fn plan_combine(args: CombineArgs, attrs: Attrs, link: Link) -> SimResult<Planned> {
+    let (tokens, k) = (
+        args.expert_ids.dims[0] as usize,
+        args.expert_ids.dims[1] as usize,
+    );
+    let hidden = args.expand_x.dims[1] as usize;
+    let has_mask = args.mask.is_some();
+    let mut inputs = vec![
+        ("expandX", args.expand_x),
+        ("expertIds", args.expert_ids),
+        ("assistInfoForCombine", args.assist_info),
+        ("epSendCounts", args.ep_send_counts),
+        ("expertScales", args.expert_scales),
+    ];
+    if let Some(m) = args.mask {
+        inputs.push(("xActiveMaskOptional", m));
+    }
+    let run: Run = Arc::new(move |ins: &[TensorView], outs: &[TensorView]| {
+        on_comm(&link, |comm| {
+            combine(comm, attrs, (tokens, hidden, k), (ins, has_mask), &outs[0])
+        })
+    });
+    Ok(Planned::new(0, inputs, vec![("xOut", args.x_out)], run))
+}
+
+fn combine(
+    comm: &Comm,
+    attrs: Attrs,
+    (tokens, hidden, k): (usize, usize, usize),
+    (ins, has_mask): (&[TensorView], bool),
+    out: &TensorView,
+) -> SimResult<()> {
+    let (r, me) = (attrs.ep_world_size, comm.rank as usize);
+    let paired = "moe-distribute-combine-v2.paired-dispatch";
+    let bad = |what: String| crate::rules::violation(paired, what);
+    let counts = ins[3].read_i64();
+    let rows: i64 = counts.iter().map(|&c| c.max(0)).sum();
+    let a = ins[0].dims()[0];
+    if counts.iter().any(|&c| c < 0) || rows as usize > a {
+        return Err(bad(format!(
+            "epSendCounts {counts:?} for {a} rows of expandX"
+        )));
+    }
+    let assist = ins[2].read_i64();
+    let mut parts = vec![Vec::new(); r];
+    for i in 0..rows as usize {
+        let [s, t, j] = [assist[i * 128], assist[i * 128 + 1], assist[i * 128 + 2]];
+        if !(0..r as i64).contains(&s) || t < 0 || j < 0 {
+            return Err(bad(format!("row {i} names rank {s}, token {t}, k {j}")));
+        }
+        let row = ins[0].select(i).read_f32();
+        push_record(&mut parts[s as usize], [t as u32, j as u32, 0], &row);
+    }
+    let all = exchange(comm, attrs.signature("CombineV2", hidden, k), parts)?;
+    let mut slots: Vec<Option<Vec<f32>>> = vec![None; tokens * k];
+    for (s, c) in all.iter().enumerate() {
+        for ([t, j, _], row) in records(&c.parts[me], hidden, s)? {
+            let (t, j) = (t as usize, j as usize);
+            if t >= tokens || j >= k || slots[t * k + j].is_some() {
+                return Err(bad(format!(
+                    "rank {s} returns token {t}, k {j} to rank {me}, which has {tokens} tokens of top-{k}, or that pair twice"
+                )));
+            }
+            slots[t * k + j] = Some(row);
+        }
+    }
+    let ids = ins[1].read_i64();
+    let on = active(has_mask.then(|| &ins[5]), tokens, k);
+    let scales = ins[4].read_f32();
+    let mut acc = vec![0f32; tokens * hidden];
+    for t in 0..tokens {
+        let sum = &mut acc[t * hidden..(t + 1) * hidden];
+        for j in 0..k {
+            let f = t * k + j;
+            let sent = on[f] && (0..attrs.moe_expert_num as i64).contains(&ids[f]);
+            match (&slots[f], sent) {
+                (Some(row), true) => {
+                    let w = scales[f];
+                    for (a, v) in sum.iter_mut().zip(row) {
+                        *a += w * v;
+                    }
+                }
+                (None, false) => {}
+                (got, _) => {
+                    return Err(bad(format!(
+                        "token {t}, k {j} of rank {me}: {} came back for a pair that was {}sent",
+                        if got.is_some() { "a row" } else { "nothing" },
+                        if sent { "" } else { "not " }
+                    )));
+                }
+            }
+        }
+    }
+    out.write_f32(&acc)
+}

@@ -1,0 +1,747 @@
+//! aclnnMoeDistributeDispatchV2 and aclnnMoeDistributeCombineV2, the MC2 expert-parallel ops
+//! (cann-api-facts §4.7; ops-transformer `mc2/moe_distribute_{dispatch,combine}_v2/docs`), with
+//! the limits documented for Atlas A3. The simulator implements the A3 form without
+//! quantisation, shared experts or TP: where the hardware accepts more (quantMode 2, shared
+//! experts, A2's `commAlg`), the rule says so and the simulator rejects it.
+
+use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
+
+use super::{dim, dims_are, one, same_dtype};
+use crate::rules::Requirement::{DTypes, IntIn, IntRange, Present, Rank, Relation};
+use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+
+pub(super) const DISPATCH: &str = "aclnnMoeDistributeDispatchV2";
+pub(super) const COMBINE: &str = "aclnnMoeDistributeCombineV2";
+const DOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_dispatch_v2/docs/aclnnMoeDistributeDispatchV2.md (A3 notes, shape-variable table)";
+const CDOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_combine_v2/docs/aclnnMoeDistributeCombineV2.md (A3 notes)";
+const HALVES: &[i32] = &[ACL_FLOAT16, ACL_BF16];
+/// `HCCL_BUFFSIZE`'s default, in MB.
+const DEFAULT_BUFFSIZE_MB: u64 = 200;
+
+/// Experts per rank (`moeExpertNum / epWorldSize`, no shared-expert ranks; −1 when unknown).
+fn local_experts(c: &Call) -> i64 {
+    let (e, ep) = (c.int_of("moeExpertNum"), c.int_of("epWorldSize"));
+    if ep > 0 { e / ep } else { -1 }
+}
+
+/// The largest batch of one rank: `globalBs / epWorldSize`, or this rank's `BS` when 0.
+fn max_bs(c: &Call, bs: i64) -> i64 {
+    let (g, ep) = (c.int_of("globalBs"), c.int_of("epWorldSize").max(1));
+    if g == 0 { bs } else { g / ep }
+}
+
+/// `A`'s lower bound: `(globalBs or BS·epWorldSize) · min(localExperts, K)`.
+fn min_rows(c: &Call, bs: i64, k: i64) -> i64 {
+    max_bs(c, bs).saturating_mul(c.int_of("epWorldSize")) * local_experts(c).min(k)
+}
+
+fn ep_rank(c: &Call) -> Result<(), String> {
+    let (r, ep) = (c.int_of("epRankId"), c.int_of("epWorldSize"));
+    if (0..ep).contains(&r) {
+        Ok(())
+    } else {
+        Err(format!("epRankId {r} of epWorldSize {ep}"))
+    }
+}
+
+fn experts(c: &Call) -> Result<(), String> {
+    let (e, ep) = (c.int_of("moeExpertNum"), c.int_of("epWorldSize"));
+    if (1..=1024).contains(&e) && e % ep == 0 {
+        Ok(())
+    } else {
+        Err(format!("moeExpertNum {e} with epWorldSize {ep}"))
+    }
+}
+
+fn group_ep(c: &Call) -> Result<(), String> {
+    match c.str_of("groupEp") {
+        Some(s) if (1..128).contains(&s.len()) => Ok(()),
+        other => Err(format!("groupEp {other:?}")),
+    }
+}
+
+fn comm_alg(c: &Call) -> Result<(), String> {
+    match c.str_of("commAlg") {
+        None | Some("") => Ok(()),
+        Some(s) => Err(format!("commAlg {s:?}")),
+    }
+}
+
+fn shared_experts(c: &Call) -> Result<(), String> {
+    let (n, r) = (c.int_of("sharedExpertNum"), c.int_of("sharedExpertRankNum"));
+    if n == 0 && r == 0 {
+        Ok(())
+    } else {
+        Err(format!("sharedExpertNum {n}, sharedExpertRankNum {r}"))
+    }
+}
+
+fn hidden_range(c: &Call, tensor: &str) -> Result<(), String> {
+    let h = dim(c, tensor, 1);
+    if (1024..=8192).contains(&h) {
+        Ok(())
+    } else {
+        Err(format!("H {h}"))
+    }
+}
+
+/// `[BS, K]` expert ids: `BS` in 1..=512, `K` in 1..=16 and at most `moeExpertNum`.
+fn ids_shape(c: &Call) -> Result<(), String> {
+    let (bs, k, e) = (
+        dim(c, "expertIds", 0),
+        dim(c, "expertIds", 1),
+        c.int_of("moeExpertNum"),
+    );
+    if (1..=512).contains(&bs) && (1..=16).contains(&k) && k <= e {
+        Ok(())
+    } else {
+        Err(format!("expertIds [{bs}, {k}] with moeExpertNum {e}"))
+    }
+}
+
+fn global_bs(c: &Call, bs: i64) -> Result<(), String> {
+    let (g, ep) = (c.int_of("globalBs"), c.int_of("epWorldSize"));
+    if g == 0 || (g % ep == 0 && g / ep >= bs) {
+        Ok(())
+    } else {
+        Err(format!("globalBs {g} with BS {bs}, epWorldSize {ep}"))
+    }
+}
+
+fn mask(c: &Call) -> Result<(), String> {
+    let (bs, k) = (dim(c, "expertIds", 0), dim(c, "expertIds", 1));
+    match c.tensor_of("xActiveMaskOptional") {
+        Some(m) if m.dtype != ACL_BOOL || (m.dims != [bs] && m.dims != [bs, k]) => Err(format!(
+            "xActiveMaskOptional {} {:?}, expected BOOL [{bs}] or [{bs}, {k}]",
+            crate::rules::dtype_name(m.dtype),
+            m.dims
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn absent(c: &Call, names: &[&str]) -> Result<(), String> {
+    match names.iter().find(|n| c.present(n)) {
+        Some(n) => Err(format!("{n} is given")),
+        None => Ok(()),
+    }
+}
+
+/// `HCCL_BUFFSIZE` (MB, default 200) ≥ 2·(L·maxBS·ep·Align512(Align32(2H) + 64) +
+/// K·maxBS·Align512(2H)) bytes (the A3 formula, no shared experts).
+fn buffsize(c: &Call, x: &str) -> Result<(), String> {
+    let align = |v: i64, to: i64| (v + to - 1) / to * to;
+    let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
+    let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
+    let need = 2 * (l * mbs * ep * align(align(2 * h, 32) + 64, 512) + k * mbs * align(2 * h, 512));
+    let mb = std::env::var("HCCL_BUFFSIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_BUFFSIZE_MB);
+    let have = mb.saturating_mul(1 << 20);
+    if mb >= 2 && (need as u64) <= have {
+        Ok(())
+    } else {
+        Err(format!(
+            "HCCL_BUFFSIZE {mb} MB for {need} bytes (H {h}, maxBS {mbs}, K {k}, {l} local experts, epWorldSize {ep})"
+        ))
+    }
+}
+
+/// The rules both ops share (same argument names), as `prefix.what` ids.
+macro_rules! shared_rules {
+    ($op:expr, $prefix:literal, $doc:expr, $x:literal) => {
+        [
+            one($op, concat!($prefix, ".ep-world-size"), "epWorldSize is 2..=768 (A3)", $doc, INVALID,
+                IntRange("epWorldSize", 2, 768), |c| c.set("epWorldSize", Arg::Int(1))),
+            one($op, concat!($prefix, ".ep-rank-id"), "epRankId lies in [0, epWorldSize)", $doc, INVALID,
+                Relation(ep_rank), |c| c.set("epRankId", Arg::Int(2))),
+            one($op, concat!($prefix, ".moe-expert-num"),
+                "moeExpertNum is 1..=1024 and a multiple of epWorldSize − sharedExpertRankNum", $doc, INVALID,
+                Relation(experts), |c| c.set("moeExpertNum", Arg::Int(5))),
+            one($op, concat!($prefix, ".group-ep"), "groupEp is a communicator name of 1..128 bytes", $doc, INVALID,
+                Relation(group_ep), |c| c.set("groupEp", Arg::Str(Some(String::new())))),
+            one($op, concat!($prefix, ".tp-world-size"), "tpWorldSize is 0 or 1 (TP is reserved)", $doc, INVALID,
+                IntIn("tpWorldSize", &[0, 1]), |c| c.set("tpWorldSize", Arg::Int(2))),
+            one($op, concat!($prefix, ".tp-rank-id"), "tpRankId is 0 (TP is reserved)", $doc, INVALID,
+                IntIn("tpRankId", &[0]), |c| c.set("tpRankId", Arg::Int(1))),
+            one($op, concat!($prefix, ".expert-shard-type"), "expertShardType is 0 (shared-expert ranks first)", $doc,
+                INVALID, IntIn("expertShardType", &[0]), |c| c.set("expertShardType", Arg::Int(1))),
+            one($op, concat!($prefix, ".shared-experts"),
+                "sharedExpertNum and sharedExpertRankNum are 0 (A3 allows up to 4 shared experts; the simulator has none)",
+                $doc, INVALID, Relation(shared_experts), |c| c.set("sharedExpertNum", Arg::Int(1))),
+            one($op, concat!($prefix, ".comm-alg"), "commAlg is NULL or empty (A3: unsupported)", $doc, INVALID,
+                Relation(comm_alg), |c| c.set("commAlg", Arg::Str(Some("fullmesh".into())))),
+            one($op, concat!($prefix, ".x-active-mask"),
+                "xActiveMaskOptional is NULL or BOOL [BS] or [BS, K]", $doc, INVALID,
+                Relation(mask), |c| c.set("xActiveMaskOptional",
+                    Arg::Tensor(Some(TensorMeta::new(&[2, 3], ACL_BOOL))))),
+            one($op, concat!($prefix, ".hidden"), "H is 1024..=8192 (A3)", $doc, INVALID,
+                Relation(|c| hidden_range(c, $x)), |c| c.edit_tensor($x, |t| t.dims[1] = 512)),
+            one($op, concat!($prefix, ".expert-ids"), "expertIds is INT32 [BS, K] with BS 1..=512, K 1..=16 and K ≤ moeExpertNum", $doc, INVALID,
+                Relation(|c| ids_shape(c).and_then(|()| match c.tensor_of("expertIds") {
+                    Some(t) if t.dtype != ACL_INT32 => Err("expertIds is not INT32".into()),
+                    _ => Ok(()),
+                })), |c| c.edit_tensor("expertIds", |t| t.dtype = ACL_INT64)),
+            one($op, concat!($prefix, ".global-bs"),
+                "globalBs is 0 (same BS on every rank) or maxBS · epWorldSize with maxBS ≥ this rank's BS", $doc, INVALID,
+                Relation(|c| global_bs(c, dim(c, "expertIds", 0))), |c| c.set("globalBs", Arg::Int(3))),
+            one($op, concat!($prefix, ".hccl-buffsize"),
+                "HCCL_BUFFSIZE (MB, default 200) holds 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes",
+                $doc, INVALID, Relation(|c| buffsize(c, $x)), |c| c.set("globalBs", Arg::Int(2 * 100_000))),
+        ]
+    };
+}
+
+pub(super) const DISPATCH_SHARED: &[Rule] =
+    &shared_rules!(DISPATCH, "moe-distribute-dispatch-v2", DOC, "x");
+pub(super) const COMBINE_SHARED: &[Rule] =
+    &shared_rules!(COMBINE, "moe-distribute-combine-v2", CDOC, "expandX");
+
+pub(super) const DISPATCH_INPUTS: &[Rule] = &[
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.x-required",
+        "x is required",
+        DOC,
+        NULLPTR,
+        Present("x"),
+        |c| c.set("x", Arg::Tensor(None)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.expert-ids-required",
+        "expertIds is required",
+        DOC,
+        NULLPTR,
+        Present("expertIds"),
+        |c| c.set("expertIds", Arg::Tensor(None)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.outputs-required",
+        "expandXOut, assistInfoForCombineOut, expertTokenNumsOut and epRecvCountsOut are required",
+        DOC,
+        NULLPTR,
+        Relation(|c| {
+            match [
+                "expandXOut",
+                "assistInfoForCombineOut",
+                "expertTokenNumsOut",
+                "epRecvCountsOut",
+            ]
+            .iter()
+            .find(|n| !c.present(n))
+            {
+                Some(n) => Err(format!("{n} is NULL")),
+                None => Ok(()),
+            }
+        }),
+        |c| c.set("epRecvCountsOut", Arg::Tensor(None)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.x-rank",
+        "x is 2-D [BS, H]",
+        DOC,
+        INVALID,
+        Rank("x", 2),
+        |c| c.edit_tensor("x", |t| t.dims.push(1)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.x-dtype",
+        "x is FLOAT16 or BF16 when quantMode is 0",
+        DOC,
+        INVALID,
+        DTypes("x", HALVES),
+        |c| c.edit_tensor("x", |t| t.dtype = ACL_FLOAT),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.quant-mode",
+        "quantMode is 0 (none) or 2 (per-token INT8); the simulator implements 0",
+        DOC,
+        INVALID,
+        IntIn("quantMode", &[0]),
+        |c| c.set("quantMode", Arg::Int(2)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.x-rows",
+        "expertIds has x's BS rows",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            let (a, b) = (dim(c, "x", 0), dim(c, "expertIds", 0));
+            if a == b {
+                Ok(())
+            } else {
+                Err(format!("x has {a} rows, expertIds {b}"))
+            }
+        }),
+        |c| c.edit_tensor("x", |t| t.dims[0] = 3),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.scales-absent",
+        "scalesOptional is NULL when quantMode is 0 and x is FLOAT16/BF16",
+        DOC,
+        INVALID,
+        Relation(|c| absent(c, &["scalesOptional"])),
+        |c| {
+            c.set(
+                "scalesOptional",
+                Arg::Tensor(Some(TensorMeta::new(&[4, 1024], ACL_FLOAT))),
+            )
+        },
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.unsupported-absent",
+        "expertScalesOptional, tpRecvCountsOut and expandScalesOut are NULL (A3: unsupported)",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            absent(
+                c,
+                &["expertScalesOptional", "tpRecvCountsOut", "expandScalesOut"],
+            )
+        }),
+        |c| {
+            c.set(
+                "expertScalesOptional",
+                Arg::Tensor(Some(TensorMeta::new(&[2, 2], ACL_FLOAT))),
+            )
+        },
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.expert-token-nums-type",
+        "expertTokenNumsType is 0 (cumsum) or 1 (counts)",
+        DOC,
+        INVALID,
+        IntIn("expertTokenNumsType", &[0, 1]),
+        |c| c.set("expertTokenNumsType", Arg::Int(2)),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.group-tp",
+        "groupTp is NULL or empty (TP is reserved)",
+        DOC,
+        INVALID,
+        Relation(|c| match c.str_of("groupTp") {
+            None | Some("") => Ok(()),
+            Some(s) => Err(format!("groupTp {s:?}")),
+        }),
+        |c| c.set("groupTp", Arg::Str(Some("tp".into()))),
+    ),
+];
+
+/// Checked after the shared rules, which fix the sizes they depend on.
+pub(super) const DISPATCH_OUTPUTS: &[Rule] = &[
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.expand-x",
+        "expandXOut is [A, H] of x's dtype with A ≥ (globalBs, or BS·epWorldSize) · min(localExpertNum, K)",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            same_dtype(c, "expandXOut", "x")?;
+            let (a, h) = (dim(c, "expandXOut", 0), dim(c, "x", 1));
+            let want = min_rows(c, dim(c, "x", 0), dim(c, "expertIds", 1));
+            if dim(c, "expandXOut", 1) == h
+                && a >= want
+                && c.tensor_of("expandXOut").is_some_and(|t| t.dims.len() == 2)
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expandXOut {:?}, expected [A >= {want}, {h}]",
+                    c.tensor_of("expandXOut").map(|t| &t.dims)
+                ))
+            }
+        }),
+        |c| c.edit_tensor("expandXOut", |t| t.dims[0] = 7),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.assist-info",
+        "assistInfoForCombineOut is INT32 [A·128]",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            let a = dim(c, "expandXOut", 0);
+            dims_are(c, "assistInfoForCombineOut", &[a * 128])?;
+            int_typed(c, "assistInfoForCombineOut", ACL_INT32)
+        }),
+        |c| c.edit_tensor("assistInfoForCombineOut", |t| t.dims[0] = 8),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.expert-token-nums",
+        "expertTokenNumsOut is INT64 [localExpertNum]",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            dims_are(c, "expertTokenNumsOut", &[local_experts(c)])?;
+            int_typed(c, "expertTokenNumsOut", ACL_INT64)
+        }),
+        |c| c.edit_tensor("expertTokenNumsOut", |t| t.dtype = ACL_INT32),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.ep-recv-counts",
+        "epRecvCountsOut is INT32 [epWorldSize · localExpertNum] (A3)",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            dims_are(
+                c,
+                "epRecvCountsOut",
+                &[c.int_of("epWorldSize") * local_experts(c)],
+            )?;
+            int_typed(c, "epRecvCountsOut", ACL_INT32)
+        }),
+        |c| c.edit_tensor("epRecvCountsOut", |t| t.dims[0] = 3),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.dynamic-scales",
+        "dynamicScalesOut, when given, is FLOAT [A] (written only when quantMode is 2)",
+        DOC,
+        INVALID,
+        Relation(|c| {
+            if !c.present("dynamicScalesOut") {
+                return Ok(());
+            }
+            dims_are(c, "dynamicScalesOut", &[dim(c, "expandXOut", 0)])?;
+            int_typed(c, "dynamicScalesOut", ACL_FLOAT)
+        }),
+        |c| {
+            c.set(
+                "dynamicScalesOut",
+                Arg::Tensor(Some(TensorMeta::new(&[8], ACL_FLOAT16))),
+            )
+        },
+    ),
+];
+
+pub(super) const COMBINE_INPUTS: &[Rule] = &[
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.inputs-required",
+        "expandX, expertIds, assistInfoForCombine, epSendCounts, expertScales and xOut are required",
+        CDOC,
+        NULLPTR,
+        Relation(|c| {
+            match [
+                "expandX",
+                "expertIds",
+                "assistInfoForCombine",
+                "epSendCounts",
+                "expertScales",
+                "xOut",
+            ]
+            .iter()
+            .find(|n| !c.present(n))
+            {
+                Some(n) => Err(format!("{n} is NULL")),
+                None => Ok(()),
+            }
+        }),
+        |c| c.set("expertScales", Arg::Tensor(None)),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.expand-x-rank",
+        "expandX is 2-D [A, H]",
+        CDOC,
+        INVALID,
+        Rank("expandX", 2),
+        |c| c.edit_tensor("expandX", |t| t.dims.push(1)),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.expand-x-dtype",
+        "expandX is FLOAT16 or BF16",
+        CDOC,
+        INVALID,
+        DTypes("expandX", HALVES),
+        |c| c.edit_tensor("expandX", |t| t.dtype = ACL_FLOAT),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.optional-absent",
+        "tpSendCountsOptional, activationScaleOptional, weightScaleOptional, groupListOptional, expandScalesOptional and sharedExpertXOptional are NULL (A3 without quantised communication; the simulator has no shared-expert input)",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            absent(
+                c,
+                &[
+                    "tpSendCountsOptional",
+                    "activationScaleOptional",
+                    "weightScaleOptional",
+                    "groupListOptional",
+                    "expandScalesOptional",
+                    "sharedExpertXOptional",
+                ],
+            )
+        }),
+        |c| {
+            c.set(
+                "groupListOptional",
+                Arg::Tensor(Some(TensorMeta::new(&[2], ACL_INT64))),
+            )
+        },
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.out-dtype",
+        "outDtype is 0 (xOut takes expandX's dtype)",
+        CDOC,
+        INVALID,
+        IntIn("outDtype", &[0]),
+        |c| c.set("outDtype", Arg::Int(1)),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.comm-quant-mode",
+        "commQuantMode is 0 (2, INT8 communication, is not simulated)",
+        CDOC,
+        INVALID,
+        IntIn("commQuantMode", &[0]),
+        |c| c.set("commQuantMode", Arg::Int(2)),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.group-list-type",
+        "groupListType is 0",
+        CDOC,
+        INVALID,
+        IntIn("groupListType", &[0]),
+        |c| c.set("groupListType", Arg::Int(1)),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.group-tp",
+        "groupTp is NULL or empty (TP is reserved)",
+        CDOC,
+        INVALID,
+        Relation(|c| match c.str_of("groupTp") {
+            None | Some("") => Ok(()),
+            Some(s) => Err(format!("groupTp {s:?}")),
+        }),
+        |c| c.set("groupTp", Arg::Str(Some("tp".into()))),
+    ),
+];
+
+/// Checked after the shared rules.
+pub(super) const COMBINE_OUTPUTS: &[Rule] = &[
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.expand-x-rows",
+        "expandX has A ≥ (globalBs, or BS·epWorldSize) · min(localExpertNum, K) rows",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            let (a, want) = (
+                dim(c, "expandX", 0),
+                min_rows(c, dim(c, "expertIds", 0), dim(c, "expertIds", 1)),
+            );
+            if a >= want {
+                Ok(())
+            } else {
+                Err(format!("A {a}, expected at least {want}"))
+            }
+        }),
+        |c| c.edit_tensor("expandX", |t| t.dims[0] = 7),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.assist-info",
+        "assistInfoForCombine is INT32 [A·128]",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            dims_are(c, "assistInfoForCombine", &[dim(c, "expandX", 0) * 128])?;
+            int_typed(c, "assistInfoForCombine", ACL_INT32)
+        }),
+        |c| c.edit_tensor("assistInfoForCombine", |t| t.dims[0] = 8),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.ep-send-counts",
+        "epSendCounts is INT32 [epWorldSize · localExpertNum] (A3)",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            dims_are(
+                c,
+                "epSendCounts",
+                &[c.int_of("epWorldSize") * local_experts(c)],
+            )?;
+            int_typed(c, "epSendCounts", ACL_INT32)
+        }),
+        |c| c.edit_tensor("epSendCounts", |t| t.dims[0] = 3),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.expert-scales",
+        "expertScales is FLOAT [BS, K]",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            dims_are(
+                c,
+                "expertScales",
+                &[dim(c, "expertIds", 0), dim(c, "expertIds", 1)],
+            )?;
+            int_typed(c, "expertScales", ACL_FLOAT)
+        }),
+        |c| c.edit_tensor("expertScales", |t| t.dtype = ACL_FLOAT16),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.x-out",
+        "xOut is [BS, H] of expandX's dtype",
+        CDOC,
+        INVALID,
+        Relation(|c| {
+            same_dtype(c, "xOut", "expandX")?;
+            dims_are(c, "xOut", &[dim(c, "expertIds", 0), dim(c, "expandX", 1)])
+        }),
+        |c| c.edit_tensor("xOut", |t| t.dims[0] = 3),
+    ),
+];
+
+/// `Err` unless tensor `name` (when present) is `dtype`.
+fn int_typed(c: &Call, name: &str, dtype: i32) -> Result<(), String> {
+    match c.tensor_of(name) {
+        Some(t) if t.dtype != dtype => Err(format!(
+            "{name} is {}, expected {}",
+            crate::rules::dtype_name(t.dtype),
+            crate::rules::dtype_name(dtype)
+        )),
+        _ => Ok(()),
+    }
+}
+
+const RUN_TEST: &str = "tests/hccl_mc2_sim.rs::each_mc2_run_rule_names_itself";
+const A2_TEST: &str = "tests/hccl_mc2_a2_sim.rs::mc2_ops_on_a2_name_the_rule";
+
+const fn at_run(
+    call: &'static str,
+    id: &'static str,
+    statement: &'static str,
+    test: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        call,
+        statement,
+        source: DOC,
+        test,
+        enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
+    }
+}
+
+/// Rules that need the communicator, the SoC or the exchanged data: checked when the op runs.
+pub(super) const AT_RUN: &[Rule] = &[
+    at_run(
+        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2",
+        "moe-distribute.a3-only",
+        "the SoC is Atlas A3 (A2 takes commAlg and other shapes; the simulator models the A3 form only)",
+        A2_TEST,
+    ),
+    at_run(
+        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2",
+        "moe-distribute.group-ep",
+        "groupEp names a live communicator (HcclGetCommName) with a rank on the launching device; it has epWorldSize ranks and that rank is epRankId",
+        RUN_TEST,
+    ),
+    at_run(
+        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2, Hccl collectives",
+        "moe-distribute.exclusive-comm",
+        "the EP communicator of the MC2 ops runs no other HCCL operation, before or after",
+        RUN_TEST,
+    ),
+    at_run(
+        "aclnnMoeDistributeDispatchV2",
+        "moe-distribute-dispatch-v2.capacity",
+        "a rank receives at most A rows (expandXOut's first dim), and every expert id lies in [0, moeExpertNum)",
+        RUN_TEST,
+    ),
+    at_run(
+        "aclnnMoeDistributeCombineV2",
+        "moe-distribute-combine-v2.paired-dispatch",
+        "expandX, assistInfoForCombine and epSendCounts come from the paired aclnnMoeDistributeDispatchV2 with the same expertIds and mask: every (token, k) it sent comes back once",
+        RUN_TEST,
+    ),
+];
+
+/// The EP attributes of both samples: 2 ranks, 4 experts, no TP, no shared experts.
+fn sample_ep(call: Call) -> Call {
+    let s = |v: Option<&str>| Arg::Str(v.map(str::to_string));
+    call.with("groupEp", s(Some("sample")))
+        .int("epWorldSize", 2)
+        .int("epRankId", 0)
+        .int("moeExpertNum", 4)
+        .with("groupTp", s(None))
+        .int("tpWorldSize", 0)
+        .int("tpRankId", 0)
+        .int("expertShardType", 0)
+        .int("sharedExpertNum", 0)
+        .int("sharedExpertRankNum", 0)
+}
+
+/// Two tokens of H 1024 over 2 ranks, 4 experts, top-2: `A = 2·2·min(2, 2) = 8`.
+pub(super) fn dispatch_sample() -> Call {
+    let t = |dims: &[i64], dtype| Some(TensorMeta::new(dims, dtype));
+    let s = |v: Option<&str>| Arg::Str(v.map(str::to_string));
+    let call = Call::new(DISPATCH)
+        .tensor("x", t(&[2, 1024], ACL_BF16))
+        .tensor("expertIds", t(&[2, 2], ACL_INT32))
+        .tensor("scalesOptional", None)
+        .tensor("xActiveMaskOptional", None)
+        .tensor("expertScalesOptional", None);
+    sample_ep(call)
+        .int("quantMode", 0)
+        .int("globalBs", 0)
+        .int("expertTokenNumsType", 1)
+        .with("commAlg", s(None))
+        .tensor("expandXOut", t(&[8, 1024], ACL_BF16))
+        .tensor("dynamicScalesOut", None)
+        .tensor("assistInfoForCombineOut", t(&[8 * 128], ACL_INT32))
+        .tensor("expertTokenNumsOut", t(&[2], ACL_INT64))
+        .tensor("epRecvCountsOut", t(&[4], ACL_INT32))
+        .tensor("tpRecvCountsOut", None)
+        .tensor("expandScalesOut", None)
+}
+
+/// The combine that pairs with [`dispatch_sample`].
+pub(super) fn combine_sample() -> Call {
+    let t = |dims: &[i64], dtype| Some(TensorMeta::new(dims, dtype));
+    let s = |v: Option<&str>| Arg::Str(v.map(str::to_string));
+    let call = Call::new(COMBINE)
+        .tensor("expandX", t(&[8, 1024], ACL_BF16))
+        .tensor("expertIds", t(&[2, 2], ACL_INT32))
+        .tensor("assistInfoForCombine", t(&[8 * 128], ACL_INT32))
+        .tensor("epSendCounts", t(&[4], ACL_INT32))
+        .tensor("expertScales", t(&[2, 2], ACL_FLOAT))
+        .tensor("tpSendCountsOptional", None)
+        .tensor("xActiveMaskOptional", None)
+        .tensor("activationScaleOptional", None)
+        .tensor("weightScaleOptional", None)
+        .tensor("groupListOptional", None)
+        .tensor("expandScalesOptional", None)
+        .tensor("sharedExpertXOptional", None);
+    sample_ep(call)
+        .int("globalBs", 0)
+        .int("outDtype", 0)
+        .int("commQuantMode", 0)
+        .int("groupListType", 0)
+        .with("commAlg", s(None))
+        .tensor("xOut", t(&[2, 1024], ACL_BF16))
+}

@@ -1,0 +1,359 @@
+//! The low-latency dispatch and combine on the MC2 operators (`aclnnMoeDistributeDispatchV2` /
+//! `aclnnMoeDistributeCombineV2`), where their documented limits fit (cann-api-facts §4.7;
+//! the A3 form: no quantisation, no shared experts, no TP).
+//!
+//! * **When.** [`fits`] decides from what every rank shares (the SoC, the shape, the payload
+//!   kind, `max_tokens_per_rank`, `HCCL_BUFFSIZE`, whether the CANN in use has the ops), so
+//!   every rank takes the same path. Elsewhere the portable all-to-all-v path runs.
+//! * **Their own communicator.** The ops' EP communicator may run nothing else, so they run on
+//!   a communicator split once from the caller's ([`Comm::mc2`]).
+//! * **Layout.** The ops put a rank's rows in `[A, H]` grouped by local expert; the slabs of
+//!   the masked layout are copied from there (one device copy per expert). `-1` ids travel
+//!   as expert 0 masked off by the 2-D `xActiveMask`; a rank without tokens sends one masked
+//!   row (the ops need `BS ≥ 1`).
+//! * **What stays opaque.** The rows' sources (`assistInfoForCombine`, `epRecvCounts`) are
+//!   documented as values to hand to combine, not to read, so [`LowLatencyHandle::recv_src`]
+//!   (super::LowLatencyHandle::recv_src) is `None` on this path. Within an expert, rows arrive
+//!   in an order the documentation does not state.
+
+use half::bf16;
+
+use super::{EpShape, Rows};
+use crate::aclnn::{AclBool, AclTensor, MoeDistributeCombineV2, MoeDistributeDispatchV2, Plan};
+use crate::error::{Error, Result};
+use crate::runtime::comm::Comm;
+use crate::runtime::{DeviceBuffer, Stream};
+
+/// The ops' limits on A3 (the doc's shape-variable table).
+const MAX_RANKS: usize = 768;
+const MAX_EXPERTS: usize = 1024;
+const HIDDEN: std::ops::RangeInclusive<usize> = 1024..=8192;
+const MAX_BS: usize = 512;
+const MAX_K: usize = 16;
+/// `HCCL_BUFFSIZE`'s default, in MB.
+const DEFAULT_BUFFSIZE_MB: u64 = 200;
+
+/// What a dispatch on the MC2 ops keeps for its combine.
+pub(super) struct Mc2Handle {
+    /// Rows of the ops' `[A, H]` buffers.
+    rows: usize,
+    /// `[BS, K]` ids with −1 made 0, and the mask that keeps them out.
+    ids: DeviceBuffer<i32>,
+    mask: DeviceBuffer<u8>,
+    /// The ops' opaque bookkeeping, handed from dispatch to combine.
+    assist: DeviceBuffer<i32>,
+    recv_counts: DeviceBuffer<i32>,
+    /// `[L]` rows per local expert, in `[A, H]` order.
+    per_expert: Vec<usize>,
+    /// `BS`: this rank's tokens, or 1 for a rank without any.
+    bs: usize,
+    global_bs: usize,
+}
+
+/// Whether the MC2 ops' documented limits fit this call on every rank (see the module docs).
+pub(super) fn fits(comm: &Comm, shape: &EpShape, bf16_payload: bool, max_tokens: usize) -> bool {
+    let c = shape.config;
+    let (r, e, h, k) = (c.num_ranks, c.num_experts, shape.hidden, shape.top_k);
+    let l = c.local_experts();
+    let limits = bf16_payload
+        && (2..=MAX_RANKS).contains(&r)
+        && (1..=MAX_EXPERTS).contains(&e)
+        && e % r == 0
+        && HIDDEN.contains(&h)
+        && (1..=MAX_K).contains(&k)
+        && k <= e
+        && (1..=MAX_BS).contains(&max_tokens)
+        && buffsize_fits((h, k, l, r), max_tokens);
+    let device = comm.device();
+    let a3 = device
+        .soc_name()
+        .is_ok_and(|soc| soc.starts_with("Ascend910_93"));
+    let api = device.inner.api;
+    let has_ops = api.aclnnMoeDistributeDispatchV2GetWorkspaceSize().is_ok()
+        && api.aclnnMoeDistributeCombineV2GetWorkspaceSize().is_ok();
+    limits && a3 && has_ops
+}
+
+/// The A3 `HCCL_BUFFSIZE` formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)).
+fn buffsize_fits((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) -> bool {
+    let align = |v: usize, to: usize| v.div_ceil(to) * to;
+    let need =
+        2 * (l * max_bs * r * align(align(2 * h, 32) + 64, 512) + k * max_bs * align(2 * h, 512));
+    let mb = std::env::var("HCCL_BUFFSIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_BUFFSIZE_MB);
+    mb >= 2 && need as u64 <= mb.saturating_mul(1 << 20)
+}
+
+/// The EP attributes of both ops, in their C order: `groupEp, epWorldSize, epRankId,
+/// moeExpertNum, groupTp, tpWorldSize, tpRankId, expertShardType, sharedExpertNum,
+/// sharedExpertRankNum` (no TP, no shared experts).
+struct Group {
+    name: std::ffi::CString,
+    ranks: i64,
+    rank: i64,
+    experts: i64,
+}
+
+fn group(comm: &Comm, shape: &EpShape) -> Result<Group> {
+    let name = comm.name()?;
+    let name = std::ffi::CString::new(name.clone())
+        .map_err(|_| Error::invalid(format!("communicator name {name:?}"), "a name without NUL"))?;
+    Ok(Group {
+        name,
+        ranks: i64::from(comm.size()),
+        rank: i64::from(comm.rank()),
+        experts: shape.config.num_experts as i64,
+    })
+}
+
+/// The MC2 dispatch of `x` (`[T, H]` bf16) routed by `topk_idx` (`[T, K]`, host copy):
+/// the masked layout `[L, slab_rows, H]`, rows per local expert, and the handle.
+pub(super) fn dispatch(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
+    max_tokens: usize,
+) -> Result<(Rows, Vec<usize>, Mc2Handle)> {
+    let (h, k) = (shape.hidden, shape.top_k);
+    let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
+    let t = topk_idx.len() / k;
+    if t > max_tokens {
+        return Err(Error::invalid(
+            format!("{t} tokens on rank {}", comm.rank()),
+            format!("at most max_tokens_per_rank = {max_tokens}"),
+        ));
+    }
+    let ep = comm.mc2()?;
+    ep.note_stream(stream);
+    let g = group(ep, shape)?;
+    // A rank without tokens sends one masked row: the ops need BS ≥ 1.
+    let bs = t.max(1);
+    let mut ids = vec![0i32; bs * k];
+    let mut mask = vec![0u8; bs * k];
+    for (f, &e) in topk_idx.iter().enumerate() {
+        ids[f] = e.max(0);
+        mask[f] = u8::from(e >= 0);
+    }
+    let padded;
+    let x = if t == 0 {
+        padded = stream.alloc_pooled_zeroed::<bf16>(h)?;
+        &padded
+    } else {
+        x
+    };
+    let global_bs = max_tokens * r;
+    let rows = global_bs * l.min(k);
+    let ids = stream.upload(&ids)?;
+    let mask = stream.upload(&mask)?;
+    let mut expand = stream.alloc_pooled::<bf16>(rows * h)?;
+    let mut assist = stream.alloc_pooled::<i32>(rows * 128)?;
+    let mut nums = stream.alloc_pooled::<i64>(l)?;
+    let mut recv_counts = stream.alloc_pooled::<i32>(r * l)?;
+    {
+        let tx = AclTensor::new(x, &[bs, h])?;
+        let tids = AclTensor::new(&ids, &[bs, k])?;
+        let tmask = AclTensor::from_bytes::<AclBool>(&mask, &[bs, k])?;
+        let tex = AclTensor::new_mut(&mut expand, &[rows, h])?;
+        let tassist = AclTensor::new_mut(&mut assist, &[rows * 128])?;
+        let tnums = AclTensor::new_mut(&mut nums, &[l])?;
+        let trecv = AclTensor::new_mut(&mut recv_counts, &[r * l])?;
+        let tensors = [&tx, &tids, &tmask, &tex, &tassist, &tnums, &trecv];
+        let plan = Plan::new::<MoeDistributeDispatchV2>(
+            stream,
+            &tensors.map(|t| t as _),
+            |f, ws, exec| {
+                let null = std::ptr::null();
+                // SAFETY: live tensor handles and NUL-terminated names; quantMode 0, no scales,
+                // no TP, no shared experts, counts (expertTokenNumsType 1), commAlg NULL (A3).
+                unsafe {
+                    f(
+                        tx.as_ptr(),
+                        tids.as_ptr(),
+                        null,
+                        tmask.as_ptr(),
+                        null,
+                        g.name.as_ptr(),
+                        g.ranks,
+                        g.rank,
+                        g.experts,
+                        null.cast(),
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        global_bs as i64,
+                        1,
+                        null.cast(),
+                        tex.as_ptr().cast_mut(),
+                        std::ptr::null_mut(),
+                        tassist.as_ptr().cast_mut(),
+                        tnums.as_ptr().cast_mut(),
+                        trecv.as_ptr().cast_mut(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        ws,
+                        exec,
+                    )
+                }
+            },
+        )?;
+        plan.launch()?;
+    }
+    let per_expert: Vec<usize> = nums.to_vec()?.iter().map(|&n| n.max(0) as usize).collect();
+    let slab_rows = max_tokens * r;
+    if per_expert.iter().sum::<usize>() > rows || per_expert.iter().any(|&n| n > slab_rows) {
+        return Err(Error::Damaged {
+            from: comm.rank() as usize,
+            what: format!("expertTokenNums {per_expert:?}"),
+            expected: format!("at most {slab_rows} rows per expert and {rows} in all"),
+        });
+    }
+    let mut masked = stream.alloc_pooled::<bf16>(l * slab_rows * h)?;
+    let slabs = Slabs {
+        per_expert: &per_expert,
+        slab_rows,
+        hidden: h,
+    };
+    slabs.copy(stream, &expand, &mut masked, true)?;
+    let handle = Mc2Handle {
+        rows,
+        ids,
+        mask,
+        assist,
+        recv_counts,
+        per_expert: per_expert.clone(),
+        bs,
+        global_bs,
+    };
+    Ok((Rows::Bf16(masked), per_expert, handle))
+}
+
+/// The rows of each local expert: packed one after another in the ops' `[A, H]`, or at the
+/// start of the expert's slab in the masked layout `[L, slab_rows, H]`.
+struct Slabs<'a> {
+    per_expert: &'a [usize],
+    slab_rows: usize,
+    hidden: usize,
+}
+
+impl Slabs<'_> {
+    /// Copies every expert's rows from the packed form to the masked one (`to_masked`) or
+    /// back: one device copy per expert with rows.
+    fn copy(
+        &self,
+        stream: &Stream,
+        from: &DeviceBuffer<bf16>,
+        to: &mut DeviceBuffer<bf16>,
+        to_masked: bool,
+    ) -> Result<()> {
+        let h = self.hidden;
+        let mut packed = 0;
+        for (e, &n) in self.per_expert.iter().enumerate() {
+            let (p, m) = (packed * h, e * self.slab_rows * h);
+            let (src, dst) = if to_masked { (p, m) } else { (m, p) };
+            if n > 0 {
+                let from = from.slice(src..src + n * h)?;
+                let mut to = to.slice_mut(dst..dst + n * h)?;
+                stream.memcpy_dtod(&from, &mut to)?;
+            }
+            packed += n;
+        }
+        Ok(())
+    }
+}
+
+/// The MC2 combine of `y` (the masked layout `[L, slab_rows, H]`) weighted by `topk_weights`
+/// (`[T, K]`): `[T, H]`.
+pub(super) fn combine(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    handle: &Mc2Handle,
+    (y, slab_rows): (&DeviceBuffer<bf16>, usize),
+    (topk_weights, tokens): (&DeviceBuffer<f32>, usize),
+) -> Result<DeviceBuffer<bf16>> {
+    let (h, k) = (shape.hidden, shape.top_k);
+    let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
+    let ep = comm.mc2()?;
+    ep.note_stream(stream);
+    let g = group(ep, shape)?;
+    let mut expand = stream.alloc_pooled::<bf16>(handle.rows * h)?;
+    let slabs = Slabs {
+        per_expert: &handle.per_expert,
+        slab_rows,
+        hidden: h,
+    };
+    slabs.copy(stream, y, &mut expand, false)?;
+    let padded;
+    let weights = if tokens == 0 {
+        padded = stream.alloc_pooled_zeroed::<f32>(k)?;
+        &padded
+    } else {
+        topk_weights
+    };
+    let bs = handle.bs;
+    let mut out = stream.alloc_pooled::<bf16>(bs * h)?;
+    {
+        let tex = AclTensor::new(&expand, &[handle.rows, h])?;
+        let tids = AclTensor::new(&handle.ids, &[bs, k])?;
+        let tassist = AclTensor::new(&handle.assist, &[handle.rows * 128])?;
+        let tcounts = AclTensor::new(&handle.recv_counts, &[r * l])?;
+        let tw = AclTensor::new(weights, &[bs, k])?;
+        let tmask = AclTensor::from_bytes::<AclBool>(&handle.mask, &[bs, k])?;
+        let tout = AclTensor::new_mut(&mut out, &[bs, h])?;
+        let tensors = [&tex, &tids, &tassist, &tcounts, &tw, &tmask, &tout];
+        let plan = Plan::new::<MoeDistributeCombineV2>(
+            stream,
+            &tensors.map(|t| t as _),
+            |f, ws, exec| {
+                let null = std::ptr::null();
+                // SAFETY: live tensor handles and NUL-terminated names; the dispatch's own
+                // bookkeeping; no TP, no quantisation, no shared experts, commAlg NULL (A3).
+                unsafe {
+                    f(
+                        tex.as_ptr(),
+                        tids.as_ptr(),
+                        tassist.as_ptr(),
+                        tcounts.as_ptr(),
+                        tw.as_ptr(),
+                        null,
+                        tmask.as_ptr(),
+                        null,
+                        null,
+                        null,
+                        null,
+                        null,
+                        g.name.as_ptr(),
+                        g.ranks,
+                        g.rank,
+                        g.experts,
+                        null.cast(),
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        handle.global_bs as i64,
+                        0,
+                        0,
+                        0,
+                        null.cast(),
+                        tout.as_ptr().cast_mut(),
+                        ws,
+                        exec,
+                    )
+                }
+            },
+        )?;
+        plan.launch()?;
+    }
+    if tokens == 0 {
+        return stream.alloc_pooled::<bf16>(0);
+    }
+    Ok(out)
+}
