@@ -12,7 +12,10 @@ mod common;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use ascend_npu::ops::ep::{EpShape, Payload, Tokens, normal_combine, normal_dispatch};
+use ascend_npu::ops::ep::{
+    EpShape, Payload, Tokens, low_latency_combine, low_latency_dispatch, normal_combine,
+    normal_dispatch,
+};
 use ascend_npu::runtime::comm::Comm;
 use ascend_npu::sim::hccl::{Damage, InFlightFault};
 use ascend_npu::{Error, Stream};
@@ -34,18 +37,23 @@ fn shape(n: u32) -> EpShape {
     common::expert_parallel_cases::ep_shape(n, 2, HIDDEN, TOP_K)
 }
 
+/// This rank's tokens: `[T, 2]` ids `t, t+1` (mod the expert count) and `x`.
+fn host_tokens(comm: &Comm) -> (Vec<i32>, Vec<bf16>) {
+    let e = 2 * comm.size() as i32;
+    let ids = (0..TOKENS as i32)
+        .flat_map(|t| [t % e, (t + 1) % e])
+        .collect();
+    let x = (0..TOKENS * HIDDEN)
+        .map(|i| bf16::from_f32(comm.rank() as f32 + (i / HIDDEN) as f32 / 8.0))
+        .collect();
+    (ids, x)
+}
+
 /// A normal dispatch of this rank's tokens with identity experts; returns the combined rows
 /// and the expected ones (x times the number of ranks each token visited).
 fn round_trip(comm: &Comm, stream: &Stream) -> Result<(Vec<bf16>, Vec<bf16>), Error> {
     let n = comm.size();
-    let e = 2 * n as i32;
-    let rank = comm.rank();
-    let ids: Vec<i32> = (0..TOKENS as i32)
-        .flat_map(|t| [t % e, (t + 1) % e])
-        .collect();
-    let x: Vec<bf16> = (0..TOKENS * HIDDEN)
-        .map(|i| bf16::from_f32(rank as f32 + (i / HIDDEN) as f32 / 8.0))
-        .collect();
+    let (ids, x) = host_tokens(comm);
     let (xd, idsd) = (stream.upload(&x)?, stream.upload(&ids)?);
     let w = stream.upload(&[0.5f32; TOKENS * TOP_K])?;
     let t = Tokens {
@@ -332,6 +340,92 @@ fn expert_parallel_an_out_of_memory_rank_fails_every_rank() {
             assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
         }
         healthy(n);
+    }
+    set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// A low-latency dispatch of this rank's tokens (those of [`round_trip`]) with identity
+/// experts and router weights of 1/2: the combine returns `x` (`x/2 + x/2`, exact in bf16),
+/// as the second value.
+fn low_latency_round_trip(comm: &Comm, stream: &Stream) -> Result<(Vec<bf16>, Vec<bf16>), Error> {
+    let n = comm.size();
+    let (ids, x) = host_tokens(comm);
+    let (xd, idsd) = (stream.upload(&x)?, stream.upload(&ids)?);
+    let w = stream.upload(&[0.5f32; TOKENS * TOP_K])?;
+    let t = Tokens {
+        x: Payload::Bf16(&xd),
+        topk_idx: &idsd,
+        topk_weights: &w,
+    };
+    let recv = low_latency_dispatch(comm, stream, &shape(n), t, TOKENS)?;
+    let out = low_latency_combine(comm, stream, &recv.handle, recv.x.bf16().unwrap(), &w)?;
+    Ok((out.to_vec()?, x))
+}
+
+/// A low-latency round trip on `n` ranks with a fault armed; each rank's error and how long
+/// it took.
+fn faulty_low_latency_round_trip(n: u32) -> Vec<(Option<Error>, Duration)> {
+    on_ranks(n, |comm, stream| {
+        let start = Instant::now();
+        (low_latency_round_trip(comm, stream).err(), start.elapsed())
+    })
+}
+
+/// After a fault: a rebuilt communicator runs a low-latency round trip correctly.
+fn healthy_low_latency(n: u32) {
+    for (r, result) in on_ranks(n, low_latency_round_trip).into_iter().enumerate() {
+        let (got, want) = result.unwrap();
+        assert_eq!(got, want, "rank {r} after rebuilding");
+    }
+}
+
+/// A low-latency dispatch runs, per local expert, an all-to-all-v of rows and one of
+/// `(token, k)` pairs (after the counts' all-gather). A short part of either fails every rank
+/// inside HCCL; a damaged pair index fails the receiver with [`Error::Damaged`] and its peers
+/// at their next collective. Either way every rank errs within the timeout, and a rebuilt
+/// communicator works.
+#[test]
+fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    let timeout = Duration::from_secs(20);
+    if !set_sim_hccl_timeout(timeout) {
+        return;
+    }
+    for n in rank_counts(&[2, 4]) {
+        healthy_low_latency(n);
+        // (all-to-all, damage): expert 0's rows cut short, expert 0's pairs cut short, the
+        // first pair index rank 0 sends expert 0 of rank 1 moved past its 6 tokens × 2.
+        let flip = Damage::Flip {
+            offset: 0,
+            mask: 0x40,
+        };
+        let cases = [
+            (0, Damage::Truncate { bytes: 2 }),
+            (1, Damage::Truncate { bytes: 4 }),
+            (1, flip),
+        ];
+        for (nth, damage) in cases {
+            if !arm(nth, damage) {
+                return;
+            }
+            let results = faulty_low_latency_round_trip(n);
+            assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
+            for (rank, (err, elapsed)) in results.into_iter().enumerate() {
+                let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: {damage:?} unnoticed"));
+                if damage == flip && rank == 1 {
+                    assert!(
+                        matches!(err, Error::Damaged { from: 0, .. }),
+                        "rank 1: {err:?}"
+                    );
+                    assert!(err.to_string().contains("receives pair"), "{err}");
+                } else {
+                    assert!(hccl_error(&err), "rank {rank}, {damage:?}: {err}");
+                }
+                assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+            }
+            healthy_low_latency(n);
+        }
     }
     set_sim_hccl_timeout(Duration::ZERO);
 }

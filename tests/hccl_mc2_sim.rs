@@ -7,23 +7,28 @@
 mod common;
 
 use common::hccl_mc2_cases::{
-    Fault, all_name, mc2_path_equals_portable_path_and_reference, raw_mc2,
+    Fault, all_name, mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2,
 };
 use common::ranks::{on_ranks, setup_ranks_on};
 
-fn setup() {
+/// The cases share the simulator's armed fault and timeout: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn setup() -> std::sync::MutexGuard<'static, ()> {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     setup_ranks_on("Ascend910_9392", None);
+    serial
 }
 
 #[test]
 fn mc2_low_latency_equals_portable_and_reference() {
-    setup();
+    let _serial = setup();
     mc2_path_equals_portable_path_and_reference();
 }
 
 #[test]
 fn each_mc2_run_rule_names_itself() {
-    setup();
+    let _serial = setup();
     ascend_npu::sim::hccl::set_timeout(std::time::Duration::from_secs(20));
     assert!(
         on_ranks(2, |comm, stream| raw_mc2(comm, stream, Fault::None))
@@ -54,4 +59,50 @@ fn each_mc2_run_rule_names_itself() {
         raw_mc2(comm, stream, Fault::None)
     });
     all_name(&errs, "moe-distribute.exclusive-comm");
+}
+
+/// Rows cut short or damaged in the MC2 dispatch's exchange: the receiving rank fails, its
+/// failure fails the communicator, so every rank errs within the timeout; then a rebuilt
+/// communicator runs the MC2 path correctly.
+#[test]
+fn mc2_damage_in_flight_fails_every_rank_then_a_rebuilt_comm_works() {
+    use ascend_npu::sim::hccl::{Damage, InFlightFault, disarm, inject};
+    let _serial = setup();
+    let timeout = std::time::Duration::from_secs(20);
+    ascend_npu::sim::hccl::set_timeout(timeout);
+    for damage in [
+        Damage::Truncate { bytes: 2 },
+        // Rank 0's first row to rank 1 names local expert 64: outside its 2.
+        Damage::Flip {
+            offset: 0,
+            mask: 0x40,
+        },
+    ] {
+        // The MC2 dispatch's exchange is the first all-to-all rank 0 runs.
+        inject(InFlightFault {
+            from: 0,
+            to: 1,
+            nth: 0,
+            damage,
+        });
+        let results = on_ranks(2, |comm, stream| {
+            let start = std::time::Instant::now();
+            (mc2_round_trip(comm, stream).err(), start.elapsed())
+        });
+        assert!(!disarm(), "{damage:?} applied");
+        for (rank, (err, elapsed)) in results.iter().enumerate() {
+            let err = err
+                .as_ref()
+                .unwrap_or_else(|| panic!("rank {rank}: {damage:?} unnoticed"));
+            if rank == 1 {
+                assert!(
+                    err.to_string().contains("damaged in flight"),
+                    "rank 1: {err}"
+                );
+            }
+            assert!(*elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+        }
+        mc2_path_equals_portable_path_and_reference();
+    }
+    ascend_npu::sim::hccl::set_timeout(std::time::Duration::ZERO);
 }

@@ -350,3 +350,27 @@ pub fn all_name(errors: &[Option<String>], id: &str) {
         assert!(e.contains(&format!("[{id}]")), "rank {r}: {e}");
     }
 }
+
+/// One MC2 low-latency round trip of two tokens to experts 2 and 3 (rank 1's) with identity
+/// experts; checks the path taken and the result (`x/2 + x/2`).
+pub fn mc2_round_trip(
+    comm: &ascend_npu::runtime::comm::Comm,
+    stream: &Stream,
+) -> Result<(), ascend_npu::Error> {
+    let shape = shape(comm.size());
+    let x: Vec<bf16> = (0..2 * HIDDEN)
+        .map(|i| bf16::from_f32((i % 7) as f32))
+        .collect();
+    let (xd, ids) = (stream.upload(&x)?, stream.upload(&[2i32, 3, 0, 3, 2, 1])?);
+    let w = stream.upload(&[0.5f32, 0.5, 0.0, 0.5, 0.5, 0.0])?;
+    let tokens = Tokens {
+        x: Payload::Bf16(&xd),
+        topk_idx: &ids,
+        topk_weights: &w,
+    };
+    let recv = low_latency_dispatch(comm, stream, &shape, tokens, 2)?;
+    assert_eq!(recv.handle.transport(), EpTransport::Auto);
+    let out = low_latency_combine(comm, stream, &recv.handle, recv.x.bf16().unwrap(), &w)?;
+    assert_eq!(out.to_vec()?, x);
+    Ok(())
+}

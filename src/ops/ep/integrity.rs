@@ -99,3 +99,40 @@ pub(super) fn check_received(
     }
     Ok(())
 }
+
+/// Checks the `(token, k)` pairs a low-latency dispatch brought rank `me`'s local experts
+/// against the all-gathered `counts`: per expert and source rank, flat pair indices
+/// `t·K + k` strictly increasing (rows arrive in the source's pair order) with `t` below the
+/// source's announced token count. The number of pairs per source and expert is HCCL's to
+/// check (every rank checks every count), and the payload carries no check (module docs).
+pub(super) fn check_low_latency_received(
+    counts: &Counts,
+    k: usize,
+    per_expert: &[AllToAllV],
+    recv_pairs: &[i32],
+) -> Result<()> {
+    for (e, layout) in per_expert.iter().enumerate() {
+        let parts = layout.recv_counts.iter().zip(&layout.recv_displs);
+        for (s, (&n, &at)) in parts.enumerate() {
+            let limit = counts.tokens(s) * k;
+            let mut prev: Option<i32> = None;
+            for &f in &recv_pairs[at as usize..(at + n) as usize] {
+                if f < 0 || f as usize >= limit || prev.is_some_and(|p| f <= p) {
+                    return Err(Error::Damaged {
+                        from: s,
+                        what: format!(
+                            "local expert {e} receives pair {f}{}",
+                            prev.map_or(String::new(), |p| format!(" after pair {p}"))
+                        ),
+                        expected: format!(
+                            "increasing (token, k) pairs below rank {s}'s {} tokens × {k}",
+                            counts.tokens(s)
+                        ),
+                    });
+                }
+                prev = Some(f);
+            }
+        }
+    }
+    Ok(())
+}

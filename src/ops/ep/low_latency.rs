@@ -4,6 +4,7 @@
 use half::bf16;
 
 use super::exchange::{Counts, RowSum, all_to_all_rows, reversed, sum_rows};
+use super::integrity::check_low_latency_received;
 use super::mc2::{self, Mc2Handle};
 use super::{EpShape, Rows, Tokens, check_shape, dispatch_layout};
 use crate::error::{Error, Result};
@@ -223,6 +224,7 @@ pub fn low_latency_dispatch_with(
         all_to_all_rows(comm, stream, &pairs, &mut recv_pairs, layout, 1)?;
     }
     let recv_pairs = recv_pairs.to_vec()?;
+    check_low_latency_received(&counts, k, &per_expert, &recv_pairs)?;
     let recv_count: Vec<usize> = (0..l)
         .map(|e| (0..r).map(|s| into_me(s, e)).sum())
         .collect();

@@ -33,7 +33,8 @@
 //! * **Garbage stays unread.** Rows of the masked layout past `recv_count` are never touched
 //!   by dispatch nor read by combine.
 //! * **Damage in flight.** A normal dispatch checks the rows' source tokens and local ids it
-//!   received against the all-gathered counts and fails with
+//!   received against the all-gathered counts, a low-latency dispatch the `(token, k)` pairs
+//!   its experts received, and either fails with
 //!   [`Error::Damaged`](crate::Error::Damaged) on the receiving rank; its peers then fail at
 //!   their next collective (at once when it drops its communicator, else after HCCL's
 //!   timeout). A short part fails every rank inside HCCL. Payload bytes and router weights
