@@ -219,3 +219,39 @@ fn each_hccl_rule_names_itself_when_violated() {
         assert!(host.iter().all(|&v| v == 0.0));
     });
 }
+
+/// Ranks that give different member lists for one split id: every rank fails with the rule's
+/// id at once (the ranks that joined first are failed by the one that found the mismatch),
+/// never waiting for the timeout; a split with another id works afterwards.
+#[test]
+fn split_members_that_differ_fail_every_rank_at_once() {
+    use std::time::{Duration, Instant};
+    setup_ranks();
+    let timeout = Duration::from_secs(60);
+    if !common::ranks::set_sim_hccl_timeout(timeout) {
+        return;
+    }
+    let results = on_ranks(2, |comm, _| {
+        let ranks = if comm.rank() == 0 { [0, 1] } else { [1, 0] };
+        let start = Instant::now();
+        (comm.split(&ranks, 7).err(), start.elapsed())
+    });
+    for (rank, (err, elapsed)) in results.iter().enumerate() {
+        let err = err
+            .as_ref()
+            .unwrap_or_else(|| panic!("rank {rank}: the split succeeded"));
+        assert!(
+            err.to_string().contains("[hccl.subcomm-members]"),
+            "rank {rank}: {err}"
+        );
+        assert!(*elapsed < timeout / 4, "rank {rank} waited {elapsed:?}");
+    }
+    let sizes = on_ranks(2, |comm, stream| {
+        let sub = comm.split(&[0, 1], 8).unwrap();
+        sub.barrier(stream).unwrap();
+        stream.synchronize().unwrap();
+        sub.size()
+    });
+    assert_eq!(sizes, [2, 2]);
+    common::ranks::set_sim_hccl_timeout(Duration::ZERO);
+}

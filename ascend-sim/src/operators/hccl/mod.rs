@@ -250,10 +250,21 @@ pub(crate) fn root_of(origin: Origin, members: &[u32], rule: &str) -> HcclResult
     };
     if let Some((root, first)) = roots.get(&origin).filter(|(root, _)| live(root)) {
         if first != members {
-            return Err(HcclError::para(crate::rules::violation_text(
+            let e = HcclError::para(crate::rules::violation_text(
                 rule,
                 format!("ranks {members:?} for {origin:?}, whose first rank declared {first:?}"),
-            )));
+            ));
+            // The ranks that joined already would wait for this one until the timeout: they
+            // fail with the same error at once.
+            let group = groups()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(root)
+                .cloned();
+            if let Some(group) = group {
+                group.fail(e.clone());
+            }
+            return Err(e);
         }
         return Ok(*root);
     }
