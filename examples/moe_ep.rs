@@ -5,8 +5,10 @@
 //!
 //! ```sh
 //! cargo run --release --example moe_ep -- --ranks 4
+//! cargo run --release --example moe_ep -- --ranks 4 --fp8   # FP8 (E4M3, 1x128) dispatch
 //! ```
 
+use ascend_npu::fp8::ScaleFormat;
 use ascend_npu::kernels::Kernels;
 use ascend_npu::moe::MoeConfig;
 use ascend_npu::ops::ep::EpMoeLayer;
@@ -108,7 +110,7 @@ impl Model {
 fn rank(
     model: &Model,
     (ranks, rank): (usize, usize),
-    root: &[u8],
+    (root, fp8): (&[u8], bool),
     x: &[bf16],
 ) -> ascend_npu::Result<(Vec<f64>, Vec<f64>)> {
     let device = Device::open(rank)?;
@@ -129,6 +131,11 @@ fn rank(
         model.weights(&stream, share)?,
         kernels.clone(),
     )?;
+    let ep = if fp8 {
+        ep.with_fp8_dispatch(ScaleFormat::Fp32)
+    } else {
+        ep
+    };
     let dx = stream.upload(x)?;
     let got = ep.forward(&comm, &stream, &dx, TOKENS)?.to_vec()?;
     let single = MoeLayer::new(
@@ -150,6 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .parse::<usize>()?,
         None => 4,
     };
+    let fp8 = args.iter().any(|a| a == "--fp8");
     if ranks == 0 || EXPERTS % ranks != 0 || ranks > 64 {
         return Err(format!("--ranks {ranks}: expected a divisor of {EXPERTS}").into());
     }
@@ -168,12 +176,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "expert-parallel MoE on {ranks} simulated {} devices: {TOKENS} tokens per rank, hidden \
          {HIDDEN}, {EXPERTS} experts ({} per rank), top-{} of {} groups (top-{}), moe_intermediate \
-         {INTER}, 1 shared expert, bf16",
+         {INTER}, 1 shared expert, {} dispatch",
         SocModel::ascend910b2().name,
         EXPERTS / ranks,
         model.config.top_k,
         model.config.n_group,
         model.config.topk_group,
+        if fp8 {
+            "FP8 E4M3 (1x128 scales)"
+        } else {
+            "bf16"
+        },
     );
     let xs: Vec<Vec<bf16>> = (0..ranks)
         .map(|r| values(100 + r, TOKENS * HIDDEN, 1.0))
@@ -183,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let handles: Vec<_> = (0..ranks)
             .map(|r| {
                 let (model, root, x) = (&model, &root, &xs[r]);
-                s.spawn(move || rank(model, (ranks, r), root, x))
+                s.spawn(move || rank(model, (ranks, r), (root, fp8), x))
             })
             .collect();
         handles
@@ -217,7 +230,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The EP layer adds one bf16 rounding per rank to each token's partial sum (2^-8
         // relative): a few 2^-8 in relative L2 at most. Against f64, bf16 activations and
         // weights allow about 4/256, as for the single-device example.
-        ok &= rel_single < 4.0 / 256.0 && rel_ref < 4.0 / 256.0;
+        // An FP8 dispatch rounds each routed activation to E4M3 (3 mantissa bits: within 2^-4
+        // relative); to first order the routed experts' outputs move by as much, so 2^-4 more.
+        let bound = 4.0 / 256.0 + if fp8 { 1.0 / 16.0 } else { 0.0 };
+        ok &= rel_single < bound && rel_ref < bound;
     }
     if !ok {
         return Err(
