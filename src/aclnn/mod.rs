@@ -28,7 +28,7 @@ pub use mla_prolog::{
 pub(crate) use plan::{
     Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, Matmul, MlaPrologV3WeightNz,
     MoeDistributeCombineV2, MoeDistributeDispatchV2, MoeFinalizeRoutingV2, MoeGatingTopK,
-    MoeInitRoutingV2, MoeInitRoutingV3, WeightQuantBatchMatmulV2,
+    MoeInitRoutingV2, MoeInitRoutingV3, Operator, WeightQuantBatchMatmulV2,
 };
 pub use plan::{LaunchFn, Plan};
 pub use tensor::{AclBool, AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -19,7 +19,9 @@
 use half::bf16;
 
 use super::{EpShape, Rows};
-use crate::aclnn::{AclBool, AclTensor, MoeDistributeCombineV2, MoeDistributeDispatchV2, Plan};
+use crate::aclnn::{
+    AclBool, AclTensor, MoeDistributeCombineV2, MoeDistributeDispatchV2, Operator, Plan,
+};
 use crate::error::{Error, Result};
 use crate::runtime::comm::Comm;
 use crate::runtime::{DeviceBuffer, Stream};
@@ -69,8 +71,8 @@ pub(super) fn fits(comm: &Comm, shape: &EpShape, bf16_payload: bool, max_tokens:
         .soc_name()
         .is_ok_and(|soc| soc.starts_with("Ascend910_93"));
     let api = device.inner.api;
-    let has_ops = api.aclnnMoeDistributeDispatchV2GetWorkspaceSize().is_ok()
-        && api.aclnnMoeDistributeCombineV2GetWorkspaceSize().is_ok();
+    let has_ops = MoeDistributeDispatchV2::phase_one(api).is_ok()
+        && MoeDistributeCombineV2::phase_one(api).is_ok();
     limits && a3 && has_ops
 }
 
