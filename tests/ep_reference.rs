@@ -289,9 +289,22 @@ fn bad_inputs_get_clear_errors() {
     };
     let err = dispatch_layout(&ok, &[0, 8], 2).unwrap_err();
     assert!(matches!(err, EpError::ExpertId { id: 8, .. }), "{err}");
-    assert!(dispatch_layout(&ok, &[0, -2], 2).is_err());
-    assert!(dispatch_layout(&ok, &[0, 1, 2], 2).is_err());
-    assert!(dispatch_layout(&ok, &[0, 1], 0).is_err());
+    let err = dispatch_layout(&ok, &[0, -2], 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EpError::ExpertId {
+                index: 1,
+                id: -2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = shape_error(dispatch_layout(&ok, &[0, 1, 2], 2));
+    assert!(err.contains("topk_idx 3"), "{err}");
+    let err = shape_error(dispatch_layout(&ok, &[0, 1], 0));
+    assert!(err.contains("top_k 0 and hidden 1"), "{err}");
     let shape = EpShape {
         config: ok,
         hidden: 2,
@@ -305,19 +318,70 @@ fn bad_inputs_get_clear_errors() {
         topk_weights: &w,
     };
     // One rank's tokens for a two-rank config; too many tokens for the low-latency buffer.
-    assert!(normal_dispatch(&shape, &[r]).is_err());
-    let err = low_latency_dispatch(&shape, &[r, r], 1).unwrap_err();
+    let err = shape_error(normal_dispatch(&shape, &[r]));
     assert!(
-        err.to_string().contains("at most max_tokens_per_rank"),
+        err.contains("1 per-rank entries; expected one per rank (2)"),
+        "{err}"
+    );
+    let err = shape_error(low_latency_dispatch(&shape, &[r, r], 1));
+    assert!(
+        err.contains("rank 0 dispatches 2 tokens; expected at most max_tokens_per_rank = 1"),
         "{err}"
     );
     let bad = RankTokens { x: &x[..3], ..r };
-    assert!(normal_dispatch(&shape, &[r, bad]).is_err());
+    let err = shape_error(normal_dispatch(&shape, &[r, bad]));
+    assert!(err.contains("rank 1: x has 3, topk_idx 2"), "{err}");
     let recv = normal_dispatch(&shape, &[r, r]).unwrap();
-    assert!(normal_combine(&shape, &recv, &[vec![], vec![]], &[2, 2]).is_err());
+    let err = shape_error(normal_combine(&shape, &recv, &[vec![], vec![]], &[2, 2]));
+    assert!(err.contains("rank 0: y has 0 elements"), "{err}");
     let y: Vec<Vec<f64>> = recv.iter().map(|r| r.x.clone()).collect();
+    let err = shape_error(normal_combine(&shape, &recv, &y, &[1, 1]));
     assert!(
-        normal_combine(&shape, &recv, &y, &[1, 1]).is_err(),
-        "a handle from another dispatch"
+        err.contains("expected the handle of the same dispatch"),
+        "{err}"
     );
+}
+
+#[test]
+fn low_latency_slabs_take_exactly_their_rows_and_refuse_one_more() {
+    // Two ranks of one expert each, top_k 2: every token of both ranks chooses the last expert,
+    // so its slab (max_tokens · R = 4 rows) is exactly full.
+    let shape = EpShape {
+        config: EpConfig {
+            num_ranks: 2,
+            num_experts: 2,
+        },
+        hidden: 1,
+        top_k: 2,
+    };
+    let (x, w) = ([1.0, 2.0], [1.0; 4]);
+    let ids = [1i64, 0, -1, 1];
+    let r = RankTokens {
+        x: &x,
+        topk_idx: &ids,
+        topk_weights: &w,
+    };
+    let masked = low_latency_dispatch(&shape, &[r, r], 2).unwrap();
+    assert_eq!(masked[1].recv_count, [4]);
+    assert_eq!(masked[1].x, [1.0, 2.0, 1.0, 2.0]);
+    // A repeated id in one token: five rows for a slab of four, refused rather than written
+    // past the slab.
+    let repeated = [1i64, 1, -1, 1];
+    let bad = RankTokens {
+        topk_idx: &repeated,
+        ..r
+    };
+    let err = shape_error(low_latency_dispatch(&shape, &[r, bad], 2));
+    assert!(
+        err.contains("expert 1 receives 5 rows; expected at most 4"),
+        "{err}"
+    );
+}
+
+/// The message of an [`EpError::Shape`]; any other outcome fails the test.
+fn shape_error<T: std::fmt::Debug>(r: Result<T, EpError>) -> String {
+    match r {
+        Err(EpError::Shape(msg)) => msg,
+        other => panic!("expected EpError::Shape, got {other:?}"),
+    }
 }

@@ -323,6 +323,18 @@ pub fn low_latency_dispatch(
         }
     }
     let slab_rows = max_tokens_per_rank * r;
+    // Only repeated ids within a token can give an expert more rows than its slab holds.
+    let mut rows_per_expert = vec![0usize; cfg.num_experts];
+    for &e in inputs.iter().flat_map(|t| t.topk_idx).filter(|&&e| e >= 0) {
+        rows_per_expert[e as usize] += 1;
+    }
+    if let Some(g) = rows_per_expert.iter().position(|&n| n > slab_rows) {
+        return Err(EpError::Shape(format!(
+            "expert {g} receives {} rows; expected at most {slab_rows}, one row per token and \
+             expert (distinct ids within a token)",
+            rows_per_expert[g]
+        )));
+    }
     let mut out: Vec<Masked> = (0..r)
         .map(|_| Masked {
             slab_rows,
