@@ -440,6 +440,92 @@ pub fn low_latency_fills_the_masked_layout_and_never_reads_its_garbage() {
     }
 }
 
+/// Every token of every rank chooses the last expert (the last slab of the last rank), so its
+/// slab of `max_tokens · R` rows is exactly full: dispatched, counted, combined. One repeated id
+/// more is one row past the slab, and every rank refuses it.
+pub fn low_latency_slabs_fill_exactly_and_refuse_one_row_more() {
+    const H: usize = 8;
+    for n in rank_counts(&[2]) {
+        // Three local experts: the last global expert, 3n - 1, is past n + 3 and 2n.
+        let shape = ep_shape(n, 3, H, 2);
+        let (e, max_tokens) = (shape.config.num_experts, 3);
+        let last = e as i32 - 1;
+        let ids = |repeat: bool| -> Vec<i32> {
+            (0..max_tokens as i32)
+                .flat_map(|t| [last, if repeat && t == 0 { last } else { t % last }])
+                .collect()
+        };
+        let x_of = |rank: u32| -> Vec<bf16> {
+            (0..max_tokens * H)
+                .map(|i| bf16::from_f32((1 + rank as usize + i % 5) as f32 / 8.0))
+                .collect()
+        };
+        let got = on_ranks(n, |comm, stream| {
+            let rank = comm.rank();
+            let x = stream.upload(&x_of(rank)).unwrap();
+            let w = stream.upload(&[0.5f32, 0.25].repeat(max_tokens)).unwrap();
+            let run = |ids: &[i32]| {
+                let ids = stream.upload(ids).unwrap();
+                let t = Tokens {
+                    x: Payload::Bf16(&x),
+                    topk_idx: &ids,
+                    topk_weights: &w,
+                };
+                let recv = low_latency_dispatch(comm, stream, &shape, t, max_tokens)?;
+                let y = recv.x.bf16().unwrap();
+                let out = low_latency_combine(comm, stream, &recv.handle, y, &w)?;
+                let sent = (recv.handle.sent_rows(), recv.handle.sent_rows_per_rank());
+                Ok::<_, Error>((recv.recv_count, sent, out.to_vec().unwrap()))
+            };
+            let full = run(&ids(false)).unwrap();
+            // Only rank 0 repeats the id; every rank sees the counts and refuses.
+            let over = run(&ids(rank == 0)).err();
+            (full, over)
+        });
+        let slab = max_tokens * n as usize;
+        for (r, ((count, (sent, per_rank), out), over)) in got.into_iter().enumerate() {
+            let mut want_count = vec![0; 3];
+            let mut want_per_rank = vec![0; n as usize];
+            for src in 0..n as usize {
+                for &g in ids(false).iter() {
+                    want_per_rank[g as usize / 3] += usize::from(src == r);
+                    if g as usize / 3 == r {
+                        want_count[g as usize % 3] += 1;
+                    }
+                }
+            }
+            if r == n as usize - 1 {
+                assert_eq!(
+                    want_count[2], slab,
+                    "the last expert's slab is exactly full"
+                );
+            }
+            assert_eq!(count, want_count, "rank {r}: recv_count");
+            assert_eq!(sent, 2 * max_tokens, "rank {r}: sent_rows");
+            assert_eq!(per_rank, want_per_rank, "rank {r}: sent_rows_per_rank");
+            // Identity experts: 0.5·x + 0.25·x, exact in bf16 for these x.
+            let want: Vec<bf16> = x_of(r as u32)
+                .iter()
+                .map(|v| bf16::from_f32(0.75 * v.to_f32()))
+                .collect();
+            assert_eq!(out, want, "rank {r}: combined");
+            match over {
+                Some(Error::InvalidArgument { what, expected }) => {
+                    assert_eq!(
+                        what,
+                        format!("expert {last} receives more than {slab} rows")
+                    );
+                    assert!(
+                        expected.contains("distinct ids within a token"),
+                        "{expected}"
+                    );
+                }
+                other => panic!("rank {r}: one row past the slab gave {other:?}"),
+            }
+        }
+    }
+}
+
 pub fn bad_inputs_are_clear_errors_on_every_rank() {
     for n in rank_counts(&[2]) {
         let world = World::new(n, 8);

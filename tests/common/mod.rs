@@ -394,6 +394,7 @@ macro_rules! expert_parallel_suite {
             normal_combine_of_weighted_results_is_within_the_fp32_then_bf16_bound,
             fp8_payload_arrives_exactly_and_dequantizes_within_the_format_bound,
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
+            low_latency_slabs_fill_exactly_and_refuse_one_row_more,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             traffic_counts_the_rows_each_dispatch_sends,
