@@ -622,6 +622,45 @@ pub fn host_layout_refuses_bad_ids() {
     assert_eq!(layout.num_tokens_per_rank, [1, 1]);
 }
 
+/// The traffic model's totals on one hand-counted layout: three ranks of two experts, rank 0's
+/// four tokens going to ranks `[3, 2, 1]` times as tokens and `[4, 3, 1]` times as pairs.
+pub fn traffic_totals_and_minimums_by_hand() {
+    let shape = ep_shape(3, 2, 200, 2);
+    let ids = [0, 1, 2, 0, 3, 2, 5, 1];
+    let layout = DispatchLayout::from_host(&shape.config, &ids, 2).unwrap();
+    assert_eq!(layout.num_tokens_per_rank, [3, 2, 1]);
+    // A bf16 row is 2·H bytes; an FP8 row H codes and an f32 scale per started 128 columns.
+    assert_eq!(PayloadKind::Bf16.row_bytes(200), 400);
+    assert_eq!(PayloadKind::Fp8.row_bytes(200), 208);
+    assert_eq!(PayloadKind::Fp8.row_bytes(256), 264);
+    assert_eq!(PayloadKind::Fp8.row_bytes(257), 269);
+    // Counts: 8·(1 + R + E) = 80 bytes to every rank. Normal dispatch: per token a row, K i32
+    // ids, K f32 weights and an i32 source token (8·K + 4 = 20 bytes).
+    let t = normal_dispatch_traffic(&shape, &layout, 0, PayloadKind::Fp8);
+    assert_eq!(t.rank, 0);
+    assert_eq!(t.to_rank, [3 * 228 + 80, 2 * 228 + 80, 228 + 80]);
+    assert_eq!(t.minimum_to_rank, [3 * 208, 2 * 208, 208]);
+    assert_eq!((t.off_rank(), t.minimum_off_rank()), (844, 624));
+    assert_eq!(t.busiest_link(), 536);
+    // Low-latency dispatch: a row and an i32 pair index per (token, k) pair.
+    let t = low_latency_dispatch_traffic(&shape, &layout, 1, PayloadKind::Bf16);
+    assert_eq!(t.to_rank, [4 * 404 + 80, 3 * 404 + 80, 404 + 80]);
+    assert_eq!(t.minimum_to_rank, [1200, 800, 400]);
+    assert_eq!((t.off_rank(), t.minimum_off_rank()), (1696 + 484, 1600));
+    assert_eq!(t.busiest_link(), 1696);
+    // Combines, as if every rank had rank 0's layout: rank 1 sends back what it received.
+    let layouts = vec![layout; 3];
+    let t = normal_combine_traffic(&shape, &layouts, 1);
+    assert_eq!(
+        (t.to_rank.clone(), t.minimum_to_rank.clone()),
+        (vec![800; 3], vec![800; 3])
+    );
+    let t = low_latency_combine_traffic(&shape, &layouts, 0);
+    assert_eq!(t.to_rank, [1600; 3]);
+    assert_eq!(t.minimum_to_rank, [1200; 3]);
+    assert_eq!((t.off_rank(), t.busiest_link()), (3200, 1600));
+}
+
 /// The traffic model of `ops::ep` counts the rows the dispatches really send.
 pub fn traffic_counts_the_rows_each_dispatch_sends() {
     for n in rank_counts(&[2, 4]) {

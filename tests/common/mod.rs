@@ -398,6 +398,7 @@ macro_rules! expert_parallel_suite {
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             traffic_counts_the_rows_each_dispatch_sends,
+            traffic_totals_and_minimums_by_hand,
         }
         cases! {
             $(#[$attr])*
