@@ -215,8 +215,8 @@ fn expert_parallel_a_short_part_fails_every_rank() {
 }
 
 /// A damaged id or source token is detected by the receiver, which fails its dispatch with
-/// [`Error::Damaged`]; its peers fail at their next collective (the combine), at once when it
-/// drops its communicator.
+/// [`Error::Damaged`] naming the row and the value; its peers fail at their next collective (the
+/// combine), at once when it drops its communicator.
 #[test]
 fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -225,18 +225,21 @@ fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
     if !set_sim_hccl_timeout(timeout) {
         return;
     }
-    // (all-to-all, what the receiver says): the first id (0x40 makes any id in -1..4 leave
-    // that range), the first source token (one past 6 tokens at least).
-    let cases = [(1, "expert id"), (3, "comes from token")];
+    // Rank 0 sends rank 1 (experts 2 and 3) its tokens 1, 2, 3, ... in that order; token 1's
+    // local ids are [-1, 0]. (all-to-all, byte, mask, what rank 1 says): ids are the second
+    // all-to-all, source tokens the fourth, both little-endian i32.
+    let cases = [
+        (1, 0, 0x40, "row 0 has expert id -65"),
+        // One past the last local expert (2 per rank).
+        (1, 4, 0x02, "row 0 has expert id 2"),
+        (3, 0, 0x40, "row 0 comes from token 65"),
+        (3, 3, 0x80, "row 0 comes from token -2147483647"),
+        // The second row's token 2 made 1: not after the first row's.
+        (3, 4, 0x03, "row 1 comes from token 1, after token 1"),
+    ];
     for n in rank_counts(&[2, 4]) {
-        for (nth, says) in cases {
-            if !arm(
-                nth,
-                Damage::Flip {
-                    offset: 0,
-                    mask: 0x40,
-                },
-            ) {
+        for (nth, offset, mask, says) in cases {
+            if !arm(nth, Damage::Flip { offset, mask }) {
                 return;
             }
             let results = faulty_round_trip(n);
@@ -244,11 +247,10 @@ fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
             for (rank, (err, elapsed)) in results.into_iter().enumerate() {
                 let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: round trip succeeded"));
                 if rank == 1 {
-                    assert!(
-                        matches!(err, Error::Damaged { from: 0, .. }),
-                        "rank 1: {err:?}"
-                    );
-                    assert!(err.to_string().contains(says), "{err}");
+                    match &err {
+                        Error::Damaged { from: 0, what, .. } => assert_eq!(what, says),
+                        other => panic!("rank 1, {says}: {other:?}"),
+                    }
                 } else {
                     assert!(hccl_error(&err), "rank {rank}: {err}");
                 }
