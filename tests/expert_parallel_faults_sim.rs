@@ -396,18 +396,27 @@ fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works(
     }
     for n in rank_counts(&[2, 4]) {
         healthy_low_latency(n);
-        // (all-to-all, damage): expert 0's rows cut short, expert 0's pairs cut short, the
-        // first pair index rank 0 sends expert 0 of rank 1 moved past its 6 tokens × 2.
-        let flip = Damage::Flip {
-            offset: 0,
-            mask: 0x40,
-        };
+        // (all-to-all, damage, what rank 1 says if it is the one to notice): expert 0's rows
+        // cut short, expert 0's pairs cut short (HCCL notices); then the pair indices rank 0
+        // sends expert 0 of rank 1, 3 (token 1, k 1) and 4 (token 2, k 0) as i32: the first
+        // moved past its 6 tokens × 2 or made negative, the second made equal to the first.
+        let flip = |offset, mask| Damage::Flip { offset, mask };
         let cases = [
-            (0, Damage::Truncate { bytes: 2 }),
-            (1, Damage::Truncate { bytes: 4 }),
-            (1, flip),
+            (0, Damage::Truncate { bytes: 2 }, None),
+            (1, Damage::Truncate { bytes: 4 }, None),
+            (1, flip(0, 0x40), Some("local expert 0 receives pair 67")),
+            (
+                1,
+                flip(3, 0x80),
+                Some("local expert 0 receives pair -2147483645"),
+            ),
+            (
+                1,
+                flip(4, 0x07),
+                Some("local expert 0 receives pair 3 after pair 3"),
+            ),
         ];
-        for (nth, damage) in cases {
+        for (nth, damage, says) in cases {
             if !arm(nth, damage) {
                 return;
             }
@@ -415,12 +424,11 @@ fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works(
             assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
             for (rank, (err, elapsed)) in results.into_iter().enumerate() {
                 let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: {damage:?} unnoticed"));
-                if damage == flip && rank == 1 {
-                    assert!(
-                        matches!(err, Error::Damaged { from: 0, .. }),
-                        "rank 1: {err:?}"
-                    );
-                    assert!(err.to_string().contains("receives pair"), "{err}");
+                if let (Some(says), 1) = (says, rank) {
+                    match &err {
+                        Error::Damaged { from: 0, what, .. } => assert_eq!(what, says),
+                        other => panic!("rank 1, {says}: {other:?}"),
+                    }
                 } else {
                     assert!(hccl_error(&err), "rank {rank}, {damage:?}: {err}");
                 }
