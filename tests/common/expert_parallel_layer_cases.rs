@@ -2,7 +2,6 @@
 //! bf16 or FP8 dispatch, against the single-device layer on the same weights and tokens and
 //! against the f64 reference, with error bounds derived per element from the formats.
 
-use ascend_npu::Stream;
 use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_act, quantize_weight};
 use ascend_npu::kernels::Kernels;
 use ascend_npu::moe::MoeConfig;
@@ -10,6 +9,7 @@ use ascend_npu::ops::ep::{EpMoeLayer, PayloadKind};
 use ascend_npu::ops::fp8::Fp8Weight;
 use ascend_npu::ops::moe::{FfnWeights, MoeLayer, MoeWeights};
 use ascend_npu::reference::moe::{ExpertWeights, MoeLayerWeights, moe_layer_reference, silu};
+use ascend_npu::{Error, Stream};
 use half::bf16;
 
 use super::Rng;
@@ -422,4 +422,95 @@ pub fn expert_parallel_layer_with_fp8_dispatch_and_weights() {
         fp8_dispatch: true,
     };
     check_layer(formats, &[2, 8]);
+}
+
+/// A rank without tokens takes part and gets an empty result, and changes nothing for the others:
+/// each token's result depends on its own routing only, so rank 1's is bit for bit the same as
+/// when rank 0 has tokens. Bad arguments are refused before any collective.
+pub fn expert_parallel_layer_takes_an_empty_rank_and_refuses_bad_arguments() {
+    let model = Model::new(false);
+    let e = model.config.n_routed_experts;
+    for n in rank_counts(&[2]) {
+        let l = e / n as usize;
+        let xs = tokens_of(n);
+        let got = on_ranks(n, |comm, stream| {
+            let r = comm.rank() as usize;
+            let kernels = Kernels::load(stream.device()).unwrap();
+            let build = |rank: usize| {
+                // Rank `n` (refused) gets the last rank's experts.
+                let first = rank.min(n as usize - 1) * l;
+                let weights = model.weights(stream, first..first + l);
+                EpMoeLayer::new(
+                    model.config,
+                    HIDDEN,
+                    (n as usize, rank),
+                    weights,
+                    kernels.clone(),
+                )
+            };
+            let ep = build(r).unwrap();
+            assert_eq!(ep.dispatch_kind(), PayloadKind::Bf16);
+            assert_eq!(ep.config().n_routed_experts, e);
+            let x = stream.upload(&xs[r]).unwrap();
+            let tokens = xs[r].len() / HIDDEN;
+            let with_all = ep
+                .forward(comm, stream, &x, tokens)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            let empty = stream.upload(&[bf16::ZERO; 0]).unwrap();
+            let (x0, t0) = if r == 0 { (&empty, 0) } else { (&x, tokens) };
+            let without_0 = ep.forward(comm, stream, x0, t0).unwrap().to_vec().unwrap();
+            let errors = [
+                build(n as usize).err(),
+                build(1 - r)
+                    .unwrap()
+                    .forward(comm, stream, &x, tokens)
+                    .err(),
+                ep.forward(comm, stream, &x, tokens + 1).err(),
+            ];
+            (with_all, without_0, errors.map(|e| invalid(e, r)))
+        });
+        for (r, (with_all, without_0, errors)) in got.into_iter().enumerate() {
+            if r == 0 {
+                assert!(without_0.is_empty(), "rank 0 without tokens");
+            } else {
+                assert_eq!(
+                    without_0, with_all,
+                    "rank {r}: rank 0's tokens changed its result"
+                );
+            }
+            let tokens = xs[r].len() / HIDDEN;
+            let want = [
+                (
+                    "rank 2 of 2".to_string(),
+                    "a rank below the rank count".to_string(),
+                ),
+                (
+                    format!(
+                        "rank {r} of the communicator for the layer of rank {}",
+                        1 - r
+                    ),
+                    "the communicator rank the layer was built for".to_string(),
+                ),
+                (
+                    format!(
+                        "x of {} elements for {} tokens",
+                        tokens * HIDDEN,
+                        tokens + 1
+                    ),
+                    format!("[{}, {HIDDEN}]", tokens + 1),
+                ),
+            ];
+            assert_eq!(errors, want, "rank {r}");
+        }
+    }
+}
+
+/// The `(what, expected)` of an [`Error::InvalidArgument`]; anything else fails rank `r`.
+fn invalid(e: Option<Error>, r: usize) -> (String, String) {
+    match e {
+        Some(Error::InvalidArgument { what, expected }) => (what, expected),
+        other => panic!("rank {r}: expected InvalidArgument, got {other:?}"),
+    }
 }

@@ -408,6 +408,7 @@ macro_rules! expert_parallel_suite {
             expert_parallel_layer_with_fp8_dispatch,
             expert_parallel_layer_with_fp8_weights,
             expert_parallel_layer_with_fp8_dispatch_and_weights,
+            expert_parallel_layer_takes_an_empty_rank_and_refuses_bad_arguments,
         }
     };
 }
