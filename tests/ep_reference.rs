@@ -283,6 +283,14 @@ fn bad_inputs_get_clear_errors() {
             experts: 8
         })
     ));
+    // No ranks, no experts: each alone is refused (not divided by, not split into nothing).
+    for (ranks, experts) in [(0, 8), (2, 0)] {
+        let cfg = EpConfig {
+            num_ranks: ranks,
+            num_experts: experts,
+        };
+        assert_eq!(cfg.validate(), Err(EpError::Config { ranks, experts }));
+    }
     let ok = EpConfig {
         num_ranks: 2,
         num_experts: 8,

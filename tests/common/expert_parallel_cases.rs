@@ -4,7 +4,7 @@
 
 use ascend_npu::fp8::{BlockQuantized, ScaleFormat, quantize_act};
 use ascend_npu::ops::ep::{
-    DispatchLayout, EpConfig, EpShape, Payload, PayloadKind, Tokens, dispatch_layout,
+    DispatchLayout, EpConfig, EpShape, EpTransport, Payload, PayloadKind, Tokens, dispatch_layout,
     low_latency_combine, low_latency_combine_traffic, low_latency_dispatch,
     low_latency_dispatch_traffic, normal_combine, normal_combine_traffic, normal_dispatch,
     normal_dispatch_traffic, normal_redispatch,
@@ -472,6 +472,8 @@ pub fn low_latency_slabs_fill_exactly_and_refuse_one_row_more() {
                     topk_weights: &w,
                 };
                 let recv = low_latency_dispatch(comm, stream, &shape, t, max_tokens)?;
+                // H 8 is below the MC2 operators' 1024.
+                assert_eq!(recv.handle.transport(), EpTransport::Portable);
                 let y = recv.x.bf16().unwrap();
                 let out = low_latency_combine(comm, stream, &recv.handle, y, &w)?;
                 let sent = (recv.handle.sent_rows(), recv.handle.sent_rows_per_rank());
