@@ -103,9 +103,7 @@ private:
         Cast(h, codes, RoundMode::CAST_NONE, int32_t(n));  // 0..255, exact
         PipeBarrier<PIPE_V>();
         codeQ_.FreeTensor(codes);
-        Cast(idx, h, RoundMode::CAST_RINT, int32_t(n));
-        PipeBarrier<PIPE_V>();
-        Muls(idx, idx, int32_t(sizeof(float)), int32_t(n));  // byte offsets into the table
+        kernels::fp8::TableOffsets(idx, h, sizeof(float), int32_t(n));
         PipeBarrier<PIPE_V>();
         LocalTensor<float> val;
         if constexpr (std::is_same<Out, float>::value)

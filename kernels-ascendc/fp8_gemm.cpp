@@ -11,7 +11,8 @@
 // or 64 / 32 for decode-sized M, see TileWidth) per group at a time, walked in 128-long K blocks
 // ("steps"). Per step:
 //   AIV s (s = 0, 1): DMA its base_n / 2 rows of the B block as bytes (GM -> UB), decode them exactly to
-//       16-bit floats with a 256-entry table (Cast u8 -> half -> int32, x2 = byte offsets, Gather)
+//       16-bit floats with a 256-entry table (Cast u8 -> half, x2 in half, Cast -> int32 byte offsets,
+//       Gather; fp8_common.h TableOffsets)
 //       and write them to the group's GM workspace ring (UB -> GM); W8A8 also decodes its half of
 //       the A rows. CrossCoreSetFlag<2, PIPE_MTE3>(B_READY).
 //   AIC: CrossCoreWaitFlag(B_READY) (both AIVs); GM -> L1 (Nd2Nz) for A (bf16 straight from A for
@@ -430,9 +431,7 @@ private:
         Cast(h, codes, RoundMode::CAST_NONE, n);  // 0..255, exact
         PipeBarrier<PIPE_V>();
         codeQ_.FreeTensor(codes);
-        Cast(idx, h, RoundMode::CAST_RINT, n);
-        PipeBarrier<PIPE_V>();
-        Muls(idx, idx, int32_t(sizeof(In)), n);  // byte offsets into the table
+        kernels::fp8::TableOffsets(idx, h, sizeof(In), n);
         PipeBarrier<PIPE_V>();
         LocalTensor<In> out = decQ_.template AllocTensor<In>();
         Gather(out, table, idx.template ReinterpretCast<uint32_t>(), 0u, uint32_t(n));

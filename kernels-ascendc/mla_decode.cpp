@@ -407,9 +407,7 @@ private:
                 WaitFlag<HardEvent::MTE2_V>(EVENT_ID0);
                 for (uint32_t r = 0; r < run; ++r) Cast(h[r * L], raw[r * latPitch_], RoundMode::CAST_NONE, int32_t(L));
                 PipeBarrier<PIPE_V>();
-                Cast(idx, h, RoundMode::CAST_RINT, int32_t(run * L));
-                PipeBarrier<PIPE_V>();
-                Muls(idx, idx, int32_t(4), int32_t(run * L));  // byte offsets into the f32 table
+                kernels::fp8::TableOffsets(idx, h, sizeof(float), int32_t(run * L));
                 PipeBarrier<PIPE_V>();
                 Gather(deq, lut_.Get<float>(), idx.ReinterpretCast<uint32_t>(), 0u, run * L);
                 PipeBarrier<PIPE_V>();

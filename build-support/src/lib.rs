@@ -20,6 +20,7 @@
 //! The crate code then loads `env!("MY_KERNELS")` with `KernelBinary::load` and launches the
 //! kernels by name. Requirements: a C++17 compiler with exceptions (g++ or clang++), `-pthread`.
 
+pub mod abi;
 pub mod device;
 mod generate;
 pub mod manifest;

@@ -22,7 +22,7 @@ pub struct TilingStruct {
     pub fields: Vec<TilingField>,
 }
 
-fn strip_comments(text: &str) -> String {
+pub(crate) fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {

@@ -94,6 +94,19 @@ __aicore__ inline uint32_t E4m3Bits(uint32_t c, uint32_t mant, uint32_t expBits,
     return sign | (uint32_t(exp + bias) << mant) | (frac << (mant - 3u));
 }
 
+// Byte offsets of n codes into a 256-entry decode table of `entryBytes`-wide entries, for Gather:
+// h holds the codes as halfs (Cast u8 -> half, exact 0..255) and is clobbered. The scaling runs on
+// the halfs (at most 255 * 4 = 1020, an exact integer) before the widening Cast, not on the int32
+// offsets after it: 128 halfs per 256-byte repeat against 64 int32 (ascendc-facts.md §3.5), half
+// the vector time of that step.
+__aicore__ inline void TableOffsets(const AscendC::LocalTensor<int32_t>& idx, const AscendC::LocalTensor<half>& h,
+                                    uint32_t entryBytes, int32_t n) {
+    using namespace AscendC;
+    Muls(h, h, half(float(entryBytes)), n);
+    PipeBarrier<PIPE_V>();
+    Cast(idx, h, RoundMode::CAST_RINT, n);
+}
+
 // codes[0, n) = e4m3(q) for the f32 q held in w3 (round to nearest even, saturating to +-448,
 // NaN -> 0x7F/0xFF with the sign, -0 -> 0x80). w0..w4 are fp32 work arrays of >= n elements
 // (all five are clobbered, w3 included); codes must not overlap them. Ends with the codes written

@@ -502,6 +502,63 @@ pub fn counters_report_the_traffic_of_a_launch() {
         "{read}"
     );
     assert!(after.kernels.vector_elem_ops > before.kernels.vector_elem_ops);
+    vector_repeats_are_counted_by_the_widest_operand(&device, &stream);
+}
+
+/// The shim counts a vector call's repeats by its widest operand, 256 bytes a repeat: the cost
+/// model charges vector time by them, so 16-bit work must cost half of 32-bit work. Runs on
+/// `device` with nobody else's work (part of [`counters_report_the_traffic_of_a_launch`]).
+fn vector_repeats_are_counted_by_the_widest_operand(device: &Device, stream: &Stream) {
+    let library = build_test_kernels(
+        "widen_scale",
+        vec![kernels_dir().join("examples/widen_scale.cpp")],
+    );
+    let params = launch_params(&library.kernels[0]);
+    let binary = KernelBinary::load(device, &library.path).unwrap();
+    let kernel = binary.kernel("widen_scale", &params).unwrap();
+    for n in [256usize, 32, 288] {
+        let x: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+        let dx = stream.upload(&x).unwrap();
+        let mut dz = stream.alloc_zeroed::<f32>(n).unwrap();
+        stream.synchronize().unwrap();
+        let Some(before) = super::backend::counters(device.id()) else {
+            return;
+        };
+        // SAFETY: the parameter list is the one read from the kernel's source; x holds n bytes
+        // and z n floats, as the kernel reads and writes.
+        unsafe {
+            stream.launch(
+                &kernel,
+                1,
+                &[
+                    KernelArg::buffer(&dx),
+                    KernelArg::buffer_mut(&mut dz),
+                    KernelArg::u32(n as u32),
+                    KernelArg::f32(0.5),
+                ],
+            )
+        }
+        .unwrap();
+        stream.synchronize().unwrap();
+        let after = super::backend::counters(device.id()).unwrap();
+        // u8 -> half and the half Muls: 128 elements a repeat; half -> float: 64. Each call
+        // rounds up to whole repeats.
+        let repeats = |elems: usize, width: usize| (elems * width).div_ceil(256) as u64;
+        let expected = 2 * repeats(n, 2) + repeats(n, 4);
+        let k = (after.kernels, before.kernels);
+        assert_eq!(k.0.vector_repeats - k.1.vector_repeats, expected, "n = {n}");
+        assert_eq!(
+            k.0.busiest_vector_repeats - k.1.busiest_vector_repeats,
+            expected,
+            "one block is the busiest, n = {n}"
+        );
+        assert_eq!(k.0.vector_elem_ops - k.1.vector_elem_ops, 3 * n as u64);
+        let z = dz.to_vec().unwrap();
+        for (i, (&zi, &xi)) in z.iter().zip(&x).enumerate() {
+            // Every byte is an exact half and half of it too: no rounding anywhere.
+            assert_eq!(zi, f32::from(xi) * 0.5, "z[{i}]");
+        }
+    }
 }
 
 /// Builds test-only kernel sources (never part of the crate's kernel library) exactly as a

@@ -6,8 +6,9 @@
 //! perfectly (double buffering) and the slowest resource decides.
 //! - **cube**: the busiest block's multiply-accumulates at 16·16·16 per cycle, times the waves
 //!   (`ceil(blocks / cores)`: 64 tiles on 24 cores is 3 rounds);
-//! - **vector**: the busiest vector block's element operations at 256 bytes per cycle, counted
-//!   as 4-byte elements (the counters do not record widths), times the waves;
+//! - **vector**: the busiest vector block's 256-byte repeats at one repeat per cycle, times the
+//!   waves. The shim counts a call's repeats by its widest operand (`vector_repeats` of the shim
+//!   ABI), so a 16-bit operation costs half of a 32-bit one over the same elements;
 //! - **mte**: the busiest core's global-memory reads and, apart, its writes at one core's L2
 //!   rates, whichever takes longer: reads run on MTE2 (GM to UB/L1), writes on MTE3 (UB to GM)
 //!   or FIX (L0C to GM), separate pipes whose queues run concurrently (ascendc-facts.md §1.3),
@@ -28,11 +29,17 @@ use super::soc::SocModel;
 /// Fp16/bf16 multiply-accumulates per cycle of one cube core: `[DtypeMKN]` 16·16·16 of the
 /// platform INI (cann-api-facts.md §7.1). That bf16 runs at the fp16 rate is UNVERIFIED (§7.2).
 pub const CUBE_MACS_PER_CYCLE: f64 = 4096.0;
-/// Bytes one vector core processes per cycle: one 256-byte repeat (ascendc-facts.md §1.1 gives
-/// 256 bytes per repeat; one repeat per cycle is UNVERIFIED).
-pub const VECTOR_BYTES_PER_CYCLE: f64 = 256.0;
-/// Width assumed for a counted vector element (the shim counts elements, not bytes): fp32, the
-/// widest type our kernels compute in, so vector time is not underestimated.
+/// Vector repeats one vector core issues per cycle: one (UNVERIFIED). A repeat is
+/// `ASCEND_SHIM_VECTOR_REPEAT_BYTES` = 256 bytes, 8 datablocks of 32 B (ascendc-facts.md §1.1,
+/// §3.5), taken from the shim's ABI header.
+pub const VECTOR_REPEATS_PER_CYCLE: f64 = 1.0;
+/// Bytes one vector core processes per cycle: [`VECTOR_REPEATS_PER_CYCLE`] repeats of the shim
+/// ABI's repeat size.
+pub const VECTOR_BYTES_PER_CYCLE: f64 =
+    VECTOR_REPEATS_PER_CYCLE * crate::runtime::kernel::abi::VECTOR_REPEAT_BYTES as f64;
+/// Width assumed for a vector element where only element counts are known (an operator's
+/// [`OperatorWork::vector_ops`]): fp32, the widest type our kernels compute in, so vector time
+/// is not underestimated. Kernel launches are charged by their counted repeats instead.
 pub const VECTOR_ELEMENT_BYTES: f64 = 4.0;
 /// One core's global-memory read rate through L2, bytes per cycle: `l2_rate=110` of the INI's
 /// `[AICoreMemoryRates]`; the unit (bytes/cycle/core) is UNVERIFIED (cann-api-facts.md §7.1).
@@ -66,8 +73,9 @@ pub struct LaunchWork {
     pub busiest_written: u64,
     /// Multiply-accumulates of the busiest cube block.
     pub busiest_macs: u64,
-    /// Vector element operations of the busiest vector block.
-    pub busiest_vector_ops: u64,
+    /// 256-byte vector repeats of the busiest vector block (each call counted by its widest
+    /// operand, rounded up to whole repeats).
+    pub busiest_vector_repeats: u64,
 }
 
 /// The modelled time of some work, by resource, in seconds.
@@ -142,8 +150,7 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
     Estimate {
         launch: LAUNCH_S,
         cube: waves * w.busiest_macs as f64 / (CUBE_MACS_PER_CYCLE * hz),
-        vector: waves * w.busiest_vector_ops as f64 * VECTOR_ELEMENT_BYTES
-            / (VECTOR_BYTES_PER_CYCLE * hz),
+        vector: waves * w.busiest_vector_repeats as f64 / (VECTOR_REPEATS_PER_CYCLE * hz),
         mte: waves
             * f64::max(
                 w.busiest_read as f64 / (CORE_L2_READ_BYTES_PER_CYCLE * hz),
@@ -214,6 +221,15 @@ pub fn operator(soc: &SocModel, work: &OperatorWork) -> Estimate {
 mod tests {
     use super::*;
 
+    fn v_work(repeats: u64) -> LaunchWork {
+        LaunchWork {
+            blocks: 48,
+            vector_only: true,
+            busiest_vector_repeats: repeats,
+            ..LaunchWork::default()
+        }
+    }
+
     #[test]
     fn waves_l2_and_bounds() {
         let soc = SocModel::ascend910b2();
@@ -265,6 +281,22 @@ mod tests {
         );
         assert!((e.total() - (LAUNCH_S + 1e-6)).abs() < 1e-12);
         assert_eq!(e.bound(), "hbm");
+        // A launch's vector time is its busiest core's repeats at one per cycle: 1800 repeats
+        // at 1.8 GHz is 1 µs, whatever widths the shim counted them at.
+        let v = kernel(&soc, &v_work(1800));
+        assert!((v.vector - 1e-6).abs() < 1e-15);
+        assert_eq!(v.bound(), "vector");
+        let v97 = kernel(
+            &soc,
+            &LaunchWork {
+                blocks: 97,
+                ..v_work(1800)
+            },
+        );
+        assert!(
+            (v97.vector - 3e-6).abs() < 1e-15,
+            "97 blocks on 48 AIVs: 3 waves"
+        );
         // 48 vector cores at 64 fp32 elements per cycle and 1.8 GHz; 24 cube cores at 4096.
         let p = peaks(&soc);
         assert_eq!(p.vector_ops_per_s, 48.0 * 64.0 * 1.8e9);

@@ -12,14 +12,8 @@ use ascend_sys::{
 use crate::base::cost::LaunchWork;
 use crate::base::error::{SimError, SimResult};
 use crate::runtime::device::Device;
-use crate::runtime::kernel::{Function, KernelCounters, ShimHost, ShimLaunch};
+use crate::runtime::kernel::{Function, KernelCounters, ShimHost, ShimLaunch, abi};
 use crate::runtime::memory::{Mapped, device_of, is_device_address};
-
-// The shim entry's return codes (ascend_shim_abi.h).
-const SHIM_OK: i32 = 0;
-const SHIM_ERR_INVALID_LAUNCH: i32 = 1;
-const SHIM_ERR_ARGS: i32 = 2;
-const SHIM_ERR_KERNEL: i32 = 3;
 
 /// Runs every block of `function` now, on the calling (stream worker) thread and the shim's
 /// pool. Device addresses are translated through `dev`'s allocation map (the kernel reaches
@@ -54,7 +48,9 @@ pub(crate) fn run(
     // SAFETY: `launch` and everything it points to outlive the call; the entry only reads
     // `args_size` bytes of `args` and writes within `error_capacity` and `counters_out`.
     let rc = unsafe { (function.entry())(&launch) };
-    if rc == SHIM_OK {
+    // The codes are small non-negative numbers; anything else is an internal error below.
+    let rc = u32::try_from(rc).unwrap_or(u32::MAX);
+    if rc == abi::OK {
         return Ok(Launched {
             counters,
             work: work(function, num_blocks, &counters, translator.footprint()),
@@ -71,9 +67,9 @@ pub(crate) fn run(
         .map(|e| format!(" (simulator: {e})"))
         .unwrap_or_default();
     let code = match rc {
-        SHIM_ERR_KERNEL if function.is_vector() => ACL_ERROR_RT_VECTOR_CORE_EXCEPTION,
-        SHIM_ERR_KERNEL => ACL_ERROR_RT_AICORE_EXCEPTION,
-        SHIM_ERR_ARGS | SHIM_ERR_INVALID_LAUNCH => ACL_ERROR_RT_PARAM_INVALID,
+        abi::ERR_KERNEL if function.is_vector() => ACL_ERROR_RT_VECTOR_CORE_EXCEPTION,
+        abi::ERR_KERNEL => ACL_ERROR_RT_AICORE_EXCEPTION,
+        abi::ERR_ARGS | abi::ERR_INVALID_LAUNCH => ACL_ERROR_RT_PARAM_INVALID,
         _ => ACL_ERROR_RT_INTERNAL_ERROR,
     };
     Err(SimError::new(code, format!("{message}{detail}")))
@@ -96,7 +92,7 @@ fn work(function: &Function, blocks: u32, c: &KernelCounters, footprint: u64) ->
         busiest_read: c.busiest_gm_read,
         busiest_written: c.busiest_gm_written,
         busiest_macs: c.busiest_cube_macs,
-        busiest_vector_ops: c.busiest_vector_ops,
+        busiest_vector_repeats: c.busiest_vector_repeats,
     }
 }
 

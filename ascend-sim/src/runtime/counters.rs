@@ -63,8 +63,10 @@ pub(crate) struct Counters {
     modelled_kernel_ns: AtomicU64,
     aclnn_launches: AtomicU64,
     modelled_aclnn_ns: AtomicU64,
-    /// Per-launch busiest-core counts, summed over launches: read, written, MACs, vector ops.
-    busiest: [AtomicU64; 4],
+    vector_repeats: AtomicU64,
+    /// Per-launch busiest-core counts, summed over launches: read, written, MACs, vector ops,
+    /// vector repeats.
+    busiest: [AtomicU64; 5],
 }
 
 /// Which counter a transfer adds to.
@@ -105,11 +107,14 @@ impl Counters {
         self.vector_ops
             .fetch_add(k.vector_elem_ops, Ordering::Relaxed);
         self.cores.fetch_add(k.cores_run, Ordering::Relaxed);
+        self.vector_repeats
+            .fetch_add(k.vector_repeats, Ordering::Relaxed);
         let busiest = [
             k.busiest_gm_read,
             k.busiest_gm_written,
             k.busiest_cube_macs,
             k.busiest_vector_ops,
+            k.busiest_vector_repeats,
         ];
         for (sum, v) in self.busiest.iter().zip(busiest) {
             sum.fetch_add(v, Ordering::Relaxed);
@@ -160,6 +165,8 @@ impl Counters {
                 busiest_gm_written: self.busiest[1].load(Ordering::Relaxed),
                 busiest_cube_macs: self.busiest[2].load(Ordering::Relaxed),
                 busiest_vector_ops: self.busiest[3].load(Ordering::Relaxed),
+                vector_repeats: self.vector_repeats.load(Ordering::Relaxed),
+                busiest_vector_repeats: self.busiest[4].load(Ordering::Relaxed),
             },
             aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
             aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),

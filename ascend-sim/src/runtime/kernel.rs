@@ -3,7 +3,8 @@
 //! A binary is a shared library exporting, per kernel `<name>`, the entry
 //! `ascend_shim_entry_<name>` and the kind `ascend_shim_kind_<name>`, plus
 //! `ascend_shim_abi_version`. The structs below mirror `kernels-ascendc/shim/include/
-//! ascend_shim_abi.h`; the layout assertions keep them in step.
+//! ascend_shim_abi.h`; the header's constants ([`abi`]) and the layout checks of
+//! [`KernelCounters`] are generated from it by the build script, so the two cannot drift.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use ascend_sys::{ACL_ERROR_INVALID_FILE, ACL_ERROR_KERNEL_NOT_FOUND};
 
 use crate::base::error::{SimError, SimResult};
 
-/// The shim ABI version this simulator speaks.
-pub(crate) const ABI_VERSION: u32 = 2;
-
-const KIND_VECTOR: u32 = 0;
+/// The constants of `ascend_shim_abi.h` (`ASCEND_SHIM_<NAME>` as `<NAME>`): the ABI version
+/// this simulator speaks, return codes, kernel kinds, the vector repeat size.
+pub(crate) mod abi {
+    include!(concat!(env!("OUT_DIR"), "/shim_abi.rs"));
+}
 
 /// What the shim calls back into: device address translation for one launch.
 #[repr(C)]
@@ -50,6 +52,11 @@ pub struct KernelCounters {
     pub busiest_cube_macs: u64,
     /// Vector element operations of the busiest core.
     pub busiest_vector_ops: u64,
+    /// 256-byte repeats issued by vector instructions: per call, its elements times its widest
+    /// operand's bytes, rounded up to whole repeats (so 16-bit work costs half of 32-bit work).
+    pub vector_repeats: u64,
+    /// Vector repeats of the busiest core.
+    pub busiest_vector_repeats: u64,
 }
 
 /// One launch as the shim's entry receives it.
@@ -66,7 +73,6 @@ pub(crate) struct ShimLaunch {
 
 const _: () = {
     assert!(std::mem::size_of::<ShimHost>() == 16);
-    assert!(std::mem::size_of::<KernelCounters>() == 80);
     assert!(std::mem::size_of::<ShimLaunch>() == 56);
     assert!(std::mem::offset_of!(ShimLaunch, args_size) == 16);
     assert!(std::mem::offset_of!(ShimLaunch, error_capacity) == 48);
@@ -220,10 +226,13 @@ impl Binary {
                     ),
                 )
             })?;
-        if version != ABI_VERSION {
+        if version != abi::ABI_VERSION {
             return Err(SimError::new(
                 ACL_ERROR_INVALID_FILE,
-                format!("{path} speaks shim ABI {version}; this simulator speaks {ABI_VERSION}"),
+                format!(
+                    "{path} speaks shim ABI {version}; this simulator speaks {}",
+                    abi::ABI_VERSION
+                ),
             ));
         }
         Ok(Binary { path, library })
@@ -286,7 +295,7 @@ impl Function {
 
     /// Whether it is a vector (AIV) kernel, whose faults are vector-core exceptions.
     pub(crate) fn is_vector(&self) -> bool {
-        self.kind == KIND_VECTOR
+        self.kind == abi::KIND_VECTOR
     }
 }
 

@@ -1,7 +1,10 @@
 /*
  * C ABI between a host-built kernel library (kernels-ascendc/ compiled against our shim) and its
  * caller (the Rust simulator, or shim/tests). The Rust side mirrors these structs with #[repr(C)];
- * any change here must bump ASCEND_SHIM_ABI_VERSION and be mirrored there.
+ * any change here must bump ASCEND_SHIM_ABI_VERSION. ascend-sim's build script generates its
+ * constants from every integer `#define ASCEND_SHIM_*` below and checks its mirror of
+ * AscendShimCounters against the fields here (ascend-kernel-build's `abi` module), so a field or
+ * value changed on one side only fails the build.
  *
  * Every kernel source registers itself with ASCEND_SHIM_KERNEL(name, kind), which exports
  *
@@ -27,7 +30,7 @@
 extern "C" {
 #endif
 
-#define ASCEND_SHIM_ABI_VERSION 2
+#define ASCEND_SHIM_ABI_VERSION 3
 
 /* Return codes of ascend_shim_entry_<name>. error_out holds a message for every non-zero code. */
 #define ASCEND_SHIM_OK 0
@@ -42,6 +45,9 @@ typedef struct AscendShimHost {
 } AscendShimHost;
 
 /* Summed over every core of the launch; written even when the launch fails (partial counts). */
+/* The unit of vector_repeats below. */
+#define ASCEND_SHIM_VECTOR_REPEAT_BYTES 256 /* bytes per vector repeat: 8 blocks of 32 B, 128 halfs or 64 floats (ascendc-facts.md §1.1, §3.5) */
+
 typedef struct AscendShimCounters {
     uint64_t gm_to_local_bytes;    /* DataCopy/DataCopyPad/Nd2Nz GM -> UB/L1 */
     uint64_t local_to_gm_bytes;    /* DataCopy/DataCopyPad UB -> GM, Fixpipe L0C -> GM */
@@ -55,6 +61,11 @@ typedef struct AscendShimCounters {
     uint64_t busiest_gm_written;
     uint64_t busiest_cube_macs;
     uint64_t busiest_vector_ops;
+    /* Repeats issued by the vector APIs: per call ceil(count * width / VECTOR_REPEAT_BYTES), width
+       the widest operand element in bytes (a u8 -> half Cast does 128 elements per repeat, a
+       half -> int32 Cast 64), so a cost model can charge vector time by width. */
+    uint64_t vector_repeats;
+    uint64_t busiest_vector_repeats;
 } AscendShimCounters;
 
 typedef struct AscendShimLaunch {

@@ -596,6 +596,8 @@ void run_core(CoreCtx& c, uint32_t blockIdx, uint32_t subIdx, void (*body)(void*
     t.busiest_gm_written = std::max(t.busiest_gm_written, c.counters.local_to_gm_bytes);
     t.busiest_cube_macs = std::max(t.busiest_cube_macs, c.counters.cube_macs);
     t.busiest_vector_ops = std::max(t.busiest_vector_ops, c.counters.vector_elem_ops);
+    t.vector_repeats += c.counters.vector_repeats;
+    t.busiest_vector_repeats = std::max(t.busiest_vector_repeats, c.counters.vector_repeats);
 }
 
 uint32_t worker_threads() {

@@ -32,6 +32,15 @@ void check_overlap(const char* api, uint8_t memA, uint32_t offA, uint32_t lenA, 
                    uint32_t lenB);
 void check_count(const char* api, int64_t count);
 
+// Counts one vector call: its elements, and its repeats of ASCEND_SHIM_VECTOR_REPEAT_BYTES by its
+// widest operand element (`width` bytes), rounded up as the hardware issues whole repeats for the
+// count form (ascendc-facts.md §3.5: 128 halfs or 64 floats per repeat).
+inline void count_vector(uint64_t count, uint64_t width) {
+    AscendShimCounters& c = core().counters;
+    c.vector_elem_ops += count;
+    c.vector_repeats += (count * width + ASCEND_SHIM_VECTOR_REPEAT_BYTES - 1) / ASCEND_SHIM_VECTOR_REPEAT_BYTES;
+}
+
 template <typename D, typename S>
 void no_partial_overlap(const char* api, const AscendC::LocalTensor<D>& d, const AscendC::LocalTensor<S>& s,
                         uint64_t count) {
@@ -50,7 +59,7 @@ void vec_binary(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T
     no_partial_overlap(api, dst, b, count);
     for (int32_t i = 0; i < count; ++i) pd[i] = T(f(C(pa[i]), C(pb[i])));
     define(dst, count);
-    core().counters.vector_elem_ops += uint64_t(count);
+    count_vector(uint64_t(count), sizeof(T));
 }
 
 template <typename T, typename F>
@@ -63,7 +72,7 @@ void vec_unary(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>
     no_partial_overlap(api, dst, a, count);
     for (int32_t i = 0; i < count; ++i) pd[i] = T(f(C(pa[i])));
     define(dst, count);
-    core().counters.vector_elem_ops += uint64_t(count);
+    count_vector(uint64_t(count), sizeof(T));
 }
 
 }  // namespace ascend_shim
@@ -218,7 +227,7 @@ void Gather(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTen
         std::memcpy(&d[i], s + b, sizeof(T));
     }
     define(dst, count);
-    core().counters.vector_elem_ops += count;
+    count_vector(count, sizeof(uint32_t) > sizeof(T) ? sizeof(uint32_t) : sizeof(T));  // u32 offsets (UNVERIFIED: how Gather splits offsets and data into repeats)
 }
 
 template <typename T, typename U>
@@ -231,7 +240,7 @@ void Duplicate(const LocalTensor<T>& dst, const U& scalar, const int32_t& count)
     const T v = T(scalar);
     for (int32_t i = 0; i < count; ++i) d[i] = v;
     ascend_shim::define(dst, count);
-    ascend_shim::core().counters.vector_elem_ops += uint64_t(count);
+    ascend_shim::count_vector(uint64_t(count), sizeof(T));
 }
 
 }  // namespace AscendC
@@ -411,7 +420,7 @@ void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, const RoundMode&
         for (int32_t i = 0; i < count; ++i) d[i] = cast_one<D, S>(s[i], rm);
     }
     define(dst, count);
-    core().counters.vector_elem_ops += uint64_t(count);
+    count_vector(uint64_t(count), sizeof(D) > sizeof(S) ? sizeof(D) : sizeof(S));
 }
 
 // Full reduction to dst[0]. On the NPU each 256-byte repeat is reduced by a binary tree and the
@@ -473,7 +482,7 @@ void vec_reduce(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T
     }
     define(dst, calIndex ? 2 : 1);
     define(work, workNeed);
-    core().counters.vector_elem_ops += uint64_t(count);
+    count_vector(uint64_t(count), sizeof(T));
 }
 
 }  // namespace ascend_shim
@@ -517,7 +526,7 @@ void Compare(const LocalTensor<U>& dstMask, const LocalTensor<T>& a, const Local
         if (r) m[i / 8] |= uint8_t(1u << (i % 8));
     }
     set_defined(Mem(dstMask.mem_), dstMask.off_, maskBytes, true);
-    core().counters.vector_elem_ops += count;
+    count_vector(count, sizeof(T));
 }
 
 // dst[i] = mask bit i ? a[i] : b[i]  (or the scalar for VSEL_TENSOR_SCALAR_MODE).
@@ -538,7 +547,7 @@ void Select(const LocalTensor<T>& dst, const LocalTensor<U>& selMask, const Loca
     T* d = operand(dst, count, false, api, "dst", mem_bit(MEM_UB));
     for (uint32_t i = 0; i < count; ++i) d[i] = ((m[i / 8] >> (i % 8)) & 1) ? pa[i] : pb[i];
     define(dst, count);
-    core().counters.vector_elem_ops += count;
+    count_vector(count, sizeof(T));
 }
 template <typename T, typename U>
 void Select(const LocalTensor<T>& dst, const LocalTensor<U>& selMask, const LocalTensor<T>& a, T scalar,
@@ -556,7 +565,7 @@ void Select(const LocalTensor<T>& dst, const LocalTensor<U>& selMask, const Loca
     T* d = operand(dst, count, false, api, "dst", mem_bit(MEM_UB));
     for (uint32_t i = 0; i < count; ++i) d[i] = ((m[i / 8] >> (i % 8)) & 1) ? pa[i] : scalar;
     define(dst, count);
-    core().counters.vector_elem_ops += count;
+    count_vector(count, sizeof(T));
 }
 
 }  // namespace AscendC
