@@ -134,8 +134,8 @@ pub(crate) struct Fp8GemmLaunch {
 
 /// The output tile width of an FP8 GEMM: 128 (one scale block), or for decode-sized M (one
 /// 16-row tile per group) the width among 128, 64 and 32 that puts the fewest weight rows on the
-/// busiest core. There the vector cores' decode binds (`ascend_sim::cost`: four vector
-/// operations per weight), and it is proportional to the weight rows a core decodes: 2048
+/// busiest core. There the vector cores' decode binds or nearly does (`ascend_sim::cost`: 12
+/// bytes of vector work per weight), and it is proportional to the weight rows a core decodes: 2048
 /// columns make 16 tiles of 128 on 24 cores (8 cores idle, 128 rows on the others) but 64 tiles
 /// of 32 (at most 96 rows on a core). A narrower tile makes the cube re-read A once more per
 /// tile: at most 16 rows against the at least 32 weight rows it decodes. Ties keep the wider
