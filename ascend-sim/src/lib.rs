@@ -61,8 +61,8 @@ pub use operators::hccl;
 
 pub use ascend_sys::CannVersion;
 pub use base::config::{
-    CANN_VERSION_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, HBM_BYTES_VAR, MAX_DEVICES, SOC_VAR,
-    SimConfig,
+    CANN_VERSION_VAR, COST_TRACE_VAR, DEFAULT_CANN_VERSION, DEVICES_VAR, HBM_BYTES_VAR,
+    MAX_DEVICES, SOC_VAR, SimConfig,
 };
 pub use base::cost;
 pub use base::error_msg::recent_error_message;

@@ -1,8 +1,9 @@
 //! The facts of the shim's C ABI (`kernels-ascendc/shim/include/ascend_shim_abi.h`) as Rust
 //! items, so the simulator that loads kernel libraries takes them from the header instead of a
 //! copy kept by hand: every integer `#define ASCEND_SHIM_<NAME> <value>` becomes a constant
-//! `<NAME>`, and the counters struct's `uint64_t` fields become compile-time checks of its Rust
-//! `#[repr(C)]` mirror (same names, same offsets, same size).
+//! `<NAME>` ([`shim_abi_constants_rust`]), and the counters struct's `uint64_t` fields become
+//! compile-time checks of its Rust `#[repr(C)]` mirror, same names, offsets and size
+//! ([`shim_counters_layout_rust`]).
 
 use std::fmt::Write;
 
@@ -78,10 +79,9 @@ pub fn u64_struct_fields(header: &str, name: &str) -> Result<Vec<String>, String
     Ok(fields)
 }
 
-/// Rust items for `header`: `pub(crate) const` per integer constant (typed `u32`: versions,
-/// codes, kinds and sizes all fit) and layout checks of `counters_path` against
-/// `AscendShimCounters`.
-pub fn shim_abi_rust(header: &str, counters_path: &str) -> Result<String, String> {
+/// Rust constants for `header`: `pub(crate) const <NAME>: u32` per integer constant (versions,
+/// codes, kinds and sizes all fit a u32).
+pub fn shim_abi_constants_rust(header: &str) -> Result<String, String> {
     let mut s = String::from(
         "// Generated from kernels-ascendc/shim/include/ascend_shim_abi.h; do not edit.\n\n",
     );
@@ -99,10 +99,16 @@ pub fn shim_abi_rust(header: &str, counters_path: &str) -> Result<String, String
             c.name
         );
     }
+    Ok(s)
+}
+
+/// Compile-time checks that `counters_path` (a `#[repr(C)]` struct of `u64` fields) has the
+/// field names, offsets and size of the header's `AscendShimCounters`.
+pub fn shim_counters_layout_rust(header: &str, counters_path: &str) -> Result<String, String> {
     let fields = u64_struct_fields(header, "AscendShimCounters")?;
-    let _ = writeln!(
-        s,
-        "\n// {counters_path} mirrors `AscendShimCounters`.\nconst _: () = {{"
+    let mut s = format!(
+        "// Generated from kernels-ascendc/shim/include/ascend_shim_abi.h; do not edit.\n\n\
+         // {counters_path} mirrors `AscendShimCounters`.\nconst _: () = {{\n"
     );
     for (i, f) in fields.iter().enumerate() {
         let _ = writeln!(
@@ -143,25 +149,24 @@ mod tests {
             u64_struct_fields(h, "AscendShimCounters").unwrap(),
             ["a", "b", "c"]
         );
-        let rust = shim_abi_rust(h, "crate::K").unwrap();
+        let consts = shim_abi_constants_rust(h).unwrap();
         assert!(
-            rust.contains("pub(crate) const ABI_VERSION: u32 = 3;"),
-            "{rust}"
+            consts.contains("pub(crate) const ABI_VERSION: u32 = 3;"),
+            "{consts}"
         );
-        assert!(rust.contains("offset_of!(crate::K, c) == 16"), "{rust}");
-        assert!(rust.contains("size_of::<crate::K>() == 24"), "{rust}");
+        let layout = shim_counters_layout_rust(h, "crate::K").unwrap();
+        assert!(layout.contains("offset_of!(crate::K, c) == 16"), "{layout}");
+        assert!(layout.contains("size_of::<crate::K>() == 24"), "{layout}");
         let bad = "typedef struct AscendShimCounters { uint32_t a; } AscendShimCounters;";
-        assert!(
-            shim_abi_rust(bad, "K")
-                .unwrap_err()
-                .contains("not uint64_t")
-        );
+        let err = shim_counters_layout_rust(bad, "K").unwrap_err();
+        assert!(err.contains("not uint64_t"), "{err}");
     }
 
     #[test]
     fn the_real_header_parses() {
         let header = std::fs::read_to_string(crate::kernels_root().join(ABI_HEADER)).unwrap();
-        let rust = shim_abi_rust(&header, "crate::K").unwrap();
+        let rust = shim_abi_constants_rust(&header).unwrap();
+        assert!(shim_counters_layout_rust(&header, "K").is_ok());
         for name in [
             "ABI_VERSION",
             "VECTOR_REPEAT_BYTES",

@@ -15,6 +15,10 @@ pub const CANN_VERSION_VAR: &str = "ASCEND_SIM_CANN_VERSION";
 /// it fail with `ACL_ERROR_RT_MEMORY_ALLOCATION`, so a fuzzer or a test can bound the host
 /// memory the simulator backs its devices with.
 pub const HBM_BYTES_VAR: &str = "ASCEND_SIM_HBM_BYTES";
+/// Environment variable that, set to `1`, prints every kernel launch's modelled time by
+/// resource to stderr (`[cost] kernel ...`, see [`crate::cost::Estimate::breakdown`]): which
+/// resource bounds which launch, for reading a bench's modelled times.
+pub const COST_TRACE_VAR: &str = "ASCEND_SIM_COST_TRACE";
 /// The CANN release the simulator answers as unless told otherwise.
 pub const DEFAULT_CANN_VERSION: CannVersion = CannVersion::V9_0_0;
 /// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes

@@ -36,7 +36,7 @@ pub const VECTOR_REPEATS_PER_CYCLE: f64 = 1.0;
 /// Bytes one vector core processes per cycle: [`VECTOR_REPEATS_PER_CYCLE`] repeats of the shim
 /// ABI's repeat size.
 pub const VECTOR_BYTES_PER_CYCLE: f64 =
-    VECTOR_REPEATS_PER_CYCLE * crate::runtime::kernel::abi::VECTOR_REPEAT_BYTES as f64;
+    VECTOR_REPEATS_PER_CYCLE * super::shim_abi::VECTOR_REPEAT_BYTES as f64;
 /// Width assumed for a vector element where only element counts are known (an operator's
 /// [`OperatorWork::vector_ops`]): fp32, the widest type our kernels compute in, so vector time
 /// is not underestimated. Kernel launches are charged by their counted repeats instead.
@@ -105,6 +105,23 @@ impl Estimate {
             + [self.cube, self.vector, self.mte, self.l2, self.hbm]
                 .into_iter()
                 .fold(0.0, f64::max)
+    }
+
+    /// Every term in microseconds and the bound, on one line: `total 14.7 µs (vector) =
+    /// launch 5.0 + max(cube 1.5, vector 9.7, mte 7.1, l2 5.2, hbm 9.4)`.
+    pub fn breakdown(&self) -> String {
+        let us = |s: f64| s * 1e6;
+        format!(
+            "total {:.1} µs ({}) = launch {:.1} + max(cube {:.1}, vector {:.1}, mte {:.1}, l2 {:.1}, hbm {:.1})",
+            us(self.total()),
+            self.bound(),
+            us(self.launch),
+            us(self.cube),
+            us(self.vector),
+            us(self.mte),
+            us(self.l2),
+            us(self.hbm)
+        )
     }
 
     /// The resource that decides the time: "cube", "vector", "mte", "l2" or "hbm".
@@ -286,6 +303,10 @@ mod tests {
         let v = kernel(&soc, &v_work(1800));
         assert!((v.vector - 1e-6).abs() < 1e-15);
         assert_eq!(v.bound(), "vector");
+        assert_eq!(
+            v.breakdown(),
+            "total 6.0 µs (vector) = launch 5.0 + max(cube 0.0, vector 1.0, mte 0.0, l2 0.0, hbm 0.0)"
+        );
         let v97 = kernel(
             &soc,
             &LaunchWork {

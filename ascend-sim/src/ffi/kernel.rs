@@ -134,11 +134,24 @@ fn launch(
             .read()
             .and_then(|bytes| kernel_launch::run(&function, dev, num_blocks, &bytes));
         let done = result.as_ref().copied().unwrap_or_default();
-        let modelled = crate::base::cost::kernel(&dev.soc, &done.work).total();
-        dev.counters.kernel_done(&done.counters, modelled);
+        let estimate = crate::base::cost::kernel(&dev.soc, &done.work);
+        if result.is_ok() && cost_trace() {
+            eprintln!(
+                "[cost] kernel {} blocks {num_blocks}: {}",
+                function.name,
+                estimate.breakdown()
+            );
+        }
+        dev.counters.kernel_done(&done.counters, estimate.total());
         result.map(|_| ())
     }))?;
     Ok(())
+}
+
+/// Whether `ASCEND_SIM_COST_TRACE=1` asks for every launch's modelled time by resource.
+fn cost_trace() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var(crate::base::config::COST_TRACE_VAR).is_ok_and(|v| v == "1"))
 }
 
 /// Host argument bytes, copied now as the runtime does for host-argument launches.

@@ -3,7 +3,7 @@
 //! A binary is a shared library exporting, per kernel `<name>`, the entry
 //! `ascend_shim_entry_<name>` and the kind `ascend_shim_kind_<name>`, plus
 //! `ascend_shim_abi_version`. The structs below mirror `kernels-ascendc/shim/include/
-//! ascend_shim_abi.h`; the header's constants ([`abi`]) and the layout checks of
+//! ascend_shim_abi.h`; the header's constants (`base::shim_abi`) and the layout checks of
 //! [`KernelCounters`] are generated from it by the build script, so the two cannot drift.
 
 use std::ffi::{c_char, c_void};
@@ -14,11 +14,10 @@ use ascend_sys::{ACL_ERROR_INVALID_FILE, ACL_ERROR_KERNEL_NOT_FOUND};
 
 use crate::base::error::{SimError, SimResult};
 
-/// The constants of `ascend_shim_abi.h` (`ASCEND_SHIM_<NAME>` as `<NAME>`): the ABI version
-/// this simulator speaks, return codes, kernel kinds, the vector repeat size.
-pub(crate) mod abi {
-    include!(concat!(env!("OUT_DIR"), "/shim_abi.rs"));
-}
+pub(crate) use crate::base::shim_abi as abi;
+
+// The layout of `KernelCounters`, checked field by field against the header.
+include!(concat!(env!("OUT_DIR"), "/shim_counters_layout.rs"));
 
 /// What the shim calls back into: device address translation for one launch.
 #[repr(C)]
