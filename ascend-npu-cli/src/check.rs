@@ -205,6 +205,50 @@ pub fn within(
     }
 }
 
+/// γ_n = n·u / (1 − n·u) with fp32's u: the relative bound of an n-term fp32 sum of products
+/// against the sum of their magnitudes, in any order (Higham, Theorem 3.1).
+pub fn gamma(n: usize) -> f64 {
+    n as f64 * FP32.u / (1.0 - n as f64 * FP32.u)
+}
+
+/// The relative L2 error `‖got − want‖ / ‖want‖` against `tolerance`, for results whose
+/// worst case per element is far too loose to test anything (long chains of bf16 roundings:
+/// the `source` says which model of the errors gives the tolerance). A length mismatch or a
+/// NaN fails.
+pub fn rel_l2(
+    op: &str,
+    case: &str,
+    got: &[f64],
+    want: &[f64],
+    tolerance: f64,
+    source: &str,
+) -> Outcome {
+    if got.len() != want.len() {
+        return Outcome::error(
+            op,
+            case,
+            format!("{} results; expected {}", got.len(), want.len()),
+        );
+    }
+    let (err2, ref2) = got.iter().zip(want).fold((0.0, 0.0), |(e, r), (g, w)| {
+        (e + (g - w) * (g - w), r + w * w)
+    });
+    let rel = (err2 / ref2.max(f64::MIN_POSITIVE)).sqrt();
+    Outcome {
+        op: op.to_string(),
+        case: case.to_string(),
+        metric: format!("relative L2 error of {} values", got.len()),
+        measured: Some(rel),
+        tolerance: Some(tolerance),
+        source: source.to_string(),
+        verdict: if rel <= tolerance {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+    }
+}
+
 /// The f64 product `C[m,n] = Σ_k A(i,k)·B(k,j)` and, per element, `Σ_k |A(i,k)·B(k,j)|`, which
 /// bounds the rounding error of any fp32 summation order.
 pub fn gemm(
@@ -312,6 +356,25 @@ mod tests {
         assert!(o.source.contains("1 results; expected 2"), "{}", o.source);
         let o = verdict(&[], &[], 0.0);
         assert_eq!((o.verdict, o.measured), (Verdict::Pass, Some(0.0)));
+    }
+
+    #[test]
+    fn rel_l2_passes_within_the_tolerance_and_fails_on_nan_or_a_short_result() {
+        // ‖(0.03, 0.04)‖ = 0.05 against ‖(3, 4)‖ = 5: 1e-2.
+        let o = rel_l2("o", "c", &[3.03, 4.04], &[3.0, 4.0], 0.011, "s");
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+        assert!((o.measured.unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(
+            rel_l2("o", "c", &[3.03, 4.04], &[3.0, 4.0], 0.009, "s").verdict,
+            Verdict::Fail
+        );
+        let nan = rel_l2("o", "c", &[f64::NAN, 4.0], &[3.0, 4.0], 1.0, "s");
+        assert_eq!(nan.verdict, Verdict::Fail);
+        assert_eq!(
+            rel_l2("o", "c", &[3.0], &[3.0, 4.0], 1.0, "s").verdict,
+            Verdict::Error
+        );
+        assert!((gamma(1) - FP32.u / (1.0 - FP32.u)).abs() < 1e-30);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// moe_layer = []
 /// mla_cache_write = [[9, 5]]
 /// mla_decode = [[3, 2, 5]]
+/// mla_prefill = [[2, 16]]
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +41,10 @@ pub struct Preset {
     /// MLA decode `[heads, s_q, block_size]` over sequences of 0, s_q, block ± 1 and
     /// 2·block + 3 tokens.
     pub mla_decode: Vec<[usize; 3]>,
+    /// MLA prefill `[heads, block_size]` (block size at least 4) over five sequences: a whole
+    /// prompt, chunks after a cached prefix, nothing new, one token after a full block.
+    #[serde(default)]
+    pub mla_prefill: Vec<[usize; 2]>,
     /// Expert-parallel dispatch and combine over ranks (none when absent from a TOML preset);
     /// the most ranks named here also run the `moe_layer` cases expert-parallel.
     #[serde(default)]
@@ -144,6 +149,8 @@ impl Preset {
             }],
             mla_cache_write: vec![[9, 5], [3, 64]],
             mla_decode: vec![[3, 2, 5], [16, 1, 64]],
+            // An odd head count on small blocks, and the test suite's 2 heads in 16.
+            mla_prefill: vec![[3, 8], [2, 16]],
             // Two FP8 tiles, one partial; three experts per rank, an odd count.
             ep: vec![EpCase {
                 ranks: 4,
@@ -178,6 +185,9 @@ impl Preset {
             mla_cache_write: vec![[16, 64], [2048, 64]],
             // 128 heads, one token and two speculative ones, FlashMLA's 64-token blocks.
             mla_decode: vec![[128, 1, 64], [128, 2, 64]],
+            // 128 heads in FlashMLA's 64-token blocks (the f64 naive form expands every key
+            // per head: ~40 G multiply-adds here).
+            mla_prefill: vec![[128, 64]],
             // 256 experts over 8 ranks (32 each), top-8, hidden 7168, a decode batch.
             ep: vec![EpCase {
                 ranks: 8,

@@ -85,6 +85,7 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "moe-layer",
         "mla-cache-write",
         "mla-decode",
+        "mla-prefill",
         "ep",
         "vendor",
     ] {

@@ -55,6 +55,7 @@ pub const FAMILIES: &[Family] = &[
     moe::LAYER,
     mla::CACHE_WRITE,
     mla::DECODE,
+    mla::PREFILL,
     ep::EP,
     vendor::VENDOR,
 ];

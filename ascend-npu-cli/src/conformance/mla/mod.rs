@@ -1,10 +1,14 @@
-//! MLA on our kernels (`ops::mla`), against `reference::mla`: the paged latent-cache write
+//! MLA against `reference::mla`: on our kernels (`ops::mla`) the paged latent-cache write
 //! (RMSNorm of the latent, interleaved YaRN RoPE of the key, scatter to slots) in the bf16 and
-//! FP8 row formats, and the absorbed paged decode (FlashMLA's MQA).
+//! FP8 row formats, the absorbed paged decode (FlashMLA's MQA) and the prefill forms
+//! ([`prefill`]).
+
+mod paged;
+mod prefill;
 
 use ascend_npu::ops::mla::{
-    BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
-    LatentCache, MqaQuery, Positions, RopeTable, SlotMapping, mqa_decode, write_cache,
+    CacheFormat, CacheLayout, CacheWriteInput, DecodeParams, LatentCache, MqaQuery, Positions,
+    RopeTable, SlotMapping, mqa_decode, write_cache,
 };
 use ascend_npu::reference::mla::{
     BlockTable as RefBlockTable, Mask, MlaConfig, Mqa, PagedCache, Rope, pack_fp8_row,
@@ -14,6 +18,8 @@ use half::bf16;
 
 use super::{Family, Run};
 use crate::check::{self, BF16, FP32, Outcome};
+use paged::{Paged, Rows, bf16_exact, device};
+pub use prefill::PREFILL;
 
 /// The cache write.
 pub const CACHE_WRITE: Family = Family {
@@ -26,10 +32,6 @@ pub const CACHE_WRITE: Family = Family {
 
 /// Positions past YaRN's original 4096-token context, so the stretched pairs turn too.
 const MAX_POS: usize = 4200;
-
-fn device(e: ascend_npu::Error) -> String {
-    e.to_string()
-}
 
 fn run(run: &mut Run<'_>) {
     for [tokens, block_size] in run.preset.mla_cache_write.clone() {
@@ -156,6 +158,7 @@ fn decode_case(
 ) -> Result<Vec<Outcome>, String> {
     let cfg = MlaConfig::deepseek_v3().with_heads(1);
     let mut rng = run.rng(case);
+    let row = cfg.cache_row();
     // Lengths 0, s_q, block ± 1 and a few blocks: empty rows, partial and several blocks.
     let seq_lens = [
         0,
@@ -164,48 +167,16 @@ fn decode_case(
         block_size + 1,
         2 * block_size + 3,
     ];
-    let max_blocks = seq_lens
+    // Values of ±0.5 keep the scores of order one, so the f32 error bound stays small.
+    let seqs: Vec<Vec<f64>> = seq_lens
         .iter()
-        .map(|l| l.div_ceil(block_size))
-        .max()
-        .unwrap_or(0)
-        + 1;
-    let used: usize = seq_lens.iter().map(|l| l.div_ceil(block_size)).sum();
-    let layout = CacheLayout::for_config(&cfg, used + 1, block_size, CacheFormat::Bf16);
-    let row = layout.row();
-    // Blocks in reverse order, so the table's indirection matters.
-    let mut table = vec![0i32; seq_lens.len() * max_blocks];
-    let mut rows = vec![0.0f64; layout.slots() * row];
-    let mut next = used;
-    for (b, &len) in seq_lens.iter().enumerate() {
-        for j in 0..len.div_ceil(block_size) {
-            next -= 1;
-            table[b * max_blocks + j] = next as i32;
-        }
-        for t in 0..len {
-            let slot =
-                table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
-            // Values of ±0.5 keep the scores of order one, so the f32 error bound stays small.
-            let values: Vec<bf16> = check::round_to(&rng.vec(row, 0.5));
-            rows[slot * row..][..row].copy_from_slice(&check::widen(&values));
-        }
-    }
-    let bytes: Vec<u8> = rows
-        .iter()
-        .flat_map(|&v| bf16::from_f64(v).to_le_bytes())
+        .map(|&l| bf16_exact(&mut rng, l * row, 0.5))
         .collect();
-    let q: Vec<bf16> = check::round_to(&rng.vec(seq_lens.len() * s_q * heads * row, 0.5));
-    let q64 = check::widen(&q);
-
+    let paged = Paged::new(&cfg, block_size, CacheFormat::Bf16, &seqs)?;
+    let q64 = bf16_exact(&mut rng, seq_lens.len() * s_q * heads * row, 0.5);
+    let q: Vec<bf16> = check::round_to(&q64);
     let stream = &run.session.stream;
-    let mut cache = LatentCache::new(stream, layout).map_err(device)?;
-    cache.data_mut().copy_from_host(&bytes).map_err(device)?;
-    let spec = BlockTableSpec {
-        table: &table,
-        max_blocks,
-        seq_lens: &seq_lens,
-    };
-    let d_table = BlockTable::new(stream, &layout, spec).map_err(device)?;
+    let (cache, d_table) = paged.upload(stream)?;
     let dq = stream.upload(&q).map_err(device)?;
     let query = MqaQuery {
         q: dq.as_view(),
@@ -221,15 +192,9 @@ fn decode_case(
     let result =
         mqa_decode(run.kernels()?, stream, &query, &cache, &d_table, params).map_err(device)?;
     let out = check::widen(&result.out.to_vec().map_err(device)?);
-    let lse: Vec<f64> = result
-        .lse
-        .to_vec()
-        .map_err(device)?
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
+    let lse = result.lse.to_vec().map_err(device)?;
 
-    let dv = layout.latent;
+    let dv = paged.layout.latent;
     let mqa = Mqa {
         heads,
         d: row,
@@ -242,32 +207,23 @@ fn decode_case(
         &mqa,
         &q64,
         &PagedCache {
-            data: &rows,
+            data: &paged.rows,
             block_size,
             row,
         },
         &RefBlockTable {
-            table: &table,
-            max_blocks,
+            table: &paged.table,
+            max_blocks: paged.max_blocks,
             seq_lens: &lens_i32,
         },
     )
     .map_err(|e| e.to_string())?;
 
-    let (mut got_o, mut want_o, mut bound_o) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut got_l, mut want_l, mut bound_l) = (Vec::new(), Vec::new(), Vec::new());
-    let gamma = row as f64 * FP32.u / (1.0 - row as f64 * FP32.u);
+    let mut rows = Rows::default();
     for (b, w) in want.iter().enumerate() {
-        let len = seq_lens[b];
-        let keys: Vec<&[f64]> = (0..len)
-            .map(|t| {
-                let slot =
-                    table[b * max_blocks + t / block_size] as usize * block_size + t % block_size;
-                &rows[slot * row..][..row]
-            })
-            .collect();
+        let (len, keys) = (seq_lens[b], &paged.seqs[b]);
         let vmax = keys
-            .iter()
+            .chunks_exact(row)
             .flat_map(|k| &k[..dv])
             .fold(0.0f64, |m, v| m.max(v.abs()));
         for i in 0..s_q {
@@ -281,47 +237,30 @@ fn decode_case(
                 // Each score is an f32 dot product of d terms, within γ_d·Σ|q·k| (times the
                 // scale): δ; a shift δ moves each softmax weight by at most a factor e^{2δ}.
                 let delta = keys
-                    .iter()
+                    .chunks_exact(row)
                     .take(visible)
-                    .map(|k| qrow.iter().zip(*k).map(|(a, c)| (a * c).abs()).sum::<f64>())
+                    .map(|k| qrow.iter().zip(k).map(|(a, c)| (a * c).abs()).sum::<f64>())
                     .fold(0.0, f64::max)
-                    * gamma
+                    * check::gamma(row)
                     * f64::from(scale);
                 let weights = (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * FP32.u;
                 let r = (b * s_q + i) * heads + h;
                 for c in 0..dv {
                     let x = w.out[(i * heads + h) * dv + c];
-                    got_o.push(out[r * dv + c]);
-                    want_o.push(x);
-                    bound_o.push(BF16.u * x.abs() * 1.01 + weights * vmax);
+                    rows.out(out[r * dv + c], x, BF16.u * x.abs() * 1.01 + weights * vmax);
                 }
                 let x = w.lse[h * s_q + i];
-                got_l.push(lse[(b * heads + h) * s_q + i]);
-                want_l.push(x);
-                bound_l.push(if x.is_infinite() {
-                    0.0
-                } else {
-                    delta + 4.0 * FP32.u * (1.0 + x.abs()) + visible as f64 * FP32.u
-                });
+                rows.lse(
+                    f64::from(lse[(b * heads + h) * s_q + i]),
+                    x,
+                    delta + 4.0 * FP32.u * (1.0 + x.abs()) + visible as f64 * FP32.u,
+                );
             }
         }
     }
-    Ok(vec![
-        check::within(
-            op,
-            case,
-            &got_o,
-            &want_o,
-            |i| bound_o[i],
-            "f32 scores γ_d·Σ|qk| → weights e^{2δ}, f32 sums, bf16 out 2^-8",
-        ),
-        check::within(
-            op,
-            &format!("{case} lse"),
-            &got_l,
-            &want_l,
-            |i| bound_l[i],
-            "δ + f32 log-sum-exp (4 + len)·2^-24",
-        ),
-    ])
+    Ok(rows.outcomes(
+        (op, case),
+        "f32 scores γ_d·Σ|qk| → weights e^{2δ}, f32 sums, bf16 out 2^-8",
+        "δ + f32 log-sum-exp (4 + len)·2^-24",
+    ))
 }
