@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 /// mla_cache_write = [[9, 5]]
 /// mla_decode = [[3, 2, 5]]
 /// mla_prefill = [[2, 16]]
+/// mla_attention = [[1024, 2, 16]]
+/// mla_layer = []
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,15 @@ pub struct Preset {
     /// prompt, chunks after a cached prefix, nothing new, one token after a full block.
     #[serde(default)]
     pub mla_prefill: Vec<[usize; 2]>,
+    /// `MlaAttention` `[hidden, heads, block_size]` (DeepSeek-V3's other widths) over a bf16
+    /// cache (the vendor path where it fits: hidden of the prolog's list, a power-of-two head
+    /// count, blocks of 16 or 128) and an FP8 one (our kernels).
+    #[serde(default)]
+    pub mla_attention: Vec<[usize; 3]>,
+    /// `MlaLayer` `[hidden, heads, block_size]` with bf16 and FP8 weights (the f64 layer holds
+    /// every weight in f64).
+    #[serde(default)]
+    pub mla_layer: Vec<[usize; 3]>,
     /// Expert-parallel dispatch and combine over ranks (none when absent from a TOML preset);
     /// the most ranks named here also run the `moe_layer` cases expert-parallel.
     #[serde(default)]
@@ -151,6 +162,10 @@ impl Preset {
             mla_decode: vec![[3, 2, 5], [16, 1, 64]],
             // An odd head count on small blocks, and the test suite's 2 heads in 16.
             mla_prefill: vec![[3, 8], [2, 16]],
+            // The smallest hidden size the vendor prolog takes: 2 heads in 16-token blocks run
+            // the vendor ops, in 8-token blocks our kernels.
+            mla_attention: vec![[1024, 2, 16], [1024, 2, 8]],
+            mla_layer: vec![[1024, 2, 16]],
             // Two FP8 tiles, one partial; three experts per rank, an odd count.
             ep: vec![EpCase {
                 ranks: 4,
@@ -188,6 +203,9 @@ impl Preset {
             // 128 heads in FlashMLA's 64-token blocks (the f64 naive form expands every key
             // per head: ~40 G multiply-adds here).
             mla_prefill: vec![[128, 64]],
+            // The vendor cache's 128-token blocks and FlashMLA's 64 (our kernels).
+            mla_attention: vec![[7168, 128, 128], [7168, 128, 64]],
+            mla_layer: vec![[7168, 128, 128]],
             // 256 experts over 8 ranks (32 each), top-8, hidden 7168, a decode batch.
             ep: vec![EpCase {
                 ranks: 8,

@@ -86,6 +86,8 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "mla-cache-write",
         "mla-decode",
         "mla-prefill",
+        "mla-attention",
+        "mla-layer",
         "ep",
         "vendor",
     ] {

@@ -56,6 +56,8 @@ pub const FAMILIES: &[Family] = &[
     mla::CACHE_WRITE,
     mla::DECODE,
     mla::PREFILL,
+    mla::ATTENTION,
+    mla::LAYER,
     ep::EP,
     vendor::VENDOR,
 ];

@@ -3,6 +3,7 @@
 //! FP8 row formats, the absorbed paged decode (FlashMLA's MQA) and the prefill forms
 //! ([`prefill`]).
 
+mod attention;
 mod paged;
 mod prefill;
 
@@ -18,6 +19,7 @@ use half::bf16;
 
 use super::{Family, Run};
 use crate::check::{self, BF16, FP32, Outcome};
+pub use attention::{ATTENTION, LAYER};
 use paged::{Paged, Rows, bf16_exact, device};
 pub use prefill::PREFILL;
 
