@@ -98,6 +98,8 @@ pub enum Verdict {
     Fail,
     /// The operator returned an error.
     Error,
+    /// Not run: the machine lacks what the case needs (the `source` says what).
+    Skipped,
 }
 
 /// One row of the conformance table and report.
@@ -130,6 +132,19 @@ impl Outcome {
             tolerance: None,
             source: error.to_string(),
             verdict: Verdict::Error,
+        }
+    }
+
+    /// A case this machine cannot run: `needs` says what it lacks (`skipped: needs ...`).
+    pub fn skipped(op: &str, case: &str, needs: impl std::fmt::Display) -> Outcome {
+        Outcome {
+            op: op.to_string(),
+            case: case.to_string(),
+            metric: "not run".to_string(),
+            measured: None,
+            tolerance: None,
+            source: format!("skipped: needs {needs}"),
+            verdict: Verdict::Skipped,
         }
     }
 

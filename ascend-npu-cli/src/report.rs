@@ -11,7 +11,7 @@ use crate::host::HostInfo;
 use crate::preset::Preset;
 
 /// The value of [`ConformanceReport::schema`]; bumped when a field changes meaning.
-pub const CONFORMANCE_SCHEMA: &str = "ascend-npu-conformance/1";
+pub const CONFORMANCE_SCHEMA: &str = "ascend-npu-conformance/2";
 
 /// Where the device came from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,6 +64,8 @@ pub struct Summary {
     pub failed: usize,
     /// The operator returned an error.
     pub errors: usize,
+    /// Not run on this machine (see each row's `source`).
+    pub skipped: usize,
 }
 
 /// A conformance run.
@@ -113,6 +115,7 @@ impl ConformanceReport {
                 passed: count(Verdict::Pass),
                 failed: count(Verdict::Fail),
                 errors: count(Verdict::Error),
+                skipped: count(Verdict::Skipped),
             },
             results,
         }

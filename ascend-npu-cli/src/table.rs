@@ -36,6 +36,7 @@ pub fn outcomes(outcomes: &[Outcome]) -> Table {
                 Verdict::Pass => "pass",
                 Verdict::Fail => "FAIL",
                 Verdict::Error => "ERROR",
+                Verdict::Skipped => "skipped",
             }
             .to_string(),
         ]);

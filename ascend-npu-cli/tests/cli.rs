@@ -10,8 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 
 fn tool(args: &[&str]) -> Output {
+    tool_with(args, &[])
+}
+
+/// The tool with `env` set (the simulator's SoC or device count, say).
+fn tool_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ascend-npu"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("the ascend-npu binary runs")
 }
@@ -38,6 +44,11 @@ fn read_json(path: &Path) -> Value {
 /// `conformance --backend sim` with `args`, writing the report to a scratch file: the output
 /// (after checking the exit code) and the report, checked against the schema.
 fn conformance_sim(args: &[&str], expect_code: i32) -> (Output, Value) {
+    conformance_sim_with(args, &[], expect_code)
+}
+
+/// [`conformance_sim`] with `env` set.
+fn conformance_sim_with(args: &[&str], env: &[(&str, &str)], expect_code: i32) -> (Output, Value) {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let json = scratch(&format!(
         "report-{}.json",
@@ -51,7 +62,7 @@ fn conformance_sim(args: &[&str], expect_code: i32) -> (Output, Value) {
         json.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    let out = tool(&all);
+    let out = tool_with(&all, env);
     assert_eq!(out.status.code(), Some(expect_code), "{}", text(&out));
     let report = read_json(&json);
     validate(&report, &schema(), "report");
@@ -70,7 +81,18 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
     assert_eq!(report["platform"]["backend"], "sim");
     let results = report["results"].as_array().unwrap();
     assert!(!results.is_empty());
-    assert!(results.iter().all(|r| r["verdict"] == "pass"));
+    // Every case passes but MC2's, which the default simulated SoC (a 910B) cannot run: its
+    // row says so, and the run still exits 0.
+    for r in results {
+        if r["op"] == "ep/mc2" {
+            assert_eq!(r["verdict"], "skipped", "{r}");
+            let why = r["source"].as_str().unwrap();
+            assert!(why.starts_with("skipped: needs an Atlas A3 SoC"), "{why}");
+        } else {
+            assert_eq!(r["verdict"], "pass", "{r}");
+        }
+    }
+    assert_eq!(report["summary"]["skipped"], 1);
     // Every family of the registry ran.
     let families = report["families"].as_array().unwrap();
     for family in [
@@ -108,6 +130,28 @@ fn small_conformance_on_the_simulator_passes_and_its_report_matches_the_schema()
         "ep/layer",
     ] {
         assert!(results.iter().any(|r| r["op"] == op), "no {op} rows");
+    }
+}
+
+/// On an Atlas A3 SoC the low-latency exchange runs on the MC2 ops (DispatchV2/CombineV2)
+/// and passes; with one device the expert-parallel cases are skipped rows, not passes.
+#[test]
+fn mc2_runs_on_an_a3_soc_and_too_few_devices_are_skipped_rows() {
+    let a3 = [("ASCEND_SIM_SOC", "Ascend910_9392")];
+    let (_, report) = conformance_sim_with(&["--ops", "ep", "--seed", "5"], &a3, 0);
+    let results = report["results"].as_array().unwrap();
+    let mc2: Vec<&Value> = results.iter().filter(|r| r["op"] == "ep/mc2").collect();
+    assert_eq!(mc2.len(), 2, "{mc2:?}");
+    assert!(mc2.iter().all(|r| r["verdict"] == "pass"), "{mc2:?}");
+    assert_eq!(report["summary"]["skipped"], 0);
+    let one = [("ASCEND_SIM_DEVICES", "1")];
+    let (_, report) = conformance_sim_with(&["--ops", "ep"], &one, 0);
+    let results = report["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        assert_eq!(r["verdict"], "skipped", "{r}");
+        let why = r["source"].as_str().unwrap();
+        assert!(why.contains("at least two devices"), "{why}");
     }
 }
 
@@ -289,13 +333,13 @@ fn validate(value: &Value, schema: &Value, at: &str) {
 fn the_schema_checker_rejects_missing_fields_wrong_types_and_unknown_verdicts() {
     let schema = schema();
     let good = serde_json::json!({
-        "schema": "ascend-npu-conformance/1",
+        "schema": "ascend-npu-conformance/2",
         "platform": {"backend": "sim", "cann_version": "9.0.0", "soc": "x", "libraries": []},
         "host": {"name": "h", "cores": 2, "load_average": null, "time": "t",
                  "git_revision": "r", "tool_version": "0.1.0"},
         "preset": {"name": "small"},
         "seed": 1, "families": ["swiglu"], "planted": false,
-        "summary": {"cases": 1, "passed": 1, "failed": 0, "errors": 0},
+        "summary": {"cases": 1, "passed": 1, "failed": 0, "errors": 0, "skipped": 0},
         "results": [{"op": "swiglu", "case": "c", "metric": "m", "measured": 0.5,
                      "tolerance": null, "source": "s", "verdict": "pass"}]
     });
@@ -309,6 +353,10 @@ fn the_schema_checker_rejects_missing_fields_wrong_types_and_unknown_verdicts() 
         v.as_object_mut().unwrap().remove("seed");
     }));
     assert!(broken(&|v| v["results"][0]["verdict"] = "maybe".into()));
+    assert!(!broken(&|v| v["results"][0]["verdict"] = "skipped".into()));
+    assert!(broken(&|v| {
+        v["summary"].as_object_mut().unwrap().remove("skipped");
+    }));
     assert!(broken(&|v| v["results"][0]["measured"] = "1".into()));
     assert!(broken(&|v| v["host"]["cores"] = 2.5.into()));
     assert!(broken(&|v| {

@@ -21,13 +21,14 @@ use half::bf16;
 use super::moe::LayerCase;
 use super::{Family, Run};
 use crate::check::{self, BF16, FP32, Outcome};
+use crate::preset::EpCase;
 use world::{Uploaded, World};
 
 /// The family.
 pub const EP: Family = Family {
     name: "ep",
-    summary: "expert parallelism over ranks: layout, dispatch/combine bf16 and FP8, low latency, \
-              the EP MoE layer, vs f64",
+    summary: "expert parallelism over ranks: layout, dispatch/combine bf16 and FP8, low latency \
+              (all-to-all-v, and MC2 on Atlas A3), the EP MoE layer, vs f64",
     kernels: true,
     aclnn: &[
         "aclnnMoeFinalizeRoutingV2",
@@ -49,17 +50,24 @@ fn reference_error(e: impl std::fmt::Display) -> String {
 
 fn run(run: &mut Run<'_>) {
     for case in run.preset.ep.clone() {
+        let shape_name = |n: usize, hidden: usize| {
+            format!(
+                "R={n} T={} H={hidden} L={} K={}",
+                case.tokens, case.local_experts, case.top_k
+            )
+        };
         let Some(n) = ranks::available(case.ranks) else {
-            eprintln!(
-                "ep: skipped, {} ranks need at least two devices",
-                case.ranks
-            );
+            let name = shape_name(case.ranks, case.hidden);
+            run.case("ep", &name, |_, op, c| {
+                Ok(Outcome::skipped(
+                    op,
+                    c,
+                    "at least two devices (one rank each)",
+                ))
+            });
             continue;
         };
-        let name = format!(
-            "R={n} T={} H={} L={} K={}",
-            case.tokens, case.hidden, case.local_experts, case.top_k
-        );
+        let name = shape_name(n, case.hidden);
         let world = World::new(&case, n, &mut run.rng(&name));
         run.case("layout", &name, |_, op, c| layout(&world, op, c));
         run.cases("dispatch", &format!("bf16 {name}"), |_, op, c| {
@@ -72,19 +80,57 @@ fn run(run: &mut Run<'_>) {
             combine(&world, op, c)
         });
         run.cases("low-latency", &format!("bf16 {name}"), |_, op, c| {
-            low_latency(&world, op, c)
+            low_latency(&world, op, c, EpTransport::Portable)
         });
+        // The MC2 ops take hidden sizes of 1024..=8192 only: the case's ranks, tokens and
+        // experts at the nearest such size.
+        let mc2_case = EpCase {
+            hidden: case.hidden.clamp(MC2_HIDDEN.0, MC2_HIDDEN.1),
+            ..case
+        };
+        let name = shape_name(n, mc2_case.hidden);
+        let soc = run.session.soc.clone();
+        if soc.starts_with(MC2_SOC) {
+            let world = World::new(&mc2_case, n, &mut run.rng(&name));
+            run.cases("mc2", &format!("bf16 {name}"), |_, op, c| {
+                low_latency(&world, op, c, EpTransport::Auto)
+            });
+        } else {
+            run.case("mc2", &format!("bf16 {name}"), |_, op, c| {
+                Ok(Outcome::skipped(
+                    op,
+                    c,
+                    format!("an Atlas A3 SoC ({MC2_SOC}xx) for the MC2 ops; this is {soc}"),
+                ))
+            });
+        }
     }
     for shape in run.preset.moe_layer.clone() {
         // The most ranks (of the EP cases' counts) that split the experts evenly.
         let wanted = run.preset.ep.iter().map(|c| c.ranks).max().unwrap_or(0);
         let n =
             ranks::available(wanted).and_then(|n| (2..=n).rev().find(|r| shape.experts % r == 0));
-        if let Some(n) = n {
-            layer(run, &shape, n);
+        match n {
+            Some(n) => layer(run, &shape, n),
+            None => run.case("layer", &LayerCase::name(&shape), |_, op, c| {
+                Ok(Outcome::skipped(
+                    op,
+                    c,
+                    format!(
+                        "at least two devices that split its {} experts evenly (one rank each)",
+                        shape.experts
+                    ),
+                ))
+            }),
         }
     }
 }
+
+/// The SoC name prefix of Atlas A3, the only SoC the MC2 ops (aclnnMoeDistributeDispatchV2 /
+/// CombineV2, cann-api-facts §4.7) run on in the form `ops::ep` uses.
+const MC2_SOC: &str = "Ascend910_93";
+/// The hidden sizes the MC2 ops take.
+const MC2_HIDDEN: (usize, usize) = (1024, 8192);
 
 /// Mismatches between two sequences, counting a length difference.
 fn mismatches<T: PartialEq>(got: &[T], want: &[T]) -> usize {
@@ -264,8 +310,15 @@ fn combine(world: &World, op: &str, case: &str) -> Result<Outcome, String> {
 }
 
 /// Low-latency dispatch into the masked layout, and its combine `Σ_k w_k·y_k` with identity
-/// experts whose unused slab rows are NaN (a read of one would show).
-fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, String> {
+/// experts whose unused slab rows are NaN (a read of one would show), over `transport`:
+/// `Portable` (all-to-all-v) or `Auto` where the MC2 ops must take it (an A3 SoC; a case
+/// whose dispatch fell back to all-to-all-v is skipped, saying why).
+fn low_latency(
+    world: &World,
+    op: &str,
+    case: &str,
+    transport: EpTransport,
+) -> Result<Vec<Outcome>, String> {
     let h = world.shape.hidden;
     let tokens = world.tokens();
     let max_tokens = tokens.iter().copied().max().unwrap_or(0) + 2;
@@ -283,17 +336,16 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
         .map_err(reference_error)?;
     let got = ranks::on_ranks(world.ranks.len(), |comm, stream| {
         let up = Uploaded::new(stream, &world.ranks[comm.rank() as usize]).map_err(device)?;
-        // Portable: the MC2 ops keep the rows' order within an expert undocumented, and this
-        // case compares it.
         let recv = low_latency_dispatch_with(
             comm,
             stream,
             &world.shape,
             up.tokens(Payload::Bf16(&up.x)),
             max_tokens,
-            EpTransport::Portable,
+            transport,
         )
         .map_err(device)?;
+        let used = recv.handle.transport();
         let x = recv.x.bf16().ok_or("bf16 rows came back as FP8")?;
         let rows = x.to_vec().map_err(device)?;
         let slab = recv.handle.slab_rows();
@@ -306,18 +358,40 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
         let out = low_latency_combine(comm, stream, &recv.handle, &dy, &up.w).map_err(device)?;
         Ok((
             recv.recv_count,
-            recv.handle.recv_src().unwrap_or_default().to_vec(),
+            recv.handle.recv_src().map(<[_]>::to_vec),
             y,
             check::widen(&out.to_vec().map_err(device)?),
+            used,
         ))
     })?;
+    if transport == EpTransport::Auto && got.iter().any(|g| g.4 != EpTransport::Auto) {
+        return Ok(vec![Outcome::skipped(
+            op,
+            case,
+            "the MC2 ops and their limits (CANN with aclnnMoeDistributeDispatchV2/CombineV2, \
+             HCCL_BUFFSIZE for the slabs): this dispatch fell back to all-to-all-v",
+        )]);
+    }
     let mut wrong = 0;
-    for ((count, src, y, _), m) in got.iter().zip(&masked) {
-        wrong += mismatches(count, &m.recv_count) + mismatches(src, &m.src);
+    for ((count, src, y, _, _), m) in got.iter().zip(&masked) {
+        wrong += mismatches(count, &m.recv_count);
+        // The portable path keeps (rank, token, k) order; the MC2 ops keep the rows' sources
+        // opaque and their order within an expert undocumented, so there each expert's rows
+        // are compared as a multiset (sorted by their bits).
+        match src {
+            Some(src) => wrong += mismatches(src, &m.src),
+            None if transport == EpTransport::Auto => {}
+            None => wrong += 1,
+        }
         for (e, &c) in m.recv_count.iter().enumerate() {
             let part = e * m.slab_rows * h..(e * m.slab_rows + c) * h;
-            let rows = y.get(part.clone()).map_or_else(Vec::new, check::widen);
-            wrong += mismatches(&rows, &m.x[part]);
+            let mut rows = y.get(part.clone()).map_or_else(Vec::new, check::widen);
+            let mut want = m.x[part].to_vec();
+            if src.is_none() {
+                rows = sorted_rows(&rows, h);
+                want = sorted_rows(&want, h);
+            }
+            wrong += mismatches(&rows, &want);
         }
     }
     let out: Vec<f64> = got.iter().flat_map(|g| g.3.iter().copied()).collect();
@@ -329,7 +403,11 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
         Outcome::exact(
             op,
             case,
-            "slab rows, receive counts and (rank, token, k) order",
+            if transport == EpTransport::Auto {
+                "slab rows (as a set per expert) and receive counts"
+            } else {
+                "slab rows, receive counts and (rank, token, k) order"
+            },
             wrong,
             "bytes moved, not computed: exact",
         ),
@@ -342,6 +420,16 @@ fn low_latency(world: &World, op: &str, case: &str) -> Result<Vec<Outcome>, Stri
             "K-term fp32 Σ w·y ≤ 2K·2^-24·Σ|w·y|, then bf16 (2^-8 rel)",
         ),
     ])
+}
+
+/// `[n, h]` rows in the order of their values' bits (a multiset compares as a sorted list).
+fn sorted_rows(rows: &[f64], h: usize) -> Vec<f64> {
+    let mut chunks: Vec<&[f64]> = rows.chunks(h.max(1)).collect();
+    chunks.sort_by(|a, b| {
+        let key = |r: &[f64]| r.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        key(a).cmp(&key(b))
+    });
+    chunks.concat()
 }
 
 /// The expert-parallel layer on `n` ranks, each with every rank's tokens' share of the
