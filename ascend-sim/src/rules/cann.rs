@@ -153,14 +153,20 @@ pub(super) const VERSIONS: &[VersionRow] = &[
         versions: ["?", "?", "?", "?", "yes"],
         we_do: "group sizes sum to M; a local range passes its own M",
     },
+    // hiascend's API references list aclnnMatmul with this prototype (cubeMathType) for
+    // CANN 8.0.0 (canncommercial/800), 8.1.RC1 (CANNCommunityEdition/81RC1alpha002) and 8.2.RC1
+    // (82RC1alpha001); cann-api-facts §4.1 reads ops-nn (9.x). No 8.3 or 8.5 page was read.
     VersionRow {
         what: "aclnnMatmul (2-D, cubeMathType)",
-        versions: ["?", "?", "?", "?", "yes"],
+        versions: ["yes", "yes", "?", "?", "yes"],
         we_do: "the bench and conformance compare our matmul kernel with it (aclnn::matmul)",
     },
+    // hiascend's API references list aclnnWeightQuantBatchMatmulV2 with this prototype for
+    // CANN 8.2.RC1 (canncommercial/82RC1) and 8.3.RC1 (CANNCommunityEdition/83RC1alpha001); no
+    // 8.1 or 8.5 page was read.
     VersionRow {
         what: "aclnnWeightQuantBatchMatmulV2 (INT8 weights, per channel or group)",
-        versions: ["?", "?", "?", "?", "yes"],
+        versions: ["?", "yes", "yes", "?", "yes"],
         we_do: "the bench and conformance compare our W8A16 FP8 GEMM with it (aclnn::weight_quant_matmul)",
     },
     VersionRow {
