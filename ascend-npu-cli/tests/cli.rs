@@ -414,6 +414,7 @@ fn bench_reports_counts_against_the_minimum_and_draws_the_roofline() {
         "moe-layer",
         "mla-cache-write",
         "mla-decode",
+        "mla-prefill",
         "aclnnMatmul",
         "aclnnWeightQuantBatchMatmulV2",
         "aclnnGroupedMatmulV4",

@@ -1,9 +1,10 @@
-//! MLA on our kernels: the paged latent-cache write and the absorbed paged decode, with the
-//! least work each needs.
+//! MLA on our kernels: the paged latent-cache write, the absorbed paged decode and the
+//! (absorbed) chunked prefill, with the least work each needs.
 
 use ascend_npu::ops::mla::{
     BlockTable, BlockTableSpec, CacheFormat, CacheLayout, CacheWriteInput, DecodeParams,
-    LatentCache, MqaQuery, Positions, RopeTable, SlotMapping, mqa_decode, write_cache,
+    LatentCache, LatentProjection, MqaQuery, Positions, PrefillQuery, RopeTable, SlotMapping,
+    mqa_decode, prefill, write_cache,
 };
 use ascend_npu::reference::mla::{MlaConfig, Rope};
 use half::bf16;
@@ -98,6 +99,29 @@ fn cache_bytes(b: &mut Bench, layout: &CacheLayout) -> Vec<u8> {
     bytes
 }
 
+/// A cache of `layout` holding `batch` sequences of `len` random rows each, in blocks dealt in
+/// order.
+fn full_cache(
+    b: &mut Bench,
+    layout: &CacheLayout,
+    batch: usize,
+    len: usize,
+) -> ascend_npu::Result<(LatentCache, BlockTable)> {
+    let per_seq = len.div_ceil(layout.block_size);
+    let mut cache = LatentCache::new(&b.stream, *layout)?;
+    let bytes = cache_bytes(b, layout);
+    cache.data_mut().copy_from_host(&bytes)?;
+    let table: Vec<i32> = (0..(batch * per_seq) as i32).collect();
+    let seq_lens = vec![len; batch];
+    let spec = BlockTableSpec {
+        table: &table,
+        max_blocks: per_seq,
+        seq_lens: &seq_lens,
+    };
+    let table = BlockTable::new(&b.stream, layout, spec)?;
+    Ok((cache, table))
+}
+
 fn decode_cache(
     b: &mut Bench,
     (heads, s_q, block_size): (usize, usize, usize),
@@ -110,17 +134,7 @@ fn decode_cache(
     let layout = CacheLayout::for_config(&cfg, batch * per_seq, block_size, format);
     let row = layout.row();
     let set = |b: &mut Bench| -> ascend_npu::Result<_> {
-        let mut cache = LatentCache::new(&b.stream, layout)?;
-        let bytes = cache_bytes(b, &layout);
-        cache.data_mut().copy_from_host(&bytes)?;
-        let table: Vec<i32> = (0..(batch * per_seq) as i32).collect();
-        let seq_lens = vec![len; batch];
-        let spec = BlockTableSpec {
-            table: &table,
-            max_blocks: per_seq,
-            seq_lens: &seq_lens,
-        };
-        let table = BlockTable::new(&b.stream, &layout, spec)?;
+        let (cache, table) = full_cache(b, &layout, batch, len)?;
         let q = b.random::<bf16>(batch * s_q * heads * row, 0.5)?;
         Ok((cache, table, q))
     };
@@ -171,5 +185,72 @@ fn decode_cache(
             )
         }
         Err(e) => b.run.failed("mla-decode", e),
+    }
+}
+
+/// Chunked prefill (the absorbed form, `ops::mla::prefill`) of `heads` heads: four sequences
+/// of `2·block + 3` cached tokens whose last `block + 1` are new (a chunk after a prefix that
+/// ends inside a block), over a bf16 and an FP8 cache.
+pub fn prefill_chunk(b: &mut Bench, heads: usize, block_size: usize) {
+    for format in [CacheFormat::Bf16, CacheFormat::Fp8] {
+        prefill_cache(b, (heads, block_size), format);
+    }
+}
+
+fn prefill_cache(b: &mut Bench, (heads, block_size): (usize, usize), format: CacheFormat) {
+    let cfg = MlaConfig::deepseek_v3().with_heads(heads);
+    let (batch, len, new) = (4, 2 * block_size + 3, block_size + 1);
+    let layout =
+        CacheLayout::for_config(&cfg, batch * len.div_ceil(block_size), block_size, format);
+    let (dn, dv) = (cfg.qk_nope_head_dim, cfg.v_head_dim);
+    let (lat, dr) = (layout.latent, layout.rope);
+    let n = batch * new;
+    let set = |b: &mut Bench| -> ascend_npu::Result<_> {
+        let (cache, table) = full_cache(b, &layout, batch, len)?;
+        let q_nope = b.random::<bf16>(n * heads * dn, 0.5)?;
+        let q_pe = b.random::<bf16>(n * heads * dr, 0.5)?;
+        let kv_b = b.random::<bf16>(heads * (dn + dv) * lat, 0.1)?;
+        let proj = LatentProjection::new(&cfg, kv_b)?;
+        Ok((cache, table, q_nope, q_pe, proj))
+    };
+    let [bu, h, nu, l, s] = [batch, heads, n, len, new].map(|v| v as u64);
+    let [dn, dv, lat, dr, rb] = [dn, dv, lat, dr, layout.row_bytes()].map(|v| v as u64);
+    // Causal bottom-right: new token i of a sequence sees len − new + i + 1 keys.
+    let scores = bu * h * (s * (l - s) + s * (s + 1) / 2);
+    // Read once: the queries, W_UK and W_UV (kv_b_proj), each sequence's cache rows; written
+    // once: the output and its LSE. Cube: q̃ = W_UK q_nope (nope·latent per row), the scores
+    // over latent + rope and the values over latent, o = W_UV ō (latent·v per row). Softmax:
+    // 5 vector ops per score (max, subtract, exp, sum, scale).
+    let minimum = Work {
+        read_bytes: nu * h * (dn + dr) * BF16 + h * (dn + dv) * lat * BF16 + bu * l * rb,
+        written_bytes: nu * h * dv * BF16 + nu * h * F32,
+        cube_macs: nu * h * dn * lat + scores * (lat + dr + lat) + nu * h * lat * dv,
+        vector_ops: 5 * scores,
+    };
+    let name = if format == CacheFormat::Fp8 {
+        "fp8"
+    } else {
+        "bf16"
+    };
+    let scale = cfg.softmax_scale() as f32;
+    let q_lens = vec![new; batch];
+    match set(b) {
+        Ok((cache, table, q_nope, q_pe, proj)) => {
+            let (kernels, stream) = (&b.kernels, &b.stream);
+            b.run.measure(
+                "mla-prefill",
+                &format!("{name} heads={heads} B={batch} len={len} new={new}"),
+                minimum,
+                || {
+                    let query = PrefillQuery {
+                        q_nope: q_nope.as_view(),
+                        q_pe: q_pe.as_view(),
+                        q_lens: &q_lens,
+                    };
+                    prefill(kernels, stream, &proj, &query, (&cache, &table), scale).map(drop)
+                },
+            )
+        }
+        Err(e) => b.run.failed("mla-prefill", e),
     }
 }

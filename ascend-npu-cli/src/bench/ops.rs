@@ -73,6 +73,9 @@ pub fn run_all(run: &mut BenchRun<'_>) {
     for [heads, s_q, block_size] in b.run.preset.mla_decode.clone() {
         super::mla::decode(&mut b, heads, s_q, block_size);
     }
+    for [heads, block_size] in b.run.preset.mla_prefill.clone() {
+        super::mla::prefill_chunk(&mut b, heads, block_size);
+    }
 }
 
 impl Bench<'_, '_> {
