@@ -185,7 +185,7 @@ impl Model {
     }
 
     /// The reference's weights, from `values(name)` (the bf16 ones, or FP8-dequantized).
-    fn weights(&self, values: impl Fn(&str) -> Vec<f64>) -> MlaWeights {
+    fn weights(&self, mut values: impl FnMut(&str) -> Vec<f64>) -> MlaWeights {
         MlaWeights {
             query: QueryWeights::LowRank {
                 q_a_proj: values("q_a_proj.weight"),
@@ -539,13 +539,13 @@ fn layer(run: &mut Run<'_>) {
             let mut outcomes = Vec::new();
             let result = (|| -> Result<(), String> {
                 let m = model.as_ref()?;
-                let (bytes, values) = m.safetensors(fp8)?;
+                let (bytes, w) = m.safetensors(fp8)?;
                 let stream = &run.session.stream;
                 let layer =
                     MlaLayer::from_safetensors(stream, &bytes, PREFIX, &m.cfg, m.spec(false))
                         .map_err(device)?;
                 label = format!("{} {label}", path_name(layer.attention().path()));
-                outcomes = vec![layer_case(run, m, &layer, &values, fp8, &label)?];
+                outcomes = vec![layer_case(run, m, &layer, &w, fp8, &label)?];
                 Ok(())
             })();
             let op = "mla-layer";
@@ -562,9 +562,8 @@ const PREFIX: &str = "model.layers.0.self_attn";
 impl Model {
     /// The checkpoint as a safetensors file (every projection FP8 with 128×128
     /// `weight_scale_inv` blocks when `fp8`, the norms bf16, as DeepSeek-V3 ships them), and
-    /// the values it holds (dequantized when FP8) for the reference.
-    #[allow(clippy::type_complexity)]
-    fn safetensors(&self, fp8: bool) -> Result<(Vec<u8>, Vec<(String, Vec<f64>)>), String> {
+    /// the reference's weights: the values it holds (dequantized when FP8).
+    fn safetensors(&self, fp8: bool) -> Result<(Vec<u8>, MlaWeights), String> {
         let mut encoded: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = Vec::new();
         let mut values = Vec::new();
         for (name, [rows, cols], v) in &self.tensors {
@@ -610,7 +609,14 @@ impl Model {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let bytes = safetensors::serialize(views, &None).map_err(|e| e.to_string())?;
-        Ok((bytes, values))
+        // Each tensor's values move into the weights (DeepSeek-V3's are ~1.5 GB in f64).
+        let w = self.weights(|n| {
+            values
+                .iter()
+                .position(|v: &(String, Vec<f64>)| v.0 == n)
+                .map_or_else(Vec::new, |i| values.swap_remove(i).1)
+        });
+        Ok((bytes, w))
     }
 }
 
@@ -620,19 +626,13 @@ fn layer_case(
     run: &Run<'_>,
     m: &Model,
     layer: &MlaLayer,
-    values: &[(String, Vec<f64>)],
+    w: &MlaWeights,
     fp8: bool,
     case: &str,
 ) -> Result<Outcome, String> {
     let stream = &run.session.stream;
     let kernels = run.kernels()?;
     let cfg = &m.cfg;
-    let w = m.weights(|n| {
-        values
-            .iter()
-            .find(|v| v.0 == n)
-            .map_or_else(Vec::new, |v| v.1.clone())
-    });
     let mut cache = nan_filled(layer.new_cache(stream))?;
     let mut refs: Vec<SequenceCache> = m.x.iter().map(|_| SequenceCache::default()).collect();
     let he = cfg.hidden_size;
@@ -647,7 +647,7 @@ fn layer_case(
         for (&b, &len) in step.seqs.iter().zip(&step.lens) {
             let xb = &m.x[b][(len - step.s_q) * he..len * he];
             want.extend(
-                mla_layer_forward(cfg, &w, xb, &mut refs[b], AttentionForm::Absorbed)
+                mla_layer_forward(cfg, w, xb, &mut refs[b], AttentionForm::Absorbed)
                     .map_err(reference)?,
             );
         }
