@@ -43,8 +43,9 @@ pub struct Preset {
     /// MLA decode `[heads, s_q, block_size]` over sequences of 0, s_q, block ± 1 and
     /// 2·block + 3 tokens.
     pub mla_decode: Vec<[usize; 3]>,
-    /// MLA prefill `[heads, block_size]` (block size at least 4) over five sequences: a whole
-    /// prompt, chunks after a cached prefix, nothing new, one token after a full block.
+    /// MLA prefill `[heads, block_size]` (block size at least 4) over six sequences: a whole
+    /// prompt, chunks after a cached prefix, nothing new, an empty one, one token after a full
+    /// block.
     #[serde(default)]
     pub mla_prefill: Vec<[usize; 2]>,
     /// `MlaAttention` `[hidden, heads, block_size]` (DeepSeek-V3's other widths) over a bf16

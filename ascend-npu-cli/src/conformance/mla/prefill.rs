@@ -65,9 +65,9 @@ struct Batch {
     cfg: MlaConfig,
     block_size: usize,
     /// Cached length of each sequence, its new tokens included.
-    lens: [usize; 5],
+    lens: [usize; 6],
     /// New tokens of each sequence: the last of its cached length.
-    q_lens: [usize; 5],
+    q_lens: [usize; 6],
     /// Each sequence's `[len, 576]` cache rows, bf16-exact.
     seqs: Vec<Vec<f64>>,
     /// `[tokens, heads, 128]` and `[tokens, heads, 64]`, bf16-exact.
@@ -81,8 +81,9 @@ struct Batch {
 
 impl Batch {
     /// For blocks of `B` tokens, (cached, new): a whole prompt (B − 3, B − 3), a chunk of 6
-    /// after a prefix spanning blocks (B + 8, 6), nothing new (5, 0), one token after a full
-    /// block (B + 1, 1), a chunk of one block's length across two blocks (B + 4, B).
+    /// after a prefix spanning blocks (B + 8, 6), nothing new (5, 0), an empty sequence (0, 0),
+    /// one token after a full block (B + 1, 1), a chunk of one block's length across two
+    /// blocks (B + 4, B).
     fn random(
         rng: &mut crate::rng::CaseRng,
         heads: usize,
@@ -95,8 +96,8 @@ impl Batch {
             ));
         }
         let b = block_size;
-        let lens = [b - 3, b + 8, 5, b + 1, b + 4];
-        let q_lens = [b - 3, 6, 0, 1, b];
+        let lens = [b - 3, b + 8, 5, 0, b + 1, b + 4];
+        let q_lens = [b - 3, 6, 0, 0, 1, b];
         let cfg = MlaConfig::deepseek_v3().with_heads(heads);
         let row = cfg.cache_row();
         // Values of ±0.5 (queries, cache) and ±0.1 (weights) keep the scores of order one.
