@@ -7,7 +7,8 @@
 mod common;
 
 use common::hccl_mc2_cases::{
-    Fault, all_name, mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2,
+    Fault, all_name, low_latency_round_trip, mc2_path_equals_portable_path_and_reference,
+    mc2_round_trip, raw_mc2,
 };
 use common::ranks::{on_ranks, setup_ranks_on};
 
@@ -59,6 +60,38 @@ fn each_mc2_run_rule_names_itself() {
         raw_mc2(comm, stream, Fault::None)
     });
     all_name(&errs, "moe-distribute.exclusive-comm");
+}
+
+/// The communicator's configured buffer decides: at 1 MB (the ops need 2 at least) the
+/// low-latency pair takes all-to-all-v, and the MC2 ops refuse a call on it with the buffer
+/// rule naming `hcclBufferSize`; at 2 MB (this shape needs 64 KiB) they run. The MC2
+/// communicator split from the caller's keeps its size.
+#[test]
+fn the_configured_buffer_size_decides_the_mc2_path() {
+    use ascend_npu::ops::ep::EpTransport;
+    use ascend_npu::runtime::comm::CommConfig;
+    let _serial = setup();
+    for (mb, want) in [(1, EpTransport::Portable), (2, EpTransport::Auto)] {
+        let config = CommConfig {
+            buffer_size_mb: Some(mb),
+            ..CommConfig::default()
+        };
+        let got = common::ranks::on_ranks_with(2, &config, |comm, stream| {
+            low_latency_round_trip(comm, stream).unwrap()
+        });
+        assert_eq!(got, [want, want], "{mb} MB");
+    }
+    let config = CommConfig {
+        buffer_size_mb: Some(1),
+        ..CommConfig::default()
+    };
+    let errs = common::ranks::on_ranks_with(2, &config, |comm, stream| {
+        raw_mc2(comm, stream, Fault::None)
+    });
+    all_name(&errs, "moe-distribute-dispatch-v2.hccl-buffsize");
+    for e in errs.iter().flatten() {
+        assert!(e.contains("hcclBufferSize 1 MB"), "{e}");
+    }
 }
 
 /// Rows cut short or damaged in the MC2 dispatch's exchange: the receiving rank fails, its

@@ -152,9 +152,47 @@ fn each_hccl_rule_names_itself_when_violated() {
             magicWord: 0,
             ..good
         };
+        let named = |name: &str| {
+            let mut c = good;
+            for (dst, &b) in c.hcclCommName.iter_mut().zip(name.as_bytes()) {
+                *dst = b as std::ffi::c_char;
+            }
+            c
+        };
         let cases = [
             (Some(bad_magic), vec![0u32], 0, "hccl.comm-config-header"),
             (None, vec![0], 0, "hccl.comm-config-header"),
+            (
+                Some(sys::HcclCommConfig {
+                    hcclBufferSize: 0,
+                    ..good
+                }),
+                vec![0],
+                0,
+                "hccl.comm-config-fields",
+            ),
+            (
+                Some(sys::HcclCommConfig {
+                    hcclDeterministic: 2,
+                    ..good
+                }),
+                vec![0],
+                0,
+                "hccl.comm-config-fields",
+            ),
+            (
+                Some(named(&"n".repeat(128))),
+                vec![0],
+                0,
+                "hccl.comm-config-fields",
+            ),
+            // The name of the live communicator on this device.
+            (
+                Some(named(&comm.name().unwrap())),
+                vec![0],
+                0,
+                "hccl.comm-name-unique",
+            ),
             (Some(good), vec![0, 0], 0, "hccl.subcomm-members"),
             (Some(good), vec![1], 0, "hccl.subcomm-members"),
             (Some(good), vec![0], 1, "hccl.subcomm-members"),
@@ -180,6 +218,31 @@ fn each_hccl_rule_names_itself_when_violated() {
             expect(rc, id);
             assert!(sub.is_null());
         }
+
+        // The configured inits read the same configuration (before joining anything).
+        let init_config = api.HcclCommInitRootInfoConfig().unwrap();
+        let root = ascend_npu::runtime::comm::RootInfo::new(comm.device()).unwrap();
+        let root_bytes: &sys::HcclRootInfo = bytemuck_root(root.as_bytes());
+        for (config, id) in [
+            (bad_magic, "hccl.comm-config-header"),
+            (named(&comm.name().unwrap()), "hccl.comm-name-unique"),
+        ] {
+            let mut out = std::ptr::null_mut();
+            // SAFETY: a whole root info and configuration, a valid out-pointer.
+            let rc = unsafe { init_config(1, root_bytes, 0, &config, &mut out) };
+            expect(rc, id);
+            assert!(out.is_null());
+        }
+        let cluster_config = api.HcclCommInitClusterInfoConfig().unwrap();
+        let no_table = std::ffi::CString::new("/nonexistent/rank-table.json").unwrap();
+        let mut bad = sys::HcclCommConfig {
+            hcclDeterministic: 7,
+            ..good
+        };
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path, a whole configuration, a valid out-pointer.
+        let rc = unsafe { cluster_config(no_table.as_ptr(), 0, &mut bad, &mut out) };
+        expect(rc, "hccl.comm-config-fields");
 
         // A rank table: readable, listing the rank, on the caller's device.
         let cluster = api.HcclCommInitClusterInfo().unwrap();
@@ -254,4 +317,11 @@ fn split_members_that_differ_fail_every_rank_at_once() {
     });
     assert_eq!(sizes, [2, 2]);
     common::ranks::set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// `bytes` (a root info's) as the C struct.
+fn bytemuck_root(bytes: &[u8]) -> &sys::HcclRootInfo {
+    assert_eq!(bytes.len(), std::mem::size_of::<sys::HcclRootInfo>());
+    // SAFETY: as many bytes as the struct, which is a byte array (alignment 1).
+    unsafe { &*bytes.as_ptr().cast::<sys::HcclRootInfo>() }
 }

@@ -953,8 +953,9 @@ typedef struct HcclSendRecvItemDef {
 /* A versioned struct: HCCL reads its first `size` bytes. After the 24-byte header come the
  * fields of the old (version 2) layout, the smallest one; newer versions append fields. The
  * header-inline HcclCommConfigInit is not exported: callers fill the header themselves and set
- * the fields they leave alone to HCCL_COMM_CONFIG_NOT_SET. (The two 32-bit field types are our
- * reading of the layout.) */
+ * the fields they leave alone to HCCL_COMM_CONFIG_NOT_SET. Field types as hccl_types.h (HM) and
+ * the HcclCommConfig doc give them: hcclBufferSize in MB (>= 1), hcclDeterministic 0 or 1,
+ * hcclCommName NUL-terminated (an empty name lets HCCL make one). */
 #define HCCL_COMM_CONFIG_MAGIC_WORD 0xf0f0f0f0
 #define HCCL_COMM_CONFIG_VERSION 2
 #define HCCL_COMM_CONFIG_NOT_SET 0xffffffff
@@ -972,9 +973,14 @@ typedef struct HcclCommConfigDef {
 ASCEND_API(HCOMM, HcclResult, HcclGetRootInfo, (HcclRootInfo *rootInfo))
 ASCEND_API(HCOMM, HcclResult, HcclCommInitRootInfo,
            (uint32_t nRanks, const HcclRootInfo *rootInfo, uint32_t rank, HcclComm *comm))
+ASCEND_API(HCOMM, HcclResult, HcclCommInitRootInfoConfig,
+           (uint32_t nRanks, const HcclRootInfo *rootInfo, uint32_t rank, const HcclCommConfig *config,
+            HcclComm *comm))
 ASCEND_API(HCOMM, HcclResult, HcclCommInitAll, (uint32_t ndev, int32_t *devices, HcclComm *comms))
 /* clusterInfo: the path of a rank-table JSON file. */
 ASCEND_API(HCOMM, HcclResult, HcclCommInitClusterInfo, (const char *clusterInfo, uint32_t rank, HcclComm *comm))
+ASCEND_API(HCOMM, HcclResult, HcclCommInitClusterInfoConfig,
+           (const char *clusterInfo, uint32_t rank, HcclCommConfig *config, HcclComm *comm))
 ASCEND_API(HCOMM, HcclResult, HcclCreateSubCommConfig,
            (HcclComm *comm, uint32_t rankNum, uint32_t *rankIds, uint64_t subCommId, uint32_t subCommRankId,
             HcclCommConfig *config, HcclComm *subComm))

@@ -866,6 +866,15 @@ pub type PFN_HcclCommInitRootInfo = ::core::option::Option<
         comm: *mut HcclComm,
     ) -> HcclResult,
 >;
+pub type PFN_HcclCommInitRootInfoConfig = ::core::option::Option<
+    unsafe extern "C" fn(
+        nRanks: u32,
+        rootInfo: *const HcclRootInfo,
+        rank: u32,
+        config: *const HcclCommConfig,
+        comm: *mut HcclComm,
+    ) -> HcclResult,
+>;
 pub type PFN_HcclCommInitAll = ::core::option::Option<
     unsafe extern "C" fn(ndev: u32, devices: *mut i32, comms: *mut HcclComm) -> HcclResult,
 >;
@@ -873,6 +882,14 @@ pub type PFN_HcclCommInitClusterInfo = ::core::option::Option<
     unsafe extern "C" fn(
         clusterInfo: *const ::core::ffi::c_char,
         rank: u32,
+        comm: *mut HcclComm,
+    ) -> HcclResult,
+>;
+pub type PFN_HcclCommInitClusterInfoConfig = ::core::option::Option<
+    unsafe extern "C" fn(
+        clusterInfo: *const ::core::ffi::c_char,
+        rank: u32,
+        config: *mut HcclCommConfig,
         comm: *mut HcclComm,
     ) -> HcclResult,
 >;

@@ -6,7 +6,9 @@
 //! rank then calls [`Comm::init`], which returns once all have joined. A process that drives
 //! every device builds all ranks at once with [`Comm::init_all`]; ranks listed in a rank-table
 //! file join with [`Comm::init_rank_table`]; [`Comm::split`] makes a communicator of some of
-//! a communicator's ranks. Collectives are
+//! a communicator's ranks. [`Comm::init_with`], [`Comm::init_rank_table_with`] and
+//! [`Comm::split_with`] take a [`CommConfig`] (buffer size, deterministic reductions, a name).
+//! Collectives are
 //! asynchronous like any stream work, and take part in the buffers' cross-stream use
 //! tracking, so a buffer is not reused or freed while a collective may still touch it.
 //!
@@ -146,6 +148,85 @@ impl std::fmt::Debug for RootInfo {
     }
 }
 
+/// Options of a new communicator (`HcclCommConfig`); each `None` keeps HCCL's default.
+///
+/// Our reading of the C struct, from `hccl_types.h` and the `HcclCommConfig` and
+/// `HcclCommConfigInit` pages (not yet checked on hardware): a 24-byte header `{ size_t size;
+/// uint32_t magicWord (0xf0f0f0f0); uint32_t version; uint64_t reserved }`, which the
+/// header-inline (not exported) `HcclCommConfigInit` fills, then `uint32_t hcclBufferSize` (MB,
+/// at least 1), `uint32_t hcclDeterministic` (0 or 1) and `char hcclCommName[128]`. We send
+/// version 2, those three fields (160 bytes); HCCL reads the `size` bytes it is given and keeps
+/// its defaults for fields that newer versions append. A field left alone holds
+/// `0xffffffff` (`HCCL_COMM_CONFIG_NOT_SET`), an unnamed communicator an empty name, as
+/// `HcclCommConfigInit` writes them.
+///
+/// ```
+/// use ascend_npu::runtime::comm::{Comm, CommConfig, RootInfo};
+/// use ascend_npu::{select_backend, Backend, Device};
+/// select_backend(Backend::Sim)?;
+/// let device = Device::open(0)?;
+/// let config = CommConfig {
+///     buffer_size_mb: Some(512),
+///     deterministic: Some(true),
+///     name: Some("ep-doc".into()),
+/// };
+/// let comm = Comm::init_with(&device, &RootInfo::new(&device)?, 0, 1, &config)?;
+/// assert_eq!(comm.name()?, "ep-doc");
+/// assert_eq!(comm.buffer_size_mb(), Some(512));
+/// # Ok::<(), ascend_npu::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommConfig {
+    /// `hcclBufferSize`: MB of the buffer each rank exchanges data through (at least 1; the
+    /// default is `HCCL_BUFFSIZE`, else 200). The MC2 operators need it large enough for
+    /// their formula (see `ops::ep`).
+    pub buffer_size_mb: Option<u32>,
+    /// `hcclDeterministic`: reductions in a fixed order (`true`) or in HCCL's choice. The
+    /// simulator always folds in rank order.
+    pub deterministic: Option<bool>,
+    /// `hcclCommName`: the name [`Comm::name`] reports (1 to 127 bytes, no NUL), unique among
+    /// the live communicators of the rank's device; by default HCCL makes one.
+    pub name: Option<String>,
+}
+
+impl CommConfig {
+    /// The C struct, or what is wrong with a field.
+    fn raw(&self) -> Result<ascend_sys::HcclCommConfig> {
+        let not_set = ascend_sys::HCCL_COMM_CONFIG_NOT_SET;
+        let mut name = [0 as std::ffi::c_char; ascend_sys::COMM_NAME_MAX_LENGTH as usize];
+        if let Some(given) = &self.name {
+            if given.is_empty() || given.len() >= name.len() || given.contains('\0') {
+                return Err(Error::invalid(
+                    format!("a communicator name of {} bytes: {given:?}", given.len()),
+                    format!("1 to {} bytes without NUL", name.len() - 1),
+                ));
+            }
+            for (dst, &b) in name.iter_mut().zip(given.as_bytes()) {
+                *dst = b as std::ffi::c_char;
+            }
+        }
+        let buffer = match self.buffer_size_mb {
+            Some(mb) if mb == 0 || mb == not_set => {
+                return Err(Error::invalid(
+                    format!("a buffer of {mb} MB"),
+                    format!("1 to {} MB ({not_set:#x} means not set)", not_set - 1),
+                ));
+            }
+            Some(mb) => mb,
+            None => not_set,
+        };
+        Ok(ascend_sys::HcclCommConfig {
+            size: std::mem::size_of::<ascend_sys::HcclCommConfig>(),
+            magicWord: ascend_sys::HCCL_COMM_CONFIG_MAGIC_WORD,
+            version: ascend_sys::HCCL_COMM_CONFIG_VERSION,
+            reserved: 0,
+            hcclBufferSize: buffer,
+            hcclDeterministic: self.deterministic.map_or(not_set, u32::from),
+            hcclCommName: name,
+        })
+    }
+}
+
 /// Counts and displacements (in elements) of [`Comm::all_to_all_v`], one per rank.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllToAllV {
@@ -194,6 +275,8 @@ pub struct Comm {
     /// The communicator the MC2 operators run on (made on first use; they must have one of
     /// their own, see [`Comm::mc2`]).
     mc2: std::cell::OnceCell<Box<Comm>>,
+    /// The `hcclBufferSize` it was configured with.
+    buffer_size_mb: Option<u32>,
 }
 
 // SAFETY: the handle belongs to the process-wide HCCL instance and is usable from any thread
@@ -214,17 +297,49 @@ impl Comm {
     /// Joins rank `rank` of a `size`-rank communicator named by `root`, on `device`. Blocks
     /// until every rank has joined (or HCCL's timeout passes).
     pub fn init(device: &Device, root: &RootInfo, rank: u32, size: u32) -> Result<Comm> {
+        Comm::join(device, root, (rank, size), None)
+    }
+
+    /// [`Comm::init`] with `config` (`HcclCommInitRootInfoConfig`). Every rank passes its own;
+    /// a name is the rank's own too.
+    pub fn init_with(
+        device: &Device,
+        root: &RootInfo,
+        rank: u32,
+        size: u32,
+        config: &CommConfig,
+    ) -> Result<Comm> {
+        Comm::join(device, root, (rank, size), Some(config))
+    }
+
+    /// `HcclCommInitRootInfo`, or `...Config` with `config`.
+    fn join(
+        device: &Device,
+        root: &RootInfo,
+        (rank, size): (u32, u32),
+        config: Option<&CommConfig>,
+    ) -> Result<Comm> {
         if size == 0 || rank >= size {
             return Err(Error::invalid(
                 format!("rank {rank} of a {size}-rank communicator"),
                 "size >= 1 and rank < size",
             ));
         }
+        let raw_config = config.map(CommConfig::raw).transpose()?;
         device.inner.bind()?;
         let api = device.inner.api;
         let mut raw: HcclComm = std::ptr::null_mut();
-        // SAFETY: a whole root info and a valid out-pointer.
-        unsafe { c_call!(api, HcclCommInitRootInfo(size, &*root.0, rank, &mut raw)) }?;
+        match &raw_config {
+            // SAFETY: a whole root info and a valid out-pointer.
+            None => unsafe { c_call!(api, HcclCommInitRootInfo(size, &*root.0, rank, &mut raw)) },
+            // SAFETY: as above, with a whole configuration that HCCL only reads.
+            Some(c) => unsafe {
+                c_call!(
+                    api,
+                    HcclCommInitRootInfoConfig(size, &*root.0, rank, c, &mut raw)
+                )
+            },
+        }?;
         Ok(Comm {
             raw,
             device: device.clone(),
@@ -232,6 +347,7 @@ impl Comm {
             size,
             used: RefCell::new(Vec::new()),
             mc2: std::cell::OnceCell::new(),
+            buffer_size_mb: config.and_then(|c| c.buffer_size_mb),
         })
     }
 
@@ -276,6 +392,7 @@ impl Comm {
                 size,
                 used: RefCell::new(Vec::new()),
                 mc2: std::cell::OnceCell::new(),
+                buffer_size_mb: None,
             })
             .collect())
     }
@@ -287,6 +404,26 @@ impl Comm {
         device: &Device,
         rank_table: &std::path::Path,
         rank: u32,
+    ) -> Result<Comm> {
+        Comm::join_rank_table(device, rank_table, rank, None)
+    }
+
+    /// [`Comm::init_rank_table`] with `config` (`HcclCommInitClusterInfoConfig`).
+    pub fn init_rank_table_with(
+        device: &Device,
+        rank_table: &std::path::Path,
+        rank: u32,
+        config: &CommConfig,
+    ) -> Result<Comm> {
+        Comm::join_rank_table(device, rank_table, rank, Some(config))
+    }
+
+    /// `HcclCommInitClusterInfo`, or `...Config` with `config`.
+    fn join_rank_table(
+        device: &Device,
+        rank_table: &std::path::Path,
+        rank: u32,
+        config: Option<&CommConfig>,
     ) -> Result<Comm> {
         let path = rank_table.to_str().ok_or_else(|| {
             Error::invalid(
@@ -306,18 +443,31 @@ impl Comm {
                 "at most 4095 bytes (4096 with the NUL)",
             ));
         }
+        let mut raw_config = config.map(CommConfig::raw).transpose()?;
         device.inner.bind()?;
         let api = device.inner.api;
         let mut raw: HcclComm = std::ptr::null_mut();
-        // SAFETY: a NUL-terminated path and a valid out-pointer.
-        unsafe { c_call!(api, HcclCommInitClusterInfo(path.as_ptr(), rank, &mut raw)) }?;
-        Comm::adopt(raw, device)
+        let path = path.as_ptr();
+        match &mut raw_config {
+            // SAFETY: a NUL-terminated path and a valid out-pointer.
+            None => unsafe { c_call!(api, HcclCommInitClusterInfo(path, rank, &mut raw)) },
+            // SAFETY: as above, with a whole configuration.
+            Some(c) => unsafe {
+                c_call!(api, HcclCommInitClusterInfoConfig(path, rank, c, &mut raw))
+            },
+        }?;
+        Comm::adopt(raw, device, config)
     }
 
     /// Rank `ranks.iter().position(self.rank())` of a new communicator made of this one's
     /// `ranks` (`HcclCreateSubCommConfig`); each of them calls it with the same `ranks` and
     /// `id`, which tells the sub-communicators of one parent apart. Blocks until all have.
     pub fn split(&self, ranks: &[u32], id: u64) -> Result<Comm> {
+        self.split_with(ranks, id, &CommConfig::default())
+    }
+
+    /// [`Comm::split`] with `config` for the new communicator.
+    pub fn split_with(&self, ranks: &[u32], id: u64, config: &CommConfig) -> Result<Comm> {
         let Some(sub_rank) = ranks.iter().position(|&r| r == self.rank) else {
             return Err(Error::invalid(
                 format!("a split into ranks {ranks:?} called by rank {}", self.rank),
@@ -336,17 +486,7 @@ impl Comm {
                 "ranks of this communicator, each once",
             ));
         }
-        let not_set = ascend_sys::HCCL_COMM_CONFIG_NOT_SET;
-        // What HcclCommConfigInit (header-inline, not exported) would write, at version 2.
-        let mut config = ascend_sys::HcclCommConfig {
-            size: std::mem::size_of::<ascend_sys::HcclCommConfig>(),
-            magicWord: ascend_sys::HCCL_COMM_CONFIG_MAGIC_WORD,
-            version: ascend_sys::HCCL_COMM_CONFIG_VERSION,
-            reserved: 0,
-            hcclBufferSize: not_set,
-            hcclDeterministic: not_set,
-            hcclCommName: [0; ascend_sys::COMM_NAME_MAX_LENGTH as usize],
-        };
+        let mut raw_config = config.raw()?;
         let mut ids = ranks.to_vec();
         let mut parent = self.raw;
         let mut raw: HcclComm = std::ptr::null_mut();
@@ -363,16 +503,17 @@ impl Comm {
                     ids.as_mut_ptr(),
                     id,
                     sub_rank as u32,
-                    &mut config,
+                    &mut raw_config,
                     &mut raw
                 )
             )
         }?;
-        Comm::adopt(raw, &self.device)
+        Comm::adopt(raw, &self.device, Some(config))
     }
 
-    /// Takes ownership of a new handle on `device`, asking HCCL its rank and size.
-    fn adopt(raw: HcclComm, device: &Device) -> Result<Comm> {
+    /// Takes ownership of a new handle on `device`, made with `config`, asking HCCL its rank
+    /// and size.
+    fn adopt(raw: HcclComm, device: &Device, config: Option<&CommConfig>) -> Result<Comm> {
         let mut comm = Comm {
             raw,
             device: device.clone(),
@@ -380,6 +521,7 @@ impl Comm {
             size: 0,
             used: RefCell::new(Vec::new()),
             mc2: std::cell::OnceCell::new(),
+            buffer_size_mb: config.and_then(|c| c.buffer_size_mb),
         };
         // From here on, an error drops `comm`, which destroys the handle.
         let (mut rank, mut size) = (0u32, 0u32);
@@ -405,6 +547,12 @@ impl Comm {
     /// The device of this rank.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The buffer size (MB) this communicator was configured with ([`CommConfig`]), if any;
+    /// otherwise HCCL uses `HCCL_BUFFSIZE`, else 200 MB.
+    pub fn buffer_size_mb(&self) -> Option<u32> {
+        self.buffer_size_mb
     }
 
     /// The raw handle, for HCCL calls this crate does not wrap. It stays owned by `self`.
@@ -447,7 +595,12 @@ impl Comm {
         /// The split id of the MC2 communicator ("MC2" in ASCII).
         const MC2_SPLIT_ID: u64 = 0x004d_4332;
         let ranks: Vec<u32> = (0..self.size).collect();
-        let sub = self.split(&ranks, MC2_SPLIT_ID)?;
+        // The ops exchange through its buffer: the size this one was configured with.
+        let config = CommConfig {
+            buffer_size_mb: self.buffer_size_mb,
+            ..CommConfig::default()
+        };
+        let sub = self.split_with(&ranks, MC2_SPLIT_ID, &config)?;
         Ok(self.mc2.get_or_init(|| Box::new(sub)))
     }
 

@@ -3,7 +3,7 @@
 //! simulator's documented order, which the host folds reproduce bit for bit).
 
 use ascend_npu::Device;
-use ascend_npu::runtime::comm::{AllToAllV, Comm, ReduceOp, RootInfo};
+use ascend_npu::runtime::comm::{AllToAllV, Comm, CommConfig, ReduceOp, RootInfo};
 use half::{bf16, f16};
 
 use super::ranks::{on_comms, on_ranks, on_threads, rank_counts};
@@ -485,19 +485,123 @@ pub fn rank_table_file_builds_a_communicator() {
     };
     let n = devices.len() as u32;
     let ranks: Vec<u32> = (0..n).collect();
+    let left = std::sync::Barrier::new(n as usize);
+    let named = format!("ascend-npu-table-{}", std::process::id());
     let got = on_threads(ranks, |rank| {
         let device = Device::open(devices[rank as usize]).unwrap();
         let comm = Comm::init_rank_table(&device, &path, rank).unwrap();
         let stream = device.new_stream().unwrap();
-        rank_sum(&comm, &stream)
+        let plain = rank_sum(&comm, &stream);
+        // Every rank leaves before the table builds a configured communicator.
+        drop(comm);
+        left.wait();
+        let config = CommConfig {
+            name: Some(named.clone()),
+            ..CommConfig::default()
+        };
+        let comm = Comm::init_rank_table_with(&device, &path, rank, &config).unwrap();
+        (plain, rank_sum(&comm, &stream), comm.name().unwrap())
     });
     if written {
         let _ = std::fs::remove_file(&path);
     }
     let want = (n * (n + 1) / 2) as f32;
-    for (i, &(rank, size, sum)) in got.iter().enumerate() {
-        assert_eq!((rank, size, sum), (i as u32, n, want), "rank {i} of {n}");
+    for (i, (plain, configured, name)) in got.iter().enumerate() {
+        assert_eq!(*plain, (i as u32, n, want), "rank {i} of {n}");
+        assert_eq!(
+            *configured,
+            (i as u32, n, want),
+            "rank {i} of {n}, configured"
+        );
+        assert_eq!(*name, named, "rank {i}");
     }
+}
+
+/// A configuration reaches HCCL (`HcclCommInitRootInfoConfig`, `HcclCreateSubCommConfig`): the
+/// names come back from `HcclGetCommName`, the buffer size is kept, collectives work; a name or
+/// buffer size HCCL would not take is refused before any call.
+pub fn configured_communicators_report_their_names() {
+    let Some(&n) = rank_counts(&[2]).first() else {
+        return;
+    };
+    let root = RootInfo::new(&Device::open(0).unwrap()).unwrap();
+    let bytes = root.as_bytes().to_vec();
+    let named = format!("ascend-npu-config-{}", std::process::id());
+    let got = on_threads((0..n).collect(), |rank| {
+        let device = Device::open(rank as usize).unwrap();
+        let config = CommConfig {
+            buffer_size_mb: Some(64),
+            deterministic: Some(true),
+            name: Some(named.clone()),
+        };
+        let root = RootInfo::from_bytes(&bytes).unwrap();
+        let comm = Comm::init_with(&device, &root, rank, n, &config).unwrap();
+        let stream = device.new_stream().unwrap();
+        let sub_config = CommConfig {
+            deterministic: Some(false),
+            name: Some(format!("{named}-sub")),
+            ..CommConfig::default()
+        };
+        let sub = comm.split_with(&[1, 0], 9, &sub_config).unwrap();
+        let names = (comm.name().unwrap(), sub.name().unwrap());
+        let sizes = (comm.buffer_size_mb(), sub.buffer_size_mb());
+        (
+            names,
+            sizes,
+            rank_sum(&comm, &stream),
+            rank_sum(&sub, &stream),
+        )
+    });
+    let want = (n * (n + 1) / 2) as f32;
+    for (r, (names, sizes, sum, sub_sum)) in got.into_iter().enumerate() {
+        assert_eq!(names, (named.clone(), format!("{named}-sub")), "rank {r}");
+        assert_eq!(sizes, (Some(64), None), "rank {r}");
+        assert_eq!(sum, (r as u32, n, want), "rank {r}");
+        // Rank r is member n-1-r of the split.
+        assert_eq!(
+            sub_sum,
+            (n - 1 - r as u32, n, want),
+            "rank {r} in the split"
+        );
+    }
+    let device = Device::open(0).unwrap();
+    let bad = [
+        CommConfig {
+            buffer_size_mb: Some(0),
+            ..CommConfig::default()
+        },
+        CommConfig {
+            buffer_size_mb: Some(u32::MAX),
+            ..CommConfig::default()
+        },
+        CommConfig {
+            name: Some(String::new()),
+            ..CommConfig::default()
+        },
+        CommConfig {
+            name: Some("x".repeat(128)),
+            ..CommConfig::default()
+        },
+        CommConfig {
+            name: Some("a\0b".into()),
+            ..CommConfig::default()
+        },
+    ];
+    for config in bad {
+        let root = RootInfo::new(&device).unwrap();
+        match Comm::init_with(&device, &root, 0, 1, &config) {
+            Err(ascend_npu::Error::InvalidArgument { .. }) => {}
+            other => panic!("{config:?}: {:?}", other.map(|_| ())),
+        }
+    }
+    // The longest name fits.
+    let longest = CommConfig {
+        name: Some("y".repeat(127)),
+        ..CommConfig::default()
+    };
+    let root = RootInfo::new(&device).unwrap();
+    let comm = Comm::init_with(&device, &root, 0, 1, &longest).unwrap();
+    assert_eq!(comm.name().unwrap(), "y".repeat(127));
 }
 
 /// `Comm::init_rank_table` refuses a path HCCL would read only in part (more than 4095 bytes

@@ -277,7 +277,10 @@ pub fn raw_mc2(
             &mut ws,
             &mut exec,
         );
-        assert_eq!((rc, ws), (0, 0), "phase one of a valid dispatch");
+        if rc != 0 {
+            return Some(recent_error(api));
+        }
+        assert_eq!(ws, 0, "phase one of a valid dispatch");
         assert_eq!(launch(std::ptr::null_mut(), 0, exec, stream.as_raw()), 0);
     }
     drop((tex, tassist, tnums, tcounts));
@@ -351,12 +354,35 @@ pub fn all_name(errors: &[Option<String>], id: &str) {
     }
 }
 
+/// The provider's last error message (`aclGetRecentErrMsg`).
+fn recent_error(api: &ascend_npu::sys::Api) -> String {
+    let get = api.aclGetRecentErrMsg().unwrap();
+    // SAFETY: no arguments; NULL or a NUL-terminated string owned by the runtime, copied at once.
+    let p = unsafe { get() };
+    assert!(!p.is_null(), "no recent error message");
+    // SAFETY: as above.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// One MC2 low-latency round trip of two tokens to experts 2 and 3 (rank 1's) with identity
 /// experts; checks the path taken and the result (`x/2 + x/2`).
 pub fn mc2_round_trip(
     comm: &ascend_npu::runtime::comm::Comm,
     stream: &Stream,
 ) -> Result<(), ascend_npu::Error> {
+    let transport = low_latency_round_trip(comm, stream)?;
+    assert_eq!(transport, EpTransport::Auto);
+    Ok(())
+}
+
+/// The round trip of [`mc2_round_trip`] on whichever transport `EpTransport::Auto` picks;
+/// checks the result and returns the transport.
+pub fn low_latency_round_trip(
+    comm: &ascend_npu::runtime::comm::Comm,
+    stream: &Stream,
+) -> Result<EpTransport, ascend_npu::Error> {
     let shape = shape(comm.size());
     let x: Vec<bf16> = (0..2 * HIDDEN)
         .map(|i| bf16::from_f32((i % 7) as f32))
@@ -369,8 +395,7 @@ pub fn mc2_round_trip(
         topk_weights: &w,
     };
     let recv = low_latency_dispatch(comm, stream, &shape, tokens, 2)?;
-    assert_eq!(recv.handle.transport(), EpTransport::Auto);
     let out = low_latency_combine(comm, stream, &recv.handle, recv.x.bf16().unwrap(), &w)?;
     assert_eq!(out.to_vec()?, x);
-    Ok(())
+    Ok(recv.handle.transport())
 }

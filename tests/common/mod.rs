@@ -223,6 +223,7 @@ macro_rules! hccl_suite {
             rank_table_file_builds_a_communicator,
             dropping_a_communicator_waits_for_its_queued_collectives,
             rank_table_paths_longer_than_hccl_reads_are_refused,
+            configured_communicators_report_their_names,
         }
     };
 }

@@ -1,6 +1,6 @@
 //! Simulated ranks for the HCCL suites: one thread and one device per rank.
 
-use ascend_npu::runtime::comm::{Comm, RootInfo};
+use ascend_npu::runtime::comm::{Comm, CommConfig, RootInfo};
 use ascend_npu::{Device, Stream};
 
 /// Devices the HCCL suites configure the simulator with.
@@ -57,15 +57,35 @@ pub fn rank_counts(wanted: &[u32]) -> Vec<u32> {
 /// Runs `body(comm, stream)` on `n` ranks (devices `0..n`, one thread each) of a fresh
 /// communicator, and returns each rank's result in rank order.
 pub fn on_ranks<R: Send>(n: u32, body: impl Fn(&Comm, &Stream) -> R + Sync) -> Vec<R> {
+    on_new_ranks(n, None, body)
+}
+
+/// [`on_ranks`] on a communicator every rank builds with `config`.
+pub fn on_ranks_with<R: Send>(
+    n: u32,
+    config: &CommConfig,
+    body: impl Fn(&Comm, &Stream) -> R + Sync,
+) -> Vec<R> {
+    on_new_ranks(n, Some(config), body)
+}
+
+fn on_new_ranks<R: Send>(
+    n: u32,
+    config: Option<&CommConfig>,
+    body: impl Fn(&Comm, &Stream) -> R + Sync,
+) -> Vec<R> {
     let root = RootInfo::new(&Device::open(0).unwrap()).unwrap();
     // Ranks get the root info as bytes, as they would from another process.
     let bytes = root.as_bytes().to_vec();
     on_threads((0..n).collect(), |rank| {
         let device = Device::open(rank as usize).unwrap();
         let root = RootInfo::from_bytes(&bytes).unwrap();
-        let comm = Comm::init(&device, &root, rank, n).unwrap();
+        let comm = match config {
+            None => Comm::init(&device, &root, rank, n),
+            Some(config) => Comm::init_with(&device, &root, rank, n, config),
+        };
         let stream = device.new_stream().unwrap();
-        body(&comm, &stream)
+        body(&comm.unwrap(), &stream)
     })
 }
 

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ascend_sys::{
     ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_TASK_TIMEOUT, HCCL_COMM_CONFIG_MAGIC_WORD,
-    HCCL_E_INTERNAL, HCCL_E_PTR, HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm, HcclCommConfig,
-    HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo, StaticSymbols, aclrtStream,
+    HCCL_COMM_CONFIG_NOT_SET, HCCL_E_INTERNAL, HCCL_E_PTR, HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm,
+    HcclCommConfig, HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo, StaticSymbols,
+    aclrtStream,
 };
 
 use super::context::current;
@@ -20,7 +21,8 @@ use crate::base::error::panic_text;
 use crate::base::error_msg::set_recent;
 use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
 use crate::operators::hccl::{
-    Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, Use, new_root, root_of,
+    Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, Settings, Use, new_root,
+    root_of,
 };
 use crate::rules::violation_text;
 use crate::runtime::task::{Abort, Task};
@@ -84,6 +86,13 @@ pub(super) fn comm_named(name: &str, device: usize) -> Option<Arc<Comm>> {
         .cloned()
 }
 
+/// The `hcclBufferSize` (MB) that the live communicator `name` on the calling thread's device
+/// was configured with, if any.
+pub(crate) fn configured_buffer_mb(name: &str) -> Option<u32> {
+    let device = current().ok()?.device;
+    comm_named(name, device)?.settings().buffer_mb
+}
+
 /// # Safety
 /// `ptr` is null or valid for a write of `T`.
 unsafe fn write_out<T>(ptr: *mut T, value: T, what: &str) -> HcclResultOf<()> {
@@ -117,23 +126,54 @@ unsafe extern "C" fn HcclCommInitRootInfo(
     comm: *mut HcclComm,
 ) -> HcclResult {
     hccl_guard("HcclCommInitRootInfo", || {
-        if root_info.is_null() || comm.is_null() {
-            return Err(HcclError::new(HCCL_E_PTR, "rootInfo or comm is NULL"));
-        }
-        // SAFETY: non-null, and a whole HcclRootInfo per the C contract.
-        let bytes = unsafe { &(*root_info).internal };
-        let raw: Vec<u8> = bytes[..16].iter().map(|&c| c as u8).collect();
-        if &raw[..8] != ROOT_MAGIC {
-            return Err(HcclError::para(
-                "rootInfo was not filled by HcclGetRootInfo; expected the blob rank 0 got",
-            ));
-        }
-        let root = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
-        let device = current().map_err(from_sim)?.device;
-        let c = Comm::init(root, n_ranks, rank, device)?;
-        // SAFETY: checked non-null above; one HcclComm per the C contract.
-        unsafe { write_out(comm, register(c), "comm") }
+        // SAFETY: per the C contract.
+        unsafe { init_root_info(n_ranks, root_info, rank, Settings::default(), comm) }
     })
+}
+
+unsafe extern "C" fn HcclCommInitRootInfoConfig(
+    n_ranks: u32,
+    root_info: *const HcclRootInfo,
+    rank: u32,
+    config: *const HcclCommConfig,
+    comm: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCommInitRootInfoConfig", || {
+        // SAFETY: `config` is null or a configuration per the C contract.
+        let settings = unsafe { read_config(config) }?;
+        // SAFETY: per the C contract.
+        unsafe { init_root_info(n_ranks, root_info, rank, settings, comm) }
+    })
+}
+
+/// `HcclCommInitRootInfo[Config]`: joins rank `rank` of the root info's communicator.
+///
+/// # Safety
+/// `root_info` and `comm` are null or valid per the C contract.
+unsafe fn init_root_info(
+    n_ranks: u32,
+    root_info: *const HcclRootInfo,
+    rank: u32,
+    settings: Settings,
+    comm: *mut HcclComm,
+) -> HcclResultOf<()> {
+    if root_info.is_null() || comm.is_null() {
+        return Err(HcclError::new(HCCL_E_PTR, "rootInfo or comm is NULL"));
+    }
+    // SAFETY: non-null, and a whole HcclRootInfo per the C contract.
+    let bytes = unsafe { &(*root_info).internal };
+    let raw: Vec<u8> = bytes[..16].iter().map(|&c| c as u8).collect();
+    if &raw[..8] != ROOT_MAGIC {
+        return Err(HcclError::para(
+            "rootInfo was not filled by HcclGetRootInfo; expected the blob rank 0 got",
+        ));
+    }
+    let root = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+    let device = current().map_err(from_sim)?.device;
+    check_name_free(&settings, device)?;
+    let c = Comm::init(root, n_ranks, rank, device)?.with_settings(settings);
+    // SAFETY: checked non-null above; one HcclComm per the C contract.
+    unsafe { write_out(comm, register(c), "comm") }
 }
 
 /// Registers `c` and returns its handle.
@@ -185,11 +225,13 @@ unsafe extern "C" fn HcclCommInitAll(
     })
 }
 
-/// Checks the header of a communicator configuration (rule `hccl.comm-config-header`).
+/// Reads a communicator configuration: its header (rule `hccl.comm-config-header`) and the
+/// version-2 fields its `size` covers (rule `hccl.comm-config-fields`; a field left at
+/// `HCCL_COMM_CONFIG_NOT_SET`, or an empty name, keeps HCCL's default).
 ///
 /// # Safety
-/// `config` is null or points to at least the 24-byte header.
-unsafe fn check_config(config: *const HcclCommConfig) -> HcclResultOf<()> {
+/// `config` is null or points to at least `size` bytes of configuration.
+unsafe fn read_config(config: *const HcclCommConfig) -> HcclResultOf<Settings> {
     let rule = "hccl.comm-config-header";
     if config.is_null() {
         return Err(broke(rule, "config is NULL"));
@@ -203,7 +245,47 @@ unsafe fn check_config(config: *const HcclCommConfig) -> HcclResultOf<()> {
             format!("size {size}, magicWord {magic:#x}, version {version}"),
         ));
     }
-    Ok(())
+    let fields = "hccl.comm-config-fields";
+    let mut settings = Settings::default();
+    if size >= std::mem::offset_of!(HcclCommConfig, hcclCommName) {
+        // SAFETY: `size` covers both 32-bit fields.
+        let (mb, det) = unsafe { ((*config).hcclBufferSize, (*config).hcclDeterministic) };
+        settings.buffer_mb = match mb {
+            0 => return Err(broke(fields, "hcclBufferSize 0 MB")),
+            HCCL_COMM_CONFIG_NOT_SET => None,
+            mb => Some(mb),
+        };
+        settings.deterministic = match det {
+            0 | 1 => Some(det == 1),
+            HCCL_COMM_CONFIG_NOT_SET => None,
+            other => return Err(broke(fields, format!("hcclDeterministic {other}"))),
+        };
+    }
+    if size >= std::mem::size_of::<HcclCommConfig>() {
+        // SAFETY: `size` covers the name.
+        let name = unsafe { &(*config).hcclCommName };
+        let len = name.iter().position(|&c| c == 0).ok_or_else(|| {
+            broke(
+                fields,
+                format!("hcclCommName of {} bytes without a NUL", name.len()),
+            )
+        })?;
+        let bytes: Vec<u8> = name[..len].iter().map(|&c| c as u8).collect();
+        settings.name = (len > 0).then(|| String::from_utf8_lossy(&bytes).into_owned());
+    }
+    Ok(settings)
+}
+
+/// A configured name must not be one a live communicator on `device` already has: the MC2
+/// operators find their communicator by name (rule `hccl.comm-name-unique`).
+fn check_name_free(settings: &Settings, device: usize) -> HcclResultOf<()> {
+    match &settings.name {
+        Some(name) if comm_named(name, device).is_some() => Err(broke(
+            "hccl.comm-name-unique",
+            format!("hcclCommName {name:?}, the name of a live communicator on device {device}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 unsafe extern "C" fn HcclCreateSubCommConfig(
@@ -223,7 +305,7 @@ unsafe extern "C" fn HcclCreateSubCommConfig(
             ));
         }
         // SAFETY: `config` is null or a configuration per the C contract.
-        unsafe { check_config(config) }?;
+        let settings = unsafe { read_config(config) }?;
         // SAFETY: non-null, one handle per the C contract.
         let parent = resolve(unsafe { *comm })?;
         let ids = if rank_num == 0 {
@@ -258,8 +340,10 @@ unsafe extern "C" fn HcclCreateSubCommConfig(
             parent: parent.group_id(),
             id: sub_comm_id,
         };
+        check_name_free(&settings, parent.device)?;
         let root = root_of(origin, ids, rule)?;
-        let c = Comm::init(root, rank_num, sub_comm_rank_id, parent.device)?;
+        let c =
+            Comm::init(root, rank_num, sub_comm_rank_id, parent.device)?.with_settings(settings);
         // SAFETY: checked non-null above; one HcclComm per the C contract.
         unsafe { write_out(sub_comm, register(c), "subComm") }
     })
@@ -299,44 +383,73 @@ unsafe extern "C" fn HcclCommInitClusterInfo(
     comm: *mut HcclComm,
 ) -> HcclResult {
     hccl_guard("HcclCommInitClusterInfo", || {
-        if cluster_info.is_null() || comm.is_null() {
-            return Err(HcclError::new(HCCL_E_PTR, "clusterInfo or comm is NULL"));
-        }
-        let rule = "hccl.rank-table";
-        // SAFETY: non-null; read up to the documented 4096 bytes, stopping at the NUL.
-        let bytes: Vec<u8> = (0..4096)
-            .map(|i| unsafe { *cluster_info.add(i) } as u8)
-            .take_while(|&b| b != 0)
-            .collect();
-        if bytes.len() == 4096 {
-            return Err(broke(rule, "a path of 4096 bytes or more without its NUL"));
-        }
-        let path = std::path::PathBuf::from(String::from_utf8_lossy(&bytes).into_owned());
-        let found = |what: String| broke(rule, format!("{}: {what}", path.display()));
-        let table = rank_table(&path).map_err(&found)?;
-        let mut ids: Vec<u32> = table.iter().map(|&(r, _)| r).collect();
-        ids.sort_unstable();
-        if ids.iter().enumerate().any(|(i, &r)| r != i as u32) {
-            return Err(found(format!(
-                "rank_ids {ids:?}, expected 0..{} each once",
-                ids.len()
-            )));
-        }
-        let Some(&(_, want)) = table.iter().find(|&&(r, _)| r == rank) else {
-            return Err(found(format!("no rank_id {rank}")));
-        };
-        let device = current().map_err(from_sim)?.device;
-        if device != want {
-            return Err(found(format!(
-                "rank {rank} is on device {want}; the caller's device is {device}"
-            )));
-        }
-        let canonical = std::fs::canonicalize(&path).map_err(|e| found(e.to_string()))?;
-        let root = root_of(Origin::RankTable(canonical), &ids, rule)?;
-        let c = Comm::init(root, ids.len() as u32, rank, device)?;
-        // SAFETY: checked non-null above; one HcclComm per the C contract.
-        unsafe { write_out(comm, register(c), "comm") }
+        // SAFETY: per the C contract.
+        unsafe { init_cluster_info(cluster_info, rank, Settings::default(), comm) }
     })
+}
+
+unsafe extern "C" fn HcclCommInitClusterInfoConfig(
+    cluster_info: *const c_char,
+    rank: u32,
+    config: *mut HcclCommConfig,
+    comm: *mut HcclComm,
+) -> HcclResult {
+    hccl_guard("HcclCommInitClusterInfoConfig", || {
+        // SAFETY: `config` is null or a configuration per the C contract.
+        let settings = unsafe { read_config(config) }?;
+        // SAFETY: per the C contract.
+        unsafe { init_cluster_info(cluster_info, rank, settings, comm) }
+    })
+}
+
+/// `HcclCommInitClusterInfo[Config]`: joins rank `rank` of the rank table's communicator.
+///
+/// # Safety
+/// `cluster_info` is null or NUL-terminated, `comm` null or valid, per the C contract.
+unsafe fn init_cluster_info(
+    cluster_info: *const c_char,
+    rank: u32,
+    settings: Settings,
+    comm: *mut HcclComm,
+) -> HcclResultOf<()> {
+    if cluster_info.is_null() || comm.is_null() {
+        return Err(HcclError::new(HCCL_E_PTR, "clusterInfo or comm is NULL"));
+    }
+    let rule = "hccl.rank-table";
+    // SAFETY: non-null; read up to the documented 4096 bytes, stopping at the NUL.
+    let bytes: Vec<u8> = (0..4096)
+        .map(|i| unsafe { *cluster_info.add(i) } as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    if bytes.len() == 4096 {
+        return Err(broke(rule, "a path of 4096 bytes or more without its NUL"));
+    }
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&bytes).into_owned());
+    let found = |what: String| broke(rule, format!("{}: {what}", path.display()));
+    let table = rank_table(&path).map_err(&found)?;
+    let mut ids: Vec<u32> = table.iter().map(|&(r, _)| r).collect();
+    ids.sort_unstable();
+    if ids.iter().enumerate().any(|(i, &r)| r != i as u32) {
+        return Err(found(format!(
+            "rank_ids {ids:?}, expected 0..{} each once",
+            ids.len()
+        )));
+    }
+    let Some(&(_, want)) = table.iter().find(|&&(r, _)| r == rank) else {
+        return Err(found(format!("no rank_id {rank}")));
+    };
+    let device = current().map_err(from_sim)?.device;
+    if device != want {
+        return Err(found(format!(
+            "rank {rank} is on device {want}; the caller's device is {device}"
+        )));
+    }
+    check_name_free(&settings, device)?;
+    let canonical = std::fs::canonicalize(&path).map_err(|e| found(e.to_string()))?;
+    let root = root_of(Origin::RankTable(canonical), &ids, rule)?;
+    let c = Comm::init(root, ids.len() as u32, rank, device)?.with_settings(settings);
+    // SAFETY: checked non-null above; one HcclComm per the C contract.
+    unsafe { write_out(comm, register(c), "comm") }
 }
 
 unsafe extern "C" fn HcclCommDestroy(comm: HcclComm) -> HcclResult {
@@ -961,9 +1074,11 @@ unsafe extern "C" fn HcclRecv(
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.HcclGetRootInfo = Some(HcclGetRootInfo);
     s.HcclCommInitRootInfo = Some(HcclCommInitRootInfo);
+    s.HcclCommInitRootInfoConfig = Some(HcclCommInitRootInfoConfig);
     s.HcclCommInitAll = Some(HcclCommInitAll);
     s.HcclCreateSubCommConfig = Some(HcclCreateSubCommConfig);
     s.HcclCommInitClusterInfo = Some(HcclCommInitClusterInfo);
+    s.HcclCommInitClusterInfoConfig = Some(HcclCommInitClusterInfoConfig);
     s.HcclCommDestroy = Some(HcclCommDestroy);
     s.HcclGetRankSize = Some(HcclGetRankSize);
     s.HcclGetRankId = Some(HcclGetRankId);

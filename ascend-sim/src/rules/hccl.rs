@@ -10,9 +10,25 @@ const CODE: Enforcement = Enforcement::Elsewhere {
 pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "hccl.comm-config-header",
-        call: "HcclCreateSubCommConfig",
+        call: "HcclCommInitRootInfoConfig, HcclCommInitClusterInfoConfig, HcclCreateSubCommConfig",
         statement: "config is non-null and starts with the header HcclCommConfigInit writes: magicWord 0xf0f0f0f0, a version >= 1, a size of at least the 24-byte header",
         source: "cann-api-facts §6.1 (HcclCommConfig is versioned; HcclCommConfigInit fills the header)",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.comm-config-fields",
+        call: "HcclCommInitRootInfoConfig, HcclCommInitClusterInfoConfig, HcclCreateSubCommConfig",
+        statement: "of the fields the config's size covers, hcclBufferSize (MB) is >= 1, hcclDeterministic is 0 or 1, and hcclCommName ends with a NUL within its 128 bytes (HCCL_COMM_CONFIG_NOT_SET or an empty name keeps the default)",
+        source: "hccl docs api_ref HcclCommConfig (hcclBufferSize >= 1 MB, default 200; hcclDeterministic 0 off / 1 on; hcclCommName at most 128 characters); hccl_types.h field types; UNVERIFIED how hardware fails each",
+        test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
+        enforcement: CODE,
+    },
+    Rule {
+        id: "hccl.comm-name-unique",
+        call: "HcclCommInitRootInfoConfig, HcclCommInitClusterInfoConfig, HcclCreateSubCommConfig",
+        statement: "a configured hcclCommName is not the name of a live communicator with a rank on the caller's device (a name identifies the communicator: HcclGetCommName, the MC2 operators' groupEp)",
+        source: "cann-api-facts §4.7 (groupEp is the communicator name HcclGetCommName gives); UNVERIFIED that hardware rejects a repeated name rather than misbehaving later",
         test: "tests/hccl_rules_sim.rs::each_hccl_rule_names_itself_when_violated",
         enforcement: CODE,
     },

@@ -3,7 +3,8 @@
 //! the A3 form: no quantisation, no shared experts, no TP).
 //!
 //! * **When.** [`fits`] decides from what every rank shares (the SoC, the shape, the payload
-//!   kind, `max_tokens_per_rank`, `HCCL_BUFFSIZE`, whether the CANN in use has the ops), so
+//!   kind, `max_tokens_per_rank`, the communicator's buffer size, whether the CANN in use has
+//!   the ops), so
 //!   every rank takes the same path. Elsewhere the portable all-to-all-v path runs.
 //! * **Their own communicator.** The ops' EP communicator may run nothing else, so they run on
 //!   a communicator split once from the caller's ([`Comm::mc2`]).
@@ -65,7 +66,7 @@ pub(super) fn fits(comm: &Comm, shape: &EpShape, bf16_payload: bool, max_tokens:
         && (1..=MAX_K).contains(&k)
         && k <= e
         && (1..=MAX_BS).contains(&max_tokens)
-        && buffsize_fits((h, k, l, r), max_tokens);
+        && buffsize_fits((h, k, l, r), max_tokens, comm.buffer_size_mb());
     let device = comm.device();
     let a3 = device
         .soc_name()
@@ -76,14 +77,25 @@ pub(super) fn fits(comm: &Comm, shape: &EpShape, bf16_payload: bool, max_tokens:
     limits && a3 && has_ops
 }
 
-/// The A3 `HCCL_BUFFSIZE` formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)).
-fn buffsize_fits((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) -> bool {
+/// The A3 buffer formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H))
+/// bytes within the communicator's buffer (its configured size, else `HCCL_BUFFSIZE`, else
+/// 200 MB; the MC2 communicator is split with the caller's configured size).
+fn buffsize_fits(
+    (h, k, l, r): (usize, usize, usize, usize),
+    max_bs: usize,
+    configured_mb: Option<u32>,
+) -> bool {
     let align = |v: usize, to: usize| v.div_ceil(to) * to;
     let need =
         2 * (l * max_bs * r * align(align(2 * h, 32) + 64, 512) + k * max_bs * align(2 * h, 512));
-    let mb = std::env::var("HCCL_BUFFSIZE")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    let env = || {
+        std::env::var("HCCL_BUFFSIZE")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let mb = configured_mb
+        .map(u64::from)
+        .or_else(env)
         .unwrap_or(DEFAULT_BUFFSIZE_MB);
     mb >= 2 && need as u64 <= mb.saturating_mul(1 << 20)
 }

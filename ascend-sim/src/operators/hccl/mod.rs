@@ -285,6 +285,18 @@ pub(crate) fn new_root() -> u64 {
     NEXT_ROOT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What a rank's `HcclCommConfig` set (the version-2 fields; `None`: not set, HCCL's default).
+/// The simulator always reduces in rank order, so `deterministic` changes no result.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// `hcclBufferSize`, MB.
+    pub(crate) buffer_mb: Option<u32>,
+    /// `hcclDeterministic`.
+    pub(crate) deterministic: Option<bool>,
+    /// `hcclCommName`: what `HcclGetCommName` reports instead of a made-up name.
+    pub(crate) name: Option<String>,
+}
+
 /// One rank's handle on a communicator.
 pub(crate) struct Comm {
     pub(crate) group: Arc<Group>,
@@ -299,6 +311,8 @@ pub(crate) struct Comm {
     /// MC2 operators run so far (numbered when they run: an aclnn executor has no enqueue
     /// hook, and one stream per rank runs them in order).
     next_mc2: AtomicU64,
+    /// What the rank's configuration set.
+    settings: Settings,
 }
 
 impl Comm {
@@ -386,8 +400,20 @@ impl Comm {
             next_recv: peers(),
             async_error: AtomicU32::new(HCCL_SUCCESS),
             next_mc2: AtomicU64::new(0),
+            settings: Settings::default(),
             group,
         }
+    }
+
+    /// This rank with what its configuration set.
+    pub(crate) fn with_settings(mut self, settings: Settings) -> Comm {
+        self.settings = settings;
+        self
+    }
+
+    /// What the rank's configuration set.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub(crate) fn size(&self) -> u32 {
@@ -401,7 +427,10 @@ impl Comm {
 
     /// The name `HcclGetCommName` reports.
     pub(crate) fn name(&self) -> String {
-        format!("ascend-sim-hccl-{}", self.group.id)
+        match &self.settings.name {
+            Some(name) => name.clone(),
+            None => format!("ascend-sim-hccl-{}", self.group.id),
+        }
     }
 
     /// Numbers the next collective this rank enqueues.

@@ -127,23 +127,31 @@ fn absent(c: &Call, names: &[&str]) -> Result<(), String> {
     }
 }
 
-/// `HCCL_BUFFSIZE` (MB, default 200) ≥ 2·(L·maxBS·ep·Align512(Align32(2H) + 64) +
-/// K·maxBS·Align512(2H)) bytes (the A3 formula, no shared experts).
+/// The EP communicator's buffer (its `hcclBufferSize`, else `HCCL_BUFFSIZE`, MB, default 200)
+/// ≥ 2·(L·maxBS·ep·Align512(Align32(2H) + 64) + K·maxBS·Align512(2H)) bytes (the A3 formula,
+/// no shared experts).
 fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     let align = |v: i64, to: i64| (v + to - 1) / to * to;
     let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
     let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
     let need = 2 * (l * mbs * ep * align(align(2 * h, 32) + 64, 512) + k * mbs * align(2 * h, 512));
-    let mb = std::env::var("HCCL_BUFFSIZE")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_BUFFSIZE_MB);
+    let configured = c
+        .str_of("groupEp")
+        .and_then(crate::ffi::configured_buffer_mb);
+    let (mb, what) = match configured {
+        Some(mb) => (u64::from(mb), "hcclBufferSize"),
+        None => {
+            let env = std::env::var("HCCL_BUFFSIZE").ok();
+            let mb = env.and_then(|v| v.trim().parse::<u64>().ok());
+            (mb.unwrap_or(DEFAULT_BUFFSIZE_MB), "HCCL_BUFFSIZE")
+        }
+    };
     let have = mb.saturating_mul(1 << 20);
     if mb >= 2 && (need as u64) <= have {
         Ok(())
     } else {
         Err(format!(
-            "HCCL_BUFFSIZE {mb} MB for {need} bytes (H {h}, maxBS {mbs}, K {k}, {l} local experts, epWorldSize {ep})"
+            "{what} {mb} MB for {need} bytes (H {h}, maxBS {mbs}, K {k}, {l} local experts, epWorldSize {ep})"
         ))
     }
 }
@@ -187,7 +195,7 @@ macro_rules! shared_rules {
                 "globalBs is 0 (same BS on every rank) or maxBS · epWorldSize with maxBS ≥ this rank's BS", $doc, INVALID,
                 Relation(|c| global_bs(c, dim(c, "expertIds", 0))), |c| c.set("globalBs", Arg::Int(3))),
             one($op, concat!($prefix, ".hccl-buffsize"),
-                "HCCL_BUFFSIZE (MB, default 200) holds 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes",
+                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200), holds 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes",
                 $doc, INVALID, Relation(|c| buffsize(c, $x)), |c| c.set("globalBs", Arg::Int(2 * 100_000))),
         ]
     };
