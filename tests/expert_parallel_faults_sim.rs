@@ -9,15 +9,15 @@
 
 mod common;
 
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ascend_npu::ops::ep::{
-    EpShape, Payload, Tokens, low_latency_combine, low_latency_dispatch, normal_combine,
-    normal_dispatch,
+    EpShape, Payload, Tokens, counts_row, dispatch_layout, low_latency_combine,
+    low_latency_dispatch, normal_combine, normal_dispatch,
 };
 use ascend_npu::runtime::comm::Comm;
-use ascend_npu::sim::hccl::{Damage, InFlightFault};
+use ascend_npu::sim::hccl::{Damage, Exchange, InFlightFault};
 use ascend_npu::{Error, Stream};
 use common::ranks::{on_ranks, rank_counts, set_sim_hccl_timeout, setup_ranks_with_hbm};
 
@@ -28,6 +28,26 @@ fn setup_ranks() {
 use half::bf16;
 
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A case running alone with the simulator's HCCL timeout set; dropping it restores the
+/// default timeout, then lets the next case run.
+struct Case {
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        set_sim_hccl_timeout(Duration::ZERO);
+    }
+}
+
+/// Waits for the other cases, sets up the ranks and sets the timeout; `None`, with a message,
+/// under another provider (whose simulator this process cannot configure).
+fn case_with_timeout(timeout: Duration) -> Option<Case> {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    setup_ranks();
+    set_sim_hccl_timeout(timeout).then_some(Case { _serial: serial })
+}
 
 const HIDDEN: usize = 64;
 const TOP_K: usize = 2;
@@ -87,12 +107,10 @@ fn hccl_error(e: &Error) -> bool {
 
 #[test]
 fn expert_parallel_a_rank_that_never_dispatches_times_out_every_other_rank() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
     let timeout = Duration::from_millis(500);
-    if !set_sim_hccl_timeout(timeout) {
+    let Some(_case) = case_with_timeout(timeout) else {
         return;
-    }
+    };
     for n in rank_counts(&[2, 4, 8]) {
         let done = Barrier::new(n as usize);
         let results = on_ranks(n, |comm, stream| {
@@ -115,27 +133,25 @@ fn expert_parallel_a_rank_that_never_dispatches_times_out_every_other_rank() {
         }
         healthy(n);
     }
-    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 #[test]
 fn expert_parallel_a_rank_that_dies_mid_dispatch_fails_its_peers_at_once() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
     // A long timeout: the peers must fail because the rank left, not because time ran out.
     let timeout = Duration::from_secs(60);
-    if !set_sim_hccl_timeout(timeout) {
+    let Some(_case) = case_with_timeout(timeout) else {
         return;
-    }
+    };
     for n in rank_counts(&[2, 4, 8]) {
         let results = on_ranks(n, |comm, stream| {
             if comm.rank() == 1 {
-                // Rank 1 takes part in the counts exchange that opens a dispatch (one i64 per
-                // token count, destination rank and expert), then dies: its communicator is
-                // destroyed before the rows move.
-                let len = 1 + n as usize + 2 * n as usize;
-                let mine = stream.upload(&vec![0i64; len]).unwrap();
-                let mut all = stream.alloc_zeroed::<i64>(len * n as usize).unwrap();
+                // Rank 1 takes part in the counts exchange that opens a dispatch, as a rank
+                // without tokens, then dies: its communicator is destroyed before the rows move.
+                let none = stream.upload::<i32>(&[]).unwrap();
+                let layout = dispatch_layout(&shape(n).config, &none, TOP_K).unwrap();
+                let row = counts_row(&layout);
+                let mine = stream.upload(&row).unwrap();
+                let mut all = stream.alloc_zeroed::<i64>(row.len() * n as usize).unwrap();
                 comm.all_gather(stream, &mine, &mut all).unwrap();
                 stream.synchronize().unwrap();
                 return None;
@@ -155,18 +171,23 @@ fn expert_parallel_a_rank_that_dies_mid_dispatch_fails_its_peers_at_once() {
         }
         healthy(n);
     }
-    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 /// Arms `damage` on what rank 0 sends rank 1 in its `nth` all-to-all-v (a normal dispatch with
 /// a bf16 payload runs four: rows, ids, weights, source tokens; its combine one more). Returns
 /// false, with a message, under another provider.
 fn arm(nth: u64, damage: Damage) -> bool {
+    arm_in(Exchange::AllToAllV, nth, damage)
+}
+
+/// [`arm`] for the `nth` exchange of kind `exchange`.
+fn arm_in(exchange: Exchange, nth: u64, damage: Damage) -> bool {
     if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
         eprintln!("skipped: faults are injected into the compiled-in simulator only");
         return false;
     }
     ascend_npu::sim::hccl::inject(InFlightFault {
+        exchange,
         from: 0,
         to: 1,
         nth,
@@ -186,12 +207,10 @@ fn faulty_round_trip(n: u32) -> Vec<(Option<Error>, Duration)> {
 
 #[test]
 fn expert_parallel_a_short_part_fails_every_rank() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
     let timeout = Duration::from_secs(20);
-    if !set_sim_hccl_timeout(timeout) {
+    let Some(_case) = case_with_timeout(timeout) else {
         return;
-    }
+    };
     for n in rank_counts(&[2, 4]) {
         // The rows rank 0 sends rank 1 lose their last element.
         if !arm(0, Damage::Truncate { bytes: 2 }) {
@@ -211,7 +230,6 @@ fn expert_parallel_a_short_part_fails_every_rank() {
         assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
         healthy(n);
     }
-    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 /// A damaged id or source token is detected by the receiver, which fails its dispatch with
@@ -219,12 +237,10 @@ fn expert_parallel_a_short_part_fails_every_rank() {
 /// combine), at once when it drops its communicator.
 #[test]
 fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
     let timeout = Duration::from_secs(20);
-    if !set_sim_hccl_timeout(timeout) {
+    let Some(_case) = case_with_timeout(timeout) else {
         return;
-    }
+    };
     // Rank 0 sends rank 1 (experts 2 and 3) its tokens 1, 2, 3, ... in that order; token 1's
     // local ids are [-1, 0]. (all-to-all, byte, mask, what rank 1 says): ids are the second
     // all-to-all, source tokens the fourth, both little-endian i32.
@@ -259,7 +275,6 @@ fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
             healthy(n);
         }
     }
-    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 /// What no receiver can detect: a changed payload byte arrives as data. The round trip
@@ -302,14 +317,11 @@ const HBM_BYTES: u64 = 8 << 20;
 
 #[test]
 fn expert_parallel_an_out_of_memory_rank_fails_every_rank() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
-    if ascend_npu::active_backend().unwrap() != ascend_npu::Backend::Sim {
-        eprintln!("skipped: device memory is limited on the compiled-in simulator only");
-        return;
-    }
     let timeout = Duration::from_secs(20);
-    set_sim_hccl_timeout(timeout);
+    // Device memory, too, is limited on the compiled-in simulator only.
+    let Some(_case) = case_with_timeout(timeout) else {
+        return;
+    };
     for n in rank_counts(&[2, 4]) {
         let results = on_ranks(n, |comm, stream| {
             // Rank 1's device is all but full: the 2 KiB left hold the counts exchange that
@@ -343,7 +355,6 @@ fn expert_parallel_an_out_of_memory_rank_fails_every_rank() {
         }
         healthy(n);
     }
-    set_sim_hccl_timeout(Duration::ZERO);
 }
 
 /// A low-latency dispatch of this rank's tokens (those of [`round_trip`]) with identity
@@ -388,12 +399,10 @@ fn healthy_low_latency(n: u32) {
 /// communicator works.
 #[test]
 fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    setup_ranks();
     let timeout = Duration::from_secs(20);
-    if !set_sim_hccl_timeout(timeout) {
+    let Some(_case) = case_with_timeout(timeout) else {
         return;
-    }
+    };
     for n in rank_counts(&[2, 4]) {
         healthy_low_latency(n);
         // (all-to-all, damage, what rank 1 says if it is the one to notice): expert 0's rows
@@ -437,5 +446,55 @@ fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works(
             healthy_low_latency(n);
         }
     }
-    set_sim_hccl_timeout(Duration::ZERO);
+}
+
+/// The counts' all-gather that opens a low-latency dispatch (every rank's token count, tokens
+/// per rank and pairs per expert, and a check value), damaged on its way from rank 0 to rank 1:
+/// cut short, rank 1's all-gather fails inside HCCL and fails the communicator; with a byte
+/// changed (the token count, a per-expert count, the check value itself), rank 1 finds that
+/// rank 0's row fails its check ([`Error::Damaged`]) and leaves, which fails its peers at once.
+/// Either way every rank errs within the timeout, and a rebuilt communicator works.
+#[test]
+fn expert_parallel_damaged_low_latency_counts_fail_every_rank_then_a_rebuilt_comm_works() {
+    let timeout = Duration::from_secs(20);
+    let Some(_case) = case_with_timeout(timeout) else {
+        return;
+    };
+    for n in rank_counts(&[2, 4]) {
+        // A row: 1 + n + 2n counts and the check, 8 bytes each.
+        let row_bytes = 8 * (2 + 3 * n as usize);
+        let flip = |offset| Damage::Flip { offset, mask: 0x40 };
+        let cases = [
+            Damage::Truncate { bytes: 8 },
+            flip(0),
+            flip(8 * (1 + n as usize)),
+            flip(row_bytes - 1),
+        ];
+        for damage in cases {
+            if !arm_in(Exchange::AllGather, 0, damage) {
+                return;
+            }
+            let results = faulty_low_latency_round_trip(n);
+            assert!(!ascend_npu::sim::hccl::disarm(), "{damage:?} applied");
+            for (rank, (err, elapsed)) in results.into_iter().enumerate() {
+                let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: {damage:?} unnoticed"));
+                match (rank, damage) {
+                    (1, Damage::Truncate { .. }) => {
+                        assert!(hccl_error(&err), "rank 1: {err}");
+                        assert!(err.to_string().contains("AllGather: "), "rank 1: {err}");
+                    }
+                    (1, _) => {
+                        assert!(
+                            matches!(err, Error::Damaged { from: 0, .. }),
+                            "rank 1, {damage:?}: {err:?}"
+                        );
+                        assert!(err.to_string().contains("counts row"), "{err}");
+                    }
+                    _ => assert!(hccl_error(&err), "rank {rank}, {damage:?}: {err}"),
+                }
+                assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+            }
+            healthy_low_latency(n);
+        }
+    }
 }

@@ -99,7 +99,7 @@ fn the_configured_buffer_size_decides_the_mc2_path() {
 /// communicator runs the MC2 path correctly.
 #[test]
 fn mc2_damage_in_flight_fails_every_rank_then_a_rebuilt_comm_works() {
-    use ascend_npu::sim::hccl::{Damage, InFlightFault, disarm, inject};
+    use ascend_npu::sim::hccl::{Damage, Exchange, InFlightFault, disarm, inject};
     let _serial = setup();
     let timeout = std::time::Duration::from_secs(20);
     // Damage is injected into the compiled-in simulator only: another provider skips the case.
@@ -116,6 +116,7 @@ fn mc2_damage_in_flight_fails_every_rank_then_a_rebuilt_comm_works() {
     ] {
         // The MC2 dispatch's exchange is the first all-to-all rank 0 runs.
         inject(InFlightFault {
+            exchange: Exchange::AllToAllV,
             from: 0,
             to: 1,
             nth: 0,

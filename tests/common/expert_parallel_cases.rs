@@ -4,8 +4,8 @@
 
 use ascend_npu::fp8::{BlockQuantized, ScaleFormat, quantize_act};
 use ascend_npu::ops::ep::{
-    DispatchLayout, EpConfig, EpShape, EpTransport, Payload, PayloadKind, Tokens, dispatch_layout,
-    low_latency_combine, low_latency_combine_traffic, low_latency_dispatch,
+    DispatchLayout, EpConfig, EpShape, EpTransport, Payload, PayloadKind, Tokens, counts_row,
+    dispatch_layout, low_latency_combine, low_latency_combine_traffic, low_latency_dispatch,
     low_latency_dispatch_traffic, normal_combine, normal_combine_traffic, normal_dispatch,
     normal_dispatch_traffic, normal_redispatch,
 };
@@ -636,20 +636,20 @@ pub fn traffic_totals_and_minimums_by_hand() {
     assert_eq!(PayloadKind::Fp8.row_bytes(200), 208);
     assert_eq!(PayloadKind::Fp8.row_bytes(256), 264);
     assert_eq!(PayloadKind::Fp8.row_bytes(257), 269);
-    // Counts: 8·(1 + R + E) = 80 bytes to every rank. Normal dispatch: per token a row, K i32
+    // Counts: 8·(1 + R + E) and their check value, 8 more, = 88 bytes to every rank. Normal dispatch: per token a row, K i32
     // ids, K f32 weights and an i32 source token (8·K + 4 = 20 bytes).
     let t = normal_dispatch_traffic(&shape, &layout, 0, PayloadKind::Fp8);
     assert_eq!(t.rank, 0);
-    assert_eq!(t.to_rank, [3 * 228 + 80, 2 * 228 + 80, 228 + 80]);
+    assert_eq!(t.to_rank, [3 * 228 + 88, 2 * 228 + 88, 228 + 88]);
     assert_eq!(t.minimum_to_rank, [3 * 208, 2 * 208, 208]);
-    assert_eq!((t.off_rank(), t.minimum_off_rank()), (844, 624));
-    assert_eq!(t.busiest_link(), 536);
+    assert_eq!((t.off_rank(), t.minimum_off_rank()), (860, 624));
+    assert_eq!(t.busiest_link(), 544);
     // Low-latency dispatch: a row and an i32 pair index per (token, k) pair.
     let t = low_latency_dispatch_traffic(&shape, &layout, 1, PayloadKind::Bf16);
-    assert_eq!(t.to_rank, [4 * 404 + 80, 3 * 404 + 80, 404 + 80]);
+    assert_eq!(t.to_rank, [4 * 404 + 88, 3 * 404 + 88, 404 + 88]);
     assert_eq!(t.minimum_to_rank, [1200, 800, 400]);
-    assert_eq!((t.off_rank(), t.minimum_off_rank()), (1696 + 484, 1600));
-    assert_eq!(t.busiest_link(), 1696);
+    assert_eq!((t.off_rank(), t.minimum_off_rank()), (1704 + 492, 1600));
+    assert_eq!(t.busiest_link(), 1704);
     // Combines, as if every rank had rank 0's layout: rank 1 sends back what it received.
     let layouts = vec![layout; 3];
     let t = normal_combine_traffic(&shape, &layouts, 1);
@@ -680,9 +680,10 @@ pub fn traffic_counts_the_rows_each_dispatch_sends() {
             )
         });
         let shape = &world.shape;
-        let counts = 8 * (1 + n as u64 + shape.config.num_experts as u64);
-        let row = PayloadKind::Bf16.row_bytes(HIDDEN);
         let layouts: Vec<DispatchLayout> = got.iter().map(|g| g.0.clone()).collect();
+        // The counts exchange sends every rank one row of i64.
+        let counts = 8 * counts_row(&layouts[0]).len() as u64;
+        let row = PayloadKind::Bf16.row_bytes(HIDDEN);
         for (r, (layout, normal, ll)) in got.iter().enumerate() {
             let t = normal_dispatch_traffic(shape, layout, r, PayloadKind::Bf16);
             let meta = 8 * TOP_K as u64 + 4;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ascend_sys::{
     ACL_ERROR_RT_INTERNAL_ERROR, ACL_ERROR_RT_TASK_TIMEOUT, HCCL_COMM_CONFIG_MAGIC_WORD,
-    HCCL_COMM_CONFIG_NOT_SET, HCCL_E_INTERNAL, HCCL_E_PTR, HCCL_E_TIMEOUT, HCCL_SUCCESS, HcclComm,
-    HcclCommConfig, HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo, StaticSymbols,
-    aclrtStream,
+    HCCL_COMM_CONFIG_NOT_SET, HCCL_E_INTERNAL, HCCL_E_PTR, HCCL_E_REMOTE, HCCL_E_TIMEOUT,
+    HCCL_SUCCESS, HcclComm, HcclCommConfig, HcclDataType, HcclReduceOp, HcclResult, HcclRootInfo,
+    StaticSymbols, aclrtStream,
 };
 
 use super::context::current;
@@ -19,6 +19,7 @@ use super::stream::for_submit;
 use crate::base::error::SimError;
 use crate::base::error::panic_text;
 use crate::base::error_msg::set_recent;
+use crate::operators::hccl::fault;
 use crate::operators::hccl::reduce::{element_size, reduce_into, reducible};
 use crate::operators::hccl::{
     Comm, Contribution, HcclError, HcclResultOf, Origin, ROOT_MAGIC, Settings, Use, new_root,
@@ -630,6 +631,8 @@ struct Collective {
     recv: u64,
     /// Whether this rank contributes data (broadcast: only the root).
     contributes: bool,
+    /// An all-gather, whose parts a fault can damage (see [`fault::damage_all_gather`]).
+    all_gather: bool,
 }
 
 fn run_collective(
@@ -645,6 +648,7 @@ fn run_collective(
         send_len,
         recv,
         contributes,
+        all_gather,
     } = c;
     let seq = resolve(comm)?.next_collective();
     enqueue(api, comm, stream, move |comm, abort| {
@@ -653,11 +657,16 @@ fn run_collective(
         } else {
             Vec::new()
         };
+        let parts = if all_gather {
+            fault::damage_all_gather(comm.rank, comm.size() as usize, data)
+        } else {
+            vec![data]
+        };
         let all = comm.exchange(
             seq,
             Contribution {
                 signature,
-                parts: vec![data],
+                parts,
                 expects: Vec::new(),
             },
             abort,
@@ -728,6 +737,7 @@ unsafe extern "C" fn HcclAllReduce(
             send_len: len,
             recv: recv_buf as u64,
             contributes: true,
+            all_gather: false,
         };
         run_collective(c, comm, stream, move |_, all| {
             Ok(fold_parts(all, 0..len, data_type, op))
@@ -763,6 +773,7 @@ unsafe extern "C" fn HcclReduceScatter(
             send_len: len,
             recv: recv_buf as u64,
             contributes: true,
+            all_gather: false,
         };
         run_collective(c, comm, stream, move |rank, all| {
             let start = rank as usize * chunk;
@@ -794,12 +805,26 @@ unsafe extern "C" fn HcclAllGather(
             send_len: len,
             recv: recv_buf as u64,
             contributes: true,
+            all_gather: true,
         };
-        run_collective(c, comm, stream, |_, all| {
-            Ok(all
-                .iter()
-                .flat_map(|p| p.parts[0].iter().copied())
-                .collect())
+        run_collective(c, comm, stream, move |me, all| {
+            let mut out = Vec::with_capacity(len * all.len());
+            for (from, p) in all.iter().enumerate() {
+                // One part for every receiver, or one per receiver (a damaged one).
+                let part = p.parts.get(me as usize).unwrap_or(&p.parts[0]);
+                if part.len() != len {
+                    return Err(HcclError::new(
+                        HCCL_E_REMOTE,
+                        format!(
+                            "AllGather: {} of the {len} bytes from rank {from} arrived; \
+                             expected the whole part",
+                            part.len()
+                        ),
+                    ));
+                }
+                out.extend_from_slice(part);
+            }
+            Ok(out)
         })
     })
 }
@@ -831,6 +856,7 @@ unsafe extern "C" fn HcclBroadcast(
             send_len: len,
             recv: buf as u64,
             contributes: c.rank == root,
+            all_gather: false,
         };
         run_collective(co, comm, stream, move |_, all| {
             Ok(all[root as usize].parts[0].clone())
@@ -847,6 +873,7 @@ unsafe extern "C" fn HcclBarrier(comm: HcclComm, stream: aclrtStream) -> HcclRes
             send_len: 0,
             recv: 0,
             contributes: false,
+            all_gather: false,
         };
         run_collective(c, comm, stream, |_, _| Ok(Vec::new()))
     })
@@ -936,7 +963,7 @@ unsafe extern "C" fn HcclAlltoAllV(
                 let what = format!("sendBuf part for rank {j}");
                 parts.push(read_device(send + start as u64, len, comm.device, &what)?);
             }
-            crate::operators::hccl::fault::damage_all_to_all(comm.rank, &mut parts);
+            fault::damage_all_to_all(comm.rank, &mut parts);
             let mine = Contribution {
                 signature: format!("AlltoAllV(type {send_type})"),
                 parts,

@@ -9,38 +9,95 @@ use crate::runtime::comm::{AllToAllV, Comm, CommElement};
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceSliceMut, Stream};
 
 /// Every rank's counts, all-gathered: per source rank its token count, its tokens per
-/// destination rank and its `(t, k)` pairs per expert.
+/// destination rank and its `(t, k)` pairs per expert. Each rank's row ends with a check value
+/// of the rest ([`row_check`]): every rank's layout follows from this table, so a row damaged
+/// on its way to one rank is caught there ([`Error::Damaged`]) rather than sending that rank's
+/// exchanges astray.
 pub(super) struct Counts {
     ranks: usize,
     experts: usize,
-    /// `[R, 1 + R + E]`.
+    /// `[R, 1 + R + E + 1]`.
     table: Vec<i64>,
+}
+
+/// What a rank sends in the counts exchange that opens every dispatch (an all-gather of
+/// `i64`s): its token count, its tokens per destination rank, its `(t, k)` pairs per expert
+/// and a check value of those. A program taking part in the exchange by other means (a test
+/// playing a rank) sends this row.
+///
+/// ```
+/// use ascend_npu::ops::ep::{EpConfig, counts_row, dispatch_layout};
+/// use ascend_npu::{select_backend, Backend, Device};
+/// select_backend(Backend::Sim)?;
+/// let stream = Device::open(0)?.new_stream()?;
+/// let config = EpConfig { num_ranks: 2, num_experts: 4 };
+/// // One token choosing experts 1 (rank 0) and 2 (rank 1).
+/// let layout = dispatch_layout(&config, &stream.upload(&[1i32, 2])?, 2)?;
+/// let row = counts_row(&layout);
+/// assert_eq!(row[..7], [1, 1, 1, 0, 1, 1, 0]);
+/// assert_eq!(row.len(), 1 + 2 + 4 + 1);
+/// # Ok::<(), ascend_npu::Error>(())
+/// ```
+pub fn counts_row(layout: &DispatchLayout) -> Vec<i64> {
+    let (ranks, experts) = (layout.ranks(), layout.num_tokens_per_expert.len());
+    let mut row = Vec::with_capacity(Counts::width(ranks, experts));
+    row.push(layout.tokens() as i64);
+    let counts = layout.num_tokens_per_rank.iter();
+    row.extend(
+        counts
+            .chain(&layout.num_tokens_per_expert)
+            .map(|&n| n as i64),
+    );
+    row.push(row_check(&row));
+    row
+}
+
+/// FNV-1a over the row's little-endian bytes: any changed byte changes it (with probability
+/// 1 − 2⁻⁶⁴ for damage of more bytes), unlike a sum, which a pair of changes can keep.
+fn row_check(row: &[i64]) -> i64 {
+    let hash = row
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    hash as i64
 }
 
 impl Counts {
     /// Gathers every rank's `layout` counts. Every rank must call it (a collective).
     pub(super) fn gather(comm: &Comm, stream: &Stream, layout: &DispatchLayout) -> Result<Counts> {
         let (ranks, experts) = (layout.ranks(), layout.num_tokens_per_expert.len());
-        let mut mine = Vec::with_capacity(1 + ranks + experts);
-        mine.push(layout.tokens() as i64);
-        let counts = layout.num_tokens_per_rank.iter();
-        mine.extend(
-            counts
-                .chain(&layout.num_tokens_per_expert)
-                .map(|&n| n as i64),
-        );
+        let mine = counts_row(layout);
         let send = stream.upload(&mine)?;
         let mut all = stream.alloc_pooled::<i64>(mine.len() * ranks)?;
         comm.all_gather(stream, &send, &mut all)?;
-        Ok(Counts {
+        let counts = Counts {
             ranks,
             experts,
             table: all.to_vec()?,
-        })
+        };
+        for src in 0..ranks {
+            let w = Counts::width(ranks, experts);
+            let (row, check) = counts.table[src * w..(src + 1) * w].split_at(w - 1);
+            if row_check(row) != check[0] {
+                return Err(Error::Damaged {
+                    from: src,
+                    what: format!("its counts row {row:?} with check value {}", check[0]),
+                    expected: format!("the check value of those counts, {}", row_check(row)),
+                });
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Values per rank: the token count, `R` per-rank and `E` per-expert counts, the check.
+    pub(super) fn width(ranks: usize, experts: usize) -> usize {
+        1 + ranks + experts + 1
     }
 
     fn row(&self, src: usize) -> &[i64] {
-        let w = 1 + self.ranks + self.experts;
+        let w = Counts::width(self.ranks, self.experts);
         &self.table[src * w..(src + 1) * w]
     }
 

@@ -1,7 +1,9 @@
 //! What a rank can check of what a normal dispatch brought it, and what it cannot.
 //!
-//! The ranks agree on every count first (one all-gather), so the rows' bookkeeping that
-//! arrives afterwards must match it. [`check_received`] compares, per source rank:
+//! The ranks agree on every count first (one all-gather; each rank's row carries a check
+//! value, so a row damaged on its way fails the receiving rank with [`Error::Damaged`] before
+//! any exchange is laid out from it), so the rows' bookkeeping that arrives afterwards must
+//! match it. [`check_received`] compares, per source rank:
 //!
 //! * the source tokens: increasing (rows arrive in source order) and below the source's
 //!   announced token count;

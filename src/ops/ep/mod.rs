@@ -53,6 +53,7 @@ mod traffic;
 
 pub use crate::reference::ep::{EpConfig, EpShape};
 
+pub use exchange::counts_row;
 pub use layer::EpMoeLayer;
 pub use layout::{DispatchLayout, dispatch_layout};
 pub use low_latency::{

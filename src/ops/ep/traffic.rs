@@ -65,9 +65,11 @@ fn sum_others(v: &[u64], rank: usize) -> u64 {
         .sum()
 }
 
-/// The counts all-gather that opens every dispatch: `1 + R + E` i64 to every rank.
+/// The counts all-gather that opens every dispatch: `1 + R + E` i64 and a check value to
+/// every rank.
 fn counts_bytes(shape: &EpShape) -> u64 {
-    8 * (1 + shape.config.num_ranks + shape.config.num_experts) as u64
+    let c = shape.config;
+    8 * super::exchange::Counts::width(c.num_ranks, c.num_experts) as u64
 }
 
 /// [`normal_dispatch`](super::normal_dispatch) by the rank of `layout`: per destination

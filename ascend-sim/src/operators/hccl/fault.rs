@@ -26,16 +26,27 @@ pub enum Damage {
     },
 }
 
-/// One damaged all-to-all-v part: what rank `from` sends to rank `to` in its `nth`
-/// `HcclAlltoAllV` (counted from 0 when the fault is armed), on whichever communicator runs
-/// it.
+/// The kind of exchange a fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exchange {
+    /// `HcclAlltoAllV`, and the exchange of each MC2 operator (aclnnMoeDistribute*).
+    AllToAllV,
+    /// `HcclAllGather`: the part of the sender that the one receiver gets (the others get it
+    /// intact). A part cut short fails the receiver's all-gather.
+    AllGather,
+}
+
+/// One damaged part: what rank `from` sends to rank `to` in its `nth` exchange of kind
+/// `exchange` (counted from 0 when the fault is armed), on whichever communicator runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InFlightFault {
+    /// The kind of exchange.
+    pub exchange: Exchange,
     /// The sending rank.
     pub from: u32,
     /// The receiving rank.
     pub to: u32,
-    /// Which of the sender's all-to-all-v ops.
+    /// Which of the sender's exchanges of that kind.
     pub nth: u64,
     /// What happens to the part.
     pub damage: Damage,
@@ -61,17 +72,46 @@ pub fn disarm() -> bool {
 /// Applies the armed fault to the `parts` (one per destination rank) that rank `rank` sends
 /// in an all-to-all-v, if this is the one it names.
 pub(crate) fn damage_all_to_all(rank: u32, parts: &mut [Vec<u8>]) {
+    if let Some((to, damage)) = take(Exchange::AllToAllV, rank) {
+        if let Some(part) = parts.get_mut(to as usize) {
+            damage.apply(part);
+        }
+    }
+}
+
+/// What rank `rank` sends in an all-gather of `ranks` ranks: `[data]` for every receiver, or,
+/// if the armed fault names this one, one part per receiver with the named receiver's damaged.
+pub(crate) fn damage_all_gather(rank: u32, ranks: usize, data: Vec<u8>) -> Vec<Vec<u8>> {
+    match take(Exchange::AllGather, rank) {
+        Some((to, damage)) if (to as usize) < ranks => {
+            let mut parts = vec![data; ranks];
+            damage.apply(&mut parts[to as usize]);
+            parts
+        }
+        _ => vec![data],
+    }
+}
+
+/// Counts an exchange of kind `exchange` by rank `rank`; if it is the one the armed fault
+/// names, disarms it and returns its receiver and damage.
+fn take(exchange: Exchange, rank: u32) -> Option<(u32, Damage)> {
     let mut armed = lock(&ARMED);
-    let Some(a) = armed.as_mut().filter(|a| a.fault.from == rank) else {
-        return;
-    };
+    let a = armed
+        .as_mut()
+        .filter(|a| a.fault.from == rank && a.fault.exchange == exchange)?;
     let nth = a.seen;
     a.seen += 1;
     if nth != a.fault.nth {
-        return;
+        return None;
     }
-    if let Some(part) = parts.get_mut(a.fault.to as usize) {
-        match a.fault.damage {
+    let hit = (a.fault.to, a.fault.damage);
+    *armed = None;
+    Some(hit)
+}
+
+impl Damage {
+    fn apply(self, part: &mut Vec<u8>) {
+        match self {
             Damage::Flip { offset, mask } => {
                 if let Some(byte) = part.get_mut(offset) {
                     *byte ^= mask;
@@ -80,5 +120,4 @@ pub(crate) fn damage_all_to_all(rank: u32, parts: &mut [Vec<u8>]) {
             Damage::Truncate { bytes } => part.truncate(part.len().saturating_sub(bytes)),
         }
     }
-    *armed = None;
 }

@@ -20,12 +20,13 @@
 //! The timeout is `ASCEND_SIM_HCCL_TIMEOUT_MS`, else HCCL's own `HCCL_EXEC_TIMEOUT` (seconds),
 //! else 120 s; [`set_timeout`] overrides both.
 //!
-//! Tests damage data in flight with [`inject`] (see [`fault`]).
+//! Tests damage data in flight (all-to-all-v and all-gather parts) with [`inject`] (see
+//! [`fault`]).
 
 pub mod fault;
 pub(crate) mod reduce;
 
-pub use fault::{Damage, InFlightFault, disarm, inject};
+pub use fault::{Damage, Exchange, InFlightFault, disarm, inject};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
