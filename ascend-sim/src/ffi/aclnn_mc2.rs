@@ -10,7 +10,7 @@ use super::aclnn_base::{finish_plan, launch, tensor};
 use super::aclnn_ops::{meta, must};
 use super::context::current;
 use super::guard;
-use super::hccl::comm_named;
+use super::hccl::{comm_named, configured_buffer_mb};
 use super::read_cstr;
 use crate::base::error::SimResult;
 use crate::base::soc::SocFamily;
@@ -34,6 +34,8 @@ struct Ep {
     shared_expert_rank_num: i64,
     global_bs: i64,
     comm_alg: Option<String>,
+    /// The `hcclBufferSize` the communicator `groupEp` was configured with, or 0.
+    comm_buffer_mb: i64,
 }
 
 impl Ep {
@@ -59,6 +61,10 @@ impl Ep {
         // SAFETY: per this function's contract.
         let (group_ep, group_tp, comm_alg) =
             unsafe { (read_cstr(ep), read_cstr(tp), read_cstr(alg)) };
+        let comm_buffer_mb = group_ep
+            .as_deref()
+            .and_then(configured_buffer_mb)
+            .map_or(0, i64::from);
         Ep {
             group_ep,
             ep_world_size: ranks,
@@ -72,6 +78,7 @@ impl Ep {
             shared_expert_rank_num: shared_ranks,
             global_bs: bs,
             comm_alg,
+            comm_buffer_mb,
         }
     }
 
@@ -88,6 +95,7 @@ impl Ep {
             .int("expertShardType", self.expert_shard_type)
             .int("sharedExpertNum", self.shared_expert_num)
             .int("sharedExpertRankNum", self.shared_expert_rank_num)
+            .int("commBufferMb", self.comm_buffer_mb)
     }
 
     fn attrs(&self, expert_token_nums_type: i64) -> Attrs {

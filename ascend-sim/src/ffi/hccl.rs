@@ -89,7 +89,7 @@ pub(super) fn comm_named(name: &str, device: usize) -> Option<Arc<Comm>> {
 
 /// The `hcclBufferSize` (MB) that the live communicator `name` on the calling thread's device
 /// was configured with, if any.
-pub(crate) fn configured_buffer_mb(name: &str) -> Option<u32> {
+pub(super) fn configured_buffer_mb(name: &str) -> Option<u32> {
     let device = current().ok()?.device;
     comm_named(name, device)?.settings().buffer_mb
 }

@@ -47,7 +47,6 @@ mod rust_api;
 pub(crate) mod state;
 mod stream;
 
-pub(crate) use hccl::configured_buffer_mb;
 pub use rust_api::{counters, map_device_range, translate};
 pub use state::configure;
 

@@ -135,12 +135,11 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
     let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
     let need = 2 * (l * mbs * ep * align(align(2 * h, 32) + 64, 512) + k * mbs * align(2 * h, 512));
-    let configured = c
-        .str_of("groupEp")
-        .and_then(crate::ffi::configured_buffer_mb);
-    let (mb, what) = match configured {
-        Some(mb) => (u64::from(mb), "hcclBufferSize"),
-        None => {
+    // The C layer, which knows the communicators, passes the EP communicator's configured
+    // size as `commBufferMb` (0: none).
+    let (mb, what) = match c.int_of("commBufferMb") {
+        mb if mb > 0 => (mb as u64, "hcclBufferSize"),
+        _ => {
             let env = std::env::var("HCCL_BUFFSIZE").ok();
             let mb = env.and_then(|v| v.trim().parse::<u64>().ok());
             (mb.unwrap_or(DEFAULT_BUFFSIZE_MB), "HCCL_BUFFSIZE")
