@@ -7,8 +7,8 @@
 mod common;
 
 use common::hccl_mc2_cases::{
-    Fault, all_name, low_latency_round_trip, mc2_path_equals_portable_path_and_reference,
-    mc2_round_trip, raw_mc2,
+    Fault, all_name, int8_dispatch_quantizes_the_portable_rows, low_latency_round_trip,
+    mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2,
 };
 use common::ranks::{on_ranks, setup_ranks_on};
 
@@ -25,6 +25,12 @@ fn setup() -> std::sync::MutexGuard<'static, ()> {
 fn mc2_low_latency_equals_portable_and_reference() {
     let _serial = setup();
     mc2_path_equals_portable_path_and_reference();
+}
+
+#[test]
+fn mc2_int8_dispatch_quantizes_the_portable_rows() {
+    let _serial = setup();
+    int8_dispatch_quantizes_the_portable_rows();
 }
 
 #[test]

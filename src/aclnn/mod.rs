@@ -31,4 +31,5 @@ pub(crate) use plan::{
     MoeInitRoutingV2, MoeInitRoutingV3, Operator, WeightQuantBatchMatmulV2,
 };
 pub use plan::{LaunchFn, Plan};
+pub(crate) use tensor::TensorUses;
 pub use tensor::{AclBool, AclElement, AclIntArray, AclTensor, AclTensorList};

@@ -5,7 +5,7 @@
 use ascend_npu::Stream;
 use ascend_npu::ops::ep::{
     EpConfig, EpShape, EpTransport, Payload, Tokens, low_latency_combine, low_latency_dispatch,
-    low_latency_dispatch_with,
+    low_latency_dispatch_int8, low_latency_dispatch_with,
 };
 use ascend_npu::reference::ep as reference;
 use half::bf16;
@@ -130,25 +130,8 @@ pub fn mc2_path_equals_portable_path_and_reference() {
             );
             (mc2, portable)
         });
-        let f64s = |v: &[bf16]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
-        let inputs: Vec<_> = data
-            .iter()
-            .map(|(x, ids, w)| {
-                (
-                    f64s(x),
-                    ids.iter().map(|&e| e as i64).collect::<Vec<i64>>(),
-                    w.iter().map(|&w| w as f64).collect::<Vec<f64>>(),
-                )
-            })
-            .collect();
-        let refs: Vec<reference::RankTokens<'_>> = inputs
-            .iter()
-            .map(|(x, ids, w)| reference::RankTokens {
-                x,
-                topk_idx: ids,
-                topk_weights: w,
-            })
-            .collect();
+        let inputs = reference_inputs(&data);
+        let refs = reference_tokens(&inputs);
         let masked = reference::low_latency_dispatch(&shape, &refs, max_tokens).unwrap();
         let y: Vec<Vec<f64>> = masked
             .iter()
@@ -187,6 +170,184 @@ pub fn mc2_path_equals_portable_path_and_reference() {
                     (g.to_f64() - w).abs() <= bound,
                     "rank {r} [{i}]: {g} vs {w}"
                 );
+            }
+        }
+    }
+}
+
+/// The ranks' tokens in f64 for the reference: `x`, ids, weights.
+type RefInputs = Vec<(Vec<f64>, Vec<i64>, Vec<f64>)>;
+
+fn f64s(v: &[bf16]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+fn reference_inputs(data: &[(Vec<bf16>, Vec<i32>, Vec<f32>)]) -> RefInputs {
+    let widen = |(x, ids, w): &(Vec<bf16>, Vec<i32>, Vec<f32>)| {
+        let ids = ids.iter().map(|&e| e as i64).collect();
+        (f64s(x), ids, w.iter().map(|&w| w as f64).collect())
+    };
+    data.iter().map(widen).collect()
+}
+
+fn reference_tokens(inputs: &RefInputs) -> Vec<reference::RankTokens<'_>> {
+    inputs
+        .iter()
+        .map(|(x, ids, w)| reference::RankTokens {
+            x,
+            topk_idx: ids,
+            topk_weights: w,
+        })
+        .collect()
+}
+
+/// One rank's results of [`int8_dispatch_quantizes_the_portable_rows`]: the portable path's
+/// counts and bf16 rows, the INT8 path's counts, codes and scales, the slab height, and the
+/// INT8 path's combine of its dequantized rows.
+type Int8Got = (
+    Vec<usize>,
+    Vec<bf16>,
+    Vec<usize>,
+    Vec<i8>,
+    Vec<f32>,
+    usize,
+    Vec<bf16>,
+);
+
+/// The INT8 low-latency dispatch (MC2's quantMode 2) against the portable bf16 path and the
+/// f64 reference, on 2, 4 and 8 ranks: the same receive counts; each expert's rows are the
+/// portable rows quantized per row (compared sorted, as the MC2 order within an expert is
+/// open); identity experts on the dequantized rows combine to the reference within the
+/// quantization bound.
+pub fn int8_dispatch_quantizes_the_portable_rows() {
+    for n in rank_counts(&[2, 4, 8]) {
+        let shape = shape(n);
+        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 5)).collect();
+        let max_tokens = 5;
+        let got: Vec<Int8Got> = on_ranks(n, |comm, stream| {
+            let (x, ids, w) = &data[comm.rank() as usize];
+            let (xd, idsd, wd) = (
+                stream.upload(x).unwrap(),
+                stream.upload(ids).unwrap(),
+                stream.upload(w).unwrap(),
+            );
+            let tokens = Tokens {
+                x: Payload::Bf16(&xd),
+                topk_idx: &idsd,
+                topk_weights: &wd,
+            };
+            let portable = low_latency_dispatch_with(
+                comm,
+                stream,
+                &shape,
+                tokens,
+                max_tokens,
+                EpTransport::Portable,
+            )
+            .unwrap();
+            let q = low_latency_dispatch_int8(comm, stream, &shape, tokens, max_tokens).unwrap();
+            let (codes, scales) = (q.codes.to_vec().unwrap(), q.scales.to_vec().unwrap());
+            let slab = q.handle.slab_rows();
+            // Identity experts on the dequantized rows; garbage rows stay NaN (never read).
+            let mut y = vec![bf16::NAN; codes.len()];
+            for (e, &count) in q.recv_count.iter().enumerate() {
+                for i in e * slab..e * slab + count {
+                    for h in 0..HIDDEN {
+                        let v = f32::from(codes[i * HIDDEN + h]) * scales[i];
+                        y[i * HIDDEN + h] = bf16::from_f32(v);
+                    }
+                }
+            }
+            let y = stream.upload(&y).unwrap();
+            let out = low_latency_combine(comm, stream, &q.handle, &y, &wd).unwrap();
+            (
+                portable.recv_count,
+                portable.x.bf16().unwrap().to_vec().unwrap(),
+                q.recv_count,
+                codes,
+                scales,
+                slab,
+                out.to_vec().unwrap(),
+            )
+        });
+        let inputs = reference_inputs(&data);
+        let refs = reference_tokens(&inputs);
+        let masked = reference::low_latency_dispatch(&shape, &refs, max_tokens).unwrap();
+        let identity: Vec<Vec<f64>> = masked.iter().map(|m| m.x.clone()).collect();
+        let want = reference::low_latency_combine(&shape, &refs, &masked, &identity).unwrap();
+        for (r, (p_counts, p_rows, counts, codes, scales, slab, out)) in got.iter().enumerate() {
+            assert_eq!(counts, p_counts, "{n} ranks, rank {r}: receive counts");
+            assert_eq!(
+                *counts, masked[r].recv_count,
+                "{n} ranks, rank {r}: vs reference"
+            );
+            for (e, &count) in counts.iter().enumerate() {
+                let rows = e * slab..e * slab + count;
+                // The portable rows quantized on the host in f64: scale max|x|/127, codes
+                // rounded half to even.
+                let mut want_rows: Vec<(Vec<i32>, f64, Vec<f64>)> = rows
+                    .clone()
+                    .map(|i| {
+                        let x = f64s(&p_rows[i * HIDDEN..(i + 1) * HIDDEN]);
+                        let scale = x.iter().fold(0f64, |m, v| m.max(v.abs())) / 127.0;
+                        let q = x
+                            .iter()
+                            .map(|v| (v / scale).round_ties_even() as i32)
+                            .collect();
+                        (q, scale, x)
+                    })
+                    .collect();
+                let mut got_rows: Vec<(Vec<i32>, f64)> = rows
+                    .map(|i| {
+                        let q = codes[i * HIDDEN..(i + 1) * HIDDEN]
+                            .iter()
+                            .map(|&c| c as i32);
+                        (q.collect(), scales[i] as f64)
+                    })
+                    .collect();
+                want_rows.sort_by(|a, b| a.0.cmp(&b.0));
+                got_rows.sort_by(|a, b| a.0.cmp(&b.0));
+                for (j, ((wq, ws, x), (gq, gs))) in want_rows.iter().zip(&got_rows).enumerate() {
+                    // The device forms 127/max|x| and x·(127/max|x|) in f32: the scale is within
+                    // 2^-22 relative, and a code may differ by one where x/scale lies within
+                    // that of a rounding boundary; the dequantized row stays within half a step.
+                    assert!(
+                        (gs - ws).abs() <= ws * 2f64.powi(-22),
+                        "rank {r} expert {e} row {j}: scale {gs} vs {ws}"
+                    );
+                    for (h, ((&g, &w), &v)) in gq.iter().zip(wq).zip(x).enumerate() {
+                        assert!(
+                            (g - w).abs() <= 1,
+                            "rank {r} expert {e} row {j} [{h}]: code {g} vs {w}"
+                        );
+                        assert!(
+                            (g as f64 * gs - v).abs() <= gs * (0.5 + 2f64.powi(-20)),
+                            "rank {r} expert {e} row {j} [{h}]"
+                        );
+                    }
+                }
+            }
+            // Per token: Σ_k w_k·(half a step of its row + the bf16 rounding of a dequantized
+            // value, 2^-8 of max|x|) + the combine's fp32 sums and final bf16 rounding.
+            let (x, ids, w) = &inputs[r];
+            for (t, token) in out.chunks(HIDDEN).enumerate() {
+                let amax = x[t * HIDDEN..(t + 1) * HIDDEN]
+                    .iter()
+                    .fold(0f64, |m, v| m.max(v.abs()));
+                let weight: f64 = (0..TOP_K)
+                    .filter(|&j| ids[t * TOP_K + j] >= 0)
+                    .map(|j| w[t * TOP_K + j])
+                    .sum();
+                for (h, g) in token.iter().enumerate() {
+                    let want = want[r][t * HIDDEN + h];
+                    let bound = weight * amax * (0.5 / 127.0 + 2f64.powi(-8))
+                        + 2f64.powi(-8) * want.abs()
+                        + 2.0 * TOP_K as f64 * 2f64.powi(-24) * 4.4 * TOP_K as f64;
+                    assert!(
+                        (g.to_f64() - want).abs() <= bound,
+                        "rank {r} token {t} [{h}]: {g} vs {want}"
+                    );
+                }
             }
         }
     }

@@ -98,13 +98,16 @@ impl Ep {
             .int("commBufferMb", self.comm_buffer_mb)
     }
 
-    fn attrs(&self, expert_token_nums_type: i64) -> Attrs {
+    /// The attributes, with the dispatch's `(expertTokenNumsType, quantMode)` (0s for a
+    /// combine).
+    fn attrs(&self, (expert_token_nums_type, quant_mode): (i64, i64)) -> Attrs {
         Attrs {
             ep_world_size: self.ep_world_size as usize,
             ep_rank_id: self.ep_rank_id as usize,
             moe_expert_num: self.moe_expert_num as usize,
             global_bs: self.global_bs as usize,
             expert_token_nums_type,
+            quant_mode,
         }
     }
 }
@@ -191,10 +194,11 @@ unsafe extern "C" fn aclnnMoeDistributeDispatchV2GetWorkspaceSize(
         let (x, ids, mask) = (tensor(x)?, tensor(expert_ids)?, tensor(x_active_mask)?);
         let (ex, assist) = (tensor(expand_x_out)?, tensor(assist_info_out)?);
         let (nums, recv) = (tensor(expert_token_nums_out)?, tensor(ep_recv_counts_out)?);
+        let (scales, dynamic) = (tensor(scales)?, tensor(dynamic_scales_out)?);
         let call = Call::new("aclnnMoeDistributeDispatchV2")
             .tensor("x", meta(&x))
             .tensor("expertIds", meta(&ids))
-            .tensor("scalesOptional", meta(&tensor(scales)?))
+            .tensor("scalesOptional", meta(&scales))
             .tensor("xActiveMaskOptional", meta(&mask))
             .tensor("expertScalesOptional", meta(&tensor(expert_scales)?));
         let call = ep
@@ -204,22 +208,25 @@ unsafe extern "C" fn aclnnMoeDistributeDispatchV2GetWorkspaceSize(
             .int("expertTokenNumsType", expert_token_nums_type)
             .with("commAlg", Arg::Str(ep.comm_alg.clone()))
             .tensor("expandXOut", meta(&ex))
-            .tensor("dynamicScalesOut", meta(&tensor(dynamic_scales_out)?))
+            .tensor("dynamicScalesOut", meta(&dynamic))
             .tensor("assistInfoForCombineOut", meta(&assist))
             .tensor("expertTokenNumsOut", meta(&nums))
             .tensor("epRecvCountsOut", meta(&recv))
             .tensor("tpRecvCountsOut", meta(&tensor(tp_recv_counts_out)?))
             .tensor("expandScalesOut", meta(&tensor(expand_scales_out)?));
         rules::check(&call)?;
-        let attrs = ep.attrs(expert_token_nums_type);
+        let attrs = ep.attrs((expert_token_nums_type, quant_mode));
         let args = DispatchArgs {
             x: must(x, "x")?,
             expert_ids: must(ids, "expertIds")?,
             mask,
+            scales,
             expand_x: must(ex, "expandXOut")?,
             assist_info: must(assist, "assistInfoForCombineOut")?,
             expert_token_nums: must(nums, "expertTokenNumsOut")?,
             ep_recv_counts: must(recv, "epRecvCountsOut")?,
+            // Written with quantMode 2 only (the rules require it then).
+            dynamic_scales: dynamic.filter(|_| quant_mode == 2),
         };
         let planned = plan_dispatch(args, attrs, link(&ep, attrs)?)?;
         // SAFETY: out-pointers per the C contract.
@@ -327,7 +334,7 @@ unsafe extern "C" fn aclnnMoeDistributeCombineV2GetWorkspaceSize(
             .with("commAlg", Arg::Str(ep.comm_alg.clone()))
             .tensor("xOut", meta(&out));
         rules::check(&call)?;
-        let attrs = ep.attrs(0);
+        let attrs = ep.attrs((0, 0));
         let args = CombineArgs {
             expand_x: must(ex, "expandX")?,
             expert_ids: must(ids, "expertIds")?,

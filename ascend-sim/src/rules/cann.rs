@@ -187,7 +187,7 @@ pub(super) const VERSIONS: &[VersionRow] = &[
     VersionRow {
         what: "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2 (MC2)",
         versions: ["?", "yes", "yes", "yes", "yes"],
-        we_do: "ops::ep's low-latency dispatch and combine on an A3 SoC where the ops' limits fit (bf16, H 1024..=8192, at most 512 tokens per rank, HCCL_BUFFSIZE), on a communicator split for them; HCCL all-to-all-v otherwise",
+        we_do: "ops::ep's low-latency dispatch and combine on an A3 SoC where the ops' limits fit (bf16, H 1024..=8192, at most 512 tokens per rank, the communicator's buffer), on a communicator split for them; HCCL all-to-all-v otherwise; low_latency_dispatch_int8 (quantMode 2) on them only",
     },
 ];
 

@@ -100,6 +100,15 @@ impl LowLatencyHandle {
     }
 }
 
+/// Rows a low-latency dispatch sends each of `r` ranks (`l` experts each): one per valid id.
+fn rows_per_rank(topk_idx: &[i32], r: usize, l: usize) -> Vec<usize> {
+    let mut rows = vec![0usize; r];
+    for &e in topk_idx.iter().filter(|&&e| e >= 0) {
+        rows[e as usize / l] += 1;
+    }
+    rows
+}
+
 /// DeepEP's low-latency dispatch: one row per `(token, k)` pair to its expert's slab on the
 /// expert's rank; every rank of `comm` calls it, each with at most `max_tokens_per_rank`
 /// tokens. Synchronises `stream` once, on the routing (and on the MC2 path once more, on the
@@ -135,32 +144,22 @@ pub fn low_latency_dispatch_with(
     let layout = dispatch_layout(&shape.config, tokens.topk_idx, k)?;
     let t = layout.tokens();
     tokens.x.check(t, h)?;
-    let mut sent_per_rank = vec![0usize; r];
-    for &e in layout.topk_idx.iter().filter(|&&e| e >= 0) {
-        sent_per_rank[e as usize / l] += 1;
-    }
     if let (EpTransport::Auto, super::Payload::Bf16(x)) = (transport, tokens.x) {
         if mc2::fits(comm, shape, true, max_tokens_per_rank) {
-            let (x, recv_count, mc2) = mc2::dispatch(
-                comm,
-                stream,
-                shape,
-                (x, &layout.topk_idx),
-                max_tokens_per_rank,
-            )?;
+            let on = (x, &layout.topk_idx[..]);
+            let (x, recv_count, handle) =
+                on_mc2(comm, stream, shape, on, (max_tokens_per_rank, false))?;
+            let mc2::Mc2Rows::Bf16(x) = x else {
+                unreachable!("an unquantized dispatch delivers bf16 rows")
+            };
             return Ok(LowLatencyReceived {
-                x,
+                x: Rows::Bf16(x),
                 recv_count,
-                handle: LowLatencyHandle {
-                    shape: *shape,
-                    tokens: t,
-                    slab_rows: max_tokens_per_rank * r,
-                    sent_per_rank,
-                    path: Path::Mc2(mc2),
-                },
+                handle,
             });
         }
     }
+    let sent_per_rank = rows_per_rank(&layout.topk_idx, r, l);
     let counts = Counts::gather(comm, stream, &layout)?;
     // Every rank sees every rank's count, so all refuse together rather than leave the others
     // waiting in a collective.
@@ -258,6 +257,90 @@ pub fn low_latency_dispatch_with(
             },
         },
     })
+}
+
+/// What one rank receives from [`low_latency_dispatch_int8`]: the masked layout of
+/// [`LowLatencyReceived`] with INT8 rows, each row `≈ codes · scale`.
+pub struct LowLatencyInt8Received {
+    /// `[L, slab_rows, H]` codes in `-127..=127`; rows past `recv_count` are garbage.
+    pub codes: DeviceBuffer<i8>,
+    /// `[L, slab_rows]`: each row's scale, `max|row| / 127` of the bf16 row sent.
+    pub scales: DeviceBuffer<f32>,
+    /// `[L]` valid leading rows of each expert's slab.
+    pub recv_count: Vec<usize>,
+    /// The layout, for [`low_latency_combine`] (whose input stays bf16).
+    pub handle: LowLatencyHandle,
+}
+
+/// [`low_latency_dispatch`] with each `(token, k)` row quantized on the way to per-row
+/// dynamic INT8, as DeepEP-Ascend's INT8 dispatch and the W8A8 experts of a DeepSeek engine on
+/// A3 take it: the MC2 dispatch's quantMode 2 (`scale = max|x| / 127`, codes `x / scale`
+/// rounded to the nearest integer), about half the bytes of a bf16 dispatch. A row of zeros
+/// arrives as zero codes with scale 0.
+///
+/// Needs the MC2 operators (an A3 SoC where their limits fit, as [`EpTransport::Auto`]
+/// decides, and a bf16 payload); elsewhere it returns [`Error::Unsupported`] and nothing ran,
+/// on every rank alike.
+pub fn low_latency_dispatch_int8(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    tokens: Tokens<'_>,
+    max_tokens_per_rank: usize,
+) -> Result<LowLatencyInt8Received> {
+    check_shape(shape, comm.size())?;
+    let layout = dispatch_layout(&shape.config, tokens.topk_idx, shape.top_k)?;
+    let t = layout.tokens();
+    tokens.x.check(t, shape.hidden)?;
+    let super::Payload::Bf16(x) = tokens.x else {
+        return Err(Error::Unsupported {
+            what: "an INT8 dispatch of an FP8 payload".into(),
+            reason: "the MC2 operators quantize bf16 or fp16 rows".into(),
+        });
+    };
+    if !mc2::fits(comm, shape, true, max_tokens_per_rank) {
+        return Err(Error::Unsupported {
+            what: "an INT8 low-latency dispatch here".into(),
+            reason: "it runs on the MC2 operators, which need an Atlas A3 SoC, a CANN that has \
+                     them and a shape within their limits (see EpTransport::Auto); use \
+                     low_latency_dispatch"
+                .into(),
+        });
+    }
+    let on = (x, &layout.topk_idx[..]);
+    let (rows, recv_count, handle) = on_mc2(comm, stream, shape, on, (max_tokens_per_rank, true))?;
+    let mc2::Mc2Rows::Int8 { codes, scales } = rows else {
+        unreachable!("a quantized dispatch delivers INT8 rows")
+    };
+    Ok(LowLatencyInt8Received {
+        codes,
+        scales,
+        recv_count,
+        handle,
+    })
+}
+
+/// A low-latency dispatch of `x` routed by `topk_idx` (host copy) on the MC2 operators,
+/// quantized to INT8 if `int8`: the rows, the receive counts and the handle.
+fn on_mc2(
+    comm: &Comm,
+    stream: &Stream,
+    shape: &EpShape,
+    (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
+    (max_tokens_per_rank, int8): (usize, bool),
+) -> Result<(mc2::Mc2Rows, Vec<usize>, LowLatencyHandle)> {
+    let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
+    let on = (x, topk_idx);
+    let (rows, recv_count, mc2) =
+        mc2::dispatch(comm, stream, shape, on, (max_tokens_per_rank, int8))?;
+    let handle = LowLatencyHandle {
+        shape: *shape,
+        tokens: topk_idx.len() / shape.top_k,
+        slab_rows: max_tokens_per_rank * r,
+        sent_per_rank: rows_per_rank(topk_idx, r, l),
+        path: Path::Mc2(mc2),
+    };
+    Ok((rows, recv_count, handle))
 }
 
 /// DeepEP's low-latency combine: `y` (`[L, slab_rows, H]`, the experts' outputs in the masked

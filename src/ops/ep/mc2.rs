@@ -19,7 +19,7 @@
 
 use half::bf16;
 
-use super::{EpShape, Rows};
+use super::EpShape;
 use crate::aclnn::{
     AclBool, AclTensor, MoeDistributeCombineV2, MoeDistributeDispatchV2, Operator, Plan,
 };
@@ -122,15 +122,27 @@ fn group(comm: &Comm, shape: &EpShape) -> Result<Group> {
     })
 }
 
-/// The MC2 dispatch of `x` (`[T, H]` bf16) routed by `topk_idx` (`[T, K]`, host copy):
-/// the masked layout `[L, slab_rows, H]`, rows per local expert, and the handle.
+/// The rows an MC2 dispatch delivers in the masked layout `[L, slab_rows, H]`.
+pub(super) enum Mc2Rows {
+    /// As sent.
+    Bf16(DeviceBuffer<bf16>),
+    /// quantMode 2: INT8 codes and one scale per row (`[L, slab_rows]`).
+    Int8 {
+        codes: DeviceBuffer<i8>,
+        scales: DeviceBuffer<f32>,
+    },
+}
+
+/// The MC2 dispatch of `x` (`[T, H]` bf16) routed by `topk_idx` (`[T, K]`, host copy),
+/// quantized per row to INT8 on the way if `int8` (quantMode 2): the masked layout
+/// `[L, slab_rows, H]`, rows per local expert, and the handle.
 pub(super) fn dispatch(
     comm: &Comm,
     stream: &Stream,
     shape: &EpShape,
     (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
-    max_tokens: usize,
-) -> Result<(Rows, Vec<usize>, Mc2Handle)> {
+    (max_tokens, int8): (usize, bool),
+) -> Result<(Mc2Rows, Vec<usize>, Mc2Handle)> {
     let (h, k) = (shape.hidden, shape.top_k);
     let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
     let t = topk_idx.len() / k;
@@ -162,7 +174,8 @@ pub(super) fn dispatch(
     let rows = global_bs * l.min(k);
     let ids = stream.upload(&ids)?;
     let mask = stream.upload(&mask)?;
-    let mut expand = stream.alloc_pooled::<bf16>(rows * h)?;
+    // bf16 rows, or INT8 codes with a scale per row.
+    let mut expand = Expanded::alloc(stream, int8, rows, h)?;
     let mut assist = stream.alloc_pooled::<i32>(rows * 128)?;
     let mut nums = stream.alloc_pooled::<i64>(l)?;
     let mut recv_counts = stream.alloc_pooled::<i32>(r * l)?;
@@ -170,52 +183,63 @@ pub(super) fn dispatch(
         let tx = AclTensor::new(x, &[bs, h])?;
         let tids = AclTensor::new(&ids, &[bs, k])?;
         let tmask = AclTensor::from_bytes::<AclBool>(&mask, &[bs, k])?;
-        let tex = AclTensor::new_mut(&mut expand, &[rows, h])?;
+        let (tex, tscales) = match &mut expand {
+            Mc2Rows::Bf16(e) => (AclTensor::new_mut(e, &[rows, h])?, None),
+            Mc2Rows::Int8 { codes, scales } => (
+                AclTensor::new_mut(codes, &[rows, h])?,
+                Some(AclTensor::new_mut(scales, &[rows])?),
+            ),
+        };
         let tassist = AclTensor::new_mut(&mut assist, &[rows * 128])?;
         let tnums = AclTensor::new_mut(&mut nums, &[l])?;
         let trecv = AclTensor::new_mut(&mut recv_counts, &[r * l])?;
-        let tensors = [&tx, &tids, &tmask, &tex, &tassist, &tnums, &trecv];
-        let plan = Plan::new::<MoeDistributeDispatchV2>(
-            stream,
-            &tensors.map(|t| t as _),
-            |f, ws, exec| {
-                let null = std::ptr::null();
-                // SAFETY: live tensor handles and NUL-terminated names; quantMode 0, no scales,
-                // no TP, no shared experts, counts (expertTokenNumsType 1), commAlg NULL (A3).
-                unsafe {
-                    f(
-                        tx.as_ptr(),
-                        tids.as_ptr(),
-                        null,
-                        tmask.as_ptr(),
-                        null,
-                        g.name.as_ptr(),
-                        g.ranks,
-                        g.rank,
-                        g.experts,
-                        null.cast(),
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        global_bs as i64,
-                        1,
-                        null.cast(),
-                        tex.as_ptr().cast_mut(),
-                        std::ptr::null_mut(),
-                        tassist.as_ptr().cast_mut(),
-                        tnums.as_ptr().cast_mut(),
-                        trecv.as_ptr().cast_mut(),
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut(),
-                        ws,
-                        exec,
-                    )
-                }
-            },
-        )?;
+        let mut tensors: Vec<&dyn crate::aclnn::TensorUses<'_>> =
+            vec![&tx, &tids, &tmask, &tex, &tassist, &tnums, &trecv];
+        if let Some(t) = &tscales {
+            tensors.push(t);
+        }
+        let quant_mode = if int8 { 2 } else { 0 };
+        let scales_out = tscales
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |t| t.as_ptr().cast_mut());
+        let plan = Plan::new::<MoeDistributeDispatchV2>(stream, &tensors, |f, ws, exec| {
+            let null = std::ptr::null();
+            // SAFETY: live tensor handles and NUL-terminated names; quantMode 0 or 2
+            // without smoothing scales, no TP, no shared experts, counts
+            // (expertTokenNumsType 1), commAlg NULL (A3).
+            unsafe {
+                f(
+                    tx.as_ptr(),
+                    tids.as_ptr(),
+                    null,
+                    tmask.as_ptr(),
+                    null,
+                    g.name.as_ptr(),
+                    g.ranks,
+                    g.rank,
+                    g.experts,
+                    null.cast(),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    quant_mode,
+                    global_bs as i64,
+                    1,
+                    null.cast(),
+                    tex.as_ptr().cast_mut(),
+                    scales_out,
+                    tassist.as_ptr().cast_mut(),
+                    tnums.as_ptr().cast_mut(),
+                    trecv.as_ptr().cast_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    ws,
+                    exec,
+                )
+            }
+        })?;
         plan.launch()?;
     }
     let per_expert: Vec<usize> = nums.to_vec()?.iter().map(|&n| n.max(0) as usize).collect();
@@ -227,13 +251,25 @@ pub(super) fn dispatch(
             expected: format!("at most {slab_rows} rows per expert and {rows} in all"),
         });
     }
-    let mut masked = stream.alloc_pooled::<bf16>(l * slab_rows * h)?;
     let slabs = Slabs {
         per_expert: &per_expert,
         slab_rows,
-        hidden: h,
     };
-    slabs.copy(stream, &expand, &mut masked, true)?;
+    let mut masked = Expanded::alloc(stream, int8, l * slab_rows, h)?;
+    match (&expand, &mut masked) {
+        (Mc2Rows::Bf16(from), Mc2Rows::Bf16(to)) => slabs.copy(stream, from, to, (true, h))?,
+        (
+            Mc2Rows::Int8 { codes, scales },
+            Mc2Rows::Int8 {
+                codes: to_codes,
+                scales: to_scales,
+            },
+        ) => {
+            slabs.copy(stream, codes, to_codes, (true, h))?;
+            slabs.copy(stream, scales, to_scales, (true, 1))?;
+        }
+        _ => unreachable!("both allocated in the same kind"),
+    }
     let handle = Mc2Handle {
         rows,
         ids,
@@ -244,28 +280,44 @@ pub(super) fn dispatch(
         bs,
         global_bs,
     };
-    Ok((Rows::Bf16(masked), per_expert, handle))
+    Ok((masked, per_expert, handle))
 }
 
-/// The rows of each local expert: packed one after another in the ops' `[A, H]`, or at the
-/// start of the expert's slab in the masked layout `[L, slab_rows, H]`.
+/// How [`Mc2Rows`] are allocated.
+struct Expanded;
+
+impl Expanded {
+    /// `rows` rows of `hidden`, bf16 or (`int8`) INT8 codes with a scale each.
+    fn alloc(stream: &Stream, int8: bool, rows: usize, hidden: usize) -> Result<Mc2Rows> {
+        let n = crate::error::elements("MC2 rows", &[rows, hidden])?;
+        Ok(if int8 {
+            Mc2Rows::Int8 {
+                codes: stream.alloc_pooled::<i8>(n)?,
+                scales: stream.alloc_pooled::<f32>(rows)?,
+            }
+        } else {
+            Mc2Rows::Bf16(stream.alloc_pooled::<bf16>(n)?)
+        })
+    }
+}
+
+/// The rows of each local expert: packed one after another in the ops' `[A, ..]`, or at the
+/// start of the expert's slab in the masked layout `[L, slab_rows, ..]`.
 struct Slabs<'a> {
     per_expert: &'a [usize],
     slab_rows: usize,
-    hidden: usize,
 }
 
 impl Slabs<'_> {
-    /// Copies every expert's rows from the packed form to the masked one (`to_masked`) or
-    /// back: one device copy per expert with rows.
-    fn copy(
+    /// Copies every expert's rows of `h` elements from the packed form to the masked one
+    /// (`to_masked`) or back: one device copy per expert with rows.
+    fn copy<T>(
         &self,
         stream: &Stream,
-        from: &DeviceBuffer<bf16>,
-        to: &mut DeviceBuffer<bf16>,
-        to_masked: bool,
+        from: &DeviceBuffer<T>,
+        to: &mut DeviceBuffer<T>,
+        (to_masked, h): (bool, usize),
     ) -> Result<()> {
-        let h = self.hidden;
         let mut packed = 0;
         for (e, &n) in self.per_expert.iter().enumerate() {
             let (p, m) = (packed * h, e * self.slab_rows * h);
@@ -300,9 +352,8 @@ pub(super) fn combine(
     let slabs = Slabs {
         per_expert: &handle.per_expert,
         slab_rows,
-        hidden: h,
     };
-    slabs.copy(stream, y, &mut expand, false)?;
+    slabs.copy(stream, y, &mut expand, (false, h))?;
     let padded;
     let weights = if tokens == 0 {
         padded = stream.alloc_pooled_zeroed::<f32>(k)?;

@@ -13,6 +13,7 @@
 //! | low-latency dispatch | [`low_latency_dispatch`] | one all-to-all-v per local expert straight into the masked layout |
 //! | low-latency combine | [`low_latency_combine`] | the reverse, then `Σ_k w_k·y_k` in fp32 |
 //! | either, on MC2 | the same two, where the MC2 ops fit ([`EpTransport`]) | `aclnnMoeDistributeDispatchV2` / `CombineV2` on a communicator of their own |
+//! | INT8 low-latency dispatch | [`low_latency_dispatch_int8`] (MC2 only) | the dispatch's quantMode 2: per-row dynamic INT8 codes and scales |
 //!
 //! # Decisions
 //!
@@ -57,8 +58,9 @@ pub use exchange::counts_row;
 pub use layer::EpMoeLayer;
 pub use layout::{DispatchLayout, dispatch_layout};
 pub use low_latency::{
-    EpTransport, LowLatencyHandle, LowLatencyReceived, RowSource, low_latency_combine,
-    low_latency_dispatch, low_latency_dispatch_with,
+    EpTransport, LowLatencyHandle, LowLatencyInt8Received, LowLatencyReceived, RowSource,
+    low_latency_combine, low_latency_dispatch, low_latency_dispatch_int8,
+    low_latency_dispatch_with,
 };
 pub use normal::{
     NormalHandle, NormalReceived, normal_combine, normal_dispatch, normal_redispatch,

@@ -1,10 +1,10 @@
 //! aclnnMoeDistributeDispatchV2 and aclnnMoeDistributeCombineV2, the MC2 expert-parallel ops
 //! (cann-api-facts §4.7; ops-transformer `mc2/moe_distribute_{dispatch,combine}_v2/docs`), with
-//! the limits documented for Atlas A3. The simulator implements the A3 form without
-//! quantisation, shared experts or TP: where the hardware accepts more (quantMode 2, shared
-//! experts, A2's `commAlg`), the rule says so and the simulator rejects it.
+//! the limits documented for Atlas A3. The simulator implements the A3 form without shared
+//! experts or TP (the dispatch unquantized or with quantMode 2): where the hardware accepts
+//! more (shared experts, A2's `commAlg`), the rule says so and the simulator rejects it.
 
-use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT32, ACL_INT64};
+use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_INT64};
 
 use super::{dim, dims_are, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, IntRange, Present, Rank, Relation};
@@ -267,11 +267,11 @@ pub(super) const DISPATCH_INPUTS: &[Rule] = &[
     one(
         DISPATCH,
         "moe-distribute-dispatch-v2.quant-mode",
-        "quantMode is 0 (none) or 2 (per-token INT8); the simulator implements 0",
+        "quantMode is 0 (none) or 2 (per-token dynamic INT8) (A3)",
         DOC,
         INVALID,
-        IntIn("quantMode", &[0]),
-        |c| c.set("quantMode", Arg::Int(2)),
+        IntIn("quantMode", &[0, 2]),
+        |c| c.set("quantMode", Arg::Int(1)),
     ),
     one(
         DISPATCH,
@@ -291,11 +291,24 @@ pub(super) const DISPATCH_INPUTS: &[Rule] = &[
     ),
     one(
         DISPATCH,
-        "moe-distribute-dispatch-v2.scales-absent",
-        "scalesOptional is NULL when quantMode is 0 and x is FLOAT16/BF16",
+        "moe-distribute-dispatch-v2.scales",
+        "scalesOptional is NULL when quantMode is 0; with quantMode 2, NULL or FLOAT [moeExpertNum, H] (each expert's smoothing; no shared-expert ranks)",
         DOC,
         INVALID,
-        Relation(|c| absent(c, &["scalesOptional"])),
+        Relation(|c| {
+            if c.int_of("quantMode") != 2 {
+                return absent(c, &["scalesOptional"]);
+            }
+            if !c.present("scalesOptional") {
+                return Ok(());
+            }
+            dims_are(
+                c,
+                "scalesOptional",
+                &[c.int_of("moeExpertNum"), dim(c, "x", 1)],
+            )?;
+            int_typed(c, "scalesOptional", ACL_FLOAT)
+        }),
         |c| {
             c.set(
                 "scalesOptional",
@@ -350,11 +363,15 @@ pub(super) const DISPATCH_OUTPUTS: &[Rule] = &[
     one(
         DISPATCH,
         "moe-distribute-dispatch-v2.expand-x",
-        "expandXOut is [A, H] of x's dtype with A ≥ (globalBs, or BS·epWorldSize) · min(localExpertNum, K)",
+        "expandXOut is [A, H] of x's dtype (INT8 with quantMode 2) with A ≥ (globalBs, or BS·epWorldSize) · min(localExpertNum, K)",
         DOC,
         INVALID,
         Relation(|c| {
-            same_dtype(c, "expandXOut", "x")?;
+            if c.int_of("quantMode") == 2 {
+                int_typed(c, "expandXOut", ACL_INT8)?;
+            } else {
+                same_dtype(c, "expandXOut", "x")?;
+            }
             let (a, h) = (dim(c, "expandXOut", 0), dim(c, "x", 1));
             let want = min_rows(c, dim(c, "x", 0), dim(c, "expertIds", 1));
             if dim(c, "expandXOut", 1) == h
@@ -415,12 +432,15 @@ pub(super) const DISPATCH_OUTPUTS: &[Rule] = &[
     one(
         DISPATCH,
         "moe-distribute-dispatch-v2.dynamic-scales",
-        "dynamicScalesOut, when given, is FLOAT [A] (written only when quantMode is 2)",
+        "dynamicScalesOut is FLOAT [A]: required with quantMode 2, otherwise NULL or not written",
         DOC,
         INVALID,
         Relation(|c| {
             if !c.present("dynamicScalesOut") {
-                return Ok(());
+                return match c.int_of("quantMode") {
+                    2 => Err("dynamicScalesOut is NULL with quantMode 2".into()),
+                    _ => Ok(()),
+                };
             }
             dims_are(c, "dynamicScalesOut", &[dim(c, "expandXOut", 0)])?;
             int_typed(c, "dynamicScalesOut", ACL_FLOAT)

@@ -1,11 +1,15 @@
 //! aclnnMoeDistributeDispatchV2 / aclnnMoeDistributeCombineV2 (the MC2 ops) over the
-//! simulator's HCCL ranks, in their A3 form without quantisation, shared experts or TP.
+//! simulator's HCCL ranks, in their A3 form without shared experts or TP, the dispatch
+//! unquantized or with quantMode 2 (per-row dynamic INT8, optionally smoothed per expert).
 //!
 //! * **Dispatch**: every active `(token, k)` pair of this rank goes, as one row, to the rank of
 //!   its expert (`expert / localExpertNum`). A rank stores what it receives grouped by local
 //!   expert, then by source rank, then in the source's `(token, k)` order, in the leading rows
 //!   of `expandXOut`; the rest is left as it was (hardware leaves it undefined).
 //!   `expertTokenNumsOut` holds the rows per local expert (counts or their cumsum).
+//! * **quantMode 2**: the sender quantizes each `(token, k)` row after multiplying it by its
+//!   expert's row of `scalesOptional` (if given): INT8 codes in `expandXOut`, the row's scale
+//!   in `dynamicScalesOut` (see [`quantize_row`]).
 //! * **Combine**: every row goes back to its source, which returns
 //!   `xOut[t] = Σ_k expertScales[t,k] · row(t,k)`, summed in fp32 in k order (products
 //!   rounded to fp32, as aclnnMoeFinalizeRoutingV2 sums) and rounded once.
@@ -45,6 +49,8 @@ pub(crate) struct Attrs {
     pub(crate) global_bs: usize,
     /// Dispatch: 0 = cumsum, 1 = counts.
     pub(crate) expert_token_nums_type: i64,
+    /// Dispatch: 0 = none, 2 = per-row dynamic INT8.
+    pub(crate) quant_mode: i64,
 }
 
 impl Attrs {
@@ -54,22 +60,27 @@ impl Attrs {
 
     fn signature(&self, op: &str, hidden: usize, k: usize) -> String {
         format!(
-            "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k})",
-            self.ep_world_size, self.moe_expert_num, self.global_bs
+            "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k}, quantMode {})",
+            self.ep_world_size, self.moe_expert_num, self.global_bs, self.quant_mode
         )
     }
 }
 
-/// The tensors of a dispatch: inputs `x`, `expertIds`, mask; outputs `expandXOut`,
-/// `assistInfoForCombineOut`, `expertTokenNumsOut`, `epRecvCountsOut`.
+/// The tensors of a dispatch: inputs `x`, `expertIds`, mask, smooth scales; outputs
+/// `expandXOut`, `assistInfoForCombineOut`, `expertTokenNumsOut`, `epRecvCountsOut`,
+/// `dynamicScalesOut`.
 pub(crate) struct DispatchArgs {
     pub(crate) x: TensorDesc,
     pub(crate) expert_ids: TensorDesc,
     pub(crate) mask: Option<TensorDesc>,
+    /// `scalesOptional`: quantMode 2's smoothing, `[moeExpertNum, H]`.
+    pub(crate) scales: Option<TensorDesc>,
     pub(crate) expand_x: TensorDesc,
     pub(crate) assist_info: TensorDesc,
     pub(crate) expert_token_nums: TensorDesc,
     pub(crate) ep_recv_counts: TensorDesc,
+    /// quantMode 2: `[A]`, each row's scale.
+    pub(crate) dynamic_scales: Option<TensorDesc>,
 }
 
 /// The tensors of a combine: inputs `expandX`, `expertIds`, `assistInfoForCombine`,
@@ -179,23 +190,51 @@ fn records(part: &[u8], hidden: usize, from: usize) -> SimResult<Vec<([u32; 3], 
 pub(crate) fn plan_dispatch(args: DispatchArgs, attrs: Attrs, link: Link) -> SimResult<Planned> {
     let (tokens, hidden) = (args.x.dims[0] as usize, args.x.dims[1] as usize);
     let k = args.expert_ids.dims[1] as usize;
-    let has_mask = args.mask.is_some();
+    let (has_mask, has_scales) = (args.mask.is_some(), args.scales.is_some());
     let mut inputs = vec![("x", args.x), ("expertIds", args.expert_ids)];
     if let Some(m) = args.mask {
         inputs.push(("xActiveMaskOptional", m));
     }
-    let outputs = vec![
+    if let Some(s) = args.scales {
+        inputs.push(("scalesOptional", s));
+    }
+    let mut outputs = vec![
         ("expandXOut", args.expand_x),
         ("assistInfoForCombineOut", args.assist_info),
         ("expertTokenNumsOut", args.expert_token_nums),
         ("epRecvCountsOut", args.ep_recv_counts),
     ];
+    if let Some(d) = args.dynamic_scales {
+        outputs.push(("dynamicScalesOut", d));
+    }
     let run: Run = Arc::new(move |ins: &[TensorView], outs: &[TensorView]| {
+        let mask = has_mask.then(|| &ins[2]);
+        let scales = has_scales.then(|| &ins[2 + usize::from(has_mask)]);
         on_comm(&link, |comm| {
-            dispatch(comm, attrs, (tokens, hidden, k), (ins, has_mask), outs)
+            dispatch(comm, attrs, (tokens, hidden, k), (ins, mask, scales), outs)
         })
     });
     Ok(Planned::new(0, inputs, outputs, run))
+}
+
+/// quantMode 2 on one row (already smoothed, in fp32): `dynamicScales = 127 / max|x|`, codes
+/// `CastToInt8(x · dynamicScales)` (rounded half to even, within ±127), and the scale that
+/// travels with them, `1 / dynamicScales`. A row of zeros has codes and scale 0 (the doc's
+/// formula divides by zero there; UNVERIFIED what hardware writes).
+fn quantize_row(row: &[f32]) -> (Vec<f32>, f32) {
+    let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if amax == 0.0 || !amax.is_finite() {
+        return (
+            vec![0.0; row.len()],
+            if amax == 0.0 { 0.0 } else { f32::NAN },
+        );
+    }
+    let dynamic = 127.0 / amax;
+    let codes = row
+        .iter()
+        .map(|&v| (v * dynamic).round_ties_even().clamp(-127.0, 127.0))
+        .collect();
+    (codes, 1.0 / dynamic)
 }
 
 /// A row a rank received: its source rank, token and k, and its values.
@@ -205,13 +244,17 @@ fn dispatch(
     comm: &Comm,
     attrs: Attrs,
     (tokens, hidden, k): (usize, usize, usize),
-    (ins, has_mask): (&[TensorView], bool),
+    (ins, mask, scales): (&[TensorView], Option<&TensorView>, Option<&TensorView>),
     outs: &[TensorView],
 ) -> SimResult<()> {
     let (r, l, me) = (attrs.ep_world_size, attrs.local(), comm.rank as usize);
     let x = ins[0].read_f32();
     let ids = ins[1].read_i64();
-    let on = active(has_mask.then(|| &ins[2]), tokens, k);
+    let on = active(mask, tokens, k);
+    let smooth = scales.map(TensorView::read_f32);
+    let quant = attrs.quant_mode == 2;
+    // A quantized row travels as its codes and then its scale.
+    let width = hidden + usize::from(quant);
     let capacity = "moe-distribute-dispatch-v2.capacity";
     let mut parts = vec![Vec::new(); r];
     for t in 0..tokens {
@@ -232,7 +275,23 @@ fn dispatch(
             }
             let (dest, local) = (e as usize / l, e as usize % l);
             let head = [local as u32, t as u32, j as u32];
-            push_record(&mut parts[dest], head, &x[t * hidden..(t + 1) * hidden]);
+            let row = &x[t * hidden..(t + 1) * hidden];
+            if quant {
+                let e = e as usize;
+                let smoothed: Vec<f32> = match &smooth {
+                    Some(s) => row
+                        .iter()
+                        .zip(&s[e * hidden..])
+                        .map(|(v, s)| v * s)
+                        .collect(),
+                    None => row.to_vec(),
+                };
+                let (mut codes, scale) = quantize_row(&smoothed);
+                codes.push(scale);
+                push_record(&mut parts[dest], head, &codes);
+            } else {
+                push_record(&mut parts[dest], head, row);
+            }
         }
     }
     let all = exchange(comm, attrs.signature("DispatchV2", hidden, k), parts)?;
@@ -243,7 +302,7 @@ fn dispatch(
     };
     let mut by_expert: Vec<Vec<Arrived>> = vec![Vec::new(); l];
     for (s, c) in all.iter().enumerate() {
-        for ([e, t, j], row) in records(&c.parts[me], hidden, s)? {
+        for ([e, t, j], row) in records(&c.parts[me], width, s)? {
             if e as usize >= l || t as usize >= max_tokens || j as usize >= k {
                 return Err(SimError::param(format!(
                     "a row from rank {s} for local expert {e}, token {t}, k {j}: outside {l} experts, \
@@ -267,7 +326,10 @@ fn dispatch(
     for (e, list) in by_expert.iter_mut().enumerate() {
         list.sort_by_key(|&(s, ..)| s); // stable: each source keeps its (token, k) order
         for (s, t, j, row) in list.iter() {
-            outs[0].select(i).write_f32(row)?;
+            outs[0].select(i).write_f32(&row[..hidden])?;
+            if quant {
+                outs[4].select(i).write_f32(&row[hidden..])?;
+            }
             assist[i * 128..i * 128 + 3].copy_from_slice(&[*s as i64, *t as i64, *j as i64]);
             recv_counts[e * r + s] += 1;
             i += 1;
