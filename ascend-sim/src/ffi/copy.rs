@@ -164,16 +164,36 @@ unsafe extern "C" fn aclrtMemcpy2dAsync(
     memcpy_2d("aclrtMemcpy2dAsync", shape, kind, Some(stream))
 }
 
+/// `aclrtMemset[Async]`: `count` bytes of `value` at `dev_ptr` (`max_count` bytes there) on
+/// `stream`, or at once.
+fn memset(
+    api: &'static str,
+    (dev_ptr, max_count, value, count): (*mut c_void, usize, i32, usize),
+    stream: Option<aclrtStream>,
+) -> aclError {
+    guard(api, || {
+        let (queue, device) = match stream {
+            Some(stream) => {
+                let (s, device) = for_submit(stream)?;
+                (Some(s), device)
+            }
+            None => (None, current()?.device),
+        };
+        let plan = MemsetPlan::plan(machine()?, device, dev_ptr as u64, max_count, value, count)?;
+        match queue {
+            Some(s) => s.submit(Task::work(api, move |_| plan.execute())).map(drop),
+            None => plan.execute(),
+        }
+    })
+}
+
 unsafe extern "C" fn aclrtMemset(
     dev_ptr: *mut c_void,
     max_count: usize,
     value: i32,
     count: usize,
 ) -> aclError {
-    guard("aclrtMemset", || {
-        let device = current()?.device;
-        MemsetPlan::plan(machine()?, device, dev_ptr as u64, max_count, value, count)?.execute()
-    })
+    memset("aclrtMemset", (dev_ptr, max_count, value, count), None)
 }
 
 unsafe extern "C" fn aclrtMemsetAsync(
@@ -183,12 +203,11 @@ unsafe extern "C" fn aclrtMemsetAsync(
     count: usize,
     stream: aclrtStream,
 ) -> aclError {
-    guard("aclrtMemsetAsync", || {
-        let (s, device) = for_submit(stream)?;
-        let plan = MemsetPlan::plan(machine()?, device, dev_ptr as u64, max_count, value, count)?;
-        s.submit(Task::work("aclrtMemsetAsync", move |_| plan.execute()))?;
-        Ok(())
-    })
+    memset(
+        "aclrtMemsetAsync",
+        (dev_ptr, max_count, value, count),
+        Some(stream),
+    )
 }
 
 pub(super) fn fill(s: &mut StaticSymbols) {
