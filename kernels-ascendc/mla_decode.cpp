@@ -19,9 +19,13 @@
 //     counted by the simulator). O is accumulated on the AIVs in f32 (acc = acc * alpha + O_c):
 //     128 rows x 512 f32 do not fit L0C (128 KiB), and L0C cannot be rescaled in place.
 //   - Only visible keys are loaded: tokens >= the item's longest visible prefix are never read,
-//     so NaN or garbage in unused slots and unused block-table entries cannot leak. A causal
-//     row's keys past its diagonal are loaded for the other rows; its P there is exactly 0 (the
-//     key rows are finite cache rows, so 0 * v = 0).
+//     so NaN or garbage in unused slots and unused block-table entries cannot leak.
+//   - A chunk never ends between two rows' causal limits (ChunkEnd): each row sees all of a
+//     chunk or none of it. A row that sees none takes no part in the chunk's softmax and its
+//     O_c is not accumulated, so a key masked for it cannot reach it even when the key holds
+//     Inf (the cube's P V would give 0 * Inf = NaN in every row of the tile). Keys seen by all
+//     rows of the item go in chunks of chunk_tokens; the few past the shortest row's limit (at
+//     most one per extra query token of the item) in chunks between consecutive limits.
 //   - Every cube tile is padded to 16 rows with zeros (Q, P, and the key rows past the chunk), so
 //     no Mmad runs in 910B's GEMV mode (m = 1, ascendc-facts.md errata 1) and no padding is NaN.
 //   - Flags (cross-core, mode 2), strictly alternating per chunk, which also orders the ring's
@@ -90,7 +94,7 @@ __aicore__ inline void ZeroRowsNz(const LocalTensor<bfloat16_t>& nz, uint32_t ro
 
 // The rows of one work item and which keys each sees.
 struct Item {
-    uint32_t b = 0, r0 = 0, rows = 0, len = 0, maxVis = 0;
+    uint32_t b = 0, r0 = 0, rows = 0, len = 0, minVis = 0, maxVis = 0;
     uint32_t vis[kMaxRows];
 };
 
@@ -169,6 +173,7 @@ private:
         const int32_t lenRaw = lens_.GetValue(b);
         it_.len = lenRaw > 0 ? uint32_t(lenRaw) : 0u;
         it_.maxVis = 0;
+        it_.minVis = it_.len;
         for (uint32_t r = 0; r < it_.rows; ++r) {
             const uint32_t i = (it_.r0 + r) / t_.heads;
             int32_t v = int32_t(it_.len);
@@ -177,7 +182,18 @@ private:
             vis = vis > it_.len ? it_.len : vis;
             it_.vis[r] = vis;
             it_.maxVis = vis > it_.maxVis ? vis : it_.maxVis;
+            it_.minVis = vis < it_.minVis ? vis : it_.minVis;
         }
+    }
+
+    // The end of the chunk that starts at key t0: at most chunk_tokens keys, and never past a
+    // row's causal limit that lies beyond t0 (so every row sees the whole chunk or none of it).
+    __aicore__ inline uint32_t ChunkEnd(uint32_t t0) {
+        uint32_t end = kernels::Min(t0 + T_, it_.maxVis);
+        if (t0 + T_ <= it_.minVis) return end;
+        for (uint32_t r = 0; r < it_.rows; ++r)
+            if (it_.vis[r] > t0 && it_.vis[r] < end) end = it_.vis[r];
+        return end;
     }
 
     // The cache block id of token t of the item's sequence, or -1 when the entry is out of range
@@ -194,8 +210,9 @@ private:
         LoadQueries(q);
         qL1_.EnQue(q);
         q = qL1_.DeQue<bfloat16_t>();
-        for (uint32_t t0 = 0; t0 < it_.maxVis; t0 += T_) {
-            const uint32_t n = kernels::Min(T_, it_.maxVis - t0), np = kernels::RoundUp(n, 16);
+        for (uint32_t t0 = 0, n = 0; t0 < it_.maxVis; t0 += n) {
+            n = ChunkEnd(t0) - t0;
+            const uint32_t np = kernels::RoundUp(n, 16);
             LocalTensor<bfloat16_t> k = kL1_.AllocTensor<bfloat16_t>();
             LoadKeys(k, t0, n, np);
             kL1_.EnQue(k);
@@ -359,8 +376,8 @@ private:
             PipeBarrier<PIPE_V>();
             Duplicate(acc_.Get<float>(), 0.0f, int32_t(an_ * t_.latent));
         }
-        for (uint32_t t0 = 0; t0 < it_.maxVis; t0 += T_) {
-            const uint32_t n = kernels::Min(T_, it_.maxVis - t0);
+        for (uint32_t t0 = 0, n = 0; t0 < it_.maxVis; t0 += n) {
+            n = ChunkEnd(t0) - t0;
             if constexpr (kFp8) {
                 DecodeChunk(t0, n);
                 CrossCoreSetFlag<2, PIPE_MTE3>(kFlagKReady);
@@ -563,7 +580,9 @@ private:
         LocalTensor<float> sm = small_.Get<float>();
         LocalTensor<float> lnv = sm[64];
         LocalTensor<float> lseSlots = sm[64 * 4];  // one 32-byte slot per row
-        for (uint32_t r = 0; r < an_; ++r) lnv.SetValue(r, l_[r] > 0.0f ? l_[r] : 1.0f);
+        // A row that saw keys keeps l even when it is NaN (an Inf among its keys), as the f64
+        // reference does; only a row that saw no key gives 0 and +inf.
+        for (uint32_t r = 0; r < an_; ++r) lnv.SetValue(r, it_.vis[a0_ + r] > 0 ? l_[r] : 1.0f);
         SetFlag<HardEvent::S_V>(EVENT_ID0);
         WaitFlag<HardEvent::S_V>(EVENT_ID0);
         Ln(lnv, lnv, int32_t(an_));
@@ -573,7 +592,7 @@ private:
         LocalTensor<bfloat16_t> o = scratch_.Get<bfloat16_t>();
         for (uint32_t r = 0; r < an_; ++r) {
             const uint32_t row = it_.r0 + a0_ + r, i = row / t_.heads, h = row % t_.heads;
-            const bool seen = l_[r] > 0.0f;
+            const bool seen = it_.vis[a0_ + r] > 0;
             lseSlots.SetValue(r * 8, seen ? m_[r] + lnv.GetValue(r) : kInf());
             LocalTensor<float> a = acc[r * L];
             SetFlag<HardEvent::S_V>(EVENT_ID0);

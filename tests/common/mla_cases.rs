@@ -40,6 +40,7 @@ macro_rules! mla_suite {
             absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights,
             varlen_and_chunked_prefill_match_the_naive_reference,
             naive_prefill_and_the_lse_merge_match_the_naive_reference,
+            causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for,
         }
     };
 }
@@ -1578,4 +1579,176 @@ pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
         .map(|_| ()),
         "sequence 0 with 14 new tokens but 13 cached",
     );
+}
+
+impl PagedBatch {
+    /// Sets latent value `col` of token `t` of sequence `b` to +Inf (bf16 and f64 alike).
+    fn poison(&mut self, b: usize, t: usize, col: usize) {
+        let bs = self.layout.block_size;
+        let slot = self.table[b * self.max_blocks + t / bs] as usize * bs + t % bs;
+        self.rows[slot * self.layout.row() + col] = f64::INFINITY;
+        let at = slot * self.layout.row_bytes() + 2 * col;
+        self.bytes[at..at + 2].copy_from_slice(&bf16::INFINITY.to_le_bytes());
+    }
+}
+
+/// The latent column where the absorbed query `q_abs [heads, 576]` of one token is most
+/// positive for head 0 and most negative for head 1: an Inf there gives head 0 a score of +Inf
+/// (the f64 reference: NaN output and LSE) and head 1 a score of -Inf (weight 0, but 0·Inf =
+/// NaN output; the LSE is the other keys').
+fn inf_column(q_abs: &[f64]) -> usize {
+    (0..512)
+        .max_by(|&a, &b| {
+            let m = |c: usize| q_abs[c].min(-q_abs[576 + c]);
+            m(a).total_cmp(&m(b))
+        })
+        .unwrap()
+}
+
+/// Causal prefill where each sequence's last key holds +Inf in its latent: the key is visible
+/// to the last new token only. The f64 reference gives the other tokens exactly what it gives
+/// without that key (a masked key does not contribute), and the last token what f64 gives
+/// (NaN output; LSE NaN for a +Inf score, the other keys' LSE for a -Inf one). Both device
+/// forms must agree; before chunks stopped at the rows' causal limits, the cube's P·V gave
+/// 0·Inf = NaN to every row the key was masked for.
+pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
+    let (stream, kernels) = setup();
+    let mut rng = Rng::new(30);
+    let heads = 2;
+    let cfg = config(heads);
+    let scale = cfg.softmax_scale();
+    // A whole prompt in one block, and a chunk after a prefix across two blocks.
+    let lens = [13usize, 20];
+    let q_lens = [13usize, 6];
+    let mut batch = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
+    let n: usize = q_lens.iter().sum();
+    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
+    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
+    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
+    let row = cfg.cache_row();
+    let mut start = 0;
+    for (b, &s_q) in q_lens.iter().enumerate() {
+        let last = sequence_query((&q_nope, &q_pe), heads, start + s_q - 1, 1);
+        let col = inf_column(&absorb_query(&cfg, &kv_b, &last).unwrap());
+        batch.poison(b, lens[b] - 1, col);
+        start += s_q;
+    }
+    let (cache, table) = batch.upload(&stream);
+    let (proj, dqn, dqp) = upload_latent(&stream, &cfg, (&q_nope, &q_pe), &kv_b);
+    let query = PrefillQuery {
+        q_nope: dqn.as_view(),
+        q_pe: dqp.as_view(),
+        q_lens: &q_lens,
+    };
+    let absorbed = prefill(
+        &kernels,
+        &stream,
+        &proj,
+        &query,
+        (&cache, &table),
+        scale as f32,
+    )
+    .unwrap();
+    let naive_proj = NaiveProjection::new(&stream, &cfg, &bf16s(&kv_b)).unwrap();
+    let params = DecodeParams {
+        softmax_scale: scale as f32,
+        causal: true,
+    };
+    let naive = prefill_naive(
+        &kernels,
+        &stream,
+        &naive_proj,
+        &query,
+        (&cache, &table),
+        params,
+    )
+    .unwrap();
+    let host = |o: &ascend_npu::ops::mla::PrefillOutput| {
+        let out: Vec<f64> = o.out.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
+        let lse: Vec<f64> = o.lse.to_vec().unwrap().iter().map(|&v| v.into()).collect();
+        (out, lse)
+    };
+    let (absorbed, naive) = (host(&absorbed), host(&naive));
+    let check = LatentCheck {
+        cfg: &cfg,
+        kv_b: &kv_b,
+        scale: scale as f32 as f64,
+    };
+    let naive_check = NaiveCheck {
+        cfg: &cfg,
+        kv_b: &kv_b,
+        scale: scale as f32 as f64,
+    };
+    let mut start = 0;
+    for (b, &s_q) in q_lens.iter().enumerate() {
+        let keys = batch.gather(b);
+        let clean = &keys[..(lens[b] - 1) * row];
+        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
+        let want = absorbed_attention(&check.attention(), &mq, &keys).unwrap();
+        // The tokens before the last, over the keys without the poisoned one: the same causal
+        // limits, and exactly the reference's values with it.
+        let head = sequence_query((&q_nope, &q_pe), heads, start, s_q - 1);
+        let want_head = absorbed_attention(&check.attention(), &head, clean).unwrap();
+        assert_eq!(want_head.out[..], want.out[..want_head.out.len()]);
+        let rows = |(out, lse): &(Vec<f64>, Vec<f64>), i: usize, h: usize| {
+            let r = (start + i) * heads + h;
+            (out[r * 128..][..128].to_vec(), lse[h * n + start + i])
+        };
+        let label = format!("seq {b}, the tokens the Inf key is masked for");
+        check.assert_rows(
+            (&head, clean),
+            &want_head,
+            |i, h| rows(&absorbed, i, h),
+            &format!("absorbed, {label}"),
+        );
+        let bounds = naive_check.expect(&head, clean, Mask::Causal);
+        assert_bounded(
+            &bounds,
+            (s_q - 1, heads),
+            |i, h| rows(&naive, i, h),
+            &format!("naive, {label}"),
+        );
+        // The last token sees the Inf: NaN output rows in f64 and on the device; its LSE NaN
+        // exactly where f64's is, else (a -Inf score adds e^-inf = 0) within the bound of
+        // the keys without it.
+        let i = s_q - 1;
+        let last = sequence_query((&q_nope, &q_pe), heads, start + i, 1);
+        let want_last = absorbed_attention(&check.attention(), &last, clean).unwrap();
+        for h in 0..heads {
+            let x = want.lse[h * s_q + i];
+            for (form, got) in [("absorbed", &absorbed), ("naive", &naive)] {
+                let (out, lse) = rows(got, i, h);
+                let want_row = &want.out[(i * heads + h) * 128..][..128];
+                assert!(want_row.iter().all(|v| v.is_nan()), "f64: seq {b} head {h}");
+                assert!(
+                    out.iter().all(|v| v.is_nan()),
+                    "{form}: seq {b} head {h}: {out:?}"
+                );
+                if form == "absorbed" {
+                    assert_eq!(
+                        lse.is_nan(),
+                        x.is_nan(),
+                        "{form}: seq {b} head {h} lse {lse}"
+                    );
+                }
+            }
+            if !x.is_nan() {
+                assert_eq!(x, want_last.lse[h], "seq {b} head {h}: a -Inf score adds 0");
+            }
+        }
+        assert!(
+            want.lse[i].is_nan() && !want.lse[s_q + i].is_nan(),
+            "seq {b}: head 0 scores +Inf, head 1 -Inf"
+        );
+        check.assert_rows(
+            (&last, clean),
+            &want_last,
+            |_, h| {
+                let lse = rows(&absorbed, i, h).1;
+                (Vec::new(), if h == 0 { want_last.lse[0] } else { lse })
+            },
+            &format!("absorbed, seq {b}, the last token's LSE"),
+        );
+        start += s_q;
+    }
 }
