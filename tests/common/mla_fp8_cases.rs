@@ -24,6 +24,7 @@ macro_rules! mla_fp8_suite {
             setup = $setup;
             mla_fp8_cases:
             attention_over_an_fp8_cache_attends_to_its_dequantized_rows,
+            attention_at_128_heads_gives_an_empty_batch_slot_zero_and_infinite_lse,
             naive_prefill_refuses_an_fp8_cache_with_a_typed_error,
         }
     };
@@ -193,6 +194,92 @@ pub fn attention_over_an_fp8_cache_attends_to_its_dequantized_rows() {
                 "FP8 output within {e} of the unquantized attention"
             ))
         );
+    }
+}
+
+/// `MlaAttention` at DeepSeek's 128 heads over an FP8 and a bf16 cache (our kernels: the
+/// reduced hidden size is not the vendor prolog's), on short sequences, with an empty batch
+/// slot (length 0, NaN in its padding rows of `x`) in every step: its output is exactly 0 and
+/// its LSE `+inf`, nothing of it reaches the cache or the other sequences, and the others
+/// match the f64 reference (over the dequantized rows the device wrote, for FP8) within
+/// `attention_tolerance` (derived there; the FP8 argument is the one above). 256 query rows
+/// at s_q 2 split into two work items of 128.
+pub fn attention_at_128_heads_gives_an_empty_batch_slot_zero_and_infinite_lse() {
+    let stream = stream();
+    let heads = 128;
+    let cfg = config(heads);
+    let mut rng = Rng::new(57);
+    let w = weights(&cfg, &mut rng);
+    let lens = [3, 2];
+    let seqs = Sequences::random(&mut rng, &cfg, &lens);
+    // Sequence 1 is empty in steps 0 and 2, one token (in block 0) in step 1.
+    let tables = [vec![1], vec![0]];
+    let steps = [
+        Step {
+            seqs: vec![0, 1],
+            lens: vec![2, 0],
+            s_q: 2,
+        },
+        Step {
+            seqs: vec![1, 0],
+            lens: vec![1, 3],
+            s_q: 1,
+        },
+        Step {
+            seqs: vec![1, 0],
+            lens: vec![0, 3],
+            s_q: 1,
+        },
+    ];
+    let prologs: Vec<mla::Prolog> = (0..lens.len())
+        .map(|b| seqs.prolog(&cfg, &w, b, lens[b]))
+        .collect();
+    for fp8 in [true, false] {
+        let spec = MlaCacheSpec {
+            blocks: 2,
+            block_size: BLOCK,
+            fp8,
+            max_positions: 8,
+        };
+        let att = MlaAttention::new(&stream, &cfg, &checkpoint(&w), spec).unwrap();
+        assert!(matches!(att.path(), MlaPath::Kernels { .. }));
+        let mut cache = att.new_cache(&stream).unwrap();
+        let label = |i: usize| format!("128 heads, fp8 {fp8}, step {i}");
+        let rb = att.cache_layout().row_bytes();
+        // The empty slot's padding rows write nothing: after step 0 alone, sequence 1's block
+        // still holds the NaN (0xFF) the run filled it with.
+        run_steps_on(&stream, &att, &mut cache, &seqs, (&tables, 1), &steps[..1]);
+        let bytes = cache.data().to_vec().unwrap();
+        assert!(
+            bytes[..BLOCK * rb].iter().all(|&b| b == 0xFF),
+            "padding written"
+        );
+        let got = run_steps_on(&stream, &att, &mut cache, &seqs, (&tables, 1), &steps);
+        let bytes = cache.data().to_vec().unwrap();
+        let row = cfg.cache_row();
+        let keys = |b: usize, r: &[f64]| -> Vec<f64> {
+            if !fp8 {
+                return r.to_vec();
+            }
+            dequantized_rows(&cfg, &bytes, (&tables[b], rb), r.len() / row)
+        };
+        let v = cfg.v_head_dim;
+        for (i, step) in steps.iter().enumerate() {
+            let want = seqs.reference_over(&cfg, &w, step, &prologs, keys);
+            assert_step(&cfg, &got[i], &want, &label(i));
+            let (out, lse) = &got[i];
+            for (k, &len) in step.lens.iter().enumerate() {
+                let rows = step.s_q * heads;
+                let o = &out[k * rows * v..][..rows * v];
+                let l = &lse[k * rows..][..rows];
+                if len == 0 {
+                    assert!(o.iter().all(|&x| x == 0.0), "{}: empty slot out", label(i));
+                    assert!(l.iter().all(|&x| x == f64::INFINITY), "{}", label(i));
+                } else {
+                    assert!(o.iter().all(|x| x.is_finite()), "{}: NaN leaked", label(i));
+                }
+            }
+        }
     }
 }
 

@@ -792,13 +792,17 @@ impl Sequences {
         Sequences { x }
     }
 
-    /// `x` of a step: each sequence's tokens `len − s_q .. len`.
+    /// `x` of a step: each sequence's tokens `len − s_q .. len`; an empty slot (length 0)
+    /// gets `s_q` rows of padding that hold NaN, which must not reach anything.
     fn step_x(&self, cfg: &MlaConfig, step: &Step) -> Vec<bf16> {
         let he = cfg.hidden_size;
         step.seqs
             .iter()
             .zip(&step.lens)
-            .flat_map(|(&b, &len)| self.x[b][(len - step.s_q) * he..len * he].to_vec())
+            .flat_map(|(&b, &len)| match len {
+                0 => vec![bf16::NAN; step.s_q * he],
+                _ => self.x[b][(len - step.s_q) * he..len * he].to_vec(),
+            })
             .collect()
     }
 
@@ -842,6 +846,12 @@ impl Sequences {
         let scale = cfg.softmax_scale() as f32 as f64;
         let (mut out, mut lse, mut bound) = (Vec::new(), Vec::new(), 0f64);
         for (&b, &len) in step.seqs.iter().zip(&step.lens) {
+            if len == 0 {
+                // An empty slot: output 0, LSE +inf (FlashMLA's rule for a zero length).
+                out.extend(vec![0.0; step.s_q * h * cfg.v_head_dim]);
+                lse.extend(vec![f64::INFINITY; h * step.s_q]);
+                continue;
+            }
             let p = &prologs[b];
             let from = len - step.s_q;
             let q = mla::MlaQuery {
@@ -967,6 +977,10 @@ pub(crate) fn assert_step(
     // Device LSE [batch, H, s_q] and the reference's [H, s_q] per sequence: the same order.
     assert_eq!(lse.len(), want_lse.len(), "{label}");
     for (g, w) in lse.iter().zip(want_lse) {
+        if w.is_infinite() {
+            assert_eq!(g, w, "{label}: the LSE of an empty sequence");
+            continue;
+        }
         assert!(
             (g - w).abs() <= bound + 1e-6 * w.abs(),
             "{label}: lse {g} vs {w} (bound {bound})"
@@ -1061,6 +1075,29 @@ pub fn attention_paths_match_the_reference_and_each_other() {
             "step {i}: paths differ by {} relative",
             diff / norm
         );
+    }
+    // An empty batch slot is our kernels' only (see `MlaAttention::decode`): the vendor path
+    // refuses it with the reason, before touching the cache.
+    let empty = Step {
+        seqs: vec![0, 1],
+        lens: vec![6, 0],
+        s_q: 1,
+    };
+    let kernels = super::mla_cases::setup().1;
+    let table = step_table(
+        &stream,
+        vendor.cache_layout(),
+        (&[vec![2, 1], vec![0, 3]], 2),
+        &empty,
+    );
+    let x = stream.upload(&seqs.step_x(&cfg, &empty)).unwrap();
+    let mut cache = vendor.new_cache(&stream).unwrap();
+    match vendor.decode(&kernels, &stream, &x, 1, (&mut cache, &table)) {
+        Err(e @ ascend_npu::Error::Unsupported { .. }) => {
+            assert!(e.to_string().contains("no padding cacheIndex"), "{e}")
+        }
+        Err(e) => panic!("expected Unsupported, got {e}"),
+        Ok(_) => panic!("the vendor path took an empty batch slot"),
     }
 }
 

@@ -145,6 +145,13 @@ impl MlaAttention {
     /// rows are written into `cache` at the table's slots, then each attends causally
     /// (bottom-right) to its sequence. Returns `out [batch, s_q, heads, v_head_dim]` (bf16)
     /// and `lse [batch, heads, s_q]` (natural log).
+    ///
+    /// A sequence of length 0 is an empty batch slot (a fixed-size batch with a finished
+    /// sequence, say): its `s_q` rows of `x` are padding, nothing is written into the cache
+    /// for them, and its output is 0 with LSE `+inf` (FlashMLA's rule). Only our kernels take
+    /// empty slots: the vendor prolog writes every token at a `cacheIndex` within the cache
+    /// (it has no padding index), so on [`MlaPath::Vendor`] they are
+    /// [`Error::Unsupported`].
     pub fn decode(
         &self,
         kernels: &Kernels,
@@ -170,12 +177,26 @@ impl MlaAttention {
         let mut positions = Vec::with_capacity(batch * s_q);
         let mut slots = Vec::with_capacity(batch * s_q);
         for (b, &len) in table.seq_lens().iter().enumerate() {
+            if len == 0 {
+                if self.path == MlaPath::Vendor {
+                    return Err(Error::unsupported(
+                        format!("sequence {b} of length 0 (an empty batch slot)"),
+                        "the vendor prolog writes every token into the cache (no padding \
+                         cacheIndex); our kernels' path (a non-DeepSeek shape or an FP8 cache) \
+                         takes empty slots",
+                    ));
+                }
+                // Padding rows: position 0 for the rotary tables, no cache slot.
+                positions.extend(std::iter::repeat_n(0, s_q));
+                slots.extend(std::iter::repeat_n(-1, s_q));
+                continue;
+            }
             if len < s_q || len > self.max_positions {
                 return Err(Error::invalid(
                     format!("sequence {b} of {len} tokens with {s_q} new ones"),
                     format!(
-                        "a length that counts the new tokens (at least s_q = {s_q}) and at most \
-                         max_positions = {}",
+                        "0 (an empty batch slot) or a length that counts the new tokens (at \
+                         least s_q = {s_q}) and at most max_positions = {}",
                         self.max_positions
                     ),
                 ));
