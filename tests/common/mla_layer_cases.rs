@@ -118,17 +118,22 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
 /// The relative L2 bound of a step's output. As `mla_vendor_cases::attention_tolerance`
 /// derives for the attention (independent roundings of relative RMS u/√3, u = 2^-8, in
 /// quadrature, doubled for the projections between them), with `o_proj`'s f32 product and
-/// bf16 output added: R = 13 roundings, 2·√13/√3·u = 4.2u. FP8 weights add the bf16
-/// rounding of the four projections the attention holds dequantized (q_a, q_b, kv_a, kv_b;
-/// `o_proj` runs on the FP8 GEMM, whose code × scale is exact in f32): R = 17, 4.8u. 5u
-/// bounds both. (Measured: 0.9u–1.1u bf16, 1.1u–1.3u FP8.)
+/// bf16 output added: R = 13 roundings, 2·√13/√3·u = 4.2u. FP8 weights run on the FP8 GEMM
+/// with their own codes and f32 scales, which the reference takes exactly (code × scale,
+/// dequantized in f64): the GEMM's f32 products and per-block scaling add roundings of
+/// 2^-24, nothing of order u, so the same R = 13 holds. (Had the four attention projections
+/// been dequantized to bf16 at load, as before, their roundings would make R = 17, 4.8u.)
+/// 5u bounds both. (Measured: 0.9u–1.1u bf16; FP8 1.0u–1.1u, and 0.9u–1.1u without q LoRA,
+/// against 1.1u–1.3u with bf16-dequantized projections.)
 fn layer_tolerance() -> f64 {
     5.0 * 2f64.powi(-8)
 }
 
 /// Runs prefill then decode steps of two sequences through the layer loaded from `t`, and
 /// the f64 reference layer beside it; asserts every step's output within the tolerance.
-fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str) {
+/// Runs the layer of `t` over prefill and decode steps against the f64 reference layer,
+/// after checking which projections run on the FP8 GEMM (`fp8`).
+fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str, fp8: &[&str]) {
     let (stream, kernels) = super::mla_cases::setup();
     let spec = MlaCacheSpec {
         blocks: 5,
@@ -138,6 +143,7 @@ fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str) {
     };
     let layer = MlaLayer::from_safetensors(&stream, &t.bytes(PREFIX), PREFIX, cfg, spec).unwrap();
     assert!(matches!(layer.attention().path(), MlaPath::Kernels { .. }));
+    assert_eq!(layer.fp8_projections(), fp8, "{label}");
     let w = reference_weights(cfg, t);
     let mut cache = layer.new_cache(&stream).unwrap();
     // Sequence 0 in blocks 3 and 1, sequence 1 in blocks 0 and 4 (block 2 unused).
@@ -188,22 +194,52 @@ fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str) {
 pub fn a_bf16_layer_matches_the_f64_reference() {
     let cfg = config(3, true);
     let t = checkpoint(&cfg, &mut Rng::new(61));
-    check_layer(&cfg, &t, "bf16");
+    check_layer(&cfg, &t, "bf16", &[]);
 }
 
-/// FP8 projections with `weight_scale_inv` (norms bf16, as DeepSeek-V3 ships them); the
-/// reference takes the dequantized values.
+/// `t` with each projection's magnitude changed by ×1/4, ×1 or ×4 every 64 rows and 128
+/// columns, so neighbouring 128×128 scale blocks differ by up to 16× and a scale applied to
+/// another block's codes (a head's rows split across blocks, a transposed block grid) is far
+/// outside the tolerance; the 64-row step puts the change inside blocks too.
+fn blocky(mut t: Tensors) -> Tensors {
+    for (name, shape, values, _) in &mut t.0 {
+        if name.contains("layernorm") {
+            continue;
+        }
+        let cols = shape[1];
+        for (i, v) in values.iter_mut().enumerate() {
+            let (r, c) = (i / cols, i % cols);
+            *v *= [0.25, 1.0, 4.0][(r / 64 + c / 128) % 3];
+        }
+    }
+    t
+}
+
+/// FP8 projections with `weight_scale_inv` (norms bf16, as DeepSeek-V3 ships them), every
+/// one on the FP8 GEMM: 3 heads (odd heads' `q_b_proj` rows straddle the 128-row scale
+/// blocks), and V2-Lite's plain `q_proj`; the reference takes the dequantized values.
 pub fn an_fp8_layer_matches_the_f64_reference() {
     let cfg = config(3, true);
-    let t = checkpoint(&cfg, &mut Rng::new(62)).quantized(|n| !n.contains("layernorm"));
-    check_layer(&cfg, &t, "fp8");
+    let t = blocky(checkpoint(&cfg, &mut Rng::new(62))).quantized(|n| !n.contains("layernorm"));
+    let all = [
+        "q_a_proj",
+        "q_b_proj",
+        "kv_a_proj_with_mqa",
+        "kv_b_proj",
+        "o_proj",
+    ];
+    check_layer(&cfg, &t, "fp8", &all);
+    let cfg = config(2, false);
+    let t = blocky(checkpoint(&cfg, &mut Rng::new(65))).quantized(|n| !n.contains("layernorm"));
+    let all = ["q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"];
+    check_layer(&cfg, &t, "fp8 without q LoRA", &all);
 }
 
 /// DeepSeek-V2-Lite's form: a plain `q_proj`, no q LoRA (2 heads), FP8 `o_proj` only.
 pub fn a_layer_without_q_lora_matches_the_f64_reference() {
     let cfg = config(2, false);
     let t = checkpoint(&cfg, &mut Rng::new(63)).quantized(|n| n == "o_proj.weight");
-    check_layer(&cfg, &t, "no q LoRA");
+    check_layer(&cfg, &t, "no q LoRA", &["o_proj"]);
 }
 
 /// A missing tensor, a wrong shape or dtype, an FP8 weight without its scales, and a file

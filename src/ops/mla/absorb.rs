@@ -8,18 +8,21 @@ use super::cache::LatentCache;
 use super::decode::{
     CacheRows, DecodeOutput, DecodeParams, DecodeRows, check_decode, launch_decode,
 };
+use super::projection::{HostWeight, fp8_rows};
 use super::table::BlockTable;
 use crate::error::{Error, Result, elements};
 use crate::kernels::mla::{RowPlacement, RowStrides};
 use crate::kernels::{Kernels, MatmulShape, WeightLayout, matmul};
+use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
 use crate::reference::mla::MlaConfig;
 use crate::runtime::{DeviceBuffer, DeviceSlice, DeviceView, KernelArg, Stream};
 
-/// `kv_b_proj.weight` on the device, `[heads·(nope + v), latent]` bf16 as checkpoints store
-/// it: per head, rows `0..nope` are `W_UK_h` and the next `v` rows `W_UV_h`, each a
-/// contiguous row-major matrix, so the per-head products read them in place.
+/// `kv_b_proj.weight` on the device: per head, rows `0..nope` are `W_UK_h` and the next `v`
+/// rows `W_UV_h`. bf16 as checkpoints store it (`[heads·(nope + v), latent]`, each head's
+/// matrices contiguous and row-major, so the per-head products read them in place), or FP8
+/// codes with their scales as an [`MlaLayer`](super::MlaLayer) loads them from a checkpoint.
 pub struct LatentProjection {
-    kv_b_proj: DeviceBuffer<bf16>,
+    weights: LatentWeights,
     heads: usize,
     nope: usize,
     v: usize,
@@ -30,6 +33,16 @@ impl LatentProjection {
     /// Takes `kv_b_proj` for `cfg` (its head count, `qk_nope_head_dim`, `v_head_dim` and
     /// `kv_lora_rank`), checking its size.
     pub fn new(cfg: &MlaConfig, kv_b_proj: DeviceBuffer<bf16>) -> Result<LatentProjection> {
+        let len = kv_b_proj.len();
+        Self::with_weights(cfg, LatentWeights::Bf16(kv_b_proj), len)
+    }
+
+    /// Checks `weights`, which hold `len` values of `kv_b_proj`, against `cfg`.
+    fn with_weights(
+        cfg: &MlaConfig,
+        weights: LatentWeights,
+        len: usize,
+    ) -> Result<LatentProjection> {
         let (heads, nope, v, latent) = (
             cfg.num_heads,
             cfg.qk_nope_head_dim,
@@ -37,11 +50,10 @@ impl LatentProjection {
             cfg.kv_lora_rank,
         );
         let want = elements("kv_b_proj", &[heads, nope + v, latent])?;
-        if kv_b_proj.len() != want || want == 0 || nope % 16 != 0 || v % 16 != 0 {
+        if len != want || want == 0 || nope % 16 != 0 || v % 16 != 0 {
             return Err(Error::invalid(
                 format!(
-                    "kv_b_proj of {} elements for {heads} heads, nope {nope}, v {v}, latent {latent}",
-                    kv_b_proj.len()
+                    "kv_b_proj of {len} elements for {heads} heads, nope {nope}, v {v}, latent {latent}"
                 ),
                 format!(
                     "[heads·(nope + v), latent] = [{}, {latent}] elements with nope and v \
@@ -51,12 +63,57 @@ impl LatentProjection {
             ));
         }
         Ok(LatentProjection {
-            kv_b_proj,
+            weights,
             heads,
             nope,
             v,
             latent,
         })
+    }
+
+    /// `kv_b_proj` as FP8 codes with 128×128 block scales, run on the grouped FP8 GEMM (one
+    /// group per head) when `nope` and `v` are multiples of 128, so that `W_UK_h` and `W_UV_h`
+    /// are whole scale blocks; otherwise dequantized to bf16 (`code × scale`, rounded).
+    pub(crate) fn fp8(
+        stream: &Stream,
+        cfg: &MlaConfig,
+        q: &crate::fp8::BlockQuantized,
+    ) -> Result<LatentProjection> {
+        let (h, nope, v, lat) = (
+            cfg.num_heads,
+            cfg.qk_nope_head_dim,
+            cfg.v_head_dim,
+            cfg.kv_lora_rank,
+        );
+        HostWeight::Fp8(q).check("kv_b_proj", [h * (nope + v), lat])?;
+        if nope % 128 != 0 || v % 128 != 0 {
+            let values: Vec<bf16> = q.dequantize().into_iter().map(bf16::from_f32).collect();
+            return LatentProjection::new(cfg, stream.upload(&values)?);
+        }
+        let (mut uk_t, mut uv) = (Vec::new(), Vec::new());
+        for head in 0..h {
+            let r0 = head * (nope + v);
+            uk_t.push(fp8_rows(q, r0, nope, true)?);
+            uv.push(fp8_rows(q, r0 + nope, v, false)?);
+        }
+        let stack = |parts: Vec<crate::fp8::BlockQuantized>| -> Result<Fp8Weight> {
+            let (n, k) = parts.first().map_or((0, 0), |p| (p.rows(), p.cols()));
+            let codes: Vec<_> = parts.iter().flat_map(|p| p.codes().to_vec()).collect();
+            let scales: Vec<f32> = parts.iter().flat_map(|p| p.scales().to_vec()).collect();
+            Fp8Weight::upload(stream, parts.len(), n, k, &codes, &scales)
+        };
+        let weights = LatentWeights::Fp8(Box::new(Fp8Latent {
+            uk_t: stack(uk_t)?,
+            uv: stack(uv)?,
+            // Masked groups clamp their row counts to m: every head computes all its rows.
+            all_rows: stream.upload(&vec![i32::MAX; h])?,
+        }));
+        Self::with_weights(cfg, weights, q.rows() * lat)
+    }
+
+    /// Whether the products run on the FP8 GEMM.
+    pub(crate) fn is_fp8(&self) -> bool {
+        matches!(self.weights, LatentWeights::Fp8(_))
     }
 
     /// Heads.
@@ -111,6 +168,21 @@ impl LatentProjection {
         let mut qn = stream.alloc_pooled::<bf16>(n * h * nope)?;
         kernels.mla_swap_axes(stream, q_nope, &mut qn, [n, h, nope])?;
         let mut qt = stream.alloc_pooled::<bf16>(n * h * lat)?;
+        if let LatentWeights::Fp8(w) = &self.weights {
+            let groups = Fp8Groups::Masked {
+                counts: w.all_rows.view(),
+            };
+            fp8_gemm(
+                kernels,
+                stream,
+                n,
+                Fp8Input::Bf16(qn.view()),
+                &w.uk_t,
+                groups,
+                &mut qt,
+            )?;
+            return Ok(qt);
+        }
         for head in 0..h {
             let a = qn.slice(head * n * nope..(head + 1) * n * nope)?;
             let mut c = qt.slice_mut(head * n * lat..(head + 1) * n * lat)?;
@@ -144,6 +216,14 @@ impl LatentProjection {
     ) -> Result<()> {
         let (h, v, lat) = (self.heads, self.v, self.latent);
         let mut o = stream.alloc_pooled::<bf16>(n * h * v)?;
+        if let LatentWeights::Fp8(w) = &self.weights {
+            let groups = Fp8Groups::Masked {
+                counts: w.all_rows.view(),
+            };
+            let a = Fp8Input::Bf16(latent_out.view());
+            fp8_gemm(kernels, stream, n, a, &w.uv, groups, &mut o)?;
+            return kernels.mla_swap_axes(stream, &o, out, [h, n, v]);
+        }
         for head in 0..h {
             let a = latent_out.slice(head * n * lat..(head + 1) * n * lat)?;
             let mut c = o.slice_mut(head * n * v..(head + 1) * n * v)?;
@@ -190,16 +270,39 @@ impl LatentProjection {
         }
     }
 
-    /// `W_UK_h` (`[nope, latent]`) or, with `value`, `W_UV_h` (`[v, latent]`).
+    /// `W_UK_h` (`[nope, latent]`) or, with `value`, `W_UV_h` (`[v, latent]`), bf16.
     fn weight(&self, h: usize, value: bool) -> Result<DeviceView<'_, bf16>> {
+        let LatentWeights::Bf16(kv_b_proj) = &self.weights else {
+            return Err(Error::invalid(
+                "a bf16 view of FP8 kv_b_proj",
+                "bf16 weights",
+            ));
+        };
         let start = h * (self.nope + self.v) * self.latent;
         if value {
             let s = start + self.nope * self.latent;
-            self.kv_b_proj.slice(s..s + self.v * self.latent)
+            kv_b_proj.slice(s..s + self.v * self.latent)
         } else {
-            self.kv_b_proj.slice(start..start + self.nope * self.latent)
+            kv_b_proj.slice(start..start + self.nope * self.latent)
         }
     }
+}
+
+/// `kv_b_proj` in the layouts of the products.
+enum LatentWeights {
+    /// As the checkpoint stores it.
+    Bf16(DeviceBuffer<bf16>),
+    /// Per head (one group each) `W_UK_hᵀ` `[latent, nope]` and `W_UV_h` `[v, latent]`
+    /// (boxed: two weights are much larger than one buffer).
+    Fp8(Box<Fp8Latent>),
+}
+
+/// The FP8 form of [`LatentWeights`].
+struct Fp8Latent {
+    uk_t: Fp8Weight,
+    uv: Fp8Weight,
+    /// `[heads]` row counts for the masked grouped GEMM.
+    all_rows: DeviceBuffer<i32>,
 }
 
 /// Where the rotated rope queries of an absorbed attention are: row (token, head) at

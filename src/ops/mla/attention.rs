@@ -7,6 +7,7 @@ use half::bf16;
 use super::absorb::{LatentProjection, RopeRows, attend};
 use super::cache::{CacheFormat, CacheLayout, LatentCache};
 use super::decode::{DecodeOutput, DecodeParams, check_decode};
+use super::projection::Fp8Projections;
 use super::prolog::{KernelProlog, KernelQueries};
 use super::table::{BlockTable, SlotMapping};
 use super::vendor::{
@@ -74,6 +75,18 @@ impl MlaAttention {
         ck: &PrologCheckpoint<'_>,
         spec: MlaCacheSpec,
     ) -> Result<MlaAttention> {
+        Self::with_fp8(stream, cfg, (ck, &Fp8Projections::default()), spec)
+    }
+
+    /// [`new`](Self::new) with the projections `fp8` holds given as FP8 (their fields of `ck`
+    /// are not read): our kernels run them on the FP8 GEMM (see
+    /// [`projection`](super::projection)); the vendor prolog gets them dequantized.
+    pub(crate) fn with_fp8(
+        stream: &Stream,
+        cfg: &MlaConfig,
+        (ck, fp8): (&PrologCheckpoint<'_>, &Fp8Projections<'_>),
+        spec: MlaCacheSpec,
+    ) -> Result<MlaAttention> {
         cfg.validate()?;
         let layout = |format| CacheLayout::for_config(cfg, spec.blocks, spec.block_size, format);
         let fit = if spec.fp8 {
@@ -85,7 +98,11 @@ impl MlaAttention {
             Ok(()) => (
                 layout(CacheFormat::AscendSplit),
                 MlaPath::Vendor,
-                Prolog::Vendor(Box::new(VendorPrologWeights::upload(stream, cfg, ck)?)),
+                Prolog::Vendor(Box::new(VendorPrologWeights::upload(
+                    stream,
+                    cfg,
+                    &fp8.dequantized(ck, &mut Default::default()),
+                )?)),
             ),
             Err(why) => (
                 layout(if spec.fp8 {
@@ -97,7 +114,7 @@ impl MlaAttention {
                 Prolog::Kernels(Box::new(KernelProlog::upload(
                     stream,
                     cfg,
-                    ck,
+                    (ck, fp8),
                     spec.max_positions,
                 )?)),
             ),
@@ -109,7 +126,10 @@ impl MlaAttention {
                 format!("at least 1 and at most {}", i32::MAX),
             ));
         }
-        let proj = LatentProjection::new(cfg, stream.upload(ck.kv_b_proj)?)?;
+        let proj = match fp8.kv_b_proj {
+            Some(q) => LatentProjection::fp8(stream, cfg, q)?,
+            None => LatentProjection::new(cfg, stream.upload(ck.kv_b_proj)?)?,
+        };
         Ok(MlaAttention {
             cfg: *cfg,
             layout,
@@ -123,6 +143,19 @@ impl MlaAttention {
     /// The path this attention runs.
     pub fn path(&self) -> &MlaPath {
         &self.path
+    }
+
+    /// The DeepSeek names of the projections this attention runs on the FP8 GEMM (those given
+    /// as FP8 that our kernels' path takes as they are; see [`MlaLayer`](super::MlaLayer)).
+    pub fn fp8_projections(&self) -> Vec<&'static str> {
+        let mut names = match &self.prolog {
+            Prolog::Kernels(p) => p.fp8_projections(),
+            Prolog::Vendor(_) => Vec::new(),
+        };
+        if self.proj.is_fp8() {
+            names.push("kv_b_proj");
+        }
+        names
     }
 
     /// The configuration.

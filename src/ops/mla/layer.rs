@@ -5,22 +5,26 @@
 //! # FP8 checkpoints
 //!
 //! DeepSeek-V3 ships its projections as E4M3 codes with 128×128 `weight_scale_inv` blocks.
-//! `o_proj`, the layer's largest matrix (`[hidden, heads·v]`, 117M values for V3), runs as it
-//! is on the FP8 GEMM (W8A16, [`fp8_gemm`]). The four projections the attention itself
-//! holds (`q_a_proj`, `q_b_proj` or `q_proj`, `kv_a_proj_with_mqa`, `kv_b_proj`) are
-//! dequantized once at load, `code × scale` rounded to bf16: their device layouts split
-//! `q_b_proj` per head into its `nope` and `rope` rows (192 rows a head, across the 128-row
-//! scale blocks) and `kv_b_proj` into `W_UK` / `W_UV`, and the vendor prolog takes bf16
-//! weights only.
+//! On our kernels' path every projection runs on the FP8 GEMM (W8A16, [`fp8_gemm`]) with
+//! its own codes and scales: `o_proj` as stored, the attention's four in the layouts of
+//! [`projection`](super::projection) (padding in new blocks, `q_b_proj` whole and its output
+//! split per head by exact selections, `kv_b_proj`'s `W_UK_h` / `W_UV_h` as one group per
+//! head when `nope` and `v` are multiples of 128, else dequantized at load).
+//! [`MlaAttention::fp8_projections`] names those that do. The vendor prolog takes bf16
+//! weights only, so on [`MlaPath::Vendor`](super::MlaPath::Vendor) the prolog's projections
+//! are dequantized at load (`code × scale` rounded to bf16); `kv_b_proj`'s `W_UV` products
+//! after the vendor attention still run on the FP8 GEMM.
 
 use half::bf16;
 use safetensors::Dtype;
 
 use super::attention::{MlaAttention, MlaCacheSpec};
 use super::cache::LatentCache;
+use super::projection::Fp8Projections;
 use super::table::BlockTable;
 use super::vendor::PrologCheckpoint;
 use crate::error::{Error, Result, elements};
+use crate::fp8::BlockQuantized;
 use crate::kernels::{Kernels, MatmulShape, WeightLayout, matmul};
 use crate::ops::checkpoint::Checkpoint;
 use crate::ops::fp8::{Fp8Groups, Fp8Input, Fp8Weight, fp8_gemm};
@@ -39,16 +43,39 @@ pub struct MlaLayer {
     o_proj: OutProjection,
 }
 
-/// The layer's projection `name` (`[rows, cols]`) as bf16: BF16 as stored, or F8_E4M3 with
-/// its `weight_scale_inv` dequantized (`code × scale`, rounded to bf16; see the module docs).
-fn projection(ck: &Checkpoint<'_>, name: &str, shape: [usize; 2]) -> Result<Vec<bf16>> {
+/// A projection of the checkpoint as stored: bf16, or FP8 codes with their scales.
+enum Loaded {
+    Bf16(Vec<bf16>),
+    Fp8(BlockQuantized),
+}
+
+impl Loaded {
+    /// The bf16 values (empty for FP8, which [`Loaded::fp8`] gives).
+    fn bf16(&self) -> &[bf16] {
+        match self {
+            Loaded::Bf16(v) => v,
+            Loaded::Fp8(_) => &[],
+        }
+    }
+
+    fn fp8(&self) -> Option<&BlockQuantized> {
+        match self {
+            Loaded::Fp8(q) => Some(q),
+            Loaded::Bf16(_) => None,
+        }
+    }
+}
+
+/// The layer's projection `name` (`[rows, cols]`): BF16, or F8_E4M3 with its
+/// `weight_scale_inv` (see the module docs).
+fn projection(ck: &Checkpoint<'_>, name: &str, shape: [usize; 2]) -> Result<Loaded> {
     match ck.dtype(name) {
         Some(Dtype::F8_E4M3) => {
             let q = ck.fp8(name)?;
             ck.check_shape(name, &[q.rows(), q.cols()], &shape)?;
-            Ok(q.dequantize().into_iter().map(bf16::from_f32).collect())
+            Ok(Loaded::Fp8(q))
         }
-        Some(Dtype::BF16) | None => ck.bf16(name, &shape),
+        Some(Dtype::BF16) | None => Ok(Loaded::Bf16(ck.bf16(name, &shape)?)),
         Some(other) => Err(Error::invalid(
             format!("{} is {other:?}", ck.full(name)),
             "BF16, or F8_E4M3 with its weight_scale_inv",
@@ -81,7 +108,7 @@ impl MlaLayer {
                 projection(&ck, "q_b_proj.weight", [q_rows, r])?,
             ),
             None => (
-                Vec::new(),
+                Loaded::Bf16(Vec::new()),
                 Vec::new(),
                 projection(&ck, "q_proj.weight", [q_rows, he])?,
             ),
@@ -101,27 +128,39 @@ impl MlaLayer {
                 ck.check_shape("o_proj.weight", &[w.n(), w.k()], &[he, o_cols])?;
                 OutProjection::Fp8(w)
             }
-            _ => OutProjection::Bf16(stream.upload(&projection(
-                &ck,
-                "o_proj.weight",
-                [he, o_cols],
-            )?)?),
+            _ => OutProjection::Bf16(stream.upload(&ck.bf16("o_proj.weight", &[he, o_cols])?)?),
         };
         let prolog = PrologCheckpoint {
-            q_a_proj: &q_a_proj,
+            q_a_proj: q_a_proj.bf16(),
             q_a_layernorm: &q_a_layernorm,
-            q_b_proj: &q_b_proj,
-            kv_a_proj_with_mqa: &kv_a_proj_with_mqa,
+            q_b_proj: q_b_proj.bf16(),
+            kv_a_proj_with_mqa: kv_a_proj_with_mqa.bf16(),
             kv_a_layernorm: &kv_a_layernorm,
-            kv_b_proj: &kv_b_proj,
+            kv_b_proj: kv_b_proj.bf16(),
         };
-        let attention = MlaAttention::new(stream, cfg, &prolog, spec)?;
+        let fp8 = Fp8Projections {
+            q_a_proj: q_a_proj.fp8(),
+            q_b_proj: q_b_proj.fp8(),
+            kv_a_proj_with_mqa: kv_a_proj_with_mqa.fp8(),
+            kv_b_proj: kv_b_proj.fp8(),
+        };
+        let attention = MlaAttention::with_fp8(stream, cfg, (&prolog, &fp8), spec)?;
         Ok(MlaLayer { attention, o_proj })
     }
 
     /// The attention (its path, configuration and cache layout).
     pub fn attention(&self) -> &MlaAttention {
         &self.attention
+    }
+
+    /// The DeepSeek names of the projections that run on the FP8 GEMM: the attention's
+    /// ([`MlaAttention::fp8_projections`]), then `o_proj` when it is FP8.
+    pub fn fp8_projections(&self) -> Vec<&'static str> {
+        let mut names = self.attention.fp8_projections();
+        if matches!(self.o_proj, OutProjection::Fp8(_)) {
+            names.push("o_proj");
+        }
+        names
     }
 
     /// A zeroed cache for this layer.

@@ -35,6 +35,7 @@ mod layer;
 mod merge;
 mod naive;
 mod prefill;
+mod projection;
 mod prolog;
 mod rope;
 mod table;

@@ -2,7 +2,9 @@
 //! states `x` to `q_nope`, the rotated `q_pe`, and the cache rows written by
 //! [`write_cache`](super::write_cache).
 //!
-//! The projections are cube matmuls (bf16 out). The two row operations, RMSNorm of `c_Q` and
+//! The projections are cube matmuls (bf16 out), or the FP8 GEMM for a checkpoint's FP8
+//! weights (see [`projection`](super::projection): `q_b_proj` stays whole, and two exact
+//! selection matmuls split its output per head into `q_nope` and `q_pe`). The two row operations, RMSNorm of `c_Q` and
 //! RoPE of `q_pe`, run on the cache-write kernel, which is exactly "RMSNorm the first `latent`
 //! values of a row, rotate the next `rope` in interleaved pairs at the row's position, store
 //! the row at its slot": with identity slots into a scratch buffer it is a row operator. Each
@@ -13,6 +15,7 @@
 use half::bf16;
 
 use super::cache::{CacheFormat, CacheLayout, LatentCache};
+use super::projection::{Fp8Projections, Projection, pick};
 use super::rope::{Positions, RopeTable};
 use super::table::SlotMapping;
 use super::vendor::PrologCheckpoint;
@@ -26,15 +29,19 @@ use crate::runtime::{DeviceBuffer, DeviceSlice, KernelArg, Stream};
 /// The zero columns that pad a row operation's unused half (the kernels' width step).
 const PAD: usize = 16;
 
-/// The prolog's weights on the device, padded for the row operations (see the module docs).
+/// The prolog's weights on the device, padded for the row operations (see the module docs),
+/// bf16 or FP8 (see [`projection`](super::projection)).
 pub(crate) struct KernelProlog {
-    /// `q_a_proj` with `PAD` zero rows: `[q_lora + PAD, hidden]`; `None` without q LoRA.
-    q_a: Option<(DeviceBuffer<bf16>, DeviceBuffer<bf16>)>,
-    /// The `q_nope` rows of `q_b_proj` (or `q_proj`), `[heads·nope, k_q]`.
-    q_nope: DeviceBuffer<bf16>,
-    /// Per head `PAD` zero rows then the `q_pe` rows, `[heads·(PAD + rope), k_q]`.
-    q_pe: DeviceBuffer<bf16>,
-    kv_a: DeviceBuffer<bf16>,
+    /// `q_a_proj` with `PAD` zero rows: `[q_lora + PAD, hidden]`, and the c_Q norm weight;
+    /// `None` without q LoRA.
+    q_a: Option<(Projection, DeviceBuffer<bf16>)>,
+    /// `q_b_proj` (or `q_proj`) whole, `[heads·(nope + rope), k_q]`.
+    q_b: Projection,
+    /// `[nope, nope + rope]` = `[I, 0]`: takes `q_nope` out of a head's row of `q_b`'s output.
+    take_nope: DeviceBuffer<bf16>,
+    /// `[PAD + rope, nope + rope]` = `[0 ; 0, I]`: `PAD` zeros then `q_pe`.
+    take_pe: DeviceBuffer<bf16>,
+    kv_a: Projection,
     kv_norm: DeviceBuffer<bf16>,
     /// `PAD` ones: the norm weight of the zero columns before `q_pe`.
     pad_gamma: DeviceBuffer<bf16>,
@@ -80,11 +87,12 @@ fn check(what: &str, v: &[bf16], dims: &[usize]) -> Result<()> {
 }
 
 impl KernelProlog {
-    /// Pads and uploads `ck` for `cfg`, with rotary positions `0..max_positions`.
+    /// Pads and uploads `ck` for `cfg` (the projections `fp8` holds from there instead), with
+    /// rotary positions `0..max_positions`.
     pub(crate) fn upload(
         stream: &Stream,
         cfg: &MlaConfig,
-        ck: &PrologCheckpoint<'_>,
+        (ck, fp8): (&PrologCheckpoint<'_>, &Fp8Projections<'_>),
         max_positions: usize,
     ) -> Result<KernelProlog> {
         cfg.validate()?;
@@ -94,10 +102,8 @@ impl KernelProlog {
             cfg.qk_nope_head_dim,
             cfg.qk_rope_head_dim,
         );
-        let zero = bf16::ZERO;
         let (q_a, k_q) = match cfg.q_lora_rank {
             Some(r) => {
-                check("q_a_proj", ck.q_a_proj, &[r, he])?;
                 check("q_a_layernorm", ck.q_a_layernorm, &[r])?;
                 // The c_Q norm runs as a cache write of latent r: a positive multiple of 16.
                 CacheLayout {
@@ -108,13 +114,15 @@ impl KernelProlog {
                     format: CacheFormat::Bf16,
                 }
                 .validate()?;
-                let mut padded = ck.q_a_proj.to_vec();
-                padded.resize((r + PAD) * he, zero);
-                let q_a = (stream.upload(&padded)?, stream.upload(ck.q_a_layernorm)?);
-                (Some(q_a), r + PAD)
+                let w = pick(ck.q_a_proj, fp8.q_a_proj);
+                let q_a = Projection::upload(stream, "q_a_proj", w, [r, he], [PAD, 0])?;
+                (Some((q_a, stream.upload(ck.q_a_layernorm)?)), r + PAD)
             }
             None => {
-                if !(ck.q_a_proj.is_empty() && ck.q_a_layernorm.is_empty()) {
+                if !(ck.q_a_proj.is_empty()
+                    && ck.q_a_layernorm.is_empty()
+                    && fp8.q_a_proj.is_none())
+                {
                     return Err(Error::invalid(
                         "q_a_proj or q_a_layernorm for a config without q_lora_rank",
                         "both empty, and q_proj given as q_b_proj",
@@ -124,35 +132,37 @@ impl KernelProlog {
             }
         };
         let in_q = cfg.q_lora_rank.unwrap_or(he);
-        check("q_b_proj", ck.q_b_proj, &[h, nope + rope, in_q])?;
-        check(
+        let q_b = Projection::upload(
+            stream,
+            "q_b_proj",
+            pick(ck.q_b_proj, fp8.q_b_proj),
+            [h * (nope + rope), in_q],
+            [0, k_q - in_q],
+        )?;
+        let kv_a = Projection::upload(
+            stream,
             "kv_a_proj_with_mqa",
-            ck.kv_a_proj_with_mqa,
-            &[cfg.cache_row(), he],
+            pick(ck.kv_a_proj_with_mqa, fp8.kv_a_proj_with_mqa),
+            [cfg.cache_row(), he],
+            [0, 0],
         )?;
         check("kv_a_layernorm", ck.kv_a_layernorm, &[cfg.kv_lora_rank])?;
-        // q_b_proj's rows split per head into nope and rope; each row padded to k_q with the
-        // zero columns c_Q's padding puts there.
-        let (mut w_nope, mut w_pe) = (Vec::new(), Vec::new());
-        let pad_row = |out: &mut Vec<bf16>, row: &[bf16]| {
-            out.extend_from_slice(row);
-            out.resize(out.len() + k_q - in_q, zero);
-        };
-        for head in ck.q_b_proj.chunks_exact((nope + rope) * in_q) {
-            let (n, p) = head.split_at(nope * in_q);
-            n.chunks_exact(in_q).for_each(|r| pad_row(&mut w_nope, r));
-            w_pe.resize(w_pe.len() + PAD * k_q, zero);
-            p.chunks_exact(in_q).for_each(|r| pad_row(&mut w_pe, r));
-        }
+        let (zero, one) = (bf16::ZERO, bf16::ONE);
+        let w = nope + rope;
+        let mut take_nope = vec![zero; nope * w];
+        (0..nope).for_each(|i| take_nope[i * w + i] = one);
+        let mut take_pe = vec![zero; (PAD + rope) * w];
+        (0..rope).for_each(|i| take_pe[(PAD + i) * w + nope + i] = one);
         let identity = Rope {
             inv_freq: vec![0.0; PAD / 2],
             amplitude: 1.0,
         };
         Ok(KernelProlog {
             q_a,
-            q_nope: stream.upload(&w_nope)?,
-            q_pe: stream.upload(&w_pe)?,
-            kv_a: stream.upload(ck.kv_a_proj_with_mqa)?,
+            q_b,
+            take_nope: stream.upload(&take_nope)?,
+            take_pe: stream.upload(&take_pe)?,
+            kv_a,
             kv_norm: stream.upload(ck.kv_a_layernorm)?,
             pad_gamma: stream.upload(&[bf16::ONE; PAD])?,
             rope: RopeTable::new(stream, &Rope::new(cfg), max_positions)?,
@@ -160,6 +170,26 @@ impl KernelProlog {
             cfg: *cfg,
             k_q,
         })
+    }
+
+    /// The DeepSeek names of the projections that run on the FP8 GEMM.
+    pub(crate) fn fp8_projections(&self) -> Vec<&'static str> {
+        let q_b = if self.q_a.is_some() {
+            "q_b_proj"
+        } else {
+            "q_proj"
+        };
+        [
+            (
+                "q_a_proj",
+                self.q_a.as_ref().is_some_and(|(p, _)| p.is_fp8()),
+            ),
+            (q_b, self.q_b.is_fp8()),
+            ("kv_a_proj_with_mqa", self.kv_a.is_fp8()),
+        ]
+        .into_iter()
+        .filter_map(|(name, fp8)| fp8.then_some(name))
+        .collect()
     }
 
     /// Runs the prolog for `x [tokens, hidden]` at `positions`: writes each token's cache row
@@ -174,25 +204,13 @@ impl KernelProlog {
         cache: &mut LatentCache,
     ) -> Result<KernelQueries> {
         let cfg = &self.cfg;
-        let (t, he, h) = (positions.len(), cfg.hidden_size, cfg.num_heads);
+        let (t, h) = (positions.len(), cfg.num_heads);
         let (nope, rope) = (cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
         let eps = cfg.rms_norm_eps as f32;
         // The latent and rope key: kv_a_proj_with_mqa, then RMSNorm + RoPE + scatter.
         let row = cfg.cache_row();
         let mut kv = stream.alloc_pooled::<bf16>(t * row)?;
-        matmul(
-            kernels,
-            stream,
-            MatmulShape {
-                m: t,
-                n: row,
-                k: he,
-            },
-            WeightLayout::NK,
-            x,
-            &self.kv_a,
-            &mut kv,
-        )?;
+        self.kv_a.apply(kernels, stream, x, t, &mut kv)?;
         let token_positions = Positions::new(stream, &self.rope, positions)?;
         write_cache(
             kernels,
@@ -212,15 +230,7 @@ impl KernelProlog {
             Some((q_a, gamma)) => {
                 let k = self.k_q;
                 let mut raw = stream.alloc_pooled::<bf16>(t * k)?;
-                matmul(
-                    kernels,
-                    stream,
-                    MatmulShape { m: t, n: k, k: he },
-                    WeightLayout::NK,
-                    x,
-                    q_a,
-                    &mut raw,
-                )?;
+                q_a.apply(kernels, stream, x, t, &mut raw)?;
                 let mut c_q = stream.alloc_pooled::<bf16>(t * k)?;
                 let zeros = vec![0usize; t];
                 let at = Positions::new(stream, &self.still, &zeros)?;
@@ -238,14 +248,26 @@ impl KernelProlog {
             }
             None => None,
         };
+        let mut q = stream.alloc_pooled::<bf16>(t * self.q_b.n())?;
+        match &c_q {
+            Some(c) => self.q_b.apply(kernels, stream, c, t, &mut q)?,
+            None => self.q_b.apply(kernels, stream, x, t, &mut q)?,
+        }
+        // Each (token, head) row of q split into q_nope and PAD zeros + q_pe, exactly.
         let mut q_nope = stream.alloc_pooled::<bf16>(t * h * nope)?;
         let mut q_pe_raw = stream.alloc_pooled::<bf16>(t * h * (PAD + rope))?;
-        let mut q_pe_rows = stream.alloc_pooled::<bf16>(t * h * (PAD + rope))?;
-        let outs = (&mut q_nope, &mut q_pe_raw);
-        match &c_q {
-            Some(c) => self.q_up(kernels, stream, c, t, outs)?,
-            None => self.q_up(kernels, stream, x, t, outs)?,
+        for (take, out) in [
+            (&self.take_nope, &mut q_nope),
+            (&self.take_pe, &mut q_pe_raw),
+        ] {
+            let shape = MatmulShape {
+                m: t * h,
+                n: take.len() / (nope + rope),
+                k: nope + rope,
+            };
+            matmul(kernels, stream, shape, WeightLayout::NK, &q, take, out)?;
         }
+        let mut q_pe_rows = stream.alloc_pooled::<bf16>(t * h * (PAD + rope))?;
         // RoPE of q_pe: one row per (token, head) at the token's position.
         let per_head: Vec<usize> = positions
             .iter()
@@ -264,31 +286,6 @@ impl KernelProlog {
         }
         .run(kernels, stream, &q_pe_raw, &mut q_pe_rows)?;
         Ok(KernelQueries { q_nope, q_pe_rows })
-    }
-
-    /// `q_nope` and the padded `q_pe` rows from the query input `c [m, k_q]`.
-    fn q_up(
-        &self,
-        kernels: &Kernels,
-        stream: &Stream,
-        c: &impl DeviceSlice<bf16>,
-        m: usize,
-        (q_nope, q_pe): (&mut DeviceBuffer<bf16>, &mut DeviceBuffer<bf16>),
-    ) -> Result<()> {
-        let k = self.k_q;
-        for (w, out) in [(&self.q_nope, q_nope), (&self.q_pe, q_pe)] {
-            let n = w.len() / k;
-            matmul(
-                kernels,
-                stream,
-                MatmulShape { m, n, k },
-                WeightLayout::NK,
-                c,
-                w,
-                out,
-            )?;
-        }
-        Ok(())
     }
 }
 
