@@ -169,30 +169,8 @@ struct StepCursor {
     }
 };
 
-__aicore__ inline Nd2NzParams Nd2Nz(uint32_t rows, uint32_t cols, uint32_t srcPitch, uint32_t paddedRows) {
-    Nd2NzParams p;
-    p.ndNum = 1;
-    p.nValue = rows;
-    p.dValue = cols;
-    p.srcNdMatrixStride = 0;
-    p.srcDValue = srcPitch;
-    p.dstNzC0Stride = paddedRows;
-    p.dstNzNStride = 1;
-    p.dstNzMatrixStride = 0;
-    return p;
-}
-
-__aicore__ inline LoadData2DParams Load2D(uint32_t start, uint32_t repeat, uint32_t srcStride) {
-    LoadData2DParams p;
-    p.startIndex = start;
-    p.repeatTimes = repeat;
-    p.srcStride = srcStride;
-    p.sid = 0;
-    p.dstGap = 0;
-    p.ifTranspose = false;
-    p.addrMode = 0;
-    return p;
-}
+using kernels::Load2D;
+using kernels::Nd2Nz;
 
 // In: the 16-bit type the cube multiplies (bf16 for W8A16, matching A; fp16 for W8A8).
 template <typename In, typename Out, bool W8A8>
@@ -342,13 +320,13 @@ private:
 
         a1 = a1_.template DeQue<In>();
         LocalTensor<In> a2 = a2_.template AllocTensor<In>();
-        for (uint32_t mb = 0; mb < mp / 16; ++mb) LoadData(a2[mb * kp * 16], a1, Load2D(mb, kp / 16, mp / 16));
+        for (uint32_t mb = 0; mb < mp / 16; ++mb) LoadData(a2[mb * kp * 16], a1, Load2D(mb, kp / 16, mp / 16, false));
         a1_.FreeTensor(a1);
         a2_.EnQue(a2);
         b1 = b1_.template DeQue<In>();
         LocalTensor<In> b2 = b2_.template AllocTensor<In>();
         for (uint32_t kb16 = 0; kb16 < kp / 16; ++kb16)
-            LoadData(b2[kb16 * np * 16], b1, Load2D(kb16 * (np / 16), np / 16, 1));
+            LoadData(b2[kb16 * np * 16], b1, Load2D(kb16 * (np / 16), np / 16, 1, false));
         b1_.FreeTensor(b1);
         b2_.EnQue(b2);
 

@@ -11,32 +11,8 @@ using namespace AscendC;
 
 namespace {
 
-// Parameter structs are filled field by field: the field names are the documented interface,
-// constructor argument orders are not something to rely on across CANN versions.
-__aicore__ inline Nd2NzParams Nd2Nz(uint32_t rows, uint32_t cols, uint32_t srcPitch, uint32_t paddedRows) {
-    Nd2NzParams p;
-    p.ndNum = 1;
-    p.nValue = rows;
-    p.dValue = cols;
-    p.srcNdMatrixStride = 0;
-    p.srcDValue = srcPitch;
-    p.dstNzC0Stride = paddedRows;
-    p.dstNzNStride = 1;
-    p.dstNzMatrixStride = 0;
-    return p;
-}
-
-__aicore__ inline LoadData2DParams Load2D(uint32_t start, uint32_t repeat, uint32_t srcStride, bool transpose) {
-    LoadData2DParams p;
-    p.startIndex = start;
-    p.repeatTimes = repeat;
-    p.srcStride = srcStride;
-    p.sid = 0;
-    p.dstGap = 0;
-    p.ifTranspose = transpose;
-    p.addrMode = 0;
-    return p;
-}
+using kernels::Load2D;
+using kernels::Nd2Nz;
 
 template <typename In, typename Out>
 class MatmulKernel {
@@ -115,15 +91,10 @@ private:
         }
         co1_.EnQue(c);
         c = co1_.template DeQue<float>();
-        FixpipeParamsV220 fp;
-        fp.nSize = nt;
-        fp.mSize = mt;
-        fp.srcStride = mp;
-        fp.dstStride = t_.n;
-        fp.quantPre = std::is_same<Out, float>::value ? QuantMode_t::NoQuant
-                      : std::is_same<Out, half>::value ? QuantMode_t::F322F16
-                                                       : QuantMode_t::F322BF16;
-        Fixpipe<Out, float, CFG_ROW_MAJOR>(c_[uint64_t(m0) * t_.n + n0], c, fp);
+        const QuantMode_t quant = std::is_same<Out, float>::value  ? QuantMode_t::NoQuant
+                                  : std::is_same<Out, half>::value ? QuantMode_t::F322F16
+                                                                   : QuantMode_t::F322BF16;
+        Fixpipe<Out, float, CFG_ROW_MAJOR>(c_[uint64_t(m0) * t_.n + n0], c, kernels::FixRows(mt, nt, mp, t_.n, quant));
         co1_.FreeTensor(c);
     }
 

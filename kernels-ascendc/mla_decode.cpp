@@ -54,30 +54,8 @@ constexpr uint16_t kFlagSReady = 1;
 constexpr uint16_t kFlagPReady = 2;
 constexpr uint16_t kFlagOReady = 3;
 
-__aicore__ inline Nd2NzParams Nd2Nz(uint32_t rows, uint32_t cols, uint32_t srcPitch, uint32_t paddedRows) {
-    Nd2NzParams p;
-    p.ndNum = 1;
-    p.nValue = rows;
-    p.dValue = cols;
-    p.srcNdMatrixStride = 0;
-    p.srcDValue = srcPitch < cols ? cols : srcPitch;  // one row: the pitch is never used
-    p.dstNzC0Stride = paddedRows;
-    p.dstNzNStride = 1;
-    p.dstNzMatrixStride = 0;
-    return p;
-}
-
-__aicore__ inline LoadData2DParams Load2D(uint32_t start, uint32_t repeat, uint32_t srcStride, bool transpose) {
-    LoadData2DParams p;
-    p.startIndex = start;
-    p.repeatTimes = repeat;
-    p.srcStride = srcStride;
-    p.sid = 0;
-    p.dstGap = 0;
-    p.ifTranspose = transpose;
-    p.addrMode = 0;
-    return p;
-}
+using kernels::Load2D;
+using kernels::Nd2Nz;
 
 // Zero-fills rows [row0, row0 + rows) of an NZ tile of bf16 in L1 (column blocks of `padded`
 // rows, `cols` columns).
@@ -295,27 +273,9 @@ private:
                 for (uint32_t kb = 0; kb < kp / 16; ++kb)
                     LoadData(b2[kb * njp * 16], k, Load2D((k0 / 16 + kb) * (np / 16) + j0 / 16, njp / 16, 1, false));
                 b2_.EnQue(b2);
-                a2 = a2_.DeQue<bfloat16_t>();
-                b2 = b2_.DeQue<bfloat16_t>();
-                MmadParams mm;
-                mm.m = Gp_;  // zero-padded rows: never GEMV mode
-                mm.n = nj;
-                mm.k = kt;
-                mm.cmatrixInitVal = k0 == 0;
-                Mmad(c, a2, b2, mm);
-                a2_.FreeTensor(a2);
-                b2_.FreeTensor(b2);
+                Multiply(c, nj, kt, k0 == 0);
             }
-            co1_.EnQue(c);
-            c = co1_.DeQue<float>();
-            FixpipeParamsV220 fp;
-            fp.nSize = nj;
-            fp.mSize = it_.rows;
-            fp.srcStride = Gp_;
-            fp.dstStride = T_;
-            fp.quantPre = QuantMode_t::NoQuant;
-            Fixpipe<float, float, CFG_ROW_MAJOR>(wsS_[j0], c, fp);
-            co1_.FreeTensor(c);
+            Drain(wsS_[j0], c, nj, T_);
         }
     }
 
@@ -339,28 +299,34 @@ private:
                 for (uint32_t kb = 0; kb < kp / 16; ++kb)
                     LoadData(b2[kb * vnp * 16], k, Load2D((v0 / 16) * (np / 16) + j0 / 16 + kb, vnp / 16, np / 16, true));
                 b2_.EnQue(b2);
-                a2 = a2_.DeQue<bfloat16_t>();
-                b2 = b2_.DeQue<bfloat16_t>();
-                MmadParams mm;
-                mm.m = Gp_;
-                mm.n = vn;
-                mm.k = kt;
-                mm.cmatrixInitVal = step == 0;
-                Mmad(c, a2, b2, mm);
-                a2_.FreeTensor(a2);
-                b2_.FreeTensor(b2);
+                Multiply(c, vn, kt, step == 0);
             }
-            co1_.EnQue(c);
-            c = co1_.DeQue<float>();
-            FixpipeParamsV220 fp;
-            fp.nSize = vn;
-            fp.mSize = it_.rows;
-            fp.srcStride = Gp_;
-            fp.dstStride = t_.latent;
-            fp.quantPre = QuantMode_t::NoQuant;
-            Fixpipe<float, float, CFG_ROW_MAJOR>(wsO_[v0], c, fp);
-            co1_.FreeTensor(c);
+            Drain(wsO_[v0], c, vn, t_.latent);
         }
+    }
+
+    // c (+)= the queued A2 [Gp, k] x B2 [k, n] (init: overwrite), m = Gp_ zero-padded rows: never
+    // GEMV mode.
+    __aicore__ inline void Multiply(const LocalTensor<float>& c, uint32_t n, uint32_t k, bool init) {
+        LocalTensor<bfloat16_t> a2 = a2_.DeQue<bfloat16_t>();
+        LocalTensor<bfloat16_t> b2 = b2_.DeQue<bfloat16_t>();
+        MmadParams mm;
+        mm.m = Gp_;
+        mm.n = n;
+        mm.k = k;
+        mm.cmatrixInitVal = init;
+        Mmad(c, a2, b2, mm);
+        a2_.FreeTensor(a2);
+        b2_.FreeTensor(b2);
+    }
+
+    // The item's rows of the f32 tile c (n columns) to the ring at dst, `pitch` floats a row;
+    // frees c.
+    __aicore__ inline void Drain(const GlobalTensor<float>& dst, LocalTensor<float>& c, uint32_t n, uint32_t pitch) {
+        co1_.EnQue(c);
+        c = co1_.DeQue<float>();
+        Fixpipe<float, float, CFG_ROW_MAJOR>(dst, c, kernels::FixRows(it_.rows, n, Gp_, pitch, QuantMode_t::NoQuant));
+        co1_.FreeTensor(c);
     }
 
     // ---- AIV -------------------------------------------------------------------------------------

@@ -40,4 +40,50 @@ __aicore__ inline void ZeroPadRowsNz(const AscendC::LocalTensor<T>& nz, uint32_t
     AscendC::InitConstValue(nz[rows * c0], p);
 }
 
+// Cube parameter structs, filled field by field: the field names are the documented interface,
+// constructor argument orders are not something to rely on across CANN versions.
+
+// GM (row-major, `srcPitch` elements a row) -> L1 NZ: `rows` x `cols`, column blocks of
+// `paddedRows` rows. A single row never uses its pitch, so a pitch below `cols` is taken as
+// `cols`.
+__aicore__ inline AscendC::Nd2NzParams Nd2Nz(uint32_t rows, uint32_t cols, uint32_t srcPitch, uint32_t paddedRows) {
+    AscendC::Nd2NzParams p;
+    p.ndNum = 1;
+    p.nValue = rows;
+    p.dValue = cols;
+    p.srcNdMatrixStride = 0;
+    p.srcDValue = srcPitch < cols ? cols : srcPitch;
+    p.dstNzC0Stride = paddedRows;
+    p.dstNzNStride = 1;
+    p.dstNzMatrixStride = 0;
+    return p;
+}
+
+// L1 -> L0A/L0B: `repeat` 16x16 fractals from fractal `start`, `srcStride` fractals apart,
+// optionally transposed.
+__aicore__ inline AscendC::LoadData2DParams Load2D(uint32_t start, uint32_t repeat, uint32_t srcStride, bool transpose) {
+    AscendC::LoadData2DParams p;
+    p.startIndex = start;
+    p.repeatTimes = repeat;
+    p.srcStride = srcStride;
+    p.sid = 0;
+    p.dstGap = 0;
+    p.ifTranspose = transpose;
+    p.addrMode = 0;
+    return p;
+}
+
+// L0C -> GM row-major: the first `rows` rows and `cols` columns of a tile of `tileRows` rows per
+// column block, `dstPitch` elements a row, converted by `quant`.
+__aicore__ inline AscendC::FixpipeParamsV220 FixRows(uint32_t rows, uint32_t cols, uint32_t tileRows, uint32_t dstPitch,
+                                                     QuantMode_t quant) {
+    AscendC::FixpipeParamsV220 fp;
+    fp.nSize = cols;
+    fp.mSize = rows;
+    fp.srcStride = tileRows;
+    fp.dstStride = dstPitch;
+    fp.quantPre = quant;
+    return fp;
+}
+
 }  // namespace kernels

@@ -177,13 +177,10 @@ impl Kernels {
             return Ok(());
         }
         let (tiling, blocks) = MlaCacheWriteTiling::plan(shape, self.inner.vector_cores)?;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.mla.write[usize::from(fp8)],
-            blocks,
+        self.launch_tiled(
+            stream,
+            (&self.inner.mla.write[usize::from(fp8)], blocks),
+            &tiling,
             &[
                 args.kv,
                 args.gamma,
@@ -192,7 +189,6 @@ impl Kernels {
                 args.positions,
                 args.slots,
                 args.cache,
-                tiling,
             ],
         )
     }
@@ -407,13 +403,10 @@ impl Kernels {
         // freed in stream order after the kernel.
         let mut workspace =
             stream.alloc_pooled::<u8>(blocks as usize * tiling.ws_bytes as usize)?;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.mla.decode[usize::from(shape.fp8)],
-            blocks,
+        self.launch_tiled(
+            stream,
+            (&self.inner.mla.decode[usize::from(shape.fp8)], blocks),
+            &tiling,
             &[
                 args.q_lat,
                 args.q_rope,
@@ -423,7 +416,6 @@ impl Kernels {
                 args.out,
                 args.lse,
                 KernelArg::buffer_mut(&mut workspace),
-                tiling,
             ],
         )
     }
@@ -484,15 +476,12 @@ impl Kernels {
             chunks: u32_of("chunks", chunks)?,
             reserved: [0; 3],
         };
-        let blocks = items.clamp(1, self.inner.vector_cores.max(1) as usize) as u32;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.mla.swap_axes,
-            blocks,
-            &[KernelArg::buffer(src), KernelArg::buffer_mut(dst), tiling],
+        let blocks = self.vector_blocks(items);
+        self.launch_tiled(
+            stream,
+            (&self.inner.mla.swap_axes, blocks),
+            &tiling,
+            &[KernelArg::buffer(src), KernelArg::buffer_mut(dst)],
         )
     }
 }
@@ -608,16 +597,13 @@ impl Kernels {
             lse_heads: u32_of("heads", lse_heads)?,
             reserved: [0; 3],
         };
-        let blocks = chunks.clamp(1, self.inner.vector_cores.max(1) as usize) as u32;
-        let tiling = self
-            .inner
-            .tilings
-            .arg(bytemuck::bytes_of(&tiling), stream)?;
-        stream.launch_trusted(
-            &self.inner.mla.merge,
-            blocks,
+        let blocks = self.vector_blocks(chunks);
+        self.launch_tiled(
+            stream,
+            (&self.inner.mla.merge, blocks),
+            &tiling,
             &[
-                args.out_a, args.lse_a, args.out_b, args.lse_b, args.out, args.lse, tiling,
+                args.out_a, args.lse_a, args.out_b, args.lse_b, args.out, args.lse,
             ],
         )
     }

@@ -28,7 +28,7 @@ mod tiling_cache;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::runtime::{Device, Kernel, KernelBinary};
+use crate::runtime::{Device, Kernel, KernelArg, KernelBinary, Stream};
 
 pub(crate) use fp8::{Activations, Fp8GemmLaunch, Grouping};
 pub use fp8::{Fp8DequantTiling, Fp8GemmTiling, Fp8QuantTiling, Fp8WeightQuantTiling};
@@ -96,6 +96,26 @@ impl Kernels {
     /// The device the kernels are loaded for.
     pub fn device(&self) -> &Device {
         &self.inner.device
+    }
+
+    /// Launches one of these kernels on `blocks` cores: `args`, then `tiling` from the tiling
+    /// cache (every kernel's last argument).
+    pub(crate) fn launch_tiled<T: bytemuck::Pod>(
+        &self,
+        stream: &Stream,
+        (kernel, blocks): (&Kernel, u32),
+        tiling: &T,
+        args: &[KernelArg<'_>],
+    ) -> Result<()> {
+        let tiling = self.inner.tilings.arg(bytemuck::bytes_of(tiling), stream)?;
+        let all: Vec<KernelArg<'_>> = args.iter().copied().chain([tiling]).collect();
+        stream.launch_trusted(kernel, blocks, &all)
+    }
+
+    /// Cores for `items` independent work items of a vector kernel: one item each, at most
+    /// every vector core, at least one.
+    pub(crate) fn vector_blocks(&self, items: usize) -> u32 {
+        items.clamp(1, self.inner.vector_cores.max(1) as usize) as u32
     }
 }
 

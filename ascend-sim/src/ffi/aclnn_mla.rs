@@ -1,13 +1,13 @@
 //! The MLA operators' entry points (aclnnMlaPrologV3WeightNz, aclnnFusedInferAttentionScoreV3): phase one checks the rule table
 //! and plans, phase two launches (see `crate::aclnn`).
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_char;
 
 use ascend_sys::{
-    StaticSymbols, aclIntArray, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus, aclrtStream,
+    StaticSymbols, aclIntArray, aclOpExecutor, aclTensor, aclTensorList, aclnnStatus,
 };
 
-use super::aclnn_base::{finish_plan, int_array, launch, list, tensor};
+use super::aclnn_base::{finish_plan, int_array, list, tensor};
 use super::aclnn_ops::{meta, metas, must};
 use super::{guard, read_cstr};
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
@@ -177,16 +177,7 @@ unsafe extern "C" fn aclnnMlaPrologV3WeightNzGetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnMlaPrologV3WeightNz(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard(PROLOG, || {
-        launch(PROLOG, workspace, workspace_size, executor, stream)
-    })
-}
+second_phase!(aclnnMlaPrologV3WeightNz);
 
 const FIA: &str = "aclnnFusedInferAttentionScoreV3";
 
@@ -361,16 +352,7 @@ unsafe extern "C" fn aclnnFusedInferAttentionScoreV3GetWorkspaceSize(
     })
 }
 
-unsafe extern "C" fn aclnnFusedInferAttentionScoreV3(
-    workspace: *mut c_void,
-    workspace_size: u64,
-    executor: *mut aclOpExecutor,
-    stream: aclrtStream,
-) -> aclnnStatus {
-    guard(FIA, || {
-        launch(FIA, workspace, workspace_size, executor, stream)
-    })
-}
+second_phase!(aclnnFusedInferAttentionScoreV3);
 
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMlaPrologV3WeightNzGetWorkspaceSize = Some(aclnnMlaPrologV3WeightNzGetWorkspaceSize);
