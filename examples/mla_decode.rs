@@ -236,6 +236,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         MlaPath::Vendor => println!("path: the vendor ops (aclnnMlaPrologV3WeightNz, FIA V3)"),
         MlaPath::Kernels { why } => println!("path: our kernels ({why})"),
     }
+    let fp8 = layer.fp8_projections();
+    if !fp8.is_empty() {
+        println!("on the FP8 GEMM: {}", fp8.join(", "));
+    }
 
     // Sequence b owns blocks b·blocks_per_seq.., in reverse order (the table is what counts).
     let table: Vec<i32> = (0..batch)
