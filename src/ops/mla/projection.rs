@@ -1,5 +1,11 @@
 //! The projections of our kernels' MLA path, bf16 or FP8: `y = x · Wᵀ` on the cube matmul,
-//! or on the block-scaled FP8 GEMM (W8A16) for a checkpoint's E4M3 weights.
+//! or on the block-scaled FP8 GEMM for a checkpoint's E4M3 weights.
+//!
+//! The FP8 GEMM runs W8A16: the activations (hidden states, the normed `c_Q`, the queries,
+//! ō) are bf16 already, and W8A8 would first quantize each to E4M3 in 1×128 tiles, one more
+//! launch per projection and up to 2^-4 relative error per activation, 16× the bf16 rounding
+//! the layer's derived tolerance is built from. The weight side costs nothing in precision:
+//! the GEMM multiplies the checkpoint's own codes and applies its f32 scales per block.
 //!
 //! # How FP8 weights keep their 128×128 scale blocks
 //!
