@@ -142,7 +142,13 @@ fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str, fp8: &[&str]) {
         max_positions: 64,
     };
     let layer = MlaLayer::from_safetensors(&stream, &t.bytes(PREFIX), PREFIX, cfg, spec).unwrap();
-    assert!(matches!(layer.attention().path(), MlaPath::Kernels { .. }));
+    // DeepSeek's widths at a hidden size the vendor prolog lists take its path; ours else.
+    let vendor = cfg.q_lora_rank == Some(1536) && cfg.hidden_size == 1024;
+    assert_eq!(
+        *layer.attention().path() == MlaPath::Vendor,
+        vendor,
+        "{label}"
+    );
     assert_eq!(layer.fp8_projections(), fp8, "{label}");
     let w = reference_weights(cfg, t);
     let mut cache = layer.new_cache(&stream).unwrap();
@@ -215,9 +221,10 @@ fn blocky(mut t: Tensors) -> Tensors {
     t
 }
 
-/// FP8 projections with `weight_scale_inv` (norms bf16, as DeepSeek-V3 ships them), every
-/// one on the FP8 GEMM: 3 heads (odd heads' `q_b_proj` rows straddle the 128-row scale
-/// blocks), and V2-Lite's plain `q_proj`; the reference takes the dequantized values.
+/// FP8 projections with `weight_scale_inv` (norms bf16, as DeepSeek-V3 ships them): on our
+/// kernels' path every one on the FP8 GEMM, at 3 heads (odd heads' `q_b_proj` rows straddle
+/// the 128-row scale blocks) and with V2-Lite's plain `q_proj`; on the vendor path `kv_b_proj`
+/// and `o_proj`. The reference takes the dequantized values.
 pub fn an_fp8_layer_matches_the_f64_reference() {
     let cfg = config(3, true);
     let t = blocky(checkpoint(&cfg, &mut Rng::new(62))).quantized(|n| !n.contains("layernorm"));
@@ -233,6 +240,15 @@ pub fn an_fp8_layer_matches_the_f64_reference() {
     let t = blocky(checkpoint(&cfg, &mut Rng::new(65))).quantized(|n| !n.contains("layernorm"));
     let all = ["q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"];
     check_layer(&cfg, &t, "fp8 without q LoRA", &all);
+    // The vendor path (DeepSeek's widths, hidden 1024, 2 heads): its prolog takes bf16, so the
+    // prolog's projections are dequantized at load (the R = 17 case of `layer_tolerance`);
+    // kv_b_proj's W_UV products after the vendor attention and o_proj stay FP8.
+    let cfg = MlaConfig {
+        hidden_size: 1024,
+        ..MlaConfig::deepseek_v3().with_heads(2)
+    };
+    let t = blocky(checkpoint(&cfg, &mut Rng::new(66))).quantized(|n| !n.contains("layernorm"));
+    check_layer(&cfg, &t, "fp8 on the vendor path", &["kv_b_proj", "o_proj"]);
 }
 
 /// DeepSeek-V2-Lite's form: a plain `q_proj`, no q LoRA (2 heads), FP8 `o_proj` only.
