@@ -181,6 +181,14 @@ private:
         return blk >= 0 && uint32_t(blk) < t_.cache_blocks ? blk : -1;
     }
 
+    // The first row of the item that sees key t0 (the rows' limits grow with their query token,
+    // so the rows that see a chunk are a suffix of the item).
+    __aicore__ inline uint32_t FirstRowSeeing(uint32_t t0) {
+        uint32_t r = 0;
+        while (r < it_.rows && it_.vis[r] <= t0) ++r;
+        return r;
+    }
+
     // ---- AIC -------------------------------------------------------------------------------------
     __aicore__ inline void CubeItem() {
         if (it_.maxVis == 0) return;
@@ -190,6 +198,7 @@ private:
         q = qL1_.DeQue<bfloat16_t>();
         for (uint32_t t0 = 0, n = 0; t0 < it_.maxVis; t0 += n) {
             n = ChunkEnd(t0) - t0;
+            drainFrom_ = FirstRowSeeing(t0) / 16 * 16;
             const uint32_t np = kernels::RoundUp(n, 16);
             LocalTensor<bfloat16_t> k = kL1_.AllocTensor<bfloat16_t>();
             LoadKeys(k, t0, n, np);
@@ -320,12 +329,15 @@ private:
         b2_.FreeTensor(b2);
     }
 
-    // The item's rows of the f32 tile c (n columns) to the ring at dst, `pitch` floats a row;
-    // frees c.
+    // The item's rows of the f32 tile c (n columns) to the ring at dst, `pitch` floats a row,
+    // from the 16-row block of the chunk's first seeing row on (the AIVs read no other row's S or
+    // O_c of the chunk); frees c.
     __aicore__ inline void Drain(const GlobalTensor<float>& dst, LocalTensor<float>& c, uint32_t n, uint32_t pitch) {
         co1_.EnQue(c);
         c = co1_.DeQue<float>();
-        Fixpipe<float, float, CFG_ROW_MAJOR>(dst, c, kernels::FixRows(it_.rows, n, Gp_, pitch, QuantMode_t::NoQuant));
+        const uint32_t r0 = drainFrom_;
+        Fixpipe<float, float, CFG_ROW_MAJOR>(dst[uint64_t(r0) * pitch], c[r0 * 16],
+                                             kernels::FixRows(it_.rows - r0, n, Gp_, pitch, QuantMode_t::NoQuant));
         co1_.FreeTensor(c);
     }
 
@@ -593,6 +605,7 @@ private:
     MlaDecodeTiling t_{};
     uint32_t D_ = 0, T_ = 0, Gp_ = 0, group_ = 0, sub_ = 0, latPitch_ = 0;
     uint32_t a0_ = 0, an_ = 0;  // this AIV's first row in the item and its row count
+    uint32_t drainFrom_ = 0;    // AIC: the first row of the chunk's tiles written back
     Item it_;
     float m_[kMaxAivRows], l_[kMaxAivRows];
     bool active_[kMaxAivRows];
