@@ -528,6 +528,39 @@ pub fn low_latency_slabs_fill_exactly_and_refuse_one_row_more() {
     }
 }
 
+/// A dispatch packs its rows for the exchange with one device copy per run of consecutive
+/// source rows: the same four rows sent in token order take three copies fewer than sent as
+/// tokens 0, 2 | 1, 3. (Counted by the simulator; on an NPU the case only dispatches.)
+pub fn dispatch_packs_each_run_of_consecutive_rows_with_one_copy() {
+    const H: usize = 8;
+    for n in rank_counts(&[2]) {
+        // One expert per rank and top_k 1: a token's id is its destination rank.
+        let shape = ep_shape(n, 1, H, 1);
+        let got = on_ranks(n, |comm, stream| {
+            let x = stream.upload(&[bf16::ONE; 4 * H]).unwrap();
+            let w = stream.upload(&[1f32; 4]).unwrap();
+            let tasks = |ids: &[i32]| {
+                let ids = stream.upload(ids).unwrap();
+                let t = Tokens {
+                    x: Payload::Bf16(&x),
+                    topk_idx: &ids,
+                    topk_weights: &w,
+                };
+                super::tasks_during(stream.device(), || {
+                    normal_dispatch(comm, stream, &shape, t).unwrap();
+                })
+            };
+            // Rows 0, 1 | 2, 3: one run. Rows 0, 2 | 1, 3: four.
+            (tasks(&[0, 0, 1, 1]), tasks(&[0, 1, 0, 1]))
+        });
+        for (r, counts) in got.into_iter().enumerate() {
+            if let (Some(one_run), Some(four_runs)) = counts {
+                assert_eq!(four_runs, one_run + 3, "rank {r}: stream tasks");
+            }
+        }
+    }
+}
+
 pub fn bad_inputs_are_clear_errors_on_every_rank() {
     for n in rank_counts(&[2]) {
         let world = World::new(n, 8);

@@ -70,6 +70,25 @@ pub fn on_hardware() -> bool {
     ON_HARDWARE.load(Ordering::SeqCst)
 }
 
+/// The stream tasks `device` ran for `work` (copies, event records and waits, ...), counted by
+/// the simulator behind the active provider; `None` on an NPU. Other threads' work on `device`
+/// counts too.
+pub fn tasks_during(device: &ascend_npu::Device, work: impl FnOnce()) -> Option<u64> {
+    device.synchronize().unwrap();
+    #[cfg(feature = "sim")]
+    {
+        let before = backend::counters(device.id())?.tasks_executed;
+        work();
+        device.synchronize().unwrap();
+        Some(backend::counters(device.id())?.tasks_executed - before)
+    }
+    #[cfg(not(feature = "sim"))]
+    {
+        work();
+        None
+    }
+}
+
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
 #[macro_export]
 macro_rules! cases {
@@ -396,6 +415,7 @@ macro_rules! expert_parallel_suite {
             fp8_payload_arrives_exactly_and_dequantizes_within_the_format_bound,
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
             low_latency_slabs_fill_exactly_and_refuse_one_row_more,
+            dispatch_packs_each_run_of_consecutive_rows_with_one_copy,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             traffic_counts_the_rows_each_dispatch_sends,

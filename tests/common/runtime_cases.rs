@@ -3,7 +3,7 @@
 use ascend_npu::{Device, DeviceSlice, Event, HostBuffer, take_drop_errors};
 use half::{bf16, f16};
 
-use super::Rng;
+use super::{Rng, tasks_during};
 
 fn device() -> Device {
     Device::open(0).expect("device 0 opens")
@@ -741,24 +741,6 @@ fn quiet_device() -> Option<Device> {
 fn quiet_device_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The stream tasks `device` ran for `work` (copies, event records and waits, ...), counted by
-/// the simulator behind the active provider; `None` on an NPU.
-fn tasks_during(device: &Device, work: impl FnOnce()) -> Option<u64> {
-    device.synchronize().unwrap();
-    #[cfg(feature = "sim")]
-    {
-        let before = super::backend::counters(device.id())?.tasks_executed;
-        work();
-        device.synchronize().unwrap();
-        Some(super::backend::counters(device.id())?.tasks_executed - before)
-    }
-    #[cfg(not(feature = "sim"))]
-    {
-        work();
-        None
-    }
 }
 
 pub fn dropping_a_plain_buffer_gives_its_memory_back_to_the_device() {
