@@ -561,6 +561,46 @@ pub fn dispatch_packs_each_run_of_consecutive_rows_with_one_copy() {
     }
 }
 
+/// A rank whose tokens all go nowhere sends no rows: its low-latency combine returns zeros
+/// without running the weighted sum's operator on an empty slab (no aclnn reads), while its
+/// peer's combine runs it.
+pub fn a_combine_with_nothing_sent_runs_no_operator() {
+    const H: usize = 8;
+    for n in rank_counts(&[2]) {
+        let shape = ep_shape(n, 1, H, 1);
+        let got = on_ranks(n, |comm, stream| {
+            // Rank 0's two tokens choose no expert; rank 1's one each.
+            let ids = if comm.rank() == 0 { [-1, -1] } else { [0, 1] };
+            let ids = stream.upload(&ids).unwrap();
+            let x = stream.upload(&[bf16::ONE; 2 * H]).unwrap();
+            let w = stream.upload(&[1f32; 2]).unwrap();
+            let t = Tokens {
+                x: Payload::Bf16(&x),
+                topk_idx: &ids,
+                topk_weights: &w,
+            };
+            let recv = low_latency_dispatch(comm, stream, &shape, t, 2).unwrap();
+            let y = recv.x.bf16().unwrap();
+            let mut out = None;
+            let read =
+                super::count_during(stream.device(), super::SimCounter::AclnnReadBytes, || {
+                    out = Some(low_latency_combine(comm, stream, &recv.handle, y, &w).unwrap());
+                });
+            (out.unwrap().to_vec().unwrap(), read)
+        });
+        let (out, read) = &got[0];
+        assert_eq!(
+            out,
+            &vec![bf16::ZERO; 2 * H],
+            "rank 0: tokens that went nowhere"
+        );
+        if let (Some(read), Some(peer)) = (read, got[1].1) {
+            assert_eq!(*read, 0, "rank 0: bytes aclnn operators read");
+            assert!(peer > 0, "rank 1 runs the weighted sum");
+        }
+    }
+}
+
 pub fn bad_inputs_are_clear_errors_on_every_rank() {
     for n in rank_counts(&[2]) {
         let world = World::new(n, 8);

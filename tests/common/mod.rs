@@ -70,23 +70,45 @@ pub fn on_hardware() -> bool {
     ON_HARDWARE.load(Ordering::SeqCst)
 }
 
-/// The stream tasks `device` ran for `work` (copies, event records and waits, ...), counted by
-/// the simulator behind the active provider; `None` on an NPU. Other threads' work on `device`
-/// counts too.
-pub fn tasks_during(device: &ascend_npu::Device, work: impl FnOnce()) -> Option<u64> {
+/// A count the simulator keeps per device.
+#[derive(Clone, Copy, Debug)]
+pub enum SimCounter {
+    /// Stream tasks (copies, event records and waits, ...).
+    Tasks,
+    /// Bytes aclnn operators read.
+    AclnnReadBytes,
+}
+
+/// How much `counter` of `device` grew during `work`, counted by the simulator behind the
+/// active provider; `None` on an NPU. Other threads' work on `device` counts too.
+pub fn count_during(
+    device: &ascend_npu::Device,
+    counter: SimCounter,
+    work: impl FnOnce(),
+) -> Option<u64> {
     device.synchronize().unwrap();
     #[cfg(feature = "sim")]
     {
-        let before = backend::counters(device.id())?.tasks_executed;
+        let read = |c: ascend_npu::sim::DeviceCounters| match counter {
+            SimCounter::Tasks => c.tasks_executed,
+            SimCounter::AclnnReadBytes => c.aclnn_read_bytes,
+        };
+        let before = read(backend::counters(device.id())?);
         work();
         device.synchronize().unwrap();
-        Some(backend::counters(device.id())?.tasks_executed - before)
+        Some(read(backend::counters(device.id())?) - before)
     }
     #[cfg(not(feature = "sim"))]
     {
+        let _ = counter;
         work();
         None
     }
+}
+
+/// The stream tasks `device` ran for `work` ([`count_during`]).
+pub fn tasks_during(device: &ascend_npu::Device, work: impl FnOnce()) -> Option<u64> {
+    count_during(device, SimCounter::Tasks, work)
 }
 
 /// Instantiates each named case as a `#[test]` that runs `$setup` first.
@@ -416,6 +438,7 @@ macro_rules! expert_parallel_suite {
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
             low_latency_slabs_fill_exactly_and_refuse_one_row_more,
             dispatch_packs_each_run_of_consecutive_rows_with_one_copy,
+            a_combine_with_nothing_sent_runs_no_operator,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             traffic_counts_the_rows_each_dispatch_sends,
