@@ -352,8 +352,8 @@ fn bad_inputs_get_clear_errors() {
 
 #[test]
 fn low_latency_slabs_take_exactly_their_rows_and_refuse_one_more() {
-    // Two ranks of one expert each, top_k 2: every token of both ranks chooses the last expert,
-    // so its slab (max_tokens · R = 4 rows) is exactly full.
+    // Two ranks of one expert each, top_k 2, three tokens per rank: every token chooses the last
+    // expert, so its slab (max_tokens · R = 6 rows) is exactly full.
     let shape = EpShape {
         config: EpConfig {
             num_ranks: 2,
@@ -362,26 +362,27 @@ fn low_latency_slabs_take_exactly_their_rows_and_refuse_one_more() {
         hidden: 1,
         top_k: 2,
     };
-    let (x, w) = ([1.0, 2.0], [1.0; 4]);
-    let ids = [1i64, 0, -1, 1];
+    let (x, w) = ([1.0, 2.0, 3.0], [1.0; 6]);
+    let ids = [1i64, 0, -1, 1, 1, -1];
     let r = RankTokens {
         x: &x,
         topk_idx: &ids,
         topk_weights: &w,
     };
-    let masked = low_latency_dispatch(&shape, &[r, r], 2).unwrap();
-    assert_eq!(masked[1].recv_count, [4]);
-    assert_eq!(masked[1].x, [1.0, 2.0, 1.0, 2.0]);
-    // A repeated id in one token: five rows for a slab of four, refused rather than written
+    let masked = low_latency_dispatch(&shape, &[r, r], 3).unwrap();
+    assert_eq!(masked[1].slab_rows, 6);
+    assert_eq!(masked[1].recv_count, [6]);
+    assert_eq!(masked[1].x, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    // A repeated id in one token: seven rows for a slab of six, refused rather than written
     // past the slab.
-    let repeated = [1i64, 1, -1, 1];
+    let repeated = [1i64, 1, -1, 1, 1, -1];
     let bad = RankTokens {
         topk_idx: &repeated,
         ..r
     };
-    let err = shape_error(low_latency_dispatch(&shape, &[r, bad], 2));
+    let err = shape_error(low_latency_dispatch(&shape, &[r, bad], 3));
     assert!(
-        err.contains("expert 1 receives 5 rows; expected at most 4"),
+        err.contains("expert 1 receives 7 rows; expected at most 6"),
         "{err}"
     );
 }
