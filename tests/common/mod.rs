@@ -437,8 +437,6 @@ macro_rules! expert_parallel_suite {
             fp8_payload_arrives_exactly_and_dequantizes_within_the_format_bound,
             low_latency_fills_the_masked_layout_and_never_reads_its_garbage,
             low_latency_slabs_fill_exactly_and_refuse_one_row_more,
-            dispatch_packs_each_run_of_consecutive_rows_with_one_copy,
-            a_combine_with_nothing_sent_runs_no_operator,
             bad_inputs_are_clear_errors_on_every_rank,
             host_layout_refuses_bad_ids,
             traffic_counts_the_rows_each_dispatch_sends,
