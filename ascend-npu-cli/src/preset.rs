@@ -166,7 +166,7 @@ impl Preset {
             // The smallest hidden size the vendor prolog takes: 2 heads in 16-token blocks run
             // the vendor ops, in 8-token blocks our kernels.
             mla_attention: vec![[1024, 2, 16], [1024, 2, 8]],
-            mla_layer: vec![[1024, 2, 16]],
+            mla_layer: vec![[1024, 2, 16], [1024, 2, 8]],
             // Two FP8 tiles, one partial; three experts per rank, an odd count.
             ep: vec![EpCase {
                 ranks: 4,

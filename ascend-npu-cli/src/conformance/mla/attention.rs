@@ -653,9 +653,10 @@ fn layer_case(
         }
     }
     // The attention's 12 bf16 roundings (see `attention_case`) with o_proj's bf16 output:
-    // R = 13, 2·√13/√3·2^-8 = 4.2·2^-8. FP8 weights add the bf16 rounding of the four
-    // projections dequantized at load (o_proj runs on the FP8 GEMM, code × scale exact in
-    // f32): R = 17, 4.8·2^-8.
+    // R = 13, 2·√13/√3·2^-8 = 4.2·2^-8. FP8 weights on the FP8 GEMM (code × scale exact in
+    // f32) add nothing of order 2^-8; where a path dequantizes the four attention projections
+    // to bf16 at load (the vendor prolog takes bf16), each adds one rounding: R = 17,
+    // 4.8·2^-8, bounds both.
     let roundings: f64 = if fp8 { 17.0 } else { 13.0 };
     Ok(check::rel_l2(
         "mla-layer",
