@@ -1581,3 +1581,28 @@ fn layer_rejects_bad_weights_and_inputs() {
         Err(MoeError::TopkGroupOutOfRange { .. })
     ));
 }
+
+#[test]
+fn softmax_weights_keep_logit_gaps_below_the_logits_ulp() {
+    // Logits 2^53 and 2^53 − 1 differ by one unit; their sum with the maximum (2^54 − 1) would
+    // round onto 2^54. Normalised over the two, the weights are 1 : e^-1 exactly.
+    let cfg = MoeConfig {
+        n_routed_experts: 4,
+        n_group: 1,
+        topk_group: 1,
+        top_k: 2,
+        routed_scaling_factor: 1.0,
+        scoring: Scoring::Softmax,
+        method: TopKMethod::GroupLimitedGreedy,
+        norm_topk_prob: true,
+    };
+    let top = 2f64.powi(53);
+    let r = route_f64(&cfg, &[0.0, top - 1.0, top, -5.0], None).unwrap();
+    assert_eq!(r.ids(0), [2, 1]);
+    let e = (-1f64).exp();
+    let want = [1.0 / (1.0 + e), e / (1.0 + e)];
+    for (got, want) in r.weights(0).iter().zip(want) {
+        // A few f64 roundings of values ≤ 1.
+        assert!((got - want).abs() <= 4.0 * f64::EPSILON, "{got} vs {want}");
+    }
+}
