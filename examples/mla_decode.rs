@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use ascend_npu::fp8::{ScaleFormat, quantize_weight};
 use ascend_npu::kernels::Kernels;
-use ascend_npu::ops::mla::{BlockTable, BlockTableSpec, MlaCacheSpec, MlaLayer, MlaPath};
+use ascend_npu::ops::mla::{BlockTable, BlockTableSpec, MlaCacheSpec, MlaLayer, MlaPath, MlaStep};
 use ascend_npu::reference::mla::{
     AttentionForm, MlaConfig, MlaWeights, QueryWeights, SequenceCache, mla_layer_forward,
 };
@@ -272,7 +272,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
         let dx = stream.upload(&x)?;
         let start = stream.record_event()?;
-        let y = layer.forward(&kernels, &stream, &dx, s_q, (&mut cache, &bt))?;
+        let y = layer.forward(
+            &kernels,
+            &stream,
+            MlaStep {
+                x: &dx,
+                s_q,
+                cache: &mut cache,
+                table: &bt,
+            },
+        )?;
         let end = stream.record_event()?;
         got.extend(y.to_vec()?.iter().map(|v| v.to_f64()));
         stream_ms += Event::elapsed_ms(&start, &end)?;

@@ -4,7 +4,7 @@
 
 use super::Rng;
 use super::checkpoint::Tensors;
-use ascend_npu::ops::mla::{BlockTable, BlockTableSpec, MlaCacheSpec, MlaLayer, MlaPath};
+use ascend_npu::ops::mla::{BlockTable, BlockTableSpec, MlaCacheSpec, MlaLayer, MlaPath, MlaStep};
 use ascend_npu::reference::mla::{
     AttentionForm, MlaConfig, MlaWeights, QueryWeights, SequenceCache, mla_layer_forward,
 };
@@ -176,7 +176,16 @@ fn check_layer(cfg: &MlaConfig, t: &Tensors, label: &str, fp8: &[&str]) {
         .unwrap();
         let dx = stream.upload(&x).unwrap();
         let y = layer
-            .forward(&kernels, &stream, &dx, s_q, (&mut cache, &bt))
+            .forward(
+                &kernels,
+                &stream,
+                MlaStep {
+                    x: &dx,
+                    s_q,
+                    cache: &mut cache,
+                    table: &bt,
+                },
+            )
             .unwrap();
         let got: Vec<f64> = y.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
         let mut want = Vec::new();

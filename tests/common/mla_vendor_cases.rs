@@ -9,6 +9,7 @@ use ascend_npu::aclnn::{
     self, AclTensor, AclTensorList, CacheMode, InputLayout, MlaDecodeAttrs, MlaDecodeTensors,
     MlaPrologAttrs, MlaPrologTensors, PrologShape, SparseMode,
 };
+use ascend_npu::ops::mla::MlaStep;
 use ascend_npu::reference::mla::{self, MlaConfig, MlaWeights, QueryWeights, Rope};
 use half::bf16;
 
@@ -957,7 +958,16 @@ pub(crate) fn run_steps_on(
             let table = step_table(stream, att.cache_layout(), (tables, max_blocks), step);
             let x = stream.upload(&seqs.step_x(cfg, step)).unwrap();
             let r = att
-                .decode(&kernels, stream, &x, step.s_q, (&mut *cache, &table))
+                .decode(
+                    &kernels,
+                    stream,
+                    MlaStep {
+                        x: &x,
+                        s_q: step.s_q,
+                        cache: &mut *cache,
+                        table: &table,
+                    },
+                )
                 .unwrap();
             on_host(&r)
         })
@@ -1092,7 +1102,16 @@ pub fn attention_paths_match_the_reference_and_each_other() {
     );
     let x = stream.upload(&seqs.step_x(&cfg, &empty)).unwrap();
     let mut cache = vendor.new_cache(&stream).unwrap();
-    match vendor.decode(&kernels, &stream, &x, 1, (&mut cache, &table)) {
+    match vendor.decode(
+        &kernels,
+        &stream,
+        MlaStep {
+            x: &x,
+            s_q: 1,
+            cache: &mut cache,
+            table: &table,
+        },
+    ) {
         Err(e @ ascend_npu::Error::Unsupported { .. }) => {
             assert!(e.to_string().contains("no padding cacheIndex"), "{e}")
         }
@@ -1151,12 +1170,30 @@ pub fn attention_falls_back_to_our_kernels_for_three_heads() {
     let other = CacheLayout::for_config(&cfg, 3, 16, CacheFormat::Fp8);
     let mut wrong = LatentCache::new(&stream, other).unwrap();
     super::mla_cases::assert_invalid(
-        att.decode(&kernels, &stream, &x, 2, (&mut wrong, &table)),
+        att.decode(
+            &kernels,
+            &stream,
+            MlaStep {
+                x: &x,
+                s_q: 2,
+                cache: &mut wrong,
+                table: &table,
+            },
+        ),
         "the cache this attention was built for",
     );
     let mut cache = att.new_cache(&stream).unwrap();
     super::mla_cases::assert_invalid(
-        att.decode(&kernels, &stream, &x, 1, (&mut cache, &table)),
+        att.decode(
+            &kernels,
+            &stream,
+            MlaStep {
+                x: &x,
+                s_q: 1,
+                cache: &mut cache,
+                table: &table,
+            },
+        ),
         "[batch · s_q, hidden] = [1 · 1, 1024]",
     );
     let short = Step {
@@ -1166,7 +1203,16 @@ pub fn attention_falls_back_to_our_kernels_for_three_heads() {
     };
     let table = step_table(&stream, att.cache_layout(), (&[vec![2, 0]], 2), &short);
     super::mla_cases::assert_invalid(
-        att.decode(&kernels, &stream, &x, 3, (&mut cache, &table)),
+        att.decode(
+            &kernels,
+            &stream,
+            MlaStep {
+                x: &x,
+                s_q: 3,
+                cache: &mut cache,
+                table: &table,
+            },
+        ),
         "with 3 causal query tokens",
     );
 }

@@ -18,6 +18,21 @@ use crate::kernels::Kernels;
 use crate::reference::mla::MlaConfig;
 use crate::runtime::{DeviceSlice, KernelArg, Stream};
 
+/// The inputs of one step of [`MlaAttention::decode`] and [`MlaLayer::forward`](super::MlaLayer::forward).
+pub struct MlaStep<'a, X: DeviceSlice<bf16>> {
+    /// `[batch · s_q, hidden]`: each sequence's `s_q` new tokens, sequence after sequence.
+    pub x: &'a X,
+    /// New tokens per sequence: the last `s_q` of its length in `table`.
+    pub s_q: usize,
+    /// The cache the new tokens' rows are written into and attended over.
+    pub cache: &'a mut LatentCache,
+    /// Where each sequence's tokens live, and its length counting the new tokens. A length of
+    /// 0 is an empty batch slot (a fixed-size batch with a finished sequence, say): its `s_q`
+    /// rows of `x` are padding, nothing is written into the cache for them, and its output is
+    /// 0 with LSE `+inf` (FlashMLA's rule).
+    pub table: &'a BlockTable,
+}
+
 /// The cache an [`MlaAttention`] is built for; the path it picks decides the row format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MlaCacheSpec {
@@ -173,26 +188,26 @@ impl MlaAttention {
         LatentCache::new(stream, self.layout)
     }
 
-    /// One decode step: `x [batch · s_q, hidden]` holds each sequence's `s_q` new tokens
-    /// (sequence after sequence), which are the last `s_q` of its length in `table`. Their
-    /// rows are written into `cache` at the table's slots, then each attends causally
-    /// (bottom-right) to its sequence. Returns `out [batch, s_q, heads, v_head_dim]` (bf16)
-    /// and `lse [batch, heads, s_q]` (natural log).
+    /// One decode (or prefill) step of `step` (see [`MlaStep`]): the new tokens' rows are
+    /// written into the cache at the table's slots, then each attends causally (bottom-right)
+    /// to its sequence. Returns `out [batch, s_q, heads, v_head_dim]` (bf16) and
+    /// `lse [batch, heads, s_q]` (natural log).
     ///
-    /// A sequence of length 0 is an empty batch slot (a fixed-size batch with a finished
-    /// sequence, say): its `s_q` rows of `x` are padding, nothing is written into the cache
-    /// for them, and its output is 0 with LSE `+inf` (FlashMLA's rule). Only our kernels take
-    /// empty slots: the vendor prolog writes every token at a `cacheIndex` within the cache
-    /// (it has no padding index), so on [`MlaPath::Vendor`] they are
-    /// [`Error::Unsupported`].
-    pub fn decode(
+    /// Empty batch slots: only our kernels take them (see [`MlaStep`]); the vendor prolog
+    /// writes every token at a `cacheIndex` within the cache (it has no padding index), so on
+    /// [`MlaPath::Vendor`] they are [`Error::Unsupported`].
+    pub fn decode<X: DeviceSlice<bf16>>(
         &self,
         kernels: &Kernels,
         stream: &Stream,
-        x: &impl DeviceSlice<bf16>,
-        s_q: usize,
-        (cache, table): (&mut LatentCache, &BlockTable),
+        step: MlaStep<'_, X>,
     ) -> Result<DecodeOutput> {
+        let MlaStep {
+            x,
+            s_q,
+            cache,
+            table,
+        } = step;
         let cfg = &self.cfg;
         let h = cfg.num_heads;
         if *cache.layout() != self.layout {

@@ -18,10 +18,9 @@
 use half::bf16;
 use safetensors::Dtype;
 
-use super::attention::{MlaAttention, MlaCacheSpec};
+use super::attention::{MlaAttention, MlaCacheSpec, MlaStep};
 use super::cache::LatentCache;
 use super::projection::Fp8Projections;
-use super::table::BlockTable;
 use super::vendor::PrologCheckpoint;
 use crate::error::{Error, Result, elements};
 use crate::fp8::BlockQuantized;
@@ -168,22 +167,16 @@ impl MlaLayer {
         self.attention.new_cache(stream)
     }
 
-    /// One step of the layer, prefill or decode: `x [batch · s_q, hidden]` holds each
-    /// sequence's `s_q` new tokens, the last `s_q` of its length in `table` (see
-    /// [`MlaAttention::decode`]); their rows go into `cache`, they attend causally to their
-    /// sequence, and `o_proj` maps the heads back. Returns `[batch · s_q, hidden]` bf16.
-    pub fn forward(
+    /// One step of the layer, prefill or decode: [`MlaAttention::decode`] of `step`, then
+    /// `o_proj` maps the heads back. Returns `[batch · s_q, hidden]` bf16.
+    pub fn forward<X: DeviceSlice<bf16>>(
         &self,
         kernels: &Kernels,
         stream: &Stream,
-        x: &impl DeviceSlice<bf16>,
-        s_q: usize,
-        (cache, table): (&mut LatentCache, &BlockTable),
+        step: MlaStep<'_, X>,
     ) -> Result<DeviceBuffer<bf16>> {
         let cfg = self.attention.config();
-        let attn = self
-            .attention
-            .decode(kernels, stream, x, s_q, (cache, table))?;
+        let attn = self.attention.decode(kernels, stream, step)?;
         let k = cfg.num_heads * cfg.v_head_dim;
         let tokens = attn.out.len() / k;
         let mut y = stream

@@ -43,7 +43,7 @@ mod vendor;
 mod write;
 
 pub use absorb::{LatentProjection, LatentQuery, decode};
-pub use attention::{MlaAttention, MlaCacheSpec, MlaPath};
+pub use attention::{MlaAttention, MlaCacheSpec, MlaPath, MlaStep};
 pub use cache::{CacheFormat, CacheLayout, LatentCache};
 pub use decode::{DecodeOutput, DecodeParams, MqaQuery, mqa_decode};
 pub use layer::MlaLayer;

@@ -13,7 +13,7 @@
 use ascend_npu::fp8::{ScaleFormat, quantize_weight};
 use ascend_npu::ops::mla::{
     BlockTable, BlockTableSpec, CacheFormat, LatentCache, MlaAttention, MlaCacheSpec, MlaLayer,
-    MlaPath, PrologCheckpoint,
+    MlaPath, MlaStep, PrologCheckpoint,
 };
 use ascend_npu::reference::mla::{
     self as reference_mla, AttentionForm, LatentAttention, Mask, MlaConfig, MlaQuery, MlaWeights,
@@ -357,7 +357,16 @@ fn attention_case(
         let table = m.table(stream, &cache, step)?;
         let x = stream.upload(&m.step_x(step)).map_err(device)?;
         let r = att
-            .decode(kernels, stream, &x, step.s_q, (&mut cache, &table))
+            .decode(
+                kernels,
+                stream,
+                MlaStep {
+                    x: &x,
+                    s_q: step.s_q,
+                    cache: &mut cache,
+                    table: &table,
+                },
+            )
             .map_err(device)?;
         let out = check::widen(&r.out.to_vec().map_err(device)?);
         let lse: Vec<f64> = r
@@ -641,7 +650,16 @@ fn layer_case(
         let table = m.table(stream, &cache, step)?;
         let x = stream.upload(&m.step_x(step)).map_err(device)?;
         let y = layer
-            .forward(kernels, stream, &x, step.s_q, (&mut cache, &table))
+            .forward(
+                kernels,
+                stream,
+                MlaStep {
+                    x: &x,
+                    s_q: step.s_q,
+                    cache: &mut cache,
+                    table: &table,
+                },
+            )
             .map_err(device)?;
         got.extend(check::widen(&y.to_vec().map_err(device)?));
         for (&b, &len) in step.seqs.iter().zip(&step.lens) {
