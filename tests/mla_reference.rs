@@ -558,7 +558,17 @@ fn bad_inputs_get_clear_errors() {
         mask: Mask::None,
         scale: cfg.softmax_scale(),
     };
-    assert!(attn.naive(&q, &rows[1..]).is_err());
+    // Cache rows one element short of whole rows: the error names the whole rows it could use.
+    let row = cfg.cache_row();
+    let err = attn.naive(&q, &rows[1..]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MlaError::Length { what: "cache rows", expected, actual, .. }
+                if expected == rows.len() - row && actual == rows.len() - 1
+        ),
+        "{err}"
+    );
     let two_heads = cfg.with_heads(2);
     let mismatched = LatentAttention {
         cfg: &two_heads,
