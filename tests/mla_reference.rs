@@ -98,6 +98,12 @@ fn presets_and_the_softmax_scale() {
     let v2 = MlaConfig::deepseek_v2();
     let m = 0.1 * 0.707 * 40f64.ln() + 1.0;
     assert!((v2.softmax_scale() - m * m / 192f64.sqrt()).abs() < 1e-12);
+    // The V2 preset's own fields (the rest is V3's).
+    let yarn = v2.yarn.unwrap();
+    assert_eq!(
+        (v2.hidden_size, yarn.mscale, yarn.mscale_all_dim),
+        (5120, 0.707, 0.707)
+    );
     let lite = MlaConfig::deepseek_v2_lite();
     assert_eq!(
         (lite.hidden_size, lite.num_heads, lite.q_lora_rank),
