@@ -605,3 +605,53 @@ fn bad_inputs_get_clear_errors() {
     };
     assert!(mqa_attention(&dv_too_wide, &[0.0; 4], &[0.0; 4]).is_err());
 }
+
+#[test]
+fn mqa_and_merge_refuse_each_bad_shape_alone() {
+    let mqa = |heads, dv| Mqa {
+        heads,
+        d: 2,
+        dv,
+        mask: Mask::None,
+        scale: 1.0,
+    };
+    // dv == d is the widest value head.
+    let a = mqa_attention(&mqa(1, 2), &[1.0, 0.0, 0.0, 1.0], &[1.0, 0.0]).unwrap();
+    let length = |r: Result<_, MlaError>| match r {
+        Err(MlaError::Length { what, actual, .. }) => (what, actual),
+        other => panic!("expected MlaError::Length, got {other:?}"),
+    };
+    // q not whole [H, d] rows; cache rows not whole rows of d, each with the other valid.
+    assert_eq!(
+        length(mqa_attention(&mqa(1, 2), &[0.0; 3], &[1.0, 0.0])),
+        ("q", 3)
+    );
+    assert_eq!(
+        length(mqa_attention(&mqa(1, 2), &[0.0; 2], &[1.0, 0.0, 0.5])),
+        ("cache rows", 3)
+    );
+    // A second output of another shape, only its out or only its lse of another length.
+    let others = [
+        AttentionOutputLike::Shape,
+        AttentionOutputLike::Out,
+        AttentionOutputLike::Lse,
+    ];
+    for other in others {
+        let mut b = a.clone();
+        match other {
+            AttentionOutputLike::Shape => (b.tokens, b.heads) = (1, 2),
+            AttentionOutputLike::Out => b.out.pop().map(drop).unwrap(),
+            AttentionOutputLike::Lse => b.lse.pop().map(drop).unwrap(),
+        }
+        let (what, _) = length(merge_lse(&a, &b));
+        assert_eq!(what, "second attention output", "{other:?}");
+    }
+}
+
+/// How [`mqa_and_merge_refuse_each_bad_shape_alone`] spoils a second attention output.
+#[derive(Debug, Clone, Copy)]
+enum AttentionOutputLike {
+    Shape,
+    Out,
+    Lse,
+}
