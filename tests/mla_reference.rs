@@ -5,8 +5,9 @@
 
 use ascend_npu::reference::mla::{
     AttentionForm, BlockTable, LatentAttention, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights,
-    Mqa, PagedCache, QueryWeights, Rope, SequenceCache, fp8_row_bytes, fp8_tile_scale, merge_lse,
-    mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog, unpack_fp8_row,
+    Mqa, PagedCache, QueryWeights, Rope, SequenceCache, Yarn, fp8_row_bytes, fp8_tile_scale,
+    merge_lse, mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog,
+    unpack_fp8_row,
 };
 
 #[path = "common/rng.rs"]
@@ -654,4 +655,89 @@ enum AttentionOutputLike {
     Shape,
     Out,
     Lse,
+}
+
+#[test]
+fn config_validation_refuses_each_bad_float_alone_and_takes_the_edges() {
+    let v3 = MlaConfig::deepseek_v3();
+    let y = v3.yarn.unwrap();
+    let field_of = |cfg: MlaConfig| match cfg.validate() {
+        Err(MlaError::Config { field, .. }) => field,
+        other => panic!("expected MlaError::Config, got {other:?}"),
+    };
+    for eps in [0.0, f64::INFINITY, f64::NAN] {
+        assert_eq!(
+            field_of(MlaConfig {
+                rms_norm_eps: eps,
+                ..v3
+            }),
+            "rms_norm_eps"
+        );
+    }
+    for theta in [1.0, f64::INFINITY, f64::NAN] {
+        assert_eq!(
+            field_of(MlaConfig {
+                rope_theta: theta,
+                ..v3
+            }),
+            "rope_theta"
+        );
+    }
+    let bad_yarn = [
+        Yarn {
+            factor: f64::INFINITY,
+            ..y
+        },
+        Yarn { factor: 0.5, ..y },
+        Yarn {
+            beta_fast: f64::INFINITY,
+            ..y
+        },
+        Yarn {
+            beta_slow: f64::NAN,
+            ..y
+        },
+        Yarn {
+            beta_fast: 0.0,
+            ..y
+        },
+        Yarn {
+            beta_slow: 0.0,
+            ..y
+        },
+        Yarn {
+            mscale: f64::NAN,
+            ..y
+        },
+        Yarn {
+            mscale_all_dim: f64::INFINITY,
+            ..y
+        },
+        Yarn {
+            original_max_position_embeddings: 0,
+            ..y
+        },
+    ];
+    for yarn in bad_yarn {
+        let cfg = MlaConfig {
+            yarn: Some(yarn),
+            ..v3
+        };
+        assert_eq!(field_of(cfg), "rope_scaling", "{yarn:?}");
+    }
+    // The valid edges: a factor of exactly 1, and the smallest positive values.
+    let edges = Yarn {
+        factor: 1.0,
+        beta_fast: f64::MIN_POSITIVE,
+        beta_slow: f64::MIN_POSITIVE,
+        original_max_position_embeddings: 1,
+        ..y
+    };
+    let cfg = MlaConfig {
+        yarn: Some(edges),
+        rms_norm_eps: f64::MIN_POSITIVE,
+        rope_theta: 1.0 + f64::EPSILON,
+        ..v3
+    };
+    cfg.validate().unwrap();
 }
