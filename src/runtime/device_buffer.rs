@@ -41,11 +41,11 @@ pub(crate) mod sealed {
 /// outside type can hand the runtime an address it does not own:
 ///
 /// ```compile_fail
-/// struct Forged;
+/// struct Forged(ascend_npu::Stream);
 /// impl ascend_npu::DeviceSlice<u8> for Forged {
 ///     fn device_ptr(&self) -> u64 { 0x1000 }
 ///     fn len(&self) -> usize { 1 }
-///     fn stream(&self) -> &ascend_npu::Stream { unimplemented!() }
+///     fn stream(&self) -> &ascend_npu::Stream { &self.0 }
 /// }
 /// ```
 pub trait DeviceSlice<T>: sealed::Sealed {
