@@ -153,6 +153,21 @@ macro_rules! function_table {
             )*
         }
 
+        impl StaticSymbols {
+            /// Leaves the function `name` out of the table, as a CANN release without it would
+            /// (a provider simulating such a release, or a test of the fallback the library
+            /// takes then). `false` when the table has no function of that name.
+            pub fn remove(&mut self, name: &str) -> bool {
+                match name {
+                    $(stringify!($name) => {
+                        self.$name = None;
+                        true
+                    })*
+                    _ => false,
+                }
+            }
+        }
+
         /// The C interface of one provider: one method per C function, named as in C.
         ///
         /// Each method returns the function pointer, resolving it on first use, or a
@@ -251,3 +266,28 @@ macro_rules! function_table {
 }
 
 pub(crate) use function_table;
+
+#[cfg(test)]
+mod tests {
+    use crate::{Api, StaticSymbols, aclError};
+
+    unsafe extern "C" fn init(_config_path: *const std::ffi::c_char) -> aclError {
+        0
+    }
+
+    #[test]
+    fn a_removed_function_is_not_provided_and_an_unknown_name_is_refused() {
+        let mut symbols = StaticSymbols {
+            aclInit: Some(init),
+            ..StaticSymbols::default()
+        };
+        assert!(Api::from_static("test", symbols).aclInit().is_ok());
+        assert!(symbols.remove("aclInit"));
+        assert!(!symbols.remove("aclNoSuchFunction"));
+        let message = Api::from_static("test", symbols)
+            .aclInit()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("aclInit"), "{message}");
+    }
+}

@@ -26,6 +26,12 @@ pub(crate) trait Operator {
     fn phase_one(api: &Api) -> Result<CFn<'_, Self::PhaseOne>>;
     /// `aclnn<Op>`, with its name for errors.
     fn phase_two(api: &Api) -> Result<CFn<'_, LaunchFn>>;
+    /// `Ok` when this CANN has both phases, else the error naming the one it lacks: how a
+    /// caller with another path picks it before planning anything.
+    fn available(api: &Api) -> Result<()> {
+        Self::phase_one(api)?;
+        Self::phase_two(api).map(|_| ())
+    }
 }
 
 macro_rules! operators {

@@ -19,7 +19,7 @@ use ascend_npu::{BACKEND_VAR, Backend};
 pub const DEVICES: usize = 2;
 
 /// Selects the backend named by `ASCEND_NPU_BACKEND` (`sim` when unset), giving the compiled-in
-/// simulator [`DEVICES`] devices. Every test of a suite calls it first. Under a hardware twin
+/// simulator at least [`DEVICES`] devices of the `ASCEND_SIM_*` variables' SoC and release. Every test of a suite calls it first. Under a hardware twin
 /// (whose setup, [`super::hardware`], chose `cann`) it keeps `cann`.
 pub fn select() -> Backend {
     if super::on_hardware() {
@@ -32,11 +32,15 @@ pub fn select() -> Backend {
     if backend == Backend::Sim {
         static CONFIGURE: Once = Once::new();
         CONFIGURE.call_once(|| {
-            let config = ascend_npu::sim::SimConfig::uniform(
-                ascend_npu::sim::SocModel::ascend910b2(),
-                DEVICES,
-            )
-            .expect("a device count in 1..=64");
+            // The machine the `ASCEND_SIM_*` variables describe (one Ascend910B2 under the
+            // newest release when unset), with at least DEVICES devices: a child process of
+            // a test runs as another SoC or release, or without some functions, this way.
+            let env = ascend_npu::sim::SimConfig::from_env().expect("the ASCEND_SIM_* variables");
+            let count = env.devices.len().max(DEVICES);
+            let config = ascend_npu::sim::SimConfig {
+                devices: vec![env.devices[0].clone(); count],
+                ..env
+            };
             ascend_npu::sim::configure(config).expect("configured before first use");
         });
     }

@@ -1304,3 +1304,55 @@ pub fn attention_rope_is_interleaved_not_neox() {
         );
     }
 }
+
+/// Where the device cannot run the vendor ops (`missing` is the text of the reason: a product
+/// their docs do not list, a CANN without one of them), `MlaAttention` on DeepSeek's widths and
+/// a 16-token-block cache (the vendor ops' on an A2 that has them) takes our kernels, says why,
+/// and matches the reference at every step.
+pub fn attention_takes_our_kernels_where_the_device_lacks_the_vendor_ops(missing: &str) {
+    use ascend_npu::ops::mla::{CacheFormat, MlaAttention, MlaCacheSpec, MlaPath};
+    let stream = stream();
+    let cfg = config(2);
+    let mut rng = Rng::new(43);
+    let w = weights(&cfg, &mut rng);
+    let spec = MlaCacheSpec {
+        blocks: 4,
+        block_size: 16,
+        fp8: false,
+        max_positions: 64,
+    };
+    let att = MlaAttention::new(&stream, &cfg, &checkpoint(&w), spec).unwrap();
+    match att.path() {
+        MlaPath::Kernels { why } => assert!(why.contains(missing), "{why}"),
+        MlaPath::Vendor => panic!("the vendor path on a device without {missing}"),
+    }
+    assert_eq!(att.cache_layout().format, CacheFormat::Bf16);
+    let steps = attention_steps();
+    let seqs = Sequences::random(&mut rng, &cfg, &[6, 20]);
+    let got = run_steps(&stream, &att, &seqs, (&[vec![2, 1], vec![0, 3]], 2), &steps);
+    for (i, step) in steps.iter().enumerate() {
+        let want = seqs.reference(&cfg, &w, step);
+        assert_step(&cfg, &got[i], &want, &format!("step {i}"));
+    }
+}
+
+/// On a device their docs do not list, both vendor ops refuse to plan, each with its product
+/// rule.
+pub fn vendor_ops_refuse_a_product_they_do_not_list() {
+    let stream = stream();
+    let cfg = config(2);
+    let mut rng = Rng::new(44);
+    let w = weights(&cfg, &mut rng);
+    let (x, _) = bf16_vec(&mut rng, 2 * cfg.hidden_size, 1.0);
+    let err = run_prolog(&stream, &cfg, &w, &x, &[0, 1], &[0, 1], 1, 16)
+        .err()
+        .expect("the prolog planned on a product its doc does not list");
+    let text = err.to_string();
+    assert!(text.contains("mla-prolog-v3.products"), "{text}");
+    let decode = Decode::new(&mut rng, 2, 1, &[5]);
+    let err = decode
+        .run(&stream, InputLayout::Bsnd)
+        .expect_err("the decode planned on a product its doc does not list");
+    let text = err.to_string();
+    assert!(text.contains("fia-v3.products"), "{text}");
+}

@@ -19,6 +19,11 @@ pub const HBM_BYTES_VAR: &str = "ASCEND_SIM_HBM_BYTES";
 /// resource to stderr (`[cost] kernel ...`, see [`crate::cost::Estimate::breakdown`]): which
 /// resource bounds which launch, for reading a bench's modelled times.
 pub const COST_TRACE_VAR: &str = "ASCEND_SIM_COST_TRACE";
+/// Environment variable with functions (C names, comma-separated) the simulated CANN leaves
+/// out of its function table, as an older or stripped-down installation would: how a test
+/// reaches the fallback the library takes when an operator is missing (see
+/// [`SimConfig::without_functions`]).
+pub const ABSENT_FUNCTIONS_VAR: &str = "ASCEND_SIM_ABSENT_FUNCTIONS";
 /// The CANN release the simulator answers as unless told otherwise.
 pub const DEFAULT_CANN_VERSION: CannVersion = CannVersion::V9_0_0;
 /// Most devices one simulator may have: the fake address layout gives each device 2^48 bytes
@@ -33,6 +38,10 @@ pub struct SimConfig {
     /// The CANN release to answer as: functions and device attributes it lacks fail as they
     /// would there (a function it lacks is absent from the function table).
     pub cann_version: CannVersion,
+    /// Functions (C names) left out of the function table on top of what the release lacks.
+    /// Only the compiled-in table leaves them out: the drop-in CANN libraries
+    /// (`ascend-sim-cann`) export every function they implement.
+    pub absent_functions: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -41,6 +50,7 @@ impl Default for SimConfig {
         SimConfig {
             devices: vec![SocModel::ascend910b2()],
             cann_version: DEFAULT_CANN_VERSION,
+            absent_functions: Vec::new(),
         }
     }
 }
@@ -54,6 +64,7 @@ impl SimConfig {
         Ok(SimConfig {
             devices: vec![soc; count],
             cann_version: DEFAULT_CANN_VERSION,
+            absent_functions: Vec::new(),
         })
     }
 
@@ -80,12 +91,41 @@ impl SimConfig {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        check_count(self.devices.len())
+    /// The same machine with the functions `names` (C names, e.g.
+    /// `aclnnMlaPrologV3WeightNzGetWorkspaceSize`) absent from its function table, as on an
+    /// installation without them; a name the table does not have fails [`configure`](crate::configure).
+    ///
+    /// ```
+    /// use ascend_sim::SimConfig;
+    /// let old = SimConfig::default().without_functions(["aclnnMlaPrologV3WeightNzGetWorkspaceSize"]);
+    /// assert_eq!(old.absent_functions.len(), 1);
+    /// ```
+    pub fn without_functions<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.absent_functions
+            .extend(names.into_iter().map(Into::into));
+        self
     }
 
-    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`], [`HBM_BYTES_VAR`] and
-    /// [`CANN_VERSION_VAR`], defaults for unset ones.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        check_count(self.devices.len())?;
+        match self
+            .absent_functions
+            .iter()
+            .find(|name| !ascend_sys::Api::SYMBOLS.contains(&name.as_str()))
+        {
+            Some(name) => Err(format!(
+                "absent function {name:?} is not in the function table; expected a C name it \
+                 has, such as aclnnMlaPrologV3WeightNzGetWorkspaceSize"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The configuration described by [`DEVICES_VAR`], [`SOC_VAR`], [`HBM_BYTES_VAR`],
+    /// [`CANN_VERSION_VAR`] and [`ABSENT_FUNCTIONS_VAR`], defaults for unset ones.
     pub fn from_env() -> Result<Self, String> {
         let count = match std::env::var(DEVICES_VAR) {
             Ok(v) => parse_device_count(&v)?,
@@ -104,7 +144,18 @@ impl SimConfig {
                 .map_err(|e| format!("{CANN_VERSION_VAR}: {e}"))?,
             Err(_) => DEFAULT_CANN_VERSION,
         };
-        let config = SimConfig::uniform(soc, count)?.with_cann_version(cann_version);
+        let absent = match std::env::var(ABSENT_FUNCTIONS_VAR) {
+            Ok(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(String::from)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let config = SimConfig::uniform(soc, count)?
+            .with_cann_version(cann_version)
+            .without_functions(absent);
         Ok(match std::env::var(HBM_BYTES_VAR) {
             Ok(v) => config.with_hbm_bytes(parse_hbm_bytes(&v)?),
             Err(_) => config,
@@ -166,6 +217,14 @@ mod tests {
             SimConfig::uniform(SocModel::ascend910b2(), 2).map(|c| c.devices.len()),
             Ok(2)
         );
+    }
+
+    #[test]
+    fn absent_functions_must_be_functions_of_the_table() {
+        let absent = |name: &str| SimConfig::default().without_functions([name]).validate();
+        assert_eq!(absent("aclnnMlaPrologV3WeightNzGetWorkspaceSize"), Ok(()));
+        let message = absent("aclnnNoSuchOp").unwrap_err();
+        assert!(message.contains("\"aclnnNoSuchOp\""), "{message}");
     }
 
     #[test]

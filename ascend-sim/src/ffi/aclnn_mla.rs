@@ -9,12 +9,31 @@ use ascend_sys::{
 
 use super::aclnn_base::{finish_plan, int_array, list, tensor};
 use super::aclnn_ops::{meta, metas, must};
+use super::context::current;
 use super::{guard, read_cstr};
+use crate::base::error::SimResult;
+use crate::base::soc::SocFamily;
+use crate::ffi::state::sim;
 use crate::operators::aclnn::objects::{TensorDesc, invalid};
 use crate::operators::aclnn::ops::{fia_mla, mla_prolog};
 use crate::rules::{self, Arg, Call};
 
 const PROLOG: &str = "aclnnMlaPrologV3WeightNz";
+
+/// Rules `mla-prolog-v3.products` and `fia-v3.products`: the planning device is one of the
+/// products the ops' docs list, Atlas A2 or A3.
+fn check_product(rule: &str) -> SimResult<()> {
+    let device = current()?.device;
+    let sim = sim()?;
+    let soc = &sim.machine.device(device as i64)?.soc;
+    match soc.family {
+        SocFamily::A2 | SocFamily::A3 => Ok(()),
+        _ => Err(rules::violation(
+            rule,
+            format!("device {device} is {}", soc.name),
+        )),
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn aclnnMlaPrologV3WeightNzGetWorkspaceSize(
@@ -132,6 +151,7 @@ unsafe extern "C" fn aclnnMlaPrologV3WeightNzGetWorkspaceSize(
             .tensor("queryNormOutOptional", meta(&extra_out[1]))
             .tensor("dequantScaleQNormOutOptional", meta(&extra_out[2]));
         rules::check(&call)?;
+        check_product("mla-prolog-v3.products")?;
         // What the simulator computes: the documented non-quantised PA_BSND form.
         let mode = rules::mla_prolog_cache_mode(&call);
         if mode != "PA_BSND" {
@@ -303,6 +323,7 @@ unsafe extern "C" fn aclnnFusedInferAttentionScoreV3GetWorkspaceSize(
             .tensor("attentionOut", meta(&out))
             .tensor("softmaxLse", meta(&lse));
         rules::check(&call)?;
+        check_product("fia-v3.products")?;
         // What the simulator computes: the MLA decode form, BSND or BNSD, paged.
         let layout = match rules::fia_layout(&call) {
             "BSND" => fia_mla::Layout::Bsnd,

@@ -220,16 +220,16 @@ unsafe extern "C" fn aclsysGetCANNVersion(
     })
 }
 
-/// The CANN release the simulator answers as, or `None` if it cannot start.
-pub(crate) fn cann_version() -> Option<CannVersion> {
-    sim().ok().map(|s| s.config.cann_version)
-}
-
-/// Removes from the table what the simulated CANN release lacks, so the library sees a
-/// missing symbol exactly as it would there. A simulator that cannot start keeps every entry
+/// Removes from the table what the simulated CANN release lacks, and the functions the
+/// configuration names absent, so the library sees a missing symbol exactly as it would there. A simulator that cannot start keeps every entry
 /// (each call then reports why).
 pub(super) fn strip_absent(s: &mut StaticSymbols) {
-    let Some(v) = cann_version() else { return };
+    let Ok(sim) = sim() else { return };
+    for name in &sim.config.absent_functions {
+        // Configuration checked every name against the table.
+        s.remove(name);
+    }
+    let v = sim.config.cann_version;
     if !v.has_device_info() {
         s.aclrtGetDeviceInfo = None;
     }
@@ -326,6 +326,9 @@ mod tests {
             unsafe { aclsysGetCANNVersion(ACL_PKG_NAME_CANN, &mut out) },
             0
         );
-        assert_eq!(text(&out.version), cann_version().unwrap().to_string());
+        assert_eq!(
+            text(&out.version),
+            sim().unwrap().config.cann_version.to_string()
+        );
     }
 }

@@ -177,7 +177,7 @@ pub(super) const VERSIONS: &[VersionRow] = &[
     VersionRow {
         what: "aclnnMlaPrologV3WeightNz",
         versions: ["?", "?", "?", "?", "yes"],
-        we_do: "ops::mla::MlaAttention's prolog where vendor_fit takes the model (DeepSeek's widths, a listed hidden size, a power-of-two head count up to 128, an AscendSplit cache of 16- or 128-token blocks); our matmuls and mla_cache_write kernels otherwise",
+        we_do: "ops::mla::MlaAttention's prolog where vendor_fit takes the model (DeepSeek's widths, a listed hidden size, a power-of-two head count up to 128, an AscendSplit cache of 16- or 128-token blocks) on an Atlas A2/A3 whose CANN exports both vendor ops; our matmuls and mla_cache_write kernels otherwise (tests/mla_vendor_fallback_sim.rs takes them away)",
     },
     VersionRow {
         what: "aclnnFusedInferAttentionScoreV3 with queryRope/keyRope (paged MLA decode)",

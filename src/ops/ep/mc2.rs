@@ -72,8 +72,8 @@ pub(super) fn fits(comm: &Comm, shape: &EpShape, bf16_payload: bool, max_tokens:
         .soc_name()
         .is_ok_and(|soc| soc.starts_with("Ascend910_93"));
     let api = device.inner.api;
-    let has_ops = MoeDistributeDispatchV2::phase_one(api).is_ok()
-        && MoeDistributeCombineV2::phase_one(api).is_ok();
+    let has_ops = MoeDistributeDispatchV2::available(api).is_ok()
+        && MoeDistributeCombineV2::available(api).is_ok();
     limits && a3 && has_ops
 }
 

@@ -1,6 +1,7 @@
 //! The one public entry of MLA attention: [`MlaAttention`] picks the vendor ops where
-//! [`vendor_fit`] says they take the model and the cache, our kernels everywhere else, and
-//! gives the same output on both: per head `o = W_UV ō`, before `o_proj`.
+//! [`vendor_fit`] says they take the model and the cache and the device has them (an Atlas A2
+//! or A3 whose CANN exports both), our kernels everywhere else, and gives the same output on
+//! both: per head `o = W_UV ō`, before `o_proj`.
 
 use half::bf16;
 
@@ -11,7 +12,8 @@ use super::projection::Fp8Projections;
 use super::prolog::{KernelProlog, KernelQueries};
 use super::table::{BlockTable, SlotMapping};
 use super::vendor::{
-    PrologCheckpoint, VendorPrologWeights, vendor_attend, vendor_fit, vendor_prolog,
+    PrologCheckpoint, VendorPrologWeights, vendor_attend, vendor_fit, vendor_on_device,
+    vendor_prolog,
 };
 use crate::error::{Error, Result, elements};
 use crate::kernels::Kernels;
@@ -80,8 +82,10 @@ pub struct MlaAttention {
 }
 
 impl MlaAttention {
-    /// Uploads the checkpoint `ck` of `cfg` in the layouts of the path [`vendor_fit`] picks
-    /// for a bf16 cache of `spec` (an FP8 cache always takes our kernels). Without q LoRA
+    /// Uploads the checkpoint `ck` of `cfg` in the layouts of the path it picks: the vendor
+    /// ops where [`vendor_fit`] takes the model with a bf16 cache of `spec` and the device runs
+    /// them (an Atlas A2 or A3 whose CANN has both ops), our kernels otherwise (an FP8 cache
+    /// always); [`path`](Self::path) says which and why. Without q LoRA
     /// (DeepSeek-V2-Lite), `q_a_proj` and `q_a_layernorm` are empty and `q_b_proj` holds
     /// `q_proj`.
     pub fn new(
@@ -108,6 +112,7 @@ impl MlaAttention {
             Err("an FP8 cache; the vendor ops keep bf16 rows".to_string())
         } else {
             vendor_fit(cfg, &layout(CacheFormat::AscendSplit))
+                .and_then(|()| vendor_on_device(stream.device()))
         };
         let (layout, path, prolog) = match fit {
             Ok(()) => (

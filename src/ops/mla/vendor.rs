@@ -17,12 +17,13 @@ use super::cache::{CacheFormat, CacheLayout, LatentCache};
 use super::decode::{DecodeOutput, DecodeParams, check_decode};
 use super::table::{BlockTable, SlotMapping};
 use crate::aclnn::{
-    self, AclTensor, AclTensorList, CacheMode, InputLayout, MlaDecodeAttrs, MlaDecodeTensors,
-    MlaPrologAttrs, MlaPrologTensors, PrologShape, SparseMode,
+    self, AclTensor, AclTensorList, CacheMode, FusedInferAttentionScoreV3, InputLayout,
+    MlaDecodeAttrs, MlaDecodeTensors, MlaPrologAttrs, MlaPrologTensors, MlaPrologV3WeightNz,
+    Operator, PrologShape, SparseMode,
 };
 use crate::error::{Error, Result};
 use crate::reference::mla::{MlaConfig, Rope};
-use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
+use crate::runtime::{Device, DeviceBuffer, DeviceSlice, Stream};
 
 /// Hidden sizes the prolog takes.
 const HIDDEN: [usize; 9] = [1024, 2048, 3072, 4096, 5120, 6144, 7168, 7680, 8192];
@@ -84,6 +85,23 @@ pub fn vendor_fit(cfg: &MlaConfig, layout: &CacheLayout) -> std::result::Result<
         ));
     }
     Ok(())
+}
+
+/// `Ok` when `device` runs the vendor ops: an Atlas A2 or A3 SoC (the products both ops' docs
+/// list) whose CANN has both, else why not. [`vendor_fit`] says whether they take the model.
+pub(crate) fn vendor_on_device(device: &Device) -> std::result::Result<(), String> {
+    let soc = device
+        .soc_name()
+        .map_err(|e| format!("the device's SoC is unknown ({e})"))?;
+    if !(soc.starts_with("Ascend910B") || soc.starts_with("Ascend910_93")) {
+        return Err(format!(
+            "a {soc} device; the vendor ops run on Atlas A2 and A3 (Ascend910B*, Ascend910_93*)"
+        ));
+    }
+    let api = device.inner.api;
+    let lacks = |e: Error| format!("this CANN lacks a vendor op: {e}");
+    MlaPrologV3WeightNz::available(api).map_err(lacks)?;
+    FusedInferAttentionScoreV3::available(api).map_err(lacks)
 }
 
 /// The checkpoint tensors of the prolog (bf16, row-major `[out, in]` as DeepSeek stores them).

@@ -720,15 +720,28 @@ pub(super) const RULES: &[Rule] = &[
     ),
 ];
 
-/// Rules checked when the operator runs.
-pub(super) const AT_RUN: &[Rule] = &[Rule {
-    id: "fia-v3.block-table-range",
-    call: OP,
-    statement: "every blockTable entry a sequence uses (the first ceil(actualSeqLengthsKv / blockSize) of its row) names a block of the cache, 0..BlockNum (the op does not check them; a bad id reads another sequence's or unmapped memory)",
-    source: PA_DOC,
-    test: "tests/mla_vendor_sim.rs::decode_block_id_out_of_range_fails_the_stream",
-    enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
-}];
+/// Rules checked when the operator runs, and the SoC rule, checked in phase one from the
+/// planning device (a [`Call`] carries no SoC).
+pub(super) const AT_RUN: &[Rule] = &[
+    Rule {
+        id: "fia-v3.block-table-range",
+        call: OP,
+        statement: "every blockTable entry a sequence uses (the first ceil(actualSeqLengthsKv / blockSize) of its row) names a block of the cache, 0..BlockNum (the op does not check them; a bad id reads another sequence's or unmapped memory)",
+        source: PA_DOC,
+        test: "tests/mla_vendor_sim.rs::decode_block_id_out_of_range_fails_the_stream",
+        enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
+    },
+    Rule {
+        id: "fia-v3.products",
+        call: OP,
+        statement: "the device is Atlas A2 or A3 (Ascend910B*, Ascend910_93*), the products the doc lists",
+        source: "cann-api-facts §4.9 (Products A3, A2)",
+        test: "tests/mla_vendor_fallback_sim.rs::the_vendor_ops_refuse_an_ascend_950_and_attention_takes_our_kernels",
+        enforcement: crate::rules::Enforcement::Elsewhere {
+            code: "ascend-sim/src/ffi/aclnn_mla.rs",
+        },
+    },
+];
 
 /// MLA decode: 2 sequences (17 and 5 cached tokens) of 1 query token, 2 heads, BSND, a BnBsH
 /// cache of 3 blocks of 16, BF16, with the LSE.

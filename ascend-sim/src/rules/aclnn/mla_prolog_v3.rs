@@ -620,15 +620,28 @@ pub(super) const RULES: &[Rule] = &[
     ),
 ];
 
-/// Rules checked when the operator runs.
-pub(super) const AT_RUN: &[Rule] = &[Rule {
-    id: "mla-prolog-v3.cache-index-range",
-    call: OP,
-    statement: "in PA_BSND/PA_NZ every cacheIndex value lies in [0, BlockNum·BlockSize)",
-    source: DOC,
-    test: "tests/mla_vendor_sim.rs::prolog_cache_index_out_of_range_fails_the_stream",
-    enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
-}];
+/// Rules checked when the operator runs, and the SoC rule, checked in phase one from the
+/// planning device (a [`Call`] carries no SoC).
+pub(super) const AT_RUN: &[Rule] = &[
+    Rule {
+        id: "mla-prolog-v3.cache-index-range",
+        call: OP,
+        statement: "in PA_BSND/PA_NZ every cacheIndex value lies in [0, BlockNum·BlockSize)",
+        source: DOC,
+        test: "tests/mla_vendor_sim.rs::prolog_cache_index_out_of_range_fails_the_stream",
+        enforcement: crate::rules::Enforcement::AtRun { status: INVALID },
+    },
+    Rule {
+        id: "mla-prolog-v3.products",
+        call: OP,
+        statement: "the device is Atlas A2 or A3 (Ascend910B*, Ascend910_93*); the doc lists no other product (V3: not Ascend 950)",
+        source: DOC,
+        test: "tests/mla_vendor_fallback_sim.rs::the_vendor_ops_refuse_an_ascend_950_and_attention_takes_our_kernels",
+        enforcement: crate::rules::Enforcement::Elsewhere {
+            code: "ascend-sim/src/ffi/aclnn_mla.rs",
+        },
+    },
+];
 
 /// 2 tokens of He 1024, 1 head, one block of 16, BF16, PA_BSND.
 pub(super) fn sample() -> Call {
