@@ -7,7 +7,7 @@
 mod common;
 
 use common::hccl_mc2_cases::{
-    Fault, all_name, int8_dispatch_quantizes_the_portable_rows, low_latency_round_trip,
+    Fault, ON_A3, all_name, int8_dispatch_quantizes_the_portable_rows, low_latency_round_trip,
     mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2,
 };
 use common::ranks::{on_ranks, setup_ranks_on};
@@ -24,13 +24,13 @@ fn setup() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn mc2_low_latency_equals_portable_and_reference() {
     let _serial = setup();
-    mc2_path_equals_portable_path_and_reference();
+    mc2_path_equals_portable_path_and_reference(ON_A3);
 }
 
 #[test]
 fn mc2_int8_dispatch_quantizes_the_portable_rows() {
     let _serial = setup();
-    int8_dispatch_quantizes_the_portable_rows();
+    int8_dispatch_quantizes_the_portable_rows(ON_A3);
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn mc2_damage_in_flight_fails_every_rank_then_a_rebuilt_comm_works() {
             }
             assert!(*elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
         }
-        mc2_path_equals_portable_path_and_reference();
+        mc2_path_equals_portable_path_and_reference(ON_A3);
     }
     ascend_npu::sim::hccl::set_timeout(std::time::Duration::ZERO);
 }

@@ -1,6 +1,6 @@
-//! The low-latency dispatch and combine on the MC2 operators (an A3 SoC, H ≥ 1024, bf16):
-//! the same results as the portable all-to-all-v path and the f64 reference on 2, 4 and 8
-//! ranks, within the orders the MC2 documentation leaves open.
+//! The low-latency dispatch and combine on the MC2 operators (an A3 SoC, H ≥ 1024, bf16, or
+//! an A2 SoC at 16 ranks): the same results as the portable all-to-all-v path and the f64
+//! reference, within the orders the MC2 documentation leaves open.
 
 use ascend_npu::Stream;
 use ascend_npu::ops::ep::{
@@ -17,31 +17,55 @@ use super::ranks::{on_ranks, rank_counts};
 pub const HIDDEN: usize = 1024;
 const TOP_K: usize = 3;
 
-fn shape(ranks: u32) -> EpShape {
+/// Where a case runs: its rank counts, hidden size, and whether token 1 of each rank routes
+/// its last k to −1 (A2's MC2 ops cannot mask a pair, so there a −1 makes every rank fall
+/// back to all-to-all-v).
+#[derive(Clone, Copy)]
+pub struct Setting {
+    pub ranks: &'static [u32],
+    pub hidden: usize,
+    pub unrouted: bool,
+}
+
+/// A3: 2, 4 and 8 ranks at the smallest H the ops take there, with −1 ids.
+pub const ON_A3: Setting = Setting {
+    ranks: &[2, 4, 8],
+    hidden: HIDDEN,
+    unrouted: true,
+};
+
+/// A2 "fullmesh": 16 ranks (its smallest), a small H (a multiple of 32), every id routed.
+pub const ON_A2: Setting = Setting {
+    ranks: &[16],
+    hidden: 64,
+    unrouted: false,
+};
+
+fn shape(ranks: u32, hidden: usize) -> EpShape {
     EpShape {
         config: EpConfig {
             num_ranks: ranks as usize,
             num_experts: 2 * ranks as usize,
         },
-        hidden: HIDDEN,
+        hidden,
         top_k: TOP_K,
     }
 }
 
-/// Rank `r`'s tokens: `x [T, H]` bf16, distinct ids with some −1 (rank 1 has no tokens),
-/// weights.
-fn host(shape: &EpShape, rank: u32, seed: u64) -> (Vec<bf16>, Vec<i32>, Vec<f32>) {
+/// Rank `r`'s tokens: `x [T, H]` bf16, distinct ids, with some −1 if `unrouted` (rank 1 has
+/// no tokens), weights.
+fn host(shape: &EpShape, rank: u32, seed: u64, unrouted: bool) -> (Vec<bf16>, Vec<i32>, Vec<f32>) {
     let mut rng = Rng::new(seed * 104_729 + rank as u64);
     let t = if rank == 1 { 0 } else { 2 + rank as usize % 3 };
     let e = shape.config.num_experts as u64;
-    let x = (0..t * HIDDEN)
+    let x = (0..t * shape.hidden)
         .map(|_| bf16::from_f32(rng.f32() * 2.0))
         .collect();
     let mut ids = Vec::new();
     for tok in 0..t {
         let mut chosen: Vec<i32> = Vec::new();
         while chosen.len() < TOP_K {
-            let pick = if tok == 1 && chosen.len() == 2 {
+            let pick = if unrouted && tok == 1 && chosen.len() == 2 {
                 -1
             } else {
                 (rng.next_u64() % e) as i32
@@ -84,16 +108,16 @@ fn run(
     }
     .unwrap();
     let rows = recv.x.bf16().unwrap().to_vec().unwrap();
-    let slab = recv.handle.slab_rows();
+    let (slab, hidden) = (recv.handle.slab_rows(), shape.hidden);
     let mut y = vec![bf16::NAN; rows.len()];
     let mut valid = Vec::new();
     for (e, &n) in recv.recv_count.iter().enumerate() {
-        let part = e * slab * HIDDEN..(e * slab + n) * HIDDEN;
+        let part = e * slab * hidden..(e * slab + n) * hidden;
         for (d, s) in y[part.clone()].iter_mut().zip(&rows[part.clone()]) {
             *d = bf16::from_f32(2.0 * s.to_f32());
         }
         let mut sorted: Vec<Vec<u16>> = rows[part]
-            .chunks(HIDDEN)
+            .chunks(hidden)
             .map(|r| r.iter().map(|v| v.to_bits()).collect())
             .collect();
         sorted.sort();
@@ -105,10 +129,10 @@ fn run(
     (recv.recv_count, valid, out.to_vec().unwrap(), used)
 }
 
-pub fn mc2_path_equals_portable_path_and_reference() {
-    for n in rank_counts(&[2, 4, 8]) {
-        let shape = shape(n);
-        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 3)).collect();
+pub fn mc2_path_equals_portable_path_and_reference(on: Setting) {
+    for n in rank_counts(on.ranks) {
+        let shape = shape(n, on.hidden);
+        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 3, on.unrouted)).collect();
         let max_tokens = 5;
         let got = on_ranks(n, |comm, stream| {
             let r = comm.rank() as usize;
@@ -130,14 +154,7 @@ pub fn mc2_path_equals_portable_path_and_reference() {
             );
             (mc2, portable)
         });
-        let inputs = reference_inputs(&data);
-        let refs = reference_tokens(&inputs);
-        let masked = reference::low_latency_dispatch(&shape, &refs, max_tokens).unwrap();
-        let y: Vec<Vec<f64>> = masked
-            .iter()
-            .map(|m| m.x.iter().map(|v| 2.0 * v).collect())
-            .collect();
-        let want = reference::low_latency_combine(&shape, &refs, &masked, &y).unwrap();
+        let (masked, want) = doubled_round_trip(&shape, &data, max_tokens);
         for (r, (mc2, portable)) in got.iter().enumerate() {
             assert_eq!(
                 mc2.3,
@@ -173,6 +190,58 @@ pub fn mc2_path_equals_portable_path_and_reference() {
             }
         }
     }
+}
+
+/// On A2, where one "fullmesh" limit does not fit, [`EpTransport::Auto`] takes all-to-all-v
+/// on every rank, and the round trip still equals the f64 reference: 8 ranks with 25 experts
+/// each (neither EP size nor experts per rank fits), 16 ranks with 25 experts each (24 at
+/// most), and 16 ranks of which rank 3 routes a k to −1 (A2's mask is per token).
+pub fn a2_falls_back_where_a_limit_does_not_fit() {
+    for (n, per_rank, unrouted) in [(8u32, 25usize, None), (16, 25, None), (16, 2, Some(3))] {
+        if rank_counts(&[n]).is_empty() {
+            continue;
+        }
+        let mut shape = shape(n, ON_A2.hidden);
+        shape.config.num_experts = per_rank * n as usize;
+        let data: Vec<_> = (0..n)
+            .map(|r| host(&shape, r, 7, unrouted == Some(r)))
+            .collect();
+        let max_tokens = 5;
+        let got = on_ranks(n, |comm, stream| {
+            let mine = &data[comm.rank() as usize];
+            run(stream, comm, &shape, mine, EpTransport::Auto, max_tokens)
+        });
+        let (masked, want) = doubled_round_trip(&shape, &data, max_tokens);
+        for (r, (counts, _, out, used)) in got.iter().enumerate() {
+            let case = format!("{n} ranks, {per_rank} experts each, −1 on {unrouted:?}");
+            assert_eq!(*used, EpTransport::Portable, "{case}: rank {r}'s transport");
+            assert_eq!(*counts, masked[r].recv_count, "{case}: rank {r}'s counts");
+            for (i, (&g, &w)) in out.iter().zip(&want[r]).enumerate() {
+                // As in `mc2_path_equals_portable_path_and_reference`.
+                let bound = 2f64.powi(-8) * w.abs()
+                    + 2.0 * TOP_K as f64 * 2f64.powi(-24) * 4.4 * TOP_K as f64;
+                assert!((g.to_f64() - w).abs() <= bound, "{case}: rank {r} [{i}]");
+            }
+        }
+    }
+}
+
+/// The f64 reference of [`run`]'s round trip: each rank's masked layout, and its combine of
+/// `y = 2·x`.
+fn doubled_round_trip(
+    shape: &EpShape,
+    data: &[(Vec<bf16>, Vec<i32>, Vec<f32>)],
+    max_tokens: usize,
+) -> (Vec<reference::Masked>, Vec<Vec<f64>>) {
+    let inputs = reference_inputs(data);
+    let refs = reference_tokens(&inputs);
+    let masked = reference::low_latency_dispatch(shape, &refs, max_tokens).unwrap();
+    let y: Vec<Vec<f64>> = masked
+        .iter()
+        .map(|m| m.x.iter().map(|v| 2.0 * v).collect())
+        .collect();
+    let want = reference::low_latency_combine(shape, &refs, &masked, &y).unwrap();
+    (masked, want)
 }
 
 /// The ranks' tokens in f64 for the reference: `x`, ids, weights.
@@ -219,10 +288,11 @@ type Int8Got = (
 /// portable rows quantized per row (compared sorted, as the MC2 order within an expert is
 /// open); identity experts on the dequantized rows combine to the reference within the
 /// quantization bound.
-pub fn int8_dispatch_quantizes_the_portable_rows() {
-    for n in rank_counts(&[2, 4, 8]) {
-        let shape = shape(n);
-        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 5)).collect();
+pub fn int8_dispatch_quantizes_the_portable_rows(on: Setting) {
+    for n in rank_counts(on.ranks) {
+        let shape = shape(n, on.hidden);
+        let hidden = on.hidden;
+        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 5, on.unrouted)).collect();
         let max_tokens = 5;
         let got: Vec<Int8Got> = on_ranks(n, |comm, stream| {
             let (x, ids, w) = &data[comm.rank() as usize];
@@ -252,9 +322,9 @@ pub fn int8_dispatch_quantizes_the_portable_rows() {
             let mut y = vec![bf16::NAN; codes.len()];
             for (e, &count) in q.recv_count.iter().enumerate() {
                 for i in e * slab..e * slab + count {
-                    for h in 0..HIDDEN {
-                        let v = f32::from(codes[i * HIDDEN + h]) * scales[i];
-                        y[i * HIDDEN + h] = bf16::from_f32(v);
+                    for h in 0..hidden {
+                        let v = f32::from(codes[i * hidden + h]) * scales[i];
+                        y[i * hidden + h] = bf16::from_f32(v);
                     }
                 }
             }
@@ -288,7 +358,7 @@ pub fn int8_dispatch_quantizes_the_portable_rows() {
                 let mut want_rows: Vec<(Vec<i32>, f64, Vec<f64>)> = rows
                     .clone()
                     .map(|i| {
-                        let x = f64s(&p_rows[i * HIDDEN..(i + 1) * HIDDEN]);
+                        let x = f64s(&p_rows[i * hidden..(i + 1) * hidden]);
                         let scale = x.iter().fold(0f64, |m, v| m.max(v.abs())) / 127.0;
                         let q = x
                             .iter()
@@ -299,7 +369,7 @@ pub fn int8_dispatch_quantizes_the_portable_rows() {
                     .collect();
                 let mut got_rows: Vec<(Vec<i32>, f64)> = rows
                     .map(|i| {
-                        let q = codes[i * HIDDEN..(i + 1) * HIDDEN]
+                        let q = codes[i * hidden..(i + 1) * hidden]
                             .iter()
                             .map(|&c| c as i32);
                         (q.collect(), scales[i] as f64)
@@ -330,8 +400,8 @@ pub fn int8_dispatch_quantizes_the_portable_rows() {
             // Per token: Σ_k w_k·(half a step of its row + the bf16 rounding of a dequantized
             // value, 2^-8 of max|x|) + the combine's fp32 sums and final bf16 rounding.
             let (x, ids, w) = &inputs[r];
-            for (t, token) in out.chunks(HIDDEN).enumerate() {
-                let amax = x[t * HIDDEN..(t + 1) * HIDDEN]
+            for (t, token) in out.chunks(hidden).enumerate() {
+                let amax = x[t * hidden..(t + 1) * hidden]
                     .iter()
                     .fold(0f64, |m, v| m.max(v.abs()));
                 let weight: f64 = (0..TOP_K)
@@ -339,7 +409,7 @@ pub fn int8_dispatch_quantizes_the_portable_rows() {
                     .map(|j| w[t * TOP_K + j])
                     .sum();
                 for (h, g) in token.iter().enumerate() {
-                    let want = want[r][t * HIDDEN + h];
+                    let want = want[r][t * hidden + h];
                     let bound = weight * amax * (0.5 / 127.0 + 2f64.powi(-8))
                         + 2f64.powi(-8) * want.abs()
                         + 2.0 * TOP_K as f64 * 2f64.powi(-24) * 4.4 * TOP_K as f64;
@@ -364,6 +434,10 @@ pub enum Fault {
     IdOutOfRange,
     /// A combine whose bookkeeping is not its dispatch's.
     UnpairedCombine,
+    /// The call in A2's form with this `commAlg` (a 1-D mask, A2's counts length).
+    A2(&'static std::ffi::CStr),
+    /// A2 "fullmesh" with two tokens masked `[false, true]`.
+    A2MaskOrder,
 }
 
 /// A raw DispatchV2 (and, for [`Fault::UnpairedCombine`], a CombineV2 with made-up
@@ -376,32 +450,49 @@ pub fn raw_mc2(
 ) -> Option<String> {
     use ascend_npu::aclnn::{AclBool, AclTensor};
     let api = ascend_npu::raw_api().unwrap();
-    let (r, l, a) = (comm.size() as usize, 2usize, comm.size() as usize);
+    let a2 = match fault {
+        Fault::A2(alg) => Some(alg),
+        Fault::A2MaskOrder => Some(c"fullmesh"),
+        _ => None,
+    };
+    let bs = if fault == Fault::A2MaskOrder { 2 } else { 1 };
+    let (r, l) = (comm.size() as usize, 2usize);
+    let a = bs * r;
+    // A2's counts: moeExpertNum + 2·globalBs·K·serverNum (8 devices per simulated server).
+    let counts_len = r * l
+        + if a2.is_some() {
+            2 * a * (r / 8).max(1)
+        } else {
+            0
+        };
+    let alg = a2.map_or(std::ptr::null(), |c| c.as_ptr());
     let name = std::ffi::CString::new(match fault {
         Fault::UnknownGroup => "no-such-communicator".to_string(),
         _ => comm.name().unwrap(),
     })
     .unwrap();
-    let x = stream.upload(&vec![bf16::ONE; HIDDEN]).unwrap();
+    let x = stream.upload(&vec![bf16::ONE; bs * HIDDEN]).unwrap();
     let e = if fault == Fault::IdOutOfRange {
         (r * l) as i32
     } else {
         0
     };
-    let ids = stream.upload(&[e]).unwrap();
-    let mask = stream.upload(&[1u8]).unwrap();
+    let ids = stream.upload(&vec![e; bs]).unwrap();
+    let mask = stream.upload(&[u8::from(bs == 1), 1]).unwrap();
+    let mask = mask.slice(0..bs).unwrap();
+    let mask_dims: &[usize] = if a2.is_some() { &[bs] } else { &[1, 1] };
     let mut expand = stream.alloc_zeroed::<bf16>(a * HIDDEN).unwrap();
     let mut assist = stream.alloc_zeroed::<i32>(a * 128).unwrap();
     let mut nums = stream.alloc_zeroed::<i64>(l).unwrap();
-    let mut counts = stream.alloc_zeroed::<i32>(r * l).unwrap();
+    let mut counts = stream.alloc_zeroed::<i32>(counts_len).unwrap();
     let null = std::ptr::null();
-    let tx = AclTensor::new(&x, &[1, HIDDEN]).unwrap();
-    let tids = AclTensor::new(&ids, &[1, 1]).unwrap();
-    let tmask = AclTensor::from_bytes::<AclBool>(&mask, &[1, 1]).unwrap();
+    let tx = AclTensor::new(&x, &[bs, HIDDEN]).unwrap();
+    let tids = AclTensor::new(&ids, &[bs, 1]).unwrap();
+    let tmask = AclTensor::from_bytes::<AclBool>(&mask, mask_dims).unwrap();
     let tex = AclTensor::new_mut(&mut expand, &[a, HIDDEN]).unwrap();
     let tassist = AclTensor::new_mut(&mut assist, &[a * 128]).unwrap();
     let tnums = AclTensor::new_mut(&mut nums, &[l]).unwrap();
-    let tcounts = AclTensor::new_mut(&mut counts, &[r * l]).unwrap();
+    let tcounts = AclTensor::new_mut(&mut counts, &[counts_len]).unwrap();
     let (mut ws, mut exec) = (0u64, std::ptr::null_mut());
     let plan = api.aclnnMoeDistributeDispatchV2GetWorkspaceSize().unwrap();
     let launch = api.aclnnMoeDistributeDispatchV2().unwrap();
@@ -427,7 +518,7 @@ pub fn raw_mc2(
             0,
             0,
             1,
-            null.cast(),
+            alg,
             tex.as_ptr().cast_mut(),
             std::ptr::null_mut(),
             tassist.as_ptr().cast_mut(),
@@ -544,7 +635,7 @@ pub fn low_latency_round_trip(
     comm: &ascend_npu::runtime::comm::Comm,
     stream: &Stream,
 ) -> Result<EpTransport, ascend_npu::Error> {
-    let shape = shape(comm.size());
+    let shape = shape(comm.size(), HIDDEN);
     let x: Vec<bf16> = (0..2 * HIDDEN)
         .map(|i| bf16::from_f32((i % 7) as f32))
         .collect();

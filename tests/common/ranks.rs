@@ -24,6 +24,12 @@ pub fn setup_ranks_with_hbm(hbm_bytes: Option<u64>) {
 /// [`setup_ranks_with_hbm`] on the simulated SoC `soc` (a suite uses one).
 #[cfg(feature = "sim")]
 pub fn setup_ranks_on(soc: &str, hbm_bytes: Option<u64>) {
+    setup_devices_on(soc, SIM_DEVICES, hbm_bytes);
+}
+
+/// [`setup_ranks_on`] with `devices` simulated devices (a suite uses one count).
+#[cfg(feature = "sim")]
+pub fn setup_devices_on(soc: &str, devices: usize, hbm_bytes: Option<u64>) {
     use ascend_npu::Backend;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -34,7 +40,7 @@ pub fn setup_ranks_on(soc: &str, hbm_bytes: Option<u64>) {
         };
         if backend == Backend::Sim {
             let mut config =
-                SimConfig::uniform(SocModel::by_name(soc).expect("a known SoC"), SIM_DEVICES)
+                SimConfig::uniform(SocModel::by_name(soc).expect("a known SoC"), devices)
                     .expect("a device count in 1..=64");
             if let Some(bytes) = hbm_bytes {
                 config = config.with_hbm_bytes(bytes);

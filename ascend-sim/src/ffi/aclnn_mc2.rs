@@ -16,7 +16,7 @@ use crate::base::error::SimResult;
 use crate::base::soc::SocFamily;
 use crate::ffi::state::sim;
 use crate::operators::aclnn::ops::moe_distribute::{
-    Attrs, CombineArgs, DispatchArgs, Link, plan_combine, plan_dispatch,
+    Attrs, CombineArgs, DispatchArgs, Form, Link, plan_combine, plan_dispatch,
 };
 use crate::rules::{self, Arg, Call};
 
@@ -102,6 +102,8 @@ impl Ep {
     /// combine).
     fn attrs(&self, (expert_token_nums_type, quant_mode): (i64, i64)) -> Attrs {
         Attrs {
+            // The rules have refused an unknown commAlg.
+            form: Form::of(self.comm_alg.as_deref()).unwrap_or(Form::A3),
             ep_world_size: self.ep_world_size as usize,
             ep_rank_id: self.ep_rank_id as usize,
             moe_expert_num: self.moe_expert_num as usize,
@@ -112,21 +114,39 @@ impl Ep {
     }
 }
 
+/// Whether the SoC takes the call's form: A3 takes no `commAlg`, A2 needs one named (rules
+/// `moe-distribute.soc`, `moe-distribute.a3-comm-alg`, `moe-distribute.a2-comm-alg`,
+/// `moe-distribute.a2-hierarchy-driver`).
+fn soc_takes(form: Form, soc: &crate::base::soc::SocModel, device: usize) -> SimResult<()> {
+    let on = |id: &str, what: &str| {
+        Err(rules::violation(
+            id,
+            format!("device {device} is {} and {what}", soc.name),
+        ))
+    };
+    match (soc.family, form) {
+        (SocFamily::A3, Form::A3) | (SocFamily::A2, Form::Fullmesh) => Ok(()),
+        (SocFamily::A3, _) => on(
+            "moe-distribute.a3-comm-alg",
+            &format!("commAlg names {form:?}"),
+        ),
+        (SocFamily::A2, Form::A3) => on("moe-distribute.a2-comm-alg", "commAlg is NULL or empty"),
+        (SocFamily::A2, Form::Hierarchy) => on(
+            "moe-distribute.a2-hierarchy-driver",
+            "the simulator has no driver package to be 25.0.RC1.1 or newer",
+        ),
+        (SocFamily::Ascend950, _) => on("moe-distribute.soc", "the ops run on A2 and A3"),
+    }
+}
+
 /// Finds, when the op runs, the rank of communicator `groupEp` on the planning device, and
-/// checks the SoC and the communicator (rules `moe-distribute.a3-only`,
-/// `moe-distribute.group-ep`).
+/// checks the SoC ([`soc_takes`]) and the communicator (rule `moe-distribute.group-ep`).
 fn link(ep: &Ep, attrs: Attrs) -> SimResult<Link> {
     let device = current()?.device;
     let name = ep.group_ep.clone().unwrap_or_default();
     Ok(Arc::new(move || {
         let sim = sim()?;
-        let soc = &sim.machine.device(device as i64)?.soc;
-        if soc.family != SocFamily::A3 {
-            return Err(rules::violation(
-                "moe-distribute.a3-only",
-                format!("device {device} is {}", soc.name),
-            ));
-        }
+        soc_takes(attrs.form, &sim.machine.device(device as i64)?.soc, device)?;
         let found = |what: String| rules::violation("moe-distribute.group-ep", what);
         let comm = comm_named(&name, device).ok_or_else(|| {
             found(format!(
@@ -381,4 +401,35 @@ pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMoeDistributeCombineV2GetWorkspaceSize =
         Some(aclnnMoeDistributeCombineV2GetWorkspaceSize);
     s.aclnnMoeDistributeCombineV2 = Some(aclnnMoeDistributeCombineV2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::soc::SocModel;
+
+    /// A3 takes the A3 form only, A2 "fullmesh" only, Ascend 950 neither: each refusal names
+    /// its rule.
+    #[test]
+    fn each_soc_takes_its_form() {
+        let soc = |name| SocModel::by_name(name).unwrap();
+        let refused = |form, name| soc_takes(form, &soc(name), 0).unwrap_err().message;
+        let (a2, a3, npu950) = ("Ascend910B2", "Ascend910_9392", "Ascend950PR_9599");
+        assert!(soc_takes(Form::A3, &soc(a3), 0).is_ok());
+        assert!(soc_takes(Form::Fullmesh, &soc(a2), 0).is_ok());
+        for (form, name, rule) in [
+            (Form::Fullmesh, a3, "moe-distribute.a3-comm-alg"),
+            (Form::Hierarchy, a3, "moe-distribute.a3-comm-alg"),
+            (Form::A3, a2, "moe-distribute.a2-comm-alg"),
+            (Form::Hierarchy, a2, "moe-distribute.a2-hierarchy-driver"),
+            (Form::A3, npu950, "moe-distribute.soc"),
+            (Form::Fullmesh, npu950, "moe-distribute.soc"),
+        ] {
+            let message = refused(form, name);
+            assert!(
+                message.contains(&format!("[{rule}]")),
+                "{form:?} on {name}: {message}"
+            );
+        }
+    }
 }

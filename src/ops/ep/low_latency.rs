@@ -59,7 +59,10 @@ enum Path {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EpTransport {
     /// The MC2 operators (`aclnnMoeDistributeDispatchV2`/`CombineV2`) where their documented
-    /// limits fit (an A3 SoC, a bf16 payload, H in 1024..=8192, ...), else all-to-all-v.
+    /// limits fit, else all-to-all-v: on an A3 SoC (a bf16 payload, H in 1024..=8192, ...), or
+    /// on an A2 SoC with `commAlg` "fullmesh" (16, 32, 64, 128 or 256 ranks, at most 512
+    /// experts and 24 per rank, H a multiple of 32 up to 7168, at most 256 tokens per rank,
+    /// and no `-1` expert id on any rank, which one all-reduce of a flag asks).
     #[default]
     Auto,
     /// HCCL all-to-all-v on every SoC.
@@ -145,10 +148,15 @@ pub fn low_latency_dispatch_with(
     let t = layout.tokens();
     tokens.x.check(t, h)?;
     if let (EpTransport::Auto, super::Payload::Bf16(x)) = (transport, tokens.x) {
-        if mc2::fits(comm, shape, true, max_tokens_per_rank) {
-            let on = (x, &layout.topk_idx[..]);
-            let (x, recv_count, handle) =
-                on_mc2(comm, stream, shape, on, (max_tokens_per_rank, false))?;
+        let ids = &layout.topk_idx[..];
+        if let Some(form) = mc2::usable(comm, stream, shape, max_tokens_per_rank, ids)? {
+            let (x, recv_count, handle) = on_mc2(
+                comm,
+                stream,
+                shape,
+                (x, ids),
+                (max_tokens_per_rank, false, form),
+            )?;
             let mc2::Mc2Rows::Bf16(x) = x else {
                 unreachable!("an unquantized dispatch delivers bf16 rows")
             };
@@ -278,9 +286,9 @@ pub struct LowLatencyInt8Received {
 /// rounded to the nearest integer), about half the bytes of a bf16 dispatch. A row of zeros
 /// arrives as zero codes with scale 0.
 ///
-/// Needs the MC2 operators (an A3 SoC where their limits fit, as [`EpTransport::Auto`]
-/// decides, and a bf16 payload); elsewhere it returns [`Error::Unsupported`] and nothing ran,
-/// on every rank alike.
+/// Needs the MC2 operators (an A3 SoC, or an A2 SoC with every id routed, where their limits
+/// fit, as [`EpTransport::Auto`] decides, and a bf16 payload); elsewhere it returns
+/// [`Error::Unsupported`] and no rows moved, on every rank alike.
 pub fn low_latency_dispatch_int8(
     comm: &Comm,
     stream: &Stream,
@@ -298,17 +306,20 @@ pub fn low_latency_dispatch_int8(
             reason: "the MC2 operators quantize bf16 or fp16 rows".into(),
         });
     };
-    if !mc2::fits(comm, shape, true, max_tokens_per_rank) {
+    let ids = &layout.topk_idx[..];
+    let Some(form) = mc2::usable(comm, stream, shape, max_tokens_per_rank, ids)? else {
         return Err(Error::Unsupported {
             what: "an INT8 low-latency dispatch here".into(),
-            reason: "it runs on the MC2 operators, which need an Atlas A3 SoC, a CANN that has \
-                     them and a shape within their limits (see EpTransport::Auto); use \
+            reason: "it runs on the MC2 operators, which need an Atlas A3 SoC, or an A2 one at \
+                     16 to 256 ranks with no -1 expert id on any rank, a CANN that has them and \
+                     a shape within their limits (see EpTransport::Auto); use \
                      low_latency_dispatch"
                 .into(),
         });
-    }
-    let on = (x, &layout.topk_idx[..]);
-    let (rows, recv_count, handle) = on_mc2(comm, stream, shape, on, (max_tokens_per_rank, true))?;
+    };
+    let on = (x, ids);
+    let config = (max_tokens_per_rank, true, form);
+    let (rows, recv_count, handle) = on_mc2(comm, stream, shape, on, config)?;
     let mc2::Mc2Rows::Int8 { codes, scales } = rows else {
         unreachable!("a quantized dispatch delivers INT8 rows")
     };
@@ -327,12 +338,11 @@ fn on_mc2(
     stream: &Stream,
     shape: &EpShape,
     (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
-    (max_tokens_per_rank, int8): (usize, bool),
+    config: (usize, bool, mc2::Form),
 ) -> Result<(mc2::Mc2Rows, Vec<usize>, LowLatencyHandle)> {
     let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
-    let on = (x, topk_idx);
-    let (rows, recv_count, mc2) =
-        mc2::dispatch(comm, stream, shape, on, (max_tokens_per_rank, int8))?;
+    let max_tokens_per_rank = config.0;
+    let (rows, recv_count, mc2) = mc2::dispatch(comm, stream, shape, (x, topk_idx), config)?;
     let handle = LowLatencyHandle {
         shape: *shape,
         tokens: topk_idx.len() / shape.top_k,

@@ -1,22 +1,160 @@
 //! aclnnMoeDistributeDispatchV2 and aclnnMoeDistributeCombineV2, the MC2 expert-parallel ops
 //! (cann-api-facts §4.7; ops-transformer `mc2/moe_distribute_{dispatch,combine}_v2/docs`), with
-//! the limits documented for Atlas A3. The simulator implements the A3 form without shared
-//! experts or TP (the dispatch unquantized or with quantMode 2): where the hardware accepts
-//! more (shared experts, A2's `commAlg`), the rule says so and the simulator rejects it.
+//! the limits documented for Atlas A3 (`commAlg` NULL or empty) and for Atlas A2's two
+//! algorithms (`commAlg` "fullmesh" or "hierarchy"): a call's `commAlg` picks the form whose
+//! rules apply (rules `…a2-…` for A2's), and which SoC takes which form is checked when the op
+//! runs. The simulator implements both without shared experts or TP (the dispatch unquantized
+//! or with quantMode 2): where the hardware accepts more (shared experts, A2's expert scales),
+//! the rule says so and the simulator rejects it.
 
 use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_INT64};
 
 use super::{dim, dims_are, one, same_dtype};
-use crate::rules::Requirement::{DTypes, IntIn, IntRange, Present, Rank, Relation};
+use crate::operators::aclnn::ops::moe_distribute::{Form, a2_counts_len};
+use crate::rules::Requirement::{DTypes, IntIn, Present, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
 
 pub(super) const DISPATCH: &str = "aclnnMoeDistributeDispatchV2";
 pub(super) const COMBINE: &str = "aclnnMoeDistributeCombineV2";
 const DOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_dispatch_v2/docs/aclnnMoeDistributeDispatchV2.md (A3 notes, shape-variable table)";
 const CDOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_combine_v2/docs/aclnnMoeDistributeCombineV2.md (A3 notes)";
+const A2_DOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_dispatch_v2/docs/aclnnMoeDistributeDispatchV2.md (A2 notes, shape variables, HCCL_BUFFSIZE)";
+const A2_CDOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_combine_v2/docs/aclnnMoeDistributeCombineV2.md (A2 notes, shape variables, HCCL_BUFFSIZE)";
 const HALVES: &[i32] = &[ACL_FLOAT16, ACL_BF16];
 /// `HCCL_BUFFSIZE`'s default, in MB.
 const DEFAULT_BUFFSIZE_MB: u64 = 200;
+const MIB: i64 = 1 << 20;
+
+/// The form the call's `commAlg` names (an unknown name counts as A3's here: rule
+/// `…comm-alg` refuses it).
+fn form(c: &Call) -> Form {
+    Form::of(c.str_of("commAlg")).unwrap_or(Form::A3)
+}
+
+/// `check` on a call of A3's form; any other passes (its `a2-` rules apply).
+fn on_a3(c: &Call, check: fn(&Call) -> Result<(), String>) -> Result<(), String> {
+    if form(c).is_a2() { Ok(()) } else { check(c) }
+}
+
+/// `check` with the A2 form of a call; an A3 call passes.
+fn on_a2(c: &Call, check: fn(&Call, Form) -> Result<(), String>) -> Result<(), String> {
+    match form(c) {
+        Form::A3 => Ok(()),
+        a2 => check(c, a2),
+    }
+}
+
+fn a2_ep_world_size(c: &Call, form: Form) -> Result<(), String> {
+    let ep = c.int_of("epWorldSize");
+    let allowed: &[i64] = match form {
+        Form::Hierarchy => &[16, 32, 64],
+        _ => &[16, 32, 64, 128, 256],
+    };
+    if allowed.contains(&ep) {
+        Ok(())
+    } else {
+        Err(format!("epWorldSize {ep} with {form:?}"))
+    }
+}
+
+fn a2_experts(c: &Call, form: Form) -> Result<(), String> {
+    let (e, l) = (c.int_of("moeExpertNum"), local_experts(c));
+    if (1..=512).contains(&e) && (form == Form::Hierarchy || l <= 24) {
+        Ok(())
+    } else {
+        Err(format!("moeExpertNum {e}, {l} per rank, with {form:?}"))
+    }
+}
+
+fn a2_hidden(c: &Call, form: Form, x: &str) -> Result<(), String> {
+    let h = dim(c, x, 1);
+    let max = if form == Form::Hierarchy {
+        10 * 1024
+    } else {
+        7168
+    };
+    if (1..=max).contains(&h) && h % 32 == 0 {
+        Ok(())
+    } else {
+        Err(format!("H {h} with {form:?}"))
+    }
+}
+
+fn a2_bs(c: &Call, _: Form) -> Result<(), String> {
+    match dim(c, "expertIds", 0) {
+        1..=256 => Ok(()),
+        bs => Err(format!("BS {bs}")),
+    }
+}
+
+fn a2_mask(c: &Call, _: Form) -> Result<(), String> {
+    let bs = dim(c, "expertIds", 0);
+    match c.tensor_of("xActiveMaskOptional") {
+        Some(m) if m.dims != [bs] => {
+            Err(format!("xActiveMaskOptional {:?}, expected [{bs}]", m.dims))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A2's `HCCL_BUFFSIZE` formulas (MB, default 200; a configured `hcclBufferSize` wins), with
+/// `Bs` the largest batch of a rank: fullmesh ≥ 2·(Bs·ep·min(L, K)·H·2 + 2 MB); hierarchy ≥
+/// moeExpertNum·Bs·(H·2 + 4·Align8(K)·4) + 104 MB.
+fn a2_buffsize(c: &Call, form: Form, x: &str) -> Result<(), String> {
+    let align8 = |v: i64| (v + 7) / 8 * 8;
+    let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
+    let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
+    let need = match form {
+        Form::Hierarchy => c.int_of("moeExpertNum") * mbs * (h * 2 + 4 * align8(k) * 4) + 104 * MIB,
+        _ => 2 * (mbs * ep * l.min(k) * h * 2 + 2 * MIB),
+    };
+    buffer_holds(
+        c,
+        need,
+        &format!("{form:?}, H {h}, Bs {mbs}, K {k}, {l} local experts, epWorldSize {ep}"),
+    )
+}
+
+/// A3's counts tensor `name`: INT32 `[epWorldSize · localExpertNum]`.
+fn a3_counts(c: &Call, name: &str) -> Result<(), String> {
+    dims_are(c, name, &[c.int_of("epWorldSize") * local_experts(c)])?;
+    int_typed(c, name, ACL_INT32)
+}
+
+/// A2's counts tensor `name`: INT32 `[moeExpertNum + 2·globalBs·K·serverNum]`.
+fn a2_counts(c: &Call, name: &str) -> Result<(), String> {
+    let (bs, k) = (dim(c, "expertIds", 0), dim(c, "expertIds", 1));
+    let global = (c.int_of("globalBs"), bs, c.int_of("epWorldSize"));
+    dims_are(
+        c,
+        name,
+        &[a2_counts_len(c.int_of("moeExpertNum"), global, k)],
+    )?;
+    int_typed(c, name, ACL_INT32)
+}
+
+/// Gives the call `bs` tokens (`x` too, on a dispatch).
+fn a2_batch(c: &mut Call, bs: i64) {
+    c.edit_tensor("expertIds", |t| t.dims[0] = bs);
+    if c.op == DISPATCH {
+        c.edit_tensor("x", |t| t.dims[0] = bs);
+    }
+}
+
+/// The valid sample `c` (either op) made A2 fullmesh: 16 ranks, 32 experts (`A = 2·16·2`).
+fn a2_form(c: &mut Call) {
+    c.set("commAlg", Arg::Str(Some("fullmesh".into())));
+    c.set("epWorldSize", Arg::Int(16));
+    c.set("moeExpertNum", Arg::Int(32));
+    let (expand, assist, counts) = if c.op == DISPATCH {
+        ("expandXOut", "assistInfoForCombineOut", "epRecvCountsOut")
+    } else {
+        ("expandX", "assistInfoForCombine", "epSendCounts")
+    };
+    c.edit_tensor(expand, |t| t.dims[0] = 64);
+    c.edit_tensor(assist, |t| t.dims[0] = 64 * 128);
+    c.edit_tensor(counts, |t| t.dims[0] = a2_counts_len(32, (0, 2, 16), 2));
+}
 
 /// Experts per rank (`moeExpertNum / epWorldSize`, no shared-expert ranks; −1 when unknown).
 fn local_experts(c: &Call) -> i64 {
@@ -62,8 +200,8 @@ fn group_ep(c: &Call) -> Result<(), String> {
 
 fn comm_alg(c: &Call) -> Result<(), String> {
     match c.str_of("commAlg") {
-        None | Some("") => Ok(()),
-        Some(s) => Err(format!("commAlg {s:?}")),
+        s if Form::of(s).is_some() => Ok(()),
+        s => Err(format!("commAlg {s:?}")),
     }
 }
 
@@ -135,6 +273,12 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
     let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
     let need = 2 * (l * mbs * ep * align(align(2 * h, 32) + 64, 512) + k * mbs * align(2 * h, 512));
+    let sizes = format!("H {h}, maxBS {mbs}, K {k}, {l} local experts, epWorldSize {ep}");
+    buffer_holds(c, need, &sizes)
+}
+
+/// Whether the EP communicator's buffer holds `need` bytes (and is at least 2 MB).
+fn buffer_holds(c: &Call, need: i64, sizes: &str) -> Result<(), String> {
     // The C layer, which knows the communicators, passes the EP communicator's configured
     // size as `commBufferMb` (0: none).
     let (mb, what) = match c.int_of("commBufferMb") {
@@ -149,18 +293,19 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     if mb >= 2 && (need as u64) <= have {
         Ok(())
     } else {
-        Err(format!(
-            "{what} {mb} MB for {need} bytes (H {h}, maxBS {mbs}, K {k}, {l} local experts, epWorldSize {ep})"
-        ))
+        Err(format!("{what} {mb} MB for {need} bytes ({sizes})"))
     }
 }
 
 /// The rules both ops share (same argument names), as `prefix.what` ids.
 macro_rules! shared_rules {
-    ($op:expr, $prefix:literal, $doc:expr, $x:literal) => {
+    ($op:expr, $prefix:literal, $doc:expr, $a2doc:expr, $x:literal) => {
         [
             one($op, concat!($prefix, ".ep-world-size"), "epWorldSize is 2..=768 (A3)", $doc, INVALID,
-                IntRange("epWorldSize", 2, 768), |c| c.set("epWorldSize", Arg::Int(1))),
+                Relation(|c| on_a3(c, |c| match c.int_of("epWorldSize") {
+                    2..=768 => Ok(()),
+                    ep => Err(format!("epWorldSize {ep}")),
+                })), |c| c.set("epWorldSize", Arg::Int(1))),
             one($op, concat!($prefix, ".ep-rank-id"), "epRankId lies in [0, epWorldSize)", $doc, INVALID,
                 Relation(ep_rank), |c| c.set("epRankId", Arg::Int(2))),
             one($op, concat!($prefix, ".moe-expert-num"),
@@ -175,16 +320,17 @@ macro_rules! shared_rules {
             one($op, concat!($prefix, ".expert-shard-type"), "expertShardType is 0 (shared-expert ranks first)", $doc,
                 INVALID, IntIn("expertShardType", &[0]), |c| c.set("expertShardType", Arg::Int(1))),
             one($op, concat!($prefix, ".shared-experts"),
-                "sharedExpertNum and sharedExpertRankNum are 0 (A3 allows up to 4 shared experts; the simulator has none)",
+                "sharedExpertNum and sharedExpertRankNum are 0 (A3 allows up to 4 shared experts, A2 none; the simulator has none)",
                 $doc, INVALID, Relation(shared_experts), |c| c.set("sharedExpertNum", Arg::Int(1))),
-            one($op, concat!($prefix, ".comm-alg"), "commAlg is NULL or empty (A3: unsupported)", $doc, INVALID,
-                Relation(comm_alg), |c| c.set("commAlg", Arg::Str(Some("fullmesh".into())))),
+            one($op, concat!($prefix, ".comm-alg"),
+                "commAlg is NULL or empty (the A3 form), \"fullmesh\" or \"hierarchy\" (A2's forms); which SoC takes which is checked at run",
+                $doc, INVALID, Relation(comm_alg), |c| c.set("commAlg", Arg::Str(Some("ring".into())))),
             one($op, concat!($prefix, ".x-active-mask"),
                 "xActiveMaskOptional is NULL or BOOL [BS] or [BS, K]", $doc, INVALID,
                 Relation(mask), |c| c.set("xActiveMaskOptional",
                     Arg::Tensor(Some(TensorMeta::new(&[2, 3], ACL_BOOL))))),
             one($op, concat!($prefix, ".hidden"), "H is 1024..=8192 (A3)", $doc, INVALID,
-                Relation(|c| hidden_range(c, $x)), |c| c.edit_tensor($x, |t| t.dims[1] = 512)),
+                Relation(|c| on_a3(c, |c| hidden_range(c, $x))), |c| c.edit_tensor($x, |t| t.dims[1] = 512)),
             one($op, concat!($prefix, ".expert-ids"), "expertIds is INT32 [BS, K] with BS 1..=512, K 1..=16 and K ≤ moeExpertNum", $doc, INVALID,
                 Relation(|c| ids_shape(c).and_then(|()| match c.tensor_of("expertIds") {
                     Some(t) if t.dtype != ACL_INT32 => Err("expertIds is not INT32".into()),
@@ -194,16 +340,40 @@ macro_rules! shared_rules {
                 "globalBs is 0 (same BS on every rank) or maxBS · epWorldSize with maxBS ≥ this rank's BS", $doc, INVALID,
                 Relation(|c| global_bs(c, dim(c, "expertIds", 0))), |c| c.set("globalBs", Arg::Int(3))),
             one($op, concat!($prefix, ".hccl-buffsize"),
-                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200), holds 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes",
-                $doc, INVALID, Relation(|c| buffsize(c, $x)), |c| c.set("globalBs", Arg::Int(2 * 100_000))),
+                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200), holds 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes (A3)",
+                $doc, INVALID, Relation(|c| on_a3(c, |c| buffsize(c, $x))), |c| c.set("globalBs", Arg::Int(2 * 100_000))),
+            one($op, concat!($prefix, ".a2-ep-world-size"),
+                "A2: epWorldSize is 16, 32, 64, 128 or 256 with \"fullmesh\"; 16, 32 or 64 with \"hierarchy\"", $a2doc, INVALID,
+                Relation(|c| on_a2(c, a2_ep_world_size)), |c| { a2_form(c); c.set("epWorldSize", Arg::Int(8)) }),
+            one($op, concat!($prefix, ".a2-moe-expert-num"),
+                "A2: moeExpertNum is 1..=512, and with \"fullmesh\" at most 24 per rank (moeExpertNum / epWorldSize)", $a2doc, INVALID,
+                Relation(|c| on_a2(c, a2_experts)), |c| { a2_form(c); c.set("moeExpertNum", Arg::Int(25 * 16)) }),
+            one($op, concat!($prefix, ".a2-hidden"),
+                "A2: H is a multiple of 32 in 32..=7168 with \"fullmesh\", in 32..=10240 with \"hierarchy\"", $a2doc, INVALID,
+                Relation(|c| on_a2(c, |c, f| a2_hidden(c, f, $x))), |c| { a2_form(c); c.edit_tensor($x, |t| t.dims[1] = 1000) }),
+            one($op, concat!($prefix, ".a2-bs"), "A2: BS is 1..=256", $a2doc, INVALID,
+                Relation(|c| on_a2(c, a2_bs)), |c| { a2_form(c); a2_batch(c, 257) }),
+            one($op, concat!($prefix, ".a2-x-active-mask"),
+                "A2: xActiveMaskOptional is NULL or 1-D [BS] (its trues before its falses: rule moe-distribute.a2-mask-order)", $a2doc, INVALID,
+                Relation(|c| on_a2(c, a2_mask)), |c| { a2_form(c); c.set("xActiveMaskOptional",
+                    Arg::Tensor(Some(TensorMeta::new(&[2, 2], ACL_BOOL)))) }),
+            one($op, concat!($prefix, ".a2-hccl-buffsize"),
+                "A2: the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200), holds 2·(Bs·ep·min(L, K)·H·2 + 2 MB) bytes with \"fullmesh\", moeExpertNum·Bs·(2H + 16·Align8(K)) + 104 MB with \"hierarchy\" (Bs: the largest batch of a rank)",
+                $a2doc, INVALID, Relation(|c| on_a2(c, |c, f| a2_buffsize(c, f, $x))),
+                |c| { a2_form(c); c.set("globalBs", Arg::Int(16 * 100_000)) }),
         ]
     };
 }
 
 pub(super) const DISPATCH_SHARED: &[Rule] =
-    &shared_rules!(DISPATCH, "moe-distribute-dispatch-v2", DOC, "x");
-pub(super) const COMBINE_SHARED: &[Rule] =
-    &shared_rules!(COMBINE, "moe-distribute-combine-v2", CDOC, "expandX");
+    &shared_rules!(DISPATCH, "moe-distribute-dispatch-v2", DOC, A2_DOC, "x");
+pub(super) const COMBINE_SHARED: &[Rule] = &shared_rules!(
+    COMBINE,
+    "moe-distribute-combine-v2",
+    CDOC,
+    A2_CDOC,
+    "expandX"
+);
 
 pub(super) const DISPATCH_INPUTS: &[Rule] = &[
     one(
@@ -319,7 +489,7 @@ pub(super) const DISPATCH_INPUTS: &[Rule] = &[
     one(
         DISPATCH,
         "moe-distribute-dispatch-v2.unsupported-absent",
-        "expertScalesOptional, tpRecvCountsOut and expandScalesOut are NULL (A3: unsupported)",
+        "expertScalesOptional, tpRecvCountsOut and expandScalesOut are NULL (A3: unsupported; A2 takes expertScalesOptional [BS, K] and expandScalesOut [A], which the simulator does not)",
         DOC,
         INVALID,
         Relation(|c| {
@@ -419,15 +589,40 @@ pub(super) const DISPATCH_OUTPUTS: &[Rule] = &[
         "epRecvCountsOut is INT32 [epWorldSize · localExpertNum] (A3)",
         DOC,
         INVALID,
-        Relation(|c| {
-            dims_are(
-                c,
-                "epRecvCountsOut",
-                &[c.int_of("epWorldSize") * local_experts(c)],
-            )?;
-            int_typed(c, "epRecvCountsOut", ACL_INT32)
-        }),
+        Relation(|c| on_a3(c, |c| a3_counts(c, "epRecvCountsOut"))),
         |c| c.edit_tensor("epRecvCountsOut", |t| t.dims[0] = 3),
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.a2-ep-recv-counts",
+        "A2: epRecvCountsOut is INT32 [moeExpertNum + 2·globalBs·K·serverNum] (globalBs 0 counts as BS·epWorldSize; the simulator's serverNum is epWorldSize / 8, 8 devices per Atlas 800T A2 server)",
+        A2_DOC,
+        INVALID,
+        Relation(|c| on_a2(c, |c, _| a2_counts(c, "epRecvCountsOut"))),
+        |c| {
+            a2_form(c);
+            c.edit_tensor("epRecvCountsOut", |t| t.dims[0] = 32)
+        },
+    ),
+    one(
+        DISPATCH,
+        "moe-distribute-dispatch-v2.a2-hierarchy-scales",
+        "A2 \"hierarchy\": scalesOptional is NULL (no smoothing with quantMode 2)",
+        A2_DOC,
+        INVALID,
+        Relation(|c| match form(c) {
+            Form::Hierarchy => absent(c, &["scalesOptional"]),
+            _ => Ok(()),
+        }),
+        |c| {
+            a2_form(c);
+            c.set("commAlg", Arg::Str(Some("hierarchy".into())));
+            c.set("quantMode", Arg::Int(2));
+            c.edit_tensor("expandXOut", |t| t.dtype = ACL_INT8);
+            let t = |dims: &[i64]| Arg::Tensor(Some(TensorMeta::new(dims, ACL_FLOAT)));
+            c.set("dynamicScalesOut", t(&[64]));
+            c.set("scalesOptional", t(&[32, 1024]));
+        },
     ),
     one(
         DISPATCH,
@@ -603,15 +798,20 @@ pub(super) const COMBINE_OUTPUTS: &[Rule] = &[
         "epSendCounts is INT32 [epWorldSize · localExpertNum] (A3)",
         CDOC,
         INVALID,
-        Relation(|c| {
-            dims_are(
-                c,
-                "epSendCounts",
-                &[c.int_of("epWorldSize") * local_experts(c)],
-            )?;
-            int_typed(c, "epSendCounts", ACL_INT32)
-        }),
+        Relation(|c| on_a3(c, |c| a3_counts(c, "epSendCounts"))),
         |c| c.edit_tensor("epSendCounts", |t| t.dims[0] = 3),
+    ),
+    one(
+        COMBINE,
+        "moe-distribute-combine-v2.a2-ep-send-counts",
+        "A2: epSendCounts is INT32 [moeExpertNum + 2·globalBs·K·serverNum] (as the dispatch's epRecvCountsOut)",
+        A2_CDOC,
+        INVALID,
+        Relation(|c| on_a2(c, |c, _| a2_counts(c, "epSendCounts"))),
+        |c| {
+            a2_form(c);
+            c.edit_tensor("epSendCounts", |t| t.dims[0] = 32)
+        },
     ),
     one(
         COMBINE,
@@ -657,6 +857,8 @@ fn int_typed(c: &Call, name: &str, dtype: i32) -> Result<(), String> {
 
 const RUN_TEST: &str = "tests/hccl_mc2_sim.rs::each_mc2_run_rule_names_itself";
 const A2_TEST: &str = "tests/hccl_mc2_a2_sim.rs::mc2_ops_on_a2_name_the_rule";
+const SOC_TEST: &str = "ascend-sim/src/ffi/aclnn_mc2.rs::each_soc_takes_its_form";
+const BOTH: &str = "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2";
 
 const fn at_run(
     call: &'static str,
@@ -677,9 +879,33 @@ const fn at_run(
 /// Rules that need the communicator, the SoC or the exchanged data: checked when the op runs.
 pub(super) const AT_RUN: &[Rule] = &[
     at_run(
-        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2",
-        "moe-distribute.a3-only",
-        "the SoC is Atlas A3 (A2 takes commAlg and other shapes; the simulator models the A3 form only)",
+        BOTH,
+        "moe-distribute.a3-comm-alg",
+        "on Atlas A3, commAlg is NULL or empty (A3 takes no algorithm)",
+        SOC_TEST,
+    ),
+    at_run(
+        BOTH,
+        "moe-distribute.a2-comm-alg",
+        "on Atlas A2, commAlg names the algorithm (NULL or empty would pick one from the HCCL_INTRA_PCIE_ENABLE / HCCL_INTRA_ROCE_ENABLE variables, which the simulator does not model)",
+        A2_TEST,
+    ),
+    at_run(
+        BOTH,
+        "moe-distribute.a2-hierarchy-driver",
+        "on Atlas A2, \"hierarchy\" needs driver 25.0.RC1.1 or newer (the simulator has no driver package, so it refuses \"hierarchy\")",
+        A2_TEST,
+    ),
+    at_run(
+        BOTH,
+        "moe-distribute.soc",
+        "the SoC is Atlas A2 or A3",
+        SOC_TEST,
+    ),
+    at_run(
+        BOTH,
+        "moe-distribute.a2-mask-order",
+        "A2: the 1-D xActiveMaskOptional holds its trues before its falses",
         A2_TEST,
     ),
     at_run(

@@ -1,6 +1,8 @@
 //! aclnnMoeDistributeDispatchV2 / aclnnMoeDistributeCombineV2 (the MC2 ops) over the
-//! simulator's HCCL ranks, in their A3 form without shared experts or TP, the dispatch
-//! unquantized or with quantMode 2 (per-row dynamic INT8, optionally smoothed per expert).
+//! simulator's HCCL ranks, in their A3 form and A2's `commAlg` forms ([`Form`]), without shared
+//! experts or TP, the dispatch unquantized or with quantMode 2 (per-row dynamic INT8,
+//! optionally smoothed per expert). The forms move the same rows; they differ in their limits
+//! (the rule table) and in A2's 1-D token mask and longer `epRecvCounts`.
 //!
 //! * **Dispatch**: every active `(token, k)` pair of this rank goes, as one row, to the rank of
 //!   its expert (`expert / localExpertNum`). A rank stores what it receives grouped by local
@@ -40,9 +42,50 @@ use crate::runtime::task::Abort;
 /// layer, which owns the communicator registry.
 pub(crate) type Link = Arc<dyn Fn() -> SimResult<Arc<Comm>> + Send + Sync>;
 
+/// The documented form of a call, named by its `commAlg`: A3's (NULL or empty; A3 takes no
+/// algorithm) or one of Atlas A2's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    A3,
+    /// A2, tokens sent straight over RDMA.
+    Fullmesh,
+    /// A2, sent within and across servers in two steps (needs driver ≥ 25.0.RC1.1).
+    Hierarchy,
+}
+
+impl Form {
+    /// The form `commAlg` names; `None` for a name the ops do not take.
+    pub(crate) fn of(comm_alg: Option<&str>) -> Option<Form> {
+        match comm_alg {
+            None | Some("") => Some(Form::A3),
+            Some("fullmesh") => Some(Form::Fullmesh),
+            Some("hierarchy") => Some(Form::Hierarchy),
+            Some(_) => None,
+        }
+    }
+
+    pub(crate) fn is_a2(self) -> bool {
+        self != Form::A3
+    }
+}
+
+/// Devices of one simulated A2 server (an Atlas 800T A2 holds 8): the docs' `serverNum` is
+/// `epWorldSize / 8` here. How hardware counts servers for a rank table is UNVERIFIED.
+pub(crate) const A2_SERVER_DEVICES: i64 = 8;
+
+/// A2's `epRecvCountsOut` / `epSendCounts` length: `moeExpertNum + 2·globalBs·K·serverNum`,
+/// `globalBs` 0 counting as `BS·epWorldSize` (the first `moeExpertNum` are the counts, the
+/// rest the ops' own reduce bookkeeping).
+pub(crate) fn a2_counts_len(experts: i64, (global_bs, bs, ep): (i64, i64, i64), k: i64) -> i64 {
+    let global = if global_bs == 0 { bs * ep } else { global_bs };
+    let servers = (ep / A2_SERVER_DEVICES).max(1);
+    experts + 2 * global * k * servers
+}
+
 /// The attributes both ops use.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
+    pub(crate) form: Form,
     pub(crate) ep_world_size: usize,
     pub(crate) ep_rank_id: usize,
     pub(crate) moe_expert_num: usize,
@@ -60,8 +103,8 @@ impl Attrs {
 
     fn signature(&self, op: &str, hidden: usize, k: usize) -> String {
         format!(
-            "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k}, quantMode {})",
-            self.ep_world_size, self.moe_expert_num, self.global_bs, self.quant_mode
+            "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k}, quantMode {}, {:?})",
+            self.ep_world_size, self.moe_expert_num, self.global_bs, self.quant_mode, self.form
         )
     }
 }
@@ -95,19 +138,30 @@ pub(crate) struct CombineArgs {
     pub(crate) x_out: TensorDesc,
 }
 
-/// Which `(token, k)` pairs take part: all, or per the 1-D (token) or 2-D (pair) mask.
-fn active(mask: Option<&TensorView>, tokens: usize, k: usize) -> Vec<bool> {
-    match mask {
-        None => vec![true; tokens * k],
-        Some(m) => {
-            let v = m.read_i64();
-            if v.len() == tokens {
-                (0..tokens * k).map(|f| v[f / k] != 0).collect()
-            } else {
-                v.iter().map(|&b| b != 0).collect()
-            }
+/// Which `(token, k)` pairs take part: all, or per the 1-D (token) or 2-D (pair) mask. A2's
+/// 1-D mask must hold its trues before its falses (rule `moe-distribute.a2-mask-order`).
+fn active(
+    mask: Option<&TensorView>,
+    (tokens, k): (usize, usize),
+    form: Form,
+) -> SimResult<Vec<bool>> {
+    let Some(m) = mask else {
+        return Ok(vec![true; tokens * k]);
+    };
+    let v = m.read_i64();
+    if form.is_a2() {
+        if let Some(t) = (1..v.len()).find(|&t| v[t] != 0 && v[t - 1] == 0) {
+            return Err(crate::rules::violation(
+                "moe-distribute.a2-mask-order",
+                format!("xActiveMaskOptional[{t}] is true after a false"),
+            ));
         }
     }
+    Ok(if v.len() == tokens {
+        (0..tokens * k).map(|f| v[f / k] != 0).collect()
+    } else {
+        v.iter().map(|&b| b != 0).collect()
+    })
 }
 
 /// Runs `body` on this rank's communicator, claimed for MC2; an error fails the
@@ -250,7 +304,7 @@ fn dispatch(
     let (r, l, me) = (attrs.ep_world_size, attrs.local(), comm.rank as usize);
     let x = ins[0].read_f32();
     let ids = ins[1].read_i64();
-    let on = active(mask, tokens, k);
+    let on = active(mask, (tokens, k), attrs.form)?;
     let smooth = scales.map(TensorView::read_f32);
     let quant = attrs.quant_mode == 2;
     // A quantized row travels as its codes and then its scale.
@@ -321,7 +375,8 @@ fn dispatch(
         ));
     }
     let mut assist = vec![0i64; a * 128];
-    let mut recv_counts = vec![0i64; r * l];
+    // A2's is longer (its tail is the ops' own bookkeeping, zeros here); the counts lead.
+    let mut recv_counts = vec![0i64; outs[3].numel().max(r * l)];
     let mut i = 0;
     for (e, list) in by_expert.iter_mut().enumerate() {
         list.sort_by_key(|&(s, ..)| s); // stable: each source keeps its (token, k) order
@@ -381,7 +436,9 @@ fn combine(
     let (r, me) = (attrs.ep_world_size, comm.rank as usize);
     let paired = "moe-distribute-combine-v2.paired-dispatch";
     let bad = |what: String| crate::rules::violation(paired, what);
-    let counts = ins[3].read_i64();
+    let mut counts = ins[3].read_i64();
+    // A2's epSendCounts lead with the counts; the ops' own bookkeeping follows.
+    counts.truncate(r * attrs.local());
     let rows: i64 = counts.iter().map(|&c| c.max(0)).sum();
     let a = ins[0].dims()[0];
     if counts.iter().any(|&c| c < 0) || rows as usize > a {
@@ -413,7 +470,7 @@ fn combine(
         }
     }
     let ids = ins[1].read_i64();
-    let on = active(has_mask.then(|| &ins[5]), tokens, k);
+    let on = active(has_mask.then(|| &ins[5]), (tokens, k), attrs.form)?;
     let scales = ins[4].read_f32();
     let mut acc = vec![0f32; tokens * hidden];
     for t in 0..tokens {
