@@ -128,10 +128,25 @@ fn traffic_table() {
             "DeepEP EP8 158 GB/s, DeepEP-Ascend EP8 125 GB/s",
         );
         report(
-            "low-latency dispatch",
+            "low-latency dispatch (FP8)",
             &by_rank(&|r| low_latency_dispatch_traffic(&shape, &layouts[r], r, fp8)),
             "DeepEP EP8 77 µs (RDMA), DeepEP-Ascend EP8 132 µs; a row per (token, expert)",
         );
+        for (name, kind, note) in [
+            (
+                "low-latency dispatch (bf16)",
+                PayloadKind::Bf16,
+                "2·H bytes a row: the MC2 ops unquantized",
+            ),
+            (
+                "low-latency dispatch (INT8, MC2 quantMode 2)",
+                PayloadKind::Int8,
+                "H + 4 bytes a row: half of bf16's, plus the row's fp32 scale",
+            ),
+        ] {
+            let t = by_rank(&|r| low_latency_dispatch_traffic(&shape, &layouts[r], r, kind));
+            report(name, &t, note);
+        }
         report(
             "low-latency combine",
             &by_rank(&|r| low_latency_combine_traffic(&shape, &layouts, r)),

@@ -33,3 +33,17 @@ fn a2_takes_all_to_all_v_where_a_limit_does_not_fit() {
     cann();
     a2_falls_back_where_a_limit_does_not_fit();
 }
+
+#[test]
+#[ignore = "needs 16 A2 NPUs: ASCEND_NPU_BACKEND=cann cargo test --test hccl_mc2_a2_hardware -- --ignored"]
+fn expert_parallel_layer_with_int8_dispatch_on_a2() {
+    cann();
+    common::expert_parallel_layer_cases::expert_parallel_layer_with_int8_dispatch();
+}
+
+#[test]
+#[ignore = "needs 16 A2 NPUs: ASCEND_NPU_BACKEND=cann cargo test --test hccl_mc2_a2_hardware -- --ignored"]
+fn expert_parallel_layer_int8_falls_back_to_bf16_on_a2() {
+    cann();
+    common::expert_parallel_layer_cases::expert_parallel_layer_int8_falls_back_to_bf16();
+}

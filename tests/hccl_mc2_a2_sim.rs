@@ -100,3 +100,18 @@ fn int8_dispatch_on_a2_is_unsupported_on_every_rank() {
         }
     }
 }
+
+/// `EpMoeLayer::with_int8_dispatch` on 16 A2 ranks, bf16 and FP8 expert weights, against the
+/// single-device layer and the f64 reference on the rows' INT8 dequantization.
+#[test]
+fn expert_parallel_layer_with_int8_dispatch_on_a2() {
+    let _serial = setup();
+    common::expert_parallel_layer_cases::expert_parallel_layer_with_int8_dispatch();
+}
+
+/// Below A2's 16 ranks the INT8 layer dispatches bf16, bit for bit the bf16 layer.
+#[test]
+fn expert_parallel_layer_int8_falls_back_to_bf16_on_a2() {
+    let _serial = setup();
+    common::expert_parallel_layer_cases::expert_parallel_layer_int8_falls_back_to_bf16();
+}

@@ -636,6 +636,7 @@ pub fn traffic_totals_and_minimums_by_hand() {
     assert_eq!(PayloadKind::Fp8.row_bytes(200), 208);
     assert_eq!(PayloadKind::Fp8.row_bytes(256), 264);
     assert_eq!(PayloadKind::Fp8.row_bytes(257), 269);
+    assert_eq!(PayloadKind::Int8.row_bytes(257), 261);
     // Counts: 8·(1 + R + E) and their check value, 8 more, = 88 bytes to every rank. Normal dispatch: per token a row, K i32
     // ids, K f32 weights and an i32 source token (8·K + 4 = 20 bytes).
     let t = normal_dispatch_traffic(&shape, &layout, 0, PayloadKind::Fp8);

@@ -1,5 +1,5 @@
 //! The expert-parallel MoE layer (`EpMoeLayer`) on ranks, with bf16 or FP8 expert weights and a
-//! bf16 or FP8 dispatch, against the single-device layer on the same weights and tokens and
+//! bf16, FP8 or INT8 (MC2) dispatch, against the single-device layer on the same weights and tokens and
 //! against the f64 reference, with error bounds derived per element from the formats.
 
 use ascend_npu::fp8::{F8E4M3, ScaleFormat, quantize_act, quantize_weight};
@@ -25,6 +25,8 @@ const U_BF16: f64 = 1.0 / 256.0;
 struct Formats {
     fp8_weights: bool,
     fp8_dispatch: bool,
+    /// MC2's per-row INT8 dispatch (A2 at 16 ranks here).
+    int8_dispatch: bool,
 }
 
 /// `stack` SwiGLU FFNs as the device holds them (bf16, or E4M3 with 128×128 block scales), and
@@ -136,23 +138,24 @@ fn gamma(n: usize) -> f64 {
 }
 
 /// The expert's output on `x` in f64 and, per element, a bound on a device's error when the
-/// input it reads is off by at most `dx·|x|` elementwise.
+/// input it reads is off by at most `dx·|x| + ex` elementwise.
 ///
 /// The device accumulates each GEMM in fp32 (`gamma`) and rounds the gate and up outputs, the
 /// SwiGLU output and the down output to bf16 (`U_BF16` relative each). With `A = Σ|W||x|`, a
 /// gate or up output is off by at most `(dx + γ)·A` before its rounding; SiLU's slope is below
 /// 1.1, `|silu(g)| ≤ |g|`, and its fp32 evaluation adds at most `2^-22` relative.
-fn expert_with_bound(f: &ExpertWeights, x: &[f64], dx: f64) -> (Vec<f64>, Vec<f64>) {
+fn expert_with_bound(f: &ExpertWeights, x: &[f64], (dx, ex): (f64, f64)) -> (Vec<f64>, Vec<f64>) {
     let u = U_BF16;
     let (mut act, mut dact) = (vec![0.0; INTER], vec![0.0; INTER]);
     for r in 0..INTER {
         let row = |m: &[f64]| m[r * HIDDEN..(r + 1) * HIDDEN].to_vec();
         let dot = |w: &[f64]| w.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
         let abs = |w: &[f64]| w.iter().zip(x).map(|(a, b)| (a * b).abs()).sum::<f64>();
+        let norm = |w: &[f64]| w.iter().map(|a| a.abs()).sum::<f64>();
         let (gw, uw) = (row(f.gate()), row(f.up()));
         let (g, up) = (dot(&gw), dot(&uw));
-        let pre = |a: f64| (dx + gamma(HIDDEN)) * a;
-        let (pg, pu) = (pre(abs(&gw)), pre(abs(&uw)));
+        let pre = |w: &[f64]| (dx + gamma(HIDDEN)) * abs(w) + ex * norm(w);
+        let (pg, pu) = (pre(&gw), pre(&uw));
         let (dg, du) = (pg + u * (g.abs() + pg), pu + u * (up.abs() + pu));
         act[r] = silu(g) * up;
         let (ga, ua) = (g.abs() + 1.1 * dg, up.abs() + du);
@@ -208,10 +211,16 @@ impl Model {
         }
     }
 
-    /// The f64 layer on `x` whose routed experts read `routed_x` (`x` itself, or its FP8
-    /// dispatch's dequantization), with a per-element bound on a device's error; `dx` is the
-    /// relative error of the rows the routed experts read.
-    fn reference(&self, x: &[f64], routed_x: &[f64], dx: f64) -> (Vec<f64>, Vec<f64>) {
+    /// The f64 layer on `x` whose routed experts read `routed_x` (`x` itself, or its FP8 or
+    /// INT8 dispatch's dequantization), with a per-element bound on a device's error; the rows
+    /// the routed experts read are off by at most `dx` relative plus `ex[t]` absolute (token
+    /// `t`'s, if given).
+    fn reference(
+        &self,
+        x: &[f64],
+        routed_x: &[f64],
+        (dx, ex): (f64, Option<&[f64]>),
+    ) -> (Vec<f64>, Vec<f64>) {
         let k = self.config.top_k;
         let experts: Vec<ExpertWeights> = (0..self.config.n_routed_experts)
             .map(|e| self.experts.expert(e))
@@ -252,10 +261,11 @@ impl Model {
                 .fold(f64::INFINITY, f64::min);
             let rel_w = (1.0 + k as f64) * es / s_min + 2f64.powi(-21);
             let rx = &routed_x[t * HIDDEN..(t + 1) * HIDDEN];
-            let (mut o, b) = expert_with_bound(&shared, xt, 0.0);
+            let (mut o, b) = expert_with_bound(&shared, xt, (0.0, 0.0));
+            let err = (dx, ex.map_or(0.0, |ex| ex[t]));
             let (mut sum_b, mut size) = (b, vec![0.0; HIDDEN]);
             for (&e, &w) in ids.iter().zip(layer.routing.weights(t)) {
-                let (y, dy) = expert_with_bound(&experts[e as usize], rx, dx);
+                let (y, dy) = expert_with_bound(&experts[e as usize], rx, err);
                 for h in 0..HIDDEN {
                     o[h] += w * y[h];
                     sum_b[h] += w * dy[h] + rel_w * w * y[h].abs();
@@ -304,12 +314,29 @@ fn dispatched(x: &[bf16], fp8: bool) -> Vec<f64> {
         .collect()
 }
 
+/// What the routed experts of an INT8 dispatch read, quantized per token on the host in f64
+/// (scale `max|x|/127`, codes rounded half to even) and dequantized exactly, and per token how
+/// far the device's dequantization may lie from it besides its final bf16 rounding: the
+/// device forms the scale in f32 (within 2^-22 relative), so a code may differ by one where
+/// `x/scale` lies that close to a rounding boundary, `|Δ| ≤ scale·(1 + 127·2^-22)`.
+fn int8_dispatched(x: &[bf16]) -> (Vec<f64>, Vec<f64>) {
+    let (mut out, mut slack) = (Vec::new(), Vec::new());
+    for row in x.chunks(HIDDEN) {
+        let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
+        let scale = row.iter().fold(0f64, |m, v| m.max(v.abs())) / 127.0;
+        out.extend(row.iter().map(|v| (v / scale).round_ties_even() * scale));
+        slack.push(scale * (1.0 + 127.0 * 2f64.powi(-22)));
+    }
+    (out, slack)
+}
+
 fn check_layer(formats: Formats, ranks: &[u32]) {
     let model = Model::new(formats.fp8_weights);
     let e = model.config.n_routed_experts;
     for n in rank_counts(ranks) {
         let l = e / n as usize;
         let xs = tokens_of(n);
+        let max_tokens = xs.iter().map(|x| x.len() / HIDDEN).max().unwrap();
         let got = on_ranks(n, |comm, stream| {
             let r = comm.rank() as usize;
             let kernels = Kernels::load(stream.device()).unwrap();
@@ -327,6 +354,10 @@ fn check_layer(formats: Formats, ranks: &[u32]) {
                 ep = ep.with_fp8_dispatch(ScaleFormat::Fp32);
                 assert_eq!(ep.dispatch_kind(), PayloadKind::Fp8);
             }
+            if formats.int8_dispatch {
+                ep = ep.with_int8_dispatch(max_tokens);
+                assert_eq!(ep.dispatch_kind(), PayloadKind::Int8);
+            }
             let single =
                 MoeLayer::new(model.config, HIDDEN, model.weights(stream, 0..e), kernels).unwrap();
             let got = ep.forward(comm, stream, &x, tokens).unwrap();
@@ -336,17 +367,26 @@ fn check_layer(formats: Formats, ranks: &[u32]) {
         for (r, (got, single)) in got.iter().enumerate() {
             let ctx = format!("{formats:?}, {n} ranks, rank {r}");
             let x: Vec<f64> = xs[r].iter().map(|v| v.to_f64()).collect();
-            let routed = dispatched(&xs[r], formats.fp8_dispatch);
+            let (routed, slack) = if formats.int8_dispatch {
+                let (routed, slack) = int8_dispatched(&xs[r]);
+                (routed, Some(slack))
+            } else {
+                (dispatched(&xs[r], formats.fp8_dispatch), None)
+            };
             // bf16 weights read FP8 rows dequantized to bf16: one more rounding of the input.
-            let dx = if formats.fp8_dispatch && !formats.fp8_weights {
+            // INT8 rows are dequantized to bf16 for either: code·scale rounded to fp32, then
+            // to bf16.
+            let dx = if formats.int8_dispatch {
+                U_BF16 + 2f64.powi(-24)
+            } else if formats.fp8_dispatch && !formats.fp8_weights {
                 U_BF16
             } else {
                 0.0
             };
-            let (want, bound) = model.reference(&x, &routed, dx);
+            let (want, bound) = model.reference(&x, &routed, (dx, slack.as_deref()));
             // The single-device layer reads x itself, not its FP8 form; its bound is no larger
             // than the EP layer's (it has no per-rank rounding).
-            let (want_single, bound_single) = model.reference(&x, &x, 0.0);
+            let (want_single, bound_single) = model.reference(&x, &x, (0.0, None));
             for i in 0..got.len() {
                 let (g, s) = (got[i].to_f64(), single[i].to_f64());
                 assert!(
@@ -361,19 +401,23 @@ fn check_layer(formats: Formats, ranks: &[u32]) {
                     want_single[i],
                     bound_single[i]
                 );
-                // So the two layers differ by at most both bounds plus the FP8 dispatch's own
-                // effect on the exact result.
+                // So the two layers differ by at most both bounds plus the FP8 or INT8
+                // dispatch's own effect on the exact result.
                 let fp8_effect = (want[i] - want_single[i]).abs();
                 assert!(
                     (g - s).abs() <= bound[i] + bound_single[i] + fp8_effect,
                     "{ctx} [{i}]: EP {g} vs single device {s}"
                 );
             }
-            if formats.fp8_dispatch {
+            if formats.fp8_dispatch || formats.int8_dispatch {
                 // The bounds above are worst cases, loose enough to hold the FP8 rounding of
-                // x (up to 2^-4 relative, 16 bf16 roundings) too. So check also that the
-                // result follows x̃: its distance from the exact layer on x̃ is well below
-                // its distance from the exact layer on x, which a bf16 dispatch would follow.
+                // x (up to 2^-4 relative, 16 bf16 roundings) or INT8's (half a step of
+                // max|x|/127) too. So check also that the result follows x̃: its distance from
+                // the exact layer on x̃ is well below its distance from the exact layer on x,
+                // which a bf16 dispatch would follow. INT8's step (2^-7 of max|x|, about 2^-8
+                // rms of x's spread here) is near the bf16 roundings inside the experts, so
+                // its margin is smaller: nearer, not twice as near (measured 0.0043 against
+                // 0.0062 on rank 0; a bf16 dispatch falls on the other side).
                 let dist = |w: &[f64]| -> f64 {
                     got.iter()
                         .zip(w)
@@ -381,10 +425,11 @@ fn check_layer(formats: Formats, ranks: &[u32]) {
                         .sum::<f64>()
                         .sqrt()
                 };
-                let (to_fp8, to_x) = (dist(&want), dist(&want_single));
+                let (to_q, to_x) = (dist(&want), dist(&want_single));
+                let margin = if formats.fp8_dispatch { 2.0 } else { 1.0 };
                 assert!(
-                    2.0 * to_fp8 < to_x,
-                    "{ctx}: ‖EP − f64(x̃)‖ = {to_fp8}, ‖EP − f64(x)‖ = {to_x}"
+                    margin * to_q < to_x,
+                    "{ctx}: ‖EP − f64(x̃)‖ = {to_q}, ‖EP − f64(x)‖ = {to_x}"
                 );
             }
             assert!(got.iter().any(|v| v.to_f64() != 0.0), "{ctx}: all zero");
@@ -396,6 +441,7 @@ pub fn expert_parallel_layer_equals_the_single_device_layer() {
     let formats = Formats {
         fp8_weights: false,
         fp8_dispatch: false,
+        int8_dispatch: false,
     };
     check_layer(formats, &[2, 4, 8]);
 }
@@ -404,6 +450,7 @@ pub fn expert_parallel_layer_with_fp8_dispatch() {
     let formats = Formats {
         fp8_weights: false,
         fp8_dispatch: true,
+        int8_dispatch: false,
     };
     check_layer(formats, &[2, 4]);
 }
@@ -412,6 +459,7 @@ pub fn expert_parallel_layer_with_fp8_weights() {
     let formats = Formats {
         fp8_weights: true,
         fp8_dispatch: false,
+        int8_dispatch: false,
     };
     check_layer(formats, &[2, 4]);
 }
@@ -420,8 +468,54 @@ pub fn expert_parallel_layer_with_fp8_dispatch_and_weights() {
     let formats = Formats {
         fp8_weights: true,
         fp8_dispatch: true,
+        int8_dispatch: false,
     };
     check_layer(formats, &[2, 8]);
+}
+
+/// The INT8 dispatch on the MC2 operators (16 ranks of an A2 SoC, "fullmesh"): the routed
+/// experts read each row's INT8 dequantization.
+pub fn expert_parallel_layer_with_int8_dispatch() {
+    for fp8_weights in [false, true] {
+        let formats = Formats {
+            fp8_weights,
+            fp8_dispatch: false,
+            int8_dispatch: true,
+        };
+        check_layer(formats, &[16]);
+    }
+}
+
+/// Where the MC2 operators do not run (2 ranks, below A2's 16), an INT8 layer dispatches bf16
+/// on every rank: bit for bit the bf16 layer's result.
+pub fn expert_parallel_layer_int8_falls_back_to_bf16() {
+    let model = Model::new(false);
+    let e = model.config.n_routed_experts;
+    for n in rank_counts(&[2]) {
+        let l = e / n as usize;
+        let xs = tokens_of(n);
+        let got = on_ranks(n, |comm, stream| {
+            let r = comm.rank() as usize;
+            let kernels = Kernels::load(stream.device()).unwrap();
+            let (tokens, x) = (xs[r].len() / HIDDEN, stream.upload(&xs[r]).unwrap());
+            let layer = || {
+                let weights = model.weights(stream, r * l..(r + 1) * l);
+                let rank = (n as usize, r);
+                EpMoeLayer::new(model.config, HIDDEN, rank, weights, kernels.clone()).unwrap()
+            };
+            let int8 = layer().with_int8_dispatch(16);
+            let [a, b] = [int8, layer()].map(|ep| {
+                ep.forward(comm, stream, &x, tokens)
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()
+            });
+            (a, b)
+        });
+        for (r, (int8, bf16)) in got.iter().enumerate() {
+            assert_eq!(int8, bf16, "{n} ranks, rank {r}");
+        }
+    }
 }
 
 /// A rank without tokens takes part and gets an empty result, and changes nothing for the others:

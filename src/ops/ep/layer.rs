@@ -4,8 +4,8 @@ use half::bf16;
 
 use super::exchange::{RowSum, sum_rows};
 use super::{
-    EpConfig, EpShape, NormalReceived, Payload, PayloadKind, Rows, Tokens, normal_combine,
-    normal_dispatch,
+    EpConfig, EpShape, LowLatencyInt8Received, NormalReceived, Payload, PayloadKind, Rows, Tokens,
+    low_latency_combine, low_latency_dispatch_int8, normal_combine, normal_dispatch,
 };
 use crate::error::{Error, Result};
 use crate::fp8::ScaleFormat;
@@ -33,12 +33,28 @@ use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 /// see each token as its 1×128 quantization `x̃` (routing and the shared expert still see
 /// `x`): FP8 expert weights read the codes directly (W8A8), bf16 weights read `x̃` rounded to
 /// bf16.
+///
+/// With an INT8 dispatch ([`with_int8_dispatch`](Self::with_int8_dispatch)), where the MC2
+/// operators run, the routed experts see each `(token, k)` row as its per-row INT8
+/// quantization, dequantized at the receiver (`code · scale`, rounded once to bf16) before the
+/// expert GEMMs.
 pub struct EpMoeLayer {
     layer: MoeLayer,
     config: EpConfig,
     rank: usize,
-    /// The scale format of an FP8 dispatch, `None` for bf16.
-    fp8_dispatch: Option<ScaleFormat>,
+    dispatch: Dispatch,
+}
+
+/// How [`EpMoeLayer`] dispatches its tokens.
+#[derive(Clone, Copy)]
+enum Dispatch {
+    /// Normal mode, bf16 rows.
+    Bf16,
+    /// Normal mode, FP8 rows with 1×128 scales in this format.
+    Fp8(ScaleFormat),
+    /// Low-latency mode on the MC2 ops with per-row INT8 (at most this many tokens per rank),
+    /// else as `Bf16`.
+    Int8 { max_tokens_per_rank: usize },
 }
 
 impl EpMoeLayer {
@@ -67,7 +83,7 @@ impl EpMoeLayer {
             layer,
             config,
             rank,
-            fp8_dispatch: None,
+            dispatch: Dispatch::Bf16,
         })
     }
 
@@ -76,15 +92,29 @@ impl EpMoeLayer {
     /// quantizes its own tokens ([`Fp8Activations::quantize`]) before sending them. Every rank
     /// of a communicator must choose the same format.
     pub fn with_fp8_dispatch(mut self, format: ScaleFormat) -> Self {
-        self.fp8_dispatch = Some(format);
+        self.dispatch = Dispatch::Fp8(format);
         self
     }
 
-    /// The payload format of the dispatch.
+    /// Dispatches each `(token, k)` row quantized per row to INT8 on the MC2 operators (their
+    /// quantMode 2, [`low_latency_dispatch_int8`]: `H + 4` bytes a row against `2·H`) where
+    /// they run ([`EpTransport::Auto`](super::EpTransport::Auto)'s limits, with every rank
+    /// passing at most `max_tokens_per_rank` tokens to [`forward`](Self::forward)); elsewhere
+    /// the bf16 normal dispatch, on every rank alike. Every rank of a communicator must choose
+    /// the same.
+    pub fn with_int8_dispatch(mut self, max_tokens_per_rank: usize) -> Self {
+        self.dispatch = Dispatch::Int8 {
+            max_tokens_per_rank,
+        };
+        self
+    }
+
+    /// The payload format of the dispatch (INT8 where the MC2 operators run, else bf16).
     pub fn dispatch_kind(&self) -> PayloadKind {
-        match self.fp8_dispatch {
-            None => PayloadKind::Bf16,
-            Some(_) => PayloadKind::Fp8,
+        match self.dispatch {
+            Dispatch::Bf16 => PayloadKind::Bf16,
+            Dispatch::Fp8(_) => PayloadKind::Fp8,
+            Dispatch::Int8 { .. } => PayloadKind::Int8,
         }
     }
 
@@ -134,14 +164,30 @@ impl EpMoeLayer {
             hidden,
             top_k: self.config().top_k,
         };
+        if let Dispatch::Int8 {
+            max_tokens_per_rank,
+        } = self.dispatch
+        {
+            let tokens_in = Tokens {
+                x: Payload::Bf16(x),
+                topk_idx: &ids,
+                topk_weights: &weights,
+            };
+            // Unsupported is decided alike on every rank (what they share, one all-reduce).
+            match low_latency_dispatch_int8(comm, stream, &shape, tokens_in, max_tokens_per_rank) {
+                Ok(recv) => return self.forward_int8(comm, stream, &recv, (x, tokens), &weights),
+                Err(Error::Unsupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let quantized;
-        let payload = match self.fp8_dispatch {
-            None => Payload::Bf16(x),
-            Some(format) => {
+        let payload = match self.dispatch {
+            Dispatch::Fp8(format) => {
                 let kernels = self.layer.kernels();
                 quantized = Fp8Activations::quantize(kernels, stream, tokens, hidden, format, x)?;
                 Payload::Fp8(&quantized)
             }
+            Dispatch::Bf16 | Dispatch::Int8 { .. } => Payload::Bf16(x),
         };
         let tokens_in = Tokens {
             x: payload,
@@ -152,6 +198,69 @@ impl EpMoeLayer {
         let partial = self.local_experts(stream, &recv)?;
         let shared = self.layer.shared_expert_of(stream, x, tokens)?;
         normal_combine(comm, stream, &recv.handle, &partial, shared.as_ref())
+    }
+
+    /// The rest of [`forward`](Self::forward) after an INT8 dispatch: the local experts on
+    /// the dequantized rows, in the masked layout; the weighted low-latency combine; the
+    /// shared expert added (one more bf16 rounding, as a rank's partial sum gets in normal
+    /// mode).
+    fn forward_int8(
+        &self,
+        comm: &Comm,
+        stream: &Stream,
+        recv: &LowLatencyInt8Received,
+        (x, tokens): (&DeviceBuffer<bf16>, usize),
+        weights: &DeviceBuffer<f32>,
+    ) -> Result<DeviceBuffer<bf16>> {
+        let h = self.layer.hidden();
+        let slab = recv.handle.slab_rows();
+        let rows: usize = recv.recv_count.iter().sum();
+        // Experts' outputs in the masked layout; rows past recv_count stay unwritten (the
+        // combine never reads them).
+        let mut y = stream.alloc_pooled::<bf16>(self.config.local_experts() * slab * h)?;
+        if rows > 0 {
+            let x = dequantize_rows(stream, recv, h)?;
+            let sizes = self.group_sizes(stream, &recv.recv_count)?;
+            let packed =
+                self.layer
+                    .routed_experts(stream, Fp8Input::Bf16(x.as_view()), &sizes, rows)?;
+            let mut at = 0;
+            for (e, &n) in recv.recv_count.iter().enumerate() {
+                if n > 0 {
+                    let from = packed.slice(at * h..(at + n) * h)?;
+                    let mut to = y.slice_mut(e * slab * h..(e * slab + n) * h)?;
+                    stream.memcpy_dtod(&from, &mut to)?;
+                }
+                at += n;
+            }
+        }
+        let routed = low_latency_combine(comm, stream, &recv.handle, &y, weights)?;
+        let Some(shared) = self.layer.shared_expert_of(stream, x, tokens)? else {
+            return Ok(routed);
+        };
+        let ones = stream.upload(&vec![1f32; tokens])?;
+        scaled_rows(stream, (&routed, &ones), Some(&shared), (tokens, h))
+    }
+
+    /// The grouped GEMMs' group sizes for `counts` rows per local expert, in the form the
+    /// expert weights take (counts for bf16, cumulative for FP8).
+    fn group_sizes(&self, stream: &Stream, counts: &[usize]) -> Result<GroupSizesBuffer> {
+        Ok(match self.layer.expert_weights() {
+            FfnWeights::Bf16 { .. } => {
+                let counts: Vec<i64> = counts.iter().map(|&c| c as i64).collect();
+                GroupSizesBuffer::Counts(stream.upload(&counts)?)
+            }
+            FfnWeights::Fp8 { .. } => {
+                let cumsum: Vec<i32> = counts
+                    .iter()
+                    .scan(0i32, |acc, &c| {
+                        *acc += c as i32;
+                        Some(*acc)
+                    })
+                    .collect();
+                GroupSizesBuffer::Cumsum(stream.upload(&cumsum)?)
+            }
+        })
     }
 
     /// `Σ_k w_k · expert_k(x)` over the local experts of each received row, `[N, H]` bf16.
@@ -169,23 +278,7 @@ impl EpMoeLayer {
         if rows == 0 {
             return Ok(partial);
         }
-        let sizes = match self.layer.expert_weights() {
-            FfnWeights::Bf16 { .. } => {
-                let counts: Vec<i64> = sorted.counts.iter().map(|&c| c as i64).collect();
-                GroupSizesBuffer::Counts(stream.upload(&counts)?)
-            }
-            FfnWeights::Fp8 { .. } => {
-                let cumsum: Vec<i32> = sorted
-                    .counts
-                    .iter()
-                    .scan(0i32, |acc, &c| {
-                        *acc += c as i32;
-                        Some(*acc)
-                    })
-                    .collect();
-                GroupSizesBuffer::Cumsum(stream.upload(&cumsum)?)
-            }
-        };
+        let sizes = self.group_sizes(stream, &sorted.counts)?;
         let (y, index) = match &recv.x {
             Rows::Bf16(x) => {
                 // aclnnMoeInitRoutingV3 wants every id in 0..expertNum: experts of other ranks
@@ -231,6 +324,52 @@ impl EpMoeLayer {
         sum_rows(stream, sum, &mut partial, (n, h))?;
         Ok(partial)
     }
+}
+
+/// The valid rows of an INT8 dispatch, packed expert after expert: `[Σ recv_count, H]` bf16,
+/// each `code · scale` formed in fp32 and rounded once (codes are exact in bf16; the scaling is
+/// [`sum_rows`] of one part weighted by the row's scale). Rows past `recv_count` are not read.
+fn dequantize_rows(
+    stream: &Stream,
+    recv: &LowLatencyInt8Received,
+    h: usize,
+) -> Result<DeviceBuffer<bf16>> {
+    let slab = recv.handle.slab_rows();
+    let rows: usize = recv.recv_count.iter().sum();
+    let mut codes = stream.alloc_pooled::<bf16>(rows * h)?;
+    let mut scales = stream.alloc_pooled::<f32>(rows)?;
+    let mut at = 0;
+    for (e, &n) in recv.recv_count.iter().enumerate() {
+        if n > 0 {
+            let from = recv.codes.slice(e * slab * h..(e * slab + n) * h)?;
+            crate::aclnn::cast(stream, &from, &mut codes.slice_mut(at * h..(at + n) * h)?)?;
+            let from = recv.scales.slice(e * slab..e * slab + n)?;
+            stream.memcpy_dtod(&from, &mut scales.slice_mut(at..at + n)?)?;
+        }
+        at += n;
+    }
+    scaled_rows(stream, (&codes, &scales), None, (rows, h))
+}
+
+/// `residual[i] + w[i] · rows[i]` for `n` rows of `h`, in fp32, rounded once to bf16
+/// ([`sum_rows`] with one part per row).
+fn scaled_rows(
+    stream: &Stream,
+    (rows, weights): (&DeviceBuffer<bf16>, &DeviceBuffer<f32>),
+    residual: Option<&DeviceBuffer<bf16>>,
+    (n, h): (usize, usize),
+) -> Result<DeviceBuffer<bf16>> {
+    let mut out = stream.alloc_pooled_zeroed::<bf16>(n * h)?;
+    let index: Vec<i32> = (0..n as i32).collect();
+    let sum = RowSum {
+        rows,
+        count: n,
+        index: &stream.upload(&index)?,
+        weights,
+        residual,
+    };
+    sum_rows(stream, sum, &mut out, (n, h))?;
+    Ok(out)
 }
 
 /// The received `(row, k)` pairs of the local experts sorted by expert, then by pair (the order

@@ -11,6 +11,9 @@ pub enum PayloadKind {
     Bf16,
     /// FP8 E4M3 rows with 1×128 fp32 scales: `H + 4·⌈H/128⌉` bytes.
     Fp8,
+    /// INT8 rows with one fp32 scale each (MC2's quantMode 2,
+    /// [`low_latency_dispatch_int8`](super::low_latency_dispatch_int8)): `H + 4` bytes.
+    Int8,
 }
 
 impl PayloadKind {
@@ -19,6 +22,7 @@ impl PayloadKind {
         match self {
             PayloadKind::Bf16 => 2 * hidden as u64,
             PayloadKind::Fp8 => hidden as u64 + 4 * hidden.div_ceil(128) as u64,
+            PayloadKind::Int8 => hidden as u64 + 4,
         }
     }
 }
