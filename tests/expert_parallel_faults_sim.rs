@@ -105,6 +105,30 @@ fn hccl_error(e: &Error) -> bool {
     matches!(e, Error::Hccl { .. }) || e.to_string().contains("HCCL_E_")
 }
 
+/// Every rank of a faulty round trip erred within half the `timeout`: rank 1 with
+/// [`Error::Damaged`] from rank 0 saying `says` if given (the damage it found), the others
+/// (and rank 1 when `says` is `None`) inside HCCL. `fault` names the case in messages.
+fn all_fail(
+    results: Vec<(Option<Error>, Duration)>,
+    says: Option<&str>,
+    timeout: Duration,
+    fault: &dyn std::fmt::Debug,
+) {
+    let n = results.len();
+    for (rank, (err, elapsed)) in results.into_iter().enumerate() {
+        let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: {fault:?} unnoticed"));
+        if let (Some(says), 1) = (says, rank) {
+            match &err {
+                Error::Damaged { from: 0, what, .. } => assert_eq!(what, says),
+                other => panic!("rank 1, {says}: {other:?}"),
+            }
+        } else {
+            assert!(hccl_error(&err), "rank {rank}, {fault:?}: {err}");
+        }
+        assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
+    }
+}
+
 #[test]
 fn expert_parallel_a_rank_that_never_dispatches_times_out_every_other_rank() {
     let timeout = Duration::from_millis(500);
@@ -260,18 +284,7 @@ fn expert_parallel_damaged_bookkeeping_is_detected_by_the_receiver() {
             }
             let results = faulty_round_trip(n);
             assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
-            for (rank, (err, elapsed)) in results.into_iter().enumerate() {
-                let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: round trip succeeded"));
-                if rank == 1 {
-                    match &err {
-                        Error::Damaged { from: 0, what, .. } => assert_eq!(what, says),
-                        other => panic!("rank 1, {says}: {other:?}"),
-                    }
-                } else {
-                    assert!(hccl_error(&err), "rank {rank}: {err}");
-                }
-                assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
-            }
+            all_fail(results, Some(says), timeout, &says);
             healthy(n);
         }
     }
@@ -431,18 +444,7 @@ fn expert_parallel_low_latency_faults_fail_every_rank_then_a_rebuilt_comm_works(
             }
             let results = faulty_low_latency_round_trip(n);
             assert!(!ascend_npu::sim::hccl::disarm(), "the fault applied");
-            for (rank, (err, elapsed)) in results.into_iter().enumerate() {
-                let err = err.unwrap_or_else(|| panic!("rank {rank} of {n}: {damage:?} unnoticed"));
-                if let (Some(says), 1) = (says, rank) {
-                    match &err {
-                        Error::Damaged { from: 0, what, .. } => assert_eq!(what, says),
-                        other => panic!("rank 1, {says}: {other:?}"),
-                    }
-                } else {
-                    assert!(hccl_error(&err), "rank {rank}, {damage:?}: {err}");
-                }
-                assert!(elapsed < timeout / 2, "rank {rank}: {elapsed:?}");
-            }
+            all_fail(results, says, timeout, &damage);
             healthy_low_latency(n);
         }
     }
