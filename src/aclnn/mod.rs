@@ -11,6 +11,7 @@ mod cast;
 mod fia;
 mod matmul;
 mod mla_prolog;
+mod moe_distribute;
 mod plan;
 mod tensor;
 
@@ -25,6 +26,7 @@ pub use mla_prolog::{
     CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape, PrologWeights, mla_prolog_v3,
     pack_nz, pack_prolog_weights, prolog_rope_tables,
 };
+pub use moe_distribute::{Mc2Combine, Mc2Dispatch, Mc2Group};
 pub(crate) use plan::{
     Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, Matmul, MlaPrologV3WeightNz,
     MoeDistributeCombineV2, MoeDistributeDispatchV2, MoeFinalizeRoutingV2, MoeGatingTopK,

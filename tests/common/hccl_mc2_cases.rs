@@ -448,8 +448,7 @@ pub fn raw_mc2(
     stream: &Stream,
     fault: Fault,
 ) -> Option<String> {
-    use ascend_npu::aclnn::{AclBool, AclTensor};
-    let api = ascend_npu::raw_api().unwrap();
+    use ascend_npu::aclnn::{AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group};
     let a2 = match fault {
         Fault::A2(alg) => Some(alg),
         Fault::A2MaskOrder => Some(c"fullmesh"),
@@ -465,7 +464,6 @@ pub fn raw_mc2(
         } else {
             0
         };
-    let alg = a2.map_or(std::ptr::null(), |c| c.as_ptr());
     let name = std::ffi::CString::new(match fault {
         Fault::UnknownGroup => "no-such-communicator".to_string(),
         _ => comm.name().unwrap(),
@@ -485,7 +483,6 @@ pub fn raw_mc2(
     let mut assist = stream.alloc_zeroed::<i32>(a * 128).unwrap();
     let mut nums = stream.alloc_zeroed::<i64>(l).unwrap();
     let mut counts = stream.alloc_zeroed::<i32>(counts_len).unwrap();
-    let null = std::ptr::null();
     let tx = AclTensor::new(&x, &[bs, HIDDEN]).unwrap();
     let tids = AclTensor::new(&ids, &[bs, 1]).unwrap();
     let tmask = AclTensor::from_bytes::<AclBool>(&mask, mask_dims).unwrap();
@@ -493,47 +490,27 @@ pub fn raw_mc2(
     let tassist = AclTensor::new_mut(&mut assist, &[a * 128]).unwrap();
     let tnums = AclTensor::new_mut(&mut nums, &[l]).unwrap();
     let tcounts = AclTensor::new_mut(&mut counts, &[counts_len]).unwrap();
-    let (mut ws, mut exec) = (0u64, std::ptr::null_mut());
-    let plan = api.aclnnMoeDistributeDispatchV2GetWorkspaceSize().unwrap();
-    let launch = api.aclnnMoeDistributeDispatchV2().unwrap();
-    // SAFETY: live tensors, NUL-terminated names, out-pointers; no workspace (the simulator
-    // asks for none, checked below).
-    unsafe {
-        let rc = plan(
-            tx.as_ptr(),
-            tids.as_ptr(),
-            null,
-            tmask.as_ptr(),
-            null,
-            name.as_ptr(),
-            r as i64,
-            comm.rank() as i64,
-            (r * l) as i64,
-            null.cast(),
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            1,
-            alg,
-            tex.as_ptr().cast_mut(),
-            std::ptr::null_mut(),
-            tassist.as_ptr().cast_mut(),
-            tnums.as_ptr().cast_mut(),
-            tcounts.as_ptr().cast_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &mut ws,
-            &mut exec,
-        );
-        if rc != 0 {
-            return Some(recent_error(api));
-        }
-        assert_eq!(ws, 0, "phase one of a valid dispatch");
-        assert_eq!(launch(std::ptr::null_mut(), 0, exec, stream.as_raw()), 0);
+    let group = Mc2Group {
+        name: &name,
+        ranks: r as i64,
+        rank: comm.rank() as i64,
+        experts: (r * l) as i64,
+        global_bs: 0,
+        comm_alg: a2,
+    };
+    let dispatch = Mc2Dispatch {
+        group,
+        x: &tx,
+        expert_ids: &tids,
+        mask: &tmask,
+        expand_x: &tex,
+        dynamic_scales: None,
+        assist_info: &tassist,
+        expert_token_nums: &tnums,
+        recv_counts: &tcounts,
+    };
+    if let Err(e) = dispatch.plan(stream).and_then(|plan| plan.launch()) {
+        return Some(e.to_string());
     }
     drop((tex, tassist, tnums, tcounts));
     if let Err(e) = stream.synchronize() {
@@ -549,50 +526,17 @@ pub fn raw_mc2(
     let one = stream.upload(&one).unwrap();
     let w = stream.upload(&[1.0f32]).unwrap();
     let mut out = stream.alloc_zeroed::<bf16>(HIDDEN).unwrap();
-    let tex = AclTensor::new(&expand, &[a, HIDDEN]).unwrap();
-    let tassist = AclTensor::new(&zeros, &[a * 128]).unwrap();
-    let tcounts = AclTensor::new(&one, &[r * l]).unwrap();
-    let tw = AclTensor::new(&w, &[1, 1]).unwrap();
-    let tout = AclTensor::new_mut(&mut out, &[1, HIDDEN]).unwrap();
-    let plan = api.aclnnMoeDistributeCombineV2GetWorkspaceSize().unwrap();
-    let launch = api.aclnnMoeDistributeCombineV2().unwrap();
-    // SAFETY: as above.
-    unsafe {
-        let rc = plan(
-            tex.as_ptr(),
-            tids.as_ptr(),
-            tassist.as_ptr(),
-            tcounts.as_ptr(),
-            tw.as_ptr(),
-            null,
-            tmask.as_ptr(),
-            null,
-            null,
-            null,
-            null,
-            null,
-            name.as_ptr(),
-            r as i64,
-            comm.rank() as i64,
-            (r * l) as i64,
-            null.cast(),
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            null.cast(),
-            tout.as_ptr().cast_mut(),
-            &mut ws,
-            &mut exec,
-        );
-        assert_eq!((rc, ws), (0, 0), "phase one of the combine");
-        assert_eq!(launch(std::ptr::null_mut(), 0, exec, stream.as_raw()), 0);
-    }
+    let combine = Mc2Combine {
+        group,
+        expand_x: &AclTensor::new(&expand, &[a, HIDDEN]).unwrap(),
+        expert_ids: &tids,
+        assist_info: &AclTensor::new(&zeros, &[a * 128]).unwrap(),
+        send_counts: &AclTensor::new(&one, &[r * l]).unwrap(),
+        weights: &AclTensor::new(&w, &[1, 1]).unwrap(),
+        mask: &tmask,
+        out: &AclTensor::new_mut(&mut out, &[1, HIDDEN]).unwrap(),
+    };
+    combine.plan(stream).unwrap().launch().unwrap();
     stream.synchronize().err().map(|e| e.to_string())
 }
 
@@ -604,18 +548,6 @@ pub fn all_name(errors: &[Option<String>], id: &str) {
             .unwrap_or_else(|| panic!("rank {r}: no error for {id}"));
         assert!(e.contains(&format!("[{id}]")), "rank {r}: {e}");
     }
-}
-
-/// The provider's last error message (`aclGetRecentErrMsg`).
-fn recent_error(api: &ascend_npu::sys::Api) -> String {
-    let get = api.aclGetRecentErrMsg().unwrap();
-    // SAFETY: no arguments; NULL or a NUL-terminated string owned by the runtime, copied at once.
-    let p = unsafe { get() };
-    assert!(!p.is_null(), "no recent error message");
-    // SAFETY: as above.
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// One MC2 low-latency round trip of two tokens to experts 2 and 3 (rank 1's) with identity

@@ -23,7 +23,8 @@ use half::bf16;
 
 use super::EpShape;
 use crate::aclnn::{
-    AclBool, AclTensor, MoeDistributeCombineV2, MoeDistributeDispatchV2, Operator, Plan,
+    AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group, MoeDistributeCombineV2,
+    MoeDistributeDispatchV2, Operator,
 };
 use crate::error::{Error, Result};
 use crate::runtime::comm::{Comm, ReduceOp};
@@ -167,9 +168,7 @@ fn buffsize_fits(need: u64, configured_mb: Option<u32>) -> bool {
     mb >= 2 && need <= mb.saturating_mul(1 << 20)
 }
 
-/// The EP attributes of both ops, in their C order: `groupEp, epWorldSize, epRankId,
-/// moeExpertNum, groupTp, tpWorldSize, tpRankId, expertShardType, sharedExpertNum,
-/// sharedExpertRankNum` (no TP, no shared experts), and `commAlg`.
+/// The EP communicator's name and what both ops are told of the group.
 struct Group {
     name: std::ffi::CString,
     ranks: i64,
@@ -180,8 +179,16 @@ struct Group {
 }
 
 impl Group {
-    fn alg_ptr(&self) -> *const std::ffi::c_char {
-        self.alg.map_or(std::ptr::null(), std::ffi::CStr::as_ptr)
+    /// The ops' view, with `global_bs` tokens in all.
+    fn with_batch(&self, global_bs: usize) -> Mc2Group<'_> {
+        Mc2Group {
+            name: &self.name,
+            ranks: self.ranks,
+            rank: self.rank,
+            experts: self.experts,
+            global_bs: global_bs as i64,
+            comm_alg: self.alg,
+        }
     }
 }
 
@@ -297,54 +304,19 @@ pub(super) fn dispatch(
         let tassist = AclTensor::new_mut(&mut assist, &[rows * 128])?;
         let tnums = AclTensor::new_mut(&mut nums, &[l])?;
         let trecv = AclTensor::new_mut(&mut recv_counts, &[counts_len])?;
-        let mut tensors: Vec<&dyn crate::aclnn::TensorUses<'_>> =
-            vec![&tx, &tids, &tmask, &tex, &tassist, &tnums, &trecv];
-        if let Some(t) = &tscales {
-            tensors.push(t);
+        Mc2Dispatch {
+            group: g.with_batch(global_bs),
+            x: &tx,
+            expert_ids: &tids,
+            mask: &tmask,
+            expand_x: &tex,
+            dynamic_scales: tscales.as_ref(),
+            assist_info: &tassist,
+            expert_token_nums: &tnums,
+            recv_counts: &trecv,
         }
-        let quant_mode = if int8 { 2 } else { 0 };
-        let scales_out = tscales
-            .as_ref()
-            .map_or(std::ptr::null_mut(), |t| t.as_ptr().cast_mut());
-        let plan = Plan::new::<MoeDistributeDispatchV2>(stream, &tensors, |f, ws, exec| {
-            let null = std::ptr::null();
-            // SAFETY: live tensor handles and NUL-terminated names; quantMode 0 or 2
-            // without smoothing scales, no TP, no shared experts, counts
-            // (expertTokenNumsType 1), commAlg NULL (A3) or a static name (A2).
-            unsafe {
-                f(
-                    tx.as_ptr(),
-                    tids.as_ptr(),
-                    null,
-                    tmask.as_ptr(),
-                    null,
-                    g.name.as_ptr(),
-                    g.ranks,
-                    g.rank,
-                    g.experts,
-                    null.cast(),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    quant_mode,
-                    global_bs as i64,
-                    1,
-                    g.alg_ptr(),
-                    tex.as_ptr().cast_mut(),
-                    scales_out,
-                    tassist.as_ptr().cast_mut(),
-                    tnums.as_ptr().cast_mut(),
-                    trecv.as_ptr().cast_mut(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    ws,
-                    exec,
-                )
-            }
-        })?;
-        plan.launch()?;
+        .plan(stream)?
+        .launch()?;
     }
     let per_expert: Vec<usize> = nums.to_vec()?.iter().map(|&n| n.max(0) as usize).collect();
     let slab_rows = max_tokens * r;
@@ -476,52 +448,18 @@ pub(super) fn combine(
         let tw = AclTensor::new(weights, &[bs, k])?;
         let tmask = AclTensor::from_bytes::<AclBool>(&handle.mask, &handle.mask_dims)?;
         let tout = AclTensor::new_mut(&mut out, &[bs, h])?;
-        let tensors = [&tex, &tids, &tassist, &tcounts, &tw, &tmask, &tout];
-        let plan = Plan::new::<MoeDistributeCombineV2>(
-            stream,
-            &tensors.map(|t| t as _),
-            |f, ws, exec| {
-                let null = std::ptr::null();
-                // SAFETY: live tensor handles and NUL-terminated names; the dispatch's own
-                // bookkeeping; no TP, no quantisation, no shared experts, commAlg NULL (A3)
-                // or a static name (A2).
-                unsafe {
-                    f(
-                        tex.as_ptr(),
-                        tids.as_ptr(),
-                        tassist.as_ptr(),
-                        tcounts.as_ptr(),
-                        tw.as_ptr(),
-                        null,
-                        tmask.as_ptr(),
-                        null,
-                        null,
-                        null,
-                        null,
-                        null,
-                        g.name.as_ptr(),
-                        g.ranks,
-                        g.rank,
-                        g.experts,
-                        null.cast(),
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        handle.global_bs as i64,
-                        0,
-                        0,
-                        0,
-                        g.alg_ptr(),
-                        tout.as_ptr().cast_mut(),
-                        ws,
-                        exec,
-                    )
-                }
-            },
-        )?;
-        plan.launch()?;
+        Mc2Combine {
+            group: g.with_batch(handle.global_bs),
+            expand_x: &tex,
+            expert_ids: &tids,
+            assist_info: &tassist,
+            send_counts: &tcounts,
+            weights: &tw,
+            mask: &tmask,
+            out: &tout,
+        }
+        .plan(stream)?
+        .launch()?;
     }
     if tokens == 0 {
         return stream.alloc_pooled::<bf16>(0);
