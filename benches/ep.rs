@@ -86,7 +86,7 @@ fn report(step: &str, t: &Traffic, published: &str) {
     let (bytes, min) = (t.off_rank(), t.minimum_off_rank());
     let time = t.busiest_link() as f64 / LINK;
     println!(
-        "  {step:<22} {:>8.2} MB sent ({:>8.2} MB minimum, {:.3}×), modelled {:>7.1} µs = {:>5.0} GB/s per rank; {published}",
+        "  {step:<44} {:>8.2} MB sent ({:>8.2} MB minimum, {:.3}×), modelled {:>7.1} µs = {:>5.0} GB/s per rank; {published}",
         bytes as f64 / 1e6,
         min as f64 / 1e6,
         bytes as f64 / min as f64,

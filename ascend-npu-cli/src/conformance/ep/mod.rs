@@ -100,7 +100,11 @@ fn run(run: &mut Run<'_>) {
                 Ok(Outcome::skipped(
                     op,
                     c,
-                    format!("an Atlas A3 SoC ({MC2_SOC}xx) for the MC2 ops; this is {soc}"),
+                    format!(
+                        "an Atlas A3 SoC ({MC2_SOC}xx) for the MC2 ops at {n} ranks (Atlas A2 \
+                         takes them at 16, 32, 64, 128 or 256, which this case does not cover); \
+                         this is {soc}"
+                    ),
                 ))
             });
         }
@@ -126,8 +130,10 @@ fn run(run: &mut Run<'_>) {
     }
 }
 
-/// The SoC name prefix of Atlas A3, the only SoC the MC2 ops (aclnnMoeDistributeDispatchV2 /
-/// CombineV2, cann-api-facts §4.7) run on in the form `ops::ep` uses.
+/// The SoC name prefix of Atlas A3, where the MC2 ops (aclnnMoeDistributeDispatchV2 /
+/// CombineV2, cann-api-facts §4.7) run at any rank count from 2; `ops::ep` also takes them on
+/// Atlas A2 ("fullmesh") at 16 ranks or more, which the presets' EP cases do not reach
+/// (`tests/hccl_mc2_a2_sim.rs` covers that form).
 const MC2_SOC: &str = "Ascend910_93";
 /// The hidden sizes the MC2 ops take.
 const MC2_HIDDEN: (usize, usize) = (1024, 8192);
