@@ -28,7 +28,7 @@ pub use cann::{VersionRow, VersionTable, version_table};
 pub use doc::markdown;
 
 pub(crate) use aclnn::{
-    fia_kv_lens, fia_layout, fia_query_bsnd, mla_prolog_cache_mode, v3_active_range,
+    Mc2Form, fia_kv_lens, fia_layout, fia_query_bsnd, mla_prolog_cache_mode, v3_active_range,
 };
 
 use crate::base::error::{SimError, SimResult};

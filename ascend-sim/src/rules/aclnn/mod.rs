@@ -34,6 +34,7 @@ pub(crate) use fia_v3::{
     kv_lens as fia_kv_lens, layout as fia_layout, query_bsnd as fia_query_bsnd,
 };
 pub(crate) use mla_prolog_v3::cache_mode as mla_prolog_cache_mode;
+pub(crate) use moe_distribute_v2::Form as Mc2Form;
 pub(crate) use moe_init_routing_v3::range as v3_active_range;
 
 use super::{Call, Enforcement, Requirement, Rule};

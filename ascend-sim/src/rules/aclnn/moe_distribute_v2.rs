@@ -10,9 +10,48 @@
 use ascend_sys::{ACL_BF16, ACL_BOOL, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_INT64};
 
 use super::{dim, dims_are, one, same_dtype};
-use crate::operators::aclnn::ops::moe_distribute::{Form, a2_counts_len};
 use crate::rules::Requirement::{DTypes, IntIn, Present, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
+
+/// The documented form of a call, named by its `commAlg`: A3's (NULL or empty; A3 takes no
+/// algorithm) or one of Atlas A2's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    A3,
+    /// A2, tokens sent straight over RDMA.
+    Fullmesh,
+    /// A2, sent within and across servers in two steps (needs driver ≥ 25.0.RC1.1).
+    Hierarchy,
+}
+
+impl Form {
+    /// The form `commAlg` names; `None` for a name the ops do not take.
+    pub(crate) fn of(comm_alg: Option<&str>) -> Option<Form> {
+        match comm_alg {
+            None | Some("") => Some(Form::A3),
+            Some("fullmesh") => Some(Form::Fullmesh),
+            Some("hierarchy") => Some(Form::Hierarchy),
+            Some(_) => None,
+        }
+    }
+
+    pub(crate) fn is_a2(self) -> bool {
+        self != Form::A3
+    }
+}
+
+/// Devices of one simulated A2 server (an Atlas 800T A2 holds 8): the docs' `serverNum` is
+/// `epWorldSize / 8` here. How hardware counts servers for a rank table is UNVERIFIED.
+const A2_SERVER_DEVICES: i64 = 8;
+
+/// A2's `epRecvCountsOut` / `epSendCounts` length: `moeExpertNum + 2·globalBs·K·serverNum`,
+/// `globalBs` 0 counting as `BS·epWorldSize` (the first `moeExpertNum` are the counts, the
+/// rest the ops' own reduce bookkeeping).
+fn a2_counts_len(experts: i64, (global_bs, bs, ep): (i64, i64, i64), k: i64) -> i64 {
+    let global = if global_bs == 0 { bs * ep } else { global_bs };
+    let servers = (ep / A2_SERVER_DEVICES).max(1);
+    experts + 2 * global * k * servers
+}
 
 pub(super) const DISPATCH: &str = "aclnnMoeDistributeDispatchV2";
 pub(super) const COMBINE: &str = "aclnnMoeDistributeCombineV2";
