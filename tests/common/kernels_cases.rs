@@ -503,6 +503,74 @@ pub fn counters_report_the_traffic_of_a_launch() {
     );
     assert!(after.kernels.vector_elem_ops > before.kernels.vector_elem_ops);
     vector_repeats_are_counted_by_the_widest_operand(&device, &stream);
+    memory_written_before_it_is_read_stays_in_l2(&device, &stream);
+}
+
+/// The shim records which global memory a launch writes before it reads it (a ring, a
+/// workspace): the cost model keeps that traffic in L2, apart from HBM. Memory the launch reads
+/// before writing it is not such memory, and counts at HBM. Runs on `device` with nobody else's
+/// work (part of [`counters_report_the_traffic_of_a_launch`]).
+fn memory_written_before_it_is_read_stays_in_l2(device: &Device, stream: &Stream) {
+    let library = build_test_kernels(
+        "ring_trip",
+        vec![kernels_dir().join("examples/ring_trip.cpp")],
+    );
+    let params = launch_params(&library.kernels[0]);
+    let binary = KernelBinary::load(device, &library.path).unwrap();
+    let kernel = binary.kernel("ring_trip", &params).unwrap();
+    let n = 2056usize; // not a whole 4 KiB page of floats
+    let bytes = 4 * n as u64;
+    let x: Vec<f32> = (0..n).map(|i| i as f32 - 7.5).collect();
+    let dx = stream.upload(&x).unwrap();
+    for peek in [false, true] {
+        let mut ws = stream.alloc_zeroed::<f32>(n).unwrap();
+        let mut dz = stream.alloc_zeroed::<f32>(n).unwrap();
+        stream.synchronize().unwrap();
+        let Some(before) = super::backend::counters(device.id()) else {
+            return;
+        };
+        // SAFETY: the parameter list is the one read from the kernel's source; x, ws and z
+        // hold n floats each, as the kernel reads and writes.
+        unsafe {
+            stream.launch(
+                &kernel,
+                1,
+                &[
+                    KernelArg::buffer(&dx),
+                    KernelArg::buffer_mut(&mut ws),
+                    KernelArg::buffer_mut(&mut dz),
+                    KernelArg::u32(n as u32),
+                    KernelArg::u32(peek.into()),
+                ],
+            )
+        }
+        .unwrap();
+        stream.synchronize().unwrap();
+        let after = super::backend::counters(device.id()).unwrap();
+        assert_eq!(dz.to_vec().unwrap(), x, "peek {peek}");
+        let (k1, k0) = (after.kernels, before.kernels);
+        let read = k1.gm_to_local_bytes - k0.gm_to_local_bytes;
+        let written = k1.local_to_gm_bytes - k0.local_to_gm_bytes;
+        let exchange = (
+            k1.gm_exchange_read_bytes - k0.gm_exchange_read_bytes,
+            k1.gm_exchange_written_bytes - k0.gm_exchange_written_bytes,
+            k1.gm_exchange_footprint - k0.gm_exchange_footprint,
+        );
+        let l2 = after.kernel_l2_bytes - before.kernel_l2_bytes;
+        let hbm = after.kernel_hbm_bytes() - before.kernel_hbm_bytes();
+        if peek {
+            // ws was read before it was written: its old contents matter, so it is HBM memory
+            // like any input, and all of the launch's traffic counts at HBM.
+            assert_eq!((read, written), (3 * bytes, 2 * bytes));
+            assert_eq!(exchange, (0, 0, 0));
+            assert_eq!((l2, hbm), (0, 5 * bytes));
+        } else {
+            // x in and z out at HBM; ws's write and read back in L2.
+            assert_eq!((read, written), (2 * bytes, 2 * bytes));
+            assert_eq!(exchange, (bytes, bytes, bytes));
+            assert_eq!((l2, hbm), (2 * bytes, 2 * bytes));
+        }
+    }
 }
 
 /// The shim counts a vector call's repeats by its widest operand, 256 bytes a repeat: the cost

@@ -831,6 +831,8 @@ pub fn cube_decode_covers_partial_tiles_split_rows_and_long_sequences() {
 /// rows read exactly once, every product on the cube, and the rest of the traffic being the
 /// queries, the outputs and the per-group ring (scores, probabilities, partial outputs).
 pub fn decode_reads_the_cache_once_for_128_heads_and_multiplies_on_the_cube() {
+    // Device 1 alone: select the backend here, as `setup` does (not every suite's setup calls it).
+    super::backend::select();
     let device = Device::open(1).unwrap();
     let stream = device.new_stream().unwrap();
     let kernels = Kernels::load(&device).unwrap();
@@ -888,7 +890,29 @@ pub fn decode_reads_the_cache_once_for_128_heads_and_multiplies_on_the_cube() {
         "the cache read more than once"
     );
     let ring_written = heads * n * 4 + 2 * heads * np * 2 + heads * dv * 4;
-    assert_eq!(written, heads * dv * 2 + heads * 4 + ring_written);
+    let outputs = heads * dv * 2 + heads * 4;
+    assert_eq!(written, outputs + ring_written);
+    // The ring is memory the launch writes before it reads it, well within the L2: it stays
+    // there, and HBM sees exactly the minimum (queries, the cache once, out and LSE).
+    let exchange = (
+        k(
+            after.kernels.gm_exchange_read_bytes,
+            before.kernels.gm_exchange_read_bytes,
+        ),
+        k(
+            after.kernels.gm_exchange_written_bytes,
+            before.kernels.gm_exchange_written_bytes,
+        ),
+    );
+    assert_eq!(exchange, (ring_read, ring_written));
+    assert_eq!(
+        k(after.kernel_l2_bytes, before.kernel_l2_bytes),
+        ring_read + ring_written
+    );
+    assert_eq!(
+        k(after.kernel_hbm_bytes(), before.kernel_hbm_bytes()),
+        queries + cache_once + outputs
+    );
 }
 
 pub fn decode_rejects_bad_inputs_with_clear_errors() {

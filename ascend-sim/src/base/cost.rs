@@ -17,9 +17,20 @@
 //!   cores of each core's slower pipe is the larger of the two maxima, so one block's reads are
 //!   never added to another's writes;
 //! - **l2**: every counted global-memory byte through the whole chip's L2 bandwidth;
-//! - **hbm**: the bytes that must come from HBM. A launch's distinct global memory (`footprint`)
-//!   is read once; re-reads of it hit L2 when it fits the SoC's L2, and otherwise miss in the
-//!   proportion the footprint exceeds L2.
+//! - **hbm**: the bytes that must come from HBM. Exchange memory first: global memory the
+//!   launch writes before it reads it (the shim records, per 32-byte granule and in the order the
+//!   cores ran, whether a granule's first access was a write, and counts the bytes read from and
+//!   written to granules the launch writes and then reads; a granule read before its first write
+//!   is not exchange memory). When the launch's distinct exchange bytes fit the SoC's L2, that
+//!   traffic (rings between a Mix group's AIC and AIVs, workspaces) stays in L2 and never reaches
+//!   HBM: it is reported apart (`l2_bytes`) and costs only L2 bandwidth; when they do not fit,
+//!   it all counts at HBM. Everything else (inputs, outputs the launch never reads back, data
+//!   read before being written) is HBM traffic: its distinct global memory (`footprint` less
+//!   the exchange memory) is read once, and re-reads of it hit the L2 left beside the exchange
+//!   memory when they fit, and otherwise miss in the proportion the footprint exceeds it.
+//!   Exchange memory is taken to be dead after the launch (a workspace, freed in stream order),
+//!   so its last contents are not written back; an output the launch itself reads back would
+//!   be undercounted by one write, which no kernel of ours does.
 //!
 //! Every figure states its source; the unverified ones say so. Treat the result as a model for
 //! comparing kernels and shapes, not a measurement.
@@ -76,6 +87,25 @@ pub struct LaunchWork {
     /// 256-byte vector repeats of the busiest vector block (each call counted by its widest
     /// operand, rounded up to whole repeats).
     pub busiest_vector_repeats: u64,
+    /// Of `gm_read`, the bytes read from exchange memory (written by the launch before it first
+    /// read them).
+    pub exchange_read: u64,
+    /// Of `gm_written`, the bytes written to exchange memory.
+    pub exchange_written: u64,
+    /// Distinct bytes of the launch's exchange memory.
+    pub exchange_footprint: u64,
+}
+
+impl LaunchWork {
+    /// The exchange traffic that stays in L2 on `soc`: all of it when the exchange memory fits
+    /// the SoC's L2, else none.
+    pub fn l2_resident(&self, soc: &SocModel) -> u64 {
+        if self.exchange_footprint <= soc.l2_bytes {
+            self.exchange_read + self.exchange_written
+        } else {
+            0
+        }
+    }
 }
 
 /// The modelled time of some work, by resource, in seconds.
@@ -96,6 +126,8 @@ pub struct Estimate {
     pub hbm: f64,
     /// Bytes modelled as coming from (or going to) HBM.
     pub hbm_bytes: u64,
+    /// Bytes of exchange memory traffic modelled as staying in L2 (see the module comment).
+    pub l2_bytes: u64,
 }
 
 impl Estimate {
@@ -161,7 +193,18 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
     };
     let waves = f64::from(w.blocks.div_ceil(cores.max(1)).max(1));
     let traffic = w.gm_read + w.gm_written;
-    let hbm_bytes = hbm_bytes(traffic, w.footprint, soc.l2_bytes);
+    let l2_resident = w.l2_resident(soc);
+    // The exchange memory that stays in L2, and the L2 left for re-reads of everything else.
+    let (exchange, left) = if w.exchange_footprint <= soc.l2_bytes {
+        (w.exchange_footprint, soc.l2_bytes - w.exchange_footprint)
+    } else {
+        (0, soc.l2_bytes)
+    };
+    let hbm_bytes = hbm_bytes(
+        traffic.saturating_sub(l2_resident),
+        w.footprint.saturating_sub(exchange),
+        left,
+    );
     let l2_bytes_per_s =
         CORE_L2_READ_BYTES_PER_CYCLE * f64::from(soc.aic_cores + soc.aiv_cores) * hz;
     Estimate {
@@ -176,6 +219,7 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
         l2: traffic as f64 / l2_bytes_per_s,
         hbm: hbm_bytes as f64 / HBM_BYTES_PER_S,
         hbm_bytes,
+        l2_bytes: l2_resident,
     }
 }
 
@@ -245,6 +289,48 @@ mod tests {
             busiest_vector_repeats: repeats,
             ..LaunchWork::default()
         }
+    }
+
+    #[test]
+    fn exchange_memory_stays_in_l2_only_when_it_fits() {
+        let soc = SocModel::ascend910b2();
+        let mib = 1u64 << 20;
+        // 10 MiB in, 1 MiB out; a 4 MiB ring written 8 times and read 8 times.
+        let ring = LaunchWork {
+            blocks: 24,
+            gm_read: 10 * mib + 32 * mib,
+            gm_written: mib + 32 * mib,
+            footprint: 10 * mib + mib + 4 * mib,
+            exchange_read: 32 * mib,
+            exchange_written: 32 * mib,
+            exchange_footprint: 4 * mib,
+            ..LaunchWork::default()
+        };
+        let e = kernel(&soc, &ring);
+        assert_eq!((e.l2_bytes, e.hbm_bytes), (64 * mib, 11 * mib));
+        // All traffic still crosses the L2.
+        let l2_rate = CORE_L2_READ_BYTES_PER_CYCLE * 72.0 * 1.8e9;
+        assert!((e.l2 - (75 * mib) as f64 / l2_rate).abs() < 1e-15);
+        assert!((e.hbm - (11 * mib) as f64 / HBM_BYTES_PER_S).abs() < 1e-15);
+        // A ring larger than the L2 goes to HBM whole, and so does everything else.
+        let big = LaunchWork {
+            exchange_footprint: soc.l2_bytes + 32,
+            footprint: 11 * mib + soc.l2_bytes + 32,
+            ..ring
+        };
+        let e = kernel(&soc, &big);
+        assert_eq!((e.l2_bytes, e.hbm_bytes), (0, 75 * mib));
+        // Re-reads of the other memory hit only the L2 the ring leaves: a 190 MiB input read
+        // twice beside a 4 MiB ring misses on (190 - 188) / 190 of its re-read.
+        let tight = LaunchWork {
+            gm_read: 380 * mib + 32 * mib,
+            gm_written: 32 * mib,
+            footprint: 190 * mib + 4 * mib,
+            ..ring
+        };
+        let e = kernel(&soc, &tight);
+        let miss = (190 * mib) as f64 * (2.0 / 190.0);
+        assert_eq!(e.hbm_bytes, 190 * mib + miss as u64);
     }
 
     #[test]

@@ -142,7 +142,7 @@ fn launch(
                 estimate.breakdown()
             );
         }
-        dev.counters.kernel_done(&done.counters, estimate.total());
+        dev.counters.kernel_done(&done.counters, &estimate);
         result.map(|_| ())
     }))?;
     Ok(())

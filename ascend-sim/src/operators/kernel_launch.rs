@@ -93,6 +93,9 @@ fn work(function: &Function, blocks: u32, c: &KernelCounters, footprint: u64) ->
         busiest_written: c.busiest_gm_written,
         busiest_macs: c.busiest_cube_macs,
         busiest_vector_repeats: c.busiest_vector_repeats,
+        exchange_read: c.gm_exchange_read_bytes,
+        exchange_written: c.gm_exchange_written_bytes,
+        exchange_footprint: c.gm_exchange_footprint,
     }
 }
 

@@ -40,6 +40,20 @@ pub struct DeviceCounters {
     /// Modelled device time of every aclnn operator launch, nanoseconds: each launch's tensor
     /// bytes and reported MACs through [`crate::cost::operator`].
     pub modelled_aclnn_ns: u64,
+    /// Of the kernels' global-memory bytes (`kernels.gm_to_local_bytes + local_to_gm_bytes`),
+    /// those the cost model keeps in L2: each launch's exchange memory traffic (memory it wrote
+    /// before reading) when that memory fits the SoC's L2 ([`crate::cost`]). The rest is HBM
+    /// traffic.
+    pub kernel_l2_bytes: u64,
+}
+
+impl DeviceCounters {
+    /// The kernels' global-memory bytes that are not [`DeviceCounters::kernel_l2_bytes`]: what
+    /// they move to and from HBM, before the cost model's discount for re-reads hitting L2.
+    pub fn kernel_hbm_bytes(&self) -> u64 {
+        (self.kernels.gm_to_local_bytes + self.kernels.local_to_gm_bytes)
+            .saturating_sub(self.kernel_l2_bytes)
+    }
 }
 
 #[derive(Default)]
@@ -64,6 +78,8 @@ pub(crate) struct Counters {
     aclnn_launches: AtomicU64,
     modelled_aclnn_ns: AtomicU64,
     vector_repeats: AtomicU64,
+    kernel_l2_bytes: AtomicU64,
+    exchange: [AtomicU64; 3],
     /// Per-launch busiest-core counts, summed over launches: read, written, MACs, vector ops,
     /// vector repeats.
     busiest: [AtomicU64; 5],
@@ -93,9 +109,23 @@ impl Counters {
         self.tasks.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn kernel_done(&self, k: &crate::runtime::kernel::KernelCounters, modelled_s: f64) {
+    pub(crate) fn kernel_done(
+        &self,
+        k: &crate::runtime::kernel::KernelCounters,
+        estimate: &crate::base::cost::Estimate,
+    ) {
         self.modelled_kernel_ns
-            .fetch_add((modelled_s * 1e9).round() as u64, Ordering::Relaxed);
+            .fetch_add((estimate.total() * 1e9).round() as u64, Ordering::Relaxed);
+        self.kernel_l2_bytes
+            .fetch_add(estimate.l2_bytes, Ordering::Relaxed);
+        let exchange = [
+            k.gm_exchange_read_bytes,
+            k.gm_exchange_written_bytes,
+            k.gm_exchange_footprint,
+        ];
+        for (sum, v) in self.exchange.iter().zip(exchange) {
+            sum.fetch_add(v, Ordering::Relaxed);
+        }
         self.launches.fetch_add(1, Ordering::Relaxed);
         self.gm_to_local
             .fetch_add(k.gm_to_local_bytes, Ordering::Relaxed);
@@ -167,6 +197,9 @@ impl Counters {
                 busiest_vector_ops: self.busiest[3].load(Ordering::Relaxed),
                 vector_repeats: self.vector_repeats.load(Ordering::Relaxed),
                 busiest_vector_repeats: self.busiest[4].load(Ordering::Relaxed),
+                gm_exchange_read_bytes: self.exchange[0].load(Ordering::Relaxed),
+                gm_exchange_written_bytes: self.exchange[1].load(Ordering::Relaxed),
+                gm_exchange_footprint: self.exchange[2].load(Ordering::Relaxed),
             },
             aclnn_read_bytes: self.aclnn_read.load(Ordering::Relaxed),
             aclnn_write_bytes: self.aclnn_write.load(Ordering::Relaxed),
@@ -175,6 +208,7 @@ impl Counters {
             modelled_kernel_ns: self.modelled_kernel_ns.load(Ordering::Relaxed),
             aclnn_launches: self.aclnn_launches.load(Ordering::Relaxed),
             modelled_aclnn_ns: self.modelled_aclnn_ns.load(Ordering::Relaxed),
+            kernel_l2_bytes: self.kernel_l2_bytes.load(Ordering::Relaxed),
         }
     }
 }

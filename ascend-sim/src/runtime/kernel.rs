@@ -56,6 +56,14 @@ pub struct KernelCounters {
     pub vector_repeats: u64,
     /// Vector repeats of the busiest core.
     pub busiest_vector_repeats: u64,
+    /// Of `gm_to_local_bytes`, the bytes read from exchange memory: 32-byte granules the launch
+    /// wrote before it first read them (rings, workspaces; see the shim ABI header).
+    pub gm_exchange_read_bytes: u64,
+    /// Of `local_to_gm_bytes`, the bytes written to exchange memory (granules the launch later
+    /// reads and never read before writing).
+    pub gm_exchange_written_bytes: u64,
+    /// Distinct bytes of the launch's exchange memory (whole granules).
+    pub gm_exchange_footprint: u64,
 }
 
 /// One launch as the shim's entry receives it.

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define ASCEND_SHIM_ABI_VERSION 3
+#define ASCEND_SHIM_ABI_VERSION 4
 
 /* Return codes of ascend_shim_entry_<name>. error_out holds a message for every non-zero code. */
 #define ASCEND_SHIM_OK 0
@@ -66,7 +66,22 @@ typedef struct AscendShimCounters {
        half -> int32 Cast 64), so a cost model can charge vector time by width. */
     uint64_t vector_repeats;
     uint64_t busiest_vector_repeats;
+    /* Exchange memory, for the simulator's L2 model: global memory the launch writes before it
+       reads it (rings between a Mix group's cores, workspaces), recorded per GM_GRANULE_BYTES
+       granule over the whole launch, in the order the cores' accesses ran. A granule is exchange
+       memory when the launch wrote it, later read it, and never read it before its first write.
+       gm_exchange_read_bytes: the part of gm_to_local_bytes read from a granule the launch had
+       already written (and had not read before writing); gm_exchange_written_bytes: the part of
+       local_to_gm_bytes written to exchange granules; gm_exchange_footprint: the distinct bytes
+       of the exchange granules. Scalar GetValue/SetValue mark granules but count no bytes, as
+       they count none above. */
+    uint64_t gm_exchange_read_bytes;
+    uint64_t gm_exchange_written_bytes;
+    uint64_t gm_exchange_footprint;
 } AscendShimCounters;
+
+/* The unit in which the shim tracks which global memory a launch wrote before reading it. */
+#define ASCEND_SHIM_GM_GRANULE_BYTES 32 /* one DataCopy block */
 
 typedef struct AscendShimLaunch {
     uint32_t num_blocks; /* 1..65535; Mix kernels start num_blocks AIC + 2 * num_blocks AIV */

@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include "gm_exchange.h"
 #include "kernel_operator.h"
 
 namespace ascend_shim {
@@ -32,6 +33,7 @@ struct LaunchState {
     std::string error;
     int32_t code = ASCEND_SHIM_OK;
     AscendShimCounters totals{};
+    GmExchange exchange;
 };
 
 // Cross-core flags of one Mix 1:2 group (1 AIC + 2 AIV). Members: 0 = AIC, 1 + subIdx = AIV.
@@ -160,6 +162,13 @@ void* translate_gm(uint64_t dev, uint64_t len) {
     const AscendShimHost* h = core().launch->host;
     return h->translate(h->ctx, dev, len);
 }
+
+void gm_note_read(uint64_t dev, uint64_t len, bool counted) {
+    CoreCtx& c = core();
+    c.counters.gm_exchange_read_bytes += c.launch->exchange.read(dev, len, counted);
+}
+
+void gm_note_write(uint64_t dev, uint64_t len, bool counted) { core().launch->exchange.write(dev, len, counted); }
 
 void load_tiling(void* dst, size_t size, const uint8_t* tiling) {
     const uint64_t dev = reinterpret_cast<uint64_t>(tiling);
@@ -598,6 +607,7 @@ void run_core(CoreCtx& c, uint32_t blockIdx, uint32_t subIdx, void (*body)(void*
     t.busiest_vector_ops = std::max(t.busiest_vector_ops, c.counters.vector_elem_ops);
     t.vector_repeats += c.counters.vector_repeats;
     t.busiest_vector_repeats = std::max(t.busiest_vector_repeats, c.counters.vector_repeats);
+    t.gm_exchange_read_bytes += c.counters.gm_exchange_read_bytes;
 }
 
 uint32_t worker_threads() {
@@ -730,6 +740,7 @@ int32_t run_launch(const AscendShimLaunch* l, const char* name, KernelKind kind,
         work(nullptr);
         for (auto& t : threads) t.join();
     }
+    ls.exchange.totals(ls.totals.gm_exchange_written_bytes, ls.totals.gm_exchange_footprint);
     if (l->counters_out) *l->counters_out = ls.totals;
     if (ls.code != ASCEND_SHIM_OK) write_error(l, ls.error);
     else write_error(l, "");

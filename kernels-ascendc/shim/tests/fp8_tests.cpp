@@ -255,7 +255,10 @@ GemmOutcome run_gemm(const GemmCase& c) {
     // (a bf16 GEMM of the same shape reads 2*tilesM*N*K); the decoded copy lives in a 2-slot per-core
     // ring (L2-resident). local -> GM: decoded B nt*pitch*2 (+ A mt*pitch*2 for W8A8), partials
     // mt*nt*4, C mt*nt*sizeof(out), pitch = round_up(kt, 32).
-    uint64_t g2l = 0, l2g = 0, macs = 0, bBytes = 0, tilesM = 0;
+    // The ring (decoded B and A, partials) is memory the launch writes before it reads it: the
+    // shim's exchange counters must hold exactly its reads, and its writes less the pitch padding
+    // that no one reads (whole 32-byte granules of it are written-only, like an output).
+    uint64_t g2l = 0, l2g = 0, macs = 0, bBytes = 0, tilesM = 0, ringRead = 0, ringWritten = 0, unreadPad = 0;
     for (uint32_t g = 0; g < G; ++g) {
         uint64_t base;
         uint32_t rows;
@@ -271,6 +274,9 @@ GemmOutcome run_gemm(const GemmCase& c) {
                     const uint64_t partials = c.fold ? 0 : 4 * mt * nt;
                     g2l += nt * kt + 2 * nt * kt + (w8a8 ? 3 * mt * kt + aivs * mt * 4 : 2 * mt * kt) + partials;
                     l2g += 2 * nt * pitch + (w8a8 ? 2 * mt * pitch : 0) + partials;
+                    ringRead += 2 * nt * kt + (w8a8 ? 2 * mt * kt : 0) + partials;
+                    ringWritten += 2 * nt * pitch + (w8a8 ? 2 * mt * pitch : 0) + partials;
+                    unreadPad += (nt + (w8a8 ? mt : 0)) * 2 * (pitch - kt);
                     bBytes += nt * kt;
                 }
                 g2l += aivs * KB * 4;
@@ -284,6 +290,11 @@ GemmOutcome run_gemm(const GemmCase& c) {
           oc.r.counters.gm_to_local_bytes, g2l);
     CHECK(oc.r.counters.local_to_gm_bytes == l2g, "%s: local->gm %" PRIu64 " bytes, expected %" PRIu64, name.c_str(),
           oc.r.counters.local_to_gm_bytes, l2g);
+    const AscendShimCounters& x = oc.r.counters;
+    CHECK(x.gm_exchange_read_bytes == ringRead && x.gm_exchange_written_bytes <= ringWritten &&
+              x.gm_exchange_written_bytes + unreadPad >= ringWritten,
+          "%s: exchange read %" PRIu64 " (ring %" PRIu64 "), written %" PRIu64 " (ring %" PRIu64 ", unread pad %" PRIu64 ")",
+          name.c_str(), x.gm_exchange_read_bytes, ringRead, x.gm_exchange_written_bytes, ringWritten, unreadPad);
     CHECK(oc.r.counters.cube_macs == macs, "%s: cube_macs %" PRIu64 ", expected %" PRIu64, name.c_str(),
           oc.r.counters.cube_macs, macs);
     CHECK(oc.r.counters.cores_run == 3ull * c.blocks, "%s: cores_run %" PRIu64, name.c_str(), oc.r.counters.cores_run);

@@ -73,6 +73,7 @@ void copy_in_bursts(const AscendC::LocalTensor<T>& dst, const AscendC::GlobalTen
     for (uint32_t i = 0; i < p.blockCount; ++i) {
         std::memcpy(reinterpret_cast<uint8_t*>(d) + i * dp, s + i * sp, len);
         set_defined(Mem(dst.mem_), uint32_t(dst.off_ + i * dp), uint32_t(len), true);
+        gm_note_read(gm_addr(src.GetPhyAddr()) + i * sp, len);
     }
     core().counters.gm_to_local_bytes += len * p.blockCount;
 }
@@ -90,6 +91,7 @@ void copy_out_bursts(const AscendC::GlobalTensor<T>& dst, const AscendC::LocalTe
         if (!is_defined(Mem(src.mem_), uint32_t(src.off_ + i * sp), uint32_t(len)))
             fail_operand(api, "src", "uninit", src.slot_, uint32_t(src.off_ + i * sp), uint32_t(len));
         std::memcpy(d + i * dp, s + i * sp, len);
+        gm_note_write(gm_addr(dst.GetPhyAddr()) + i * dp, len);
     }
     core().counters.local_to_gm_bytes += len * p.blockCount;
 }
@@ -182,6 +184,7 @@ void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Da
         uint8_t* b = d + i * dp;
         const uint32_t boff = uint32_t(dst.off_ + i * dp);
         std::memcpy(b + left, s + i * sp, p.blockLen);
+        gm_note_read(gm_addr(src.GetPhyAddr()) + i * sp, p.blockLen);
         set_defined(m, boff, uint32_t(burst), false);
         set_defined(m, boff + left, p.blockLen, true);
         if (pad.isPad) {
@@ -220,6 +223,7 @@ void DataCopyPad(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const Da
         if (!is_defined(Mem(src.mem_), uint32_t(src.off_ + i * sp), p.blockLen))
             fail_operand(api, "src", "uninit", src.slot_, uint32_t(src.off_ + i * sp), p.blockLen);
         std::memcpy(d + i * dp, s + i * sp, p.blockLen);
+        gm_note_write(gm_addr(dst.GetPhyAddr()) + i * dp, p.blockLen);
     }
     core().counters.local_to_gm_bytes += uint64_t(p.blockLen) * p.blockCount;
 }
@@ -256,6 +260,10 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
             }
         }
     }
+    for (uint32_t j = 0; j < p.ndNum; ++j)
+        for (uint32_t r = 0; r < p.nValue; ++r)
+            gm_note_read(gm_addr(src.GetPhyAddr(j * uint64_t(p.srcNdMatrixStride) + r * uint64_t(p.srcDValue))),
+                         uint64_t(p.dValue) * sizeof(T));
     core().counters.gm_to_local_bytes += uint64_t(p.ndNum) * p.nValue * p.dValue * sizeof(T);
 }
 

@@ -134,6 +134,16 @@ inline uint8_t* mem_ptr(Mem m, uint32_t off) { return core().arenas[m].data.data
 // Host view of a launch's GM range; NULL when the range is not inside one live allocation.
 void* translate_gm(uint64_t dev, uint64_t len);
 
+// Records a global-memory access of the current core in the launch's exchange-memory record
+// (src/gm_exchange.h); `counted` accesses are the ones the GM byte counters count (not scalar
+// GetValue/SetValue). A counted read adds its exchange bytes to the core's counters.
+void gm_note_read(uint64_t dev, uint64_t len, bool counted = true);
+void gm_note_write(uint64_t dev, uint64_t len, bool counted = true);
+template <typename T>
+uint64_t gm_addr(const T* devicePointer) {
+    return reinterpret_cast<uint64_t>(devicePointer);
+}
+
 void check_kernel_type(KernelKind declared);
 
 // Copies a host-computed tiling struct out of GM (the device address cannot be dereferenced).

@@ -291,6 +291,7 @@ void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const Fixpip
                 g[uint64_t(i) * p.dstStride + jb * 16 + t] = T(v);
             }
         }
+    for (uint32_t i = 0; i < m; ++i) gm_note_write(gm_addr(dst.GetPhyAddr(uint64_t(i) * p.dstStride)), uint64_t(n) * sizeof(T));
     core().counters.local_to_gm_bytes += uint64_t(m) * n * sizeof(T);
 }
 

@@ -153,9 +153,13 @@ public:
     T GetValue(uint64_t i) const {
         T v;
         std::memcpy(&v, span(i, 1, "GlobalTensor::GetValue"), sizeof(T));
+        ascend_shim::gm_note_read(dev_ + i * sizeof(T), sizeof(T), false);
         return v;
     }
-    void SetValue(uint64_t i, T v) const { std::memcpy(span(i, 1, "GlobalTensor::SetValue"), &v, sizeof(T)); }
+    void SetValue(uint64_t i, T v) const {
+        std::memcpy(span(i, 1, "GlobalTensor::SetValue"), &v, sizeof(T));
+        ascend_shim::gm_note_write(dev_ + i * sizeof(T), sizeof(T), false);
+    }
     uint64_t GetSize() const { return size_; }
     __gm__ T* GetPhyAddr() const { return reinterpret_cast<T*>(dev_); }
     __gm__ T* GetPhyAddr(uint64_t offset) const { return reinterpret_cast<T*>(dev_ + offset * sizeof(T)); }
