@@ -15,7 +15,7 @@ pub struct Roofline {
     pub soc: String,
     /// fp16/bf16 cube MACs per second over all cube cores.
     pub cube_macs_per_s: f64,
-    /// Vector element operations per second over all vector cores.
+    /// Vector element operations (4 bytes wide) per second over all vector cores.
     pub vector_ops_per_s: f64,
     /// Global-memory (HBM) bytes per second.
     pub memory_bytes_per_s: f64,
@@ -34,14 +34,17 @@ impl Roofline {
             memory_bytes_per_s: peaks.hbm_bytes_per_s,
             source: format!(
                 "ascend_sim::cost: {} cube cores × {} MHz × {} fp16 MACs/cycle; {} vector cores × \
-                 {} B/cycle as {}-byte elements; HBM {:.2} TB/s; {:.0} µs per launch (vector \
-                 rate, HBM and launch figures unverified; cann-api-facts §7.1-7.3)",
+                 {} B/cycle as {}-byte elements (a kernel's counted {}-byte vector repeat is {} \
+                 of them); HBM {:.2} TB/s; {:.0} µs per launch (vector rate, HBM and launch \
+                 figures unverified; cann-api-facts §7.1-7.3)",
                 soc.aic_cores,
                 soc.cube_mhz,
                 cost::CUBE_MACS_PER_CYCLE,
                 soc.aiv_cores,
                 cost::VECTOR_BYTES_PER_CYCLE,
                 cost::VECTOR_ELEMENT_BYTES,
+                cost::VECTOR_BYTES_PER_CYCLE / cost::VECTOR_REPEATS_PER_CYCLE,
+                cost::vector_ops_of_repeats(1),
                 peaks.hbm_bytes_per_s / 1e12,
                 cost::LAUNCH_S * 1e6
             ),

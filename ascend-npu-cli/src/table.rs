@@ -54,7 +54,8 @@ pub fn number(value: Option<f64>) -> String {
     }
 }
 
-/// The bench table: per operator and shape, device time, counted work against the minimum,
+/// The bench table: per operator and shape, device time, counted work against the minimum
+/// (global-memory bytes as HBM bytes, and beside them the bytes the cost model keeps in L2),
 /// modelled time and the fraction of the roofline; with a comparison, the change.
 pub fn bench(
     report: &crate::bench::BenchReport,
@@ -64,8 +65,8 @@ pub fn bench(
         "op",
         "shape",
         "device ms (p10-p90)",
-        "reads / min",
-        "writes / min",
+        "HBM bytes / min",
+        "L2 bytes",
         "MACs / min",
         "vector ops / min",
         "modelled µs",
@@ -92,8 +93,8 @@ pub fn bench(
                 "{:.3} ({:.3}-{:.3})",
                 e.device.median_ms, e.device.p10_ms, e.device.p90_ms
             ),
-            versus(c.map(|c| c.read_bytes), m.read_bytes),
-            versus(c.map(|c| c.written_bytes), m.written_bytes),
+            versus(c.map(|c| c.hbm_bytes()), m.bytes()),
+            c.map_or("-".into(), |c| si(c.l2_bytes)),
             versus(c.and_then(|c| compute(c.cube_macs)), m.cube_macs),
             versus(c.and_then(|c| compute(c.vector_ops)), m.vector_ops),
             format!("{:.2}", e.modelled_s * 1e6),

@@ -431,6 +431,15 @@ fn bench_reports_counts_against_the_minimum_and_draws_the_roofline() {
                 "{e}"
             );
         }
+        // Nor through HBM: the bytes kept in L2 are only memory the kernels wrote first.
+        let bytes =
+            |w: &Value| w["read_bytes"].as_u64().unwrap() + w["written_bytes"].as_u64().unwrap();
+        let l2 = counted["l2_bytes"].as_u64().unwrap();
+        assert!(l2 <= bytes(counted) - bytes(minimum), "{e}");
+        // The MLA decode's ring between its cube and vector cores stays in L2.
+        if e["op"] == "mla-decode" {
+            assert!(l2 > 0, "{e}");
+        }
         let fraction = e["roofline_fraction"].as_f64().unwrap();
         assert!(fraction > 0.0 && fraction <= 1.0 + 1e-9, "{e}");
         let device = &e["device"];

@@ -76,6 +76,15 @@ impl Delta {
         (self.after.kernels.local_to_gm_bytes - self.before.kernels.local_to_gm_bytes)
             + (self.after.aclnn_write_bytes - self.before.aclnn_write_bytes)
     }
+    /// Of [`Delta::read`] + [`Delta::written`], the kernels' bytes the cost model keeps in L2:
+    /// memory a launch writes before it reads it (rings, workspaces) that fits the L2.
+    pub fn l2(&self) -> u64 {
+        self.after.kernel_l2_bytes - self.before.kernel_l2_bytes
+    }
+    /// The rest of the global-memory traffic: what crosses HBM (before re-reads hit L2).
+    pub fn hbm(&self) -> u64 {
+        self.read() + self.written() - self.l2()
+    }
     /// Cube MACs of kernels.
     pub fn macs(&self) -> u64 {
         self.after.kernels.cube_macs - self.before.kernels.cube_macs

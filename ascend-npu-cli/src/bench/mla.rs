@@ -47,6 +47,7 @@ pub fn cache_write(b: &mut Bench, tokens: usize, block_size: usize) {
         written_bytes: t * r * BF16,
         cube_macs: 0,
         vector_ops: t * (4 * l + 4 * p),
+        ..Work::default()
     };
     match set(b) {
         Ok((kv, gamma, rope, positions, slots, mut cache)) => {
@@ -157,6 +158,7 @@ fn decode_cache(
         written_bytes: bu * sq * h * dv * BF16 + bu * sq * h * F32,
         cube_macs: scores * (d + dv),
         vector_ops: 5 * scores,
+        ..Work::default()
     };
     let params = DecodeParams {
         softmax_scale: cfg.softmax_scale() as f32,
@@ -226,6 +228,7 @@ fn prefill_cache(b: &mut Bench, (heads, block_size): (usize, usize), format: Cac
         written_bytes: nu * h * dv * BF16 + nu * h * F32,
         cube_macs: nu * h * dn * lat + scores * (lat + dr + lat) + nu * h * lat * dv,
         vector_ops: 5 * scores,
+        ..Work::default()
     };
     let name = if format == CacheFormat::Fp8 {
         "fp8"

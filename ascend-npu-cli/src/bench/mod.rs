@@ -61,14 +61,29 @@ pub struct Work {
     pub written_bytes: u64,
     /// Cube multiply-accumulates.
     pub cube_macs: u64,
-    /// Vector element operations.
+    /// Vector work in element operations of 4 bytes (`ascend_sim::cost::VECTOR_ELEMENT_BYTES`),
+    /// the unit the cost model charges an operator's minimum in. Counted for our kernels from
+    /// the shim's 256-byte repeats (`cost::vector_ops_of_repeats`: 64 per repeat), which is
+    /// what the model charges a launch, so 16-bit work counts half of 32-bit work and a
+    /// partly filled repeat counts whole.
     pub vector_ops: u64,
+    /// Of the bytes read and written, those the simulator's cost model keeps in the L2: each
+    /// kernel launch's exchange memory (what it writes before it reads it: the rings between a
+    /// Mix kernel's cube and vector cores, workspaces) when that fits the SoC's L2. Zero for a
+    /// minimum and on an NPU.
+    #[serde(default)]
+    pub l2_bytes: u64,
 }
 
 impl Work {
     /// Bytes read and written.
     pub fn bytes(&self) -> u64 {
         self.read_bytes + self.written_bytes
+    }
+
+    /// The bytes read and written that cross HBM: [`Work::bytes`] less [`Work::l2_bytes`].
+    pub fn hbm_bytes(&self) -> u64 {
+        self.bytes() - self.l2_bytes
     }
 }
 
@@ -271,7 +286,11 @@ impl Simulated {
                 + d(after.aclnn_write_bytes, before.aclnn_write_bytes)
                 + copies.written_bytes,
             cube_macs: d(k1.cube_macs, k0.cube_macs) + d(after.aclnn_macs, before.aclnn_macs),
-            vector_ops: d(k1.vector_elem_ops, k0.vector_elem_ops),
+            vector_ops: ascend_npu::sim::cost::vector_ops_of_repeats(d(
+                k1.vector_repeats,
+                k0.vector_repeats,
+            )),
+            l2_bytes: d(after.kernel_l2_bytes, before.kernel_l2_bytes),
         };
         let launched_ns = d(after.modelled_kernel_ns, before.modelled_kernel_ns)
             + d(after.modelled_aclnn_ns, before.modelled_aclnn_ns);
@@ -380,4 +399,32 @@ pub fn command(options: Options) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counted work is in the cost model's units: vector work from the shim's repeats (64
+    /// four-byte operations each, however many elements they held), and the bytes the model
+    /// keeps in L2 apart from the HBM bytes.
+    #[test]
+    fn counted_work_is_in_the_cost_models_units() {
+        let soc = SocModel::ascend910b2();
+        let before = DeviceCounters::default();
+        let mut after = DeviceCounters::default();
+        after.kernels.gm_to_local_bytes = 5000;
+        after.kernels.local_to_gm_bytes = 3000;
+        after.kernel_l2_bytes = 6000;
+        after.kernels.vector_elem_ops = 1000;
+        after.kernels.vector_repeats = 10;
+        after.kernel_launches = 1;
+        let s = Simulated::between(&soc, &before, &after);
+        assert_eq!(s.work.vector_ops, 640);
+        assert_eq!(
+            (s.work.bytes(), s.work.l2_bytes, s.work.hbm_bytes()),
+            (8000, 6000, 2000)
+        );
+        assert!(s.compute_counted);
+    }
 }

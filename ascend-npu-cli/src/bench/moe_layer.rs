@@ -70,6 +70,7 @@ pub fn layer(b: &mut Bench, case: &MoeCase) {
                 written_bytes: t * h * BF16,
                 cube_macs: t * e * h + 3 * h * (t * k * i + t * si),
                 vector_ops: 4 * (t * k * i + t * si) + 2 * t * (k + 1) * h + 4 * t * e,
+                ..Work::default()
             };
             let stream = &b.stream;
             b.run.measure(

@@ -110,6 +110,7 @@ fn swiglu(b: &mut Bench, len: usize) {
                     written_bytes: n * BF16,
                     cube_macs: 0,
                     vector_ops: 4 * n,
+                    ..Work::default()
                 },
                 || ascend_npu::kernels::swiglu(kernels, stream, &g, &u, &mut out),
             )
@@ -163,6 +164,7 @@ pub(super) fn gemm_work(MatmulShape { m, n, k }: MatmulShape, weight_bytes: u64)
         written_bytes: m * n * BF16,
         cube_macs: m * n * k,
         vector_ops: 0,
+        ..Work::default()
     }
 }
 
@@ -224,6 +226,7 @@ fn fp8_quant(b: &mut Bench, rows: usize, k: usize) {
                     written_bytes: r * ku + r * ku.div_ceil(128) * F32,
                     cube_macs: 0,
                     vector_ops: 4 * r * ku,
+                    ..Work::default()
                 },
                 || {
                     Fp8Activations::quantize(kernels, stream, rows, k, ScaleFormat::Fp32, &x)
@@ -317,6 +320,7 @@ fn moe_routing(b: &mut Bench, case: &MoeCase, config: &MoeConfig, inputs: &MoeIn
             written_bytes: t * kk * 2 * F32,
             cube_macs: 0,
             vector_ops: 4 * t * e,
+            ..Work::default()
         },
         || {
             moe::route(
@@ -348,6 +352,7 @@ fn moe_dispatch(b: &mut Bench, case: &MoeCase, inputs: &MoeInputs) {
             written_bytes: t * kk * h * BF16 + t * kk * F32 + e * 8,
             cube_macs: 0,
             vector_ops: 0,
+            ..Work::default()
         },
         || {
             moe::dispatch(
@@ -381,6 +386,7 @@ fn moe_combine(b: &mut Bench, case: &MoeCase, inputs: &MoeInputs) {
                     written_bytes: t * h * BF16,
                     cube_macs: 0,
                     vector_ops: 2 * t * kk * h,
+                    ..Work::default()
                 },
                 || {
                     let parts = CombineInputs {

@@ -199,7 +199,8 @@ fn points(report: &BenchReport) -> Vec<(String, f64, f64)> {
         .filter_map(|e| {
             let work = e.counted.unwrap_or(e.minimum);
             let ops = 2.0 * work.cube_macs as f64 + work.vector_ops as f64;
-            let bytes = work.bytes() as f64;
+            // Intensity against HBM, the roof: ring traffic that stays in L2 is not on it.
+            let bytes = work.hbm_bytes() as f64;
             let seconds = if e.counted.is_some() {
                 e.modelled_s
             } else {

@@ -120,6 +120,7 @@ pub fn grouped(b: &mut Bench, case: &MoeCase) {
         written_bytes: r * nu * BF16,
         cube_macs: r * nu * ku,
         vector_ops: 0,
+        ..Work::default()
     };
     let shape = MatmulShape { m: rows, n, k };
     match set(b) {

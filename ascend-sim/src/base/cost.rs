@@ -52,6 +52,13 @@ pub const VECTOR_BYTES_PER_CYCLE: f64 =
 /// [`OperatorWork::vector_ops`]): fp32, the widest type our kernels compute in, so vector time
 /// is not underestimated. Kernel launches are charged by their counted repeats instead.
 pub const VECTOR_ELEMENT_BYTES: f64 = 4.0;
+/// A kernel's counted vector repeats as [`VECTOR_ELEMENT_BYTES`]-wide element operations, the
+/// unit of [`OperatorWork::vector_ops`] and of [`Peaks::vector_ops_per_s`]: a launch's counted
+/// vector work and an operator's minimum then compare at the rate the model charges both.
+pub fn vector_ops_of_repeats(repeats: u64) -> u64 {
+    repeats * super::shim_abi::VECTOR_REPEAT_BYTES as u64 / VECTOR_ELEMENT_BYTES as u64
+}
+
 /// One core's global-memory read rate through L2, bytes per cycle: `l2_rate=110` of the INI's
 /// `[AICoreMemoryRates]`; the unit (bytes/cycle/core) is UNVERIFIED (cann-api-facts.md §7.1).
 pub const CORE_L2_READ_BYTES_PER_CYCLE: f64 = 110.0;
@@ -418,5 +425,16 @@ mod tests {
         );
         assert!((v.vector - 1e-6).abs() < 1e-15 && (v.cube - 0.5e-6).abs() < 1e-15);
         assert_eq!(v.bound(), "vector");
+        // 1800 repeats on each of 48 cores take 1 µs as a launch, and as operator work too.
+        let ops = vector_ops_of_repeats(48 * 1800);
+        assert_eq!(ops, 48 * 64 * 1800);
+        let as_operator = operator(
+            &soc,
+            &OperatorWork {
+                vector_ops: ops,
+                ..OperatorWork::default()
+            },
+        );
+        assert!((as_operator.vector - kernel(&soc, &v_work(1800)).vector).abs() < 1e-15);
     }
 }
