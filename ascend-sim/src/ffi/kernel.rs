@@ -137,9 +137,11 @@ fn launch(
         let estimate = crate::base::cost::kernel(&dev.soc, &done.work);
         if result.is_ok() && cost_trace() {
             eprintln!(
-                "[cost] kernel {} blocks {num_blocks}: {}",
+                "[cost] kernel {} blocks {num_blocks}: {}; HBM {} B, kept in L2 {} B",
                 function.name,
-                estimate.breakdown()
+                estimate.breakdown(),
+                estimate.hbm_bytes,
+                estimate.l2_bytes
             );
         }
         dev.counters.kernel_done(&done.counters, &estimate);
