@@ -176,11 +176,15 @@ void tile_avx2(const Tile& t, uint32_t rows, uint32_t panels) {
         }
 }
 
-__attribute__((target("f16c,avx"))) void half_to_float_f16c(const uint16_t* s, float* d, uint32_t n) {
+__attribute__((target("f16c,avx"))) void half_to_float_f16c(const uint8_t* s, float* d, uint32_t n) {
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
-    for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * 2))));
+    for (; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, s + i * 2, 2);
+        d[i] = f16_to_f32(h);
+    }
 }
 #endif
 
@@ -213,23 +217,18 @@ const Isa& isa() {
     return chosen;
 }
 
-// n 16-bit values to fp32 (half or bf16 bits).
+// n contiguous 16-bit values to fp32 (half or bf16 bits). Callers pass whole fractals (256
+// values), so the per-call cost is paid once per 512 bytes rather than once per 16 values.
 void widen(const uint8_t* src, bool bf16, bool f16c, float* dst, uint32_t n) {
-    uint16_t s[16];
-    for (uint32_t base = 0; base < n; base += 16) {
-        const uint32_t cnt = std::min(16u, n - base);
-        std::memcpy(s, src + base * 2, cnt * 2);
-        if (bf16) {
-            for (uint32_t i = 0; i < cnt; ++i) dst[base + i] = bf16_to_f32(s[i]);
-        } else {
 #ifdef ASCEND_SHIM_X86
-            if (f16c) {
-                half_to_float_f16c(s, dst + base, cnt);
-                continue;
-            }
+    if (!bf16 && f16c) return half_to_float_f16c(src, dst, n);
+#else
+    (void)f16c;
 #endif
-            for (uint32_t i = 0; i < cnt; ++i) dst[base + i] = f16_to_f32(s[i]);
-        }
+    for (uint32_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + size_t(i) * 2, 2);
+        dst[i] = bf16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
 }
 
@@ -272,34 +271,36 @@ void compute(const MmadJob& j, const Isa& isa) {
     const uint32_t panels = np / 16;
     w.a.resize(size_t(m) * k);
     w.b.resize(size_t(panels) * k * 16);
+    float* wa = w.a.data();
+    float* wb = w.b.data();
     // A: row-major m x k (GEMV mode: the plain row; else zZ fractals, 16 k values contiguous).
+    // Each 16 x 16 fractal is widened whole (its padding rows and columns may hold undefined
+    // bytes; they are converted but never copied out), then its rows < m and columns < k are
+    // placed.
+    float f[256];
     if (j.gemv) {
-        widen(j.a, j.bf16, isa.f16c, w.a.data(), k);
+        widen(j.a, j.bf16, isa.f16c, wa, k);
     } else {
-        for (uint32_t i = 0; i < m; ++i)
+        for (uint32_t ib = 0; ib < mp / 16; ++ib)
             for (uint32_t kb = 0; kb < kp / 16; ++kb) {
-                const uint32_t e = ((i / 16) * (kp / 16) + kb) * 256 + (i % 16) * 16;
-                widen(j.a + size_t(e) * 2, j.bf16, isa.f16c, &w.a[size_t(i) * k + kb * 16], std::min(16u, k - kb * 16));
+                widen(j.a + size_t((ib * (kp / 16) + kb) * 256) * 2, j.bf16, isa.f16c, f, 256);
+                const uint32_t rows = std::min(16u, m - ib * 16), cnt = std::min(16u, k - kb * 16);
+                for (uint32_t r = 0; r < rows; ++r)
+                    std::memcpy(&wa[size_t(ib * 16 + r) * k + kb * 16], f + r * 16, cnt * sizeof(float));
             }
     }
     // B: zN fractal (k, j) at (kb * np/16 + jb) * 256 + (j % 16) * 16 + k % 16, transposed into
     // panels [jb][k][16]; columns at or beyond n are zero (their results are never stored).
-    float f[16][16];
     for (uint32_t jb = 0; jb < panels; ++jb)
         for (uint32_t kb = 0; kb < kp / 16; ++kb) {
             const uint32_t cnt = std::min(16u, k - kb * 16), cols = std::min(16u, n - jb * 16);
-            const uint32_t e = (kb * panels + jb) * 256;
-            for (uint32_t jj = 0; jj < 16; ++jj) {
-                if (jj < cols)
-                    widen(j.b + size_t(e + jj * 16) * 2, j.bf16, isa.f16c, f[jj], cnt);
-                else
-                    std::fill(f[jj], f[jj] + 16, 0.0f);
-            }
-            float* dst = &w.b[(size_t(jb) * k + kb * 16) * 16];
+            widen(j.b + size_t((kb * panels + jb) * 256) * 2, j.bf16, isa.f16c, f, 256);
+            std::fill(f + cols * 16, f + 256, 0.0f);
+            float* dst = &wb[(size_t(jb) * k + kb * 16) * 16];
             for (uint32_t kk = 0; kk < cnt; ++kk)
-                for (uint32_t jj = 0; jj < 16; ++jj) dst[kk * 16 + jj] = f[jj][kk];
+                for (uint32_t jj = 0; jj < 16; ++jj) dst[kk * 16 + jj] = f[jj * 16 + kk];
         }
-    Tile t{w.a.data(), k, w.b.data(), size_t(k) * 16, j.c, size_t(mp) * 16, k, j.init};
+    Tile t{wa, k, wb, size_t(k) * 16, j.c, size_t(mp) * 16, k, j.init};
     const uint32_t full = n / 16;  // panels whose 16 columns are all stored
     if (full > 0) isa.tile(t, m, full);
     if (full < panels) {

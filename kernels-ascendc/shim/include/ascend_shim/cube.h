@@ -92,6 +92,14 @@ void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadDa
     uint8_t* d = reinterpret_cast<uint8_t*>(operand(dst, dstEnd / sizeof(T), false, api, "dst", mem_bit(MEM_L0A) | mem_bit(MEM_L0B)));
     const uint8_t* ss = core().arenas[MEM_L1].defined.data() + src.off_;
     uint8_t* ds = core().arenas[dst.mem_].defined.data() + dst.off_;
+    if (!p.ifTranspose && p.srcStride == 1 && p.dstGap == 0) {
+        // Consecutive fractals to consecutive fractals: one run.
+        const uint64_t so = uint64_t(p.startIndex) * 512, len = uint64_t(p.repeatTimes) * 512;
+        std::memcpy(d, s + so, len);
+        std::memcpy(ds, ss + so, len);
+        core().counters.local_to_local_bytes += len;
+        return;
+    }
     for (uint32_t r = 0; r < p.repeatTimes; ++r) {
         const uint64_t so = (uint64_t(p.startIndex) + uint64_t(r) * p.srcStride) * 512;
         const uint64_t dO = uint64_t(r) * (1u + p.dstGap) * 512;
@@ -230,7 +238,10 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
                 if (std::memchr(sb + e * 2, 0, cnt * 2)) undefined("B (filter)", filter.slot_, filter.off_ + e * 2, cnt * 2);
             }
     }
-    if (!p.cmatrixInitVal && std::memchr(sc, 0, size_t(mp) * np * 4)) {
+    // An accumulating Mmad over a wholly defined C tile (every K step after the first) leaves
+    // the definedness of L0C as it was, so the marking below is skipped for it.
+    const bool cWhollyDefined = !p.cmatrixInitVal && std::memchr(sc, 0, size_t(mp) * np * 4) == nullptr;
+    if (!p.cmatrixInitVal && !cWhollyDefined) {
         for (uint32_t i = 0; i < m; ++i)
             for (uint32_t jb = 0; jb < np / 16; ++jb) {
                 const uint32_t e = (jb * (mp / 16) + i / 16) * 256 + (i % 16) * 16;
@@ -240,7 +251,7 @@ void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& fm, const LocalTensor
     }
     mmad_compute(MmadJob{pa, pb, pc, m, n, k, std::is_same<U, bfloat16_t>::value, gemv, p.cmatrixInitVal});
     // L0C column block jb holds rows 0..mp-1 of 16 floats: rows < m of it are now defined.
-    for (uint32_t jb = 0; jb < np / 16; ++jb) {
+    for (uint32_t jb = 0; jb < (cWhollyDefined ? 0 : np / 16); ++jb) {
         const uint32_t cnt = std::min(16u, n - jb * 16);
         uint8_t* block = sc + size_t(jb) * mp * 64;
         if (cnt == 16)
