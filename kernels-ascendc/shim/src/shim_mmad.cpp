@@ -10,6 +10,11 @@
 // Why run-time dispatch: the library is built once (no -march=native) and must run on any x86-64;
 // the AVX2/AVX-512 kernels are compiled with target attributes and only called when
 // __builtin_cpu_supports says the CPU has them. Other architectures use the portable kernel.
+//
+// Unpacking costs as much as it computes unless it works a fractal at a time: at 256 x 128 x 64
+// (the 1024^3 matmul's Mmad) A and B are 24K values against 2M multiply-adds, and converting them
+// 16 values per call took half as long as the FMA tile itself. AVX-512 converts and transposes
+// each B fractal in registers.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -186,14 +191,63 @@ __attribute__((target("f16c,avx"))) void half_to_float_f16c(const uint8_t* s, fl
         d[i] = f16_to_f32(h);
     }
 }
+
+// 16 rows of one fractal (16 values each, half or bf16 bits) as 16 zmm of fp32; AVX-512F has the
+// half -> float conversion, and bf16 -> float is a shift into the high half.
+__attribute__((target("avx512f"))) inline __m512 row512(const uint8_t* s, bool bf16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+// A fractal's rows < `rows`, values < `cnt` of each, to dst + r * pitch.
+__attribute__((target("avx512f"))) void fractal_rows_avx512(const uint8_t* s, bool bf16, bool, float* dst,
+                                                            size_t pitch, uint32_t rows, uint32_t cnt) {
+    const __mmask16 keep = __mmask16((1u << cnt) - 1u);
+    for (uint32_t r = 0; r < rows; ++r) _mm512_mask_storeu_ps(dst + r * pitch, keep, row512(s + r * 32, bf16));
+}
+
+// A fractal transposed: dst[kk * 16 + jj] = fractal[jj][kk] for kk < cnt, zero for jj >= cols.
+__attribute__((target("avx512f"))) void fractal_cols_avx512(const uint8_t* s, bool bf16, bool, float* dst,
+                                                            uint32_t cols, uint32_t cnt) {
+    __m512 r[16], t[16];
+    for (uint32_t i = 0; i < 16; ++i) r[i] = i < cols ? row512(s + i * 32, bf16) : _mm512_setzero_ps();
+    for (uint32_t i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (uint32_t i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    // Each 128-bit lane L of r[4q + c] now holds column 4L + c of rows 4q..4q+3.
+    for (uint32_t h = 0; h < 16; h += 8)
+        for (uint32_t c = 0; c < 4; ++c) {
+            t[h + c] = _mm512_shuffle_f32x4(r[h + c], r[h + 4 + c], 0x88);
+            t[h + 4 + c] = _mm512_shuffle_f32x4(r[h + c], r[h + 4 + c], 0xDD);
+        }
+    for (uint32_t c = 0; c < 8; ++c) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
+    for (uint32_t kk = 0; kk < cnt; ++kk) _mm512_storeu_ps(dst + kk * 16, r[kk]);
+}
 #endif
 
 using TileFn = void (*)(const Tile&, uint32_t, uint32_t);
+using RowsFn = void (*)(const uint8_t*, bool bf16, bool f16c, float*, size_t pitch, uint32_t rows, uint32_t cnt);
+using ColsFn = void (*)(const uint8_t*, bool bf16, bool f16c, float*, uint32_t cols, uint32_t cnt);
+void fractal_rows(const uint8_t* s, bool bf16, bool f16c, float* dst, size_t pitch, uint32_t rows, uint32_t cnt);
+void fractal_cols(const uint8_t* s, bool bf16, bool f16c, float* dst, uint32_t cols, uint32_t cnt);
 
+// The micro-kernel and the fractal unpackers of A (rows) and B (transposed) for one ISA.
 struct Isa {
     TileFn tile;
     bool f16c;
     const char* name;
+    RowsFn rows = fractal_rows;
+    ColsFn cols = fractal_cols;
 };
 
 // ASCEND_SHIM_MMAD=generic|avx2|avx512 caps the choice (for comparing the paths); the CPU's
@@ -207,7 +261,8 @@ Isa pick_isa() {
     const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
     if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) isa.f16c = allow2;
     if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = {tile_avx2, isa.f16c, "avx2"};
-    if (allow512 && __builtin_cpu_supports("avx512f")) isa = {tile_avx512, isa.f16c, "avx512"};
+    if (allow512 && __builtin_cpu_supports("avx512f"))
+        isa = {tile_avx512, isa.f16c, "avx512", fractal_rows_avx512, fractal_cols_avx512};
 #endif
     return isa;
 }
@@ -230,6 +285,27 @@ void widen(const uint8_t* src, bool bf16, bool f16c, float* dst, uint32_t n) {
         std::memcpy(&h, src + size_t(i) * 2, 2);
         dst[i] = bf16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
+}
+
+// The portable unpackers: the fractal widened whole (padding included: converting undefined
+// bytes is harmless, they are never copied out), then placed.
+void fractal_rows(const uint8_t* s, bool bf16, bool f16c, float* dst, size_t pitch, uint32_t rows, uint32_t cnt) {
+    float f[256];
+    widen(s, bf16, f16c, f, 256);
+    for (uint32_t r = 0; r < rows; ++r) {
+        if (cnt == 16)
+            std::memcpy(dst + r * pitch, f + r * 16, 16 * sizeof(float));  // fixed size: inlined
+        else
+            std::memcpy(dst + r * pitch, f + r * 16, cnt * sizeof(float));
+    }
+}
+
+void fractal_cols(const uint8_t* s, bool bf16, bool f16c, float* dst, uint32_t cols, uint32_t cnt) {
+    float f[256];
+    widen(s, bf16, f16c, f, 256);
+    std::fill(f + cols * 16, f + 256, 0.0f);
+    for (uint32_t kk = 0; kk < cnt; ++kk)
+        for (uint32_t jj = 0; jj < 16; ++jj) dst[kk * 16 + jj] = f[jj * 16 + kk];
 }
 
 struct Scratch {
@@ -255,7 +331,7 @@ bool mmad_compute_with(const MmadJob& j, const char* name) {
         chosen = {tile_avx2, true, "avx2"};
     } else if (std::strcmp(name, "avx512") == 0) {
         if (!__builtin_cpu_supports("avx512f")) return false;
-        chosen = {tile_avx512, true, "avx512"};
+        chosen = {tile_avx512, true, "avx512", fractal_rows_avx512, fractal_cols_avx512};
     }
 #endif
     if (std::strcmp(chosen.name, name) != 0) return false;
@@ -273,33 +349,22 @@ void compute(const MmadJob& j, const Isa& isa) {
     w.b.resize(size_t(panels) * k * 16);
     float* wa = w.a.data();
     float* wb = w.b.data();
-    // A: row-major m x k (GEMV mode: the plain row; else zZ fractals, 16 k values contiguous).
-    // Each 16 x 16 fractal is widened whole (its padding rows and columns may hold undefined
-    // bytes; they are converted but never copied out), then its rows < m and columns < k are
-    // placed.
-    float f[256];
+    // A: row-major m x k (GEMV mode: the plain row; else zZ fractals, 16 k values contiguous),
+    // placed fractal by fractal: rows < m, columns < k.
     if (j.gemv) {
         widen(j.a, j.bf16, isa.f16c, wa, k);
     } else {
         for (uint32_t ib = 0; ib < mp / 16; ++ib)
-            for (uint32_t kb = 0; kb < kp / 16; ++kb) {
-                widen(j.a + size_t((ib * (kp / 16) + kb) * 256) * 2, j.bf16, isa.f16c, f, 256);
-                const uint32_t rows = std::min(16u, m - ib * 16), cnt = std::min(16u, k - kb * 16);
-                for (uint32_t r = 0; r < rows; ++r)
-                    std::memcpy(&wa[size_t(ib * 16 + r) * k + kb * 16], f + r * 16, cnt * sizeof(float));
-            }
+            for (uint32_t kb = 0; kb < kp / 16; ++kb)
+                isa.rows(j.a + size_t((ib * (kp / 16) + kb) * 256) * 2, j.bf16, isa.f16c, &wa[size_t(ib * 16) * k + kb * 16],
+                         k, std::min(16u, m - ib * 16), std::min(16u, k - kb * 16));
     }
     // B: zN fractal (k, j) at (kb * np/16 + jb) * 256 + (j % 16) * 16 + k % 16, transposed into
     // panels [jb][k][16]; columns at or beyond n are zero (their results are never stored).
     for (uint32_t jb = 0; jb < panels; ++jb)
-        for (uint32_t kb = 0; kb < kp / 16; ++kb) {
-            const uint32_t cnt = std::min(16u, k - kb * 16), cols = std::min(16u, n - jb * 16);
-            widen(j.b + size_t((kb * panels + jb) * 256) * 2, j.bf16, isa.f16c, f, 256);
-            std::fill(f + cols * 16, f + 256, 0.0f);
-            float* dst = &wb[(size_t(jb) * k + kb * 16) * 16];
-            for (uint32_t kk = 0; kk < cnt; ++kk)
-                for (uint32_t jj = 0; jj < 16; ++jj) dst[kk * 16 + jj] = f[jj * 16 + kk];
-        }
+        for (uint32_t kb = 0; kb < kp / 16; ++kb)
+            isa.cols(j.b + size_t((kb * panels + jb) * 256) * 2, j.bf16, isa.f16c, &wb[(size_t(jb) * k + kb * 16) * 16],
+                     std::min(16u, n - jb * 16), std::min(16u, k - kb * 16));
     Tile t{wa, k, wb, size_t(k) * 16, j.c, size_t(mp) * 16, k, j.init};
     const uint32_t full = n / 16;  // panels whose 16 columns are all stored
     if (full > 0) isa.tile(t, m, full);

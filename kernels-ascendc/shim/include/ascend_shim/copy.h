@@ -249,24 +249,29 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
     T* d = operand(dst, dstEnd, false, api, "dst", mem_bit(MEM_L1));
     const T* s = src.span(0, srcEnd, api);
     uint8_t* defined = core().arenas[MEM_L1].defined.data() + dst.off_;
+    // Row by row, so each source row is read front to back once (column blocks inside a row are
+    // neighbours in GM; rows are a pitch apart).
     for (uint32_t j = 0; j < p.ndNum; ++j) {
-        for (uint64_t cb = 0; cb < cBlocks; ++cb) {
-            const uint64_t cols = (cb + 1) * c0 <= p.dValue ? c0 : p.dValue - cb * c0;
-            const uint64_t first = j * uint64_t(p.dstNzMatrixStride) + cb * p.dstNzC0Stride * c0;
-            const T* from = s + j * uint64_t(p.srcNdMatrixStride) + cb * c0;
-            for (uint32_t r = 0; r < p.nValue; ++r) {
-                const uint64_t di = first + r * uint64_t(p.dstNzNStride) * c0;
+        for (uint32_t r = 0; r < p.nValue; ++r) {
+            const T* from = s + j * uint64_t(p.srcNdMatrixStride) + r * uint64_t(p.srcDValue);
+            const uint64_t row = j * uint64_t(p.dstNzMatrixStride) + r * uint64_t(p.dstNzNStride) * c0;
+            for (uint64_t cb = 0; cb < cBlocks; ++cb) {
+                const uint64_t cols = (cb + 1) * c0 <= p.dValue ? c0 : p.dValue - cb * c0;
+                const uint64_t di = row + cb * p.dstNzC0Stride * c0;
                 if (cols == c0) {
-                    std::memcpy(d + di, from + r * uint64_t(p.srcDValue), 32);  // fixed size: inlined
+                    std::memcpy(d + di, from + cb * c0, 32);  // fixed size: inlined
                 } else {
-                    std::memcpy(d + di, from + r * uint64_t(p.srcDValue), cols * sizeof(T));
+                    std::memcpy(d + di, from + cb * c0, cols * sizeof(T));
                     std::memset(static_cast<void*>(d + di + cols), 0, (c0 - cols) * sizeof(T));
                 }
                 if (p.dstNzNStride != 1) std::memset(defined + di * sizeof(T), 1, 32);
             }
-            // Rows one block apart: the column block is one run of defined bytes.
-            if (p.dstNzNStride == 1) std::memset(defined + first * sizeof(T), 1, size_t(p.nValue) * 32);
         }
+        // Rows one block apart: each column block is one run of defined bytes.
+        if (p.dstNzNStride == 1)
+            for (uint64_t cb = 0; cb < cBlocks; ++cb)
+                std::memset(defined + (j * uint64_t(p.dstNzMatrixStride) + cb * p.dstNzC0Stride * c0) * sizeof(T), 1,
+                            size_t(p.nValue) * 32);
     }
     for (uint32_t j = 0; j < p.ndNum; ++j)
         for (uint32_t r = 0; r < p.nValue; ++r)

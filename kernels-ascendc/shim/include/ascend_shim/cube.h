@@ -291,11 +291,23 @@ void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const Fixpip
     const float* c = operand(src, (uint64_t(nb - 1) * p.srcStride + m) * 16, false, api, "src", mem_bit(MEM_L0C));
     const uint8_t* sc = core().arenas[MEM_L0C].defined.data() + src.off_;
     T* g = dst.span(0, uint64_t(m - 1) * p.dstStride + n, api);
+    // The m rows of a full column block are one run of L0C: one scan each settles the usual
+    // case; the per-row scans below then only run to name the first undefined row.
+    bool defined = true;
+    for (uint32_t jb = 0; jb < nb && defined; ++jb) {
+        const uint32_t cnt = std::min(16u, n - jb * 16);
+        if (cnt == 16)
+            defined = std::memchr(sc + size_t(jb) * p.srcStride * 64, 0, size_t(m) * 64) == nullptr;
+        else
+            for (uint32_t i = 0; i < m && defined; ++i)
+                defined = std::memchr(sc + (size_t(jb) * p.srcStride + i) * 64, 0, cnt * 4) == nullptr;
+    }
     for (uint32_t i = 0; i < m; ++i)
         for (uint32_t jb = 0; jb < nb; ++jb) {
             const uint32_t e = (jb * p.srcStride + i) * 16;
             const uint32_t cnt = std::min(16u, n - jb * 16);
-            if (std::memchr(sc + e * 4, 0, cnt * 4)) fail_operand(api, "src", "uninit", src.slot_, src.off_ + e * 4, cnt * 4);
+            if (!defined && std::memchr(sc + e * 4, 0, cnt * 4))
+                fail_operand(api, "src", "uninit", src.slot_, src.off_ + e * 4, cnt * 4);
             for (uint32_t t = 0; t < cnt; ++t) {
                 float v = c[e + t];
                 if (p.reluEn && v < 0) v = 0;
