@@ -289,6 +289,11 @@ pub fn every_broken_kernel_is_caught_with_its_rule() {
             "not inside one buffer",
         ),
         ("broken_mmad_uninit", "[uninit-read]", "Mmad reads A (fm)"),
+        (
+            "broken_fixpipe_uninit",
+            "[uninit-read]",
+            "Fixpipe(L0C->GM) reads src: L0C bytes [512, 576)",
+        ),
         ("broken_gemv_mode", "[gemv-mode]", "plain 1 x 32 row"),
         (
             "broken_mmad_size",

@@ -26,6 +26,7 @@ ENTRY(probe_mix) ENTRY(probe_vector) ENTRY(probe_copy) ENTRY(probe_tiling) ENTRY
 ENTRY(probe_events) ENTRY(probe_loaddata_noop) ENTRY(probe_mmad_zero) ENTRY(broken_mmad_size) ENTRY(probe_crosscore_ids) ENTRY(broken_crosscore_id) ENTRY(broken_event_pool)
 ENTRY(broken_ub_capacity) ENTRY(broken_l0c_capacity) ENTRY(broken_misaligned) ENTRY(broken_copy_len)
 ENTRY(broken_uninit_read) ENTRY(broken_gm_oob) ENTRY(broken_gm_outside_launch) ENTRY(broken_mmad_uninit)
+ENTRY(broken_fixpipe_uninit)
 ENTRY(broken_deque_empty) ENTRY(broken_alloc_exhausted) ENTRY(broken_enque_depth) ENTRY(broken_tensor_leak)
 ENTRY(broken_use_after_free) ENTRY(broken_wait_unset) ENTRY(broken_flag_left_set) ENTRY(broken_flag_double_set)
 ENTRY(broken_barrier_s) ENTRY(broken_overlap) ENTRY(broken_cast_mode) ENTRY(broken_position) ENTRY(broken_kernel_type)
@@ -419,6 +420,8 @@ static void test_broken() {
         {"broken_gm_oob", ascend_shim_entry_broken_gm_oob, "[gm-oob]", "[192, 320)"},
         {"broken_gm_outside_launch", ascend_shim_entry_broken_gm_outside_launch, "[gm-oob]", "not inside one buffer"},
         {"broken_mmad_uninit", ascend_shim_entry_broken_mmad_uninit, "[uninit-read]", "Mmad reads A (fm)"},
+        {"broken_fixpipe_uninit", ascend_shim_entry_broken_fixpipe_uninit, "[uninit-read]",
+         "Fixpipe(L0C->GM) reads src: L0C bytes [512, 576)"},
         {"broken_deque_empty", ascend_shim_entry_broken_deque_empty, "[deque-empty]", "DeQue without EnQue"},
         {"broken_alloc_exhausted", ascend_shim_entry_broken_alloc_exhausted, "[alloc-exhausted]", "2 buffer(s)"},
         {"broken_enque_depth", ascend_shim_entry_broken_enque_depth, "[enque-depth]", "depth 1"},

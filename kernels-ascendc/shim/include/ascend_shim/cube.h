@@ -308,10 +308,15 @@ void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const Fixpip
             const uint32_t cnt = std::min(16u, n - jb * 16);
             if (!defined && std::memchr(sc + e * 4, 0, cnt * 4))
                 fail_operand(api, "src", "uninit", src.slot_, src.off_ + e * 4, cnt * 4);
+            T* out = g + uint64_t(i) * p.dstStride + jb * 16;
+            if (std::is_same<T, float>::value && !p.reluEn) {
+                std::memcpy(out, c + e, cnt * sizeof(float));  // fp32 out without ReLU: the bits as they are
+                continue;
+            }
             for (uint32_t t = 0; t < cnt; ++t) {
                 float v = c[e + t];
                 if (p.reluEn && v < 0) v = 0;
-                g[uint64_t(i) * p.dstStride + jb * 16 + t] = T(v);
+                out[t] = T(v);
             }
         }
     for (uint32_t i = 0; i < m; ++i) gm_note_write(gm_addr(dst.GetPhyAddr(uint64_t(i) * p.dstStride)), uint64_t(n) * sizeof(T));
