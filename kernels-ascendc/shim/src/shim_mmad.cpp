@@ -207,14 +207,18 @@ __attribute__((target("avx512f"))) void fractal_rows_avx512(const uint8_t* s, bo
 }
 
 // A fractal transposed: dst[kk * 16 + jj] = fractal[jj][kk] for kk < cnt, zero for jj >= cols.
+// The loops are unrolled so the 32 vectors stay in registers (-O2 keeps them on the stack).
 __attribute__((target("avx512f"))) void fractal_cols_avx512(const uint8_t* s, bool bf16, bool, float* dst,
                                                             uint32_t cols, uint32_t cnt) {
     __m512 r[16], t[16];
+#pragma GCC unroll 16
     for (uint32_t i = 0; i < 16; ++i) r[i] = i < cols ? row512(s + i * 32, bf16) : _mm512_setzero_ps();
+#pragma GCC unroll 16
     for (uint32_t i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 16
     for (uint32_t i = 0; i < 16; i += 4) {
         r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
         r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
@@ -222,16 +226,59 @@ __attribute__((target("avx512f"))) void fractal_cols_avx512(const uint8_t* s, bo
         r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
     }
     // Each 128-bit lane L of r[4q + c] now holds column 4L + c of rows 4q..4q+3.
+#pragma GCC unroll 16
     for (uint32_t h = 0; h < 16; h += 8)
+#pragma GCC unroll 16
         for (uint32_t c = 0; c < 4; ++c) {
             t[h + c] = _mm512_shuffle_f32x4(r[h + c], r[h + 4 + c], 0x88);
             t[h + 4 + c] = _mm512_shuffle_f32x4(r[h + c], r[h + 4 + c], 0xDD);
         }
+#pragma GCC unroll 16
     for (uint32_t c = 0; c < 8; ++c) {
         r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
         r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
     }
+#pragma GCC unroll 16
     for (uint32_t kk = 0; kk < cnt; ++kk) _mm512_storeu_ps(dst + kk * 16, r[kk]);
+}
+
+// AVX2 + F16C: the same transpose as four 8 x 8 blocks of ymm.
+__attribute__((target("avx2,f16c"))) inline __m256 row256(const uint8_t* s, bool bf16) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+}
+
+__attribute__((target("avx2,f16c"))) void fractal_cols_avx2(const uint8_t* s, bool bf16, bool, float* dst,
+                                                            uint32_t cols, uint32_t cnt) {
+#pragma GCC unroll 16
+    for (uint32_t jh = 0; jh < 16; jh += 8)
+        for (uint32_t kh = 0; kh < cnt; kh += 8) {
+            __m256 r[8], t[8];
+#pragma GCC unroll 16
+            for (uint32_t i = 0; i < 8; ++i)
+                r[i] = jh + i < cols ? row256(s + (jh + i) * 32 + kh * 2, bf16) : _mm256_setzero_ps();
+#pragma GCC unroll 16
+            for (uint32_t i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+#pragma GCC unroll 16
+            for (uint32_t i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            // Each 128-bit half h of r[4q + c] holds column 4h + c of rows 4q..4q+3.
+#pragma GCC unroll 16
+            for (uint32_t c = 0; c < 4; ++c) {
+                t[c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x20);
+                t[4 + c] = _mm256_permute2f128_ps(r[c], r[4 + c], 0x31);
+            }
+#pragma GCC unroll 16
+            for (uint32_t c = 0; c < 8; ++c)
+                if (kh + c < cnt) _mm256_storeu_ps(dst + (kh + c) * 16 + jh, t[c]);
+        }
 }
 #endif
 
@@ -260,7 +307,8 @@ Isa pick_isa() {
     const bool allow512 = cap == nullptr || std::strcmp(cap, "avx512") == 0;
     const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
     if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) isa.f16c = allow2;
-    if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = {tile_avx2, isa.f16c, "avx2"};
+    if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa = {tile_avx2, isa.f16c, "avx2", fractal_rows, isa.f16c ? fractal_cols_avx2 : fractal_cols};
     if (allow512 && __builtin_cpu_supports("avx512f"))
         isa = {tile_avx512, isa.f16c, "avx512", fractal_rows_avx512, fractal_cols_avx512};
 #endif
@@ -327,8 +375,9 @@ bool mmad_compute_with(const MmadJob& j, const char* name) {
 #ifdef ASCEND_SHIM_X86
     __builtin_cpu_init();
     if (std::strcmp(name, "avx2") == 0) {
-        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
-        chosen = {tile_avx2, true, "avx2"};
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
+            return false;
+        chosen = {tile_avx2, true, "avx2", fractal_rows, fractal_cols_avx2};
     } else if (std::strcmp(name, "avx512") == 0) {
         if (!__builtin_cpu_supports("avx512f")) return false;
         chosen = {tile_avx512, true, "avx512", fractal_rows_avx512, fractal_cols_avx512};
