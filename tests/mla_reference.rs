@@ -6,7 +6,7 @@
 use ascend_npu::reference::mla::{
     AttentionForm, BlockTable, LatentAttention, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights,
     Mqa, PagedCache, QueryWeights, Rope, SequenceCache, Yarn, fp8_row_bytes, fp8_tile_scale,
-    merge_lse, mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog,
+    merge_lse, mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog, rms_norm,
     unpack_fp8_row,
 };
 
@@ -740,4 +740,215 @@ fn config_validation_refuses_each_bad_float_alone_and_takes_the_edges() {
         ..v3
     };
     cfg.validate().unwrap();
+}
+
+#[test]
+fn config_validation_sums_each_projections_widths_before_checking_its_size() {
+    // kv_b_proj is [H·(nope + v), kv_lora]: with nope = v = 2^(bits−9) and kv_lora = 384 its
+    // element count is 3·2^(bits−1), past usize, while q_b_proj's (H·(nope + rope)·384 =
+    // 3·2^(bits−2) + 3072) still fits. A kv side of nope + 1 fits too.
+    let big = 1usize << (usize::BITS - 9);
+    let wide = MlaConfig {
+        num_heads: 1,
+        q_lora_rank: None,
+        kv_lora_rank: 384,
+        qk_nope_head_dim: big,
+        v_head_dim: big,
+        ..small(1, None)
+    };
+    assert_eq!(
+        wide.validate(),
+        Err(MlaError::Overflow {
+            what: "the projection weights"
+        })
+    );
+    MlaConfig {
+        v_head_dim: 1,
+        ..wide
+    }
+    .validate()
+    .unwrap();
+    // Widths whose sums alone pass usize are refused, never a panic.
+    for cfg in [
+        MlaConfig {
+            qk_nope_head_dim: usize::MAX,
+            ..small(1, None)
+        },
+        MlaConfig {
+            v_head_dim: usize::MAX,
+            ..small(1, None)
+        },
+        MlaConfig {
+            qk_rope_head_dim: usize::MAX - 1,
+            ..small(1, None)
+        },
+        MlaConfig {
+            kv_lora_rank: usize::MAX,
+            ..small(1, None)
+        },
+    ] {
+        assert!(
+            matches!(cfg.validate(), Err(MlaError::Overflow { .. })),
+            "{cfg:?}"
+        );
+    }
+}
+
+#[test]
+fn fp8_tile_scale_is_the_smallest_power_of_two_bringing_amax_within_448() {
+    // 448 = E4M3's largest finite value: amax/scale lands in (224, 448], so the tile uses the
+    // top binade; below amax = 448·1e-4 the scale stops at 2^⌈log2 1e-4⌉ = 2^-13.
+    assert_eq!(fp8_tile_scale(448.0), 1.0);
+    assert_eq!(fp8_tile_scale(449.0), 2.0);
+    assert_eq!(fp8_tile_scale(224.0), 0.5);
+    assert_eq!(fp8_tile_scale(1.0), 2f64.powi(-8));
+    assert_eq!(fp8_tile_scale(0.0), 2f64.powi(-13));
+    for amax in [0.0448, 0.05, 0.3, 3.0, 447.9, 1e4, 3.5e5] {
+        let scale = fp8_tile_scale(amax);
+        assert_eq!(scale.log2().fract(), 0.0, "{amax}");
+        assert!(
+            amax / scale <= 448.0 && amax / scale > 224.0,
+            "{amax}: {scale}"
+        );
+    }
+    // The scale the packed row stores is this one: a tile of amax 449 stores 2.0.
+    let cfg = MlaConfig::deepseek_v3();
+    let mut row = vec![0.0; cfg.cache_row()];
+    row[128] = -449.0;
+    let packed = pack_fp8_row(&cfg, &row).unwrap();
+    let scales: Vec<f32> = packed[512..528]
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        scales,
+        [2f32.powi(-13), 2.0, 2f32.powi(-13), 2f32.powi(-13)]
+    );
+}
+
+#[test]
+fn paged_lookups_refuse_each_bad_shape_alone() {
+    let (block_size, row) = (2, 3);
+    let data = vec![0.5; 4 * block_size * row];
+    let cache = PagedCache {
+        data: &data,
+        block_size,
+        row,
+    };
+    let table = [0, 1, 2, 3];
+    let seq_lens = [3, 4];
+    let tables = BlockTable {
+        table: &table,
+        max_blocks: 2,
+        seq_lens: &seq_lens,
+    };
+    assert_eq!(cache.gather(&tables, 1).unwrap(), vec![0.5; 4 * row]);
+    let paged = |r: Result<Vec<f64>, MlaError>| match r {
+        Err(MlaError::Paged(message)) => message,
+        other => panic!("expected MlaError::Paged, got {other:?}"),
+    };
+    // Storage of 3.5 blocks, and blocks of no rows: each is not a whole number of blocks.
+    for (data, block_size) in [(&data[..7 * row], block_size), (&data[..], 0)] {
+        let cache = PagedCache {
+            data,
+            block_size,
+            row,
+        };
+        let message = paged(cache.gather(&tables, 0));
+        assert!(
+            message.contains("whole number of [block_size, row] blocks"),
+            "{message}"
+        );
+    }
+    // A sequence past the batch with a good table; a table one entry longer than [batch,
+    // max_blocks] for a sequence in the batch.
+    let message = paged(cache.gather(&tables, 2));
+    assert!(message.contains("sequence 2 of 2"), "{message}");
+    let longer = [0, 1, 2, 3, 0];
+    let message = paged(cache.gather(
+        &BlockTable {
+            table: &longer,
+            ..tables
+        },
+        0,
+    ));
+    assert!(message.contains("block table of 5 entries"), "{message}");
+    // q for paged decode is [batch, s_q, H, row]: a length that does not split into the batch
+    // (2·3 + 1 values) and one whose per-sequence part is not whole [H, row] rows (2·4).
+    let mqa = Mqa {
+        heads: 1,
+        d: row,
+        dv: row,
+        mask: Mask::None,
+        scale: 1.0,
+    };
+    paged_mqa_decode(&mqa, &[0.25; 2 * 3], &cache, &tables).unwrap();
+    for len in [2 * 3 + 1, 2 * 4] {
+        match paged_mqa_decode(&mqa, &vec![0.25; len], &cache, &tables) {
+            Err(MlaError::Length {
+                what: "q",
+                actual,
+                shape,
+                ..
+            }) => {
+                assert_eq!(actual, len);
+                assert!(shape.starts_with("[batch = 2, s_q"), "{shape}");
+            }
+            other => panic!("q of {len}: expected MlaError::Length, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn rms_norm_adds_eps_to_the_mean_square_and_scales_by_the_weight() {
+    // A constant row c has mean square c²: with eps = c² every value becomes w/√2, and with
+    // eps far below c² it becomes w·sign(c). Each row is normalised alone. A handful of f64
+    // roundings on values near 1: within 1e-14 relative.
+    let weight = [1.0, 2.0, 0.5, 3.0];
+    let c = 1e-3;
+    let mut x = [c, c, c, c, -2.0, -2.0, -2.0, -2.0];
+    rms_norm(&mut x, &weight, c * c);
+    for (i, (got, w)) in x.iter().zip(weight.iter().cycle()).enumerate() {
+        let want = if i < 4 {
+            w / 2f64.sqrt()
+        } else {
+            -w / (1.0 + c * c / 4.0).sqrt()
+        };
+        assert!(
+            (got - want).abs() <= 1e-14 * want.abs(),
+            "{i}: {got} {want}"
+        );
+    }
+}
+
+#[test]
+fn rope_multiplies_each_pair_by_the_yarn_amplitude() {
+    // With mscale ≠ mscale_all_dim the rotation also scales: amplitude = (0.1·1·ln 40 + 1) /
+    // (0.1·0·ln 40 + 1) = 1.3689; every pair's length grows by it and its angle turns by
+    // pos·f_i (a few roundings of values near 1: within 1e-14).
+    let y = MlaConfig::deepseek_v3().yarn.unwrap();
+    let cfg = MlaConfig {
+        yarn: Some(Yarn {
+            mscale: 1.0,
+            mscale_all_dim: 0.0,
+            ..y
+        }),
+        ..small(1, None)
+    };
+    let rope = Rope::new(&cfg);
+    let amplitude = 0.1 * 40f64.ln() + 1.0;
+    assert!((rope.amplitude - amplitude).abs() <= 1e-15 * amplitude);
+    let x = Rng(5).vec_signed(8, 1.0);
+    for pos in [0, 7] {
+        let mut got = x.clone();
+        rope.apply(&mut got, pos);
+        for i in 0..4 {
+            let (s, c) = (pos as f64 * rope.inv_freq[i]).sin_cos();
+            let (a, b) = (x[2 * i], x[2 * i + 1]);
+            let want = [amplitude * (a * c - b * s), amplitude * (a * s + b * c)];
+            for (g, w) in got[2 * i..2 * i + 2].iter().zip(want) {
+                assert!((g - w).abs() <= 1e-14, "pos {pos}, pair {i}: {g} {w}");
+            }
+        }
+    }
 }

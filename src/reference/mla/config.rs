@@ -272,16 +272,18 @@ impl MlaConfig {
                 });
             }
         }
-        // Every size product the reference forms must fit.
-        let heads_qk = self.num_heads.checked_mul(self.qk_head_dim());
-        let heads_kv = self
-            .num_heads
-            .checked_mul(self.qk_nope_head_dim + self.v_head_dim);
-        let wide = heads_qk.zip(heads_kv).and_then(|(a, b)| {
-            a.checked_mul(self.hidden_size.max(self.kv_lora_rank))
-                .zip(b.checked_mul(self.kv_lora_rank))
-        });
-        if wide.is_none() {
+        // Every size sum and product the reference forms must fit.
+        let fits = || -> Option<()> {
+            let heads = self.num_heads;
+            let heads_qk =
+                heads.checked_mul(self.qk_nope_head_dim.checked_add(self.qk_rope_head_dim)?)?;
+            let heads_kv =
+                heads.checked_mul(self.qk_nope_head_dim.checked_add(self.v_head_dim)?)?;
+            self.kv_lora_rank.checked_add(self.qk_rope_head_dim)?;
+            heads_qk.checked_mul(self.hidden_size.max(self.kv_lora_rank))?;
+            heads_kv.checked_mul(self.kv_lora_rank).map(drop)
+        };
+        if fits().is_none() {
             return Err(MlaError::Overflow {
                 what: "the projection weights",
             });

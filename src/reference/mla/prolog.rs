@@ -94,15 +94,12 @@ impl MlaWeights {
 
 /// `x [n, in] · wᵀ` with `w [out, in]`: `[n, out]`.
 pub(crate) fn linear(x: &[f64], w: &[f64], inputs: usize) -> Vec<f64> {
-    let outputs = w.len() / inputs;
-    let mut y = Vec::with_capacity(x.len() / inputs * outputs);
-    for row in x.chunks_exact(inputs) {
-        y.extend(
+    x.chunks_exact(inputs)
+        .flat_map(|row| {
             w.chunks_exact(inputs)
-                .map(|wr| wr.iter().zip(row).map(|(a, b)| a * b).sum::<f64>()),
-        );
-    }
-    y
+                .map(move |wr| wr.iter().zip(row).map(|(a, b)| a * b).sum::<f64>())
+        })
+        .collect()
 }
 
 /// RMSNorm of each `weight.len()`-wide row: `x / √(mean(x²) + eps) · weight`.
