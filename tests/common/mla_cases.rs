@@ -1631,10 +1631,11 @@ fn inf_column(q_abs: &[f64]) -> usize {
 
 /// Causal prefill where each sequence's last key holds +Inf in its latent: the key is visible
 /// to the last new token only. The f64 reference gives the other tokens exactly what it gives
-/// without that key (a masked key does not contribute), and the last token what f64 gives
-/// (NaN output; LSE NaN for a +Inf score, the other keys' LSE for a -Inf one). Both device
-/// forms must agree; before chunks stopped at the rows' causal limits, the cube's P·V gave
-/// 0·Inf = NaN to every row the key was masked for.
+/// without that key (a masked key does not contribute), and the last token what f64 gives:
+/// NaN output; in the absorbed form LSE NaN for a +Inf score and the other keys' LSE for a -Inf
+/// one, in the naive form (whose projected key holds Inf of both signs) LSE NaN for every head.
+/// Each device form must agree with its own reference form; before chunks stopped at the rows'
+/// causal limits, the cube's P·V gave 0·Inf = NaN to every row the key was masked for.
 pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
     let (stream, kernels) = setup();
     let mut rng = Rng::new(30);
@@ -1773,6 +1774,15 @@ pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
             },
             &format!("absorbed, seq {b}, the last token's LSE"),
         );
+        // The naive form's LSE against the naive reference's: that form projects the Inf
+        // latent to k_nope values of both signs (W_UK's column has both), so every head's
+        // score is +Inf − Inf = NaN in f64 too, where the absorbed form keeps head 1's -Inf.
+        let naive_want = naive_attention(&check.attention(), &mq, &keys).unwrap();
+        for h in 0..heads {
+            let (x, lse) = (naive_want.lse[h * s_q + i], rows(&naive, i, h).1);
+            assert!(x.is_nan(), "f64 naive: seq {b} head {h} lse {x}");
+            assert!(lse.is_nan(), "naive: seq {b} head {h} lse {lse}, f64 {x}");
+        }
         start += s_q;
     }
 }

@@ -1118,6 +1118,10 @@ pub fn attention_paths_match_the_reference_and_each_other() {
         Err(e) => panic!("expected Unsupported, got {e}"),
         Ok(_) => panic!("the vendor path took an empty batch slot"),
     }
+    assert!(
+        cache.data().to_vec().unwrap().iter().all(|&b| b == 0),
+        "the refused step wrote sequence 0's row into the cache"
+    );
 }
 
 /// Three heads (a tensor-parallel split the vendor ops do not take) fall back to our kernels
