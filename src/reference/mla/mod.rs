@@ -10,6 +10,7 @@
 //! | decode | [`absorbed_attention`], [`mqa_attention`], [`paged_mqa_decode`] | FlashMLA-style decode |
 //! | FP8 cache | [`pack_fp8_row`], [`unpack_fp8_row`] (656 B per token) | FlashMLA's FP8 KV format |
 //! | layer | [`mla_layer_forward`], [`output_projection`] | the whole attention block |
+//! | device error bounds | [`bounds`]: per element, from each device path's roundings | what tests and the conformance tool allow |
 //!
 //! # Decisions
 //!
@@ -31,6 +32,7 @@
 //! ```
 
 mod attention;
+pub mod bounds;
 mod config;
 mod error;
 mod fp8_cache;

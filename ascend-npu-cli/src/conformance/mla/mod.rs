@@ -11,6 +11,7 @@ use ascend_npu::ops::mla::{
     CacheFormat, CacheLayout, CacheWriteInput, DecodeParams, LatentCache, MqaQuery, Positions,
     RopeTable, SlotMapping, mqa_decode, write_cache,
 };
+use ascend_npu::reference::mla::bounds::{lse_tolerance, weight_error};
 use ascend_npu::reference::mla::{
     BlockTable as RefBlockTable, Mask, MlaConfig, Mqa, PagedCache, Rope, pack_fp8_row,
     paged_mqa_decode, rms_norm,
@@ -245,7 +246,7 @@ fn decode_case(
                     .fold(0.0, f64::max)
                     * check::gamma(row)
                     * f64::from(scale);
-                let weights = (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * FP32.u;
+                let weights = weight_error(delta, visible);
                 let r = (b * s_q + i) * heads + h;
                 for c in 0..dv {
                     let x = w.out[(i * heads + h) * dv + c];
@@ -255,7 +256,7 @@ fn decode_case(
                 rows.lse(
                     f64::from(lse[(b * heads + h) * s_q + i]),
                     x,
-                    delta + 4.0 * FP32.u * (1.0 + x.abs()) + visible as f64 * FP32.u,
+                    lse_tolerance(delta, x, visible),
                 );
             }
         }

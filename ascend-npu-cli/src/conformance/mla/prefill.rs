@@ -1,4 +1,5 @@
-//! MLA prefill on our kernels against the f64 naive form (`reference::mla::naive_attention`):
+//! MLA prefill on our kernels against the f64 reference of the same form (the absorbed and the
+//! naive form agree to 1e-10 relative):
 //! a varlen batch (a whole prompt, chunks after a cached prefix, a sequence with nothing new,
 //! one token after a full block, a chunk of one block's length across two blocks), causal
 //! aligned bottom-right, through
@@ -10,28 +11,29 @@
 //! * chunked prefill with the LSE merge: the new tokens over the cached prefix (no mask) and
 //!   over themselves (causal), each from its own cache, merged by `merge_attention`.
 //!
-//! Every element has its own bound, derived from the roundings of the device's path (the
-//! functions below say which); the reference sees the same bf16 (or FP8-dequantized) inputs.
+//! Every element has its own bound, derived from the roundings of the device's path
+//! (`reference::mla::bounds`, which the test suites use too); the reference sees the same bf16
+//! (or FP8-dequantized) inputs.
 
 use ascend_npu::ops::mla::{
     CacheFormat, DecodeParams, LatentProjection, NaiveProjection, PrefillOutput, PrefillQuery,
     merge_attention, prefill, prefill_naive,
 };
-use ascend_npu::reference::mla::{
-    AttentionOutput, LatentAttention, Mask, MlaConfig, MlaQuery, Mqa, absorb_query, mqa_attention,
-    naive_attention,
+use ascend_npu::reference::mla::bounds::{
+    AttentionBounds, absorbed_bounds, merged_bounds, naive_bounds,
 };
+use ascend_npu::reference::mla::{LatentAttention, Mask, MlaConfig, MlaQuery, naive_attention};
 use half::bf16;
 
 use super::paged::{Paged, Rows, bf16_exact, device, reference};
-use crate::check::{self, BF16, FP32, Outcome, gamma};
+use crate::check::{self, Outcome};
 use crate::conformance::{Family, Run};
 
 /// The family.
 pub const PREFILL: Family = Family {
     name: "mla-prefill",
     summary: "MLA varlen prefill, causal bottom-right: absorbed (bf16, FP8 cache), naive, \
-              chunked with the LSE merge, vs the f64 naive form",
+              chunked with the LSE merge, vs the f64 reference",
     kernels: true,
     aclnn: &[],
     run,
@@ -126,17 +128,6 @@ impl Batch {
         })
     }
 
-    /// `[nope, v, latent, rope]`.
-    fn widths(&self) -> [usize; 4] {
-        let cfg = &self.cfg;
-        [
-            cfg.qk_nope_head_dim,
-            cfg.v_head_dim,
-            cfg.kv_lora_rank,
-            cfg.qk_rope_head_dim,
-        ]
-    }
-
     fn tokens(&self) -> usize {
         self.q_lens.iter().sum()
     }
@@ -188,7 +179,7 @@ impl Batch {
     fn compare(
         &self,
         got: &PrefillOutput,
-        expect: impl Fn(usize, &MlaQuery) -> Result<Bounded, String>,
+        expect: impl Fn(usize, &MlaQuery) -> Result<AttentionBounds, String>,
     ) -> Result<Rows, String> {
         let out = check::widen(&got.out.to_vec().map_err(device)?);
         let lse = got.lse.to_vec().map_err(device)?;
@@ -200,7 +191,7 @@ impl Batch {
         &self,
         out: &[f64],
         lse: &[f32],
-        expect: impl Fn(usize, &MlaQuery) -> Result<Bounded, String>,
+        expect: impl Fn(usize, &MlaQuery) -> Result<AttentionBounds, String>,
     ) -> Result<Rows, String> {
         let (h, dv, n) = (self.cfg.num_heads, self.cfg.v_head_dim, self.tokens());
         if (out.len(), lse.len()) != (n * h * dv, n * h) {
@@ -222,12 +213,16 @@ impl Batch {
                     let at = (i * h + head) * dv;
                     let device_row = ((start + i) * h + head) * dv;
                     for c in 0..dv {
-                        rows.out(out[device_row + c], want.out[at + c], want.out_tol[at + c]);
+                        rows.out(
+                            out[device_row + c],
+                            want.reference.out[at + c],
+                            want.out_tol[at + c],
+                        );
                     }
                     let r = head * q.tokens + i;
                     rows.lse(
                         f64::from(lse[head * n + start + i]),
-                        want.lse[r],
+                        want.reference.lse[r],
                         want.lse_tol[r],
                     );
                 }
@@ -236,225 +231,6 @@ impl Batch {
         Ok(rows)
     }
 }
-
-/// A reference attention with a bound per element: `out [s_q, H, v]`, `lse [H, s_q]`.
-#[derive(Clone)]
-struct Bounded {
-    out: Vec<f64>,
-    lse: Vec<f64>,
-    out_tol: Vec<f64>,
-    lse_tol: Vec<f64>,
-}
-
-/// The LSE bound common to both forms: the score shift δ, the f32 log-sum-exp of `visible`
-/// terms.
-fn lse_tolerance(delta: f64, lse: f64, visible: usize) -> f64 {
-    delta + 4.0 * FP32.u * (1.0 + lse.abs()) + visible as f64 * FP32.u
-}
-
-/// The weights' error after a score shift δ: each moves by a factor e^{±2δ} (so their sum
-/// of moves is ≤ 2(e^{2δ} − 1)), plus the f32 sums over `visible` terms.
-fn weight_error(delta: f64, visible: usize) -> f64 {
-    (2.0 * delta).exp_m1() * 2.0 + (visible as f64 + 4.0) * FP32.u
-}
-
-fn visible(mask: Mask, len: usize, s_q: usize, i: usize) -> usize {
-    match mask {
-        Mask::None => len,
-        Mask::Causal => (len + i + 1).saturating_sub(s_q).min(len),
-    }
-}
-
-/// The absorbed form's bounds (causal), following its roundings: q̃ = W_UK q_nope an f32 sum
-/// of 128 products rounded to bf16 (2^-8 + γ_128), which shifts each score by
-/// scale·Σ|Δq̃||k|; the kernel's f32 dot products (γ_576); a shift δ moving the weights by
-/// e^{2δ}; ō rounded to bf16 (2^-8); the f32 W_UV products (γ_512) and the bf16 output.
-fn absorbed_bounds(batch: &Batch, q: &MlaQuery, keys: &[f64]) -> Result<Bounded, String> {
-    let [dn, dv, lat, dr] = batch.widths();
-    let (heads, s_q, scale, u) = (q.heads, q.tokens, batch.scale, BF16.u);
-    let len = keys.len() / (lat + dr);
-    let want = naive_attention(&batch.attention(Mask::Causal), q, keys).map_err(reference)?;
-    let q_abs = absorb_query(&batch.cfg, &batch.kv_b, q).map_err(reference)?;
-    let mqa = Mqa {
-        heads,
-        d: lat + dr,
-        dv: lat,
-        mask: Mask::Causal,
-        scale,
-    };
-    let latent = mqa_attention(&mqa, &q_abs, keys).map_err(reference)?;
-    let vmax = keys
-        .chunks_exact(lat + dr)
-        .flat_map(|r| &r[..lat])
-        .fold(0.0f64, |m, v| m.max(v.abs()));
-    let mut out_tol = vec![0.0; s_q * heads * dv];
-    let mut lse_tol = vec![0.0; heads * s_q];
-    for i in 0..s_q {
-        let visible = visible(Mask::Causal, len, s_q, i);
-        for h in 0..heads {
-            let head = &batch.kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
-            let (w_uk, w_uv) = head.split_at(dn * lat);
-            let qn = &q.q_nope[(i * heads + h) * dn..][..dn];
-            let qa = &q_abs[(i * heads + h) * (lat + dr)..][..lat + dr];
-            let dq: Vec<f64> = (0..lat)
-                .map(|c| {
-                    let s: f64 = (0..dn).map(|r| (w_uk[r * lat + c] * qn[r]).abs()).sum();
-                    u * qa[c].abs() + gamma(dn) * s
-                })
-                .collect();
-            let delta = keys
-                .chunks_exact(lat + dr)
-                .take(visible)
-                .map(|k| {
-                    let from_q: f64 = dq.iter().zip(k).map(|(e, x)| e * x.abs()).sum();
-                    let dot: f64 = qa.iter().zip(k).map(|(a, x)| (a * x).abs()).sum();
-                    scale * (from_q + gamma(lat + dr) * dot * 1.01)
-                })
-                .fold(0.0, f64::max);
-            let wsum = weight_error(delta, visible);
-            let ob = &latent.out[(i * heads + h) * lat..][..lat];
-            let e: Vec<f64> = ob
-                .iter()
-                .map(|o| u * 1.01 * o.abs() + wsum * vmax)
-                .collect();
-            for r in 0..dv {
-                let wr = &w_uv[r * lat..][..lat];
-                let at = (i * heads + h) * dv + r;
-                out_tol[at] = wr.iter().zip(&e).map(|(w, e)| w.abs() * e).sum::<f64>()
-                    + gamma(lat) * wr.iter().zip(ob).map(|(w, o)| (w * o).abs()).sum::<f64>()
-                    + u * 1.01 * want.out[at].abs();
-            }
-            lse_tol[h * s_q + i] = lse_tolerance(delta, want.lse[h * s_q + i], visible);
-        }
-    }
-    Ok(bounded(want, out_tol, lse_tol))
-}
-
-fn bounded(want: AttentionOutput, out_tol: Vec<f64>, lse_tol: Vec<f64>) -> Bounded {
-    Bounded {
-        out: want.out,
-        lse: want.lse,
-        out_tol,
-        lse_tol,
-    }
-}
-
-/// The naive form's bounds under `mask`, following its roundings: keys `k_nope_h` and values
-/// `v_h` are f32 sums of 512 products rounded to bf16 (2^-8 relative + γ_512 of the absolute
-/// sum), `k_pe` passes exactly; each score an f32 dot of 320 terms (γ_320); a shift δ moves
-/// the weights by e^{2δ}; the f32 weighted sum and the bf16 output (2^-8).
-fn naive_bounds(batch: &Batch, q: &MlaQuery, keys: &[f64], mask: Mask) -> Result<Bounded, String> {
-    let [dn, dv, lat, dr] = batch.widths();
-    let (heads, s_q, scale, u) = (q.heads, q.tokens, batch.scale, BF16.u);
-    let want = naive_attention(&batch.attention(mask), q, keys).map_err(reference)?;
-    if s_q == 0 {
-        return Ok(bounded(want, Vec::new(), Vec::new()));
-    }
-    let len = keys.len() / (lat + dr);
-    let mut out_tol = vec![0.0; s_q * heads * dv];
-    let mut lse_tol = vec![0.0; heads * s_q];
-    // (exact value, device error bound) of one projected element.
-    let project = |r: &[f64], w: &[f64]| -> (f64, f64) {
-        let (s, a) = w
-            .iter()
-            .zip(r)
-            .fold((0.0, 0.0), |(s, a), (w, c)| (s + w * c, a + (w * c).abs()));
-        (s, u * s.abs() + gamma(lat) * a)
-    };
-    for h in 0..heads {
-        let head = &batch.kv_b[h * (dn + dv) * lat..(h + 1) * (dn + dv) * lat];
-        let mut k = Vec::with_capacity(len);
-        let mut v = Vec::with_capacity(len);
-        for row in keys.chunks_exact(lat + dr) {
-            let kn: Vec<(f64, f64)> = (0..dn)
-                .map(|j| project(&row[..lat], &head[j * lat..][..lat]))
-                .collect();
-            let vv: Vec<(f64, f64)> = (0..dv)
-                .map(|j| project(&row[..lat], &head[(dn + j) * lat..][..lat]))
-                .collect();
-            k.push((kn, &row[lat..]));
-            v.push(vv);
-        }
-        for i in 0..s_q {
-            let visible = visible(mask, len, s_q, i);
-            let qn = &q.q_nope[(i * heads + h) * dn..][..dn];
-            let qr = &q.q_pe[(i * heads + h) * dr..][..dr];
-            let delta = k
-                .iter()
-                .take(visible)
-                .map(|(kn, kr)| {
-                    let from_k: f64 = qn.iter().zip(kn).map(|(q, (_, e))| q.abs() * e).sum();
-                    let dot: f64 = qn
-                        .iter()
-                        .zip(kn)
-                        .map(|(q, (x, e))| q.abs() * (x.abs() + e))
-                        .sum::<f64>()
-                        + qr.iter().zip(*kr).map(|(q, x)| (q * x).abs()).sum::<f64>();
-                    scale * (from_k + gamma(dn + dv + dr) * dot)
-                })
-                .fold(0.0, f64::max);
-            let vis = &v[..visible];
-            let vmax = vis
-                .iter()
-                .flatten()
-                .fold(0.0f64, |m, (x, e)| m.max(x.abs() + e));
-            let verr = vis.iter().flatten().fold(0.0f64, |m, (_, e)| m.max(*e));
-            let wsum = weight_error(delta, visible);
-            for c in 0..dv {
-                let at = (i * heads + h) * dv + c;
-                out_tol[at] = wsum * vmax + verr + u * 1.01 * want.out[at].abs();
-            }
-            lse_tol[h * s_q + i] = lse_tolerance(delta, want.lse[h * s_q + i], visible);
-        }
-    }
-    Ok(bounded(want, out_tol, lse_tol))
-}
-
-/// The merge of two bounded parts: LSEs off by at most `La + Lb` move the weights by a factor
-/// e^{±2(La+Lb)} (and a few f32 roundings of exp, ln and the division: 8·2^-24); each part's
-/// error enters with its weight (≤ 1); the output is rounded once to bf16 (2^-8). A part that
-/// saw no key has LSE +∞ exactly (checked with the parts) and weighs exactly 0.
-fn merged_bounds(
-    a: &Bounded,
-    b: &Bounded,
-    whole: AttentionOutput,
-    (heads, s_q, dv): Dims,
-) -> Bounded {
-    let u = BF16.u;
-    let mut out_tol = vec![0.0; whole.out.len()];
-    let mut lse_tol = vec![0.0; whole.lse.len()];
-    for i in 0..s_q {
-        for h in 0..heads {
-            let r = h * s_q + i;
-            let part = |p: &Bounded| {
-                if p.lse[r].is_infinite() {
-                    0.0
-                } else {
-                    p.lse_tol[r]
-                }
-            };
-            let (la, lb) = (part(a), part(b));
-            let shift = (2.0 * (la + lb)).exp_m1() + 8.0 * FP32.u;
-            for c in 0..dv {
-                let at = (i * heads + h) * dv + c;
-                let parts = a.out[at].abs() + a.out_tol[at] + b.out[at].abs() + b.out_tol[at];
-                out_tol[at] = a.out_tol[at].max(b.out_tol[at])
-                    + shift * parts
-                    + u * 1.01 * whole.out[at].abs();
-            }
-            lse_tol[r] = la.max(lb) + 4.0 * FP32.u * (1.0 + whole.lse[r].abs());
-        }
-    }
-    Bounded {
-        out: whole.out,
-        lse: whole.lse,
-        out_tol,
-        lse_tol,
-    }
-}
-
-/// Heads, query tokens and value width of one sequence's attention.
-type Dims = (usize, usize, usize);
 
 fn absorbed(
     run: &Run<'_>,
@@ -482,7 +258,9 @@ fn absorbed(
     })?;
     // The reference attends to the rows the cache holds: FP8 rows dequantized (E4M3 codes
     // times power-of-two scales, exact in bf16), which the kernel reads as it attends.
-    let rows = batch.compare(&got, |b, q| absorbed_bounds(batch, q, &paged.seqs[b]))?;
+    let rows = batch.compare(&got, |b, q| {
+        absorbed_bounds(&batch.attention(Mask::Causal), q, &paged.seqs[b]).map_err(reference)
+    })?;
     let over = if format == CacheFormat::Fp8 {
         " over the dequantized FP8 rows"
     } else {
@@ -504,7 +282,7 @@ fn absorbed(
 fn naive(run: &Run<'_>, (op, case): (&str, &str), batch: &Batch) -> Result<Vec<Outcome>, String> {
     let got = naive_run(run, batch, &batch.seqs, true)?;
     let rows = batch.compare(&got, |b, q| {
-        naive_bounds(batch, q, &batch.seqs[b], Mask::Causal)
+        naive_bounds(&batch.attention(Mask::Causal), q, &batch.seqs[b]).map_err(reference)
     })?;
     let mut outcomes = rows.outcomes((op, case), NAIVE_SOURCE, LSE_SOURCE);
     // The keys, the values and the output round to bf16.
@@ -562,26 +340,25 @@ fn chunked(run: &Run<'_>, (op, case): (&str, &str), batch: &Batch) -> Result<Vec
     )
     .map_err(device)?;
     // Each sequence's parts, bounded once: the parts' rows and the merge's bounds use them.
-    let parts_of = |b: usize| -> Result<[Bounded; 2], String> {
+    let parts_of = |b: usize| -> Result<[AttentionBounds; 2], String> {
         let (q, _) = batch.query(b);
         Ok([
-            naive_bounds(batch, &q, &prefix[b], Mask::None)?,
-            naive_bounds(batch, &q, &chunk[b], Mask::Causal)?,
+            naive_bounds(&batch.attention(Mask::None), &q, &prefix[b]).map_err(reference)?,
+            naive_bounds(&batch.attention(Mask::Causal), &q, &chunk[b]).map_err(reference)?,
         ])
     };
-    let bounds: Vec<[Bounded; 2]> = (0..batch.lens.len())
+    let bounds: Vec<[AttentionBounds; 2]> = (0..batch.lens.len())
         .map(parts_of)
         .collect::<Result<_, _>>()?;
     let part_rows = [
         batch.compare(&parts[0], |b, _| Ok(bounds[b][0].clone()))?,
         batch.compare(&parts[1], |b, _| Ok(bounds[b][1].clone()))?,
     ];
-    let dv = batch.cfg.v_head_dim;
     let rows = batch.compare(&merged, |b, q| {
         let whole = naive_attention(&batch.attention(Mask::Causal), q, &batch.seqs[b])
             .map_err(reference)?;
         let [a, c] = &bounds[b];
-        Ok(merged_bounds(a, c, whole, (q.heads, q.tokens, dv)))
+        Ok(merged_bounds(a, c, whole))
     })?;
     let mut outcomes = Vec::new();
     for (rows, part) in part_rows.iter().zip(["prefix part", "chunk part"]) {
@@ -637,7 +414,7 @@ mod tests {
     fn verdicts(batch: &Batch, (out, lse): (Vec<f64>, Vec<f32>)) -> Vec<Verdict> {
         let rows = batch
             .compare_host(&out, &lse, |b, q| {
-                naive_bounds(batch, q, &batch.seqs[b], Mask::Causal)
+                naive_bounds(&batch.attention(Mask::Causal), q, &batch.seqs[b]).map_err(reference)
             })
             .unwrap();
         let mut all = rows.outcomes(("op", "case"), "s", "s");
