@@ -1085,56 +1085,145 @@ pub fn absorbed_decode_from_q_nope_matches_the_reference() {
     }
 }
 
+/// A prefill case on DeepSeek-V3's widths in blocks of 16: each sequence's cached rows (±0.5,
+/// its new tokens the last `q_lens[b]`), the new tokens' queries (±0.5) and `kv_b_proj`
+/// (±0.1), all bf16-exact.
+struct PrefillCase {
+    cfg: MlaConfig,
+    lens: Vec<usize>,
+    q_lens: Vec<usize>,
+    batch: PagedBatch,
+    q_nope: Vec<f64>,
+    q_pe: Vec<f64>,
+    kv_b: Vec<f64>,
+}
+
+impl PrefillCase {
+    fn random(rng: &mut Rng, heads: usize, lens: &[usize], q_lens: &[usize]) -> Self {
+        let cfg = config(heads);
+        let batch = PagedBatch::random(rng, &cfg, (16, CacheFormat::Bf16), lens, 0.5, true);
+        let n: usize = q_lens.iter().sum();
+        let q_nope = random_q(rng, n * heads * 128, 0.5);
+        let q_pe = random_q(rng, n * heads * 64, 0.5);
+        let kv_b = random_q(rng, heads * 256 * 512, 0.1);
+        PrefillCase {
+            cfg,
+            lens: lens.to_vec(),
+            q_lens: q_lens.to_vec(),
+            batch,
+            q_nope,
+            q_pe,
+            kv_b,
+        }
+    }
+
+    fn heads(&self) -> usize {
+        self.cfg.num_heads
+    }
+
+    /// New tokens of the whole batch.
+    fn tokens(&self) -> usize {
+        self.q_lens.iter().sum()
+    }
+
+    /// The softmax scale as the device takes it.
+    fn scale(&self) -> f32 {
+        self.cfg.softmax_scale() as f32
+    }
+
+    /// `kv_b_proj` on the device for the absorbed form.
+    fn latent_projection(&self, stream: &Stream) -> LatentProjection {
+        LatentProjection::new(&self.cfg, stream.upload(&bf16s(&self.kv_b)).unwrap()).unwrap()
+    }
+
+    /// `kv_b_proj` on the device for the naive form.
+    fn naive_projection(&self, stream: &Stream) -> NaiveProjection {
+        NaiveProjection::new(stream, &self.cfg, &bf16s(&self.kv_b)).unwrap()
+    }
+
+    /// The queries on the device, for [`PrefillCase::query`].
+    fn upload_queries(&self, stream: &Stream) -> (DeviceBuffer<bf16>, DeviceBuffer<bf16>) {
+        (
+            stream.upload(&bf16s(&self.q_nope)).unwrap(),
+            stream.upload(&bf16s(&self.q_pe)).unwrap(),
+        )
+    }
+
+    fn query<'a>(
+        &'a self,
+        (q_nope, q_pe): &'a (DeviceBuffer<bf16>, DeviceBuffer<bf16>),
+    ) -> PrefillQuery<'a> {
+        PrefillQuery {
+            q_nope: q_nope.as_view(),
+            q_pe: q_pe.as_view(),
+            q_lens: &self.q_lens,
+        }
+    }
+
+    /// Tokens `[start, start + tokens)` of the batch's queries as one sequence's.
+    fn sequence(&self, start: usize, tokens: usize) -> MlaQuery {
+        sequence_query((&self.q_nope, &self.q_pe), self.heads(), start, tokens)
+    }
+
+    /// The reference side, with the scale the device used.
+    fn check(&self) -> LatentCheck<'_> {
+        LatentCheck {
+            cfg: &self.cfg,
+            kv_b: &self.kv_b,
+            scale: f64::from(self.scale()),
+        }
+    }
+}
+
+/// A device output (bf16) and its LSE (f32), read back in f64.
+pub(crate) fn on_host_rows(
+    out: &DeviceBuffer<bf16>,
+    lse: &DeviceBuffer<f32>,
+) -> (Vec<f64>, Vec<f64>) {
+    let out = out.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
+    let lse = lse
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    (out, lse)
+}
+
 pub fn varlen_and_chunked_prefill_match_the_naive_reference() {
     let (stream, kernels) = setup();
     let mut rng = Rng::new(28);
-    let heads = 2;
-    let cfg = config(heads);
-    let scale = cfg.softmax_scale();
     // Cached lengths (prefix + new tokens) and the new tokens, in blocks of 16: a whole
     // prompt, a chunk after a prefix spanning blocks, nothing new, one token after a full
     // block, a chunk of one block's length across two blocks. (The f64 naive reference
     // expands every key per head, which dominates this test's time in debug builds.)
-    let lens = [13usize, 24, 5, 17, 20];
-    let q_lens = [13usize, 6, 0, 1, 16];
-    let batch = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
-    let n: usize = q_lens.iter().sum();
-    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
-    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
-    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
-    let (cache, table) = batch.upload(&stream);
-    let (proj, dqn, dqp) = upload_latent(&stream, &cfg, (&q_nope, &q_pe), &kv_b);
-    let query = PrefillQuery {
-        q_nope: dqn.as_view(),
-        q_pe: dqp.as_view(),
-        q_lens: &q_lens,
-    };
+    let case = PrefillCase::random(&mut rng, 2, &[13, 24, 5, 17, 20], &[13, 6, 0, 1, 16]);
+    let (heads, n) = (case.heads(), case.tokens());
+    let (cache, table) = case.batch.upload(&stream);
+    let proj = case.latent_projection(&stream);
+    let queries = case.upload_queries(&stream);
+    let query = case.query(&queries);
     let res = prefill(
         &kernels,
         &stream,
         &proj,
         &query,
         (&cache, &table),
-        scale as f32,
+        case.scale(),
     )
     .unwrap();
-    let (out, lse) = (res.out.to_vec().unwrap(), res.lse.to_vec().unwrap());
-    let check = LatentCheck {
-        cfg: &cfg,
-        kv_b: &kv_b,
-        scale: scale as f32 as f64,
-    };
+    let (out, lse) = on_host_rows(&res.out, &res.lse);
+    let check = case.check();
     let mut start = 0;
-    for (b, &s_q) in q_lens.iter().enumerate() {
+    for (b, &s_q) in case.q_lens.iter().enumerate() {
         if s_q == 0 {
             continue;
         }
-        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
-        let keys = batch.gather(b);
+        let mq = case.sequence(start, s_q);
+        let keys = case.batch.gather(b);
         let got = |i: usize, h: usize| {
             let row = (start + i) * heads + h;
-            let o = out[row * 128..][..128].iter().map(|v| v.to_f64()).collect();
-            (o, lse[h * n + start + i] as f64)
+            (out[row * 128..][..128].to_vec(), lse[h * n + start + i])
         };
         check.assert_rows((&mq, &keys), got, &format!("prefill seq {b}"));
         start += s_q;
@@ -1150,7 +1239,7 @@ pub fn varlen_and_chunked_prefill_match_the_naive_reference() {
         "sequence 1 with 25 new tokens but 24 cached",
     );
     let short = PrefillQuery {
-        q_lens: &q_lens[..4],
+        q_lens: &case.q_lens[..4],
         ..bad
     };
     assert_invalid(
@@ -1273,29 +1362,15 @@ fn assert_bounded(
 pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
     let (stream, kernels) = setup();
     let mut rng = Rng::new(29);
-    let heads = 2;
-    let cfg = config(heads);
-    let scale = cfg.softmax_scale() as f32;
     // Whole lengths and new tokens, in blocks of 16 (as the absorbed prefill's case): a whole
     // prompt, a chunk after a prefix spanning blocks, nothing new, one token after a full
     // block, a chunk of one block's length across two blocks.
-    let lens = [13usize, 24, 5, 17, 20];
-    let q_lens = [13usize, 6, 0, 1, 16];
-    let full = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
-    let n: usize = q_lens.iter().sum();
-    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
-    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
-    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
-    let proj = NaiveProjection::new(&stream, &cfg, &bf16s(&kv_b)).unwrap();
-    let (dqn, dqp) = (
-        stream.upload(&bf16s(&q_nope)).unwrap(),
-        stream.upload(&bf16s(&q_pe)).unwrap(),
-    );
-    let query = PrefillQuery {
-        q_nope: dqn.as_view(),
-        q_pe: dqp.as_view(),
-        q_lens: &q_lens,
-    };
+    let case = PrefillCase::random(&mut rng, 2, &[13, 24, 5, 17, 20], &[13, 6, 0, 1, 16]);
+    let (cfg, full, lens, q_lens) = (&case.cfg, &case.batch, &case.lens, &case.q_lens);
+    let (heads, n, scale) = (case.heads(), case.tokens(), case.scale());
+    let proj = case.naive_projection(&stream);
+    let queries = case.upload_queries(&stream);
+    let query = case.query(&queries);
     let run = |batch: &PagedBatch, causal: bool| {
         let (cache, table) = batch.upload(&stream);
         let params = DecodeParams {
@@ -1313,43 +1388,36 @@ pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
         (rows[..at].to_vec(), rows[at..].to_vec())
     };
     let (prefix, chunk): (Vec<_>, Vec<_>) = (0..lens.len()).map(split).unzip();
-    let whole = run(&full, true);
+    let whole = run(full, true);
     let parts = [
-        run(&PagedBatch::from_rows(&cfg, 16, &prefix), false),
-        run(&PagedBatch::from_rows(&cfg, 16, &chunk), true),
+        run(&PagedBatch::from_rows(cfg, 16, &prefix), false),
+        run(&PagedBatch::from_rows(cfg, 16, &chunk), true),
     ];
     let merged = merge_attention(&kernels, &stream, &parts[0], &parts[1], heads).unwrap();
-    let host = |o: &ascend_npu::ops::mla::PrefillOutput| {
-        let out: Vec<f64> = o.out.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
-        let lse: Vec<f64> = o
-            .lse
-            .to_vec()
-            .unwrap()
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect();
-        (out, lse)
-    };
-    let check = LatentCheck {
-        cfg: &cfg,
-        kv_b: &kv_b,
-        scale: scale as f64,
-    };
+    let check = case.check();
     let mut start = 0;
     for (b, &s_q) in q_lens.iter().enumerate() {
         if s_q == 0 {
             continue;
         }
-        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
+        let mq = case.sequence(start, s_q);
         let want = check.naive(&mq, &full.gather(b), Mask::Causal);
         let want_a = check.naive(&mq, &prefix[b], Mask::None);
         let want_b = check.naive(&mq, &chunk[b], Mask::Causal);
         let want_m = merged_bounds(&want_a, &want_b, want.reference.clone());
         for (label, got, bounds) in [
-            ("whole", host(&whole), &want),
-            ("prefix part", host(&parts[0]), &want_a),
-            ("chunk part", host(&parts[1]), &want_b),
-            ("merged", host(&merged), &want_m),
+            ("whole", on_host_rows(&whole.out, &whole.lse), &want),
+            (
+                "prefix part",
+                on_host_rows(&parts[0].out, &parts[0].lse),
+                &want_a,
+            ),
+            (
+                "chunk part",
+                on_host_rows(&parts[1].out, &parts[1].lse),
+                &want_b,
+            ),
+            ("merged", on_host_rows(&merged.out, &merged.lse), &want_m),
         ] {
             let (out, lse) = &got;
             let rows = |i: usize, h: usize| {
@@ -1366,11 +1434,11 @@ pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
         softmax_scale: scale,
         causal: true,
     };
-    let one = run(&PagedBatch::from_rows(&cfg, 16, &prefix), false);
+    let one = run(&PagedBatch::from_rows(cfg, 16, &prefix), false);
     let short = PrefillQuery {
         q_lens: &[1, 0, 0, 0, 0],
-        q_nope: dqn.slice(..heads * 128).unwrap(),
-        q_pe: dqp.slice(..heads * 64).unwrap(),
+        q_nope: queries.0.slice(..heads * 128).unwrap(),
+        q_pe: queries.1.slice(..heads * 64).unwrap(),
     };
     let (cache, table) = full.upload(&stream);
     let tiny = prefill_naive(&kernels, &stream, &proj, &short, (&cache, &table), params).unwrap();
@@ -1378,7 +1446,7 @@ pub fn naive_prefill_and_the_lse_merge_match_the_naive_reference() {
         merge_attention(&kernels, &stream, &one, &tiny, heads).map(|_| ()),
         "of the same shape",
     );
-    let (cache, table) = PagedBatch::from_rows(&cfg, 16, &chunk).upload(&stream);
+    let (cache, table) = PagedBatch::from_rows(cfg, 16, &chunk).upload(&stream);
     let too_long = PrefillQuery {
         q_lens: &[14, 6, 0, 1, 16],
         ..query
@@ -1431,44 +1499,33 @@ fn inf_column(q_abs: &[f64]) -> usize {
 pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
     let (stream, kernels) = setup();
     let mut rng = Rng::new(30);
-    let heads = 2;
-    let cfg = config(heads);
-    let scale = cfg.softmax_scale();
     // A whole prompt in one block, and a chunk after a prefix across two blocks.
-    let lens = [13usize, 20];
-    let q_lens = [13usize, 6];
-    let mut batch = PagedBatch::random(&mut rng, &cfg, (16, CacheFormat::Bf16), &lens, 0.5, true);
-    let n: usize = q_lens.iter().sum();
-    let q_nope = random_q(&mut rng, n * heads * 128, 0.5);
-    let q_pe = random_q(&mut rng, n * heads * 64, 0.5);
-    let kv_b = random_q(&mut rng, heads * 256 * 512, 0.1);
-    let row = cfg.cache_row();
+    let (lens, q_lens) = ([13usize, 20], [13usize, 6]);
+    let mut case = PrefillCase::random(&mut rng, 2, &lens, &q_lens);
+    let (heads, n, scale) = (case.heads(), case.tokens(), case.scale());
+    let row = case.cfg.cache_row();
     let mut start = 0;
     for (b, &s_q) in q_lens.iter().enumerate() {
-        let last = sequence_query((&q_nope, &q_pe), heads, start + s_q - 1, 1);
-        let col = inf_column(&absorb_query(&cfg, &kv_b, &last).unwrap());
-        batch.poison(b, lens[b] - 1, col);
+        let last = case.sequence(start + s_q - 1, 1);
+        let col = inf_column(&absorb_query(&case.cfg, &case.kv_b, &last).unwrap());
+        case.batch.poison(b, lens[b] - 1, col);
         start += s_q;
     }
-    let (cache, table) = batch.upload(&stream);
-    let (proj, dqn, dqp) = upload_latent(&stream, &cfg, (&q_nope, &q_pe), &kv_b);
-    let query = PrefillQuery {
-        q_nope: dqn.as_view(),
-        q_pe: dqp.as_view(),
-        q_lens: &q_lens,
-    };
+    let (cache, table) = case.batch.upload(&stream);
+    let queries = case.upload_queries(&stream);
+    let query = case.query(&queries);
     let absorbed = prefill(
         &kernels,
         &stream,
-        &proj,
+        &case.latent_projection(&stream),
         &query,
         (&cache, &table),
-        scale as f32,
+        scale,
     )
     .unwrap();
-    let naive_proj = NaiveProjection::new(&stream, &cfg, &bf16s(&kv_b)).unwrap();
+    let naive_proj = case.naive_projection(&stream);
     let params = DecodeParams {
-        softmax_scale: scale as f32,
+        softmax_scale: scale,
         causal: true,
     };
     let naive = prefill_naive(
@@ -1480,26 +1537,20 @@ pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
         params,
     )
     .unwrap();
-    let host = |o: &ascend_npu::ops::mla::PrefillOutput| {
-        let out: Vec<f64> = o.out.to_vec().unwrap().iter().map(|v| v.to_f64()).collect();
-        let lse: Vec<f64> = o.lse.to_vec().unwrap().iter().map(|&v| v.into()).collect();
-        (out, lse)
-    };
-    let (absorbed, naive) = (host(&absorbed), host(&naive));
-    let check = LatentCheck {
-        cfg: &cfg,
-        kv_b: &kv_b,
-        scale: scale as f32 as f64,
-    };
+    let (absorbed, naive) = (
+        on_host_rows(&absorbed.out, &absorbed.lse),
+        on_host_rows(&naive.out, &naive.lse),
+    );
+    let check = case.check();
     let mut start = 0;
     for (b, &s_q) in q_lens.iter().enumerate() {
-        let keys = batch.gather(b);
+        let keys = case.batch.gather(b);
         let clean = &keys[..(lens[b] - 1) * row];
-        let mq = sequence_query((&q_nope, &q_pe), heads, start, s_q);
+        let mq = case.sequence(start, s_q);
         let want = absorbed_attention(&check.attention(), &mq, &keys).unwrap();
         // The tokens before the last, over the keys without the poisoned one: the same causal
         // limits, and exactly the reference's values with it.
-        let head = sequence_query((&q_nope, &q_pe), heads, start, s_q - 1);
+        let head = case.sequence(start, s_q - 1);
         let want_head = absorbed_attention(&check.attention(), &head, clean).unwrap();
         assert_eq!(want_head.out[..], want.out[..want_head.out.len()]);
         let rows = |(out, lse): &(Vec<f64>, Vec<f64>), i: usize, h: usize| {
@@ -1523,7 +1574,7 @@ pub fn causal_prefill_keeps_an_inf_key_from_the_rows_it_is_masked_for() {
         // exactly where f64's is, else (a -Inf score adds e^-inf = 0) within the bound of
         // the keys without it.
         let i = s_q - 1;
-        let last = sequence_query((&q_nope, &q_pe), heads, start + i, 1);
+        let last = case.sequence(start + i, 1);
         let want_last = absorbed_attention(&check.attention(), &last, clean).unwrap();
         for h in 0..heads {
             let x = want.lse[h * s_q + i];

@@ -47,18 +47,13 @@ const BLOCK: usize = 16;
 /// `BLOCK − 1`, two speculative tokens across the block edge (`BLOCK + 1`), three and four
 /// new tokens, then a chunk of 16 into the third block. Every s_q in 1..=4 occurs.
 fn fp8_steps() -> Vec<Step> {
-    let step = |seqs: &[usize], lens: &[usize], s_q| Step {
-        seqs: seqs.to_vec(),
-        lens: lens.to_vec(),
-        s_q,
-    };
     vec![
-        step(&[0, 1, 2], &[1, 1, 1], 1),
-        step(&[1, 2], &[BLOCK - 1, BLOCK - 1], BLOCK - 2),
-        step(&[1, 2], &[BLOCK + 1, BLOCK + 1], 2),
-        step(&[0, 2], &[4, BLOCK + 4], 3),
-        step(&[0, 1, 2], &[8, BLOCK + 5, BLOCK + 8], 4),
-        step(&[2], &[2 * BLOCK + 8], BLOCK),
+        Step::new(&[0, 1, 2], &[1, 1, 1], 1),
+        Step::new(&[1, 2], &[BLOCK - 1, BLOCK - 1], BLOCK - 2),
+        Step::new(&[1, 2], &[BLOCK + 1, BLOCK + 1], 2),
+        Step::new(&[0, 2], &[4, BLOCK + 4], 3),
+        Step::new(&[0, 1, 2], &[8, BLOCK + 5, BLOCK + 8], 4),
+        Step::new(&[2], &[2 * BLOCK + 8], BLOCK),
     ]
 }
 
@@ -215,21 +210,9 @@ pub fn attention_at_128_heads_gives_an_empty_batch_slot_zero_and_infinite_lse() 
     // Sequence 1 is empty in steps 0 and 2, one token (in block 0) in step 1.
     let tables = [vec![1], vec![0]];
     let steps = [
-        Step {
-            seqs: vec![0, 1],
-            lens: vec![2, 0],
-            s_q: 2,
-        },
-        Step {
-            seqs: vec![1, 0],
-            lens: vec![1, 3],
-            s_q: 1,
-        },
-        Step {
-            seqs: vec![1, 0],
-            lens: vec![0, 3],
-            s_q: 1,
-        },
+        Step::new(&[0, 1], &[2, 0], 2),
+        Step::new(&[1, 0], &[1, 3], 1),
+        Step::new(&[1, 0], &[0, 3], 1),
     ];
     let prologs: Vec<mla::Prolog> = (0..lens.len())
         .map(|b| seqs.prolog(&cfg, &w, b, lens[b]))

@@ -748,15 +748,7 @@ pub fn vendor_path_matches_the_reference() {
 
 /// A decode's output and LSE, read back in f64.
 pub(crate) fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
-    let out = to_f64(&r.out.to_vec().unwrap());
-    let lse = r
-        .lse
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
-    (out, lse)
+    super::mla_cases::on_host_rows(&r.out, &r.lse)
 }
 
 /// The checkpoint of `w` as `ops::mla` takes it.
@@ -777,6 +769,17 @@ pub(crate) struct Step {
     pub seqs: Vec<usize>,
     pub lens: Vec<usize>,
     pub s_q: usize,
+}
+
+impl Step {
+    /// `s_q` new tokens for each of `seqs`, whose lengths after the step are `lens`.
+    pub(crate) fn new(seqs: &[usize], lens: &[usize], s_q: usize) -> Step {
+        Step {
+            seqs: seqs.to_vec(),
+            lens: lens.to_vec(),
+            s_q,
+        }
+    }
 }
 
 /// Hidden states of whole sequences (bf16, and f64 for the reference).
@@ -1010,26 +1013,10 @@ pub(crate) fn assert_step(
 /// and two speculative tokens each.
 fn attention_steps() -> Vec<Step> {
     vec![
-        Step {
-            seqs: vec![0, 1],
-            lens: vec![3, 3],
-            s_q: 3,
-        },
-        Step {
-            seqs: vec![1],
-            lens: vec![17],
-            s_q: 14,
-        },
-        Step {
-            seqs: vec![0, 1],
-            lens: vec![4, 18],
-            s_q: 1,
-        },
-        Step {
-            seqs: vec![0, 1],
-            lens: vec![6, 20],
-            s_q: 2,
-        },
+        Step::new(&[0, 1], &[3, 3], 3),
+        Step::new(&[1], &[17], 14),
+        Step::new(&[0, 1], &[4, 18], 1),
+        Step::new(&[0, 1], &[6, 20], 2),
     ]
 }
 
@@ -1088,11 +1075,7 @@ pub fn attention_paths_match_the_reference_and_each_other() {
     }
     // An empty batch slot is our kernels' only (see `MlaAttention::decode`): the vendor path
     // refuses it with the reason, before touching the cache.
-    let empty = Step {
-        seqs: vec![0, 1],
-        lens: vec![6, 0],
-        s_q: 1,
-    };
+    let empty = Step::new(&[0, 1], &[6, 0], 1);
     let kernels = super::mla_cases::setup().1;
     let table = step_table(
         &stream,
@@ -1147,18 +1130,7 @@ pub fn attention_falls_back_to_our_kernels_for_three_heads() {
         MlaPath::Vendor => panic!("3 heads are not the vendor ops'"),
     }
     assert_eq!(att.cache_layout().format, CacheFormat::Bf16);
-    let steps = [
-        Step {
-            seqs: vec![0],
-            lens: vec![17],
-            s_q: 17,
-        },
-        Step {
-            seqs: vec![0],
-            lens: vec![19],
-            s_q: 2,
-        },
-    ];
+    let steps = [Step::new(&[0], &[17], 17), Step::new(&[0], &[19], 2)];
     let seqs = Sequences::random(&mut rng, &cfg, &[19]);
     let got = run_steps(&stream, &att, &seqs, (&[vec![2, 0]], 2), &steps);
     for (i, step) in steps.iter().enumerate() {
@@ -1200,11 +1172,7 @@ pub fn attention_falls_back_to_our_kernels_for_three_heads() {
         ),
         "[batch · s_q, hidden] = [1 · 1, 1024]",
     );
-    let short = Step {
-        seqs: vec![0],
-        lens: vec![2],
-        s_q: 2,
-    };
+    let short = Step::new(&[0], &[2], 2);
     let table = step_table(&stream, att.cache_layout(), (&[vec![2, 0]], 2), &short);
     super::mla_cases::assert_invalid(
         att.decode(
@@ -1255,11 +1223,7 @@ pub fn attention_rope_is_interleaved_not_neox() {
     // The prompt in chunks the vendor decode takes (s_q up to 16), then one decoded token.
     let steps: Vec<Step> = [(16, 16), (32, 16), (39, 7), (40, 1)]
         .into_iter()
-        .map(|(l, s_q)| Step {
-            seqs: vec![0],
-            lens: vec![l],
-            s_q,
-        })
+        .map(|(l, s_q)| Step::new(&[0], &[l], s_q))
         .collect();
     let (h, dn, dr) = (cfg.num_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim);
     let xf = to_f64(&seqs.x[0]);
