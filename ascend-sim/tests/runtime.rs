@@ -1199,9 +1199,21 @@ fn counters_and_translate() {
     // SAFETY: translate checked 1000 live bytes; the allocation is freed only below.
     unsafe { ptr.add(10).write(77) };
     assert_eq!(d2h(p, 1000)[10], 77);
+    let q = malloc(1000);
+    ok(acl!(aclrtMemcpy(
+        q,
+        1000,
+        p,
+        1000,
+        ACL_MEMCPY_DEVICE_TO_DEVICE
+    )));
+    // Other tests of this process may copy on device 0 too: at least ours counted.
     let after = ascend_sim::counters(0).unwrap();
     assert!(after.h2d_bytes >= before.h2d_bytes + 1000);
     assert!(after.d2h_bytes >= before.d2h_bytes + 1000);
+    assert!(after.d2d_bytes >= before.d2d_bytes + 1000);
+    assert!(after.d2d_copies > before.d2d_copies);
+    free(q);
     let range = ascend_sim::map_device_range(p as u64 + 500, 500).unwrap();
     assert_eq!(range.len(), 500);
     let e = ascend_sim::translate(p as u64 + 500, 501).unwrap_err();

@@ -77,6 +77,8 @@ pub enum SimCounter {
     Tasks,
     /// Bytes aclnn operators read.
     AclnnReadBytes,
+    /// Device-to-device copies (one per copy, whatever its size).
+    D2dCopies,
 }
 
 /// How much `counter` of `device` grew during `work`, counted by the simulator behind the
@@ -92,6 +94,7 @@ pub fn count_during(
         let read = |c: ascend_npu::sim::DeviceCounters| match counter {
             SimCounter::Tasks => c.tasks_executed,
             SimCounter::AclnnReadBytes => c.aclnn_read_bytes,
+            SimCounter::D2dCopies => c.d2d_copies,
         };
         let before = read(backend::counters(device.id())?);
         work();

@@ -45,6 +45,9 @@ pub struct DeviceCounters {
     /// before reading) when that memory fits the SoC's L2 ([`crate::cost`]). The rest is HBM
     /// traffic.
     pub kernel_l2_bytes: u64,
+    /// Device-to-device copies made (counted on the destination device), one per copy
+    /// whatever its size or rows: how many copies a gather took, where the bytes cannot tell.
+    pub d2d_copies: u64,
 }
 
 impl DeviceCounters {
@@ -61,6 +64,7 @@ pub(crate) struct Counters {
     h2d: AtomicU64,
     d2h: AtomicU64,
     d2d: AtomicU64,
+    d2d_copies: AtomicU64,
     memset: AtomicU64,
     tasks: AtomicU64,
     launches: AtomicU64,
@@ -95,7 +99,11 @@ pub(crate) enum Traffic {
 }
 
 impl Counters {
+    /// One copy (or memset) of `bytes` is done.
     pub(crate) fn add(&self, traffic: Traffic, bytes: u64) {
+        if traffic == Traffic::D2D {
+            self.d2d_copies.fetch_add(1, Ordering::Relaxed);
+        }
         let c = match traffic {
             Traffic::H2D => &self.h2d,
             Traffic::D2H => &self.d2h,
@@ -209,6 +217,7 @@ impl Counters {
             aclnn_launches: self.aclnn_launches.load(Ordering::Relaxed),
             modelled_aclnn_ns: self.modelled_aclnn_ns.load(Ordering::Relaxed),
             kernel_l2_bytes: self.kernel_l2_bytes.load(Ordering::Relaxed),
+            d2d_copies: self.d2d_copies.load(Ordering::Relaxed),
         }
     }
 }
