@@ -345,7 +345,13 @@ fn chunks_merged_by_lse_equal_the_whole() {
         assert!(rel_l2(&m.lse, &whole.lse) < 1e-14, "split {split}");
     }
     let other = mqa_attention(&mqa, &q[..mqa.heads * d], &rows).unwrap();
-    assert!(merge_lse(&whole, &other).is_err());
+    assert!(matches!(
+        merge_lse(&whole, &other),
+        Err(MlaError::Length {
+            what: "second attention output",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -433,9 +439,11 @@ fn paged_equals_contiguous_with_shuffled_blocks_and_nan_in_unused_slots() {
             seq_lens: &neg,
             ..tables
         };
-        assert!(paged_mqa_decode(&mqa, &q, &cache, &t4).is_err());
+        let err = paged_mqa_decode(&mqa, &q, &cache, &t4).unwrap_err();
+        assert!(err.to_string().contains("expected a length >= 0"), "{err}");
         let wide = Mqa { d: d + 1, ..mqa };
-        assert!(paged_mqa_decode(&wide, &q, &cache, &tables).is_err());
+        let err = paged_mqa_decode(&wide, &q, &cache, &tables).unwrap_err();
+        assert!(err.to_string().contains("expected the same width"), "{err}");
     }
 }
 
@@ -474,8 +482,23 @@ fn fp8_cache_row_is_656_bytes_and_round_trips_within_e4m3() {
         pack_fp8_row(&cfg, &bad),
         Err(MlaError::NonFinite { index: 7, .. })
     ));
-    assert!(unpack_fp8_row(&cfg, &[0; 655]).is_err());
-    assert!(pack_fp8_row(&small(1, None), &[0.0; 32]).is_err()); // kv_lora 24 is not tiled
+    assert!(matches!(
+        unpack_fp8_row(&cfg, &[0; 655]),
+        Err(MlaError::Length {
+            what: "FP8 cache row",
+            expected: 656,
+            actual: 655,
+            ..
+        })
+    ));
+    // kv_lora 24 is not whole 128-value tiles.
+    assert!(matches!(
+        pack_fp8_row(&small(1, None), &[0.0; 32]),
+        Err(MlaError::Config {
+            field: "kv_lora_rank",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -581,7 +604,22 @@ fn bad_inputs_get_clear_errors() {
         cfg: &two_heads,
         ..attn
     };
-    assert!(mismatched.absorbed(&q, &rows).is_err());
+    // A 2-head config against 3-head queries, and against 3-head weights with 2-head queries.
+    assert!(matches!(
+        mismatched.absorbed(&q, &rows),
+        Err(MlaError::Config {
+            field: "num_attention_heads",
+            ..
+        })
+    ));
+    let (q2, rows2) = sequence(&two_heads, &weights(&two_heads, &mut rng), &mut rng, 1, 3);
+    assert!(matches!(
+        mismatched.absorbed(&q2, &rows2),
+        Err(MlaError::Length {
+            what: "kv_b_proj",
+            ..
+        })
+    ));
     let huge = MlaConfig {
         num_heads: usize::MAX / 2,
         ..cfg
@@ -604,7 +642,13 @@ fn bad_inputs_get_clear_errors() {
         mask: Mask::None,
         scale: 1.0,
     };
-    assert!(mqa_attention(&dv_too_wide, &[0.0; 4], &[0.0; 4]).is_err());
+    assert!(matches!(
+        mqa_attention(&dv_too_wide, &[0.0; 4], &[0.0; 4]),
+        Err(MlaError::Config {
+            field: "head widths",
+            ..
+        })
+    ));
 }
 
 #[test]
