@@ -396,8 +396,44 @@ pub fn cache_write_rejects_bad_inputs_with_clear_errors() {
         },
         "epsilon NaN",
     );
+    rejects(
+        CacheWriteInput {
+            eps: -1e-6,
+            ..good()
+        },
+        "epsilon -0.000001",
+    );
+    // Positions checked against a longer table than the one the write reads (which would
+    // read past it).
+    let long = RopeTable::new(&stream, &Rope::new(&cfg), 32).unwrap();
+    let far = Positions::new(&stream, &long, &[20, 31]).unwrap();
+    rejects(
+        CacheWriteInput {
+            positions: &far,
+            ..good()
+        },
+        "checked against 32 positions",
+    );
     // Nothing was written by the rejected calls.
     assert!(cache.data().to_vec().unwrap().iter().all(|&b| b == 0));
+    // The edges that are fine: no epsilon, and positions checked against a shorter table
+    // than the one the write reads.
+    write_cache(
+        &kernels,
+        &stream,
+        &CacheWriteInput {
+            eps: 0.0,
+            rope: &long,
+            ..good()
+        },
+        &mut cache,
+    )
+    .unwrap();
+    stream.synchronize().unwrap();
+    assert!(cache.data().to_vec().unwrap().iter().any(|&b| b != 0));
+    let none = Positions::new(&stream, &rope, &[]).unwrap();
+    assert!(none.is_empty() && !positions.is_empty());
+    assert_eq!((none.len(), positions.len()), (0, 2));
 }
 
 pub fn block_tables_are_checked_against_the_cache() {
