@@ -434,6 +434,9 @@ pub fn cache_write_rejects_bad_inputs_with_clear_errors() {
     let none = Positions::new(&stream, &rope, &[]).unwrap();
     assert!(none.is_empty() && !positions.is_empty());
     assert_eq!((none.len(), positions.len()), (0, 2));
+    let no_slots = SlotMapping::new(&stream, &layout, &[]).unwrap();
+    assert!(no_slots.is_empty() && !slots.is_empty());
+    assert_eq!((no_slots.len(), slots.len()), (0, 2));
 }
 
 pub fn block_tables_are_checked_against_the_cache() {
