@@ -325,6 +325,28 @@ pub fn cache_write_rejects_bad_inputs_with_clear_errors() {
         ),
         "0 tokens",
     );
+    // Each width and the slot count at its largest, and one step past it (a slot mapping
+    // checks its layout without allocating the cache): a latent of 2048 (the kernels' UB
+    // limit), a rope key of 256, i32::MAX slots (int32 slot ids); a rope key of 0 or 8 alone.
+    let checked = |edit: &dyn Fn(&mut CacheLayout)| {
+        let mut l = layout;
+        edit(&mut l);
+        SlotMapping::new(&stream, &l, &[]).map(|_| ())
+    };
+    checked(&|l| l.latent = 2048).unwrap();
+    assert_invalid(checked(&|l| l.latent = 2064), "latent of 2064");
+    checked(&|l| l.rope = 256).unwrap();
+    for bad in [0, 8, 272] {
+        assert_invalid(checked(&|l| l.rope = bad), &format!("rope key of {bad}"));
+    }
+    let slot_count = |n: usize| {
+        move |l: &mut CacheLayout| {
+            l.blocks = n;
+            l.block_size = 1;
+        }
+    };
+    checked(&slot_count(i32::MAX as usize)).unwrap();
+    assert_invalid(checked(&slot_count(1 << 31)), "of 2147483648 slots");
 
     let kv = stream.upload(&vec![bf16::ONE; 2 * 576]).unwrap();
     let gamma = stream.upload(&vec![bf16::ONE; 512]).unwrap();
