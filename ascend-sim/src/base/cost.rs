@@ -104,10 +104,15 @@ pub struct LaunchWork {
 }
 
 impl LaunchWork {
+    /// Whether the launch's exchange memory fits the SoC's L2, and so stays there.
+    fn exchange_fits(&self, soc: &SocModel) -> bool {
+        self.exchange_footprint <= soc.l2_bytes
+    }
+
     /// The exchange traffic that stays in L2 on `soc`: all of it when the exchange memory fits
     /// the SoC's L2, else none.
     pub fn l2_resident(&self, soc: &SocModel) -> u64 {
-        if self.exchange_footprint <= soc.l2_bytes {
+        if self.exchange_fits(soc) {
             self.exchange_read + self.exchange_written
         } else {
             0
@@ -202,7 +207,7 @@ pub fn kernel(soc: &SocModel, w: &LaunchWork) -> Estimate {
     let traffic = w.gm_read + w.gm_written;
     let l2_resident = w.l2_resident(soc);
     // The exchange memory that stays in L2, and the L2 left for re-reads of everything else.
-    let (exchange, left) = if w.exchange_footprint <= soc.l2_bytes {
+    let (exchange, left) = if w.exchange_fits(soc) {
         (w.exchange_footprint, soc.l2_bytes - w.exchange_footprint)
     } else {
         (0, soc.l2_bytes)
