@@ -8,7 +8,7 @@ mod common;
 
 use common::hccl_mc2_cases::{
     Fault, ON_A3, all_name, int8_dispatch_quantizes_the_portable_rows, low_latency_round_trip,
-    mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2,
+    mc2_path_equals_portable_path_and_reference, mc2_round_trip, raw_mc2, raw_mc2_v1,
 };
 use common::ranks::{on_ranks, setup_ranks_on};
 
@@ -66,6 +66,34 @@ fn each_mc2_run_rule_names_itself() {
         raw_mc2(comm, stream, Fault::None)
     });
     all_name(&errs, "moe-distribute.exclusive-comm");
+}
+
+/// V1's ops (aclnnMoeDistributeDispatch / Combine) at 8 ranks, H 7168: a valid pair runs; an
+/// expert id out of range and a combine whose `expandIdx` is not its dispatch's fail every
+/// rank with their rules.
+#[test]
+fn v1_run_rules_name_themselves() {
+    let _serial = setup();
+    ascend_npu::sim::hccl::set_timeout(std::time::Duration::from_secs(20));
+    for n in common::ranks::rank_counts(&[8]) {
+        let errs = on_ranks(n, |comm, stream| raw_mc2_v1(comm, stream, Fault::None));
+        assert!(errs.iter().all(Option::is_none), "{errs:?}");
+        let errs = on_ranks(n, |comm, stream| {
+            raw_mc2_v1(comm, stream, Fault::IdOutOfRange)
+        });
+        all_name(&errs, "moe-distribute-dispatch.capacity");
+        let errs = on_ranks(n, |comm, stream| {
+            raw_mc2_v1(comm, stream, Fault::UnpairedCombine)
+        });
+        for (r, e) in errs.iter().enumerate() {
+            let e = e.as_deref().unwrap_or_else(|| panic!("rank {r}: no error"));
+            // The ranks that see the bad bookkeeping name the rule; their peers fail with it.
+            assert!(
+                e.contains("moe-distribute-combine.paired-dispatch"),
+                "rank {r}: {e}"
+            );
+        }
+    }
 }
 
 /// The communicator's configured buffer decides: at 1 MB (the ops need 2 at least) the

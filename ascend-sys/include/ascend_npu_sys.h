@@ -754,6 +754,30 @@ ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2GetWorkspaceSize,
 ASCEND_API(OPAPI, aclnnStatus, aclnnMoeFinalizeRoutingV2,
            (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
 
+/* The first version of the MC2 ops (CANN 8.1; V2 replaced expandIdx [BS*K] with
+ * assistInfoForCombine [A*128] and added commAlg). Dispatch pairs with Combine only. */
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeDispatchGetWorkspaceSize,
+           (const aclTensor *x, const aclTensor *expertIds, const aclTensor *scales, const aclTensor *xActiveMask,
+            const aclTensor *expertScales, const char *groupEp, int64_t epWorldSize, int64_t epRankId,
+            int64_t moeExpertNum, const char *groupTp, int64_t tpWorldSize, int64_t tpRankId,
+            int64_t expertShardType, int64_t sharedExpertNum, int64_t sharedExpertRankNum, int64_t quantMode,
+            int64_t globalBs, int64_t expertTokenNumsType, aclTensor *expandX, aclTensor *dynamicScales,
+            aclTensor *expandIdx, aclTensor *expertTokenNums, aclTensor *epRecvCounts, aclTensor *tpRecvCounts,
+            aclTensor *expandScales, uint64_t *workspaceSize, aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeDispatch,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeCombineGetWorkspaceSize,
+           (const aclTensor *expandX, const aclTensor *expertIds, const aclTensor *expandIdx,
+            const aclTensor *epSendCounts, const aclTensor *expertScales, const aclTensor *tpSendCounts,
+            const aclTensor *xActiveMask, const aclTensor *activationScale, const aclTensor *weightScale,
+            const aclTensor *groupList, const aclTensor *expandScales, const char *groupEp, int64_t epWorldSize,
+            int64_t epRankId, int64_t moeExpertNum, const char *groupTp, int64_t tpWorldSize, int64_t tpRankId,
+            int64_t expertShardType, int64_t sharedExpertNum, int64_t sharedExpertRankNum, int64_t globalBs,
+            int64_t outDtype, int64_t commQuantMode, int64_t groupListType, aclTensor *x, uint64_t *workspaceSize,
+            aclOpExecutor **executor))
+ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeCombine,
+           (void *workspace, uint64_t workspaceSize, aclOpExecutor *executor, aclrtStream stream))
+
 /* Expert-parallel MoE dispatch and combine over an HCCL communicator named by groupEp (the
  * "MC2" ops; HcclGetCommName gives the name). V2 pairs with CombineV2 only. */
 ASCEND_API(OPAPI, aclnnStatus, aclnnMoeDistributeDispatchV2GetWorkspaceSize,

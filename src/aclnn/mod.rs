@@ -26,11 +26,12 @@ pub use mla_prolog::{
     CacheMode, MlaPrologAttrs, MlaPrologTensors, PrologShape, PrologWeights, mla_prolog_v3,
     pack_nz, pack_prolog_weights, prolog_rope_tables,
 };
-pub use moe_distribute::{Mc2Combine, Mc2Dispatch, Mc2Group};
+pub use moe_distribute::{Mc2Combine, Mc2Dispatch, Mc2Group, Mc2Version};
 pub(crate) use plan::{
     Cast, FusedInferAttentionScoreV3, GroupedMatmulV4, Matmul, MlaPrologV3WeightNz,
-    MoeDistributeCombineV2, MoeDistributeDispatchV2, MoeFinalizeRoutingV2, MoeGatingTopK,
-    MoeInitRoutingV2, MoeInitRoutingV3, Operator, WeightQuantBatchMatmulV2,
+    MoeDistributeCombine, MoeDistributeCombineV2, MoeDistributeDispatch, MoeDistributeDispatchV2,
+    MoeFinalizeRoutingV2, MoeGatingTopK, MoeInitRoutingV2, MoeInitRoutingV3, Operator,
+    WeightQuantBatchMatmulV2,
 };
 pub use plan::{LaunchFn, Plan};
 pub(crate) use tensor::TensorUses;

@@ -77,6 +77,12 @@ operators! {
     /// `aclnnWeightQuantBatchMatmulV2`.
     WeightQuantBatchMatmulV2 = aclnnWeightQuantBatchMatmulV2GetWorkspaceSize:
         PFN_aclnnWeightQuantBatchMatmulV2GetWorkspaceSize, aclnnWeightQuantBatchMatmulV2;
+    /// `aclnnMoeDistributeDispatch` (V1).
+    MoeDistributeDispatch = aclnnMoeDistributeDispatchGetWorkspaceSize:
+        PFN_aclnnMoeDistributeDispatchGetWorkspaceSize, aclnnMoeDistributeDispatch;
+    /// `aclnnMoeDistributeCombine` (V1).
+    MoeDistributeCombine = aclnnMoeDistributeCombineGetWorkspaceSize:
+        PFN_aclnnMoeDistributeCombineGetWorkspaceSize, aclnnMoeDistributeCombine;
     /// `aclnnMoeDistributeDispatchV2`.
     MoeDistributeDispatchV2 = aclnnMoeDistributeDispatchV2GetWorkspaceSize:
         PFN_aclnnMoeDistributeDispatchV2GetWorkspaceSize, aclnnMoeDistributeDispatchV2;

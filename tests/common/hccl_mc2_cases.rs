@@ -448,7 +448,7 @@ pub fn raw_mc2(
     stream: &Stream,
     fault: Fault,
 ) -> Option<String> {
-    use ascend_npu::aclnn::{AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group};
+    use ascend_npu::aclnn::{AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group, Mc2Version};
     let a2 = match fault {
         Fault::A2(alg) => Some(alg),
         Fault::A2MaskOrder => Some(c"fullmesh"),
@@ -491,23 +491,29 @@ pub fn raw_mc2(
     let tnums = AclTensor::new_mut(&mut nums, &[l]).unwrap();
     let tcounts = AclTensor::new_mut(&mut counts, &[counts_len]).unwrap();
     let group = Mc2Group {
+        version: Mc2Version::V2,
         name: &name,
         ranks: r as i64,
         rank: comm.rank() as i64,
         experts: (r * l) as i64,
         global_bs: 0,
+        tp_ranks: 0,
+        shared_experts: 0,
         comm_alg: a2,
     };
     let dispatch = Mc2Dispatch {
         group,
         x: &tx,
         expert_ids: &tids,
-        mask: &tmask,
+        mask: Some(&tmask),
         expand_x: &tex,
+        quantize: false,
         dynamic_scales: None,
         assist_info: &tassist,
         expert_token_nums: &tnums,
         recv_counts: &tcounts,
+        tp_recv_counts: None,
+        expand_scales: None,
     };
     if let Err(e) = dispatch.plan(stream).and_then(|plan| plan.launch()) {
         return Some(e.to_string());
@@ -533,7 +539,8 @@ pub fn raw_mc2(
         assist_info: &AclTensor::new(&zeros, &[a * 128]).unwrap(),
         send_counts: &AclTensor::new(&one, &[r * l]).unwrap(),
         weights: &AclTensor::new(&w, &[1, 1]).unwrap(),
-        mask: &tmask,
+        mask: Some(&tmask),
+        tp_send_counts: None,
         out: &AclTensor::new_mut(&mut out, &[1, HIDDEN]).unwrap(),
     };
     combine.plan(stream).unwrap().launch().unwrap();
@@ -582,4 +589,101 @@ pub fn low_latency_round_trip(
     let out = low_latency_combine(comm, stream, &recv.handle, recv.x.bf16().unwrap(), &w)?;
     assert_eq!(out.to_vec()?, x);
     Ok(recv.handle.transport())
+}
+
+/// The hidden size V1's MC2 ops take on A3 (exactly).
+pub const V1_A3_HIDDEN: usize = 7168;
+
+/// A raw V1 Dispatch (and, for [`Fault::UnpairedCombine`], a Combine whose `expandIdx` is not
+/// the dispatch's) of one token of H 7168 on `comm`, an A3 EP group of 8 (one expert per
+/// rank, top-1), synchronised: the stream's error text, or `None`.
+pub fn raw_mc2_v1(
+    comm: &ascend_npu::runtime::comm::Comm,
+    stream: &Stream,
+    fault: Fault,
+) -> Option<String> {
+    use ascend_npu::aclnn::{AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group, Mc2Version};
+    let (r, h) = (comm.size() as usize, V1_A3_HIDDEN);
+    // One expert per rank, BS 1, top-1: A = BS·R·min(1, 1).
+    let a = r;
+    let name = std::ffi::CString::new(comm.name().unwrap()).unwrap();
+    let x = stream.upload(&vec![bf16::ONE; h]).unwrap();
+    let e = if fault == Fault::IdOutOfRange {
+        r as i32
+    } else {
+        0
+    };
+    let ids = stream.upload(&[e]).unwrap();
+    let mut expand = stream.alloc_zeroed::<bf16>(a * h).unwrap();
+    let mut scales = stream.alloc_zeroed::<f32>(a).unwrap();
+    let mut idx = stream.alloc_zeroed::<i32>(1).unwrap();
+    let mut nums = stream.alloc_zeroed::<i64>(1).unwrap();
+    let mut counts = stream.alloc_zeroed::<i32>(r).unwrap();
+    let mut tp = stream.alloc_zeroed::<i32>(1).unwrap();
+    let mut expand_scales = stream.alloc_zeroed::<f32>(a).unwrap();
+    let tx = AclTensor::new(&x, &[1, h]).unwrap();
+    let tids = AclTensor::new(&ids, &[1, 1]).unwrap();
+    let tex = AclTensor::new_mut(&mut expand, &[a, h]).unwrap();
+    let tscales = AclTensor::new_mut(&mut scales, &[a]).unwrap();
+    let tidx = AclTensor::new_mut(&mut idx, &[1]).unwrap();
+    let tnums = AclTensor::new_mut(&mut nums, &[1]).unwrap();
+    let tcounts = AclTensor::new_mut(&mut counts, &[r]).unwrap();
+    let ttp = AclTensor::new_mut(&mut tp, &[1]).unwrap();
+    let texs = AclTensor::new_mut(&mut expand_scales, &[a]).unwrap();
+    // What V1's A3 tiling takes: a one-rank TP group, one shared expert without its ranks.
+    let group = Mc2Group {
+        version: Mc2Version::V1,
+        name: &name,
+        ranks: r as i64,
+        rank: comm.rank() as i64,
+        experts: r as i64,
+        global_bs: 0,
+        tp_ranks: 1,
+        shared_experts: 1,
+        comm_alg: None,
+    };
+    let dispatch = Mc2Dispatch {
+        group,
+        x: &tx,
+        expert_ids: &tids,
+        mask: None,
+        expand_x: &tex,
+        quantize: false,
+        dynamic_scales: Some(&tscales),
+        assist_info: &tidx,
+        expert_token_nums: &tnums,
+        recv_counts: &tcounts,
+        tp_recv_counts: Some(&ttp),
+        expand_scales: Some(&texs),
+    };
+    if let Err(e) = dispatch.plan(stream).and_then(|plan| plan.launch()) {
+        return Some(e.to_string());
+    }
+    drop((tex, tscales, tidx, tnums, tcounts, ttp, texs));
+    if let Err(e) = stream.synchronize() {
+        return Some(e.to_string());
+    }
+    if fault != Fault::UnpairedCombine {
+        return None;
+    }
+    // Every rank claims one row from rank 0, and names its own pair as rank 0's fifth.
+    let mut one = vec![0i32; r];
+    one[0] = 1;
+    let one = stream.upload(&one).unwrap();
+    let made_up = stream.upload(&[5i32]).unwrap();
+    let w = stream.upload(&[1.0f32]).unwrap();
+    let mut out = stream.alloc_zeroed::<bf16>(h).unwrap();
+    let combine = Mc2Combine {
+        group,
+        expand_x: &AclTensor::new(&expand, &[a, h]).unwrap(),
+        expert_ids: &tids,
+        assist_info: &AclTensor::new(&made_up, &[1]).unwrap(),
+        send_counts: &AclTensor::new(&one, &[r]).unwrap(),
+        weights: &AclTensor::new(&w, &[1, 1]).unwrap(),
+        mask: None,
+        tp_send_counts: Some(&AclTensor::new(&tp, &[1]).unwrap()),
+        out: &AclTensor::new_mut(&mut out, &[1, h]).unwrap(),
+    };
+    combine.plan(stream).unwrap().launch().unwrap();
+    stream.synchronize().err().map(|e| e.to_string())
 }

@@ -1,5 +1,6 @@
-//! The MC2 entry points (aclnnMoeDistributeDispatchV2 / CombineV2): phase one checks the rules
-//! and plans; the op finds its EP communicator by name when it runs.
+//! The MC2 entry points (aclnnMoeDistributeDispatchV2 / CombineV2, and V1's
+//! aclnnMoeDistributeDispatch / Combine): phase one checks the rules and plans; the op finds
+//! its EP communicator by name when it runs.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::base::error::SimResult;
 use crate::base::soc::SocFamily;
 use crate::ffi::state::sim;
 use crate::operators::aclnn::ops::moe_distribute::{
-    Attrs, CombineArgs, DispatchArgs, Form, Link, plan_combine, plan_dispatch,
+    Attrs, CombineArgs, DispatchArgs, Form, Link, Version, plan_combine, plan_dispatch,
 };
 use crate::rules::{self, Arg, Call};
 
@@ -98,10 +99,11 @@ impl Ep {
             .int("commBufferMb", self.comm_buffer_mb)
     }
 
-    /// The attributes, with the dispatch's `(expertTokenNumsType, quantMode)` (0s for a
-    /// combine).
+    /// The attributes of a V2 call, with the dispatch's `(expertTokenNumsType, quantMode)`
+    /// (0s for a combine).
     fn attrs(&self, (expert_token_nums_type, quant_mode): (i64, i64)) -> Attrs {
         Attrs {
+            version: Version::V2,
             // The rules have refused an unknown commAlg.
             form: Form::of(self.comm_alg.as_deref()).unwrap_or(Form::A3),
             ep_world_size: self.ep_world_size as usize,
@@ -394,6 +396,275 @@ unsafe extern "C" fn aclnnMoeDistributeCombineV2(
     })
 }
 
+/// The form a V1 call takes on the planning device, which has no `commAlg` to name it, as
+/// `commAlg` would name it (given to the rules as the call's `socForm`): A3's (`None`) on
+/// Atlas A3, "fullmesh" on A2. A2 runs its layered algorithm instead when
+/// `HCCL_INTRA_PCIE_ENABLE` is "1" and `HCCL_INTRA_ROCE_ENABLE` "0" (the ops' docs and
+/// tiling), which the simulator refuses (rule `moe-distribute.v1-a2-layered`).
+fn v1_form() -> SimResult<Option<String>> {
+    let device = current()?.device;
+    let sim = sim()?;
+    let soc = &sim.machine.device(device as i64)?.soc;
+    let var = |name| std::env::var(name).ok();
+    let vars = (var("HCCL_INTRA_PCIE_ENABLE"), var("HCCL_INTRA_ROCE_ENABLE"));
+    v1_form_of(soc, device, (vars.0.as_deref(), vars.1.as_deref()))
+}
+
+/// [`v1_form`] of `soc` (device `device`) with those two variables.
+fn v1_form_of(
+    soc: &crate::base::soc::SocModel,
+    device: usize,
+    (pcie, roce): (Option<&str>, Option<&str>),
+) -> SimResult<Option<String>> {
+    match soc.family {
+        SocFamily::A3 => Ok(None),
+        SocFamily::A2 if pcie == Some("1") && roce == Some("0") => Err(rules::violation(
+            "moe-distribute.v1-a2-layered",
+            format!(
+                "device {device} is {} with HCCL_INTRA_PCIE_ENABLE=1 and HCCL_INTRA_ROCE_ENABLE=0 \
+                 (the layered algorithm, not simulated)",
+                soc.name
+            ),
+        )),
+        SocFamily::A2 => Ok(Some("fullmesh".into())),
+        SocFamily::Ascend950 => Err(rules::violation(
+            "moe-distribute.soc",
+            format!(
+                "device {device} is {} and the ops run on A2 and A3",
+                soc.name
+            ),
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMoeDistributeDispatchGetWorkspaceSize(
+    x: *const aclTensor,
+    expert_ids: *const aclTensor,
+    scales: *const aclTensor,
+    x_active_mask: *const aclTensor,
+    expert_scales: *const aclTensor,
+    group_ep: *const c_char,
+    ep_world_size: i64,
+    ep_rank_id: i64,
+    moe_expert_num: i64,
+    group_tp: *const c_char,
+    tp_world_size: i64,
+    tp_rank_id: i64,
+    expert_shard_type: i64,
+    shared_expert_num: i64,
+    shared_expert_rank_num: i64,
+    quant_mode: i64,
+    global_bs: i64,
+    expert_token_nums_type: i64,
+    expand_x: *mut aclTensor,
+    dynamic_scales: *mut aclTensor,
+    expand_idx: *mut aclTensor,
+    expert_token_nums: *mut aclTensor,
+    ep_recv_counts: *mut aclTensor,
+    tp_recv_counts: *mut aclTensor,
+    expand_scales: *mut aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeDispatchGetWorkspaceSize", || {
+        let ints = [
+            ep_world_size,
+            ep_rank_id,
+            moe_expert_num,
+            tp_world_size,
+            tp_rank_id,
+            expert_shard_type,
+            shared_expert_num,
+            shared_expert_rank_num,
+            global_bs,
+        ];
+        // SAFETY: NULL or NUL-terminated strings (C contract); V1 has no commAlg.
+        let mut ep = unsafe { Ep::read([group_ep, group_tp, std::ptr::null()], ints) };
+        ep.comm_alg = v1_form()?;
+        let (x, ids, mask) = (tensor(x)?, tensor(expert_ids)?, tensor(x_active_mask)?);
+        let (ex, idx) = (tensor(expand_x)?, tensor(expand_idx)?);
+        let (nums, recv) = (tensor(expert_token_nums)?, tensor(ep_recv_counts)?);
+        let (scales, dynamic) = (tensor(scales)?, tensor(dynamic_scales)?);
+        let call = Call::new("aclnnMoeDistributeDispatch")
+            .tensor("x", meta(&x))
+            .tensor("expertIds", meta(&ids))
+            .tensor("scales", meta(&scales))
+            .tensor("xActiveMask", meta(&mask))
+            .tensor("expertScales", meta(&tensor(expert_scales)?));
+        let call = ep
+            .onto(call)
+            .int("quantMode", quant_mode)
+            .int("globalBs", global_bs)
+            .int("expertTokenNumsType", expert_token_nums_type)
+            .with("socForm", Arg::Str(ep.comm_alg.clone()))
+            .tensor("expandX", meta(&ex))
+            .tensor("dynamicScales", meta(&dynamic))
+            .tensor("expandIdx", meta(&idx))
+            .tensor("expertTokenNums", meta(&nums))
+            .tensor("epRecvCounts", meta(&recv))
+            .tensor("tpRecvCounts", meta(&tensor(tp_recv_counts)?))
+            .tensor("expandScales", meta(&tensor(expand_scales)?));
+        rules::check(&call)?;
+        let attrs = Attrs {
+            version: Version::V1,
+            ..ep.attrs((expert_token_nums_type, quant_mode))
+        };
+        let args = DispatchArgs {
+            x: must(x, "x")?,
+            expert_ids: must(ids, "expertIds")?,
+            mask: None,
+            scales,
+            expand_x: must(ex, "expandX")?,
+            assist_info: must(idx, "expandIdx")?,
+            expert_token_nums: must(nums, "expertTokenNums")?,
+            ep_recv_counts: must(recv, "epRecvCounts")?,
+            // Given always (V1 wants every output); written with quantMode 2 only.
+            dynamic_scales: dynamic.filter(|_| quant_mode == 2),
+        };
+        let planned = plan_dispatch(args, attrs, link(&ep, attrs)?)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe {
+            finish_plan(
+                "aclnnMoeDistributeDispatch",
+                planned,
+                workspace_size,
+                executor,
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn aclnnMoeDistributeDispatch(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeDispatch", || {
+        launch(
+            "aclnnMoeDistributeDispatch",
+            workspace,
+            workspace_size,
+            executor,
+            stream,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn aclnnMoeDistributeCombineGetWorkspaceSize(
+    expand_x: *const aclTensor,
+    expert_ids: *const aclTensor,
+    expand_idx: *const aclTensor,
+    ep_send_counts: *const aclTensor,
+    expert_scales: *const aclTensor,
+    tp_send_counts: *const aclTensor,
+    x_active_mask: *const aclTensor,
+    activation_scale: *const aclTensor,
+    weight_scale: *const aclTensor,
+    group_list: *const aclTensor,
+    expand_scales: *const aclTensor,
+    group_ep: *const c_char,
+    ep_world_size: i64,
+    ep_rank_id: i64,
+    moe_expert_num: i64,
+    group_tp: *const c_char,
+    tp_world_size: i64,
+    tp_rank_id: i64,
+    expert_shard_type: i64,
+    shared_expert_num: i64,
+    shared_expert_rank_num: i64,
+    global_bs: i64,
+    out_dtype: i64,
+    comm_quant_mode: i64,
+    group_list_type: i64,
+    x_out: *mut aclTensor,
+    workspace_size: *mut u64,
+    executor: *mut *mut aclOpExecutor,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeCombineGetWorkspaceSize", || {
+        let ints = [
+            ep_world_size,
+            ep_rank_id,
+            moe_expert_num,
+            tp_world_size,
+            tp_rank_id,
+            expert_shard_type,
+            shared_expert_num,
+            shared_expert_rank_num,
+            global_bs,
+        ];
+        // SAFETY: NULL or NUL-terminated strings (C contract); V1 has no commAlg.
+        let mut ep = unsafe { Ep::read([group_ep, group_tp, std::ptr::null()], ints) };
+        ep.comm_alg = v1_form()?;
+        let (ex, ids, idx) = (tensor(expand_x)?, tensor(expert_ids)?, tensor(expand_idx)?);
+        let (counts, scales) = (tensor(ep_send_counts)?, tensor(expert_scales)?);
+        let out = tensor(x_out)?;
+        let call = Call::new("aclnnMoeDistributeCombine")
+            .tensor("expandX", meta(&ex))
+            .tensor("expertIds", meta(&ids))
+            .tensor("expandIdx", meta(&idx))
+            .tensor("epSendCounts", meta(&counts))
+            .tensor("expertScales", meta(&scales))
+            .tensor("tpSendCounts", meta(&tensor(tp_send_counts)?))
+            .tensor("xActiveMask", meta(&tensor(x_active_mask)?))
+            .tensor("activationScale", meta(&tensor(activation_scale)?))
+            .tensor("weightScale", meta(&tensor(weight_scale)?))
+            .tensor("groupList", meta(&tensor(group_list)?))
+            .tensor("expandScales", meta(&tensor(expand_scales)?));
+        let call = ep
+            .onto(call)
+            .int("globalBs", global_bs)
+            .int("outDtype", out_dtype)
+            .int("commQuantMode", comm_quant_mode)
+            .int("groupListType", group_list_type)
+            .with("socForm", Arg::Str(ep.comm_alg.clone()))
+            .tensor("x", meta(&out));
+        rules::check(&call)?;
+        let attrs = Attrs {
+            version: Version::V1,
+            ..ep.attrs((0, 0))
+        };
+        let args = CombineArgs {
+            expand_x: must(ex, "expandX")?,
+            expert_ids: must(ids, "expertIds")?,
+            assist_info: must(idx, "expandIdx")?,
+            ep_send_counts: must(counts, "epSendCounts")?,
+            expert_scales: must(scales, "expertScales")?,
+            mask: None,
+            x_out: must(out, "x")?,
+        };
+        let planned = plan_combine(args, attrs, link(&ep, attrs)?)?;
+        // SAFETY: out-pointers per the C contract.
+        unsafe {
+            finish_plan(
+                "aclnnMoeDistributeCombine",
+                planned,
+                workspace_size,
+                executor,
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn aclnnMoeDistributeCombine(
+    workspace: *mut c_void,
+    workspace_size: u64,
+    executor: *mut aclOpExecutor,
+    stream: aclrtStream,
+) -> aclnnStatus {
+    guard("aclnnMoeDistributeCombine", || {
+        launch(
+            "aclnnMoeDistributeCombine",
+            workspace,
+            workspace_size,
+            executor,
+            stream,
+        )
+    })
+}
+
 pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMoeDistributeDispatchV2GetWorkspaceSize =
         Some(aclnnMoeDistributeDispatchV2GetWorkspaceSize);
@@ -401,12 +672,46 @@ pub(super) fn fill(s: &mut StaticSymbols) {
     s.aclnnMoeDistributeCombineV2GetWorkspaceSize =
         Some(aclnnMoeDistributeCombineV2GetWorkspaceSize);
     s.aclnnMoeDistributeCombineV2 = Some(aclnnMoeDistributeCombineV2);
+    s.aclnnMoeDistributeDispatchGetWorkspaceSize = Some(aclnnMoeDistributeDispatchGetWorkspaceSize);
+    s.aclnnMoeDistributeDispatch = Some(aclnnMoeDistributeDispatch);
+    s.aclnnMoeDistributeCombineGetWorkspaceSize = Some(aclnnMoeDistributeCombineGetWorkspaceSize);
+    s.aclnnMoeDistributeCombine = Some(aclnnMoeDistributeCombine);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::base::soc::SocModel;
+
+    /// V1 takes A3's form on A3 and "fullmesh" on A2, whatever the variables say but for the
+    /// one pair that picks A2's layered algorithm, which it refuses with its rule; Ascend 950
+    /// takes neither.
+    #[test]
+    fn v1_takes_its_devices_form() {
+        let soc = |name| SocModel::by_name(name).unwrap();
+        let (a2, a3) = (soc("Ascend910B2"), soc("Ascend910_9392"));
+        let layered = (Some("1"), Some("0"));
+        assert_eq!(v1_form_of(&a3, 0, layered).unwrap(), None);
+        for vars in [
+            (None, None),
+            (Some("1"), None),
+            (Some("1"), Some("1")),
+            (None, Some("0")),
+        ] {
+            assert_eq!(
+                v1_form_of(&a2, 0, vars).unwrap().as_deref(),
+                Some("fullmesh")
+            );
+        }
+        let refused = v1_form_of(&a2, 1, layered).unwrap_err().message;
+        assert!(
+            refused.contains("[moe-distribute.v1-a2-layered]"),
+            "{refused}"
+        );
+        let npu950 = soc("Ascend950PR_9599");
+        let refused = v1_form_of(&npu950, 0, (None, None)).unwrap_err().message;
+        assert!(refused.contains("[moe-distribute.soc]"), "{refused}");
+    }
 
     /// A3 takes the A3 form only, A2 "fullmesh" only, Ascend 950 neither: each refusal names
     /// its rule.

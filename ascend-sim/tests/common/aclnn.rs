@@ -186,6 +186,21 @@ impl Drop for Made {
     }
 }
 
+/// The device to make `call` on: 0, or for a V1 MC2 call of A3's form (its `socForm` NULL)
+/// the A3 device, which the `cann` provider does not have (`None`). V1 takes no `commAlg`: its
+/// rules follow the SoC it runs on.
+pub fn device_for(call: &Call) -> Option<i32> {
+    let v1 = matches!(
+        call.op,
+        "aclnnMoeDistributeDispatch" | "aclnnMoeDistributeCombine"
+    );
+    if v1 && call.str_of("socForm").is_none() {
+        super::a3_device()
+    } else {
+        Some(0)
+    }
+}
+
 /// Makes `call` through the C entry point of its operator's first phase; returns the status
 /// and the recent error message. A successful call's executor is released.
 pub fn invoke(call: &Call) -> (i32, String) {
@@ -406,6 +421,67 @@ pub fn phase_one(call: &Call) -> (i32, String, *mut aclOpExecutor, Made) {
             h[25].i(),
             h[26].s(),
             h[27].t(),
+            w,
+            e
+        )),
+        // h[18] is `socForm`, which the device gives V1 (see `device_for`), not an argument.
+        "aclnnMoeDistributeDispatch" => acl!(aclnnMoeDistributeDispatchGetWorkspaceSize(
+            h[0].t(),
+            h[1].t(),
+            h[2].t(),
+            h[3].t(),
+            h[4].t(),
+            h[5].s(),
+            h[6].i(),
+            h[7].i(),
+            h[8].i(),
+            h[9].s(),
+            h[10].i(),
+            h[11].i(),
+            h[12].i(),
+            h[13].i(),
+            h[14].i(),
+            h[15].i(),
+            h[16].i(),
+            h[17].i(),
+            h[19].t(),
+            h[20].t(),
+            h[21].t(),
+            h[22].t(),
+            h[23].t(),
+            h[24].t(),
+            h[25].t(),
+            w,
+            e
+        )),
+        // h[25] is `socForm`.
+        "aclnnMoeDistributeCombine" => acl!(aclnnMoeDistributeCombineGetWorkspaceSize(
+            h[0].t(),
+            h[1].t(),
+            h[2].t(),
+            h[3].t(),
+            h[4].t(),
+            h[5].t(),
+            h[6].t(),
+            h[7].t(),
+            h[8].t(),
+            h[9].t(),
+            h[10].t(),
+            h[11].s(),
+            h[12].i(),
+            h[13].i(),
+            h[14].i(),
+            h[15].s(),
+            h[16].i(),
+            h[17].i(),
+            h[18].i(),
+            h[19].i(),
+            h[20].i(),
+            h[21].i(),
+            h[22].i(),
+            h[23].i(),
+            h[24].i(),
+            h[26].t(),
             w,
             e
         )),

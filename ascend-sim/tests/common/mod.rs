@@ -19,6 +19,18 @@ use ascend_sys::*;
 /// Devices in the shared test process. Device 3 is used by one test only.
 pub const DEVICES: usize = 4;
 
+/// On the compiled-in simulator, one more device, an Atlas A3 (Ascend910_9392), for the calls
+/// whose rules depend on the SoC they run on (V1's MC2 ops, which take no `commAlg`). The
+/// `cann` provider's devices are alike (`ASCEND_SIM_SOC`): there it is `None`.
+pub fn a3_device() -> Option<i32> {
+    (!through_cann()).then_some(DEVICES as i32)
+}
+
+/// The devices the process sees: [`DEVICES`], and [`a3_device`] if there is one.
+pub fn device_count() -> usize {
+    DEVICES + usize::from(a3_device().is_some())
+}
+
 /// Whether the suite runs through the `cann` provider (`ASCEND_NPU_BACKEND=cann`).
 pub fn through_cann() -> bool {
     std::env::var("ASCEND_NPU_BACKEND").is_ok_and(|v| v.trim() == "cann")
@@ -40,8 +52,11 @@ pub fn api() -> &'static Api {
         let api = if through_cann() {
             Api::cann(CannSearch::from_env())
         } else {
-            ascend_sim::configure(SimConfig::uniform(SocModel::ascend910b2(), DEVICES).unwrap())
-                .unwrap();
+            let mut config = SimConfig::uniform(SocModel::ascend910b2(), DEVICES).unwrap();
+            config
+                .devices
+                .push(SocModel::by_name("Ascend910_9392").expect("an A3 SoC"));
+            ascend_sim::configure(config).unwrap();
             ascend_sim::api()
         };
         // SAFETY: NULL config path is allowed.

@@ -338,7 +338,7 @@ fn on_mc2(
     stream: &Stream,
     shape: &EpShape,
     (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
-    config: (usize, bool, mc2::Form),
+    config: (usize, bool, mc2::Route),
 ) -> Result<(mc2::Mc2Rows, Vec<usize>, LowLatencyHandle)> {
     let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
     let max_tokens_per_rank = config.0;

@@ -1,47 +1,54 @@
-//! The low-latency dispatch and combine on the MC2 operators (`aclnnMoeDistributeDispatchV2` /
-//! `aclnnMoeDistributeCombineV2`), where their documented limits fit (cann-api-facts §4.7 and
-//! the ops' docs; no shared experts, no TP): on Atlas A3 in its form (`commAlg` NULL), on
-//! Atlas A2 (910B) with `commAlg` "fullmesh" ([`Form`]).
+//! The low-latency dispatch and combine on the MC2 operators, where their documented limits
+//! fit (cann-api-facts §4.7 and the ops' docs; no shared experts, no TP): V2
+//! (`aclnnMoeDistributeDispatchV2` / `CombineV2`) where the CANN in use has it, else V1
+//! (`aclnnMoeDistributeDispatch` / `Combine`, CANN 8.1) ([`Mc2Version`]); on Atlas A3 in its
+//! form, on Atlas A2 (910B) in its "fullmesh" one ([`Form`]).
 //!
-//! * **When.** [`form`] decides from what every rank shares (the SoC, the shape, the payload
-//!   kind, `max_tokens_per_rank`, the communicator's buffer size, whether the CANN in use has
-//!   the ops), so every rank takes the same path. Elsewhere the portable all-to-all-v path
-//!   runs. A2's mask is per token, so there a `-1` id cannot travel masked: [`usable`] asks
-//!   every rank (one all-reduce of a flag) and all fall back if any routing holds one.
+//! * **When.** [`route`] decides from what every rank shares (the SoC, the shape, the payload
+//!   kind, `max_tokens_per_rank`, the communicator's buffer size, which ops the CANN has), so
+//!   every rank takes the same path. Elsewhere the portable all-to-all-v path runs. Where a
+//!   rank's routing matters (A2's mask is per token; V1 has no mask at all, so it cannot carry
+//!   a `-1` id nor a rank without tokens), [`usable`] asks every rank in one all-reduce, which
+//!   also carries each rank's token count against `max_tokens_per_rank`: a rank over it fails
+//!   every rank at once rather than leave them waiting in the op.
 //! * **Their own communicator.** The ops' EP communicator may run nothing else, so they run on
 //!   a communicator split once from the caller's ([`Comm::mc2`]).
 //! * **Layout.** The ops put a rank's rows in `[A, H]` grouped by local expert; the slabs of
-//!   the masked layout are copied from there (one device copy per expert). `-1` ids travel
-//!   as expert 0 masked off by the 2-D `xActiveMask`; a rank without tokens sends one masked
-//!   row (the ops need `BS ≥ 1`).
-//! * **What stays opaque.** The rows' sources (`assistInfoForCombine`, `epRecvCounts`) are
-//!   documented as values to hand to combine, not to read, so [`LowLatencyHandle::recv_src`]
-//!   (super::LowLatencyHandle::recv_src) is `None` on this path. Within an expert, rows arrive
-//!   in an order the documentation does not state.
+//!   the masked layout are copied from there (one device copy per expert). On V2, `-1` ids
+//!   travel as expert 0 masked off by the 2-D `xActiveMask`, and a rank without tokens sends
+//!   one masked row (the ops need `BS ≥ 1`).
+//! * **What stays opaque.** The rows' sources (`assistInfoForCombine` or `expandIdx`,
+//!   `epRecvCounts`) are documented as values to hand to combine, not to read, so
+//!   [`LowLatencyHandle::recv_src`](super::LowLatencyHandle::recv_src) is `None` on this
+//!   path. Within an expert, rows arrive in an order the documentation does not state.
 
 use half::bf16;
 
 use super::EpShape;
-use crate::aclnn::{
-    AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group, MoeDistributeCombineV2,
-    MoeDistributeDispatchV2, Operator,
-};
+use crate::aclnn::{AclBool, AclTensor, Mc2Combine, Mc2Dispatch, Mc2Group, Mc2Version};
 use crate::error::{Error, Result};
 use crate::runtime::comm::{Comm, ReduceOp};
 use crate::runtime::{DeviceBuffer, DeviceSlice, Stream};
 
-/// The ops' limits on A3 (the doc's shape-variable table).
+/// V2's limits on A3 (the doc's shape-variable table).
 const MAX_RANKS: usize = 768;
 const MAX_EXPERTS: usize = 1024;
 const HIDDEN: std::ops::RangeInclusive<usize> = 1024..=8192;
 const MAX_BS: usize = 512;
 const MAX_K: usize = 16;
-/// The ops' limits on A2 with "fullmesh" (the A2 notes of the ops' docs).
+/// V2's limits on A2 with "fullmesh" (the A2 notes of the ops' docs).
 const A2_RANKS: [usize; 5] = [16, 32, 64, 128, 256];
 const A2_MAX_EXPERTS: usize = 512;
 const A2_MAX_LOCAL_EXPERTS: usize = 24;
 const A2_MAX_HIDDEN: usize = 7168;
 const A2_MAX_BS: usize = 256;
+/// V1's limits on A3 (its tiling's checks, which its doc repeats): H is 7168 exactly.
+const V1_A3_RANKS: [usize; 8] = [8, 16, 32, 64, 128, 144, 256, 288];
+const V1_MAX_EXPERTS: usize = 512;
+const V1_A3_HIDDEN: usize = 7168;
+const V1_A3_MAX_K: usize = 8;
+/// V1's ranks on A2 (its doc: 2, 4 or 8 servers; its tiling takes any multiple of 8).
+const V1_A2_RANKS: [usize; 3] = [16, 32, 64];
 /// Devices per A2 server (Atlas 800T A2), for the docs' `serverNum` in A2's counts length:
 /// `R / 8`. How hardware counts servers of a rank table is UNVERIFIED.
 const A2_SERVER_DEVICES: usize = 8;
@@ -51,25 +58,33 @@ const DEFAULT_BUFFSIZE_MB: u64 = 200;
 /// The documented form of the MC2 ops a call takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Form {
-    /// Atlas A3: `commAlg` NULL, a 2-D `[BS, K]` mask, counts `[R·L]`.
+    /// Atlas A3: `commAlg` NULL, a 2-D `[BS, K]` mask (V2), counts `[R·L]`.
     A3,
-    /// Atlas A2 with `commAlg` "fullmesh": a 1-D `[BS]` mask, counts
-    /// `[E + 2·globalBs·K·serverNum]` (the counts first).
+    /// Atlas A2, "fullmesh": V2 names it in `commAlg` and takes a 1-D `[BS]` mask, counts
+    /// `[E + 2·globalBs·K·serverNum]` (the counts first); V1 runs it by default, counts `[E]`.
     A2Fullmesh,
+}
+
+/// Which ops, in which form, a dispatch and its combine run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Route {
+    form: Form,
+    version: Mc2Version,
 }
 
 /// What a dispatch on the MC2 ops keeps for its combine.
 pub(super) struct Mc2Handle {
-    form: Form,
+    route: Route,
     /// Rows of the ops' `[A, H]` buffers.
     rows: usize,
-    /// `[BS, K]` ids with −1 made 0, and the mask that keeps them out.
+    /// `[BS, K]` ids with −1 made 0, and (V2) the mask that keeps them out.
     ids: DeviceBuffer<i32>,
-    mask: DeviceBuffer<u8>,
-    mask_dims: Vec<usize>,
-    /// The ops' opaque bookkeeping, handed from dispatch to combine.
+    mask: Option<(DeviceBuffer<u8>, Vec<usize>)>,
+    /// The ops' opaque bookkeeping, handed from dispatch to combine (V2's
+    /// `assistInfoForCombine`, V1's `expandIdx`; V1's TP counts).
     assist: DeviceBuffer<i32>,
     recv_counts: DeviceBuffer<i32>,
+    tp_counts: Option<DeviceBuffer<i32>>,
     /// `[L]` rows per local expert, in `[A, H]` order.
     per_expert: Vec<usize>,
     /// `BS`: this rank's tokens, or 1 for a rank without any.
@@ -77,69 +92,136 @@ pub(super) struct Mc2Handle {
     global_bs: usize,
 }
 
-/// The form of the MC2 ops whose documented limits fit this call on every rank (see the module
-/// docs), if any.
-pub(super) fn form(
+/// The ops, and their form, whose documented limits fit this call on every rank (see the
+/// module docs), if any: V2 where the CANN has it, else V1.
+pub(super) fn route(
     comm: &Comm,
     shape: &EpShape,
     bf16_payload: bool,
     max_tokens: usize,
-) -> Option<Form> {
+) -> Option<Route> {
     let c = shape.config;
-    let (r, e, h, k) = (c.num_ranks, c.num_experts, shape.hidden, shape.top_k);
-    let l = c.local_experts();
+    let (r, e, k) = (c.num_ranks, c.num_experts, shape.top_k);
     let common =
         bf16_payload && e % r == 0 && (1..=MAX_K).contains(&k) && k <= e && max_tokens >= 1;
-    let buffer = comm.buffer_size_mb();
     let device = comm.device();
     let soc = device.soc_name().ok()?;
     let form = if soc.starts_with("Ascend910_93") {
-        let fits = (2..=MAX_RANKS).contains(&r)
-            && (1..=MAX_EXPERTS).contains(&e)
-            && HIDDEN.contains(&h)
-            && max_tokens <= MAX_BS
-            && buffsize_fits(a3_buffer_bytes((h, k, l, r), max_tokens), buffer);
-        fits.then_some(Form::A3)
+        Form::A3
     } else if soc.starts_with("Ascend910B") {
-        let fits = A2_RANKS.contains(&r)
-            && (1..=A2_MAX_EXPERTS).contains(&e)
-            && l <= A2_MAX_LOCAL_EXPERTS
-            && (1..=A2_MAX_HIDDEN).contains(&h)
-            && h % 32 == 0
-            && max_tokens <= A2_MAX_BS
-            && buffsize_fits(a2_buffer_bytes((h, k, l, r), max_tokens), buffer);
-        fits.then_some(Form::A2Fullmesh)
+        Form::A2Fullmesh
     } else {
-        None
+        return None;
     };
     let api = device.inner.api;
-    let has_ops = MoeDistributeDispatchV2::available(api).is_ok()
-        && MoeDistributeCombineV2::available(api).is_ok();
-    form.filter(|_| common && has_ops)
+    let version = [Mc2Version::V2, Mc2Version::V1]
+        .into_iter()
+        .find(|v| v.available(api))?;
+    let route = Route { form, version };
+    (common && route.fits(shape, max_tokens, comm.buffer_size_mb())).then_some(route)
 }
 
-/// [`form`], and on A2 also that no rank routes a token to `-1` (A2's mask is per token):
-/// every rank passes its `topk_idx`; one all-reduce of a flag on `comm` when the A2 form fits.
+impl Route {
+    /// Whether the shape, `max_tokens` per rank and the EP buffer (`configured_mb`) lie within
+    /// the route's documented limits.
+    fn fits(self, shape: &EpShape, max_tokens: usize, configured_mb: Option<u32>) -> bool {
+        let c = shape.config;
+        let (r, e, h, k) = (c.num_ranks, c.num_experts, shape.hidden, shape.top_k);
+        let sizes = (h, k, c.local_experts(), r);
+        let buffer = |need| buffsize_fits(need, configured_mb);
+        let a2 = |ranks: &[usize]| {
+            ranks.contains(&r)
+                && (1..=A2_MAX_EXPERTS).contains(&e)
+                && c.local_experts() <= A2_MAX_LOCAL_EXPERTS
+                && (1..=A2_MAX_HIDDEN).contains(&h)
+                && h % 32 == 0
+                && max_tokens <= A2_MAX_BS
+                && buffer(a2_buffer_bytes(sizes, max_tokens))
+        };
+        match (self.form, self.version) {
+            (Form::A3, Mc2Version::V2) => {
+                (2..=MAX_RANKS).contains(&r)
+                    && (1..=MAX_EXPERTS).contains(&e)
+                    && HIDDEN.contains(&h)
+                    && max_tokens <= MAX_BS
+                    && buffer(a3_buffer_bytes(sizes, max_tokens))
+            }
+            (Form::A3, Mc2Version::V1) => {
+                V1_A3_RANKS.contains(&r)
+                    && (1..=V1_MAX_EXPERTS).contains(&e)
+                    && h == V1_A3_HIDDEN
+                    && k <= V1_A3_MAX_K
+                    && max_tokens <= MAX_BS
+                    && v1_a3_buffer_fits(sizes, max_tokens, configured_mb)
+            }
+            (Form::A2Fullmesh, Mc2Version::V2) => a2(&A2_RANKS),
+            // V1 on A2 takes its layered algorithm instead when these two variables say so;
+            // both ops read them, and the simulator does not model that algorithm.
+            (Form::A2Fullmesh, Mc2Version::V1) => a2(&V1_A2_RANKS) && !v1_a2_layered(),
+        }
+    }
+
+    /// Whether every rank's routing matters to the route: V2 on A2 (a per-token mask) and V1
+    /// (no mask). V2 on A3 masks any `(token, k)` pair, so it needs no agreement.
+    fn needs_agreement(self) -> bool {
+        self != Route {
+            form: Form::A3,
+            version: Mc2Version::V2,
+        }
+    }
+}
+
+/// V1 on A2 runs its layered algorithm when `HCCL_INTRA_PCIE_ENABLE` is "1" and
+/// `HCCL_INTRA_ROCE_ENABLE` is "0" (the ops' docs and tiling).
+fn v1_a2_layered() -> bool {
+    let var = |name| std::env::var(name).ok();
+    var("HCCL_INTRA_PCIE_ENABLE").as_deref() == Some("1")
+        && var("HCCL_INTRA_ROCE_ENABLE").as_deref() == Some("0")
+}
+
+/// [`route`], and, where the route needs every rank's routing ([`Route::needs_agreement`]),
+/// one all-reduce on `comm` of what each rank holds: whether any id is `-1`, whether it has
+/// no tokens, and whether it has more than `max_tokens` (then every rank returns the error
+/// naming that rank). Every rank passes its `topk_idx`.
 pub(super) fn usable(
     comm: &Comm,
     stream: &Stream,
     shape: &EpShape,
     max_tokens: usize,
     topk_idx: &[i32],
-) -> Result<Option<Form>> {
-    let Some(form) = form(comm, shape, true, max_tokens) else {
+) -> Result<Option<Route>> {
+    let Some(route) = route(comm, shape, true, max_tokens) else {
         return Ok(None);
     };
-    if form == Form::A3 {
-        return Ok(Some(form));
+    if !route.needs_agreement() {
+        return Ok(Some(route));
     }
-    let unrouted = stream.upload(&[i32::from(topk_idx.iter().any(|&e| e < 0))])?;
-    let mut any = stream.alloc_pooled::<i32>(1)?;
-    comm.all_reduce(stream, &unrouted, &mut any, ReduceOp::Max)?;
-    Ok((any.to_vec()?[0] == 0).then_some(form))
+    let t = topk_idx.len() / shape.top_k;
+    let over = if t > max_tokens { comm.rank() + 1 } else { 0 };
+    let mine = [
+        i32::from(topk_idx.iter().any(|&e| e < 0)),
+        i32::from(t == 0),
+        over as i32,
+    ];
+    let mine = stream.upload(&mine)?;
+    let mut all = stream.alloc_pooled::<i32>(3)?;
+    comm.all_reduce(stream, &mine, &mut all, ReduceOp::Max)?;
+    let [unrouted, empty, over] = <[i32; 3]>::try_from(all.to_vec()?)
+        .map_err(|v| Error::invalid(format!("an all-reduce of 3 values gave {v:?}"), "3 values"))?;
+    if over > 0 {
+        return Err(Error::invalid(
+            format!("rank {} dispatches more tokens", over - 1),
+            format!("at most max_tokens_per_rank = {max_tokens} on every rank"),
+        ));
+    }
+    let ok = match route.version {
+        Mc2Version::V2 => unrouted == 0,
+        Mc2Version::V1 => unrouted == 0 && empty == 0,
+    };
+    Ok(ok.then_some(route))
 }
 
-/// The A3 buffer formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes.
+/// V2's A3 formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes.
 fn a3_buffer_bytes((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) -> u64 {
     let align = |v: usize, to: usize| v.div_ceil(to) * to;
     let need =
@@ -147,24 +229,41 @@ fn a3_buffer_bytes((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) ->
     need as u64
 }
 
-/// The A2 "fullmesh" formula: 2·(maxBS·ep·min(L, K)·H·2 + 2 MB) bytes.
+/// The A2 "fullmesh" formula (both versions): 2·(maxBS·ep·min(L, K)·H·2 + 2 MB) bytes.
 fn a2_buffer_bytes((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) -> u64 {
     2 * ((max_bs * r * l.min(k) * h * 2) as u64 + (2 << 20))
 }
 
-/// Whether `need` bytes fit the communicator's buffer (its configured size, else
-/// `HCCL_BUFFSIZE`, else 200 MB; the MC2 communicator is split with the caller's configured
-/// size), which must be 2 MB at least.
-fn buffsize_fits(need: u64, configured_mb: Option<u32>) -> bool {
+/// V1's A3 buffer: its doc's `2^20·(MB − 2)/2 ≥ maxBS·2·(H + 128)·(ep·L + K + 1)` and its
+/// tiling's `ep·maxBS·H·4·L ≤ MB·2^20`, both.
+fn v1_a3_buffer_fits(
+    (h, k, l, r): (usize, usize, usize, usize),
+    max_bs: usize,
+    configured_mb: Option<u32>,
+) -> bool {
+    let mb = buffsize_mb(configured_mb);
+    let doc = (max_bs * 2 * (h + 128) * (r * l + k + 1)) as u64;
+    let tiling = (r * max_bs * h * 4 * l) as u64;
+    mb >= 2 && doc <= ((mb - 2) << 20) / 2 && tiling <= mb << 20
+}
+
+/// The EP buffer in MB: the communicator's configured size, else `HCCL_BUFFSIZE`, else 200
+/// (the MC2 communicator is split with the caller's configured size).
+fn buffsize_mb(configured_mb: Option<u32>) -> u64 {
     let env = || {
         std::env::var("HCCL_BUFFSIZE")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let mb = configured_mb
+    configured_mb
         .map(u64::from)
         .or_else(env)
-        .unwrap_or(DEFAULT_BUFFSIZE_MB);
+        .unwrap_or(DEFAULT_BUFFSIZE_MB)
+}
+
+/// Whether `need` bytes fit the EP buffer ([`buffsize_mb`]), which must be 2 MB at least.
+fn buffsize_fits(need: u64, configured_mb: Option<u32>) -> bool {
+    let mb = buffsize_mb(configured_mb);
     mb >= 2 && need <= mb.saturating_mul(1 << 20)
 }
 
@@ -174,25 +273,34 @@ struct Group {
     ranks: i64,
     rank: i64,
     experts: i64,
-    /// NULL on A3, "fullmesh" on A2.
-    alg: Option<&'static std::ffi::CStr>,
+    route: Route,
 }
 
 impl Group {
     /// The ops' view, with `global_bs` tokens in all.
     fn with_batch(&self, global_bs: usize) -> Mc2Group<'_> {
+        let Route { form, version } = self.route;
+        // V1 on A3 takes a one-rank TP group and one shared expert (without shared-expert
+        // ranks) only; everywhere else both are 0.
+        let v1_a3 = i64::from(form == Form::A3 && version == Mc2Version::V1);
         Mc2Group {
+            version,
             name: &self.name,
             ranks: self.ranks,
             rank: self.rank,
             experts: self.experts,
             global_bs: global_bs as i64,
-            comm_alg: self.alg,
+            tp_ranks: v1_a3,
+            shared_experts: v1_a3,
+            comm_alg: match (version, form) {
+                (Mc2Version::V2, Form::A2Fullmesh) => Some(c"fullmesh"),
+                _ => None,
+            },
         }
     }
 }
 
-fn group(comm: &Comm, shape: &EpShape, form: Form) -> Result<Group> {
+fn group(comm: &Comm, shape: &EpShape, route: Route) -> Result<Group> {
     let name = comm.name()?;
     let name = std::ffi::CString::new(name.clone())
         .map_err(|_| Error::invalid(format!("communicator name {name:?}"), "a name without NUL"))?;
@@ -201,28 +309,48 @@ fn group(comm: &Comm, shape: &EpShape, form: Form) -> Result<Group> {
         ranks: i64::from(comm.size()),
         rank: i64::from(comm.rank()),
         experts: shape.config.num_experts as i64,
-        alg: match form {
-            Form::A3 => None,
-            Form::A2Fullmesh => Some(c"fullmesh"),
-        },
+        route,
     })
 }
 
-impl Form {
-    /// The mask's shape for `bs` tokens of top-`k`: per pair on A3, per token on A2.
-    fn mask_dims(self, bs: usize, k: usize) -> Vec<usize> {
-        match self {
-            Form::A3 => vec![bs, k],
-            Form::A2Fullmesh => vec![bs],
+impl Route {
+    /// The mask for `topk_idx` (`bs` tokens of top-`k`, `t` of them real), if the route takes
+    /// one: per pair on A3, per token on A2 (where [`usable`] saw no −1 id on any rank: all,
+    /// or none on a rank without tokens). V1 takes none.
+    fn mask(
+        self,
+        topk_idx: &[i32],
+        (bs, k, t): (usize, usize, usize),
+    ) -> Option<(Vec<u8>, Vec<usize>)> {
+        match (self.version, self.form) {
+            (Mc2Version::V1, _) => None,
+            (Mc2Version::V2, Form::A3) => {
+                let mut mask = vec![0u8; bs * k];
+                for (m, &e) in mask.iter_mut().zip(topk_idx) {
+                    *m = u8::from(e >= 0);
+                }
+                Some((mask, vec![bs, k]))
+            }
+            (Mc2Version::V2, Form::A2Fullmesh) => Some((vec![u8::from(t > 0); bs], vec![bs])),
         }
     }
 
     /// The length of `epRecvCounts` / `epSendCounts` (`global_bs` tokens in all).
     fn counts_len(self, shape: &EpShape, global_bs: usize) -> usize {
         let (r, e) = (shape.config.num_ranks, shape.config.num_experts);
-        match self {
-            Form::A3 => e,
-            Form::A2Fullmesh => e + 2 * global_bs * shape.top_k * (r / A2_SERVER_DEVICES).max(1),
+        match (self.version, self.form) {
+            (Mc2Version::V2, Form::A2Fullmesh) => {
+                e + 2 * global_bs * shape.top_k * (r / A2_SERVER_DEVICES).max(1)
+            }
+            _ => e,
+        }
+    }
+
+    /// The length of the combine's bookkeeping: V2's `[A·128]`, V1's `[BS·K]`.
+    fn assist_len(self, (rows, bs, k): (usize, usize, usize)) -> usize {
+        match self.version {
+            Mc2Version::V2 => rows * 128,
+            Mc2Version::V1 => bs * k,
         }
     }
 }
@@ -246,7 +374,7 @@ pub(super) fn dispatch(
     stream: &Stream,
     shape: &EpShape,
     (x, topk_idx): (&DeviceBuffer<bf16>, &[i32]),
-    (max_tokens, int8, form): (usize, bool, Form),
+    (max_tokens, int8, route): (usize, bool, Route),
 ) -> Result<(Mc2Rows, Vec<usize>, Mc2Handle)> {
     let (h, k) = (shape.hidden, shape.top_k);
     let (r, l) = (shape.config.num_ranks, shape.config.local_experts());
@@ -259,20 +387,13 @@ pub(super) fn dispatch(
     }
     let ep = comm.mc2()?;
     ep.note_stream(stream);
-    let g = group(ep, shape, form)?;
-    // A rank without tokens sends one masked row: the ops need BS ≥ 1.
+    let g = group(ep, shape, route)?;
+    // A rank without tokens sends one masked row (V2): the ops need BS ≥ 1.
     let bs = t.max(1);
     let mut ids = vec![0i32; bs * k];
-    let mut mask = vec![0u8; bs * k];
-    for (f, &e) in topk_idx.iter().enumerate() {
-        ids[f] = e.max(0);
-        mask[f] = u8::from(e >= 0);
+    for (id, &e) in ids.iter_mut().zip(topk_idx) {
+        *id = e.max(0);
     }
-    if form == Form::A2Fullmesh {
-        // Per token ([`usable`] saw no −1 id on any rank): all, or none on a rank without.
-        mask = vec![u8::from(t > 0); bs];
-    }
-    let mask_dims = form.mask_dims(bs, k);
     let padded;
     let x = if t == 0 {
         padded = stream.alloc_pooled_zeroed::<bf16>(h)?;
@@ -282,18 +403,41 @@ pub(super) fn dispatch(
     };
     let global_bs = max_tokens * r;
     let rows = global_bs * l.min(k);
-    let counts_len = form.counts_len(shape, global_bs);
+    let counts_len = route.counts_len(shape, global_bs);
     let ids = stream.upload(&ids)?;
-    let mask = stream.upload(&mask)?;
-    // bf16 rows, or INT8 codes with a scale per row.
+    let mask = match route.mask(topk_idx, (bs, k, t)) {
+        Some((mask, dims)) => Some((stream.upload(&mask)?, dims)),
+        None => None,
+    };
+    let v1 = route.version == Mc2Version::V1;
+    // bf16 rows, or INT8 codes with a scale per row; V1 wants the scales given either way.
     let mut expand = Expanded::alloc(stream, int8, rows, h)?;
-    let mut assist = stream.alloc_pooled::<i32>(rows * 128)?;
+    let mut v1_scales = if v1 && !int8 {
+        Some(stream.alloc_pooled::<f32>(rows)?)
+    } else {
+        None
+    };
+    let assist_len = route.assist_len((rows, bs, k));
+    let mut assist = stream.alloc_pooled::<i32>(assist_len)?;
     let mut nums = stream.alloc_pooled::<i64>(l)?;
     let mut recv_counts = stream.alloc_pooled::<i32>(counts_len)?;
+    let mut tp_counts = if v1 {
+        Some(stream.alloc_pooled_zeroed::<i32>(1)?)
+    } else {
+        None
+    };
+    let mut expand_scales = if v1 {
+        Some(stream.alloc_pooled::<f32>(rows)?)
+    } else {
+        None
+    };
     {
         let tx = AclTensor::new(x, &[bs, h])?;
         let tids = AclTensor::new(&ids, &[bs, k])?;
-        let tmask = AclTensor::from_bytes::<AclBool>(&mask, &mask_dims)?;
+        let tmask = match &mask {
+            Some((m, dims)) => Some(AclTensor::from_bytes::<AclBool>(m, dims)?),
+            None => None,
+        };
         let (tex, tscales) = match &mut expand {
             Mc2Rows::Bf16(e) => (AclTensor::new_mut(e, &[rows, h])?, None),
             Mc2Rows::Int8 { codes, scales } => (
@@ -301,19 +445,34 @@ pub(super) fn dispatch(
                 Some(AclTensor::new_mut(scales, &[rows])?),
             ),
         };
-        let tassist = AclTensor::new_mut(&mut assist, &[rows * 128])?;
+        let tv1_scales = match &mut v1_scales {
+            Some(s) => Some(AclTensor::new_mut(s, &[rows])?),
+            None => None,
+        };
+        let tassist = AclTensor::new_mut(&mut assist, &[assist_len])?;
         let tnums = AclTensor::new_mut(&mut nums, &[l])?;
         let trecv = AclTensor::new_mut(&mut recv_counts, &[counts_len])?;
+        let ttp = match &mut tp_counts {
+            Some(c) => Some(AclTensor::new_mut(c, &[1])?),
+            None => None,
+        };
+        let texs = match &mut expand_scales {
+            Some(s) => Some(AclTensor::new_mut(s, &[rows])?),
+            None => None,
+        };
         Mc2Dispatch {
             group: g.with_batch(global_bs),
             x: &tx,
             expert_ids: &tids,
-            mask: &tmask,
+            mask: tmask.as_ref(),
             expand_x: &tex,
-            dynamic_scales: tscales.as_ref(),
+            quantize: int8,
+            dynamic_scales: tscales.as_ref().or(tv1_scales.as_ref()),
             assist_info: &tassist,
             expert_token_nums: &tnums,
             recv_counts: &trecv,
+            tp_recv_counts: ttp.as_ref(),
+            expand_scales: texs.as_ref(),
         }
         .plan(stream)?
         .launch()?;
@@ -347,13 +506,13 @@ pub(super) fn dispatch(
         _ => unreachable!("both allocated in the same kind"),
     }
     let handle = Mc2Handle {
-        form,
+        route,
         rows,
         ids,
         mask,
-        mask_dims,
         assist,
         recv_counts,
+        tp_counts,
         per_expert: per_expert.clone(),
         bs,
         global_bs,
@@ -424,7 +583,7 @@ pub(super) fn combine(
     let (h, k) = (shape.hidden, shape.top_k);
     let ep = comm.mc2()?;
     ep.note_stream(stream);
-    let g = group(ep, shape, handle.form)?;
+    let g = group(ep, shape, handle.route)?;
     let mut expand = stream.alloc_pooled::<bf16>(handle.rows * h)?;
     let slabs = Slabs {
         per_expert: &handle.per_expert,
@@ -443,10 +602,17 @@ pub(super) fn combine(
     {
         let tex = AclTensor::new(&expand, &[handle.rows, h])?;
         let tids = AclTensor::new(&handle.ids, &[bs, k])?;
-        let tassist = AclTensor::new(&handle.assist, &[handle.rows * 128])?;
+        let tassist = AclTensor::new(&handle.assist, &[handle.assist.len()])?;
         let tcounts = AclTensor::new(&handle.recv_counts, &[handle.recv_counts.len()])?;
         let tw = AclTensor::new(weights, &[bs, k])?;
-        let tmask = AclTensor::from_bytes::<AclBool>(&handle.mask, &handle.mask_dims)?;
+        let tmask = match &handle.mask {
+            Some((m, dims)) => Some(AclTensor::from_bytes::<AclBool>(m, dims)?),
+            None => None,
+        };
+        let ttp = match &handle.tp_counts {
+            Some(c) => Some(AclTensor::new(c, &[1])?),
+            None => None,
+        };
         let tout = AclTensor::new_mut(&mut out, &[bs, h])?;
         Mc2Combine {
             group: g.with_batch(handle.global_bs),
@@ -455,7 +621,8 @@ pub(super) fn combine(
             assist_info: &tassist,
             send_counts: &tcounts,
             weights: &tw,
-            mask: &tmask,
+            mask: tmask.as_ref(),
+            tp_send_counts: ttp.as_ref(),
             out: &tout,
         }
         .plan(stream)?

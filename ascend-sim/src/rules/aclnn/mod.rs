@@ -22,6 +22,7 @@ mod fia_v3;
 mod grouped_matmul_v4;
 mod matmul;
 mod mla_prolog_v3;
+mod moe_distribute_v1;
 mod moe_distribute_v2;
 mod moe_finalize_routing_v2;
 mod moe_gating_top_k;
@@ -62,6 +63,13 @@ pub(super) const TABLES: &[&[Rule]] = &[
     moe_distribute_v2::COMBINE_SHARED,
     moe_distribute_v2::COMBINE_OUTPUTS,
     moe_distribute_v2::AT_RUN,
+    moe_distribute_v1::DISPATCH_INPUTS,
+    moe_distribute_v1::DISPATCH_SHARED,
+    moe_distribute_v1::DISPATCH_OUTPUTS,
+    moe_distribute_v1::COMBINE_INPUTS,
+    moe_distribute_v1::COMBINE_SHARED,
+    moe_distribute_v1::COMBINE_OUTPUTS,
+    moe_distribute_v1::AT_RUN,
 ];
 
 /// A valid call of `op`.
@@ -79,6 +87,8 @@ pub(super) fn sample(op: &str) -> Option<Call> {
         weight_quant_bmm_v2::OP => weight_quant_bmm_v2::sample(),
         moe_distribute_v2::DISPATCH => moe_distribute_v2::dispatch_sample(),
         moe_distribute_v2::COMBINE => moe_distribute_v2::combine_sample(),
+        moe_distribute_v1::DISPATCH => moe_distribute_v1::dispatch_sample(),
+        moe_distribute_v1::COMBINE => moe_distribute_v1::combine_sample(),
         _ => return None,
     })
 }

@@ -59,10 +59,10 @@ const DOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_disp
 const CDOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_combine_v2/docs/aclnnMoeDistributeCombineV2.md (A3 notes)";
 const A2_DOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_dispatch_v2/docs/aclnnMoeDistributeDispatchV2.md (A2 notes, shape variables, HCCL_BUFFSIZE)";
 const A2_CDOC: &str = "cann-api-facts §4.7; ops-transformer mc2/moe_distribute_combine_v2/docs/aclnnMoeDistributeCombineV2.md (A2 notes, shape variables, HCCL_BUFFSIZE)";
-const HALVES: &[i32] = &[ACL_FLOAT16, ACL_BF16];
+pub(super) const HALVES: &[i32] = &[ACL_FLOAT16, ACL_BF16];
 /// `HCCL_BUFFSIZE`'s default, in MB.
 const DEFAULT_BUFFSIZE_MB: u64 = 200;
-const MIB: i64 = 1 << 20;
+pub(super) const MIB: i64 = 1 << 20;
 
 /// The form the call's `commAlg` names (an unknown name counts as A3's here: rule
 /// `…comm-alg` refuses it).
@@ -196,23 +196,23 @@ fn a2_form(c: &mut Call) {
 }
 
 /// Experts per rank (`moeExpertNum / epWorldSize`, no shared-expert ranks; −1 when unknown).
-fn local_experts(c: &Call) -> i64 {
+pub(super) fn local_experts(c: &Call) -> i64 {
     let (e, ep) = (c.int_of("moeExpertNum"), c.int_of("epWorldSize"));
     if ep > 0 { e / ep } else { -1 }
 }
 
 /// The largest batch of one rank: `globalBs / epWorldSize`, or this rank's `BS` when 0.
-fn max_bs(c: &Call, bs: i64) -> i64 {
+pub(super) fn max_bs(c: &Call, bs: i64) -> i64 {
     let (g, ep) = (c.int_of("globalBs"), c.int_of("epWorldSize").max(1));
     if g == 0 { bs } else { g / ep }
 }
 
 /// `A`'s lower bound: `(globalBs or BS·epWorldSize) · min(localExperts, K)`.
-fn min_rows(c: &Call, bs: i64, k: i64) -> i64 {
+pub(super) fn min_rows(c: &Call, bs: i64, k: i64) -> i64 {
     max_bs(c, bs).saturating_mul(c.int_of("epWorldSize")) * local_experts(c).min(k)
 }
 
-fn ep_rank(c: &Call) -> Result<(), String> {
+pub(super) fn ep_rank(c: &Call) -> Result<(), String> {
     let (r, ep) = (c.int_of("epRankId"), c.int_of("epWorldSize"));
     if (0..ep).contains(&r) {
         Ok(())
@@ -230,7 +230,7 @@ fn experts(c: &Call) -> Result<(), String> {
     }
 }
 
-fn group_ep(c: &Call) -> Result<(), String> {
+pub(super) fn group_ep(c: &Call) -> Result<(), String> {
     match c.str_of("groupEp") {
         Some(s) if (1..128).contains(&s.len()) => Ok(()),
         other => Err(format!("groupEp {other:?}")),
@@ -276,7 +276,7 @@ fn ids_shape(c: &Call) -> Result<(), String> {
     }
 }
 
-fn global_bs(c: &Call, bs: i64) -> Result<(), String> {
+pub(super) fn global_bs(c: &Call, bs: i64) -> Result<(), String> {
     let (g, ep) = (c.int_of("globalBs"), c.int_of("epWorldSize"));
     if g == 0 || (g % ep == 0 && g / ep >= bs) {
         Ok(())
@@ -297,7 +297,7 @@ fn mask(c: &Call) -> Result<(), String> {
     }
 }
 
-fn absent(c: &Call, names: &[&str]) -> Result<(), String> {
+pub(super) fn absent(c: &Call, names: &[&str]) -> Result<(), String> {
     match names.iter().find(|n| c.present(n)) {
         Some(n) => Err(format!("{n} is given")),
         None => Ok(()),
@@ -317,7 +317,7 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
 }
 
 /// Whether the EP communicator's buffer holds `need` bytes (and is at least 2 MB).
-fn buffer_holds(c: &Call, need: i64, sizes: &str) -> Result<(), String> {
+pub(super) fn buffer_holds(c: &Call, need: i64, sizes: &str) -> Result<(), String> {
     // The C layer, which knows the communicators, passes the EP communicator's configured
     // size as `commBufferMb` (0: none).
     let (mb, what) = match c.int_of("commBufferMb") {
@@ -883,7 +883,7 @@ pub(super) const COMBINE_OUTPUTS: &[Rule] = &[
 ];
 
 /// `Err` unless tensor `name` (when present) is `dtype`.
-fn int_typed(c: &Call, name: &str, dtype: i32) -> Result<(), String> {
+pub(super) fn int_typed(c: &Call, name: &str, dtype: i32) -> Result<(), String> {
     match c.tensor_of(name) {
         Some(t) if t.dtype != dtype => Err(format!(
             "{name} is {}, expected {}",
@@ -898,6 +898,7 @@ const RUN_TEST: &str = "tests/hccl_mc2_sim.rs::each_mc2_run_rule_names_itself";
 const A2_TEST: &str = "tests/hccl_mc2_a2_sim.rs::mc2_ops_on_a2_name_the_rule";
 const SOC_TEST: &str = "ascend-sim/src/ffi/aclnn_mc2.rs::each_soc_takes_its_form";
 const BOTH: &str = "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2";
+const ALL: &str = "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2, aclnnMoeDistributeDispatch, aclnnMoeDistributeCombine";
 
 const fn at_run(
     call: &'static str,
@@ -936,7 +937,7 @@ pub(super) const AT_RUN: &[Rule] = &[
         (A2_DOC, A2_TEST),
     ),
     at_run(
-        BOTH,
+        ALL,
         "moe-distribute.soc",
         "the SoC is Atlas A2 or A3",
         (DOC, SOC_TEST),
@@ -947,14 +948,24 @@ pub(super) const AT_RUN: &[Rule] = &[
         "A2: the 1-D xActiveMaskOptional holds its trues before its falses",
         (A2_DOC, A2_TEST),
     ),
+    Rule {
+        id: "moe-distribute.v1-a2-layered",
+        call: "aclnnMoeDistributeDispatch, aclnnMoeDistributeCombine",
+        statement: "A2, V1: HCCL_INTRA_PCIE_ENABLE=1 with HCCL_INTRA_ROCE_ENABLE=0 picks the layered algorithm, which the simulator does not model: it refuses the call",
+        source: "ops-transformer mc2/moe_distribute_dispatch/docs/aclnnMoeDistributeDispatch.md (HCCL_INTRA_PCIE_ENABLE) and its A2 tiling",
+        test: "ascend-sim/src/ffi/aclnn_mc2.rs::v1_takes_its_devices_form",
+        enforcement: crate::rules::Enforcement::Elsewhere {
+            code: "ascend-sim/src/ffi/aclnn_mc2.rs",
+        },
+    },
     at_run(
-        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2",
+        ALL,
         "moe-distribute.group-ep",
         "groupEp names a live communicator (HcclGetCommName) with a rank on the launching device; it has epWorldSize ranks and that rank is epRankId",
         (DOC, RUN_TEST),
     ),
     at_run(
-        "aclnnMoeDistributeDispatchV2, aclnnMoeDistributeCombineV2, Hccl collectives",
+        "aclnnMoeDistributeDispatch(V2), aclnnMoeDistributeCombine(V2), Hccl collectives",
         "moe-distribute.exclusive-comm",
         "the EP communicator of the MC2 ops runs no other HCCL operation, before or after",
         (DOC, RUN_TEST),

@@ -1,8 +1,10 @@
-//! aclnnMoeDistributeDispatchV2 / aclnnMoeDistributeCombineV2 (the MC2 ops) over the
-//! simulator's HCCL ranks, in their A3 form and A2's `commAlg` forms ([`Form`]), without shared
-//! experts or TP, the dispatch unquantized or with quantMode 2 (per-row dynamic INT8,
-//! optionally smoothed per expert). The forms move the same rows; they differ in their limits
-//! (the rule table) and in A2's 1-D token mask and longer `epRecvCounts`.
+//! The MC2 ops over the simulator's HCCL ranks, both versions ([`Version`]: V2's
+//! aclnnMoeDistributeDispatchV2 / CombineV2, V1's aclnnMoeDistributeDispatch / Combine), in
+//! their A3 form and A2's forms ([`Form`]), without shared experts or TP, the dispatch
+//! unquantized or with quantMode 2 (per-row dynamic INT8, optionally smoothed per expert). The
+//! forms move the same rows; they differ in their limits (the rule tables) and in A2's 1-D
+//! token mask and longer `epRecvCounts` (V2). The versions differ in the combine's bookkeeping
+//! (below) and V1 takes no mask.
 //!
 //! * **Dispatch**: every active `(token, k)` pair of this rank goes, as one row, to the rank of
 //!   its expert (`expert / localExpertNum`). A rank stores what it receives grouped by local
@@ -15,11 +17,15 @@
 //! * **Combine**: every row goes back to its source, which returns
 //!   `xOut[t] = Σ_k expertScales[t,k] · row(t,k)`, summed in fp32 in k order (products
 //!   rounded to fp32, as aclnnMoeFinalizeRoutingV2 sums) and rounded once.
-//! * `assistInfoForCombineOut` and `epRecvCountsOut` are documented as opaque ("may differ
-//!   between products and versions; pass them to combine"): here a row's 128 ints start with
-//!   its `(source rank, token, k)` and `epRecvCountsOut[e·R + s]` counts expert `e`'s rows
-//!   from rank `s`. Combine checks both against what comes back, so a combine that does not
-//!   pair with its dispatch fails on every rank (rule `moe-distribute-combine-v2.paired-dispatch`).
+//! * `assistInfoForCombineOut` (V2), `expandIdx` (V1) and `epRecvCountsOut` are documented as
+//!   opaque ("may differ between products and versions; pass them to combine"). Here V2's
+//!   128 ints of a received row start with its `(source rank, token, k)`; V1's `expandIdx`
+//!   holds, per sent `(token, k)`, how many earlier pairs of the rank went to the same expert
+//!   (its doc's wording), and `epRecvCountsOut[e·R + s]` counts expert `e`'s rows from rank
+//!   `s`. V1's combine sends each row back to its source as `(expert, index)`, which the
+//!   source finds in its `expandIdx`. Combine checks the bookkeeping against what comes back,
+//!   so a combine that does not pair with its dispatch fails on every rank (rules
+//!   `moe-distribute-combine-v2.paired-dispatch`, `moe-distribute-combine.paired-dispatch`).
 //! * **Meeting**: the k-th MC2 op a rank runs meets the k-th of every other rank of the EP
 //!   communicator (numbered when it runs; see [`crate::operators::hccl::Comm::next_mc2`]). A
 //!   failure on one rank fails the communicator, so the peers fail too, at once.
@@ -43,9 +49,17 @@ use crate::runtime::task::Abort;
 /// layer, which owns the communicator registry.
 pub(crate) type Link = Arc<dyn Fn() -> SimResult<Arc<Comm>> + Send + Sync>;
 
+/// Which version of the ops runs: a dispatch pairs with the combine of its version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    V1,
+    V2,
+}
+
 /// The attributes both ops use.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Attrs {
+    pub(crate) version: Version,
     pub(crate) form: Form,
     pub(crate) ep_world_size: usize,
     pub(crate) ep_rank_id: usize,
@@ -62,7 +76,13 @@ impl Attrs {
         self.moe_expert_num / self.ep_world_size
     }
 
+    /// What the k-th exchange of every rank must agree on: the op (of this version) and its
+    /// attributes.
     fn signature(&self, op: &str, hidden: usize, k: usize) -> String {
+        let op = match self.version {
+            Version::V1 => op.to_string(),
+            Version::V2 => format!("{op}V2"),
+        };
         format!(
             "{op}(epWorldSize {}, moeExpertNum {}, globalBs {}, H {hidden}, K {k}, quantMode {}, {:?})",
             self.ep_world_size, self.moe_expert_num, self.global_bs, self.quant_mode, self.form
@@ -70,9 +90,9 @@ impl Attrs {
     }
 }
 
-/// The tensors of a dispatch: inputs `x`, `expertIds`, mask, smooth scales; outputs
-/// `expandXOut`, `assistInfoForCombineOut`, `expertTokenNumsOut`, `epRecvCountsOut`,
-/// `dynamicScalesOut`.
+/// The tensors of a dispatch: inputs `x`, `expertIds`, mask (V2), smooth scales; outputs
+/// `expandXOut`, `assistInfoForCombineOut` (V2) or `expandIdx` (V1), `expertTokenNumsOut`,
+/// `epRecvCountsOut`, `dynamicScalesOut`.
 pub(crate) struct DispatchArgs {
     pub(crate) x: TensorDesc,
     pub(crate) expert_ids: TensorDesc,
@@ -80,6 +100,7 @@ pub(crate) struct DispatchArgs {
     /// `scalesOptional`: quantMode 2's smoothing, `[moeExpertNum, H]`.
     pub(crate) scales: Option<TensorDesc>,
     pub(crate) expand_x: TensorDesc,
+    /// V2's `assistInfoForCombineOut`, V1's `expandIdx`.
     pub(crate) assist_info: TensorDesc,
     pub(crate) expert_token_nums: TensorDesc,
     pub(crate) ep_recv_counts: TensorDesc,
@@ -87,8 +108,8 @@ pub(crate) struct DispatchArgs {
     pub(crate) dynamic_scales: Option<TensorDesc>,
 }
 
-/// The tensors of a combine: inputs `expandX`, `expertIds`, `assistInfoForCombine`,
-/// `epSendCounts`, `expertScales`, mask; output `xOut`.
+/// The tensors of a combine: inputs `expandX`, `expertIds`, `assistInfoForCombine` (V2) or
+/// `expandIdx` (V1), `epSendCounts`, `expertScales`, mask (V2); output `xOut` (V1: `x`).
 pub(crate) struct CombineArgs {
     pub(crate) expand_x: TensorDesc,
     pub(crate) expert_ids: TensorDesc,
@@ -213,14 +234,30 @@ pub(crate) fn plan_dispatch(args: DispatchArgs, attrs: Attrs, link: Link) -> Sim
     if let Some(s) = args.scales {
         inputs.push(("scalesOptional", s));
     }
+    let names = match attrs.version {
+        Version::V2 => [
+            "expandXOut",
+            "assistInfoForCombineOut",
+            "expertTokenNumsOut",
+            "epRecvCountsOut",
+            "dynamicScalesOut",
+        ],
+        Version::V1 => [
+            "expandX",
+            "expandIdx",
+            "expertTokenNums",
+            "epRecvCounts",
+            "dynamicScales",
+        ],
+    };
     let mut outputs = vec![
-        ("expandXOut", args.expand_x),
-        ("assistInfoForCombineOut", args.assist_info),
-        ("expertTokenNumsOut", args.expert_token_nums),
-        ("epRecvCountsOut", args.ep_recv_counts),
+        (names[0], args.expand_x),
+        (names[1], args.assist_info),
+        (names[2], args.expert_token_nums),
+        (names[3], args.ep_recv_counts),
     ];
     if let Some(d) = args.dynamic_scales {
-        outputs.push(("dynamicScalesOut", d));
+        outputs.push((names[4], d));
     }
     let run: Run = Arc::new(move |ins: &[TensorView], outs: &[TensorView]| {
         let mask = has_mask.then(|| &ins[2]);
@@ -270,8 +307,14 @@ fn dispatch(
     let quant = attrs.quant_mode == 2;
     // A quantized row travels as its codes and then its scale.
     let width = hidden + usize::from(quant);
-    let capacity = "moe-distribute-dispatch-v2.capacity";
+    let capacity = match attrs.version {
+        Version::V1 => "moe-distribute-dispatch.capacity",
+        Version::V2 => "moe-distribute-dispatch-v2.capacity",
+    };
     let mut parts = vec![Vec::new(); r];
+    // V1's expandIdx: per (token, k), the pairs of this rank sent to its expert before it.
+    let mut expand_idx = vec![-1i64; tokens * k];
+    let mut sent_to = vec![0i64; attrs.moe_expert_num];
     for t in 0..tokens {
         for j in 0..k {
             let f = t * k + j;
@@ -289,6 +332,8 @@ fn dispatch(
                 ));
             }
             let (dest, local) = (e as usize / l, e as usize % l);
+            expand_idx[f] = sent_to[e as usize];
+            sent_to[e as usize] += 1;
             let head = [local as u32, t as u32, j as u32];
             let row = &x[t * hidden..(t + 1) * hidden];
             if quant {
@@ -309,7 +354,7 @@ fn dispatch(
             }
         }
     }
-    let all = exchange(comm, attrs.signature("DispatchV2", hidden, k), parts)?;
+    let all = exchange(comm, attrs.signature("Dispatch", hidden, k), parts)?;
     let max_tokens = if attrs.global_bs == 0 {
         usize::MAX
     } else {
@@ -351,7 +396,10 @@ fn dispatch(
             i += 1;
         }
     }
-    outs[1].write_i64(&assist)?;
+    match attrs.version {
+        Version::V2 => outs[1].write_i64(&assist)?,
+        Version::V1 => outs[1].write_i64(&expand_idx)?,
+    }
     let mut nums: Vec<i64> = by_expert.iter().map(|v| v.len() as i64).collect();
     if attrs.expert_token_nums_type == 0 {
         for e in 1..l {
@@ -372,7 +420,13 @@ pub(crate) fn plan_combine(args: CombineArgs, attrs: Attrs, link: Link) -> SimRe
     let mut inputs = vec![
         ("expandX", args.expand_x),
         ("expertIds", args.expert_ids),
-        ("assistInfoForCombine", args.assist_info),
+        (
+            match attrs.version {
+                Version::V1 => "expandIdx",
+                Version::V2 => "assistInfoForCombine",
+            },
+            args.assist_info,
+        ),
         ("epSendCounts", args.ep_send_counts),
         ("expertScales", args.expert_scales),
     ];
@@ -384,7 +438,11 @@ pub(crate) fn plan_combine(args: CombineArgs, attrs: Attrs, link: Link) -> SimRe
             combine(comm, attrs, (tokens, hidden, k), (ins, has_mask), &outs[0])
         })
     });
-    Ok(Planned::new(0, inputs, vec![("xOut", args.x_out)], run))
+    let out = match attrs.version {
+        Version::V1 => "x",
+        Version::V2 => "xOut",
+    };
+    Ok(Planned::new(0, inputs, vec![(out, args.x_out)], run))
 }
 
 fn combine(
@@ -394,12 +452,15 @@ fn combine(
     (ins, has_mask): (&[TensorView], bool),
     out: &TensorView,
 ) -> SimResult<()> {
-    let (r, me) = (attrs.ep_world_size, comm.rank as usize);
-    let paired = "moe-distribute-combine-v2.paired-dispatch";
+    let (r, l, me) = (attrs.ep_world_size, attrs.local(), comm.rank as usize);
+    let paired = match attrs.version {
+        Version::V1 => "moe-distribute-combine.paired-dispatch",
+        Version::V2 => "moe-distribute-combine-v2.paired-dispatch",
+    };
     let bad = |what: String| crate::rules::violation(paired, what);
     let mut counts = ins[3].read_i64();
     // A2's epSendCounts lead with the counts; the ops' own bookkeeping follows.
-    counts.truncate(r * attrs.local());
+    counts.truncate(r * l);
     let rows: i64 = counts.iter().map(|&c| c.max(0)).sum();
     let a = ins[0].dims()[0];
     if counts.iter().any(|&c| c < 0) || rows as usize > a {
@@ -409,28 +470,67 @@ fn combine(
     }
     let assist = ins[2].read_i64();
     let mut parts = vec![Vec::new(); r];
-    for i in 0..rows as usize {
-        let [s, t, j] = [assist[i * 128], assist[i * 128 + 1], assist[i * 128 + 2]];
-        if !(0..r as i64).contains(&s) || t < 0 || j < 0 {
-            return Err(bad(format!("row {i} names rank {s}, token {t}, k {j}")));
+    match attrs.version {
+        // Each row names its (source, token, k).
+        Version::V2 => {
+            for i in 0..rows as usize {
+                let [s, t, j] = [assist[i * 128], assist[i * 128 + 1], assist[i * 128 + 2]];
+                if !(0..r as i64).contains(&s) || t < 0 || j < 0 {
+                    return Err(bad(format!("row {i} names rank {s}, token {t}, k {j}")));
+                }
+                let row = ins[0].select(i).read_f32();
+                push_record(&mut parts[s as usize], [t as u32, j as u32, 0], &row);
+            }
         }
-        let row = ins[0].select(i).read_f32();
-        push_record(&mut parts[s as usize], [t as u32, j as u32, 0], &row);
+        // The rows of local expert e from source s are block (e, s) of the counts, in the
+        // source's order: each goes back as (expert, its index in the block).
+        Version::V1 => {
+            let mut i = 0;
+            for e in 0..l {
+                for s in 0..r {
+                    for n in 0..counts[e * r + s] as usize {
+                        let row = ins[0].select(i).read_f32();
+                        push_record(&mut parts[s], [(me * l + e) as u32, n as u32, 0], &row);
+                        i += 1;
+                    }
+                }
+            }
+        }
     }
-    let all = exchange(comm, attrs.signature("CombineV2", hidden, k), parts)?;
+    let all = exchange(comm, attrs.signature("Combine", hidden, k), parts)?;
+    let ids = ins[1].read_i64();
+    // V1: the pair each (expert, index) names, from this rank's expandIdx.
+    let named: std::collections::HashMap<(i64, i64), usize> = match attrs.version {
+        Version::V1 => (0..tokens * k)
+            .filter(|&f| assist[f] >= 0)
+            .map(|f| ((ids[f], assist[f]), f))
+            .collect(),
+        Version::V2 => Default::default(),
+    };
     let mut slots: Vec<Option<Vec<f32>>> = vec![None; tokens * k];
     for (s, c) in all.iter().enumerate() {
-        for ([t, j, _], row) in records(&c.parts[me], hidden, s)? {
-            let (t, j) = (t as usize, j as usize);
-            if t >= tokens || j >= k || slots[t * k + j].is_some() {
-                return Err(bad(format!(
-                    "rank {s} returns token {t}, k {j} to rank {me}, which has {tokens} tokens of top-{k}, or that pair twice"
-                )));
+        for ([a, b, _], row) in records(&c.parts[me], hidden, s)? {
+            let pair = match attrs.version {
+                Version::V2 => {
+                    let (t, j) = (a as usize, b as usize);
+                    (t < tokens && j < k).then_some(t * k + j)
+                }
+                Version::V1 => named
+                    .get(&(i64::from(a), i64::from(b)))
+                    .copied()
+                    .filter(|_| a as usize / l == s),
+            };
+            match pair {
+                Some(f) if slots[f].is_none() => slots[f] = Some(row),
+                _ => {
+                    return Err(bad(format!(
+                        "rank {s} returns ({a}, {b}) to rank {me}, which has {tokens} tokens of top-{k}: \
+                         no pair it sent there, or that pair twice"
+                    )));
+                }
             }
-            slots[t * k + j] = Some(row);
         }
     }
-    let ids = ins[1].read_i64();
     let on = active(has_mask.then(|| &ins[5]), (tokens, k), attrs.form)?;
     let scales = ins[4].read_f32();
     let mut acc = vec![0f32; tokens * hidden];
