@@ -10,7 +10,7 @@ mod common;
 use common::hccl_mc2_cases::{
     Fault, ON_A2, a2_falls_back_where_a_limit_does_not_fit, all_name,
     int8_dispatch_quantizes_the_portable_rows, mc2_path_equals_portable_path_and_reference,
-    raw_mc2,
+    over_the_token_limit_fails_every_rank, raw_mc2,
 };
 use common::ranks::{on_ranks, rank_counts, setup_devices_on};
 
@@ -35,6 +35,12 @@ fn mc2_fullmesh_equals_portable_and_reference_on_a2() {
 fn mc2_int8_dispatch_on_a2_quantizes_the_portable_rows() {
     let _serial = setup();
     int8_dispatch_quantizes_the_portable_rows(ON_A2);
+}
+
+#[test]
+fn a2_rank_over_the_token_limit_fails_every_rank_at_once() {
+    let _serial = setup();
+    over_the_token_limit_fails_every_rank(ON_A2);
 }
 
 #[test]

@@ -7,35 +7,7 @@
 
 mod common;
 
-/// Set in a child process: run the case instead of spawning children.
-const CHILD_VAR: &str = "ASCEND_NPU_TEST_MLA_FALLBACK_CHILD";
-
-/// Runs test `name` of this binary again, alone, on the compiled-in simulator with the
-/// variables `vars`, and checks that it passed.
-fn in_child(name: &str, vars: &[(&str, &str)]) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = std::process::Command::new(exe);
-    child
-        .args(["--exact", name, "--test-threads=1"])
-        .env(CHILD_VAR, "1")
-        // CI also runs the suites through the drop-in libraries; the injected fault is the
-        // compiled-in simulator's.
-        .env_remove(ascend_npu::BACKEND_VAR);
-    for (key, value) in vars {
-        child.env(key, value);
-    }
-    let out = child.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{vars:?}:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD_VAR).is_some()
-}
+use common::child::{in_child, is_child};
 
 /// `mla-prolog-v3.products`, `fia-v3.products`.
 #[test]

@@ -25,6 +25,8 @@ pub struct Setting {
     pub ranks: &'static [u32],
     pub hidden: usize,
     pub unrouted: bool,
+    /// Rank 1 has no tokens (V1's ops, without a mask, cannot run a rank without tokens).
+    pub empty_rank: bool,
 }
 
 /// A3: 2, 4 and 8 ranks at the smallest H the ops take there, with −1 ids.
@@ -32,6 +34,7 @@ pub const ON_A3: Setting = Setting {
     ranks: &[2, 4, 8],
     hidden: HIDDEN,
     unrouted: true,
+    empty_rank: true,
 };
 
 /// A2 "fullmesh": 16 ranks (its smallest), a small H (a multiple of 32), every id routed.
@@ -39,6 +42,24 @@ pub const ON_A2: Setting = Setting {
     ranks: &[16],
     hidden: 64,
     unrouted: false,
+    empty_rank: true,
+};
+
+/// V1 on A3: 8 ranks (its smallest EP size) at H 7168 (the only one it takes), every id
+/// routed and every rank with tokens (V1 has no mask).
+pub const V1_ON_A3: Setting = Setting {
+    ranks: &[8],
+    hidden: V1_A3_HIDDEN,
+    unrouted: false,
+    empty_rank: false,
+};
+
+/// V1 on A2 ("fullmesh"): 16 ranks, a small H, every id routed and every rank with tokens.
+pub const V1_ON_A2: Setting = Setting {
+    ranks: &[16],
+    hidden: 64,
+    unrouted: false,
+    empty_rank: false,
 };
 
 fn shape(ranks: u32, hidden: usize) -> EpShape {
@@ -52,11 +73,20 @@ fn shape(ranks: u32, hidden: usize) -> EpShape {
     }
 }
 
-/// Rank `r`'s tokens: `x [T, H]` bf16, distinct ids, with some −1 if `unrouted` (rank 1 has
-/// no tokens), weights.
-fn host(shape: &EpShape, rank: u32, seed: u64, unrouted: bool) -> (Vec<bf16>, Vec<i32>, Vec<f32>) {
+/// Rank `r`'s tokens: `x [T, H]` bf16, distinct ids, with some −1 if `unrouted`, none on rank
+/// 1 if `empty_rank`, weights.
+fn host(
+    shape: &EpShape,
+    rank: u32,
+    seed: u64,
+    (unrouted, empty_rank): (bool, bool),
+) -> (Vec<bf16>, Vec<i32>, Vec<f32>) {
     let mut rng = Rng::new(seed * 104_729 + rank as u64);
-    let t = if rank == 1 { 0 } else { 2 + rank as usize % 3 };
+    let t = if rank == 1 && empty_rank {
+        0
+    } else {
+        2 + rank as usize % 3
+    };
     let e = shape.config.num_experts as u64;
     let x = (0..t * shape.hidden)
         .map(|_| bf16::from_f32(rng.f32() * 2.0))
@@ -132,7 +162,9 @@ fn run(
 pub fn mc2_path_equals_portable_path_and_reference(on: Setting) {
     for n in rank_counts(on.ranks) {
         let shape = shape(n, on.hidden);
-        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 3, on.unrouted)).collect();
+        let data: Vec<_> = (0..n)
+            .map(|r| host(&shape, r, 3, (on.unrouted, on.empty_rank)))
+            .collect();
         let max_tokens = 5;
         let got = on_ranks(n, |comm, stream| {
             let r = comm.rank() as usize;
@@ -204,7 +236,7 @@ pub fn a2_falls_back_where_a_limit_does_not_fit() {
         let mut shape = shape(n, ON_A2.hidden);
         shape.config.num_experts = per_rank * n as usize;
         let data: Vec<_> = (0..n)
-            .map(|r| host(&shape, r, 7, unrouted == Some(r)))
+            .map(|r| host(&shape, r, 7, (unrouted == Some(r), true)))
             .collect();
         let max_tokens = 5;
         let got = on_ranks(n, |comm, stream| {
@@ -292,7 +324,9 @@ pub fn int8_dispatch_quantizes_the_portable_rows(on: Setting) {
     for n in rank_counts(on.ranks) {
         let shape = shape(n, on.hidden);
         let hidden = on.hidden;
-        let data: Vec<_> = (0..n).map(|r| host(&shape, r, 5, on.unrouted)).collect();
+        let data: Vec<_> = (0..n)
+            .map(|r| host(&shape, r, 5, (on.unrouted, on.empty_rank)))
+            .collect();
         let max_tokens = 5;
         let got: Vec<Int8Got> = on_ranks(n, |comm, stream| {
             let (x, ids, w) = &data[comm.rank() as usize];
@@ -686,4 +720,81 @@ pub fn raw_mc2_v1(
     };
     combine.plan(stream).unwrap().launch().unwrap();
     stream.synchronize().err().map(|e| e.to_string())
+}
+
+/// Where V1 cannot carry a rank's routing (a `-1` id, a rank without tokens), every rank takes
+/// all-to-all-v and the round trip still equals the f64 reference; a rank over
+/// `max_tokens_per_rank` fails every rank at once, naming it.
+pub fn v1_falls_back_where_a_rank_cannot_travel_unmasked(on: Setting) {
+    for n in rank_counts(on.ranks) {
+        let shape = shape(n, on.hidden);
+        for (unrouted, empty_rank) in [(true, false), (false, true)] {
+            let data: Vec<_> = (0..n)
+                .map(|r| host(&shape, r, 11, (unrouted, empty_rank)))
+                .collect();
+            let max_tokens = 5;
+            let got = on_ranks(n, |comm, stream| {
+                let r = comm.rank() as usize;
+                run(
+                    stream,
+                    comm,
+                    &shape,
+                    &data[r],
+                    EpTransport::Auto,
+                    max_tokens,
+                )
+            });
+            let (masked, want) = doubled_round_trip(&shape, &data, max_tokens);
+            for (r, g) in got.iter().enumerate() {
+                let case = format!("{n} ranks, unrouted {unrouted}, empty rank {empty_rank}");
+                assert_eq!(g.3, EpTransport::Portable, "{case}: rank {r}'s transport");
+                assert_eq!(g.0, masked[r].recv_count, "{case}, rank {r}: counts");
+                for (i, (&g, &w)) in g.2.iter().zip(&want[r]).enumerate() {
+                    // As in mc2_path_equals_portable_path_and_reference.
+                    let bound = 2f64.powi(-8) * w.abs()
+                        + 2.0 * TOP_K as f64 * 2f64.powi(-24) * 4.4 * TOP_K as f64;
+                    assert!((g.to_f64() - w).abs() <= bound, "{case}, rank {r} [{i}]");
+                }
+            }
+        }
+    }
+    over_the_token_limit_fails_every_rank(on);
+}
+
+/// Rank 2 passes 3 tokens with `max_tokens_per_rank` 2 where the MC2 ops would run (V1, or
+/// V2 on A2): every rank returns the error naming rank 2 (the agreement all-reduce carries
+/// it), none waits in the ops.
+pub fn over_the_token_limit_fails_every_rank(on: Setting) {
+    for n in rank_counts(on.ranks) {
+        over_the_token_limit_on(&shape(n, on.hidden), n);
+    }
+}
+
+fn over_the_token_limit_on(shape: &EpShape, n: u32) {
+    let errs = on_ranks(n, |comm, stream| {
+        let r = comm.rank();
+        let mut data = host(shape, r, 13, (false, false));
+        let t = if r == 2 { 3 } else { 2 };
+        data.0.truncate(t * shape.hidden);
+        data.1.truncate(t * TOP_K);
+        data.2.truncate(t * TOP_K);
+        let x = stream.upload(&data.0).unwrap();
+        let ids = stream.upload(&data.1).unwrap();
+        let w = stream.upload(&data.2).unwrap();
+        let tokens = Tokens {
+            x: Payload::Bf16(&x),
+            topk_idx: &ids,
+            topk_weights: &w,
+        };
+        low_latency_dispatch(comm, stream, shape, tokens, 2)
+            .err()
+            .map(|e| e.to_string())
+    });
+    for (r, e) in errs.iter().enumerate() {
+        let e = e.as_deref().unwrap_or_else(|| panic!("rank {r}: no error"));
+        assert!(
+            e.contains("rank 2 dispatches") && e.contains("max_tokens_per_rank = 2"),
+            "rank {r}: {e}"
+        );
+    }
 }

@@ -13,6 +13,8 @@ pub mod bad_input_cases;
 #[cfg(feature = "sim")]
 pub mod buffer_lifetime_cases;
 pub mod checkpoint;
+#[cfg(feature = "sim")]
+pub mod child;
 pub mod expert_parallel_cases;
 pub mod expert_parallel_layer_cases;
 #[cfg(feature = "sim")]

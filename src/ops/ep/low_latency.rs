@@ -58,11 +58,13 @@ enum Path {
 /// Which transport a low-latency dispatch uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EpTransport {
-    /// The MC2 operators (`aclnnMoeDistributeDispatchV2`/`CombineV2`) where their documented
-    /// limits fit, else all-to-all-v: on an A3 SoC (a bf16 payload, H in 1024..=8192, ...), or
-    /// on an A2 SoC with `commAlg` "fullmesh" (16, 32, 64, 128 or 256 ranks, at most 512
-    /// experts and 24 per rank, H a multiple of 32 up to 7168, at most 256 tokens per rank,
-    /// and no `-1` expert id on any rank, which one all-reduce of a flag asks).
+    /// The MC2 operators (`aclnnMoeDistributeDispatchV2`/`CombineV2`, or V1's
+    /// `aclnnMoeDistributeDispatch`/`Combine` under a CANN without V2) where their documented
+    /// limits fit, else all-to-all-v: on an A3 SoC (a bf16 payload, H in 1024..=8192, ...; V1:
+    /// H 7168, 8 to 288 ranks), or on an A2 SoC with "fullmesh" (V2: 16, 32, 64, 128 or 256
+    /// ranks; V1: 16, 32 or 64; at most 512 experts and 24 per rank, H a multiple of 32 up to
+    /// 7168, at most 256 tokens per rank, and no `-1` expert id on any rank). V1 also needs
+    /// tokens on every rank (it has no mask). One all-reduce asks every rank where it matters.
     #[default]
     Auto,
     /// HCCL all-to-all-v on every SoC.

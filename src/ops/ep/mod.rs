@@ -12,7 +12,7 @@
 //! | normal combine | [`normal_combine`] | the reverse all-to-all-v, then the per-token sum over ranks in fp32 (`aclnnMoeFinalizeRoutingV2`) |
 //! | low-latency dispatch | [`low_latency_dispatch`] | one all-to-all-v per local expert straight into the masked layout |
 //! | low-latency combine | [`low_latency_combine`] | the reverse, then `Σ_k w_k·y_k` in fp32 |
-//! | either, on MC2 | the same two, where the MC2 ops fit ([`EpTransport`]) | `aclnnMoeDistributeDispatchV2` / `CombineV2` on a communicator of their own |
+//! | either, on MC2 | the same two, where the MC2 ops fit ([`EpTransport`]) | `aclnnMoeDistributeDispatchV2` / `CombineV2` (V1's without V2) on a communicator of their own |
 //! | INT8 low-latency dispatch | [`low_latency_dispatch_int8`] (MC2 only) | the dispatch's quantMode 2: per-row dynamic INT8 codes and scales |
 //!
 //! # Decisions

@@ -374,8 +374,8 @@ fn low_latency(
         return Ok(vec![Outcome::skipped(
             op,
             case,
-            "the MC2 ops and their limits (CANN with aclnnMoeDistributeDispatchV2/CombineV2, \
-             HCCL_BUFFSIZE for the slabs): this dispatch fell back to all-to-all-v",
+            "the MC2 ops and their limits (CANN with aclnnMoeDistributeDispatchV2/CombineV2 or \
+             V1's, HCCL_BUFFSIZE for the slabs): this dispatch fell back to all-to-all-v",
         )]);
     }
     let mut wrong = 0;

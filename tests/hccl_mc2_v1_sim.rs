@@ -1,0 +1,72 @@
+//! The MC2 operators' first version (aclnnMoeDistributeDispatch / Combine, CANN 8.1) under a
+//! CANN without V2: the low-latency path takes them on Atlas A3 (8 ranks, H 7168) and on A2
+//! ("fullmesh", 16 ranks) and equals the portable path and the f64 reference, bf16 and INT8;
+//! where V1 cannot carry a rank's routing (no mask: a `-1` id, a rank without tokens) every
+//! rank takes all-to-all-v; a rank over `max_tokens_per_rank` fails every rank at once. Each
+//! case runs in a child process whose simulator lacks V2's four functions.
+
+#![cfg(feature = "sim")]
+
+mod common;
+
+use common::child::{in_child, is_child};
+use common::hccl_mc2_cases::{
+    V1_ON_A2, V1_ON_A3, int8_dispatch_quantizes_the_portable_rows,
+    mc2_path_equals_portable_path_and_reference, v1_falls_back_where_a_rank_cannot_travel_unmasked,
+};
+
+/// V2's functions, left out of the child's simulator.
+const WITHOUT_V2: &str = "aclnnMoeDistributeDispatchV2GetWorkspaceSize,aclnnMoeDistributeDispatchV2,\
+    aclnnMoeDistributeCombineV2GetWorkspaceSize,aclnnMoeDistributeCombineV2";
+
+/// Runs test `name` in a child on `devices` devices of `soc` without V2; in the child, selects
+/// the backend those variables describe and says whether to run the case.
+fn on_v1(name: &str, soc: &str, devices: &str) -> bool {
+    if !is_child() {
+        in_child(
+            name,
+            &[
+                ("ASCEND_SIM_SOC", soc),
+                ("ASCEND_SIM_DEVICES", devices),
+                ("ASCEND_SIM_ABSENT_FUNCTIONS", WITHOUT_V2),
+                ("ASCEND_SIM_HCCL_TIMEOUT_MS", "20000"),
+            ],
+        );
+        return false;
+    }
+    common::backend::select();
+    true
+}
+
+#[test]
+fn v1_on_a3_equals_portable_and_reference() {
+    if on_v1(
+        "v1_on_a3_equals_portable_and_reference",
+        "Ascend910_9392",
+        "8",
+    ) {
+        mc2_path_equals_portable_path_and_reference(V1_ON_A3);
+        int8_dispatch_quantizes_the_portable_rows(V1_ON_A3);
+    }
+}
+
+#[test]
+fn v1_on_a3_falls_back_where_routing_cannot_travel_unmasked() {
+    let name = "v1_on_a3_falls_back_where_routing_cannot_travel_unmasked";
+    if on_v1(name, "Ascend910_9392", "8") {
+        v1_falls_back_where_a_rank_cannot_travel_unmasked(V1_ON_A3);
+    }
+}
+
+#[test]
+fn v1_on_a2_equals_portable_and_reference() {
+    if on_v1(
+        "v1_on_a2_equals_portable_and_reference",
+        "Ascend910B2",
+        "16",
+    ) {
+        mc2_path_equals_portable_path_and_reference(V1_ON_A2);
+        int8_dispatch_quantizes_the_portable_rows(V1_ON_A2);
+        v1_falls_back_where_a_rank_cannot_travel_unmasked(V1_ON_A2);
+    }
+}
