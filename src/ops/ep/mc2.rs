@@ -234,17 +234,17 @@ fn a2_buffer_bytes((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) ->
     2 * ((max_bs * r * l.min(k) * h * 2) as u64 + (2 << 20))
 }
 
-/// V1's A3 buffer: its doc's `2^20·(MB − 2)/2 ≥ maxBS·2·(H + 128)·(ep·L + K + 1)` and its
-/// tiling's `ep·maxBS·H·4·L ≤ MB·2^20`, both.
+/// V1's A3 buffer, its doc's `2^20·(MB − 2)/2 ≥ maxBS·2·(H + 128)·(ep·L + K + 1)`. (Its
+/// tiling checks `ep·maxBS·H·4·L ≤ MB·2^20`, which this implies: `(H + 128)·(ep·L + K + 1)`
+/// exceeds `H·ep·L`.)
 fn v1_a3_buffer_fits(
     (h, k, l, r): (usize, usize, usize, usize),
     max_bs: usize,
     configured_mb: Option<u32>,
 ) -> bool {
     let mb = buffsize_mb(configured_mb);
-    let doc = (max_bs * 2 * (h + 128) * (r * l + k + 1)) as u64;
-    let tiling = (r * max_bs * h * 4 * l) as u64;
-    mb >= 2 && doc <= ((mb - 2) << 20) / 2 && tiling <= mb << 20
+    let need = (max_bs * 2 * (h + 128) * (r * l + k + 1)) as u64;
+    mb >= 2 && need <= ((mb - 2) << 20) / 2
 }
 
 /// The EP buffer in MB: the communicator's configured size, else `HCCL_BUFFSIZE`, else 200
@@ -632,4 +632,153 @@ pub(super) fn combine(
         return stream.alloc_pooled::<bf16>(0);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::ep::EpConfig;
+
+    const A3_V2: Route = Route {
+        form: Form::A3,
+        version: Mc2Version::V2,
+    };
+    const A3_V1: Route = Route {
+        form: Form::A3,
+        version: Mc2Version::V1,
+    };
+    const A2_V2: Route = Route {
+        form: Form::A2Fullmesh,
+        version: Mc2Version::V2,
+    };
+    const A2_V1: Route = Route {
+        form: Form::A2Fullmesh,
+        version: Mc2Version::V1,
+    };
+
+    /// Whether `route` fits `r` ranks, `e` experts, H `h`, top-`k` and `bs` tokens per rank
+    /// with a buffer of 64 GB (so that only the shape decides).
+    fn fits(route: Route, (r, e, h, k): (usize, usize, usize, usize), bs: usize) -> bool {
+        let shape = EpShape {
+            config: EpConfig {
+                num_ranks: r,
+                num_experts: e,
+            },
+            hidden: h,
+            top_k: k,
+        };
+        route.fits(&shape, bs, Some(64 << 10))
+    }
+
+    /// Each version's limits on each SoC, at their edges: the shape at an edge fits, one step
+    /// past it does not.
+    #[test]
+    fn each_route_fits_its_documented_limits_at_their_edges() {
+        // V1 on A3: the listed EP sizes, H 7168 exactly, K ≤ 8, E ≤ 512, BS ≤ 512.
+        for r in [8, 16, 32, 64, 128, 144, 256, 288] {
+            assert!(fits(A3_V1, (r, r, 7168, 1), 512), "V1 A3, {r} ranks");
+        }
+        for r in [2, 4, 12, 24, 136, 272, 512] {
+            assert!(!fits(A3_V1, (r, r, 7168, 1), 1), "V1 A3, {r} ranks");
+        }
+        assert!(!fits(A3_V1, (8, 8, 7136, 1), 1) && !fits(A3_V1, (8, 8, 7200, 1), 1));
+        assert!(fits(A3_V1, (8, 16, 7168, 8), 1) && !fits(A3_V1, (8, 16, 7168, 9), 1));
+        assert!(fits(A3_V1, (8, 512, 7168, 1), 1) && !fits(A3_V1, (8, 520, 7168, 1), 1));
+        assert!(!fits(A3_V1, (8, 8, 7168, 1), 513));
+        // V2 on A3: 2..=768 ranks, E ≤ 1024, H 1024..=8192, K ≤ 16, BS ≤ 512.
+        assert!(fits(A3_V2, (2, 2, 1024, 1), 512) && fits(A3_V2, (768, 768, 8192, 1), 1));
+        assert!(!fits(A3_V2, (1, 1, 1024, 1), 1) && !fits(A3_V2, (769, 769, 1024, 1), 1));
+        assert!(!fits(A3_V2, (2, 2, 1023, 1), 1) && !fits(A3_V2, (2, 2, 8193, 1), 1));
+        assert!(fits(A3_V2, (4, 1024, 1024, 1), 1) && !fits(A3_V2, (4, 1028, 1024, 1), 1));
+        assert!(!fits(A3_V2, (2, 2, 1024, 1), 513));
+        // A2, "fullmesh": V2 at 16..=256 ranks (powers of two), V1 at 16, 32 or 64; both with
+        // E ≤ 512, at most 24 per rank, H a multiple of 32 up to 7168, BS ≤ 256.
+        for r in [16, 32, 64, 128, 256] {
+            assert!(fits(A2_V2, (r, r, 7168, 1), 256), "V2 A2, {r} ranks");
+            assert_eq!(
+                fits(A2_V1, (r, r, 7168, 1), 256),
+                r <= 64,
+                "V1 A2, {r} ranks"
+            );
+        }
+        for route in [A2_V2, A2_V1] {
+            assert!(!fits(route, (8, 8, 64, 1), 1) && !fits(route, (24, 24, 64, 1), 1));
+            assert!(fits(route, (16, 16 * 24, 64, 1), 1) && !fits(route, (16, 16 * 25, 64, 1), 1));
+            assert!(fits(route, (32, 512, 32, 1), 1) && !fits(route, (32, 544, 64, 1), 1));
+            assert!(!fits(route, (16, 16, 7200, 1), 1) && !fits(route, (16, 16, 48, 1), 1));
+            assert!(!fits(route, (16, 16, 64, 1), 257));
+        }
+    }
+
+    /// The smallest EP buffer (MB) at which `route` fits the shape.
+    fn smallest_mb(route: Route, (r, e, h, k): (usize, usize, usize, usize), bs: usize) -> u32 {
+        let shape = EpShape {
+            config: EpConfig {
+                num_ranks: r,
+                num_experts: e,
+            },
+            hidden: h,
+            top_k: k,
+        };
+        (0..1 << 16)
+            .find(|&mb| route.fits(&shape, bs, Some(mb)))
+            .expect("fits some buffer")
+    }
+
+    /// The buffer formulas by hand, at the MB where each starts to fit.
+    #[test]
+    fn each_route_needs_its_buffer_formula() {
+        let mib = 1u64 << 20;
+        // V1 on A3, 8 ranks of 2 experts, H 7168, top-8, 512 tokens: 2^20·(MB − 2)/2 ≥
+        // 512·2·7296·(16 + 8 + 1) bytes.
+        let need = 512 * 2 * 7296 * 25u64;
+        let want = 2 + (2 * need).div_ceil(mib) as u32;
+        assert_eq!(smallest_mb(A3_V1, (8, 16, 7168, 8), 512), want);
+        // V2 on A3: 2·(L·BS·ep·Align512(Align32(2H) + 64) + K·BS·Align512(2H)) bytes.
+        let need = 2 * (2 * 512 * 8 * 14848 + 8 * 512 * 14336u64);
+        assert_eq!(
+            smallest_mb(A3_V2, (8, 16, 7168, 8), 512),
+            need.div_ceil(mib) as u32
+        );
+        // A2 "fullmesh", both versions: 2·(BS·ep·min(L, K)·H·2 + 2 MB) bytes.
+        let need = 2 * (256 * 16 * 2 * 7168 * 2 + 2 * mib);
+        for route in [A2_V2, A2_V1] {
+            assert_eq!(
+                smallest_mb(route, (16, 32, 7168, 8), 256),
+                need.div_ceil(mib) as u32
+            );
+        }
+        // Below 2 MB nothing fits, however small; at 2 MB, 2 MB does.
+        assert!(!buffsize_fits(0, Some(1)));
+        assert!(buffsize_fits(2 * mib, Some(2)) && !buffsize_fits(2 * mib + 1, Some(2)));
+    }
+
+    /// The counts and bookkeeping lengths, and the mask, of each route.
+    #[test]
+    fn each_route_shapes_its_tensors() {
+        let shape = EpShape {
+            config: EpConfig {
+                num_ranks: 16,
+                num_experts: 32,
+            },
+            hidden: 64,
+            top_k: 2,
+        };
+        // A2's V2 counts: E + 2·globalBs·K·serverNum (2 servers of 8).
+        assert_eq!(A2_V2.counts_len(&shape, 48), 32 + 2 * 48 * 2 * 2);
+        for route in [A3_V2, A3_V1, A2_V1] {
+            assert_eq!(route.counts_len(&shape, 48), 32);
+        }
+        assert_eq!(A3_V2.assist_len((40, 3, 2)), 40 * 128);
+        assert_eq!(A2_V1.assist_len((40, 3, 2)), 6);
+        let ids = [3, -1, 0, 5];
+        assert_eq!(
+            A3_V2.mask(&ids, (2, 2, 2)),
+            Some((vec![1, 0, 1, 1], vec![2, 2]))
+        );
+        assert_eq!(A2_V2.mask(&ids, (2, 2, 2)), Some((vec![1, 1], vec![2])));
+        assert_eq!(A2_V2.mask(&[], (1, 2, 0)), Some((vec![0], vec![1])));
+        assert_eq!(A3_V1.mask(&ids, (2, 2, 2)), None);
+        assert!(A3_V1.needs_agreement() && A2_V2.needs_agreement() && !A3_V2.needs_agreement());
+    }
 }

@@ -116,8 +116,8 @@ fn expert_ids(c: &Call) -> Result<(), String> {
 }
 
 /// The EP buffer (its `hcclBufferSize`, else `HCCL_BUFFSIZE`, MB, default 200), with `Bs` the
-/// largest batch of a rank: on A3 both the doc's `2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L +
-/// K + 1)` and the tiling's `ep·Bs·H·4·L ≤ MB·2^20`; on A2 ≥ `2·(Bs·ep·min(L, K)·H·2 + 2 MB)`.
+/// largest batch of a rank: on A3 the doc's `2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1)`;
+/// on A2 ≥ `2·(Bs·ep·min(L, K)·H·2 + 2 MB)`.
 fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
     let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
@@ -125,10 +125,10 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     if on_a2(c) {
         return buffer_holds(c, 2 * (mbs * ep * l.min(k) * h * 2 + 2 * MIB), &sizes);
     }
-    // The doc's bound on (MB − 2)/2, as bytes of a whole buffer: 2·need + 2 MB.
+    // The doc's bound on (MB − 2)/2, as bytes of a whole buffer: 2·need + 2 MB. (It implies
+    // the tiling's: (H + 128)·(ep·L + K + 1) exceeds H·ep·L.)
     let doc = mbs * 2 * (h + 128) * (ep * l + k + 1);
-    buffer_holds(c, 2 * doc + 2 * MIB, &sizes)?;
-    buffer_holds(c, ep * mbs * h * 4 * l, &sizes)
+    buffer_holds(c, 2 * doc + 2 * MIB, &sizes)
 }
 
 fn ensure(holds: bool, found: impl FnOnce() -> String) -> Result<(), String> {
@@ -228,7 +228,7 @@ macro_rules! shared_rules {
                 "globalBs is 0 (same BS on every rank) or maxBS · epWorldSize with maxBS ≥ this rank's BS", $doc, INVALID,
                 Relation(|c| global_bs(c, dim(c, "expertIds", 0))), |c| c.set("globalBs", Arg::Int(3))),
             one($op, concat!($prefix, ".hccl-buffsize"),
-                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200): on A3, 2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1) and ep·Bs·H·4·L ≤ MB·2^20; on A2, ≥ 2·(Bs·ep·min(L, K)·H·2 + 2 MB) bytes (Bs: the largest batch of a rank)",
+                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200): on A3, 2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1) (which implies its tiling's ep·Bs·H·4·L ≤ MB·2^20); on A2, ≥ 2·(Bs·ep·min(L, K)·H·2 + 2 MB) bytes (Bs: the largest batch of a rank)",
                 $doc, INVALID, Relation(|c| buffsize(c, $x)), |c| c.set("globalBs", Arg::Int(8 * 100_000))),
         ]
     };
