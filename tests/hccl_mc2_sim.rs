@@ -78,6 +78,12 @@ fn v1_run_rules_name_themselves() {
     for n in common::ranks::rank_counts(&[8]) {
         let errs = on_ranks(n, |comm, stream| raw_mc2_v1(comm, stream, Fault::None));
         assert!(errs.iter().all(Option::is_none), "{errs:?}");
+        // Refused by the library before any rank calls the op.
+        let errs = on_ranks(n, |comm, stream| raw_mc2_v1(comm, stream, Fault::MaskOnV1));
+        for e in &errs {
+            let e = e.as_deref().expect("refused");
+            assert!(e.contains("xActiveMaskOptional given for V1"), "{e}");
+        }
         let errs = on_ranks(n, |comm, stream| {
             raw_mc2_v1(comm, stream, Fault::IdOutOfRange)
         });

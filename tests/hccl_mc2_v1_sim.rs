@@ -22,13 +22,18 @@ const WITHOUT_V2: &str = "aclnnMoeDistributeDispatchV2GetWorkspaceSize,aclnnMoeD
 /// Runs test `name` in a child on `devices` devices of `soc` without V2; in the child, selects
 /// the backend those variables describe and says whether to run the case.
 fn on_v1(name: &str, soc: &str, devices: &str) -> bool {
+    without(name, (soc, devices), WITHOUT_V2)
+}
+
+/// [`on_v1`] with the functions `absent` left out instead.
+fn without(name: &str, (soc, devices): (&str, &str), absent: &str) -> bool {
     if !is_child() {
         in_child(
             name,
             &[
                 ("ASCEND_SIM_SOC", soc),
                 ("ASCEND_SIM_DEVICES", devices),
-                ("ASCEND_SIM_ABSENT_FUNCTIONS", WITHOUT_V2),
+                ("ASCEND_SIM_ABSENT_FUNCTIONS", absent),
                 ("ASCEND_SIM_HCCL_TIMEOUT_MS", "20000"),
             ],
         );
@@ -36,6 +41,33 @@ fn on_v1(name: &str, soc: &str, devices: &str) -> bool {
     }
     common::backend::select();
     true
+}
+
+/// A version counts only with both its ops: without V2's combine the pair takes V1, and
+/// without V1's combine as well it takes all-to-all-v (the round trip holds either way).
+#[test]
+fn a_version_missing_one_op_is_not_taken() {
+    const NAME: &str = "a_version_missing_one_op_is_not_taken";
+    const V1_COMBINE: &str = "aclnnMoeDistributeCombineGetWorkspaceSize";
+    const V2_COMBINE: &str = "aclnnMoeDistributeCombineV2";
+    let cases = [V2_COMBINE.to_string(), format!("{V2_COMBINE},{V1_COMBINE}")];
+    if !is_child() {
+        for absent in &cases {
+            without(NAME, ("Ascend910_9392", "8"), absent);
+        }
+        return;
+    }
+    common::backend::select();
+    let absent = std::env::var("ASCEND_SIM_ABSENT_FUNCTIONS").unwrap();
+    let want = if absent == cases[0] {
+        ascend_npu::ops::ep::EpTransport::Auto
+    } else {
+        ascend_npu::ops::ep::EpTransport::Portable
+    };
+    let used = common::ranks::on_ranks(8, |comm, stream| {
+        common::hccl_mc2_cases::low_latency_round_trip_at(comm, stream, V1_ON_A3.hidden).unwrap()
+    });
+    assert!(used.iter().all(|&t| t == want), "{absent}: {used:?}");
 }
 
 #[test]

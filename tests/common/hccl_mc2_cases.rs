@@ -472,6 +472,8 @@ pub enum Fault {
     A2(&'static std::ffi::CStr),
     /// A2 "fullmesh" with two tokens masked `[false, true]`.
     A2MaskOrder,
+    /// V1 given a mask (V1's `xActiveMask` is reserved): refused before the call.
+    MaskOnV1,
 }
 
 /// A raw DispatchV2 (and, for [`Fault::UnpairedCombine`], a CombineV2 with made-up
@@ -608,8 +610,17 @@ pub fn low_latency_round_trip(
     comm: &ascend_npu::runtime::comm::Comm,
     stream: &Stream,
 ) -> Result<EpTransport, ascend_npu::Error> {
-    let shape = shape(comm.size(), HIDDEN);
-    let x: Vec<bf16> = (0..2 * HIDDEN)
+    low_latency_round_trip_at(comm, stream, HIDDEN)
+}
+
+/// [`low_latency_round_trip`] at hidden size `hidden`.
+pub fn low_latency_round_trip_at(
+    comm: &ascend_npu::runtime::comm::Comm,
+    stream: &Stream,
+    hidden: usize,
+) -> Result<EpTransport, ascend_npu::Error> {
+    let shape = shape(comm.size(), hidden);
+    let x: Vec<bf16> = (0..2 * hidden)
         .map(|i| bf16::from_f32((i % 7) as f32))
         .collect();
     let (xd, ids) = (stream.upload(&x)?, stream.upload(&[2i32, 3, 0, 3, 2, 1])?);
@@ -655,6 +666,9 @@ pub fn raw_mc2_v1(
     let mut counts = stream.alloc_zeroed::<i32>(r).unwrap();
     let mut tp = stream.alloc_zeroed::<i32>(1).unwrap();
     let mut expand_scales = stream.alloc_zeroed::<f32>(a).unwrap();
+    let mask = stream.upload(&[1u8]).unwrap();
+    let tmask = ascend_npu::aclnn::AclTensor::from_bytes::<ascend_npu::aclnn::AclBool>(&mask, &[1])
+        .unwrap();
     let tx = AclTensor::new(&x, &[1, h]).unwrap();
     let tids = AclTensor::new(&ids, &[1, 1]).unwrap();
     let tex = AclTensor::new_mut(&mut expand, &[a, h]).unwrap();
@@ -680,7 +694,7 @@ pub fn raw_mc2_v1(
         group,
         x: &tx,
         expert_ids: &tids,
-        mask: None,
+        mask: (fault == Fault::MaskOnV1).then_some(&tmask),
         expand_x: &tex,
         quantize: false,
         dynamic_scales: Some(&tscales),
