@@ -102,3 +102,32 @@ fn v1_on_a2_equals_portable_and_reference() {
         v1_falls_back_where_a_rank_cannot_travel_unmasked(V1_ON_A2);
     }
 }
+
+/// On A2, `HCCL_INTRA_PCIE_ENABLE=1` with `HCCL_INTRA_ROCE_ENABLE=0` makes V1 run its layered
+/// algorithm (which the simulator refuses, and whose limits the library does not model):
+/// every rank takes all-to-all-v.
+#[test]
+fn v1_on_a2_with_the_layered_variables_takes_all_to_all_v() {
+    const NAME: &str = "v1_on_a2_with_the_layered_variables_takes_all_to_all_v";
+    if !is_child() {
+        return in_child(
+            NAME,
+            &[
+                ("ASCEND_SIM_SOC", "Ascend910B2"),
+                ("ASCEND_SIM_DEVICES", "16"),
+                ("ASCEND_SIM_ABSENT_FUNCTIONS", WITHOUT_V2),
+                ("HCCL_INTRA_PCIE_ENABLE", "1"),
+                ("HCCL_INTRA_ROCE_ENABLE", "0"),
+            ],
+        );
+    }
+    common::backend::select();
+    let used = common::ranks::on_ranks(16, |comm, stream| {
+        common::hccl_mc2_cases::low_latency_round_trip_at(comm, stream, V1_ON_A2.hidden).unwrap()
+    });
+    assert!(
+        used.iter()
+            .all(|&t| t == ascend_npu::ops::ep::EpTransport::Portable),
+        "{used:?}"
+    );
+}

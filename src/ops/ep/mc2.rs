@@ -94,16 +94,7 @@ pub(super) struct Mc2Handle {
 
 /// The ops, and their form, whose documented limits fit this call on every rank (see the
 /// module docs), if any: V2 where the CANN has it, else V1.
-pub(super) fn route(
-    comm: &Comm,
-    shape: &EpShape,
-    bf16_payload: bool,
-    max_tokens: usize,
-) -> Option<Route> {
-    let c = shape.config;
-    let (r, e, k) = (c.num_ranks, c.num_experts, shape.top_k);
-    let common =
-        bf16_payload && e % r == 0 && (1..=MAX_K).contains(&k) && k <= e && max_tokens >= 1;
+pub(super) fn route(comm: &Comm, shape: &EpShape, max_tokens: usize) -> Option<Route> {
     let device = comm.device();
     let soc = device.soc_name().ok()?;
     let form = if soc.starts_with("Ascend910_93") {
@@ -118,7 +109,9 @@ pub(super) fn route(
         .into_iter()
         .find(|v| v.available(api))?;
     let route = Route { form, version };
-    (common && route.fits(shape, max_tokens, comm.buffer_size_mb())).then_some(route)
+    route
+        .fits(shape, max_tokens, comm.buffer_size_mb())
+        .then_some(route)
 }
 
 impl Route {
@@ -127,6 +120,10 @@ impl Route {
     fn fits(self, shape: &EpShape, max_tokens: usize, configured_mb: Option<u32>) -> bool {
         let c = shape.config;
         let (r, e, h, k) = (c.num_ranks, c.num_experts, shape.hidden, shape.top_k);
+        // Every route: experts split evenly, top-k in 1..=16 and at most E, a token or more.
+        if !(e % r == 0 && (1..=MAX_K).contains(&k) && k <= e && max_tokens >= 1) {
+            return false;
+        }
         let sizes = (h, k, c.local_experts(), r);
         let buffer = |need| buffsize_fits(need, configured_mb);
         let a2 = |ranks: &[usize]| {
@@ -175,8 +172,15 @@ impl Route {
 /// `HCCL_INTRA_ROCE_ENABLE` is "0" (the ops' docs and tiling).
 fn v1_a2_layered() -> bool {
     let var = |name| std::env::var(name).ok();
-    var("HCCL_INTRA_PCIE_ENABLE").as_deref() == Some("1")
-        && var("HCCL_INTRA_ROCE_ENABLE").as_deref() == Some("0")
+    layered_by((
+        var("HCCL_INTRA_PCIE_ENABLE").as_deref(),
+        var("HCCL_INTRA_ROCE_ENABLE").as_deref(),
+    ))
+}
+
+/// [`v1_a2_layered`] with those variables' values: exactly "1" and "0".
+fn layered_by((pcie, roce): (Option<&str>, Option<&str>)) -> bool {
+    pcie == Some("1") && roce == Some("0")
 }
 
 /// [`route`], and, where the route needs every rank's routing ([`Route::needs_agreement`]),
@@ -190,7 +194,7 @@ pub(super) fn usable(
     max_tokens: usize,
     topk_idx: &[i32],
 ) -> Result<Option<Route>> {
-    let Some(route) = route(comm, shape, true, max_tokens) else {
+    let Some(route) = route(comm, shape, max_tokens) else {
         return Ok(None);
     };
     if !route.needs_agreement() {
@@ -685,6 +689,20 @@ mod tests {
         assert!(fits(A3_V1, (8, 16, 7168, 8), 1) && !fits(A3_V1, (8, 16, 7168, 9), 1));
         assert!(fits(A3_V1, (8, 512, 7168, 1), 1) && !fits(A3_V1, (8, 520, 7168, 1), 1));
         assert!(!fits(A3_V1, (8, 8, 7168, 1), 513));
+        // Every route: E a multiple of R, K in 1..=16 and at most E, at least one token.
+        for route in [A3_V2, A3_V1, A2_V2, A2_V1] {
+            let (r, h) = if route.form == Form::A3 {
+                (8, 7168)
+            } else {
+                (16, 64)
+            };
+            assert!(fits(route, (r, 2 * r, h, 1), 1), "{route:?}");
+            assert!(!fits(route, (r, 2 * r + 1, h, 1), 1), "{route:?}: E % R");
+            assert!(!fits(route, (r, 2 * r, h, 0), 1), "{route:?}: K 0");
+            assert!(!fits(route, (r, 2 * r, h, 1), 0), "{route:?}: no tokens");
+        }
+        assert!(fits(A3_V2, (2, 16, 1024, 16), 1) && !fits(A3_V2, (2, 18, 1024, 17), 1));
+        assert!(fits(A3_V2, (2, 4, 1024, 4), 1) && !fits(A3_V2, (2, 4, 1024, 5), 1));
         // V2 on A3: 2..=768 ranks, E ≤ 1024, H 1024..=8192, K ≤ 16, BS ≤ 512.
         assert!(fits(A3_V2, (2, 2, 1024, 1), 512) && fits(A3_V2, (768, 768, 8192, 1), 1));
         assert!(!fits(A3_V2, (1, 1, 1024, 1), 1) && !fits(A3_V2, (769, 769, 1024, 1), 1));
@@ -707,6 +725,22 @@ mod tests {
             assert!(fits(route, (32, 512, 32, 1), 1) && !fits(route, (32, 544, 64, 1), 1));
             assert!(!fits(route, (16, 16, 7200, 1), 1) && !fits(route, (16, 16, 48, 1), 1));
             assert!(!fits(route, (16, 16, 64, 1), 257));
+        }
+    }
+
+    /// A2's layered algorithm is on with exactly HCCL_INTRA_PCIE_ENABLE=1 and
+    /// HCCL_INTRA_ROCE_ENABLE=0.
+    #[test]
+    fn v1_a2_layered_needs_both_variables() {
+        assert!(layered_by((Some("1"), Some("0"))));
+        for vars in [
+            (None, None),
+            (Some("1"), None),
+            (None, Some("0")),
+            (Some("0"), Some("0")),
+            (Some("1"), Some("1")),
+        ] {
+            assert!(!layered_by(vars), "{vars:?}");
         }
     }
 
