@@ -1323,6 +1323,26 @@ pub fn absorbed_decode_rejects_a_head_count_that_does_not_match_the_weights() {
         ),
         "for 3 heads",
     );
+    // Each check of kv_b_proj alone, with the size the config gives: no weights (0 heads),
+    // a nope or a v width not a multiple of 16.
+    for bad in [
+        config(0),
+        MlaConfig {
+            qk_nope_head_dim: 120,
+            ..config(1)
+        },
+        MlaConfig {
+            v_head_dim: 120,
+            ..config(1)
+        },
+    ] {
+        let (nope, v) = (bad.qk_nope_head_dim, bad.v_head_dim);
+        let len = bad.num_heads * (nope + v) * bad.kv_lora_rank;
+        assert_invalid(
+            LatentProjection::new(&bad, stream.upload(&vec![bf16::ONE; len]).unwrap()),
+            &format!("for {} heads, nope {nope}, v {v},", bad.num_heads),
+        );
+    }
     let proj = LatentProjection::new(&cfg, kv_b).unwrap();
     // Queries of 3 heads against weights of 4.
     let qn = stream.upload(&vec![bf16::ONE; 3 * 128]).unwrap();

@@ -249,6 +249,15 @@ pub fn an_fp8_layer_matches_the_f64_reference() {
     let t = blocky(checkpoint(&cfg, &mut Rng::new(65))).quantized(|n| !n.contains("layernorm"));
     let all = ["q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"];
     check_layer(&cfg, &t, "fp8 without q LoRA", &all);
+    // A value head of 64 rows: W_UV_h is half a scale block, so kv_b_proj alone is
+    // dequantized to bf16 at load (the other projections stay on the FP8 GEMM).
+    let cfg = MlaConfig {
+        v_head_dim: 64,
+        ..config(2, true)
+    };
+    let t = blocky(checkpoint(&cfg, &mut Rng::new(67))).quantized(|n| !n.contains("layernorm"));
+    let all = ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "o_proj"];
+    check_layer(&cfg, &t, "fp8 with v 64", &all);
     // The vendor path (DeepSeek's widths, hidden 1024, 2 heads): its prolog takes bf16, so the
     // prolog's projections are dequantized at load (the R = 17 case of `layer_tolerance`);
     // kv_b_proj's W_UV products after the vendor attention and o_proj stay FP8.
