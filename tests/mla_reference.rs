@@ -3,11 +3,16 @@
 //! naive, bottom-right causal masking, LSE merging, paged == contiguous with NaN in unused
 //! slots, the FP8 cache row, and bad input.
 
+use ascend_npu::reference::mla::Result as MlaResult;
+use ascend_npu::reference::mla::bounds::{
+    AttentionBounds, BF16_U, F32_U, absorbed_bounds, gamma, lse_tolerance, merged_bounds,
+    naive_bounds, weight_error,
+};
 use ascend_npu::reference::mla::{
-    AttentionForm, BlockTable, LatentAttention, Mask, MlaConfig, MlaError, MlaQuery, MlaWeights,
-    Mqa, PagedCache, QueryWeights, Rope, SequenceCache, Yarn, fp8_row_bytes, fp8_tile_scale,
-    merge_lse, mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode, prolog, rms_norm,
-    unpack_fp8_row,
+    AttentionForm, AttentionOutput, BlockTable, LatentAttention, Mask, MlaConfig, MlaError,
+    MlaQuery, MlaWeights, Mqa, PagedCache, QueryWeights, Rope, SequenceCache, Yarn, fp8_row_bytes,
+    fp8_tile_scale, merge_lse, mla_layer_forward, mqa_attention, pack_fp8_row, paged_mqa_decode,
+    prolog, rms_norm, unpack_fp8_row,
 };
 
 #[path = "common/rng.rs"]
@@ -993,6 +998,319 @@ fn rope_multiplies_each_pair_by_the_yarn_amplitude() {
             for (g, w) in got[2 * i..2 * i + 2].iter().zip(want) {
                 assert!((g - w).abs() <= 1e-14, "pos {pos}, pair {i}: {g} {w}");
             }
+        }
+    }
+}
+
+/// Relative agreement to 1e-12 (the bounds are sums of positive terms).
+fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-12 * want.abs(),
+        "{what}: {got:e}, want {want:e}"
+    );
+}
+
+#[test]
+fn bound_helpers_take_their_documented_values() {
+    let u = F32_U;
+    assert_eq!(u, 2f64.powi(-24));
+    assert_eq!(BF16_U, 2f64.powi(-8));
+    // γ_n = n·u / (1 − n·u): 1/2 / (1 − 1/2) at n = 2^23, 1/4 / (3/4) at 2^22.
+    assert_eq!(gamma(1 << 23), 1.0);
+    assert_close(gamma(1 << 22), 1.0 / 3.0, "gamma(2^22)");
+    assert_close(gamma(1), u / (1.0 - u), "gamma(1)");
+    // 2(e^{2δ} − 1) + (visible + 4)·u: 4u with nothing, 2·1 + 2^24·u = 3 at δ = ln 2 / 2 and
+    // 2^24 − 4 terms.
+    assert_eq!(weight_error(0.0, 0), 4.0 * u);
+    assert_close(
+        weight_error(2f64.ln() / 2.0, (1 << 24) - 4),
+        3.0,
+        "weight_error",
+    );
+    assert_close(weight_error(0.0, 12), 16.0 * u, "weight_error(0, 12)");
+    // δ + 4u·(1 + |lse|) + visible·u: 1/8 + 4u·2^20 + 2^23·u = 1/8 + 1/4 + 1/2.
+    let lse = -(2f64.powi(20) - 1.0);
+    assert_close(lse_tolerance(0.125, lse, 1 << 23), 0.875, "lse_tolerance");
+    assert_close(
+        lse_tolerance(0.0, 0.0, 0),
+        4.0 * u,
+        "lse_tolerance(0, 0, 0)",
+    );
+}
+
+/// `small(1, None)` over 3 equal keys, every key value 3, row `j` of `kv_b_proj` all `j + 1`
+/// (`W_UK` rows 1..=12, `W_UV` rows 13..=22, so a row read for another shows), the queries'
+/// nope values 1/2 and rope values 1/4 (no factor of 1, which would hide a product turned
+/// into a quotient): each bound by hand from the roundings its function's docs list (lat 24,
+/// nope 12, v 10, rope 8, row 32). One query token sees all 3 keys; two causal ones see 2
+/// and 3 (bottom-right).
+#[test]
+fn bounds_over_equal_keys_by_hand() {
+    let cfg = small(1, None);
+    let (u, s) = (BF16_U, 0.125);
+    let kv_b: Vec<f64> = (0..22 * 24).map(|i| (i / 24 + 1) as f64).collect();
+    let keys = vec![3.0; 3 * 32];
+    // Σ_j (j + 1)/2 over the 12 W_UK rows: q̃'s latent value, and Σ|W_UK q_nope| per column.
+    let qt = 39.0;
+    for (mask, seen) in [(Mask::None, &[3][..]), (Mask::Causal, &[2, 3][..])] {
+        let tokens = seen.len();
+        let q = MlaQuery {
+            tokens,
+            heads: 1,
+            q_nope: vec![0.5; 12 * tokens],
+            q_pe: vec![0.25; 8 * tokens],
+        };
+        let attn = LatentAttention {
+            cfg: &cfg,
+            kv_b_proj: &kv_b,
+            mask,
+            scale: s,
+        };
+        // Every score is s·(24·39·3 + 8·¼·3) = s·2814: equal weights, LSE = s·2814 + ln(keys
+        // seen); output row r (value row 13 + r) is 24·3·(13 + r).
+        let lse = |i: usize| s * 2814.0 + (seen[i] as f64).ln();
+        let out = |r: usize| 72.0 * (13 + r) as f64;
+        // A form's bounds against the score shift δ it must find and `tol(w, r)`, output row
+        // r's bound with the weights' error w over the keys seen.
+        let check =
+            |form: &str, b: AttentionBounds, delta: f64, tol: &dyn Fn(f64, usize) -> f64| {
+                assert_eq!(b.reference.out.len(), 10 * tokens, "{form}");
+                for (i, &n) in seen.iter().enumerate() {
+                    let what = |x: &str| format!("{form} {mask:?}, token {i}: {x}");
+                    let w = weight_error(delta, n);
+                    for r in 0..10 {
+                        assert_close(b.reference.out[i * 10 + r], out(r), &what("out"));
+                        assert_close(b.out_tol[i * 10 + r], tol(w, r), &what("out_tol"));
+                    }
+                    assert_close(b.reference.lse[i], lse(i), &what("lse"));
+                    let lse_tol = lse_tolerance(delta, lse(i), n);
+                    assert_close(b.lse_tol[i], lse_tol, &what("lse_tol"));
+                }
+            };
+
+        // Absorbed: q̃ = 39 in each latent column, within 39u + 39γ_12; each key shifted by
+        // s·(24·3·39·(u + γ_12) + 1.01·γ_32·2814); ō = 3 (vmax 3), each output within
+        // Σ_c (13 + r)·(1.01u·3 + 3w) + γ_24·24·(13 + r)·3 + 1.01u·|out|.
+        let delta = s * (72.0 * qt * (u + gamma(12)) + 1.01 * gamma(32) * 2814.0);
+        let tol = |w: f64, r: usize| {
+            let row = (13 + r) as f64;
+            row * 24.0 * (3.03 * u + 3.0 * w) + gamma(24) * row * 72.0 + 1.01 * u * out(r)
+        };
+        check(
+            "absorbed",
+            absorbed_bounds(&attn, &q, &keys).unwrap(),
+            delta,
+            &tol,
+        );
+
+        // Naive: key element j is 72·(j + 1), value element r 72·(13 + r), each within 72·
+        // (its row)·(u + γ_24); the nope part of each score within ½·Σ_j 72(j + 1)(u + γ_24)
+        // = 39·72·(u + γ_24), so δ = s·(that + γ_30·(2814 + that)); the largest value
+        // 72·22·(1 + u + γ_24) and error 72·22·(u + γ_24).
+        let g = u + gamma(24);
+        let from_k = qt * 72.0 * g;
+        let delta = s * (from_k + gamma(30) * (2814.0 + from_k));
+        let (vmax, verr) = (72.0 * 22.0 * (1.0 + g), 72.0 * 22.0 * g);
+        let tol = |w: f64, r: usize| w * vmax + verr + 1.01 * u * out(r);
+        check(
+            "naive",
+            naive_bounds(&attn, &q, &keys).unwrap(),
+            delta,
+            &tol,
+        );
+    }
+    // No query tokens: no bounds.
+    let none = MlaQuery {
+        tokens: 0,
+        heads: 1,
+        q_nope: vec![],
+        q_pe: vec![],
+    };
+    let attn = LatentAttention {
+        cfg: &cfg,
+        kv_b_proj: &kv_b,
+        mask: Mask::None,
+        scale: s,
+    };
+    let b = naive_bounds(&attn, &none, &keys).unwrap();
+    assert!(b.out_tol.is_empty() && b.lse_tol.is_empty());
+}
+
+/// Token `i`, head `h` of `b` (`heads` heads, `s_q` tokens, `dv` values) alone.
+fn one_row(b: &AttentionBounds, i: usize, h: usize) -> AttentionBounds {
+    let r = &b.reference;
+    let (heads, s_q, dv) = (r.heads, r.tokens, r.dv);
+    let at = (i * heads + h) * dv;
+    AttentionBounds {
+        reference: AttentionOutput {
+            tokens: 1,
+            heads: 1,
+            dv,
+            out: r.out[at..at + dv].to_vec(),
+            lse: vec![r.lse[h * s_q + i]],
+        },
+        out_tol: b.out_tol[at..at + dv].to_vec(),
+        lse_tol: vec![b.lse_tol[h * s_q + i]],
+    }
+}
+
+fn assert_rows_close(got: &AttentionBounds, want: &AttentionBounds, what: &str) {
+    let pairs = [
+        (&got.reference.out, &want.reference.out, "out"),
+        (&got.reference.lse, &want.reference.lse, "lse"),
+        (&got.out_tol, &want.out_tol, "out_tol"),
+        (&got.lse_tol, &want.lse_tol, "lse_tol"),
+    ];
+    for (g, w, field) in pairs {
+        assert_eq!(g.len(), w.len(), "{what} {field}");
+        for (k, (&g, &w)) in g.iter().zip(w).enumerate() {
+            if g != w {
+                assert_close(g, w, &format!("{what} {field}[{k}]"));
+            }
+        }
+    }
+}
+
+/// The bounds of 3 causal query tokens of 2 heads over 5 keys are, token by token and head
+/// by head, the bounds of that token alone over the keys it sees (bottom-right: 3, 4, 5)
+/// with that head's weights; so a bound read from another token's, head's or key's values
+/// shows. The largest latent value is in key 0, which every token sees (the absorbed form's
+/// vmax is over all the sequence's keys).
+#[test]
+fn bounds_of_a_batch_are_each_token_and_head_alone() {
+    let mut rng = Rng::new(404);
+    let cfg = small(2, None);
+    let one = small(1, None);
+    let (dn, dv, dr, lat, row) = (12, 10, 8, 24, 32);
+    let kv_b = rng.vec_signed(2 * (dn + dv) * lat, 0.3);
+    let q = MlaQuery {
+        tokens: 3,
+        heads: 2,
+        q_nope: rng.vec_signed(3 * 2 * dn, 1.0),
+        q_pe: rng.vec_signed(3 * 2 * dr, 1.0),
+    };
+    let mut keys = rng.vec_signed(5 * row, 1.0);
+    keys[3] = 4.0;
+    fn attn<'a>(cfg: &'a MlaConfig, kv_b_proj: &'a [f64]) -> LatentAttention<'a> {
+        LatentAttention {
+            cfg,
+            kv_b_proj,
+            mask: Mask::Causal,
+            scale: 0.3,
+        }
+    }
+    type Bounds = fn(&LatentAttention<'_>, &MlaQuery, &[f64]) -> MlaResult<AttentionBounds>;
+    let batch = attn(&cfg, &kv_b);
+    let forms: [(&str, Bounds); 2] = [("absorbed", absorbed_bounds), ("naive", naive_bounds)];
+    for (form, bounds) in forms {
+        let all = bounds(&batch, &q, &keys).unwrap();
+        for i in 0..3 {
+            for h in 0..2 {
+                let head_w = &kv_b[h * (dn + dv) * lat..][..(dn + dv) * lat];
+                let qi = MlaQuery {
+                    tokens: 1,
+                    heads: 1,
+                    q_nope: q.q_nope[(i * 2 + h) * dn..][..dn].to_vec(),
+                    q_pe: q.q_pe[(i * 2 + h) * dr..][..dr].to_vec(),
+                };
+                let seen = &keys[..(3 + i) * row];
+                let alone = bounds(&attn(&one, head_w), &qi, seen).unwrap();
+                let what = format!("{form}, token {i}, head {h}");
+                assert_rows_close(&one_row(&all, i, h), &alone, &what);
+            }
+        }
+    }
+}
+
+/// `merged_bounds` by hand for one row (LSE bounds 1/8 and ln 2/2 − 1/8: the weights move by
+/// e^{ln 2} − 1 = 1, plus 8u), then for 2 tokens of 2 heads (each row its own numbers) as
+/// each row alone; a part that saw no key (LSE +∞) adds no LSE error.
+#[test]
+fn merged_bounds_by_hand_and_row_by_row() {
+    let (u, b16) = (F32_U, BF16_U);
+    let part = |out: Vec<f64>, lse: Vec<f64>, out_tol: Vec<f64>, lse_tol: Vec<f64>, heads| {
+        AttentionBounds {
+            reference: AttentionOutput {
+                tokens: lse.len() / heads,
+                heads,
+                dv: out.len() / lse.len(),
+                out,
+                lse,
+            },
+            out_tol,
+            lse_tol,
+        }
+    };
+    let (la, lb) = (0.125, 2f64.ln() / 2.0 - 0.125);
+    let a = part(vec![1.0, -2.0], vec![0.5], vec![0.25, 0.5], vec![la], 1);
+    let b = part(vec![3.0, 0.5], vec![-1.0], vec![0.75, 0.125], vec![lb], 1);
+    let whole = part(vec![2.0, -0.5], vec![-7.0], vec![], vec![], 1).reference;
+    let m = merged_bounds(&a, &b, whole.clone());
+    assert_eq!(m.reference, whole);
+    let shift = 1.0 + 8.0 * u;
+    // max(tol_a, tol_b) + shift·(|a| + tol_a + |b| + tol_b) + 1.01·2^-8·|whole|.
+    let want = [
+        0.75 + shift * (1.0 + 0.25 + 3.0 + 0.75) + 1.01 * b16 * 2.0,
+        0.5 + shift * (2.0 + 0.5 + 0.5 + 0.125) + 1.01 * b16 * 0.5,
+    ];
+    for (k, (&g, w)) in m.out_tol.iter().zip(want).enumerate() {
+        assert_close(g, w, &format!("merged out_tol[{k}]"));
+    }
+    // max(La, Lb) + 4u·(1 + |lse|).
+    assert_close(m.lse_tol[0], lb + 32.0 * u, "merged lse_tol");
+    // b saw no key: only a's LSE error moves the weights.
+    let empty = part(
+        vec![0.0, 0.0],
+        vec![f64::INFINITY],
+        vec![0.0; 2],
+        vec![9.0],
+        1,
+    );
+    let m = merged_bounds(&a, &empty, a.reference.clone());
+    let shift = (2.0 * la).exp_m1() + 8.0 * u;
+    assert_close(
+        m.out_tol[0],
+        0.25 + shift * 1.25 + 1.01 * b16,
+        "merged with an empty part",
+    );
+    assert_close(
+        m.lse_tol[0],
+        la + 4.0 * u * 1.5,
+        "merged lse_tol, empty part",
+    );
+    let m = merged_bounds(&empty, &a, a.reference.clone());
+    assert_close(m.lse_tol[0], la + 4.0 * u * 1.5, "empty part first");
+
+    // 2 tokens × 2 heads × 3 values, every number its own.
+    let mut rng = Rng::new(77);
+    let mut random = |heads| {
+        part(
+            rng.vec_signed(12, 2.0),
+            rng.vec_signed(4, 3.0),
+            rng.vec(12, 0.0, 0.1),
+            rng.vec(4, 0.0, 0.05),
+            heads,
+        )
+    };
+    let (a, b, whole) = (random(2), random(2), random(2).reference);
+    let m = merged_bounds(&a, &b, whole.clone());
+    for i in 0..2 {
+        for h in 0..2 {
+            let alone = merged_bounds(
+                &one_row(&a, i, h),
+                &one_row(&b, i, h),
+                one_row(
+                    &AttentionBounds {
+                        reference: whole.clone(),
+                        out_tol: vec![0.0; 12],
+                        lse_tol: vec![0.0; 4],
+                    },
+                    i,
+                    h,
+                )
+                .reference,
+            );
+            assert_rows_close(&one_row(&m, i, h), &alone, &format!("merged row {i}, {h}"));
         }
     }
 }

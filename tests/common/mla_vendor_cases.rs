@@ -746,6 +746,121 @@ pub fn vendor_path_matches_the_reference() {
     }
 }
 
+/// The vendor path's own checks, each alone, are `InvalidArgument` before any op runs: the
+/// prolog's cache (AscendSplit, of the config's widths) and its slot and `x` counts; the
+/// decode's cache form, `s_q` in 1..=16, the causal mask above one query token, the token
+/// count and the head count (a power of two up to 128).
+pub fn vendor_path_refuses_bad_calls_with_clear_errors() {
+    use super::mla_cases::assert_invalid;
+    use ascend_npu::ops::mla::{
+        BlockTable, BlockTableSpec, CacheFormat, CacheLayout, DecodeParams, LatentCache,
+        SlotMapping, VendorPrologWeights, VendorQuery, vendor_attend, vendor_prolog,
+    };
+    let stream = stream();
+    let cfg = config(2);
+    let w = weights(&cfg, &mut Rng::new(33));
+    let vw = VendorPrologWeights::upload(&stream, &cfg, &checkpoint(&w)).unwrap();
+    let split = CacheLayout::for_config(&cfg, 4, 16, CacheFormat::AscendSplit);
+    let he = cfg.hidden_size;
+    let x = |tokens: usize| stream.upload(&vec![bf16::ONE; tokens * he]).unwrap();
+
+    // The prolog: a bf16 cache, then an AscendSplit one of latent 256.
+    for layout in [
+        CacheLayout {
+            format: CacheFormat::Bf16,
+            ..split
+        },
+        CacheLayout {
+            latent: 256,
+            ..split
+        },
+    ] {
+        let mut cache = LatentCache::new(&stream, layout).unwrap();
+        let slots = SlotMapping::new(&stream, &layout, &[0, 1]).unwrap();
+        assert_invalid(
+            vendor_prolog(&stream, &vw, &x(2), &[0, 1], &slots, &mut cache),
+            "for the vendor path",
+        );
+    }
+    let mut cache = LatentCache::new(&stream, split).unwrap();
+    let two = SlotMapping::new(&stream, &split, &[0, 1]).unwrap();
+    let one = SlotMapping::new(&stream, &split, &[0]).unwrap();
+    // One slot for two positions with x of two tokens; two slots with x of three tokens.
+    for (slots, tokens) in [(&one, 2), (&two, 3)] {
+        assert_invalid(
+            vendor_prolog(&stream, &vw, &x(tokens), &[0, 1], slots, &mut cache),
+            "one slot per position",
+        );
+    }
+
+    // The decode: two sequences of 17 and 20 tokens in blocks 0-1 and 2-3.
+    let table = |layout: &CacheLayout| {
+        BlockTable::new(
+            &stream,
+            layout,
+            BlockTableSpec {
+                table: &[0, 1, 2, 3],
+                max_blocks: 2,
+                seq_lens: &[17, 20],
+            },
+        )
+        .unwrap()
+    };
+    let query = |tokens: usize, heads: usize| VendorQuery {
+        q: stream.alloc_zeroed(tokens * heads * 512).unwrap(),
+        q_rope: stream.alloc_zeroed(tokens * heads * 64).unwrap(),
+        tokens,
+        heads,
+    };
+    let (open, causal) = (
+        DecodeParams {
+            softmax_scale: 0.1,
+            causal: false,
+        },
+        DecodeParams {
+            softmax_scale: 0.1,
+            causal: true,
+        },
+    );
+    let bf16_layout = CacheLayout {
+        format: CacheFormat::Bf16,
+        ..split
+    };
+    let bf16_cache = LatentCache::new(&stream, bf16_layout).unwrap();
+    let needle = "an AscendSplit cache";
+    assert_invalid(
+        vendor_attend(
+            &stream,
+            &query(2, 2),
+            1,
+            &bf16_cache,
+            &table(&bf16_layout),
+            open,
+        ),
+        needle,
+    );
+    let t = table(&split);
+    for (q, s_q, params) in [
+        (query(34, 2), 17, causal),
+        (query(4, 2), 2, open),
+        (query(3, 2), 1, open),
+        (query(2, 3), 1, open),
+        (query(2, 256), 1, open),
+    ] {
+        let what = format!("{} tokens of {} heads, s_q {s_q}", q.tokens, q.heads);
+        match vendor_attend(&stream, &q, s_q, &cache, &t, params) {
+            Err(e @ ascend_npu::Error::InvalidArgument { .. }) => {
+                assert!(e.to_string().contains(needle), "{what}: {e}")
+            }
+            Err(other) => panic!("{what}: expected InvalidArgument, got {other}"),
+            Ok(_) => panic!("{what}: taken"),
+        }
+    }
+    // The edges it takes: 16 causal query tokens, 128 heads.
+    vendor_attend(&stream, &query(32, 2), 16, &cache, &t, causal).unwrap();
+    vendor_attend(&stream, &query(2, 128), 1, &cache, &t, open).unwrap();
+}
+
 /// A decode's output and LSE, read back in f64.
 pub(crate) fn on_host(r: &ascend_npu::ops::mla::DecodeOutput) -> (Vec<f64>, Vec<f64>) {
     super::mla_cases::on_host_rows(&r.out, &r.lse)

@@ -148,6 +148,7 @@ macro_rules! mla_vendor_suite {
             prolog_rejects_three_heads,
             decode_matches_the_reference,
             vendor_path_matches_the_reference,
+            vendor_path_refuses_bad_calls_with_clear_errors,
             attention_paths_match_the_reference_and_each_other,
             attention_falls_back_to_our_kernels_for_three_heads,
             attention_rope_is_interleaved_not_neox,

@@ -309,6 +309,14 @@ pub fn vendor_prolog(
     })
 }
 
+/// The optimised causal mask of sparse mode 3, 2048 × 2048 row-major: 1 (masked) above the
+/// diagonal, 0 on and below it.
+fn optimised_causal_mask() -> Vec<u8> {
+    (0..2048 * 2048)
+        .map(|i| u8::from(i % 2048 > i / 2048))
+        .collect()
+}
+
 /// The vendor decode: `q`'s `batch · s_q` tokens (sequence-major, `s_q` per sequence, the
 /// sequence's last tokens) against `table`'s sequences in `cache`, bottom-right causal when
 /// `s_q > 1` (the op takes no other mask there). Returns `out [batch, s_q, heads, 512]`, the
@@ -353,12 +361,8 @@ pub fn vendor_attend(
     let kv_bytes = cache.data().slice(0..latent_bytes)?;
     let kr_bytes = cache.data().slice(latent_bytes..)?;
     let cache_dims = [layout.blocks, layout.block_size, layout.latent];
-    // The optimised causal mask: 1 above the diagonal (masked), 2048 × 2048.
     let mask = if s_q > 1 {
-        let m: Vec<u8> = (0..2048 * 2048)
-            .map(|i| u8::from(i % 2048 > i / 2048))
-            .collect();
-        Some(stream.upload(&m)?)
+        Some(stream.upload(&optimised_causal_mask())?)
     } else {
         None
     };
@@ -408,4 +412,21 @@ pub fn vendor_attend(
         )?;
     }
     Ok(DecodeOutput { out, lse })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::optimised_causal_mask;
+
+    /// Row r masks exactly the columns after r (the simulator reads the mask's shape and
+    /// dtype, not its values, so only this holds them).
+    #[test]
+    fn the_optimised_causal_mask_masks_above_the_diagonal_only() {
+        let m = optimised_causal_mask();
+        assert_eq!(m.len(), 2048 * 2048);
+        for (r, row) in m.chunks_exact(2048).enumerate() {
+            assert!(row[..=r].iter().all(|&v| v == 0), "row {r}");
+            assert!(row[r + 1..].iter().all(|&v| v == 1), "row {r}");
+        }
+    }
 }
