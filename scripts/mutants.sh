@@ -11,6 +11,11 @@
 # that stops one rank makes its peers wait for the HCCL timeout (120 s by default; a timeout
 # counts as caught). A set takes minutes on 2 cores: each mutant rebuilds
 # only the crate and runs only the named test targets.
+#
+# Where a set's suites are slow (mla, mla-vendor), run one file at a time with only the cases that
+# reach it: cargo-mutants passes what follows `--` to `cargo test`, so libtest's filter goes after
+# a second `--`, e.g. scripts/mutants.sh mla --in-place --re 'absorb\.rs:' -- -- --exact CASE...
+# A mutant those cases miss must be re-run with the whole set before it counts as missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
