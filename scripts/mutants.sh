@@ -33,6 +33,7 @@ declare -A SETS=(
   [rules]="ascend-sim/src/rules/mod.rs ascend-sim/src/rules/call.rs | hardware_rules aclnn_ops runtime | ascend-sim"
   [mla]="src/ops/mla/cache.rs src/ops/mla/table.rs src/ops/mla/rope.rs src/ops/mla/write.rs src/ops/mla/decode.rs src/ops/mla/prefill.rs src/ops/mla/absorb.rs | mla_kernels_sim mla_fp8_sim mla_layer_sim"
   [mla-vendor]="src/ops/mla/vendor.rs | lib mla_vendor_sim mla_vendor_fallback_sim"
+  [mc2]="src/ops/ep/mc2.rs src/aclnn/moe_distribute.rs | lib hccl_mc2_sim hccl_mc2_a2_sim hccl_mc2_v1_sim"
   [ep]="src/ops/ep/mod.rs src/ops/ep/layout.rs src/ops/ep/payload.rs src/ops/ep/exchange.rs src/ops/ep/normal.rs src/ops/ep/low_latency.rs src/ops/ep/layer.rs src/ops/ep/integrity.rs src/ops/ep/traffic.rs | expert_parallel_sim expert_parallel_faults_sim expert_parallel_work_sim hccl_mc2_sim hccl_mc2_a2_sim"
   [tool-verdicts]="ascend-npu-cli/src/check.rs ascend-npu-cli/src/bench/compare.rs | bin:ascend-npu cli | ascend-npu-cli"
 )
