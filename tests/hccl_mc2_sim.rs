@@ -68,9 +68,10 @@ fn each_mc2_run_rule_names_itself() {
     all_name(&errs, "moe-distribute.exclusive-comm");
 }
 
-/// V1's ops (aclnnMoeDistributeDispatch / Combine) at 8 ranks, H 7168: a valid pair runs; an
-/// expert id out of range and a combine whose `expandIdx` is not its dispatch's fail every
-/// rank with their rules.
+/// V1's ops (aclnnMoeDistributeDispatch / Combine) at 8 ranks, H 7168: a valid pair runs and
+/// returns the token; an expert id out of range and a combine whose bookkeeping is not its
+/// dispatch's (made-up counts and index, or the index alone one past) fail every rank with
+/// their rules.
 #[test]
 fn v1_run_rules_name_themselves() {
     let _serial = setup();
@@ -88,16 +89,17 @@ fn v1_run_rules_name_themselves() {
             raw_mc2_v1(comm, stream, Fault::IdOutOfRange)
         });
         all_name(&errs, "moe-distribute-dispatch.capacity");
-        let errs = on_ranks(n, |comm, stream| {
-            raw_mc2_v1(comm, stream, Fault::UnpairedCombine)
-        });
-        for (r, e) in errs.iter().enumerate() {
-            let e = e.as_deref().unwrap_or_else(|| panic!("rank {r}: no error"));
-            // The ranks that see the bad bookkeeping name the rule; their peers fail with it.
-            assert!(
-                e.contains("moe-distribute-combine.paired-dispatch"),
-                "rank {r}: {e}"
-            );
+        for fault in [Fault::UnpairedCombine, Fault::ShiftedIndexV1] {
+            let errs = on_ranks(n, |comm, stream| raw_mc2_v1(comm, stream, fault));
+            for (r, e) in errs.iter().enumerate() {
+                let e = e.as_deref().unwrap_or_else(|| panic!("rank {r}: no error"));
+                // The ranks that see the bad bookkeeping name the rule; their peers fail
+                // with it.
+                assert!(
+                    e.contains("moe-distribute-combine.paired-dispatch"),
+                    "rank {r}: {e}"
+                );
+            }
         }
     }
 }

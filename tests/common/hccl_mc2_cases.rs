@@ -474,6 +474,8 @@ pub enum Fault {
     A2MaskOrder,
     /// V1 given a mask (V1's `xActiveMask` is reserved): refused before the call.
     MaskOnV1,
+    /// V1: a combine with its dispatch's counts but every `expandIdx` one past.
+    ShiftedIndexV1,
 }
 
 /// A raw DispatchV2 (and, for [`Fault::UnpairedCombine`], a CombineV2 with made-up
@@ -711,41 +713,72 @@ pub fn raw_mc2_v1(
     if let Err(e) = stream.synchronize() {
         return Some(e.to_string());
     }
-    if fault != Fault::UnpairedCombine {
-        return None;
-    }
-    // Every rank claims one row from rank 0, and names its own pair as rank 0's fifth.
-    let mut one = vec![0i32; r];
-    one[0] = 1;
-    let one = stream.upload(&one).unwrap();
-    let made_up = stream.upload(&[5i32]).unwrap();
+    // The combine: with the dispatch's bookkeeping (Fault::None: the row comes back), its
+    // expandIdx one past, or every rank claiming one row from rank 0 and naming its own pair
+    // as rank 0's fifth.
+    let (counts, idx) = match fault {
+        Fault::None => (counts, idx),
+        Fault::ShiftedIndexV1 => {
+            let shifted: Vec<i32> = idx.to_vec().unwrap().iter().map(|i| i + 1).collect();
+            (counts, stream.upload(&shifted).unwrap())
+        }
+        Fault::UnpairedCombine => {
+            let mut one = vec![0i32; r];
+            one[0] = 1;
+            (
+                stream.upload(&one).unwrap(),
+                stream.upload(&[5i32]).unwrap(),
+            )
+        }
+        _ => return None,
+    };
     let w = stream.upload(&[1.0f32]).unwrap();
     let mut out = stream.alloc_zeroed::<bf16>(h).unwrap();
-    let combine = Mc2Combine {
-        group,
-        expand_x: &AclTensor::new(&expand, &[a, h]).unwrap(),
-        expert_ids: &tids,
-        assist_info: &AclTensor::new(&made_up, &[1]).unwrap(),
-        send_counts: &AclTensor::new(&one, &[r]).unwrap(),
-        weights: &AclTensor::new(&w, &[1, 1]).unwrap(),
-        mask: None,
-        tp_send_counts: Some(&AclTensor::new(&tp, &[1]).unwrap()),
-        out: &AclTensor::new_mut(&mut out, &[1, h]).unwrap(),
-    };
-    combine.plan(stream).unwrap().launch().unwrap();
-    stream.synchronize().err().map(|e| e.to_string())
+    {
+        let combine = Mc2Combine {
+            group,
+            expand_x: &AclTensor::new(&expand, &[a, h]).unwrap(),
+            expert_ids: &tids,
+            assist_info: &AclTensor::new(&idx, &[1]).unwrap(),
+            send_counts: &AclTensor::new(&counts, &[r]).unwrap(),
+            weights: &AclTensor::new(&w, &[1, 1]).unwrap(),
+            mask: None,
+            tp_send_counts: Some(&AclTensor::new(&tp, &[1]).unwrap()),
+            out: &AclTensor::new_mut(&mut out, &[1, h]).unwrap(),
+        };
+        combine.plan(stream).unwrap().launch().unwrap();
+    }
+    if let Err(e) = stream.synchronize() {
+        return Some(e.to_string());
+    }
+    // Identity experts, weight 1: the token comes back as it went.
+    assert_eq!(
+        out.to_vec().unwrap(),
+        vec![bf16::ONE; h],
+        "rank {}",
+        comm.rank()
+    );
+    None
 }
 
-/// Where V1 cannot carry a rank's routing (a `-1` id, a rank without tokens), every rank takes
-/// all-to-all-v and the round trip still equals the f64 reference; a rank over
-/// `max_tokens_per_rank` fails every rank at once, naming it.
+/// Where V1 cannot carry one rank's routing (a `-1` id, no tokens, an expert named twice in a
+/// token), every rank takes all-to-all-v and the round trip still equals the f64 reference; a
+/// rank over `max_tokens_per_rank` fails every rank at once, naming it.
 pub fn v1_falls_back_where_a_rank_cannot_travel_unmasked(on: Setting) {
     for n in rank_counts(on.ranks) {
         let shape = shape(n, on.hidden);
-        for (unrouted, empty_rank) in [(true, false), (false, true)] {
-            let data: Vec<_> = (0..n)
-                .map(|r| host(&shape, r, 11, (unrouted, empty_rank)))
+        // One rank only routes a k to -1, has no tokens, or names an expert twice.
+        for (unrouted, empty_rank, twice) in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
+            let mut data: Vec<_> = (0..n)
+                .map(|r| host(&shape, r, 11, (unrouted && r == 3, empty_rank)))
                 .collect();
+            if twice {
+                data[3].1[1] = data[3].1[0];
+            }
             let max_tokens = 5;
             let got = on_ranks(n, |comm, stream| {
                 let r = comm.rank() as usize;
@@ -760,7 +793,9 @@ pub fn v1_falls_back_where_a_rank_cannot_travel_unmasked(on: Setting) {
             });
             let (masked, want) = doubled_round_trip(&shape, &data, max_tokens);
             for (r, g) in got.iter().enumerate() {
-                let case = format!("{n} ranks, unrouted {unrouted}, empty rank {empty_rank}");
+                let case = format!(
+                    "{n} ranks, unrouted {unrouted}, empty rank {empty_rank}, twice {twice}"
+                );
                 assert_eq!(g.3, EpTransport::Portable, "{case}: rank {r}'s transport");
                 assert_eq!(g.0, masked[r].recv_count, "{case}, rank {r}: counts");
                 for (i, (&g, &w)) in g.2.iter().zip(&want[r]).enumerate() {
@@ -806,8 +841,10 @@ fn over_the_token_limit_on(shape: &EpShape, n: u32) {
     });
     for (r, e) in errs.iter().enumerate() {
         let e = e.as_deref().unwrap_or_else(|| panic!("rank {r}: no error"));
+        // The agreement's words (the portable path says "rank 2 dispatches 3 tokens").
         assert!(
-            e.contains("rank 2 dispatches") && e.contains("max_tokens_per_rank = 2"),
+            e.contains("rank 2 dispatches more tokens")
+                && e.contains("max_tokens_per_rank = 2 on every rank"),
             "rank {r}: {e}"
         );
     }

@@ -64,7 +64,7 @@ pub enum EpTransport {
     /// H 7168, 8 to 288 ranks), or on an A2 SoC with "fullmesh" (V2: 16, 32, 64, 128 or 256
     /// ranks; V1: 16, 32 or 64; at most 512 experts and 24 per rank, H a multiple of 32 up to
     /// 7168, at most 256 tokens per rank, and no `-1` expert id on any rank). V1 also needs
-    /// tokens on every rank (it has no mask). One all-reduce asks every rank where it matters.
+    /// tokens on every rank (it has no mask). One all-reduce asks every rank before the ops run.
     #[default]
     Auto,
     /// HCCL all-to-all-v on every SoC.

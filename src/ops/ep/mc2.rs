@@ -6,11 +6,12 @@
 //!
 //! * **When.** [`route`] decides from what every rank shares (the SoC, the shape, the payload
 //!   kind, `max_tokens_per_rank`, the communicator's buffer size, which ops the CANN has), so
-//!   every rank takes the same path. Elsewhere the portable all-to-all-v path runs. Where a
-//!   rank's routing matters (A2's mask is per token; V1 has no mask at all, so it cannot carry
-//!   a `-1` id nor a rank without tokens), [`usable`] asks every rank in one all-reduce, which
-//!   also carries each rank's token count against `max_tokens_per_rank`: a rank over it fails
-//!   every rank at once rather than leave them waiting in the op.
+//!   every rank takes the same path. Elsewhere the portable all-to-all-v path runs. Then
+//!   [`usable`] asks every rank in one all-reduce what its routing holds (A2's mask is per
+//!   token; V1 has no mask at all, so it cannot carry a `-1` id nor a rank without tokens; no
+//!   version takes a token naming an expert twice) and compares their routes; it also carries
+//!   each rank's token count against `max_tokens_per_rank`: a rank over it fails every rank
+//!   at once rather than leave them waiting in the op.
 //! * **Their own communicator.** The ops' EP communicator may run nothing else, so they run on
 //!   a communicator split once from the caller's ([`Comm::mc2`]).
 //! * **Layout.** The ops put a rank's rows in `[A, H]` grouped by local expert; the slabs of
@@ -115,6 +116,15 @@ pub(super) fn route(comm: &Comm, shape: &EpShape, max_tokens: usize) -> Option<R
 }
 
 impl Route {
+    /// A number per route, for ranks to compare theirs in one all-reduce.
+    fn code(self) -> i32 {
+        let form = match self.form {
+            Form::A3 => 0,
+            Form::A2Fullmesh => 2,
+        };
+        1 + form + i32::from(self.version == Mc2Version::V2)
+    }
+
     /// Whether the shape, `max_tokens` per rank and the EP buffer (`configured_mb`) lie within
     /// the route's documented limits.
     fn fits(self, shape: &EpShape, max_tokens: usize, configured_mb: Option<u32>) -> bool {
@@ -150,20 +160,12 @@ impl Route {
                     && k <= V1_A3_MAX_K
                     && max_tokens <= MAX_BS
                     && v1_a3_buffer_fits(sizes, max_tokens, configured_mb)
+                    && v1_a3_tiling_fits(sizes, max_tokens)
             }
             (Form::A2Fullmesh, Mc2Version::V2) => a2(&A2_RANKS),
             // V1 on A2 takes its layered algorithm instead when these two variables say so;
             // both ops read them, and the simulator does not model that algorithm.
             (Form::A2Fullmesh, Mc2Version::V1) => a2(&V1_A2_RANKS) && !v1_a2_layered(),
-        }
-    }
-
-    /// Whether every rank's routing matters to the route: V2 on A2 (a per-token mask) and V1
-    /// (no mask). V2 on A3 masks any `(token, k)` pair, so it needs no agreement.
-    fn needs_agreement(self) -> bool {
-        self != Route {
-            form: Form::A3,
-            version: Mc2Version::V2,
         }
     }
 }
@@ -183,10 +185,12 @@ fn layered_by((pcie, roce): (Option<&str>, Option<&str>)) -> bool {
     pcie == Some("1") && roce == Some("0")
 }
 
-/// [`route`], and, where the route needs every rank's routing ([`Route::needs_agreement`]),
-/// one all-reduce on `comm` of what each rank holds: whether any id is `-1`, whether it has
-/// no tokens, and whether it has more than `max_tokens` (then every rank returns the error
-/// naming that rank). Every rank passes its `topk_idx`.
+/// [`route`], and one all-reduce on `comm` of what each rank holds, so that every rank takes
+/// the same path: its route (ranks that disagree, e.g. by their `HCCL_BUFFSIZE`, all take
+/// all-to-all-v), whether any id is `-1` (A2's per-token mask and V1 cannot carry one),
+/// whether it has no tokens (V1 cannot run one), whether a token names an expert twice (the
+/// ops' docs forbid it), and whether it has more than `max_tokens` (then every rank returns
+/// the error naming that rank). Every rank passes its `topk_idx`.
 pub(super) fn usable(
     comm: &Comm,
     stream: &Stream,
@@ -197,32 +201,38 @@ pub(super) fn usable(
     let Some(route) = route(comm, shape, max_tokens) else {
         return Ok(None);
     };
-    if !route.needs_agreement() {
-        return Ok(Some(route));
-    }
-    let t = topk_idx.len() / shape.top_k;
+    let k = shape.top_k;
+    let t = topk_idx.len() / k;
     let over = if t > max_tokens { comm.rank() + 1 } else { 0 };
+    let twice = topk_idx
+        .chunks(k)
+        .any(|ids| (1..ids.len()).any(|i| ids[i] >= 0 && ids[..i].contains(&ids[i])));
+    let code = route.code();
     let mine = [
+        code,
+        -code,
         i32::from(topk_idx.iter().any(|&e| e < 0)),
         i32::from(t == 0),
+        i32::from(twice),
         over as i32,
     ];
     let mine = stream.upload(&mine)?;
-    let mut all = stream.alloc_pooled::<i32>(3)?;
+    let mut all = stream.alloc_pooled::<i32>(mine.len())?;
     comm.all_reduce(stream, &mine, &mut all, ReduceOp::Max)?;
-    let [unrouted, empty, over] = <[i32; 3]>::try_from(all.to_vec()?)
-        .map_err(|v| Error::invalid(format!("an all-reduce of 3 values gave {v:?}"), "3 values"))?;
+    let [high, neg_low, unrouted, empty, twice, over] = <[i32; 6]>::try_from(all.to_vec()?)
+        .map_err(|v| Error::invalid(format!("an all-reduce of 6 values gave {v:?}"), "6 values"))?;
     if over > 0 {
         return Err(Error::invalid(
             format!("rank {} dispatches more tokens", over - 1),
             format!("at most max_tokens_per_rank = {max_tokens} on every rank"),
         ));
     }
-    let ok = match route.version {
-        Mc2Version::V2 => unrouted == 0,
-        Mc2Version::V1 => unrouted == 0 && empty == 0,
+    let carried = match (route.version, route.form) {
+        (Mc2Version::V2, Form::A3) => true,
+        (Mc2Version::V2, Form::A2Fullmesh) => unrouted == 0,
+        (Mc2Version::V1, _) => unrouted == 0 && empty == 0,
     };
-    Ok(ok.then_some(route))
+    Ok((high == -neg_low && twice == 0 && carried).then_some(route))
 }
 
 /// V2's A3 formula: 2·(L·maxBS·ep·Align512(Align32(2H)+64) + K·maxBS·Align512(2H)) bytes.
@@ -238,9 +248,8 @@ fn a2_buffer_bytes((h, k, l, r): (usize, usize, usize, usize), max_bs: usize) ->
     2 * ((max_bs * r * l.min(k) * h * 2) as u64 + (2 << 20))
 }
 
-/// V1's A3 buffer, its doc's `2^20·(MB − 2)/2 ≥ maxBS·2·(H + 128)·(ep·L + K + 1)`. (Its
-/// tiling checks `ep·maxBS·H·4·L ≤ MB·2^20`, which this implies: `(H + 128)·(ep·L + K + 1)`
-/// exceeds `H·ep·L`.)
+/// V1's A3 buffer, its doc's `2^20·(MB − 2)/2 ≥ maxBS·2·(H + 128)·(ep·L + K + 1)` with the
+/// EP buffer's size.
 fn v1_a3_buffer_fits(
     (h, k, l, r): (usize, usize, usize, usize),
     max_bs: usize,
@@ -249,6 +258,12 @@ fn v1_a3_buffer_fits(
     let mb = buffsize_mb(configured_mb);
     let need = (max_bs * 2 * (h + 128) * (r * l + k + 1)) as u64;
     mb >= 2 && need <= ((mb - 2) << 20) / 2
+}
+
+/// V1's A3 tiling (CANN 8.1): `ep·maxBS·H·4·L ≤ MB·2^20` with `HCCL_BUFFSIZE` (default 200),
+/// which it reads instead of the communicator's configured size.
+fn v1_a3_tiling_fits((h, _, l, r): (usize, usize, usize, usize), max_bs: usize) -> bool {
+    (r * max_bs * h * 4 * l) as u64 <= buffsize_mb(None) << 20
 }
 
 /// The EP buffer in MB: the communicator's configured size, else `HCCL_BUFFSIZE`, else 200
@@ -680,8 +695,9 @@ mod tests {
     fn each_route_fits_its_documented_limits_at_their_edges() {
         // V1 on A3: the listed EP sizes, H 7168 exactly, K ≤ 8, E ≤ 512, BS ≤ 512.
         for r in [8, 16, 32, 64, 128, 144, 256, 288] {
-            assert!(fits(A3_V1, (r, r, 7168, 1), 512), "V1 A3, {r} ranks");
+            assert!(fits(A3_V1, (r, r, 7168, 1), 1), "V1 A3, {r} ranks");
         }
+        assert!(fits(A3_V1, (8, 8, 7168, 1), 512));
         for r in [2, 4, 12, 24, 136, 272, 512] {
             assert!(!fits(A3_V1, (r, r, 7168, 1), 1), "V1 A3, {r} ranks");
         }
@@ -763,11 +779,14 @@ mod tests {
     #[test]
     fn each_route_needs_its_buffer_formula() {
         let mib = 1u64 << 20;
-        // V1 on A3, 8 ranks of 2 experts, H 7168, top-8, 512 tokens: 2^20·(MB − 2)/2 ≥
-        // 512·2·7296·(16 + 8 + 1) bytes.
-        let need = 512 * 2 * 7296 * 25u64;
+        // V1 on A3, 8 ranks of 2 experts, H 7168, top-8, 256 tokens: 2^20·(MB − 2)/2 ≥
+        // 256·2·7296·(16 + 8 + 1) bytes.
+        let need = 256 * 2 * 7296 * 25u64;
         let want = 2 + (2 * need).div_ceil(mib) as u32;
-        assert_eq!(smallest_mb(A3_V1, (8, 16, 7168, 8), 512), want);
+        assert_eq!(smallest_mb(A3_V1, (8, 16, 7168, 8), 256), want);
+        // Its tiling reads HCCL_BUFFSIZE (200 MB here, the variable unset), whatever the
+        // communicator's size: ep·BS·H·4·L = 8·512·7168·4·2 bytes exceed 200 MB.
+        assert!(!fits(A3_V1, (8, 16, 7168, 8), 512) && fits(A3_V1, (8, 16, 7168, 8), 256));
         // V2 on A3: 2·(L·BS·ep·Align512(Align32(2H) + 64) + K·BS·Align512(2H)) bytes.
         let need = 2 * (2 * 512 * 8 * 14848 + 8 * 512 * 14336u64);
         assert_eq!(
@@ -813,6 +832,7 @@ mod tests {
         assert_eq!(A2_V2.mask(&ids, (2, 2, 2)), Some((vec![1, 1], vec![2])));
         assert_eq!(A2_V2.mask(&[], (1, 2, 0)), Some((vec![0], vec![1])));
         assert_eq!(A3_V1.mask(&ids, (2, 2, 2)), None);
-        assert!(A3_V1.needs_agreement() && A2_V2.needs_agreement() && !A3_V2.needs_agreement());
+        let codes: Vec<i32> = [A3_V1, A3_V2, A2_V1, A2_V2].map(Route::code).to_vec();
+        assert_eq!(codes, [1, 2, 3, 4]);
     }
 }

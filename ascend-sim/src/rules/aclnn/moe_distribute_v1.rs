@@ -116,8 +116,9 @@ fn expert_ids(c: &Call) -> Result<(), String> {
 }
 
 /// The EP buffer (its `hcclBufferSize`, else `HCCL_BUFFSIZE`, MB, default 200), with `Bs` the
-/// largest batch of a rank: on A3 the doc's `2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1)`;
-/// on A2 ≥ `2·(Bs·ep·min(L, K)·H·2 + 2 MB)`.
+/// largest batch of a rank: on A3 the doc's `2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1)`,
+/// and the tiling's `ep·Bs·H·4·L ≤ MB·2^20` with `HCCL_BUFFSIZE` (default 200; CANN 8.1's tiling
+/// reads the variable, not the communicator's size); on A2 ≥ `2·(Bs·ep·min(L, K)·H·2 + 2 MB)`.
 fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     let (h, bs, k) = (dim(c, x, 1), dim(c, "expertIds", 0), dim(c, "expertIds", 1));
     let (l, ep, mbs) = (local_experts(c), c.int_of("epWorldSize"), max_bs(c, bs));
@@ -128,7 +129,16 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     // The doc's bound on (MB − 2)/2, as bytes of a whole buffer: 2·need + 2 MB. (It implies
     // the tiling's: (H + 128)·(ep·L + K + 1) exceeds H·ep·L.)
     let doc = mbs * 2 * (h + 128) * (ep * l + k + 1);
-    buffer_holds(c, 2 * doc + 2 * MIB, &sizes)
+    buffer_holds(c, 2 * doc + 2 * MIB, &sizes)?;
+    // The tiling (CANN 8.1) reads HCCL_BUFFSIZE, not the communicator's configured size.
+    let env = std::env::var("HCCL_BUFFSIZE").ok();
+    let mb = env
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(200);
+    let tiling = ep * mbs * h * 4 * l;
+    ensure(tiling <= mb * MIB, || {
+        format!("HCCL_BUFFSIZE {mb} MB for the tiling's ep·Bs·H·4·L = {tiling} bytes ({sizes})")
+    })
 }
 
 fn ensure(holds: bool, found: impl FnOnce() -> String) -> Result<(), String> {
@@ -228,7 +238,7 @@ macro_rules! shared_rules {
                 "globalBs is 0 (same BS on every rank) or maxBS · epWorldSize with maxBS ≥ this rank's BS", $doc, INVALID,
                 Relation(|c| global_bs(c, dim(c, "expertIds", 0))), |c| c.set("globalBs", Arg::Int(3))),
             one($op, concat!($prefix, ".hccl-buffsize"),
-                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200): on A3, 2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1) (which implies its tiling's ep·Bs·H·4·L ≤ MB·2^20); on A2, ≥ 2·(Bs·ep·min(L, K)·H·2 + 2 MB) bytes (Bs: the largest batch of a rank)",
+                "the EP communicator's hcclBufferSize, else HCCL_BUFFSIZE (MB, default 200): on A3, 2^20·(MB − 2)/2 ≥ Bs·2·(H + 128)·(ep·L + K + 1), and its tiling's ep·Bs·H·4·L ≤ MB·2^20 with HCCL_BUFFSIZE itself; on A2, ≥ 2·(Bs·ep·min(L, K)·H·2 + 2 MB) bytes (Bs: the largest batch of a rank)",
                 $doc, INVALID, Relation(|c| buffsize(c, $x)), |c| c.set("globalBs", Arg::Int(8 * 100_000))),
         ]
     };
@@ -610,7 +620,7 @@ pub(super) const AT_RUN: &[Rule] = &[
     at_run(
         DISPATCH,
         "moe-distribute-dispatch.capacity",
-        "a rank receives at most A rows (expandX's first dim), and every expert id lies in [0, moeExpertNum)",
+        "a rank receives at most A rows (expandX's first dim), every expert id lies in [0, moeExpertNum), and no token names an expert twice",
     ),
     at_run(
         COMBINE,

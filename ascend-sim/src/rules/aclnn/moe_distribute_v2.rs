@@ -973,7 +973,7 @@ pub(super) const AT_RUN: &[Rule] = &[
     at_run(
         "aclnnMoeDistributeDispatchV2",
         "moe-distribute-dispatch-v2.capacity",
-        "a rank receives at most A rows (expandXOut's first dim), and every expert id lies in [0, moeExpertNum)",
+        "a rank receives at most A rows (expandXOut's first dim), every expert id lies in [0, moeExpertNum), and no token names an expert twice",
         (DOC, RUN_TEST),
     ),
     at_run(

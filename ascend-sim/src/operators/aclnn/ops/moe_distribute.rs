@@ -322,6 +322,12 @@ fn dispatch(
                 continue;
             }
             let e = ids[f];
+            if (0..j).any(|i| on[t * k + i] && ids[t * k + i] == e) {
+                return Err(crate::rules::violation(
+                    capacity,
+                    format!("expertIds[{t}] names expert {e} twice"),
+                ));
+            }
             if !(0..attrs.moe_expert_num as i64).contains(&e) {
                 return Err(crate::rules::violation(
                     capacity,
