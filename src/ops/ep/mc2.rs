@@ -677,16 +677,20 @@ mod tests {
 
     /// Whether `route` fits `r` ranks, `e` experts, H `h`, top-`k` and `bs` tokens per rank
     /// with a buffer of 64 GB (so that only the shape decides).
-    fn fits(route: Route, (r, e, h, k): (usize, usize, usize, usize), bs: usize) -> bool {
-        let shape = EpShape {
+    fn fits(route: Route, sizes: (usize, usize, usize, usize), bs: usize) -> bool {
+        route.fits(&ep_shape(sizes), bs, Some(64 << 10))
+    }
+
+    /// `r` ranks, `e` experts, H `h`, top-`k`.
+    fn ep_shape((r, e, h, k): (usize, usize, usize, usize)) -> EpShape {
+        EpShape {
             config: EpConfig {
                 num_ranks: r,
                 num_experts: e,
             },
             hidden: h,
             top_k: k,
-        };
-        route.fits(&shape, bs, Some(64 << 10))
+        }
     }
 
     /// Each version's limits on each SoC, at their edges: the shape at an edge fits, one step
@@ -761,15 +765,8 @@ mod tests {
     }
 
     /// The smallest EP buffer (MB) at which `route` fits the shape.
-    fn smallest_mb(route: Route, (r, e, h, k): (usize, usize, usize, usize), bs: usize) -> u32 {
-        let shape = EpShape {
-            config: EpConfig {
-                num_ranks: r,
-                num_experts: e,
-            },
-            hidden: h,
-            top_k: k,
-        };
+    fn smallest_mb(route: Route, sizes: (usize, usize, usize, usize), bs: usize) -> u32 {
+        let shape = ep_shape(sizes);
         (0..1 << 16)
             .find(|&mb| route.fits(&shape, bs, Some(mb)))
             .expect("fits some buffer")
@@ -809,14 +806,7 @@ mod tests {
     /// The counts and bookkeeping lengths, and the mask, of each route.
     #[test]
     fn each_route_shapes_its_tensors() {
-        let shape = EpShape {
-            config: EpConfig {
-                num_ranks: 16,
-                num_experts: 32,
-            },
-            hidden: 64,
-            top_k: 2,
-        };
+        let shape = ep_shape((16, 32, 64, 2));
         // A2's V2 counts: E + 2·globalBs·K·serverNum (2 servers of 8).
         assert_eq!(A2_V2.counts_len(&shape, 48), 32 + 2 * 48 * 2 * 2);
         for route in [A3_V2, A3_V1, A2_V1] {

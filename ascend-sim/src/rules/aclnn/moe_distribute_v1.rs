@@ -11,10 +11,10 @@
 use ascend_sys::{ACL_BF16, ACL_FLOAT, ACL_FLOAT16, ACL_INT8, ACL_INT32, ACL_INT64};
 
 use super::moe_distribute_v2::{
-    HALVES, MIB, absent, buffer_holds, ep_rank, global_bs, group_ep, int_typed, local_experts,
-    max_bs, min_rows,
+    HALVES, MIB, a3_counts, absent, buffer_holds, ep_rank, global_bs, group_ep, int_typed,
+    local_experts, max_bs, min_rows, present,
 };
-use super::{dim, dims_are, one, same_dtype};
+use super::{dim, dims_are, ensure, one, same_dtype};
 use crate::rules::Requirement::{DTypes, IntIn, Rank, Relation};
 use crate::rules::{Arg, Call, INVALID, NULLPTR, Rule, TensorMeta};
 
@@ -141,10 +141,6 @@ fn buffsize(c: &Call, x: &str) -> Result<(), String> {
     })
 }
 
-fn ensure(holds: bool, found: impl FnOnce() -> String) -> Result<(), String> {
-    super::ensure(holds, found)
-}
-
 /// The valid sample `c` (either op) moved to A2: 16 ranks, 32 experts, no TP, no shared
 /// expert (`A = 2·16·min(2, 2) = 64`).
 fn a2_form(c: &mut Call) {
@@ -172,14 +168,6 @@ fn a2_form(c: &mut Call) {
     c.edit_tensor(counts, |t| t.dims[0] = 32);
 }
 
-/// `Err` naming the first of `names` that is NULL.
-fn present(c: &Call, names: &[&str]) -> Result<(), String> {
-    match names.iter().find(|n| !c.present(n)) {
-        Some(n) => Err(format!("{n} is NULL")),
-        None => Ok(()),
-    }
-}
-
 /// The TP counts tensor `name`: INT32 1-D, of length `tpWorldSize` on A3 (its first tiling).
 fn tp_counts(c: &Call, name: &str) -> Result<(), String> {
     int_typed(c, name, ACL_INT32)?;
@@ -188,12 +176,6 @@ fn tp_counts(c: &Call, name: &str) -> Result<(), String> {
         _ if on_a2(c) => Ok(()),
         _ => dims_are(c, name, &[c.int_of("tpWorldSize")]),
     }
-}
-
-/// The counts tensor `name`: INT32 `[epWorldSize · localExpertNum]` (A2's "fullmesh" too).
-fn counts(c: &Call, name: &str) -> Result<(), String> {
-    dims_are(c, name, &[c.int_of("epWorldSize") * local_experts(c)])?;
-    int_typed(c, name, ACL_INT32)
 }
 
 /// `expandIdx`: INT32 `[BS·K]`.
@@ -413,7 +395,7 @@ pub(super) const DISPATCH_OUTPUTS: &[Rule] = &[
         "epRecvCounts is INT32 [epWorldSize · localExpertNum]",
         DOC,
         INVALID,
-        Relation(|c| counts(c, "epRecvCounts")),
+        Relation(|c| a3_counts(c, "epRecvCounts")),
         |c| c.edit_tensor("epRecvCounts", |t| t.dims[0] = 3),
     ),
     one(
@@ -549,7 +531,7 @@ pub(super) const COMBINE_OUTPUTS: &[Rule] = &[
         "epSendCounts is INT32 [epWorldSize · localExpertNum] (the dispatch's epRecvCounts)",
         CDOC,
         INVALID,
-        Relation(|c| counts(c, "epSendCounts")),
+        Relation(|c| a3_counts(c, "epSendCounts")),
         |c| c.edit_tensor("epSendCounts", |t| t.dims[0] = 3),
     ),
     one(

@@ -154,8 +154,9 @@ fn a2_buffsize(c: &Call, form: Form, x: &str) -> Result<(), String> {
     )
 }
 
-/// A3's counts tensor `name`: INT32 `[epWorldSize · localExpertNum]`.
-fn a3_counts(c: &Call, name: &str) -> Result<(), String> {
+/// A3's counts tensor `name` (and V1's on A2 "fullmesh" too): INT32
+/// `[epWorldSize · localExpertNum]`.
+pub(super) fn a3_counts(c: &Call, name: &str) -> Result<(), String> {
     dims_are(c, name, &[c.int_of("epWorldSize") * local_experts(c)])?;
     int_typed(c, name, ACL_INT32)
 }
@@ -294,6 +295,14 @@ fn mask(c: &Call) -> Result<(), String> {
             m.dims
         )),
         _ => Ok(()),
+    }
+}
+
+/// `Err` naming the first of `names` that is NULL.
+pub(super) fn present(c: &Call, names: &[&str]) -> Result<(), String> {
+    match names.iter().find(|n| !c.present(n)) {
+        Some(n) => Err(format!("{n} is NULL")),
+        None => Ok(()),
     }
 }
 
@@ -440,18 +449,15 @@ pub(super) const DISPATCH_INPUTS: &[Rule] = &[
         DOC,
         NULLPTR,
         Relation(|c| {
-            match [
-                "expandXOut",
-                "assistInfoForCombineOut",
-                "expertTokenNumsOut",
-                "epRecvCountsOut",
-            ]
-            .iter()
-            .find(|n| !c.present(n))
-            {
-                Some(n) => Err(format!("{n} is NULL")),
-                None => Ok(()),
-            }
+            present(
+                c,
+                &[
+                    "expandXOut",
+                    "assistInfoForCombineOut",
+                    "expertTokenNumsOut",
+                    "epRecvCountsOut",
+                ],
+            )
         }),
         |c| c.set("epRecvCountsOut", Arg::Tensor(None)),
     ),
@@ -696,20 +702,17 @@ pub(super) const COMBINE_INPUTS: &[Rule] = &[
         CDOC,
         NULLPTR,
         Relation(|c| {
-            match [
-                "expandX",
-                "expertIds",
-                "assistInfoForCombine",
-                "epSendCounts",
-                "expertScales",
-                "xOut",
-            ]
-            .iter()
-            .find(|n| !c.present(n))
-            {
-                Some(n) => Err(format!("{n} is NULL")),
-                None => Ok(()),
-            }
+            present(
+                c,
+                &[
+                    "expandX",
+                    "expertIds",
+                    "assistInfoForCombine",
+                    "epSendCounts",
+                    "expertScales",
+                    "xOut",
+                ],
+            )
         }),
         |c| c.set("expertScales", Arg::Tensor(None)),
     ),
